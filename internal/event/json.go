@@ -1,0 +1,464 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// The JSON form of an event is one object with these fields (stable; see
+// docs/EVENTS.md):
+//
+//	{"id":"01J...","time":"2026-11-22T09:38:09.123Z","type":"PROC.CPU",
+//	 "host":"web-3","ip":"10.0.0.24","source":"agent",
+//	 "attrs":{"name":"sftp-server","pid":30039,"cpu_pct":41.5}}
+//
+// time is RFC 3339 (fractional seconds allowed, any offset; written in UTC).
+// attrs values are strings, integers, numbers, booleans or lists of strings.
+// An integer literal decodes to int64; a literal with a fraction or exponent
+// to float64, and float64 values are always written with one, so a value
+// keeps its type through a round trip. Unknown fields, wrong types, nested
+// objects, nulls and invalid UTF-8 are errors.
+
+// AppendJSON appends the JSON form of e (no trailing newline) to b.
+// Attributes are written in name order, so equal events encode equally.
+func (e *Event) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"time":"`...)
+	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","type":`...)
+	b = appendString(b, e.Type)
+	b = append(b, `,"host":`...)
+	b = appendString(b, e.Host)
+	if e.IP != "" {
+		b = append(b, `,"ip":`...)
+		b = appendString(b, e.IP)
+	}
+	b = append(b, `,"source":`...)
+	b = appendString(b, e.Source)
+	if len(e.Attrs) > 0 {
+		b = append(b, `,"attrs":`...)
+		b = appendAttrs(b, e.Attrs)
+	}
+	return append(b, '}')
+}
+
+// MarshalJSON implements json.Marshaler with the form of AppendJSON.
+func (e Event) MarshalJSON() ([]byte, error) {
+	if err := e.validateBody(); err != nil {
+		return nil, err
+	}
+	return e.AppendJSON(nil), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler with the rules of DecodeJSON.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	ev, err := DecodeJSON(b)
+	if err != nil {
+		return err
+	}
+	*e = ev
+	return nil
+}
+
+func appendAttrs(b []byte, attrs map[string]any) []byte {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendValue(b, attrs[k])
+	}
+	return append(b, '}')
+}
+
+func appendValue(b []byte, v any) []byte {
+	switch v := v.(type) {
+	case string:
+		return appendString(b, v)
+	case int64:
+		return strconv.AppendInt(b, v, 10)
+	case float64:
+		return appendFloat(b, v)
+	case bool:
+		return strconv.AppendBool(b, v)
+	case []string:
+		b = append(b, '[')
+		for i, s := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		return append(b, ']')
+	}
+	// Validate rejects other types; write them as text rather than fail.
+	return appendString(b, fmt.Sprint(v))
+}
+
+// appendFloat writes f so that it reads back as a float: always with a
+// fraction or an exponent. Non-finite values (rejected by Validate) are
+// written as null.
+func appendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	start := len(b)
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if bytes.IndexAny(b[start:], ".e") < 0 {
+		b = append(b, ".0"...)
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string. Besides what JSON requires it
+// escapes <, > and & (so the text is safe inside HTML and SSE) and U+2028,
+// U+2029. Invalid UTF-8 becomes U+FFFD (decoders reject it beforehand).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// DecodeJSON decodes one event from its JSON form. The id and time may be
+// absent (Normalize fills them); everything present must be well-formed and
+// the type and the host or ip must be there. Errors name the field.
+func DecodeJSON(data []byte) (Event, error) {
+	var ev Event
+	if len(data) > MaxEventBytes {
+		return ev, fmt.Errorf("event of %d bytes is over the limit of %d: %w", len(data), MaxEventBytes, ErrTooLarge)
+	}
+	if !utf8.Valid(data) {
+		return ev, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(data))
+	}
+	fields, err := decodeObject(data)
+	if err != nil {
+		return ev, err
+	}
+	for k, raw := range fields {
+		switch k {
+		case "id":
+			ev.ID, err = jsonString(k, raw)
+		case "time":
+			ev.Time, err = jsonTime(k, raw)
+		case "type":
+			ev.Type, err = jsonString(k, raw)
+		case "host":
+			ev.Host, err = jsonString(k, raw)
+		case "ip":
+			ev.IP, err = jsonString(k, raw)
+		case "source":
+			ev.Source, err = jsonString(k, raw)
+		case "attrs":
+			ev.Attrs, err = jsonAttrs(raw)
+		default:
+			err = fieldErr(k, "unknown field (known: id, time, type, host, ip, source, attrs)")
+		}
+		if err != nil {
+			return Event{}, err
+		}
+	}
+	if ev.ID != "" {
+		if err := checkID(ev.ID); err != nil {
+			return Event{}, fieldErr("id", "%v", err)
+		}
+	}
+	if err := ev.validateBody(); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// decodeObject splits a JSON object into its fields, rejecting anything
+// that is not an object and duplicate field names.
+func decodeObject(data []byte) (map[string]json.RawMessage, error) {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, fmt.Errorf("empty record")
+	}
+	if data[0] != '{' {
+		return nil, fmt.Errorf("not a JSON object (starts with %q)", truncate(string(data), 16))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil {
+		return nil, jsonSyntax(err)
+	}
+	fields := make(map[string]json.RawMessage, 8)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, jsonSyntax(err)
+		}
+		key := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("field %q: %w", key, jsonSyntax(err))
+		}
+		if _, dup := fields[key]; dup {
+			return nil, fieldErr(key, "appears twice")
+		}
+		fields[key] = raw
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, jsonSyntax(err)
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, fmt.Errorf("trailing data after the JSON object")
+	}
+	return fields, nil
+}
+
+func jsonSyntax(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("malformed JSON: the record ends early")
+	}
+	return fmt.Errorf("malformed JSON: %v", err)
+}
+
+func kindOf(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+func jsonString(field string, raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", fieldErr(field, "want a string, got %s", kindOf(raw))
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fieldErr(field, "%v", err)
+	}
+	return s, nil
+}
+
+func jsonTime(field string, raw json.RawMessage) (time.Time, error) {
+	s, err := jsonString(field, raw)
+	if err != nil {
+		return time.Time{}, fieldErr(field, "want an RFC 3339 time string, got %s", kindOf(raw))
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fieldErr(field, "not an RFC 3339 time: %q", truncate(s, 40))
+	}
+	return t.UTC(), nil
+}
+
+func jsonInt(field string, raw json.RawMessage) (int64, error) {
+	if kindOf(raw) != "a number" {
+		return 0, fieldErr(field, "want an integer, got %s", kindOf(raw))
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, fieldErr(field, "want an integer, got %s", truncate(string(raw), 24))
+	}
+	return n, nil
+}
+
+func jsonFloat(field string, raw json.RawMessage) (float64, error) {
+	if kindOf(raw) != "a number" {
+		return 0, fieldErr(field, "want a number, got %s", kindOf(raw))
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return 0, fieldErr(field, "not a finite number: %s", truncate(string(raw), 24))
+	}
+	return f, nil
+}
+
+func jsonStrings(field string, raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, fieldErr(field, "want a list of strings, got %s", kindOf(raw))
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, fieldErr(field, "%v", err)
+	}
+	if len(items) > MaxListLen {
+		return nil, fieldErr(field, "list of %d items, more than the limit of %d", len(items), MaxListLen)
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		s, err := jsonString(fmt.Sprintf("%s[%d]", field, i), it)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+func jsonAttrs(raw json.RawMessage) (map[string]any, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, fieldErr("attrs", "want an object, got %s", kindOf(raw))
+	}
+	fields, err := decodeObject(raw)
+	if err != nil {
+		return nil, fmt.Errorf("field \"attrs\": %w", err)
+	}
+	if len(fields) > MaxAttrs {
+		return nil, fieldErr("attrs", "%d attributes, more than the limit of %d", len(fields), MaxAttrs)
+	}
+	attrs := make(map[string]any, len(fields))
+	for k, v := range fields {
+		val, err := jsonValue("attrs."+k, v)
+		if err != nil {
+			return nil, err
+		}
+		attrs[k] = val
+	}
+	return attrs, nil
+}
+
+// jsonValue decodes one attribute value.
+func jsonValue(field string, raw json.RawMessage) (any, error) {
+	switch kindOf(raw) {
+	case "a string":
+		return jsonString(field, raw)
+	case "a boolean":
+		return raw[0] == 't', nil
+	case "a list":
+		return jsonStrings(field, raw)
+	case "a number":
+		if bytes.IndexAny(raw, ".eE") < 0 {
+			if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+				return n, nil
+			}
+		}
+		f, err := jsonFloat(field, raw)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	case "an object":
+		return nil, fieldErr(field, "nested objects are not allowed; flatten them into dotted names (a.b)")
+	}
+	return nil, fieldErr(field, "null is not allowed")
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// AppendAttrsJSON appends attrs as a JSON object, names in order, values as
+// in the event form.
+func AppendAttrsJSON(b []byte, attrs map[string]any) []byte { return appendAttrs(b, attrs) }
+
+// DecodeAttrsJSON decodes a JSON object of attributes with the rules of the
+// event form's "attrs" field.
+func DecodeAttrsJSON(data []byte) (map[string]any, error) {
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(data))
+	}
+	return jsonAttrs(data)
+}
+
+// AppendStringsJSON appends a list of strings as a JSON array.
+func AppendStringsJSON(b []byte, l []string) []byte { return appendValue(b, nonNil(l)) }
+
+// DecodeStringsJSON decodes a JSON array of strings.
+func DecodeStringsJSON(data []byte) ([]string, error) {
+	if !utf8.Valid(data) {
+		return nil, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(data))
+	}
+	return jsonStrings("list", data)
+}

@@ -1,0 +1,71 @@
+package event
+
+import "strings"
+
+// The observation ontology. Host sensor types are those of seed 000 Table 1:
+// continuous types correspond to slope anomalies of a metric, discrete types
+// to singular, categorical events. Types are open-ended: sensors and
+// third-party tools may use others that pass CheckType; these are the ones
+// Vigil's own parts produce and its models name.
+const (
+	// Continuous host types (seed 000 Table 1).
+	TypeProcMem   = "PROC.MEM"    // process memory utilisation
+	TypeProcCPU   = "PROC.CPU"    // process CPU utilisation
+	TypeSysDiskIO = "SYS.DISK.IO" // disk read/write operations
+	TypeSysNetRX  = "SYS.NET.RX"  // incoming network traffic
+	TypeSysNetTX  = "SYS.NET.TX"  // outgoing network traffic
+	TypeSysMem    = "SYS.MEM"     // system memory utilisation
+	TypeSysCPU    = "SYS.CPU"     // system CPU utilisation
+
+	// Discrete host types (seed 000 Table 1).
+	TypeProcSpawn         = "PROC.SPAWN"           // a monitored process type was spawned
+	TypeProcTerm          = "PROC.TERM"            // a monitored process type terminated
+	TypeSysProcsGrowth    = "SYS.PROCS.GROWTH"     // growth in the number of processes
+	TypeSysNetSocksGrowth = "SYS.NET.SOCKS.GROWTH" // growth in active network sockets
+
+	// TypeReport is an analysis result (see Report).
+	TypeReport = "REPORT"
+	// TypeNIDSAlert is an alert of a network intrusion-detection system
+	// (Suricata, Snort, Vigil's own signature engine on a gateway stream).
+	TypeNIDSAlert = "NIDS.ALERT"
+)
+
+// Category of an observation type.
+type Category int
+
+// Categories of seed 000 section 3.2.
+const (
+	CategoryOther      Category = iota // not a host sensor type
+	CategoryContinuous                 // a slope anomaly of a metric
+	CategoryDiscrete                   // a singular, categorical event
+)
+
+var hostTypes = map[string]Category{
+	TypeProcMem:           CategoryContinuous,
+	TypeProcCPU:           CategoryContinuous,
+	TypeSysDiskIO:         CategoryContinuous,
+	TypeSysNetRX:          CategoryContinuous,
+	TypeSysNetTX:          CategoryContinuous,
+	TypeSysMem:            CategoryContinuous,
+	TypeSysCPU:            CategoryContinuous,
+	TypeProcSpawn:         CategoryDiscrete,
+	TypeProcTerm:          CategoryDiscrete,
+	TypeSysProcsGrowth:    CategoryDiscrete,
+	TypeSysNetSocksGrowth: CategoryDiscrete,
+}
+
+// HostTypes lists the host sensor observation types of seed 000 Table 1,
+// continuous first, in the table's order.
+func HostTypes() []string {
+	return []string{
+		TypeProcMem, TypeProcCPU, TypeSysDiskIO, TypeSysNetRX, TypeSysNetTX, TypeSysMem, TypeSysCPU,
+		TypeProcSpawn, TypeProcTerm, TypeSysProcsGrowth, TypeSysNetSocksGrowth,
+	}
+}
+
+// CategoryOf says whether t is a continuous or discrete host type.
+func CategoryOf(t string) Category { return hostTypes[t] }
+
+// IsProcessLevel reports whether t is a process-level type (PROC.*); the
+// others of Table 1 are system-level (SYS.*).
+func IsProcessLevel(t string) bool { return strings.HasPrefix(t, "PROC.") }
