@@ -1,0 +1,199 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/configs"
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// sampleSettings is a plug-in's settings as a registry would provide them.
+type sampleSettings struct {
+	Threshold int           `yaml:"threshold"`
+	Window    time.Duration `yaml:"window"`
+}
+
+func (s *sampleSettings) Validate(p *Problems, path string) {
+	if s.Threshold < 1 {
+		p.Addf(Join(path, "threshold"), "must be at least 1")
+	}
+}
+
+type kinds map[string]func() Settings
+
+func (k kinds) NewSettings(kind string) (Settings, bool) {
+	f, ok := k[kind]
+	if !ok {
+		return nil, false
+	}
+	return f(), true
+}
+
+func (k kinds) Kinds() []string {
+	var out []string
+	for name := range k {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var testRegistries = Registries{Engines: kinds{
+	"sample": func() Settings { return &sampleSettings{Threshold: 1, Window: time.Minute} },
+}}
+
+func TestGoodFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.good.yml")
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			if _, err := LoadFile(f, testRegistries); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestFullFile(t *testing.T) {
+	ro, err := LoadFile("testdata/full.good.yml", testRegistries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Monitor.Name != "domain-east" || ro.Monitor.Layer != "domain" || ro.Monitor.DedupWindow != 1000 {
+		t.Errorf("monitor: %+v", ro.Monitor)
+	}
+	if len(ro.Sources) != 2 || ro.Sources[0].Delivery != DeliveryDurable || ro.Sources[1].Delivery != DeliveryCore {
+		t.Errorf("sources: %+v", ro.Sources)
+	}
+	if len(ro.Engines) != 2 {
+		t.Fatalf("engines: %+v", ro.Engines)
+	}
+	first := ro.Engines[0].Settings.(*sampleSettings)
+	second := ro.Engines[1].Settings.(*sampleSettings)
+	if first.Threshold != 3 || first.Window != time.Minute || second.Threshold != 1 {
+		t.Errorf("settings: defaults or values lost: %+v %+v", first, second)
+	}
+	if ro.Subscriptions[0].MinSeverity.Of() != event.SeverityYellow || ro.Resolver.MinSeverity.Of() != event.SeverityRed || ro.Resolver.Publish {
+		t.Errorf("severities: %+v %+v", ro.Subscriptions, ro.Resolver)
+	}
+	if ro.Store.Retention != 720*time.Hour || ro.Store.FlushInterval != 10*time.Millisecond {
+		t.Errorf("store: %+v", ro.Store)
+	}
+	if ro.Server.JetStream.MaxAge != 48*time.Hour || len(ro.Server.Users) != 1 {
+		t.Errorf("server: %+v", ro.Server)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	ro, err := LoadFile("testdata/minimal.good.yml", testRegistries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ro.Sources) != 1 || ro.Sources[0].Subjects[0] != "vigil.obs.>" || ro.Monitor.Layer != "service" ||
+		!ro.Resolver.Publish || ro.Store.Retention != 7*24*time.Hour || ro.Server.Listen != "127.0.0.1:4222" {
+		t.Errorf("defaults not applied: %+v", ro)
+	}
+	emb, err := Load(configs.Default(), "default.yaml", Registries{})
+	if err != nil {
+		t.Fatalf("the embedded default resource object is invalid: %v", err)
+	}
+	if emb.Monitor.Name != "local" {
+		t.Errorf("embedded default: %+v", emb.Monitor)
+	}
+}
+
+// TestBadFiles compares every problem reported for each bad fixture with
+// its golden list (testdata/NAME.bad.errors).
+func TestBadFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.bad.yml")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := LoadFile(f, testRegistries)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *config.Error, got %v", err)
+			}
+			var lines []string
+			for _, p := range ce.Problems {
+				if p.Line == 0 && !strings.Contains(p.Msg, "empty") {
+					t.Errorf("problem without a line: %v", p)
+				}
+				lines = append(lines, p.String())
+			}
+			got := strings.Join(lines, "\n") + "\n"
+			golden := strings.TrimSuffix(f, ".yml") + ".errors"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("problems differ:\nwant\n%s\ngot\n%s", want, got)
+			}
+		})
+	}
+}
+
+func TestTenMistakes(t *testing.T) {
+	_, err := LoadFile("testdata/ten.bad.yml", testRegistries)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatal(err)
+	}
+	if len(ce.Problems) < 10 {
+		t.Fatalf("want at least 10 problems, got %d:\n%v", len(ce.Problems), err)
+	}
+	lines := map[int]bool{}
+	for _, p := range ce.Problems {
+		lines[p.Line] = true
+	}
+	if len(lines) < 10 {
+		t.Errorf("problems on %d distinct lines, want 10 or more:\n%v", len(lines), err)
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	for _, tc := range []struct {
+		s  string
+		ok bool
+	}{{"vigil.obs.>", true}, {"a.*.c", true}, {"a", true}, {"", false}, {"a..b", false}, {"a.>.b", false}, {"a.b*", false}, {"a b", false}} {
+		if err := checkSubject(tc.s); (err == nil) != tc.ok {
+			t.Errorf("checkSubject(%q) = %v", tc.s, err)
+		}
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	for _, name := range []string{"full.good.yml", "ten.bad.yml", "files.bad.yml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ro, err := Load(data, "fuzz.yml", testRegistries)
+		if err == nil && ro.Monitor.Name == "" {
+			t.Fatal("accepted a resource object without a monitor name")
+		}
+		var ce *Error
+		if err != nil && !errors.As(err, &ce) {
+			t.Fatalf("error of type %T: %v", err, err)
+		}
+	})
+}

@@ -1,0 +1,522 @@
+// Package config defines the resource object: the one YAML document that
+// configures a monitor (seed 002 section 3.2) — its identity and layer, its
+// event sources and subscriptions, its analysis engines, its resolver and
+// response methods, its bus connection or embedded bus server, and its
+// store.
+//
+// Loading is strict: an unknown key, a value of the wrong type or an invalid
+// setting is a problem, every problem is collected, and all of them are
+// reported at once with file:line:column. Engines and response methods
+// register their own sections through the Kinds interface, so this package
+// knows nothing of any particular engine.
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// ResourceObject is a monitor's whole configuration.
+type ResourceObject struct {
+	Monitor       Monitor        `yaml:"monitor"`
+	Bus           BusClient      `yaml:"bus"`
+	Server        BusServer      `yaml:"server"`
+	Sources       []Source       `yaml:"sources"`
+	Subscriptions []Subscription `yaml:"subscriptions"`
+	Engines       []PluginSpec   `yaml:"engines"`
+	Resolver      Resolver       `yaml:"resolver"`
+	Responses     []PluginSpec   `yaml:"responses"`
+	Store         Store          `yaml:"store"`
+
+	// File is the file the object was loaded from.
+	File string `yaml:"-"`
+}
+
+// Monitor is the monitor's identity.
+type Monitor struct {
+	// Name identifies the monitor on the bus: its reports go to
+	// vigil.report.<name>, its durable consumers are named after it.
+	Name string `yaml:"name"`
+	// Layer is where it sits in the hierarchy: service, domain or
+	// enterprise (seed 002 section 4).
+	Layer string `yaml:"layer"`
+	// DedupWindow is how many recent event ids the monitor remembers to
+	// drop redelivered events before they reach the engines.
+	DedupWindow int `yaml:"dedup_window"`
+}
+
+// BusClient says how to reach the bus. An empty URL means the embedded
+// server of this process.
+type BusClient struct {
+	URL          string    `yaml:"url"`
+	User         string    `yaml:"user"`
+	Password     string    `yaml:"password"`
+	PasswordFile string    `yaml:"password_file"`
+	Creds        string    `yaml:"creds"` // a NATS credentials file (JWT and seed)
+	NKey         string    `yaml:"nkey"`  // a file holding an NKey seed
+	TLS          ClientTLS `yaml:"tls"`
+}
+
+// ClientTLS is the client side of TLS to the bus.
+type ClientTLS struct {
+	CA         string `yaml:"ca"`   // CA bundle that signs the server (empty: system roots)
+	Cert       string `yaml:"cert"` // client certificate, when the server verifies clients
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"server_name"`
+}
+
+// BusServer configures the embedded NATS server (vigil up, vigil monitor
+// --bus-listen).
+type BusServer struct {
+	Listen string    `yaml:"listen"`
+	TLS    ServerTLS `yaml:"tls"`
+	Users  []BusUser `yaml:"users"`
+	// AllowInsecure permits listening on a non-loopback address without
+	// TLS and credentials. Off by default.
+	AllowInsecure bool      `yaml:"allow_insecure"`
+	JetStream     JetStream `yaml:"jetstream"`
+}
+
+// ServerTLS is the server side of TLS.
+type ServerTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"` // when set, clients must present a certificate it signs
+}
+
+// BusUser is one identity allowed on the embedded server, with the
+// subjects it may publish and subscribe to (empty: all).
+type BusUser struct {
+	User      string   `yaml:"user"`
+	Password  string   `yaml:"password"` // plain, or a bcrypt hash ("$2a$...")
+	Publish   []string `yaml:"publish"`
+	Subscribe []string `yaml:"subscribe"`
+}
+
+// JetStream limits the embedded server's durable streams.
+type JetStream struct {
+	MaxBytes int64         `yaml:"max_bytes"` // per stream; 0: 1 GiB
+	MaxAge   time.Duration `yaml:"max_age"`   // how long observations are kept on the bus; 0: 24h
+}
+
+// Source is one event stream the monitor consumes from the bus.
+type Source struct {
+	Name     string   `yaml:"name"`
+	Subjects []string `yaml:"subjects"`
+	// Delivery is "durable" (a JetStream consumer: a restarted monitor
+	// resumes where it stopped, nothing lost) or "core" (plain NATS: at
+	// most once, the lowest latency). Default durable.
+	Delivery string `yaml:"delivery"`
+	Filter   Filter `yaml:"filter"`
+}
+
+// Delivery modes of a source.
+const (
+	DeliveryDurable = "durable"
+	DeliveryCore    = "core"
+)
+
+// Filter keeps or drops events before the engines see them (EMERALD's
+// event-collection filters). Type patterns may end in "*".
+type Filter struct {
+	Types        []string `yaml:"types"`
+	ExcludeTypes []string `yaml:"exclude_types"`
+	Hosts        []string `yaml:"hosts"`
+}
+
+// Subscription is another monitor whose reports this one consumes
+// (EMERALD's subscription list).
+type Subscription struct {
+	Monitor     string   `yaml:"monitor"`
+	MinSeverity Severity `yaml:"min_severity"`
+}
+
+// PluginSpec is an engine or a response method: its kind, its instance
+// name, and the kind's own settings, decoded and validated by the type
+// the kind registered.
+type PluginSpec struct {
+	Kind     string
+	Name     string
+	Settings Settings
+	node     *yaml.Node
+}
+
+// UnmarshalYAML keeps the node so that the loader can decode the settings
+// once it knows the kind.
+func (s *PluginSpec) UnmarshalYAML(n *yaml.Node) error {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a mapping with a \"kind\", got a %s", n.Line, nodeKind(n))}}
+	}
+	var errs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch k.Value {
+		case "kind", "name":
+			if v.Kind != yaml.ScalarNode {
+				errs = append(errs, fmt.Sprintf("line %d: %q must be a string", v.Line, k.Value))
+				continue
+			}
+			if k.Value == "kind" {
+				s.Kind = v.Value
+			} else {
+				s.Name = v.Value
+			}
+		}
+	}
+	s.node = n
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
+}
+
+// Resolver configures the decision unit and dissemination.
+type Resolver struct {
+	// Publish sends reports to subscribers on vigil.report.<monitor>.
+	Publish bool `yaml:"publish"`
+	// MinSeverity is the least severe report that is disseminated; every
+	// report is stored.
+	MinSeverity Severity `yaml:"min_severity"`
+}
+
+// Severity is a severity name in a resource object: green, yellow or red.
+type Severity event.Severity
+
+// UnmarshalYAML parses a severity name, reporting a bad one with its line.
+func (s *Severity) UnmarshalYAML(n *yaml.Node) error {
+	v, err := event.ParseSeverity(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: unknown severity %q (want green, yellow or red)", n.Line, n.Value)}}
+	}
+	*s = Severity(v)
+	return nil
+}
+
+// Of returns the event severity.
+func (s Severity) Of() event.Severity { return event.Severity(s) }
+
+// Store configures the SQLite history.
+type Store struct {
+	// Retention deletes events and reports older than this; 0 keeps all.
+	Retention     time.Duration `yaml:"retention"`
+	BatchSize     int           `yaml:"batch_size"`
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// Default returns the defaults every resource object starts from.
+func Default() *ResourceObject {
+	return &ResourceObject{
+		Monitor: Monitor{Layer: "service", DedupWindow: 1 << 16},
+		Server: BusServer{
+			Listen:    "127.0.0.1:4222",
+			JetStream: JetStream{MaxBytes: 1 << 30, MaxAge: 24 * time.Hour},
+		},
+		Resolver: Resolver{Publish: true, MinSeverity: Severity(event.SeverityGreen)},
+		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 4096, FlushInterval: 50 * time.Millisecond},
+	}
+}
+
+// DefaultSource is the source a monitor uses when its resource object names
+// none: every observation, durably.
+func DefaultSource() Source {
+	return Source{Name: "observations", Subjects: []string{"vigil.obs.>"}, Delivery: DeliveryDurable}
+}
+
+// durableSpaces are the subject spaces held in JetStream streams.
+var durableSpaces = []string{"vigil.obs.", "vigil.cv.", "vigil.report."}
+
+func (ro *ResourceObject) validate(p *Problems) {
+	m := &ro.Monitor
+	if m.Name == "" {
+		p.Addf("monitor.name", "missing: every monitor needs a name")
+	} else if err := checkToken(m.Name); err != nil {
+		p.Addf("monitor.name", "%v", err)
+	}
+	switch m.Layer {
+	case "service", "domain", "enterprise":
+	default:
+		p.Addf("monitor.layer", "unknown layer %q (want service, domain or enterprise)", m.Layer)
+	}
+	if m.DedupWindow < 0 {
+		p.Addf("monitor.dedup_window", "must not be negative")
+	}
+	ro.Bus.validate(p, "bus")
+	ro.Server.validate(p, "server")
+	if len(ro.Sources) == 0 && len(ro.Subscriptions) == 0 {
+		ro.Sources = []Source{DefaultSource()}
+	}
+	names := map[string]bool{}
+	for i := range ro.Sources {
+		s := &ro.Sources[i]
+		path := Index("sources", i)
+		if s.Delivery == "" {
+			s.Delivery = DeliveryDurable
+		}
+		if s.Name == "" {
+			p.Addf(path, "missing %q", "name")
+		} else if err := checkToken(s.Name); err != nil {
+			p.Addf(Join(path, "name"), "%v", err)
+		} else if names[s.Name] {
+			p.Addf(Join(path, "name"), "source %q defined twice", s.Name)
+		}
+		names[s.Name] = true
+		if len(s.Subjects) == 0 {
+			p.Addf(path, "missing %q: which bus subjects to consume", "subjects")
+		}
+		for j, subj := range s.Subjects {
+			spath := Index(Join(path, "subjects"), j)
+			if err := checkSubject(subj); err != nil {
+				p.Addf(spath, "%v", err)
+				continue
+			}
+			if s.Delivery == DeliveryDurable && !inDurableSpace(subj) {
+				p.Addf(spath, "subject %q is not kept in a durable stream (those hold %s); use delivery: core", subj, strings.Join(durableSpaces, "*, ")+"*")
+			}
+		}
+		switch s.Delivery {
+		case DeliveryDurable, DeliveryCore:
+		default:
+			p.Addf(Join(path, "delivery"), "unknown delivery %q (want durable or core)", s.Delivery)
+		}
+		for _, list := range []struct {
+			name string
+			pats []string
+		}{{"types", s.Filter.Types}, {"exclude_types", s.Filter.ExcludeTypes}} {
+			for j, pat := range list.pats {
+				if err := event.CheckType(strings.TrimSuffix(strings.TrimSuffix(pat, "*"), ".")); err != nil && pat != "*" {
+					p.Addf(Index(Join(path, "filter."+list.name), j), "bad type pattern %q: %v", pat, err)
+				}
+			}
+		}
+	}
+	subs := map[string]bool{}
+	for i, s := range ro.Subscriptions {
+		path := Index("subscriptions", i)
+		switch err := checkToken(s.Monitor); {
+		case s.Monitor == "":
+			p.Addf(path, "missing %q", "monitor")
+		case err != nil:
+			p.Addf(Join(path, "monitor"), "%v", err)
+		case s.Monitor == m.Name:
+			p.Addf(Join(path, "monitor"), "a monitor cannot subscribe to itself")
+		case subs[s.Monitor]:
+			p.Addf(Join(path, "monitor"), "subscribed twice to %q", s.Monitor)
+		}
+		subs[s.Monitor] = true
+	}
+	validatePlugins(p, "engines", ro.Engines)
+	validatePlugins(p, "responses", ro.Responses)
+	if ro.Store.Retention < 0 {
+		p.Addf("store.retention", "must not be negative")
+	}
+	if ro.Store.BatchSize <= 0 || ro.Store.BatchSize > 1<<20 {
+		p.Addf("store.batch_size", "must be between 1 and %d", 1<<20)
+	}
+	if ro.Store.FlushInterval <= 0 || ro.Store.FlushInterval > time.Minute {
+		p.Addf("store.flush_interval", "must be between 1ns and 1m")
+	}
+}
+
+func validatePlugins(p *Problems, section string, specs []PluginSpec) {
+	names := map[string]bool{}
+	for i := range specs {
+		s := &specs[i]
+		if s.Name == "" {
+			s.Name = s.Kind
+		}
+		path := Index(section, i)
+		if err := checkToken(s.Name); s.Name != "" && err != nil {
+			p.Addf(Join(path, "name"), "%v", err)
+		} else if names[s.Name] {
+			p.Addf(Join(path, "name"), "name %q used twice in %s; give each a distinct name", s.Name, section)
+		}
+		names[s.Name] = true
+	}
+}
+
+func (b *BusClient) validate(p *Problems, path string) {
+	if b.URL != "" {
+		for _, u := range strings.Split(b.URL, ",") {
+			pu, err := url.Parse(strings.TrimSpace(u))
+			if err != nil || pu.Host == "" {
+				p.Addf(Join(path, "url"), "bad bus URL %q (want nats://host:port or tls://host:port)", u)
+				continue
+			}
+			switch pu.Scheme {
+			case "nats", "tls", "ws", "wss":
+			default:
+				p.Addf(Join(path, "url"), "unsupported scheme %q in %q", pu.Scheme, u)
+			}
+		}
+	}
+	if b.Password != "" && b.PasswordFile != "" {
+		p.Addf(Join(path, "password_file"), "give password or password_file, not both")
+	}
+	if (b.Password != "" || b.PasswordFile != "") && b.User == "" {
+		p.Addf(Join(path, "user"), "a password needs a user")
+	}
+	auth := 0
+	for _, set := range []bool{b.User != "", b.Creds != "", b.NKey != ""} {
+		if set {
+			auth++
+		}
+	}
+	if auth > 1 {
+		p.Addf(path, "give one of user, creds or nkey")
+	}
+	for _, f := range []struct{ name, file string }{
+		{"password_file", b.PasswordFile}, {"creds", b.Creds}, {"nkey", b.NKey},
+		{"tls.ca", b.TLS.CA}, {"tls.cert", b.TLS.Cert}, {"tls.key", b.TLS.Key},
+	} {
+		checkFile(p, Join(path, f.name), f.file)
+	}
+	if (b.TLS.Cert == "") != (b.TLS.Key == "") {
+		p.Addf(Join(path, "tls"), "a client certificate needs both cert and key")
+	}
+}
+
+func (s *BusServer) validate(p *Problems, path string) {
+	host, port, err := net.SplitHostPort(s.Listen)
+	if err != nil {
+		p.Addf(Join(path, "listen"), "want host:port, got %q", s.Listen)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		p.Addf(Join(path, "listen"), "bad port %q", port)
+	}
+	if (s.TLS.Cert == "") != (s.TLS.Key == "") {
+		p.Addf(Join(path, "tls"), "a server certificate needs both cert and key")
+	}
+	if s.TLS.ClientCA != "" && s.TLS.Cert == "" {
+		p.Addf(Join(path, "tls.client_ca"), "verifying clients needs the server's own cert and key")
+	}
+	for _, f := range []struct{ name, file string }{{"tls.cert", s.TLS.Cert}, {"tls.key", s.TLS.Key}, {"tls.client_ca", s.TLS.ClientCA}} {
+		checkFile(p, Join(path, f.name), f.file)
+	}
+	users := map[string]bool{}
+	for i, u := range s.Users {
+		upath := Index(Join(path, "users"), i)
+		switch {
+		case u.User == "":
+			p.Addf(upath, "missing %q", "user")
+		case users[u.User]:
+			p.Addf(Join(upath, "user"), "user %q defined twice", u.User)
+		}
+		users[u.User] = true
+		if u.Password == "" && s.TLS.ClientCA == "" {
+			p.Addf(Join(upath, "password"), "missing (a user without a password needs client certificates)")
+		}
+		for j, subj := range append(append([]string{}, u.Publish...), u.Subscribe...) {
+			if err := checkSubject(subj); err != nil {
+				field := "publish"
+				k := j
+				if j >= len(u.Publish) {
+					field, k = "subscribe", j-len(u.Publish)
+				}
+				p.Addf(Index(Join(upath, field), k), "%v", err)
+			}
+		}
+	}
+	if err == nil && !isLoopback(host) && !s.AllowInsecure && (s.TLS.Cert == "" || len(s.Users) == 0) {
+		p.Addf(Join(path, "listen"), "%s is reachable from other machines: configure server.tls and server.users (or set allow_insecure: true)", s.Listen)
+	}
+	if s.JetStream.MaxBytes < 0 {
+		p.Addf(Join(path, "jetstream.max_bytes"), "must not be negative")
+	}
+	if s.JetStream.MaxAge < 0 {
+		p.Addf(Join(path, "jetstream.max_age"), "must not be negative")
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func checkFile(p *Problems, path, file string) {
+	if file == "" {
+		return
+	}
+	f := file
+	if !filepath.IsAbs(f) && p.BaseDir != "" {
+		f = filepath.Join(p.BaseDir, f)
+	}
+	if _, err := os.Stat(f); err != nil {
+		p.Addf(path, "cannot read %q: %v", file, unwrapPathErr(err))
+	}
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// Resolve returns file made absolute against the resource object's
+// directory.
+func (ro *ResourceObject) Resolve(file string) string {
+	if file == "" || filepath.IsAbs(file) || ro.File == "" {
+		return file
+	}
+	return filepath.Join(filepath.Dir(ro.File), file)
+}
+
+func inDurableSpace(subj string) bool {
+	for _, sp := range durableSpaces {
+		if strings.HasPrefix(subj, sp) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkToken accepts names usable as a NATS subject token and consumer
+// name: 1..64 of [A-Za-z0-9_-].
+func checkToken(s string) error {
+	if s == "" || len(s) > 64 {
+		return fmt.Errorf("name %q must be 1 to 64 characters", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("name %q: character %q not allowed (use A-Z a-z 0-9 _ -)", s, rune(c))
+		}
+	}
+	return nil
+}
+
+// checkSubject accepts a NATS subject or pattern: dot-separated non-empty
+// tokens without whitespace, '>' only as the last token.
+func checkSubject(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty subject")
+	}
+	toks := strings.Split(s, ".")
+	for i, t := range toks {
+		switch {
+		case t == "":
+			return fmt.Errorf("subject %q has an empty token", s)
+		case strings.ContainsAny(t, " \t\r\n"):
+			return fmt.Errorf("subject %q contains whitespace", s)
+		case t == ">" && i != len(toks)-1:
+			return fmt.Errorf("subject %q: '>' must be the last token", s)
+		case len(t) > 1 && strings.ContainsAny(t, "*>"):
+			return fmt.Errorf("subject %q: wildcards must be whole tokens", s)
+		}
+	}
+	return nil
+}
