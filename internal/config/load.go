@@ -196,7 +196,7 @@ func (l *loader) addYAMLError(err error) {
 func (l *loader) addLineMsg(msg string) {
 	if m := typeErrLine.FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
-		l.addAt(pos{n, 1}, "", "%s", m[2])
+		l.p.list = append(l.p.list, Problem{Line: n, Col: 1, Msg: m[2], byLine: true})
 		return
 	}
 	l.addAt(pos{}, "", "%s", msg)
@@ -208,7 +208,7 @@ func (l *loader) addLineMsg(msg string) {
 func (l *loader) resolve(probs []Problem) []Problem {
 	for i := range probs {
 		if probs[i].Line > 0 {
-			if probs[i].Path == "" {
+			if probs[i].byLine {
 				probs[i].Path, probs[i].Col = l.pathAt(probs[i].Line, probs[i].Col)
 			}
 			continue

@@ -13,6 +13,8 @@ type Problem struct {
 	Col  int
 	Path string // e.g. "engines[2].kind"
 	Msg  string
+	// byLine marks a decoder's problem, whose path is found from its line.
+	byLine bool
 }
 
 func (p Problem) String() string {

@@ -224,7 +224,7 @@ func Default() *ResourceObject {
 			JetStream: JetStream{MaxBytes: 1 << 30, MaxAge: 24 * time.Hour},
 		},
 		Resolver: Resolver{Publish: true, MinSeverity: Severity(event.SeverityGreen)},
-		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 4096, FlushInterval: 50 * time.Millisecond},
+		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
 	}
 }
 
@@ -517,6 +517,17 @@ func checkSubject(s string) error {
 		case len(t) > 1 && strings.ContainsAny(t, "*>"):
 			return fmt.Errorf("subject %q: wildcards must be whole tokens", s)
 		}
+	}
+	return nil
+}
+
+// ValidateServer checks the server section again, after a command-line
+// flag changed it.
+func ValidateServer(ro *ResourceObject) error {
+	p := Problems{BaseDir: filepath.Dir(ro.File)}
+	ro.Server.validate(&p, "server")
+	if p.Len() > 0 {
+		return &Error{Problems: p.List()}
 	}
 	return nil
 }

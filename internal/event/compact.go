@@ -98,7 +98,7 @@ func DecodeCompact(data []byte) (Event, error) {
 	if len(data) == 0 || data[0] != magicEvent {
 		return ev, ErrNotCompact
 	}
-	d := decoder{buf: data[1:]}
+	d := newDecoder(data[1:])
 	ev.ID = d.str("id")
 	ev.Time = time.Unix(0, d.svarint("time")).UTC()
 	ev.Type = d.str("type")
@@ -114,7 +114,8 @@ func DecodeCompact(data []byte) (Event, error) {
 	}
 	for i := 0; i < n && d.err == nil; i++ {
 		k := d.str("attrs")
-		field := "attrs." + k
+		d.attr = k
+		const field = attrField
 		switch tag := d.byte(field); tag {
 		case tagString:
 			ev.Attrs[k] = d.str(field)
@@ -168,13 +169,27 @@ func DecodeBus(data []byte) (Event, error) {
 }
 
 // decoder reads the compact form; the first error sticks and later reads
-// return zero values.
+// return zero values. Strings are cut from one copy of the input, so a
+// record costs one string allocation however many strings it holds.
 type decoder struct {
-	buf []byte
-	err error
+	buf  []byte
+	text string // a copy of the input; buf is always a suffix of it
+	attr string // the attribute being read, named in errors as attrs.<attr>
+	err  error
+}
+
+// attrField stands for "attrs.<the attribute being read>" in errors, so
+// the name is built only when there is an error.
+const attrField = "attrs.*"
+
+func newDecoder(b []byte) decoder {
+	return decoder{buf: b, text: string(b)}
 }
 
 func (d *decoder) fail(field, format string, args ...any) {
+	if field == attrField {
+		field = "attrs." + d.attr
+	}
 	if d.err == nil {
 		d.err = fieldErr(field, format, args...)
 	}
@@ -251,11 +266,12 @@ func (d *decoder) str(field string) string {
 	if d.err != nil {
 		return ""
 	}
-	b := d.buf[:n]
+	off := len(d.text) - len(d.buf)
+	s := d.text[off : off+n]
 	d.buf = d.buf[n:]
-	if !utf8.Valid(b) {
+	if !utf8.ValidString(s) {
 		d.fail(field, "invalid UTF-8")
 		return ""
 	}
-	return string(b)
+	return s
 }

@@ -333,7 +333,7 @@ func DecodeCountVectorCompact(data []byte) (CountVector, error) {
 	if len(data) == 0 || data[0] != magicCountVector {
 		return v, ErrNotCompact
 	}
-	d := decoder{buf: data[1:]}
+	d := newDecoder(data[1:])
 	v.Host = d.str("host")
 	v.IP = d.str("ip")
 	v.Process = d.str("process")

@@ -70,7 +70,8 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 }
 
 func appendAttrs(b []byte, attrs map[string]any) []byte {
-	keys := make([]string, 0, len(attrs))
+	var small [16]string
+	keys := small[:0]
 	for k := range attrs {
 		keys = append(keys, k)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // LineError is a problem with one line of a JSON-lines stream. The reader
@@ -92,21 +93,37 @@ func (lr *LineReader) Next() ([]byte, error) {
 }
 
 // EventReader decodes events from a JSON-lines stream.
-type EventReader struct{ lr *LineReader }
+type EventReader struct {
+	lr     *LineReader
+	ids    IDSource
+	now    func() time.Time
+	source string
+}
 
 // NewEventReader returns a reader of JSON-lines events.
 func NewEventReader(r io.Reader) *EventReader {
 	return &EventReader{lr: NewLineReader(r, MaxEventBytes)}
 }
 
+// Normalizing makes Next complete each event with Normalize: a missing id
+// from ids, a missing time from now, a missing source with source.
+func (er *EventReader) Normalizing(ids IDSource, now func() time.Time, source string) *EventReader {
+	er.ids, er.now, er.source = ids, now, source
+	return er
+}
+
 // Next returns the next event. Errors are as for LineReader.Next; a line
-// that does not decode gives a *LineError naming the line and the field.
+// that does not decode (or normalise) gives a *LineError naming the line
+// and the field.
 func (er *EventReader) Next() (Event, error) {
 	line, err := er.lr.Next()
 	if err != nil {
 		return Event{}, err
 	}
 	ev, err := DecodeJSON(line)
+	if err == nil && er.ids != nil {
+		err = ev.Normalize(er.ids, er.now(), er.source)
+	}
 	if err != nil {
 		return Event{}, &LineError{Line: er.lr.Line(), Err: err}
 	}

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// These tests run the vigil binary as a user would.
+
+var vigilBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "vigil-bin-")
+	if err != nil {
+		panic(err)
+	}
+	vigilBin = filepath.Join(dir, "vigil")
+	build := exec.Command("go", "build", "-o", vigilBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building vigil:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a vigil process in the background.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan error
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(vigilBin, args...), out: &lockedBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("vigil %s output:\n%s", strings.Join(args, " "), p.out.String())
+		}
+	})
+	return p
+}
+
+func run(t *testing.T, stdin string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(vigilBin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// lockedBuffer collects a process's stdout and stderr.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func waitHTTP(t *testing.T, url string, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+		}
+		if time.Since(start) > within {
+			t.Fatalf("%s did not answer 200 within %v (last error %v)", url, within, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func getEvents(t *testing.T, url string) []event.Event {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw []json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]event.Event, len(raw))
+	for i, r := range raw {
+		ev, err := event.DecodeJSON(r)
+		if err != nil {
+			t.Fatalf("API returned an undecodable event %s: %v", r, err)
+		}
+		out[i] = ev
+	}
+	return out
+}
+
+// TestUp is the acceptance path of `vigil up`: health within 3 s, events
+// from POST /api/events and from `vigil ingest events` come back from
+// /api/events?host=, and SIGTERM stops it within 5 s with everything
+// stored.
+func TestUp(t *testing.T) {
+	httpPort, busPort := freePort(t), freePort(t)
+	data := t.TempDir()
+	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	up := start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", data)
+	if took := waitHTTP(t, base+"/healthz", 3*time.Second); took > 3*time.Second {
+		t.Errorf("healthz after %v", took)
+	}
+
+	body := `{"type":"PROC.SPAWN","host":"web-3","ip":"10.0.0.3","attrs":{"name":"sh","parent_name":"httpd","pid":4242}}
+not json
+{"id":"fixed-1","time":"2026-11-22T10:00:00Z","type":"SYS.MEM","host":"web-3","attrs":{"mem_pct":91.5}}
+`
+	resp, err := http.Post(base+"/api/events", "application/x-ndjson", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans struct {
+		Accepted, Rejected int
+		Errors             []struct {
+			Line  int
+			Error string
+		}
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || ans.Accepted != 2 || ans.Rejected != 1 || len(ans.Errors) != 1 || ans.Errors[0].Line != 2 {
+		t.Fatalf("POST answered %d %+v", resp.StatusCode, ans)
+	}
+
+	out, code := run(t, `{"type":"SYS.CPU","host":"db-1","attrs":{"cpu_pct":97.0}}
+{"type":"SYS.CPU"}
+{"type":"SYS.CPU","host":"db-1","attrs":{"cpu_pct":12.0}}
+`, "ingest", "events", "--bus", fmt.Sprintf("nats://127.0.0.1:%d", busPort), "-")
+	if code != 1 || !strings.Contains(out, "stdin:2:") || !strings.Contains(out, "published 2 events, 1 bad lines") {
+		t.Errorf("ingest exit %d, output:\n%s", code, out)
+	}
+
+	var web3, db1 []event.Event
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		web3 = getEvents(t, base+"/api/events?host=web-3")
+		db1 = getEvents(t, base+"/api/events?host=db-1&type=SYS.CPU")
+		if len(web3) == 2 && len(db1) == 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(web3) != 2 || len(db1) != 2 {
+		t.Fatalf("API returned %d events for web-3 and %d for db-1", len(web3), len(db1))
+	}
+	if web3[0].ID != "fixed-1" && web3[1].ID != "fixed-1" {
+		t.Errorf("the given id was not kept: %+v", web3)
+	}
+	for _, q := range []string{"?hots=web-3", "?since=yesterday", "?limit=-1"} {
+		resp, err := http.Get(base + "/api/events" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("/api/events%s answered %d", q, resp.StatusCode)
+		}
+	}
+
+	stopAt := time.Now()
+	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-up.done:
+		up.done <- err
+		if err != nil {
+			t.Errorf("vigil up exited with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("vigil up did not stop within 5 s of SIGTERM")
+	}
+	t.Logf("stopped %v after SIGTERM", time.Since(stopAt))
+	if n := countRows(t, filepath.Join(data, "vigil.db")); n != 4 {
+		t.Errorf("store holds %d events after shutdown, want 4", n)
+	}
+}
+
+func countRows(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n, distinct int
+	if err := db.QueryRow(`SELECT COUNT(*), COUNT(DISTINCT id) FROM events`).Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != distinct {
+		t.Errorf("store holds %d rows but %d distinct ids", n, distinct)
+	}
+	return n
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	good := filepath.Join(dir, "good.yml")
+	os.WriteFile(bad, []byte("monitor:\n  name: x\n  layer: galaxy\nsources:\n  - name: s\n    subjects: [\"a..b\"]\nstore:\n  retention: forever\nbogus: 1\n"), 0o644)
+	os.WriteFile(good, []byte("monitor: {name: ok}\n"), 0o644)
+	out, code := run(t, "", "check", good, bad)
+	if code != 2 {
+		t.Errorf("exit %d, want 2:\n%s", code, out)
+	}
+	for _, want := range []string{good + ": ok", bad + ":3:3: monitor.layer", bad + ":6:16: sources[0].subjects[0]", bad + ":8:3: store.retention", bad + ":9:1: unknown field \"bogus\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if out, code := run(t, "", "check", good); code != 0 {
+		t.Errorf("valid file: exit %d\n%s", code, out)
+	}
+}
+
+func TestVerbsHaveHelp(t *testing.T) {
+	for _, verb := range []string{"version", "up", "monitor", "replay", "check", "ingest", "ingest events", "bench", "bench bus"} {
+		out, code := run(t, "", append(strings.Fields(verb), "--help")...)
+		if code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("vigil %s --help: exit %d\n%s", verb, code, out)
+		}
+	}
+	if out, code := run(t, "", "frobnicate"); code != 2 || !strings.Contains(out, "unknown command") {
+		t.Errorf("unknown verb: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "", "version"); code != 0 || !strings.HasPrefix(out, "vigil ") {
+		t.Errorf("version: %d %s", code, out)
+	}
+}
+
+// TestMonitorSurvivesSIGKILL kills a monitor with SIGKILL while 100,000
+// events flow through JetStream, restarts it, and finds exactly 100,000
+// distinct events in its store.
+func TestMonitorSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: 100,000 events and a restart")
+	}
+	const total = 100_000
+	ctx := context.Background()
+	srv, err := bus.StartServer(ctx, bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	pub, err := bus.Connect(ctx, bus.ClientOptions{URL: srv.ClientURL(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "monitor.yml")
+	os.WriteFile(cfgFile, []byte("monitor: {name: svc}\nsources: [{name: obs, subjects: [\"vigil.obs.>\"]}]\n"), 0o644)
+	data := filepath.Join(dir, "data")
+	httpPort := freePort(t)
+	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort)
+	monArgs := []string{"monitor", "--config", cfgFile, "--bus", srv.ClientURL(), "--data", data, "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort)}
+
+	// Publish in the background while the monitor runs and dies.
+	pubDone := make(chan error, 1)
+	go func() {
+		ids := event.NewRandomIDs()
+		t0 := time.Now().UTC()
+		batch := make([]event.Event, 0, 1000)
+		for i := 0; i < total; i++ {
+			tm := t0.Add(time.Duration(i) * time.Microsecond)
+			batch = append(batch, event.Event{ID: ids.NewID(tm), Time: tm, Type: event.TypeSysCPU, Host: fmt.Sprintf("h%d", i%50), Source: "test", Attrs: map[string]any{"seq": int64(i)}})
+			if len(batch) == cap(batch) {
+				if _, err := pub.PublishEvents(ctx, batch); err != nil {
+					pubDone <- err
+					return
+				}
+				batch = batch[:0]
+				time.Sleep(2 * time.Millisecond) // a stream, not one burst
+			}
+		}
+		pubDone <- nil
+	}()
+
+	first := start(t, monArgs...)
+	waitHTTP(t, health, 10*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for eventsIn(t, health) < 20_000 {
+		if time.Now().After(deadline) {
+			t.Fatal("the monitor did not take 20,000 events in 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	first.done <- nil
+	killedAt := countRows(t, filepath.Join(data, "vigil.db"))
+	t.Logf("killed with %d events stored", killedAt)
+	if killedAt >= total {
+		t.Fatalf("all events were stored before the kill; the test proves nothing")
+	}
+
+	second := start(t, monArgs...)
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+	waitHTTP(t, health, 10*time.Second)
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		if n := countRows(t, filepath.Join(data, "vigil.db")); n >= total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d events stored 60 s after the restart", countRows(t, filepath.Join(data, "vigil.db")))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second.done; err != nil {
+		t.Errorf("monitor exit: %v", err)
+	}
+	second.done <- nil
+	if n := countRows(t, filepath.Join(data, "vigil.db")); n != total {
+		t.Fatalf("store holds %d distinct events, want exactly %d", n, total)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "vigil.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var lo, hi, distinct int
+	if err := db.QueryRow(`SELECT MIN(CAST(json_extract(attrs,'$.seq') AS INTEGER)), MAX(CAST(json_extract(attrs,'$.seq') AS INTEGER)), COUNT(DISTINCT json_extract(attrs,'$.seq')) FROM events`).Scan(&lo, &hi, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if lo != 0 || hi != total-1 || distinct != total {
+		t.Errorf("stored sequence numbers %d..%d, %d distinct", lo, hi, distinct)
+	}
+}
+
+func eventsIn(t *testing.T, health string) int {
+	resp, err := http.Get(health)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var h struct {
+		EventsIn int `json:"events_in"`
+	}
+	_ = json.Unmarshal(b, &h)
+	return h.EventsIn
+}

@@ -1,0 +1,231 @@
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ClientOptions say how to reach the bus and who is connecting.
+type ClientOptions struct {
+	// URL lists one or more servers, comma-separated (nats://, tls://).
+	// Ignored when Embedded is set.
+	URL string
+	// Embedded connects in-process to a server of this process, without
+	// a socket.
+	Embedded *Server
+	// Name identifies the connection in the server's monitoring.
+	Name string
+
+	// Credentials: at most one of User (with Password), CredsFile (a
+	// NATS JWT credentials file) or NKeyFile (a file holding an NKey seed).
+	User, Password string
+	CredsFile      string
+	NKeyFile       string
+
+	// TLS: CAFile verifies the server (system roots when empty); CertFile
+	// and KeyFile present a client certificate.
+	CAFile, CertFile, KeyFile, ServerName string
+
+	// ConnectTimeout bounds the first connection (default 5 s).
+	ConnectTimeout time.Duration
+	// RetryOnFailedConnect keeps trying in the background when the first
+	// connection fails, instead of returning an error.
+	RetryOnFailedConnect bool
+
+	Logger *slog.Logger
+}
+
+// Conn is a connection to the bus with JetStream.
+type Conn struct {
+	NC  *nats.Conn
+	JS  jetstream.JetStream
+	log *slog.Logger
+}
+
+// Connect opens a connection. It reconnects forever after a loss; loss and
+// recovery are logged.
+func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	lg := o.Logger.With("component", "bus")
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 5 * time.Second
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < o.ConnectTimeout {
+		o.ConnectTimeout = max(time.Until(d), time.Millisecond)
+	}
+	opts := []nats.Option{
+		nats.Name(o.Name),
+		nats.Timeout(o.ConnectTimeout),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.ReconnectBufSize(64 << 20),
+		nats.PingInterval(20 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				lg.Warn("disconnected from the bus", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { lg.Info("reconnected to the bus", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				lg.Warn("bus subscription error", "subject", sub.Subject, "err", err)
+				return
+			}
+			lg.Warn("bus error", "err", err)
+		}),
+	}
+	if o.RetryOnFailedConnect {
+		opts = append(opts, nats.RetryOnFailedConnect(true))
+	}
+	if o.Embedded != nil {
+		opts = append(opts, nats.InProcessServer(o.Embedded.ns))
+	}
+	n := 0
+	if o.User != "" {
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+		n++
+	}
+	if o.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(o.CredsFile))
+		n++
+	}
+	if o.NKeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(o.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("bus: NKey seed %s: %w", o.NKeyFile, err)
+		}
+		opts = append(opts, opt)
+		n++
+	}
+	if n > 1 {
+		return nil, errors.New("bus: give one of user/password, a credentials file or an NKey seed")
+	}
+	if o.CAFile != "" || o.CertFile != "" || o.ServerName != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
+		if o.CAFile != "" {
+			pool, err := loadPool(o.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("bus: CA: %w", err)
+			}
+			tc.RootCAs = pool
+		}
+		if o.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("bus: client certificate %s / key %s: %w", o.CertFile, o.KeyFile, err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, nats.Secure(tc))
+	}
+	url := o.URL
+	if o.Embedded != nil {
+		url = o.Embedded.ClientURL()
+	}
+	if url == "" {
+		return nil, errors.New("bus: no URL to connect to")
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: connecting to %s: %w", redact(url), err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("bus: JetStream: %w", err)
+	}
+	return &Conn{NC: nc, JS: js, log: lg}, nil
+}
+
+// Close drains subscriptions and closes the connection.
+func (c *Conn) Close() {
+	if c == nil || c.NC == nil {
+		return
+	}
+	done := make(chan struct{})
+	c.NC.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := c.NC.Drain(); err != nil {
+		c.NC.Close()
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		c.NC.Close()
+	}
+}
+
+// StreamLimits bound the durable streams.
+type StreamLimits struct {
+	MaxAge   time.Duration // observations; count vectors keep a tenth, reports ten times
+	MaxBytes int64         // per stream
+	Replicas int           // for clustered JetStream; 0 or 1 on one server
+}
+
+// EnsureStreams creates the durable streams that do not exist yet. Existing
+// streams are left as they are (another monitor may have sized them).
+func (c *Conn) EnsureStreams(ctx context.Context, lim StreamLimits) error {
+	if lim.MaxAge <= 0 {
+		lim.MaxAge = 24 * time.Hour
+	}
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = 1 << 30
+	}
+	if lim.Replicas <= 0 {
+		lim.Replicas = 1
+	}
+	streams := []jetstream.StreamConfig{
+		{Name: StreamObs, Subjects: []string{PrefixObs + ">"}, MaxAge: lim.MaxAge, Description: "observations"},
+		{Name: StreamCV, Subjects: []string{PrefixCV + ">"}, MaxAge: max(lim.MaxAge/10, time.Hour), Description: "system-call count vectors"},
+		{Name: StreamReports, Subjects: []string{PrefixReport + ">"}, MaxAge: lim.MaxAge * 10, Description: "monitor reports"},
+	}
+	for _, sc := range streams {
+		sc.Storage = jetstream.FileStorage
+		sc.Retention = jetstream.LimitsPolicy
+		sc.Discard = jetstream.DiscardOld
+		sc.MaxBytes = lim.MaxBytes
+		sc.Replicas = lim.Replicas
+		sc.Duplicates = 2 * time.Minute
+		if _, err := c.JS.Stream(ctx, sc.Name); err == nil {
+			continue
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("bus: looking up stream %s: %w", sc.Name, err)
+		}
+		if _, err := c.JS.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("bus: creating stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
+
+func redact(url string) string {
+	parts := strings.Split(url, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if s := strings.Index(p, "://"); s >= 0 && s < at {
+				parts[i] = p[:s+3] + "***" + p[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// ReadPassword reads a password file, trimming the line end.
+func ReadPassword(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("bus: password file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

@@ -1,0 +1,241 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Msg is one message from the bus.
+type Msg struct {
+	Subject string
+	Data    []byte
+	js      jetstream.Msg
+	stream  string
+}
+
+// Stream names the durable stream the message came from ("" for core).
+func (m *Msg) Stream() string { return m.stream }
+
+// Ack acknowledges a durable message and, because durable consumers use
+// the ack-all policy, every message delivered before it on the same
+// consumer. It does nothing for core messages.
+func (m *Msg) Ack() error {
+	if m.js == nil {
+		return nil
+	}
+	return m.js.Ack()
+}
+
+// Durable reports whether the message came from a durable consumer.
+func (m *Msg) Durable() bool { return m.js != nil }
+
+// Handler receives messages. For one subscription it is called from one
+// goroutine at a time, in stream order; a slow handler slows delivery
+// (durable) or makes the server drop messages, which are counted (core).
+type Handler func(*Msg)
+
+// Subscription is a running consumer.
+type Subscription struct {
+	stops   []func()
+	dropped func() uint64
+	once    sync.Once
+}
+
+// Stop ends delivery. Messages already being handled finish; unacknowledged
+// durable messages are delivered again to the next consumer of the same
+// name.
+func (s *Subscription) Stop() {
+	s.once.Do(func() {
+		for _, stop := range s.stops {
+			stop()
+		}
+	})
+}
+
+// Dropped is how many messages the server or client discarded because
+// this subscriber was too slow (core subscriptions only).
+func (s *Subscription) Dropped() uint64 {
+	if s.dropped == nil {
+		return 0
+	}
+	return s.dropped()
+}
+
+// DurableOptions configure a durable consumer.
+type DurableOptions struct {
+	// Name is the durable name; a consumer of the same name resumes where
+	// the last one stopped.
+	Name string
+	// Subjects to consume; they may span several streams.
+	Subjects []string
+	// MaxAckPending bounds unacknowledged messages (default 65536).
+	MaxAckPending int
+	// AckWait is how long before an unacknowledged message is redelivered
+	// (default 30 s).
+	AckWait time.Duration
+	// Batch is how many messages are fetched at once (default 8192).
+	Batch int
+	// Takeover declares that this process is the consumer's only user and
+	// that any earlier user is gone (a restarted monitor): messages the
+	// earlier user received but did not acknowledge are delivered again at
+	// once, instead of after AckWait.
+	Takeover bool
+}
+
+// ConsumeDurable starts a durable consumer per stream the subjects fall in
+// and passes every message to h. It resumes from the consumers' last
+// acknowledged position.
+func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) (*Subscription, error) {
+	if o.Name == "" {
+		return nil, errors.New("bus: durable consumer without a name")
+	}
+	if o.MaxAckPending <= 0 {
+		o.MaxAckPending = 1 << 16
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.Batch <= 0 {
+		o.Batch = 32768
+	}
+	byStream := map[string][]string{}
+	for _, s := range o.Subjects {
+		st := streamFor(s)
+		if st == "" {
+			return nil, fmt.Errorf("bus: subject %q is in no durable stream", s)
+		}
+		byStream[st] = append(byStream[st], s)
+	}
+	streams := make([]string, 0, len(byStream))
+	for st := range byStream {
+		streams = append(streams, st)
+	}
+	sort.Strings(streams)
+	sub := &Subscription{}
+	for _, st := range streams {
+		cc := jetstream.ConsumerConfig{
+			Durable:       o.Name,
+			AckPolicy:     jetstream.AckAllPolicy,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckWait:       o.AckWait,
+			MaxAckPending: o.MaxAckPending,
+			MaxDeliver:    -1,
+		}
+		if subj := byStream[st]; len(subj) == 1 {
+			cc.FilterSubject = subj[0]
+		} else {
+			cc.FilterSubjects = subj
+		}
+		if o.Takeover {
+			if err := c.takeOver(ctx, st, &cc); err != nil {
+				sub.Stop()
+				return nil, err
+			}
+		}
+		stream := st
+		cons, err := c.JS.CreateOrUpdateConsumer(ctx, st, cc)
+		if err != nil {
+			sub.Stop()
+			return nil, fmt.Errorf("bus: durable consumer %s on %s: %w", o.Name, st, err)
+		}
+		cctx, err := cons.Consume(func(m jetstream.Msg) {
+			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream})
+		}, jetstream.PullMaxMessages(o.Batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
+				c.log.Warn("durable consumer", "stream", stream, "consumer", o.Name, "err", err)
+			}
+		}))
+		if err != nil {
+			sub.Stop()
+			return nil, fmt.Errorf("bus: consuming %s as %s: %w", st, o.Name, err)
+		}
+		sub.stops = append(sub.stops, func() {
+			cctx.Drain()
+			select {
+			case <-cctx.Closed():
+			case <-time.After(5 * time.Second):
+				cctx.Stop()
+			}
+		})
+	}
+	return sub, nil
+}
+
+// takeOver replaces an existing consumer that has unacknowledged messages
+// by one that starts right after its acknowledgement floor.
+func (c *Conn) takeOver(ctx context.Context, stream string, cc *jetstream.ConsumerConfig) error {
+	cons, err := c.JS.Consumer(ctx, stream, cc.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bus: looking up consumer %s on %s: %w", cc.Durable, stream, err)
+	}
+	info := cons.CachedInfo()
+	if info.NumAckPending == 0 {
+		return nil
+	}
+	floor := info.AckFloor.Stream
+	if err := c.JS.DeleteConsumer(ctx, stream, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("bus: resetting consumer %s on %s: %w", cc.Durable, stream, err)
+	}
+	cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+	cc.OptStartSeq = floor + 1
+	c.log.Info("resuming durable consumer", "stream", stream, "consumer", cc.Durable, "from_seq", floor+1, "unacked", info.NumAckPending)
+	return nil
+}
+
+// SubscribeCore subscribes to subjects on core NATS. With a queue name,
+// subscribers sharing it split the messages between them.
+func (c *Conn) SubscribeCore(subjects []string, queue string, h Handler) (*Subscription, error) {
+	var subs []*nats.Subscription
+	out := &Subscription{}
+	for _, s := range subjects {
+		cb := func(m *nats.Msg) { h(&Msg{Subject: m.Subject, Data: m.Data}) }
+		var ns *nats.Subscription
+		var err error
+		if queue != "" {
+			ns, err = c.NC.QueueSubscribe(s, queue, cb)
+		} else {
+			ns, err = c.NC.Subscribe(s, cb)
+		}
+		if err != nil {
+			out.Stop()
+			return nil, fmt.Errorf("bus: subscribing to %s: %w", s, err)
+		}
+		if err := ns.SetPendingLimits(1<<20, 512<<20); err != nil {
+			_ = ns.Unsubscribe()
+			out.Stop()
+			return nil, fmt.Errorf("bus: pending limits on %s: %w", s, err)
+		}
+		subs = append(subs, ns)
+		closed := ns.StatusChanged(nats.SubscriptionClosed)
+		out.stops = append(out.stops, func() {
+			if err := ns.Drain(); err != nil {
+				return
+			}
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+				_ = ns.Unsubscribe()
+			}
+		})
+	}
+	out.dropped = func() uint64 {
+		var n uint64
+		for _, s := range subs {
+			if d, err := s.Dropped(); err == nil && d > 0 {
+				n += uint64(d)
+			}
+		}
+		return n
+	}
+	return out, nil
+}

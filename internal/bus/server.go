@@ -1,0 +1,202 @@
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// ServerOptions configure the embedded NATS server.
+type ServerOptions struct {
+	// Listen is host:port; port 0 picks a free port.
+	Listen string
+	// StoreDir holds JetStream's files.
+	StoreDir string
+	// TLS, when CertFile is set, makes clients use TLS; with ClientCAFile,
+	// clients must also present a certificate signed by that CA.
+	TLS ServerTLS
+	// Users, when given, are the only identities allowed to connect.
+	Users []User
+	// MaxStore bounds JetStream's disk use (0: no bound beyond the streams').
+	MaxStore int64
+	// Logger receives the server's own log lines.
+	Logger *slog.Logger
+}
+
+// ServerTLS is the embedded server's TLS material.
+type ServerTLS struct {
+	CertFile, KeyFile, ClientCAFile string
+}
+
+// User is one identity allowed on the embedded server.
+type User struct {
+	Name     string
+	Password string // plain text or a bcrypt hash ("$2a$...")
+	// Publish and Subscribe list the subjects the user may use; empty
+	// lists allow all.
+	Publish, Subscribe []string
+}
+
+// Server is a running embedded NATS server with JetStream.
+type Server struct {
+	ns  *server.Server
+	log *slog.Logger
+}
+
+// StartServer starts the embedded server and waits until it accepts
+// connections.
+func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	host, portStr, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("bus server: listen address %q: %w", o.Listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("bus server: listen port %q: %w", portStr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	if o.StoreDir == "" {
+		return nil, errors.New("bus server: no JetStream store directory")
+	}
+	if err := os.MkdirAll(o.StoreDir, 0o750); err != nil {
+		return nil, fmt.Errorf("bus server: store directory: %w", err)
+	}
+	opts := &server.Options{
+		ServerName:            "vigil",
+		Host:                  host,
+		Port:                  port,
+		JetStream:             true,
+		StoreDir:              o.StoreDir,
+		JetStreamMaxStore:     o.MaxStore,
+		NoSigs:                true,
+		MaxPayload:            4 << 20,
+		DisableShortFirstPing: true,
+		// Monitors ack in batches; let slow consumers lag rather than be cut.
+		MaxPending: 256 << 20,
+	}
+	if o.TLS.CertFile != "" {
+		tc, err := serverTLSConfig(o.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts.TLSConfig = tc
+		opts.TLS = true
+		opts.TLSTimeout = 5
+		opts.TLSVerify = o.TLS.ClientCAFile != ""
+	}
+	for _, u := range o.Users {
+		su := &server.User{Username: u.Name, Password: u.Password}
+		if len(u.Publish) > 0 || len(u.Subscribe) > 0 {
+			su.Permissions = &server.Permissions{}
+			if len(u.Publish) > 0 {
+				su.Permissions.Publish = &server.SubjectPermission{Allow: u.Publish}
+			}
+			if len(u.Subscribe) > 0 {
+				su.Permissions.Subscribe = &server.SubjectPermission{Allow: u.Subscribe}
+			}
+		}
+		opts.Users = append(opts.Users, su)
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus server: %w", err)
+	}
+	lg := o.Logger.With("component", "nats")
+	ns.SetLoggerV2(&natsLogger{lg}, false, false, false)
+	go ns.Start()
+	deadline := 10 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		deadline = time.Until(d)
+	}
+	if !ns.ReadyForConnections(deadline) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("bus server: not ready to accept connections on %s within %v", o.Listen, deadline)
+	}
+	if !ns.JetStreamEnabled() {
+		ns.Shutdown()
+		return nil, errors.New("bus server: JetStream did not start")
+	}
+	return &Server{ns: ns, log: lg}, nil
+}
+
+// ClientURL is the URL clients use to reach the server.
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ns.Addr() }
+
+// Shutdown stops the server and waits until it has stopped; JetStream
+// flushes its files.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+// SlowConsumers is how many times the server cut off a client that could
+// not keep up.
+func (s *Server) SlowConsumers() int64 {
+	v, err := s.ns.Varz(nil)
+	if err != nil {
+		return 0
+	}
+	return v.SlowConsumers
+}
+
+// NumClients returns the number of connected clients.
+func (s *Server) NumClients() int { return s.ns.NumClients() }
+
+func serverTLSConfig(t ServerTLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("bus server: TLS certificate %s / key %s: %w", t.CertFile, t.KeyFile, err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pool, err := loadPool(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("bus server: client CA: %w", err)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+func loadPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// natsLogger sends the server's log lines to slog.
+type natsLogger struct{ l *slog.Logger }
+
+func (n *natsLogger) Noticef(format string, v ...any) { n.l.Debug(trim(format, v)) }
+func (n *natsLogger) Warnf(format string, v ...any)   { n.l.Warn(trim(format, v)) }
+func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Error(trim(format, v)) }
+func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Error(trim(format, v)) }
+func (n *natsLogger) Debugf(format string, v ...any)  { n.l.Debug(trim(format, v)) }
+func (n *natsLogger) Tracef(format string, v ...any)  { n.l.Debug(trim(format, v)) }
+
+func trim(format string, v []any) string { return strings.TrimSpace(fmt.Sprintf(format, v...)) }

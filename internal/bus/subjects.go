@@ -1,0 +1,113 @@
+// Package bus connects Vigil's parts over NATS: an embedded server (with
+// JetStream, its store under the data directory) for the single-machine
+// default, or any external NATS deployment for fleets, through the same
+// client code. It owns the subject names, the durable streams, TLS and
+// per-identity credentials, publishing with acknowledgement and
+// de-duplication by event id, and durable consumers that resume where a
+// restarted monitor stopped.
+//
+// # Subjects
+//
+// Every subject Vigil uses is built here (see also docs/BUS.md):
+//
+//	vigil.obs.<host>       observations (events) about a host       stream VIGIL_OBS
+//	vigil.live.<host>      observations sent at most once           core NATS, no stream
+//	vigil.cv.<host>        system-call count vectors of a host      stream VIGIL_CV
+//	vigil.report.<monitor> reports a monitor disseminates           stream VIGIL_REPORTS
+//	vigil.ctl.<monitor>    control requests to a monitor (request/reply, parents only)
+//	vigil.hb.<component>   heartbeats of sensors and monitors (core NATS)
+//
+// <host> and <monitor> are tokens: characters other than A-Z a-z 0-9 _ -
+// become '_', so "10.0.0.3" routes as "10_0_0_3". The token only routes;
+// the true host id travels in the record.
+package bus
+
+import "strings"
+
+// Subject prefixes and stream names.
+const (
+	PrefixObs       = "vigil.obs."
+	PrefixLive      = "vigil.live."
+	PrefixCV        = "vigil.cv."
+	PrefixReport    = "vigil.report."
+	PrefixCtl       = "vigil.ctl."
+	PrefixHeartbeat = "vigil.hb."
+
+	StreamObs     = "VIGIL_OBS"
+	StreamCV      = "VIGIL_CV"
+	StreamReports = "VIGIL_REPORTS"
+
+	// AllObs matches every durable observation subject.
+	AllObs = PrefixObs + ">"
+	// AllLive matches every at-most-once observation subject.
+	AllLive = PrefixLive + ">"
+)
+
+// maxToken bounds a subject token built from outside data.
+const maxToken = 128
+
+// Token turns a host id or monitor name into a single subject token.
+func Token(s string) string {
+	if s == "" {
+		return "_"
+	}
+	if len(s) > maxToken {
+		s = s[:maxToken]
+	}
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if !tokenChar(s[i]) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; tokenChar(c) {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func tokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// ObsSubject is where observations about host are published.
+func ObsSubject(host string) string { return PrefixObs + Token(host) }
+
+// LiveSubject is where observations about host are published at most
+// once: no stream keeps them, so they cost the bus nothing beyond delivery.
+func LiveSubject(host string) string { return PrefixLive + Token(host) }
+
+// CVSubject is where count vectors of host are published.
+func CVSubject(host string) string { return PrefixCV + Token(host) }
+
+// ReportSubject is where monitor disseminates its reports.
+func ReportSubject(monitor string) string { return PrefixReport + Token(monitor) }
+
+// CtlSubject is where monitor answers control requests.
+func CtlSubject(monitor string) string { return PrefixCtl + Token(monitor) }
+
+// HeartbeatSubject is where component announces it is alive.
+func HeartbeatSubject(component string) string { return PrefixHeartbeat + Token(component) }
+
+// streamFor names the durable stream holding subject, or "".
+func streamFor(subject string) string {
+	switch {
+	case strings.HasPrefix(subject, PrefixObs):
+		return StreamObs
+	case strings.HasPrefix(subject, PrefixCV):
+		return StreamCV
+	case strings.HasPrefix(subject, PrefixReport):
+		return StreamReports
+	}
+	return ""
+}

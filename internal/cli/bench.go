@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/pprof"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ids/vigil/internal/bench"
+)
+
+func benchCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure Vigil's parts under load, beside a baseline from the same run",
+	}
+	cmd.AddCommand(benchBusCmd(e))
+	return cmd
+}
+
+func benchBusCmd(e *env) *cobra.Command {
+	var o bench.BusOptions
+	var asJSON bool
+	var cpuProfile string
+	cmd := &cobra.Command{
+		Use:   "bus",
+		Short: "Push synthetic host events through the bus into a monitor that decodes and stores them",
+		Long: `Measure the path from sensors to the store on this machine, each phase on a
+fresh embedded NATS server and a fresh store:
+
+  raw core pub/sub          the ceiling: NATS publish/subscribe of same-size messages
+  monitor via core NATS     events decoded per second by a real monitor
+  raw JetStream publish     the durable ceiling: acknowledged JetStream publishes
+  monitor via JetStream     events stored per second, durably, by a real monitor
+  latency phases            paced at half the targets, publish-to-decode (core)
+                            and publish-to-commit (JetStream) p50 and p99`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !asJSON {
+				o.Progress = e.stdout
+			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return &exitError{code: ExitFailure, err: err}
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return &exitError{code: ExitFailure, err: err}
+				}
+				defer pprof.StopCPUProfile()
+			}
+			o.Logger = e.log.With("component", "bench")
+			res, err := bench.RunBus(cmd.Context(), o)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			if asJSON {
+				b, _ := json.MarshalIndent(res, "", "  ")
+				fmt.Fprintln(e.stdout, string(b))
+				return nil
+			}
+			byName := map[string]bench.Phase{}
+			for _, p := range res.Phases {
+				byName[p.Name] = p
+			}
+			if o.Only != "" {
+				return nil
+			}
+			core, rawCore := byName["monitor decode+store via core NATS"], byName["raw core pub/sub (ceiling)"]
+			js, rawJS, rawJSC := byName["monitor stored via JetStream"], byName["raw JetStream publish (ceiling)"], byName["raw JetStream publish+consume (ceiling)"]
+			fmt.Fprintf(e.stdout, "monitor via core NATS / raw core pub/sub:              %.2f\n", core.Rate/rawCore.Rate)
+			fmt.Fprintf(e.stdout, "monitor via JetStream / raw JetStream publish:         %.2f\n", js.Rate/rawJS.Rate)
+			fmt.Fprintf(e.stdout, "monitor via JetStream / raw JetStream publish+consume: %.2f\n", js.Rate/rawJSC.Rate)
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&o.Events, "events", 500_000, "events per throughput phase")
+	fs.IntVar(&o.LatencyEvents, "latency-events", 200_000, "events per latency phase")
+	fs.Float64Var(&o.CoreRate, "core-rate", 100_000, "offered rate of the core NATS latency phase (events/s)")
+	fs.Float64Var(&o.JetStreamRate, "jetstream-rate", 25_000, "offered rate of the JetStream latency phase (events/s)")
+	fs.IntVar(&o.Hosts, "hosts", 200, "distinct hosts the events come from")
+	fs.StringVar(&o.Dir, "dir", "", "directory for the phases' data (default: a temporary one)")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&o.Only, "only", "", "run only the phases whose name contains this text")
+	return cmd
+}

@@ -1,0 +1,132 @@
+// Package cli implements the vigil command: one verb per role, each a thin
+// layer that loads configuration, builds the parts and runs them for the
+// life of a context.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/engine"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitPartial = 1 // the work was done, but some input was bad (and skipped)
+	ExitFailure = 2 // bad usage, bad configuration, or the work failed
+)
+
+// exitError carries an exit code through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// partial reports that some input was bad.
+func partial(format string, args ...any) error {
+	return &exitError{code: ExitPartial, err: fmt.Errorf(format, args...)}
+}
+
+// env is what every command shares.
+type env struct {
+	stdout, stderr io.Writer
+	logLevel       string
+	logFormat      string
+	log            *slog.Logger
+}
+
+// registries lists the plug-in kinds this binary offers.
+func (e *env) registries() (config.Registries, *engine.Registry) {
+	engines := engine.NewRegistry()
+	return config.Registries{Engines: engines}, engines
+}
+
+// loadConfig loads the resource object in file (required) with this
+// binary's plug-in kinds.
+func (e *env) loadConfig(file string) (*config.ResourceObject, *engine.Registry, error) {
+	if file == "" {
+		return nil, nil, &exitError{code: ExitFailure, err: fmt.Errorf("--config is required")}
+	}
+	regs, engines := e.registries()
+	cfg, err := config.LoadFile(file, regs)
+	if err != nil {
+		return nil, nil, &exitError{code: ExitFailure, err: err}
+	}
+	return cfg, engines, nil
+}
+
+// Main runs the vigil command with args (without the program name) and
+// returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "vigil",
+		Short: "Vigil watches servers and the gateways between their networks, and explains what it finds",
+		Long: `Vigil turns host and network activity into explained state estimates for every
+monitored entity, and acts on them. Start everything on this machine with
+
+  vigil up
+
+then open the printed URL.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			lg, err := newLogger(e.stderr, e.logLevel, e.logFormat)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			e.log = lg
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVar(&e.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&e.logFormat, "log-format", "text", "log format: text or json")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(
+		versionCmd(e), upCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e),
+	)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var xe *exitError
+	if errors.As(err, &xe) {
+		if xe.code != ExitOK {
+			fmt.Fprintln(stderr, "vigil:", xe.err)
+		}
+		return xe.code
+	}
+	fmt.Fprintln(stderr, "vigil:", err)
+	if strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "flag") || strings.Contains(err.Error(), "arg") {
+		fmt.Fprintln(stderr, "Run 'vigil --help' for usage.")
+	}
+	return ExitFailure
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}

@@ -1,0 +1,131 @@
+// Package engine defines the contract between a monitor and its analysis
+// engines, and the registry through which engine kinds make themselves
+// available to resource objects.
+//
+// An engine consumes events and emits reports (seed 002 section 3.1). The
+// monitor owns the goroutines: it calls an engine's methods from one
+// goroutine at a time, so an engine needs no locking of its own, and it
+// drives time through Tick with its injected clock (the wall clock live,
+// event times in a replay), so an engine never reads the wall clock.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// Emit passes a report to the monitor's resolver. The engine fills what it
+// concluded (model, subject, score, severity, state, evidence,
+// explanation, attributes); the resolver stamps the id, the time (when
+// zero), the monitor and the engine's name.
+type Emit func(event.Report)
+
+// Engine is one analysis engine instance in a monitor.
+//
+// The monitor calls Handle, Tick and Close from a single goroutine, never
+// concurrently. Events passed to Handle are never modified afterwards: an
+// engine may keep the pointer. Emit may be called any number of times
+// during Handle or Tick, never after they return. When ctx is cancelled an
+// engine returns promptly; Close follows.
+type Engine interface {
+	// Handle analyses one event. An error is logged and counted by the
+	// monitor, which goes on with the next event.
+	Handle(ctx context.Context, ev *event.Event, emit Emit) error
+	// Tick tells the engine the time is now, so that windows close and
+	// timeouts expire without new events. It is called at least once a
+	// second live, and before each event in a replay.
+	Tick(ctx context.Context, now time.Time, emit Emit) error
+	// Close releases what the engine holds.
+	Close() error
+}
+
+// Deps are what a monitor gives an engine it builds.
+type Deps struct {
+	// Name is the instance's name from the resource object.
+	Name string
+	// Monitor is the name of the monitor the engine runs in.
+	Monitor string
+	Clock   clock.Clock
+	Logger  *slog.Logger
+	// Resolve makes a path from the resource object absolute.
+	Resolve func(string) string
+}
+
+// Factory makes engines of one kind.
+type Factory struct {
+	// Kind is the name resource objects use ("profile", "signature", ...).
+	Kind string
+	// NewSettings returns the kind's settings with their defaults.
+	NewSettings func() config.Settings
+	// New builds an engine from validated settings.
+	New func(settings config.Settings, deps Deps) (Engine, error)
+}
+
+// Registry holds the engine kinds a binary offers. It implements
+// config.Kinds, so the resource-object loader can decode and validate
+// each engine's section.
+type Registry struct {
+	kinds map[string]Factory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{kinds: map[string]Factory{}} }
+
+// Register adds a kind. Registering a kind twice, or one without a name,
+// settings or constructor, is an error.
+func (r *Registry) Register(f Factory) error {
+	if f.Kind == "" || f.NewSettings == nil || f.New == nil {
+		return fmt.Errorf("engine: incomplete factory for kind %q", f.Kind)
+	}
+	if _, dup := r.kinds[f.Kind]; dup {
+		return fmt.Errorf("engine: kind %q registered twice", f.Kind)
+	}
+	r.kinds[f.Kind] = f
+	return nil
+}
+
+// NewSettings implements config.Kinds.
+func (r *Registry) NewSettings(kind string) (config.Settings, bool) {
+	f, ok := r.kinds[kind]
+	if !ok {
+		return nil, false
+	}
+	return f.NewSettings(), true
+}
+
+// Kinds implements config.Kinds.
+func (r *Registry) Kinds() []string {
+	out := make([]string, 0, len(r.kinds))
+	for k := range r.kinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Build makes the engine a resource object's spec describes.
+func (r *Registry) Build(spec config.PluginSpec, deps Deps) (Engine, error) {
+	f, ok := r.kinds[spec.Kind]
+	if !ok {
+		return nil, fmt.Errorf("engine %s: unknown kind %q", spec.Name, spec.Kind)
+	}
+	settings := spec.Settings
+	if settings == nil {
+		settings = f.NewSettings()
+	}
+	deps.Name = spec.Name
+	e, err := f.New(settings, deps)
+	if err != nil {
+		return nil, fmt.Errorf("engine %s (%s): %w", spec.Name, spec.Kind, err)
+	}
+	return e, nil
+}
+
+var _ config.Kinds = (*Registry)(nil)

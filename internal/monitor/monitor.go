@@ -1,0 +1,474 @@
+// Package monitor wires one resource object into a running monitor (seed
+// 002 section 3.1): bus sources and subscriptions feed events through the
+// resource object's filters to the store and to the analysis engines; the
+// engines' reports go to the resolver, which records them and disseminates
+// them on the bus to parent monitors and other subscribers. The same code
+// runs at the service, domain and enterprise layers; only the resource
+// object differs. Replay runs the same engines offline over recorded
+// events with event time as the clock.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/resolver"
+	"github.com/vigil-ids/vigil/internal/store"
+)
+
+// Observer watches what a monitor accepts (the live page). Its methods are
+// called from the monitor's goroutines and must not block.
+type Observer interface {
+	ObserveEvent(*event.Event)
+	ObserveReport(*event.Report)
+}
+
+// Options configure a monitor.
+type Options struct {
+	Config  *config.ResourceObject
+	Engines *engine.Registry
+	// Conn is the bus connection; the monitor does not close it.
+	Conn *bus.Conn
+	// DataDir holds the store (DataDir/vigil.db).
+	DataDir    string
+	Clock      clock.Clock
+	IDs        event.IDSource
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Observers  []Observer
+	// DrainTimeout bounds the shutdown after the context ends (default 4 s).
+	DrainTimeout time.Duration
+	// Stored, when set, is called from the store's writer once an event is
+	// committed (benchmarks measure end-to-end latency with it). It must
+	// be quick.
+	Stored func(*event.Event)
+}
+
+// Monitor is a running monitor.
+type Monitor struct {
+	o        Options
+	cfg      *config.ResourceObject
+	log      *slog.Logger
+	store    *store.Store
+	resolver *resolver.Resolver
+	runners  []*runner
+	met      *metrics
+	dedup    *dedup
+	acks     *acker
+
+	in        chan item
+	hardStop  chan struct{}
+	reportsCh chan *event.Report
+	subs      []*bus.Subscription
+
+	ready    chan struct{}
+	eventsIn atomic.Uint64
+	lastSeen atomic.Int64 // unix ns of the last event accepted
+}
+
+// item is one message on its way through the monitor: an event, or only a
+// message to acknowledge in order (a duplicate, a filtered or malformed
+// message).
+type item struct {
+	ev  *event.Event
+	msg *bus.Msg
+	src *source
+}
+
+// source is one consumed stream, with its filter and its counters
+// resolved once.
+type source struct {
+	name      string
+	filter    *filter
+	minSev    event.Severity // for subscriptions: the least severe report kept
+	in        prometheus.Counter
+	filtered  prometheus.Counter
+	decodeErr prometheus.Counter
+}
+
+func (m *Monitor) newSource(name string, f *filter) *source {
+	return &source{
+		name: name, filter: f,
+		in:        m.met.eventsIn.WithLabelValues(name),
+		filtered:  m.met.filtered.WithLabelValues(name),
+		decodeErr: m.met.decodeErrors.WithLabelValues(name),
+	}
+}
+
+// New builds a monitor: it opens the store and builds the engines; Run
+// starts consuming.
+func New(ctx context.Context, o Options) (*Monitor, error) {
+	if o.Config == nil {
+		return nil, errors.New("monitor: no resource object")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.IDs == nil {
+		o.IDs = event.NewRandomIDs()
+	}
+	if o.Engines == nil {
+		o.Engines = engine.NewRegistry()
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 4 * time.Second
+	}
+	cfg := o.Config
+	m := &Monitor{
+		o:         o,
+		cfg:       cfg,
+		log:       o.Logger.With("monitor", cfg.Monitor.Name),
+		dedup:     newDedup(cfg.Monitor.DedupWindow),
+		acks:      newAcker(),
+		in:        make(chan item, 8192),
+		hardStop:  make(chan struct{}),
+		ready:     make(chan struct{}),
+		reportsCh: make(chan *event.Report, 4096),
+	}
+	st, err := store.Open(ctx, store.Options{
+		Path:          filepath.Join(o.DataDir, "vigil.db"),
+		Retention:     cfg.Store.Retention,
+		BatchSize:     cfg.Store.BatchSize,
+		FlushInterval: cfg.Store.FlushInterval,
+		Clock:         o.Clock,
+		Logger:        o.Logger,
+		AfterCommit:   m.acks.flush,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("monitor %s: %w", cfg.Monitor.Name, err)
+	}
+	m.store = st
+	m.met = newMetrics(o.Registerer, m)
+	m.resolver = resolver.New(resolver.Options{
+		Monitor:     cfg.Monitor.Name,
+		Publish:     cfg.Resolver.Publish && o.Conn != nil,
+		MinSeverity: cfg.Resolver.MinSeverity.Of(),
+		IDs:         o.IDs,
+		Clock:       o.Clock,
+		Logger:      m.log,
+		Record:      m.recordReport,
+		Disseminate: m.disseminate,
+	})
+	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve}, m.resolver, m.met)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	m.runners = runners
+	return m, nil
+}
+
+// Store is the monitor's store, for queries.
+func (m *Monitor) Store() *store.Store { return m.store }
+
+// Name is the monitor's name.
+func (m *Monitor) Name() string { return m.cfg.Monitor.Name }
+
+// Dropped is how many messages the monitor's core subscriptions lost
+// because it could not keep up.
+func (m *Monitor) Dropped() uint64 {
+	var n uint64
+	for _, s := range m.subs {
+		n += s.Dropped()
+	}
+	return n
+}
+
+// Ready is closed once the monitor consumes all its sources.
+func (m *Monitor) Ready() <-chan struct{} { return m.ready }
+
+// EventsIn is how many distinct events the monitor has accepted.
+func (m *Monitor) EventsIn() uint64 { return m.eventsIn.Load() }
+
+// Run consumes the configured sources until ctx ends, then shuts down in
+// order: sources stop, events already received reach the engines and the
+// store, the store commits and acknowledges, the engines and the store
+// close. Everything the bus delivered is either stored and acknowledged or
+// left unacknowledged for the next run.
+func (m *Monitor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, r := range m.runners {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.loop() }()
+	}
+	pubDone := make(chan struct{})
+	go func() { defer close(pubDone); m.publishLoop() }()
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); m.loop() }()
+
+	err := m.subscribe(ctx)
+	if err == nil {
+		close(m.ready)
+		m.log.Info("monitor running", "sources", len(m.cfg.Sources), "subscriptions", len(m.cfg.Subscriptions), "engines", len(m.runners))
+		<-ctx.Done()
+	}
+
+	// Shutdown.
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.o.DrainTimeout)
+	defer cancel()
+	timer := time.AfterFunc(m.o.DrainTimeout, func() { close(m.hardStop) })
+	defer timer.Stop()
+	for _, s := range m.subs {
+		s.Stop()
+	}
+	close(m.in)
+	<-loopDone
+	for _, r := range m.runners {
+		close(r.ch)
+	}
+	wg.Wait()
+	close(m.reportsCh)
+	<-pubDone
+	if ferr := m.store.Flush(drainCtx); ferr != nil {
+		m.log.Warn("store flush at shutdown", "err", ferr)
+	}
+	for _, r := range m.runners {
+		if cerr := r.eng.Close(); cerr != nil {
+			m.log.Warn("closing engine", "engine", r.name, "err", cerr)
+		}
+	}
+	if cerr := m.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	m.log.Info("monitor stopped", "events", m.eventsIn.Load())
+	return err
+}
+
+func (m *Monitor) subscribe(ctx context.Context) error {
+	conn := m.o.Conn
+	if conn == nil {
+		return errors.New("monitor: no bus connection")
+	}
+	if err := conn.EnsureStreams(ctx, bus.StreamLimits{MaxAge: m.cfg.Server.JetStream.MaxAge, MaxBytes: m.cfg.Server.JetStream.MaxBytes}); err != nil {
+		return err
+	}
+	name := m.cfg.Monitor.Name
+	for _, s := range m.cfg.Sources {
+		src := m.newSource(s.Name, newFilter(s.Filter))
+		h := func(msg *bus.Msg) { m.receive(src, msg) }
+		var sub *bus.Subscription
+		var err error
+		if s.Delivery == config.DeliveryCore {
+			sub, err = conn.SubscribeCore(s.Subjects, name+"_"+s.Name, h)
+		} else {
+			sub, err = conn.ConsumeDurable(ctx, bus.DurableOptions{Name: name + "_" + s.Name, Subjects: s.Subjects, Takeover: true}, h)
+		}
+		if err != nil {
+			return fmt.Errorf("monitor %s: source %s: %w", name, s.Name, err)
+		}
+		m.met.watchDrops(s.Name, sub)
+		m.subs = append(m.subs, sub)
+	}
+	for _, sc := range m.cfg.Subscriptions {
+		src := m.newSource("report:"+sc.Monitor, nil)
+		src.minSev = sc.MinSeverity.Of()
+		h := func(msg *bus.Msg) { m.receiveReport(src, msg) }
+		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: name + "_sub_" + bus.Token(sc.Monitor), Subjects: []string{bus.ReportSubject(sc.Monitor)}, Takeover: true}, h)
+		if err != nil {
+			return fmt.Errorf("monitor %s: subscription to %s: %w", name, sc.Monitor, err)
+		}
+		m.subs = append(m.subs, sub)
+	}
+	return nil
+}
+
+// receive decodes one message of a source (called on the bus's goroutine
+// for that consumer) and hands it to the main loop.
+func (m *Monitor) receive(src *source, msg *bus.Msg) {
+	ev, err := m.decode(msg.Data)
+	if err != nil {
+		src.decodeErr.Inc()
+		m.log.Debug("undecodable message", "source", src.name, "subject", msg.Subject, "err", err)
+		m.push(item{msg: msg, src: src})
+		return
+	}
+	if src.filter != nil && !src.filter.keep(&ev) {
+		src.filtered.Inc()
+		m.push(item{msg: msg, src: src})
+		return
+	}
+	m.push(item{ev: &ev, msg: msg, src: src})
+}
+
+// receiveReport takes a subscribed monitor's report.
+func (m *Monitor) receiveReport(src *source, msg *bus.Msg) {
+	ev, err := m.decode(msg.Data)
+	if err != nil {
+		src.decodeErr.Inc()
+		m.push(item{msg: msg, src: src})
+		return
+	}
+	rep, err := event.ReportFromEvent(&ev)
+	if err != nil {
+		src.decodeErr.Inc()
+		m.push(item{msg: msg, src: src})
+		return
+	}
+	if rep.Severity < src.minSev {
+		src.filtered.Inc()
+		m.push(item{msg: msg, src: src})
+		return
+	}
+	m.push(item{ev: &ev, msg: msg, src: src})
+}
+
+func (m *Monitor) push(it item) {
+	select {
+	case m.in <- it:
+	case <-m.hardStop:
+		// Shutdown overran its time: leave the message unacknowledged;
+		// the next run receives it again.
+	}
+}
+
+// decode reads an event off the bus. A JSON event from a third-party
+// publisher may lack an id; it gets one derived from its bytes, so a
+// redelivery gets the same id and is recognised as a duplicate.
+func (m *Monitor) decode(data []byte) (event.Event, error) {
+	if len(data) == 0 || data[0] != '{' {
+		// The compact form is complete and validated by its decoder.
+		return event.DecodeCompact(data)
+	}
+	ev, err := event.DecodeJSON(data)
+	if err != nil {
+		return ev, err
+	}
+	if ev.ID == "" {
+		ev.ID = contentID(data)
+	}
+	if err := ev.Normalize(m.o.IDs, m.o.Clock.Now(), "bus"); err != nil {
+		return ev, err
+	}
+	return ev, nil
+}
+
+// loop is the monitor's main goroutine: de-duplication, recording,
+// dispatch to the engines, and the engines' clock.
+func (m *Monitor) loop() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	ctx := context.Background()
+	for {
+		select {
+		case it, ok := <-m.in:
+			if !ok {
+				return
+			}
+			m.handle(ctx, it)
+		case <-tick.C:
+			now := m.o.Clock.Now()
+			for _, r := range m.runners {
+				r.send(work{tick: now})
+			}
+		}
+	}
+}
+
+func (m *Monitor) handle(ctx context.Context, it item) {
+	done := m.acks.doneFunc(it.src, it.msg)
+	if it.ev == nil || m.dedup.seen(it.ev.ID) {
+		if it.ev != nil {
+			m.met.duplicates.Inc()
+		}
+		if done != nil {
+			// Acknowledge in order, after what came before is stored.
+			_ = m.store.Enqueue(ctx, store.Item{Done: done})
+		}
+		return
+	}
+	ev := it.ev
+	m.eventsIn.Add(1)
+	m.lastSeen.Store(ev.Time.UnixNano())
+	it.src.in.Inc()
+	for _, o := range m.o.Observers {
+		o.ObserveEvent(ev)
+	}
+	if stored := m.o.Stored; stored != nil {
+		ack := done
+		done = func() {
+			stored(ev)
+			if ack != nil {
+				ack()
+			}
+		}
+	}
+	// A durable source waits for the store and the engines (the bus holds
+	// the backlog, nothing is lost); an at-most-once source never waits,
+	// so the bus never drops for us, and what the store or an engine
+	// could not take is counted instead.
+	lossy := it.msg == nil || !it.msg.Durable()
+	sit := store.Item{Event: ev, Done: done}
+	var err error
+	if lossy {
+		err = m.store.TryEnqueue(sit)
+	} else {
+		err = m.store.Enqueue(ctx, sit)
+	}
+	if errors.Is(err, store.ErrFull) {
+		m.met.storeDropped.Inc()
+	} else if err != nil {
+		m.log.Error("store refused event", "id", ev.ID, "err", err)
+	}
+	for _, r := range m.runners {
+		if lossy {
+			r.trySend(work{ev: ev})
+		} else {
+			r.send(work{ev: ev})
+		}
+	}
+}
+
+func (m *Monitor) recordReport(r *event.Report) {
+	m.met.reports.WithLabelValues(r.Engine, r.Severity.String()).Inc()
+	cp := *r
+	if err := m.store.Enqueue(context.Background(), store.Item{Report: &cp}); err != nil {
+		m.log.Error("store refused report", "id", r.ID, "err", err)
+	}
+	for _, o := range m.o.Observers {
+		o.ObserveReport(&cp)
+	}
+}
+
+func (m *Monitor) disseminate(r *event.Report) {
+	cp := *r
+	m.reportsCh <- &cp
+}
+
+// publishLoop disseminates reports on the bus, retrying a few times before
+// counting one as lost for subscribers (it stays in the store).
+func (m *Monitor) publishLoop() {
+	for r := range m.reportsCh {
+		var err error
+		for attempt := 0; attempt < 3; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err = m.o.Conn.PublishReport(ctx, m.cfg.Monitor.Name, r)
+			cancel()
+			if err == nil {
+				break
+			}
+		}
+		if err != nil {
+			m.met.publishErrors.Inc()
+			m.log.Warn("report not disseminated", "id", r.ID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,224 @@
+package monitor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/resolver"
+)
+
+// work is one thing for an engine to do: an event, or a tick.
+type work struct {
+	ev   *event.Event
+	tick time.Time
+}
+
+// runner runs one engine on its own goroutine, fed through a channel, so a
+// slow engine holds back only its own queue until that queue fills.
+type runner struct {
+	name string
+	eng  engine.Engine
+	ch   chan work
+	emit engine.Emit
+	met  *metrics
+}
+
+func buildRunners(cfg *config.ResourceObject, reg *engine.Registry, deps engine.Deps, res *resolver.Resolver, met *metrics) ([]*runner, error) {
+	var out []*runner
+	for _, spec := range cfg.Engines {
+		e, err := reg.Build(spec, deps)
+		if err != nil {
+			for _, r := range out {
+				_ = r.eng.Close()
+			}
+			return nil, err
+		}
+		name := spec.Name
+		r := &runner{name: name, eng: e, ch: make(chan work, 4096), met: met}
+		r.emit = func(rep event.Report) {
+			if _, err := res.Handle(name, rep); err != nil {
+				met.engineErrors.WithLabelValues(name).Inc()
+				deps.Logger.Warn("invalid report", "engine", name, "err", err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (r *runner) send(w work) { r.ch <- w }
+
+// trySend hands w over unless the engine's queue is full, in which case it
+// counts the loss.
+func (r *runner) trySend(w work) {
+	select {
+	case r.ch <- w:
+	default:
+		r.met.engineDropped.WithLabelValues(r.name).Inc()
+	}
+}
+
+func (r *runner) loop() {
+	for w := range r.ch {
+		r.do(context.Background(), w)
+	}
+}
+
+func (r *runner) do(ctx context.Context, w work) {
+	var err error
+	if w.ev != nil {
+		err = r.eng.Handle(ctx, w.ev, r.emit)
+	} else {
+		err = r.eng.Tick(ctx, w.tick, r.emit)
+	}
+	if err != nil {
+		r.met.engineErrors.WithLabelValues(r.name).Inc()
+	}
+}
+
+// filter is a source's event filter.
+type filter struct {
+	types, exclude []string // exact types, or prefixes ending in '.' or '' for '*'
+	prefix         []bool
+	exPrefix       []bool
+	hosts          map[string]bool
+}
+
+func newFilter(f config.Filter) *filter {
+	out := &filter{}
+	out.types, out.prefix = compilePatterns(f.Types)
+	out.exclude, out.exPrefix = compilePatterns(f.ExcludeTypes)
+	if len(f.Hosts) > 0 {
+		out.hosts = map[string]bool{}
+		for _, h := range f.Hosts {
+			out.hosts[h] = true
+		}
+	}
+	return out
+}
+
+func compilePatterns(pats []string) ([]string, []bool) {
+	var vals []string
+	var prefix []bool
+	for _, p := range pats {
+		if v, ok := strings.CutSuffix(p, "*"); ok {
+			vals, prefix = append(vals, v), append(prefix, true)
+		} else {
+			vals, prefix = append(vals, p), append(prefix, false)
+		}
+	}
+	return vals, prefix
+}
+
+func matchAny(t string, vals []string, prefix []bool) bool {
+	for i, v := range vals {
+		if prefix[i] && strings.HasPrefix(t, v) || !prefix[i] && t == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *filter) keep(ev *event.Event) bool {
+	if len(f.types) > 0 && !matchAny(ev.Type, f.types, f.prefix) {
+		return false
+	}
+	if matchAny(ev.Type, f.exclude, f.exPrefix) {
+		return false
+	}
+	if f.hosts != nil && !f.hosts[ev.Host] && !f.hosts[ev.IP] {
+		return false
+	}
+	return true
+}
+
+// dedup remembers the last n event ids. It is used from one goroutine.
+type dedup struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newDedup(n int) *dedup {
+	if n <= 0 {
+		return &dedup{}
+	}
+	return &dedup{set: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// seen reports whether id was seen among the last n, and remembers it.
+func (d *dedup) seen(id string) bool {
+	if d.ring == nil {
+		return false
+	}
+	if _, ok := d.set[id]; ok {
+		return true
+	}
+	if old := d.ring[d.next]; old != "" {
+		delete(d.set, old)
+	}
+	d.ring[d.next] = id
+	d.set[id] = struct{}{}
+	d.next = (d.next + 1) % len(d.ring)
+	return false
+}
+
+// acker acknowledges durable messages once the store has committed them:
+// per consumer, only the latest committed message (the consumers use the
+// ack-all policy).
+type acker struct {
+	mu     sync.Mutex
+	latest map[consumerKey]*bus.Msg
+}
+
+// consumerKey names one durable consumer: a source reads one per stream.
+type consumerKey struct {
+	src    *source
+	stream string
+}
+
+func newAcker() *acker { return &acker{latest: map[consumerKey]*bus.Msg{}} }
+
+// doneFunc returns the store callback for msg, or nil when there is
+// nothing to acknowledge.
+func (a *acker) doneFunc(src *source, msg *bus.Msg) func() {
+	if msg == nil || !msg.Durable() {
+		return nil
+	}
+	key := consumerKey{src, msg.Stream()}
+	return func() {
+		a.mu.Lock()
+		a.latest[key] = msg
+		a.mu.Unlock()
+	}
+}
+
+// flush acknowledges the latest committed message of every consumer.
+func (a *acker) flush() {
+	a.mu.Lock()
+	msgs := make([]*bus.Msg, 0, len(a.latest))
+	for k, m := range a.latest {
+		msgs = append(msgs, m)
+		delete(a.latest, k)
+	}
+	a.mu.Unlock()
+	for _, m := range msgs {
+		_ = m.Ack()
+	}
+}
+
+var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// contentID derives a stable id from an event's bytes.
+func contentID(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "J" + idEncoding.EncodeToString(sum[:])[:event.IDLen-1]
+}

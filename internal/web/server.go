@@ -1,0 +1,403 @@
+// Package web serves Vigil's HTTP interface: the live page (assets embedded
+// in the binary, no network access needed), server-sent event streams of
+// what the monitor accepts, the JSON API for events and reports, event
+// submission for third-party tools, health and Prometheus metrics.
+//
+// Every string that came from a host or the network is attacker-controlled:
+// the API encodes it as JSON with <, > and & escaped, and the page only ever
+// places it with textContent.
+package web
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/store"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Options configure the HTTP server.
+type Options struct {
+	// Listen is host:port; port 0 picks a free port.
+	Listen string
+	// Store answers the queries.
+	Store *store.Store
+	// Publish delivers submitted events to the bus and returns how many
+	// (a prefix) were durably accepted.
+	Publish func(ctx context.Context, evs []event.Event) (int, error)
+	Hub     *Hub
+	// Gatherer serves /metrics.
+	Gatherer prometheus.Gatherer
+	// Health returns nil when the process is healthy; Status adds detail
+	// to /healthz.
+	Health func() error
+	Status func() map[string]any
+	IDs    event.IDSource
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// MaxBody bounds a submission (default 16 MiB).
+	MaxBody int64
+}
+
+// Server is the HTTP server.
+type Server struct {
+	o   Options
+	ln  net.Listener
+	srv *http.Server
+}
+
+// maxErrorsListed bounds the per-line errors in a submission's answer.
+const maxErrorsListed = 100
+
+// New binds the listening socket, so that Addr is known before Serve.
+func New(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.IDs == nil {
+		o.IDs = event.NewRandomIDs()
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 16 << 20
+	}
+	if o.Hub == nil {
+		o.Hub = NewHub()
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http: listening on %s: %w", o.Listen, err)
+	}
+	s := &Server{o: o, ln: ln}
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is the server's base URL.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Serve answers requests until ctx ends, then shuts down gracefully (open
+// event streams are closed).
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		_ = s.srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(assets, "assets")
+	files := http.FileServerFS(static)
+	mux.Handle("GET /", files)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	if s.o.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn)}))
+	}
+	mux.HandleFunc("GET /api/events", s.getEvents)
+	mux.HandleFunc("GET /api/reports", s.getReports)
+	mux.HandleFunc("POST /api/events", s.postEvents)
+	mux.HandleFunc("GET /api/stream", s.stream)
+	return securityHeaders(mux)
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	body := map[string]any{"status": "ok"}
+	if s.o.Status != nil {
+		for k, v := range s.o.Status() {
+			body[k] = v
+		}
+	}
+	code := http.StatusOK
+	if s.o.Health != nil {
+		if err := s.o.Health(); err != nil {
+			body["status"] = "unhealthy"
+			body["error"] = err.Error()
+			code = http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, code, body)
+}
+
+// parseFilter reads the query parameters of the list endpoints; unknown
+// parameters are errors, so a typo does not silently widen a query.
+func (s *Server) parseFilter(r *http.Request, allowed ...string) (store.Filter, error) {
+	var f store.Filter
+	q := r.URL.Query()
+	ok := map[string]bool{"since": true, "until": true, "limit": true}
+	for _, a := range allowed {
+		ok[a] = true
+	}
+	for k := range q {
+		if !ok[k] {
+			return f, fmt.Errorf("unknown parameter %q", k)
+		}
+	}
+	f.Host, f.IP, f.Type = q.Get("host"), q.Get("ip"), q.Get("type")
+	f.Monitor, f.Engine, f.Model = q.Get("monitor"), q.Get("engine"), q.Get("model")
+	var err error
+	if f.Since, err = s.parseTime("since", q.Get("since")); err != nil {
+		return f, err
+	}
+	if f.Until, err = s.parseTime("until", q.Get("until")); err != nil {
+		return f, err
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return f, fmt.Errorf("parameter \"limit\": want a positive integer, got %q", v)
+		}
+		f.Limit = n
+	}
+	if v := q.Get("severity"); v != "" {
+		sev, err := event.ParseSeverity(v)
+		if err != nil {
+			return f, fmt.Errorf("parameter \"severity\": %w", err)
+		}
+		f.MinSeverity = &sev
+	}
+	return f, nil
+}
+
+// parseTime accepts RFC 3339 or a duration meaning "that long ago".
+func (s *Server) parseTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return s.o.Clock.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("parameter %q: want an RFC 3339 time or a duration such as 15m, got %q", name, v)
+}
+
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
+	f, err := s.parseFilter(r, "host", "ip", "type")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	evs, err := s.o.Store.Events(r.Context(), f)
+	writeList(w, s.o.Logger, "events", evs, err, (*event.Event).AppendJSON)
+}
+
+func (s *Server) getReports(w http.ResponseWriter, r *http.Request) {
+	f, err := s.parseFilter(r, "host", "ip", "monitor", "engine", "model", "severity")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	rs, err := s.o.Store.Reports(r.Context(), f)
+	writeList(w, s.o.Logger, "reports", rs, err, (*event.Report).AppendJSON)
+}
+
+// writeList answers a query with its records as a JSON array, or with the
+// query's failure.
+func writeList[T any](w http.ResponseWriter, log *slog.Logger, what string, items []T, err error, appendJSON func(*T, []byte) []byte) {
+	if err != nil {
+		log.Error("querying "+what, "err", err)
+		writeError(w, http.StatusInternalServerError, errors.New("query failed"))
+		return
+	}
+	b := make([]byte, 0, 320*len(items)+2)
+	b = append(b, '[')
+	for i := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSON(&items[i], b)
+	}
+	writeRaw(w, http.StatusOK, append(b, ']', '\n'))
+}
+
+// lineProblem is one rejected line of a submission.
+type lineProblem struct {
+	Line  int    `json:"line"`
+	Error string `json:"error"`
+}
+
+// submitAnswer is the reply to POST /api/events.
+type submitAnswer struct {
+	Accepted int           `json:"accepted"`
+	Rejected int           `json:"rejected"`
+	Errors   []lineProblem `json:"errors,omitempty"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// postEvents takes JSON-lines events. Good lines are delivered even when
+// others are bad; the answer lists the bad ones by line number, and its
+// status is 200 only when every line was good.
+func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
+	if s.o.Publish == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("this server does not accept events"))
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, s.o.MaxBody)
+	er := event.NewEventReader(body).Normalizing(s.o.IDs, s.o.Clock.Now, "api")
+	var ans submitAnswer
+	var good []event.Event
+	for {
+		ev, err := er.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var le *event.LineError
+		if errors.As(err, &le) {
+			ans.Rejected++
+			if len(ans.Errors) < maxErrorsListed {
+				ans.Errors = append(ans.Errors, lineProblem{Line: le.Line, Error: le.Err.Error()})
+			}
+			continue
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, submitAnswer{Rejected: ans.Rejected, Error: fmt.Sprintf("body larger than %d bytes; nothing was delivered", s.o.MaxBody)})
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err))
+			return
+		}
+		good = append(good, ev)
+	}
+	if len(good) > 0 {
+		n, err := s.o.Publish(r.Context(), good)
+		ans.Accepted = n
+		if err != nil {
+			s.o.Logger.Error("delivering submitted events", "accepted", n, "of", len(good), "err", err)
+			ans.Error = fmt.Sprintf("the bus accepted %d of %d events: %v", n, len(good), err)
+			writeJSON(w, http.StatusServiceUnavailable, ans)
+			return
+		}
+	}
+	code := http.StatusOK
+	if ans.Rejected > 0 {
+		code = http.StatusBadRequest
+	}
+	writeJSON(w, code, ans)
+}
+
+// stream sends accepted events and reports as server-sent events until the
+// client goes away or the server shuts down.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, ": vigil live stream\nretry: 2000\n\n")
+	fl.Flush()
+	c := s.o.Hub.subscribe()
+	defer s.o.Hub.unsubscribe(c)
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case msg := <-c.ch:
+			if _, err := w.Write(msg); err != nil {
+				return
+			}
+			// Send what else is waiting in one flush.
+			for n := len(c.ch); n > 0; n-- {
+				if _, err := w.Write(<-c.ch); err != nil {
+					return
+				}
+			}
+			fl.Flush()
+		case <-keepalive.C:
+			if _, err := io.WriteString(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding failed"}`)
+	}
+	writeRaw(w, code, append(b, '\n'))
+}
+
+func writeRaw(w http.ResponseWriter, code int, b []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// IsLoopback reports whether a listen address only accepts connections
+// from this machine.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
