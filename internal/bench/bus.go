@@ -56,10 +56,16 @@ type Phase struct {
 	Rate    float64 `json:"events_per_s"`
 	// Paced is the offered rate of a latency phase (0 for throughput).
 	Paced float64 `json:"paced_rate,omitempty"`
-	// Latencies from publish to the measured point.
-	P50 time.Duration `json:"p50_ns,omitempty"`
-	P99 time.Duration `json:"p99_ns,omitempty"`
-	Max time.Duration `json:"max_ns,omitempty"`
+	// Latencies of a latency phase: from publish to the phase's point
+	// (decoded for core NATS, committed to the store for JetStream), and
+	// both points separately.
+	P50          time.Duration `json:"p50_ns,omitempty"`
+	P99          time.Duration `json:"p99_ns,omitempty"`
+	Max          time.Duration `json:"max_ns,omitempty"`
+	DecodedP50   time.Duration `json:"decoded_p50_ns,omitempty"`
+	DecodedP99   time.Duration `json:"decoded_p99_ns,omitempty"`
+	CommittedP50 time.Duration `json:"committed_p50_ns,omitempty"`
+	CommittedP99 time.Duration `json:"committed_p99_ns,omitempty"`
 	// Lost counts messages that never arrived (core NATS drops).
 	Lost int `json:"lost"`
 	// ClientDrops are messages the monitor's client discarded; SlowConsumers
@@ -163,7 +169,9 @@ func RunBus(ctx context.Context, o BusOptions) (BusResult, error) {
 func (p Phase) String() string {
 	s := fmt.Sprintf("%-38s %9d events %7.2f s %10.0f events/s", p.Name, p.Events, p.Seconds, p.Rate)
 	if p.Paced > 0 {
-		s += fmt.Sprintf("  offered %.0f/s  p50 %v  p99 %v  max %v", p.Paced, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond), p.Max.Round(time.Microsecond))
+		r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
+		s += fmt.Sprintf("  offered %.0f/s  p50 %v  p99 %v  max %v  (decoded p50 %v p99 %v; committed p50 %v p99 %v)",
+			p.Paced, r(p.P50), r(p.P99), r(p.Max), r(p.DecodedP50), r(p.DecodedP99), r(p.CommittedP50), r(p.CommittedP99))
 	}
 	if p.Stored > 0 && p.Stored < p.Events {
 		s += fmt.Sprintf("  (stored %d; the store was behind for the rest, which is counted as dropped)", p.Stored)
@@ -314,7 +322,8 @@ func rawJetStream(ctx context.Context, dir string, o BusOptions, size int) (Phas
 	}
 	defer r.close()
 	pub := r.pub
-	if _, err := pub.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage}); err != nil {
+	stream, err := pub.JS.CreateStream(ctx, jetstream.StreamConfig{Name: "BENCH", Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage})
+	if err != nil {
 		return Phase{}, err
 	}
 	payload := make([]byte, size)
@@ -329,7 +338,13 @@ func rawJetStream(ctx context.Context, dir string, o BusOptions, size int) (Phas
 	case <-ctx.Done():
 		return Phase{}, ctx.Err()
 	}
-	return throughput(o.Events, o.Events, start, time.Now()), nil
+	end := time.Now()
+	// Count what the stream holds: a publish the server refused is lost.
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return Phase{}, err
+	}
+	return throughput(int(info.State.Msgs), o.Events, start, end), nil
 }
 
 // rawJetStreamConsume is the ceiling of the durable path: a publisher
@@ -392,18 +407,16 @@ func monitorPhase(ctx context.Context, dir string, o BusOptions, gen *generator,
 		subject = bus.AllLive
 	}
 	cfg.Sources = []config.Source{{Name: "obs", Subjects: []string{subject}, Delivery: delivery}}
-	lat := newLatencies(n)
+	decoded, committed := newLatencies(n), newLatencies(n)
 	durable := delivery == config.DeliveryDurable
-	obs := &latencyObserver{lat: lat, on: !durable}
+	obs := &latencyObserver{lat: decoded}
 	var stored atomic.Int64
 	mon, err := monitor.New(ctx, monitor.Options{
 		Config: cfg, Conn: monConn, DataDir: dir, Logger: o.Logger, Registerer: prometheus.NewRegistry(),
 		Observers: []monitor.Observer{obs},
 		Stored: func(ev *event.Event) {
 			stored.Add(1)
-			if durable {
-				lat.add(time.Since(ev.Time))
-			}
+			committed.add(time.Since(ev.Time))
 		},
 	})
 	if err != nil {
@@ -490,7 +503,13 @@ func monitorPhase(ctx context.Context, dir string, o BusOptions, gen *generator,
 	}
 	p.Stored = int(stored.Load())
 	if rate > 0 {
-		p.P50, p.P99, p.Max = lat.quantiles()
+		p.DecodedP50, p.DecodedP99, _ = decoded.quantiles()
+		p.CommittedP50, p.CommittedP99, _ = committed.quantiles()
+		if durable {
+			p.P50, p.P99, p.Max = committed.quantiles()
+		} else {
+			p.P50, p.P99, p.Max = decoded.quantiles()
+		}
 	}
 	return p, err
 }
@@ -521,15 +540,8 @@ func (l *latencies) quantiles() (p50, p99, max time.Duration) {
 }
 
 // latencyObserver records publish-to-decode latency.
-type latencyObserver struct {
-	lat *latencies
-	on  bool
-}
+type latencyObserver struct{ lat *latencies }
 
-func (o *latencyObserver) ObserveEvent(ev *event.Event) {
-	if o.on {
-		o.lat.add(time.Since(ev.Time))
-	}
-}
+func (o *latencyObserver) ObserveEvent(ev *event.Event) { o.lat.add(time.Since(ev.Time)) }
 
 func (o *latencyObserver) ObserveReport(*event.Report) {}

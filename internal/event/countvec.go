@@ -189,12 +189,13 @@ func DecodeCountVectorJSON(data []byte) (CountVector, error) {
 	if len(data) > MaxEventBytes {
 		return v, fmt.Errorf("count vector of %d bytes is over the limit of %d: %w", len(data), MaxEventBytes, ErrTooLarge)
 	}
-	fields, err := decodeObject(data)
+	fields, err := decodeObject(data, 16)
 	if err != nil {
 		return v, err
 	}
 	var byName, byNr map[uint16]uint64
-	for k, raw := range fields {
+	for _, f := range fields {
+		k, raw := f.name, f.raw
 		switch k {
 		case "time":
 			v.Start, err = jsonTime(k, raw)
@@ -268,12 +269,13 @@ func jsonCounts(field string, raw []byte, nr func(string) (uint16, bool)) (map[u
 	if kindOf(raw) != "an object" {
 		return nil, fieldErr(field, "want an object, got %s", kindOf(raw))
 	}
-	fields, err := decodeObject(raw)
+	fields, err := decodeObject(raw, MaxSyscallNr+1)
 	if err != nil {
 		return nil, fmt.Errorf("field %q: %w", field, err)
 	}
 	out := make(map[uint16]uint64, len(fields))
-	for name, rawCount := range fields {
+	for _, f := range fields {
+		name, rawCount := f.name, f.raw
 		n, ok := nr(name)
 		if !ok {
 			return nil, fieldErr(field, "unknown system call %q", truncate(name, 40))

@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -296,7 +297,7 @@ func TestLineReader(t *testing.T) {
 	if !reflect.DeepEqual(okLines, []int{1, 6, 8}) {
 		t.Errorf("good lines %v, want [1 6 8]", okLines)
 	}
-	if len(bad) != 3 || !strings.HasPrefix(bad[0], "line 3: ") || !strings.Contains(bad[0], "malformed JSON: the record ends early") ||
+	if len(bad) != 3 || !strings.HasPrefix(bad[0], "line 3: ") || !strings.Contains(bad[0], "the record ends early") ||
 		!strings.HasPrefix(bad[1], "line 4: line longer than the limit") ||
 		!strings.HasPrefix(bad[2], `line 7: field "bogus": unknown field`) {
 		t.Errorf("bad lines reported as %q", bad)
@@ -322,5 +323,35 @@ func TestTypes(t *testing.T) {
 	}
 	if !IsProcessLevel(TypeProcMem) || IsProcessLevel(TypeSysMem) {
 		t.Error("process level wrong")
+	}
+}
+
+func TestScannerAgreesWithEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		`"plain"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u00e9\u4e2d"`, `"\ud83d\ude00"`,
+		`"\ud800"`, `"\udc00x"`, `"\ud83dx\ude00"`, `"é中😀"`, `""`,
+	} {
+		var want string
+		if err := json.Unmarshal([]byte(s), &want); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		sc := scanner{data: []byte(s)}
+		if _, err := sc.stringEnd(); err != nil || sc.pos != len(s) {
+			t.Fatalf("%s: scanner stopped at %d: %v", s, sc.pos, err)
+		}
+		if got := unquote([]byte(s)); got != want {
+			t.Errorf("unquote(%s) = %q, encoding/json reads %q", s, got, want)
+		}
+	}
+	for _, bad := range []string{`{"a":01}`, `{"a":1.}`, `{"a":-}`, `{"a":1e}`, `{"a":"\x"}`, `{"a":"\u12g4"}`, "{\"a\":\"\x01\"}", `{"a":tru}`, `{"a":[1,]}`, `{"a":{"b" 1}}`, `{"a":1,}`, `{,}`} {
+		if _, err := splitObject([]byte(bad), 10); err == nil {
+			t.Errorf("accepted %q", bad)
+		} else if json.Valid([]byte(bad)) {
+			t.Errorf("rejected valid JSON %q: %v", bad, err)
+		}
+	}
+	deep := strings.Repeat("[", 100) + strings.Repeat("]", 100)
+	if _, err := splitObject([]byte(`{"a":`+deep+`}`), 10); err == nil || !strings.Contains(err.Error(), "nested too deeply") {
+		t.Errorf("deep nesting: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -14,10 +15,23 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"T","host":"h","attrs":{"a":[""],"b":1.0,"c":-0}}`))
 	f.Add([]byte(`{"type":"T","ip":"::1","time":"2026-01-01T00:00:00+02:00"}`))
+	f.Add([]byte(`{"type":"T\u0041","host":"a\ud83d\ude00\ud800x\n\"","attrs":{"n":-0.5e-3,"l":["\u00e9"]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := DecodeJSON(data)
 		if err != nil {
 			return
+		}
+		// Differential check: only valid JSON is ever accepted, and strings
+		// read as encoding/json reads them.
+		if !json.Valid(data) {
+			t.Fatalf("accepted invalid JSON %q", data)
+		}
+		var std struct {
+			Type string `json:"type"`
+			Host string `json:"host"`
+		}
+		if err := json.Unmarshal(data, &std); err != nil || std.Type != ev.Type || std.Host != ev.Host {
+			t.Fatalf("encoding/json reads type %q host %q (%v); we read %q %q", std.Type, std.Host, err, ev.Type, ev.Host)
 		}
 		enc := ev.AppendJSON(nil)
 		again, err := DecodeJSON(enc)

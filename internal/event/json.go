@@ -2,13 +2,12 @@ package event
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -196,11 +195,12 @@ func DecodeJSON(data []byte) (Event, error) {
 	if !utf8.Valid(data) {
 		return ev, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(data))
 	}
-	fields, err := decodeObject(data)
+	fields, err := decodeObject(data, 16)
 	if err != nil {
 		return ev, err
 	}
-	for k, raw := range fields {
+	for _, f := range fields {
+		k, raw := f.name, f.raw
 		switch k {
 		case "id":
 			ev.ID, err = jsonString(k, raw)
@@ -234,58 +234,12 @@ func DecodeJSON(data []byte) (Event, error) {
 	return ev, nil
 }
 
-// decodeObject splits a JSON object into its fields, rejecting anything
-// that is not an object and duplicate field names.
-func decodeObject(data []byte) (map[string]json.RawMessage, error) {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 {
-		return nil, fmt.Errorf("empty record")
-	}
-	if data[0] != '{' {
-		return nil, fmt.Errorf("not a JSON object (starts with %q)", truncate(string(data), 16))
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if _, err := dec.Token(); err != nil {
-		return nil, jsonSyntax(err)
-	}
-	fields := make(map[string]json.RawMessage, 8)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, jsonSyntax(err)
-		}
-		key := tok.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("field %q: %w", key, jsonSyntax(err))
-		}
-		if _, dup := fields[key]; dup {
-			return nil, fieldErr(key, "appears twice")
-		}
-		fields[key] = raw
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, jsonSyntax(err)
-	}
-	if _, err := dec.Token(); err == nil {
-		return nil, fmt.Errorf("trailing data after the JSON object")
-	}
-	return fields, nil
+// decodeObject splits a JSON object into its members (at most max).
+func decodeObject(data []byte, max int) ([]field, error) {
+	return splitObject(data, max)
 }
 
-func jsonSyntax(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return errors.New("malformed JSON: the record ends early")
-	}
-	return fmt.Errorf("malformed JSON: %v", err)
-}
-
-func kindOf(raw json.RawMessage) string {
+func kindOf(raw []byte) string {
 	if len(raw) == 0 {
 		return "nothing"
 	}
@@ -304,18 +258,14 @@ func kindOf(raw json.RawMessage) string {
 	return "a number"
 }
 
-func jsonString(field string, raw json.RawMessage) (string, error) {
+func jsonString(field string, raw []byte) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", fieldErr(field, "want a string, got %s", kindOf(raw))
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fieldErr(field, "%v", err)
-	}
-	return s, nil
+	return unquote(raw), nil
 }
 
-func jsonTime(field string, raw json.RawMessage) (time.Time, error) {
+func jsonTime(field string, raw []byte) (time.Time, error) {
 	s, err := jsonString(field, raw)
 	if err != nil {
 		return time.Time{}, fieldErr(field, "want an RFC 3339 time string, got %s", kindOf(raw))
@@ -327,7 +277,7 @@ func jsonTime(field string, raw json.RawMessage) (time.Time, error) {
 	return t.UTC(), nil
 }
 
-func jsonInt(field string, raw json.RawMessage) (int64, error) {
+func jsonInt(field string, raw []byte) (int64, error) {
 	if kindOf(raw) != "a number" {
 		return 0, fieldErr(field, "want an integer, got %s", kindOf(raw))
 	}
@@ -338,7 +288,7 @@ func jsonInt(field string, raw json.RawMessage) (int64, error) {
 	return n, nil
 }
 
-func jsonFloat(field string, raw json.RawMessage) (float64, error) {
+func jsonFloat(field string, raw []byte) (float64, error) {
 	if kindOf(raw) != "a number" {
 		return 0, fieldErr(field, "want a number, got %s", kindOf(raw))
 	}
@@ -349,12 +299,12 @@ func jsonFloat(field string, raw json.RawMessage) (float64, error) {
 	return f, nil
 }
 
-func jsonStrings(field string, raw json.RawMessage) ([]string, error) {
+func jsonStrings(field string, raw []byte) ([]string, error) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, fieldErr(field, "want a list of strings, got %s", kindOf(raw))
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
+	items, err := splitArray(raw)
+	if err != nil {
 		return nil, fieldErr(field, "%v", err)
 	}
 	if len(items) > MaxListLen {
@@ -371,30 +321,35 @@ func jsonStrings(field string, raw json.RawMessage) ([]string, error) {
 	return out, nil
 }
 
-func jsonAttrs(raw json.RawMessage) (map[string]any, error) {
+func jsonAttrs(raw []byte) (map[string]any, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, fieldErr("attrs", "want an object, got %s", kindOf(raw))
 	}
-	fields, err := decodeObject(raw)
+	fields, err := decodeObject(raw, MaxAttrs)
 	if err != nil {
-		return nil, fmt.Errorf("field \"attrs\": %w", err)
-	}
-	if len(fields) > MaxAttrs {
-		return nil, fieldErr("attrs", "%d attributes, more than the limit of %d", len(fields), MaxAttrs)
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return nil, fieldErr("attrs."+fe.Field, "%s", fe.Msg)
+		}
+		return nil, fieldErr("attrs", "%v", err)
 	}
 	attrs := make(map[string]any, len(fields))
-	for k, v := range fields {
-		val, err := jsonValue("attrs."+k, v)
+	for _, f := range fields {
+		val, err := jsonValue(attrField, f.raw)
 		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) && strings.HasPrefix(fe.Field, attrField) {
+				fe.Field = "attrs." + f.name + strings.TrimPrefix(fe.Field, attrField)
+			}
 			return nil, err
 		}
-		attrs[k] = val
+		attrs[f.name] = val
 	}
 	return attrs, nil
 }
 
 // jsonValue decodes one attribute value.
-func jsonValue(field string, raw json.RawMessage) (any, error) {
+func jsonValue(field string, raw []byte) (any, error) {
 	switch kindOf(raw) {
 	case "a string":
 		return jsonString(field, raw)

@@ -299,11 +299,12 @@ func DecodeReportJSON(data []byte) (Report, error) {
 	if len(data) > MaxEventBytes {
 		return r, fmt.Errorf("report of %d bytes is over the limit of %d: %w", len(data), MaxEventBytes, ErrTooLarge)
 	}
-	fields, err := decodeObject(data)
+	fields, err := decodeObject(data, 16)
 	if err != nil {
 		return r, err
 	}
-	for k, raw := range fields {
+	for _, f := range fields {
+		k, raw := f.name, f.raw
 		switch k {
 		case "id":
 			r.ID, err = jsonString(k, raw)

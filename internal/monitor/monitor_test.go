@@ -338,3 +338,36 @@ func TestReplayDeterministic(t *testing.T) {
 		t.Errorf("first report %+v", r)
 	}
 }
+
+// TestCoreSource consumes at-most-once observations from the live subjects.
+func TestCoreSource(t *testing.T) {
+	_, conn := startBus(t)
+	cfg := loadConfig(t, "monitor: {name: fast}\nsources: [{name: live, subjects: [\"vigil.live.>\"], delivery: core}]\n", nil)
+	mc := conn("fast")
+	mon := run(t, Options{Config: cfg, Conn: mc})
+	<-mon.m.Ready()
+	// A round trip on the monitor's connection: the server has its
+	// subscription before anything is published.
+	if err := mc.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pub := conn("pub")
+	evs := hostEvents(event.NewRandomIDs(), time.Now().UTC(), "h", event.TypeSysCPU, 500)
+	for i := range evs {
+		if err := pub.PublishEventCore(&evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A durable publish does not reach a live-only monitor.
+	if _, err := pub.PublishEvents(context.Background(), hostEvents(event.NewRandomIDs(), time.Now().UTC(), "other", event.TypeSysCPU, 5)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "500 live events stored", func() bool { return mon.m.Store().Stats().EventsWritten == 500 })
+	mon.stop()
+	if got := mon.m.EventsIn(); got != 500 {
+		t.Errorf("accepted %d events, want the 500 live ones", got)
+	}
+	if d := testutil.ToFloat64(mon.m.met.storeDropped); d != 0 {
+		t.Errorf("store dropped %v with no load", d)
+	}
+}

@@ -62,6 +62,9 @@ type Server struct {
 	o   Options
 	ln  net.Listener
 	srv *http.Server
+	// closing ends the open event streams at shutdown; they would
+	// otherwise hold Shutdown up.
+	closing chan struct{}
 }
 
 // maxErrorsListed bounds the per-line errors in a submission's answer.
@@ -88,12 +91,13 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: listening on %s: %w", o.Listen, err)
 	}
-	s := &Server{o: o, ln: ln}
+	s := &Server{o: o, ln: ln, closing: make(chan struct{})}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
+	s.srv.RegisterOnShutdown(func() { close(s.closing) })
 	return s, nil
 }
 
@@ -349,6 +353,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			return
+		case <-s.closing:
 			return
 		case msg := <-c.ch:
 			if _, err := w.Write(msg); err != nil {

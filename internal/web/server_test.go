@@ -280,3 +280,36 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownEndsStreams checks that open event streams do not hold the
+// server's shutdown up.
+func TestShutdownEndsStreams(t *testing.T) {
+	f := newFixture(t)
+	s, err := New(Options{Listen: "127.0.0.1:0", Store: f.st, Hub: f.hub, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	resp, err := http.Get(s.URL() + "/api/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	for f.hub.Clients() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("Serve still running 1 s after its context ended, held by an open stream")
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Logf("stream ended with %v", err)
+	}
+}

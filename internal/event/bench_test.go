@@ -1,0 +1,70 @@
+package event
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// The compact form is what the bus carries; the JSON form, and
+// encoding/json on a plain struct, are the baselines.
+
+func benchEvent() Event { return sampleEvents()[0] }
+
+func BenchmarkEncodeCompact(b *testing.B) {
+	ev := benchEvent()
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = ev.AppendCompact(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkDecodeCompact(b *testing.B) {
+	ev := benchEvent()
+	data := ev.AppendCompact(nil)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeCompact(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeJSON(b *testing.B) {
+	ev := benchEvent()
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = ev.AppendJSON(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkDecodeJSON(b *testing.B) {
+	ev := benchEvent()
+	data := ev.AppendJSON(nil)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeJSON(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeStdJSON is encoding/json into a generic map: what a
+// decoder without the checks would cost.
+func BenchmarkDecodeStdJSON(b *testing.B) {
+	ev := benchEvent()
+	data := ev.AppendJSON(nil)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
