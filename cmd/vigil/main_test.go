@@ -161,7 +161,8 @@ func TestUp(t *testing.T) {
 	httpPort, busPort := freePort(t), freePort(t)
 	data := t.TempDir()
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	up := start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", data)
+	up := start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", data,
+		"--agent-interval", "300ms", "--agent-window", "2", "--agent-host-id", "this-machine")
 	if took := waitHTTP(t, base+"/healthz", 3*time.Second); took > 3*time.Second {
 		t.Errorf("healthz after %v", took)
 	}
@@ -222,6 +223,27 @@ not json
 		}
 	}
 
+	// The local host sensor reports this machine: a process started now is
+	// seen spawning.
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() }()
+	deadline = time.Now().Add(15 * time.Second)
+	var spawned bool
+	for !spawned && time.Now().Before(deadline) {
+		for _, ev := range getEvents(t, base+"/api/events?host=this-machine&type=PROC.SPAWN&limit=1000") {
+			if pid, _ := ev.Int("pid"); int(pid) == sleeper.Process.Pid && ev.Str("name") == "sleep" && ev.Source == "agent" {
+				spawned = true
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !spawned {
+		t.Error("the local host sensor's PROC.SPAWN of a new process never reached /api/events")
+	}
+
 	stopAt := time.Now()
 	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -236,20 +258,26 @@ not json
 		t.Fatal("vigil up did not stop within 5 s of SIGTERM")
 	}
 	t.Logf("stopped %v after SIGTERM", time.Since(stopAt))
-	if n := countRows(t, filepath.Join(data, "vigil.db")); n != 4 {
-		t.Errorf("store holds %d events after shutdown, want 4", n)
+	if n := countRows(t, filepath.Join(data, "vigil.db"), "host IN ('web-3','db-1')"); n != 4 {
+		t.Errorf("store holds %d events of the submitted hosts after shutdown, want 4", n)
 	}
 }
 
-func countRows(t *testing.T, path string) int {
+// countRows counts the stored events (those matching where, when given)
+// and checks that their ids are distinct.
+func countRows(t *testing.T, path string, where ...string) int {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	q := `SELECT COUNT(*), COUNT(DISTINCT id) FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + where[0]
+	}
 	var n, distinct int
-	if err := db.QueryRow(`SELECT COUNT(*), COUNT(DISTINCT id) FROM events`).Scan(&n, &distinct); err != nil {
+	if err := db.QueryRow(q).Scan(&n, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	if n != distinct {
@@ -279,7 +307,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestVerbsHaveHelp(t *testing.T) {
-	for _, verb := range []string{"version", "up", "monitor", "replay", "check", "ingest", "ingest events", "bench", "bench bus"} {
+	for _, verb := range []string{"version", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "bench", "bench bus", "bench agent"} {
 		out, code := run(t, "", append(strings.Fields(verb), "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("vigil %s --help: exit %d\n%s", verb, code, out)
@@ -415,4 +443,82 @@ func eventsIn(t *testing.T, health string) int {
 	}
 	_ = json.Unmarshal(b, &h)
 	return h.EventsIn
+}
+
+// TestAgentAcceptance runs `vigil agent --stdout --interval 500ms --window
+// 3` while a shell loop burns CPU and spawns children, and looks for the
+// loop's PROC.CPU, its children's PROC.SPAWN and SYS.PROCS.GROWTH, each
+// with the attributes of seed 000's examples.
+func TestAgentAcceptance(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc on this machine")
+	}
+	agent := start(t, "agent", "--stdout", "--interval", "500ms", "--window", "3", "--log-level", "warn")
+	time.Sleep(1500 * time.Millisecond) // the agent's averages start
+	loop := exec.Command("bash", "-c", `while :; do
+  for i in $(seq 30); do sleep 4 & done
+  end=$((SECONDS+2)); x=0; while [ $SECONDS -lt $end ]; do x=$((x+1)); done
+done`)
+	if err := loop.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = loop.Process.Kill(); _ = loop.Wait(); exec.Command("pkill", "-f", "^sleep 4$").Run() }()
+	pid := int64(loop.Process.Pid)
+	found := map[string]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && len(found) < 3 {
+		time.Sleep(250 * time.Millisecond)
+		for _, line := range strings.Split(agent.out.String(), "\n") {
+			ev, err := event.DecodeJSON([]byte(line))
+			if err != nil {
+				continue
+			}
+			p, _ := ev.Int("pid")
+			pp, _ := ev.Int("ppid")
+			hasProc := ev.Str("name") != "" && ev.Str("state") != "" && ev.Str("parent_name") != "" && ev.IP != "" && !ev.Time.IsZero()
+			switch {
+			case ev.Type == event.TypeProcCPU && p == pid && hasProc && ev.Attrs["threshold"] != nil && ev.Attrs["value"] != nil:
+				found["PROC.CPU of the loop"] = true
+			case ev.Type == event.TypeProcSpawn && pp == pid && ev.Str("name") == "sleep" && ev.Str("parent_name") == "bash" && hasProc:
+				found["PROC.SPAWN of its children"] = true
+			case ev.Type == event.TypeSysProcsGrowth && ev.Attrs["num_procs"] != nil && ev.Attrs["threshold"] != nil:
+				found["SYS.PROCS.GROWTH"] = true
+			}
+		}
+	}
+	for _, want := range []string{"PROC.CPU of the loop", "PROC.SPAWN of its children", "SYS.PROCS.GROWTH"} {
+		if !found[want] {
+			t.Errorf("no %s in the agent's output", want)
+		}
+	}
+}
+
+// TestBenchAgent runs a short `vigil bench agent` (the peer is measured only
+// where Debian's prometheus-node-exporter is installed).
+func TestBenchAgent(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc on this machine")
+	}
+	out, code := run(t, "", "bench", "agent", "--duration", "1s", "--intervals", "500ms", "--procs", "20", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	var res struct {
+		Measures []struct {
+			Subject   string  `json:"subject"`
+			Samples   int     `json:"samples"`
+			PeakRSSMB float64 `json:"peak_rss_mb"`
+			Processes int     `json:"processes"`
+		}
+		PeerMissing string `json:"peer_missing"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if len(res.Measures) == 0 || res.Measures[0].Samples < 1 || res.Measures[0].PeakRSSMB <= 0 || res.Measures[0].Processes < 20 {
+		t.Fatalf("measures %+v", res.Measures)
+	}
+	if len(res.Measures) == 1 && res.PeerMissing == "" {
+		t.Error("one measure but no reason for the missing peer")
+	}
 }

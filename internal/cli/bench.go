@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +17,67 @@ func benchCmd(e *env) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Vigil's parts under load, beside a baseline from the same run",
 	}
-	cmd.AddCommand(benchBusCmd(e))
+	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e))
+	return cmd
+}
+
+func benchAgentCmd(e *env) *cobra.Command {
+	var o bench.AgentBenchOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Measure the host sensor's own CPU and memory, beside Prometheus node_exporter",
+		Long: `Run 'vigil agent' on this machine with at least --procs processes running
+(sleeping children make up the number), at each of --intervals for
+--duration, and measure its CPU time and peak resident memory. In the same
+run, measure Debian's prometheus-node-exporter scraped at the same interval,
+and print the ratio of CPU per sample.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			o.Vigil = self
+			if !asJSON {
+				o.Progress = e.stdout
+			}
+			res, err := bench.RunAgent(cmd.Context(), o)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			if asJSON {
+				b, _ := json.MarshalIndent(res, "", "  ")
+				fmt.Fprintln(e.stdout, string(b))
+				return nil
+			}
+			if res.PeerMissing != "" {
+				fmt.Fprintln(e.stdout, "peer not measured:", res.PeerMissing)
+				return nil
+			}
+			for _, iv := range o.Intervals {
+				var ours, peer bench.AgentMeasure
+				for _, m := range res.Measures {
+					if m.Interval == iv && m.Subject == "vigil agent" {
+						ours = m
+					} else if m.Interval == iv {
+						peer = m
+					}
+				}
+				if peer.CPUPerSample > 0 {
+					fmt.Fprintf(e.stdout, "every %v: vigil agent / node_exporter CPU per sample = %.2f, peak RSS %.1f / %.1f MB\n",
+						iv, float64(ours.CPUPerSample)/float64(peer.CPUPerSample), ours.PeakRSSMB, peer.PeakRSSMB)
+				}
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "length of each measurement")
+	fs.DurationSliceVar(&o.Intervals, "intervals", []time.Duration{4 * time.Second, time.Second}, "sampling intervals to measure at")
+	fs.IntVar(&o.Procs, "procs", 500, "processes that must run during the measurement")
+	fs.StringVar(&o.NodeExporter, "node-exporter", "/usr/bin/prometheus-node-exporter", "node_exporter binary measured beside the agent")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 

@@ -31,6 +31,8 @@ type stack struct {
 	embedded  bool // start the embedded bus server (cfg.Server)
 	busClient config.BusClient
 	listen    string // HTTP; "" for none
+	// agent, when set, runs a host sensor on this machine feeding the bus.
+	agent *config.Agent
 	// ready, when set, is called with the URLs once everything is up.
 	ready func(httpURL, busURL string)
 }
@@ -112,6 +114,13 @@ func (s *stack) run(ctx context.Context, e *env) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mon.Run(gctx) })
+	if s.agent != nil {
+		a := *s.agent
+		if a.SpoolDir == "" {
+			a.SpoolDir = filepath.Join(s.dataDir, "agent-spool")
+		}
+		g.Go(func() error { return runAgentToBus(gctx, e, a, conn.PublishEvents) })
+	}
 	if httpSrv != nil {
 		g.Go(func() error { return httpSrv.Serve(gctx) })
 	}

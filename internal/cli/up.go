@@ -14,7 +14,8 @@ import (
 func upCmd(e *env) *cobra.Command {
 	var (
 		listen, busListen, dataDir, cfgFile string
-		insecureHTTP                        bool
+		insecureHTTP, noAgent               bool
+		af                                  agentFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -22,7 +23,8 @@ func upCmd(e *env) *cobra.Command {
 		Long: `Run Vigil on this machine with no configuration: an embedded NATS bus with
 JetStream, a monitor running the default resource object (or --config), its
 SQLite store under --data, and an HTTP server with the live page, the JSON
-API, /healthz and /metrics. SIGINT or SIGTERM stops it within 5 seconds, with
+API, /healthz and /metrics, and a host sensor sampling this machine (flags
+--agent-*, or --no-agent). SIGINT or SIGTERM stops it within 5 seconds, with
 everything already accepted flushed to the store.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,12 +52,22 @@ everything already accepted flushed to the store.`,
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
+			if !noAgent {
+				a, err := af.apply(cmd, "agent-", cfg.Agent)
+				if err != nil {
+					return &exitError{code: ExitFailure, err: err}
+				}
+				cfg.Agent = a
+			}
 			s := &stack{
 				cfg: cfg, engines: engines, dataDir: abs, embedded: true, listen: listen,
 				ready: func(httpURL, busURL string) {
 					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s\n  data:       %s\nPress Ctrl-C to stop.\n",
 						cfg.Monitor.Name, httpURL, httpURL, httpURL, httpURL, httpURL, busURL, abs)
 				},
+			}
+			if !noAgent {
+				s.agent = &cfg.Agent
 			}
 			if err := s.run(cmd.Context(), e); err != nil {
 				return &exitError{code: ExitFailure, err: err}
@@ -70,6 +82,8 @@ everything already accepted flushed to the store.`,
 	fs.StringVar(&dataDir, "data", "./vigil-data", "data directory (store, bus files)")
 	fs.StringVar(&cfgFile, "config", "", "resource object (default: the built-in one)")
 	fs.BoolVar(&insecureHTTP, "insecure-http", false, "allow --listen on a non-loopback address")
+	fs.BoolVar(&noAgent, "no-agent", false, "do not run the local host sensor")
+	af.register(cmd, "agent-")
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -36,6 +37,7 @@ type ResourceObject struct {
 	Resolver      Resolver       `yaml:"resolver"`
 	Responses     []PluginSpec   `yaml:"responses"`
 	Store         Store          `yaml:"store"`
+	Agent         Agent          `yaml:"agent"`
 
 	// File is the file the object was loaded from.
 	File string `yaml:"-"`
@@ -215,6 +217,38 @@ type Store struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
+// Agent configures the host sensor (vigil agent, and the local agent of
+// vigil up): what it samples, how often, and how sensitive its evaluator is.
+type Agent struct {
+	// Interval between samples of /proc.
+	Interval time.Duration `yaml:"interval"`
+	// Window is how many samples the running averages span.
+	Window int `yaml:"window"`
+	// Procs limits process monitoring to these names; empty means all.
+	Procs []string `yaml:"procs"`
+	// Exclude removes process names from monitoring.
+	Exclude []string `yaml:"exclude"`
+	// Thresholds override the evaluator's slope thresholds, by event type.
+	Thresholds map[string]Threshold `yaml:"thresholds"`
+	// HostID and IP override what the agent finds itself.
+	HostID string `yaml:"host_id"`
+	IP     string `yaml:"ip"`
+	// Proc is the root of the proc filesystem (for tests and containers).
+	Proc string `yaml:"proc"`
+	// SpoolDir holds observations waiting for the bus; SpoolMaxBytes
+	// bounds it (the oldest are dropped, and counted, beyond it).
+	SpoolDir      string `yaml:"spool_dir"`
+	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
+}
+
+// Threshold is how far a new sample must exceed the running average to
+// be reported: by more than Abs (in the metric's unit) and by more than
+// Rel times the average.
+type Threshold struct {
+	Abs float64 `yaml:"abs"`
+	Rel float64 `yaml:"rel"`
+}
+
 // Default returns the defaults every resource object starts from.
 func Default() *ResourceObject {
 	return &ResourceObject{
@@ -225,6 +259,7 @@ func Default() *ResourceObject {
 		},
 		Resolver: Resolver{Publish: true, MinSeverity: Severity(event.SeverityGreen)},
 		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
+		Agent:    Agent{Interval: 4 * time.Second, Window: 5, Proc: "/proc", SpoolMaxBytes: 64 << 20},
 	}
 }
 
@@ -318,6 +353,7 @@ func (ro *ResourceObject) validate(p *Problems) {
 	}
 	validatePlugins(p, "engines", ro.Engines)
 	validatePlugins(p, "responses", ro.Responses)
+	ro.Agent.validate(p, "agent")
 	if ro.Store.Retention < 0 {
 		p.Addf("store.retention", "must not be negative")
 	}
@@ -344,6 +380,45 @@ func validatePlugins(p *Problems, section string, specs []PluginSpec) {
 		}
 		names[s.Name] = true
 	}
+}
+
+func (a *Agent) validate(p *Problems, path string) {
+	if a.Interval < 100*time.Millisecond || a.Interval > time.Hour {
+		p.Addf(Join(path, "interval"), "must be between 100ms and 1h")
+	}
+	if a.Window < 1 || a.Window > 1000 {
+		p.Addf(Join(path, "window"), "must be between 1 and 1000 samples")
+	}
+	for typ, t := range a.Thresholds {
+		if !thresholdTypes[typ] {
+			p.Addf(Join(path, "thresholds."+typ), "no threshold applies to %q (known: %s)", typ, strings.Join(sortedKeys(thresholdTypes), ", "))
+		}
+		if t.Abs < 0 || t.Rel < 0 {
+			p.Addf(Join(path, "thresholds."+typ), "abs and rel must not be negative")
+		}
+	}
+	if a.IP != "" && net.ParseIP(a.IP) == nil {
+		p.Addf(Join(path, "ip"), "not an IP address: %q", a.IP)
+	}
+	if a.SpoolMaxBytes < 1<<20 {
+		p.Addf(Join(path, "spool_max_bytes"), "must be at least 1 MiB")
+	}
+}
+
+// thresholdTypes are the observation types with a slope threshold (read
+// only).
+var thresholdTypes = map[string]bool{
+	"PROC.MEM": true, "PROC.CPU": true, "SYS.DISK.IO": true, "SYS.NET.RX": true, "SYS.NET.TX": true,
+	"SYS.MEM": true, "SYS.CPU": true, "SYS.PROCS.GROWTH": true, "SYS.NET.SOCKS.GROWTH": true,
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (b *BusClient) validate(p *Problems, path string) {
@@ -517,6 +592,17 @@ func checkSubject(s string) error {
 		case len(t) > 1 && strings.ContainsAny(t, "*>"):
 			return fmt.Errorf("subject %q: wildcards must be whole tokens", s)
 		}
+	}
+	return nil
+}
+
+// ValidateAgent checks an agent section built outside a resource object
+// (from command-line flags).
+func ValidateAgent(a Agent) error {
+	var p Problems
+	a.validate(&p, "agent")
+	if p.Len() > 0 {
+		return &Error{Problems: p.List()}
 	}
 	return nil
 }

@@ -1,0 +1,184 @@
+package deliver
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/sensor/host"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// recorder remembers what the agent handed to the deliverer.
+type recorder struct {
+	mu   sync.Mutex
+	ids  []string
+	next host.Sink
+}
+
+func (r *recorder) Write(evs []event.Event) error {
+	r.mu.Lock()
+	for _, ev := range evs {
+		r.ids = append(r.ids, ev.ID)
+	}
+	r.mu.Unlock()
+	return r.next.Write(evs)
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestBusOutage runs a host sensor that keeps observing processes while its
+// bus is away for 20 s, and checks that every observation it made reaches
+// the bus exactly once when the bus is back.
+func TestBusOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 30 s: the bus is away for 20 s")
+	}
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc on this machine")
+	}
+	addr, store := freeAddr(t), t.TempDir()
+	start := func() *bus.Server {
+		srv, err := bus.StartServer(context.Background(), bus.ServerOptions{Listen: addr, StoreDir: store, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	srv := start()
+	defer func() { srv.Shutdown() }()
+	conn, err := bus.Connect(context.Background(), bus.ClientOptions{URL: "nats://" + addr, RetryOnFailedConnect: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.EnsureStreams(context.Background(), bus.StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	spoolDir := filepath.Join(t.TempDir(), "spool")
+	d, err := Open(Options{Dir: spoolDir, Publish: conn.PublishEvents, HostID: "test", Source: "agent", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := host.NewExtractor("/proc", quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{next: d}
+	agent := host.NewAgent(host.AgentOptions{Extractor: ex, Interval: 100 * time.Millisecond, HostID: "test", Sink: rec, Logger: quiet(),
+		Eval: host.EvalConfig{Window: 3, Procs: []string{"sleep"}}})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); _ = agent.Run(ctx) }()
+	go func() { defer wg.Done(); d.Run(ctx) }()
+	go func() { // something to observe: short-lived processes
+		defer wg.Done()
+		for ctx.Err() == nil {
+			c := exec.Command("sleep", "0.3")
+			if c.Start() == nil {
+				go func() { _ = c.Wait() }()
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+
+	time.Sleep(3 * time.Second)
+	srv.Shutdown() // the bus goes away
+	rec.mu.Lock()
+	before := len(rec.ids)
+	rec.mu.Unlock()
+	time.Sleep(20 * time.Second)
+	rec.mu.Lock()
+	during := len(rec.ids) - before
+	rec.mu.Unlock()
+	srv = start() // and comes back
+	time.Sleep(3 * time.Second)
+	cancel()
+	wg.Wait()
+	if during < 20 {
+		t.Fatalf("only %d observations while the bus was away; the test proves little", during)
+	}
+
+	// Everything the agent observed is on the bus, once.
+	want := map[string]bool{}
+	rec.mu.Lock()
+	for _, id := range rec.ids {
+		want[id] = true
+	}
+	rec.mu.Unlock()
+	// The last second's observations may still be in the spool (the
+	// deliverer stopped with the test); deliver them with a new run.
+	d2, err := Open(Options{Dir: spoolDir, Publish: conn.PublishEvents, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	go func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for d2.sp.Bytes() > 0 && time.Now().Before(deadline) {
+			if recs, _, _ := d2.sp.Read(1); len(recs) == 0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel2()
+	}()
+	d2.Run(ctx2)
+
+	got := map[string]int{}
+	cons, err := conn.JS.OrderedConsumer(context.Background(), bus.StreamObs, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := conn.JS.Stream(context.Background(), bus.StreamObs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := int(info.CachedInfo().State.Msgs)
+	for range total {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := event.DecodeBus(m.Data())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[ev.ID]++
+	}
+	missing := 0
+	for id := range want {
+		if got[id] == 0 {
+			missing++
+		}
+	}
+	for id, n := range got {
+		if n > 1 {
+			t.Errorf("observation %s stored %d times", id, n)
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d observations never reached the bus (%d made while it was away)", missing, len(want), during)
+	}
+	t.Logf("%d observations, %d of them while the bus was away, all delivered once", len(want), during)
+}

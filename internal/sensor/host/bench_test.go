@@ -1,0 +1,49 @@
+package host
+
+import (
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+)
+
+// BenchmarkSnapshot reads this machine's /proc, as the agent does every
+// interval; the ns/op divided by the number of processes is the cost per
+// process.
+func BenchmarkSnapshot(b *testing.B) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		b.Skip("no /proc")
+	}
+	ex, err := NewExtractor("/proc", slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var procs int
+	for b.Loop() {
+		s, err := ex.Snapshot(time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		procs = len(s.Procs)
+	}
+	b.ReportMetric(float64(procs), "procs")
+}
+
+// BenchmarkEvaluate measures the evaluator on a snapshot of this machine.
+func BenchmarkEvaluate(b *testing.B) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		b.Skip("no /proc")
+	}
+	ex, _ := NewExtractor("/proc", slog.New(slog.DiscardHandler))
+	s, err := ex.Snapshot(time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := NewEvaluator(EvalConfig{Window: 5})
+	t := time.Now()
+	for b.Loop() {
+		t = t.Add(time.Second)
+		s.Time = t
+		ev.Evaluate(s)
+	}
+}

@@ -1,0 +1,458 @@
+// Package spool is a bounded first-in first-out queue of records on disk.
+// Sensors append what they observe to it, which never waits for the
+// network, and a forwarder delivers the records to the bus in order,
+// committing each batch only once the bus has acknowledged it; an outage
+// of the bus, or of the sensor itself, loses nothing that fits in the
+// bound. When the bound is reached the oldest records are dropped and
+// counted, so the loss is known and can be reported.
+//
+// The queue is a directory of segment files (NNNNNNNNNNNNNNNN.seg) and a
+// cursor file naming the next record to deliver. A record is a uvarint
+// length, a CRC-32C of the data, and the data; a torn record at the end of
+// the last segment (a crash mid-write) is cut off when the spool opens.
+package spool
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// MaxRecord is the largest record accepted.
+const MaxRecord = 1 << 20
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Options configure a spool.
+type Options struct {
+	Dir string
+	// MaxBytes bounds the files on disk (default 64 MiB).
+	MaxBytes int64
+	// SegmentBytes is the size at which a new segment starts (default
+	// MaxBytes/8).
+	SegmentBytes int64
+	Logger       *slog.Logger
+}
+
+// Cursor is a position in the spool: a segment and an offset in it.
+type Cursor struct {
+	Seg uint64
+	Off int64
+}
+
+type segment struct {
+	seq     uint64
+	size    int64
+	records int
+}
+
+// Spool is an open spool. It is safe for concurrent use by one appender
+// and one reader.
+type Spool struct {
+	o       Options
+	mu      sync.Mutex
+	segs    []segment // oldest first; the last is being written
+	w       *os.File
+	bw      *bufio.Writer
+	cur     Cursor // next record to deliver
+	dropped uint64
+	ready   chan struct{}
+	closed  bool
+}
+
+// Open opens (creating if need be) the spool in o.Dir.
+func Open(o Options) (*Spool, error) {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 64 << 20
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = max(o.MaxBytes/8, 64<<10)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	s := &Spool{o: o, ready: make(chan struct{}, 1)}
+	entries, err := os.ReadDir(o.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".seg")
+		if !ok {
+			continue
+		}
+		seq, err := strconv.ParseUint(name, 10, 64)
+		if err != nil {
+			continue
+		}
+		seg, err := s.scan(seq)
+		if err != nil {
+			return nil, err
+		}
+		s.segs = append(s.segs, seg)
+	}
+	sort.Slice(s.segs, func(i, j int) bool { return s.segs[i].seq < s.segs[j].seq })
+	if err := s.readCursor(); err != nil {
+		return nil, err
+	}
+	if len(s.segs) == 0 {
+		s.segs = append(s.segs, segment{seq: 1})
+	}
+	if err := s.openWriter(); err != nil {
+		return nil, err
+	}
+	if s.pendingLocked() {
+		s.signal()
+	}
+	return s, nil
+}
+
+func (s *Spool) path(seq uint64) string {
+	return filepath.Join(s.o.Dir, fmt.Sprintf("%016d.seg", seq))
+}
+
+// scan reads a segment to count its records, cutting off a torn tail.
+func (s *Spool) scan(seq uint64) (segment, error) {
+	f, err := os.OpenFile(s.path(seq), os.O_RDWR, 0)
+	if err != nil {
+		return segment{}, fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	seg := segment{seq: seq}
+	for {
+		n, err := readRecord(r, nil)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			s.o.Logger.Warn("spool: cutting a torn record off a segment", "segment", s.path(seq), "offset", seg.size, "err", err)
+			if terr := f.Truncate(seg.size); terr != nil {
+				return segment{}, fmt.Errorf("spool: truncating %s: %w", s.path(seq), terr)
+			}
+			break
+		}
+		seg.size += int64(n)
+		seg.records++
+	}
+	return seg, nil
+}
+
+// readRecord reads one record; it returns the bytes it spans. With buf nil
+// the data is skipped.
+func readRecord(r *bufio.Reader, data *[]byte) (int, error) {
+	l, err := binary.ReadUvarint(r)
+	if err == io.EOF {
+		return 0, io.EOF
+	}
+	if err != nil {
+		return 0, fmt.Errorf("length: %w", err)
+	}
+	if l > MaxRecord {
+		return 0, fmt.Errorf("length %d over the limit", l)
+	}
+	var sum [4]byte
+	if _, err := io.ReadFull(r, sum[:]); err != nil {
+		return 0, fmt.Errorf("checksum: %w", unexpected(err))
+	}
+	b := make([]byte, l)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return 0, fmt.Errorf("data: %w", unexpected(err))
+	}
+	if crc32.Checksum(b, castagnoli) != binary.LittleEndian.Uint32(sum[:]) {
+		return 0, errors.New("checksum mismatch")
+	}
+	if data != nil {
+		*data = b
+	}
+	return uvarintLen(l) + 4 + int(l), nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
+
+func (s *Spool) cursorPath() string { return filepath.Join(s.o.Dir, "cursor") }
+
+func (s *Spool) readCursor() error {
+	b, err := os.ReadFile(s.cursorPath())
+	if errors.Is(err, os.ErrNotExist) {
+		if len(s.segs) > 0 {
+			s.cur = Cursor{Seg: s.segs[0].seq}
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	var c Cursor
+	if _, err := fmt.Sscanf(string(b), "%d %d", &c.Seg, &c.Off); err != nil {
+		s.o.Logger.Warn("spool: unreadable cursor; delivering from the oldest record", "err", err)
+		c = Cursor{}
+	}
+	// A cursor before the oldest segment (dropped) moves to it; one past a
+	// segment's end stays there (the next read moves on).
+	if len(s.segs) > 0 && c.Seg < s.segs[0].seq {
+		c = Cursor{Seg: s.segs[0].seq}
+	}
+	s.cur = c
+	return nil
+}
+
+func (s *Spool) writeCursor() error {
+	tmp := s.cursorPath() + ".tmp"
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", s.cur.Seg, s.cur.Off), 0o640); err != nil {
+		return fmt.Errorf("spool: cursor: %w", err)
+	}
+	if err := os.Rename(tmp, s.cursorPath()); err != nil {
+		return fmt.Errorf("spool: cursor: %w", err)
+	}
+	return nil
+}
+
+func (s *Spool) openWriter() error {
+	last := &s.segs[len(s.segs)-1]
+	f, err := os.OpenFile(s.path(last.seq), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.w = f
+	s.bw = bufio.NewWriterSize(f, 32<<10)
+	if s.cur.Seg == 0 {
+		s.cur = Cursor{Seg: s.segs[0].seq}
+	}
+	return nil
+}
+
+// Append adds a record at the end, dropping the oldest records when the
+// spool would exceed its bound. The record is written to the operating
+// system before Append returns (it survives the process, not the machine).
+func (s *Spool) Append(rec []byte) error {
+	if len(rec) > MaxRecord {
+		return fmt.Errorf("spool: record of %d bytes over the limit of %d", len(rec), MaxRecord)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("spool: closed")
+	}
+	last := &s.segs[len(s.segs)-1]
+	if last.size >= s.o.SegmentBytes {
+		if err := s.rotate(); err != nil {
+			return err
+		}
+		last = &s.segs[len(s.segs)-1]
+	}
+	var hdr [binary.MaxVarintLen64 + 4]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(rec)))
+	binary.LittleEndian.PutUint32(hdr[n:], crc32.Checksum(rec, castagnoli))
+	if _, err := s.bw.Write(hdr[:n+4]); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err := s.bw.Write(rec); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	last.size += int64(n + 4 + len(rec))
+	last.records++
+	s.enforceBound()
+	s.signal()
+	return nil
+}
+
+func (s *Spool) rotate() error {
+	if err := s.bw.Flush(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := s.w.Close(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.segs = append(s.segs, segment{seq: s.segs[len(s.segs)-1].seq + 1})
+	return s.openWriter()
+}
+
+// enforceBound drops whole segments, oldest first, while the spool is over
+// its bound; the segment being written is kept.
+func (s *Spool) enforceBound() {
+	for len(s.segs) > 1 && s.size() > s.o.MaxBytes {
+		old := s.segs[0]
+		lost := old.records
+		if s.cur.Seg == old.seq {
+			// Part of it may have been delivered already.
+			lost = s.recordsFrom(old, s.cur.Off)
+		} else if s.cur.Seg > old.seq {
+			lost = 0
+		}
+		if err := os.Remove(s.path(old.seq)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.o.Logger.Warn("spool: removing a segment", "err", err)
+		}
+		s.segs = s.segs[1:]
+		if s.cur.Seg <= old.seq {
+			s.cur = Cursor{Seg: s.segs[0].seq}
+		}
+		if lost > 0 {
+			s.dropped += uint64(lost)
+			s.o.Logger.Warn("spool full: dropped the oldest undelivered records", "records", lost, "dropped_total", s.dropped, "max_bytes", s.o.MaxBytes)
+		}
+	}
+}
+
+// recordsFrom counts the records of seg at or after offset off.
+func (s *Spool) recordsFrom(seg segment, off int64) int {
+	f, err := os.Open(s.path(seg.seq))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return 0
+	}
+	r := bufio.NewReader(f)
+	n := 0
+	for {
+		if _, err := readRecord(r, nil); err != nil {
+			return n
+		}
+		n++
+	}
+}
+
+func (s *Spool) size() int64 {
+	var t int64
+	for _, sg := range s.segs {
+		t += sg.size
+	}
+	return t
+}
+
+func (s *Spool) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Ready receives a value when records may be waiting.
+func (s *Spool) Ready() <-chan struct{} { return s.ready }
+
+// Dropped is how many records were dropped because the spool was full.
+func (s *Spool) Dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// Bytes is the size of the spool on disk.
+func (s *Spool) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.size()
+}
+
+func (s *Spool) pendingLocked() bool {
+	last := s.segs[len(s.segs)-1]
+	return s.cur.Seg < last.seq || s.cur.Off < last.size
+}
+
+// Read returns up to max records from the cursor on, and the cursor after
+// them; it does not move the cursor (Commit does).
+func (s *Spool) Read(max int) ([][]byte, Cursor, error) {
+	s.mu.Lock()
+	cur := s.cur
+	segs := append([]segment(nil), s.segs...)
+	s.mu.Unlock()
+	var out [][]byte
+	for _, sg := range segs {
+		if sg.seq < cur.Seg {
+			continue
+		}
+		if sg.seq > cur.Seg {
+			cur = Cursor{Seg: sg.seq}
+		}
+		if cur.Off >= sg.size {
+			continue
+		}
+		f, err := os.Open(s.path(sg.seq))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // dropped meanwhile
+		}
+		if err != nil {
+			return out, cur, fmt.Errorf("spool: %w", err)
+		}
+		if _, err := f.Seek(cur.Off, io.SeekStart); err != nil {
+			f.Close()
+			return out, cur, fmt.Errorf("spool: %w", err)
+		}
+		r := bufio.NewReader(io.LimitReader(f, sg.size-cur.Off))
+		for len(out) < max {
+			var rec []byte
+			n, err := readRecord(r, &rec)
+			if err != nil {
+				break
+			}
+			out = append(out, rec)
+			cur.Off += int64(n)
+		}
+		f.Close()
+		if len(out) >= max {
+			break
+		}
+	}
+	return out, cur, nil
+}
+
+// Commit marks everything before c delivered: the cursor moves there (and
+// is saved), and segments wholly delivered are removed.
+func (s *Spool) Commit(c Cursor) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Seg < s.cur.Seg || c.Seg == s.cur.Seg && c.Off <= s.cur.Off {
+		return nil
+	}
+	s.cur = c
+	for len(s.segs) > 1 && s.segs[0].seq < c.Seg {
+		if err := os.Remove(s.path(s.segs[0].seq)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("spool: %w", err)
+		}
+		s.segs = s.segs[1:]
+	}
+	return s.writeCursor()
+}
+
+// Close flushes and closes the spool.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.bw.Flush()
+	if cerr := s.w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,210 @@
+package spool
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func open(t *testing.T, dir string, max int64) *Spool {
+	t.Helper()
+	s, err := Open(Options{Dir: dir, MaxBytes: max, SegmentBytes: 1 << 10, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func rec(i int) []byte { return fmt.Appendf(nil, "record-%05d-%s", i, bytes.Repeat([]byte("x"), i%50)) }
+
+// readAll reads and commits everything pending.
+func readAll(t *testing.T, s *Spool) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for {
+		recs, next, err := s.Read(7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			return out
+		}
+		out = append(out, recs...)
+		if err := s.Commit(next); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOrderAcrossSegmentsAndRestarts(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	for i := range 100 {
+		if err := s.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Deliver 30, then "crash" (close without reading the rest).
+	recs, next, err := s.Read(30)
+	if err != nil || len(recs) != 30 {
+		t.Fatalf("read %d: %v", len(recs), err)
+	}
+	if err := s.Commit(next); err != nil {
+		t.Fatal(err)
+	}
+	// Read but not committed: must come again.
+	if _, _, err := s.Read(10); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(segs) < 3 {
+		t.Fatalf("%d segments; the test wants several", len(segs))
+	}
+	s = open(t, dir, 1<<20)
+	for i := 100; i < 120; i++ {
+		if err := s.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := readAll(t, s)
+	if len(got) != 90 {
+		t.Fatalf("after a restart got %d records, want 90", len(got))
+	}
+	for i, r := range got {
+		if !bytes.Equal(r, rec(30+i)) {
+			t.Fatalf("record %d is %q, want %q", i, r, rec(30+i))
+		}
+	}
+	if n, _ := filepath.Glob(filepath.Join(dir, "*.seg")); len(n) != 1 {
+		t.Errorf("%d segments left after delivering everything, want the one being written", len(n))
+	}
+	if s.Dropped() != 0 {
+		t.Errorf("dropped %d", s.Dropped())
+	}
+}
+
+func TestTornTail(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	for i := range 5 {
+		s.Append(rec(i))
+	}
+	s.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	last := segs[len(segs)-1]
+	f, _ := os.OpenFile(last, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte{40, 1, 2}) // a record's length and part of its checksum
+	f.Close()
+	s = open(t, dir, 1<<20)
+	s.Append(rec(5))
+	got := readAll(t, s)
+	if len(got) != 6 || !bytes.Equal(got[5], rec(5)) {
+		t.Fatalf("got %d records after a torn tail", len(got))
+	}
+}
+
+func TestBoundDropsOldestAndCounts(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 4<<10) // 4 KiB in 1 KiB segments
+	for i := range 300 {
+		if err := s.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Bytes() > 5<<10 {
+		t.Errorf("spool holds %d bytes, over its bound", s.Bytes())
+	}
+	got := readAll(t, s)
+	if uint64(len(got))+s.Dropped() != 300 {
+		t.Fatalf("delivered %d + dropped %d != 300 appended", len(got), s.Dropped())
+	}
+	if s.Dropped() == 0 || !bytes.Equal(got[len(got)-1], rec(299)) {
+		t.Errorf("dropped %d; last %q", s.Dropped(), got[len(got)-1])
+	}
+	// What is kept is the newest, in order.
+	first := 300 - len(got)
+	for i, r := range got {
+		if !bytes.Equal(r, rec(first+i)) {
+			t.Fatalf("record %d is %q", i, r)
+		}
+	}
+}
+
+func TestForwardRetriesUntilDelivered(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	var mu sync.Mutex
+	var delivered [][]byte
+	failures := 3
+	send := func(_ context.Context, recs [][]byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures > 0 {
+			failures--
+			return errors.New("bus away")
+		}
+		delivered = append(delivered, recs...)
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); Forward(ctx, s, 16, send, quiet()) }()
+	for i := range 50 {
+		if err := s.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(delivered)
+		mu.Unlock()
+		if n == 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d of 50", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for i, r := range delivered {
+		if !bytes.Equal(r, rec(i)) {
+			t.Fatalf("delivered out of order at %d: %q", i, r)
+		}
+	}
+}
+
+func FuzzReadRecord(f *testing.F) {
+	var b bytes.Buffer
+	s, _ := Open(Options{Dir: f.TempDir(), Logger: quiet()})
+	s.Append([]byte("hello"))
+	s.Close()
+	f.Add([]byte{5, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'})
+	f.Add(b.Bytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReader(bytes.NewReader(data))
+		for {
+			var rec []byte
+			n, err := readRecord(r, &rec)
+			if err != nil {
+				return
+			}
+			if n < len(rec) || len(rec) > MaxRecord {
+				t.Fatalf("record of %d bytes spanning %d", len(rec), n)
+			}
+		}
+	})
+}
