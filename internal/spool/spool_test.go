@@ -188,12 +188,20 @@ func TestForwardRetriesUntilDelivered(t *testing.T) {
 }
 
 func FuzzReadRecord(f *testing.F) {
-	var b bytes.Buffer
-	s, _ := Open(Options{Dir: f.TempDir(), Logger: quiet()})
+	dir := f.TempDir()
+	s, err := Open(Options{Dir: dir, Logger: quiet()})
+	if err != nil {
+		f.Fatal(err)
+	}
 	s.Append([]byte("hello"))
+	s.Append([]byte("world!"))
 	s.Close()
+	seg, err := os.ReadFile(filepath.Join(dir, "0000000000000001.seg"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seg)
 	f.Add([]byte{5, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'})
-	f.Add(b.Bytes())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReader(bytes.NewReader(data))
 		for {
