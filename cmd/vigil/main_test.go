@@ -65,7 +65,14 @@ type proc struct {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(vigilBin, args...), out: &lockedBuffer{}, done: make(chan error, 1)}
+	return startCmd(t, exec.Command(vigilBin, args...))
+}
+
+// startCmd starts a command that runs vigil.
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	args := cmd.Args
+	p := &proc{cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -196,18 +203,32 @@ not json
 		t.Errorf("ingest exit %d, output:\n%s", code, out)
 	}
 
-	var web3, db1 []event.Event
+	// A firewall's log: the discarded and the passed traffic streams.
+	out, code = run(t, `Nov 22 11:00:00 gw-fw kernel: [  512.1] DROP IN=eth0 OUT= SRC=203.0.113.5 DST=10.0.0.3 LEN=60 TTL=52 ID=1 DF PROTO=TCP SPT=40000 DPT=23 WINDOW=1024 RES=0x00 SYN URGP=0
+Nov 22 11:00:01 gw-fw sshd[4411]: Accepted publickey for ops from 192.0.2.1 port 5022 ssh2
+Nov 22 11:00:02 gw-fw kernel: [  514.1] ACCEPT-SSH IN=eth0 OUT= SRC=192.0.2.1 DST=10.0.0.3 LEN=60 TTL=64 ID=9 DF PROTO=TCP SPT=5022 DPT=22 WINDOW=64240 RES=0x00 SYN URGP=0
+`, "ingest", "firewall", "--bus", fmt.Sprintf("nats://127.0.0.1:%d", busPort), "-")
+	if code != 0 || !strings.Contains(out, "published 2 events, 0 bad lines") {
+		t.Errorf("ingest firewall exit %d, output:\n%s", code, out)
+	}
+
+	var web3, db1, drops, passes []event.Event
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		web3 = getEvents(t, base+"/api/events?host=web-3")
 		db1 = getEvents(t, base+"/api/events?host=db-1&type=SYS.CPU")
-		if len(web3) == 2 && len(db1) == 2 {
+		drops = getEvents(t, base+"/api/events?host=gw-fw&type=NET.FW.DROP")
+		passes = getEvents(t, base+"/api/events?host=gw-fw&type=NET.FW.PASS")
+		if len(web3) == 2 && len(db1) == 2 && len(drops) == 1 && len(passes) == 1 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if len(web3) != 2 || len(db1) != 2 {
 		t.Fatalf("API returned %d events for web-3 and %d for db-1", len(web3), len(db1))
+	}
+	if len(drops) != 1 || drops[0].Str("dport") != "23" || len(passes) != 1 || passes[0].Str("dport") != "22" {
+		t.Errorf("firewall events: drops %+v, passes %+v", drops, passes)
 	}
 	if web3[0].ID != "fixed-1" && web3[1].ID != "fixed-1" {
 		t.Errorf("the given id was not kept: %+v", web3)
@@ -307,7 +328,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestVerbsHaveHelp(t *testing.T) {
-	for _, verb := range []string{"version", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "bench", "bench bus", "bench agent"} {
+	for _, verb := range []string{"version", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "netsensor", "bench", "bench netsensor", "bench bus", "bench agent"} {
 		out, code := run(t, "", append(strings.Fields(verb), "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("vigil %s --help: exit %d\n%s", verb, code, out)

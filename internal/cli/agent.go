@@ -198,32 +198,13 @@ and anything dropped beyond its bound is counted and reported.`,
 				}
 				return ag.Run(ctx)
 			}
-			bc := bf.apply(ro.Bus, ro.Resolve)
-			if bc.URL == "" {
-				bc.URL = "nats://127.0.0.1:4222"
-			}
-			opts, err := clientOptions(bc, "vigil agent")
-			if err != nil {
-				return &exitError{code: ExitFailure, err: err}
-			}
-			opts.Logger, opts.RetryOnFailedConnect = e.log, true
-			conn, err := bus.Connect(ctx, opts)
+			conn, publish, err := sensorBus(ctx, e, bf, ro, "vigil agent")
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
 			defer conn.Close()
 			if a.SpoolDir == "" {
 				a.SpoolDir = filepath.Join("vigil-data", "agent-spool")
-			}
-			ensured := false // the observation stream exists (the agent may start before any monitor)
-			publish := func(ctx context.Context, evs []event.Event) (int, error) {
-				if !ensured {
-					if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
-						return 0, err
-					}
-					ensured = true
-				}
-				return conn.PublishEvents(ctx, evs)
 			}
 			if err := runAgentToBus(ctx, e, a, publish); err != nil {
 				return &exitError{code: ExitFailure, err: err}
@@ -236,4 +217,35 @@ and anything dropped beyond its bound is counted and reported.`,
 	cmd.Flags().StringVar(&cfgFile, "config", "", "resource object whose agent (and bus) sections configure the sensor")
 	cmd.Flags().BoolVar(&stdout, "stdout", false, "print observations as JSON lines instead of publishing them")
 	return cmd
+}
+
+// sensorBus connects a sensor to the bus of its resource object (flags
+// override), retrying until the bus is there, and returns what publishes
+// its records: the observation stream is made on first use, since a
+// sensor may start before any monitor.
+func sensorBus(ctx context.Context, e *env, bf busFlags, ro *config.ResourceObject, client string) (*bus.Conn, func(context.Context, []event.Event) (int, error), error) {
+	bc := bf.apply(ro.Bus, ro.Resolve)
+	if bc.URL == "" {
+		bc.URL = "nats://127.0.0.1:4222"
+	}
+	opts, err := clientOptions(bc, client)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Logger, opts.RetryOnFailedConnect = e.log, true
+	conn, err := bus.Connect(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	ensured := false
+	publish := func(ctx context.Context, evs []event.Event) (int, error) {
+		if !ensured {
+			if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
+				return 0, err
+			}
+			ensured = true
+		}
+		return conn.PublishEvents(ctx, evs)
+	}
+	return conn, publish, nil
 }

@@ -17,7 +17,51 @@ func benchCmd(e *env) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Vigil's parts under load, beside a baseline from the same run",
 	}
-	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e))
+	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e))
+	return cmd
+}
+
+func benchNetsensorCmd(e *env) *cobra.Command {
+	var o bench.NetBenchOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "netsensor --pcap FILE [--pcap FILE...]",
+		Short: "Measure the network sensor's packets and records per second on one core, beside tcpdump",
+		Long: `Concatenate the captures and loop them (time kept increasing) into one pcap
+of at least --packets packets, run the network sensor over it on one core
+(GOMAXPROCS=1), and in the same run time 'tcpdump -n -r FILE > /dev/null'
+(pinned to one core) on the same file as a reference. Then write a spoofed
+SYN flood (one SYN from each of --flood distinct sources, a microsecond
+apart) and run the sensor over it: the flow table must hold at its bound,
+evicting, with the heap bounded.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !asJSON {
+				o.Progress = e.stdout
+			}
+			res, err := bench.RunNetsensor(cmd.Context(), o)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			if asJSON {
+				return e.printJSON(res)
+			}
+			if res.TcpdumpPPS > 0 {
+				fmt.Fprintf(e.stdout, "vigil netsensor / tcpdump packets per second: %.2f\n", res.Ratio)
+			} else {
+				fmt.Fprintln(e.stdout, "tcpdump not measured:", res.TcpdumpMissing)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&o.Pcaps, "pcap", nil, "capture to loop (repeatable)")
+	fs.IntVar(&o.Packets, "packets", 5_000_000, "packets in the looped capture, at least")
+	fs.StringVar(&o.Tcpdump, "tcpdump", "/usr/bin/tcpdump", "tcpdump binary timed as the reference")
+	fs.StringVar(&o.Dir, "dir", "", "directory for the looped capture (default: a temporary one)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the looped run's CPU profile to this file")
+	fs.IntVar(&o.Flood, "flood", 1_000_000, "distinct sources of the SYN flood run (negative: no flood run)")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
@@ -47,9 +91,7 @@ and print the ratio of CPU per sample.`,
 				return &exitError{code: ExitFailure, err: err}
 			}
 			if asJSON {
-				b, _ := json.MarshalIndent(res, "", "  ")
-				fmt.Fprintln(e.stdout, string(b))
-				return nil
+				return e.printJSON(res)
 			}
 			if res.PeerMissing != "" {
 				fmt.Fprintln(e.stdout, "peer not measured:", res.PeerMissing)
@@ -119,9 +161,7 @@ fresh embedded NATS server and a fresh store:
 				return &exitError{code: ExitFailure, err: err}
 			}
 			if asJSON {
-				b, _ := json.MarshalIndent(res, "", "  ")
-				fmt.Fprintln(e.stdout, string(b))
-				return nil
+				return e.printJSON(res)
 			}
 			byName := map[string]bench.Phase{}
 			for _, p := range res.Phases {
@@ -149,4 +189,14 @@ fresh embedded NATS server and a fresh store:
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&o.Only, "only", "", "run only the phases whose name contains this text")
 	return cmd
+}
+
+// printJSON prints a benchmark's result as indented JSON.
+func (e *env) printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return &exitError{code: ExitFailure, err: err}
+	}
+	fmt.Fprintln(e.stdout, string(b))
+	return nil
 }

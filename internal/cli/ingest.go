@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/ingest/fwlog"
+	"github.com/vigil-ids/vigil/internal/sensor/host"
 )
 
 func ingestCmd(e *env) *cobra.Command {
@@ -19,7 +22,7 @@ func ingestCmd(e *env) *cobra.Command {
 		Use:   "ingest",
 		Short: "Publish records from files or other tools to the bus",
 	}
-	cmd.AddCommand(ingestEventsCmd(e))
+	cmd.AddCommand(ingestEventsCmd(e), ingestFirewallCmd(e))
 	return cmd
 }
 
@@ -30,8 +33,9 @@ const ingestBatch = 4096
 func ingestEventsCmd(e *env) *cobra.Command {
 	var bf busFlags
 	var source string
+	var stdout bool
 	cmd := &cobra.Command{
-		Use:   "events [--bus URL] FILE|-",
+		Use:   "events [--bus URL | --stdout] FILE|-",
 		Short: "Publish JSON-lines events durably to the bus",
 		Long: `Read events in the JSON-lines form (one object per line with id, time, type,
 host, ip, source and attrs; see docs/EVENTS.md) from FILE or standard input
@@ -41,73 +45,224 @@ others are delivered. The exit status is 0 when every line was delivered,
 1 when some lines were bad, and 2 when delivery failed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var in io.Reader = os.Stdin
-			name := "stdin"
-			if args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return &exitError{code: ExitFailure, err: err}
-				}
-				defer f.Close()
-				in, name = f, args[0]
-			}
-			opts, err := clientOptions(bf.apply(config.BusClient{}, nil), "vigil ingest")
+			in, name, closeIn, err := openInput(args[0])
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
-			opts.Logger = e.log
-			ctx := cmd.Context()
-			conn, err := bus.Connect(ctx, opts)
-			if err != nil {
-				return &exitError{code: ExitFailure, err: err}
-			}
-			defer conn.Close()
-			if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
-				return &exitError{code: ExitFailure, err: err}
-			}
+			defer closeIn()
 			er := event.NewEventReader(in).Normalizing(event.NewRandomIDs(), time.Now, source)
-			var batch []event.Event
-			published, bad := 0, 0
-			flush := func() error {
-				n, err := conn.PublishEvents(ctx, batch)
-				published += n
-				batch = batch[:0]
-				return err
-			}
-			for {
-				ev, err := er.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				var le *event.LineError
-				if errors.As(err, &le) {
-					bad++
-					fmt.Fprintf(e.stderr, "%s:%d: %v\n", name, le.Line, le.Err)
-					continue
-				}
-				if err != nil {
-					return &exitError{code: ExitFailure, err: fmt.Errorf("reading %s: %w (published %d events)", name, err, published)}
-				}
-				batch = append(batch, ev)
-				if len(batch) == ingestBatch {
-					if err := flush(); err != nil {
-						return &exitError{code: ExitFailure, err: fmt.Errorf("%w (published %d events)", err, published)}
-					}
-				}
-			}
-			if len(batch) > 0 {
-				if err := flush(); err != nil {
-					return &exitError{code: ExitFailure, err: fmt.Errorf("%w (published %d events)", err, published)}
-				}
-			}
-			fmt.Fprintf(e.stderr, "published %d events, %d bad lines\n", published, bad)
-			if bad > 0 {
-				return partial("%d bad lines in %s were skipped", bad, name)
-			}
-			return nil
+			return e.ingest(cmd.Context(), ingestRun{name: name, next: er.Next, bus: bf, stdout: stdout, client: "vigil ingest"})
 		},
 	}
 	bf.register(cmd.Flags(), "nats://127.0.0.1:4222")
 	cmd.Flags().StringVar(&source, "source", "ingest", "source recorded on events that name none")
+	cmd.Flags().BoolVar(&stdout, "stdout", false, "print the checked events as JSON lines instead of publishing them")
 	return cmd
+}
+
+func ingestFirewallCmd(e *env) *cobra.Command {
+	var (
+		bf     busFlags
+		o      fwlog.Options
+		stdout bool
+		utc    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "firewall [--bus URL | --stdout] FILE|-",
+		Short: "Publish a firewall's packet log lines (iptables, nftables) as events",
+		Long: `Read a Linux firewall's packet log (the lines that the iptables LOG target and
+nftables log statements write to the kernel log: a syslog file such as
+/var/log/kern.log, journalctl -k output, or dmesg) from FILE or standard
+input, and publish each packet line as an event: NET.FW.DROP for discarded
+traffic, NET.FW.PASS for traffic the firewall logged and let through
+(docs/NETSENSOR.md). The rule's log prefix tells which: by default a prefix
+containing drop, block, reject or deny is discarded traffic, one containing
+accept, allow, pass or permit is passed traffic; --drop-pattern and
+--pass-pattern replace these, and --unmatched decides the rest.
+
+Other lines of the log are skipped. A packet line that is malformed is
+reported with its line number and skipped; the others are delivered.
+Standard input is read as it comes (journalctl -k -f | vigil ingest
+firewall -): events leave in batches of up to 4096, at least every 200 ms.
+The exit status is 0 when every packet line was delivered, 1 when some were
+bad, and 2 when delivery failed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if utc {
+				o.Location = time.UTC
+			}
+			p, err := fwlog.NewParser(o)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			in, name, closeIn, err := openInput(args[0])
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			defer closeIn()
+			lr := event.NewLineReader(in, 0)
+			ids := event.NewRandomIDs()
+			next := func() (event.Event, error) {
+				for {
+					line, err := lr.Next()
+					if err != nil {
+						return event.Event{}, err
+					}
+					ev, err := p.Parse(line)
+					if errors.Is(err, fwlog.ErrNotPacketLog) {
+						continue
+					}
+					if err == nil {
+						err = ev.Normalize(ids, time.Now(), "firewall")
+					}
+					if err != nil {
+						return event.Event{}, &event.LineError{Line: lr.Line(), Err: err}
+					}
+					return ev, nil
+				}
+			}
+			return e.ingest(cmd.Context(), ingestRun{name: name, next: next, bus: bf, stdout: stdout, client: "vigil ingest firewall"})
+		},
+	}
+	fs := cmd.Flags()
+	bf.register(fs, "nats://127.0.0.1:4222")
+	fs.BoolVar(&stdout, "stdout", false, "print the events as JSON lines instead of publishing them")
+	fs.StringVar(&o.DropPattern, "drop-pattern", fwlog.DefaultDropPattern, "regular expression on the log prefix of discarded traffic")
+	fs.StringVar(&o.PassPattern, "pass-pattern", fwlog.DefaultPassPattern, "regular expression on the log prefix of passed traffic")
+	fs.StringVar(&o.Unmatched, "unmatched", "drop", "action of lines whose prefix matches neither pattern: drop or pass")
+	fs.StringVar(&o.Source, "source", "", "source recorded on the events (default: the host named by each line)")
+	fs.BoolVar(&utc, "utc", false, "syslog timestamps without a zone are UTC (default: local time)")
+	return cmd
+}
+
+// openInput opens FILE, or standard input for "-".
+func openInput(arg string) (io.Reader, string, func(), error) {
+	if arg == "-" {
+		return os.Stdin, "stdin", func() {}, nil
+	}
+	f, err := os.Open(arg)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return f, arg, func() { f.Close() }, nil
+}
+
+// ingestRun is one ingest: where events come from and where they go.
+type ingestRun struct {
+	name   string                      // of the input, for messages
+	next   func() (event.Event, error) // io.EOF at the end; *event.LineError for a skipped line
+	bus    busFlags
+	stdout bool
+	client string
+}
+
+// ingestWait is the longest an event read waits before it is published.
+const ingestWait = 200 * time.Millisecond
+
+// ingest publishes what r.next reads: in batches of ingestBatch, and at
+// least every ingestWait, so a pipe that trickles is delivered as it
+// comes. Bad lines are reported on stderr with their line number.
+func (e *env) ingest(ctx context.Context, r ingestRun) error {
+	var publish func(context.Context, []event.Event) (int, error)
+	if r.stdout {
+		sink := host.NewJSONSink(e.stdout)
+		publish = func(_ context.Context, evs []event.Event) (int, error) { return len(evs), sink.Write(evs) }
+	} else {
+		opts, err := clientOptions(r.bus.apply(config.BusClient{}, nil), r.client)
+		if err != nil {
+			return &exitError{code: ExitFailure, err: err}
+		}
+		opts.Logger = e.log
+		conn, err := bus.Connect(ctx, opts)
+		if err != nil {
+			return &exitError{code: ExitFailure, err: err}
+		}
+		defer conn.Close()
+		if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
+			return &exitError{code: ExitFailure, err: err}
+		}
+		publish = conn.PublishEvents
+	}
+	type item struct {
+		ev  event.Event
+		err error
+	}
+	items := make(chan item, ingestBatch)
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		defer close(items)
+		for {
+			ev, err := r.next()
+			select {
+			case items <- item{ev, err}:
+			case <-rctx.Done():
+				return
+			}
+			var le *event.LineError
+			if err != nil && !errors.As(err, &le) {
+				return
+			}
+		}
+	}()
+	var batch []event.Event
+	published, bad := 0, 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		n, err := publish(ctx, batch)
+		published += n
+		batch = batch[:0]
+		if err != nil {
+			return &exitError{code: ExitFailure, err: fmt.Errorf("%w (published %d events)", err, published)}
+		}
+		return nil
+	}
+	timer := time.NewTimer(ingestWait)
+	defer timer.Stop()
+	for done := false; !done; {
+		select {
+		case it, ok := <-items:
+			if !ok {
+				done = true
+				break
+			}
+			var le *event.LineError
+			switch {
+			case it.err == nil:
+				if len(batch) == 0 {
+					timer.Reset(ingestWait)
+				}
+				batch = append(batch, it.ev)
+				if len(batch) == ingestBatch {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			case errors.Is(it.err, io.EOF):
+				done = true
+			case errors.As(it.err, &le):
+				bad++
+				fmt.Fprintf(e.stderr, "%s:%d: %v\n", r.name, le.Line, le.Err)
+			default:
+				_ = flush()
+				return &exitError{code: ExitFailure, err: fmt.Errorf("reading %s: %w (published %d events)", r.name, it.err, published)}
+			}
+		case <-timer.C:
+			if err := flush(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "published %d events, %d bad lines\n", published, bad)
+	if bad > 0 {
+		return partial("%d bad lines in %s were skipped", bad, r.name)
+	}
+	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/netspec"
 )
 
 // ResourceObject is a monitor's whole configuration.
@@ -38,6 +39,7 @@ type ResourceObject struct {
 	Responses     []PluginSpec   `yaml:"responses"`
 	Store         Store          `yaml:"store"`
 	Agent         Agent          `yaml:"agent"`
+	NetSensor     NetSensor      `yaml:"netsensor"`
 
 	// File is the file the object was loaded from.
 	File string `yaml:"-"`
@@ -241,6 +243,140 @@ type Agent struct {
 	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
 }
 
+// NetSensor configures the network sensor of a gateway (vigil netsensor):
+// flow state, record budgets, summaries, the site's services and the event
+// streams records are tagged with (seed 004 section 3).
+type NetSensor struct {
+	// ID names the sensor (the source of its records; default the hostname).
+	ID              string        `yaml:"id"`
+	SummaryInterval time.Duration `yaml:"summary_interval"`
+	MaxFlows        int           `yaml:"max_flows"`
+	AttemptTimeout  time.Duration `yaml:"attempt_timeout"`
+	TCPIdle         time.Duration `yaml:"tcp_idle"`
+	UDPIdle         time.Duration `yaml:"udp_idle"`
+	RecordBudget    int           `yaml:"record_budget"`
+	MaxSubjects     int           `yaml:"max_subjects"`
+	Subjects        []string      `yaml:"subjects"`
+	// Services the site runs ("10.0.0.3:8000/tcp", "*:53/udp"); traffic to
+	// other ports is the unassigned stream.
+	Services []string `yaml:"services"`
+	// Internal are the site's networks ("10.0.0.0/8"): records carry their
+	// direction (inbound: the pass-through traffic), streams select by it.
+	Internal      []string `yaml:"internal"`
+	Streams       []Stream `yaml:"streams"`
+	BannerBytes   int      `yaml:"banner_bytes"`
+	SpoolDir      string   `yaml:"spool_dir"`
+	SpoolMaxBytes int64    `yaml:"spool_max_bytes"`
+}
+
+// Stream is a named selection of traffic: every criterion given must hold.
+type Stream struct {
+	Name       string   `yaml:"name"`
+	Protocols  []string `yaml:"protocols"`
+	Src        []string `yaml:"src"`
+	Dst        []string `yaml:"dst"`
+	Ports      []int    `yaml:"ports"`
+	Flags      []string `yaml:"flags"`
+	Unassigned bool     `yaml:"unassigned"`
+	Apps       []string `yaml:"apps"`
+	// Direction: inbound (pass-through), outbound, internal or external,
+	// relative to the internal networks.
+	Direction string `yaml:"direction"`
+}
+
+func (n *NetSensor) validate(p *Problems, path string) {
+	pos := func(field string, d time.Duration) {
+		if d < 0 {
+			p.Addf(Join(path, field), "must not be negative")
+		}
+	}
+	pos("summary_interval", n.SummaryInterval)
+	pos("attempt_timeout", n.AttemptTimeout)
+	pos("tcp_idle", n.TCPIdle)
+	pos("udp_idle", n.UDPIdle)
+	if n.SummaryInterval != 0 && n.SummaryInterval < time.Second {
+		p.Addf(Join(path, "summary_interval"), "must be at least 1s")
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"max_flows", n.MaxFlows}, {"record_budget", n.RecordBudget}, {"max_subjects", n.MaxSubjects}, {"banner_bytes", n.BannerBytes}} {
+		if f.v < 0 {
+			p.Addf(Join(path, f.name), "must not be negative")
+		}
+	}
+	if n.BannerBytes > 4096 {
+		p.Addf(Join(path, "banner_bytes"), "at most 4096")
+	}
+	for i, k := range n.Subjects {
+		switch k {
+		case "gateway", "src", "dst", "service", "stream":
+		default:
+			p.Addf(Index(Join(path, "subjects"), i), "unknown subject kind %q (want gateway, src, dst, service or stream)", k)
+		}
+	}
+	for i, s := range n.Services {
+		if _, err := netspec.ParseService(s); err != nil {
+			p.Addf(Index(Join(path, "services"), i), "%v", err)
+		}
+	}
+	for i, a := range n.Internal {
+		if _, err := netspec.ParsePrefix(a); err != nil {
+			p.Addf(Index(Join(path, "internal"), i), "%v", err)
+		}
+	}
+	names := map[string]bool{}
+	for i, st := range n.Streams {
+		sp := Index(Join(path, "streams"), i)
+		switch st.Direction {
+		case "", "inbound", "outbound", "internal", "external":
+			if st.Direction != "" && len(n.Internal) == 0 {
+				p.Addf(Join(sp, "direction"), "a direction needs the internal networks (netsensor.internal)")
+			}
+		default:
+			p.Addf(Join(sp, "direction"), "unknown direction %q (want inbound, outbound, internal or external)", st.Direction)
+		}
+		if st.Name == "" {
+			p.Addf(sp, "missing %q", "name")
+		} else if names[st.Name] {
+			p.Addf(Join(sp, "name"), "stream %q defined twice", st.Name)
+		}
+		names[st.Name] = true
+		for j, pr := range st.Protocols {
+			if _, err := netspec.ParseProto(pr); err != nil {
+				p.Addf(Index(Join(sp, "protocols"), j), "%v", err)
+			}
+		}
+		for _, l := range []struct {
+			name string
+			list []string
+		}{{"src", st.Src}, {"dst", st.Dst}} {
+			for j, a := range l.list {
+				if _, err := netspec.ParsePrefix(a); err != nil {
+					p.Addf(Index(Join(sp, l.name), j), "%v", err)
+				}
+			}
+		}
+		for j, port := range st.Ports {
+			if port < 1 || port > 65535 {
+				p.Addf(Index(Join(sp, "ports"), j), "port %d out of range", port)
+			}
+		}
+		for j, f := range st.Flags {
+			if _, err := netspec.ParseFlags(f); err != nil {
+				p.Addf(Index(Join(sp, "flags"), j), "%v", err)
+			}
+		}
+		for j, a := range st.Apps {
+			switch a {
+			case "http", "ftp", "smtp", "dns", "banner":
+			default:
+				p.Addf(Index(Join(sp, "apps"), j), "unknown application %q (want http, ftp, smtp, dns or banner)", a)
+			}
+		}
+	}
+}
+
 // Threshold is how far a new sample must exceed the running average to
 // be reported: by more than Abs (in the metric's unit) and by more than
 // Rel times the average.
@@ -354,6 +490,7 @@ func (ro *ResourceObject) validate(p *Problems) {
 	validatePlugins(p, "engines", ro.Engines)
 	validatePlugins(p, "responses", ro.Responses)
 	ro.Agent.validate(p, "agent")
+	ro.NetSensor.validate(p, "netsensor")
 	if ro.Store.Retention < 0 {
 		p.Addf("store.retention", "must not be negative")
 	}
@@ -601,6 +738,17 @@ func checkSubject(s string) error {
 func ValidateAgent(a Agent) error {
 	var p Problems
 	a.validate(&p, "agent")
+	if p.Len() > 0 {
+		return &Error{Problems: p.List()}
+	}
+	return nil
+}
+
+// ValidateNetSensor checks a netsensor section changed by command-line
+// flags.
+func ValidateNetSensor(n NetSensor) error {
+	var p Problems
+	n.validate(&p, "netsensor")
 	if p.Len() > 0 {
 		return &Error{Problems: p.List()}
 	}
