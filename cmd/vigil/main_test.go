@@ -327,6 +327,33 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckRules checks that vigil check tells rule files from resource
+// objects, passes the shipped packs and names each mistake with its line.
+func TestCheckRules(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad-rules.yaml")
+	os.WriteFile(bad, []byte("- id: a\n  severity: purple\n  match: {type: NET.CONN, where: {dport|gt: eighty}}\n- id: a\n  mtach: {type: X}\n"), 0o644)
+	packs, _ := filepath.Glob(filepath.Join("..", "..", "rules", "*.yaml"))
+	if len(packs) < 2 {
+		t.Fatalf("want the gateway and host packs in rules/, found %v", packs)
+	}
+	gateway := filepath.Join("..", "..", "configs", "gateway.yaml")
+	out, code := run(t, "", append([]string{"check", gateway, bad}, packs...)...)
+	if code != 2 {
+		t.Errorf("exit %d, want 2:\n%s", code, out)
+	}
+	for _, want := range []string{gateway + ": ok", bad + ":2:13: [0].severity", bad + ":3:35: [0].match.where.dport|gt", bad + ":4:3: [1].id: rule \"a\" is already defined", bad + ":5:3: [1].mtach"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, p := range packs {
+		if !strings.Contains(out, p+": ok (") {
+			t.Errorf("shipped pack %s not reported valid:\n%s", p, out)
+		}
+	}
+}
+
 func TestVerbsHaveHelp(t *testing.T) {
 	for _, verb := range []string{"version", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "netsensor", "bench", "bench netsensor", "bench bus", "bench agent"} {
 		out, code := run(t, "", append(strings.Fields(verb), "--help")...)

@@ -138,13 +138,15 @@ func runAgentToBus(ctx context.Context, e *env, a config.Agent, publish deliver.
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return ag.Run(gctx) })
+	sampled := make(chan struct{})
+	g.Go(func() error { defer close(sampled); return ag.Run(gctx) })
 	g.Go(func() error {
-		// Keep delivering a moment after sampling stops, so what was just
-		// observed leaves with us when the bus is there.
+		// Keep delivering until sampling has stopped and a moment after,
+		// so what was just observed leaves with us when the bus is there
+		// and nothing is written to a spool already closed.
 		dctx, cancel := context.WithCancel(context.WithoutCancel(gctx))
 		go func() {
-			<-gctx.Done()
+			<-sampled
 			time.Sleep(time.Second)
 			cancel()
 		}()

@@ -17,7 +17,63 @@ func benchCmd(e *env) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Vigil's parts under load, beside a baseline from the same run",
 	}
-	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e))
+	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e), benchSignatureCmd(e))
+	return cmd
+}
+
+func benchSignatureCmd(e *env) *cobra.Command {
+	var o bench.SignatureOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "signature",
+		Short: "Measure the signature engine's events per second on one core, beside the monitor's decoding",
+		Long: `Generate --rules rules (70% matches, 20% thresholds grouped by source, 10%
+sequences) and compile them; generate --pool events shaped like the network
+and host sensors' (from --keys outside addresses, --event-rate of them a
+second of event time) and encode them in the bus's compact form. Then, each
+phase on one core (GOMAXPROCS=1) over --events events, the pool cycled with
+time going on:
+
+  decode only                 the monitor's decoding of each message: the reference
+  signature engine            the engine handling decoded events, ticked every
+                              second of event time
+  decode + signature engine   both, as the monitor runs them (the engine keeps
+                              events it holds in its state)
+
+and print the engine's state (groups, instances, evictions) and reports.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !asJSON {
+				o.Progress = e.stdout
+			}
+			res, err := bench.RunSignature(o)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			if asJSON {
+				return e.printJSON(res)
+			}
+			fmt.Fprintf(e.stdout, "signature engine / decode only:             %.2f\n", res.Ratio)
+			fmt.Fprintf(e.stdout, "decode + signature engine / decode only:    %.2f\n", res.MonitorRatio)
+			verdict := "met"
+			if res.EngineRate < 1e6 || res.Ratio < 2 {
+				verdict = "not met"
+			}
+			fmt.Fprintf(e.stdout, "target (engine >= 1,000,000 events/s and >= 2x decode only): %s\n", verdict)
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&o.Rules, "rules", 1000, "rules generated and compiled")
+	fs.IntVar(&o.Events, "events", 2_000_000, "events each phase handles")
+	fs.IntVar(&o.Pool, "pool", 1_000_000, "distinct events generated beforehand and cycled")
+	fs.IntVar(&o.Keys, "keys", 100_000, "distinct outside addresses (the thresholds' group keys)")
+	fs.Float64Var(&o.EventRate, "event-rate", 100_000, "events a second of event time")
+	fs.IntVar(&o.MaxGroups, "max-groups", 0, "threshold groups per rule (0: the engine's default)")
+	fs.IntVar(&o.MaxInstances, "max-instances", 0, "partial sequences per rule (0: the engine's default)")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the rules and events")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the engine phase's CPU profile to this file")
+	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 

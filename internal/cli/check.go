@@ -1,29 +1,59 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/engine/signature"
 )
 
 func checkCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var kind string
+	cmd := &cobra.Command{
 		Use:   "check FILE...",
-		Short: "Validate resource objects; exit 2 and list every mistake with its line",
-		Long: `Validate resource objects (and, as their issues land, process models and rule
-packs). Every mistake is reported as FILE:LINE:COLUMN: PATH: MESSAGE. The exit
+		Short: "Validate resource objects and rule files; exit 2 and list every mistake with its line",
+		Long: `Validate resource objects and signature rule files (docs/RULES.md). Each file's
+kind is recognised from its top level: a rule file is a list of rules, a
+single rule (it has an id), or a mapping with rules: and lists:; anything
+else is a resource object. --kind forces one. A resource object's engines
+are checked too, and so are the rule files its signature engines name.
+
+Every mistake is reported as FILE:LINE:COLUMN: PATH: MESSAGE. The exit
 status is 0 when every file is valid and 2 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, files []string) error {
+			if kind != "auto" && kind != "config" && kind != "rules" {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("--kind %q: want auto, config or rules", kind)}
+			}
 			regs, _ := e.registries()
 			bad := 0
 			for _, f := range files {
-				_, err := config.LoadFile(f, regs)
+				k := kind
+				if k == "auto" {
+					k = "config"
+					if data, err := os.ReadFile(f); err == nil && isRuleFile(data) {
+						k = "rules"
+					}
+				}
+				var err error
+				what := ""
+				if k == "rules" {
+					var rs *signature.RuleSet
+					rs, _, err = signature.Load([]string{f}, signature.Options{})
+					if err == nil {
+						what = fmt.Sprintf(" (%d rules)", len(rs.Rules))
+					}
+				} else {
+					_, err = config.LoadFile(f, regs)
+				}
 				if err == nil {
-					fmt.Fprintf(e.stdout, "%s: ok\n", f)
+					fmt.Fprintf(e.stdout, "%s: ok%s\n", f, what)
 					continue
 				}
 				bad++
@@ -42,4 +72,29 @@ status is 0 when every file is valid and 2 otherwise.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&kind, "kind", "auto", "what the files are: auto, config (resource objects) or rules (signature rules)")
+	return cmd
+}
+
+// isRuleFile tells a rule file from a resource object by its first
+// document's top level: a sequence (a list of rules), or a mapping with an
+// id (one rule) or with rules: or lists: (no resource object has those).
+func isRuleFile(data []byte) bool {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil || len(doc.Content) == 0 {
+		return false
+	}
+	root := doc.Content[0]
+	switch root.Kind {
+	case yaml.SequenceNode:
+		return true
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			switch root.Content[i].Value {
+			case "id", "rules", "lists":
+				return true
+			}
+		}
+	}
+	return false
 }

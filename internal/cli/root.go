@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/engine/signature"
 )
 
 // Exit codes.
@@ -49,6 +50,9 @@ type env struct {
 // registries lists the plug-in kinds this binary offers.
 func (e *env) registries() (config.Registries, *engine.Registry) {
 	engines := engine.NewRegistry()
+	if err := engines.Register(signature.Factory()); err != nil {
+		panic(err) // a kind registered twice is a programming error
+	}
 	return config.Registries{Engines: engines}, engines
 }
 

@@ -67,7 +67,9 @@ func Load(data []byte, name string, reg Registries) (*ResourceObject, error) {
 	if l.p.Len() > 0 {
 		probs := l.p.List()
 		for i := range probs {
-			probs[i].File = name
+			if probs[i].File == "" {
+				probs[i].File = name
+			}
 		}
 		return nil, &Error{Problems: l.resolve(probs)}
 	}
@@ -361,7 +363,7 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 func suggest(got string, fields map[string]reflect.Type) string {
 	best, bestD := "", 3
 	for name := range fields {
-		if d := editDistance(got, name); d < bestD || d == bestD && name < best {
+		if d := EditDistance(got, name); d < bestD || d == bestD && name < best {
 			best, bestD = name, d
 		}
 	}
@@ -376,7 +378,9 @@ func suggest(got string, fields map[string]reflect.Type) string {
 	return " (known: " + strings.Join(names, ", ") + ")"
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, for
+// "did you mean" suggestions.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

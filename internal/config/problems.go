@@ -53,6 +53,13 @@ func (p *Problems) Addf(path, format string, args ...any) {
 	p.list = append(p.list, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Add records a problem found elsewhere (a file the document names): a
+// problem with a line keeps its file and position; one without is placed
+// at its path in this document.
+func (p *Problems) Add(pr Problem) {
+	p.list = append(p.list, pr)
+}
+
 // Len returns the number of problems.
 func (p *Problems) Len() int { return len(p.list) }
 

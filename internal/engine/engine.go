@@ -16,6 +16,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
@@ -56,6 +58,9 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Resolve makes a path from the resource object absolute.
 	Resolve func(string) string
+	// Metrics, when set, is where the engine registers its own series
+	// (labelled with its name); nil in replays and tests.
+	Metrics prometheus.Registerer
 }
 
 // Factory makes engines of one kind.

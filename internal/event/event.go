@@ -25,6 +25,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -227,7 +228,7 @@ func FormatValue(v any) string {
 	case string:
 		return v
 	case int64:
-		return fmt.Sprint(v)
+		return strconv.FormatInt(v, 10)
 	case float64:
 		return string(appendFloat(nil, v))
 	case bool:

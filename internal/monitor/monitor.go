@@ -168,7 +168,7 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 		Record:      m.recordReport,
 		Disseminate: m.disseminate,
 	})
-	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve}, m.resolver, m.met)
+	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve, Metrics: m.met.reg}, m.resolver, m.met)
 	if err != nil {
 		_ = st.Close()
 		return nil, err

@@ -87,10 +87,13 @@ func TestBusOutage(t *testing.T) {
 		Eval: host.EvalConfig{Window: 3, Procs: []string{"sleep"}}})
 
 	ctx, cancel := context.WithCancel(context.Background())
+	// The deliverer outlives the agent, as in vigil agent: stopping both at
+	// once could close the spool under the agent's last write.
+	dctx, dcancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); _ = agent.Run(ctx) }()
-	go func() { defer wg.Done(); d.Run(ctx) }()
+	go func() { defer wg.Done(); _ = agent.Run(ctx); dcancel() }()
+	go func() { defer wg.Done(); d.Run(dctx) }()
 	go func() { // something to observe: short-lived processes
 		defer wg.Done()
 		for ctx.Err() == nil {

@@ -53,10 +53,9 @@ func ip4(src, dst string, proto layers.IPProtocol) *layers.IPv4 {
 	return &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
 }
 
-// tcpPkt crafts a TCP segment; flags is a tcpdump-style string (S, SA, R,
-// F, P, A, U, none).
-func tcpPkt(tb testing.TB, src string, sport uint16, dst string, dport uint16, flags string, payload string) []byte {
-	t := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Window: 1024, Seq: 1000}
+// setFlags sets a segment's flags from a tcpdump-style string (S, A, R,
+// F, P, U, E, C; anything else, such as "none", sets nothing).
+func setFlags(t *layers.TCP, flags string) {
 	for _, c := range flags {
 		switch c {
 		case 'S':
@@ -77,6 +76,13 @@ func tcpPkt(tb testing.TB, src string, sport uint16, dst string, dport uint16, f
 			t.CWR = true
 		}
 	}
+}
+
+// tcpPkt crafts a TCP segment; flags is a tcpdump-style string (S, SA, R,
+// F, P, A, U, none).
+func tcpPkt(tb testing.TB, src string, sport uint16, dst string, dport uint16, flags string, payload string) []byte {
+	t := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Window: 1024, Seq: 1000}
+	setFlags(t, flags)
 	return frame(tb, eth(), ip4(src, dst, layers.IPProtocolTCP), t, gopacket.Payload(payload))
 }
 

@@ -33,7 +33,9 @@ type Packet struct {
 	// Proto is the IP protocol: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6.
 	Proto uint8
 	// Fragment marks a later IPv4 fragment: no transport header.
-	Fragment         bool
+	Fragment bool
+	// IPOptions are the IPv4 options present (Opt* bits).
+	IPOptions        uint8
 	SrcPort, DstPort uint16
 	// TCP.
 	Flags    uint8 // FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80
@@ -87,8 +89,8 @@ type Decoder struct {
 	eth     layers.Ethernet
 	sll     layers.LinuxSLL
 	dot1q   layers.Dot1Q
-	ip4     layers.IPv4
-	ip6     layers.IPv6
+	ip4     outerIPv4
+	ip6     outerIPv6
 	tcp     layers.TCP
 	udp     layers.UDP
 	icmp4   layers.ICMPv4
@@ -121,6 +123,28 @@ func NewDecoder(linkType layers.LinkType) (*Decoder, error) {
 	return d, nil
 }
 
+// outerIPv4 and outerIPv6 stop decoding at an IP-in-IP packet (protocol 4
+// or 41): the gateway sees the tunnel between its endpoints; what travels
+// inside is the far end's business, and decoding it would overwrite the
+// outer header (the parser has one IPv4 and one IPv6 layer).
+type outerIPv4 struct{ layers.IPv4 }
+
+func (o *outerIPv4) NextLayerType() gopacket.LayerType {
+	if o.Protocol == layers.IPProtocolIPv4 || o.Protocol == layers.IPProtocolIPv6 {
+		return gopacket.LayerTypePayload
+	}
+	return o.IPv4.NextLayerType()
+}
+
+type outerIPv6 struct{ layers.IPv6 }
+
+func (o *outerIPv6) NextLayerType() gopacket.LayerType {
+	if o.NextHeader == layers.IPProtocolIPv4 || o.NextHeader == layers.IPProtocolIPv6 {
+		return gopacket.LayerTypePayload
+	}
+	return o.IPv6.NextLayerType()
+}
+
 // Decode fills p from one captured frame. It returns ErrSkip for frames
 // without an IPv4 or IPv6 header, and an error for malformed ones.
 func (d *Decoder) Decode(data []byte, ts time.Time, wireLen int, p *Packet) error {
@@ -140,6 +164,9 @@ func (d *Decoder) Decode(data []byte, ts time.Time, wireLen int, p *Packet) erro
 			p.Dst, _ = netip.AddrFromSlice(d.ip4.DstIP)
 			p.Src, p.Dst = p.Src.Unmap(), p.Dst.Unmap()
 			p.Proto = uint8(d.ip4.Protocol)
+			for i := range d.ip4.Options {
+				p.IPOptions |= optionBit(d.ip4.Options[i].OptionType)
+			}
 			if d.ip4.FragOffset != 0 {
 				// A later fragment has no transport header: it counts
 				// towards its hosts' volume only.

@@ -22,6 +22,7 @@ const (
 	TypeDNS     = "NET.DNS"     // a DNS query and its answer
 	TypeBanner  = "NET.BANNER"  // the first bytes of traffic on an unassigned port
 	TypeSummary = "NET.SUMMARY" // an interval summary of a subject
+	TypeIP      = "NET.IP"      // an IP packet with options, or of a protocol other than TCP, UDP, ICMP
 )
 
 // Outcomes of connection attempts.
@@ -59,6 +60,8 @@ type Sensor struct {
 	tick  time.Time // next time to expire flows
 	stats Stats
 	drops func() uint64
+	// ipSeen are the NET.IP records made this interval.
+	ipSeen map[ipKey]struct{}
 }
 
 // New returns a sensor that hands its records to emit.
@@ -70,7 +73,7 @@ func New(cfg Config, ids event.IDSource, emit func(event.Event), log *slog.Logge
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sensor{cfg: cfg, ids: ids, emit: emit, log: log}
+	s := &Sensor{cfg: cfg, ids: ids, emit: emit, log: log, ipSeen: map[ipKey]struct{}{}}
 	s.flows = newFlowTable(cfg.MaxFlows, cfg.AttemptTimeout, cfg.UDPIdle, cfg.TCPIdle)
 	s.sum = newSummaries(&s.cfg)
 	return s
@@ -137,6 +140,9 @@ func (s *Sensor) Process(p *Packet) {
 	s.advanceTo(p.Time)
 	s.stats.LastPacket = p.Time
 	s.sum.gateway.packet(p)
+	if p.IPOptions != 0 {
+		s.ipRecord(p)
+	}
 	if p.Fragment {
 		s.countHosts(p)
 		return
@@ -150,6 +156,9 @@ func (s *Sensor) Process(p *Packet) {
 		s.icmp(p)
 	default:
 		s.countHosts(p)
+		if p.IPOptions == 0 {
+			s.ipRecord(p)
+		}
 	}
 }
 
@@ -191,6 +200,7 @@ func (s *Sensor) closeInterval(end time.Time) {
 		"kernel_drops": int64(st.KernelDrops), "records_suppressed_total": int64(st.Suppressed),
 	}
 	s.sum.emit(end, s.cfg.ID, extra, s.out)
+	clear(s.ipSeen)
 	s.stats.SummariesCompleted++
 	s.sum.reset(end)
 }
@@ -608,7 +618,20 @@ func (s *Sensor) icmp(p *Packet) {
 		"proto": protoName(p.Proto), "src": p.Src.String(), "dst": p.Dst.String(),
 		"icmp_type": int64(p.ICMPType), "icmp_code": int64(p.ICMPCode), "icmp_name": icmpName(p.Proto, p.ICMPType, p.ICMPCode),
 	}
+	// Echo data: beyond the usual few dozen bytes it carries something.
+	switch {
+	case p.Proto == ProtoICMP && (p.ICMPType == 8 || p.ICMPType == 0):
+		a["payload_bytes"] = int64(len(p.Payload))
+	case p.Proto == ProtoICMPv6 && (p.ICMPType == 128 || p.ICMPType == 129):
+		a["payload_bytes"] = int64(max(len(p.Payload)-4, 0)) // after the identifier and sequence
+	}
 	if p.Quoted {
+		if q := p.Inner; q.Proto == ProtoTCP || q.Proto == ProtoUDP {
+			// An error about a flow nobody here started is unsolicited.
+			known := s.flows.get(makeKey(q.Proto, q.Src, q.SrcPort, q.Dst, q.DstPort)) != nil ||
+				s.flows.get(makeKey(q.Proto, q.Dst, q.DstPort, q.Src, q.SrcPort)) != nil
+			a["quoted_flow_known"] = known
+		}
 		a["quoted_proto"] = protoName(p.Inner.Proto)
 		a["quoted_src"] = p.Inner.Src.String()
 		a["quoted_dst"] = p.Inner.Dst.String()
@@ -675,8 +698,14 @@ func icmpName(proto, typ, code uint8) string {
 		return "timestamp-request"
 	case 14:
 		return "timestamp-reply"
+	case 15:
+		return "information-request"
+	case 16:
+		return "information-reply"
 	case 17:
 		return "address-mask-request"
+	case 18:
+		return "address-mask-reply"
 	}
 	return "other"
 }

@@ -318,7 +318,7 @@ func TestSummaries(t *testing.T) {
 	if dst == nil || src == nil || gw == nil {
 		t.Fatalf("summaries %v", r.of(TypeSummary))
 	}
-	for name, want := range map[string]int64{"conn_attempts": 30, "established": 3, "refused": 27, "distinct_ports": 30, "distinct_peers": 2, "packets": 61, "syn": 30, "rst": 27, "icmp": 1} {
+	for name, want := range map[string]int64{"conn_attempts": 30, "established": 3, "refused": 27, "distinct_ports": 30, "distinct_peers": 2, "packets": 61, "syn": 30, "rst": 27, "icmp": 1, "echo_requests": 1} {
 		if got, _ := dst[name].(int64); got != want {
 			t.Errorf("dst %s = %v, want %d", name, dst[name], want)
 		}
@@ -454,5 +454,43 @@ func TestFragments(t *testing.T) {
 	}
 	if !found {
 		t.Error("no summary of the fragments' destination")
+	}
+}
+
+// TestIPRecords reports source-routed packets and tunnels once per
+// interval, and tells whether an ICMP error answers a known flow.
+func TestIPRecords(t *testing.T) {
+	r := newRig(t, Config{ID: "gw", SummaryInterval: time.Minute})
+	lsrr := ip4(client, server, layers.IPProtocolUDP)
+	lsrr.Options = []layers.IPv4Option{{OptionType: 131, OptionLength: 7, OptionData: []byte{4, 10, 0, 0, 1}}, {OptionType: 0, OptionLength: 1}}
+	routed := frame(t, eth(), lsrr, &layers.UDP{SrcPort: 5000, DstPort: 53}, gopacket.Payload("x"))
+	gre := frame(t, eth(), ip4(client, server, layers.IPProtocolGRE), gopacket.Payload(make([]byte, 24)))
+	// IP in IP: the record names the tunnel's endpoints, not the inner
+	// packet's addresses.
+	ipip := frame(t, eth(), ip4("203.0.113.7", server, layers.IPProtocolIPv4), ip4("172.16.99.2", "172.16.99.1", layers.IPProtocolTCP),
+		&layers.TCP{SrcPort: 40000, DstPort: 22, SYN: true, Window: 1024})
+	r.feed(time.Millisecond, routed, routed, gre, gre, ipip)
+	// An unreachable about a flow nobody here started, and one about ours.
+	mine := udpPkt(t, client, 5001, server, 161, []byte("q"))
+	stray := udpPkt(t, server, 7777, "198.51.100.9", 53, []byte("q"))
+	r.feed(time.Millisecond, mine, icmpUnreach(t, server, client, 3, mine), icmpUnreach(t, "198.51.100.9", server, 3, stray))
+	ips := r.of(TypeIP)
+	if len(ips) != 3 {
+		t.Fatalf("NET.IP records %v, want one for the routed packets, one for GRE, one for IP in IP", ips)
+	}
+	if ips[0].Str("ip_options") != "lsrr" || ips[0].Str("proto") != "udp" || ips[1].Str("proto") != "gre" || ips[1].Str("ip_proto") != "47" {
+		t.Errorf("records %s %s", ips[0].AppendJSON(nil), ips[1].AppendJSON(nil))
+	}
+	if ips[2].Str("proto") != "ipip" || ips[2].Str("src") != "203.0.113.7" || ips[2].Str("dst") != server {
+		t.Errorf("IP in IP record %s", ips[2].AppendJSON(nil))
+	}
+	for _, c := range r.of(TypeConn) {
+		if c.Str("dst") == "172.16.99.1" {
+			t.Errorf("the tunnelled packet was analysed as the gateway's own traffic: %s", c.AppendJSON(nil))
+		}
+	}
+	icmps := r.of(TypeICMP)
+	if len(icmps) != 2 || icmps[0].Attrs["quoted_flow_known"] != true || icmps[1].Attrs["quoted_flow_known"] != false {
+		t.Errorf("icmp records %v", icmps)
 	}
 }

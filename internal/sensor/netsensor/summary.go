@@ -17,6 +17,7 @@ import (
 type counters struct {
 	packets, bytes              uint64
 	tcp, udp, icmp              uint64
+	echoRequests                uint64
 	syn, synAck, rst, fin       uint64
 	attempts                    uint64
 	established, refused, unans uint64
@@ -62,6 +63,9 @@ func (c *counters) packet(p *Packet) {
 		c.udp++
 	case ProtoICMP, ProtoICMPv6:
 		c.icmp++
+		if p.Proto == ProtoICMP && p.ICMPType == 8 || p.Proto == ProtoICMPv6 && p.ICMPType == 128 {
+			c.echoRequests++
+		}
 	}
 }
 
@@ -73,6 +77,7 @@ func (c *counters) add(o *counters) {
 	c.tcp += o.tcp
 	c.udp += o.udp
 	c.icmp += o.icmp
+	c.echoRequests += o.echoRequests
 	c.syn += o.syn
 	c.synAck += o.synAck
 	c.rst += o.rst
@@ -231,7 +236,7 @@ func (s *summaries) emit(end time.Time, sensor string, extra map[string]any, out
 			name string
 			v    uint64
 		}{
-			{"tcp", c.tcp}, {"udp", c.udp}, {"icmp", c.icmp}, {"syn", c.syn}, {"syn_ack", c.synAck}, {"rst", c.rst},
+			{"tcp", c.tcp}, {"udp", c.udp}, {"icmp", c.icmp}, {"echo_requests", c.echoRequests}, {"syn", c.syn}, {"syn_ack", c.synAck}, {"rst", c.rst},
 			{"fin", c.fin}, {"conn_attempts", c.attempts}, {"established", c.established}, {"refused", c.refused},
 			{"unanswered", c.unans}, {"unreachable", c.unreach}, {"probes", c.probes}, {"icmp_errors", c.icmpErrors},
 			{"errors", c.rst + c.icmpErrors}, {"fragments", c.fragments},

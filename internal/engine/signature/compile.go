@@ -1,0 +1,618 @@
+package signature
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// Rule kinds.
+const (
+	kindMatch = iota
+	kindThreshold
+	kindSequence
+)
+
+// Rule is a compiled rule.
+type Rule struct {
+	ID, Title, Description string
+	Tags, References       []string
+	Severity               event.Severity
+	Score                  float64
+	State                  string
+	File                   string
+	Line                   int
+
+	kind     int
+	silent   bool // makes its fact, reports nothing
+	report   tmpl
+	subject  *field
+	fields   []field
+	suppress time.Duration
+	// suppressBy, when set, are the fields whose values (with the
+	// subject) key suppression, instead of the group, variables or source.
+	suppressBy    []field
+	suppressBySet bool
+
+	match *matcher // match and threshold rules
+	thr   *thrSpec
+	seq   *seqSpec
+
+	requires, unless []factRef
+	asserts          *factRef
+
+	// hash identifies the rule's text and the settings applied to it: an
+	// unchanged hash keeps the rule's state across reloads.
+	hash string
+
+	// st is the rule's state in the engine running its rule set (a rule
+	// set runs in one engine).
+	st *ruleState
+}
+
+// matcher is a compiled match: the event types it applies to and its
+// condition. Sequence steps each have one.
+type matcher struct {
+	rule  *Rule
+	ord   int // its place in the rule set: candidates come in this order
+	step  int // -1 for a rule's own match
+	types []string
+	cond  cond
+}
+
+type thrSpec struct {
+	groupBy  []field
+	count    int
+	distinct *field
+	window   time.Duration
+}
+
+type seqSpec struct {
+	steps   []seqStep
+	vars    []string // variable names, by index
+	total   time.Duration
+	effect  int // index of the effect step, -1 when none
+	attempt *attemptSpec
+	// identity are the variables bound by the first step: a new first
+	// event for an identity already waiting replaces it.
+	identity []int
+}
+
+type seqStep struct {
+	name   string
+	m      *matcher
+	binds  []bindSpec
+	joins  []bindSpec // var == field, looked up by key
+	within time.Duration
+	absent bool
+}
+
+type bindSpec struct {
+	v int
+	f field
+}
+
+type attemptSpec struct {
+	severity event.Severity
+	score    float64
+	report   tmpl
+}
+
+type factRef struct {
+	name string
+	key  []field
+	ttl  time.Duration
+}
+
+// Override changes a rule's settings for one monitor.
+type Override struct {
+	Enabled  *bool          `yaml:"enabled"`
+	Severity string         `yaml:"severity"`
+	Count    int            `yaml:"count"`
+	Window   time.Duration  `yaml:"window"`
+	Suppress *time.Duration `yaml:"suppress"`
+}
+
+// Options are what a monitor's resource object adds to its rule files.
+type Options struct {
+	// Lists replace the rule files' lists of the same name.
+	Lists map[string][]string
+	// Overrides change rules by id.
+	Overrides map[string]Override
+	// Disable turns rules off by id.
+	Disable []string
+	// Suppress is the default suppression of rules that name none (nil:
+	// DefaultSuppress).
+	Suppress *time.Duration
+}
+
+// DefaultSuppress is how long a rule stays quiet about a subject it
+// reported, unless the rule or the engine says otherwise.
+const DefaultSuppress = time.Minute
+
+// RuleSet is a compiled set of rules with its index.
+type RuleSet struct {
+	Rules []*Rule
+	index *index
+
+	// Slots of the conditions (slots.go) and the number of matchers.
+	rawSlots   map[string]int
+	txtSlots   map[textKey]int
+	nraw, ntxt int
+	nmatchers  int
+}
+
+// compiler compiles parsed rules.
+type compiler struct {
+	probs []config.Problem
+	// lists are those the current rule sees: its file's, with the
+	// engine's replacing them by name.
+	lists     map[string][]valueDoc
+	fileLists map[string]map[string][]valueDoc
+	engLists  map[string][]valueDoc
+	cur       *ruleDoc
+}
+
+func (c *compiler) addf(d *condDoc, format string, args ...any) {
+	pr := config.Problem{Msg: fmt.Sprintf(format, args...)}
+	if c.cur != nil {
+		pr.File = c.cur.file
+	}
+	if d != nil {
+		pr.Line, pr.Col, pr.Path = d.line, d.col, d.path
+	}
+	c.probs = append(c.probs, pr)
+}
+
+func (c *compiler) addAt(line, col int, path, format string, args ...any) {
+	pr := config.Problem{Line: line, Col: col, Path: path, Msg: fmt.Sprintf(format, args...)}
+	if c.cur != nil {
+		pr.File = c.cur.file
+		if !strings.HasPrefix(path, c.cur.path) {
+			pr.Path = config.Join(c.cur.path, path)
+		}
+	}
+	c.probs = append(c.probs, pr)
+}
+
+// Load reads, parses and compiles rule files (paths or glob patterns).
+// Every mistake of every file is returned at once, with its line, as a
+// *config.Error.
+func Load(patterns []string, o Options) (*RuleSet, []string, error) {
+	var files []string
+	for _, pat := range patterns {
+		matches, err := filepath.Glob(pat)
+		if err != nil {
+			return nil, nil, fmt.Errorf("rule files %q: %w", pat, err)
+		}
+		if len(matches) == 0 {
+			if strings.ContainsAny(pat, "*?[") {
+				return nil, nil, fmt.Errorf("rule files %q: no file matches", pat)
+			}
+			matches = []string{pat}
+		}
+		sort.Strings(matches)
+		files = append(files, matches...)
+	}
+	p := &parser{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			p.probs = append(p.probs, config.Problem{File: f, Msg: fmt.Sprintf("reading rules: %v", err)})
+			continue
+		}
+		p.parseFile(f, data)
+	}
+	rs, err := compileAll(p, o)
+	return rs, files, err
+}
+
+// Parse parses and compiles rules from one file's bytes.
+func Parse(name string, data []byte, o Options) (*RuleSet, error) {
+	p := &parser{}
+	p.parseFile(name, data)
+	return compileAll(p, o)
+}
+
+func compileAll(p *parser, o Options) (*RuleSet, error) {
+	c := &compiler{probs: p.probs, fileLists: p.lists, engLists: map[string][]valueDoc{}}
+	for k, vals := range o.Lists {
+		list := make([]valueDoc, 0, len(vals))
+		for _, s := range vals {
+			list = append(list, plainValue(s))
+		}
+		c.engLists[k] = list
+	}
+	disabled := map[string]bool{}
+	for _, id := range o.Disable {
+		disabled[id] = true
+	}
+	seen := map[string]*ruleDoc{}
+	rs := &RuleSet{}
+	for _, d := range p.rules {
+		if d.ID != "" {
+			if prev, dup := seen[d.ID]; dup {
+				c.cur = d
+				c.addAt(d.line, d.col, "id", "rule %q is already defined at %s:%d", d.ID, prev.file, prev.line)
+				continue
+			}
+			seen[d.ID] = d
+		}
+		ov := o.Overrides[d.ID]
+		enabled := d.Enabled && !disabled[d.ID]
+		if ov.Enabled != nil {
+			enabled = *ov.Enabled
+		}
+		// Disabled rules are compiled too: their mistakes are reported.
+		suppress := DefaultSuppress
+		if o.Suppress != nil {
+			suppress = *o.Suppress
+		}
+		if r := c.compileRule(d, ov, suppress); r != nil && enabled {
+			rs.Rules = append(rs.Rules, r)
+		}
+	}
+	for id := range o.Overrides {
+		if seen[id] == nil {
+			c.probs = append(c.probs, config.Problem{Path: "overrides." + id, Msg: fmt.Sprintf("no rule %q to override", id)})
+		}
+	}
+	for _, id := range o.Disable {
+		if seen[id] == nil {
+			c.probs = append(c.probs, config.Problem{Path: "disable", Msg: fmt.Sprintf("no rule %q to disable", id)})
+		}
+	}
+	if len(c.probs) > 0 {
+		sort.SliceStable(c.probs, func(i, j int) bool {
+			a, b := c.probs[i], c.probs[j]
+			if a.File != b.File {
+				return a.File < b.File
+			}
+			if a.Line != b.Line {
+				return a.Line < b.Line
+			}
+			return a.Col < b.Col
+		})
+		return nil, &config.Error{Problems: c.probs}
+	}
+	rs.assignSlots()
+	rs.index = buildIndex(rs)
+	return rs, nil
+}
+
+func plainValue(s string) valueDoc {
+	v := valueDoc{s: s}
+	if n, err := parseNumber(s); err == nil {
+		v.isNum, v.num = true, n
+	}
+	return v
+}
+
+// defaultScore is a report's score when the rule names none.
+func defaultScore(s event.Severity) float64 {
+	switch s {
+	case event.SeverityRed:
+		return 0.95
+	case event.SeverityYellow:
+		return 0.7
+	}
+	return 0.3
+}
+
+func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duration) *Rule {
+	c.cur = d
+	c.lists = map[string][]valueDoc{}
+	for k, v := range c.fileLists[d.file] {
+		c.lists[k] = v
+	}
+	for k, v := range c.engLists {
+		c.lists[k] = v
+	}
+	before := len(c.probs)
+	r := &Rule{
+		ID: d.ID, Title: d.Title, Description: d.Description, Tags: d.Tags, References: d.References,
+		Severity: event.SeverityYellow, State: d.State, File: d.file, Line: d.line, suppress: defSuppress,
+	}
+	if d.severitySet {
+		r.Severity = d.Severity
+	}
+	if ov.Severity != "" {
+		sev, err := event.ParseSeverity(ov.Severity)
+		if err != nil {
+			c.probs = append(c.probs, config.Problem{Path: "overrides." + d.ID + ".severity", Msg: fmt.Sprintf("severity %q: want green, yellow or red", ov.Severity)})
+		}
+		r.Severity = sev
+	}
+	r.Score = defaultScore(r.Severity)
+	if d.scoreSet && ov.Severity == "" {
+		r.Score = d.Score
+	}
+	if r.State == "" {
+		r.State = "Detected"
+	}
+	if r.Title == "" {
+		r.Title = r.ID
+	}
+	if d.suppressSet {
+		r.suppress = d.Suppress
+	}
+	r.silent = d.Silent
+	if d.suppressBySet {
+		r.suppressBySet = true
+		for _, f := range d.SuppressBy {
+			r.suppressBy = append(r.suppressBy, newField(f))
+		}
+	}
+	if r.silent && d.Asserts == nil {
+		c.addAt(d.line, d.col, "silent", "a silent rule reports nothing: it needs asserts to make a fact")
+	}
+	if ov.Suppress != nil {
+		r.suppress = *ov.Suppress
+	}
+	text := d.Report
+	if text == "" {
+		text = r.Title
+	}
+	r.report = c.template(d, text)
+	if d.Subject != "" {
+		if !validField(d.Subject) {
+			c.addAt(d.line, d.col, "subject", "field %q: use letters, digits, '.', '_', ':' and '-'", d.Subject)
+		}
+		f := newField(d.Subject)
+		r.subject = &f
+	}
+	for _, name := range d.Fields {
+		r.fields = append(r.fields, newField(name))
+	}
+	switch {
+	case d.Sequence != nil:
+		r.kind = kindSequence
+		r.seq = c.sequence(r, d.Sequence)
+	case d.Threshold != nil:
+		r.kind = kindThreshold
+		r.match = c.matcher(r, -1, d.Match, nil)
+		t := d.Threshold
+		r.thr = &thrSpec{count: t.Count, window: t.Window}
+		if ov.Count > 0 {
+			r.thr.count = ov.Count
+		}
+		if ov.Window > 0 {
+			r.thr.window = ov.Window
+		}
+		for _, g := range t.GroupBy {
+			r.thr.groupBy = append(r.thr.groupBy, newField(g))
+		}
+		if t.Distinct != "" {
+			f := newField(t.Distinct)
+			r.thr.distinct = &f
+		}
+	default:
+		r.kind = kindMatch
+		r.match = c.matcher(r, -1, d.Match, nil)
+		if ov.Count > 0 || ov.Window > 0 {
+			c.probs = append(c.probs, config.Problem{Path: "overrides." + d.ID, Msg: "count and window apply to threshold rules"})
+		}
+	}
+	r.requires = c.facts(d.Requires)
+	r.unless = c.facts(d.Unless)
+	if d.Asserts != nil {
+		fs := c.facts([]factDoc{*d.Asserts})
+		if len(fs) == 1 {
+			r.asserts = &fs[0]
+		}
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%+v\x00%v\x00%v", d.source, ov, defSuppress, c.listsUsed(d))))
+	r.hash = fmt.Sprintf("%x", sum[:12])
+	if len(c.probs) > before || d.ID == "" || (d.Match == nil && d.Sequence == nil) {
+		return nil
+	}
+	return r
+}
+
+// listsUsed renders the lists a rule's text names, so a changed list
+// changes the rule's hash.
+func (c *compiler) listsUsed(d *ruleDoc) string {
+	var b strings.Builder
+	for name, vals := range c.lists {
+		if strings.Contains(d.source, "@"+name) {
+			fmt.Fprintf(&b, "%s=%v;", name, vals)
+		}
+	}
+	return b.String()
+}
+
+func (c *compiler) matcher(r *Rule, step int, d *matchDoc, vars map[string]int) *matcher {
+	if d == nil {
+		return &matcher{rule: r, step: step, types: []string{"*"}, cond: trueCond{}}
+	}
+	return &matcher{rule: r, step: step, types: d.Types, cond: c.compileCond(d.Where, vars)}
+}
+
+func (c *compiler) sequence(r *Rule, d *sequenceDoc) *seqSpec {
+	s := &seqSpec{total: d.Within, effect: -1}
+	vars := map[string]int{}
+	addVar := func(name string) int {
+		if i, ok := vars[name]; ok {
+			return i
+		}
+		vars[name] = len(s.vars)
+		s.vars = append(s.vars, name)
+		return vars[name]
+	}
+	for _, f := range d.By {
+		addVar(f)
+	}
+	for i, sd := range d.Steps {
+		st := seqStep{name: sd.Name, within: sd.Within, absent: sd.Absent}
+		if st.name == "" {
+			st.name = fmt.Sprintf("step%d", i+1)
+		}
+		// Variables in scope: those bound by the steps before.
+		scope := map[string]int{}
+		if i > 0 {
+			for name, idx := range vars {
+				scope[name] = idx
+			}
+		}
+		st.m = c.matcher(r, i, sd.Match, scope)
+		if i == 0 {
+			for _, f := range d.By {
+				st.binds = append(st.binds, bindSpec{vars[f], newField(f)})
+			}
+		} else {
+			for _, f := range d.By {
+				st.joins = append(st.joins, bindSpec{vars[f], newField(f)})
+			}
+		}
+		// $var equalities at the top of the step's condition are joins.
+		if l, ok := st.m.cond.(*leaf); ok {
+			st.joins = append(st.joins, varJoins([]cond{l})...)
+		} else if a, ok := st.m.cond.(andCond); ok {
+			st.joins = append(st.joins, varJoins(a)...)
+		}
+		if sd.Match != nil && sd.Match.Where != nil && misplacedVar(sd.Match.Where) {
+			c.addAt(sd.line, sd.col, sd.path, "a $variable may only be compared for equality, alone, at the top level of a step's where")
+		}
+		for _, name := range sd.bindOrder {
+			if i > 0 && contains(d.By, name) {
+				c.addAt(sd.line, sd.col, sd.path+".bind", "%s is already bound by by:", name)
+			}
+			st.binds = append(st.binds, bindSpec{addVar(name), newField(sd.Bind[name])})
+		}
+		if sd.Absent {
+			switch {
+			case i == 0:
+				c.addAt(sd.line, sd.col, sd.path, "the first step cannot be absent: absence is measured from a step before")
+			case sd.Within == 0:
+				c.addAt(sd.line, sd.col, sd.path, "an absent step needs within: the time in which it must not happen")
+			case len(sd.Bind) > 0:
+				c.addAt(sd.line, sd.col, sd.path, "an absent step binds nothing")
+			}
+		}
+		if sd.Effect {
+			switch {
+			case s.effect >= 0:
+				c.addAt(sd.line, sd.col, sd.path, "one effect step per sequence")
+			case sd.Absent:
+				c.addAt(sd.line, sd.col, sd.path, "the effect step is an event that happens, not an absence")
+			case i == 0:
+				c.addAt(sd.line, sd.col, sd.path, "the effect step follows the steps whose effect it shows")
+			}
+			s.effect = i
+		}
+		if i == 0 && sd.Within > 0 {
+			c.addAt(sd.line, sd.col, sd.path+".within", "within on the first step has nothing to measure from (use the sequence's within)")
+		}
+		s.steps = append(s.steps, st)
+	}
+	if len(s.steps) > 0 {
+		for _, b := range s.steps[0].binds {
+			s.identity = append(s.identity, b.v)
+		}
+	}
+	if d.Attempt != nil {
+		if s.effect < 0 {
+			c.addAt(d.line, d.col, "sequence.attempt", "attempt is reported when the effect step does not come: mark one step effect: true")
+		}
+		a := &attemptSpec{severity: event.SeverityGreen, report: c.template(c.cur, d.Attempt.Report)}
+		if d.Attempt.severitySet {
+			a.severity = d.Attempt.Severity
+		}
+		a.score = defaultScore(a.severity)
+		if d.Attempt.scoreSet {
+			a.score = d.Attempt.Score
+		}
+		if d.Attempt.Report == "" {
+			a.report = c.template(c.cur, "attempt: "+r.Title)
+		}
+		s.attempt = a
+	}
+	return s
+}
+
+func varJoins(kids []cond) []bindSpec {
+	var out []bindSpec
+	for _, k := range kids {
+		l, ok := k.(*leaf)
+		if !ok || l.op != opEq || len(l.values) != 1 || l.values[0].varIdx < 0 {
+			continue
+		}
+		out = append(out, bindSpec{l.values[0].varIdx, l.f})
+	}
+	return out
+}
+
+// misplacedVar reports a $variable anywhere but alone in a field
+// condition directly in the step's top-level mapping (where it is a join
+// the engine looks instances up by).
+func misplacedVar(where *condDoc) bool {
+	if where.op != "and" {
+		return anyVar(where)
+	}
+	for _, k := range where.kids {
+		if k.op == "leaf" {
+			if hasVar(k.values) && len(k.values) > 1 {
+				return true
+			}
+			continue
+		}
+		if anyVar(k) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyVar(d *condDoc) bool {
+	if d.op == "leaf" {
+		return hasVar(d.values)
+	}
+	for _, k := range d.kids {
+		if anyVar(k) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasVar(vs []valueDoc) bool {
+	for _, v := range vs {
+		if v.variable != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *compiler) facts(ds []factDoc) []factRef {
+	var out []factRef
+	for _, d := range ds {
+		f := factRef{name: d.Fact, ttl: d.TTL}
+		for _, k := range d.Key {
+			f.key = append(f.key, newField(k))
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func parseNumber(s string) (float64, error) {
+	return strconv.ParseFloat(strings.TrimSpace(s), 64)
+}

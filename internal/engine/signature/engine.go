@@ -1,0 +1,702 @@
+// Package signature is the signature engine (seed 002 section 3.4, seed
+// 004 section 5): rules that match single events, count events or
+// distinct values per group within a sliding window, or follow sequences
+// of events with bound variables, timeouts, preconditions, absences and a
+// state-changing effect step, each reporting with its severity and text.
+//
+// Rules are compiled once and indexed by event type and by an equality
+// they require, so an event meets only the rules that can fire. All state
+// (threshold groups, partial sequences, facts, suppression) is bounded
+// per rule, least recently used dropped first and counted. Time is the
+// events' time and the monitor's clock; the engine never reads the wall
+// clock. Rule files can change while the engine runs: a reload keeps the
+// state of every rule whose text did not change.
+//
+// The rule language is documented in docs/RULES.md.
+package signature
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// Limits are the bounds on an engine's state.
+type Limits struct {
+	MaxGroups    int // threshold groups per rule (default 100,000)
+	MaxInstances int // partial sequences per rule (default 10,000)
+	MaxFacts     int // facts (default 100,000)
+	MaxSuppress  int // suppression keys per rule (default 100,000)
+}
+
+func (l *Limits) defaults() {
+	if l.MaxGroups <= 0 {
+		l.MaxGroups = 100_000
+	}
+	if l.MaxInstances <= 0 {
+		l.MaxInstances = 10_000
+	}
+	if l.MaxFacts <= 0 {
+		l.MaxFacts = 100_000
+	}
+	if l.MaxSuppress <= 0 {
+		l.MaxSuppress = 100_000
+	}
+}
+
+// Stats count what an engine did.
+type Stats struct {
+	Events, Reports, Suppressed             uint64
+	Attempts                                uint64 // sequences reported as attempts
+	GroupsEvicted, InstancesEvicted         uint64
+	FactsEvicted, SuppressEvicted           uint64
+	Reloads, ReloadErrors                   uint64
+	Groups, Instances, Facts, SuppressKeys  int
+	Rules                                   int
+	PreconditionsUnmet, ExpiredInstances    uint64
+	AbsencesSatisfied, SequencesBrokenEarly uint64
+}
+
+// ruleState is one rule's state.
+type ruleState struct {
+	rule     *Rule
+	thr      *thrState
+	seq      *seqState
+	suppress *lru[suppressEntry]
+}
+
+type suppressEntry struct {
+	until      time.Time
+	suppressed uint64
+}
+
+// Engine runs a rule set. It is used from one goroutine.
+type Engine struct {
+	set    *RuleSet
+	states map[*Rule]*ruleState
+	byID   map[string]*ruleState
+	facts  *lru[int64]
+	timers timers
+	limits Limits
+	log    *slog.Logger
+	stats  Stats
+	now    time.Time
+	ctx    evalCtx
+	keyBuf []byte // reused for group and join keys
+
+	// Reloading.
+	patterns []string
+	opts     Options
+	files    map[string]fileStamp
+	every    time.Duration
+	next     time.Time
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+// New returns an engine running rs.
+func New(rs *RuleSet, l Limits, log *slog.Logger) *Engine {
+	l.defaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Engine{limits: l, log: log, facts: newLRU[int64](l.MaxFacts), states: map[*Rule]*ruleState{}, byID: map[string]*ruleState{}}
+	e.swap(rs)
+	return e
+}
+
+// Rules returns the rules running.
+func (e *Engine) Rules() []*Rule { return e.set.Rules }
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	st := e.stats
+	st.Rules = len(e.set.Rules)
+	st.Facts = e.facts.len()
+	st.FactsEvicted = e.facts.evicted
+	for _, rs := range e.byID {
+		if rs.thr != nil {
+			st.Groups += rs.thr.groups.len()
+			st.GroupsEvicted += rs.thr.groups.evicted
+		}
+		if rs.seq != nil {
+			st.Instances += rs.seq.live.len()
+			st.InstancesEvicted += rs.seq.live.evicted
+		}
+		st.SuppressKeys += rs.suppress.len()
+		st.SuppressEvicted += rs.suppress.evicted
+	}
+	return st
+}
+
+// Swap replaces the rule set. A rule whose id and text are unchanged keeps
+// its state; the others start afresh.
+func (e *Engine) Swap(rs *RuleSet) { e.swap(rs) }
+
+func (e *Engine) swap(rs *RuleSet) {
+	old := e.byID
+	e.set = rs
+	e.ctx = newEvalCtx(rs)
+	e.states = make(map[*Rule]*ruleState, len(rs.Rules))
+	e.byID = make(map[string]*ruleState, len(rs.Rules))
+	for _, r := range rs.Rules {
+		st, ok := old[r.ID]
+		if ok && st.rule.hash == r.hash {
+			st.rule = r
+			if st.seq != nil {
+				st.seq.rule = r
+			}
+			delete(old, r.ID)
+		} else {
+			st = &ruleState{rule: r, suppress: newLRU[suppressEntry](e.limits.MaxSuppress)}
+			switch r.kind {
+			case kindThreshold:
+				st.thr = newThrState(r, e.limits.MaxGroups)
+			case kindSequence:
+				st.seq = newSeqState(r, e.limits.MaxInstances)
+			}
+		}
+		e.states[r] = st
+		e.byID[r.ID] = st
+		r.st = st
+	}
+	// The state of rules removed or changed goes; their timers are skipped.
+	for _, st := range old {
+		if st.seq != nil {
+			for en := st.seq.live.head; en != nil; en = en.next {
+				en.val.dead = true
+			}
+		}
+	}
+}
+
+// Handle runs ev through the rules that can fire on it.
+func (e *Engine) Handle(ev *event.Event, emit engine.Emit) {
+	e.stats.Events++
+	if ev.Time.After(e.now) {
+		e.advance(ev.Time, emit)
+	}
+	e.ctx.reset(ev)
+	ix := e.set.index
+	for _, o := range ix.candidates(&e.ctx) {
+		m := ix.byOrd[o]
+		st := m.rule.st
+		if st == nil {
+			continue
+		}
+		switch m.rule.kind {
+		case kindMatch:
+			if m.cond.eval(&e.ctx) {
+				e.fire(st, ev, ev.Time, []string{ev.ID}, nil, nil, nil, false, emit)
+			}
+		case kindThreshold:
+			if m.cond.eval(&e.ctx) {
+				e.threshold(st, ev, emit)
+			}
+		case kindSequence:
+			e.sequenceStep(st, m.step, ev, emit)
+		}
+	}
+}
+
+// Tick moves time on: absences are satisfied, sequences time out.
+func (e *Engine) Tick(now time.Time, emit engine.Emit) {
+	if now.After(e.now) {
+		e.advance(now, emit)
+	}
+}
+
+func (e *Engine) advance(now time.Time, emit engine.Emit) {
+	e.now = now
+	for len(e.timers) > 0 && !e.timers[0].at.After(now) {
+		t := heap.Pop(&e.timers).(timer)
+		inst := t.inst
+		if inst.dead || inst.gen != t.gen {
+			continue
+		}
+		e.expire(inst, t.at, emit)
+	}
+}
+
+func (e *Engine) threshold(st *ruleState, ev *event.Event, emit engine.Emit) {
+	g, fired := st.thr.add(st.rule, ev, &e.ctx, &e.keyBuf)
+	if !fired {
+		return
+	}
+	t := st.rule.thr
+	extra := map[string]string{"count": strconv.Itoa(t.count), "window": windowText(t.window)}
+	attrs := map[string]any{"count": int64(t.count), "window": windowText(t.window)}
+	for i, f := range t.groupBy {
+		extra[f.name] = g.vals[i]
+		attrs[f.name] = g.vals[i]
+	}
+	if t.distinct != nil {
+		vals := g.distinctValues(32)
+		slices.SortFunc(vals, compareValues)
+		extra["distinct"] = t.distinct.name
+		extra["values"] = strings.Join(vals, ",")
+		attrs["distinct"] = t.distinct.name
+		attrs["values"] = vals
+	}
+	evidence := g.evidenceIDs(ev.Time.UnixNano(), int64(t.window))
+	g.reset()
+	e.fire(st, ev, ev.Time, evidence, extra, attrs, nil, false, emit)
+}
+
+func (e *Engine) sequenceStep(st *ruleState, k int, ev *event.Event, emit engine.Emit) {
+	s := st.rule.seq
+	step := &s.steps[k]
+	if k == 0 {
+		if !step.m.cond.eval(&e.ctx) {
+			return
+		}
+		vars := make([]string, len(s.vars))
+		if !bind(step.binds, ev, vars) {
+			return
+		}
+		id := identityKey(s, vars)
+		inst, ok := st.seq.fresh[id]
+		if ok && !inst.dead {
+			// The same first step again: start over from it.
+			st.seq.unwait(inst)
+			if len(inst.evidence) >= maxFirstEvidence {
+				inst.evidence = append(inst.evidence[:0], inst.evidence[1:]...)
+			}
+			inst.vars, inst.first, inst.at, inst.evidence, inst.last = vars, ev.Time, ev.Time, append(inst.evidence, ev.ID), ev
+			inst.gen++
+			st.seq.live.touch(inst.entry)
+		} else {
+			st.seq.seq++
+			inst = &instance{st: st.seq, vars: vars, first: ev.Time, at: ev.Time, evidence: []string{ev.ID}, last: ev, next: 1}
+			inst.entry = st.seq.live.put(strconv.FormatUint(st.seq.seq, 36), inst)
+		}
+		inst.next = 1
+		st.seq.wait(inst)
+		st.seq.setDeadline(inst)
+		e.timers.schedule(inst)
+		return
+	}
+	if len(st.seq.waiting[k]) == 0 {
+		return // nobody awaits this step
+	}
+	var ok bool
+	e.keyBuf, ok = appendEventKey(e.keyBuf[:0], step, &e.ctx)
+	if !ok {
+		return
+	}
+	list := st.seq.waiting[k][string(e.keyBuf)]
+	if len(list) == 0 {
+		return
+	}
+	for _, inst := range slices.Clone(list) {
+		if inst.dead {
+			continue
+		}
+		// Lazily expired: the timer has not run yet.
+		if !inst.deadline.IsZero() && ev.Time.After(inst.deadline) {
+			continue
+		}
+		e.ctx.vars = inst.vars
+		matched := step.m.cond.eval(&e.ctx)
+		e.ctx.vars = nil
+		if !matched {
+			continue
+		}
+		if step.absent {
+			// It happened within the time it must not: the sequence is off.
+			e.stats.SequencesBrokenEarly++
+			st.seq.drop(inst)
+			continue
+		}
+		st.seq.unwait(inst)
+		if !bind(step.binds, ev, inst.vars) {
+			st.seq.drop(inst)
+			continue
+		}
+		inst.evidence = append(inst.evidence, ev.ID)
+		inst.last, inst.at = ev, ev.Time
+		e.stepDone(st, inst, ev.Time, emit)
+	}
+}
+
+// maxFirstEvidence bounds the evidence a repeated first step gathers.
+const maxFirstEvidence = 16
+
+// stepDone moves an instance past the step it awaited: complete, or
+// waiting for the next.
+func (e *Engine) stepDone(st *ruleState, inst *instance, at time.Time, emit engine.Emit) {
+	s := st.rule.seq
+	inst.next++
+	inst.gen++
+	if inst.next == len(s.steps) {
+		vars := e.varMap(s, inst)
+		extra := map[string]string{"steps": strconv.Itoa(len(s.steps))}
+		attrs := map[string]any{"steps": int64(len(s.steps)), "duration_s": at.Sub(inst.first).Seconds()}
+		evidence := inst.evidence
+		last := inst.last
+		st.seq.drop(inst)
+		e.fire(st, last, at, evidence, extra, attrs, vars, false, emit)
+		return
+	}
+	st.seq.live.touch(inst.entry)
+	st.seq.wait(inst)
+	st.seq.setDeadline(inst)
+	e.timers.schedule(inst)
+}
+
+// expire handles an instance's deadline: an absence is satisfied, or the
+// sequence ran out of time (an attempt, when it got as far as its effect).
+func (e *Engine) expire(inst *instance, at time.Time, emit engine.Emit) {
+	st := e.byID[inst.st.rule.ID]
+	if st == nil || st.seq != inst.st {
+		return
+	}
+	s := st.rule.seq
+	if s.steps[inst.next].absent && (s.total == 0 || !at.After(inst.first.Add(s.total))) {
+		e.stats.AbsencesSatisfied++
+		st.seq.unwait(inst)
+		inst.at = at
+		e.stepDone(st, inst, at, emit)
+		return
+	}
+	e.stats.ExpiredInstances++
+	if s.attempt != nil && inst.next == s.effect {
+		vars := e.varMap(s, inst)
+		evidence, last := inst.evidence, inst.last
+		st.seq.drop(inst)
+		e.fire(st, last, at, evidence, map[string]string{"steps": strconv.Itoa(s.effect)}, map[string]any{"steps": int64(s.effect), "effect_seen": false}, vars, true, emit)
+		return
+	}
+	st.seq.drop(inst)
+}
+
+func (e *Engine) varMap(s *seqSpec, inst *instance) map[string]string {
+	m := make(map[string]string, len(s.vars))
+	for i, name := range s.vars {
+		if inst.vars[i] != "" {
+			m[name] = inst.vars[i]
+		}
+	}
+	return m
+}
+
+// defaultFields are copied from the event that fired a rule into its
+// report when the rule names none.
+var defaultFields = []field{newField("src"), newField("dst"), newField("sport"), newField("dport"), newField("proto")}
+
+// fire checks a rule's preconditions and suppression, makes its fact, and
+// reports.
+func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []string, extra map[string]string, attrs map[string]any, vars map[string]string, attempt bool, emit engine.Emit) {
+	r := st.rule
+	for _, f := range r.requires {
+		if !e.factHolds(f, ev, vars, at) {
+			e.stats.PreconditionsUnmet++
+			return
+		}
+	}
+	for _, f := range r.unless {
+		if e.factHolds(f, ev, vars, at) {
+			e.stats.PreconditionsUnmet++
+			return
+		}
+	}
+	if r.asserts != nil && !attempt {
+		if key, ok := factKey(*r.asserts, ev, vars); ok {
+			exp := at.Add(r.asserts.ttl).UnixNano()
+			if en, found := e.facts.get(key); found {
+				en.val = max(en.val, exp)
+			} else {
+				e.facts.put(key, exp)
+			}
+		}
+	}
+	if r.silent {
+		return
+	}
+	rep := event.Report{Time: at, Model: r.ID, Score: r.Score, Severity: r.Severity, State: r.State, Evidence: evidence}
+	text := r.report
+	if attempt {
+		a := r.seq.attempt
+		rep.Score, rep.Severity, rep.State, text = a.score, a.severity, "Attempted", a.report
+		e.stats.Attempts++
+	}
+	// The subject: a field of the event, or the event's own.
+	if r.subject != nil {
+		var s string
+		if v, ok := vars[r.subject.name]; ok {
+			s = v
+		} else if ev != nil {
+			s = r.subject.text(ev)
+		}
+		if a, err := netip.ParseAddr(s); err == nil {
+			rep.IP = a.Unmap().String()
+		} else {
+			rep.Host = s
+		}
+	} else if ev != nil {
+		rep.Host, rep.IP = ev.Host, ev.IP
+	}
+	if rep.Host == "" && rep.IP == "" {
+		rep.Host = "unknown"
+	}
+	// Suppression, per rule and subject (and group or variables).
+	if r.suppress > 0 {
+		var key string
+		if r.suppressBySet {
+			var b strings.Builder
+			b.WriteString(rep.Host + "\x00" + rep.IP)
+			for _, f := range r.suppressBy {
+				b.WriteByte(0)
+				if v, ok := vars[f.name]; ok {
+					b.WriteString(v)
+				} else if ev != nil {
+					b.WriteString(f.text(ev))
+				}
+			}
+			key = b.String()
+		} else {
+			key = rep.Host + "\x00" + rep.IP + "\x00" + suppressKey(extra, attrs, vars, ev)
+		}
+		if en, ok := st.suppress.get(key); ok && at.Before(en.val.until) {
+			en.val.suppressed++
+			e.stats.Suppressed++
+			return
+		} else if ok {
+			if en.val.suppressed > 0 {
+				if attrs == nil {
+					attrs = map[string]any{}
+				}
+				attrs["suppressed"] = int64(en.val.suppressed)
+			}
+			en.val = suppressEntry{until: at.Add(r.suppress)}
+		} else {
+			st.suppress.put(key, suppressEntry{until: at.Add(r.suppress)})
+		}
+	}
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	fields := r.fields
+	if fields == nil {
+		fields = defaultFields
+	}
+	if ev != nil {
+		for _, f := range fields {
+			if _, set := attrs[f.name]; set || reservedReportAttr(f.name) {
+				continue
+			}
+			if v, ok := f.get(ev); ok {
+				attrs[f.name] = v
+			}
+		}
+	}
+	for k, v := range vars {
+		if _, set := attrs[k]; !set && !reservedReportAttr(k) {
+			attrs[k] = v
+		}
+	}
+	attrs["title"] = r.Title
+	if len(r.Tags) > 0 {
+		attrs["tags"] = r.Tags
+	}
+	if extra == nil {
+		extra = map[string]string{}
+	}
+	extra["rule"], extra["title"] = r.ID, r.Title
+	rep.Explanation = text.render(ev, extra, vars)
+	rep.Attrs = attrs
+	e.stats.Reports++
+	emit(rep)
+}
+
+// compareValues orders numbers as numbers (ports: 21, 80, 443) and
+// before text, and text as text.
+func compareValues(a, b string) int {
+	x, errx := strconv.ParseFloat(a, 64)
+	y, erry := strconv.ParseFloat(b, 64)
+	switch {
+	case errx == nil && erry == nil:
+		return cmp.Compare(x, y)
+	case errx == nil:
+		return -1
+	case erry == nil:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func reservedReportAttr(k string) bool {
+	switch k {
+	case "monitor", "engine", "model", "score", "severity", "state", "evidence", "explanation", "id", "time", "type", "host", "ip", "source":
+		return true
+	}
+	return false
+}
+
+func suppressKey(extra map[string]string, attrs map[string]any, vars map[string]string, ev *event.Event) string {
+	var b strings.Builder
+	if len(vars) > 0 {
+		keys := make([]string, 0, len(vars))
+		for k := range vars {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			b.WriteString(vars[k])
+			b.WriteByte(0)
+		}
+		return b.String()
+	}
+	if extra != nil {
+		if _, isThr := extra["count"]; isThr {
+			keys := make([]string, 0, len(attrs))
+			for k := range attrs {
+				if k != "count" && k != "window" && k != "values" {
+					keys = append(keys, k)
+				}
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				b.WriteString(event.FormatValue(attrs[k]))
+				b.WriteByte(0)
+			}
+			return b.String()
+		}
+	}
+	if ev != nil {
+		b.WriteString(ev.Str("src"))
+	}
+	return b.String()
+}
+
+func factKey(f factRef, ev *event.Event, vars map[string]string) (string, bool) {
+	var b strings.Builder
+	b.WriteString(f.name)
+	for _, k := range f.key {
+		b.WriteByte(0)
+		if v, ok := vars[k.name]; ok {
+			b.WriteString(v)
+			continue
+		}
+		if ev == nil {
+			return "", false
+		}
+		v, ok := k.get(ev)
+		if !ok {
+			return "", false
+		}
+		b.WriteString(event.FormatValue(v))
+	}
+	return b.String(), true
+}
+
+func (e *Engine) factHolds(f factRef, ev *event.Event, vars map[string]string, at time.Time) bool {
+	key, ok := factKey(f, ev, vars)
+	if !ok {
+		return false
+	}
+	en, found := e.facts.peek(key)
+	return found && en.val > at.UnixNano()
+}
+
+// Reloading.
+
+// WatchFiles makes the engine reload its rule files when they change,
+// checked every interval of the monitor's clock.
+func (e *Engine) WatchFiles(patterns []string, o Options, files []string, every time.Duration) {
+	e.patterns, e.opts, e.every = patterns, o, every
+	e.files = stamps(files)
+}
+
+func stamps(files []string) map[string]fileStamp {
+	m := make(map[string]fileStamp, len(files))
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			m[f] = fileStamp{fi.ModTime(), fi.Size()}
+		} else {
+			m[f] = fileStamp{}
+		}
+	}
+	return m
+}
+
+// checkFiles reloads the rules when a file changed, appeared or went.
+func (e *Engine) checkFiles(now time.Time) {
+	if e.every <= 0 || now.Before(e.next) {
+		return
+	}
+	e.next = now.Add(e.every)
+	var files []string
+	for _, pat := range e.patterns {
+		if m, err := filepath.Glob(pat); err == nil && len(m) > 0 {
+			files = append(files, m...)
+		} else {
+			files = append(files, pat)
+		}
+	}
+	cur := stamps(files)
+	changed := len(cur) != len(e.files)
+	for f, s := range cur {
+		if old, ok := e.files[f]; !ok || !old.mod.Equal(s.mod) || old.size != s.size {
+			changed = true
+		}
+	}
+	if !changed {
+		return
+	}
+	e.files = cur
+	rs, _, err := Load(e.patterns, e.opts)
+	if err != nil {
+		e.stats.ReloadErrors++
+		e.log.Error("rules not reloaded; the running rules stay", "err", err)
+		return
+	}
+	e.swap(rs)
+	e.stats.Reloads++
+	e.log.Info("rules reloaded", "rules", len(rs.Rules))
+}
+
+// adapter runs an Engine as a monitor's engine.
+type adapter struct {
+	e    *Engine
+	snap *statsSnapshot
+}
+
+func (a *adapter) Handle(ctx context.Context, ev *event.Event, emit engine.Emit) error {
+	a.e.Handle(ev, emit)
+	return nil
+}
+
+func (a *adapter) Tick(ctx context.Context, now time.Time, emit engine.Emit) error {
+	a.e.checkFiles(now)
+	a.e.Tick(now, emit)
+	a.snap.set(a.e.Stats())
+	return nil
+}
+
+func (a *adapter) Close() error {
+	st := a.e.Stats()
+	a.snap.set(st)
+	a.e.log.Debug("signature engine closed", "events", st.Events, "reports", st.Reports, "suppressed", st.Suppressed,
+		"groups_evicted", st.GroupsEvicted, "instances_evicted", st.InstancesEvicted, "facts_evicted", st.FactsEvicted)
+	return nil
+}
+
+var _ engine.Engine = (*adapter)(nil)
+
+func (r *Rule) String() string { return fmt.Sprintf("%s (%s:%d)", r.ID, r.File, r.Line) }

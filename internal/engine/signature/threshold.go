@@ -1,0 +1,299 @@
+package signature
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// A threshold counts, per group, the matching events (or the distinct
+// values of a field) within a sliding window, and fires when the count
+// reaches the rule's. Its state is bounded: a group keeps at most count
+// timestamps (exact) or, past exactCount, 16 bucket counters (the window
+// is then measured to within 1/16 of itself); a distinct count keeps the
+// count most recent distinct values. Groups are bounded per rule, least
+// recently active dropped first. A group that fires starts again from
+// nothing.
+
+// exactCount is the largest count kept as exact timestamps.
+const exactCount = 64
+
+// evidenceKept is how many event ids a group keeps for its report.
+const evidenceKept = 8
+
+type group struct {
+	vals []string
+	// Exact counting: a ring of the latest times.
+	times []int64
+	n     int
+	head  int // the oldest, when full
+	// Bucketed counting.
+	buckets [16]uint32
+	cur     int64 // the latest bucket index
+	// Distinct counting: value -> last seen.
+	distinct *distinctSet
+
+	evidence [evidenceKept]string
+	evTimes  [evidenceKept]int64
+	ne       int
+}
+
+type thrState struct {
+	groups *lru[*group]
+}
+
+func newThrState(r *Rule, maxGroups int) *thrState {
+	return &thrState{groups: newLRU[*group](maxGroups)}
+}
+
+// add counts ev in its group and reports whether the group reached the
+// rule's count.
+func (st *thrState) add(r *Rule, ev *event.Event, c *evalCtx, buf *[]byte) (*group, bool) {
+	t := r.thr
+	var ok bool
+	*buf, ok = appendGroupKey((*buf)[:0], t.groupBy, c)
+	if !ok {
+		return nil, false
+	}
+	var g *group
+	if e, found := st.groups.getBytes(*buf); found {
+		g = e.val
+	} else {
+		key, vals, _ := groupKey(t.groupBy, ev)
+		g = &group{vals: vals}
+		st.groups.put(key, g)
+	}
+	now := ev.Time.UnixNano()
+	g.evidence[g.ne%evidenceKept], g.evTimes[g.ne%evidenceKept] = ev.ID, now
+	g.ne++
+	win := int64(t.window)
+	if t.distinct != nil {
+		v, ok := t.distinct.get(ev)
+		if !ok {
+			return g, false
+		}
+		if g.distinct == nil {
+			g.distinct = newDistinctSet(t.count)
+		}
+		*buf = appendValue((*buf)[:0], v)
+		g.distinct.see(*buf, now)
+		return g, g.distinct.len() >= t.count && now-g.distinct.oldest() <= win
+	}
+	if t.count <= exactCount {
+		if g.times == nil {
+			g.times = make([]int64, t.count)
+		}
+		if g.n < t.count {
+			g.times[(g.head+g.n)%t.count] = now
+			g.n++
+		} else {
+			g.times[g.head] = now
+			g.head = (g.head + 1) % t.count
+		}
+		return g, g.n == t.count && now-g.times[g.head] <= win
+	}
+	w := max(win/int64(len(g.buckets)), 1)
+	idx := now / w
+	switch {
+	case g.cur == 0 && g.buckets == [16]uint32{}:
+		g.cur = idx
+	case idx > g.cur:
+		if idx-g.cur >= int64(len(g.buckets)) {
+			g.buckets = [16]uint32{}
+		} else {
+			for i := g.cur + 1; i <= idx; i++ {
+				g.buckets[i%int64(len(g.buckets))] = 0
+			}
+		}
+		g.cur = idx
+	case g.cur-idx >= int64(len(g.buckets)):
+		return g, false // older than the window
+	}
+	g.buckets[idx%int64(len(g.buckets))]++
+	var sum uint64
+	for _, b := range g.buckets {
+		sum += uint64(b)
+	}
+	return g, sum >= uint64(t.count)
+}
+
+// reset empties a group that fired.
+func (g *group) reset() {
+	g.n, g.head = 0, 0
+	g.buckets, g.cur = [16]uint32{}, 0
+	if g.distinct != nil {
+		g.distinct.reset()
+	}
+	g.ne = 0
+}
+
+// evidenceIDs returns the ids kept of events within the window before
+// now, oldest first.
+func (g *group) evidenceIDs(now, window int64) []string {
+	n := min(g.ne, evidenceKept)
+	out := make([]string, 0, n)
+	for i := g.ne - n; i < g.ne; i++ {
+		if now-g.evTimes[i%evidenceKept] <= window {
+			out = append(out, g.evidence[i%evidenceKept])
+		}
+	}
+	return out
+}
+
+// distinctValues returns up to n of the group's distinct values, most
+// recent first.
+func (g *group) distinctValues(n int) []string {
+	if g.distinct == nil {
+		return nil
+	}
+	return g.distinct.values(n)
+}
+
+// distinctSet keeps the most recent distinct values of a field, up to a
+// bound (the threshold's count), each with when it was last seen. Small
+// sets are a slice searched in place (no map per group); large ones an
+// LRU.
+type distinctSet struct {
+	small []distinctEntry
+	large *lru[int64]
+	cap   int
+}
+
+type distinctEntry struct {
+	val string
+	t   int64
+}
+
+// maxSmallDistinct is the largest bound kept as a slice.
+const maxSmallDistinct = 64
+
+func newDistinctSet(capacity int) *distinctSet {
+	d := &distinctSet{cap: capacity}
+	if capacity > maxSmallDistinct {
+		d.large = newLRU[int64](capacity)
+	}
+	return d
+}
+
+// see records value v (as text) seen at t.
+func (d *distinctSet) see(v []byte, t int64) {
+	if d.large != nil {
+		if e, found := d.large.getBytes(v); found {
+			e.val = max(e.val, t)
+		} else {
+			d.large.put(string(v), t)
+		}
+		return
+	}
+	for i := range d.small {
+		if d.small[i].val == string(v) {
+			d.small[i].t = max(d.small[i].t, t)
+			return
+		}
+	}
+	if len(d.small) < d.cap {
+		d.small = append(d.small, distinctEntry{string(v), t})
+		return
+	}
+	// Full: the least recently seen makes room.
+	old := 0
+	for i := range d.small {
+		if d.small[i].t < d.small[old].t {
+			old = i
+		}
+	}
+	d.small[old] = distinctEntry{string(v), t}
+}
+
+func (d *distinctSet) len() int {
+	if d.large != nil {
+		return d.large.len()
+	}
+	return len(d.small)
+}
+
+// oldest is when the least recently seen value was seen.
+func (d *distinctSet) oldest() int64 {
+	if d.large != nil {
+		return d.large.tail.val
+	}
+	o := d.small[0].t
+	for _, e := range d.small[1:] {
+		o = min(o, e.t)
+	}
+	return o
+}
+
+// values returns up to n values, most recently seen first.
+func (d *distinctSet) values(n int) []string {
+	var out []string
+	if d.large != nil {
+		for e := d.large.head; e != nil && len(out) < n; e = e.next {
+			out = append(out, e.key)
+		}
+		return out
+	}
+	es := slices.Clone(d.small)
+	slices.SortStableFunc(es, func(a, b distinctEntry) int { return cmp.Compare(b.t, a.t) })
+	for _, e := range es[:min(n, len(es))] {
+		out = append(out, e.val)
+	}
+	return out
+}
+
+func (d *distinctSet) reset() {
+	if d.large != nil {
+		d.large.clear()
+		return
+	}
+	d.small = d.small[:0]
+}
+
+// appendGroupKey appends groupKey's key to b without allocating.
+func appendGroupKey(b []byte, fields []field, c *evalCtx) ([]byte, bool) {
+	for i := range fields {
+		v, ok := c.get(&fields[i])
+		if !ok {
+			return b, false
+		}
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = appendValue(b, v)
+	}
+	return b, true
+}
+
+// groupKey joins the group-by fields' values; false when ev lacks one.
+func groupKey(fields []field, ev *event.Event) (string, []string, bool) {
+	if len(fields) == 0 {
+		return "", nil, true
+	}
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		v, ok := f.get(ev)
+		if !ok {
+			return "", nil, false
+		}
+		vals[i] = event.FormatValue(v)
+	}
+	if len(vals) == 1 {
+		return vals[0], vals, true
+	}
+	return strings.Join(vals, "\x00"), vals, true
+}
+
+// windowText renders a window for reports: 10s, 5m, 1h30m.
+func windowText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
