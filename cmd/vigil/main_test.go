@@ -233,6 +233,27 @@ Nov 22 11:00:02 gw-fw kernel: [  514.1] ACCEPT-SSH IN=eth0 OUT= SRC=192.0.2.1 DS
 	if web3[0].ID != "fixed-1" && web3[1].ID != "fixed-1" {
 		t.Errorf("the given id was not kept: %+v", web3)
 	}
+	// The shipped host pack runs by default: a shell under a web server
+	// is reported, with the event as evidence.
+	var reps []struct {
+		Model, Severity, Explanation string
+		Evidence                     []string
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/api/reports?host=web-3&model=web-server-spawns-shell")
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = nil
+		_ = json.NewDecoder(resp.Body).Decode(&reps)
+		resp.Body.Close()
+		if len(reps) > 0 {
+			break
+		}
+	}
+	if len(reps) != 1 || reps[0].Severity != "red" || !strings.Contains(reps[0].Explanation, "httpd") || len(reps[0].Evidence) != 1 {
+		t.Errorf("reports of the default signature engine: %+v", reps)
+	}
 	for _, q := range []string{"?hots=web-3", "?since=yesterday", "?limit=-1"} {
 		resp, err := http.Get(base + "/api/events" + q)
 		if err != nil {
@@ -338,11 +359,12 @@ func TestCheckRules(t *testing.T) {
 		t.Fatalf("want the gateway and host packs in rules/, found %v", packs)
 	}
 	gateway := filepath.Join("..", "..", "configs", "gateway.yaml")
-	out, code := run(t, "", append([]string{"check", gateway, bad}, packs...)...)
+	def := filepath.Join("..", "..", "configs", "default.yaml") // the one embedded in the binary
+	out, code := run(t, "", append([]string{"check", gateway, def, bad}, packs...)...)
 	if code != 2 {
 		t.Errorf("exit %d, want 2:\n%s", code, out)
 	}
-	for _, want := range []string{gateway + ": ok", bad + ":2:13: [0].severity", bad + ":3:35: [0].match.where.dport|gt", bad + ":4:3: [1].id: rule \"a\" is already defined", bad + ":5:3: [1].mtach"} {
+	for _, want := range []string{gateway + ": ok", def + ": ok", bad + ":2:13: [0].severity", bad + ":3:35: [0].match.where.dport|gt", bad + ":4:3: [1].id: rule \"a\" is already defined", bad + ":5:3: [1].mtach"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -104,12 +104,10 @@ func TestDefaults(t *testing.T) {
 		!ro.Resolver.Publish || ro.Store.Retention != 7*24*time.Hour || ro.Server.Listen != "127.0.0.1:4222" {
 		t.Errorf("defaults not applied: %+v", ro)
 	}
-	emb, err := Load(configs.Default(), "default.yaml", Registries{})
-	if err != nil {
-		t.Fatalf("the embedded default resource object is invalid: %v", err)
-	}
-	if emb.Monitor.Name != "local" {
-		t.Errorf("embedded default: %+v", emb.Monitor)
+	// The embedded default names engine kinds this package does not
+	// know; cmd/vigil's TestCheckRules checks it with all of them.
+	if !strings.Contains(string(configs.Default()), "name: local") {
+		t.Error("the embedded default resource object is not the local monitor's")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/rules"
 )
 
 // Rule kinds.
@@ -189,6 +190,10 @@ func (c *compiler) addAt(line, col int, path, format string, args ...any) {
 func Load(patterns []string, o Options) (*RuleSet, []string, error) {
 	var files []string
 	for _, pat := range patterns {
+		if strings.HasPrefix(pat, rules.Prefix) {
+			files = append(files, pat)
+			continue
+		}
 		matches, err := filepath.Glob(pat)
 		if err != nil {
 			return nil, nil, fmt.Errorf("rule files %q: %w", pat, err)
@@ -204,7 +209,7 @@ func Load(patterns []string, o Options) (*RuleSet, []string, error) {
 	}
 	p := &parser{}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := readRules(f)
 		if err != nil {
 			p.probs = append(p.probs, config.Problem{File: f, Msg: fmt.Sprintf("reading rules: %v", err)})
 			continue
@@ -213,6 +218,19 @@ func Load(patterns []string, o Options) (*RuleSet, []string, error) {
 	}
 	rs, err := compileAll(p, o)
 	return rs, files, err
+}
+
+// readRules reads a rule file, or a pack shipped in the binary
+// (builtin:name).
+func readRules(f string) ([]byte, error) {
+	if name, ok := strings.CutPrefix(f, rules.Prefix); ok {
+		data, found := rules.Builtin(name)
+		if !found {
+			return nil, fmt.Errorf("no pack %q is built in (gateway.yaml, host.yaml)", name)
+		}
+		return data, nil
+	}
+	return os.ReadFile(f)
 }
 
 // Parse parses and compiles rules from one file's bytes.

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/rules"
 )
 
 // Kind is the engine kind resource objects name.
@@ -52,7 +54,7 @@ func (s *Settings) patterns(resolve func(string) string) []string {
 	out := make([]string, 0, len(s.Rules))
 	for _, r := range s.Rules {
 		switch {
-		case filepath.IsAbs(r):
+		case filepath.IsAbs(r), strings.HasPrefix(r, rules.Prefix):
 			out = append(out, r)
 		case resolve != nil:
 			out = append(out, resolve(r))
