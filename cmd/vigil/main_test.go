@@ -374,10 +374,32 @@ func TestCheckRules(t *testing.T) {
 			t.Errorf("shipped pack %s not reported valid:\n%s", p, out)
 		}
 	}
+
+	// Process models: the shipped ones pass, a broken one is named line
+	// by line.
+	models, _ := filepath.Glob(filepath.Join("..", "..", "models", "*.yaml"))
+	badModel := filepath.Join(dir, "bad-model.yaml")
+	os.WriteFile(badModel, []byte("id: m\nstates:\n  A: {initial: 1}\n  B: {target: true}\n  C: {}\ntransitions:\n  A: {A: 0.5, B: 0.6}\n  B: [B]\n  C: [C]\nemissions:\n  x: {match: {type: NO.SUCH}, in: [A]}\n"), 0o644)
+	unreachable := filepath.Join(dir, "unreachable-model.yaml")
+	os.WriteFile(unreachable, []byte("id: u\nstates: {A: {initial: 1, target: true}, B: {}}\ntransitions: {A: [A], B: [B]}\nemissions: {x: {match: {type: SYS.CPU}, in: [A]}}\n"), 0o644)
+	out, code = run(t, "", append([]string{"check", badModel, unreachable}, models...)...)
+	if code != 2 || len(models) < 4 {
+		t.Errorf("exit %d with %d models:\n%s", code, len(models), out)
+	}
+	for _, want := range []string{badModel + ":7:6: transitions.A: the probabilities of leaving \"A\" sum to 1.1, not 1", badModel + ":11:21: emissions.x.match.type: unknown event type \"NO.SUCH\"", unreachable + ":1:1: states.B: state \"B\" is unreachable"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, m := range models {
+		if !strings.Contains(out, m+": ok (1 model)") {
+			t.Errorf("shipped model %s not reported valid:\n%s", m, out)
+		}
+	}
 }
 
 func TestVerbsHaveHelp(t *testing.T) {
-	for _, verb := range []string{"version", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "netsensor", "bench", "bench netsensor", "bench bus", "bench agent"} {
+	for _, verb := range []string{"version", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "ingest suricata", "ingest snort", "netsensor", "bench", "bench netsensor", "bench bus", "bench agent"} {
 		out, code := run(t, "", append(strings.Fields(verb), "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("vigil %s --help: exit %d\n%s", verb, code, out)

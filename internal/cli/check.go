@@ -11,25 +11,27 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
+	"github.com/vigil-ids/vigil/internal/engine/track"
 )
 
 func checkCmd(e *env) *cobra.Command {
 	var kind string
 	cmd := &cobra.Command{
 		Use:   "check FILE...",
-		Short: "Validate resource objects and rule files; exit 2 and list every mistake with its line",
-		Long: `Validate resource objects and signature rule files (docs/RULES.md). Each file's
-kind is recognised from its top level: a rule file is a list of rules, a
-single rule (it has an id), or a mapping with rules: and lists:; anything
-else is a resource object. --kind forces one. A resource object's engines
-are checked too, and so are the rule files its signature engines name.
+		Short: "Validate resource objects, rule files and process models; exit 2 and list every mistake with its line",
+		Long: `Validate resource objects, signature rule files (docs/RULES.md) and process
+models (docs/MODELS.md). Each file's kind is recognised from its top level: a
+model has states:; a rule file is a list of rules, a single rule (it has an
+id), or a mapping with rules: and lists:; anything else is a resource
+object. --kind forces one. A resource object's engines are checked too, and
+so are the rule files and models they name.
 
 Every mistake is reported as FILE:LINE:COLUMN: PATH: MESSAGE. The exit
 status is 0 when every file is valid and 2 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, files []string) error {
-			if kind != "auto" && kind != "config" && kind != "rules" {
-				return &exitError{code: ExitFailure, err: fmt.Errorf("--kind %q: want auto, config or rules", kind)}
+			if kind != "auto" && kind != "config" && kind != "rules" && kind != "model" {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("--kind %q: want auto, config, rules or model", kind)}
 			}
 			regs, _ := e.registries()
 			bad := 0
@@ -37,19 +39,26 @@ status is 0 when every file is valid and 2 otherwise.`,
 				k := kind
 				if k == "auto" {
 					k = "config"
-					if data, err := os.ReadFile(f); err == nil && isRuleFile(data) {
-						k = "rules"
+					if data, err := os.ReadFile(f); err == nil {
+						k = fileKind(data)
 					}
 				}
 				var err error
 				what := ""
-				if k == "rules" {
+				switch k {
+				case "model":
+					var ms []*track.Model
+					ms, err = track.LoadModels([]string{f})
+					if err == nil {
+						what = " (" + plural(len(ms), "model") + ")"
+					}
+				case "rules":
 					var rs *signature.RuleSet
 					rs, _, err = signature.Load([]string{f}, signature.Options{})
 					if err == nil {
-						what = fmt.Sprintf(" (%d rules)", len(rs.Rules))
+						what = " (" + plural(len(rs.Rules), "rule") + ")"
 					}
-				} else {
+				default:
 					_, err = config.LoadFile(f, regs)
 				}
 				if err == nil {
@@ -72,29 +81,41 @@ status is 0 when every file is valid and 2 otherwise.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&kind, "kind", "auto", "what the files are: auto, config (resource objects) or rules (signature rules)")
+	cmd.Flags().StringVar(&kind, "kind", "auto", "what the files are: auto, config (resource objects), rules (signature rules) or model (process models)")
 	return cmd
 }
 
-// isRuleFile tells a rule file from a resource object by its first
-// document's top level: a sequence (a list of rules), or a mapping with an
-// id (one rule) or with rules: or lists: (no resource object has those).
-func isRuleFile(data []byte) bool {
+// fileKind tells a process model, a rule file and a resource object apart
+// by the first document's top level: a model has states:; a rule file is
+// a sequence (a list of rules), or a mapping with an id (one rule) or with
+// rules: or lists: (no resource object has those).
+func fileKind(data []byte) string {
 	var doc yaml.Node
 	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil || len(doc.Content) == 0 {
-		return false
+		return "config"
 	}
 	root := doc.Content[0]
 	switch root.Kind {
 	case yaml.SequenceNode:
-		return true
+		return "rules"
 	case yaml.MappingNode:
+		kind := "config"
 		for i := 0; i+1 < len(root.Content); i += 2 {
 			switch root.Content[i].Value {
+			case "states":
+				return "model"
 			case "id", "rules", "lists":
-				return true
+				kind = "rules"
 			}
 		}
+		return kind
 	}
-	return false
+	return "config"
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

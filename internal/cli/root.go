@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
+	"github.com/vigil-ids/vigil/internal/engine/track"
 )
 
 // Exit codes.
@@ -50,8 +51,10 @@ type env struct {
 // registries lists the plug-in kinds this binary offers.
 func (e *env) registries() (config.Registries, *engine.Registry) {
 	engines := engine.NewRegistry()
-	if err := engines.Register(signature.Factory()); err != nil {
-		panic(err) // a kind registered twice is a programming error
+	for _, f := range []engine.Factory{signature.Factory(), track.Factory()} {
+		if err := engines.Register(f); err != nil {
+			panic(err) // a kind registered twice is a programming error
+		}
 	}
 	return config.Registries{Engines: engines}, engines
 }

@@ -69,3 +69,37 @@ func CategoryOf(t string) Category { return hostTypes[t] }
 // IsProcessLevel reports whether t is a process-level type (PROC.*); the
 // others of Table 1 are system-level (SYS.*).
 func IsProcessLevel(t string) bool { return strings.HasPrefix(t, "PROC.") }
+
+// ownTypes are the types Vigil's own parts produce: the host sensor's, the
+// network sensor's (internal/sensor/netsensor), the firewall log's
+// (internal/ingest/fwlog), NIDS alerts, reports and sensor health. Each
+// producing package's tests check that its types are listed here.
+var ownTypes = map[string]bool{
+	TypeReport: true, TypeNIDSAlert: true, "SENSOR.DROPPED": true,
+	"NET.CONN": true, "NET.PROBE": true, "NET.ICMP": true, "NET.HTTP": true, "NET.FTP": true, "NET.SMTP": true,
+	"NET.DNS": true, "NET.BANNER": true, "NET.SUMMARY": true, "NET.IP": true, "NET.FW.DROP": true, "NET.FW.PASS": true,
+}
+
+// KnownType tells whether t is a type Vigil's own parts produce, or a
+// pattern ("NET.*", "*") that covers one. Files that name event types
+// (process models) use it to catch misspellings; other types are declared
+// by those files.
+func KnownType(t string) bool {
+	if t == "*" {
+		return true
+	}
+	if p, ok := strings.CutSuffix(t, "*"); ok {
+		for k := range ownTypes {
+			if strings.HasPrefix(k, p) {
+				return true
+			}
+		}
+		for k := range hostTypes {
+			if strings.HasPrefix(k, p) {
+				return true
+			}
+		}
+		return false
+	}
+	return ownTypes[t] || hostTypes[t] != CategoryOther
+}

@@ -1,11 +1,7 @@
 package signature
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -154,8 +150,6 @@ func (p *parser) addf(n *yaml.Node, path, format string, args ...any) {
 	p.probs = append(p.probs, pr)
 }
 
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
 // parseFile parses one rule file's bytes.
 func (p *parser) parseFile(name string, data []byte) {
 	p.file = name
@@ -163,31 +157,8 @@ func (p *parser) parseFile(name string, data []byte) {
 		p.addf(nil, "", "file is larger than %d bytes", MaxRuleFileBytes)
 		return
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for i := 0; ; i++ {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			msg := err.Error()
-			pr := config.Problem{File: name, Msg: strings.TrimPrefix(msg, "yaml: ")}
-			if m := yamlLine.FindStringSubmatch(msg); m != nil {
-				pr.Line, _ = strconv.Atoi(m[1])
-				pr.Col, pr.Msg = 1, m[2]
-			}
-			p.probs = append(p.probs, pr)
-			return // the decoder cannot go on after a syntax error
-		}
-		root := &doc
-		if root.Kind == yaml.DocumentNode {
-			if len(root.Content) == 0 {
-				continue
-			}
-			root = root.Content[0]
-		}
-		p.document(root, i)
+	if pr, ok := config.EachDocument(name, data, func(i int, root *yaml.Node) { p.document(root, i) }); !ok {
+		p.probs = append(p.probs, pr)
 	}
 }
 

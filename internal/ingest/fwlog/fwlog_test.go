@@ -254,3 +254,13 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestTypesKnown keeps the event package's list of Vigil's own types in
+// step with the events this parser makes.
+func TestTypesKnown(t *testing.T) {
+	for _, typ := range []string{TypeDrop, TypePass} {
+		if !event.KnownType(typ) {
+			t.Errorf("%s is not in event.KnownType", typ)
+		}
+	}
+}

@@ -494,3 +494,13 @@ func TestIPRecords(t *testing.T) {
 		t.Errorf("icmp records %v", icmps)
 	}
 }
+
+// TestTypesKnown keeps the event package's list of Vigil's own types in
+// step with the records this sensor makes.
+func TestTypesKnown(t *testing.T) {
+	for _, typ := range []string{TypeConn, TypeProbe, TypeICMP, TypeHTTP, TypeFTP, TypeSMTP, TypeDNS, TypeBanner, TypeSummary, TypeIP} {
+		if !event.KnownType(typ) {
+			t.Errorf("%s is not in event.KnownType", typ)
+		}
+	}
+}
