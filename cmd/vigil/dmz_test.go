@@ -88,9 +88,22 @@ func TestDMZReplay(t *testing.T) {
 	}
 	last := map[string]rep{}
 	red := map[string]bool{}
+	verdicts := map[string]string{}
 	for line := range strings.SplitSeq(out, "\n") {
 		var r rep
-		if json.Unmarshal([]byte(line), &r) != nil || r.Model != "m3" || r.State == "Verdict" {
+		if json.Unmarshal([]byte(line), &r) != nil {
+			continue
+		}
+		if r.State == "Verdict" {
+			// Healthy servers need no explanation: verdicts come after
+			// the scan, for the model of host and network correlation.
+			if r.Time.Before(scan) || r.Model != "m3" || r.Severity == "green" {
+				t.Errorf("verdict %+v", r)
+			}
+			verdicts[r.IP], _ = r.Attrs["verdict"].(string)
+			continue
+		}
+		if r.Model != "m3" {
 			continue
 		}
 		if r.Time.Before(scan) && r.Severity != "green" {
@@ -108,6 +121,9 @@ func TestDMZReplay(t *testing.T) {
 		if red[h] || last[h].Severity != "yellow" {
 			t.Errorf("%s after the scan: %+v (red at some point: %v)", h, last[h], red[h])
 		}
+	}
+	if len(verdicts) != 4 || verdicts["10.0.1.3"] != "attack" {
+		t.Errorf("verdicts %v, want attack for each scanned server", verdicts)
 	}
 	if t.Failed() {
 		t.Logf("replay output:\n%s", out)

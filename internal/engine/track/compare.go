@@ -12,8 +12,9 @@ import (
 // observation either model can emit moves the log ratio by the change in
 // each model's best likelihood (a model that cannot emit it counts it as
 // noise); above log A the first model is accepted, below log B the second,
-// and in between the test waits. A verdict is reported once per crossing;
-// the test then starts again from that evidence.
+// and in between the test waits. A verdict is reported when it changes,
+// and only while the chosen model's track is not green (a host in good
+// health needs no explanation); the test then starts again.
 
 // Comparison is a pair of models to choose between.
 type Comparison struct {
@@ -104,27 +105,29 @@ func (e *Engine) compare(ev *event.Event, deltas []float64, emit func(Report)) {
 			c.llr[key] = llr
 			continue
 		}
-		c.llr[key] = 0
-		if c.decided[key] == verdict {
-			continue // the same verdict again: nothing new
-		}
-		c.decided[key] = verdict
-		win, lose, text := ma, mb, c.c.VerdictA
+		win, lose, text, wi := ma, mb, c.c.VerdictA, c.a
 		if verdict < 0 {
-			win, lose, text = mb, ma, c.c.VerdictB
+			win, lose, text, wi = mb, ma, c.c.VerdictB, c.b
 		}
-		wi := c.a
-		if verdict < 0 {
-			wi = c.b
-		}
-		ks := e.keys[wi][key]
 		r := Report{Model: win, Key: key, KeyField: field, Time: ev.Time, Verdict: text, Versus: lose, LLR: llr}
-		if ks != nil {
+		if ks := e.keys[wi][key]; ks != nil {
 			top := ks.best()
 			r.Score, _ = score(win, top)
 			r.LastModified, r.Observations, r.Evidence = top.last, top.n, ks.evidenceIDs(top, e.o.MaxEvidence)
 		}
 		r.Severity = win.Severity(r.Score)
+		if r.Severity == event.SeverityGreen {
+			// The better explanation explains nothing amiss: no verdict
+			// yet. The ratio keeps its evidence, so the verdict comes
+			// as soon as the model's track leaves green.
+			c.llr[key] = llr
+			continue
+		}
+		c.llr[key] = 0
+		if c.decided[key] == verdict {
+			continue // the same verdict again: nothing new
+		}
+		c.decided[key] = verdict
 		e.stats.Reports++
 		emit(r)
 	}
