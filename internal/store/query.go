@@ -84,14 +84,7 @@ func (w *where) query(columns, table string, limit int) string {
 	b.WriteString(columns)
 	b.WriteString(" FROM ")
 	b.WriteString(table)
-	for i, c := range w.conds {
-		if i == 0 {
-			b.WriteString(" WHERE ")
-		} else {
-			b.WriteString(" AND ")
-		}
-		b.WriteString(c)
-	}
+	w.writeWhere(&b)
 	b.WriteString(" ORDER BY time DESC, seq DESC LIMIT ?")
 	w.args = append(w.args, limit)
 	return b.String()
@@ -111,17 +104,23 @@ func eventsQuery(f *Filter) (string, []any, error) {
 	return q, w.args, nil
 }
 
-// reportsQuery returns the query of Reports and its arguments.
-func reportsQuery(f *Filter) (string, []any, error) {
-	if f.Type != "" && f.Type != event.TypeReport {
-		return "", nil, fmt.Errorf("the type filter applies to events only (reports are of type %s)", event.TypeReport)
-	}
+// reportSubjects is the condition on a report's subject and origin.
+func reportSubjects(f *Filter) where {
 	var w where
 	w.eq("host", f.Host)
 	w.eq("ip", f.IP)
 	w.eq("monitor", f.Monitor)
 	w.eq("engine", f.Engine)
 	w.eq("model", f.Model)
+	return w
+}
+
+// reportsQuery returns the query of Reports and its arguments.
+func reportsQuery(f *Filter) (string, []any, error) {
+	if f.Type != "" && f.Type != event.TypeReport {
+		return "", nil, fmt.Errorf("the type filter applies to events only (reports are of type %s)", event.TypeReport)
+	}
+	w := reportSubjects(f)
 	if f.MinSeverity != nil {
 		w.add("severity >= ?", int64(*f.MinSeverity))
 	}
@@ -177,7 +176,11 @@ func (s *Store) Reports(ctx context.Context, f Filter) ([]event.Report, error) {
 	if s.isClosing() {
 		return nil, fmt.Errorf("store: reports: %w", ErrClosed)
 	}
-	limit := f.limit()
+	return s.scanReports(ctx, q, args, f.limit())
+}
+
+// scanReports runs a query of report rows.
+func (s *Store) scanReports(ctx context.Context, q string, args []any, limit int) ([]event.Report, error) {
 	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: query reports: %w", err)

@@ -138,6 +138,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /api/events", s.getEvents)
 	mux.HandleFunc("GET /api/reports", s.getReports)
+	mux.HandleFunc("GET /api/tracks", s.getTracks)
+	mux.HandleFunc("GET /api/observations/by-host", s.getTypeCounts)
 	mux.HandleFunc("POST /api/events", s.postEvents)
 	mux.HandleFunc("GET /api/stream", s.stream)
 	return securityHeaders(mux)
@@ -244,6 +246,52 @@ func (s *Server) getReports(w http.ResponseWriter, r *http.Request) {
 	}
 	rs, err := s.o.Store.Reports(r.Context(), f)
 	writeList(w, s.o.Logger, "reports", rs, err, (*event.Report).AppendJSON)
+}
+
+// getTracks answers with the newest report per subject and model: the
+// live track table (seed 000 Figure 7).
+func (s *Server) getTracks(w http.ResponseWriter, r *http.Request) {
+	f, err := s.parseFilter(r, "host", "ip", "monitor", "engine", "model", "severity")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	rs, err := s.o.Store.Tracks(r.Context(), f)
+	writeList(w, s.o.Logger, "tracks", rs, err, (*event.Report).AppendJSON)
+}
+
+// hostTypes is one row of the observation types by host table (seed 000
+// Table 2).
+type hostTypes struct {
+	Host   string           `json:"host"`
+	IP     string           `json:"ip"`
+	Counts map[string]int64 `json:"counts"`
+	Total  int64            `json:"total"`
+}
+
+// getTypeCounts answers with the events counted by subject and type.
+func (s *Server) getTypeCounts(w http.ResponseWriter, r *http.Request) {
+	f, err := s.parseFilter(r, "host", "ip", "type")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	cs, err := s.o.Store.TypeCounts(r.Context(), f)
+	if err != nil {
+		s.o.Logger.Error("querying type counts", "err", err)
+		writeError(w, http.StatusInternalServerError, errors.New("query failed"))
+		return
+	}
+	rows := []hostTypes{}
+	for _, c := range cs {
+		if n := len(rows); n == 0 || rows[n-1].Host != c.Host || rows[n-1].IP != c.IP {
+			rows = append(rows, hostTypes{Host: c.Host, IP: c.IP, Counts: map[string]int64{}})
+		}
+		row := &rows[len(rows)-1]
+		row.Counts[c.Type] = c.Count
+		row.Total += c.Count
+	}
+	writeJSON(w, http.StatusOK, rows)
 }
 
 // writeList answers a query with its records as a JSON array, or with the

@@ -217,6 +217,44 @@ func TestReportsQuery(t *testing.T) {
 	}
 }
 
+// TestTracksAndTypeCounts serves the track table (newest report per
+// subject and model) and the observation types by host.
+func TestTracksAndTypeCounts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	rs := []event.Report{
+		{ID: "old", Time: t0, Monitor: "dmz", Engine: "tracks", Model: "m3", IP: "10.0.1.3", Score: 0.6, Severity: event.SeverityYellow, State: "Compromised"},
+		{ID: "new", Time: t0.Add(time.Second), Monitor: "dmz", Engine: "tracks", Model: "m3", IP: "10.0.1.3", Score: 0.95, Severity: event.SeverityRed, State: "Compromised"},
+		{ID: "other", Time: t0, Monitor: "dmz", Engine: "tracks", Model: "m3", IP: "10.0.1.1", Score: 0.6, Severity: event.SeverityYellow, State: "Compromised"},
+	}
+	if _, err := f.st.WriteReports(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	evs := []event.Event{
+		{ID: "e1", Time: t0, Type: event.TypeProcSpawn, Host: "host3", IP: "10.0.1.3", Source: "agent"},
+		{ID: "e2", Time: t0, Type: event.TypeProcSpawn, Host: "host3", IP: "10.0.1.3", Source: "agent"},
+		{ID: "e3", Time: t0, Type: event.TypeProcMem, Host: "host3", IP: "10.0.1.3", Source: "agent"},
+		{ID: "e4", Time: t0, Type: event.TypeSysCPU, Host: "host1", IP: "10.0.1.1", Source: "agent"},
+	}
+	if _, err := f.st.WriteEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	code, out := f.do(t, "GET", "/api/tracks?model=m3", "")
+	var got []struct{ ID string }
+	if code != 200 || json.Unmarshal([]byte(out), &got) != nil || len(got) != 2 || got[0].ID != "new" || got[1].ID != "other" {
+		t.Errorf("tracks: %d %s", code, out)
+	}
+	code, out = f.do(t, "GET", "/api/observations/by-host", "")
+	var rows []hostTypes
+	if code != 200 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 ||
+		rows[1].Host != "host3" || rows[1].Counts[event.TypeProcSpawn] != 2 || rows[1].Counts[event.TypeProcMem] != 1 || rows[1].Total != 3 {
+		t.Errorf("by host: %d %s", code, out)
+	}
+	if code, _ := f.do(t, "GET", "/api/observations/by-host?model=m3", ""); code != 400 {
+		t.Errorf("a report parameter on the events table: %d", code)
+	}
+}
+
 func TestStream(t *testing.T) {
 	f := newFixture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
