@@ -23,6 +23,9 @@ type Filter struct {
 	// Host and IP match the subject exactly. IP has no index of its own
 	// (see the package documentation); with Host or Type it is cheap.
 	Host, IP string
+	// IDs, when given, are the only records wanted (at most MaxIDs): a
+	// report's evidence, for example.
+	IDs []string
 	// Type matches an event's type exactly; it applies to events only
 	// (a report filter may name event.TypeReport, which all reports match).
 	Type string
@@ -69,6 +72,23 @@ func (w *where) add(cond string, arg any) {
 	w.args = append(w.args, arg)
 }
 
+// MaxIDs bounds the ids a query may name.
+const MaxIDs = 256
+
+func (w *where) ids(ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if len(ids) > MaxIDs {
+		return fmt.Errorf("%d ids: at most %d", len(ids), MaxIDs)
+	}
+	w.conds = append(w.conds, "id IN (?"+strings.Repeat(", ?", len(ids)-1)+")")
+	for _, id := range ids {
+		w.args = append(w.args, id)
+	}
+	return nil
+}
+
 func (w *where) timeRange(f *Filter) {
 	if !f.Since.IsZero() {
 		w.add("time >= ?", f.Since.UnixNano())
@@ -99,6 +119,9 @@ func eventsQuery(f *Filter) (string, []any, error) {
 	w.eq("host", f.Host)
 	w.eq("ip", f.IP)
 	w.eq("type", f.Type)
+	if err := w.ids(f.IDs); err != nil {
+		return "", nil, err
+	}
 	w.timeRange(f)
 	q := w.query("id, time, type, host, ip, source, attrs", "events", f.limit())
 	return q, w.args, nil

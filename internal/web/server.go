@@ -189,6 +189,7 @@ func (s *Server) parseFilter(r *http.Request, allowed ...string) (store.Filter, 
 		}
 	}
 	f.Host, f.IP, f.Type = q.Get("host"), q.Get("ip"), q.Get("type")
+	f.IDs = q["id"]
 	f.Monitor, f.Engine, f.Model = q.Get("monitor"), q.Get("engine"), q.Get("model")
 	var err error
 	if f.Since, err = s.parseTime("since", q.Get("since")); err != nil {
@@ -229,7 +230,7 @@ func (s *Server) parseTime(name, v string) (time.Time, error) {
 }
 
 func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) {
-	f, err := s.parseFilter(r, "host", "ip", "type")
+	f, err := s.parseFilter(r, "host", "ip", "type", "id")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return

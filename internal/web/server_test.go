@@ -250,6 +250,12 @@ func TestTracksAndTypeCounts(t *testing.T) {
 		rows[1].Host != "host3" || rows[1].Counts[event.TypeProcSpawn] != 2 || rows[1].Counts[event.TypeProcMem] != 1 || rows[1].Total != 3 {
 		t.Errorf("by host: %d %s", code, out)
 	}
+	// A track's evidence, by id.
+	code, out = f.do(t, "GET", "/api/events?id=e1&id=e3&id=nope", "")
+	var byID []struct{ ID string }
+	if code != 200 || json.Unmarshal([]byte(out), &byID) != nil || len(byID) != 2 {
+		t.Errorf("events by id: %d %s", code, out)
+	}
 	if code, _ := f.do(t, "GET", "/api/observations/by-host?model=m3", ""); code != 400 {
 		t.Errorf("a report parameter on the events table: %d", code)
 	}

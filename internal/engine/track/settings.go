@@ -188,7 +188,8 @@ func (a *adapter) Close() error { return nil }
 // observations) with the evidence.
 func (r Report) Event() event.Report {
 	out := event.Report{Time: r.Time, Model: r.Model.ID, Score: r.Score, Severity: r.Severity, Evidence: r.Evidence,
-		Attrs: map[string]any{"title": r.Model.Title, "observations": int64(r.Observations), "key_field": r.KeyField}}
+		Attrs: map[string]any{"title": r.Model.Title, "observations": int64(r.Observations), "key_field": r.KeyField,
+			"band_yellow": r.Model.Yellow, "band_red": r.Model.Red}}
 	if a, err := netip.ParseAddr(r.Key); err == nil {
 		out.IP = a.Unmap().String()
 	} else {

@@ -1,5 +1,9 @@
-// Vigil live page. Every value shown comes from hosts or the network and is
-// placed with textContent only: nothing received is ever parsed as HTML.
+// Vigil live page: the track table (seed 000 Figure 7) with each track's
+// score and observations over time (Figures 5 and 6) and its evidence, the
+// observation types by host (Table 2), and the newest reports and events,
+// all updated live. Every value shown comes from hosts or the network and
+// is placed with textContent (or as an SVG attribute value) only: nothing
+// received is ever parsed as HTML.
 "use strict";
 
 const MAX_ROWS = 200;
@@ -54,7 +58,245 @@ function addEvent(ev, atEnd) {
   addRow("events", ev.id, [ev.time, ev.type, ev.host, ev.ip, ev.source, [attrsText(ev.attrs), "attrs"]], atEnd);
 }
 
+// ---- Tracks: the live track table of seed 000 Figure 7 ------------------
+
+const tracks = new Map(); // monitor, engine, model, subject -> newest report
+let sortKey = "score", sortDir = -1, renderPending = false, selected = null;
+
+function trackKey(r) { return [r.monitor, r.engine, r.model, r.host, r.ip].join("\u0000"); }
+
+// isTrack: a report of a track engine (it counts observations), not a
+// verdict of a model comparison.
+function isTrack(r) { return r.state !== "Verdict" && r.attrs && typeof r.attrs.observations === "number"; }
+
+function upsertTrack(r) {
+  if (!isTrack(r)) return;
+  const k = trackKey(r);
+  const old = tracks.get(k);
+  if (old && old.time > r.time) return;
+  tracks.set(k, r);
+  if (!renderPending) { renderPending = true; requestAnimationFrame(renderTracks); }
+  if (selected === k) showTrack(r);
+}
+
+function sortValue(r, key) {
+  switch (key) {
+    case "subject": return (r.host || "") + " " + (r.ip || "");
+    case "modified": return (r.attrs && r.attrs.last_modified) || r.time;
+    case "observations": return r.attrs ? r.attrs.observations : 0;
+    default: return r[key];
+  }
+}
+
+function sevClass(s) { return "sev-" + (["green", "yellow", "red"].includes(s) ? s : "green"); }
+
+function renderTracks() {
+  renderPending = false;
+  const rows = Array.from(tracks.entries());
+  rows.sort((a, b) => {
+    const x = sortValue(a[1], sortKey), y = sortValue(b[1], sortKey);
+    return (x < y ? -1 : x > y ? 1 : 0) * sortDir;
+  });
+  const tbody = document.querySelector("#tracks tbody");
+  const frag = document.createDocumentFragment();
+  for (const [k, r] of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.key = k;
+    if (k === selected) tr.className = "selected";
+    cell(tr, r.model);
+    cell(tr, r.host && r.ip ? r.host + " " + r.ip : (r.host || r.ip));
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    const fill = document.createElement("div");
+    fill.className = sevClass(r.severity);
+    fill.style.width = Math.max(2, Math.min(100, r.score * 100)) + "%";
+    bar.appendChild(fill);
+    const td = document.createElement("td");
+    td.className = "status " + sevClass(r.severity);
+    td.title = r.severity;
+    td.appendChild(bar);
+    tr.appendChild(td);
+    cell(tr, typeof r.score === "number" ? r.score.toFixed(3) : r.score);
+    cell(tr, r.state);
+    cell(tr, (r.attrs && r.attrs.last_modified) || r.time);
+    cell(tr, r.attrs ? r.attrs.observations : "");
+    frag.appendChild(tr);
+  }
+  tbody.replaceChildren(frag);
+  document.getElementById("tracks-count").textContent = "(" + tracks.size + ")";
+}
+
+document.querySelector("#tracks thead").addEventListener("click", e => {
+  const th = e.target.closest("th[data-key]");
+  if (!th) return;
+  const key = th.dataset.key;
+  sortDir = key === sortKey ? -sortDir : (key === "score" || key === "observations" || key === "modified" ? -1 : 1);
+  sortKey = key;
+  for (const h of document.querySelectorAll("#tracks th")) h.classList.remove("sorted-asc", "sorted-desc");
+  th.classList.add(sortDir > 0 ? "sorted-asc" : "sorted-desc");
+  renderTracks();
+});
+
+document.querySelector("#tracks tbody").addEventListener("click", e => {
+  const tr = e.target.closest("tr");
+  if (!tr) return;
+  selected = tr.dataset.key;
+  renderTracks();
+  showTrack(tracks.get(selected));
+});
+
+document.getElementById("detail-close").addEventListener("click", () => {
+  selected = null;
+  document.getElementById("detail").hidden = true;
+  renderTracks();
+});
+
+function q(params) {
+  return Object.entries(params).filter(([, v]) => v != null && v !== "")
+    .map(([k, v]) => encodeURIComponent(k) + "=" + encodeURIComponent(v)).join("&");
+}
+
+async function getJSON(path) {
+  const resp = await fetch(path);
+  if (!resp.ok) throw new Error(path + ": " + resp.status);
+  return resp.json();
+}
+
+// showTrack opens a track: its score over time with the severity bands
+// (Figure 5), its host's observations over time (Figure 6) and its
+// evidence, the events in order with their attributes.
+async function showTrack(r) {
+  if (!r) return;
+  const panel = document.getElementById("detail");
+  panel.hidden = false;
+  document.getElementById("detail-title").textContent = r.model + " · " + (r.host || "") + " " + (r.ip || "");
+  const subject = r.ip ? { ip: r.ip } : { host: r.host };
+  try {
+    const [history, evidence, observed] = await Promise.all([
+      getJSON("api/reports?" + q({ ...subject, monitor: r.monitor, engine: r.engine, model: r.model, limit: 2000 })),
+      r.evidence && r.evidence.length ? getJSON("api/events?" + r.evidence.slice(0, 256).map(id => "id=" + encodeURIComponent(id)).join("&")) : [],
+      getJSON("api/events?" + q({ ...subject, limit: 2000 })),
+    ]);
+    const yellow = r.attrs && typeof r.attrs.band_yellow === "number" ? r.attrs.band_yellow : 0.5;
+    const red = r.attrs && typeof r.attrs.band_red === "number" ? r.attrs.band_red : 0.9;
+    drawScores(document.getElementById("score-chart"), history.filter(isTrack).reverse(), yellow, red);
+    drawObservations(document.getElementById("obs-chart"), observed.reverse());
+    evidence.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    const tbody = document.querySelector("#evidence tbody");
+    tbody.replaceChildren();
+    for (const ev of evidence) {
+      const tr = document.createElement("tr");
+      for (const v of [ev.time, ev.type, ev.host, ev.ip, ev.source]) cell(tr, v);
+      cell(tr, attrsText(ev.attrs), "attrs");
+      tbody.appendChild(tr);
+    }
+  } catch (e) {
+    console.warn("loading the track", e);
+  }
+}
+
+const SVGNS = "http://www.w3.org/2000/svg";
+function svgEl(name, attrs, text) {
+  const el = document.createElementNS(SVGNS, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text != null) el.textContent = String(text);
+  return el;
+}
+
+function timeRange(list) {
+  let lo = Infinity, hi = -Infinity;
+  for (const x of list) { const t = Date.parse(x.time); lo = Math.min(lo, t); hi = Math.max(hi, t); }
+  if (!isFinite(lo)) { lo = Date.now() - 60000; hi = Date.now(); }
+  if (hi - lo < 1000) hi = lo + 1000;
+  return [lo, hi];
+}
+
+function clockText(ms) { return new Date(ms).toISOString().slice(11, 19); }
+
+// drawScores draws the score as a step line over the green, yellow and
+// red bands.
+function drawScores(svg, history, yellow, red) {
+  const W = 520, H = 180, L = 34, R = 8, T = 8, B = 20;
+  svg.replaceChildren();
+  const y = v => T + (1 - v) * (H - T - B);
+  const [lo, hi] = timeRange(history);
+  const x = t => L + (t - lo) / (hi - lo) * (W - L - R);
+  svg.appendChild(svgEl("rect", { x: L, y: y(1), width: W - L - R, height: y(red) - y(1), fill: "#f7d4d0" }));
+  svg.appendChild(svgEl("rect", { x: L, y: y(red), width: W - L - R, height: y(yellow) - y(red), fill: "#f8ecc2" }));
+  svg.appendChild(svgEl("rect", { x: L, y: y(yellow), width: W - L - R, height: y(0) - y(yellow), fill: "#d6eedb" }));
+  for (const v of [0, yellow, red, 1]) svg.appendChild(svgEl("text", { x: 2, y: y(v) + 3 }, v.toFixed(2)));
+  svg.appendChild(svgEl("text", { x: L, y: H - 4 }, clockText(lo)));
+  svg.appendChild(svgEl("text", { x: W - R - 44, y: H - 4 }, clockText(hi)));
+  if (!history.length) return;
+  let d = "";
+  history.forEach((r, i) => {
+    const px = x(Date.parse(r.time)), py = y(Math.max(0, Math.min(1, r.score)));
+    d += (i ? "H" + px.toFixed(1) + "V" : "M" + px.toFixed(1) + " ") + py.toFixed(1);
+  });
+  d += "H" + (W - R); // the latest score holds until now
+  svg.appendChild(svgEl("path", { d, fill: "none", stroke: "#1d2433", "stroke-width": 1.5, class: "score-line" }));
+  for (const r of history) {
+    svg.appendChild(svgEl("circle", { cx: x(Date.parse(r.time)).toFixed(1), cy: y(Math.max(0, Math.min(1, r.score))).toFixed(1), r: 2.5, fill: "#1d2433" }));
+  }
+}
+
+// drawObservations puts each observation on the row of its type.
+function drawObservations(svg, events) {
+  const W = 520, H = 180, L = 110, R = 8, T = 8, B = 20;
+  svg.replaceChildren();
+  const types = Array.from(new Set(events.map(e => e.type))).sort().slice(0, 14);
+  const row = (H - T - B) / Math.max(1, types.length);
+  const [lo, hi] = timeRange(events);
+  const x = t => L + (t - lo) / (hi - lo) * (W - L - R);
+  types.forEach((t, i) => svg.appendChild(svgEl("text", { x: 2, y: T + row * (i + 0.5) + 3 }, t)));
+  svg.appendChild(svgEl("text", { x: L, y: H - 4 }, clockText(lo)));
+  svg.appendChild(svgEl("text", { x: W - R - 44, y: H - 4 }, clockText(hi)));
+  for (const ev of events) {
+    const i = types.indexOf(ev.type);
+    if (i < 0) continue;
+    svg.appendChild(svgEl("circle", { cx: x(Date.parse(ev.time)).toFixed(1), cy: (T + row * (i + 0.5)).toFixed(1), r: 2.5, fill: "#3b5bdb", "fill-opacity": 0.6 }));
+  }
+}
+
+// ---- Observation types by host (seed 000 Table 2) ------------------------
+
+async function loadTypeTable() {
+  let rows;
+  try { rows = await getJSON("api/observations/by-host"); } catch (e) { return; }
+  const types = Array.from(new Set(rows.flatMap(r => Object.keys(r.counts)))).sort();
+  const head = document.querySelector("#bytype thead tr");
+  head.replaceChildren();
+  for (const h of ["host", "ip", ...types, "total"]) {
+    const th = document.createElement("th");
+    th.textContent = h;
+    if (h !== "host" && h !== "ip") th.className = "num";
+    head.appendChild(th);
+  }
+  // A count well above the type's median across hosts stands out (the
+  // victim's PROC.MEM and PROC.SPAWN in the paper's Table 2).
+  const median = {};
+  for (const t of types) {
+    const v = rows.map(r => r.counts[t] || 0).sort((a, b) => a - b);
+    median[t] = v[Math.floor(v.length / 2)];
+  }
+  const frag = document.createDocumentFragment();
+  for (const r of rows) {
+    const tr = document.createElement("tr");
+    cell(tr, r.host);
+    cell(tr, r.ip);
+    for (const t of types) {
+      const n = r.counts[t] || 0;
+      cell(tr, n, rows.length > 2 && n >= 3 && n > 2 * median[t] ? "num excess" : "num");
+    }
+    cell(tr, r.total, "num");
+    frag.appendChild(tr);
+  }
+  document.querySelector("#bytype tbody").replaceChildren(frag);
+  document.getElementById("bytype-count").textContent = "(" + rows.length + " hosts)";
+}
+
 function addReport(r, atEnd) {
+  upsertTrack(r);
   const badge = document.createElement("span");
   const level = ["green", "yellow", "red"].includes(r.severity) ? r.severity : "green";
   badge.className = "sev sev-" + level;
@@ -88,4 +330,13 @@ setInterval(() => {
   recent = 0;
 }, 1000);
 
-Promise.all([load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]).then(connect);
+async function loadTracks() {
+  try {
+    for (const r of await getJSON("api/tracks?limit=10000")) upsertTrack(r);
+  } catch (e) {
+    console.warn("loading tracks", e);
+  }
+}
+
+setInterval(loadTypeTable, 10000);
+Promise.all([loadTracks(), loadTypeTable(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]).then(connect);
