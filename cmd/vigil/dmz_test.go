@@ -129,3 +129,42 @@ func TestDMZReplay(t *testing.T) {
 		t.Logf("replay output:\n%s", out)
 	}
 }
+
+// TestDMZSignatureReportsFeedM3 runs a real scan capture through the
+// network sensor into configs/dmz.yaml: the gateway signatures' scan
+// reports about the target reach the track engine (reports_from), whose M3
+// track for it leaves Nominal.
+func TestDMZSignatureReportsFeedM3(t *testing.T) {
+	capture := filepath.Join("..", "..", "..", "shared", "datasets", "pcap-ppa1e", "portscan.pcap")
+	if _, err := os.Stat(capture); err != nil {
+		t.Skipf("the shared captures are not here (%v): a fresh clone has no ../shared", err)
+	}
+	records, code := run(t, "", "netsensor", "--pcap", capture, "--stdout", "--log-level", "error")
+	if code != 0 {
+		t.Fatalf("netsensor exit %d", code)
+	}
+	in := filepath.Join(t.TempDir(), "records.jsonl")
+	if err := os.WriteFile(in, []byte(records), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, "", "replay", "--config", filepath.Join("..", "..", "configs", "dmz.yaml"), "--log-level", "error", in)
+	if code != 0 {
+		t.Fatalf("replay exit %d:\n%s", code, out)
+	}
+	var scans, tracks int
+	for line := range strings.SplitSeq(out, "\n") {
+		var r struct{ Engine, Model, IP, State string }
+		if json.Unmarshal([]byte(line), &r) != nil || r.IP != "10.100.18.12" {
+			continue
+		}
+		switch {
+		case r.Engine == "gateway-signatures" && r.Model == "tcp-port-scan":
+			scans++
+		case r.Engine == "tracks" && r.Model == "m3" && r.State == "Questionable":
+			tracks++
+		}
+	}
+	if scans == 0 || tracks == 0 {
+		t.Errorf("scan reports %d, M3 Questionable reports %d, want both:\n%s", scans, tracks, out)
+	}
+}

@@ -195,3 +195,26 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestReportsFrom checks the engines an engine takes reports from: they
+// must exist, not be itself, and not feed each other in a cycle.
+func TestReportsFrom(t *testing.T) {
+	cases := []struct {
+		yaml, want string
+	}{
+		{"engines:\n  - {kind: sample, name: a}\n  - {kind: sample, name: b, reports_from: [a]}\n", ""},
+		{"engines:\n  - {kind: sample, name: a, reports_from: [nope]}\n", `no engine named "nope"`},
+		{"engines:\n  - {kind: sample, name: a, reports_from: [a]}\n", "cannot receive its own reports"},
+		{"engines:\n  - {kind: sample, name: a, reports_from: [b]}\n  - {kind: sample, name: b, reports_from: [a]}\n", "in a cycle"},
+		{"engines:\n  - {kind: sample, name: a, reports_from: x}\n", "list of engine names"},
+	}
+	for _, c := range cases {
+		_, err := Load([]byte("monitor: {name: m}\n"+c.yaml), "m.yaml", testRegistries)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.yaml, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: got %v, want %q", c.yaml, err, c.want)
+		}
+	}
+}

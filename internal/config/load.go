@@ -136,6 +136,59 @@ func (l *loader) decodePlugins(ro *ResourceObject) {
 	}
 	for i := range ro.Responses {
 		l.decodePlugin(&ro.Responses[i], Index("responses", i), l.reg.Responses, "response")
+		if len(ro.Responses[i].ReportsFrom) > 0 {
+			l.p.Addf(Join(Index("responses", i), "reports_from"), "only engines take reports_from")
+		}
+	}
+	l.checkReportsFrom(ro)
+}
+
+// checkReportsFrom checks that engines name existing other engines in
+// reports_from, without a cycle (an engine's reports could then come back
+// to it).
+func (l *loader) checkReportsFrom(ro *ResourceObject) {
+	byName := map[string]int{}
+	for i, e := range ro.Engines {
+		name := e.Name
+		if name == "" {
+			name = e.Kind // the default name
+		}
+		byName[name] = i
+	}
+	for i, e := range ro.Engines {
+		for j, from := range e.ReportsFrom {
+			p := Index(Join(Index("engines", i), "reports_from"), j)
+			k, ok := byName[from]
+			switch {
+			case !ok:
+				l.p.Addf(p, "no engine named %q in this monitor", from)
+			case k == i:
+				l.p.Addf(p, "an engine cannot receive its own reports")
+			}
+		}
+	}
+	// A cycle through several engines.
+	state := make([]int, len(ro.Engines)) // 0 new, 1 on the path, 2 done
+	var visit func(i int) bool
+	visit = func(i int) bool {
+		state[i] = 1
+		for _, from := range ro.Engines[i].ReportsFrom {
+			k, ok := byName[from]
+			if !ok || k == i {
+				continue
+			}
+			if state[k] == 1 || state[k] == 0 && visit(k) {
+				return true
+			}
+		}
+		state[i] = 2
+		return false
+	}
+	for i := range ro.Engines {
+		if state[i] == 0 && visit(i) {
+			l.p.Addf(Join(Index("engines", i), "reports_from"), "engines feed each other's reports in a cycle")
+			return
+		}
 	}
 }
 
@@ -164,7 +217,7 @@ func (l *loader) decodePlugin(spec *PluginSpec, path string, kinds Kinds, what s
 	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: spec.node.Line, Column: spec.node.Column}
 	for j := 0; j+1 < len(spec.node.Content); j += 2 {
 		switch spec.node.Content[j].Value {
-		case "kind", "name":
+		case "kind", "name", "reports_from":
 			continue
 		}
 		rest.Content = append(rest.Content, spec.node.Content[j], spec.node.Content[j+1])

@@ -148,10 +148,14 @@ type Subscription struct {
 // name, and the kind's own settings, decoded and validated by the type
 // the kind registered.
 type PluginSpec struct {
-	Kind     string
-	Name     string
-	Settings Settings
-	node     *yaml.Node
+	Kind string
+	Name string
+	// ReportsFrom names engines of the same monitor whose reports this
+	// engine also receives, as events of type REPORT (an engine's
+	// conclusions become another's observations). Engines only.
+	ReportsFrom []string
+	Settings    Settings
+	node        *yaml.Node
 }
 
 // UnmarshalYAML keeps the node so that the loader can decode the settings
@@ -167,6 +171,10 @@ func (s *PluginSpec) UnmarshalYAML(n *yaml.Node) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		switch k.Value {
+		case "reports_from":
+			if err := v.Decode(&s.ReportsFrom); err != nil {
+				errs = append(errs, fmt.Sprintf("line %d: %q must be a list of engine names", v.Line, k.Value))
+			}
 		case "kind", "name":
 			if v.Kind != yaml.ScalarNode {
 				errs = append(errs, fmt.Sprintf("line %d: %q must be a string", v.Line, k.Value))

@@ -168,7 +168,10 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 		Record:      m.recordReport,
 		Disseminate: m.disseminate,
 	})
-	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve, Metrics: m.met.reg}, m.resolver, m.met)
+	// An engine's reports reach the engines that take them through their
+	// queues (the loader rules out cycles, so a full queue only waits).
+	feed := func(r *runner, w work) { r.send(w) }
+	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve, Metrics: m.met.reg}, m.resolver, m.met, feed)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -208,7 +211,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, r := range m.runners {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.loop() }()
+		go func() { defer wg.Done(); defer close(r.done); r.loop() }()
 	}
 	pubDone := make(chan struct{})
 	go func() { defer close(pubDone); m.publishLoop() }()
@@ -232,7 +235,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	close(m.in)
 	<-loopDone
-	for _, r := range m.runners {
+	// An engine's queue closes once the engines that feed it their
+	// reports have finished (producers come first: no cycles).
+	for _, r := range feedOrder(m.runners) {
+		for _, p := range r.producers {
+			<-p.done
+		}
 		close(r.ch)
 	}
 	wg.Wait()

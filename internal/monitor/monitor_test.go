@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,5 +370,50 @@ func TestCoreSource(t *testing.T) {
 	}
 	if d := testutil.ToFloat64(mon.m.met.storeDropped); d != 0 {
 		t.Errorf("store dropped %v with no load", d)
+	}
+}
+
+// reportSink counts the REPORT events an engine receives.
+type reportSink struct{ got *atomic.Int64 }
+
+func (e reportSink) Handle(_ context.Context, ev *event.Event, _ engine.Emit) error {
+	if ev.Type == event.TypeReport && ev.Attrs["engine"] == "counter" {
+		e.got.Add(1)
+	}
+	return nil
+}
+func (reportSink) Tick(context.Context, time.Time, engine.Emit) error { return nil }
+func (reportSink) Close() error                                       { return nil }
+
+// TestReportsFrom runs a live monitor in which one engine receives the
+// other's reports, and stops it while events still flow: the reports
+// arrive, and the shutdown closes the queues in order (no send on a closed
+// queue).
+func TestReportsFrom(t *testing.T) {
+	_, conn := startBus(t)
+	reg := testRegistry(t)
+	var got atomic.Int64
+	if err := reg.Register(engine.Factory{
+		Kind:        "sink",
+		NewSettings: func() config.Settings { return &countSettings{Threshold: 1} },
+		New:         func(config.Settings, engine.Deps) (engine.Engine, error) { return reportSink{&got}, nil },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadConfig(t, "monitor: {name: m}\nengines:\n  - {kind: count, name: counter, threshold: 2}\n  - {kind: sink, name: sink, reports_from: [counter]}\n", reg)
+	mon := run(t, Options{Config: cfg, Engines: reg, Conn: conn("m"), DataDir: t.TempDir()})
+	pub := conn("pub")
+	ids := event.NewRandomIDs()
+	var evs []event.Event
+	for h := range 2000 {
+		evs = append(evs, hostEvents(ids, time.Now().UTC(), fmt.Sprint("h", h), event.TypeSysCPU, 2)...)
+	}
+	if _, err := pub.PublishEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reports reaching the other engine", func() bool { return got.Load() > 0 })
+	mon.stop()
+	if got.Load() == 0 || got.Load() > 2000 {
+		t.Errorf("the sink received %d reports", got.Load())
 	}
 }

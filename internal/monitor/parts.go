@@ -29,10 +29,37 @@ type runner struct {
 	ch   chan work
 	emit engine.Emit
 	met  *metrics
+	// producers are the engines whose reports this one receives; done
+	// closes when its loop has ended.
+	producers []*runner
+	done      chan struct{}
 }
 
-func buildRunners(cfg *config.ResourceObject, reg *engine.Registry, deps engine.Deps, res *resolver.Resolver, met *metrics) ([]*runner, error) {
+// feedOrder orders runners so that every engine comes after those that
+// feed it reports.
+func feedOrder(rs []*runner) []*runner {
 	var out []*runner
+	seen := map[*runner]bool{}
+	var visit func(r *runner)
+	visit = func(r *runner) {
+		if seen[r] {
+			return
+		}
+		seen[r] = true
+		for _, p := range r.producers {
+			visit(p)
+		}
+		out = append(out, r)
+	}
+	for _, r := range rs {
+		visit(r)
+	}
+	return out
+}
+
+func buildRunners(cfg *config.ResourceObject, reg *engine.Registry, deps engine.Deps, res *resolver.Resolver, met *metrics, feed func(*runner, work)) ([]*runner, error) {
+	var out []*runner
+	byName := map[string]*runner{}
 	for _, spec := range cfg.Engines {
 		e, err := reg.Build(spec, deps)
 		if err != nil {
@@ -42,14 +69,35 @@ func buildRunners(cfg *config.ResourceObject, reg *engine.Registry, deps engine.
 			return nil, err
 		}
 		name := spec.Name
-		r := &runner{name: name, eng: e, ch: make(chan work, 4096), met: met}
-		r.emit = func(rep event.Report) {
-			if _, err := res.Handle(name, rep); err != nil {
-				met.engineErrors.WithLabelValues(name).Inc()
-				deps.Logger.Warn("invalid report", "engine", name, "err", err)
+		r := &runner{name: name, eng: e, ch: make(chan work, 4096), met: met, done: make(chan struct{})}
+		out = append(out, r)
+		byName[name] = r
+	}
+	// Engines that receive another's reports (reports_from; the loader
+	// rules out cycles).
+	consumers := map[string][]*runner{}
+	for i, spec := range cfg.Engines {
+		for _, from := range spec.ReportsFrom {
+			consumers[from] = append(consumers[from], out[i])
+			if p := byName[from]; p != nil {
+				out[i].producers = append(out[i].producers, p)
 			}
 		}
-		out = append(out, r)
+	}
+	for _, r := range out {
+		name, to := r.name, consumers[r.name]
+		r.emit = func(rep event.Report) {
+			final, err := res.Handle(name, rep)
+			if err != nil {
+				met.engineErrors.WithLabelValues(name).Inc()
+				deps.Logger.Warn("invalid report", "engine", name, "err", err)
+				return
+			}
+			for _, c := range to {
+				ev := final.Event()
+				feed(c, work{ev: &ev})
+			}
+		}
 	}
 	return out, nil
 }
