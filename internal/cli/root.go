@@ -103,7 +103,7 @@ then open the printed URL.`,
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(
-		versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e),
+		versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/models"
 )
 
 // MaxModelFileBytes bounds a model file.
@@ -115,7 +116,7 @@ func LoadModels(files []string) ([]*Model, error) {
 	var probs []config.Problem
 	seen := map[string]*Model{}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := readModels(f)
 		if err != nil {
 			probs = append(probs, config.Problem{File: f, Msg: fmt.Sprintf("reading models: %v", err)})
 			continue
@@ -139,6 +140,19 @@ func LoadModels(files []string) ([]*Model, error) {
 		return nil, &config.Error{Problems: probs}
 	}
 	return all, nil
+}
+
+// readModels reads a model file, or one shipped in the binary
+// (builtin:name).
+func readModels(f string) ([]byte, error) {
+	if name, ok := strings.CutPrefix(f, models.Prefix); ok {
+		data, found := models.Builtin(name)
+		if !found {
+			return nil, fmt.Errorf("no model file %q is built in (m1.yaml, m2.yaml, m3.yaml, m4.yaml)", name)
+		}
+		return data, nil
+	}
+	return os.ReadFile(f)
 }
 
 // ParseModels compiles the models of one file: each YAML document is a

@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/models"
 )
 
 // Kind is the engine kind resource objects name.
@@ -51,6 +53,9 @@ func (s *Settings) files(resolve func(string) string) ([]string, error) {
 	var out []string
 	for _, pat := range s.Models {
 		switch {
+		case strings.HasPrefix(pat, models.Prefix):
+			out = append(out, pat)
+			continue
 		case filepath.IsAbs(pat):
 		case resolve != nil:
 			pat = resolve(pat)

@@ -1,0 +1,540 @@
+// Package lab builds, on one machine, the testbed of seed 000 section 4 and
+// runs its experiment with real tools: four DMZ servers, each in its own
+// network, PID and mount namespaces with a real web server and a host
+// agent; an attacker on another network behind a gateway; on the gateway,
+// the network sensor and a monitor running the gateway signatures and the
+// track engine's M3 and M4 over both observation spaces. It scans the
+// servers with nmap, waits, floods one of them with HTTP requests, and
+// reports when each server's M3 track reached yellow and red.
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// Options configure the lab.
+type Options struct {
+	// Vigil is the vigil binary the lab runs in the namespaces.
+	Vigil string
+	// Dir holds the lab's files (configs, web roots, store, results).
+	Dir string
+	// Fast shortens the waits (for tests); the agents keep the paper's
+	// 4 s interval and window of 5.
+	Fast   bool
+	Logger *slog.Logger
+	// Progress receives the timeline as it happens.
+	Progress io.Writer
+}
+
+// HostResult is one server's outcome.
+type HostResult struct {
+	IP string `json:"ip"`
+	// YellowAfter and RedAfter are the seconds from the flood's start at
+	// which the server's M3 score first reached yellow and red (nil:
+	// never; negative: before the flood).
+	YellowAfter *float64 `json:"yellow_s"`
+	RedAfter    *float64 `json:"red_s"`
+	MaxScore    float64  `json:"max_score"`
+	// LeftGreenBeforeScan is true when the score left green before the
+	// scan began.
+	LeftGreenBeforeScan bool `json:"left_green_before_scan"`
+}
+
+// Result is the experiment's outcome.
+type Result struct {
+	ScanStart  time.Time              `json:"scan_start"`
+	FloodStart time.Time              `json:"flood_start"`
+	FloodEnd   time.Time              `json:"flood_end"`
+	Hosts      map[string]*HostResult `json:"hosts"`
+	// Table2 counts each server's observations by type.
+	Table2 map[string]map[string]int64 `json:"table2"`
+	// Timeline lists the M3 state and band changes in order.
+	Timeline []string `json:"timeline"`
+	// Dashboard is where the monitor's dashboard was served.
+	Dashboard string `json:"dashboard"`
+}
+
+const nHosts = 4
+
+// Tools the lab needs, and the Debian packages that have them.
+var tools = map[string]string{"ip": "iproute2", "unshare": "util-linux", "apache2": "apache2", "ab": "apache2-utils", "nmap": "nmap"}
+
+// Check says what is missing to run the lab.
+func Check() error {
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root: it creates network, PID and mount namespaces")
+	}
+	var missing []string
+	for tool, pkg := range tools {
+		if _, err := lookPath(tool); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", tool, pkg))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("missing: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// lookPath also searches the sbin directories a non-login PATH may lack.
+func lookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", name)
+}
+
+// lab is one run's namespaces and processes.
+type lab struct {
+	o      Options
+	tag    string // unique prefix of namespace and link names
+	procs  []*exec.Cmd
+	netns  []string
+	links  []string
+	mu     sync.Mutex
+	mgmtIP string
+}
+
+func (l *lab) ns(name string) string { return l.tag + "-" + name }
+
+func (l *lab) sh(args ...string) error {
+	path, err := lookPath(args[0])
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(path, args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// in runs a command in a namespace, waiting for it.
+func (l *lab) in(ns string, args ...string) error {
+	return l.sh(append([]string{"ip", "netns", "exec", l.ns(ns)}, args...)...)
+}
+
+// start starts a long-running command in a namespace; its output goes to
+// a log file in the lab's directory.
+func (l *lab) start(ns, logName string, args ...string) (*exec.Cmd, error) {
+	ipPath, err := lookPath("ip")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(l.o.Dir, logName+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(ipPath, append([]string{"netns", "exec", l.ns(ns)}, args...)...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", strings.Join(args, " "), err)
+	}
+	l.mu.Lock()
+	l.procs = append(l.procs, cmd)
+	l.mu.Unlock()
+	go func() { _ = cmd.Wait(); f.Close() }()
+	return cmd, nil
+}
+
+// cleanup stops every process and removes every namespace and link the lab
+// made; it is safe to call more than once.
+func (l *lab) cleanup() {
+	l.mu.Lock()
+	procs := l.procs
+	l.procs = nil
+	l.mu.Unlock()
+	for _, p := range procs {
+		if p.Process != nil {
+			_ = p.Process.Signal(os.Interrupt)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for _, p := range procs {
+		for p.ProcessState == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if p.ProcessState == nil && p.Process != nil {
+			_ = p.Process.Kill()
+		}
+	}
+	for _, n := range l.netns {
+		// Killing what is left in the namespace (the servers' PID
+		// namespaces die with their first process).
+		if out, err := exec.Command("ip", "netns", "pids", n).Output(); err == nil {
+			for _, pid := range strings.Fields(string(out)) {
+				_ = exec.Command("kill", "-9", pid).Run()
+			}
+		}
+		_ = exec.Command("ip", "netns", "del", n).Run()
+	}
+	for _, link := range l.links {
+		_ = exec.Command("ip", "link", "del", link).Run()
+	}
+	l.netns, l.links = nil, nil
+}
+
+// Run builds the lab, runs the experiment and tears everything down,
+// also when ctx ends early or a step fails.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if err := Check(); err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	l := &lab{o: o, tag: fmt.Sprintf("vl%d", os.Getpid()%10000)}
+	defer l.cleanup()
+	if err := l.build(); err != nil {
+		return nil, err
+	}
+	return l.experiment(ctx)
+}
+
+func (l *lab) say(format string, args ...any) {
+	fmt.Fprintf(l.o.Progress, "%s  %s\n", time.Now().UTC().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// build makes the namespaces, links, servers, sensors and monitor.
+func (l *lab) build() error {
+	n := os.Getpid()%200 + 20
+	l.mgmtIP = fmt.Sprintf("10.%d.250.2", n)
+	names := []string{"gw", "atk"}
+	for i := 1; i <= nHosts; i++ {
+		names = append(names, fmt.Sprintf("h%d", i))
+	}
+	for _, name := range names {
+		if err := l.sh("ip", "netns", "add", l.ns(name)); err != nil {
+			return err
+		}
+		l.netns = append(l.netns, l.ns(name))
+		if err := l.in(name, "ip", "link", "set", "lo", "up"); err != nil {
+			return err
+		}
+	}
+	// The gateway: a bridge for the DMZ, a link to the attacker's
+	// network, a management link to this namespace (the dashboard).
+	steps := [][]string{
+		{"ip", "-n", l.ns("gw"), "link", "add", "br0", "type", "bridge"},
+		{"ip", "-n", l.ns("gw"), "addr", "add", "10.10.0.254/24", "dev", "br0"},
+		{"ip", "-n", l.ns("gw"), "link", "set", "br0", "up"},
+		{"ip", "link", "add", l.tag + "m", "type", "veth", "peer", "name", l.tag + "mg"},
+		{"ip", "link", "set", l.tag + "mg", "netns", l.ns("gw")},
+		{"ip", "addr", "add", fmt.Sprintf("10.%d.250.1/30", n), "dev", l.tag + "m"},
+		{"ip", "link", "set", l.tag + "m", "up"},
+		{"ip", "-n", l.ns("gw"), "addr", "add", l.mgmtIP + "/30", "dev", l.tag + "mg"},
+		{"ip", "-n", l.ns("gw"), "link", "set", l.tag + "mg", "up"},
+		{"ip", "link", "add", l.tag + "a", "type", "veth", "peer", "name", l.tag + "ag"},
+		{"ip", "link", "set", l.tag + "a", "netns", l.ns("atk")},
+		{"ip", "link", "set", l.tag + "ag", "netns", l.ns("gw")},
+		{"ip", "-n", l.ns("atk"), "addr", "add", "10.20.0.1/24", "dev", l.tag + "a"},
+		{"ip", "-n", l.ns("atk"), "link", "set", l.tag + "a", "up"},
+		{"ip", "-n", l.ns("atk"), "route", "add", "default", "via", "10.20.0.254"},
+		{"ip", "-n", l.ns("gw"), "addr", "add", "10.20.0.254/24", "dev", l.tag + "ag"},
+		{"ip", "-n", l.ns("gw"), "link", "set", l.tag + "ag", "up"},
+		{"ip", "netns", "exec", l.ns("gw"), "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"},
+	}
+	l.links = append(l.links, l.tag+"m")
+	for i := 1; i <= nHosts; i++ {
+		h, hv, gv := fmt.Sprintf("h%d", i), fmt.Sprintf("%sh%d", l.tag, i), fmt.Sprintf("%sb%d", l.tag, i)
+		steps = append(steps,
+			[]string{"ip", "link", "add", hv, "type", "veth", "peer", "name", gv},
+			[]string{"ip", "link", "set", hv, "netns", l.ns(h)},
+			[]string{"ip", "link", "set", gv, "netns", l.ns("gw")},
+			[]string{"ip", "-n", l.ns("gw"), "link", "set", gv, "master", "br0"},
+			[]string{"ip", "-n", l.ns("gw"), "link", "set", gv, "up"},
+			[]string{"ip", "-n", l.ns(h), "addr", "add", fmt.Sprintf("10.10.0.%d/24", i), "dev", hv},
+			[]string{"ip", "-n", l.ns(h), "link", "set", hv, "up"},
+			[]string{"ip", "-n", l.ns(h), "route", "add", "default", "via", "10.10.0.254"},
+		)
+	}
+	for _, s := range steps {
+		if err := l.sh(s...); err != nil {
+			return err
+		}
+	}
+	// The monitor (bus, store, engines, dashboard) on the gateway.
+	cfg := filepath.Join(l.o.Dir, "dmz-lab.yaml")
+	if err := os.WriteFile(cfg, []byte(monitorConfig), 0o644); err != nil {
+		return err
+	}
+	if _, err := l.start("gw", "monitor", l.o.Vigil, "up", "--config", cfg, "--no-agent", "--data", filepath.Join(l.o.Dir, "data"),
+		"--bus-listen", "10.10.0.254:4222", "--listen", l.mgmtIP+":8080", "--insecure-http", "--log-level", "warn"); err != nil {
+		return err
+	}
+	if err := waitHTTP(l.dashboard()+"/healthz", 30*time.Second); err != nil {
+		return fmt.Errorf("the monitor did not come up (see %s): %w", filepath.Join(l.o.Dir, "monitor.log"), err)
+	}
+	// The network sensor on the gateway's link to the attacker.
+	if _, err := l.start("gw", "netsensor", l.o.Vigil, "netsensor", "--iface", l.tag+"ag", "--bus", "nats://10.10.0.254:4222",
+		"--id", "gateway", "--spool-dir", filepath.Join(l.o.Dir, "netsensor-spool"), "--log-level", "warn"); err != nil {
+		return err
+	}
+	// The servers: a web server and an agent in their own PID and mount
+	// namespaces, so each agent sees its host's processes only.
+	for i := 1; i <= nHosts; i++ {
+		dir := filepath.Join(l.o.Dir, fmt.Sprintf("h%d", i))
+		if err := writeWebServer(dir, i); err != nil {
+			return err
+		}
+		// The servers share this machine's kernel: /proc/stat, meminfo and
+		// the disk counters are the whole machine's in every namespace,
+		// so the system-wide metrics' observations are switched off (the
+		// paper's servers were separate machines); process-level ones,
+		// the process count (PID namespace) and sockets (network
+		// namespace) are each server's own.
+		script := fmt.Sprintf(`apache2 -f %s/apache2.conf -DFOREGROUND &
+exec %s agent --bus nats://10.10.0.254:4222 --host-id host%d --procs apache2,bash,sh --interval 4s --window 5 --spool-dir %s/spool --log-level warn \
+  --threshold SYS.CPU=1000 --threshold SYS.MEM=1000 --threshold SYS.DISK.IO=1000000000 --threshold SYS.NET.RX=1000000000 --threshold SYS.NET.TX=1000000000`,
+			dir, l.o.Vigil, i, dir)
+		if _, err := l.start(fmt.Sprintf("h%d", i), fmt.Sprintf("host%d", i), "unshare", "--pid", "--mount", "--fork", "--mount-proc", "sh", "-c", script); err != nil {
+			return err
+		}
+	}
+	for i := 1; i <= nHosts; i++ {
+		if err := waitHTTPIn(l, "atk", fmt.Sprintf("http://10.10.0.%d:8000/", i), 30*time.Second); err != nil {
+			return fmt.Errorf("server %d: %w", i, err)
+		}
+	}
+	l.say("lab up: 4 servers (10.10.0.1-4, apache2 on port 8000, agents every 4 s), attacker 10.20.0.1, gateway with the network sensor and the monitor; dashboard %s", l.dashboard())
+	return nil
+}
+
+func (l *lab) dashboard() string { return "http://" + l.mgmtIP + ":8080" }
+
+// monitorConfig is the gateway monitor: configs/dmz.yaml with the models
+// and rules built into the binary.
+const monitorConfig = `monitor: {name: dmz-lab, layer: domain}
+# The lab's networks exist only on this machine, inside its namespaces.
+server: {allow_insecure: true}
+sources:
+  - name: observations
+    subjects: ["vigil.obs.>"]
+    delivery: durable
+engines:
+  - kind: signature
+    name: gateway-signatures
+    rules: ["builtin:gateway.yaml"]
+    # Every detection is evidence for the tracks: repeats of a scan are
+    # not held back here.
+    suppress: 0s
+  - kind: track
+    name: tracks
+    reports_from: [gateway-signatures]
+    models: ["builtin:m3.yaml", "builtin:m4.yaml"]
+    compare:
+      - models: [m3, m4]
+        alpha: 0.01
+        beta: 0.01
+        verdicts: ["attack", "isolated failure, not attack"]
+resolver: {publish: true, min_severity: green}
+`
+
+// writeWebServer writes a prefork Apache configuration serving a page of
+// 256 KB on port 8000: under a flood it starts workers and grows, as the
+// paper's httpd did.
+func writeWebServer(dir string, i int) error {
+	www := filepath.Join(dir, "www")
+	if err := os.MkdirAll(www, 0o755); err != nil {
+		return err
+	}
+	page := strings.Repeat(fmt.Sprintf("host %d serves this page. ", i), 256<<10/24)
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte(page), 0o644); err != nil {
+		return err
+	}
+	conf := fmt.Sprintf(`ServerRoot %[1]s
+ServerName host%[2]d
+Listen 8000
+PidFile %[1]s/apache2.pid
+Mutex file:%[1]s default
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+User nobody
+Group nogroup
+ErrorLog %[1]s/error.log
+DocumentRoot %[1]s/www
+DirectoryIndex index.html
+StartServers 2
+MinSpareServers 1
+MaxSpareServers 80
+ServerLimit 80
+MaxRequestWorkers 80
+`, dir, i)
+	if err := os.WriteFile(filepath.Join(dir, "apache2.conf"), []byte(conf), 0o644); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o755)
+}
+
+func waitHTTP(url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitHTTPIn waits until url answers from a namespace.
+func waitHTTPIn(l *lab, ns, url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		if e := l.in(ns, "ab", "-q", "-n", "1", url); e == nil {
+			return nil
+		} else if time.Now().After(deadline) {
+			return e
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// experiment runs the paper's scenario and measures it.
+func (l *lab) experiment(ctx context.Context) (*Result, error) {
+	base, gap, after := 40*time.Second, 20*time.Second, 150*time.Second
+	if l.o.Fast {
+		base, gap, after = 16*time.Second, 8*time.Second, 20*time.Second
+	}
+	res := &Result{Hosts: map[string]*HostResult{}, Dashboard: l.dashboard()}
+	l.say("baseline: %v of normal operation", base)
+	if err := sleep(ctx, base); err != nil {
+		return nil, err
+	}
+	res.ScanStart = time.Now().UTC()
+	l.say("scan: nmap -sS of the four servers from the attacker")
+	if err := l.in("atk", "nmap", "-sS", "-T4", "-n", "-Pn", "-p", "1-1000", "10.10.0.1-4"); err != nil {
+		return nil, err
+	}
+	l.say("scan done; waiting %v", gap)
+	if err := sleep(ctx, gap); err != nil {
+		return nil, err
+	}
+	res.FloodStart = time.Now().UTC()
+	l.say("flood: ab -c 60 against host 3 for 30 s")
+	if err := l.in("atk", "ab", "-q", "-r", "-s", "5", "-t", "30", "-n", "100000000", "-c", "60", "http://10.10.0.3:8000/"); err != nil {
+		l.say("ab: %v", err)
+	}
+	res.FloodEnd = time.Now().UTC()
+	l.say("flood over; watching %v more", after)
+	if err := sleep(ctx, after); err != nil {
+		return nil, err
+	}
+	if err := l.collect(ctx, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// collect reads the monitor's reports and events back through its API.
+func (l *lab) collect(ctx context.Context, res *Result) error {
+	var reps []event.Report
+	if err := getJSON(ctx, l.dashboard()+"/api/reports?engine=tracks&model=m3&limit=10000", &reps); err != nil {
+		return err
+	}
+	sort.Slice(reps, func(i, j int) bool { return reps[i].Time.Before(reps[j].Time) })
+	for i := 1; i <= nHosts; i++ {
+		res.Hosts[fmt.Sprintf("host%d", i)] = &HostResult{IP: fmt.Sprintf("10.10.0.%d", i)}
+	}
+	byIP := map[string]*HostResult{}
+	for _, h := range res.Hosts {
+		byIP[h.IP] = h
+	}
+	for _, r := range reps {
+		h := byIP[r.IP]
+		if h == nil || r.State == "Verdict" {
+			continue
+		}
+		at := r.Time.Sub(res.FloodStart).Seconds()
+		if r.Score > h.MaxScore {
+			h.MaxScore = r.Score
+		}
+		if r.Severity >= event.SeverityYellow && r.Time.Before(res.ScanStart) {
+			h.LeftGreenBeforeScan = true
+		}
+		if r.Severity >= event.SeverityYellow && h.YellowAfter == nil {
+			h.YellowAfter = &at
+		}
+		if r.Severity >= event.SeverityRed && h.RedAfter == nil {
+			h.RedAfter = &at
+		}
+		res.Timeline = append(res.Timeline, fmt.Sprintf("%+7.1fs %-10s %-12s %.2f %s", at, r.IP, r.State, r.Score, r.Severity))
+	}
+	var table []struct {
+		Host   string           `json:"host"`
+		Counts map[string]int64 `json:"counts"`
+	}
+	if err := getJSON(ctx, l.dashboard()+"/api/observations/by-host", &table); err != nil {
+		return err
+	}
+	res.Table2 = map[string]map[string]int64{}
+	for _, row := range table {
+		if strings.HasPrefix(row.Host, "host") {
+			res.Table2[row.Host] = row.Counts
+		}
+	}
+	return nil
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(bufio.NewReader(resp.Body)).Decode(v)
+}

@@ -1,0 +1,17 @@
+// Package models holds the process models shipped inside the binary,
+// which resource objects name as builtin:<file> (docs/MODELS.md).
+package models
+
+import "embed"
+
+//go:embed m1.yaml m2.yaml m3.yaml m4.yaml
+var files embed.FS
+
+// Prefix marks a model file shipped in the binary.
+const Prefix = "builtin:"
+
+// Builtin returns the model file named name (as in builtin:name).
+func Builtin(name string) ([]byte, bool) {
+	data, err := files.ReadFile(name)
+	return data, err == nil
+}
