@@ -137,8 +137,6 @@ func runTrackSize(models []*track.Model, keys, n int, seed uint64) TrackSize {
 		ev.Time = t0.Add(time.Duration(i) * step)
 		e.Handle(&ev, emit)
 	}
-	runtime.GC()
-	base := heapAlloc()
 	prev := runtime.GOMAXPROCS(1)
 	start := time.Now()
 	next := time.Time{}
@@ -169,7 +167,6 @@ func runTrackSize(models []*track.Model, keys, n int, seed uint64) TrackSize {
 	if withEngine > without && st.Keys > 0 {
 		sz.BytesPerPair = float64(withEngine-without) / float64(st.Keys)
 	}
-	_ = base
 	sz.RetainedHeapMiB = mb(after)
 	return sz
 }

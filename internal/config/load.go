@@ -412,23 +412,39 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 	return out
 }
 
-// suggest proposes the closest known field name for a misspelt one.
+// suggest proposes the closest known field name for a misspelt one, or
+// lists them.
 func suggest(got string, fields map[string]reflect.Type) string {
-	best, bestD := "", 3
-	for name := range fields {
-		if d := EditDistance(got, name); d < bestD || d == bestD && name < best {
-			best, bestD = name, d
-		}
-	}
-	if best != "" && bestD <= 2 {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)
 	}
+	if best, ok := Closest(got, names); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
 	sort.Strings(names)
 	return " (known: " + strings.Join(names, ", ") + ")"
+}
+
+// DidYouMean is " (did you mean "NAME"?)" for the known name nearest to
+// got, or "" when none is near.
+func DidYouMean(got string, known []string) string {
+	if best, ok := Closest(got, known); ok {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}
+
+// Closest returns the known name nearest to got, within two edits (the
+// alphabetically first of equally near ones), for "did you mean" hints.
+func Closest(got string, known []string) (string, bool) {
+	best, bestD := "", 3
+	for _, name := range known {
+		if d := EditDistance(got, name); d < bestD || d == bestD && name < best {
+			best, bestD = name, d
+		}
+	}
+	return best, best != ""
 }
 
 // EditDistance is the Levenshtein distance between a and b, for

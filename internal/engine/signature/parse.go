@@ -2,6 +2,8 @@ package signature
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -264,7 +266,7 @@ func (p *parser) rule(n *yaml.Node, path string) {
 		k, v := n.Content[j], resolveAlias(n.Content[j+1])
 		kp := config.Join(path, k.Value)
 		if !ruleKeys[k.Value] {
-			p.addf(k, kp, "unknown key %q%s", k.Value, suggestKey(k.Value, ruleKeys))
+			p.addf(k, kp, "unknown key %q%s", k.Value, config.DidYouMean(k.Value, slices.Collect(maps.Keys(ruleKeys))))
 			continue
 		}
 		switch k.Value {
@@ -892,17 +894,4 @@ func validField(s string) bool {
 		}
 	}
 	return true
-}
-
-func suggestKey(got string, known map[string]bool) string {
-	best, bestD := "", 3
-	for k := range known {
-		if d := config.EditDistance(got, k); d < bestD || d == bestD && k < best {
-			best, bestD = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
 }

@@ -73,7 +73,7 @@ func (e *Engine) Compare(cs []Comparison) error {
 
 // compare moves each comparison's log ratio for ev's key by the models'
 // likelihood changes (NaN: the model cannot emit ev).
-func (e *Engine) compare(ev *event.Event, deltas []float64, emit func(Report)) {
+func (e *Engine) compare(ev *event.Event, deltas []float64, binds []binding, emit func(Report)) {
 	for _, c := range e.cmp {
 		da, db := deltas[c.a], deltas[c.b]
 		if math.IsNaN(da) && math.IsNaN(db) {
@@ -86,9 +86,9 @@ func (e *Engine) compare(ev *event.Event, deltas []float64, emit func(Report)) {
 		if math.IsNaN(db) {
 			db = math.Log(mb.Noise)
 		}
-		key, field := e.keyFor(ma, ev)
+		key, field := binds[c.a].key, binds[c.a].field
 		if key == "" {
-			key, field = e.keyFor(mb, ev)
+			key, field = binds[c.b].key, binds[c.b].field
 		}
 		if key == "" {
 			continue
@@ -131,13 +131,4 @@ func (e *Engine) compare(ev *event.Event, deltas []float64, emit func(Report)) {
 		e.stats.Reports++
 		emit(r)
 	}
-}
-
-// keyFor is the key ev binds to under m, and the field it came from.
-func (e *Engine) keyFor(m *Model, ev *event.Event) (string, string) {
-	field := m.Key
-	if ei := m.Emission(ev); ei >= 0 && m.Emissions[ei].Key != "" {
-		field = m.Emissions[ei].Key
-	}
-	return fieldText(ev, field), field
 }

@@ -174,23 +174,29 @@ func (e *Engine) Handle(ev *event.Event, emit func(Report)) {
 	if ev.Time.After(e.now) {
 		e.Tick(ev.Time, emit)
 	}
+	// For the comparisons: each model's change of likelihood, and the
+	// key and field ev binds to under it.
 	var deltas []float64
+	var binds []binding
 	if len(e.cmp) > 0 {
-		deltas = make([]float64, len(e.models))
+		deltas, binds = make([]float64, len(e.models)), make([]binding, len(e.models))
 	}
 	for mi, m := range e.models {
 		ei := m.Emission(ev)
+		field := m.Key
+		if ei >= 0 && m.Emissions[ei].Key != "" {
+			field = m.Emissions[ei].Key
+		}
+		key := fieldText(ev, field)
+		if binds != nil {
+			binds[mi] = binding{key, field}
+		}
 		if ei < 0 {
 			if deltas != nil {
 				deltas[mi] = math.NaN() // not the model's to explain
 			}
 			continue
 		}
-		field := m.Emissions[ei].Key
-		if field == "" {
-			field = m.Key
-		}
-		key := fieldText(ev, field)
 		if key == "" {
 			continue
 		}
@@ -205,9 +211,13 @@ func (e *Engine) Handle(ev *event.Event, emit func(Report)) {
 		e.maybeReport(ks, field, ev.Time, emit)
 	}
 	if deltas != nil {
-		e.compare(ev, deltas, emit)
+		e.compare(ev, deltas, binds, emit)
 	}
 }
+
+// binding is the key an event binds to under a model, and the field it
+// came from.
+type binding struct{ key, field string }
 
 // Tick applies state timeouts and ends expired keys as time passes.
 // Only keys whose top track has a timeout due are touched.

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/vigil-ids/vigil/internal/event"
 )
 
 // FuzzModels parses arbitrary model files: an error naming the problem, or
@@ -41,6 +39,5 @@ func FuzzModels(f *testing.F) {
 			e.Handle(&evs[i], check)
 		}
 		e.Tick(evs[len(evs)-1].Time.Add(48*time.Hour), check)
-		_ = event.TypeSysCPU
 	})
 }

@@ -270,7 +270,7 @@ func (p *mparser) model(n *yaml.Node, path string) *Model {
 				lists[v.Content[i].Value] = p.strs(v.Content[i+1], config.Join(kp, v.Content[i].Value))
 			}
 		default:
-			p.add(k, kp, "unknown key %q in a model%s", k.Value, suggest(k.Value, modelKeys))
+			p.add(k, kp, "unknown key %q in a model%s", k.Value, config.DidYouMean(k.Value, modelKeys))
 		}
 	}
 	if m.ID == "" {
@@ -355,7 +355,7 @@ func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 				case "fallback":
 					info.fallback, info.fbNode = p.str(sv, sp), sv
 				default:
-					p.add(sk, sp, "unknown key %q in a state%s", sk.Value, suggest(sk.Value, []string{"initial", "target", "timeout", "fallback"}))
+					p.add(sk, sp, "unknown key %q in a state%s", sk.Value, config.DidYouMean(sk.Value, []string{"initial", "target", "timeout", "fallback"}))
 				}
 			}
 		default:
@@ -379,7 +379,7 @@ func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 			f := m.State(info.fallback)
 			switch {
 			case f < 0:
-				p.add(info.fbNode, config.Join(config.Join(path, m.States[i]), "fallback"), "no state %q%s", info.fallback, suggest(info.fallback, m.States))
+				p.add(info.fbNode, config.Join(config.Join(path, m.States[i]), "fallback"), "no state %q%s", info.fallback, config.DidYouMean(info.fallback, m.States))
 			case f == i:
 				p.add(info.fbNode, config.Join(config.Join(path, m.States[i]), "fallback"), "a state cannot fall back to itself")
 			}
@@ -417,7 +417,7 @@ func (p *mparser) transitions(n *yaml.Node, path string, m *Model) {
 		fp := config.Join(path, fk.Value)
 		from := m.State(fk.Value)
 		if from < 0 {
-			p.add(fk, fp, "no state %q%s", fk.Value, suggest(fk.Value, m.States))
+			p.add(fk, fp, "no state %q%s", fk.Value, config.DidYouMean(fk.Value, m.States))
 			continue
 		}
 		if m.Trans[from] != nil {
@@ -434,7 +434,7 @@ func (p *mparser) transitions(n *yaml.Node, path string, m *Model) {
 			for i, t := range fv.Content {
 				to := m.State(t.Value)
 				if to < 0 {
-					p.add(t, config.Index(fp, i), "no state %q%s", t.Value, suggest(t.Value, m.States))
+					p.add(t, config.Index(fp, i), "no state %q%s", t.Value, config.DidYouMean(t.Value, m.States))
 					continue
 				}
 				row[to] = 1 / float64(len(fv.Content))
@@ -446,7 +446,7 @@ func (p *mparser) transitions(n *yaml.Node, path string, m *Model) {
 				tp := config.Join(fp, tk.Value)
 				to := m.State(tk.Value)
 				if to < 0 {
-					p.add(tk, tp, "no state %q%s", tk.Value, suggest(tk.Value, m.States))
+					p.add(tk, tp, "no state %q%s", tk.Value, config.DidYouMean(tk.Value, m.States))
 					continue
 				}
 				row[to] = p.prob(tv, tp, true)
@@ -522,7 +522,7 @@ func (p *mparser) emissions(n *yaml.Node, path string, m *Model, declared map[st
 					for x, s := range sv.Content {
 						st := m.State(s.Value)
 						if st < 0 {
-							p.add(s, config.Index(sp, x), "no state %q%s", s.Value, suggest(s.Value, m.States))
+							p.add(s, config.Index(sp, x), "no state %q%s", s.Value, config.DidYouMean(s.Value, m.States))
 							continue
 						}
 						in[st] = true
@@ -532,7 +532,7 @@ func (p *mparser) emissions(n *yaml.Node, path string, m *Model, declared map[st
 						s, pv := sv.Content[x], sv.Content[x+1]
 						st := m.State(s.Value)
 						if st < 0 {
-							p.add(s, config.Join(sp, s.Value), "no state %q%s", s.Value, suggest(s.Value, m.States))
+							p.add(s, config.Join(sp, s.Value), "no state %q%s", s.Value, config.DidYouMean(s.Value, m.States))
 							continue
 						}
 						e.P[st] = p.prob(pv, config.Join(sp, s.Value), false)
@@ -541,7 +541,7 @@ func (p *mparser) emissions(n *yaml.Node, path string, m *Model, declared map[st
 					p.add(sv, sp, "want {state: probability, ...} or [state, ...]")
 				}
 			default:
-				p.add(sk, sp, "unknown key %q in an emission%s", sk.Value, suggest(sk.Value, emissionKeys))
+				p.add(sk, sp, "unknown key %q in an emission%s", sk.Value, config.DidYouMean(sk.Value, emissionKeys))
 			}
 		}
 		if lookupKey(ev, "match") == nil {
@@ -758,18 +758,4 @@ func (p *mparser) duration(n *yaml.Node, path string) time.Duration {
 		p.add(n, path, "want a positive duration such as 30s or 5m, not %q", n.Value)
 	}
 	return d
-}
-
-// suggest proposes the closest of known for a misspelt name.
-func suggest(got string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := config.EditDistance(got, k); d < bestD || d == bestD && k < best {
-			best, bestD = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
 }

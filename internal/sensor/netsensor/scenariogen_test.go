@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -273,7 +272,7 @@ var scenarios = map[string]func(g *G){
 		// nmap -sS: open 22 and 443, filtered 135 139 445, the rest closed.
 		ports := []uint16{21, 22, 23, 25, 53, 110, 135, 139, 443, 445, 993, 995, 1433, 1521, 3306, 3389, 5432, 5900, 6379, 8080, 8443, 9200, 11211, 27017}
 		tt := 2.0
-		for i, p := range ports {
+		for _, p := range ports {
 			k := g.tcp("203.0.113.45", 61001, "10.0.0.3", p)
 			switch p {
 			case 22, 443:
@@ -286,7 +285,6 @@ var scenarios = map[string]func(g *G){
 				k.refused(tt, 0.002)
 			}
 			tt += 0.05
-			_ = i
 		}
 		// nmap retransmits to the filtered ports.
 		for _, p := range []uint16{135, 139, 445} {
@@ -899,8 +897,6 @@ var scenarios = map[string]func(g *G){
 		g.end("http-command-injection", "hci-")
 	},
 }
-
-var _ = strings.Contains
 
 func gframe(ls ...gopacket.SerializableLayer) []byte {
 	buf := gopacket.NewSerializeBuffer()
