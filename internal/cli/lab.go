@@ -53,9 +53,11 @@ is interrupted or fails.`,
 			if dir, err = filepath.Abs(dir); err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
-			o := lab.Options{Vigil: self, Dir: dir, Fast: fast, Logger: e.log}
-			if !asJSON {
-				o.Progress = e.stdout
+			// The progress goes to standard error with --json, so that
+			// standard output is the one JSON object.
+			o := lab.Options{Vigil: self, Dir: dir, Fast: fast, Logger: e.log, Progress: e.stdout}
+			if asJSON {
+				o.Progress = e.stderr
 			}
 			res, err := lab.Run(cmd.Context(), o)
 			if err != nil {
@@ -64,15 +66,22 @@ is interrupted or fails.`,
 			if asJSON {
 				return e.printJSON(res)
 			}
-			fmt.Fprintln(e.stdout, "M3 timeline (seconds from the flood's start):")
+			fmt.Fprintln(e.stdout, "Timeline (seconds into the experiment; M3 state, score and band):")
 			for _, line := range res.Timeline {
 				fmt.Fprintln(e.stdout, "  "+line)
 			}
+			fmt.Fprintln(e.stdout, "Per server, from the flood's start:")
 			for i := 1; i <= 4; i++ {
 				h := res.Hosts[fmt.Sprintf("host%d", i)]
-				fmt.Fprintf(e.stdout, "host%d %s: yellow %s, red %s, max score %.2f\n", i, h.IP, secs(h.YellowAfter), secs(h.RedAfter), h.MaxScore)
+				fmt.Fprintf(e.stdout, "  host%d %s: yellow %s, red %s, max score %.2f, at the end %.2f %s\n", i, h.IP, secs(h.YellowAfter), secs(h.RedAfter), h.MaxScore, h.FinalScore, h.FinalSeverity)
 			}
-			fmt.Fprintf(e.stdout, "files in %s\n", dir)
+			fmt.Fprintln(e.stdout, "Observations by type (seed 000 Table 2):")
+			if err := lab.WriteTable2(e.stdout, res.Table2); err != nil {
+				return err
+			}
+			for _, f := range res.Files {
+				fmt.Fprintf(e.stdout, "wrote %s\n", f)
+			}
 			return nil
 		},
 	}

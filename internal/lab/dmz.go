@@ -20,12 +20,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/engine/track"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/models"
 )
 
 // Options configure the lab.
@@ -40,6 +43,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress receives the timeline as it happens.
 	Progress io.Writer
+	// OnUp, if set, is called with the dashboard's address once the lab
+	// is up, before the experiment starts (a browser can watch it).
+	OnUp func(dashboard string)
 }
 
 // HostResult is one server's outcome.
@@ -54,20 +60,52 @@ type HostResult struct {
 	// LeftGreenBeforeScan is true when the score left green before the
 	// scan began.
 	LeftGreenBeforeScan bool `json:"left_green_before_scan"`
+	// SeverityAtFloodEnd is the band when the flood ended;
+	// MaxSeverityAfterFlood the highest band after it ("" if no report
+	// came after it).
+	SeverityAtFloodEnd    string `json:"severity_at_flood_end"`
+	MaxSeverityAfterFlood string `json:"max_severity_after_flood"`
+	// FinalScore and FinalSeverity are the last report's.
+	FinalScore    float64 `json:"final_score"`
+	FinalSeverity string  `json:"final_severity"`
 }
 
-// Result is the experiment's outcome.
+// Result is the experiment's outcome. Its JSON form has the hosts at the
+// top level (host1 .. host4) beside the times.
 type Result struct {
-	ScanStart  time.Time              `json:"scan_start"`
-	FloodStart time.Time              `json:"flood_start"`
-	FloodEnd   time.Time              `json:"flood_end"`
-	Hosts      map[string]*HostResult `json:"hosts"`
-	// Table2 counts each server's observations by type.
-	Table2 map[string]map[string]int64 `json:"table2"`
-	// Timeline lists the M3 state and band changes in order.
-	Timeline []string `json:"timeline"`
+	// Start is the experiment's start (the lab up), time 0 of Figure 5.
+	Start      time.Time
+	ScanStart  time.Time
+	ScanEnd    time.Time
+	FloodStart time.Time
+	FloodEnd   time.Time
+	End        time.Time
+	// Timeout is how long M3 keeps a server Questionable after an alert.
+	Timeout time.Duration
+	Hosts   map[string]*HostResult
+	// Table2 counts each server's observations by type (the network
+	// observations as "REPORT": the gateway signatures' reports about
+	// it).
+	Table2 map[string]map[string]int64
+	// Series is Figure 5: each server's M3 score at each report.
+	Series []Point
+	// Timeline lists the experiment's steps and the M3 state and band
+	// changes in order.
+	Timeline []string
 	// Dashboard is where the monitor's dashboard was served.
-	Dashboard string `json:"dashboard"`
+	Dashboard string
+	// Files are the outputs written in the lab's directory.
+	Files []string
+}
+
+// Point is one M3 report about a server: Figure 5's series.
+type Point struct {
+	// At is the seconds into the experiment.
+	At       float64 `json:"t"`
+	Host     string  `json:"host"`
+	Score    float64 `json:"score"`
+	Severity string  `json:"severity"`
+	State    string  `json:"state"`
 }
 
 const nHosts = 4
@@ -116,6 +154,9 @@ type lab struct {
 	links  []string
 	mu     sync.Mutex
 	mgmtIP string
+	// www holds the servers' documents and application, readable by the
+	// user Apache's workers run as (the lab's directory may not be).
+	www string
 }
 
 func (l *lab) ns(name string) string { return l.tag + "-" + name }
@@ -197,10 +238,44 @@ func (l *lab) cleanup() {
 		_ = exec.Command("ip", "link", "del", link).Run()
 	}
 	l.netns, l.links = nil, nil
+	if l.www != "" {
+		_ = os.RemoveAll(l.www)
+		l.www = ""
+	}
+}
+
+// marker names the file that marks a directory as a lab's: a later run
+// may clear what an earlier one left there, and nothing else.
+const marker = ".vigil-lab"
+
+// prepareDir makes dir the lab's: new, empty, or a previous lab's, whose
+// store, spools and outputs are removed so that each run starts afresh.
+func prepareDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+			return fmt.Errorf("%s is not empty and holds no earlier lab (%s): give the lab a directory of its own", dir, marker)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, marker), []byte("files of vigil lab dmz; a later run replaces them\n"), 0o644)
 }
 
 // Run builds the lab, runs the experiment and tears everything down,
-// also when ctx ends early or a step fails.
+// also when ctx ends early or a step fails. It writes the outputs
+// (Figure 5 and Table 2 as CSV, Figure 5 as SVG, the timeline, the
+// result as JSON) in o.Dir.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := Check(); err != nil {
 		return nil, err
@@ -211,7 +286,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	timeout, err := questionableTimeout()
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareDir(o.Dir); err != nil {
 		return nil, err
 	}
 	l := &lab{o: o, tag: fmt.Sprintf("vl%d", os.Getpid()%10000)}
@@ -219,7 +298,36 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := l.build(); err != nil {
 		return nil, err
 	}
-	return l.experiment(ctx)
+	if o.OnUp != nil {
+		o.OnUp(l.dashboard())
+	}
+	res, err := l.experiment(ctx, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := res.write(o.Dir); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// questionableTimeout is how long the built-in M3 keeps a server
+// Questionable after its last alert: the experiment watches past it.
+func questionableTimeout() (time.Duration, error) {
+	data, ok := models.Builtin("m3.yaml")
+	if !ok {
+		return 0, errors.New("no built-in m3.yaml")
+	}
+	ms, err := track.ParseModels(models.Prefix+"m3.yaml", data)
+	if err != nil {
+		return 0, err
+	}
+	m := ms[0]
+	q := m.State("Questionable")
+	if q < 0 || m.Timeout[q] <= 0 {
+		return 0, errors.New("the built-in m3 has no Questionable state with a timeout")
+	}
+	return m.Timeout[q], nil
 }
 
 func (l *lab) say(format string, args ...any) {
@@ -303,9 +411,17 @@ func (l *lab) build() error {
 	}
 	// The servers: a web server and an agent in their own PID and mount
 	// namespaces, so each agent sees its host's processes only.
+	www, err := os.MkdirTemp("", "vigil-lab-www-")
+	if err != nil {
+		return err
+	}
+	l.www = www
+	if err := os.Chmod(www, 0o755); err != nil {
+		return err
+	}
 	for i := 1; i <= nHosts; i++ {
 		dir := filepath.Join(l.o.Dir, fmt.Sprintf("h%d", i))
-		if err := writeWebServer(dir, i); err != nil {
+		if err := writeWebServer(dir, filepath.Join(www, fmt.Sprintf("h%d", i)), i); err != nil {
 			return err
 		}
 		// The servers share this machine's kernel: /proc/stat, meminfo and
@@ -323,8 +439,10 @@ exec %s agent --bus nats://10.10.0.254:4222 --host-id host%d --procs apache2,bas
 		}
 	}
 	for i := 1; i <= nHosts; i++ {
-		if err := waitHTTPIn(l, "atk", fmt.Sprintf("http://10.10.0.%d:8000/", i), 30*time.Second); err != nil {
-			return fmt.Errorf("server %d: %w", i, err)
+		for _, path := range []string{"/", "/app"} {
+			if err := waitHTTPIn(l, "atk", fmt.Sprintf("http://10.10.0.%d:8000%s", i, path), 30*time.Second); err != nil {
+				return fmt.Errorf("server %d (see %s): %w", i, filepath.Join(l.o.Dir, fmt.Sprintf("h%d", i), "error.log"), err)
+			}
 		}
 	}
 	l.say("lab up: 4 servers (10.10.0.1-4, apache2 on port 8000, agents every 4 s), attacker 10.20.0.1, gateway with the network sensor and the monitor; dashboard %s", l.dashboard())
@@ -361,16 +479,51 @@ engines:
 resolver: {publish: true, min_severity: green}
 `
 
-// writeWebServer writes a prefork Apache configuration serving a page of
-// 256 KB on port 8000: under a flood it starts workers and grows, as the
-// paper's httpd did.
-func writeWebServer(dir string, i int) error {
-	www := filepath.Join(dir, "www")
+// appLua is the servers' web application: each request renders a page
+// and keeps the rendering in the worker's cache of recent pages, up to
+// cacheEntries of them, as many web applications keep sessions or
+// rendered fragments. Under a flood, Apache starts workers and each grows
+// by what it caches, as the paper's httpd processes grew (seed 000 Table
+// 2: PROC.MEM and PROC.SPAWN on the victim only). The cache is bounded,
+// so a worker stops growing at about cacheEntries x 8 KB and what the
+// collector has not yet freed.
+const appLua = `local cache, n = {}, 0
+local cacheEntries = 1000
+-- Collect continuously, so a worker holds what it caches and little more.
+collectgarbage("setpause", 100)
+
+function handle(r)
+  n = n + 1
+  local page = string.rep(string.format("%s request %d. ", r.hostname, n), 8192 // 24)
+  cache[(n - 1) % cacheEntries + 1] = page
+  r.content_type = "text/html"
+  r:puts("<html><body><p>", r.hostname, " served request ", n, " of this worker.</p></body></html>\n")
+  return apache2.OK
+end
+`
+
+// writeWebServer writes in dir a prefork Apache configuration on port
+// 8000 serving from docs a static page (/) and the application (/app,
+// appLua): under a flood of requests for /app it starts workers, and they
+// grow. The workers read docs as an unprivileged user.
+func writeWebServer(dir, docs string, i int) error {
+	www := filepath.Join(docs, "www")
 	if err := os.MkdirAll(www, 0o755); err != nil {
 		return err
 	}
-	page := strings.Repeat(fmt.Sprintf("host %d serves this page. ", i), 256<<10/24)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range []string{docs, www} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
+	}
+	page := fmt.Sprintf("<html><body><p>host %d</p></body></html>\n", i)
 	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte(page), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(docs, "app.lua"), []byte(appLua), 0o644); err != nil {
 		return err
 	}
 	conf := fmt.Sprintf(`ServerRoot %[1]s
@@ -382,22 +535,22 @@ LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
 LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule lua_module /usr/lib/apache2/modules/mod_lua.so
 TypesConfig /etc/mime.types
 User nobody
 Group nogroup
 ErrorLog %[1]s/error.log
-DocumentRoot %[1]s/www
+DocumentRoot %[3]s/www
 DirectoryIndex index.html
+LuaScope server
+LuaMapHandler ^/app$ %[3]s/app.lua handle
 StartServers 2
 MinSpareServers 1
 MaxSpareServers 80
 ServerLimit 80
 MaxRequestWorkers 80
-`, dir, i)
-	if err := os.WriteFile(filepath.Join(dir, "apache2.conf"), []byte(conf), 0o644); err != nil {
-		return err
-	}
-	return os.Chmod(dir, 0o755)
+`, dir, i, docs)
+	return os.WriteFile(filepath.Join(dir, "apache2.conf"), []byte(conf), 0o644)
 }
 
 func waitHTTP(url string, limit time.Duration) error {
@@ -416,48 +569,67 @@ func waitHTTP(url string, limit time.Duration) error {
 }
 
 // waitHTTPIn waits until url answers from a namespace.
+// It fails if the server answers with an error.
 func waitHTTPIn(l *lab, ns, url string, limit time.Duration) error {
+	ipPath, err := lookPath("ip")
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(limit)
 	for {
-		if e := l.in(ns, "ab", "-q", "-n", "1", url); e == nil {
+		out, err := exec.Command(ipPath, "netns", "exec", l.ns(ns), "ab", "-n", "1", url).CombinedOutput()
+		switch {
+		case err == nil && strings.Contains(string(out), "Non-2xx responses"):
+			return fmt.Errorf("%s answers with an error", url)
+		case err == nil:
 			return nil
-		} else if time.Now().After(deadline) {
-			return e
+		case time.Now().After(deadline):
+			return fmt.Errorf("%s: %w: %s", url, err, strings.TrimSpace(string(out)))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 }
 
-// experiment runs the paper's scenario and measures it.
-func (l *lab) experiment(ctx context.Context) (*Result, error) {
-	base, gap, after := 40*time.Second, 20*time.Second, 150*time.Second
+// experiment runs the paper's scenario and measures it: a baseline, an
+// nmap scan of the four servers, a wait, a 30 s HTTP flood against host 3,
+// and a watch until M3's Questionable timeout has passed since the scan.
+func (l *lab) experiment(ctx context.Context, timeout time.Duration) (*Result, error) {
+	base, gap, margin := 60*time.Second, 60*time.Second, 30*time.Second
 	if l.o.Fast {
-		base, gap, after = 16*time.Second, 8*time.Second, 20*time.Second
+		base, gap, margin = 16*time.Second, 8*time.Second, 10*time.Second
 	}
-	res := &Result{Hosts: map[string]*HostResult{}, Dashboard: l.dashboard()}
-	l.say("baseline: %v of normal operation", base)
+	res := &Result{Hosts: map[string]*HostResult{}, Dashboard: l.dashboard(), Timeout: timeout, Start: time.Now().UTC()}
+	step := func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		l.say("%s", msg)
+		res.Timeline = append(res.Timeline, fmt.Sprintf("%7.1fs  %s", time.Since(res.Start).Seconds(), msg))
+	}
+	step("baseline: %v of normal operation", base)
 	if err := sleep(ctx, base); err != nil {
 		return nil, err
 	}
 	res.ScanStart = time.Now().UTC()
-	l.say("scan: nmap -sS of the four servers from the attacker")
+	step("scan: nmap -sS of the four servers from the attacker")
 	if err := l.in("atk", "nmap", "-sS", "-T4", "-n", "-Pn", "-p", "1-1000", "10.10.0.1-4"); err != nil {
 		return nil, err
 	}
-	l.say("scan done; waiting %v", gap)
+	res.ScanEnd = time.Now().UTC()
+	step("scan done; waiting %v", gap)
 	if err := sleep(ctx, gap); err != nil {
 		return nil, err
 	}
 	res.FloodStart = time.Now().UTC()
-	l.say("flood: ab -c 60 against host 3 for 30 s")
-	if err := l.in("atk", "ab", "-q", "-r", "-s", "5", "-t", "30", "-n", "100000000", "-c", "60", "http://10.10.0.3:8000/"); err != nil {
-		l.say("ab: %v", err)
+	step("flood: ab -c 20 against host 3's application for 30 s")
+	if err := l.in("atk", "ab", "-q", "-r", "-s", "5", "-t", "30", "-n", "100000000", "-c", "20", "http://10.10.0.3:8000/app"); err != nil {
+		step("ab: %v", err)
 	}
 	res.FloodEnd = time.Now().UTC()
-	l.say("flood over; watching %v more", after)
+	after := time.Until(res.ScanEnd.Add(timeout + margin))
+	step("flood over; watching %v more, until M3's %v timeout has passed since the scan", after.Round(time.Second), timeout)
 	if err := sleep(ctx, after); err != nil {
 		return nil, err
 	}
+	res.End = time.Now().UTC()
 	if err := l.collect(ctx, res); err != nil {
 		return nil, err
 	}
@@ -479,34 +651,27 @@ func (l *lab) collect(ctx context.Context, res *Result) error {
 	if err := getJSON(ctx, l.dashboard()+"/api/reports?engine=tracks&model=m3&limit=10000", &reps); err != nil {
 		return err
 	}
-	sort.Slice(reps, func(i, j int) bool { return reps[i].Time.Before(reps[j].Time) })
-	for i := 1; i <= nHosts; i++ {
-		res.Hosts[fmt.Sprintf("host%d", i)] = &HostResult{IP: fmt.Sprintf("10.10.0.%d", i)}
-	}
-	byIP := map[string]*HostResult{}
-	for _, h := range res.Hosts {
-		byIP[h.IP] = h
+	// The store answers newest first (by time, then by arrival): oldest
+	// first is the reverse.
+	slices.Reverse(reps)
+	byIP := map[string]string{}
+	for i, name := range hostNames() {
+		h := &HostResult{IP: fmt.Sprintf("10.10.0.%d", i+1), SeverityAtFloodEnd: "green"}
+		res.Hosts[name] = h
+		byIP[h.IP] = name
 	}
 	for _, r := range reps {
-		h := byIP[r.IP]
-		if h == nil || r.State == "Verdict" {
+		name := byIP[r.IP]
+		if name == "" || r.State == "Verdict" {
 			continue
 		}
+		res.Hosts[name].observe(res, r)
 		at := r.Time.Sub(res.FloodStart).Seconds()
-		if r.Score > h.MaxScore {
-			h.MaxScore = r.Score
-		}
-		if r.Severity >= event.SeverityYellow && r.Time.Before(res.ScanStart) {
-			h.LeftGreenBeforeScan = true
-		}
-		if r.Severity >= event.SeverityYellow && h.YellowAfter == nil {
-			h.YellowAfter = &at
-		}
-		if r.Severity >= event.SeverityRed && h.RedAfter == nil {
-			h.RedAfter = &at
-		}
-		res.Timeline = append(res.Timeline, fmt.Sprintf("%+7.1fs %-10s %-12s %.2f %s", at, r.IP, r.State, r.Score, r.Severity))
+		t := r.Time.Sub(res.Start).Seconds()
+		res.Series = append(res.Series, Point{At: t, Host: name, Score: r.Score, Severity: r.Severity.String(), State: r.State})
+		res.Timeline = append(res.Timeline, fmt.Sprintf("%7.1fs  %s %-10s %-12s %.2f %-6s (flood %+.1fs)", t, name, r.IP, r.State, r.Score, r.Severity, at))
 	}
+	sort.SliceStable(res.Timeline, func(i, j int) bool { return res.Timeline[i] < res.Timeline[j] })
 	var table []struct {
 		Host   string           `json:"host"`
 		Counts map[string]int64 `json:"counts"`
@@ -515,12 +680,50 @@ func (l *lab) collect(ctx context.Context, res *Result) error {
 		return err
 	}
 	res.Table2 = map[string]map[string]int64{}
+	for _, name := range hostNames() {
+		res.Table2[name] = map[string]int64{}
+	}
 	for _, row := range table {
-		if strings.HasPrefix(row.Host, "host") {
+		if res.Table2[row.Host] != nil {
 			res.Table2[row.Host] = row.Counts
 		}
 	}
+	// The network observations: the gateway signatures' reports about
+	// each server.
+	for _, name := range hostNames() {
+		var gw []event.Report
+		if err := getJSON(ctx, l.dashboard()+"/api/reports?engine=gateway-signatures&limit=10000&ip="+res.Hosts[name].IP, &gw); err != nil {
+			return err
+		}
+		res.Table2[name][networkRow] = int64(len(gw))
+	}
 	return nil
+}
+
+// observe folds one of the server's M3 reports into its outcome.
+func (h *HostResult) observe(res *Result, r event.Report) {
+	at := r.Time.Sub(res.FloodStart).Seconds()
+	h.MaxScore = max(h.MaxScore, r.Score)
+	if r.Severity >= event.SeverityYellow && r.Time.Before(res.ScanStart) {
+		h.LeftGreenBeforeScan = true
+	}
+	if r.Severity >= event.SeverityYellow && h.YellowAfter == nil {
+		h.YellowAfter = &at
+	}
+	if r.Severity >= event.SeverityRed && h.RedAfter == nil {
+		h.RedAfter = &at
+	}
+	if !r.Time.After(res.FloodEnd) {
+		h.SeverityAtFloodEnd = r.Severity.String()
+	} else if h.MaxSeverityAfterFlood == "" || r.Severity > mustSeverity(h.MaxSeverityAfterFlood) {
+		h.MaxSeverityAfterFlood = r.Severity.String()
+	}
+	h.FinalScore, h.FinalSeverity = r.Score, r.Severity.String()
+}
+
+func mustSeverity(s string) event.Severity {
+	sev, _ := event.ParseSeverity(s)
+	return sev
 }
 
 func getJSON(ctx context.Context, url string, v any) error {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,40 +13,14 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigil-ids/vigil/internal/browsertest"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/store"
 )
 
-// chromium finds the browser the tests drive, or skips.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VIGIL_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no Chromium on this machine (install Debian's chromium, or set VIGIL_CHROMIUM)")
-	return ""
-}
-
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-quic", true),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
-	return ctx
+	return browsertest.Context(t, 60*time.Second)
 }
 
 // liveServer serves the page over a real store, until the test ends.
@@ -219,12 +192,9 @@ func TestDashboardTracks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := os.Getenv("VIGIL_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	if err := os.WriteFile(filepath.Join(dir, "dashboard-tracks.png"), shot, 0o644); err != nil {
+	path := browsertest.Artifact(t, "dashboard-tracks.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("screenshot %s (%d bytes)", filepath.Join(dir, "dashboard-tracks.png"), len(shot))
+	t.Logf("screenshot %s (%d bytes)", path, len(shot))
 }

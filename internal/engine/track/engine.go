@@ -514,8 +514,9 @@ func (ks *keyState) evidenceIDs(h *hyp, max int) []string {
 	return out
 }
 
-// score is the posterior mass of the target states, and the likeliest
-// state.
+// score is the posterior mass of the states weighted by their score
+// weights (the target states' mass, where only they weigh), and the
+// likeliest state.
 func score(m *Model, h *hyp) (float64, int) {
 	if h.alpha == nil {
 		return 0, -1
@@ -523,9 +524,7 @@ func score(m *Model, h *hyp) (float64, int) {
 	var s float64
 	best := 0
 	for i, a := range h.alpha {
-		if m.Target[i] {
-			s += a
-		}
+		s += a * m.Weight[i]
 		if a > h.alpha[best] {
 			best = i
 		}

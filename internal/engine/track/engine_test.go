@@ -299,19 +299,24 @@ func TestTimeoutsAndBounds(t *testing.T) {
 	if got[len(got)-1].State != "Questionable" {
 		t.Fatalf("after an alert: %+v", got[len(got)-1])
 	}
-	// Quiet until just before the 2m timeout: nothing; at it: Nominal.
+	// Quiet until just before Questionable's timeout: nothing; at it:
+	// Nominal.
+	timeout := ms[0].Timeout[ms[0].State("Questionable")]
+	if timeout <= time.Second {
+		t.Fatalf("m3's Questionable timeout %v", timeout)
+	}
 	n := len(got)
-	e.Tick(ev.Time.Add(2*time.Minute-time.Second), emit)
+	e.Tick(ev.Time.Add(timeout-time.Second), emit)
 	if len(got) != n {
 		t.Errorf("reports before the timeout: %+v", got[n:])
 	}
-	e.Tick(ev.Time.Add(2*time.Minute), emit)
-	if len(got) != n+1 || got[n].State != "Nominal" || !got[n].Time.Equal(ev.Time.Add(2*time.Minute)) {
+	e.Tick(ev.Time.Add(timeout), emit)
+	if len(got) != n+1 || got[n].State != "Nominal" || !got[n].Time.Equal(ev.Time.Add(timeout)) {
 		t.Errorf("at the timeout: %+v", got[n:])
 	}
 	// Many hosts: the bound holds and evictions are counted.
 	for i := range 100 {
-		ev := event.Event{ID: fmt.Sprint("k", i), Time: ev.Time.Add(3 * time.Minute), Type: event.TypeSysCPU, IP: fmt.Sprintf("10.9.0.%d", i)}
+		ev := event.Event{ID: fmt.Sprint("k", i), Time: ev.Time.Add(timeout + time.Minute), Type: event.TypeSysCPU, IP: fmt.Sprintf("10.9.0.%d", i)}
 		e.Handle(&ev, emit)
 	}
 	st := e.Stats()
@@ -323,5 +328,29 @@ func TestTimeoutsAndBounds(t *testing.T) {
 	e.Tick(ev.Time.Add(2*time.Hour), emit)
 	if st := e.Stats(); st.Keys != 0 || st.KeysExpired != 10 || len(e.timeouts) != 0 || len(e.cmp[0].llr) != 0 {
 		t.Errorf("after an idle hour: %+v, %d timeouts, %d comparisons", st, len(e.timeouts), len(e.cmp[0].llr))
+	}
+}
+
+// TestScoreWeights checks that the score weighs each state's mass by its
+// score weight: M3's Questionable counts 0.6, Compromised fully.
+func TestScoreWeights(t *testing.T) {
+	m := mustLoad(t, "m3.yaml")[0]
+	n, q, c := m.State("Nominal"), m.State("Questionable"), m.State("Compromised")
+	cases := []struct {
+		alpha [3]float64
+		want  float64
+	}{
+		{[3]float64{1, 0, 0}, 0},
+		{[3]float64{0, 1, 0}, 0.6},
+		{[3]float64{0, 0, 1}, 1},
+		{[3]float64{0.2, 0.5, 0.3}, 0.6},
+	}
+	for _, tc := range cases {
+		alpha := make([]float64, 3)
+		alpha[n], alpha[q], alpha[c] = tc.alpha[0], tc.alpha[1], tc.alpha[2]
+		got, _ := score(m, &hyp{alpha: alpha})
+		if math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("score of %v: %v, want %v", tc.alpha, got, tc.want)
+		}
 	}
 }

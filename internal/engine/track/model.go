@@ -1,8 +1,9 @@
 // Package track is the process query engine of seed 000 (TRAFEN): process
 // models, written as state machines or hidden Markov models, follow each
 // host (or any key) through their states as observations arrive; a
-// track's score is the posterior mass of the model's target states after
-// the normalised forward recursion over the observations assigned to it.
+// track's score is the posterior mass of the model's target states (each
+// state weighted by its score weight) after the normalised forward
+// recursion over the observations assigned to it.
 //
 // This file is the model language (docs/MODELS.md): parsing with every
 // mistake's line, validation, and compilation of both kinds of model to
@@ -58,8 +59,13 @@ type Model struct {
 	// mass falls back to Fallback[i].
 	Timeout  []time.Duration
 	Fallback []int
-	// Target marks the states whose posterior mass is the score.
+	// Target marks the states whose posterior mass is the score (weight
+	// 1); Weight is each state's contribution to the score: the score is
+	// the sum over states of posterior mass times weight. A state between
+	// suspicion and certainty (seed 000's Questionable) can weigh less
+	// than 1.
 	Target []bool
+	Weight []float64
 
 	Emissions []Emission
 	// Noise is the likelihood of an observation the model can emit under
@@ -313,8 +319,8 @@ type stateInfo struct {
 	initSet  bool
 }
 
-// states parses the states mapping: name -> {initial, target, timeout,
-// fallback} (or an empty value).
+// states parses the states mapping: name -> {initial, target, score,
+// timeout, fallback} (or an empty value).
 func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
 		p.add(n, path, "want a mapping of state names to their settings (initial, target, timeout, fallback)")
@@ -336,6 +342,7 @@ func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 		info := stateInfo{node: k}
 		var timeout time.Duration
 		target := false
+		weight, weightSet := 0.0, false
 		switch {
 		case v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || v.Value == ""):
 		case v.Kind == yaml.MappingNode:
@@ -350,22 +357,34 @@ func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 					}
 				case "target":
 					target = p.boolean(sv, sp)
+				case "score":
+					weight, weightSet = p.number(sv, sp), true
+					if weight < 0 || weight > 1 {
+						p.add(sv, sp, "a state's score weight is from 0 to 1, not %s", sv.Value)
+					}
 				case "timeout":
 					timeout = p.duration(sv, sp)
 				case "fallback":
 					info.fallback, info.fbNode = p.str(sv, sp), sv
 				default:
-					p.add(sk, sp, "unknown key %q in a state%s", sk.Value, config.DidYouMean(sk.Value, []string{"initial", "target", "timeout", "fallback"}))
+					p.add(sk, sp, "unknown key %q in a state%s", sk.Value, config.DidYouMean(sk.Value, []string{"initial", "target", "score", "timeout", "fallback"}))
 				}
 			}
 		default:
-			p.add(v, kp, "want a mapping (initial, target, timeout, fallback) or nothing")
+			p.add(v, kp, "want a mapping (initial, target, score, timeout, fallback) or nothing")
+		}
+		switch {
+		case target && weightSet && weight != 1:
+			p.add(k, kp, "a target state counts fully in the score: give either target: true or score: %s", strconv.FormatFloat(weight, 'g', 6, 64))
+		case target:
+			weight = 1
 		}
 		if (timeout > 0) != (info.fallback != "") {
 			p.add(k, kp, "timeout and fallback go together: after the timeout, the state's mass falls back to the fallback state")
 		}
 		m.States = append(m.States, name)
 		m.Target = append(m.Target, target)
+		m.Weight = append(m.Weight, weight)
 		m.Timeout = append(m.Timeout, timeout)
 		infos = append(infos, info)
 	}

@@ -560,6 +560,9 @@ var scenarios = map[string]func(g *G){
 		k := g.tcp("198.51.100.23", 51000, "10.0.0.3", 443)
 		k.open(0.5, 0.02)
 		k.close(0.9, 0.02)
+		// A host without an address asks for one: DHCP discovery from
+		// 0.0.0.0 to the broadcast address is not spoofing.
+		g.at(1.2, udpP("0.0.0.0", 68, "255.255.255.255", 67, fill(300, 0)))
 		// Spoofed packets with impossible sources.
 		g.at(2.0, tcpP("127.0.0.1", 4444, "10.0.0.3", 80, "S", ""))
 		g.at(3.0, icmpP("240.1.2.3", "10.0.0.4", 8, 0, 0x0101, 1, fill(56, 0)))
