@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/engine/profile"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/engine/track"
 )
@@ -51,7 +52,7 @@ type env struct {
 // registries lists the plug-in kinds this binary offers.
 func (e *env) registries() (config.Registries, *engine.Registry) {
 	engines := engine.NewRegistry()
-	for _, f := range []engine.Factory{signature.Factory(), track.Factory()} {
+	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory()} {
 		if err := engines.Register(f); err != nil {
 			panic(err) // a kind registered twice is a programming error
 		}
@@ -103,7 +104,7 @@ then open the printed URL.`,
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(
-		versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e),
+		versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e), evalCmd(e), profilesCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

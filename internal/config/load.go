@@ -306,7 +306,10 @@ func parentPath(p string) string {
 	return p[:i]
 }
 
-var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	yamlNodeType    = reflect.TypeOf(yaml.Node{})
+)
 
 // walk records the position of every path in the document and reports keys
 // that the Go type t does not have.
@@ -319,6 +322,9 @@ func (l *loader) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t == yamlNodeType {
+		return // a free-form part its settings check themselves
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		if t == reflect.TypeOf(PluginSpec{}) {

@@ -61,6 +61,16 @@ type Deps struct {
 	// Metrics, when set, is where the engine registers its own series
 	// (labelled with its name); nil in replays and tests.
 	Metrics prometheus.Registerer
+	// State, when set, keeps what an engine learnt across restarts (the
+	// monitor's store); nil in replays and tests.
+	State StateStore
+}
+
+// StateStore keeps engines' learnt state by name.
+type StateStore interface {
+	SaveState(ctx context.Context, name string, data []byte, at time.Time) error
+	// LoadState returns nil data when nothing was saved.
+	LoadState(ctx context.Context, name string) ([]byte, time.Time, error)
 }
 
 // Factory makes engines of one kind.

@@ -171,7 +171,7 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 	// An engine's reports reach the engines that take them through their
 	// queues (the loader rules out cycles, so a full queue only waits).
 	feed := func(r *runner, w work) { r.send(w) }
-	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve, Metrics: m.met.reg}, m.resolver, m.met, feed)
+	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve, Metrics: m.met.reg, State: st}, m.resolver, m.met, feed)
 	if err != nil {
 		_ = st.Close()
 		return nil, err

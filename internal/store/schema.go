@@ -10,7 +10,17 @@ import (
 
 // SchemaVersion is the version of the schema this package writes, kept in
 // the meta table under "schema_version".
-const SchemaVersion = 1
+const SchemaVersion = 2
+
+// schemaV2 adds the engines' saved state (a profiler's learnt profiles):
+// one row per engine, its latest state.
+var schemaV2 = []string{
+	`CREATE TABLE engine_state (
+		name TEXT PRIMARY KEY,
+		time INTEGER NOT NULL,
+		data BLOB NOT NULL
+	)`,
+}
 
 // schemaV1 creates the tables and indexes of version 1.
 //
@@ -86,10 +96,19 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 	if version == SchemaVersion {
 		return tx.Commit()
 	}
-	// version is 0: a new database (migrations from older versions go here).
-	for _, q := range schemaV1 {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("create schema version 1: %w", err)
+	// A new database gets version 1, then every later version's changes.
+	if version == 0 {
+		for _, q := range schemaV1 {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("create schema version 1: %w", err)
+			}
+		}
+	}
+	if version < 2 {
+		for _, q := range schemaV2 {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("migrate to schema version 2: %w", err)
+			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`,

@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ids/vigil/internal/engine/profile"
+	"github.com/vigil-ids/vigil/internal/eval"
+)
+
+func evalCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Measure a detector on a public dataset, beside a baseline in the same run",
+		Long: `Measure Vigil's detectors on public datasets (docs/EVALUATION.md). Each
+prints a table, or with --json one object:
+{"dataset": ..., "results": [{"detector": NAME, METRIC: VALUE, ...}]}.`,
+	}
+	cmd.AddCommand(evalNABCmd(e), evalKDDCmd(e), evalCapturesCmd(e))
+	return cmd
+}
+
+func evalNABCmd(e *env) *cobra.Command {
+	var asJSON, grid bool
+	cmd := &cobra.Command{
+		Use:   "nab DIR",
+		Short: "The profiler on NAB's realAWSCloudwatch series, beside NAB's windowed Gaussian",
+		Long: `Run the statistical profiler over each series of the Numenta Anomaly
+Benchmark's realAWSCloudwatch set (DIR holds realAWSCloudwatch/*.csv and
+labels/combined_windows_realAWSCloudwatch.json), and NAB's windowed Gaussian
+detector over the same series, and score both with NAB's standard profile
+(metric nab_standard: 0 for a detector that never detects, 100 for a
+perfect one).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			series, err := eval.LoadNAB(args[0])
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			return e.printReport(eval.NAB(series, grid), asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
+	cmd.Flags().BoolVar(&grid, "grid", false, "also score the profiler under other half-lives (sensitivity)")
+	return cmd
+}
+
+// printReport prints an evaluation as a table, or as JSON.
+func (e *env) printReport(r eval.Report, asJSON bool) error {
+	if asJSON {
+		return e.printJSON(r)
+	}
+	fmt.Fprintln(e.stdout, r.Dataset)
+	for _, res := range r.Results {
+		keys := make([]string, 0, len(res))
+		for k := range res {
+			if k != "detector" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %v", k, res[k]))
+		}
+		fmt.Fprintf(e.stdout, "  %-22v %s\n", res["detector"], strings.Join(parts, ", "))
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(e.stdout, "  ("+n+")")
+	}
+	return nil
+}
+
+func evalKDDCmd(e *env) *cobra.Command {
+	var (
+		train, test string
+		asJSON      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "kdd --train FILE [--test FILE]",
+		Short: "The profiler on NSL-KDD, beside a Gaussian baseline",
+		Long: `Train the statistical profiler on the normal records of an NSL-KDD file
+(plain or gzipped; Attack_Types.csv beside it maps attacks to categories),
+score every record of the test file (default: the training file), and
+report ROC AUC and the detection rate at 1% false positives (roc_auc,
+dr_at_1pct_fpr), overall and per attack category, beside a Gaussian
+baseline fitted to the same normal records.`,
+		Args: cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if train == "" {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("--train FILE is required")}
+			}
+			if test == "" {
+				test = train
+			}
+			tr, err := eval.LoadKDD(train)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			te := tr
+			if test != train {
+				if te, err = eval.LoadKDD(test); err != nil {
+					return &exitError{code: ExitFailure, err: err}
+				}
+			}
+			return e.printReport(eval.KDD(tr, te, test), asJSON)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&train, "train", "", "NSL-KDD file to train on (its normal records)")
+	fs.StringVar(&test, "test", "", "NSL-KDD file to score (default: the training file)")
+	fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func evalCapturesCmd(e *env) *cobra.Command {
+	var (
+		cfgFile, name string
+		rounds        int
+		asJSON        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "captures DATASETS",
+		Short: "The gateway profiles on the shared captures: scans and floods flagged, normal traffic at other rates not",
+		Long: `Run the shared captures (DATASETS is the datasets directory, holding
+pcap-ppa1e, pcap-chrissanders and pcap-stopddos) through the network
+sensor into the profile engine of a resource object (--config, default
+configs/gateway.yaml): train on the normal captures (replayed --rounds
+times, a long-term update, --rounds times more), then replay, learning
+nothing, each attack capture and each normal capture at half, the same and
+twice its rate, and say which the profiles flag and why.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cfg, _, err := e.loadConfig(cfgFile)
+			if err != nil {
+				return err
+			}
+			var classes []*profile.Class
+			for _, spec := range cfg.Engines {
+				if s, ok := spec.Settings.(*profile.Settings); ok && (name == "" || spec.Name == name) {
+					classes = s.Compiled()
+					break
+				}
+			}
+			if classes == nil {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("%s has no profile engine%s", cfgFile, map[bool]string{true: " named " + name}[name != ""])}
+			}
+			rep, outs, err := eval.GatewayCaptures(args[0], classes, rounds)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			if asJSON {
+				return e.printJSON(rep)
+			}
+			for _, o := range outs {
+				what := "normal"
+				if o.Attack != "" {
+					what = o.Attack
+				}
+				verdict := "-"
+				if o.Flagged {
+					verdict = "FLAGGED: " + o.Why
+				}
+				fmt.Fprintf(e.stdout, "  %-52s %-26s x%-4g %s\n", o.Capture, what, o.Rate, verdict)
+			}
+			return e.printReport(rep, false)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfgFile, "config", "configs/gateway.yaml", "resource object whose profile engine is evaluated")
+	fs.StringVar(&name, "engine", "", "the profile engine's name (default: the first)")
+	fs.IntVar(&rounds, "rounds", 20, "replays of the normal captures in each training phase")
+	fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}

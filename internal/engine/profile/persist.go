@@ -1,0 +1,239 @@
+package profile
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The exported form: a header line, then one line per subject (JSON
+// lines). Profiles learnt at one site can be imported at another whose
+// classes have the same names and measures.
+const exportFormat = "vigil-profiles"
+
+type exportHeader struct {
+	Format  string              `json:"format"`
+	Version int                 `json:"version"`
+	Classes map[string][]string `json:"classes"` // class -> its measures
+}
+
+type exportSubject struct {
+	Class string `json:"class"`
+	Key   string `json:"key"`
+	// ClassProfile marks the class's own profile (Key: its partition).
+	ClassProfile bool            `json:"class_profile,omitempty"`
+	Events       int64           `json:"events"`
+	Periods      int             `json:"periods"`
+	LastUp       time.Time       `json:"last_update"`
+	LastSeen     time.Time       `json:"last_seen"`
+	T2           histJSON        `json:"t2"`
+	Measures     []exportMeasure `json:"measures"`
+	// The short-term profile outside sessions (per measure).
+	ShortN []float64   `json:"short_n"`
+	Short  [][]float32 `json:"short"`
+}
+
+type exportMeasure struct {
+	Cats   []string  `json:"cats,omitempty"`
+	Edges  []float64 `json:"edges,omitempty"`
+	Learn  []float32 `json:"learn,omitempty"`
+	Long   []float32 `json:"long,omitempty"`
+	Period []float32 `json:"period,omitempty"`
+	Q      histJSON  `json:"q"`
+	Level  float64   `json:"level,omitempty"`
+	Last   time.Time `json:"last,omitzero"`
+}
+
+type histJSON struct {
+	W     []float32 `json:"w"`
+	Total float32   `json:"total"`
+}
+
+func (h *hist) toJSON() histJSON {
+	return histJSON{W: append([]float32(nil), h.w[:]...), Total: h.total}
+}
+
+func (h *hist) fromJSON(j histJSON) error {
+	if len(j.W) != histBins {
+		return fmt.Errorf("a histogram of %d bins, want %d", len(j.W), histBins)
+	}
+	for _, w := range j.W {
+		if !(w >= 0) {
+			return fmt.Errorf("a histogram weight of %v", w)
+		}
+	}
+	copy(h.w[:], j.W)
+	h.total = j.Total
+	return nil
+}
+
+// Export writes every subject's profiles.
+func (p *Profiler) Export(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	h := exportHeader{Format: exportFormat, Version: 1, Classes: map[string][]string{}}
+	for _, c := range p.classes {
+		for _, m := range c.Measures {
+			h.Classes[c.Name] = append(h.Classes[c.Name], m.Name)
+		}
+	}
+	if err := enc.Encode(h); err != nil {
+		return err
+	}
+	for ci, c := range p.classes {
+		type entry struct {
+			key   string
+			s     *Subject
+			class bool
+		}
+		var all []entry
+		for k, s := range p.classProfiles[ci] {
+			all = append(all, entry{k, s, true})
+		}
+		for k, s := range p.subjects[ci] {
+			all = append(all, entry{k, s, false})
+		}
+		slices.SortFunc(all, func(a, b entry) int {
+			if a.class != b.class {
+				if a.class {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.key, b.key)
+		})
+		for _, en := range all {
+			s := en.s
+			es := exportSubject{Class: c.Name, Key: en.key, ClassProfile: en.class, Events: s.events, Periods: s.periods, LastUp: s.lastUp, LastSeen: s.lastSeen,
+				T2: s.t2.toJSON()}
+			es.ShortN, es.Short = s.main.normalized()
+			for i := range s.m {
+				ms := &s.m[i]
+				es.Measures = append(es.Measures, exportMeasure{Cats: ms.cats, Edges: ms.edges, Learn: ms.learn, Long: ms.f.long,
+					Period: ms.f.period, Q: ms.q.toJSON(), Level: ms.level, Last: ms.last})
+			}
+			if err := enc.Encode(es); err != nil {
+				return err
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+// Import reads what Export wrote, replacing the profiles of the subjects
+// it holds. Subjects of classes this profiler lacks, or whose measures
+// differ, are skipped and named in the error (the others are imported);
+// a malformed line stops the import with its number.
+func (p *Profiler) Import(r io.Reader) (int, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return 0, err
+		}
+		return 0, errors.New("profiles: empty")
+	}
+	var h exportHeader
+	if err := json.Unmarshal(sc.Bytes(), &h); err != nil || h.Format != exportFormat {
+		return 0, fmt.Errorf("profiles: line 1 is not a %s header", exportFormat)
+	}
+	if h.Version != 1 {
+		return 0, fmt.Errorf("profiles: version %d, this program reads 1", h.Version)
+	}
+	byName := map[string]int{}
+	var mismatched []string
+	for ci, c := range p.classes {
+		var names []string
+		for _, m := range c.Measures {
+			names = append(names, m.Name)
+		}
+		if theirs, ok := h.Classes[c.Name]; ok && !slices.Equal(theirs, names) {
+			mismatched = append(mismatched, c.Name)
+			continue
+		}
+		byName[c.Name] = ci
+	}
+	n, skipped := 0, 0
+	for line := 2; sc.Scan(); line++ {
+		var es exportSubject
+		if err := json.Unmarshal(sc.Bytes(), &es); err != nil {
+			return n, fmt.Errorf("profiles: line %d: %w", line, err)
+		}
+		ci, ok := byName[es.Class]
+		if !ok {
+			skipped++
+			continue
+		}
+		s, err := p.classes[ci].restore(&es)
+		if err != nil {
+			return n, fmt.Errorf("profiles: line %d (%s %s): %w", line, es.Class, es.Key, err)
+		}
+		if es.ClassProfile {
+			p.classProfiles[ci][es.Key] = s
+			continue
+		}
+		p.subjects[ci][s.Key] = s
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		return n, err
+	}
+	switch {
+	case len(mismatched) > 0:
+		return n, fmt.Errorf("profiles: the measures of %s differ from this configuration's: not imported", strings.Join(mismatched, ", "))
+	case skipped > 0:
+		return n, fmt.Errorf("profiles: %d subjects of classes this configuration lacks were skipped", skipped)
+	}
+	return n, nil
+}
+
+// restore rebuilds a subject from its exported form.
+func (c *Class) restore(es *exportSubject) (*Subject, error) {
+	if len(es.Measures) != len(c.Measures) || len(es.ShortN) != len(c.Measures) || len(es.Short) != len(c.Measures) {
+		return nil, fmt.Errorf("%d measures, want %d", len(es.Measures), len(c.Measures))
+	}
+	s := newSubject(es.Key, c, es.LastUp)
+	s.events, s.periods, s.lastSeen = es.Events, es.Periods, es.LastSeen
+	if err := s.t2.fromJSON(es.T2); err != nil {
+		return nil, err
+	}
+	s.main.n, s.main.short = es.ShortN, es.Short
+	for i, em := range es.Measures {
+		ms := &s.m[i]
+		if len(em.Long) != len(em.Period) {
+			return nil, fmt.Errorf("measure %s: long-term and period tables differ in length", c.Measures[i].Name)
+		}
+		if c.Measures[i].Kind == Categorical || c.Measures[i].Kind == Distribution {
+			if len(em.Cats) != len(em.Long) || len(em.Cats) > maxCats+1 {
+				return nil, fmt.Errorf("measure %s: %d categories for %d weights", c.Measures[i].Name, len(em.Cats), len(em.Long))
+			}
+			ms.cats = em.Cats
+			ms.hashes = make([]uint32, len(em.Cats))
+			for k, cat := range em.Cats {
+				if k != rareSlot && cat != "" {
+					ms.hashes[k] = hashString(cat)
+				}
+			}
+		}
+		if em.Edges != nil {
+			if !slices.IsSorted(em.Edges) || len(em.Long) != len(em.Edges)+1 {
+				return nil, fmt.Errorf("measure %s: bad bin edges", c.Measures[i].Name)
+			}
+			ms.edges = em.Edges
+		}
+		ms.learn, ms.f.long, ms.f.period = em.Learn, em.Long, em.Period
+		for _, w := range em.Long {
+			ms.f.longW += float64(w)
+		}
+		if err := ms.q.fromJSON(em.Q); err != nil {
+			return nil, err
+		}
+		ms.level, ms.last = em.Level, em.Last
+	}
+	return s, nil
+}
