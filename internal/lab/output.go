@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/vigil-ids/vigil/internal/chart"
 )
 
 // resultJSON is the JSON form of a Result: the times, and each host at the
@@ -165,80 +166,29 @@ func (r *Result) write(dir string) error {
 // as steps, over the green, yellow and red bands, with the scan and the
 // flood marked.
 func (r *Result) figure5SVG() []byte {
-	const (
-		width, height          = 800.0, 420.0
-		left, right, top, bott = 60.0, 130.0, 56.0, 50.0
-	)
-	span := r.End.Sub(r.Start).Seconds()
+	c := chart.Scores{Title: "M3 score per server (seed 000, Figure 5)", Width: 800, Height: 420, Yellow: 0.5, Red: 0.9,
+		XMin: 0, XMax: r.End.Sub(r.Start).Seconds(), XTitle: "seconds into the experiment"}
 	for _, p := range r.Series {
-		span = max(span, p.At)
+		c.XMax = max(c.XMax, p.At)
 	}
-	if span <= 0 {
-		span = 1
-	}
-	pw, ph := width-left-right, height-top-bott
-	x := func(t float64) float64 { return left + t/span*pw }
-	y := func(s float64) float64 { return top + (1-s)*ph }
-	var b strings.Builder
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%s" height="%s" viewBox="0 0 %s %s" font-family="sans-serif" font-size="12">`+"\n", f(width), f(height), f(width), f(height))
-	fmt.Fprintf(&b, `<rect width="%s" height="%s" fill="white"/>`+"\n", f(width), f(height))
-	fmt.Fprintf(&b, `<text x="%s" y="22" font-size="14">M3 score per server (seed 000, Figure 5)</text>`+"\n", f(left))
-	bands := []struct {
-		lo, hi float64
-		color  string
-	}{{0, 0.5, "#e3f4e3"}, {0.5, 0.9, "#fbf3d0"}, {0.9, 1, "#f8dcdc"}}
-	for _, band := range bands {
-		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" fill="%s"/>`+"\n", f(left), f(y(band.hi)), f(pw), f(y(band.lo)-y(band.hi)), band.color)
-	}
-	for _, s := range []float64{0, 0.25, 0.5, 0.75, 0.9, 1} {
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#bbb" stroke-width="0.5"/><text x="%s" y="%s" text-anchor="end">%.2f</text>`+"\n",
-			f(left), f(y(s)), f(left+pw), f(y(s)), f(left-6), f(y(s)+4), s)
-	}
-	step := 30.0
-	if span > 600 {
-		step = 120
-	}
-	for t := 0.0; t <= span; t += step {
-		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="middle">%.0f</text>`+"\n", f(x(t)), f(top+ph+16), t)
-	}
-	fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="middle">seconds into the experiment</text>`+"\n", f(left+pw/2), f(height-12))
-	marks := []struct {
+	for _, m := range []struct {
 		at    time.Time
 		label string
-	}{{r.ScanStart, "scan"}, {r.FloodStart, "flood"}, {r.FloodEnd, "flood ends"}}
-	for i, m := range marks {
-		if m.at.IsZero() {
-			continue
+	}{{r.ScanStart, "scan"}, {r.FloodStart, "flood"}, {r.FloodEnd, "flood ends"}} {
+		if !m.at.IsZero() {
+			c.Marks = append(c.Marks, chart.Mark{X: m.at.Sub(r.Start).Seconds(), Label: m.label})
 		}
-		t := m.at.Sub(r.Start).Seconds()
-		ly := top - 4 - float64(i%2)*14 // close marks' labels on two rows
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#555" stroke-dasharray="4 3"/><text x="%s" y="%s" text-anchor="middle">%s</text>`+"\n",
-			f(x(t)), f(top), f(x(t)), f(top+ph), f(x(t)), f(ly), html.EscapeString(m.label))
 	}
-	// Servers whose scores coincide would hide each other: each line is
-	// narrower than the one drawn before it, so all show.
-	colors := []string{"#1f77b4", "#2ca02c", "#d62728", "#9467bd"}
-	widths := []float64{8, 5.5, 3.5, 1.8}
-	for i, h := range hostNames() {
-		pts := []string{f(x(0)) + "," + f(y(0))}
-		last := 0.0
+	for _, h := range hostNames() {
+		s := chart.Series{Name: h}
 		for _, p := range r.Series {
-			if p.Host != h {
-				continue
+			if p.Host == h {
+				s.Points = append(s.Points, chart.Point{X: p.At, Y: p.Score})
 			}
-			pts = append(pts, f(x(p.At))+","+f(y(last)), f(x(p.At))+","+f(y(p.Score)))
-			last = p.Score
 		}
-		pts = append(pts, f(x(span))+","+f(y(last)))
-		color := colors[i%len(colors)]
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="%s" stroke-linejoin="round" points="%s"/>`+"\n", color, f(widths[i%len(widths)]), strings.Join(pts, " "))
-		ly := top + 20 + float64(i)*20
-		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="3"/><text x="%s" y="%s">%s</text>`+"\n",
-			f(left+pw+12), f(ly), f(left+pw+32), f(ly), color, f(left+pw+38), f(ly+4), html.EscapeString(h))
+		c.Series = append(c.Series, s)
 	}
-	b.WriteString("</svg>\n")
-	return []byte(b.String())
+	return c.SVG()
 }
 
 // WriteTable2 prints Table 2 as aligned text: a row per observation type,

@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,7 +87,7 @@ func TestLivePageEscapes(t *testing.T) {
 	if pwned != "undefined" {
 		t.Fatalf("hostile markup ran: window.__pwned = %s", pwned)
 	}
-	injected, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main img, main script, main svg:not(#score-chart):not(#obs-chart)").length`))
+	injected, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main img:not(#score-chart):not(#obs-chart), main script, main svg").length`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +173,31 @@ func TestDashboardTracks(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll("the evidence", `document.querySelectorAll("#evidence tbody tr").length === 3`)
-	poll("the score chart", `document.querySelector("#score-chart .score-line") !== null && document.querySelectorAll("#obs-chart circle").length === 3`)
+	// The charts are the server's SVG images, drawn for this track.
+	poll("the charts", `["score-chart", "obs-chart"].every(id => { const img = document.getElementById(id); return img.complete && img.naturalWidth > 0 && img.src.includes("10.0.1.3"); })`)
+	for _, c := range []struct{ path, want string }{
+		{"/api/charts/score.svg?ip=10.0.1.3&model=m3", `class="score-line"`},
+		{"/api/charts/observations.svg?ip=10.0.1.3", `class="obs"`},
+	} {
+		resp, err := http.Get(srv.URL() + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(string(body), c.want) || strings.Contains(string(body), "<img") {
+			t.Errorf("%s: %s %q", c.path, resp.Header.Get("Content-Type"), body)
+		}
+	}
+	obs, err := http.Get(srv.URL() + "/api/charts/observations.svg?ip=10.0.1.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obsBody, _ := io.ReadAll(obs.Body)
+	obs.Body.Close()
+	if n := strings.Count(string(obsBody), `class="obs"`); n != 3 {
+		t.Errorf("the observations chart draws %d observations, want 3", n)
+	}
 	cells, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#evidence td")).map(td => td.textContent)`))
 	if err != nil {
 		t.Fatal(err)

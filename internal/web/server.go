@@ -140,6 +140,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/reports", s.getReports)
 	mux.HandleFunc("GET /api/tracks", s.getTracks)
 	mux.HandleFunc("GET /api/observations/by-host", s.getTypeCounts)
+	mux.HandleFunc("GET /api/charts/score.svg", s.getScoreChart)
+	mux.HandleFunc("GET /api/charts/observations.svg", s.getObservationsChart)
 	mux.HandleFunc("POST /api/events", s.postEvents)
 	mux.HandleFunc("GET /api/stream", s.stream)
 	return securityHeaders(mux)

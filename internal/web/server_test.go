@@ -357,3 +357,38 @@ func TestShutdownEndsStreams(t *testing.T) {
 		t.Logf("stream ended with %v", err)
 	}
 }
+
+// TestCharts checks the server-drawn charts: SVG of one subject, its
+// score over time with the bands its model reports, and its observations
+// by type, with types from outside escaped; a chart without a subject,
+// or with an unknown parameter, is refused.
+func TestCharts(t *testing.T) {
+	f := newFixture(t)
+	hostile := `X.<script>alert(1)</script>`
+	if _, err := f.st.WriteEvents(context.Background(), []event.Event{
+		{ID: "e1", Time: t0, Type: event.TypeProcSpawn, Host: "web-3", IP: "10.0.0.3", Source: "agent"},
+		{ID: "e2", Time: t0.Add(time.Second), Type: hostile, Host: "web-3", IP: "10.0.0.3", Source: "agent"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep := func(id string, sec int, score float64, state string) event.Report {
+		return event.Report{ID: id, Time: t0.Add(time.Duration(sec) * time.Second), Monitor: "dmz", Engine: "tracks", Model: "m3", IP: "10.0.0.3",
+			Score: score, State: state, Explanation: id, Attrs: map[string]any{"band_yellow": 0.4, "band_red": 0.8, "observations": int64(1)}}
+	}
+	if _, err := f.st.WriteReports(context.Background(), []event.Report{rep("r1", 1, 0.55, "Questionable"), rep("r2", 2, 0.95, "Compromised"), rep("r3", 3, 0.95, "Verdict")}); err != nil {
+		t.Fatal(err)
+	}
+	code, score := f.do(t, "GET", "/api/charts/score.svg?ip=10.0.0.3&model=m3&at=1", "")
+	if code != http.StatusOK || !strings.Contains(score, `class="score-line"`) || strings.Count(score, "<circle") != 2 || !strings.Contains(score, ">0.40<") || !strings.Contains(score, ">0.80<") {
+		t.Errorf("score chart %d:\n%s", code, score)
+	}
+	code, obs := f.do(t, "GET", "/api/charts/observations.svg?ip=10.0.0.3", "")
+	if code != http.StatusOK || strings.Count(obs, `class="obs"`) != 2 || strings.Contains(obs, "<script") || !strings.Contains(obs, "&lt;script&gt;") {
+		t.Errorf("observations chart %d:\n%s", code, obs)
+	}
+	for _, path := range []string{"/api/charts/score.svg?model=m3", "/api/charts/observations.svg?ip=10.0.0.3&colour=red"} {
+		if code, out := f.do(t, "GET", path, ""); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", path, code, out)
+		}
+	}
+}

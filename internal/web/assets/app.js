@@ -163,8 +163,9 @@ async function getJSON(path) {
 }
 
 // showTrack opens a track: its score over time with the severity bands
-// (Figure 5), its host's observations over time (Figure 6) and its
-// evidence, the events in order with their attributes.
+// (Figure 5) and its host's observations over time (Figure 6), both drawn
+// by the server as SVG images, and its evidence, the events in order with
+// their attributes.
 async function showTrack(r) {
   if (!r) return;
   const panel = document.getElementById("detail");
@@ -172,15 +173,11 @@ async function showTrack(r) {
   document.getElementById("detail-title").textContent = r.model + " · " + (r.host || "") + " " + (r.ip || "");
   const subject = r.ip ? { ip: r.ip } : { host: r.host };
   try {
-    const [history, evidence, observed] = await Promise.all([
-      getJSON("api/reports?" + q({ ...subject, monitor: r.monitor, engine: r.engine, model: r.model, limit: 2000 })),
-      r.evidence && r.evidence.length ? getJSON("api/events?" + r.evidence.slice(0, 256).map(id => "id=" + encodeURIComponent(id)).join("&")) : [],
-      getJSON("api/events?" + q({ ...subject, limit: 2000 })),
-    ]);
-    const yellow = r.attrs && typeof r.attrs.band_yellow === "number" ? r.attrs.band_yellow : 0.5;
-    const red = r.attrs && typeof r.attrs.band_red === "number" ? r.attrs.band_red : 0.9;
-    drawScores(document.getElementById("score-chart"), history.filter(isTrack).reverse(), yellow, red);
-    drawObservations(document.getElementById("obs-chart"), observed.reverse());
+    const at = Date.now(); // a new image each time the track is opened
+    document.getElementById("score-chart").src = "api/charts/score.svg?" + q({ ...subject, monitor: r.monitor, engine: r.engine, model: r.model, at });
+    document.getElementById("obs-chart").src = "api/charts/observations.svg?" + q({ ...subject, at });
+    const evidence = r.evidence && r.evidence.length
+      ? await getJSON("api/events?" + r.evidence.slice(0, 256).map(id => "id=" + encodeURIComponent(id)).join("&")) : [];
     evidence.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
     const tbody = document.querySelector("#evidence tbody");
     tbody.replaceChildren();
@@ -192,69 +189,6 @@ async function showTrack(r) {
     }
   } catch (e) {
     console.warn("loading the track", e);
-  }
-}
-
-const SVGNS = "http://www.w3.org/2000/svg";
-function svgEl(name, attrs, text) {
-  const el = document.createElementNS(SVGNS, name);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  if (text != null) el.textContent = String(text);
-  return el;
-}
-
-function timeRange(list) {
-  let lo = Infinity, hi = -Infinity;
-  for (const x of list) { const t = Date.parse(x.time); lo = Math.min(lo, t); hi = Math.max(hi, t); }
-  if (!isFinite(lo)) { lo = Date.now() - 60000; hi = Date.now(); }
-  if (hi - lo < 1000) hi = lo + 1000;
-  return [lo, hi];
-}
-
-function clockText(ms) { return new Date(ms).toISOString().slice(11, 19); }
-
-// drawScores draws the score as a step line over the green, yellow and
-// red bands.
-function drawScores(svg, history, yellow, red) {
-  const W = 520, H = 180, L = 34, R = 8, T = 8, B = 20;
-  svg.replaceChildren();
-  const y = v => T + (1 - v) * (H - T - B);
-  const [lo, hi] = timeRange(history);
-  const x = t => L + (t - lo) / (hi - lo) * (W - L - R);
-  svg.appendChild(svgEl("rect", { x: L, y: y(1), width: W - L - R, height: y(red) - y(1), fill: "#f7d4d0" }));
-  svg.appendChild(svgEl("rect", { x: L, y: y(red), width: W - L - R, height: y(yellow) - y(red), fill: "#f8ecc2" }));
-  svg.appendChild(svgEl("rect", { x: L, y: y(yellow), width: W - L - R, height: y(0) - y(yellow), fill: "#d6eedb" }));
-  for (const v of [0, yellow, red, 1]) svg.appendChild(svgEl("text", { x: 2, y: y(v) + 3 }, v.toFixed(2)));
-  svg.appendChild(svgEl("text", { x: L, y: H - 4 }, clockText(lo)));
-  svg.appendChild(svgEl("text", { x: W - R - 44, y: H - 4 }, clockText(hi)));
-  if (!history.length) return;
-  let d = "";
-  history.forEach((r, i) => {
-    const px = x(Date.parse(r.time)), py = y(Math.max(0, Math.min(1, r.score)));
-    d += (i ? "H" + px.toFixed(1) + "V" : "M" + px.toFixed(1) + " ") + py.toFixed(1);
-  });
-  d += "H" + (W - R); // the latest score holds until now
-  svg.appendChild(svgEl("path", { d, fill: "none", stroke: "#1d2433", "stroke-width": 1.5, class: "score-line" }));
-  for (const r of history) {
-    svg.appendChild(svgEl("circle", { cx: x(Date.parse(r.time)).toFixed(1), cy: y(Math.max(0, Math.min(1, r.score))).toFixed(1), r: 2.5, fill: "#1d2433" }));
-  }
-}
-
-// drawObservations puts each observation on the row of its type.
-function drawObservations(svg, events) {
-  const W = 520, H = 180, L = 110, R = 8, T = 8, B = 20;
-  svg.replaceChildren();
-  const types = Array.from(new Set(events.map(e => e.type))).sort().slice(0, 14);
-  const row = (H - T - B) / Math.max(1, types.length);
-  const [lo, hi] = timeRange(events);
-  const x = t => L + (t - lo) / (hi - lo) * (W - L - R);
-  types.forEach((t, i) => svg.appendChild(svgEl("text", { x: 2, y: T + row * (i + 0.5) + 3 }, t)));
-  svg.appendChild(svgEl("text", { x: L, y: H - 4 }, clockText(lo)));
-  svg.appendChild(svgEl("text", { x: W - R - 44, y: H - 4 }, clockText(hi)));
-  for (const ev of events) {
-    const i = types.indexOf(ev.type);
-    if (i < 0) continue;
-    svg.appendChild(svgEl("circle", { cx: x(Date.parse(ev.time)).toFixed(1), cy: (T + row * (i + 0.5)).toFixed(1), r: 2.5, fill: "#3b5bdb", "fill-opacity": 0.6 }));
   }
 }
 
