@@ -76,7 +76,7 @@ func IsProcessLevel(t string) bool { return strings.HasPrefix(t, "PROC.") }
 // producing package's tests check that its types are listed here.
 var ownTypes = map[string]bool{
 	TypeReport: true, TypeNIDSAlert: true, "SENSOR.DROPPED": true,
-	"NET.CONN": true, "NET.PROBE": true, "NET.ICMP": true, "NET.HTTP": true, "NET.FTP": true, "NET.SMTP": true,
+	"NET.CONN": true, "NET.FLOW": true, "NET.PROBE": true, "NET.ICMP": true, "NET.HTTP": true, "NET.FTP": true, "NET.SMTP": true,
 	"NET.DNS": true, "NET.BANNER": true, "NET.SUMMARY": true, "NET.IP": true, "NET.FW.DROP": true, "NET.FW.PASS": true,
 }
 

@@ -44,6 +44,12 @@ type flow struct {
 	appGuess       uint8     // the application its service port suggests
 	streams        []int     // indexes of the streams it belongs to
 	app            *appState // from its first payload on
+	// answered: established (a SYN-ACK or a UDP reply) or first seen in
+	// the middle; its end is recorded with what it carried.
+	answered bool
+	// Payload bytes and packets each way.
+	bytesToServer, bytesToClient uint64
+	pktsToServer, pktsToClient   uint32
 
 	list       *flowList
 	prev, next *flow

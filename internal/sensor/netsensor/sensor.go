@@ -14,6 +14,7 @@ import (
 // Record types.
 const (
 	TypeConn    = "NET.CONN"    // a connection attempt and its outcome
+	TypeFlow    = "NET.FLOW"    // an answered flow's end, with what it carried
 	TypeProbe   = "NET.PROBE"   // a transport-management probe (FIN, NULL, XMAS ... to no connection)
 	TypeICMP    = "NET.ICMP"    // an ICMP message
 	TypeHTTP    = "NET.HTTP"    // an HTTP request and its status
@@ -412,7 +413,8 @@ func (s *Sensor) each(f *flow, count func(*counters)) {
 }
 
 // ended records what a flow that ends leaves unsaid: an attempt nobody
-// answered, a probe nobody reset, a request without its reply.
+// answered, a probe nobody reset, a request without its reply, and, for
+// an answered flow, what it carried.
 func (s *Sensor) ended(f *flow) {
 	switch f.state {
 	case stPending:
@@ -421,6 +423,29 @@ func (s *Sensor) ended(f *flow) {
 		s.probeOutcome(f, "none")
 	}
 	s.pendingApp(f)
+	if f.answered && s.allowed(f) {
+		end := "open" // gone quiet, or still open at the end of a capture
+		if f.state == stClosing {
+			end = "closed"
+		}
+		s.record(f, TypeFlow, map[string]any{
+			"bytes_to_server": int64(f.bytesToServer), "bytes_to_client": int64(f.bytesToClient),
+			"bytes":             int64(f.bytesToServer + f.bytesToClient),
+			"packets_to_server": int64(f.pktsToServer), "packets_to_client": int64(f.pktsToClient),
+			"duration_s": float64((f.last-f.first)/1e6) / 1000, "end": end,
+		})
+	}
+}
+
+// carried counts a packet's payload in its direction.
+func (f *flow) carried(p *Packet, toServer bool) {
+	if toServer {
+		f.bytesToServer += uint64(len(p.Payload))
+		f.pktsToServer++
+	} else {
+		f.bytesToClient += uint64(len(p.Payload))
+		f.pktsToClient++
+	}
 }
 
 // outcome records a connection attempt's outcome.
@@ -502,7 +527,9 @@ func (s *Sensor) tcp(p *Packet) {
 			} else {
 				f = s.newFlow(p, p.Src, p.SrcPort, p.Dst, p.DstPort, stMidstream)
 			}
+			f.answered = true
 		}
+		f.carried(p, toServer)
 		s.countFlow(f, p)
 		if len(p.Payload) > 0 {
 			s.payload(f, p, toServer)
@@ -510,6 +537,7 @@ func (s *Sensor) tcp(p *Packet) {
 		return
 	}
 	s.flows.touch(f, p.Time)
+	f.carried(p, toServer)
 	s.countFlow(f, p)
 	switch f.state {
 	case stPending:
@@ -518,7 +546,7 @@ func (s *Sensor) tcp(p *Packet) {
 			f.tries++
 		case !toServer && p.Flags&(FlagSYN|FlagACK) == FlagSYN|FlagACK:
 			s.outcome(f, OutcomeEstablished, nil)
-			f.state = stOpen
+			f.state, f.answered = stOpen, true
 			s.flows.place(f)
 		case !toServer && p.Flags&FlagRST != 0:
 			s.outcome(f, OutcomeRefused, map[string]any{"answer": "rst"})
@@ -557,14 +585,16 @@ func (s *Sensor) udp(p *Packet) {
 		f = s.newFlow(p, p.Src, p.SrcPort, p.Dst, p.DstPort, stPending)
 		f.tries = 1
 		s.attempt(f)
+		f.carried(p, true)
 	} else {
 		s.flows.touch(f, p.Time)
+		f.carried(p, toServer)
 		if f.state == stPending {
 			if toServer {
 				f.tries++
 			} else {
 				s.outcome(f, OutcomeEstablished, nil)
-				f.state = stOpen
+				f.state, f.answered = stOpen, true
 				s.flows.place(f)
 			}
 		}

@@ -268,6 +268,8 @@ func TestStreams(t *testing.T) {
 		"NET.ICMP " + server + ":":   "icmp,web-3,pass-through / inbound",
 		"NET.CONN " + server + ":80": "office,web-3,syn,pass-through / inbound",
 		"NET.HTTP " + server + ":80": "office,web-3,syn,pass-through,http / inbound",
+		// A flow's end carries its transport-level streams.
+		"NET.FLOW " + server + ":80": "office,web-3,syn,pass-through / inbound",
 		"NET.PROBE 10.0.0.9:7":       "stealth,pass-through / inbound",
 		"NET.CONN 203.0.113.1:443":   "syn,outbound / outbound",
 	}
@@ -501,6 +503,47 @@ func TestTypesKnown(t *testing.T) {
 	for _, typ := range []string{TypeConn, TypeProbe, TypeICMP, TypeHTTP, TypeFTP, TypeSMTP, TypeDNS, TypeBanner, TypeSummary, TypeIP} {
 		if !event.KnownType(typ) {
 			t.Errorf("%s is not in event.KnownType", typ)
+		}
+	}
+}
+
+// TestFlowEnd checks the flow-end record: an answered TCP flow closed by
+// FIN is recorded with the payload bytes and packets each way and how it
+// ended; a UDP exchange still open at the capture's end says so; a refused
+// attempt carries nothing to record.
+func TestFlowEnd(t *testing.T) {
+	r := newRig(t, Config{ID: "gw"})
+	req, resp := "GET /big HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK\r\n\r\n"+strings.Repeat("x", 1000)
+	r.feed(time.Millisecond,
+		tcpPkt(t, "198.51.100.7", 41000, "10.0.0.3", 80, "S", ""), tcpPkt(t, "10.0.0.3", 80, "198.51.100.7", 41000, "SA", ""),
+		tcpPkt(t, "198.51.100.7", 41000, "10.0.0.3", 80, "A", ""),
+		tcpPkt(t, "198.51.100.7", 41000, "10.0.0.3", 80, "PA", req), tcpPkt(t, "10.0.0.3", 80, "198.51.100.7", 41000, "PA", resp),
+		tcpPkt(t, "10.0.0.3", 80, "198.51.100.7", 41000, "FA", ""), tcpPkt(t, "198.51.100.7", 41000, "10.0.0.3", 80, "FA", ""),
+		udpPkt(t, "198.51.100.7", 40001, "10.0.0.2", 53, []byte("0123456789")), udpPkt(t, "10.0.0.2", 53, "198.51.100.7", 40001, []byte("01234567890123456789")),
+		tcpPkt(t, "198.51.100.7", 41001, "10.0.0.3", 81, "S", ""), tcpPkt(t, "10.0.0.3", 81, "198.51.100.7", 41001, "RA", ""),
+	)
+	r.s.Flush()
+	flows := map[string]event.Event{}
+	for _, ev := range r.of(TypeFlow) {
+		flows[ev.Str("proto")+":"+ev.Str("dport")] = ev
+	}
+	if len(flows) != 2 {
+		t.Fatalf("flow records %v, want the TCP and the UDP flow", flows)
+	}
+	cases := []struct {
+		key                            string
+		toServer, toClient, pktS, pktC int64
+		end                            string
+	}{
+		{"tcp:80", int64(len(req)), int64(len(resp)), 4, 3, "closed"},
+		{"udp:53", 10, 20, 1, 1, "open"},
+	}
+	for _, c := range cases {
+		ev := flows[c.key]
+		got := []any{ev.Attrs["bytes_to_server"], ev.Attrs["bytes_to_client"], ev.Attrs["packets_to_server"], ev.Attrs["packets_to_client"], ev.Str("end")}
+		want := []any{c.toServer, c.toClient, c.pktS, c.pktC, c.end}
+		if fmt.Sprint(got) != fmt.Sprint(want) || ev.Attrs["bytes"] != c.toServer+c.toClient {
+			t.Errorf("%s: %v (bytes %v), want %v", c.key, got, ev.Attrs["bytes"], want)
 		}
 	}
 }
