@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,4 +184,72 @@ func watchDashboard(t *testing.T, dashboard <-chan string) string {
 		t.Logf("dashboard screenshot %s (%d bytes)", path, len(png))
 	}
 	return ""
+}
+
+// TestLabDMZInterrupted interrupts the lab once it is up and checks that
+// it removed every namespace, link and process it had made.
+func TestLabDMZInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the lab takes about 20 s to come up")
+	}
+	if err := lab.Check(); err != nil {
+		t.Skipf("cannot run the lab here: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "lab")
+	cmd := exec.Command(vigilBin, "lab", "dmz", "--fast", "--json", "--dir", dir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tag := fmt.Sprintf("vl%d", cmd.Process.Pid%10000)
+	up := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		said := false
+		for sc.Scan() {
+			if !said && strings.Contains(sc.Text(), "lab up") {
+				up <- true
+				said = true
+			}
+		}
+		if !said {
+			up <- false
+		}
+	}()
+	select {
+	case ok := <-up:
+		if !ok {
+			_ = cmd.Wait()
+			t.Fatal("the lab ended before it was up")
+		}
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("the lab did not come up within 2 minutes")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("an interrupted lab exited 0")
+		}
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatal("the lab did not stop within a minute of the interrupt")
+	}
+	if ns, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(ns), tag+"-") {
+		t.Errorf("namespaces left behind: %s", ns)
+	}
+	if links, _ := exec.Command("ip", "-o", "link").Output(); strings.Contains(string(links), tag) {
+		t.Errorf("links left behind: %s", links)
+	}
+	if ps, _ := exec.Command("pgrep", "-af", dir).Output(); len(bytes.TrimSpace(ps)) > 0 {
+		t.Errorf("processes left behind: %s", ps)
+	}
 }
