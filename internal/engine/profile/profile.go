@@ -223,15 +223,49 @@ func newSession(n int) *session {
 	return ss
 }
 
+// slotsOf is how many categories or bins a measure may come to hold.
+func slotsOf(m *Measure) int {
+	switch m.Kind {
+	case Categorical, Distribution:
+		return maxCats + 1
+	case Continuous:
+		if m.Edges != nil {
+			return len(m.Edges) + 1
+		}
+		return 32 // learnt quantile edges and the widening ones
+	}
+	return 0
+}
+
+// newSubject makes a subject with nothing learnt. Its measures' tables
+// (long-term, period and short-term weights, category hashes) are cut
+// from one block each, so an event touches a few neighbouring lines of
+// memory rather than a table per measure scattered over the heap.
 func newSubject(key string, c *Class, now time.Time) *Subject {
 	s := &Subject{Key: key, class: c, m: make([]mstate, len(c.Measures)), lastUp: now}
 	s.main = *newSession(len(c.Measures))
-	for i, m := range c.Measures {
+	total, cats := 0, 0
+	for i := range c.Measures {
+		total += slotsOf(&c.Measures[i])
+		if k := c.Measures[i].Kind; k == Categorical || k == Distribution {
+			cats++
+		}
+	}
+	weights := make([]float32, 3*total)
+	hashes := make([]uint32, cats*(maxCats+1))
+	names := make([]string, cats*(maxCats+1))
+	for i := range c.Measures {
+		m := &c.Measures[i]
 		ms := &s.m[i]
+		n := slotsOf(m)
+		ms.f.long, ms.f.period, s.main.short[i] = weights[0:0:n], weights[n:n:2*n], weights[2*n:2*n:3*n]
+		weights = weights[3*n:]
 		switch m.Kind {
 		case Categorical, Distribution:
-			ms.cats = []string{rareName}
-			ms.hashes = []uint32{0}
+			ms.cats = names[0 : 1 : maxCats+1]
+			ms.cats[0] = rareName
+			ms.hashes = hashes[0 : 1 : maxCats+1]
+			hashes, names = hashes[maxCats+1:], names[maxCats+1:]
 			ms.f.grow(1)
 		case Continuous:
 			if m.Edges != nil {

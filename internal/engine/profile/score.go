@@ -204,16 +204,16 @@ func (ms *mstate) find(m *Measure, v value) int {
 func chi(short []float32, n float64, long []float32, longW, rare float64) float64 {
 	floor := math.Max(rare/2, 1e-4)
 	var q float64
-	for k := range long {
+	for k, l := range long {
 		f := 0.0
 		if k < len(short) && n > 0 {
 			f = float64(short[k]) / n
 		}
-		p := math.Max(float64(long[k])/longW, floor)
-		d := f - p
-		if float64(long[k]) == 0 && f == 0 {
+		if l == 0 && f == 0 {
 			continue // neither has it
 		}
+		p := max(float64(l)/longW, floor)
+		d := f - p
 		q += d * d / p
 	}
 	return q
