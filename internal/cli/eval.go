@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/internal/engine/profile"
 	"github.com/vigil-ids/vigil/internal/eval"
+	"github.com/vigil-ids/vigil/internal/syscalls"
 )
 
 func evalCmd(e *env) *cobra.Command {
@@ -19,7 +21,7 @@ func evalCmd(e *env) *cobra.Command {
 prints a table, or with --json one object:
 {"dataset": ..., "results": [{"detector": NAME, METRIC: VALUE, ...}]}.`,
 	}
-	cmd.AddCommand(evalNABCmd(e), evalKDDCmd(e), evalCapturesCmd(e))
+	cmd.AddCommand(evalNABCmd(e), evalKDDCmd(e), evalCapturesCmd(e), evalLIDDSCmd(e))
 	return cmd
 }
 
@@ -174,5 +176,76 @@ twice its rate, and say which the profiles flag and why.`,
 	fs.StringVar(&name, "engine", "", "the profile engine's name (default: the first)")
 	fs.IntVar(&rounds, "rounds", 20, "replays of the normal captures in each training phase")
 	fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+func evalLIDDSCmd(e *env) *cobra.Command {
+	var (
+		interval time.Duration
+		vectors  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "lidds RECORDING.zip",
+		Short: "Read a LID-DS recording (sysdig text) into per-process system call count vectors",
+		Long: `Read a LID-DS 2021 recording (a zip holding NAME.sc, sysdig's text output,
+and NAME.json, its metadata) into count vectors: per process and interval
+(--interval, default 1s), how many of each system call it entered; the
+same vectors the system call counter sends. With --vectors, print them as
+JSON lines (time, host, pid, process, interval_ms, counts by name, numbers
+by number); otherwise a summary: calls per interval, the exploit's time.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if interval <= 0 {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("--interval must be positive")}
+			}
+			rec, err := syscalls.ReadLIDDS(args[0], interval)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: err}
+			}
+			if vectors {
+				var b []byte
+				for i := range rec.Vectors {
+					b = append(rec.Vectors[i].AppendJSON(b[:0]), '\n')
+					if _, err := e.stdout.Write(b); err != nil {
+						return &exitError{code: ExitFailure, err: err}
+					}
+				}
+				return nil
+			}
+			per := map[time.Time]uint64{}
+			pids := map[int32]bool{}
+			var total uint64
+			for i := range rec.Vectors {
+				v := &rec.Vectors[i]
+				per[v.Start] += v.Total()
+				pids[v.PID] = true
+				total += v.Total()
+			}
+			times := make([]time.Time, 0, len(per))
+			for t := range per {
+				times = append(times, t)
+			}
+			sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+			var skipped int64
+			for _, n := range rec.Skipped {
+				skipped += n
+			}
+			fmt.Fprintf(e.stdout, "%s: %d vectors of %v, %d processes, %d system calls entered (%d other events left out)\n", rec.Name, len(rec.Vectors), interval, len(pids), total, skipped)
+			if !rec.Exploit.IsZero() {
+				fmt.Fprintf(e.stdout, "exploit at %s\n", rec.Exploit.Format(time.RFC3339Nano))
+			}
+			for _, t := range times {
+				mark := ""
+				if !rec.Exploit.IsZero() && !t.After(rec.Exploit) && t.Add(interval).After(rec.Exploit) {
+					mark = "  <- the exploit"
+				}
+				fmt.Fprintf(e.stdout, "  %s %8d%s\n", t.Format("15:04:05.000"), per[t], mark)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.DurationVar(&interval, "interval", time.Second, "length of a vector's interval")
+	fs.BoolVar(&vectors, "vectors", false, "print the vectors as JSON lines")
 	return cmd
 }
