@@ -140,15 +140,9 @@ twice its rate, and say which the profiles flag and why.`,
 			if err != nil {
 				return err
 			}
-			var classes []*profile.Class
-			for _, spec := range cfg.Engines {
-				if s, ok := spec.Settings.(*profile.Settings); ok && (name == "" || spec.Name == name) {
-					classes = s.Compiled()
-					break
-				}
-			}
-			if classes == nil {
-				return &exitError{code: ExitFailure, err: fmt.Errorf("%s has no profile engine%s", cfgFile, map[bool]string{true: " named " + name}[name != ""])}
+			classes, err := profile.ClassesIn(cfg, name)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("%s: %w", cfgFile, err)}
 			}
 			rep, outs, err := eval.GatewayCaptures(args[0], classes, rounds)
 			if err != nil {

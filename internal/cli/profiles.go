@@ -90,14 +90,12 @@ func profilesImportCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var classes []*profile.Class
-			for _, spec := range cfg.Engines {
-				if s, ok := spec.Settings.(*profile.Settings); ok && spec.Name == engineName {
-					classes = s.Compiled()
-				}
+			if engineName == "" {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("--engine names the profile engine")}
 			}
-			if classes == nil {
-				return &exitError{code: ExitFailure, err: fmt.Errorf("%s has no profile engine named %q", cfgFile, engineName)}
+			classes, err := profile.ClassesIn(cfg, engineName)
+			if err != nil {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("%s: %w", cfgFile, err)}
 			}
 			var in io.Reader = os.Stdin
 			if args[0] != "-" {

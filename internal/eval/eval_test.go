@@ -176,11 +176,9 @@ func TestGatewayCaptures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var classes []*profile.Class
-	for _, spec := range cfg.Engines {
-		if s, ok := spec.Settings.(*profile.Settings); ok {
-			classes = s.Compiled()
-		}
+	classes, err := profile.ClassesIn(cfg, "")
+	if err != nil {
+		t.Fatal(err)
 	}
 	rep, outs, err := GatewayCaptures(dir, classes, 20)
 	if err != nil {

@@ -195,6 +195,22 @@ func (e *Event) Str(k string) string {
 	}
 }
 
+// Field returns the text of a field: the event's own type, host, ip or
+// source, or else the attribute of that name (as Str formats it).
+func (e *Event) Field(name string) string {
+	switch name {
+	case "type":
+		return e.Type
+	case "host":
+		return e.Host
+	case "ip":
+		return e.IP
+	case "source":
+		return e.Source
+	}
+	return e.Str(name)
+}
+
 // Num returns the numeric attribute k as a float64, and whether it was a
 // number.
 func (e *Event) Num(k string) (float64, bool) {

@@ -311,7 +311,7 @@ func (c *Class) extract(ev *event.Event, out []value) {
 		out[i] = value{}
 		switch m.Kind {
 		case Categorical:
-			if s := field(ev, m.Field); s != "" {
+			if s := ev.Field(m.Field); s != "" {
 				out[i] = value{ok: true, cat: s}
 				touched |= 1 << i
 			}
@@ -349,22 +349,6 @@ func (c *Class) touchedName(mask uint64) string {
 		c.touched[mask] = name
 	}
 	return name
-}
-
-// field reads an event field: its own (type, host, ip, source) or an
-// attribute.
-func field(ev *event.Event, name string) string {
-	switch name {
-	case "type":
-		return ev.Type
-	case "host":
-		return ev.Host
-	case "ip":
-		return ev.IP
-	case "source":
-		return ev.Source
-	}
-	return ev.Str(name)
 }
 
 func numField(ev *event.Event, name string) (float64, bool) {

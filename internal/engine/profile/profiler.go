@@ -161,11 +161,11 @@ func keyOf(ev *event.Event, spec string) string {
 		return v
 	}
 	if !strings.Contains(spec, ",") {
-		return field(ev, spec)
+		return ev.Field(spec)
 	}
 	var b strings.Builder
 	for i, f := range strings.Split(spec, ",") {
-		v := field(ev, strings.TrimSpace(f))
+		v := ev.Field(strings.TrimSpace(f))
 		if v == "" {
 			return ""
 		}

@@ -275,5 +275,16 @@ func parseHours(s string) ([2]time.Duration, error) {
 	return out, nil
 }
 
-// Compiled are the classes the settings declare, once validated.
-func (s *Settings) Compiled() []*Class { return s.classes }
+// ClassesIn returns the classes of a loaded resource object's profile
+// engine named name ("": its first profile engine).
+func ClassesIn(cfg *config.ResourceObject, name string) ([]*Class, error) {
+	for _, spec := range cfg.Engines {
+		if s, ok := spec.Settings.(*Settings); ok && (name == "" || spec.Name == name) {
+			return s.classes, nil
+		}
+	}
+	if name != "" {
+		return nil, fmt.Errorf("no profile engine named %q", name)
+	}
+	return nil, fmt.Errorf("no profile engine")
+}

@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"math"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
@@ -187,7 +186,7 @@ func (e *Engine) Handle(ev *event.Event, emit func(Report)) {
 		if ei >= 0 && m.Emissions[ei].Key != "" {
 			field = m.Emissions[ei].Key
 		}
-		key := fieldText(ev, field)
+		key := ev.Field(field)
 		if binds != nil {
 			binds[mi] = binding{key, field}
 		}
@@ -582,29 +581,4 @@ func argmax(xs []float64) int {
 		}
 	}
 	return best
-}
-
-// fieldText is the text of an event field (its own or an attribute).
-func fieldText(ev *event.Event, name string) string {
-	switch name {
-	case "ip":
-		return ev.IP
-	case "host":
-		return ev.Host
-	case "source":
-		return ev.Source
-	case "type":
-		return ev.Type
-	}
-	v, ok := ev.Attrs[name]
-	if !ok {
-		return ""
-	}
-	switch x := v.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	}
-	return event.FormatValue(v)
 }
