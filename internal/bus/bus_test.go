@@ -375,3 +375,62 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestCountVectorPublish stores count vectors on their stream, once each
+// however often they are published, and reads them back.
+func TestCountVectorPublish(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	c := connect(t, ClientOptions{URL: s.ClientURL()})
+	ctx := context.Background()
+	if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var vs []event.CountVector
+	for i := range 5 {
+		vs = append(vs, event.CountVector{Host: "web-1", PID: int32(100 + i), Process: "httpd", Start: t0, Interval: time.Second,
+			Counts: []event.SyscallCount{{Nr: 0, Count: uint64(10 + i)}, {Nr: 1, Count: 3}}})
+	}
+	for range 2 { // the second publish is a duplicate
+		if n, err := c.PublishCountVectors(ctx, vs); err != nil || n != len(vs) {
+			t.Fatalf("published %d of %d: %v", n, len(vs), err)
+		}
+	}
+	got := make(chan event.CountVector, 10)
+	sub, err := c.ConsumeDurable(ctx, DurableOptions{Name: "cv", Subjects: []string{CVSubject("web-1")}}, func(m *Msg) {
+		v, err := event.DecodeCountVectorCompact(m.Data)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		got <- v
+		_ = m.Ack()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	seen := map[int32]uint64{}
+	timeout := time.After(10 * time.Second)
+	for len(seen) < len(vs) {
+		select {
+		case v := <-got:
+			if _, dup := seen[v.PID]; dup {
+				t.Fatalf("pid %d stored twice", v.PID)
+			}
+			seen[v.PID] = v.Counts[0].Count
+		case <-timeout:
+			t.Fatalf("got %d of %d vectors", len(seen), len(vs))
+		}
+	}
+	select {
+	case v := <-got:
+		t.Errorf("a duplicate was stored: pid %d", v.PID)
+	case <-time.After(300 * time.Millisecond):
+	}
+	for i, v := range vs {
+		if seen[v.PID] != uint64(10+i) {
+			t.Errorf("pid %d: read count %d, published %d", v.PID, seen[v.PID], 10+i)
+		}
+	}
+}

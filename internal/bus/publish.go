@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,14 +22,23 @@ const publishWindow = 4096
 // error, events[:n] are stored and events[n:] may not be. Events must be
 // valid (normalised).
 func (c *Conn) PublishEvents(ctx context.Context, events []event.Event) (int, error) {
-	futures := make([]jetstream.PubAckFuture, 0, min(len(events), publishWindow))
-	acked := 0 // events[:acked] are acknowledged; futures[i] is events[acked+i]
+	return c.publishAcked(ctx, len(events),
+		func(i int) *nats.Msg { return eventMsg(ObsSubject(subjectHost(&events[i])), &events[i]) },
+		func(i int) string { return "event " + events[i].ID })
+}
+
+// publishAcked publishes n messages durably, up to publishWindow awaiting
+// acknowledgement at once, and returns how many were acknowledged, in
+// order, before the first error. what names message i in errors.
+func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Msg, what func(i int) string) (int, error) {
+	futures := make([]jetstream.PubAckFuture, 0, min(n, publishWindow))
+	acked := 0 // messages before acked are acknowledged; futures[i] is message acked+i
 	wait := func() error {
 		f := futures[0]
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("bus: event %s not stored: %w", events[acked].ID, err)
+			return fmt.Errorf("bus: %s not stored: %w", what(acked), err)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -36,16 +46,15 @@ func (c *Conn) PublishEvents(ctx context.Context, events []event.Event) (int, er
 		acked++
 		return nil
 	}
-	for i := range events {
+	for i := range n {
 		if len(futures) == publishWindow {
 			if err := wait(); err != nil {
 				return acked, err
 			}
 		}
-		ev := &events[i]
-		f, err := c.JS.PublishMsgAsync(eventMsg(ObsSubject(subjectHost(ev)), ev))
+		f, err := c.JS.PublishMsgAsync(msg(i))
 		if err != nil {
-			return acked, fmt.Errorf("bus: publishing event %s: %w", ev.ID, err)
+			return acked, fmt.Errorf("bus: publishing %s: %w", what(i), err)
 		}
 		futures = append(futures, f)
 	}
@@ -90,4 +99,26 @@ func eventMsg(subject string, ev *event.Event) *nats.Msg {
 	m.Data = ev.AppendCompact(make([]byte, 0, 256))
 	m.Header.Set(jetstream.MsgIDHeader, ev.ID)
 	return m
+}
+
+// PublishCountVectors publishes system call count vectors durably on their
+// host's count-vector subject (stream VIGIL_CV), each with the id
+// host/pid/start so a repeated publish is stored once, and returns how
+// many were acknowledged before the first error.
+func (c *Conn) PublishCountVectors(ctx context.Context, vs []event.CountVector) (int, error) {
+	return c.publishAcked(ctx, len(vs),
+		func(i int) *nats.Msg {
+			v := &vs[i]
+			m := nats.NewMsg(CVSubject(v.Host))
+			m.Data = v.AppendCompact(make([]byte, 0, 64+8*len(v.Counts)))
+			m.Header.Set(jetstream.MsgIDHeader, CountVectorID(v))
+			return m
+		},
+		func(i int) string { return fmt.Sprintf("count vector of %s pid %d", vs[i].Host, vs[i].PID) })
+}
+
+// CountVectorID is a count vector's de-duplication id: host, pid and the
+// interval's start.
+func CountVectorID(v *event.CountVector) string {
+	return v.Host + "/" + strconv.Itoa(int(v.PID)) + "/" + strconv.FormatInt(v.Start.UnixNano(), 10)
 }

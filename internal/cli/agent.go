@@ -27,6 +27,7 @@ type agentFlags struct {
 	thresholds              []string
 	hostID, ip, proc, spool string
 	spoolMax                int64
+	sys                     syscallFlags
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
@@ -41,6 +42,7 @@ func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
 	fs.StringVar(&f.proc, prefix+"proc", "/proc", "root of the proc filesystem")
 	fs.StringVar(&f.spool, prefix+"spool-dir", "", "directory of the spool that holds observations while the bus is away")
 	fs.Int64Var(&f.spoolMax, prefix+"spool-max-bytes", 64<<20, "bound of the spool; beyond it the oldest observations are dropped and counted")
+	f.sys.register(cmd, prefix)
 }
 
 // apply lays the flags that were given over the agent section.
@@ -73,6 +75,7 @@ func (f *agentFlags) apply(cmd *cobra.Command, prefix string, a config.Agent) (c
 	if changed("spool-max-bytes") {
 		a.SpoolMaxBytes = f.spoolMax
 	}
+	a.Syscalls = f.sys.apply(changed, a.Syscalls)
 	for _, t := range f.thresholds {
 		typ, val, ok := strings.Cut(t, "=")
 		if !ok {
@@ -103,13 +106,7 @@ func newAgent(e *env, a config.Agent, sink host.Sink, ids event.IDSource) (*host
 	if err != nil {
 		return nil, "", err
 	}
-	hostID, ip := host.Identity(a.Proc)
-	if a.HostID != "" {
-		hostID = a.HostID
-	}
-	if a.IP != "" {
-		ip = a.IP
-	}
+	hostID, ip := agentIdentity(a)
 	th := map[string]host.Threshold{}
 	for typ, t := range a.Thresholds {
 		th[typ] = host.Threshold{Abs: t.Abs, Rel: t.Rel}
@@ -122,13 +119,11 @@ func newAgent(e *env, a config.Agent, sink host.Sink, ids event.IDSource) (*host
 }
 
 // runAgentToBus runs a host sensor publishing through a spool until ctx
-// ends; publish stores events on the bus.
-func runAgentToBus(ctx context.Context, e *env, a config.Agent, publish deliver.Publisher) error {
+// ends; publish stores events on the bus. With the system call counter on,
+// sendCV stores its count vectors.
+func runAgentToBus(ctx context.Context, e *env, a config.Agent, publish deliver.Publisher, sendCV func(context.Context, []event.CountVector) (int, error)) error {
 	ids := event.NewRandomIDs()
-	hostID, _ := host.Identity(a.Proc)
-	if a.HostID != "" {
-		hostID = a.HostID
-	}
+	hostID, _ := agentIdentity(a)
 	d, err := deliver.Open(deliver.Options{Dir: a.SpoolDir, MaxBytes: a.SpoolMaxBytes, Publish: publish, HostID: hostID, Source: "agent", IDs: ids, Logger: e.log})
 	if err != nil {
 		return err
@@ -139,7 +134,14 @@ func runAgentToBus(ctx context.Context, e *env, a config.Agent, publish deliver.
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	sampled := make(chan struct{})
-	g.Go(func() error { defer close(sampled); return ag.Run(gctx) })
+	if c := openSyscalls(e, a); c != nil {
+		hostID, _ := agentIdentity(a)
+		counted := make(chan struct{})
+		g.Go(func() error { defer close(counted); return runSyscalls(gctx, e, c, sendCV, d, ids, hostID) })
+		g.Go(func() error { defer close(sampled); err := ag.Run(gctx); <-counted; return err })
+	} else {
+		g.Go(func() error { defer close(sampled); return ag.Run(gctx) })
+	}
 	g.Go(func() error {
 		// Keep delivering until sampling has stopped and a moment after,
 		// so what was just observed leaves with us when the bus is there
@@ -178,7 +180,15 @@ process types, SYS.PROCS.GROWTH, SYS.NET.SOCKS.GROWTH).
 With --stdout, observations are printed as JSON lines. Otherwise they are
 published durably to the bus through an on-disk spool: sampling never waits
 for the network, an outage of the bus loses nothing that fits in the spool,
-and anything dropped beyond its bound is counted and reported.`,
+and anything dropped beyond its bound is counted and reported.
+
+With --syscalls, an eBPF program also counts every system call per process
+in the kernel, and every --syscall-interval the agent sends one count vector
+per process that made system calls (pid, name, executable, interval, counts
+by system call) to vigil.cv.<host>, or prints it as a JSON line with
+--stdout (docs/SYSCALLS.md). Counts are exact: each lands in one interval.
+It needs root, or CAP_BPF and CAP_PERFMON; without them, or without kernel
+support, the agent says what is missing and runs the /proc sensor alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ro := config.Default()
@@ -194,11 +204,19 @@ and anything dropped beyond its bound is counted and reported.`,
 			}
 			ctx := cmd.Context()
 			if stdout {
-				ag, _, err := newAgent(e, a, host.NewJSONSink(e.stdout), nil)
+				sink := host.NewJSONSink(e.stdout)
+				ag, hostID, err := newAgent(e, a, sink, nil)
 				if err != nil {
 					return &exitError{code: ExitFailure, err: err}
 				}
-				return ag.Run(ctx)
+				c := openSyscalls(e, a)
+				if c == nil {
+					return ag.Run(ctx)
+				}
+				g, gctx := errgroup.WithContext(ctx)
+				g.Go(func() error { return ag.Run(gctx) })
+				g.Go(func() error { return runSyscalls(gctx, e, c, jsonVectors(sink), sink, nil, hostID) })
+				return g.Wait()
 			}
 			conn, publish, err := sensorBus(ctx, e, bf, ro, "vigil agent")
 			if err != nil {
@@ -208,7 +226,13 @@ and anything dropped beyond its bound is counted and reported.`,
 			if a.SpoolDir == "" {
 				a.SpoolDir = filepath.Join("vigil-data", "agent-spool")
 			}
-			if err := runAgentToBus(ctx, e, a, publish); err != nil {
+			sendCV := func(ctx context.Context, vs []event.CountVector) (int, error) {
+				if _, err := publish(ctx, nil); err != nil { // makes the streams on first use
+					return 0, err
+				}
+				return conn.PublishCountVectors(ctx, vs)
+			}
+			if err := runAgentToBus(ctx, e, a, publish, sendCV); err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
 			return nil

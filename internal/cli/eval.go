@@ -197,12 +197,8 @@ by number); otherwise a summary: calls per interval, the exploit's time.`,
 				return &exitError{code: ExitFailure, err: err}
 			}
 			if vectors {
-				var b []byte
-				for i := range rec.Vectors {
-					b = append(rec.Vectors[i].AppendJSON(b[:0]), '\n')
-					if _, err := e.stdout.Write(b); err != nil {
-						return &exitError{code: ExitFailure, err: err}
-					}
+				if err := syscalls.WriteVectors(e.stdout, rec.Vectors); err != nil {
+					return &exitError{code: ExitFailure, err: err}
 				}
 				return nil
 			}

@@ -104,7 +104,7 @@ then open the printed URL.`,
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(
-		versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e), evalCmd(e), profilesCmd(e),
+		versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e), evalCmd(e), profilesCmd(e), recordCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -249,6 +249,24 @@ type Agent struct {
 	// bounds it (the oldest are dropped, and counted, beyond it).
 	SpoolDir      string `yaml:"spool_dir"`
 	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
+	// Syscalls configures the eBPF system call counter.
+	Syscalls AgentSyscalls `yaml:"syscalls"`
+}
+
+// AgentSyscalls configures the host sensor's eBPF system call counter
+// (vigil agent --syscalls): per-process count vectors every interval.
+type AgentSyscalls struct {
+	// Enabled turns the counter on.
+	Enabled bool `yaml:"enabled"`
+	// Interval is the length of each count vector's interval.
+	Interval time.Duration `yaml:"interval"`
+	// MapEntries bounds each kernel count map: the (process, system call)
+	// pairs one interval can hold; beyond it calls are lost and reported.
+	MapEntries int `yaml:"map_entries"`
+	// Procs limits the vectors to these process names (empty: all);
+	// Exclude leaves these out.
+	Procs   []string `yaml:"procs"`
+	Exclude []string `yaml:"exclude"`
 }
 
 // NetSensor configures the network sensor of a gateway (vigil netsensor):
@@ -403,7 +421,8 @@ func Default() *ResourceObject {
 		},
 		Resolver: Resolver{Publish: true, MinSeverity: Severity(event.SeverityGreen)},
 		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
-		Agent:    Agent{Interval: 4 * time.Second, Window: 5, Proc: "/proc", SpoolMaxBytes: 64 << 20},
+		Agent: Agent{Interval: 4 * time.Second, Window: 5, Proc: "/proc", SpoolMaxBytes: 64 << 20,
+			Syscalls: AgentSyscalls{Interval: time.Second, MapEntries: 65536}},
 	}
 }
 
@@ -547,6 +566,12 @@ func (a *Agent) validate(p *Problems, path string) {
 	}
 	if a.SpoolMaxBytes < 1<<20 {
 		p.Addf(Join(path, "spool_max_bytes"), "must be at least 1 MiB")
+	}
+	if s := a.Syscalls; s.Interval < 10*time.Millisecond || s.Interval > time.Hour {
+		p.Addf(Join(path, "syscalls.interval"), "must be between 10ms and 1h")
+	}
+	if s := a.Syscalls; s.MapEntries < 16 || s.MapEntries > 1<<22 {
+		p.Addf(Join(path, "syscalls.map_entries"), "must be between 16 and 4194304")
 	}
 }
 

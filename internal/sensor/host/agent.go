@@ -144,6 +144,16 @@ func (s *JSONSink) Write(evs []event.Event) error {
 	return s.w.Flush()
 }
 
+// WriteRaw writes b, whole lines of JSON, between observations.
+func (s *JSONSink) WriteRaw(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	return s.w.Flush()
+}
+
 // Identity finds this host's id (its hostname) and main IP address (that of
 // the interface with the default route, read from procRoot/net/route, else
 // the first address of an interface that is up and not loopback).

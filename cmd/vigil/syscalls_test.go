@@ -1,0 +1,281 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/bench"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/syscalls"
+)
+
+// buildCaller compiles the system call counter's test program (it makes
+// an exact number of write and getppid calls) into dir as name.
+func buildCaller(t *testing.T, dir, name string) string {
+	t.Helper()
+	cc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("skipped: no gcc to build the test's caller program")
+	}
+	out := filepath.Join(dir, name)
+	if b, err := exec.Command(cc, "-O1", "-o", out, "../../internal/sensor/syscount/testdata/caller.c").CombinedOutput(); err != nil {
+		t.Fatalf("building the caller: %v\n%s", err, b)
+	}
+	return out
+}
+
+// TestAgentSyscalls runs `vigil agent --syscalls --stdout` while a program
+// makes a known number of system calls over several seconds, and checks
+// the vectors: one per active process per interval, named, exact.
+func TestAgentSyscalls(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: counting system calls with eBPF needs root (or CAP_BPF and CAP_PERFMON)")
+	}
+	caller := buildCaller(t, t.TempDir(), "vigil-exact")
+	agent := start(t, "agent", "--syscalls", "--stdout", "--log-level", "warn")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(agent.out.String(), `"counts"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no count vector within 5 s:\n%s", agent.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	const writes, getppids = 4321, 98765
+	cmd := exec.Command(caller, fmt.Sprint(writes), fmt.Sprint(getppids), "700", "3")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("caller: %v %s", err, out)
+	}
+	time.Sleep(2200 * time.Millisecond) // the caller's last interval ends and is drained
+	agent.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-agent.done:
+		agent.done <- err // for the cleanup
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent did not stop on SIGINT")
+	}
+
+	nrWrite, _ := event.SyscallNr("write")
+	nrGetppid, _ := event.SyscallNr("getppid")
+	type key struct {
+		pid   int32
+		start time.Time
+	}
+	seen := map[key]bool{}
+	var sumW, sumG uint64
+	vectors, callerVectors := 0, 0
+	for _, line := range strings.Split(agent.out.String(), "\n") {
+		if !strings.Contains(line, `"counts"`) {
+			continue
+		}
+		v, err := event.DecodeCountVectorJSON([]byte(line))
+		if err != nil {
+			t.Fatalf("bad vector %q: %v", line, err)
+		}
+		vectors++
+		k := key{v.PID, v.Start}
+		if seen[k] {
+			t.Errorf("two vectors for pid %d in the interval starting %v", v.PID, v.Start)
+		}
+		seen[k] = true
+		if v.Interval > 1100*time.Millisecond {
+			t.Errorf("interval of %v, want at most 1 s", v.Interval)
+		}
+		// Intervals end on whole seconds, but the first (which starts with
+		// the agent) and the last (cut short when it stops).
+		onSecond := func(t time.Time) bool { ns := t.Nanosecond(); return ns < 50e6 || ns > 950e6 }
+		if !onSecond(v.Start) && !onSecond(v.Start.Add(v.Interval)) {
+			t.Errorf("interval %v+%v is not aligned to the second", v.Start, v.Interval)
+		}
+		if int(v.PID) != cmd.Process.Pid {
+			continue
+		}
+		callerVectors++
+		if v.Process != "vigil-exact" && callerVectors > 1 {
+			t.Errorf("caller named %q", v.Process)
+		}
+		for _, c := range v.Counts {
+			switch c.Nr {
+			case nrWrite:
+				sumW += c.Count
+			case nrGetppid:
+				sumG += c.Count
+			}
+		}
+	}
+	if sumW != writes || sumG != getppids {
+		t.Errorf("caller counted write %d, getppid %d; made %d, %d", sumW, sumG, writes, getppids)
+	}
+	if callerVectors < 2 {
+		t.Errorf("%d vectors for a caller living 2.1 s, want at least 2", callerVectors)
+	}
+	if vectors < 5 {
+		t.Errorf("only %d vectors in all", vectors)
+	}
+}
+
+// TestAgentSyscallsUnprivileged runs the agent as an unprivileged user: it
+// must say what is missing and keep running its /proc sensor.
+func TestAgentSyscallsUnprivileged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: needs root to start the agent as another user")
+	}
+	dir, err := os.MkdirTemp("", "vigil-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "vigil")
+	data, err := os.ReadFile(vigilBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "agent", "--syscalls", "--stdout", "--interval", "200ms")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	agent := startCmd(t, cmd)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(agent.out.String(), "host sensor running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the /proc sensor did not start:\n%s", agent.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	select {
+	case err := <-agent.done:
+		agent.done <- err // for the cleanup
+		t.Fatalf("the agent stopped (%v):\n%s", err, agent.out.String())
+	default:
+	}
+	out := agent.out.String()
+	for _, want := range []string{"system call counting is off; the /proc sensor goes on without it", "missing CAP_BPF, CAP_PERFMON", "uid 65534"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestRecordSyscalls records while a program makes known system calls and
+// reads the recording back as labelled sequences.
+func TestRecordSyscalls(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: counting system calls with eBPF needs root (or CAP_BPF and CAP_PERFMON)")
+	}
+	dir := t.TempDir()
+	caller := buildCaller(t, dir, "vigil-labelled")
+	out := filepath.Join(dir, "rec.jsonl")
+	rec := start(t, "record", "--syscalls", "--duration", "3s", "--syscall-interval", "250ms", "--out", out)
+	time.Sleep(500 * time.Millisecond)
+	cmd := exec.Command(caller, "111", "2222", "300", "3")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("caller: %v %s", err, b)
+	}
+	select {
+	case err := <-rec.done:
+		rec.done <- err
+		if err != nil {
+			t.Fatalf("vigil record: %v\n%s", err, rec.out.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("vigil record did not end after its duration")
+	}
+	if !strings.Contains(rec.out.String(), "vigil-labelled") {
+		t.Errorf("summary does not list the caller's label:\n%s", rec.out.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	vs, err := syscalls.ReadVectors(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *syscalls.Sequence
+	seqs := syscalls.Sequences(vs)
+	for i := range seqs {
+		if seqs[i].Label == "vigil-labelled" && int(seqs[i].PID) == cmd.Process.Pid {
+			found = &seqs[i]
+		}
+	}
+	if found == nil {
+		t.Fatalf("no sequence labelled vigil-labelled for pid %d among %d", cmd.Process.Pid, len(seqs))
+	}
+	nrWrite, _ := event.SyscallNr("write")
+	nrGetppid, _ := event.SyscallNr("getppid")
+	var w, g uint64
+	for i, v := range found.Vectors {
+		if i > 0 && !found.Vectors[i-1].Start.Before(v.Start) {
+			t.Errorf("sequence out of time order at %d", i)
+		}
+		for _, c := range v.Counts {
+			switch c.Nr {
+			case nrWrite:
+				w += c.Count
+			case nrGetppid:
+				g += c.Count
+			}
+		}
+	}
+	if w != 111 || g != 2222 || len(found.Vectors) < 3 {
+		t.Errorf("sequence of %d vectors counts write %d, getppid %d; want at least 3 vectors, 111, 2222", len(found.Vectors), w, g)
+	}
+}
+
+// TestBenchSyscalls runs a short `vigil bench syscalls` and checks that
+// what it measured holds together: the loop's calls all counted, strace
+// slower than the counter, the drain seeing the active processes.
+func TestBenchSyscalls(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: counting system calls with eBPF needs root (or CAP_BPF and CAP_PERFMON)")
+	}
+	const calls = 100000
+	args := []string{"bench", "syscalls", "--calls", fmt.Sprint(calls), "--reps", "1", "--active", "10", "--active-time", "2s",
+		"--interval", "500ms", "--tree", "../../internal", "--json"}
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		strace = ""
+	}
+	args = append(args, "--strace", strace)
+	out, code := run(t, "", args...)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	var res bench.SyscallBenchResult
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &res); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	v, ok := res.Measure(bench.WorkloadGetppid, "vigil")
+	if !ok || v.Counted != calls {
+		t.Errorf("the counter counted %d of the loop's %d getppid calls", v.Counted, calls)
+	}
+	for _, w := range []string{bench.WorkloadGetppid, bench.WorkloadCompress} {
+		for _, mode := range []string{"bare", "vigil"} {
+			if m, ok := res.Measure(w, mode); !ok || m.Best <= 0 || m.CPU <= 0 {
+				t.Errorf("%s, %s: %+v", w, mode, m)
+			}
+		}
+	}
+	if strace != "" {
+		s, ok := res.Measure(bench.WorkloadGetppid, "strace")
+		if !ok || s.Best <= v.Best {
+			t.Errorf("strace run %+v not slower than the counter's %+v", s, v)
+		}
+	}
+	if res.Drain.Intervals < 2 || res.Drain.MeanSeen < 10 || res.Drain.CPUPctOfCore <= 0 {
+		t.Errorf("drain measure %+v: want at least 2 intervals seeing the 10 active processes", res.Drain)
+	}
+}

@@ -1,0 +1,434 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/sensor/syscount"
+)
+
+// SyscallBenchOptions configure `vigil bench syscalls`.
+type SyscallBenchOptions struct {
+	// Vigil is the vigil binary, whose hidden worker makes the getppid
+	// loop and the active processes.
+	Vigil string
+	// Calls is the length of the getppid loop (default 5,000,000).
+	Calls int
+	// Tree is the directory the realistic workload archives and
+	// compresses (tar | gzip -1; default Go's own source tree).
+	Tree string
+	// Reps is how many times each workload runs in each mode (default 5;
+	// strace runs once, it is slow).
+	Reps int
+	// Strace is the peer; empty or missing skips it (and says so).
+	Strace string
+	// Active is how many busy processes the drain is measured with
+	// (default 100), for ActiveTime (default 10 s).
+	Active     int
+	ActiveTime time.Duration
+	// Interval is the counter's interval (default 1 s).
+	Interval time.Duration
+	Progress io.Writer
+	pin      string // taskset, when the workload is pinned to the last CPU
+}
+
+// SyscallMeasure is one workload in one mode.
+type SyscallMeasure struct {
+	Workload string    `json:"workload"`
+	Mode     string    `json:"mode"` // bare, vigil, strace
+	Runs     []float64 `json:"runs_s"`
+	Median   float64   `json:"median_s"`
+	// Best is the fastest run: interference from the rest of the machine
+	// only ever adds time, so the best runs compare the modes most
+	// steadily.
+	Best float64 `json:"best_s"`
+	// CPU is the workload's own CPU time (user and system) in the best
+	// run.
+	CPU float64 `json:"cpu_s"`
+	// Slowdown is the best run over the bare best run, less one;
+	// MedianSlowdown the same of the medians.
+	Slowdown       float64 `json:"slowdown"`
+	MedianSlowdown float64 `json:"median_slowdown"`
+	// VigilCPU is the counter's own CPU time while the workload ran
+	// (vigil mode), per second of workload.
+	VigilCPU float64 `json:"vigil_cpu_s_per_s,omitempty"`
+	// Counted is the getppid calls the counter counted for the loop's
+	// process (vigil mode of the getppid loop): it must equal Calls.
+	Counted uint64 `json:"counted,omitempty"`
+}
+
+// DrainMeasure is the counter's cost with many active processes.
+type DrainMeasure struct {
+	Processes     int     `json:"processes"`
+	Seconds       float64 `json:"seconds"`
+	Intervals     int     `json:"intervals"`
+	MeanSeen      float64 `json:"mean_processes_per_interval"`
+	MeanEntries   float64 `json:"mean_entries_per_interval"`
+	MeanDrainMS   float64 `json:"mean_drain_ms"`
+	CPUPctOfCore  float64 `json:"cpu_pct_of_one_core"`
+	PctPer100Proc float64 `json:"cpu_pct_per_100_processes"`
+}
+
+// SyscallBenchResult is the whole run.
+type SyscallBenchResult struct {
+	Calls int `json:"calls"`
+	// PinnedCPU is the CPU the workloads ran on (-1: not pinned).
+	PinnedCPU int              `json:"pinned_cpu"`
+	Tree      string           `json:"tree"`
+	Measures  []SyscallMeasure `json:"measures"`
+	// StraceRatio is, per workload, strace's slowdown over Vigil's.
+	StraceRatio   map[string]float64 `json:"strace_over_vigil_slowdown,omitempty"`
+	StraceMissing string             `json:"strace_missing,omitempty"`
+	Drain         DrainMeasure       `json:"drain"`
+}
+
+// Measure returns the measure of a workload in a mode.
+func (r *SyscallBenchResult) Measure(workload, mode string) (SyscallMeasure, bool) {
+	for _, m := range r.Measures {
+		if m.Workload == workload && m.Mode == mode {
+			return m, true
+		}
+	}
+	return SyscallMeasure{}, false
+}
+
+// Workload names.
+const (
+	WorkloadGetppid  = "getppid loop"
+	WorkloadCompress = "compress tree"
+)
+
+// RunSyscalls measures the system call counter's cost: a getppid loop and
+// the archiving and compression of a directory tree, each bare, with the
+// counter attached and under strace -c -f; then the drain's own CPU with
+// many active processes.
+func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult, error) {
+	res := SyscallBenchResult{StraceRatio: map[string]float64{}, PinnedCPU: -1}
+	if o.Calls <= 0 {
+		o.Calls = 5_000_000
+	}
+	if o.Tree == "" {
+		o.Tree = runtime.GOROOT() + "/src"
+	}
+	if o.Reps <= 0 {
+		o.Reps = 5
+	}
+	if p, err := exec.LookPath("taskset"); err == nil && runtime.NumCPU() > 1 {
+		o.pin = p
+		res.PinnedCPU = runtime.NumCPU() - 1
+	}
+	if o.Active <= 0 {
+		o.Active = 100
+	}
+	if o.ActiveTime <= 0 {
+		o.ActiveTime = 10 * time.Second
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	res.Calls, res.Tree = o.Calls, o.Tree
+	progress := o.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	if _, err := os.Stat(o.Tree); err != nil {
+		return res, fmt.Errorf("tree to compress: %w", err)
+	}
+	for _, tool := range []string{"tar", "gzip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return res, fmt.Errorf("the compression workload needs %s: %w", tool, err)
+		}
+	}
+	if o.Strace == "" {
+		res.StraceMissing = "no strace given"
+	} else if _, err := os.Stat(o.Strace); err != nil {
+		res.StraceMissing = fmt.Sprintf("%s not found (Debian package strace)", o.Strace)
+	}
+	// Check the counter can run before measuring anything.
+	probe, err := syscount.Open(syscount.Options{Host: "bench", Interval: o.Interval})
+	if err != nil {
+		return res, err
+	}
+	probe.Close()
+
+	workloads := []struct {
+		name string
+		argv []string
+	}{
+		{WorkloadGetppid, []string{o.Vigil, "bench", "syscalls-worker", "getppid", strconv.Itoa(o.Calls)}},
+		{WorkloadCompress, []string{"sh", "-c", `tar -cf - -C "$0" . | gzip -1 > /dev/null`, o.Tree}},
+	}
+	for _, w := range workloads {
+		// One run untimed first: the tree into the page cache, the binary
+		// into memory.
+		if _, err := runWorkload(ctx, w.argv, "bare", o); err != nil {
+			return res, fmt.Errorf("%s: %w", w.name, err)
+		}
+		runs := map[string][]run{}
+		for rep := range o.Reps {
+			for _, mode := range []string{"bare", "vigil"} {
+				r, err := runWorkload(ctx, w.argv, mode, o)
+				if err != nil {
+					return res, fmt.Errorf("%s, %s: %w", w.name, mode, err)
+				}
+				runs[mode] = append(runs[mode], r)
+				fmt.Fprintf(progress, "%s, %s, run %d: %.3f s\n", w.name, mode, rep+1, r.wall.Seconds())
+			}
+		}
+		if res.StraceMissing == "" {
+			r, err := runWorkload(ctx, append([]string{o.Strace, "-c", "-f", "-o", "/dev/null"}, w.argv...), "strace", o)
+			if err != nil {
+				return res, fmt.Errorf("%s under strace: %w", w.name, err)
+			}
+			runs["strace"] = append(runs["strace"], r)
+			fmt.Fprintf(progress, "%s, strace -c -f: %.3f s\n", w.name, r.wall.Seconds())
+		}
+		bare, bareMed := bestRun(runs["bare"]), medianRun(runs["bare"])
+		for _, mode := range []string{"bare", "vigil", "strace"} {
+			rs := runs[mode]
+			if len(rs) == 0 {
+				continue
+			}
+			m, med := bestRun(rs), medianRun(rs)
+			sm := SyscallMeasure{Workload: w.name, Mode: mode, Median: med.wall.Seconds(), Best: m.wall.Seconds(), CPU: m.cpu.Seconds(),
+				Slowdown: m.wall.Seconds()/bare.wall.Seconds() - 1, MedianSlowdown: med.wall.Seconds()/bareMed.wall.Seconds() - 1}
+			for _, r := range rs {
+				sm.Runs = append(sm.Runs, r.wall.Seconds())
+			}
+			if mode == "vigil" {
+				sm.VigilCPU = m.vigilCPU.Seconds() / m.wall.Seconds()
+				if w.name == WorkloadGetppid {
+					sm.Counted = m.getppids
+				}
+			}
+			res.Measures = append(res.Measures, sm)
+		}
+		v, _ := res.Measure(w.name, "vigil")
+		if s, ok := res.Measure(w.name, "strace"); ok && v.Slowdown > 0 {
+			res.StraceRatio[w.name] = s.Slowdown / v.Slowdown
+		}
+	}
+	d, err := measureDrain(ctx, o, progress)
+	if err != nil {
+		return res, err
+	}
+	res.Drain = d
+	return res, nil
+}
+
+// run is one timed run of a workload.
+type run struct {
+	wall, cpu, vigilCPU time.Duration
+	getppids            uint64
+}
+
+func bestRun(rs []run) run {
+	return slices.MinFunc(rs, func(a, b run) int { return int(a.wall - b.wall) })
+}
+
+func medianRun(rs []run) run {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b run) int { return int(a.wall - b.wall) })
+	return s[len(s)/2]
+}
+
+// runWorkload runs argv to its end; in mode "vigil" with the counter
+// attached and drained every interval as the agent does (vectors encoded
+// as JSON and thrown away), measuring this process's CPU meanwhile.
+func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBenchOptions) (run, error) {
+	var r run
+	var c *syscount.Counter
+	stop := make(chan struct{})
+	drained := make(chan error, 1)
+	var pid int
+	pidKnown := make(chan struct{})
+	if mode == "vigil" {
+		var err error
+		if c, err = syscount.Open(syscount.Options{Host: "bench", Interval: o.Interval}); err != nil {
+			return r, err
+		}
+		defer c.Close()
+		nrGetppid, _ := event.SyscallNr("getppid")
+		go func() {
+			var buf []byte
+			t := time.NewTicker(o.Interval)
+			defer t.Stop()
+			tally := func() error {
+				vs, _, err := c.Drain()
+				if err != nil {
+					return err
+				}
+				<-pidKnown
+				for i := range vs {
+					buf = append(vs[i].AppendJSON(buf[:0]), '\n')
+					if int(vs[i].PID) == pid {
+						for _, cnt := range vs[i].Counts {
+							if cnt.Nr == nrGetppid {
+								r.getppids += cnt.Count
+							}
+						}
+					}
+				}
+				return nil
+			}
+			for {
+				select {
+				case <-stop:
+					drained <- tally()
+					return
+				case <-t.C:
+					if err := tally(); err != nil {
+						drained <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	var before syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	if o.pin != "" {
+		argv = append([]string{o.pin, "-c", strconv.Itoa(runtime.NumCPU() - 1)}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	start := time.Now()
+	err := cmd.Start()
+	if err == nil {
+		pid = cmd.Process.Pid
+		close(pidKnown)
+		err = cmd.Wait()
+	} else {
+		close(pidKnown)
+	}
+	r.wall = time.Since(start)
+	var after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	if c != nil {
+		close(stop)
+		if derr := <-drained; derr != nil {
+			return r, derr
+		}
+		r.vigilCPU = rusageCPU(&after) - rusageCPU(&before)
+	}
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", argv[0], err)
+	}
+	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return r, nil
+}
+
+func rusageCPU(ru *syscall.Rusage) time.Duration {
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measureDrain runs o.Active processes that each make a spread of system
+// calls ten times a second and measures the counter's CPU while it drains
+// every interval.
+func measureDrain(ctx context.Context, o SyscallBenchOptions, progress io.Writer) (DrainMeasure, error) {
+	d := DrainMeasure{Processes: o.Active}
+	var workers []*exec.Cmd
+	defer func() {
+		for _, w := range workers { // all at once: a loaded machine reaps slowly
+			w.Process.Kill()
+		}
+		for _, w := range workers {
+			w.Wait()
+		}
+	}()
+	for range o.Active {
+		w := exec.CommandContext(ctx, o.Vigil, "bench", "syscalls-worker", "active", "0")
+		if err := w.Start(); err != nil {
+			return d, fmt.Errorf("starting an active process: %w", err)
+		}
+		workers = append(workers, w)
+	}
+	c, err := syscount.Open(syscount.Options{Host: "bench", Interval: o.Interval})
+	if err != nil {
+		return d, err
+	}
+	defer c.Close()
+	time.Sleep(o.Interval) // let them all start
+	if _, _, err := c.Drain(); err != nil {
+		return d, err
+	}
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	var buf []byte
+	var seen, entries int
+	var drain time.Duration
+	t := time.NewTicker(o.Interval)
+	defer t.Stop()
+	for time.Since(start) < o.ActiveTime {
+		select {
+		case <-ctx.Done():
+			return d, ctx.Err()
+		case <-t.C:
+		}
+		vs, st, err := c.Drain()
+		if err != nil {
+			return d, err
+		}
+		for i := range vs {
+			buf = append(vs[i].AppendJSON(buf[:0]), '\n')
+		}
+		d.Intervals++
+		seen += st.Processes
+		entries += st.Entries
+		drain += st.Drain
+	}
+	elapsed := time.Since(start)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	if d.Intervals == 0 {
+		return d, errors.New("no interval drained")
+	}
+	d.Seconds = elapsed.Seconds()
+	d.MeanSeen = float64(seen) / float64(d.Intervals)
+	d.MeanEntries = float64(entries) / float64(d.Intervals)
+	d.MeanDrainMS = float64(drain) / float64(d.Intervals) / 1e6
+	d.CPUPctOfCore = 100 * (rusageCPU(&after) - rusageCPU(&before)).Seconds() / elapsed.Seconds()
+	d.PctPer100Proc = d.CPUPctOfCore * 100 / d.MeanSeen
+	fmt.Fprintf(progress, "drain with %d active processes: %.2f ms an interval, %.2f%% of a core (%.2f%% per 100 processes)\n",
+		o.Active, d.MeanDrainMS, d.CPUPctOfCore, d.PctPer100Proc)
+	return d, nil
+}
+
+// SyscallWorker is the hidden worker of `vigil bench syscalls`: "getppid N"
+// makes N getppid calls; "active" makes a spread of 20 different cheap
+// system calls ten times a second until killed.
+func SyscallWorker(kind string, n int) error {
+	switch kind {
+	case "getppid":
+		for range n {
+			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+		}
+		return nil
+	case "active":
+		// Twenty different calls, none with a pointer argument or an effect.
+		calls := [][4]uintptr{
+			{syscall.SYS_GETPPID}, {syscall.SYS_GETPID}, {syscall.SYS_GETUID}, {syscall.SYS_GETGID},
+			{syscall.SYS_GETEUID}, {syscall.SYS_GETEGID}, {syscall.SYS_GETTID}, {syscall.SYS_GETPGRP},
+			{syscall.SYS_GETSID}, {syscall.SYS_SCHED_YIELD}, {syscall.SYS_UMASK, 0o022}, {syscall.SYS_GETPRIORITY},
+			{syscall.SYS_SCHED_GETSCHEDULER}, {syscall.SYS_GETPGID}, {syscall.SYS_ALARM}, {syscall.SYS_TIMES},
+			{syscall.SYS_SCHED_GET_PRIORITY_MAX}, {syscall.SYS_SCHED_GET_PRIORITY_MIN},
+			{syscall.SYS_PERSONALITY, 0xffffffff}, {syscall.SYS_FCNTL, 0, syscall.F_GETFD},
+		}
+		for {
+			for _, c := range calls {
+				syscall.RawSyscall(c[0], c[1], c[2], c[3])
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return fmt.Errorf("unknown worker %q (getppid or active)", kind)
+}

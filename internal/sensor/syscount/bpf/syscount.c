@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0-only)
+//
+// Vigil's system call counter: counts system calls per (process, system
+// call number) in kernel maps, so user space reads a fixed, small amount of
+// data per active process per interval whatever the call rate.
+//
+// Counts go to the map that slot 0 of `active` points to. User space keeps
+// two count maps and, at the end of each interval, points the slot at the
+// other one; updating a map-in-map slot from user space returns only after
+// an RCU grace period, so every program that could still be counting into
+// the old map has finished, and the old map is then drained and emptied.
+// Each count therefore lands in exactly one interval.
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#define MAX_SYSCALL_NR 1024
+#define E2BIG 7
+#define EEXIST 17
+
+// A process (thread group) and one of its system calls.
+struct key {
+	__u32 tgid;
+	__u32 nr;
+};
+
+// A process's name as last seen, and whether it has exited.
+struct name {
+	char comm[16];
+	__u32 exited;
+	__u32 pad;
+};
+
+// Indexes of the per-CPU statistics.
+enum stat {
+	STAT_LOST = 0,      // counts not kept: the count map was full
+	STAT_OUT_OF_RANGE,  // system call numbers over MAX_SYSCALL_NR
+	STAT_NAMES_LOST,    // names not kept
+	STAT_EXITS,         // thread-group leaders that exited
+	STAT_MAX,
+};
+
+// The two count maps; user space may change their size before loading.
+#define COUNT_MAP                                 \
+	struct {                                  \
+		__uint(type, BPF_MAP_TYPE_HASH);  \
+		__uint(max_entries, 65536);       \
+		__type(key, struct key);          \
+		__type(value, __u64);             \
+	}
+
+COUNT_MAP counts_a SEC(".maps");
+COUNT_MAP counts_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct {
+		__uint(type, BPF_MAP_TYPE_HASH);
+		__uint(max_entries, 65536);
+		__uint(key_size, sizeof(struct key));
+		__uint(value_size, sizeof(__u64));
+	});
+} active SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, struct name);
+} names SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &which);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void remember_name(__u32 tgid, __u32 exited)
+{
+	struct name n = {};
+	bpf_get_current_comm(n.comm, sizeof(n.comm));
+	n.exited = exited;
+	if (bpf_map_update_elem(&names, &tgid, &n, BPF_ANY))
+		stat_inc(STAT_NAMES_LOST);
+}
+
+SEC("raw_tracepoint/sys_enter")
+int count_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 zero = 0;
+	void *counts = bpf_map_lookup_elem(&active, &zero);
+	if (!counts)
+		return 0;
+
+	long nr = (long)ctx->args[1];
+	if (nr < 0 || nr >= MAX_SYSCALL_NR) {
+		stat_inc(STAT_OUT_OF_RANGE);
+		return 0;
+	}
+	struct key k = {
+		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.nr = (__u32)nr,
+	};
+	__u64 *c = bpf_map_lookup_elem(counts, &k);
+	if (c) {
+		__sync_fetch_and_add(c, 1);
+		return 0;
+	}
+	__u64 one = 1;
+	long err = bpf_map_update_elem(counts, &k, &one, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		// Another CPU added the key first.
+		c = bpf_map_lookup_elem(counts, &k);
+		if (c)
+			__sync_fetch_and_add(c, 1);
+		else
+			stat_inc(STAT_LOST);
+		return 0;
+	}
+	if (err) {
+		stat_inc(STAT_LOST);
+		return 0;
+	}
+	// First sight of this call of this process in the interval: keep the
+	// process's name now, so a process that ends before the interval does
+	// is still named.
+	remember_name(k.tgid, 0);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int note_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (tgid != (__u32)id)
+		return 0; // a thread other than the leader
+	stat_inc(STAT_EXITS);
+	remember_name(tgid, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

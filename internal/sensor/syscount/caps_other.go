@@ -1,0 +1,5 @@
+//go:build !linux
+
+package syscount
+
+func missingPrivileges(string) ([]string, string) { return nil, "" }
