@@ -36,7 +36,8 @@ const drainBatch = 4096
 type Counter struct {
 	o      Options
 	filter filter
-	objs   syscountObjects
+	objs   coreObjects
+	exec   *execObjects // nil where the kernel has no BTF
 	links  []link.Link
 	maps   [2]*ebpf.Map
 	cur    int       // the map counting now
@@ -65,6 +66,32 @@ type procInfo struct {
 	name, exe string
 	seen      uint64 // the last round the process made system calls
 }
+
+// coreObjects are what counting needs: every kernel the counter runs on
+// loads them.
+type coreObjects struct {
+	CountEnter *ebpf.Program `ebpf:"count_enter"`
+	NoteExit   *ebpf.Program `ebpf:"note_exit"`
+	Active     *ebpf.Map     `ebpf:"active"`
+	CountsA    *ebpf.Map     `ebpf:"counts_a"`
+	CountsB    *ebpf.Map     `ebpf:"counts_b"`
+	Names      *ebpf.Map     `ebpf:"names"`
+	Stats      *ebpf.Map     `ebpf:"stats"`
+}
+
+func (o *coreObjects) Close() error {
+	return _SyscountClose(o.CountEnter, o.NoteExit, o.Active, o.CountsA, o.CountsB, o.Names, o.Stats)
+}
+
+// execObjects note the executable at each exec. The program reads a kernel
+// structure, relocated against the kernel's BTF: without BTF they do not
+// load, and executables come from /proc alone.
+type execObjects struct {
+	NoteExec *ebpf.Program `ebpf:"note_exec"`
+	Exes     *ebpf.Map     `ebpf:"exes"`
+}
+
+func (o *execObjects) Close() error { return _SyscountClose(o.NoteExec, o.Exes) }
 
 // Open loads the eBPF program, attaches it and starts counting. The first
 // interval starts now.
@@ -96,10 +123,23 @@ func Open(o Options) (*Counter, error) {
 		c.Close()
 		return nil, fmt.Errorf("system call counter: selecting the count map: %w", err)
 	}
-	for _, a := range []struct {
+	var ex execObjects
+	if err := spec.LoadAndAssign(&ex, nil); err != nil {
+		o.Logger.Info("executables of processes that end before they are read from /proc will be unknown", "reason", err)
+	} else {
+		c.exec = &ex
+	}
+	attach := []struct {
 		tp   string
 		prog *ebpf.Program
-	}{{"sys_enter", c.objs.CountEnter}, {"sched_process_exit", c.objs.NoteExit}} {
+	}{{"sched_process_exit", c.objs.NoteExit}, {"sys_enter", c.objs.CountEnter}}
+	if c.exec != nil {
+		attach = append([]struct {
+			tp   string
+			prog *ebpf.Program
+		}{{"sched_process_exec", c.exec.NoteExec}}, attach...)
+	}
+	for _, a := range attach {
 		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.tp, Program: a.prog})
 		if err != nil {
 			c.Close()
@@ -157,6 +197,9 @@ func (c *Counter) Close() error {
 	}
 	c.links = nil
 	errs = append(errs, c.objs.Close())
+	if c.exec != nil {
+		errs = append(errs, c.exec.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -231,6 +274,9 @@ func (c *Counter) Drain() ([]event.CountVector, IntervalStats, error) {
 		if err := c.objs.Names.Lookup(tgid, &n); err == nil && n.Exited != 0 {
 			if err := c.objs.Names.Delete(tgid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 				c.o.Logger.Debug("forgetting an exited process", "pid", tgid, "err", err)
+			}
+			if c.exec != nil {
+				_ = c.exec.Exes.Delete(tgid) // absent for processes that never ran exec
 			}
 		}
 		if p := c.procs[tgid]; p != nil && p.seen < c.round {
@@ -366,15 +412,39 @@ func (c *Counter) identify(tgid uint32) (*procInfo, bool) {
 		name = p.name
 	}
 	if name != p.name || p.exe == "" {
-		// New, or it has run another program: read the executable again.
+		// New, or it has run another program: find the executable again,
+		// from /proc while the process lives (the resolved path), else as
+		// the kernel saw it given to execve.
 		if exe, err := os.Readlink(filepath.Join(c.o.ProcRoot, strconv.Itoa(int(tgid)), "exe")); err == nil {
 			p.exe = strings.ToValidUTF8(exe, "?")
+		} else if exe := c.execPath(tgid); exe != "" {
+			p.exe = exe
 		} else if name != p.name {
 			p.exe = ""
 		}
 		p.name = name
 	}
 	return p, exited
+}
+
+// execPath is the path process tgid last executed, as the kernel noted it,
+// or "".
+func (c *Counter) execPath(tgid uint32) string {
+	if c.exec == nil {
+		return ""
+	}
+	var e syscountExe
+	if err := c.exec.Exes.Lookup(tgid, &e); err != nil {
+		return ""
+	}
+	b := make([]byte, 0, len(e.Path))
+	for _, ch := range e.Path {
+		if ch == 0 {
+			break
+		}
+		b = append(b, byte(ch))
+	}
+	return strings.ToValidUTF8(string(b), "?")
 }
 
 // prune forgets processes that made no system calls for a minute's worth

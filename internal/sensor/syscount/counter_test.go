@@ -230,6 +230,12 @@ func TestShortLivedProcessKeepsItsName(t *testing.T) {
 	if len(s.names) != 1 || s.names[0] != "vigil-brief" {
 		t.Errorf("named %q, want vigil-brief", s.names)
 	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil && c.exec == nil {
+		t.Error("the kernel has BTF, but the program noting executables did not load")
+	}
+	if c.exec != nil && s.exe != caller {
+		t.Errorf("executable %q, want %s (noted at exec)", s.exe, caller)
+	}
 	if s.counts[nrWrite] != 3 || s.counts[nrGetppid] != 5 {
 		t.Errorf("counted write %d, getppid %d; want 3, 5", s.counts[nrWrite], s.counts[nrGetppid])
 	}

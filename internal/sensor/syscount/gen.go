@@ -6,4 +6,4 @@ package syscount
 //
 //	go generate ./internal/sensor/syscount
 
-//go:generate go tool bpf2go -target amd64 -type key -type name -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" syscount bpf/syscount.c
+//go:generate go tool bpf2go -target amd64 -type key -type name -type exe -cflags "-O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu" syscount bpf/syscount.c

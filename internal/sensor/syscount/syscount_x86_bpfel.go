@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type syscountExe struct {
+	_    structs.HostLayout
+	Path [256]int8
+}
+
 type syscountKey struct {
 	_    structs.HostLayout
 	Tgid uint32
@@ -33,9 +38,11 @@ const (
 	syscountMapActive      = "active"
 	syscountMapCountsA     = "counts_a"
 	syscountMapCountsB     = "counts_b"
+	syscountMapExes        = "exes"
 	syscountMapNames       = "names"
 	syscountMapStats       = "stats"
 	syscountProgCountEnter = "count_enter"
+	syscountProgNoteExec   = "note_exec"
 	syscountProgNoteExit   = "note_exit"
 )
 
@@ -82,6 +89,7 @@ type syscountSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscountProgramSpecs struct {
 	CountEnter *ebpf.ProgramSpec `ebpf:"count_enter"`
+	NoteExec   *ebpf.ProgramSpec `ebpf:"note_exec"`
 	NoteExit   *ebpf.ProgramSpec `ebpf:"note_exit"`
 }
 
@@ -92,6 +100,7 @@ type syscountMapSpecs struct {
 	Active  *ebpf.MapSpec `ebpf:"active"`
 	CountsA *ebpf.MapSpec `ebpf:"counts_a"`
 	CountsB *ebpf.MapSpec `ebpf:"counts_b"`
+	Exes    *ebpf.MapSpec `ebpf:"exes"`
 	Names   *ebpf.MapSpec `ebpf:"names"`
 	Stats   *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -125,6 +134,7 @@ type syscountMaps struct {
 	Active  *ebpf.Map `ebpf:"active"`
 	CountsA *ebpf.Map `ebpf:"counts_a"`
 	CountsB *ebpf.Map `ebpf:"counts_b"`
+	Exes    *ebpf.Map `ebpf:"exes"`
 	Names   *ebpf.Map `ebpf:"names"`
 	Stats   *ebpf.Map `ebpf:"stats"`
 }
@@ -134,6 +144,7 @@ func (m *syscountMaps) Close() error {
 		m.Active,
 		m.CountsA,
 		m.CountsB,
+		m.Exes,
 		m.Names,
 		m.Stats,
 	)
@@ -150,12 +161,14 @@ type syscountVariables struct {
 // It can be passed to loadSyscountObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscountPrograms struct {
 	CountEnter *ebpf.Program `ebpf:"count_enter"`
+	NoteExec   *ebpf.Program `ebpf:"note_exec"`
 	NoteExit   *ebpf.Program `ebpf:"note_exit"`
 }
 
 func (p *syscountPrograms) Close() error {
 	return _SyscountClose(
 		p.CountEnter,
+		p.NoteExec,
 		p.NoteExit,
 	)
 }

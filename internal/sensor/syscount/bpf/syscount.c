@@ -13,8 +13,10 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 #define MAX_SYSCALL_NR 1024
+#define MAX_PATH 256
 #define E2BIG 7
 #define EEXIST 17
 
@@ -30,6 +32,17 @@ struct name {
 	__u32 exited;
 	__u32 pad;
 };
+
+// The path a process executed, as given to execve.
+struct exe {
+	char path[MAX_PATH];
+};
+
+// Only the field read here; its offset is relocated against the running
+// kernel's BTF when the program is loaded (CO-RE).
+struct linux_binprm {
+	const char *filename;
+} __attribute__((preserve_access_index));
 
 // Indexes of the per-CPU statistics.
 enum stat {
@@ -70,6 +83,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct name);
 } names SEC(".maps");
+
+// Executables, written at exec: they name processes that end before user
+// space could read /proc. Loaded only where the kernel has BTF.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct exe);
+} exes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -147,6 +169,19 @@ int note_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0; // a thread other than the leader
 	stat_inc(STAT_EXITS);
 	remember_name(tgid, 1);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exec")
+int note_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	const char *filename = BPF_CORE_READ(bprm, filename);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct exe e = {};
+	if (bpf_probe_read_kernel_str(e.path, sizeof(e.path), filename) <= 0)
+		return 0;
+	bpf_map_update_elem(&exes, &tgid, &e, BPF_ANY);
 	return 0;
 }
 
