@@ -244,7 +244,7 @@ func TestBenchSyscalls(t *testing.T) {
 	}
 	const calls = 100000
 	args := []string{"bench", "syscalls", "--calls", fmt.Sprint(calls), "--reps", "1", "--active", "10", "--active-time", "2s",
-		"--interval", "500ms", "--tree", "../../internal", "--json"}
+		"--interval", "500ms", "--tree", "../../internal", "--web-time", "1s", "--json"}
 	strace, err := exec.LookPath("strace")
 	if err != nil {
 		strace = ""
@@ -274,6 +274,20 @@ func TestBenchSyscalls(t *testing.T) {
 		if !ok || s.Best <= v.Best {
 			t.Errorf("strace run %+v not slower than the counter's %+v", s, v)
 		}
+	}
+	if res.WebMissing == "" {
+		modes := map[string]bench.WebMeasure{}
+		for _, w := range res.Web {
+			modes[w.Mode] = w
+		}
+		if modes["bare"].Best <= 0 || modes["vigil"].Best <= 0 {
+			t.Errorf("web workload %+v", res.Web)
+		}
+		if s, ok := modes["strace"]; ok && s.Best >= modes["vigil"].Best {
+			t.Errorf("web server under strace (%.0f requests/s) not slower than with the counter (%.0f)", s.Best, modes["vigil"].Best)
+		}
+	} else {
+		t.Logf("web workload not measured: %s", res.WebMissing)
 	}
 	if res.Drain.Intervals < 2 || res.Drain.MeanSeen < 10 || res.Drain.CPUPctOfCore <= 0 {
 		t.Errorf("drain measure %+v: want at least 2 intervals seeing the 10 active processes", res.Drain)

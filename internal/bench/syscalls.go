@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +35,11 @@ type SyscallBenchOptions struct {
 	Reps int
 	// Strace is the peer; empty or missing skips it (and says so).
 	Strace string
+	// Lighttpd and Wrk make the web workload: lighttpd serving a small
+	// page on loopback, loaded by wrk for WebTime (default 5 s) a run;
+	// either missing skips it (and says so).
+	Lighttpd, Wrk string
+	WebTime       time.Duration
 	// Active is how many busy processes the drain is measured with
 	// (default 100), for ActiveTime (default 10 s).
 	Active     int
@@ -67,6 +75,17 @@ type SyscallMeasure struct {
 	Counted uint64 `json:"counted,omitempty"`
 }
 
+// WebMeasure is the web workload in one mode: requests per second (best
+// and median runs) and the slowdown, bare over this, less one.
+type WebMeasure struct {
+	Mode       string    `json:"mode"`
+	Runs       []float64 `json:"runs_rps"`
+	Best       float64   `json:"best_rps"`
+	Median     float64   `json:"median_rps"`
+	Slowdown   float64   `json:"slowdown"`
+	MedianSlow float64   `json:"median_slowdown"`
+}
+
 // DrainMeasure is the counter's cost with many active processes.
 type DrainMeasure struct {
 	Processes     int     `json:"processes"`
@@ -89,7 +108,10 @@ type SyscallBenchResult struct {
 	// StraceRatio is, per workload, strace's slowdown over Vigil's.
 	StraceRatio   map[string]float64 `json:"strace_over_vigil_slowdown,omitempty"`
 	StraceMissing string             `json:"strace_missing,omitempty"`
-	Drain         DrainMeasure       `json:"drain"`
+	// Web is the web server's requests per second in each mode.
+	Web        []WebMeasure `json:"web,omitempty"`
+	WebMissing string       `json:"web_missing,omitempty"`
+	Drain      DrainMeasure `json:"drain"`
 }
 
 // Measure returns the measure of a workload in a mode.
@@ -217,6 +239,9 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 		if s, ok := res.Measure(w.name, "strace"); ok && v.Slowdown > 0 {
 			res.StraceRatio[w.name] = s.Slowdown / v.Slowdown
 		}
+	}
+	if err := measureWeb(ctx, o, &res, progress); err != nil {
+		return res, err
 	}
 	d, err := measureDrain(ctx, o, progress)
 	if err != nil {
@@ -431,4 +456,174 @@ func SyscallWorker(kind string, n int) error {
 		}
 	}
 	return fmt.Errorf("unknown worker %q (getppid or active)", kind)
+}
+
+// measureWeb runs lighttpd (pinned to the last CPU) serving a 4 KB page on
+// loopback and loads it with wrk (on the other CPUs) for o.WebTime, o.Reps
+// times bare and with the counter attached, and once under strace -c -f.
+func measureWeb(ctx context.Context, o SyscallBenchOptions, res *SyscallBenchResult, progress io.Writer) error {
+	for _, b := range []string{o.Lighttpd, o.Wrk} {
+		if b == "" {
+			res.WebMissing = "no web server or load generator given"
+			return nil
+		}
+		if _, err := os.Stat(b); err != nil {
+			res.WebMissing = fmt.Sprintf("%s not found (Debian packages lighttpd and wrk)", b)
+			return nil
+		}
+	}
+	if o.WebTime <= 0 {
+		o.WebTime = 5 * time.Second
+	}
+	dir, err := os.MkdirTemp("", "vigil-bench-web-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	page := make([]byte, 4096)
+	for i := range page {
+		page[i] = 'a' + byte(i%26)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), page, 0o644); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf := fmt.Sprintf("server.document-root = %q\nserver.bind = \"127.0.0.1\"\nserver.port = %d\nserver.errorlog = %q\nserver.pid-file = %q\nindex-file.names = (\"index.html\")\n",
+		dir, port, filepath.Join(dir, "error.log"), filepath.Join(dir, "pid"))
+	confFile := filepath.Join(dir, "lighttpd.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		return err
+	}
+	argv := []string{o.Lighttpd, "-D", "-f", confFile}
+	if o.pin != "" {
+		argv = append([]string{o.pin, "-c", strconv.Itoa(runtime.NumCPU() - 1)}, argv...)
+	}
+	server := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if err := server.Start(); err != nil {
+		return fmt.Errorf("starting lighttpd: %w", err)
+	}
+	defer func() { server.Process.Kill(); server.Wait() }()
+	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", port)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lighttpd did not listen on %d", port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	load := func(mode string) (float64, error) {
+		wargv := []string{o.Wrk, "-t", "1", "-c", "16", "-d", fmt.Sprintf("%ds", max(1, int(o.WebTime.Seconds()))), url}
+		if o.pin != "" {
+			wargv = append([]string{o.pin, "-c", "0-" + strconv.Itoa(max(0, runtime.NumCPU()-2))}, wargv...)
+		}
+		if mode == "strace" {
+			// strace follows the server, as it would a real one.
+			st := exec.CommandContext(ctx, o.Strace, "-c", "-f", "-o", "/dev/null", "-p", strconv.Itoa(server.Process.Pid))
+			if err := st.Start(); err != nil {
+				return 0, err
+			}
+			defer func() { st.Process.Signal(os.Interrupt); st.Wait() }()
+			time.Sleep(300 * time.Millisecond)
+		}
+		if mode == "vigil" {
+			c, err := syscount.Open(syscount.Options{Host: "bench", Interval: o.Interval})
+			if err != nil {
+				return 0, err
+			}
+			defer c.Close()
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			defer func() { close(stop); <-done }()
+			go func() {
+				defer close(done)
+				var buf []byte
+				t := time.NewTicker(o.Interval)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+					}
+					vs, _, err := c.Drain()
+					if err != nil {
+						return
+					}
+					for i := range vs {
+						buf = append(vs[i].AppendJSON(buf[:0]), '\n')
+					}
+				}
+			}()
+		}
+		out, err := exec.CommandContext(ctx, wargv[0], wargv[1:]...).CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("wrk: %w: %s", err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "Requests/sec:"); ok {
+				return strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			}
+		}
+		return 0, fmt.Errorf("no Requests/sec in wrk's output: %s", out)
+	}
+	if _, err := load("bare"); err != nil { // warm-up
+		return err
+	}
+	runs := map[string][]float64{}
+	for rep := range o.Reps {
+		for _, mode := range []string{"bare", "vigil"} {
+			rps, err := load(mode)
+			if err != nil {
+				return fmt.Errorf("web, %s: %w", mode, err)
+			}
+			runs[mode] = append(runs[mode], rps)
+			fmt.Fprintf(progress, "web server, %s, run %d: %.0f requests/s\n", mode, rep+1, rps)
+		}
+	}
+	if res.StraceMissing == "" {
+		rps, err := load("strace")
+		if err != nil {
+			return fmt.Errorf("web under strace: %w", err)
+		}
+		runs["strace"] = append(runs["strace"], rps)
+		fmt.Fprintf(progress, "web server, strace -c -f: %.0f requests/s\n", rps)
+	}
+	bestOf := func(xs []float64) float64 { return slices.Max(xs) }
+	medianOf := func(xs []float64) float64 { s := slices.Clone(xs); slices.Sort(s); return s[len(s)/2] }
+	bare, bareMed := bestOf(runs["bare"]), medianOf(runs["bare"])
+	for _, mode := range []string{"bare", "vigil", "strace"} {
+		xs := runs[mode]
+		if len(xs) == 0 {
+			continue
+		}
+		w := WebMeasure{Mode: mode, Runs: xs, Best: bestOf(xs), Median: medianOf(xs)}
+		w.Slowdown, w.MedianSlow = bare/w.Best-1, bareMed/w.Median-1
+		res.Web = append(res.Web, w)
+	}
+	var v, st *WebMeasure
+	for i := range res.Web {
+		switch res.Web[i].Mode {
+		case "vigil":
+			v = &res.Web[i]
+		case "strace":
+			st = &res.Web[i]
+		}
+	}
+	if v != nil && st != nil && v.Slowdown > 0 {
+		res.StraceRatio["web server"] = st.Slowdown / v.Slowdown
+	}
+	return nil
 }

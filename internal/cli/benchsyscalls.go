@@ -25,7 +25,10 @@ median, the slowdowns as ratios to the bare run, the counter's own CPU, and
 how many times strace's slowdown is the counter's. Then run --active
 processes making 20 different system calls ten times a second and measure
 the drain's CPU per 100 active processes. Needs root (or CAP_BPF and
-CAP_PERFMON).`,
+CAP_PERFMON). Where lighttpd and wrk are installed, a web workload too:
+lighttpd serving a 4 KB page on loopback, pinned to one CPU, loaded by wrk
+(16 connections) for --web-time a run; its requests per second are compared
+the same way (strace follows the server).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			self, err := os.Executable()
@@ -58,6 +61,16 @@ CAP_PERFMON).`,
 				}
 				fmt.Fprintln(e.stdout)
 			}
+			for _, w := range res.Web {
+				fmt.Fprintf(e.stdout, "web server, %s: %.0f requests/s (best of %d; slowdown %.1f%%, of the medians %.1f%%)\n",
+					w.Mode, w.Best, len(w.Runs), 100*w.Slowdown, 100*w.MedianSlow)
+			}
+			if r, ok := res.StraceRatio["web server"]; ok {
+				fmt.Fprintf(e.stdout, "web server: strace's slowdown is %.0fx vigil's\n", r)
+			}
+			if res.WebMissing != "" {
+				fmt.Fprintln(e.stdout, "web workload not measured:", res.WebMissing)
+			}
 			if v, ok := res.Measure(bench.WorkloadGetppid, "vigil"); ok {
 				fmt.Fprintf(e.stdout, "getppid calls counted for the loop: %d of %d\n", v.Counted, res.Calls)
 			}
@@ -74,6 +87,9 @@ CAP_PERFMON).`,
 	fs.StringVar(&o.Tree, "tree", "", "directory tree to archive and compress (default: Go's source tree)")
 	fs.IntVar(&o.Reps, "reps", 5, "runs of each workload bare and with the counter (the best and the median are reported)")
 	fs.StringVar(&o.Strace, "strace", "/usr/bin/strace", "strace binary measured as the peer")
+	fs.StringVar(&o.Lighttpd, "lighttpd", "/usr/sbin/lighttpd", "web server of the web workload (empty: no web workload)")
+	fs.StringVar(&o.Wrk, "wrk", "/usr/bin/wrk", "load generator of the web workload")
+	fs.DurationVar(&o.WebTime, "web-time", 5*time.Second, "length of each web run")
 	fs.IntVar(&o.Active, "active", 100, "active processes for the drain measurement")
 	fs.DurationVar(&o.ActiveTime, "active-time", 10*time.Second, "length of the drain measurement")
 	fs.DurationVar(&o.Interval, "interval", time.Second, "the counter's interval")

@@ -102,6 +102,7 @@ func (s *Subject) observe(sessKey string, vals []value, now time.Time, learn boo
 		v := vals[i]
 		var q float64
 		fresh := false
+		k := -1 // the event's slot or bin
 		switch m.Kind {
 		case Intensity:
 			dt := 0.0
@@ -120,7 +121,6 @@ func (s *Subject) observe(sessKey string, vals []value, now time.Time, learn boo
 			}
 			// Learning makes slots and bins; scoring alone finds them (an
 			// unknown category is RARE).
-			k := -1
 			switch {
 			case !learn:
 				k = ms.find(m, v)
@@ -160,10 +160,8 @@ func (s *Subject) observe(sessKey string, vals []value, now time.Time, learn boo
 			}
 			ms.lastQ, ms.lastS = q, normalScore(p)
 			ms2 := MeasureScore{Name: m.Name, Cat: ms.lastCat, Num: ms.lastNum, IsNum: ms.lastIsNum, Q: q, P: p, S: ms.lastS}
-			if (m.Kind == Categorical || m.Kind == Continuous || m.Kind == Distribution) && ms.f.longW > 0 {
-				if k := ms.find(m, v); k >= 0 {
-					ms2.LongTerm = float64(ms.f.long[k]) / ms.f.longW
-				}
+			if m.Kind != Intensity && ms.f.longW > 0 && k >= 0 {
+				ms2.LongTerm = float64(ms.f.long[k]) / ms.f.longW
 			}
 			sc.Measures = append(sc.Measures, ms2)
 		} else if ms.lastS > 0 {
