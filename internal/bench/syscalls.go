@@ -442,9 +442,9 @@ func SyscallWorker(kind string, n int) error {
 		// Twenty different calls, none with a pointer argument or an effect.
 		calls := [][4]uintptr{
 			{syscall.SYS_GETPPID}, {syscall.SYS_GETPID}, {syscall.SYS_GETUID}, {syscall.SYS_GETGID},
-			{syscall.SYS_GETEUID}, {syscall.SYS_GETEGID}, {syscall.SYS_GETTID}, {syscall.SYS_GETPGRP},
+			{syscall.SYS_GETEUID}, {syscall.SYS_GETEGID}, {syscall.SYS_GETTID}, {syscall.SYS_PRCTL, 3 /* PR_GET_DUMPABLE */},
 			{syscall.SYS_GETSID}, {syscall.SYS_SCHED_YIELD}, {syscall.SYS_UMASK, 0o022}, {syscall.SYS_GETPRIORITY},
-			{syscall.SYS_SCHED_GETSCHEDULER}, {syscall.SYS_GETPGID}, {syscall.SYS_ALARM}, {syscall.SYS_TIMES},
+			{syscall.SYS_SCHED_GETSCHEDULER}, {syscall.SYS_GETPGID}, {syscall.SYS_IOPRIO_GET, 1 /* IOPRIO_WHO_PROCESS */}, {syscall.SYS_TIMES},
 			{syscall.SYS_SCHED_GET_PRIORITY_MAX}, {syscall.SYS_SCHED_GET_PRIORITY_MIN},
 			{syscall.SYS_PERSONALITY, 0xffffffff}, {syscall.SYS_FCNTL, 0, syscall.F_GETFD},
 		}
