@@ -422,6 +422,9 @@ func measureDrain(ctx context.Context, o SyscallBenchOptions, progress io.Writer
 	d.MeanEntries = float64(entries) / float64(d.Intervals)
 	d.MeanDrainMS = float64(drain) / float64(d.Intervals) / 1e6
 	d.CPUPctOfCore = 100 * (rusageCPU(&after) - rusageCPU(&before)).Seconds() / elapsed.Seconds()
+	if d.MeanSeen == 0 {
+		return d, errors.New("the counter saw no process during the drain measurement")
+	}
 	d.PctPer100Proc = d.CPUPctOfCore * 100 / d.MeanSeen
 	fmt.Fprintf(progress, "drain with %d active processes: %.2f ms an interval, %.2f%% of a core (%.2f%% per 100 processes)\n",
 		o.Active, d.MeanDrainMS, d.CPUPctOfCore, d.PctPer100Proc)
