@@ -59,3 +59,23 @@ func TestReadVectorsNamesTheBadLine(t *testing.T) {
 		t.Errorf("kept %d vectors before the bad line, want 1", len(got))
 	}
 }
+
+// FuzzReadVectors: any input either reads or fails naming a line, and what
+// was read before the failure is valid.
+func FuzzReadVectors(f *testing.F) {
+	f.Add([]byte(`{"time":"2026-11-22T10:00:00Z","host":"h","pid":1,"process":"init","interval_ms":1000,"counts":{"read":1}}` + "\n"))
+	f.Add([]byte("\n\n{\"time\":1}\n"))
+	f.Add([]byte(`{"time":"2026-11-22T10:00:00Z","host":"h","pid":1,"process":"a","interval_ms":5,"syscalls":{"0":2},"counts":{"read":2}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vs, err := ReadVectors(bytes.NewReader(data))
+		if err != nil && !strings.Contains(err.Error(), "line ") {
+			t.Fatalf("error %q names no line", err)
+		}
+		for i := range vs {
+			if verr := vs[i].Validate(); verr != nil {
+				t.Fatalf("vector %d read but invalid: %v", i, verr)
+			}
+		}
+		_ = Sequences(vs)
+	})
+}
