@@ -48,7 +48,7 @@ func profilesExportCmd(e *env) *cobra.Command {
 				return &exitError{code: ExitFailure, err: err}
 			}
 			defer st.Close()
-			data, at, err := st.LoadState(cmd.Context(), "profile/"+engineName)
+			data, at, err := profile.LoadStore(cmd.Context(), st, "profile/"+engineName)
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
@@ -117,10 +117,6 @@ func profilesImportCmd(e *env) *cobra.Command {
 			if err != nil {
 				return &exitError{code: ExitFailure, err: fmt.Errorf("%s: %w (nothing imported)", args[0], err)}
 			}
-			var b bytes.Buffer
-			if err := p.Export(&b); err != nil {
-				return &exitError{code: ExitFailure, err: err}
-			}
 			if err := os.MkdirAll(dataDir, 0o755); err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
@@ -129,7 +125,7 @@ func profilesImportCmd(e *env) *cobra.Command {
 				return &exitError{code: ExitFailure, err: err}
 			}
 			defer st.Close()
-			if err := st.SaveState(cmd.Context(), "profile/"+engineName, b.Bytes(), time.Now().UTC()); err != nil {
+			if err := p.SaveStore(cmd.Context(), st, "profile/"+engineName, time.Now().UTC(), true); err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
 			fmt.Fprintf(e.stdout, "imported the profiles of %d subjects for engine %s into %s\n", n, engineName, dataDir)

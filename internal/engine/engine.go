@@ -73,6 +73,18 @@ type StateStore interface {
 	LoadState(ctx context.Context, name string) ([]byte, time.Time, error)
 }
 
+// ItemStateStore is a StateStore that also keeps a state as items (one
+// per learnt subject, say), so that a save writes only what changed.
+type ItemStateStore interface {
+	StateStore
+	// SaveStateItems drops every item first with replace, then deletes
+	// del and writes put, at once.
+	SaveStateItems(ctx context.Context, name string, put map[string][]byte, del []string, replace bool, at time.Time) error
+	// LoadStateItems hands fn the items in key order; found is false when
+	// there are none.
+	LoadStateItems(ctx context.Context, name string, fn func(key string, data []byte) error) (at time.Time, found bool, err error)
+}
+
 // Factory makes engines of one kind.
 type Factory struct {
 	// Kind is the name resource objects use ("profile", "signature", ...).

@@ -10,7 +10,18 @@ import (
 
 // SchemaVersion is the version of the schema this package writes, kept in
 // the meta table under "schema_version".
-const SchemaVersion = 2
+const SchemaVersion = 3
+
+// schemaV3 keeps an engine's state as items (a profiler's subjects, one row
+// each), so that a save writes only what changed.
+var schemaV3 = []string{
+	`CREATE TABLE engine_state_items (
+		name TEXT NOT NULL,
+		key  TEXT NOT NULL,
+		data BLOB NOT NULL,
+		PRIMARY KEY (name, key)
+	) WITHOUT ROWID`,
+}
 
 // schemaV2 adds the engines' saved state (a profiler's learnt profiles):
 // one row per engine, its latest state.
@@ -108,6 +119,13 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 		for _, q := range schemaV2 {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("migrate to schema version 2: %w", err)
+			}
+		}
+	}
+	if version < 3 {
+		for _, q := range schemaV3 {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("migrate to schema version 3: %w", err)
 			}
 		}
 	}

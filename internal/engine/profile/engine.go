@@ -59,6 +59,8 @@ type adapter struct {
 	file     string
 	saved    time.Time
 	now      time.Time
+	// savedOnce: the store holds every profile, so saves write changes.
+	savedOnce bool
 }
 
 func (a *adapter) Handle(_ context.Context, ev *event.Event, emit engine.Emit) error {
@@ -152,12 +154,12 @@ func (a *adapter) stateName() string { return "profile/" + a.name }
 
 // save writes the profiles to the state file, or to the store.
 func (a *adapter) save(ctx context.Context, at time.Time) error {
-	var b bytes.Buffer
-	if err := a.p.Export(&b); err != nil {
-		return err
-	}
 	switch {
 	case a.file != "":
+		var b bytes.Buffer
+		if err := a.p.Export(&b); err != nil {
+			return err
+		}
 		tmp := a.file + ".tmp"
 		if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {
 			return fmt.Errorf("saving profiles: %w", err)
@@ -166,9 +168,12 @@ func (a *adapter) save(ctx context.Context, at time.Time) error {
 			return fmt.Errorf("saving profiles: %w", err)
 		}
 	case a.store != nil:
-		if err := a.store.SaveState(ctx, a.stateName(), b.Bytes(), at); err != nil {
+		// Everything the first time (replacing what was loaded), then what
+		// changed.
+		if err := a.p.SaveStore(ctx, a.store, a.stateName(), at, !a.savedOnce); err != nil {
 			return err
 		}
+		a.savedOnce = true
 	}
 	return nil
 }
@@ -187,7 +192,7 @@ func (a *adapter) load(ctx context.Context) error {
 		}
 		data = d
 	case a.store != nil:
-		d, _, err := a.store.LoadState(ctx, a.stateName())
+		d, _, err := LoadStore(ctx, a.store, a.stateName())
 		if err != nil {
 			return err
 		}

@@ -250,3 +250,67 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// TestIncrementalSavesMatchExport saves a profiler's changes to a real
+// store as it learns (subjects coming, being evicted and expiring, daily
+// updates), and checks after each save that what the store holds imports
+// to exactly the profiles the profiler has, and that a save after little
+// activity writes only what changed.
+func TestIncrementalSavesMatchExport(t *testing.T) {
+	st, err := store.Open(t.Context(), store.Options{Path: filepath.Join(t.TempDir(), "v.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := t.Context()
+	p := New([]*Class{serviceClass()}, Options{MaxSubjects: 40, Expire: 36 * time.Hour})
+	rng := rand.New(rand.NewPCG(3, 4))
+	now := t0
+	services := []string{"http", "smtp", "dns", "ssh"}
+	for round := range 12 {
+		active := 60 // subjects a round; more than MaxSubjects, so some are evicted
+		if round >= 8 {
+			active = 5 // little activity: a save writes little
+		}
+		for range 400 {
+			now = now.Add(time.Duration(rng.IntN(600)) * time.Second)
+			key := fmt.Sprintf("10.0.0.%d", rng.IntN(active))
+			p.Observe(conn(key, services[rng.IntN(len(services))], float64(rng.IntN(50000)), now), true)
+		}
+		if round == 6 {
+			now = now.Add(48 * time.Hour)
+			p.Expire(now) // all but the class profile expire
+		}
+		put, removed, full, err := p.Changes(round == 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SaveStateItems(ctx, "profile/t", put, removed, full, now); err != nil {
+			t.Fatal(err)
+		}
+		if round >= 9 && len(put) > 8 {
+			t.Errorf("round %d: %d items written after activity on 5 subjects", round, len(put))
+		}
+		if round == 6 && len(removed) == 0 {
+			t.Errorf("round %d: expired subjects not deleted", round)
+		}
+		data, _, err := LoadStore(ctx, st, "profile/t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := New([]*Class{serviceClass()}, Options{MaxSubjects: 40})
+		if _, err := q.Import(bytes.NewReader(data)); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		var want, got bytes.Buffer
+		if err := p.Export(&want); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Export(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want.String() != got.String() {
+			t.Fatalf("round %d: the store's profiles differ from the profiler's (%d and %d bytes)", round, got.Len(), want.Len())
+		}
+	}
+}

@@ -2,9 +2,12 @@ package profile
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigil-ids/vigil/internal/engine"
 	"io"
 	"slices"
 	"strings"
@@ -76,15 +79,45 @@ func (h *hist) fromJSON(j histJSON) error {
 func (p *Profiler) Export(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
+	if err := enc.Encode(p.header()); err != nil {
+		return err
+	}
+	err := p.eachSubject(false, false, func(_ string, es *exportSubject) error { return enc.Encode(es) })
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (p *Profiler) header() exportHeader {
 	h := exportHeader{Format: exportFormat, Version: 1, Classes: map[string][]string{}}
 	for _, c := range p.classes {
 		for _, m := range c.Measures {
 			h.Classes[c.Name] = append(h.Classes[c.Name], m.Name)
 		}
 	}
-	if err := enc.Encode(h); err != nil {
-		return err
+	return h
+}
+
+// itemKey names a subject in saved changes: its class, whether it is a
+// class profile, and its key; class profiles sort before subjects, as
+// Export writes them.
+func itemKey(class, key string, classProfile bool) string {
+	kind := "s"
+	if classProfile {
+		kind = "c"
 	}
+	return class + "\x00" + kind + "\x00" + key
+}
+
+// HeaderItem is the item key of the header in saved changes: it sorts
+// before every subject's.
+const HeaderItem = ""
+
+// eachSubject hands every subject's export (only the changed ones with
+// changed), class by class, class profiles first, in key order, with its
+// item key; with saving, it marks them saved.
+func (p *Profiler) eachSubject(changed, saving bool, fn func(item string, es *exportSubject) error) error {
 	for ci, c := range p.classes {
 		type entry struct {
 			key   string
@@ -93,10 +126,14 @@ func (p *Profiler) Export(w io.Writer) error {
 		}
 		var all []entry
 		for k, s := range p.classProfiles[ci] {
-			all = append(all, entry{k, s, true})
+			if !changed || s.dirty {
+				all = append(all, entry{k, s, true})
+			}
 		}
 		for k, s := range p.subjects[ci] {
-			all = append(all, entry{k, s, false})
+			if !changed || s.dirty {
+				all = append(all, entry{k, s, false})
+			}
 		}
 		slices.SortFunc(all, func(a, b entry) int {
 			if a.class != b.class {
@@ -117,12 +154,48 @@ func (p *Profiler) Export(w io.Writer) error {
 				es.Measures = append(es.Measures, exportMeasure{Cats: ms.cats, Edges: ms.edges, Learn: ms.learn, Long: ms.f.long,
 					Period: ms.f.period, Q: ms.q.toJSON(), Level: ms.level, Last: ms.last})
 			}
-			if err := enc.Encode(es); err != nil {
+			if err := fn(itemKey(c.Name, en.key, en.class), &es); err != nil {
 				return err
+			}
+			if saving {
+				s.dirty = false
 			}
 		}
 	}
-	return bw.Flush()
+	return nil
+}
+
+// Changes are the profiles changed since the last call (or, with all,
+// every profile): each changed subject's export line by item key, the
+// header under HeaderItem, and the item keys of subjects dropped. Applied
+// in order to what the previous calls gave (all replaces everything),
+// they make what Export would write now. Full is set when every profile
+// is in put and whatever was saved before must be replaced.
+func (p *Profiler) Changes(all bool) (put map[string][]byte, removed []string, full bool, err error) {
+	full = all || p.lostTrack
+	put = map[string][]byte{}
+	h, err := json.Marshal(p.header())
+	if err != nil {
+		return nil, nil, false, err
+	}
+	put[HeaderItem] = h
+	err = p.eachSubject(!full, true, func(item string, es *exportSubject) error {
+		b, err := json.Marshal(es)
+		put[item] = b
+		return err
+	})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if !full {
+		for _, k := range p.removed {
+			if _, again := put[k]; !again {
+				removed = append(removed, k)
+			}
+		}
+	}
+	p.removed, p.lostTrack = nil, false
+	return put, removed, full, nil
 }
 
 // Import reads what Export wrote, replacing the profiles of the subjects
@@ -236,4 +309,57 @@ func (c *Class) restore(es *exportSubject) (*Subject, error) {
 		ms.level, ms.last = em.Level, em.Last
 	}
 	return s, nil
+}
+
+// SaveStore saves the profiles in st under name. A store that keeps items
+// gets one per subject: with all (or the first time after a load) every
+// profile, replacing what was there; otherwise only the subjects changed
+// since the last save, and deletions for those dropped. Other stores get
+// the whole export.
+func (p *Profiler) SaveStore(ctx context.Context, st engine.StateStore, name string, at time.Time, all bool) error {
+	is, ok := st.(engine.ItemStateStore)
+	if !ok {
+		var b bytes.Buffer
+		if err := p.Export(&b); err != nil {
+			return err
+		}
+		return st.SaveState(ctx, name, b.Bytes(), at)
+	}
+	put, removed, full, err := p.Changes(all)
+	if err != nil {
+		return err
+	}
+	return is.SaveStateItems(ctx, name, put, removed, full, at)
+}
+
+// LoadStore returns what was saved in st under name, in Export's form, or
+// nil when nothing was.
+func LoadStore(ctx context.Context, st engine.StateStore, name string) ([]byte, time.Time, error) {
+	if is, ok := st.(engine.ItemStateStore); ok {
+		var b bytes.Buffer
+		var header []byte
+		at, found, err := is.LoadStateItems(ctx, name, func(key string, data []byte) error {
+			if key == HeaderItem {
+				header = data
+				return nil
+			}
+			b.Write(data)
+			b.WriteByte('\n')
+			return nil
+		})
+		if err != nil {
+			return nil, at, err
+		}
+		if found {
+			if header == nil {
+				return nil, at, fmt.Errorf("the saved state of %s has no header item", name)
+			}
+			return append(append(header, '\n'), b.Bytes()...), at, nil
+		}
+	}
+	data, at, err := st.LoadState(ctx, name)
+	if len(data) == 0 {
+		data = nil
+	}
+	return data, at, err
 }

@@ -213,6 +213,8 @@ type Subject struct {
 	periods  int
 	lastUp   time.Time
 	lastSeen time.Time
+	// dirty: changed since the profiler last saved its changes.
+	dirty bool
 }
 
 func newSession(n int) *session {

@@ -36,6 +36,10 @@ type Profiler struct {
 	stats         Stats
 	out           []Result
 	bufs          [][]MeasureScore // per class, reused
+	// removed are the item keys of subjects dropped since the last saved
+	// changes; lostTrack says there were too many to list.
+	removed   []string
+	lostTrack bool
 }
 
 // Stats count what the profiler did.
@@ -207,6 +211,7 @@ func (p *Profiler) Expire(now time.Time) {
 		for k, s := range m {
 			if now.Sub(s.lastSeen) > p.o.Expire {
 				delete(m, k)
+				p.forget(s)
 				p.stats.Evicted++
 				continue
 			}
@@ -229,7 +234,17 @@ func (p *Profiler) evict(ci int) {
 	slices.SortFunc(all, func(a, b *Subject) int { return a.lastSeen.Compare(b.lastSeen) })
 	for _, s := range all[:max(1, len(all)/10)] {
 		delete(m, s.Key)
+		p.forget(s)
 		p.stats.Evicted++
+	}
+}
+
+// forget notes a subject dropped, for the next saved changes.
+func (p *Profiler) forget(s *Subject) {
+	if len(p.removed) < 1<<20 {
+		p.removed = append(p.removed, itemKey(s.class.Name, s.Key, false))
+	} else {
+		p.lostTrack = true // too many to list: the next save writes everything
 	}
 }
 

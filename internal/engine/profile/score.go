@@ -80,6 +80,7 @@ const (
 // profile still moves, as it must to be scored).
 func (s *Subject) observe(sessKey string, vals []value, now time.Time, learn bool, buf []MeasureScore) Score {
 	c := s.class
+	s.dirty = true
 	s.maybeUpdate(now)
 	s.lastSeen = now
 	s.events++
@@ -249,6 +250,7 @@ func nextBoundary(t time.Time, period, at time.Duration) time.Time {
 // rate.
 func (s *Subject) Fold(periods int) {
 	c := s.class
+	s.dirty = true
 	b := 1.0
 	if c.LongHalfLife > 0 && c.Update > 0 {
 		b = math.Exp2(-float64(periods) * c.Update.Seconds() / c.LongHalfLife.Seconds())
