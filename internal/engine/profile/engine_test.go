@@ -314,3 +314,41 @@ func TestIncrementalSavesMatchExport(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSaveStore compares saving every profile with saving the changes
+// after 500 events, for 20,000 subjects in a real store.
+func BenchmarkSaveStore(b *testing.B) {
+	const subjects = 20_000
+	st, err := store.Open(b.Context(), store.Options{Path: filepath.Join(b.TempDir(), "v.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	p := New([]*Class{serviceClass()}, Options{MaxSubjects: 2 * subjects})
+	now := t0
+	for i := range subjects {
+		now = now.Add(time.Millisecond)
+		p.Observe(conn(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), "http", float64(i%5000), now), true)
+	}
+	ctx := b.Context()
+	b.Run("all", func(b *testing.B) {
+		for b.Loop() {
+			if err := p.SaveStore(ctx, st, "profile/b", now, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("changes-after-500-events", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			for i := range 500 {
+				now = now.Add(time.Millisecond)
+				p.Observe(conn(fmt.Sprintf("10.0.%d.%d", i>>8&255, i&255), "smtp", 300, now), true)
+			}
+			b.StartTimer()
+			if err := p.SaveStore(ctx, st, "profile/b", now, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
