@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/bench"
+	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/syscalls"
 )
@@ -291,5 +294,49 @@ func TestBenchSyscalls(t *testing.T) {
 	}
 	if res.Drain.Intervals < 2 || res.Drain.MeanSeen < 10 || res.Drain.CPUPctOfCore <= 0 {
 		t.Errorf("drain measure %+v: want at least 2 intervals seeing the 10 active processes", res.Drain)
+	}
+}
+
+// TestUpStoresCountVectors runs `vigil up --agent-syscalls` and reads the
+// count vectors its agent stored on the embedded bus.
+func TestUpStoresCountVectors(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: counting system calls with eBPF needs root (or CAP_BPF and CAP_PERFMON)")
+	}
+	httpPort, busPort := freePort(t), freePort(t)
+	start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort),
+		"--data", t.TempDir(), "--agent-host-id", "cv-host", "--agent-syscalls")
+	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := bus.Connect(ctx, bus.ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", busPort), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := make(chan event.CountVector, 64)
+	sub, err := c.ConsumeDurable(ctx, bus.DurableOptions{Name: "cv-test", Subjects: []string{bus.CVSubject("cv-host")}}, func(m *bus.Msg) {
+		v, err := event.DecodeCountVectorCompact(m.Data)
+		if err != nil {
+			t.Errorf("a stored count vector does not decode: %v", err)
+			return
+		}
+		select {
+		case got <- v:
+		default:
+		}
+		_ = m.Ack()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	select {
+	case v := <-got:
+		if v.Host != "cv-host" || v.Process == "" || v.Total() == 0 || v.Interval <= 0 || v.Interval > 1100*time.Millisecond {
+			t.Errorf("stored vector %+v", v)
+		}
+	case <-ctx.Done():
+		t.Fatal("no count vector stored on vigil.cv.cv-host within 20 s")
 	}
 }
