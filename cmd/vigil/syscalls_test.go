@@ -34,6 +34,22 @@ func buildCaller(t *testing.T, dir, name string) string {
 	return out
 }
 
+// writesAndGetppids are a vector's write and getppid counts, what the
+// caller program makes.
+func writesAndGetppids(v *event.CountVector) (writes, getppids uint64) {
+	nrWrite, _ := event.SyscallNr("write")
+	nrGetppid, _ := event.SyscallNr("getppid")
+	for _, c := range v.Counts {
+		switch c.Nr {
+		case nrWrite:
+			writes += c.Count
+		case nrGetppid:
+			getppids += c.Count
+		}
+	}
+	return writes, getppids
+}
+
 // TestAgentSyscalls runs `vigil agent --syscalls --stdout` while a program
 // makes a known number of system calls over several seconds, and checks
 // the vectors: one per active process per interval, named, exact.
@@ -64,8 +80,6 @@ func TestAgentSyscalls(t *testing.T) {
 		t.Fatal("the agent did not stop on SIGINT")
 	}
 
-	nrWrite, _ := event.SyscallNr("write")
-	nrGetppid, _ := event.SyscallNr("getppid")
 	type key struct {
 		pid   int32
 		start time.Time
@@ -101,14 +115,9 @@ func TestAgentSyscalls(t *testing.T) {
 		if v.Process != "vigil-exact" && callerVectors > 1 {
 			t.Errorf("caller named %q", v.Process)
 		}
-		for _, c := range v.Counts {
-			switch c.Nr {
-			case nrWrite:
-				sumW += c.Count
-			case nrGetppid:
-				sumG += c.Count
-			}
-		}
+		w, g := writesAndGetppids(&v)
+		sumW += w
+		sumG += g
 	}
 	// Intervals end on whole seconds (the drains aim at them), but the
 	// last, cut short when the agent stops, and any the machine made late.
@@ -226,21 +235,14 @@ func TestRecordSyscalls(t *testing.T) {
 	if found == nil {
 		t.Fatalf("no sequence labelled vigil-labelled for pid %d among %d", cmd.Process.Pid, len(seqs))
 	}
-	nrWrite, _ := event.SyscallNr("write")
-	nrGetppid, _ := event.SyscallNr("getppid")
 	var w, g uint64
 	for i, v := range found.Vectors {
 		if i > 0 && !found.Vectors[i-1].Start.Before(v.Start) {
 			t.Errorf("sequence out of time order at %d", i)
 		}
-		for _, c := range v.Counts {
-			switch c.Nr {
-			case nrWrite:
-				w += c.Count
-			case nrGetppid:
-				g += c.Count
-			}
-		}
+		vw, vg := writesAndGetppids(&v)
+		w += vw
+		g += vg
 	}
 	if w != 111 || g != 2222 || len(found.Vectors) < 3 {
 		t.Errorf("sequence of %d vectors counts write %d, getppid %d; want at least 3 vectors, 111, 2222", len(found.Vectors), w, g)

@@ -128,6 +128,7 @@ func (r *SyscallBenchResult) Measure(workload, mode string) (SyscallMeasure, boo
 const (
 	WorkloadGetppid  = "getppid loop"
 	WorkloadCompress = "compress tree"
+	WorkloadWeb      = "web server"
 )
 
 // RunSyscalls measures the system call counter's cost: a getppid loop and
@@ -272,78 +273,40 @@ func medianRun(rs []run) run {
 // as JSON and thrown away), measuring this process's CPU meanwhile.
 func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBenchOptions) (run, error) {
 	var r run
-	var c *syscount.Counter
-	stop := make(chan struct{})
-	drained := make(chan error, 1)
-	var pid int
-	pidKnown := make(chan struct{})
+	var drained []event.CountVector
+	var stop func() error
 	if mode == "vigil" {
 		var err error
-		if c, err = syscount.Open(syscount.Options{Host: "bench", Interval: o.Interval}); err != nil {
+		if stop, err = attachCounter(o, func(vs []event.CountVector) { drained = append(drained, vs...) }); err != nil {
 			return r, err
 		}
-		defer c.Close()
-		nrGetppid, _ := event.SyscallNr("getppid")
-		go func() {
-			var buf []byte
-			t := time.NewTicker(o.Interval)
-			defer t.Stop()
-			tally := func() error {
-				vs, _, err := c.Drain()
-				if err != nil {
-					return err
-				}
-				<-pidKnown
-				for i := range vs {
-					buf = append(vs[i].AppendJSON(buf[:0]), '\n')
-					if int(vs[i].PID) == pid {
-						for _, cnt := range vs[i].Counts {
-							if cnt.Nr == nrGetppid {
-								r.getppids += cnt.Count
-							}
-						}
-					}
-				}
-				return nil
-			}
-			for {
-				select {
-				case <-stop:
-					drained <- tally()
-					return
-				case <-t.C:
-					if err := tally(); err != nil {
-						drained <- err
-						return
-					}
-				}
-			}
-		}()
 	}
 	var before syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	if o.pin != "" {
-		argv = append([]string{o.pin, "-c", strconv.Itoa(runtime.NumCPU() - 1)}, argv...)
-	}
+	argv = o.pinned(argv, strconv.Itoa(runtime.NumCPU()-1))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	start := time.Now()
-	err := cmd.Start()
-	if err == nil {
-		pid = cmd.Process.Pid
-		close(pidKnown)
-		err = cmd.Wait()
-	} else {
-		close(pidKnown)
-	}
+	err := cmd.Run()
 	r.wall = time.Since(start)
 	var after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	if c != nil {
-		close(stop)
-		if derr := <-drained; derr != nil {
+	if stop != nil {
+		if derr := stop(); derr != nil {
 			return r, derr
 		}
 		r.vigilCPU = rusageCPU(&after) - rusageCPU(&before)
+		if cmd.Process != nil {
+			nrGetppid, _ := event.SyscallNr("getppid")
+			for _, v := range drained {
+				if int(v.PID) == cmd.Process.Pid {
+					for _, cnt := range v.Counts {
+						if cnt.Nr == nrGetppid {
+							r.getppids += cnt.Count
+						}
+					}
+				}
+			}
+		}
 	}
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", argv[0], err)
@@ -354,6 +317,61 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 
 func rusageCPU(ru *syscall.Rusage) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pinned prefixes argv with taskset pinning it to cpus, when the
+// workloads are pinned.
+func (o SyscallBenchOptions) pinned(argv []string, cpus string) []string {
+	if o.pin == "" {
+		return argv
+	}
+	return append([]string{o.pin, "-c", cpus}, argv...)
+}
+
+// attachCounter opens the counter and drains it every interval, as the
+// agent does (the vectors encoded as JSON, then handed to keep, which may
+// be nil), until stop, which drains it a last time and closes it.
+func attachCounter(o SyscallBenchOptions, keep func([]event.CountVector)) (stop func() error, err error) {
+	c, err := syscount.Open(syscount.Options{Host: "bench", Interval: o.Interval})
+	if err != nil {
+		return nil, err
+	}
+	quit := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var buf []byte
+		drain := func() error {
+			vs, _, err := c.Drain()
+			if err != nil {
+				return err
+			}
+			for i := range vs {
+				buf = append(vs[i].AppendJSON(buf[:0]), '\n')
+			}
+			if keep != nil {
+				keep(vs)
+			}
+			return nil
+		}
+		t := time.NewTicker(o.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				done <- drain()
+				return
+			case <-t.C:
+				if err := drain(); err != nil {
+					done <- err
+					return
+				}
+			}
+		}
+	}()
+	return func() error {
+		close(quit)
+		return errors.Join(<-done, c.Close())
+	}, nil
 }
 
 // measureDrain runs o.Active processes that each make a spread of system
@@ -505,10 +523,7 @@ func measureWeb(ctx context.Context, o SyscallBenchOptions, res *SyscallBenchRes
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		return err
 	}
-	argv := []string{o.Lighttpd, "-D", "-f", confFile}
-	if o.pin != "" {
-		argv = append([]string{o.pin, "-c", strconv.Itoa(runtime.NumCPU() - 1)}, argv...)
-	}
+	argv := o.pinned([]string{o.Lighttpd, "-D", "-f", confFile}, strconv.Itoa(runtime.NumCPU()-1))
 	server := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	if err := server.Start(); err != nil {
 		return fmt.Errorf("starting lighttpd: %w", err)
@@ -528,10 +543,8 @@ func measureWeb(ctx context.Context, o SyscallBenchOptions, res *SyscallBenchRes
 		time.Sleep(20 * time.Millisecond)
 	}
 	load := func(mode string) (float64, error) {
-		wargv := []string{o.Wrk, "-t", "1", "-c", "16", "-d", fmt.Sprintf("%ds", max(1, int(o.WebTime.Seconds()))), url}
-		if o.pin != "" {
-			wargv = append([]string{o.pin, "-c", "0-" + strconv.Itoa(max(0, runtime.NumCPU()-2))}, wargv...)
-		}
+		wargv := o.pinned([]string{o.Wrk, "-t", "1", "-c", "16", "-d", fmt.Sprintf("%ds", max(1, int(o.WebTime.Seconds()))), url},
+			"0-"+strconv.Itoa(max(0, runtime.NumCPU()-2)))
 		if mode == "strace" {
 			// strace follows the server, as it would a real one.
 			st := exec.CommandContext(ctx, o.Strace, "-c", "-f", "-o", "/dev/null", "-p", strconv.Itoa(server.Process.Pid))
@@ -542,34 +555,11 @@ func measureWeb(ctx context.Context, o SyscallBenchOptions, res *SyscallBenchRes
 			time.Sleep(300 * time.Millisecond)
 		}
 		if mode == "vigil" {
-			c, err := syscount.Open(syscount.Options{Host: "bench", Interval: o.Interval})
+			stop, err := attachCounter(o, nil)
 			if err != nil {
 				return 0, err
 			}
-			defer c.Close()
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			defer func() { close(stop); <-done }()
-			go func() {
-				defer close(done)
-				var buf []byte
-				t := time.NewTicker(o.Interval)
-				defer t.Stop()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-t.C:
-					}
-					vs, _, err := c.Drain()
-					if err != nil {
-						return
-					}
-					for i := range vs {
-						buf = append(vs[i].AppendJSON(buf[:0]), '\n')
-					}
-				}
-			}()
+			defer stop()
 		}
 		out, err := exec.CommandContext(ctx, wargv[0], wargv[1:]...).CombinedOutput()
 		if err != nil {
@@ -626,7 +616,7 @@ func measureWeb(ctx context.Context, o SyscallBenchOptions, res *SyscallBenchRes
 		}
 	}
 	if v != nil && st != nil && v.Slowdown > 0 {
-		res.StraceRatio["web server"] = st.Slowdown / v.Slowdown
+		res.StraceRatio[WorkloadWeb] = st.Slowdown / v.Slowdown
 	}
 	return nil
 }

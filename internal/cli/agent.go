@@ -135,7 +135,6 @@ func runAgentToBus(ctx context.Context, e *env, a config.Agent, publish deliver.
 	g, gctx := errgroup.WithContext(ctx)
 	sampled := make(chan struct{})
 	if c := openSyscalls(e, a); c != nil {
-		hostID, _ := agentIdentity(a)
 		counted := make(chan struct{})
 		g.Go(func() error { defer close(counted); return runSyscalls(gctx, e, c, sendCV, d, ids, hostID) })
 		g.Go(func() error { defer close(sampled); err := ag.Run(gctx); <-counted; return err })

@@ -65,7 +65,7 @@ the same way (strace follows the server).`,
 				fmt.Fprintf(e.stdout, "web server, %s: %.0f requests/s (best of %d; slowdown %.1f%%, of the medians %.1f%%)\n",
 					w.Mode, w.Best, len(w.Runs), 100*w.Slowdown, 100*w.MedianSlow)
 			}
-			if r, ok := res.StraceRatio["web server"]; ok {
+			if r, ok := res.StraceRatio[bench.WorkloadWeb]; ok {
 				fmt.Fprintf(e.stdout, "web server: strace's slowdown is %.0fx vigil's\n", r)
 			}
 			if res.WebMissing != "" {

@@ -48,7 +48,7 @@ func profilesExportCmd(e *env) *cobra.Command {
 				return &exitError{code: ExitFailure, err: err}
 			}
 			defer st.Close()
-			data, at, err := profile.LoadStore(cmd.Context(), st, "profile/"+engineName)
+			data, at, err := profile.LoadStore(cmd.Context(), st, profile.StateName(engineName))
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
@@ -125,7 +125,7 @@ func profilesImportCmd(e *env) *cobra.Command {
 				return &exitError{code: ExitFailure, err: err}
 			}
 			defer st.Close()
-			if err := p.SaveStore(cmd.Context(), st, "profile/"+engineName, time.Now().UTC(), true); err != nil {
+			if err := p.SaveStore(cmd.Context(), st, profile.StateName(engineName), time.Now().UTC(), true); err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
 			fmt.Fprintf(e.stdout, "imported the profiles of %d subjects for engine %s into %s\n", n, engineName, dataDir)

@@ -53,11 +53,7 @@ and keeps what was recorded.`,
 			if err := config.ValidateAgent(a); err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
-			h, ip := agentIdentity(a)
-			c, err := syscount.Open(syscount.Options{
-				Interval: a.Syscalls.Interval, MapEntries: a.Syscalls.MapEntries, Host: h, IP: ip,
-				Procs: a.Syscalls.Procs, Exclude: a.Syscalls.Exclude, Logger: e.log,
-			})
+			c, err := syscount.Open(counterOptions(e, a))
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/sensor/deliver"
 	"github.com/vigil-ids/vigil/internal/sensor/host"
 	"github.com/vigil-ids/vigil/internal/sensor/syscount"
+	"github.com/vigil-ids/vigil/internal/syscalls"
 )
 
 // syscallFlags are the system call counter's flags of vigil agent (and of
@@ -60,11 +62,8 @@ func openSyscalls(e *env, a config.Agent) *syscount.Counter {
 	if !a.Syscalls.Enabled {
 		return nil
 	}
-	hostID, ip := agentIdentity(a)
-	c, err := syscount.Open(syscount.Options{
-		Interval: a.Syscalls.Interval, MapEntries: a.Syscalls.MapEntries, Host: hostID, IP: ip,
-		Procs: a.Syscalls.Procs, Exclude: a.Syscalls.Exclude, ProcRoot: a.Proc, Logger: e.log,
-	})
+	o := counterOptions(e, a)
+	c, err := syscount.Open(o)
 	if err != nil {
 		var ue *syscount.UnavailableError
 		if errors.As(err, &ue) {
@@ -74,8 +73,18 @@ func openSyscalls(e *env, a config.Agent) *syscount.Counter {
 		}
 		return nil
 	}
-	e.log.Info("counting system calls", "interval", c.Interval(), "map_entries", c.MapEntries(), "host", hostID)
+	e.log.Info("counting system calls", "interval", c.Interval(), "map_entries", c.MapEntries(), "host", o.Host)
 	return c
+}
+
+// counterOptions are the system call counter's options from an agent
+// section.
+func counterOptions(e *env, a config.Agent) syscount.Options {
+	hostID, ip := agentIdentity(a)
+	return syscount.Options{
+		Interval: a.Syscalls.Interval, MapEntries: a.Syscalls.MapEntries, Host: hostID, IP: ip,
+		Procs: a.Syscalls.Procs, Exclude: a.Syscalls.Exclude, ProcRoot: a.Proc, Logger: e.log,
+	}
 }
 
 // agentIdentity is the host id and IP address the agent reports under.
@@ -112,10 +121,10 @@ func runSyscalls(ctx context.Context, e *env, c *syscount.Counter, send func(con
 	return c.Run(ctx, func(vs []event.CountVector, st syscount.IntervalStats) error {
 		end := st.Start.Add(st.Interval)
 		if st.Lost > 0 {
-			drop(end, st.Lost, "system calls", st.LossReason(c.MapEntries()))
+			drop(end, st.Lost, "system calls", syscount.LossReason(c.MapEntries()))
 		}
 		if st.Missed > 0 {
-			drop(end, st.Missed, "system calls", st.MissReason())
+			drop(end, st.Missed, "system calls", syscount.MissReason)
 		}
 		e.log.Debug("system call interval", "processes", st.Processes, "entries", st.Entries, "calls", st.Calls, "vectors", len(vs), "drain", st.Drain)
 		if len(vs) == 0 {
@@ -134,13 +143,13 @@ func runSyscalls(ctx context.Context, e *env, c *syscount.Counter, send func(con
 // jsonVectors writes count vectors as JSON lines through the agent's JSON
 // sink, so they never interleave with its observations.
 func jsonVectors(sink *host.JSONSink) func(context.Context, []event.CountVector) (int, error) {
-	var buf []byte
+	var buf bytes.Buffer
 	return func(_ context.Context, vs []event.CountVector) (int, error) {
-		buf = buf[:0]
-		for i := range vs {
-			buf = append(vs[i].AppendJSON(buf), '\n')
+		buf.Reset()
+		if err := syscalls.WriteVectors(&buf, vs); err != nil {
+			return 0, err
 		}
-		if err := sink.WriteRaw(buf); err != nil {
+		if err := sink.WriteRaw(buf.Bytes()); err != nil {
 			return 0, err
 		}
 		return len(vs), nil

@@ -150,7 +150,11 @@ func (a *adapter) Close() error {
 }
 
 // stateName is the engine's key in the store.
-func (a *adapter) stateName() string { return "profile/" + a.name }
+func (a *adapter) stateName() string { return StateName(a.name) }
+
+// StateName is where a profile engine of that name keeps its profiles in
+// a store.
+func StateName(engine string) string { return "profile/" + engine }
 
 // save writes the profiles to the state file, or to the store.
 func (a *adapter) save(ctx context.Context, at time.Time) error {

@@ -110,9 +110,9 @@ func itemKey(class, key string, classProfile bool) string {
 	return class + "\x00" + kind + "\x00" + key
 }
 
-// HeaderItem is the item key of the header in saved changes: it sorts
+// headerItem is the item key of the header in saved changes: it sorts
 // before every subject's.
-const HeaderItem = ""
+const headerItem = ""
 
 // eachSubject hands every subject's export (only the changed ones with
 // changed), class by class, class profiles first, in key order, with its
@@ -167,7 +167,7 @@ func (p *Profiler) eachSubject(changed, saving bool, fn func(item string, es *ex
 
 // Changes are the profiles changed since the last call (or, with all,
 // every profile): each changed subject's export line by item key, the
-// header under HeaderItem, and the item keys of subjects dropped. Applied
+// header under headerItem, and the item keys of subjects dropped. Applied
 // in order to what the previous calls gave (all replaces everything),
 // they make what Export would write now. Full is set when every profile
 // is in put and whatever was saved before must be replaced.
@@ -178,7 +178,7 @@ func (p *Profiler) Changes(all bool) (put map[string][]byte, removed []string, f
 	if err != nil {
 		return nil, nil, false, err
 	}
-	put[HeaderItem] = h
+	put[headerItem] = h
 	err = p.eachSubject(!full, true, func(item string, es *exportSubject) error {
 		b, err := json.Marshal(es)
 		put[item] = b
@@ -339,7 +339,7 @@ func LoadStore(ctx context.Context, st engine.StateStore, name string) ([]byte, 
 		var b bytes.Buffer
 		var header []byte
 		at, found, err := is.LoadStateItems(ctx, name, func(key string, data []byte) error {
-			if key == HeaderItem {
+			if key == headerItem {
 				header = data
 				return nil
 			}

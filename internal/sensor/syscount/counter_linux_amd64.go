@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -129,16 +130,15 @@ func Open(o Options) (*Counter, error) {
 	} else {
 		c.exec = &ex
 	}
-	attach := []struct {
+	type attachment struct {
 		tp   string
 		prog *ebpf.Program
-	}{{"sched_process_exit", c.objs.NoteExit}, {"sys_enter", c.objs.CountEnter}}
-	if c.exec != nil {
-		attach = append([]struct {
-			tp   string
-			prog *ebpf.Program
-		}{{"sched_process_exec", c.exec.NoteExec}}, attach...)
 	}
+	var attach []attachment
+	if c.exec != nil {
+		attach = append(attach, attachment{"sched_process_exec", c.exec.NoteExec})
+	}
+	attach = append(attach, attachment{"sched_process_exit", c.objs.NoteExit}, attachment{"sys_enter", c.objs.CountEnter})
 	for _, a := range attach {
 		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: a.tp, Program: a.prog})
 		if err != nil {
@@ -167,7 +167,7 @@ func diagnose(err error) error {
 		return fmt.Errorf("system call counter: the kernel's verifier rejected the program: %w", err)
 	}
 	var missing []string
-	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "invalid argument") {
+	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EINVAL) {
 		for _, p := range []struct {
 			what  string
 			probe func() error
@@ -400,11 +400,7 @@ func (c *Counter) identify(tgid uint32) (*procInfo, bool) {
 	var n syscountName
 	name, exited := "", false
 	if err := c.objs.Names.Lookup(tgid, &n); err == nil {
-		b := make([]byte, len(n.Comm))
-		for i, ch := range n.Comm {
-			b[i] = byte(ch)
-		}
-		name, exited = cleanName(b), n.Exited != 0
+		name, exited = cleanName(cBytes(n.Comm[:])), n.Exited != 0
 	} else if b, err := os.ReadFile(filepath.Join(c.o.ProcRoot, strconv.Itoa(int(tgid)), "comm")); err == nil {
 		name = cleanName([]byte(strings.TrimSuffix(string(b), "\n")))
 	}
@@ -437,14 +433,19 @@ func (c *Counter) execPath(tgid uint32) string {
 	if err := c.exec.Exes.Lookup(tgid, &e); err != nil {
 		return ""
 	}
-	b := make([]byte, 0, len(e.Path))
-	for _, ch := range e.Path {
+	return strings.ToValidUTF8(string(cBytes(e.Path[:])), "?")
+}
+
+// cBytes is a NUL-terminated C string of the kernel's, as bytes.
+func cBytes(a []int8) []byte {
+	b := make([]byte, 0, len(a))
+	for _, ch := range a {
 		if ch == 0 {
 			break
 		}
 		b = append(b, byte(ch))
 	}
-	return strings.ToValidUTF8(string(b), "?")
+	return b
 }
 
 // prune forgets processes that made no system calls for a minute's worth

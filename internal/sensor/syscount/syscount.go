@@ -107,15 +107,14 @@ type IntervalStats struct {
 	Drain time.Duration
 }
 
-// LossReason says, for a report, why counts were lost.
-func (s IntervalStats) LossReason(mapEntries int) string {
+// LossReason says, for a report, why counts were lost: the count maps of
+// mapEntries entries were full.
+func LossReason(mapEntries int) string {
 	return fmt.Sprintf("system call count map full (%d entries); raise --syscall-map-entries", mapEntries)
 }
 
 // MissReason says, for a report, why calls were missed.
-func (s IntervalStats) MissReason() string {
-	return "the kernel skipped the counting program while another eBPF program ran on the same CPU"
-}
+const MissReason = "the kernel skipped the counting program while another eBPF program ran on the same CPU"
 
 // UnavailableError says why the counter cannot run here: what is missing.
 type UnavailableError struct {
