@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-ids/vigil/internal/config"
 )
 
 // AgentBenchOptions configure `vigil bench agent`.
@@ -60,7 +62,7 @@ func RunAgent(ctx context.Context, o AgentBenchOptions) (AgentBenchResult, error
 		o.Duration = 60 * time.Second
 	}
 	if len(o.Intervals) == 0 {
-		o.Intervals = []time.Duration{4 * time.Second, time.Second}
+		o.Intervals = []time.Duration{config.DefaultAgentInterval, time.Second}
 	}
 	if o.Procs <= 0 {
 		o.Procs = 500

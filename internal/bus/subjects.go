@@ -43,6 +43,9 @@ const (
 	AllLive = PrefixLive + ">"
 )
 
+// DurableSpaces are the subject spaces (prefixes) held in durable streams.
+var DurableSpaces = []string{PrefixObs, PrefixCV, PrefixReport}
+
 // maxToken bounds a subject token built from outside data.
 const maxToken = 128
 

@@ -3,18 +3,19 @@ package cli
 import (
 	"github.com/spf13/pflag"
 
-	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 )
 
-// busFlags are the flags that say how to reach the bus; they override the
-// resource object's bus section.
+// busFlags are the flags that say how to reach the bus; those given
+// override the resource object's bus section.
 type busFlags struct {
+	fs                                                  *pflag.FlagSet
 	url, user, passwordFile, creds, nkey, ca, cert, key string
 }
 
-func (b *busFlags) register(fs *pflag.FlagSet, defaultURL string) {
-	fs.StringVar(&b.url, "bus", defaultURL, "bus URL(s), comma-separated: nats://host:port or tls://host:port")
+func (b *busFlags) register(fs *pflag.FlagSet) {
+	b.fs = fs
+	fs.StringVar(&b.url, "bus", config.DefaultBusURL, "bus URL(s), comma-separated: nats://host:port or tls://host:port (default: the resource object's bus, else this)")
 	fs.StringVar(&b.user, "bus-user", "", "bus user name")
 	fs.StringVar(&b.passwordFile, "bus-password-file", "", "file holding the bus user's password")
 	fs.StringVar(&b.creds, "bus-creds", "", "NATS credentials file (JWT and NKey seed)")
@@ -24,41 +25,28 @@ func (b *busFlags) register(fs *pflag.FlagSet, defaultURL string) {
 	fs.StringVar(&b.key, "bus-key", "", "client certificate key for the bus")
 }
 
-// apply lays the flags that were given over the resource object's section.
+// apply lays the flags that were given over the resource object's section
+// (its paths resolved with resolve, when given); with no URL anywhere, the
+// bus is config.DefaultBusURL.
 func (b *busFlags) apply(c config.BusClient, resolve func(string) string) config.BusClient {
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
+	for _, f := range []struct {
+		name string
+		dst  *string
+		v    string
+	}{
+		{"bus", &c.URL, b.url}, {"bus-user", &c.User, b.user}, {"bus-password-file", &c.PasswordFile, b.passwordFile},
+		{"bus-creds", &c.Creds, b.creds}, {"bus-nkey", &c.NKey, b.nkey}, {"bus-ca", &c.TLS.CA, b.ca},
+		{"bus-cert", &c.TLS.Cert, b.cert}, {"bus-key", &c.TLS.Key, b.key},
+	} {
+		set(b.fs.Changed(f.name), f.dst, f.v)
 	}
-	set(&c.URL, b.url)
-	set(&c.User, b.user)
-	set(&c.PasswordFile, b.passwordFile)
-	set(&c.Creds, b.creds)
-	set(&c.NKey, b.nkey)
-	set(&c.TLS.CA, b.ca)
-	set(&c.TLS.Cert, b.cert)
-	set(&c.TLS.Key, b.key)
+	if c.URL == "" {
+		c.URL = config.DefaultBusURL
+	}
 	if resolve != nil {
 		for _, p := range []*string{&c.PasswordFile, &c.Creds, &c.NKey, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
 			*p = resolve(*p)
 		}
 	}
 	return c
-}
-
-// clientOptions turns a bus section into connection options.
-func clientOptions(c config.BusClient, name string) (bus.ClientOptions, error) {
-	o := bus.ClientOptions{
-		URL: c.URL, Name: name, User: c.User, Password: c.Password, CredsFile: c.Creds, NKeyFile: c.NKey,
-		CAFile: c.TLS.CA, CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, ServerName: c.TLS.ServerName,
-	}
-	if c.PasswordFile != "" {
-		pw, err := bus.ReadPassword(c.PasswordFile)
-		if err != nil {
-			return o, err
-		}
-		o.Password = pw
-	}
-	return o, nil
 }

@@ -1,13 +1,12 @@
 package cli
 
 import (
-	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/web"
+	"github.com/vigil-ids/vigil/internal/node"
 )
 
 func monitorCmd(e *env) *cobra.Command {
@@ -19,51 +18,41 @@ func monitorCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "monitor --config FILE",
 		Short: "Run one monitor from a resource object, on an external bus",
-		Long: `Run the monitor a resource object describes: at the service, domain or
-enterprise layer, the code is the same and only the resource object differs.
-The monitor connects to the bus of --bus (or of the resource object's bus
-section); with --bus-listen it runs an embedded bus server instead. Its
-store lives under --data; with --listen it also serves the HTTP API.`,
-		Args: cobra.NoArgs,
+		Long:  help("monitor"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, engines, err := e.loadConfig(cfgFile)
 			if err != nil {
 				return err
 			}
-			s := &stack{cfg: cfg, engines: engines, listen: listen}
-			if s.dataDir, err = filepath.Abs(dataDir); err != nil {
-				return &exitError{code: ExitFailure, err: err}
+			o := node.MonitorOptions{Config: cfg, Engines: engines, Listen: listen, Logger: e.log}
+			if o.DataDir, err = filepath.Abs(dataDir); err != nil {
+				return fail(err)
 			}
 			if busListen != "" {
 				cfg.Server.Listen = busListen
 				if err := config.ValidateServer(cfg); err != nil {
-					return &exitError{code: ExitFailure, err: err}
+					return fail(err)
 				}
-				s.embedded = true
+				o.Embedded = true
 			} else {
-				s.busClient = bf.apply(cfg.Bus, cfg.Resolve)
-				if s.busClient.URL == "" {
-					s.busClient.URL = "nats://127.0.0.1:4222"
-				}
+				o.Bus = bf.apply(cfg.Bus, cfg.Resolve)
 			}
-			if listen != "" && !web.IsLoopback(listen) && !insecureHTTP {
-				return &exitError{code: ExitFailure, err: fmt.Errorf("--listen %s is reachable from other machines and the HTTP API has no authentication yet; use a loopback address or pass --insecure-http", listen)}
+			if err := checkListen(listen, insecureHTTP); err != nil {
+				return err
 			}
-			s.ready = func(httpURL, busURL string) {
-				e.log.Info("monitor up", "monitor", cfg.Monitor.Name, "layer", cfg.Monitor.Layer, "bus", busURL, "http", httpURL, "data", s.dataDir)
+			o.Ready = func(httpURL, busURL string) {
+				e.log.Info("monitor up", "monitor", cfg.Monitor.Name, "layer", cfg.Monitor.Layer, "bus", busURL, "http", httpURL, "data", o.DataDir)
 			}
-			if err := s.run(cmd.Context(), e); err != nil {
-				return &exitError{code: ExitFailure, err: err}
-			}
-			return nil
+			return failed(node.RunMonitor(cmd.Context(), o))
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&cfgFile, "config", "", "resource object (required)")
-	fs.StringVar(&dataDir, "data", "./vigil-data", "data directory (store)")
+	fs.StringVar(&dataDir, "data", config.DefaultDataDir, "data directory (store)")
 	fs.StringVar(&listen, "listen", "", "HTTP address of the API and live page (default: none)")
 	fs.StringVar(&busListen, "bus-listen", "", "run an embedded bus server on this address instead of connecting to one")
 	fs.BoolVar(&insecureHTTP, "insecure-http", false, "allow --listen on a non-loopback address")
-	bf.register(fs, "")
+	bf.register(fs)
 	return cmd
 }

@@ -17,13 +17,8 @@ func replayCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay --config FILE [EVENTS.jsonl|-]",
 		Short: "Run a resource object's engines offline over recorded events",
-		Long: `Run the engines of a resource object over recorded events (JSON lines, from
-a file or standard input) and write their reports as JSON lines to standard
-output. The events' own times drive every window and timeout, and report ids
-come from --seed, so the same input always gives the same output. Bad lines
-are reported on standard error with their line numbers and skipped; the exit
-status is then 1.`,
-		Args: cobra.MaximumNArgs(1),
+		Long:  help("replay"),
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, engines, err := e.loadConfig(cfgFile)
 			if err != nil {
@@ -34,7 +29,7 @@ status is then 1.`,
 			if len(args) == 1 && args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
-					return &exitError{code: ExitFailure, err: err}
+					return fail(err)
 				}
 				defer f.Close()
 				in, name = f, args[0]
@@ -48,7 +43,7 @@ status is then 1.`,
 				ProgressEvery: 1_000_000,
 			}, in, e.stdout)
 			if err != nil {
-				return &exitError{code: ExitFailure, err: err}
+				return fail(err)
 			}
 			fmt.Fprintf(e.stderr, "replayed %d events (%d duplicates, %d filtered, %d bad lines): %d reports\n",
 				res.Events, res.Duplicates, res.Filtered, res.Bad, res.Reports)

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
@@ -64,12 +65,12 @@ func (e *env) registries() (config.Registries, *engine.Registry) {
 // binary's plug-in kinds.
 func (e *env) loadConfig(file string) (*config.ResourceObject, *engine.Registry, error) {
 	if file == "" {
-		return nil, nil, &exitError{code: ExitFailure, err: fmt.Errorf("--config is required")}
+		return nil, nil, fail(fmt.Errorf("--config is required"))
 	}
 	regs, engines := e.registries()
 	cfg, err := config.LoadFile(file, regs)
 	if err != nil {
-		return nil, nil, &exitError{code: ExitFailure, err: err}
+		return nil, nil, fail(err)
 	}
 	return cfg, engines, nil
 }
@@ -92,7 +93,7 @@ then open the printed URL.`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			lg, err := newLogger(e.stderr, e.logLevel, e.logFormat)
 			if err != nil {
-				return &exitError{code: ExitFailure, err: err}
+				return fail(err)
 			}
 			e.log = lg
 			return nil
@@ -137,4 +138,38 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+//go:embed help/*.txt
+var helpFiles embed.FS
+
+// help is a verb's long help, kept in help/VERB.txt (help/PARENT-VERB.txt
+// for subcommands).
+func help(name string) string {
+	b, err := helpFiles.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic(err) // a verb without its help file is a programming error, caught by TestVerbsHaveHelp
+	}
+	return strings.TrimRight(string(b), "\n")
+}
+
+// fail is a failure of the work, or bad usage: exit status 2.
+func fail(err error) error { return fail(err) }
+
+// failed is fail(err), or nil when err is nil.
+func failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fail(err)
+}
+
+// optionalConfig loads the resource object in file, or returns the
+// defaults when there is none.
+func (e *env) optionalConfig(file string) (*config.ResourceObject, error) {
+	if file == "" {
+		return config.Default(), nil
+	}
+	ro, _, err := e.loadConfig(file)
+	return ro, err
 }

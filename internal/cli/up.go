@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-ids/vigil/configs"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/node"
 	"github.com/vigil-ids/vigil/internal/web"
 )
 
@@ -20,13 +21,8 @@ func upCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run everything on this machine: embedded bus, monitor, store and live page",
-		Long: `Run Vigil on this machine with no configuration: an embedded NATS bus with
-JetStream, a monitor running the default resource object (or --config), its
-SQLite store under --data, and an HTTP server with the live page, the JSON
-API, /healthz and /metrics, and a host sensor sampling this machine (flags
---agent-*, or --no-agent). SIGINT or SIGTERM stops it within 5 seconds, with
-everything already accepted flushed to the store.`,
-		Args: cobra.NoArgs,
+		Long:  help("up"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			regs, engines := e.registries()
 			var cfg *config.ResourceObject
@@ -37,49 +33,45 @@ everything already accepted flushed to the store.`,
 				cfg, err = config.Load(configs.Default(), "default.yaml (built in)", regs)
 			}
 			if err != nil {
-				return &exitError{code: ExitFailure, err: err}
+				return fail(err)
 			}
 			if cmd.Flags().Changed("bus-listen") || cfgFile == "" {
 				cfg.Server.Listen = busListen
-				if err := revalidateServer(cfg); err != nil {
-					return &exitError{code: ExitFailure, err: err}
+				if err := config.ValidateServer(cfg); err != nil {
+					return fail(err)
 				}
 			}
-			if !web.IsLoopback(listen) && !insecureHTTP {
-				return &exitError{code: ExitFailure, err: fmt.Errorf("--listen %s is reachable from other machines and the HTTP API has no authentication yet; use a loopback address or pass --insecure-http", listen)}
+			if err := checkListen(listen, insecureHTTP); err != nil {
+				return err
 			}
 			abs, err := filepath.Abs(dataDir)
 			if err != nil {
-				return &exitError{code: ExitFailure, err: err}
+				return fail(err)
 			}
-			if !noAgent {
-				a, err := af.apply(cmd, "agent-", cfg.Agent)
-				if err != nil {
-					return &exitError{code: ExitFailure, err: err}
-				}
-				cfg.Agent = a
-			}
-			s := &stack{
-				cfg: cfg, engines: engines, dataDir: abs, embedded: true, listen: listen,
-				ready: func(httpURL, busURL string) {
+			o := node.MonitorOptions{
+				Config: cfg, Engines: engines, DataDir: abs, Embedded: true, Listen: listen, Logger: e.log,
+				Ready: func(httpURL, busURL string) {
 					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s\n  data:       %s\nPress Ctrl-C to stop.\n",
 						cfg.Monitor.Name, httpURL, httpURL, httpURL, httpURL, httpURL, busURL, abs)
 				},
 			}
 			if !noAgent {
-				s.agent = &cfg.Agent
+				if cfg.Agent, err = af.apply(cmd, "agent-", cfg.Agent); err != nil {
+					return fail(err)
+				}
+				o.Agent = &cfg.Agent
 			}
-			if err := s.run(cmd.Context(), e); err != nil {
-				return &exitError{code: ExitFailure, err: err}
+			if err := node.RunMonitor(cmd.Context(), o); err != nil {
+				return fail(err)
 			}
 			fmt.Fprintln(e.stdout, "Vigil stopped.")
 			return nil
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&listen, "listen", "127.0.0.1:8080", "HTTP address of the live page and API")
-	fs.StringVar(&busListen, "bus-listen", "127.0.0.1:4222", "address of the embedded NATS bus")
-	fs.StringVar(&dataDir, "data", "./vigil-data", "data directory (store, bus files)")
+	fs.StringVar(&listen, "listen", config.DefaultHTTPListen, "HTTP address of the live page and API")
+	fs.StringVar(&busListen, "bus-listen", config.DefaultBusListen, "address of the embedded NATS bus")
+	fs.StringVar(&dataDir, "data", config.DefaultDataDir, "data directory (store, bus files)")
 	fs.StringVar(&cfgFile, "config", "", "resource object (default: the built-in one)")
 	fs.BoolVar(&insecureHTTP, "insecure-http", false, "allow --listen on a non-loopback address")
 	fs.BoolVar(&noAgent, "no-agent", false, "do not run the local host sensor")
@@ -87,7 +79,11 @@ everything already accepted flushed to the store.`,
 	return cmd
 }
 
-// revalidateServer checks the server section after a flag changed it.
-func revalidateServer(cfg *config.ResourceObject) error {
-	return config.ValidateServer(cfg)
+// checkListen refuses an HTTP address reachable from other machines
+// unless insecure says so: the HTTP API has no authentication yet.
+func checkListen(listen string, insecure bool) error {
+	if listen == "" || web.IsLoopback(listen) || insecure {
+		return nil
+	}
+	return fail(fmt.Errorf("--listen %s is reachable from other machines and the HTTP API has no authentication yet; use a loopback address or pass --insecure-http", listen))
 }

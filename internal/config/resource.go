@@ -23,6 +23,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/netspec"
 )
@@ -416,24 +417,21 @@ func Default() *ResourceObject {
 	return &ResourceObject{
 		Monitor: Monitor{Layer: "service", DedupWindow: 1 << 16},
 		Server: BusServer{
-			Listen:    "127.0.0.1:4222",
+			Listen:    DefaultBusListen,
 			JetStream: JetStream{MaxBytes: 1 << 30, MaxAge: 24 * time.Hour},
 		},
 		Resolver: Resolver{Publish: true, MinSeverity: Severity(event.SeverityGreen)},
 		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
-		Agent: Agent{Interval: 4 * time.Second, Window: 5, Proc: "/proc", SpoolMaxBytes: 64 << 20,
-			Syscalls: AgentSyscalls{Interval: time.Second, MapEntries: 65536}},
+		Agent: Agent{Interval: DefaultAgentInterval, Window: DefaultAgentWindow, Proc: DefaultProc, SpoolMaxBytes: DefaultSpoolMaxBytes,
+			Syscalls: AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries}},
 	}
 }
 
 // DefaultSource is the source a monitor uses when its resource object names
 // none: every observation, durably.
 func DefaultSource() Source {
-	return Source{Name: "observations", Subjects: []string{"vigil.obs.>"}, Delivery: DeliveryDurable}
+	return Source{Name: "observations", Subjects: []string{bus.AllObs}, Delivery: DeliveryDurable}
 }
-
-// durableSpaces are the subject spaces held in JetStream streams.
-var durableSpaces = []string{"vigil.obs.", "vigil.cv.", "vigil.report."}
 
 func (ro *ResourceObject) validate(p *Problems) {
 	m := &ro.Monitor
@@ -480,7 +478,7 @@ func (ro *ResourceObject) validate(p *Problems) {
 				continue
 			}
 			if s.Delivery == DeliveryDurable && !inDurableSpace(subj) {
-				p.Addf(spath, "subject %q is not kept in a durable stream (those hold %s); use delivery: core", subj, strings.Join(durableSpaces, "*, ")+"*")
+				p.Addf(spath, "subject %q is not kept in a durable stream (those hold %s); use delivery: core", subj, strings.Join(bus.DurableSpaces, "*, ")+"*")
 			}
 		}
 		switch s.Delivery {
@@ -721,7 +719,7 @@ func (ro *ResourceObject) Resolve(file string) string {
 }
 
 func inDurableSpace(subj string) bool {
-	for _, sp := range durableSpaces {
+	for _, sp := range bus.DurableSpaces {
 		if strings.HasPrefix(subj, sp) {
 			return true
 		}

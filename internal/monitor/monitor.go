@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,7 +144,7 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 		reportsCh: make(chan *event.Report, 4096),
 	}
 	st, err := store.Open(ctx, store.Options{
-		Path:          filepath.Join(o.DataDir, "vigil.db"),
+		Path:          store.PathIn(o.DataDir),
 		Retention:     cfg.Store.Retention,
 		BatchSize:     cfg.Store.BatchSize,
 		FlushInterval: cfg.Store.FlushInterval,
@@ -372,7 +371,7 @@ func (m *Monitor) decode(data []byte) (event.Event, error) {
 // loop is the monitor's main goroutine: de-duplication, recording,
 // dispatch to the engines, and the engines' clock.
 func (m *Monitor) loop() {
-	tick := time.NewTicker(time.Second)
+	tick := clock.NewTicker(m.o.Clock, time.Second)
 	defer tick.Stop()
 	ctx := context.Background()
 	for {
@@ -382,7 +381,7 @@ func (m *Monitor) loop() {
 				return
 			}
 			m.handle(ctx, it)
-		case <-tick.C:
+		case <-tick.C():
 			now := m.o.Clock.Now()
 			for _, r := range m.runners {
 				r.send(work{tick: now})

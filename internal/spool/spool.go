@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/vigil-ids/vigil/internal/config"
 )
 
 // MaxRecord is the largest record accepted.
@@ -73,7 +75,7 @@ type Spool struct {
 // Open opens (creating if need be) the spool in o.Dir.
 func Open(o Options) (*Spool, error) {
 	if o.MaxBytes <= 0 {
-		o.MaxBytes = 64 << 20
+		o.MaxBytes = config.DefaultSpoolMaxBytes
 	}
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = max(o.MaxBytes/8, 64<<10)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
@@ -28,7 +29,7 @@ type Sink interface {
 type AgentOptions struct {
 	Extractor *Extractor
 	Eval      EvalConfig
-	// Interval between samples (default 4 s).
+	// Interval between samples (default config.DefaultAgentInterval).
 	Interval time.Duration
 	// HostID and IP name this host in every observation.
 	HostID, IP string
@@ -47,7 +48,7 @@ type Agent struct {
 // NewAgent returns an agent.
 func NewAgent(o AgentOptions) *Agent {
 	if o.Interval <= 0 {
-		o.Interval = 4 * time.Second
+		o.Interval = config.DefaultAgentInterval
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/netspec"
 )
 
@@ -98,13 +99,13 @@ func (c *Config) defaults() {
 		c.ID = "netsensor"
 	}
 	if c.SummaryInterval <= 0 {
-		c.SummaryInterval = 10 * time.Second
+		c.SummaryInterval = config.DefaultSummaryInterval
 	}
 	if c.MaxFlows <= 0 {
-		c.MaxFlows = 1 << 18
+		c.MaxFlows = config.DefaultMaxFlows
 	}
 	if c.AttemptTimeout <= 0 {
-		c.AttemptTimeout = 5 * time.Second
+		c.AttemptTimeout = config.DefaultAttemptTimeout
 	}
 	if c.TCPIdle <= 0 {
 		c.TCPIdle = 5 * time.Minute

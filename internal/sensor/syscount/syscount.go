@@ -27,12 +27,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/config"
 )
 
 // Defaults.
 const (
-	DefaultInterval   = time.Second
-	DefaultMapEntries = 65536
+	DefaultInterval   = config.DefaultSyscallInterval
+	DefaultMapEntries = config.DefaultSyscallMapEntries
 	// MaxMapEntries bounds --syscall-map-entries (each entry takes about
 	// 100 bytes of kernel memory, and there are two maps).
 	MaxMapEntries = 1 << 22

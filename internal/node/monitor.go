@@ -1,0 +1,223 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/monitor"
+	"github.com/vigil-ids/vigil/internal/web"
+)
+
+// MonitorOptions describe a monitor with what it needs on one machine.
+type MonitorOptions struct {
+	Config  *config.ResourceObject
+	Engines *engine.Registry
+	DataDir string
+	// Embedded starts the embedded bus server (Config.Server); otherwise
+	// the monitor connects to Bus.
+	Embedded bool
+	Bus      config.BusClient
+	// Listen is the HTTP server's address; "" for none.
+	Listen string
+	// Agent, when set, runs a host sensor on this machine feeding the bus.
+	Agent *config.Agent
+	// Ready, when set, is called with the URLs once everything is up.
+	Ready  func(httpURL, busURL string)
+	Logger *slog.Logger
+}
+
+// RunMonitor runs a monitor, and the parts o asks for, as one run group
+// until ctx ends. It stops them in order: the HTTP server stops taking
+// requests, the host sensor stops and delivers what it sampled, the
+// monitor drains to its store, the bus connection drains, and the
+// embedded server stops last.
+func RunMonitor(ctx context.Context, o MonitorOptions) error {
+	log := o.Logger
+	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	name := o.Config.Monitor.Name
+	g := NewGroup(log)
+	var srv *bus.Server
+	var copts bus.ClientOptions
+	if o.Embedded {
+		so, local, err := ServerOptions(o.Config, o.DataDir, log)
+		if err != nil {
+			return err
+		}
+		if srv, err = bus.StartServer(ctx, so); err != nil {
+			return err
+		}
+		copts = bus.ClientOptions{Embedded: srv, Name: "monitor " + name, User: local.Name, Password: local.Password}
+	} else {
+		var err error
+		if copts, err = ClientOptions(o.Bus, "monitor "+name); err != nil {
+			return err
+		}
+		copts.RetryOnFailedConnect = false
+	}
+	copts.Logger = log
+	conn, err := bus.Connect(ctx, copts)
+	if err != nil {
+		if srv != nil {
+			srv.Shutdown()
+		}
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hub := web.NewHub()
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vigil_live_dropped_total", Help: "Live-page messages lost because a browser was too slow.",
+	}, func() float64 { return float64(hub.Dropped()) }))
+	ids := event.NewRandomIDs()
+	mon, err := monitor.New(ctx, monitor.Options{
+		Config: o.Config, Engines: o.Engines, Conn: conn, DataDir: o.DataDir,
+		IDs: ids, Logger: log, Registerer: reg, Observers: []monitor.Observer{hub},
+	})
+	if err != nil {
+		conn.Close()
+		if srv != nil {
+			srv.Shutdown()
+		}
+		return err
+	}
+
+	var httpSrv *web.Server
+	if o.Listen != "" {
+		started := time.Now()
+		httpSrv, err = web.New(web.Options{
+			Listen: o.Listen, Store: mon.Store(), Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
+			Publish: conn.PublishEvents,
+			Health: func() error {
+				if !conn.NC.IsConnected() {
+					return errors.New("not connected to the bus")
+				}
+				return nil
+			},
+			Status: func() map[string]any {
+				st := mon.Store().Stats()
+				return map[string]any{
+					"monitor": name, "uptime_s": int64(time.Since(started).Seconds()),
+					"events_in": mon.EventsIn(), "store_lag_items": st.Queued, "store_write_errors": st.WriteErrors,
+				}
+			},
+		})
+		if err != nil {
+			return errors.Join(err, closeUnstarted(ctx, mon), closeConn(conn, srv))
+		}
+		g.Add(Web(httpSrv))
+	}
+	if o.Agent != nil {
+		a := *o.Agent
+		if a.SpoolDir == "" {
+			a.SpoolDir = filepath.Join(o.DataDir, "agent-spool")
+		}
+		cs, err := Agent(a, conn.PublishEvents, conn.PublishCountVectors, log)
+		if err != nil {
+			return errors.Join(err, closeUnstarted(ctx, mon), closeConn(conn, srv))
+		}
+		for _, c := range cs {
+			g.Add(c)
+		}
+	}
+	g.Add(Monitor(mon))
+	g.Add(BusConn(conn))
+	if srv != nil {
+		g.Add(BusServer(srv))
+	}
+	if o.Ready != nil {
+		g.Add(Component{Name: "ready", Run: func(cctx context.Context) error {
+			select {
+			case <-mon.Ready():
+			case <-cctx.Done():
+				return nil
+			}
+			httpURL, busURL := "", conn.NC.ConnectedUrlRedacted()
+			if httpSrv != nil {
+				httpURL = httpSrv.URL()
+			}
+			if srv != nil {
+				busURL = srv.ClientURL()
+			}
+			o.Ready(httpURL, busURL)
+			<-cctx.Done()
+			return nil
+		}})
+	}
+	return g.Run(ctx)
+}
+
+// closeUnstarted closes a monitor whose group never ran.
+func closeUnstarted(ctx context.Context, mon *monitor.Monitor) error {
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	return mon.Run(cctx)
+}
+
+func closeConn(conn *bus.Conn, srv *bus.Server) error {
+	conn.Close()
+	if srv != nil {
+		srv.Shutdown()
+	}
+	return nil
+}
+
+// ServerOptions builds the embedded server's options from the resource
+// object. When the object names users, the process adds an identity of its
+// own with a random password for its in-process connection.
+func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger) (bus.ServerOptions, bus.User, error) {
+	sc := cfg.Server
+	so := bus.ServerOptions{
+		Listen:   sc.Listen,
+		StoreDir: filepath.Join(dataDir, "jetstream"),
+		TLS: bus.ServerTLS{
+			CertFile: cfg.Resolve(sc.TLS.Cert), KeyFile: cfg.Resolve(sc.TLS.Key), ClientCAFile: cfg.Resolve(sc.TLS.ClientCA),
+		},
+		Logger: log,
+	}
+	var local bus.User
+	for _, u := range sc.Users {
+		so.Users = append(so.Users, bus.User{Name: u.User, Password: u.Password, Publish: u.Publish, Subscribe: u.Subscribe})
+	}
+	if len(so.Users) > 0 {
+		var b [24]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return so, local, fmt.Errorf("generating the local bus identity: %w", err)
+		}
+		local = bus.User{Name: "vigil-local-" + cfg.Monitor.Name, Password: hex.EncodeToString(b[:])}
+		so.Users = append(so.Users, local)
+	}
+	return so, local, nil
+}
+
+// ClientOptions turns a bus section into connection options.
+func ClientOptions(c config.BusClient, name string) (bus.ClientOptions, error) {
+	o := bus.ClientOptions{
+		URL: c.URL, Name: name, User: c.User, Password: c.Password, CredsFile: c.Creds, NKeyFile: c.NKey,
+		CAFile: c.TLS.CA, CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, ServerName: c.TLS.ServerName,
+	}
+	if c.PasswordFile != "" {
+		pw, err := bus.ReadPassword(c.PasswordFile)
+		if err != nil {
+			return o, err
+		}
+		o.Password = pw
+	}
+	return o, nil
+}

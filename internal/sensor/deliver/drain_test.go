@@ -1,0 +1,75 @@
+package deliver
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// TestTrackedDrain writes records while the publisher holds back, and
+// checks that Drain waits for exactly those records: not before the
+// publisher lets them through, and no longer once it has.
+func TestTrackedDrain(t *testing.T) {
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	publish := func(ctx context.Context, evs []event.Event) (int, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		mu.Lock()
+		for _, ev := range evs {
+			got = append(got, ev.ID)
+		}
+		mu.Unlock()
+		return len(evs), nil
+	}
+	d, err := OpenTracked(Options{Dir: t.TempDir(), Publish: publish, HostID: "h", Source: "test", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var evs []event.Event
+	for i := range 50 {
+		evs = append(evs, event.Event{ID: fmt.Sprintf("e%02d", i), Time: now, Type: "PROC.CPU", Host: "h", Source: "test"})
+	}
+	if err := d.Write(evs); err != nil {
+		t.Fatal(err)
+	}
+	if d.Written() != 50 {
+		t.Fatalf("Written = %d, want 50", d.Written())
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	left := make(chan int64, 1)
+	go func() { left <- d.RunDrained(ctx, 10*time.Second) }()
+	stop() // the sensor has stopped: drain what it wrote
+
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	if n := d.Drain(short); n != 50 {
+		t.Fatalf("Drain while the bus holds back left %d, want 50", n)
+	}
+	cancel()
+	close(gate)
+	select {
+	case n := <-left:
+		if n != 0 {
+			t.Fatalf("RunDrained left %d records, want 0", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunDrained did not return once everything was delivered")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 50 {
+		t.Fatalf("published %d records, want 50", len(got))
+	}
+	if d.Left() != 0 {
+		t.Fatalf("Left = %d after the drain", d.Left())
+	}
+}
