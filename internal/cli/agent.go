@@ -1,19 +1,13 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/node"
-	"github.com/vigil-ids/vigil/internal/sensor/host"
 )
 
 // agentFlags are the host sensor's flags; they override the resource
@@ -56,26 +50,9 @@ func (f *agentFlags) apply(cmd *cobra.Command, prefix string, a config.Agent) (c
 	set(changed("spool-dir"), &a.SpoolDir, f.spool)
 	set(changed("spool-max-bytes"), &a.SpoolMaxBytes, f.spoolMax)
 	a.Syscalls = f.sys.apply(changed, a.Syscalls)
-	for _, t := range f.thresholds {
-		typ, val, ok := strings.Cut(t, "=")
-		if !ok {
-			return a, fmt.Errorf("--%sthreshold %q: want TYPE=ABS[:REL]", prefix, t)
-		}
-		absS, relS, _ := strings.Cut(val, ":")
-		var th config.Threshold
-		var err error
-		if th.Abs, err = strconv.ParseFloat(absS, 64); err != nil {
-			return a, fmt.Errorf("--%sthreshold %q: bad absolute threshold %q", prefix, t, absS)
-		}
-		if relS != "" {
-			if th.Rel, err = strconv.ParseFloat(relS, 64); err != nil {
-				return a, fmt.Errorf("--%sthreshold %q: bad relative threshold %q", prefix, t, relS)
-			}
-		}
-		if a.Thresholds == nil {
-			a.Thresholds = map[string]config.Threshold{}
-		}
-		a.Thresholds[typ] = th
+	var err error
+	if a.Thresholds, err = config.AddThresholds(a.Thresholds, f.thresholds); err != nil {
+		return a, fmt.Errorf("--%sthreshold %w", prefix, err)
 	}
 	return a, config.ValidateAgent(a)
 }
@@ -108,34 +85,11 @@ func agentCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
-			ctx := cmd.Context()
+			o := node.SensorOptions{Bus: bf.apply(ro.Bus, ro.Resolve), Logger: e.log}
 			if stdout {
-				sink := host.NewJSONSink(e.stdout)
-				cs, err := node.AgentTo(a, sink, sink.VectorWriter(), e.log)
-				if err != nil {
-					return fail(err)
-				}
-				return failed(node.RunSensor(ctx, cs, nil, e.log))
+				o.Stdout = e.stdout
 			}
-			conn, publish, err := node.SensorBus(ctx, bf.apply(ro.Bus, ro.Resolve), "vigil agent", e.log)
-			if err != nil {
-				return fail(err)
-			}
-			if a.SpoolDir == "" {
-				a.SpoolDir = filepath.Join(config.DefaultDataDir, "agent-spool")
-			}
-			sendCV := func(ctx context.Context, vs []event.CountVector) (int, error) {
-				if _, err := publish(ctx, nil); err != nil { // makes the streams on first use
-					return 0, err
-				}
-				return conn.PublishCountVectors(ctx, vs)
-			}
-			cs, err := node.Agent(a, publish, sendCV, e.log)
-			if err != nil {
-				conn.Close()
-				return fail(err)
-			}
-			return failed(node.RunSensor(ctx, cs, conn, e.log))
+			return failed(node.RunAgent(cmd.Context(), a, o))
 		},
 	}
 	af.register(cmd, "")

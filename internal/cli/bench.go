@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,53 +26,51 @@ func benchCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func benchTrackCmd(e *env) *cobra.Command {
-	var o bench.TrackOptions
+// summary is a benchmark's result: printed as JSON, or as its summary
+// after the run's progress.
+type summary interface{ WriteSummary(io.Writer) error }
+
+// benchVerb is the verb `vigil bench NAME`: its progress goes to
+// *progress (standard output, unless --json), then run's result is
+// printed. The caller registers the benchmark's own flags.
+func benchVerb[R summary](e *env, use, short string, progress *io.Writer, run func(ctx context.Context) (R, error)) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "track",
-		Short: "Measure the track engine's events per second and memory per key at growing key counts",
-		Long:  help("bench-track"),
-		Args:  cobra.NoArgs,
+		Use: use, Short: short, Long: help("bench-" + strings.Fields(use)[0]), Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !asJSON {
-				o.Progress = e.stdout
+				*progress = e.stdout
 			}
-			res, err := bench.RunTrack(o)
+			res, err := run(cmd.Context())
 			if err != nil {
 				return fail(err)
 			}
-			return e.printResult(res, asJSON)
+			if asJSON {
+				return e.printJSON(res)
+			}
+			return failed(res.WriteSummary(e.stdout))
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func benchTrackCmd(e *env) *cobra.Command {
+	var o bench.TrackOptions
+	cmd := benchVerb(e, "track", "Measure the track engine's events per second and memory per key at growing key counts", &o.Progress,
+		func(context.Context) (bench.TrackResult, error) { return bench.RunTrack(o) })
 	fs := cmd.Flags()
 	fs.StringSliceVar(&o.Models, "model", nil, "model files (default models/m3.yaml, models/m4.yaml)")
 	fs.IntSliceVar(&o.Keys, "keys", []int{2_000, 20_000, 200_000}, "key counts to measure")
 	fs.IntVar(&o.Events, "events", 1_000_000, "events at each size")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the event stream")
-	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
 func benchSignatureCmd(e *env) *cobra.Command {
 	var o bench.SignatureOptions
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "signature",
-		Short: "Measure the signature engine's events per second on one core, beside the monitor's decoding",
-		Long:  help("bench-signature"),
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !asJSON {
-				o.Progress = e.stdout
-			}
-			res, err := bench.RunSignature(o)
-			if err != nil {
-				return fail(err)
-			}
-			return e.printResult(res, asJSON)
-		},
-	}
+	cmd := benchVerb(e, "signature", "Measure the signature engine's events per second on one core, beside the monitor's decoding", &o.Progress,
+		func(context.Context) (bench.SignatureResult, error) { return bench.RunSignature(o) })
 	fs := cmd.Flags()
 	fs.IntVar(&o.Rules, "rules", 1000, "rules generated and compiled")
 	fs.IntVar(&o.Events, "events", 2_000_000, "events each phase handles")
@@ -80,29 +81,13 @@ func benchSignatureCmd(e *env) *cobra.Command {
 	fs.IntVar(&o.MaxInstances, "max-instances", 0, "partial sequences per rule (0: the engine's default)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the rules and events")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the engine phase's CPU profile to this file")
-	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
 func benchNetsensorCmd(e *env) *cobra.Command {
 	var o bench.NetBenchOptions
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "netsensor --pcap FILE [--pcap FILE...]",
-		Short: "Measure the network sensor's packets and records per second on one core, beside tcpdump",
-		Long:  help("bench-netsensor"),
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !asJSON {
-				o.Progress = e.stdout
-			}
-			res, err := bench.RunNetsensor(cmd.Context(), o)
-			if err != nil {
-				return fail(err)
-			}
-			return e.printResult(res, asJSON)
-		},
-	}
+	cmd := benchVerb(e, "netsensor --pcap FILE [--pcap FILE...]", "Measure the network sensor's packets and records per second on one core, beside tcpdump", &o.Progress,
+		func(ctx context.Context) (bench.NetBenchResult, error) { return bench.RunNetsensor(ctx, o) })
 	fs := cmd.Flags()
 	fs.StringArrayVar(&o.Pcaps, "pcap", nil, "capture to loop (repeatable)")
 	fs.IntVar(&o.Packets, "packets", 5_000_000, "packets in the looped capture, at least")
@@ -110,75 +95,46 @@ func benchNetsensorCmd(e *env) *cobra.Command {
 	fs.StringVar(&o.Dir, "dir", "", "directory for the looped capture (default: a temporary one)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the looped run's CPU profile to this file")
 	fs.IntVar(&o.Flood, "flood", 1_000_000, "distinct sources of the SYN flood run (negative: no flood run)")
-	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
 func benchAgentCmd(e *env) *cobra.Command {
 	var o bench.AgentBenchOptions
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "agent",
-		Short: "Measure the host sensor's own CPU and memory, beside Prometheus node_exporter",
-		Long:  help("bench-agent"),
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			self, err := os.Executable()
-			if err != nil {
-				return fail(err)
+	cmd := benchVerb(e, "agent", "Measure the host sensor's own CPU and memory, beside Prometheus node_exporter", &o.Progress,
+		func(ctx context.Context) (bench.AgentBenchResult, error) {
+			var err error
+			if o.Vigil, err = os.Executable(); err != nil {
+				return bench.AgentBenchResult{}, err
 			}
-			o.Vigil = self
-			if !asJSON {
-				o.Progress = e.stdout
-			}
-			res, err := bench.RunAgent(cmd.Context(), o)
-			if err != nil {
-				return fail(err)
-			}
-			return e.printResult(res, asJSON)
-		},
-	}
+			return bench.RunAgent(ctx, o)
+		})
 	fs := cmd.Flags()
 	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "length of each measurement")
 	fs.DurationSliceVar(&o.Intervals, "intervals", []time.Duration{config.DefaultAgentInterval, time.Second}, "sampling intervals to measure at")
 	fs.IntVar(&o.Procs, "procs", 500, "processes that must run during the measurement")
 	fs.StringVar(&o.NodeExporter, "node-exporter", "/usr/bin/prometheus-node-exporter", "node_exporter binary measured beside the agent")
-	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
 func benchBusCmd(e *env) *cobra.Command {
 	var o bench.BusOptions
-	var asJSON bool
 	var cpuProfile string
-	cmd := &cobra.Command{
-		Use:   "bus",
-		Short: "Push synthetic host events through the bus into a monitor that decodes and stores them",
-		Long:  help("bench-bus"),
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !asJSON {
-				o.Progress = e.stdout
-			}
+	cmd := benchVerb(e, "bus", "Push synthetic host events through the bus into a monitor that decodes and stores them", &o.Progress,
+		func(ctx context.Context) (bench.BusResult, error) {
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
-					return fail(err)
+					return bench.BusResult{}, err
 				}
 				defer f.Close()
 				if err := pprof.StartCPUProfile(f); err != nil {
-					return fail(err)
+					return bench.BusResult{}, err
 				}
 				defer pprof.StopCPUProfile()
 			}
 			o.Logger = e.log.With("component", "bench")
-			res, err := bench.RunBus(cmd.Context(), o)
-			if err != nil {
-				return fail(err)
-			}
-			return e.printResult(res, asJSON)
-		},
-	}
+			return bench.RunBus(ctx, o)
+		})
 	fs := cmd.Flags()
 	fs.IntVar(&o.Events, "events", 500_000, "events per throughput phase")
 	fs.IntVar(&o.LatencyEvents, "latency-events", 200_000, "events per latency phase")
@@ -186,13 +142,66 @@ func benchBusCmd(e *env) *cobra.Command {
 	fs.Float64Var(&o.JetStreamRate, "jetstream-rate", 25_000, "offered rate of the JetStream latency phase (events/s)")
 	fs.IntVar(&o.Hosts, "hosts", 200, "distinct hosts the events come from")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the phases' data (default: a temporary one)")
-	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&o.Only, "only", "", "run only the phases whose name contains this text")
 	return cmd
 }
 
-// printJSON prints a benchmark's result as indented JSON.
+func benchProfileCmd(e *env) *cobra.Command {
+	var o bench.ProfileOptions
+	cmd := benchVerb(e, "profile", "Measure the statistical profiler's events per second and memory per subject", &o.Progress,
+		func(context.Context) (bench.ProfileResult, error) { return bench.RunProfile(o) })
+	fs := cmd.Flags()
+	fs.IntVar(&o.Subjects, "subjects", 10_000, "subjects profiled")
+	fs.IntVar(&o.Events, "events", 2_000_000, "events measured")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the event stream")
+	return cmd
+}
+
+func benchSyscallsCmd(e *env) *cobra.Command {
+	var o bench.SyscallBenchOptions
+	cmd := benchVerb(e, "syscalls", "Measure the eBPF system call counter's slowdown of workloads, beside strace", &o.Progress,
+		func(ctx context.Context) (bench.SyscallBenchResult, error) {
+			var err error
+			if o.Vigil, err = os.Executable(); err != nil {
+				return bench.SyscallBenchResult{}, err
+			}
+			return bench.RunSyscalls(ctx, o)
+		})
+	fs := cmd.Flags()
+	fs.IntVar(&o.Calls, "calls", 5_000_000, "getppid calls in the loop")
+	fs.StringVar(&o.Tree, "tree", "", "directory tree to archive and compress (default: Go's source tree)")
+	fs.IntVar(&o.Reps, "reps", 5, "runs of each workload bare and with the counter (the best and the median are reported)")
+	fs.StringVar(&o.Strace, "strace", "/usr/bin/strace", "strace binary measured as the peer")
+	fs.StringVar(&o.Lighttpd, "lighttpd", "/usr/sbin/lighttpd", "web server of the web workload (empty: no web workload)")
+	fs.StringVar(&o.Wrk, "wrk", "/usr/bin/wrk", "load generator of the web workload")
+	fs.DurationVar(&o.WebTime, "web-time", 5*time.Second, "length of each web run")
+	fs.IntVar(&o.Active, "active", 100, "active processes for the drain measurement")
+	fs.DurationVar(&o.ActiveTime, "active-time", 10*time.Second, "length of the drain measurement")
+	fs.DurationVar(&o.Interval, "interval", config.DefaultSyscallInterval, "the counter's interval")
+	return cmd
+}
+
+// benchSyscallsWorkerCmd is the hidden worker `vigil bench syscalls` runs.
+func benchSyscallsWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "syscalls-worker getppid N | active",
+		Hidden: true,
+		Args:   cobra.RangeArgs(1, 2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			n := 0
+			if len(args) == 2 {
+				var err error
+				if n, err = strconv.Atoi(args[1]); err != nil {
+					return fail(err)
+				}
+			}
+			return failed(bench.SyscallWorker(args[0], n))
+		},
+	}
+}
+
+// printJSON prints a result as indented JSON.
 func (e *env) printJSON(v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -200,41 +209,4 @@ func (e *env) printJSON(v any) error {
 	}
 	fmt.Fprintln(e.stdout, string(b))
 	return nil
-}
-
-func benchProfileCmd(e *env) *cobra.Command {
-	var (
-		o      bench.ProfileOptions
-		asJSON bool
-	)
-	cmd := &cobra.Command{
-		Use:   "profile",
-		Short: "Measure the statistical profiler's events per second and memory per subject",
-		Long:  help("bench-profile"),
-		Args:  cobra.NoArgs,
-		RunE: func(_ *cobra.Command, _ []string) error {
-			if !asJSON {
-				o.Progress = e.stdout
-			}
-			res, err := bench.RunProfile(o)
-			if err != nil {
-				return fail(err)
-			}
-			return e.printResult(res, asJSON)
-		},
-	}
-	fs := cmd.Flags()
-	fs.IntVar(&o.Subjects, "subjects", 10_000, "subjects profiled")
-	fs.IntVar(&o.Events, "events", 2_000_000, "events measured")
-	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the event stream")
-	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	return cmd
-}
-
-// printResult prints a benchmark's result as JSON, or its summary.
-func (e *env) printResult(res interface{ WriteSummary(io.Writer) error }, asJSON bool) error {
-	if asJSON {
-		return e.printJSON(res)
-	}
-	return failed(res.WriteSummary(e.stdout))
 }

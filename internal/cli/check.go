@@ -3,13 +3,11 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/engine/signature"
-	"github.com/vigil-ids/vigil/internal/engine/track"
+	"github.com/vigil-ids/vigil/internal/node"
 )
 
 func checkCmd(e *env) *cobra.Command {
@@ -20,36 +18,14 @@ func checkCmd(e *env) *cobra.Command {
 		Long:  help("check"),
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, files []string) error {
-			if kind != "auto" && kind != "config" && kind != "rules" && kind != "model" {
+			if kind != node.KindAuto && kind != node.KindConfig && kind != node.KindRules && kind != node.KindModel {
 				return fail(fmt.Errorf("--kind %q: want auto, config, rules or model", kind))
 			}
-			regs, _ := e.registries()
 			bad := 0
 			for _, f := range files {
-				k := kind
-				if k == "auto" {
-					k = "config"
-					if data, err := os.ReadFile(f); err == nil {
-						k = config.FileKind(data)
-					}
-				}
-				var err error
-				what := ""
-				switch k {
-				case "model":
-					var ms []*track.Model
-					ms, err = track.LoadModels([]string{f})
-					if err == nil {
-						what = " (" + plural(len(ms), "model") + ")"
-					}
-				case "rules":
-					var rs *signature.RuleSet
-					rs, _, err = signature.Load([]string{f}, signature.Options{})
-					if err == nil {
-						what = " (" + plural(len(rs.Rules), "rule") + ")"
-					}
-				default:
-					_, err = config.LoadFile(f, regs)
+				what, err := node.CheckFile(f, kind)
+				if what != "" {
+					what = " (" + what + ")"
 				}
 				if err == nil {
 					fmt.Fprintf(e.stdout, "%s: ok%s\n", f, what)
@@ -73,11 +49,4 @@ func checkCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&kind, "kind", "auto", "what the files are: auto, config (resource objects), rules (signature rules) or model (process models)")
 	return cmd
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

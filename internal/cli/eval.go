@@ -63,20 +63,11 @@ func evalKDDCmd(e *env) *cobra.Command {
 			if train == "" {
 				return fail(fmt.Errorf("--train FILE is required"))
 			}
-			if test == "" {
-				test = train
-			}
-			tr, err := eval.LoadKDD(train)
+			rep, err := eval.KDDFiles(train, test)
 			if err != nil {
 				return fail(err)
 			}
-			te := tr
-			if test != train {
-				if te, err = eval.LoadKDD(test); err != nil {
-					return fail(err)
-				}
-			}
-			return e.printReport(eval.KDD(tr, te, test), asJSON)
+			return e.printReport(rep, asJSON)
 		},
 	}
 	fs := cmd.Flags()
@@ -113,10 +104,7 @@ func evalCapturesCmd(e *env) *cobra.Command {
 			if asJSON {
 				return e.printJSON(rep)
 			}
-			if err := eval.WriteOutcomes(e.stdout, outs); err != nil {
-				return fail(err)
-			}
-			return e.printReport(rep, false)
+			return failed(eval.WriteCaptures(e.stdout, rep, outs))
 		},
 	}
 	fs := cmd.Flags()
@@ -146,10 +134,7 @@ func evalLIDDSCmd(e *env) *cobra.Command {
 				return fail(err)
 			}
 			if vectors {
-				if err := syscalls.WriteVectors(e.stdout, rec.Vectors); err != nil {
-					return fail(err)
-				}
-				return nil
+				return failed(syscalls.WriteVectors(e.stdout, rec.Vectors))
 			}
 			return failed(rec.WriteSummary(e.stdout, interval))
 		},

@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/ingest"
 	"github.com/vigil-ids/vigil/internal/ingest/fwlog"
 	"github.com/vigil-ids/vigil/internal/ingest/nids"
 	"github.com/vigil-ids/vigil/internal/node"
-	"github.com/vigil-ids/vigil/internal/sensor/host"
 )
 
 func ingestCmd(e *env) *cobra.Command {
@@ -45,7 +41,7 @@ func ingestEventsCmd(e *env) *cobra.Command {
 			}
 			defer in.Close()
 			er := event.NewEventReader(in).Normalizing(event.NewRandomIDs(), time.Now, source)
-			return e.ingest(cmd.Context(), ingestRun{name: name, next: er.Next, bus: bf, stdout: stdout, client: "vigil ingest"})
+			return e.ingest(cmd.Context(), name, er.Next, bf, stdout, "vigil ingest")
 		},
 	}
 	bf.register(cmd.Flags())
@@ -81,7 +77,7 @@ func ingestFirewallCmd(e *env) *cobra.Command {
 			defer in.Close()
 			skip := func(err error) bool { return errors.Is(err, fwlog.ErrNotPacketLog) }
 			next := ingest.Lines(in, 0, p.Parse, skip, event.NewRandomIDs(), nil, "firewall")
-			return e.ingest(cmd.Context(), ingestRun{name: name, next: next, bus: bf, stdout: stdout, client: "vigil ingest firewall"})
+			return e.ingest(cmd.Context(), name, next, bf, stdout, "vigil ingest firewall")
 		},
 	}
 	fs := cmd.Flags()
@@ -113,69 +109,28 @@ func (f *nidsFlags) register(cmd *cobra.Command, tool string) {
 	fs.BoolVar(&f.utc, "utc", false, "timestamps without a zone are UTC (default: local time)")
 }
 
-// nidsFormat is one alert format a command reads: its flag and decoder.
-type nidsFormat struct {
-	flag  string
-	file  string
-	parse func(*nids.Parser) func([]byte) (event.Event, error)
-}
-
 // ingestAlerts publishes the alerts of the one format whose flag was
-// given: each alert line becomes a NIDS.ALERT event; records that are not
-// alerts are counted and skipped; malformed lines are reported with
-// their number and skipped.
-func (e *env) ingestAlerts(ctx context.Context, f *nidsFlags, formats []nidsFormat, client string) error {
-	var chosen *nidsFormat
-	var names []string
-	for i := range formats {
-		names = append(names, "--"+formats[i].flag)
-		if formats[i].file == "" {
-			continue
-		}
-		if chosen != nil {
-			return fail(fmt.Errorf("--%s and --%s: give one input", chosen.flag, formats[i].flag))
-		}
-		chosen = &formats[i]
-	}
-	if chosen == nil {
-		return fail(fmt.Errorf("no input: give %s with a file, or - for standard input", strings.Join(names, " or ")))
-	}
+// given (ingest.OpenAlerts), and says how many other records it skipped.
+func (e *env) ingestAlerts(ctx context.Context, f *nidsFlags, formats []ingest.AlertFormat, client string) error {
 	o := nids.Options{Source: f.source}
 	if f.utc {
 		o.Location = time.UTC
 	}
-	p, err := nids.NewParser(o)
+	a, err := ingest.OpenAlerts(ctx, formats, o, f.follow)
 	if err != nil {
 		return fail(err)
 	}
-	in, name, err := ingest.Open(ctx, chosen.file, f.follow)
-	if err != nil {
-		return fail(err)
-	}
-	defer in.Close()
-	var others atomic.Int64
-	skip := func(err error) bool {
-		if errors.Is(err, nids.ErrNotAlert) {
-			others.Add(1)
-			return true
-		}
-		return false
-	}
-	next := ingest.Lines(in, nids.MaxLineBytes, chosen.parse(p), skip, event.NewRandomIDs(), nil, f.source)
-	err = e.ingest(ctx, ingestRun{name: name, next: next, bus: f.bus, stdout: f.stdout, client: client})
-	if n := others.Load(); n == 1 {
-		fmt.Fprintln(e.stderr, "skipped 1 record that is not an alert")
-	} else if n > 1 {
-		fmt.Fprintf(e.stderr, "skipped %d records that are not alerts\n", n)
-	}
+	defer a.Close()
+	err = e.ingest(ctx, a.Name, a.Next, f.bus, f.stdout, client)
+	a.WriteSkipped(e.stderr)
 	return err
 }
 
 func ingestSuricataCmd(e *env) *cobra.Command {
 	var f nidsFlags
-	formats := []nidsFormat{
-		{flag: "eve", parse: func(p *nids.Parser) func([]byte) (event.Event, error) { return p.ParseEVE }},
-		{flag: "fast", parse: func(p *nids.Parser) func([]byte) (event.Event, error) { return p.ParseFast }},
+	formats := []ingest.AlertFormat{
+		{Flag: "eve", Parse: func(p *nids.Parser) func([]byte) (event.Event, error) { return p.ParseEVE }},
+		{Flag: "fast", Parse: func(p *nids.Parser) func([]byte) (event.Event, error) { return p.ParseFast }},
 	}
 	cmd := &cobra.Command{
 		Use:   "suricata [--bus URL | --stdout] [--follow] --eve FILE|-",
@@ -187,16 +142,16 @@ func ingestSuricataCmd(e *env) *cobra.Command {
 		},
 	}
 	f.register(cmd, nids.SourceSuricata)
-	cmd.Flags().StringVar(&formats[0].file, "eve", "", "EVE JSON file to read (- for standard input)")
-	cmd.Flags().StringVar(&formats[1].file, "fast", "", "fast.log file to read instead (- for standard input)")
+	cmd.Flags().StringVar(&formats[0].File, "eve", "", "EVE JSON file to read (- for standard input)")
+	cmd.Flags().StringVar(&formats[1].File, "fast", "", "fast.log file to read instead (- for standard input)")
 	return cmd
 }
 
 func ingestSnortCmd(e *env) *cobra.Command {
 	var f nidsFlags
-	formats := []nidsFormat{
-		{flag: "fast", parse: func(p *nids.Parser) func([]byte) (event.Event, error) { return p.ParseFast }},
-		{flag: "json", parse: func(p *nids.Parser) func([]byte) (event.Event, error) { return p.ParseSnortJSON }},
+	formats := []ingest.AlertFormat{
+		{Flag: "fast", Parse: func(p *nids.Parser) func([]byte) (event.Event, error) { return p.ParseFast }},
+		{Flag: "json", Parse: func(p *nids.Parser) func([]byte) (event.Event, error) { return p.ParseSnortJSON }},
 	}
 	cmd := &cobra.Command{
 		Use:   "snort [--bus URL | --stdout] [--follow] (--fast FILE|- | --json FILE|-)",
@@ -208,51 +163,31 @@ func ingestSnortCmd(e *env) *cobra.Command {
 		},
 	}
 	f.register(cmd, nids.SourceSnort)
-	cmd.Flags().StringVar(&formats[0].file, "fast", "", "alert_fast file to read (- for standard input)")
-	cmd.Flags().StringVar(&formats[1].file, "json", "", "Snort 3 alert_json file to read (- for standard input)")
+	cmd.Flags().StringVar(&formats[0].File, "fast", "", "alert_fast file to read (- for standard input)")
+	cmd.Flags().StringVar(&formats[1].File, "json", "", "Snort 3 alert_json file to read (- for standard input)")
 	return cmd
-}
-
-// ingestRun is one ingest: where events come from and where they go.
-type ingestRun struct {
-	name   string        // of the input, for messages
-	next   ingest.Reader // io.EOF at the end; *event.LineError for a skipped line
-	bus    busFlags
-	stdout bool
-	client string
 }
 
 // ingest publishes what r.next reads (ingest.Run), to the bus or as JSON
 // lines; bad lines are reported on stderr with their line number.
-func (e *env) ingest(ctx context.Context, r ingestRun) error {
-	var publish ingest.Publisher
-	if r.stdout {
-		sink := host.NewJSONSink(e.stdout)
-		publish = func(_ context.Context, evs []event.Event) (int, error) { return len(evs), sink.Write(evs) }
-	} else {
-		opts, err := node.ClientOptions(r.bus.apply(config.BusClient{}, nil), r.client)
+func (e *env) ingest(ctx context.Context, name string, next ingest.Reader, bf busFlags, stdout bool, client string) error {
+	publish := ingest.JSONPublisher(e.stdout)
+	if !stdout {
+		pub, closeBus, err := node.Publisher(ctx, bf.apply(config.BusClient{}, nil), client, e.log)
 		if err != nil {
 			return fail(err)
 		}
-		opts.Logger = e.log
-		conn, err := bus.Connect(ctx, opts)
-		if err != nil {
-			return fail(err)
-		}
-		defer conn.Close()
-		if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
-			return fail(err)
-		}
-		publish = conn.PublishEvents
+		defer closeBus()
+		publish = ingest.Publisher(pub)
 	}
-	res, err := ingest.Run(ctx, ingest.Options{Name: r.name, Next: r.next, Publish: publish,
-		BadLine: func(le *event.LineError) { fmt.Fprintf(e.stderr, "%s:%d: %v\n", r.name, le.Line, le.Err) }})
+	res, err := ingest.Run(ctx, ingest.Options{Name: name, Next: next, Publish: publish,
+		BadLine: func(le *event.LineError) { fmt.Fprintf(e.stderr, "%s:%d: %v\n", name, le.Line, le.Err) }})
 	if err != nil {
 		return fail(err)
 	}
 	fmt.Fprintf(e.stderr, "published %d events, %d bad lines\n", res.Published, res.Bad)
 	if res.Bad > 0 {
-		return partial("%d bad lines in %s were skipped", res.Bad, r.name)
+		return partial("%d bad lines in %s were skipped", res.Bad, name)
 	}
 	return nil
 }

@@ -2,22 +2,12 @@ package cli
 
 import (
 	"errors"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/node"
-	"github.com/vigil-ids/vigil/internal/sensor/host"
 	"github.com/vigil-ids/vigil/internal/sensor/netsensor"
-)
-
-// Delivery after a network sensor stopped: what a live capture had in
-// hand, or all of a capture file's records (within this bound).
-const (
-	liveDrain = 2 * time.Second
-	fileDrain = 30 * time.Second
 )
 
 func netsensorCmd(e *env) *cobra.Command {
@@ -51,41 +41,24 @@ func netsensorCmd(e *env) *cobra.Command {
 			if err := config.ValidateNetSensor(sec); err != nil {
 				return fail(err)
 			}
-			scfg, err := netsensor.OptionsFrom(sec)
-			if err != nil {
-				return fail(err)
-			}
 			var src netsensor.Source
-			drain := fileDrain
 			if pcapFile != "" {
 				src, err = netsensor.OpenFile(pcapFile)
 			} else {
 				src, err = netsensor.OpenLive(iface, netsensor.LiveOptions{})
-				drain = liveDrain
-				e.log.Info("netsensor capturing", "iface", iface, "id", scfg.ID)
 			}
 			if err != nil {
 				return fail(err)
 			}
 			defer src.Close()
-			ctx := cmd.Context()
+			o := node.SensorOptions{Bus: bf.apply(ro.Bus, ro.Resolve), Logger: e.log}
+			if iface != "" {
+				o.Logger = e.log.With("iface", iface)
+			}
 			if stdout {
-				c := node.Netsensor(scfg, src, host.NewJSONSink(e.stdout).Write, e.log)
-				return failed(node.RunSensor(ctx, []node.Component{c}, nil, e.log))
+				o.Stdout = e.stdout
 			}
-			conn, publish, err := node.SensorBus(ctx, bf.apply(ro.Bus, ro.Resolve), "vigil netsensor "+scfg.ID, e.log)
-			if err != nil {
-				return fail(err)
-			}
-			if sec.SpoolDir == "" {
-				sec.SpoolDir = filepath.Join(config.DefaultDataDir, "netsensor-spool")
-			}
-			cs, err := node.NetsensorToBus(scfg, src, sec, publish, drain, e.log)
-			if err != nil {
-				conn.Close()
-				return fail(err)
-			}
-			return failed(node.RunSensor(ctx, cs, conn, e.log))
+			return failed(node.RunNetsensor(cmd.Context(), sec, src, pcapFile != "", o))
 		},
 	}
 	fs := cmd.Flags()

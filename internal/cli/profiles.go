@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -30,12 +30,13 @@ func profilesExportCmd(e *env) *cobra.Command {
 		Short: "Write a profile engine's profiles from a store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			w, closeOut, err := createOutput(out, e.stdout)
-			if err != nil {
-				return fail(err)
+			var buf bytes.Buffer
+			at, size, err := profile.ExportStore(cmd.Context(), dataDir, engineName, &buf, e.log)
+			if err == nil && (out == "" || out == "-") {
+				_, err = e.stdout.Write(buf.Bytes())
+			} else if err == nil {
+				err = os.WriteFile(out, buf.Bytes(), 0o644)
 			}
-			defer closeOut()
-			at, size, err := profile.ExportStore(cmd.Context(), dataDir, engineName, w, e.log)
 			if err != nil {
 				return fail(err)
 			}
@@ -88,17 +89,4 @@ func profilesImportCmd(e *env) *cobra.Command {
 	fs.StringVar(&cfgFile, "config", "", "the resource object the monitor runs")
 	_ = cmd.MarkFlagRequired("engine")
 	return cmd
-}
-
-// createOutput opens the file out for writing, or returns stdout for ""
-// and "-".
-func createOutput(out string, stdout io.Writer) (io.Writer, func(), error) {
-	if out == "" || out == "-" {
-		return stdout, func() {}, nil
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		return nil, nil, err
-	}
-	return f, func() { f.Close() }, nil
 }

@@ -2,12 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/ingest"
 	"github.com/vigil-ids/vigil/internal/monitor"
 )
 
@@ -24,16 +23,11 @@ func replayCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var in io.Reader = os.Stdin
-			name := "stdin"
-			if len(args) == 1 && args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return fail(err)
-				}
-				defer f.Close()
-				in, name = f, args[0]
+			in, name, err := ingest.Open(cmd.Context(), append(args, "-")[0], false)
+			if err != nil {
+				return fail(err)
 			}
+			defer in.Close()
 			res, err := monitor.Replay(cmd.Context(), monitor.ReplayOptions{
 				Config: cfg, Engines: engines, Logger: e.log, Seed: seed,
 				BadLine: func(le *event.LineError) { fmt.Fprintf(e.stderr, "%s:%d: %v\n", name, le.Line, le.Err) },

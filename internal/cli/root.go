@@ -16,9 +16,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
-	"github.com/vigil-ids/vigil/internal/engine/profile"
-	"github.com/vigil-ids/vigil/internal/engine/signature"
-	"github.com/vigil-ids/vigil/internal/engine/track"
+	"github.com/vigil-ids/vigil/internal/node"
 )
 
 // Exit codes.
@@ -50,24 +48,13 @@ type env struct {
 	log            *slog.Logger
 }
 
-// registries lists the plug-in kinds this binary offers.
-func (e *env) registries() (config.Registries, *engine.Registry) {
-	engines := engine.NewRegistry()
-	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory()} {
-		if err := engines.Register(f); err != nil {
-			panic(err) // a kind registered twice is a programming error
-		}
-	}
-	return config.Registries{Engines: engines}, engines
-}
-
 // loadConfig loads the resource object in file (required) with this
 // binary's plug-in kinds.
 func (e *env) loadConfig(file string) (*config.ResourceObject, *engine.Registry, error) {
 	if file == "" {
 		return nil, nil, fail(fmt.Errorf("--config is required"))
 	}
-	regs, engines := e.registries()
+	regs, engines := node.Registries()
 	cfg, err := config.LoadFile(file, regs)
 	if err != nil {
 		return nil, nil, fail(err)
@@ -80,14 +67,9 @@ func (e *env) loadConfig(file string) (*config.ResourceObject, *engine.Registry,
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
-		Use:   "vigil",
-		Short: "Vigil watches servers and the gateways between their networks, and explains what it finds",
-		Long: `Vigil turns host and network activity into explained state estimates for every
-monitored entity, and acts on them. Start everything on this machine with
-
-  vigil up
-
-then open the printed URL.`,
+		Use:           "vigil",
+		Short:         "Vigil watches servers and the gateways between their networks, and explains what it finds",
+		Long:          help("vigil"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -154,7 +136,7 @@ func help(name string) string {
 }
 
 // fail is a failure of the work, or bad usage: exit status 2.
-func fail(err error) error { return fail(err) }
+func fail(err error) error { return &exitError{code: ExitFailure, err: err} }
 
 // failed is fail(err), or nil when err is nil.
 func failed(err error) error {

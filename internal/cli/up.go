@@ -24,13 +24,10 @@ func upCmd(e *env) *cobra.Command {
 		Long:  help("up"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			regs, engines := e.registries()
-			var cfg *config.ResourceObject
-			var err error
+			regs, engines := node.Registries()
+			cfg, err := config.Load(configs.Default(), "default.yaml (built in)", regs)
 			if cfgFile != "" {
-				cfg, err = config.LoadFile(cfgFile, regs)
-			} else {
-				cfg, err = config.Load(configs.Default(), "default.yaml (built in)", regs)
+				cfg, engines, err = e.loadConfig(cfgFile)
 			}
 			if err != nil {
 				return fail(err)

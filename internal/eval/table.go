@@ -51,3 +51,32 @@ func WriteOutcomes(w io.Writer, outs []CaptureOutcome) error {
 	}
 	return nil
 }
+
+// KDDFiles loads the NSL-KDD files train and test (test "" or the same
+// file: score the training file) and evaluates the profiler on them
+// (KDD).
+func KDDFiles(train, test string) (Report, error) {
+	if test == "" {
+		test = train
+	}
+	tr, err := LoadKDD(train)
+	if err != nil {
+		return Report{}, err
+	}
+	te := tr
+	if test != train {
+		if te, err = LoadKDD(test); err != nil {
+			return Report{}, err
+		}
+	}
+	return KDD(tr, te, test), nil
+}
+
+// WriteCaptures writes the outcome of GatewayCaptures: a line per
+// replayed capture, then the report's table.
+func WriteCaptures(w io.Writer, rep Report, outs []CaptureOutcome) error {
+	if err := WriteOutcomes(w, outs); err != nil {
+		return err
+	}
+	return rep.WriteTable(w)
+}

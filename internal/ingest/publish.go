@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/clock"
@@ -152,5 +153,24 @@ func Lines(r io.Reader, max int, parse func([]byte) (event.Event, error), skip f
 			}
 			return ev, nil
 		}
+	}
+}
+
+// JSONPublisher writes events as JSON lines to w (every one of them is
+// "published" once written).
+func JSONPublisher(w io.Writer) Publisher {
+	var mu sync.Mutex
+	var buf []byte
+	return func(_ context.Context, evs []event.Event) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		buf = buf[:0]
+		for i := range evs {
+			buf = append(evs[i].AppendJSON(buf), '\n')
+		}
+		if _, err := w.Write(buf); err != nil {
+			return 0, err
+		}
+		return len(evs), nil
 	}
 }

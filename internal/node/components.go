@@ -109,32 +109,6 @@ func NetsensorToBus(cfg netsensor.Config, src netsensor.Source, sec config.NetSe
 	}, nil
 }
 
-// SensorBus connects a sensor to the bus of its section, retrying until
-// the bus is there, and returns what publishes its records: the streams
-// are made on first use, since a sensor may start before any monitor.
-func SensorBus(ctx context.Context, bc config.BusClient, client string, log *slog.Logger) (*bus.Conn, deliver.Publisher, error) {
-	opts, err := ClientOptions(bc, client)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts.Logger, opts.RetryOnFailedConnect = log, true
-	conn, err := bus.Connect(ctx, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	ensured := false
-	publish := func(ctx context.Context, evs []event.Event) (int, error) {
-		if !ensured {
-			if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
-				return 0, err
-			}
-			ensured = true
-		}
-		return conn.PublishEvents(ctx, evs)
-	}
-	return conn, publish, nil
-}
-
 // RunSensor runs a sensor's components, and the bus connection they
 // publish on (nil for none), as one group until ctx ends or the sensor's
 // work is done.

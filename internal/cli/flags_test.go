@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-ids/vigil/internal/config"
+)
+
+// runVigil runs the command line and returns its exit code and what it
+// wrote to standard error.
+func runVigil(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code := Main(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// parsed builds a verb and parses args into its flags.
+func parsed(t *testing.T, build func(*env) *cobra.Command, args ...string) *cobra.Command {
+	t.Helper()
+	cmd := build(&env{})
+	if err := cmd.ParseFlags(args); err != nil {
+		t.Fatalf("parsing %v: %v", args, err)
+	}
+	return cmd
+}
+
+func TestAgentFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
+	var af agentFlags
+	cmd := &cobra.Command{Use: "x"}
+	af.register(cmd, "")
+	if err := cmd.ParseFlags([]string{"--interval", "2s", "--procs", "sshd,bash", "--threshold", "PROC.CPU=30:0.5", "--syscalls", "--syscall-interval", "3s"}); err != nil {
+		t.Fatal(err)
+	}
+	sec := config.Default().Agent
+	sec.Window = 7 // from a resource object: no flag given, so it stays
+	sec.Thresholds = map[string]config.Threshold{"PROC.MEM": {Abs: 16}}
+	a, err := af.apply(cmd, "", sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Interval != 2*time.Second || a.Window != 7 || strings.Join(a.Procs, ",") != "sshd,bash" {
+		t.Fatalf("interval %v window %d procs %v; want 2s, 7 (the section's), sshd,bash", a.Interval, a.Window, a.Procs)
+	}
+	if a.Thresholds["PROC.CPU"] != (config.Threshold{Abs: 30, Rel: 0.5}) || a.Thresholds["PROC.MEM"] != (config.Threshold{Abs: 16}) {
+		t.Fatalf("thresholds %v: want PROC.CPU 30/0.5 added to the section's PROC.MEM 16", a.Thresholds)
+	}
+	if sec.Thresholds["PROC.CPU"] != (config.Threshold{}) {
+		t.Fatal("the flags changed the section's own threshold map")
+	}
+	if !a.Syscalls.Enabled || a.Syscalls.Interval != 3*time.Second || a.Syscalls.MapEntries != config.DefaultSyscallMapEntries {
+		t.Fatalf("syscalls %+v: want enabled, 3s, the default map size", a.Syscalls)
+	}
+}
+
+func TestAgentFlagErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--threshold", "PROC.CPU"}, `--threshold "PROC.CPU": want TYPE=ABS[:REL]`},
+		{[]string{"--threshold", "PROC.CPU=x"}, `bad absolute threshold "x"`},
+		{[]string{"--threshold", "PROC.CPU=1:y"}, `bad relative threshold "y"`},
+		{[]string{"--window", "0"}, "window"},
+		{[]string{"--interval", "-1s"}, "interval"},
+	} {
+		var af agentFlags
+		cmd := &cobra.Command{Use: "x"}
+		af.register(cmd, "agent-")
+		var prefixed []string
+		for _, a := range tc.args {
+			if strings.HasPrefix(a, "--") {
+				a = "--agent-" + a[2:]
+			}
+			prefixed = append(prefixed, a)
+		}
+		if err := cmd.ParseFlags(prefixed); err != nil {
+			t.Fatal(err)
+		}
+		_, err := af.apply(cmd, "agent-", config.Default().Agent)
+		if err == nil || !strings.Contains(err.Error(), strings.ReplaceAll(tc.want, "--threshold", "--agent-threshold")) {
+			t.Errorf("%v: error %v, want one containing %q", prefixed, err, tc.want)
+		}
+	}
+}
+
+// TestFlagDefaultsComeFromConfig checks that the defaults the verbs show
+// are config's.
+func TestFlagDefaultsComeFromConfig(t *testing.T) {
+	for _, tc := range []struct {
+		build       func(*env) *cobra.Command
+		flag, value string
+	}{
+		{agentCmd, "interval", config.DefaultAgentInterval.String()},
+		{agentCmd, "window", "5"},
+		{agentCmd, "spool-max-bytes", "67108864"},
+		{agentCmd, "bus", config.DefaultBusURL},
+		{agentCmd, "syscall-map-entries", "65536"},
+		{upCmd, "agent-interval", "4s"},
+		{upCmd, "listen", config.DefaultHTTPListen},
+		{upCmd, "bus-listen", "127.0.0.1:4222"},
+		{upCmd, "data", config.DefaultDataDir},
+		{monitorCmd, "bus", "nats://127.0.0.1:4222"},
+		{netsensorCmd, "summary-interval", "10s"},
+		{netsensorCmd, "max-flows", "262144"},
+		{netsensorCmd, "attempt-timeout", "5s"},
+		{ingestEventsCmd, "bus", "nats://127.0.0.1:4222"},
+		{ingestFirewallCmd, "bus", "nats://127.0.0.1:4222"},
+		{ingestSuricataCmd, "source", "suricata"},
+		{recordCmd, "syscall-interval", "1s"},
+	} {
+		cmd := tc.build(&env{})
+		f := cmd.Flags().Lookup(tc.flag)
+		if f == nil {
+			t.Errorf("%s has no --%s", cmd.Name(), tc.flag)
+			continue
+		}
+		if f.DefValue != tc.value {
+			t.Errorf("%s --%s defaults to %q, want %q", cmd.Name(), tc.flag, f.DefValue, tc.value)
+		}
+		var help bytes.Buffer
+		cmd.SetOut(&help)
+		_ = cmd.Usage()
+		if !strings.Contains(help.String(), "--"+tc.flag) {
+			t.Errorf("%s's usage does not show --%s", cmd.Name(), tc.flag)
+		}
+	}
+}
+
+func TestBusFlagsOverSection(t *testing.T) {
+	sec := config.BusClient{URL: "tls://bus.example:4222", User: "svc", TLS: config.ClientTLS{CA: "ca.pem"}}
+	resolve := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		return "/etc/vigil/" + p
+	}
+	var bf busFlags
+	cmd := parsed(t, func(*env) *cobra.Command {
+		c := &cobra.Command{Use: "x"}
+		bf.register(c.Flags())
+		return c
+	}, "--bus-user", "other")
+	got := bf.apply(sec, resolve)
+	if got.URL != sec.URL || got.User != "other" || got.TLS.CA != "/etc/vigil/ca.pem" {
+		t.Fatalf("got %+v: want the section's URL, the flag's user, the CA resolved", got)
+	}
+	_ = cmd
+	if got := bf.apply(config.BusClient{}, nil); got.URL != config.DefaultBusURL {
+		t.Fatalf("no URL anywhere gave %q, want %q", got.URL, config.DefaultBusURL)
+	}
+	var bf2 busFlags
+	c2 := &cobra.Command{Use: "y"}
+	bf2.register(c2.Flags())
+	if err := c2.ParseFlags([]string{"--bus", "nats://10.0.0.1:4222"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := bf2.apply(sec, nil); got.URL != "nats://10.0.0.1:4222" || got.User != "svc" {
+		t.Fatalf("got %+v: want the flag's URL over the section's, the section's user", got)
+	}
+}
+
+// TestVerbUsageErrors checks the errors of bad flags and bad combinations:
+// exit 2 with a message naming the flag, and nothing started.
+func TestVerbUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"netsensor"}, "give one of --iface or --pcap"},
+		{[]string{"netsensor", "--iface", "lo", "--pcap", "x.pcap"}, "give one of --iface or --pcap"},
+		{[]string{"monitor"}, "--config is required"},
+		{[]string{"up", "--listen", "0.0.0.0:8080", "--no-agent", "--data", "DATA"}, "--listen 0.0.0.0:8080 is reachable from other machines"},
+		{[]string{"up", "--bus-listen", "0.0.0.0:4222", "--no-agent", "--data", "DATA"}, "server"},
+		{[]string{"agent", "--threshold", "nope"}, `--threshold "nope": want TYPE=ABS[:REL]`},
+		{[]string{"agent", "--interval", "soon"}, `invalid argument "soon" for "--interval"`},
+		{[]string{"ingest", "suricata", "--eve", "a", "--fast", "b"}, "--eve and --fast: give one input"},
+		{[]string{"ingest", "snort"}, "no input: give --fast or --json"},
+		{[]string{"ingest", "suricata", "--eve", "-", "--follow"}, "--follow follows a file"},
+		{[]string{"check", "--kind", "yaml", "x"}, `--kind "yaml": want auto, config, rules or model`},
+		{[]string{"record"}, "--syscalls"},
+		{[]string{"record", "--syscalls"}, "--out FILE is required"},
+		{[]string{"record", "--syscalls", "--out", "x", "--duration", "0s"}, "--duration must be positive"},
+		{[]string{"eval", "lidds", "--interval", "0s", "x.zip"}, "--interval must be positive"},
+		{[]string{"eval", "kdd"}, "--train FILE is required"},
+		{[]string{"--log-level", "loud", "version"}, `--log-level: "loud"`},
+		{[]string{"agent", "--no-such-flag"}, "unknown flag: --no-such-flag"},
+	} {
+		args := tc.args
+		for i, a := range args {
+			if a == "DATA" {
+				args[i] = t.TempDir()
+			}
+		}
+		code, _, stderr := runVigil(t, args...)
+		if code != ExitFailure {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, ExitFailure, stderr)
+			continue
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: stderr %q, want it to say %q", tc.args, stderr, tc.want)
+		}
+	}
+}
+
+func TestEveryVerbHasHelp(t *testing.T) {
+	root := &cobra.Command{Use: "vigil"}
+	e := &env{}
+	root.AddCommand(versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e), evalCmd(e), profilesCmd(e), recordCmd(e))
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Short == "" && !c.Hidden && c != root {
+			t.Errorf("%s has no short help", c.CommandPath())
+		}
+		if c.Runnable() && !c.Hidden && c.Name() != "version" && len(c.Long) < 80 && len(c.Commands()) == 0 && !strings.HasPrefix(c.CommandPath(), "vigil profiles") {
+			t.Errorf("%s has no long help", c.CommandPath())
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(root)
+}

@@ -1,0 +1,68 @@
+package node
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/engine/profile"
+	"github.com/vigil-ids/vigil/internal/engine/signature"
+	"github.com/vigil-ids/vigil/internal/engine/track"
+)
+
+// Registries lists the plug-in kinds a node offers: the engines.
+func Registries() (config.Registries, *engine.Registry) {
+	engines := engine.NewRegistry()
+	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory()} {
+		if err := engines.Register(f); err != nil {
+			panic(err) // a kind registered twice is a programming error
+		}
+	}
+	return config.Registries{Engines: engines}, engines
+}
+
+// File kinds CheckFile knows.
+const (
+	KindAuto   = "auto"
+	KindConfig = "config"
+	KindRules  = "rules"
+	KindModel  = "model"
+)
+
+// CheckFile loads the file path as kind (KindAuto: as config.FileKind
+// recognises it) and says what it holds ("2 rules"), or every problem in
+// it: a *config.Error lists them with their positions.
+func CheckFile(path, kind string) (string, error) {
+	switch kind {
+	case KindAuto:
+		kind = KindConfig
+		if data, err := os.ReadFile(path); err == nil {
+			kind = config.FileKind(data)
+		}
+	case KindConfig, KindRules, KindModel:
+	default:
+		return "", fmt.Errorf("unknown kind %q: want auto, config, rules or model", kind)
+	}
+	switch kind {
+	case KindModel:
+		ms, err := track.LoadModels([]string{path})
+		return plural(len(ms), "model"), err
+	case KindRules:
+		rs, _, err := signature.Load([]string{path}, signature.Options{})
+		if err != nil {
+			return "", err
+		}
+		return plural(len(rs.Rules), "rule"), nil
+	}
+	regs, _ := Registries()
+	_, err := config.LoadFile(path, regs)
+	return "", err
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/sensor/deliver"
+	"github.com/vigil-ids/vigil/internal/sensor/host"
+	"github.com/vigil-ids/vigil/internal/sensor/netsensor"
+)
+
+// SensorOptions say where a sensor's records go: as JSON lines to Stdout
+// when it is set, else durably to the bus of Bus through a spool.
+type SensorOptions struct {
+	Stdout io.Writer
+	Bus    config.BusClient
+	Logger *slog.Logger
+}
+
+// RunAgent runs the host sensor of an agent section (validated) until ctx
+// ends: the agent, the system call counter when the section turns it on,
+// and, on the bus, their deliverer and the bus connection.
+func RunAgent(ctx context.Context, a config.Agent, o SensorOptions) error {
+	log := o.Logger
+	if o.Stdout != nil {
+		sink := host.NewJSONSink(o.Stdout)
+		cs, err := AgentTo(a, sink, sink.VectorWriter(), log)
+		if err != nil {
+			return err
+		}
+		return RunSensor(ctx, cs, nil, log)
+	}
+	conn, publish, err := SensorBus(ctx, o.Bus, "vigil agent", log)
+	if err != nil {
+		return err
+	}
+	if a.SpoolDir == "" {
+		a.SpoolDir = filepath.Join(config.DefaultDataDir, "agent-spool")
+	}
+	sendCV := func(ctx context.Context, vs []event.CountVector) (int, error) {
+		if _, err := publish(ctx, nil); err != nil { // makes the streams on first use
+			return 0, err
+		}
+		return conn.PublishCountVectors(ctx, vs)
+	}
+	cs, err := Agent(a, publish, sendCV, log)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	return RunSensor(ctx, cs, conn, log)
+}
+
+// Delivery after a network sensor stopped: what a live capture had in
+// hand, or all of a capture file's records (within this bound).
+const (
+	LiveDrain = 2 * time.Second
+	FileDrain = 30 * time.Second
+)
+
+// RunNetsensor runs the network sensor of a netsensor section (validated)
+// over src until ctx ends or the capture file does; fromFile says src is
+// a file (whose records are all delivered before it returns, within
+// FileDrain).
+func RunNetsensor(ctx context.Context, sec config.NetSensor, src netsensor.Source, fromFile bool, o SensorOptions) error {
+	log := o.Logger
+	cfg, err := netsensor.OptionsFrom(sec)
+	if err != nil {
+		return err
+	}
+	if !fromFile {
+		log.Info("netsensor capturing", "id", cfg.ID)
+	}
+	if o.Stdout != nil {
+		return RunSensor(ctx, []Component{Netsensor(cfg, src, host.NewJSONSink(o.Stdout).Write, log)}, nil, log)
+	}
+	conn, publish, err := SensorBus(ctx, o.Bus, "vigil netsensor "+cfg.ID, log)
+	if err != nil {
+		return err
+	}
+	if sec.SpoolDir == "" {
+		sec.SpoolDir = filepath.Join(config.DefaultDataDir, "netsensor-spool")
+	}
+	drain := LiveDrain
+	if fromFile {
+		drain = FileDrain
+	}
+	cs, err := NetsensorToBus(cfg, src, sec, publish, drain, log)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	return RunSensor(ctx, cs, conn, log)
+}
+
+// SensorBus connects a sensor to the bus of its section, retrying until
+// the bus is there, and returns what publishes its records: the streams
+// are made on first use, since a sensor may start before any monitor.
+func SensorBus(ctx context.Context, bc config.BusClient, client string, log *slog.Logger) (*bus.Conn, deliver.Publisher, error) {
+	opts, err := ClientOptions(bc, client)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Logger, opts.RetryOnFailedConnect = log, true
+	conn, err := bus.Connect(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ensured atomic.Bool
+	publish := func(ctx context.Context, evs []event.Event) (int, error) {
+		if !ensured.Load() {
+			if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
+				return 0, err
+			}
+			ensured.Store(true)
+		}
+		return conn.PublishEvents(ctx, evs)
+	}
+	return conn, publish, nil
+}
+
+// Publisher connects to the bus of bc at once (no retry), makes the
+// streams, and returns what publishes events and what closes the
+// connection: for a one-off publisher such as vigil ingest.
+func Publisher(ctx context.Context, bc config.BusClient, client string, log *slog.Logger) (deliver.Publisher, func(), error) {
+	opts, err := ClientOptions(bc, client)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Logger = log
+	conn, err := bus.Connect(ctx, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return conn.PublishEvents, conn.Close, nil
+}
