@@ -29,20 +29,24 @@ func evalNABCmd(e *env) *cobra.Command {
 	var asJSON, grid bool
 	cmd := &cobra.Command{
 		Use:   "nab DIR",
-		Short: "The profiler on NAB's realAWSCloudwatch series, beside NAB's windowed Gaussian",
-		Long: `Run the statistical profiler over each series of the Numenta Anomaly
-Benchmark's realAWSCloudwatch set (DIR holds realAWSCloudwatch/*.csv and
-labels/combined_windows_realAWSCloudwatch.json), and NAB's windowed Gaussian
-detector over the same series, and score both with NAB's standard profile
-(metric nab_standard: 0 for a detector that never detects, 100 for a
-perfect one).`,
+		Short: "The profiler on the NAB corpus, beside NAB's published detectors, scored NAB's way",
+		Long: `Run the statistical profiler over every series of a Numenta Anomaly
+Benchmark directory (every category present: data/<category>/*.csv or
+<category>/*.csv, with labels/combined_windows.json), read the published
+detectors' results under results/ when present, and score them all in one
+harness NAB's way: the three application profiles (config/profiles.json),
+one threshold per detector and profile optimised over the corpus, scores
+normalised between the null detector (0) and a perfect one (100).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			series, err := eval.LoadNAB(args[0])
+			rep, err := eval.RunNAB(args[0], eval.NABOptions{Grid: grid})
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}
-			return e.printReport(eval.NAB(series, grid), asJSON)
+			if asJSON {
+				return e.printJSON(rep.Report)
+			}
+			return rep.WriteTable(e.stdout)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")
