@@ -194,7 +194,12 @@ func RunNAB(dir string, opt NABOptions) (*NABReport, error) {
 		rep.Notes = append(rep.Notes, "left out, results missing for some series: "+strings.Join(partial, ", "))
 	}
 	if len(c.Absent) > 0 {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%d labelled series have no data file here and are not scored", len(c.Absent)))
+		shown := c.Absent[:min(len(c.Absent), 5)]
+		more := ""
+		if len(c.Absent) > len(shown) {
+			more = ", ..."
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("not scored, no data file here: %d labelled series (%s%s)", len(c.Absent), strings.Join(shown, ", "), more))
 	}
 	return rep, nil
 }
