@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -166,4 +167,48 @@ func TestNABNormalization(t *testing.T) {
 			t.Errorf("null %s: %+v; NAB's table sums to %v over %d windows", p.Name, got, sum, windows)
 		}
 	}
+}
+
+// TestNABSharedCorpus runs the whole harness on the shared corpus: every
+// category is read, each published detector's optimised score is at
+// least its score at NAB's threshold (the sweep tries every threshold
+// that makes a difference), NAB's ranking of its detectors holds on these
+// series, and the profiler beats the null detector under every profile.
+func TestNABSharedCorpus(t *testing.T) {
+	c := nabDir(t)
+	rep, err := RunNAB(c.Dir, NABOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rep.Dataset, "nab: 51 series (artificialNoAnomaly, artificialWithAnomaly, realAWSCloudwatch, realAdExchange, realTraffic, realTweets)") || !strings.HasSuffix(rep.Dataset, " 97 anomaly windows") {
+		t.Errorf("dataset: %s", rep.Dataset)
+	}
+	got := map[string]NABDetectorScore{}
+	for _, d := range rep.Detectors {
+		got[d.Detector] = d
+		for _, p := range rep.Profiles {
+			if at, ok := d.AtNAB[p]; ok && d.Optimized[p].Raw < at.Raw-1e-9 {
+				t.Errorf("%s %s: optimised %+v below NAB's threshold's %+v", d.Detector, p, d.Optimized[p], at)
+			}
+		}
+	}
+	for _, name := range []string{"ARTime", "contextOSE", "numenta", "windowedGaussian", "null", "vigil-profiler", "vigil-profiler-alerts"} {
+		if _, ok := got[name]; !ok {
+			t.Fatalf("no %s among %v", name, rep.Results)
+		}
+	}
+	for _, p := range rep.Profiles {
+		n := func(d string) float64 { return got[d].Optimized[p].Normalized }
+		if n("null") != 0 || !(n("windowedGaussian") < n("numenta") && n("windowedGaussian") < n("contextOSE") && n("windowedGaussian") < n("ARTime")) {
+			t.Errorf("%s: null %v, windowedGaussian %v, numenta %v, contextOSE %v, ARTime %v", p, n("null"), n("windowedGaussian"), n("numenta"), n("contextOSE"), n("ARTime"))
+		}
+		if !(n("vigil-profiler") > 0) {
+			t.Errorf("%s: the profiler %v does not beat the null detector", p, n("vigil-profiler"))
+		}
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", b.String())
 }
