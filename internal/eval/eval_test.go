@@ -82,6 +82,12 @@ func TestNABScoring(t *testing.T) {
 	if !(near.Raw > -1-0.11 && near.Raw < -1) {
 		t.Errorf("a detection just past the window: %v", near.Raw)
 	}
+	// A window that ends in the probationary period (the first 150 of
+	// 1,000 samples) is neither found nor missed.
+	early := series(1000, 20, 119)
+	if got := scoreFile(nabPoints(&early, at(20, 500)), std, 0.5); got.Windows != 0 || math.Abs(got.Raw+0.11) > 1e-9 {
+		t.Errorf("a window inside the probationary period: %+v", got)
+	}
 	// Optimised and normalised: the perfect detector 100, the null
 	// detector 0, whatever their scores' scale.
 	score := func(det []float64) NABScore {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,22 +79,8 @@ func LoadNABCorpus(dir string) (*NABCorpus, error) {
 			return nil, err
 		}
 		s.Name = key
-		for i, w := range windows[key] {
-			var pair [2]time.Time
-			for j := range w {
-				t, err := time.Parse(nabTime, w[j])
-				if err != nil {
-					return nil, fmt.Errorf("%s: %s window %d: %w", c.Labels, key, i+1, err)
-				}
-				pair[j] = t
-			}
-			if pair[1].Before(pair[0]) {
-				return nil, fmt.Errorf("%s: %s window %d ends (%s) before it starts (%s)", c.Labels, key, i+1, w[1], w[0])
-			}
-			if i > 0 && !pair[0].After(s.Windows[i-1][1]) {
-				return nil, fmt.Errorf("%s: %s window %d starts before window %d ends", c.Labels, key, i+1, i)
-			}
-			s.Windows = append(s.Windows, pair)
+		if s.Windows, err = parseNABWindows(c.Labels, key, windows[key]); err != nil {
+			return nil, err
 		}
 		c.Series = append(c.Series, s)
 		if cat, _, ok := strings.Cut(key, "/"); ok && !slices.Contains(c.Categories, cat) {
@@ -110,6 +97,31 @@ func LoadNABCorpus(dir string) (*NABCorpus, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// parseNABWindows reads one series' windows: [start, end] timestamps in
+// order, each ending at or after its start and starting after the one
+// before ends.
+func parseNABWindows(labels, key string, ws [][2]string) ([][2]time.Time, error) {
+	var out [][2]time.Time
+	for i, w := range ws {
+		var pair [2]time.Time
+		for j := range w {
+			t, err := time.Parse(nabTime, w[j])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s window %d: %w", labels, key, i+1, err)
+			}
+			pair[j] = t
+		}
+		if pair[1].Before(pair[0]) {
+			return nil, fmt.Errorf("%s: %s window %d ends (%s) before it starts (%s)", labels, key, i+1, w[1], w[0])
+		}
+		if i > 0 && !pair[0].After(out[i-1][1]) {
+			return nil, fmt.Errorf("%s: %s window %d starts before window %d ends", labels, key, i+1, i)
+		}
+		out = append(out, pair)
+	}
+	return out, nil
 }
 
 // readLabels reads labels/combined_windows.json, or else every
@@ -129,14 +141,11 @@ func (c *NABCorpus) readLabels() (map[string][][2]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		var ws map[string][][2]string
-		if err := json.Unmarshal(raw, &ws); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
+		ws, err := decodeNABLabels(f, raw)
+		if err != nil {
+			return nil, err
 		}
 		for k, v := range ws {
-			if strings.Count(k, "/") != 1 || !strings.HasSuffix(k, ".csv") || strings.Contains(k, "..") {
-				return nil, fmt.Errorf("%s: key %q is not <category>/<file>.csv", f, k)
-			}
 			if _, dup := all[k]; dup {
 				return nil, fmt.Errorf("%s: %s is labelled in two files", f, k)
 			}
@@ -144,6 +153,21 @@ func (c *NABCorpus) readLabels() (map[string][][2]string, error) {
 		}
 	}
 	return all, nil
+}
+
+// decodeNABLabels reads a NAB labels file: series key → windows.
+func decodeNABLabels(name string, raw []byte) (map[string][][2]string, error) {
+	var ws map[string][][2]string
+	if err := json.Unmarshal(raw, &ws); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for k := range ws {
+		cat, file, _ := strings.Cut(k, "/")
+		if cat == "" || cat == "." || cat == ".." || strings.ContainsAny(file, "/\\") || !strings.HasSuffix(file, ".csv") || file == ".csv" {
+			return nil, fmt.Errorf("%s: key %q is not <category>/<file>.csv", name, k)
+		}
+	}
+	return ws, nil
 }
 
 // checkUnlabelled fails on a data file the labels do not name: it would
@@ -169,6 +193,13 @@ func readNABProfiles(path string) ([]NABProfile, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeNABProfiles(path, raw)
+}
+
+// decodeNABProfiles reads NAB's profiles.json: profile name → CostMatrix
+// with tpWeight, fpWeight and fnWeight, none negative; NAB's three first,
+// the others by name.
+func decodeNABProfiles(path string, raw []byte) ([]NABProfile, error) {
 	var doc map[string]struct {
 		CostMatrix map[string]*float64
 	}
@@ -188,9 +219,18 @@ func readNABProfiles(path string) ([]NABProfile, error) {
 			return *v, nil
 		}
 		np := NABProfile{Name: name}
-		for k, dst := range map[string]*float64{"tpWeight": &np.TP, "fpWeight": &np.FP, "fnWeight": &np.FN} {
-			if *dst, err = get(k); err != nil {
+		for _, k := range []string{"tpWeight", "fpWeight", "fnWeight"} {
+			v, err := get(k)
+			if err != nil {
 				return nil, err
+			}
+			switch k {
+			case "tpWeight":
+				np.TP = v
+			case "fpWeight":
+				np.FP = v
+			default:
+				np.FN = v
 			}
 		}
 		out = append(out, np)
@@ -216,13 +256,19 @@ func readNABProfiles(path string) ([]NABProfile, error) {
 }
 
 func readNABFile(path string) (Series, error) {
-	s := Series{Name: filepath.Base(path)}
 	f, err := os.Open(path)
 	if err != nil {
-		return s, err
+		return Series{Name: filepath.Base(path)}, err
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
+	return decodeNABSeries(path, f)
+}
+
+// decodeNABSeries reads a NAB data file: CSV timestamp,value with an
+// optional header; timestamps may repeat but not go back.
+func decodeNABSeries(name string, in io.Reader) (Series, error) {
+	s := Series{Name: filepath.Base(name)}
+	r := csv.NewReader(in)
 	r.FieldsPerRecord = 2
 	for line := 1; ; line++ {
 		rec, err := r.Read()
@@ -230,27 +276,30 @@ func readNABFile(path string) (Series, error) {
 			break
 		}
 		if err != nil {
-			return s, fmt.Errorf("%s: %w", path, err)
+			return s, fmt.Errorf("%s: %w", name, err)
 		}
 		if line == 1 && rec[0] == "timestamp" {
 			continue
 		}
 		t, err := time.Parse(nabTime, rec[0])
 		if err != nil {
-			return s, fmt.Errorf("%s:%d: timestamp: %w", path, line, err)
+			return s, fmt.Errorf("%s:%d: timestamp: %w", name, line, err)
 		}
 		v, err := strconv.ParseFloat(rec[1], 64)
 		if err != nil {
-			return s, fmt.Errorf("%s:%d: value: %w", path, line, err)
+			return s, fmt.Errorf("%s:%d: value: %w", name, line, err)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return s, fmt.Errorf("%s:%d: value %s is not a finite number", name, line, rec[1])
 		}
 		if n := len(s.Times); n > 0 && t.Before(s.Times[n-1]) {
-			return s, fmt.Errorf("%s:%d: timestamp %s is before the one above it", path, line, rec[0])
+			return s, fmt.Errorf("%s:%d: timestamp %s is before the one above it", name, line, rec[0])
 		}
 		s.Times = append(s.Times, t)
 		s.Values = append(s.Values, v)
 	}
 	if len(s.Times) == 0 {
-		return s, fmt.Errorf("%s: no samples", path)
+		return s, fmt.Errorf("%s: no samples", name)
 	}
 	return s, nil
 }
@@ -333,6 +382,13 @@ func readNABResult(path string, s *Series) ([]float64, error) {
 		return nil, err
 	}
 	defer rc.Close()
+	return decodeNABResult(name, rc, s)
+}
+
+// decodeNABResult reads a detector's result file for series s: CSV with
+// a header naming timestamp and anomaly_score columns, one row per
+// sample of s, at its timestamps.
+func decodeNABResult(name string, rc io.Reader, s *Series) ([]float64, error) {
 	r := csv.NewReader(rc)
 	r.ReuseRecord = true
 	head, err := r.Read()
@@ -366,6 +422,9 @@ func readNABResult(path string, s *Series) ([]float64, error) {
 		v, err := strconv.ParseFloat(rec[as], 64)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: anomaly_score: %w", name, line, err)
+		}
+		if math.IsNaN(v) {
+			return nil, fmt.Errorf("%s:%d: anomaly_score is NaN", name, line)
 		}
 		out = append(out, v)
 	}
@@ -416,6 +475,11 @@ func (c *NABCorpus) readNABScoreTable(detector, profile string) (map[string]nabT
 		return nil, err
 	}
 	defer rc.Close()
+	return decodeNABScoreTable(name, rc)
+}
+
+// decodeNABScoreTable reads NAB's per-file score table CSV.
+func decodeNABScoreTable(name string, rc io.Reader) (map[string]nabTableRow, error) {
 	r := csv.NewReader(rc)
 	head, err := r.Read()
 	if err != nil {

@@ -81,11 +81,19 @@ func windowSpans(s *Series) [][2]int {
 }
 
 // nabPoints gives each sample after the probationary period its place in
-// NAB's scoring, for the anomaly scores of one detector on series s.
+// NAB's scoring, for the anomaly scores of one detector on series s. A
+// window that ends within the probationary period has no scorable
+// sample: it is neither found nor missed.
 func nabPoints(s *Series, scores []float64) []nabPoint {
 	spans := windowSpans(s)
 	start := probation(len(scores))
 	pts := make([]nabPoint, 0, len(scores)-start)
+	// Windows that end inside the probationary period cannot be scored:
+	// the points number the others from 0.
+	early := 0
+	for early < len(spans) && spans[early][1] < start {
+		early++
+	}
 	cur, next, prev := -1, 0, -1
 	for i, sc := range scores {
 		if next < len(spans) && i == spans[next][0] {
@@ -103,7 +111,11 @@ func nabPoints(s *Series, scores []float64) []nabPoint {
 			sig = scaledSigmoid(math.Abs(float64(w[1]-i)) / float64(max(w[1]-w[0], 1)))
 		}
 		if i >= start {
-			pts = append(pts, nabPoint{score: sc, sig: sig, window: int32(cur)})
+			w := int32(-1)
+			if cur >= 0 {
+				w = int32(cur - early)
+			}
+			pts = append(pts, nabPoint{score: sc, sig: sig, window: w})
 		}
 		if cur >= 0 && i == spans[cur][1] {
 			prev, cur = cur, -1
@@ -120,7 +132,8 @@ func (pt nabPoint) weight(p NABProfile) float64 {
 	return pt.sig * p.FP
 }
 
-// countWindows counts the windows that have a scorable point.
+// countWindows counts the windows that have a scorable point (numbered
+// from 0 by nabPoints).
 func countWindows(pts []nabPoint) int {
 	n := 0
 	for _, pt := range pts {
