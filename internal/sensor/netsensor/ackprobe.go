@@ -13,6 +13,11 @@ import "net/netip"
 // of a firewall's rules such a scan draws. An ACK nobody answers stays a
 // mid-stream flow, as an old connection's lone ACK would.
 
+// maxACKTries is the most times a probe's ACK is sent again (nmap tries
+// twice or three times); more bare ACKs are one side of a connection
+// whose other side the sensor does not see.
+const maxACKTries = 4
+
 // bareACK: an ACK without data and without SYN, FIN, RST, PSH or URG.
 func bareACK(p *Packet) bool {
 	return p.Flags&^(FlagECE|FlagCWR) == FlagACK && len(p.Payload) == 0
@@ -33,7 +38,7 @@ func (f *flow) ackSender() netip.Addr {
 func (s *Sensor) ackProbeStep(f *flow, p *Packet, toServer bool) bool {
 	fromSender := toServer == f.ackFromClient
 	switch {
-	case fromSender && bareACK(p):
+	case fromSender && bareACK(p) && f.tries < maxACKTries:
 		f.tries++
 		return true
 	case !fromSender && p.Flags&FlagRST != 0 && len(p.Payload) == 0:

@@ -37,6 +37,12 @@ func TestACKProbe(t *testing.T) {
 		tcpPkt(t, "10.0.0.3", 25, "198.51.100.9", 50001, "R", ""))
 	// An ACK nobody answers: a mid-stream flow, as before.
 	r.feed(time.Millisecond, tcpPkt(t, "203.0.113.5", 41000, "10.0.0.3", 135, "A", ""))
+	// One side of a connection whose other side takes another path: bare
+	// ACKs, again and again, then a reset; no probe.
+	for range 6 {
+		r.feed(time.Millisecond, tcpPkt(t, "198.51.100.9", 50002, "10.0.0.3", 443, "A", ""))
+	}
+	r.feed(time.Millisecond, tcpPkt(t, "10.0.0.3", 443, "198.51.100.9", 50002, "R", ""))
 	// An ACK a firewall rejects with an ICMP unreachable.
 	ack := tcpPkt(t, "203.0.113.5", 41000, "10.0.0.3", 445, "A", "")
 	r.feed(time.Millisecond, ack, icmpUnreach(t, "10.0.0.1", "203.0.113.5", 13, ack))
@@ -71,7 +77,7 @@ func TestACKProbe(t *testing.T) {
 	for _, f := range r.of(TypeFlow) {
 		flows[f.Str("dport")] = true
 	}
-	for _, port := range []string{"22", "25", "135"} {
+	for _, port := range []string{"22", "25", "135", "443"} {
 		if !flows[port] {
 			t.Errorf("no flow record for port %s: %v", port, r.of(TypeFlow))
 		}
