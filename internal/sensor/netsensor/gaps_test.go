@@ -260,3 +260,66 @@ func FuzzLoginParsers(f *testing.F) {
 		smtpAuthLine(a, []byte(s))
 	})
 }
+
+// FuzzSensorGaps runs the whole sensor over mutations of ACK probes, FTP
+// PORT/EPRT and logins and SMTP AUTH exchanges (the FuzzSensorStream
+// format: a length byte, then a frame): records stay valid, flows
+// bounded.
+func FuzzSensorGaps(f *testing.F) {
+	var seed []byte
+	add := func(fr []byte) {
+		if len(fr) < 256 {
+			seed = append(seed, byte(len(fr)))
+			seed = append(seed, fr...)
+		}
+	}
+	c, s := "203.0.113.7", "10.0.0.4"
+	add(tcpPkt(f, c, 53, s, 8080, "A", ""))
+	add(tcpPkt(f, s, 8080, c, 53, "R", ""))
+	ack := tcpPkt(f, c, 41000, s, 445, "A", "")
+	add(ack)
+	add(icmpUnreach(f, "10.0.0.1", c, 13, ack))
+	add(tcpPkt(f, c, 40000, s, 21, "S", ""))
+	add(tcpPkt(f, s, 21, c, 40000, "SA", ""))
+	for _, l := range []string{"USER admin", "331 x", "PASS x", "530 x", "PORT 10,0,0,3,0,22", "200 x", "LIST", "425 x", "EPRT |2|::1|21|", "200 x"} {
+		if l[0] >= '0' && l[0] <= '9' {
+			add(tcpPkt(f, s, 21, c, 40000, "PA", l+"\r\n"))
+		} else {
+			add(tcpPkt(f, c, 40000, s, 21, "PA", l+"\r\n"))
+		}
+	}
+	add(tcpPkt(f, c, 40001, s, 25, "S", ""))
+	add(tcpPkt(f, s, 25, c, 40001, "SA", ""))
+	for _, l := range []string{"AUTH LOGIN", "334 VXNlcm5hbWU6", "YWRtaW4=", "334 x", "cGFzcw==", "535 x", "AUTH PLAIN AGJvYgBwdw==", "235 x"} {
+		if l[0] >= '0' && l[0] <= '9' {
+			add(tcpPkt(f, s, 25, c, 40001, "PA", l+"\r\n"))
+		} else {
+			add(tcpPkt(f, c, 40001, s, 25, "PA", l+"\r\n"))
+		}
+	}
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dec, _ := NewDecoder(layers.LinkTypeEthernet)
+		const bound = 8
+		sn := New(Config{ID: "gw", MaxFlows: bound, RecordBudget: 16, MaxSubjects: 8, SummaryInterval: time.Second}, event.NewSeededIDs(1), func(ev event.Event) {
+			if err := ev.Validate(); err != nil {
+				t.Fatalf("invalid record %s: %v", ev.AppendJSON(nil), err)
+			}
+		}, nil)
+		now := t0
+		var p Packet
+		for len(data) > 0 {
+			n := min(int(data[0]), len(data)-1)
+			fr := data[1 : 1+n]
+			data = data[1+n:]
+			now = now.Add(100 * time.Millisecond)
+			if dec.Decode(fr, now, len(fr), &p) == nil {
+				sn.Process(&p)
+			}
+			if fl := sn.Stats().Flows; fl > bound {
+				t.Fatalf("%d flows in a table bounded at %d", fl, bound)
+			}
+		}
+		sn.Flush()
+	})
+}
