@@ -59,7 +59,7 @@ func TestBusOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	spoolDir := filepath.Join(t.TempDir(), "spool")
-	d, err := Open(Options{Dir: spoolDir, Publish: conn.PublishEvents, HostID: "test", Source: "agent", Logger: testutil.Quiet()})
+	d, err := Open(Options{Dir: spoolDir, Publish: conn.PublishCompactEvents, HostID: "test", Source: "agent", Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestBusOutage(t *testing.T) {
 	rec.mu.Unlock()
 	// The last second's observations may still be in the spool (the
 	// deliverer stopped with the test); deliver them with a new run.
-	d2, err := Open(Options{Dir: spoolDir, Publish: conn.PublishEvents, Logger: testutil.Quiet()})
+	d2, err := Open(Options{Dir: spoolDir, Publish: conn.PublishCompactEvents, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
