@@ -2,9 +2,10 @@
 // holding the sensor up: observations go first to an on-disk spool, in
 // their compact form, and a forwarder publishes those bytes as they are
 // (no decoding, no re-encoding) durably, in order, acknowledging each
-// batch only once the bus has stored it. While the bus is away the spool fills (up to
-// its bound, then the oldest are dropped and counted); when it returns the
-// backlog is delivered, and a SENSOR.DROPPED observation reports any loss.
+// batch only once the bus has stored it. While the bus is away the spool
+// fills (up to its bound, then the oldest are dropped and counted); when
+// it returns the backlog is delivered, and a SENSOR.DROPPED observation
+// reports any loss.
 package deliver
 
 import (
