@@ -248,7 +248,7 @@ support, the agent says what is missing and runs the /proc sensor alone.`,
 // override), retrying until the bus is there, and returns what publishes
 // its records: the observation stream is made on first use, since a
 // sensor may start before any monitor.
-func sensorBus(ctx context.Context, e *env, bf busFlags, ro *config.ResourceObject, client string) (*bus.Conn, func(context.Context, []event.Event) (int, error), error) {
+func sensorBus(ctx context.Context, e *env, bf busFlags, ro *config.ResourceObject, client string) (*bus.Conn, deliver.Publisher, error) {
 	bc := bf.apply(ro.Bus, ro.Resolve)
 	if bc.URL == "" {
 		bc.URL = "nats://127.0.0.1:4222"
@@ -263,14 +263,14 @@ func sensorBus(ctx context.Context, e *env, bf busFlags, ro *config.ResourceObje
 		return nil, nil, err
 	}
 	ensured := false
-	publish := func(ctx context.Context, evs []event.Event) (int, error) {
+	publish := func(ctx context.Context, recs [][]byte) (int, error) {
 		if !ensured {
 			if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
 				return 0, err
 			}
 			ensured = true
 		}
-		return conn.PublishEvents(ctx, evs)
+		return conn.PublishCompactEvents(ctx, recs)
 	}
 	return conn, publish, nil
 }

@@ -119,7 +119,7 @@ func (s *stack) run(ctx context.Context, e *env) error {
 		if a.SpoolDir == "" {
 			a.SpoolDir = filepath.Join(s.dataDir, "agent-spool")
 		}
-		g.Go(func() error { return runAgentToBus(gctx, e, a, conn.PublishEvents, conn.PublishCountVectors) })
+		g.Go(func() error { return runAgentToBus(gctx, e, a, conn.PublishCompactEvents, conn.PublishCountVectors) })
 	}
 	if httpSrv != nil {
 		g.Go(func() error { return httpSrv.Serve(gctx) })

@@ -1,6 +1,7 @@
 // Package clock gives components an injected source of time, so that every
-// window, timeout and aging factor can be driven by a test or by the event
-// times of a replay instead of the wall clock.
+// window, timeout and aging factor, and the rounds of their loops
+// (NewTicker), can be driven by a test or by the event times of a replay
+// instead of the wall clock.
 package clock
 
 import (
@@ -22,8 +23,9 @@ func (Real) Now() time.Time { return time.Now() }
 // Manual is a clock that moves only when told. It is safe for concurrent
 // use. The zero value reads as the zero time.
 type Manual struct {
-	mu  sync.Mutex
-	now time.Time
+	mu      sync.Mutex
+	now     time.Time
+	tickers []*manualTicker
 }
 
 // NewManual returns a manual clock reading t.
@@ -42,6 +44,7 @@ func (m *Manual) Set(t time.Time) {
 	m.mu.Lock()
 	if t.After(m.now) {
 		m.now = t
+		m.tickLocked()
 	}
 	m.mu.Unlock()
 }
@@ -50,5 +53,6 @@ func (m *Manual) Set(t time.Time) {
 func (m *Manual) Advance(d time.Duration) {
 	m.mu.Lock()
 	m.now = m.now.Add(d)
+	m.tickLocked()
 	m.mu.Unlock()
 }

@@ -105,7 +105,7 @@ func (s *Sensor) Run(ctx context.Context, src Source) error {
 	for ctx.Err() == nil {
 		data, ci, err := src.Next()
 		if errors.Is(err, ErrTimeout) {
-			s.Advance(time.Now())
+			s.Advance(s.cfg.Clock.Now())
 			continue
 		}
 		if errors.Is(err, io.EOF) {
