@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // The gateway pack against real tools in network namespaces: nmap's ACK,
@@ -69,7 +70,7 @@ pam_service_name=vsftpd
 			t.Logf("vsftpd output:\n%s", out.String())
 		}
 	})
-	waitFor(t, 10*time.Second, "vsftpd", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "vsftpd", func() bool {
 		return exec.Command("ip", "netns", "exec", l.cli, "bash", "-c", "exec 3<>/dev/tcp/"+l.srvIP+"/21").Run() == nil
 	})
 }
@@ -93,7 +94,7 @@ func senseAndReplay(t *testing.T, l *netLab, act func()) *gatewayRun {
 	t.Helper()
 	sensor := startIn(t, l.srv, "netsensor", "--iface", l.srvIf, "--stdout", "--id", "gw-live",
 		"--summary-interval", "1s", "--attempt-timeout", "1s", "--services", l.srvIP+":21/tcp")
-	waitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.out.String(), "netsensor capturing") })
+	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.out.String(), "netsensor capturing") })
 	act()
 	time.Sleep(2500 * time.Millisecond) // past the attempt timeout and a summary interval
 	if err := sensor.cmd.Process.Signal(syscall.SIGTERM); err != nil {
