@@ -10,7 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/engine/signature"
+	"github.com/vigil-ids/vigil/internal/match"
 )
 
 // Kind is the engine kind resource objects name.
@@ -148,7 +148,7 @@ func (cs *ClassSettings) compile(p *config.Problems, path string) *Class {
 		c.BusinessHours = bh
 	}
 	if cs.Match.Kind != 0 {
-		m, probs := signature.ParseMatch("", &cs.Match, config.Join(path, "match"), nil)
+		m, probs := match.Parse("", &cs.Match, config.Join(path, "match"), nil)
 		for _, pr := range probs {
 			p.Addf(config.Join(path, "match"), "%s", pr.Msg)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
 )
 
 // A rule file holds YAML documents, each a rule (a mapping), a list of
@@ -47,7 +48,7 @@ type ruleDoc struct {
 	suppressBySet bool
 	Enabled       bool
 	Silent        bool
-	Match         *matchDoc
+	Match         *match.Doc
 	Threshold     *thresholdDoc
 	Sequence      *sequenceDoc
 	Requires      []factDoc
@@ -57,36 +58,6 @@ type ruleDoc struct {
 	// keeps its state across reloads.
 	source string
 }
-
-type matchDoc struct {
-	line, col int
-	Types     []string
-	Where     *condDoc
-}
-
-// condDoc is a condition as written: a leaf (field, modifiers, values) or
-// a combination.
-type condDoc struct {
-	line, col int
-	path      string
-	op        string // "and", "or", "not", "leaf"
-	kids      []*condDoc
-	field     string
-	mods      []string
-	values    []valueDoc
-}
-
-type valueDoc struct {
-	line, col int
-	s         string
-	isNum     bool
-	num       float64
-	isBool    bool
-	b         bool
-	list      string // @name
-	variable  string // $name
-}
-
 type thresholdDoc struct {
 	line, col int
 	GroupBy   []string
@@ -107,7 +78,7 @@ type stepDoc struct {
 	line, col int
 	path      string
 	Name      string
-	Match     *matchDoc
+	Match     *match.Doc
 	Bind      map[string]string
 	bindOrder []string
 	Within    time.Duration
@@ -139,7 +110,7 @@ type parser struct {
 	probs []config.Problem
 	rules []*ruleDoc
 	// lists are each file's named lists: a rule sees those of its file.
-	lists map[string]map[string][]valueDoc
+	lists map[string]map[string][]match.Value
 	// listPos is where each list was defined, for duplicate messages.
 	listPos map[string]string
 }
@@ -221,7 +192,7 @@ func (p *parser) listsSection(n *yaml.Node, path string) {
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		k, v := n.Content[j], resolveAlias(n.Content[j+1])
 		lp := config.Join(path, k.Value)
-		if !validName(k.Value) {
+		if !match.ValidName(k.Value) {
 			p.addf(k, lp, "list name %q: use letters, digits, '_' and '-'", k.Value)
 			continue
 		}
@@ -229,17 +200,18 @@ func (p *parser) listsSection(n *yaml.Node, path string) {
 			p.addf(k, lp, "list %q is already defined at %s", k.Value, prev)
 			continue
 		}
-		vals := p.values(v, lp, false)
+		vals, probs := match.ParseValues(p.file, v, lp, false)
+		p.probs = append(p.probs, probs...)
 		for _, x := range vals {
-			if x.list != "" || x.variable != "" {
+			if x.IsRef() {
 				p.addf(v, lp, "a list holds plain values, not @lists or $variables")
 			}
 		}
 		if p.lists == nil {
-			p.lists, p.listPos = map[string]map[string][]valueDoc{}, map[string]string{}
+			p.lists, p.listPos = map[string]map[string][]match.Value{}, map[string]string{}
 		}
 		if p.lists[p.file] == nil {
-			p.lists[p.file] = map[string][]valueDoc{}
+			p.lists[p.file] = map[string][]match.Value{}
 		}
 		p.lists[p.file][k.Value] = vals
 		p.listPos[p.file+"\x00"+k.Value] = fmt.Sprintf("%s:%d", p.file, k.Line)
@@ -363,188 +335,6 @@ func (p *parser) rule(n *yaml.Node, path string) {
 	p.rules = append(p.rules, r)
 }
 
-func (p *parser) match(n *yaml.Node, path string) *matchDoc {
-	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "want a mapping with type and where")
-		return nil
-	}
-	m := &matchDoc{line: n.Line, col: n.Column}
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
-		switch k.Value {
-		case "type":
-			m.Types = p.strs(v, kp)
-			for _, t := range m.Types {
-				base := strings.TrimSuffix(t, "*")
-				if t == "*" {
-					continue
-				}
-				if err := event.CheckType(strings.TrimSuffix(base, ".")); err != nil {
-					p.addf(v, kp, "event type %q: %v", t, err)
-				}
-			}
-			if len(m.Types) == 0 {
-				p.addf(v, kp, "at least one event type (or \"*\")")
-			}
-		case "where":
-			m.Where = p.cond(v, kp)
-		default:
-			p.addf(k, kp, "unknown key %q in a match (type, where)", k.Value)
-		}
-	}
-	if lookup(n, "type") == nil {
-		p.addf(n, path, "missing %q (the event types it applies to; \"*\" for all)", "type")
-	}
-	return m
-}
-
-// Modifiers of a field condition.
-var (
-	compareMods   = map[string]bool{"eq": true, "contains": true, "startswith": true, "endswith": true, "re": true, "cidr": true, "gt": true, "gte": true, "lt": true, "lte": true, "exists": true}
-	transformMods = map[string]bool{"lower": true, "urldecode": true}
-	flagMods      = map[string]bool{"all": true, "cased": true, "fieldref": true}
-)
-
-func (p *parser) cond(n *yaml.Node, path string) *condDoc {
-	switch n.Kind {
-	case yaml.MappingNode:
-	case yaml.SequenceNode:
-		// A list is "any of" its items (Sigma's list of selections).
-		c := &condDoc{line: n.Line, col: n.Column, path: path, op: "or"}
-		for i, item := range n.Content {
-			if k := p.cond(resolveAlias(item), config.Index(path, i)); k != nil {
-				c.kids = append(c.kids, k)
-			}
-		}
-		return c
-	default:
-		p.addf(n, path, "a condition is a mapping of field: value (or all/any/not), not a %s", kindName(n))
-		return nil
-	}
-	c := &condDoc{line: n.Line, col: n.Column, path: path, op: "and"}
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
-		switch k.Value {
-		case "all", "any":
-			if v.Kind != yaml.SequenceNode {
-				p.addf(v, kp, "%s takes a list of conditions", k.Value)
-				continue
-			}
-			op := "and"
-			if k.Value == "any" {
-				op = "or"
-			}
-			sub := &condDoc{line: v.Line, col: v.Column, path: kp, op: op}
-			for i, item := range v.Content {
-				if kid := p.cond(resolveAlias(item), config.Index(kp, i)); kid != nil {
-					sub.kids = append(sub.kids, kid)
-				}
-			}
-			c.kids = append(c.kids, sub)
-		case "not":
-			if kid := p.cond(v, kp); kid != nil {
-				c.kids = append(c.kids, &condDoc{line: v.Line, col: v.Column, path: kp, op: "not", kids: []*condDoc{kid}})
-			}
-		default:
-			if leaf := p.leaf(k, v, kp); leaf != nil {
-				c.kids = append(c.kids, leaf)
-			}
-		}
-	}
-	return c
-}
-
-func (p *parser) leaf(k, v *yaml.Node, path string) *condDoc {
-	parts := strings.Split(k.Value, "|")
-	c := &condDoc{line: k.Line, col: k.Column, path: path, op: "leaf", field: parts[0]}
-	if !validField(c.field) {
-		p.addf(k, path, "field %q: use letters, digits, '.', '_', ':' and '-'", c.field)
-		return nil
-	}
-	compares := 0
-	for _, m := range parts[1:] {
-		switch {
-		case compareMods[m]:
-			compares++
-		case transformMods[m], flagMods[m]:
-		default:
-			p.addf(k, path, "unknown modifier %q (contains, startswith, endswith, re, cidr, gt, gte, lt, lte, exists, eq; lower, urldecode; all, cased, fieldref)", m)
-			return nil
-		}
-		c.mods = append(c.mods, m)
-	}
-	if compares > 1 {
-		p.addf(k, path, "one comparison modifier per field condition")
-		return nil
-	}
-	c.values = p.values(v, path, true)
-	if len(c.values) == 0 {
-		p.addf(v, path, "no value to compare with")
-		return nil
-	}
-	return c
-}
-
-// values reads a scalar or a list of scalars.
-func (p *parser) values(n *yaml.Node, path string, refs bool) []valueDoc {
-	var items []*yaml.Node
-	switch n.Kind {
-	case yaml.ScalarNode:
-		items = []*yaml.Node{n}
-	case yaml.SequenceNode:
-		for _, it := range n.Content {
-			items = append(items, resolveAlias(it))
-		}
-	default:
-		p.addf(n, path, "want a value or a list of values, not a %s", kindName(n))
-		return nil
-	}
-	var out []valueDoc
-	for i, it := range items {
-		ip := path
-		if n.Kind == yaml.SequenceNode {
-			ip = config.Index(path, i)
-		}
-		if it.Kind != yaml.ScalarNode {
-			p.addf(it, ip, "want a plain value, not a %s", kindName(it))
-			continue
-		}
-		v := valueDoc{line: it.Line, col: it.Column, s: it.Value}
-		switch it.Tag {
-		case "!!int", "!!float":
-			f, err := strconv.ParseFloat(strings.ReplaceAll(it.Value, "_", ""), 64)
-			if err == nil {
-				v.isNum, v.num = true, f
-			} else if n, err := strconv.ParseInt(strings.ReplaceAll(it.Value, "_", ""), 0, 64); err == nil {
-				v.isNum, v.num, v.s = true, float64(n), strconv.FormatInt(n, 10)
-			}
-		case "!!bool":
-			v.isBool = true
-			v.b = strings.EqualFold(it.Value, "true") || it.Value == "yes" || it.Value == "on"
-			v.s = strconv.FormatBool(v.b)
-		case "!!null":
-			p.addf(it, ip, "an empty value: write \"\" for the empty string, or use |exists: false")
-			continue
-		}
-		// "@name" is a list and "$name" a sequence variable; "\@" and
-		// "\$" write the characters themselves.
-		if it.Tag == "!!str" {
-			switch {
-			case strings.HasPrefix(it.Value, `\@`), strings.HasPrefix(it.Value, `\$`):
-				v.s = it.Value[1:]
-			case refs && strings.HasPrefix(it.Value, "@") && validName(it.Value[1:]):
-				v.list = it.Value[1:]
-			case refs && strings.HasPrefix(it.Value, "$") && validName(it.Value[1:]):
-				v.variable = it.Value[1:]
-			}
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
 func (p *parser) threshold(n *yaml.Node, path string) *thresholdDoc {
 	if n.Kind != yaml.MappingNode {
 		p.addf(n, path, "want a mapping with count, window and optionally group_by and distinct")
@@ -564,7 +354,7 @@ func (p *parser) threshold(n *yaml.Node, path string) *thresholdDoc {
 			}
 		case "distinct":
 			t.Distinct = p.str(v, kp)
-			if !validField(t.Distinct) {
+			if !match.ValidField(t.Distinct) {
 				p.addf(v, kp, "field %q: use letters, digits, '.', '_', ':' and '-'", t.Distinct)
 			}
 		case "window":
@@ -638,11 +428,11 @@ func (p *parser) step(n *yaml.Node, path string) stepDoc {
 			st.Bind = map[string]string{}
 			for b := 0; b+1 < len(v.Content); b += 2 {
 				name, field := v.Content[b].Value, p.str(resolveAlias(v.Content[b+1]), config.Join(kp, v.Content[b].Value))
-				if !validName(name) {
+				if !match.ValidName(name) {
 					p.addf(v.Content[b], config.Join(kp, name), "variable name %q: use letters, digits, '_' and '-'", name)
 					continue
 				}
-				if !validField(field) {
+				if !match.ValidField(field) {
 					p.addf(v.Content[b+1], config.Join(kp, name), "field %q: use letters, digits, '.', '_', ':' and '-'", field)
 					continue
 				}
@@ -700,7 +490,7 @@ func (p *parser) fact(n *yaml.Node, path string, assert bool) *factDoc {
 		switch k.Value {
 		case "fact":
 			f.Fact = p.str(v, kp)
-			if !validName(f.Fact) {
+			if !match.ValidName(f.Fact) {
 				p.addf(v, kp, "fact name %q: use letters, digits, '_' and '-'", f.Fact)
 			}
 		case "key":
@@ -752,7 +542,7 @@ func (p *parser) strs(n *yaml.Node, path string) []string {
 func (p *parser) fields(n *yaml.Node, path string) []string {
 	fs := p.strs(n, path)
 	for _, f := range fs {
-		if !validField(f) {
+		if !match.ValidField(f) {
 			p.addf(n, path, "field %q: use letters, digits, '.', '_', ':' and '-'", f)
 		}
 	}
@@ -870,28 +660,8 @@ func validID(s string) bool {
 	return true
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validField(s string) bool {
-	if s == "" || len(s) > event.MaxNameLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
+func (p *parser) match(n *yaml.Node, path string) *match.Doc {
+	d, probs := match.ParseDoc(p.file, n, path)
+	p.probs = append(p.probs, probs...)
+	return d
 }

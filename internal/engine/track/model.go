@@ -24,8 +24,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
 	"github.com/vigil-ids/vigil/models"
 )
 
@@ -79,7 +79,7 @@ type Model struct {
 // Emission is a class of observations a model's states can produce.
 type Emission struct {
 	Name  string
-	Match *signature.Match
+	Match *match.Match
 	// Key overrides the model's binding field for these observations
 	// (NIDS alerts bind to their destination).
 	Key string
@@ -518,7 +518,7 @@ func (p *mparser) emissions(n *yaml.Node, path string, m *Model, declared map[st
 			sp := config.Join(ep, sk.Value)
 			switch sk.Value {
 			case "match":
-				mt, probs := signature.ParseMatch(p.file, sv, sp, lists)
+				mt, probs := match.Parse(p.file, sv, sp, lists)
 				p.probs = append(p.probs, probs...)
 				e.Match = mt
 				if mt != nil {
