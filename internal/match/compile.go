@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
 // CompileOptions are what a condition is compiled with.
@@ -25,18 +25,18 @@ type CompileOptions struct {
 
 type compiler struct {
 	o     CompileOptions
-	probs []config.Problem
+	probs yamlnode.Problems
 }
 
 // Compile turns a written condition into one that can be evaluated (nil:
 // always true). Every mistake is returned, with its position.
-func Compile(d *Condition, o CompileOptions) (Cond, []config.Problem) {
+func Compile(d *Condition, o CompileOptions) (Cond, yamlnode.Problems) {
 	c := &compiler{o: o}
 	return c.compile(d), c.probs
 }
 
 func (c *compiler) addf(d *Condition, format string, args ...any) {
-	pr := config.Problem{File: c.o.File, Msg: fmt.Sprintf(format, args...)}
+	pr := yamlnode.Problem{File: c.o.File, Msg: fmt.Sprintf(format, args...)}
 	if d != nil {
 		pr.Line, pr.Col, pr.Path = d.line, d.col, d.path
 	}

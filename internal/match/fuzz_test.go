@@ -7,6 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
 // FuzzParse reads arbitrary YAML as a match: problems with positions, or
@@ -32,7 +33,9 @@ func FuzzParse(f *testing.F) {
 		if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
 			return
 		}
-		m, probs := Parse("f.yaml", doc.Content[0], "match", map[string][]string{"l": {"x", "1"}})
+		r := &yamlnode.Reader{File: "f.yaml"}
+		m := Parse(r, doc.Content[0], "match", map[string][]string{"l": {"x", "1"}})
+		probs := r.Problems
 		for _, p := range probs {
 			if p.Msg == "" || p.File != "f.yaml" {
 				t.Fatalf("problem without a message or file: %+v", p)

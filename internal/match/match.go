@@ -3,8 +3,8 @@ package match
 import (
 	"go.yaml.in/yaml/v3"
 
-	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
 // Match is a compiled match: the event types it applies to and a
@@ -15,7 +15,7 @@ type Match struct {
 }
 
 // New compiles a match as written (nil: every event).
-func New(d *Doc, o CompileOptions) (*Match, []config.Problem) {
+func New(d *Doc, o CompileOptions) (*Match, yamlnode.Problems) {
 	if d == nil {
 		return &Match{types: []string{"*"}, cond: trueCond{}}, nil
 	}
@@ -24,22 +24,23 @@ func New(d *Doc, o CompileOptions) (*Match, []config.Problem) {
 }
 
 // Parse reads and compiles the match written at n, a mapping with type
-// and where, found at path of file. Values may name the given lists
-// (@name). Every mistake is returned, with its position; the match is nil
-// when it could not be read.
-func Parse(file string, n *yaml.Node, path string, lists map[string][]string) (*Match, []config.Problem) {
-	d, probs := ParseDoc(file, n, path)
+// and where, found at path of r's file. Values may name the given lists
+// (@name). Every mistake is added to r, with its position; the match is
+// nil when it could not be read.
+func Parse(r *yamlnode.Reader, n *yaml.Node, path string, lists map[string][]string) *Match {
+	d := ReadDoc(r, n, path)
 	if d == nil {
-		return nil, probs
+		return nil
 	}
-	o := CompileOptions{File: file, Lists: map[string][]Value{}, ListHint: " (lists: beside the match)"}
+	o := CompileOptions{File: r.File, Lists: map[string][]Value{}, ListHint: " (lists: beside the match)"}
 	for k, vals := range lists {
 		for _, s := range vals {
 			o.Lists[k] = append(o.Lists[k], PlainValue(s))
 		}
 	}
-	m, more := New(d, o)
-	return m, append(probs, more...)
+	m, probs := New(d, o)
+	r.Add(probs...)
+	return m
 }
 
 // Types are the event types the match applies to (exact, a prefix

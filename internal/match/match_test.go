@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
 func node(t testing.TB, src string) *yaml.Node {
@@ -22,9 +23,10 @@ func node(t testing.TB, src string) *yaml.Node {
 
 func mustParse(t *testing.T, src string, lists map[string][]string) *Match {
 	t.Helper()
-	m, probs := Parse("m.yaml", node(t, src), "match", lists)
-	if len(probs) > 0 || m == nil {
-		t.Fatalf("%s: %v", src, probs)
+	r := &yamlnode.Reader{File: "m.yaml"}
+	m := Parse(r, node(t, src), "match", lists)
+	if len(r.Problems) > 0 || m == nil {
+		t.Fatalf("%s: %v", src, r.Problems)
 	}
 	return m
 }
@@ -116,9 +118,10 @@ where:
   "bad field": 1
   all: x
 `
-	_, probs := Parse("m.yaml", node(t, src), "match", nil)
+	r := &yamlnode.Reader{File: "m.yaml"}
+	Parse(r, node(t, src), "match", nil)
 	var got []string
-	for _, p := range probs {
+	for _, p := range r.Problems {
 		if p.Line == 0 || p.File != "m.yaml" {
 			t.Errorf("no position: %v", p)
 		}
@@ -144,17 +147,19 @@ where:
 			t.Errorf("missing %q in:\n%s", want, strings.Join(got, "\n"))
 		}
 	}
-	if m, probs := Parse("m.yaml", node(t, "[a]"), "match", nil); m != nil || len(probs) != 1 {
-		t.Errorf("a list for a match: %v %v", m, probs)
+	r = &yamlnode.Reader{File: "m.yaml"}
+	if m := Parse(r, node(t, "[a]"), "match", nil); m != nil || len(r.Problems) != 1 || r.Problems[0].String() != `m.yaml:1:1: match: want a mapping with type and where, not a list` {
+		t.Errorf("a list for a match: %v %v", m, r.Problems)
 	}
 }
 
 // TestVariables compiles a condition with sequence variables and checks
 // joins, misplaced variables and evaluation against bound values.
 func TestVariables(t *testing.T) {
-	d, probs := ParseCondition("m.yaml", node(t, "{src: $attacker, dport: 22}"), "where")
-	if len(probs) > 0 || d.MisplacedVar() {
-		t.Fatalf("%v misplaced=%v", probs, d.MisplacedVar())
+	r := &yamlnode.Reader{File: "m.yaml"}
+	d := ReadCondition(r, node(t, "{src: $attacker, dport: 22}"), "where")
+	if len(r.Problems) > 0 || d.MisplacedVar() {
+		t.Fatalf("%v misplaced=%v", r.Problems, d.MisplacedVar())
 	}
 	c, probs := Compile(d, CompileOptions{Vars: map[string]int{"attacker": 0}})
 	if len(probs) > 0 {
@@ -175,7 +180,7 @@ func TestVariables(t *testing.T) {
 	if c.Eval(&ctx) {
 		t.Error("another value matches")
 	}
-	d, _ = ParseCondition("m.yaml", node(t, "{any: [{src: $attacker}]}"), "where")
+	d = ReadCondition(r, node(t, "{any: [{src: $attacker}]}"), "where")
 	if !d.MisplacedVar() {
 		t.Error("a variable under any is not reported misplaced")
 	}
@@ -186,7 +191,7 @@ func TestVariables(t *testing.T) {
 
 // TestEqualities checks what an index may file a condition under.
 func TestEqualities(t *testing.T) {
-	d, _ := ParseCondition("", node(t, "{dport: [22, 23], path|contains: admin, user: 'ro*', src|lower: X, type: NET.CONN}"), "where")
+	d := ReadCondition(&yamlnode.Reader{}, node(t, "{dport: [22, 23], path|contains: admin, user: 'ro*', src|lower: X, type: NET.CONN}"), "where")
 	c, probs := Compile(d, CompileOptions{})
 	if len(probs) > 0 {
 		t.Fatal(probs)
@@ -226,9 +231,10 @@ func TestLiteralsAreNecessary(t *testing.T) {
 		default:
 			val = fmt.Sprintf("[%q, %q]", word(), word())
 		}
-		d, probs := ParseCondition("", node(t, fmt.Sprintf("{path|%s: %s}", mod, val)), "where")
-		if len(probs) > 0 {
-			t.Fatal(probs)
+		r := &yamlnode.Reader{}
+		d := ReadCondition(r, node(t, fmt.Sprintf("{path|%s: %s}", mod, val)), "where")
+		if len(r.Problems) > 0 {
+			t.Fatal(r.Problems)
 		}
 		c, probs := Compile(d, CompileOptions{})
 		if len(probs) > 0 {

@@ -1,14 +1,13 @@
 package match
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
 // Doc is a match as written: the event types it applies to and its
@@ -67,75 +66,59 @@ func (v Value) String() string {
 	return v.s
 }
 
-// parser collects the problems of what it reads.
-type parser struct {
-	file  string
-	probs []config.Problem
+// parser reads conditions with a yamlnode.Reader, which collects the
+// problems.
+type parser struct{ *yamlnode.Reader }
+
+// ReadDoc reads the match written at n (a mapping with type and where)
+// found at path; nil when it is not a mapping. Every mistake is added to
+// r, with its position.
+func ReadDoc(r *yamlnode.Reader, n *yaml.Node, path string) *Doc {
+	return parser{r}.doc(yamlnode.Resolve(n), path)
 }
 
-func (p *parser) addf(n *yaml.Node, path, format string, args ...any) {
-	pr := config.Problem{File: p.file, Path: path, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		pr.Line, pr.Col = n.Line, n.Column
-	}
-	p.probs = append(p.probs, pr)
+// ReadCondition reads the condition written at n (a where).
+func ReadCondition(r *yamlnode.Reader, n *yaml.Node, path string) *Condition {
+	return parser{r}.cond(yamlnode.Resolve(n), path)
 }
 
-// ParseDoc reads the match written at n (a mapping with type and where)
-// at path of file. Every mistake is returned, with its position.
-func ParseDoc(file string, n *yaml.Node, path string) (*Doc, []config.Problem) {
-	p := &parser{file: file}
-	d := p.doc(resolveAlias(n), path)
-	return d, p.probs
-}
-
-// ParseCondition reads the condition written at n (a where).
-func ParseCondition(file string, n *yaml.Node, path string) (*Condition, []config.Problem) {
-	p := &parser{file: file}
-	c := p.cond(resolveAlias(n), path)
-	return c, p.probs
-}
-
-// ParseValues reads a value or a list of values at n. With refs, @name
+// ReadValues reads a value or a list of values at n. With refs, @name
 // names a list and $name a variable (write \@ and \$ for the characters).
-func ParseValues(file string, n *yaml.Node, path string, refs bool) ([]Value, []config.Problem) {
-	p := &parser{file: file}
-	vs := p.values(resolveAlias(n), path, refs)
-	return vs, p.probs
+func ReadValues(r *yamlnode.Reader, n *yaml.Node, path string, refs bool) []Value {
+	return parser{r}.values(yamlnode.Resolve(n), path, refs)
 }
 
-func (p *parser) doc(n *yaml.Node, path string) *Doc {
-	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "want a mapping with type and where")
+func (p parser) doc(n *yaml.Node, path string) *Doc {
+	if !p.Mapping(n, path, "a mapping with type and where") {
 		return nil
 	}
 	m := &Doc{Line: n.Line, Col: n.Column}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "type":
-			m.Types = p.strs(v, kp)
+			m.Types = p.OneOrMore(v, kp)
 			for _, t := range m.Types {
 				base := strings.TrimSuffix(t, "*")
 				if t == "*" {
 					continue
 				}
 				if err := event.CheckType(strings.TrimSuffix(base, ".")); err != nil {
-					p.addf(v, kp, "event type %q: %v", t, err)
+					p.Addf(v, kp, "event type %q: %v", t, err)
 				}
 			}
 			if len(m.Types) == 0 {
-				p.addf(v, kp, "at least one event type (or \"*\")")
+				p.Addf(v, kp, "at least one event type (or \"*\")")
 			}
 		case "where":
 			m.Where = p.cond(v, kp)
 		default:
-			p.addf(k, kp, "unknown key %q in a match (type, where)", k.Value)
+			p.UnknownKey(k, kp, []string{"type", "where"})
 		}
 	}
-	if lookup(n, "type") == nil {
-		p.addf(n, path, "missing %q (the event types it applies to; \"*\" for all)", "type")
+	if yamlnode.Lookup(n, "type") == nil {
+		p.Missing(n, path, "type", "the event types it applies to; \"*\" for all")
 	}
 	return m
 }
@@ -147,30 +130,30 @@ var (
 	flagMods      = map[string]bool{"all": true, "cased": true, "fieldref": true}
 )
 
-func (p *parser) cond(n *yaml.Node, path string) *Condition {
+func (p parser) cond(n *yaml.Node, path string) *Condition {
 	switch n.Kind {
 	case yaml.MappingNode:
 	case yaml.SequenceNode:
 		// A list is "any of" its items (Sigma's list of selections).
 		c := &Condition{line: n.Line, col: n.Column, path: path, op: "or"}
 		for i, item := range n.Content {
-			if k := p.cond(resolveAlias(item), config.Index(path, i)); k != nil {
+			if k := p.cond(yamlnode.Resolve(item), yamlnode.Index(path, i)); k != nil {
 				c.kids = append(c.kids, k)
 			}
 		}
 		return c
 	default:
-		p.addf(n, path, "a condition is a mapping of field: value (or all/any/not), not a %s", kindName(n))
+		p.Addf(n, path, "a condition is a mapping of field: value (or all/any/not), not %s", yamlnode.Describe(n))
 		return nil
 	}
 	c := &Condition{line: n.Line, col: n.Column, path: path, op: "and"}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "all", "any":
 			if v.Kind != yaml.SequenceNode {
-				p.addf(v, kp, "%s takes a list of conditions", k.Value)
+				p.Addf(v, kp, "%s takes a list of conditions", k.Value)
 				continue
 			}
 			op := "and"
@@ -179,7 +162,7 @@ func (p *parser) cond(n *yaml.Node, path string) *Condition {
 			}
 			sub := &Condition{line: v.Line, col: v.Column, path: kp, op: op}
 			for i, item := range v.Content {
-				if kid := p.cond(resolveAlias(item), config.Index(kp, i)); kid != nil {
+				if kid := p.cond(yamlnode.Resolve(item), yamlnode.Index(kp, i)); kid != nil {
 					sub.kids = append(sub.kids, kid)
 				}
 			}
@@ -197,11 +180,11 @@ func (p *parser) cond(n *yaml.Node, path string) *Condition {
 	return c
 }
 
-func (p *parser) leaf(k, v *yaml.Node, path string) *Condition {
+func (p parser) leaf(k, v *yaml.Node, path string) *Condition {
 	parts := strings.Split(k.Value, "|")
 	c := &Condition{line: k.Line, col: k.Column, path: path, op: "leaf", field: parts[0]}
 	if !ValidField(c.field) {
-		p.addf(k, path, "field %q: use letters, digits, '.', '_', ':' and '-'", c.field)
+		p.Addf(k, path, "field %q: use letters, digits, '.', '_', ':' and '-'", c.field)
 		return nil
 	}
 	compares := 0
@@ -211,45 +194,45 @@ func (p *parser) leaf(k, v *yaml.Node, path string) *Condition {
 			compares++
 		case transformMods[m], flagMods[m]:
 		default:
-			p.addf(k, path, "unknown modifier %q (contains, startswith, endswith, re, cidr, gt, gte, lt, lte, exists, eq; lower, urldecode; all, cased, fieldref)", m)
+			p.Addf(k, path, "unknown modifier %q (contains, startswith, endswith, re, cidr, gt, gte, lt, lte, exists, eq; lower, urldecode; all, cased, fieldref)", m)
 			return nil
 		}
 		c.mods = append(c.mods, m)
 	}
 	if compares > 1 {
-		p.addf(k, path, "one comparison modifier per field condition")
+		p.Addf(k, path, "one comparison modifier per field condition")
 		return nil
 	}
 	c.values = p.values(v, path, true)
 	if len(c.values) == 0 {
-		p.addf(v, path, "no value to compare with")
+		p.Addf(v, path, "no value to compare with")
 		return nil
 	}
 	return c
 }
 
 // values reads a scalar or a list of scalars.
-func (p *parser) values(n *yaml.Node, path string, refs bool) []Value {
+func (p parser) values(n *yaml.Node, path string, refs bool) []Value {
 	var items []*yaml.Node
 	switch n.Kind {
 	case yaml.ScalarNode:
 		items = []*yaml.Node{n}
 	case yaml.SequenceNode:
 		for _, it := range n.Content {
-			items = append(items, resolveAlias(it))
+			items = append(items, yamlnode.Resolve(it))
 		}
 	default:
-		p.addf(n, path, "want a value or a list of values, not a %s", kindName(n))
+		p.Addf(n, path, "want a value or a list of values, not %s", yamlnode.Describe(n))
 		return nil
 	}
 	var out []Value
 	for i, it := range items {
 		ip := path
 		if n.Kind == yaml.SequenceNode {
-			ip = config.Index(path, i)
+			ip = yamlnode.Index(path, i)
 		}
 		if it.Kind != yaml.ScalarNode {
-			p.addf(it, ip, "want a plain value, not a %s", kindName(it))
+			p.Addf(it, ip, "want a plain value, not %s", yamlnode.Describe(it))
 			continue
 		}
 		v := Value{line: it.Line, col: it.Column, s: it.Value}
@@ -266,7 +249,7 @@ func (p *parser) values(n *yaml.Node, path string, refs bool) []Value {
 			v.b = strings.EqualFold(it.Value, "true") || it.Value == "yes" || it.Value == "on"
 			v.s = strconv.FormatBool(v.b)
 		case "!!null":
-			p.addf(it, ip, "an empty value: write \"\" for the empty string, or use |exists: false")
+			p.Addf(it, ip, "an empty value: write \"\" for the empty string, or use |exists: false")
 			continue
 		}
 		// "@name" is a list and "$name" a sequence variable; "\@" and
@@ -326,63 +309,4 @@ func hasVar(vs []Value) bool {
 		}
 	}
 	return false
-}
-
-// Scalars (until one reader serves every file).
-
-func (p *parser) str(n *yaml.Node, path string) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.addf(n, path, "want a string, not a %s", kindName(n))
-		return ""
-	}
-	return n.Value
-}
-
-func (p *parser) strs(n *yaml.Node, path string) []string {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		return []string{p.str(n, path)}
-	case yaml.SequenceNode:
-		out := make([]string, 0, len(n.Content))
-		for i, it := range n.Content {
-			out = append(out, p.str(resolveAlias(it), config.Index(path, i)))
-		}
-		return out
-	}
-	p.addf(n, path, "want a string or a list of strings, not a %s", kindName(n))
-	return nil
-}
-
-func resolveAlias(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func lookup(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		if n.Content[j].Value == key {
-			return n.Content[j+1]
-		}
-	}
-	return nil
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "mapping"
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return "scalar"
-	}
-	return "node"
 }

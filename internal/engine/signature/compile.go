@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/match"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 	"github.com/vigil-ids/vigil/rules"
 )
 
@@ -152,7 +152,7 @@ type RuleSet struct {
 
 // compiler compiles parsed rules.
 type compiler struct {
-	probs []config.Problem
+	probs yamlnode.Problems
 	// lists are those the current rule sees: its file's, with the
 	// engine's replacing them by name.
 	lists     map[string][]match.Value
@@ -162,11 +162,11 @@ type compiler struct {
 }
 
 func (c *compiler) addAt(line, col int, path, format string, args ...any) {
-	pr := config.Problem{Line: line, Col: col, Path: path, Msg: fmt.Sprintf(format, args...)}
+	pr := yamlnode.Problem{Line: line, Col: col, Path: path, Msg: fmt.Sprintf(format, args...)}
 	if c.cur != nil {
 		pr.File = c.cur.file
 		if !strings.HasPrefix(path, c.cur.path) {
-			pr.Path = config.Join(c.cur.path, path)
+			pr.Path = yamlnode.Join(c.cur.path, path)
 		}
 	}
 	c.probs = append(c.probs, pr)
@@ -174,7 +174,7 @@ func (c *compiler) addAt(line, col int, path, format string, args ...any) {
 
 // Load reads, parses and compiles rule files (paths or glob patterns).
 // Every mistake of every file is returned at once, with its line, as a
-// *config.Error.
+// *yamlnode.Error.
 func Load(patterns []string, o Options) (*RuleSet, []string, error) {
 	var files []string
 	for _, pat := range patterns {
@@ -199,7 +199,7 @@ func Load(patterns []string, o Options) (*RuleSet, []string, error) {
 	for _, f := range files {
 		data, err := readRules(f)
 		if err != nil {
-			p.probs = append(p.probs, config.Problem{File: f, Msg: fmt.Sprintf("reading rules: %v", err)})
+			p.Problems = append(p.Problems, yamlnode.Problem{File: f, Msg: fmt.Sprintf("reading rules: %v", err)})
 			continue
 		}
 		p.parseFile(f, data)
@@ -229,7 +229,7 @@ func Parse(name string, data []byte, o Options) (*RuleSet, error) {
 }
 
 func compileAll(p *parser, o Options) (*RuleSet, error) {
-	c := &compiler{probs: p.probs, fileLists: p.lists, engLists: map[string][]match.Value{}}
+	c := &compiler{probs: p.Problems, fileLists: p.lists, engLists: map[string][]match.Value{}}
 	for k, vals := range o.Lists {
 		list := make([]match.Value, 0, len(vals))
 		for _, s := range vals {
@@ -268,26 +268,17 @@ func compileAll(p *parser, o Options) (*RuleSet, error) {
 	}
 	for id := range o.Overrides {
 		if seen[id] == nil {
-			c.probs = append(c.probs, config.Problem{Path: "overrides." + id, Msg: fmt.Sprintf("no rule %q to override", id)})
+			c.probs = append(c.probs, yamlnode.Problem{Path: "overrides." + id, Msg: fmt.Sprintf("no rule %q to override", id)})
 		}
 	}
 	for _, id := range o.Disable {
 		if seen[id] == nil {
-			c.probs = append(c.probs, config.Problem{Path: "disable", Msg: fmt.Sprintf("no rule %q to disable", id)})
+			c.probs = append(c.probs, yamlnode.Problem{Path: "disable", Msg: fmt.Sprintf("no rule %q to disable", id)})
 		}
 	}
 	if len(c.probs) > 0 {
-		sort.SliceStable(c.probs, func(i, j int) bool {
-			a, b := c.probs[i], c.probs[j]
-			if a.File != b.File {
-				return a.File < b.File
-			}
-			if a.Line != b.Line {
-				return a.Line < b.Line
-			}
-			return a.Col < b.Col
-		})
-		return nil, &config.Error{Problems: c.probs}
+		c.probs.Sort()
+		return nil, &yamlnode.Error{Problems: c.probs}
 	}
 	rs.assignSlots()
 	rs.index = buildIndex(rs)
@@ -325,7 +316,7 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 	if ov.Severity != "" {
 		sev, err := event.ParseSeverity(ov.Severity)
 		if err != nil {
-			c.probs = append(c.probs, config.Problem{Path: "overrides." + d.ID + ".severity", Msg: fmt.Sprintf("severity %q: want green, yellow or red", ov.Severity)})
+			c.probs = append(c.probs, yamlnode.Problem{Path: "overrides." + d.ID + ".severity", Msg: fmt.Sprintf("want a severity (green, yellow or red), not %q", ov.Severity)})
 		}
 		r.Severity = sev
 	}
@@ -396,7 +387,7 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 		r.kind = kindMatch
 		r.match = c.matcher(r, -1, d.Match, nil)
 		if ov.Count > 0 || ov.Window > 0 {
-			c.probs = append(c.probs, config.Problem{Path: "overrides." + d.ID, Msg: "count and window apply to threshold rules"})
+			c.probs = append(c.probs, yamlnode.Problem{Path: "overrides." + d.ID, Msg: "count and window apply to threshold rules"})
 		}
 	}
 	r.requires = c.facts(d.Requires)
