@@ -18,7 +18,6 @@ package signature
 import (
 	"cmp"
 	"container/heap"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -671,33 +670,5 @@ func (e *Engine) checkFiles(now time.Time) {
 	e.stats.Reloads++
 	e.log.Info("rules reloaded", "rules", len(rs.Rules))
 }
-
-// adapter runs an Engine as a monitor's engine.
-type adapter struct {
-	e    *Engine
-	snap *statsSnapshot
-}
-
-func (a *adapter) Handle(ctx context.Context, ev *event.Event, emit engine.Emit) error {
-	a.e.Handle(ev, emit)
-	return nil
-}
-
-func (a *adapter) Tick(ctx context.Context, now time.Time, emit engine.Emit) error {
-	a.e.checkFiles(now)
-	a.e.Tick(now, emit)
-	a.snap.set(a.e.Stats())
-	return nil
-}
-
-func (a *adapter) Close() error {
-	st := a.e.Stats()
-	a.snap.set(st)
-	a.e.log.Debug("signature engine closed", "events", st.Events, "reports", st.Reports, "suppressed", st.Suppressed,
-		"groups_evicted", st.GroupsEvicted, "instances_evicted", st.InstancesEvicted, "facts_evicted", st.FactsEvicted)
-	return nil
-}
-
-var _ engine.Engine = (*adapter)(nil)
 
 func (r *Rule) String() string { return fmt.Sprintf("%s (%s:%d)", r.ID, r.File, r.Line) }

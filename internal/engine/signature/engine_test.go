@@ -210,7 +210,7 @@ func TestReload(t *testing.T) {
 	}
 	clk := clock.NewManual(t0)
 	metrics := prometheus.NewRegistry()
-	eng, err := reg.Build(cfg.Engines[0], engine.Deps{Monitor: "m", Name: "sig", Clock: clk, Resolve: cfg.Resolve, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)})
+	eng, err := reg.Build(context.Background(), cfg.Engines[0], engine.Deps{Monitor: "m", Name: "sig", Clock: clk, Resolve: cfg.Resolve, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
