@@ -2,7 +2,6 @@ package match
 
 import (
 	"fmt"
-	"net/netip"
 	"regexp"
 	"strings"
 
@@ -133,19 +132,11 @@ func (c *compiler) compile(d *Condition) Cond {
 			}
 			cv.re = re
 		case opCIDR:
-			p, err := netip.ParsePrefix(v.s)
-			if err != nil {
-				a, aerr := netip.ParseAddr(v.s)
-				if aerr != nil {
-					c.addf(d, "%q is not an address or prefix", v.s)
-				} else {
-					a = a.Unmap()
-					p = netip.PrefixFrom(a, a.BitLen())
-				}
-			} else if p.Addr().Is4In6() {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			p, ok := yamlnode.ParseCIDR(v.s)
+			if !ok {
+				c.addf(d, "%q is not an address or prefix", v.s)
 			}
-			cv.prefix = p.Masked()
+			cv.prefix = p
 		case opGt, opGte, opLt, opLte:
 			if !v.isNum {
 				c.addf(d, "%q is not a number", v.s)

@@ -315,7 +315,10 @@ func (r *Reader) Duration(n *yaml.Node, path string, zeroOK bool) time.Duration 
 		return 0
 	}
 	switch {
-	case d < 0 || d == 0 && !zeroOK:
+	case d < 0 && zeroOK:
+		r.Addf(n, path, "want a duration such as 10s or 5m (or 0), not %s", Describe(n))
+		return 0
+	case d <= 0 && !zeroOK:
 		r.Addf(n, path, "want a positive duration such as 10s or 5m, not %s", Describe(n))
 		return 0
 	case d > MaxDuration:
@@ -341,22 +344,32 @@ func (r *Reader) Severity(n *yaml.Node, path string) (event.Severity, bool) {
 	return 0, false
 }
 
-// CIDR reads an address prefix such as 10.0.0.0/8, or one address (a
-// prefix of its full length); IPv4-mapped addresses are unmapped.
+// CIDR reads an address prefix such as 10.0.0.0/8, or one address (see
+// ParseCIDR).
 func (r *Reader) CIDR(n *yaml.Node, path string) (netip.Prefix, bool) {
 	n = Resolve(n)
 	if n.Kind == yaml.ScalarNode && !IsNull(n) {
-		if p, err := netip.ParsePrefix(n.Value); err == nil {
-			if p.Addr().Is4In6() {
-				p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
-			}
-			return p.Masked(), true
-		}
-		if a, err := netip.ParseAddr(n.Value); err == nil {
-			a = a.Unmap()
-			return netip.PrefixFrom(a, a.BitLen()), true
+		if p, ok := ParseCIDR(n.Value); ok {
+			return p, true
 		}
 	}
 	r.Addf(n, path, "want an address or prefix such as 10.0.0.0/8, not %s", Describe(n))
+	return netip.Prefix{}, false
+}
+
+// ParseCIDR reads an address prefix such as 10.0.0.0/8 (masked), or one
+// address as the prefix of its full length; IPv4-mapped IPv6 addresses
+// and prefixes become IPv4 ones.
+func ParseCIDR(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		return p.Masked(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
 	return netip.Prefix{}, false
 }

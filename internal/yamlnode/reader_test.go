@@ -109,7 +109,7 @@ addr: ::ffff:192.0.2.1
 		`f.yaml:12:7: zero: want a number above 0, at most 1, not "0"`,
 		`f.yaml:9:6: num: want a number from 0 to 1, not "1.5e3"`,
 		`f.yaml:2:4: s: want a duration such as 10s or 5m, not "text"`,
-		`f.yaml:14:6: neg: want a positive duration such as 10s or 5m, not "-1s"`,
+		`f.yaml:14:6: neg: want a duration such as 10s or 5m (or 0), not "-1s"`,
 		`f.yaml:12:7: zero: want a positive duration such as 10s or 5m, not "0"`,
 		`f.yaml:15:7: long: want a duration of at most 8760h, not "9000h"`,
 		`f.yaml:2:4: s: want a severity (green, yellow or red), not "text"`,
