@@ -328,7 +328,7 @@ func TestCheck(t *testing.T) {
 	if code != 2 {
 		t.Errorf("exit %d, want 2:\n%s", code, out)
 	}
-	for _, want := range []string{good + ": ok", bad + ":3:3: monitor.layer", bad + ":6:16: sources[0].subjects[0]", bad + ":8:3: store.retention", bad + ":9:1: unknown field \"bogus\""} {
+	for _, want := range []string{good + ": ok", bad + ":3:3: monitor.layer", bad + ":6:16: sources[0].subjects[0]", bad + ":8:14: store.retention", bad + ":9:1: bogus: unknown key \"bogus\""} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

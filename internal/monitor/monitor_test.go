@@ -64,14 +64,14 @@ func (e *countEngine) Tick(context.Context, time.Time, engine.Emit) error {
 	return nil
 }
 
-func (e *countEngine) Close() error { return nil }
+func (e *countEngine) Close(context.Context) error { return nil }
 
 func testRegistry(t testing.TB) *engine.Registry {
 	reg := engine.NewRegistry()
 	err := reg.Register(engine.Factory{
 		Kind:        "count",
 		NewSettings: func() config.Settings { return &countSettings{Threshold: 3} },
-		New: func(s config.Settings, _ engine.Deps) (engine.Engine, error) {
+		New: func(_ context.Context, s config.Settings, _ engine.Deps) (engine.Engine, error) {
 			return &countEngine{threshold: s.(*countSettings).Threshold, seen: map[string][]string{}}, nil
 		},
 	})
@@ -357,7 +357,7 @@ func (e reportSink) Handle(_ context.Context, ev *event.Event, _ engine.Emit) er
 	return nil
 }
 func (reportSink) Tick(context.Context, time.Time, engine.Emit) error { return nil }
-func (reportSink) Close() error                                       { return nil }
+func (reportSink) Close(context.Context) error                        { return nil }
 
 // TestReportsFrom runs a live monitor in which one engine receives the
 // other's reports, and stops it while events still flow: the reports
@@ -370,7 +370,9 @@ func TestReportsFrom(t *testing.T) {
 	if err := reg.Register(engine.Factory{
 		Kind:        "sink",
 		NewSettings: func() config.Settings { return &countSettings{Threshold: 1} },
-		New:         func(config.Settings, engine.Deps) (engine.Engine, error) { return reportSink{&got}, nil },
+		New: func(context.Context, config.Settings, engine.Deps) (engine.Engine, error) {
+			return reportSink{&got}, nil
+		},
 	}); err != nil {
 		t.Fatal(err)
 	}

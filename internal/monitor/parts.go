@@ -57,14 +57,14 @@ func feedOrder(rs []*runner) []*runner {
 	return out
 }
 
-func buildRunners(cfg *config.ResourceObject, reg *engine.Registry, deps engine.Deps, res *resolver.Resolver, met *metrics, feed func(*runner, work)) ([]*runner, error) {
+func buildRunners(ctx context.Context, cfg *config.ResourceObject, reg *engine.Registry, deps engine.Deps, res *resolver.Resolver, met *metrics, feed func(*runner, work)) ([]*runner, error) {
 	var out []*runner
 	byName := map[string]*runner{}
 	for _, spec := range cfg.Engines {
-		e, err := reg.Build(spec, deps)
+		e, err := reg.Build(ctx, spec, deps)
 		if err != nil {
 			for _, r := range out {
-				_ = r.eng.Close()
+				_ = r.eng.Close(ctx)
 			}
 			return nil, err
 		}
