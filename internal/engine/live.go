@@ -8,10 +8,10 @@ import (
 
 // Engines may also describe what they follow now, for the dashboard and
 // the HTTP API: a running monitor asks them through these optional
-// interfaces. The monitor calls their methods from the engine's own
-// goroutine discipline (never concurrently with Handle, Tick or Close),
-// so they need no locking either; what they return must not share memory
-// with the engine's state.
+// interfaces. The monitor never calls their methods concurrently with
+// Handle, Tick or Close (nor after Close), so they need no locking
+// either; what they return must not share memory with the engine's
+// state.
 
 // TrackLister is an engine that follows keys (hosts) through models: the
 // track engine.
