@@ -91,7 +91,7 @@ func (s *stack) run(ctx context.Context, e *env) error {
 	if s.listen != "" {
 		started := time.Now()
 		httpSrv, err = web.New(web.Options{
-			Listen: s.listen, Store: mon.Store(), Hub: hub, Gatherer: reg, IDs: ids, Logger: e.log,
+			Listen: s.listen, Store: mon.Store(), Live: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: e.log,
 			Publish: conn.PublishEvents,
 			Health: func() error {
 				if !conn.NC.IsConnected() {

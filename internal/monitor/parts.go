@@ -33,6 +33,10 @@ type runner struct {
 	// closes when its loop has ended.
 	producers []*runner
 	done      chan struct{}
+	// mu is held while the engine works, so that the live views
+	// (live.go) never run beside it; ended is set once the loop is over.
+	mu    sync.Mutex
+	ended bool
 }
 
 // feedOrder orders runners so that every engine comes after those that
@@ -118,9 +122,14 @@ func (r *runner) loop() {
 	for w := range r.ch {
 		r.do(context.Background(), w)
 	}
+	r.mu.Lock()
+	r.ended = true
+	r.mu.Unlock()
 }
 
 func (r *runner) do(ctx context.Context, w work) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var err error
 	if w.ev != nil {
 		err = r.eng.Handle(ctx, w.ev, r.emit)
