@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // getJSON decodes url's answer into v; false when it did not answer 200.
@@ -40,7 +42,7 @@ func TestUpShowsEveryEngine(t *testing.T) {
 	if err != nil || hostID == "" {
 		t.Skipf("no host name: %v", err)
 	}
-	httpPort, busPort := freePort(t), freePort(t)
+	httpPort, busPort := testutil.FreePort(t), testutil.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	started := time.Now()
 	up := start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", t.TempDir())

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // listingEngine is a count engine that also describes what it follows:
@@ -65,7 +66,7 @@ func TestLiveViews(t *testing.T) {
 	if err := reg.Register(engine.Factory{
 		Kind:        "listing",
 		NewSettings: func() config.Settings { return &countSettings{Threshold: 1000} },
-		New: func(s config.Settings, _ engine.Deps) (engine.Engine, error) {
+		New: func(_ context.Context, s config.Settings, _ engine.Deps) (engine.Engine, error) {
 			return &listingEngine{countEngine: countEngine{threshold: s.(*countSettings).Threshold, seen: map[string][]string{}}, last: map[string]time.Time{}}, nil
 		},
 	}); err != nil {
@@ -98,7 +99,7 @@ func TestLiveViews(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the engines to see every host", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the engines to see every host", func() bool {
 		return len(mon.m.LiveTracks(engine.TrackQuery{})) == 40 && len(mon.m.ProfileSubjects("", engine.SubjectQuery{})) == 40
 	})
 	close(stop)

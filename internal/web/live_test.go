@@ -56,7 +56,7 @@ func newLiveEngines(t *testing.T) *liveEngines {
 	}
 	l := &liveEngines{}
 	for _, spec := range cfg.Engines {
-		e, err := reg.Build(spec, engine.Deps{Monitor: "local", Logger: slog.New(slog.DiscardHandler), Resolve: cfg.Resolve})
+		e, err := reg.Build(context.Background(), spec, engine.Deps{Monitor: "local", Logger: slog.New(slog.DiscardHandler), Resolve: cfg.Resolve})
 		if err != nil {
 			t.Fatal(err)
 		}
