@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // alertsIn decodes the NIDS.ALERT events among a command's output lines.
@@ -120,21 +121,21 @@ func TestIngestSuricataFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := start(t, "ingest", "suricata", "--stdout", "--follow", "--eve", file)
-	waitFor(t, 20*time.Second, "the first alert", func() bool { return len(alertsIn(t, p.out.String())) == 1 })
+	testutil.WaitFor(t, 20*time.Second, "the first alert", func() bool { return len(alertsIn(t, p.out.String())) == 1 })
 	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.WriteString(alert(2))
 	f.Close()
-	waitFor(t, 20*time.Second, "the appended alert", func() bool { return len(alertsIn(t, p.out.String())) == 2 })
+	testutil.WaitFor(t, 20*time.Second, "the appended alert", func() bool { return len(alertsIn(t, p.out.String())) == 2 })
 	if err := os.Rename(file, file+".1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, []byte(alert(3)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "the alert in the new file", func() bool { return len(alertsIn(t, p.out.String())) == 3 })
+	testutil.WaitFor(t, 20*time.Second, "the alert in the new file", func() bool { return len(alertsIn(t, p.out.String())) == 3 })
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +21,8 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
+	"github.com/vigil-ids/vigil/internal/testutil/bustest"
 )
 
 // These tests run the vigil binary as a user would.
@@ -44,16 +44,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // proc is a vigil process in the background.
@@ -165,7 +155,7 @@ func getEvents(t *testing.T, url string) []event.Event {
 // /api/events?host=, and SIGTERM stops it within 5 s with everything
 // stored.
 func TestUp(t *testing.T) {
-	httpPort, busPort := freePort(t), freePort(t)
+	httpPort, busPort := testutil.FreePort(t), testutil.FreePort(t)
 	data := t.TempDir()
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	up := start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", data,
@@ -338,7 +328,7 @@ func TestCheck(t *testing.T) {
 	if code != 2 {
 		t.Errorf("exit %d, want 2:\n%s", code, out)
 	}
-	for _, want := range []string{good + ": ok", bad + ":3:3: monitor.layer", bad + ":6:16: sources[0].subjects[0]", bad + ":8:3: store.retention", bad + ":9:1: unknown field \"bogus\""} {
+	for _, want := range []string{good + ": ok", bad + ":3:3: monitor.layer", bad + ":6:16: sources[0].subjects[0]", bad + ":8:14: store.retention", bad + ":9:1: bogus: unknown key \"bogus\""} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -422,24 +412,13 @@ func TestMonitorSurvivesSIGKILL(t *testing.T) {
 	}
 	const total = 100_000
 	ctx := context.Background()
-	srv, err := bus.StartServer(ctx, bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	pub, err := bus.Connect(ctx, bus.ClientOptions{URL: srv.ClientURL(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	if err := pub.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
-		t.Fatal(err)
-	}
+	srv := bustest.Start(t, bus.ServerOptions{})
+	pub := bustest.Connect(t, srv, "test")
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "monitor.yml")
 	os.WriteFile(cfgFile, []byte("monitor: {name: svc}\nsources: [{name: obs, subjects: [\"vigil.obs.>\"]}]\n"), 0o644)
 	data := filepath.Join(dir, "data")
-	httpPort := freePort(t)
+	httpPort := testutil.FreePort(t)
 	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort)
 	monArgs := []string{"monitor", "--config", cfgFile, "--bus", srv.ClientURL(), "--data", data, "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort)}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // netLab is two network namespaces joined by a veth pair: a server side
@@ -132,9 +133,9 @@ mimetype.assign = (".html" => "text/html")
 
 	sensor := startIn(t, l.srv, "netsensor", "--iface", l.srvIf, "--stdout", "--id", "gw-live",
 		"--summary-interval", "1s", "--attempt-timeout", "1s", "--services", l.srvIP+":8000/tcp")
-	waitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.out.String(), "netsensor capturing") })
+	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.out.String(), "netsensor capturing") })
 	url := fmt.Sprintf("http://%s:8000/", l.srvIP)
-	waitFor(t, 10*time.Second, "the web server", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the web server", func() bool {
 		return exec.Command("ip", "netns", "exec", l.cli, "curl", "-sf", "-o", "/dev/null", url+"index.html").Run() == nil
 	})
 	l.in(t, l.cli, "curl", "-s", "-o", "/dev/null", url+"missing.html")
@@ -245,18 +246,6 @@ func (l *netLab) command(ns, prog string, args ...string) *exec.Cmd {
 	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, "--", prog}, args...)...)
 }
 
-// waitFor polls cond until it holds or the time is up.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestNetsensorToBus reads a capture the test writes (a handshake, a
 // refused and an unanswered attempt) and publishes the records to a
 // running `vigil up`, where the API finds them by the server's address.
@@ -271,7 +260,7 @@ func TestNetsensorToBus(t *testing.T) {
 		segment(t, "10.9.0.3", 81, "192.0.2.10", 40001, "RA"),
 		segment(t, "192.0.2.10", 40002, "10.9.0.3", 82, "S"),
 	})
-	httpPort, busPort := freePort(t), freePort(t)
+	httpPort, busPort := testutil.FreePort(t), testutil.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort),
 		"--data", filepath.Join(dir, "data"), "--no-agent")
@@ -282,7 +271,7 @@ func TestNetsensorToBus(t *testing.T) {
 		t.Fatalf("netsensor exit %d:\n%s", code, out)
 	}
 	var conns, sums []event.Event
-	waitFor(t, 10*time.Second, "the records in the store", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the records in the store", func() bool {
 		conns = getEvents(t, base+"/api/events?ip=10.9.0.3&type=NET.CONN")
 		sums = getEvents(t, base+"/api/events?ip=10.9.0.3&type=NET.SUMMARY")
 		return len(conns) == 3 && len(sums) > 0

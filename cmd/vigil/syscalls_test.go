@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/syscalls"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // buildCaller compiles the system call counter's test program (it makes
@@ -314,7 +315,7 @@ func TestUpStoresCountVectors(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: counting system calls with eBPF needs root (or CAP_BPF and CAP_PERFMON)")
 	}
-	httpPort, busPort := freePort(t), freePort(t)
+	httpPort, busPort := testutil.FreePort(t), testutil.FreePort(t)
 	start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort),
 		"--data", t.TempDir(), "--agent-host-id", "cv-host", "--agent-syscalls")
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort), 5*time.Second)

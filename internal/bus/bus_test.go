@@ -8,8 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
-	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 func startServer(t *testing.T, o ServerOptions) *Server {
@@ -30,7 +29,7 @@ func startServer(t *testing.T, o ServerOptions) *Server {
 	if o.StoreDir == "" {
 		o.StoreDir = t.TempDir()
 	}
-	o.Logger = slog.New(slog.DiscardHandler)
+	o.Logger = testutil.Quiet()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := StartServer(ctx, o)
@@ -63,18 +62,6 @@ func makeEvents(n int, host string) []event.Event {
 		}
 	}
 	return evs
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestToken(t *testing.T) {
@@ -143,7 +130,7 @@ func TestDurableResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first consumer to see 1000", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 1000 })
+	testutil.WaitFor(t, 15*time.Second, "first consumer to see 1000", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 1000 })
 	first.Stop()
 
 	mu.Lock()
@@ -165,7 +152,7 @@ func TestDurableResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer second.Stop()
-	waitFor(t, "second consumer to see the remainder", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 600 })
+	testutil.WaitFor(t, 15*time.Second, "second consumer to see the remainder", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= 600 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 600 || got[0] != 400 || got[599] != 999 {
@@ -197,7 +184,7 @@ func TestCoreSubscribe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "500 core messages", func() bool { mu.Lock(); defer mu.Unlock(); return n == 500 })
+	testutil.WaitFor(t, 15*time.Second, "500 core messages", func() bool { mu.Lock(); defer mu.Unlock(); return n == 500 })
 	sub.Stop()
 	if sub.Dropped() != 0 {
 		t.Errorf("dropped %d", sub.Dropped())
@@ -362,18 +349,24 @@ func TestServerErrors(t *testing.T) {
 			t.Errorf("started with %+v", o)
 		}
 	}
-	if _, err := Connect(ctx, ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)), ConnectTimeout: time.Second}); err == nil {
-		t.Error("connected to nothing")
-	}
-}
-
-func freePort(t *testing.T) int {
+	// An address where no NATS server answers: a listener that hangs up.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if _, err := Connect(ctx, ClientOptions{URL: "nats://" + l.Addr().String(), ConnectTimeout: time.Second}); err == nil {
+		t.Error("connected to nothing")
+	}
 }
 
 // TestCountVectorPublish stores count vectors on their stream, once each

@@ -3,32 +3,18 @@ package chart
 import (
 	"bytes"
 	"encoding/xml"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/vigil-ids/vigil/internal/testutil"
+)
 
 const hostile = `<script>alert(1)</script>&"'`
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run with -update if intended):\n%s", name, got)
-	}
+	testutil.Golden(t, filepath.Join("testdata", name), got)
 	// Well-formed XML, and nothing from the data became markup.
 	d := xml.NewDecoder(bytes.NewReader(got))
 	for {

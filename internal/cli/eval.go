@@ -25,15 +25,18 @@ func evalNABCmd(e *env) *cobra.Command {
 	var asJSON, grid bool
 	cmd := &cobra.Command{
 		Use:   "nab DIR",
-		Short: "The profiler on NAB's realAWSCloudwatch series, beside NAB's windowed Gaussian",
+		Short: "The profiler on the NAB corpus, beside NAB's published detectors, scored NAB's way",
 		Long:  help("eval-nab"),
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			series, err := eval.LoadNAB(args[0])
+			rep, err := eval.RunNAB(args[0], eval.NABOptions{Grid: grid})
 			if err != nil {
 				return fail(err)
 			}
-			return e.printReport(eval.NAB(series, grid), asJSON)
+			if asJSON {
+				return e.printJSON(rep.Report)
+			}
+			return rep.WriteTable(e.stdout)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the results as JSON")

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,9 +11,8 @@ import (
 
 	"github.com/vigil-ids/vigil/configs"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // sampleSettings is a plug-in's settings as a registry would provide them.
 type sampleSettings struct {
@@ -131,18 +129,7 @@ func TestBadFiles(t *testing.T) {
 			}
 			got := strings.Join(lines, "\n") + "\n"
 			golden := strings.TrimSuffix(f, ".yml") + ".errors"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("problems differ:\nwant\n%s\ngot\n%s", want, got)
-			}
+			testutil.Golden(t, golden, []byte(got))
 		})
 	}
 }

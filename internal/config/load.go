@@ -2,22 +2,21 @@ package config
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
-// MaxFileBytes is the largest resource object accepted.
-const MaxFileBytes = 4 << 20
+// MaxFileBytes is the largest resource object accepted (the limit of
+// every file Vigil reads).
+const MaxFileBytes = yamlnode.MaxFileBytes
 
 // Settings is the configuration of one plug-in (an engine, a response
 // method): a pointer to a struct with yaml tags, filled with its defaults
@@ -61,9 +60,12 @@ func LoadFile(path string, reg Registries) (*ResourceObject, error) {
 // Load is LoadFile on data already read; name is used in messages and its
 // directory resolves relative paths.
 func Load(data []byte, name string, reg Registries) (*ResourceObject, error) {
-	l := &loader{name: name, idx: map[string]pos{}, reg: reg}
+	l := &loader{name: name, reg: reg, r: &yamlnode.Reader{File: name, Pos: map[string]yamlnode.Pos{}}}
 	l.p.BaseDir = filepath.Dir(name)
 	ro := l.load(data)
+	for _, pr := range l.r.Problems {
+		l.p.Add(pr)
+	}
 	if l.p.Len() > 0 {
 		probs := l.p.List()
 		for i := range probs {
@@ -77,52 +79,41 @@ func Load(data []byte, name string, reg Registries) (*ResourceObject, error) {
 	return ro, nil
 }
 
-type pos struct{ line, col int }
-
 type loader struct {
 	name string
 	p    Problems
-	idx  map[string]pos // path -> position of the key (or item) in the file
+	r    *yamlnode.Reader // reads the file; its Pos has every path's position
 	reg  Registries
 }
 
-var typeErrLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-
 func (l *loader) load(data []byte) *ResourceObject {
 	ro := Default()
-	if len(data) > MaxFileBytes {
-		l.p.Addf("", "file is larger than %d bytes", MaxFileBytes)
-		return ro
-	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		l.p.Addf("", "the file is empty; a resource object needs at least a monitor name")
 		return ro
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		l.addYAMLError(err)
+	var root *yaml.Node
+	more := false
+	l.r.Documents(data, func(i int, n *yaml.Node) {
+		switch {
+		case root == nil:
+			root = n
+		case !more:
+			more = true
+			l.r.Addf(n, "", "more than one YAML document; a file holds one resource object")
+		}
+	})
+	if root == nil {
+		if len(l.r.Problems) == 0 {
+			l.p.Addf("", "the file is empty; a resource object needs at least a monitor name")
+		}
 		return ro
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		l.addAt(pos{extra.Line, extra.Column}, "", "more than one YAML document; a file holds one resource object")
-	} else if !errors.Is(err, io.EOF) {
-		l.addYAMLError(err)
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	if root.Kind != yaml.MappingNode {
-		l.addAt(pos{root.Line, root.Column}, "", "a resource object is a mapping of sections (monitor, sources, engines, ...), not a %s", nodeKind(root))
+	if root = yamlnode.Resolve(root); root.Kind != yaml.MappingNode {
+		l.r.Addf(root, "", "a resource object is a mapping of sections (monitor, sources, engines, ...), not a %s", yamlnode.KindName(root))
 		return ro
 	}
-	// Unknown fields first, with positions of everything; then types.
-	l.walk(root, reflect.TypeOf(ro).Elem(), "")
-	if err := root.Decode(ro); err != nil {
-		l.addYAMLError(err)
-	}
+	l.r.Decode(root, ro, "")
 	l.decodePlugins(ro)
 	ro.validate(&l.p)
 	return ro
@@ -222,55 +213,21 @@ func (l *loader) decodePlugin(spec *PluginSpec, path string, kinds Kinds, what s
 		}
 		rest.Content = append(rest.Content, spec.node.Content[j], spec.node.Content[j+1])
 	}
-	l.walk(rest, reflect.TypeOf(settings).Elem(), path)
-	if err := rest.Decode(settings); err != nil {
-		l.addYAMLError(err)
-	}
+	l.r.Decode(rest, settings, path)
 	settings.Validate(&l.p, path)
 	spec.Settings = settings
 }
 
-func (l *loader) addAt(at pos, path, format string, args ...any) {
-	l.p.list = append(l.p.list, Problem{Line: at.line, Col: at.col, Path: path, Msg: fmt.Sprintf(format, args...)})
-}
-
-// addYAMLError turns the decoder's errors (which may hold several, each
-// "line N: ...") into problems.
-func (l *loader) addYAMLError(err error) {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		for _, msg := range te.Errors {
-			l.addLineMsg(msg)
-		}
-		return
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	l.addLineMsg(msg)
-}
-
-func (l *loader) addLineMsg(msg string) {
-	if m := typeErrLine.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		l.p.list = append(l.p.list, Problem{Line: n, Col: 1, Msg: m[2], byLine: true})
-		return
-	}
-	l.addAt(pos{}, "", "%s", msg)
-}
-
 // resolve gives every problem recorded by path the position of the
-// nearest enclosing path that appears in the file, and every problem
-// recorded by line (the decoder's) the deepest path on that line.
+// nearest enclosing path that appears in the file.
 func (l *loader) resolve(probs []Problem) []Problem {
 	for i := range probs {
 		if probs[i].Line > 0 {
-			if probs[i].byLine {
-				probs[i].Path, probs[i].Col = l.pathAt(probs[i].Line, probs[i].Col)
-			}
 			continue
 		}
 		for p := probs[i].Path; ; p = parentPath(p) {
-			if at, ok := l.idx[p]; ok {
-				probs[i].Line, probs[i].Col = at.line, at.col
+			if at, ok := l.r.Pos[p]; ok {
+				probs[i].Line, probs[i].Col = at.Line, at.Col
 				break
 			}
 			if p == "" {
@@ -287,200 +244,10 @@ func (l *loader) resolve(probs []Problem) []Problem {
 	return probs
 }
 
-// pathAt returns the longest path whose key is on line, and its column.
-func (l *loader) pathAt(line, col int) (string, int) {
-	best := ""
-	for p, at := range l.idx {
-		if at.line == line && p != "" && (len(p) > len(best) || len(p) == len(best) && p < best) {
-			best, col = p, at.col
-		}
-	}
-	return best, col
-}
-
 func parentPath(p string) string {
 	i := strings.LastIndexAny(p, ".[")
 	if i < 0 {
 		return ""
 	}
 	return p[:i]
-}
-
-var (
-	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
-	yamlNodeType    = reflect.TypeOf(yaml.Node{})
-)
-
-// walk records the position of every path in the document and reports keys
-// that the Go type t does not have.
-func (l *loader) walk(n *yaml.Node, t reflect.Type, path string) {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	if _, seen := l.idx[path]; !seen {
-		l.idx[path] = pos{n.Line, n.Column}
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t == yamlNodeType {
-		return // a free-form part its settings check themselves
-	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		if t == reflect.TypeOf(PluginSpec{}) {
-			l.walkPluginCommon(n, path)
-		}
-		return
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return // the decoder reports the type mismatch
-		}
-		fields := yamlFields(t)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" {
-				continue // merge key
-			}
-			child := Join(path, k.Value)
-			l.idx[child] = pos{k.Line, k.Column}
-			if seen[k.Value] {
-				l.addAt(pos{k.Line, k.Column}, child, "field appears twice")
-			}
-			seen[k.Value] = true
-			ft, ok := fields[k.Value]
-			if !ok {
-				l.addAt(pos{k.Line, k.Column}, path, "unknown field %q%s", k.Value, suggest(k.Value, fields))
-				continue
-			}
-			l.walk(v, ft, child)
-			l.idx[child] = pos{k.Line, k.Column}
-		}
-	case reflect.Slice, reflect.Array:
-		if n.Kind != yaml.SequenceNode {
-			return
-		}
-		for i, item := range n.Content {
-			l.walk(item, t.Elem(), Index(path, i))
-		}
-	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			child := Join(path, k.Value)
-			l.walk(v, t.Elem(), child)
-			l.idx[child] = pos{k.Line, k.Column}
-		}
-	}
-}
-
-// walkPluginCommon records positions of a plug-in's keys; the settings'
-// own keys are checked once the kind is known.
-func (l *loader) walkPluginCommon(n *yaml.Node, path string) {
-	if n.Kind != yaml.MappingNode {
-		return
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		l.idx[Join(path, k.Value)] = pos{k.Line, k.Column}
-	}
-}
-
-// yamlFields maps the yaml names of t's fields (inline structs flattened)
-// to their types.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
-		}
-		if strings.Contains(opts, "inline") {
-			for k, v := range yamlFields(f.Type) {
-				out[k] = v
-			}
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		out[name] = f.Type
-	}
-	return out
-}
-
-// suggest proposes the closest known field name for a misspelt one, or
-// lists them.
-func suggest(got string, fields map[string]reflect.Type) string {
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	if best, ok := Closest(got, names); ok {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	sort.Strings(names)
-	return " (known: " + strings.Join(names, ", ") + ")"
-}
-
-// DidYouMean is " (did you mean "NAME"?)" for the known name nearest to
-// got, or "" when none is near.
-func DidYouMean(got string, known []string) string {
-	if best, ok := Closest(got, known); ok {
-		return fmt.Sprintf(" (did you mean %q?)", best)
-	}
-	return ""
-}
-
-// Closest returns the known name nearest to got, within two edits (the
-// alphabetically first of equally near ones), for "did you mean" hints.
-func Closest(got string, known []string) (string, bool) {
-	best, bestD := "", 3
-	for _, name := range known {
-		if d := EditDistance(got, name); d < bestD || d == bestD && name < best {
-			best, bestD = name, d
-		}
-	}
-	return best, best != ""
-}
-
-// EditDistance is the Levenshtein distance between a and b, for
-// "did you mean" suggestions.
-func EditDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.ScalarNode:
-		return "single value"
-	}
-	return "mapping"
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/netspec"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
 // ResourceObject is a monitor's whole configuration.
@@ -159,40 +160,32 @@ type PluginSpec struct {
 	node        *yaml.Node
 }
 
-// UnmarshalYAML keeps the node so that the loader can decode the settings
+// ReadYAML keeps the node so that the loader can decode the settings
 // once it knows the kind.
-func (s *PluginSpec) UnmarshalYAML(n *yaml.Node) error {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
+func (s *PluginSpec) ReadYAML(r *yamlnode.Reader, n *yaml.Node, path string) {
+	if !r.Mapping(n, path, "a mapping with a \"kind\"") {
+		return
 	}
-	if n.Kind != yaml.MappingNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a mapping with a \"kind\", got a %s", n.Line, nodeKind(n))}}
-	}
-	var errs []string
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		kp := yamlnode.Join(path, k.Value)
+		if r.Pos != nil {
+			r.Pos[kp] = yamlnode.Pos{Line: k.Line, Col: k.Column}
+		}
 		switch k.Value {
 		case "reports_from":
-			if err := v.Decode(&s.ReportsFrom); err != nil {
-				errs = append(errs, fmt.Sprintf("line %d: %q must be a list of engine names", v.Line, k.Value))
-			}
-		case "kind", "name":
-			if v.Kind != yaml.ScalarNode {
-				errs = append(errs, fmt.Sprintf("line %d: %q must be a string", v.Line, k.Value))
+			if v = yamlnode.Resolve(v); v.Kind != yaml.SequenceNode {
+				r.Addf(v, kp, "want a list of engine names, not %s", yamlnode.Describe(v))
 				continue
 			}
-			if k.Value == "kind" {
-				s.Kind = v.Value
-			} else {
-				s.Name = v.Value
-			}
+			s.ReportsFrom = r.Strings(v, kp)
+		case "kind":
+			s.Kind = r.String(v, kp)
+		case "name":
+			s.Name = r.String(v, kp)
 		}
 	}
 	s.node = n
-	if len(errs) > 0 {
-		return &yaml.TypeError{Errors: errs}
-	}
-	return nil
 }
 
 // Resolver configures the decision unit and dissemination.
@@ -207,14 +200,11 @@ type Resolver struct {
 // Severity is a severity name in a resource object: green, yellow or red.
 type Severity event.Severity
 
-// UnmarshalYAML parses a severity name, reporting a bad one with its line.
-func (s *Severity) UnmarshalYAML(n *yaml.Node) error {
-	v, err := event.ParseSeverity(n.Value)
-	if err != nil || n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: unknown severity %q (want green, yellow or red)", n.Line, n.Value)}}
+// ReadYAML reads a severity name.
+func (s *Severity) ReadYAML(r *yamlnode.Reader, n *yaml.Node, path string) {
+	if v, ok := r.Severity(n, path); ok {
+		*s = Severity(v)
 	}
-	*s = Severity(v)
-	return nil
 }
 
 // Of returns the event severity.

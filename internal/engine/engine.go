@@ -44,8 +44,9 @@ type Engine interface {
 	// timeouts expire without new events. It is called at least once a
 	// second live, and before each event in a replay.
 	Tick(ctx context.Context, now time.Time, emit Emit) error
-	// Close releases what the engine holds.
-	Close() error
+	// Close releases what the engine holds (saving what it learnt, say);
+	// ctx bounds how long that may take.
+	Close(ctx context.Context) error
 }
 
 // Deps are what a monitor gives an engine it builds.
@@ -91,8 +92,9 @@ type Factory struct {
 	Kind string
 	// NewSettings returns the kind's settings with their defaults.
 	NewSettings func() config.Settings
-	// New builds an engine from validated settings.
-	New func(settings config.Settings, deps Deps) (Engine, error)
+	// New builds an engine from validated settings; ctx bounds what
+	// building it does (reading rule files, loading saved state).
+	New func(ctx context.Context, settings config.Settings, deps Deps) (Engine, error)
 }
 
 // Registry holds the engine kinds a binary offers. It implements
@@ -138,7 +140,7 @@ func (r *Registry) Kinds() []string {
 }
 
 // Build makes the engine a resource object's spec describes.
-func (r *Registry) Build(spec config.PluginSpec, deps Deps) (Engine, error) {
+func (r *Registry) Build(ctx context.Context, spec config.PluginSpec, deps Deps) (Engine, error) {
 	f, ok := r.kinds[spec.Kind]
 	if !ok {
 		return nil, fmt.Errorf("engine %s: unknown kind %q", spec.Name, spec.Kind)
@@ -148,7 +150,7 @@ func (r *Registry) Build(spec config.PluginSpec, deps Deps) (Engine, error) {
 		settings = f.NewSettings()
 	}
 	deps.Name = spec.Name
-	e, err := f.New(settings, deps)
+	e, err := f.New(ctx, settings, deps)
 	if err != nil {
 		return nil, fmt.Errorf("engine %s (%s): %w", spec.Name, spec.Kind, err)
 	}

@@ -28,13 +28,13 @@ type nop struct {
 
 func (n *nop) Handle(context.Context, *event.Event, Emit) error { return nil }
 func (n *nop) Tick(context.Context, time.Time, Emit) error      { return nil }
-func (n *nop) Close() error                                     { return nil }
+func (n *nop) Close(context.Context) error                      { return nil }
 
 func factory(kind string) Factory {
 	return Factory{
 		Kind:        kind,
 		NewSettings: func() config.Settings { return &nopSettings{Level: 1} },
-		New: func(s config.Settings, d Deps) (Engine, error) {
+		New: func(_ context.Context, s config.Settings, d Deps) (Engine, error) {
 			return &nop{deps: d, level: s.(*nopSettings).Level}, nil
 		},
 	}
@@ -62,14 +62,14 @@ func TestRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := r.Build(cfg.Engines[0], Deps{Monitor: "m"})
+	e, err := r.Build(context.Background(), cfg.Engines[0], Deps{Monitor: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := e.(*nop); n.level != 7 || n.deps.Name != "first" || n.deps.Monitor != "m" {
 		t.Errorf("built %+v", n)
 	}
-	e2, _ := r.Build(cfg.Engines[1], Deps{})
+	e2, _ := r.Build(context.Background(), cfg.Engines[1], Deps{})
 	if n := e2.(*nop); n.level != 1 || n.deps.Name != "b" {
 		t.Errorf("defaults or default name lost: %+v", n)
 	}
@@ -77,7 +77,7 @@ func TestRegistry(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "m.yml:4:5: engines[0].level: at most 9") || !strings.Contains(err.Error(), `unknown engine kind "zz" (known: a, b)`) {
 		t.Errorf("validation through the registry: %v", err)
 	}
-	if _, err := r.Build(config.PluginSpec{Kind: "nope", Name: "x"}, Deps{}); err == nil {
+	if _, err := r.Build(context.Background(), config.PluginSpec{Kind: "nope", Name: "x"}, Deps{}); err == nil {
 		t.Error("built an unknown kind")
 	}
 }

@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/vigil-ids/vigil/internal/testutil"
+)
 
 var t0 = time.Date(2005, 1, 6, 18, 33, 4, 123456789, time.UTC)
 
@@ -107,18 +105,7 @@ func TestJSONGolden(t *testing.T) {
 		buf.WriteByte('\n')
 	}
 	golden := filepath.Join("testdata", "events.golden.jsonl")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(want, buf.Bytes()) {
-		t.Errorf("JSON form changed:\nwant\n%s\ngot\n%s", want, buf.Bytes())
-	}
+	testutil.Golden(t, golden, buf.Bytes())
 }
 
 func TestDecodeJSONErrors(t *testing.T) {

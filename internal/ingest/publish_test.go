@@ -25,7 +25,10 @@ not json
 	var bad []int
 	res, err := Run(context.Background(), Options{
 		Name: "in", Next: next,
-		Publish: func(_ context.Context, evs []event.Event) (int, error) { got = append(got, evs...); return len(evs), nil },
+		Publish: func(_ context.Context, evs []event.Event) (int, error) {
+			got = append(got, evs...)
+			return len(evs), nil
+		},
 		BadLine: func(le *event.LineError) { bad = append(bad, le.Line) },
 	})
 	if err != nil {

@@ -3,15 +3,14 @@ package lab
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/vigil-ids/vigil/internal/testutil"
+)
 
 // sample is an outcome like the lab's, with fixed times.
 func sample() *Result {
@@ -62,18 +61,7 @@ func TestOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 		golden := filepath.Join("testdata", name)
-		if *update {
-			if err := os.WriteFile(golden, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s (run with -update if the change is intended):\n%s", name, golden, got)
-		}
+		testutil.Golden(t, golden, got)
 	}
 	// Table 2's rows: the paper's order, then the others, the network
 	// observations last.

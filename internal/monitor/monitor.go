@@ -170,7 +170,7 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 	// An engine's reports reach the engines that take them through their
 	// queues (the loader rules out cycles, so a full queue only waits).
 	feed := func(r *runner, w work) { r.send(w) }
-	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve, Metrics: m.met.reg, State: st}, m.resolver, m.met, feed)
+	runners, err := buildRunners(ctx, cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve, Metrics: m.met.reg, State: st}, m.resolver, m.met, feed)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -249,7 +249,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.log.Warn("store flush at shutdown", "err", ferr)
 	}
 	for _, r := range m.runners {
-		if cerr := r.eng.Close(); cerr != nil {
+		if cerr := r.eng.Close(drainCtx); cerr != nil {
 			m.log.Warn("closing engine", "engine", r.name, "err", cerr)
 		}
 	}

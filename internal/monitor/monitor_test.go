@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,13 +12,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/store"
+	"github.com/vigil-ids/vigil/internal/testutil"
+	"github.com/vigil-ids/vigil/internal/testutil/bustest"
 )
 
 // countEngine is a test engine: it counts events per host and reports a
@@ -63,14 +64,14 @@ func (e *countEngine) Tick(context.Context, time.Time, engine.Emit) error {
 	return nil
 }
 
-func (e *countEngine) Close() error { return nil }
+func (e *countEngine) Close(context.Context) error { return nil }
 
 func testRegistry(t testing.TB) *engine.Registry {
 	reg := engine.NewRegistry()
 	err := reg.Register(engine.Factory{
 		Kind:        "count",
 		NewSettings: func() config.Settings { return &countSettings{Threshold: 3} },
-		New: func(s config.Settings, _ engine.Deps) (engine.Engine, error) {
+		New: func(_ context.Context, s config.Settings, _ engine.Deps) (engine.Engine, error) {
 			return &countEngine{threshold: s.(*countSettings).Threshold, seen: map[string][]string{}}, nil
 		},
 	})
@@ -91,25 +92,9 @@ func loadConfig(t testing.TB, yaml string, reg *engine.Registry) *config.Resourc
 
 func startBus(t *testing.T) (*bus.Server, func(name string) *bus.Conn) {
 	t.Helper()
-	srv, err := bus.StartServer(context.Background(), bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv, func(name string) *bus.Conn {
-		c, err := bus.Connect(context.Background(), bus.ClientOptions{URL: srv.ClientURL(), Name: name, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		if err := c.EnsureStreams(context.Background(), bus.StreamLimits{}); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	srv := bustest.Start(t, bus.ServerOptions{})
+	return srv, func(name string) *bus.Conn { return bustest.Connect(t, srv, name) }
 }
-
-func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 type running struct {
 	m    *Monitor
@@ -119,7 +104,7 @@ type running struct {
 func run(t *testing.T, o Options) *running {
 	t.Helper()
 	if o.Logger == nil {
-		o.Logger = quiet()
+		o.Logger = testutil.Quiet()
 	}
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
@@ -131,7 +116,7 @@ func run(t *testing.T, o Options) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	waitFor(t, "monitor to subscribe", func() bool { return o.Conn.NC.NumSubscriptions() > 0 })
+	testutil.WaitFor(t, 20*time.Second, "monitor to subscribe", func() bool { return o.Conn.NC.NumSubscriptions() > 0 })
 	var once sync.Once
 	r := &running{m: m, stop: func() {
 		once.Do(func() {
@@ -143,17 +128,6 @@ func run(t *testing.T, o Options) *running {
 	}}
 	t.Cleanup(r.stop)
 	return r
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func hostEvents(ids event.IDSource, t0 time.Time, host, typ string, n int) []event.Event {
@@ -208,7 +182,7 @@ subscriptions:
 	}
 
 	ctx := context.Background()
-	waitFor(t, "service monitor to store 5 events and a report", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "service monitor to store 5 events and a report", func() bool {
 		st := svc.m.Store().Stats()
 		return st.EventsWritten == 5 && st.ReportsWritten == 1
 	})
@@ -221,7 +195,7 @@ subscriptions:
 		t.Errorf("report: %+v", r)
 	}
 	// The domain monitor consumes the report as an event.
-	waitFor(t, "domain monitor to store the report", func() bool { return dom.m.Store().Stats().EventsWritten == 1 })
+	testutil.WaitFor(t, 20*time.Second, "domain monitor to store the report", func() bool { return dom.m.Store().Stats().EventsWritten == 1 })
 	got, err := dom.m.Store().Events(ctx, store.Filter{Type: event.TypeReport})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("domain events: %v %v", got, err)
@@ -230,13 +204,13 @@ subscriptions:
 	if err != nil || back.ID != r.ID || back.Score != 1 || back.Monitor != "svc-web" {
 		t.Errorf("report as seen by the domain monitor: %+v %v", back, err)
 	}
-	if n := testutil.ToFloat64(svc.m.met.filtered.WithLabelValues("obs")); n != 5 {
+	if n := promtest.ToFloat64(svc.m.met.filtered.WithLabelValues("obs")); n != 5 {
 		t.Errorf("filtered %v, want 5", n)
 	}
-	if v := testutil.ToFloat64(svc.m.met.reports.WithLabelValues("count", "red")); v != 1 {
+	if v := promtest.ToFloat64(svc.m.met.reports.WithLabelValues("count", "red")); v != 1 {
 		t.Errorf("reports metric %v", v)
 	}
-	waitFor(t, "the duplicate to be recognised", func() bool { return testutil.ToFloat64(svc.m.met.duplicates) == 1 })
+	testutil.WaitFor(t, 20*time.Second, "the duplicate to be recognised", func() bool { return promtest.ToFloat64(svc.m.met.duplicates) == 1 })
 	svc.stop()
 	dom.stop()
 }
@@ -253,10 +227,10 @@ func TestShutdownFlushes(t *testing.T) {
 	if _, err := pub.PublishEvents(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "some events", func() bool { return mon.m.EventsIn() > 0 })
+	testutil.WaitFor(t, 20*time.Second, "some events", func() bool { return mon.m.EventsIn() > 0 })
 	mon.stop()
 	in := mon.m.EventsIn()
-	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(dir, "vigil.db"), Logger: quiet()})
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(dir, "vigil.db"), Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +287,7 @@ func TestReplayDeterministic(t *testing.T) {
 	out := func() (string, ReplayResult) {
 		var buf bytes.Buffer
 		var bad []int
-		res, err := Replay(context.Background(), ReplayOptions{Config: cfg, Engines: reg, Logger: quiet(), BadLine: func(le *event.LineError) { bad = append(bad, le.Line) }}, bytes.NewReader(in.Bytes()), &buf)
+		res, err := Replay(context.Background(), ReplayOptions{Config: cfg, Engines: reg, Logger: testutil.Quiet(), BadLine: func(le *event.LineError) { bad = append(bad, le.Line) }}, bytes.NewReader(in.Bytes()), &buf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,12 +337,12 @@ func TestCoreSource(t *testing.T) {
 	if _, err := pub.PublishEvents(context.Background(), hostEvents(event.NewRandomIDs(), time.Now().UTC(), "other", event.TypeSysCPU, 5)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "500 live events stored", func() bool { return mon.m.Store().Stats().EventsWritten == 500 })
+	testutil.WaitFor(t, 20*time.Second, "500 live events stored", func() bool { return mon.m.Store().Stats().EventsWritten == 500 })
 	mon.stop()
 	if got := mon.m.EventsIn(); got != 500 {
 		t.Errorf("accepted %d events, want the 500 live ones", got)
 	}
-	if d := testutil.ToFloat64(mon.m.met.storeDropped); d != 0 {
+	if d := promtest.ToFloat64(mon.m.met.storeDropped); d != 0 {
 		t.Errorf("store dropped %v with no load", d)
 	}
 }
@@ -383,7 +357,7 @@ func (e reportSink) Handle(_ context.Context, ev *event.Event, _ engine.Emit) er
 	return nil
 }
 func (reportSink) Tick(context.Context, time.Time, engine.Emit) error { return nil }
-func (reportSink) Close() error                                       { return nil }
+func (reportSink) Close(context.Context) error                        { return nil }
 
 // TestReportsFrom runs a live monitor in which one engine receives the
 // other's reports, and stops it while events still flow: the reports
@@ -396,7 +370,9 @@ func TestReportsFrom(t *testing.T) {
 	if err := reg.Register(engine.Factory{
 		Kind:        "sink",
 		NewSettings: func() config.Settings { return &countSettings{Threshold: 1} },
-		New:         func(config.Settings, engine.Deps) (engine.Engine, error) { return reportSink{&got}, nil },
+		New: func(context.Context, config.Settings, engine.Deps) (engine.Engine, error) {
+			return reportSink{&got}, nil
+		},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +387,7 @@ func TestReportsFrom(t *testing.T) {
 	if _, err := pub.PublishEvents(context.Background(), evs); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "reports reaching the other engine", func() bool { return got.Load() > 0 })
+	testutil.WaitFor(t, 20*time.Second, "reports reaching the other engine", func() bool { return got.Load() > 0 })
 	mon.stop()
 	if got.Load() == 0 || got.Load() > 2000 {
 		t.Errorf("the sink received %d reports", got.Load())

@@ -33,6 +33,10 @@ type runner struct {
 	// closes when its loop has ended.
 	producers []*runner
 	done      chan struct{}
+	// mu is held while the engine works, so that the live views
+	// (live.go) never run beside it; ended is set once the loop is over.
+	mu    sync.Mutex
+	ended bool
 }
 
 // feedOrder orders runners so that every engine comes after those that
@@ -57,14 +61,14 @@ func feedOrder(rs []*runner) []*runner {
 	return out
 }
 
-func buildRunners(cfg *config.ResourceObject, reg *engine.Registry, deps engine.Deps, res *resolver.Resolver, met *metrics, feed func(*runner, work)) ([]*runner, error) {
+func buildRunners(ctx context.Context, cfg *config.ResourceObject, reg *engine.Registry, deps engine.Deps, res *resolver.Resolver, met *metrics, feed func(*runner, work)) ([]*runner, error) {
 	var out []*runner
 	byName := map[string]*runner{}
 	for _, spec := range cfg.Engines {
-		e, err := reg.Build(spec, deps)
+		e, err := reg.Build(ctx, spec, deps)
 		if err != nil {
 			for _, r := range out {
-				_ = r.eng.Close()
+				_ = r.eng.Close(ctx)
 			}
 			return nil, err
 		}
@@ -118,9 +122,14 @@ func (r *runner) loop() {
 	for w := range r.ch {
 		r.do(context.Background(), w)
 	}
+	r.mu.Lock()
+	r.ended = true
+	r.mu.Unlock()
 }
 
 func (r *runner) do(ctx context.Context, w work) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var err error
 	if w.ev != nil {
 		err = r.eng.Handle(ctx, w.ev, r.emit)

@@ -77,13 +77,13 @@ func Replay(ctx context.Context, o ReplayOptions, in io.Reader, out io.Writer) (
 	// A replay runs every engine in this goroutine: an engine's reports
 	// reach the engines that take them at once, in order.
 	feed := func(r *runner, w work) { r.do(ctx, w) }
-	runners, err := buildRunners(cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: clk, Logger: o.Logger, Resolve: cfg.Resolve}, res2, met, feed)
+	runners, err := buildRunners(ctx, cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: clk, Logger: o.Logger, Resolve: cfg.Resolve}, res2, met, feed)
 	if err != nil {
 		return res, err
 	}
 	defer func() {
 		for _, r := range runners {
-			_ = r.eng.Close()
+			_ = r.eng.Close(context.WithoutCancel(ctx))
 		}
 	}()
 	var filters []*filter

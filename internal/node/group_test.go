@@ -3,15 +3,13 @@ package node
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-)
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+	"github.com/vigil-ids/vigil/internal/testutil"
+)
 
 // recorder notes the order in which components stop.
 type recorder struct {
@@ -31,7 +29,7 @@ func (r *recorder) component(name string) Component {
 
 func TestGroupStopsInOrderWhenContextEnds(t *testing.T) {
 	var r recorder
-	g := NewGroup(quiet())
+	g := NewGroup(testutil.Quiet())
 	for _, n := range []string{"web", "agent", "delivery", "monitor", "bus"} {
 		g.Add(r.component(n))
 	}
@@ -54,7 +52,7 @@ func TestGroupStopsInOrderWhenContextEnds(t *testing.T) {
 
 func TestGroupStopsAllWhenOneReturns(t *testing.T) {
 	var r recorder
-	g := NewGroup(quiet())
+	g := NewGroup(testutil.Quiet())
 	boom := errors.New("capture failed")
 	g.Add(Component{Name: "sensor", Run: func(context.Context) error { return boom }})
 	g.Add(r.component("delivery"))
@@ -70,7 +68,7 @@ func TestGroupStopsAllWhenOneReturns(t *testing.T) {
 
 func TestGroupFinishedWorkIsNoError(t *testing.T) {
 	var r recorder
-	g := NewGroup(quiet())
+	g := NewGroup(testutil.Quiet())
 	g.Add(Component{Name: "pcap", Run: func(context.Context) error { return nil }})
 	g.Add(r.component("delivery"))
 	if err := g.Run(context.Background()); err != nil {
@@ -82,7 +80,7 @@ func TestGroupFinishedWorkIsNoError(t *testing.T) {
 }
 
 func TestGroupCollectsLaterErrors(t *testing.T) {
-	g := NewGroup(quiet())
+	g := NewGroup(testutil.Quiet())
 	late := errors.New("store flush failed")
 	g.Add(Component{Name: "monitor", Run: func(ctx context.Context) error { <-ctx.Done(); return late }})
 	ctx, cancel := context.WithCancel(context.Background())

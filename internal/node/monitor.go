@@ -102,7 +102,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 	if o.Listen != "" {
 		started := time.Now()
 		httpSrv, err = web.New(web.Options{
-			Listen: o.Listen, Store: mon.Store(), Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
+			Listen: o.Listen, Store: mon.Store(), Live: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
 			Publish: conn.PublishEvents,
 			Health: func() error {
 				if !conn.NC.IsConnected() {
@@ -128,7 +128,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		if a.SpoolDir == "" {
 			a.SpoolDir = filepath.Join(o.DataDir, "agent-spool")
 		}
-		cs, err := Agent(a, conn.PublishEvents, conn.PublishCountVectors, log)
+		cs, err := Agent(a, conn.PublishCompactEvents, conn.PublishCountVectors, log)
 		if err != nil {
 			return errors.Join(err, closeUnstarted(ctx, mon), closeConn(conn, srv))
 		}

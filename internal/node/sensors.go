@@ -114,14 +114,14 @@ func SensorBus(ctx context.Context, bc config.BusClient, client string, log *slo
 		return nil, nil, err
 	}
 	var ensured atomic.Bool
-	publish := func(ctx context.Context, evs []event.Event) (int, error) {
+	publish := func(ctx context.Context, recs [][]byte) (int, error) {
 		if !ensured.Load() {
 			if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
 				return 0, err
 			}
 			ensured.Store(true)
 		}
-		return conn.PublishEvents(ctx, evs)
+		return conn.PublishCompactEvents(ctx, recs)
 	}
 	return conn, publish, nil
 }
@@ -129,7 +129,7 @@ func SensorBus(ctx context.Context, bc config.BusClient, client string, log *slo
 // Publisher connects to the bus of bc at once (no retry), makes the
 // streams, and returns what publishes events and what closes the
 // connection: for a one-off publisher such as vigil ingest.
-func Publisher(ctx context.Context, bc config.BusClient, client string, log *slog.Logger) (deliver.Publisher, func(), error) {
+func Publisher(ctx context.Context, bc config.BusClient, client string, log *slog.Logger) (func(context.Context, []event.Event) (int, error), func(), error) {
 	opts, err := ClientOptions(bc, client)
 	if err != nil {
 		return nil, nil, err

@@ -6,19 +6,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
-)
 
-func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+	"github.com/vigil-ids/vigil/internal/testutil"
+)
 
 func open(t *testing.T, dir string, max int64) *Spool {
 	t.Helper()
-	s, err := Open(Options{Dir: dir, MaxBytes: max, SegmentBytes: 1 << 10, Logger: quiet()})
+	s, err := Open(Options{Dir: dir, MaxBytes: max, SegmentBytes: 1 << 10, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +158,7 @@ func TestForwardRetriesUntilDelivered(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); Forward(ctx, s, 16, send, quiet()) }()
+	go func() { defer close(done); Forward(ctx, s, 16, send, testutil.Quiet()) }()
 	for i := range 50 {
 		if err := s.Append(rec(i)); err != nil {
 			t.Fatal(err)
@@ -189,7 +188,7 @@ func TestForwardRetriesUntilDelivered(t *testing.T) {
 
 func FuzzReadRecord(f *testing.F) {
 	dir := f.TempDir()
-	s, err := Open(Options{Dir: dir, Logger: quiet()})
+	s, err := Open(Options{Dir: dir, Logger: testutil.Quiet()})
 	if err != nil {
 		f.Fatal(err)
 	}

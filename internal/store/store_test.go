@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 
 	"modernc.org/sqlite"
 )
@@ -546,18 +547,6 @@ func holdWriter(t *testing.T, s *Store) (release func()) {
 	return release
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestEnqueueBackpressure(t *testing.T) {
 	s := openTest(t, Options{QueueSize: 2, BatchSize: 1})
 	release := holdWriter(t, s)
@@ -573,7 +562,7 @@ func TestEnqueueBackpressure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "a full queue", func() bool { return len(s.queue) == 2 })
+	testutil.WaitFor(t, 10*time.Second, "a full queue", func() bool { return len(s.queue) == 2 })
 
 	// TryEnqueue never waits: a full queue refuses at once, and the item
 	// is neither queued nor counted.
@@ -610,7 +599,7 @@ func TestEnqueueBackpressure(t *testing.T) {
 	if st.Queued != 3 {
 		t.Errorf("Queued = %d, want 3", st.Queued)
 	}
-	waitFor(t, "a positive OldestQueued", func() bool { return s.Stats().OldestQueued > 0 })
+	testutil.WaitFor(t, 10*time.Second, "a positive OldestQueued", func() bool { return s.Stats().OldestQueued > 0 })
 
 	release()
 	if err := s.Flush(ctx); err != nil {
@@ -749,7 +738,7 @@ func TestWriteFailureBusy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "two failed attempts", func() bool { return s.Stats().WriteErrors >= 2 })
+	testutil.WaitFor(t, 10*time.Second, "two failed attempts", func() bool { return s.Stats().WriteErrors >= 2 })
 	if _, calls := l.snapshot(); len(calls) != 0 {
 		t.Fatalf("Done called before any commit: %v", calls)
 	}
@@ -871,7 +860,7 @@ func TestCloseGivesUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "a failed commit", func() bool { return s.Stats().WriteErrors > 0 })
+	testutil.WaitFor(t, 10*time.Second, "a failed commit", func() bool { return s.Stats().WriteErrors > 0 })
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	err = s.CloseContext(ctx)

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/browsertest"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/store"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 func browser(t *testing.T) context.Context {
@@ -66,13 +67,7 @@ func TestLivePageEscapes(t *testing.T) {
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#events tbody tr").length >= 1`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("stored event never shown: %v", err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for hub.Clients() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the page never opened its event stream")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, "the page to open its event stream", func() bool { return hub.Clients() > 0 })
 	live := event.Event{ID: "live-1", Time: t0, Type: "SYS.CPU", Host: hostile[1], IP: "10.0.0.7", Source: hostile[2], Attrs: map[string]any{"x": []string{hostile[0]}}}
 	hub.ObserveEvent(&live)
 	hub.ObserveReport(&event.Report{ID: "r-1", Time: t0, Monitor: "m", Engine: "e", Model: hostile[2], Host: hostile[0], Score: 0.97, Severity: event.SeverityRed, State: hostile[1], Explanation: hostile[2]})
@@ -149,13 +144,7 @@ func TestDashboardTracks(t *testing.T) {
 		}
 	}
 	poll("the 2,001 tracks", `document.querySelectorAll("#tracks tbody tr").length === 2001`)
-	deadline := time.Now().Add(20 * time.Second)
-	for hub.Clients() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the page never opened its event stream")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, "the page to open its event stream", func() bool { return hub.Clients() > 0 })
 	// Host 3 turns red, live.
 	red := track("h3-b", "10.0.1.3", 4, 0.95, event.SeverityRed, "Compromised", []string{"ev1", "ev2", "ev3"})
 	hub.ObserveReport(&red)

@@ -40,6 +40,9 @@ type Options struct {
 	Listen string
 	// Store answers the queries.
 	Store *store.Store
+	// Live, when set, is the running monitor's view of its engines
+	// (live tracks, learnt profiles).
+	Live Live
 	// Publish delivers submitted events to the bus and returns how many
 	// (a prefix) were durably accepted.
 	Publish func(ctx context.Context, evs []event.Event) (int, error)
@@ -139,6 +142,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/events", s.getEvents)
 	mux.HandleFunc("GET /api/reports", s.getReports)
 	mux.HandleFunc("GET /api/tracks", s.getTracks)
+	mux.HandleFunc("GET /api/hosts", s.getHosts)
+	mux.HandleFunc("GET /api/profiles", s.getProfiles)
 	mux.HandleFunc("GET /api/observations/by-host", s.getTypeCounts)
 	mux.HandleFunc("GET /api/charts/score.svg", s.getScoreChart)
 	mux.HandleFunc("GET /api/charts/observations.svg", s.getObservationsChart)
@@ -251,15 +256,15 @@ func (s *Server) getReports(w http.ResponseWriter, r *http.Request) {
 	writeList(w, s.o.Logger, "reports", rs, err, (*event.Report).AppendJSON)
 }
 
-// getTracks answers with the newest report per subject and model: the
-// live track table (seed 000 Figure 7).
+// getTracks answers with the newest report per subject and model, and the
+// running engines' live tracks: the live track table (seed 000 Figure 7).
 func (s *Server) getTracks(w http.ResponseWriter, r *http.Request) {
 	f, err := s.parseFilter(r, "host", "ip", "monitor", "engine", "model", "severity")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	rs, err := s.o.Store.Tracks(r.Context(), f)
+	rs, err := s.tracks(r.Context(), f)
 	writeList(w, s.o.Logger, "tracks", rs, err, (*event.Report).AppendJSON)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/store"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -274,9 +275,7 @@ func TestStream(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
 	}
-	for f.hub.Clients() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, "the stream to open", func() bool { return f.hub.Clients() > 0 })
 	ev := event.Event{ID: "e1", Time: t0, Type: "PROC.SPAWN", Host: "web-3", Attrs: map[string]any{"name": "</script><b>"}}
 	f.hub.ObserveEvent(&ev)
 	f.hub.ObserveReport(&event.Report{ID: "r1", Time: t0, Monitor: "m", Score: 0.5, Severity: event.SeverityYellow})
@@ -341,9 +340,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	for f.hub.Clients() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, "the stream to open", func() bool { return f.hub.Clients() > 0 })
 	cancel()
 	select {
 	case err := <-served:

@@ -1,216 +1,273 @@
 package profile
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
-	"net/netip"
-	"os"
-	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
-// saveEvery is how often the learnt profiles are saved while running.
-const saveEvery = 5 * time.Minute
+// classSample is how often a class's own profile learns: from one event
+// in classSample of the class.
+const classSample = 8
 
-// Factory makes profile engines for a monitor's registry.
-func Factory() engine.Factory {
-	return engine.Factory{
-		Kind:        Kind,
-		NewSettings: newSettings,
-		New: func(cs config.Settings, d engine.Deps) (engine.Engine, error) {
-			s := cs.(*Settings)
-			e := &adapter{p: New(s.classes, Options{MaxSubjects: s.MaxSubjects, Expire: s.Expire}), suppress: s.Suppress,
-				last: map[string]time.Time{}, held: map[string]int{}, name: d.Name, log: d.Logger, store: d.State}
-			if e.log == nil {
-				e.log = slog.Default()
-			}
-			if s.State != "" {
-				e.file = s.State
-				if !filepath.IsAbs(e.file) && d.Resolve != nil {
-					e.file = d.Resolve(e.file)
-				}
-			}
-			if err := e.load(context.Background()); err != nil {
-				return nil, err
-			}
-			return e, nil
-		},
+// Options bound a profiler.
+type Options struct {
+	// MaxSubjects bounds the subjects kept per class (default 100,000);
+	// the least recently seen go first.
+	MaxSubjects int
+	// Expire forgets a subject not seen for this long (default 30 days).
+	Expire time.Duration
+}
+
+// Profiler keeps the subjects of its classes. It is not safe for
+// concurrent use (a monitor calls its engines from one goroutine).
+type Profiler struct {
+	classes  []*Class
+	subjects []map[string]*Subject // per class
+	// classes' own profiles: every event of the class, whatever its
+	// subject; a new subject starts from a copy (per class and partition).
+	classProfiles []map[string]*Subject
+	classSeen     []uint64
+	o             Options
+	vals          []value
+	stats         Stats
+	out           []Result
+	bufs          [][]MeasureScore // per class, reused
+	// removed are the item keys of subjects dropped since the last saved
+	// changes; lostTrack says there were too many to list.
+	removed   []string
+	lostTrack bool
+}
+
+// Stats count what the profiler did.
+type Stats struct {
+	Events, Scored, Subjects, Evicted int64
+}
+
+// New makes a profiler of the classes.
+func New(classes []*Class, o Options) *Profiler {
+	if o.MaxSubjects <= 0 {
+		o.MaxSubjects = 100_000
 	}
+	if o.Expire <= 0 {
+		o.Expire = 30 * 24 * time.Hour
+	}
+	p := &Profiler{classes: classes, o: o}
+	n := 0
+	for _, c := range classes {
+		c.prepare()
+		p.subjects = append(p.subjects, map[string]*Subject{})
+		p.classProfiles = append(p.classProfiles, map[string]*Subject{})
+		p.classSeen = append(p.classSeen, 0)
+		n = max(n, len(c.Measures))
+	}
+	p.vals = make([]value, n)
+	p.bufs = make([][]MeasureScore, len(classes))
+	return p
 }
 
-// adapter runs a Profiler as a monitor's engine: it learns from every
-// event, reports the events whose T2 is above their subject's alert
-// percentile (at most one per subject per suppress interval), and keeps
-// the profiles in a file or the monitor's store.
-type adapter struct {
-	p        *Profiler
-	suppress time.Duration
-	last     map[string]time.Time // subject -> last report
-	held     map[string]int       // subject -> reports held back since
-	name     string
-	log      *slog.Logger
-	store    engine.StateStore
-	file     string
-	saved    time.Time
-	now      time.Time
-	// savedOnce: the store holds every profile, so saves write changes.
-	savedOnce bool
+// Classes are the profiler's classes.
+func (p *Profiler) Classes() []*Class { return p.classes }
+
+// Stats reports the counts so far.
+func (p *Profiler) Stats() Stats {
+	st := p.stats
+	for _, m := range p.subjects {
+		st.Subjects += int64(len(m))
+	}
+	return st
 }
 
-func (a *adapter) Handle(_ context.Context, ev *event.Event, emit engine.Emit) error {
-	for _, r := range a.p.Observe(ev, true) {
-		if !r.Ready || r.Rank < r.Class.Alert || r.T2 <= r.Threshold {
+// Result is an event's score in one class.
+type Result struct {
+	Class *Class
+	Score
+}
+
+// Observe takes an event into every class that accepts it and returns
+// its scores; with learn false the profiles learn nothing from it. The
+// results (and their Measures) are valid until the next call.
+func (p *Profiler) Observe(ev *event.Event, learn bool) []Result {
+	out := p.out[:0]
+	p.stats.Events++
+	for ci, c := range p.classes {
+		if c.Accept != nil && !c.Accept(ev) {
 			continue
 		}
-		key := r.Class.Name + "\x00" + r.Subject
-		if t, ok := a.last[key]; ok && ev.Time.Sub(t) < a.suppress {
-			a.held[key]++
+		subj := keyOf(ev, c.Subject)
+		if subj == "" {
 			continue
 		}
-		a.last[key] = ev.Time
-		held := a.held[key]
-		delete(a.held, key)
-		emit(report(ev, r, held))
-	}
-	return nil
-}
-
-// report is the report of an anomalous event: the subject, T2 and the
-// most outlying measures with their values, so it explains itself.
-func report(ev *event.Event, r Result, held int) event.Report {
-	sev := event.SeverityYellow
-	if r.Rank >= r.Class.Red {
-		sev = event.SeverityRed
-	}
-	// The most outlying measures, most first, as "name=value (S s, Q q,
-	// long-term p)" (report attributes are flat).
-	top := r.Top(5)
-	measures := make([]string, 0, len(top))
-	for _, m := range top {
-		txt := fmt.Sprintf("%s=%s (S %.2f, Q %.3g", m.Name, m.Value(), m.S, m.Q)
-		if m.LongTerm > 0 {
-			txt += fmt.Sprintf(", long-term %.3g", m.LongTerm)
+		key, part := subj, ""
+		if c.BusinessHours[1] > 0 {
+			part = c.partition(ev.Time)
+			key += "|" + part
 		}
-		measures = append(measures, txt+")")
+		vals := p.vals[:len(c.Measures)]
+		c.extract(ev, vals)
+		cp := p.classProfiles[ci][part]
+		if learn {
+			if cp == nil {
+				cp = newSubject("", c, ev.Time)
+				p.classProfiles[ci][part] = cp
+			}
+			// The class's profile learns from one event in classSample:
+			// the same distributions, for an eighth of the cost.
+			if p.classSeen[ci]%classSample == 0 {
+				cp.observe("", vals, ev.Time, true, p.bufs[ci])
+			}
+			p.classSeen[ci]++
+		}
+		s := p.subjects[ci][key]
+		if s == nil && !learn {
+			// Judged by what the class knows, and forgotten.
+			if cp == nil || cp.periods == 0 {
+				continue
+			}
+			s = cp.clone(key)
+		}
+		if s == nil {
+			// A new subject starts from what the class knows, and learns.
+			if cp != nil && cp.periods > 0 {
+				s = cp.clone(key)
+			} else {
+				s = newSubject(key, c, ev.Time)
+			}
+			p.subjects[ci][key] = s
+			if len(p.subjects[ci]) > p.o.MaxSubjects {
+				p.evict(ci)
+			}
+		}
+		sess := ""
+		if c.Session != "" {
+			sess = keyOf(ev, c.Session)
+		}
+		sc := s.observe(sess, vals, ev.Time, learn, p.bufs[ci])
+		p.bufs[ci] = sc.Measures
+		sc.Subject = subj
+		if sc.Ready {
+			p.stats.Scored++
+		}
+		out = append(out, Result{Class: c, Score: sc})
 	}
-	out := event.Report{Time: ev.Time, Model: r.Class.Name, Score: r.Rank, Severity: sev, State: "Anomalous",
-		Explanation: Explain(r.Class.Name, r.Score, 3),
-		Attrs: map[string]any{"t2": round3(r.T2), "threshold": round3(r.Threshold), "percentile": r.Class.Alert,
-			"subject": r.Subject, "subject_field": r.Class.Subject, "measures": measures}}
-	if ev.ID != "" {
-		out.Evidence = []string{ev.ID}
-	}
-	if held > 0 {
-		out.Attrs["held_back"] = int64(held)
-	}
-	if len(top) > 0 {
-		out.Attrs["top_measure"], out.Attrs["top_value"], out.Attrs["top_s"] = top[0].Name, top[0].Value(), round3(top[0].S)
-	}
-	if a, err := netip.ParseAddr(r.Subject); err == nil {
-		out.IP = a.Unmap().String()
-	} else {
-		out.Host = r.Subject
-	}
+	p.out = out
 	return out
 }
 
-func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
-
-func (a *adapter) Tick(ctx context.Context, now time.Time, _ engine.Emit) error {
-	a.now = now
-	if a.saved.IsZero() {
-		a.saved = now
+// keyOf reads a subject or session: a field, several joined ("src,sport"
+// gives "198.51.100.7,40123"), or a literal ("=anonymous": every event
+// of the class shares one subject). A missing field gives "".
+func keyOf(ev *event.Event, spec string) string {
+	if v, ok := strings.CutPrefix(spec, "="); ok {
+		return v
 	}
-	if now.Sub(a.saved) < saveEvery {
-		return nil
+	if !strings.Contains(spec, ",") {
+		return ev.Field(spec)
 	}
-	a.saved = now
-	a.p.Expire(now)
-	for k, t := range a.last {
-		if now.Sub(t) > a.suppress {
-			delete(a.last, k)
-			delete(a.held, k)
+	var b strings.Builder
+	for i, f := range strings.Split(spec, ",") {
+		v := ev.Field(strings.TrimSpace(f))
+		if v == "" {
+			return ""
 		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(v)
 	}
-	return a.save(ctx, now)
+	return b.String()
 }
 
-func (a *adapter) Close() error {
-	at := a.now
-	if at.IsZero() {
-		at = time.Now()
+// partition names the part of the week t falls in.
+func (c *Class) partition(t time.Time) string {
+	d := t.Sub(t.Truncate(24 * time.Hour))
+	wd := t.Weekday()
+	if wd != time.Saturday && wd != time.Sunday && d >= c.BusinessHours[0] && d < c.BusinessHours[1] {
+		return "business"
 	}
-	return a.save(context.Background(), at)
+	return "off-hours"
 }
 
-// stateName is the engine's key in the store.
-func (a *adapter) stateName() string { return StateName(a.name) }
-
-// StateName is where a profile engine of that name keeps its profiles in
-// a store.
-func StateName(engine string) string { return "profile/" + engine }
-
-// save writes the profiles to the state file, or to the store.
-func (a *adapter) save(ctx context.Context, at time.Time) error {
-	switch {
-	case a.file != "":
-		var b bytes.Buffer
-		if err := a.p.Export(&b); err != nil {
-			return err
+// Fold makes a long-term update of every subject now, whatever the
+// schedule (training from recorded events ends with one).
+func (p *Profiler) Fold() {
+	for ci, m := range p.subjects {
+		for _, s := range m {
+			s.Fold(1)
 		}
-		tmp := a.file + ".tmp"
-		if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {
-			return fmt.Errorf("saving profiles: %w", err)
+		for _, s := range p.classProfiles[ci] {
+			s.Fold(1)
 		}
-		if err := os.Rename(tmp, a.file); err != nil {
-			return fmt.Errorf("saving profiles: %w", err)
-		}
-	case a.store != nil:
-		// Everything the first time (replacing what was loaded), then what
-		// changed.
-		if err := a.p.SaveStore(ctx, a.store, a.stateName(), at, !a.savedOnce); err != nil {
-			return err
-		}
-		a.savedOnce = true
 	}
-	return nil
 }
 
-// load reads the profiles saved before, if any.
-func (a *adapter) load(ctx context.Context) error {
-	var data []byte
-	switch {
-	case a.file != "":
-		d, err := os.ReadFile(a.file)
-		if os.IsNotExist(err) {
-			return nil
+// Expire forgets the subjects not seen since now minus the expiry, and
+// sessions idle for a day.
+func (p *Profiler) Expire(now time.Time) {
+	for _, m := range p.subjects {
+		for k, s := range m {
+			if now.Sub(s.lastSeen) > p.o.Expire {
+				delete(m, k)
+				p.forget(s)
+				p.stats.Evicted++
+				continue
+			}
+			for sk, ss := range s.sessions {
+				if now.Sub(ss.seen) > 24*time.Hour {
+					delete(s.sessions, sk)
+				}
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("profiles %s: %w", a.file, err)
+	}
+}
+
+// evict drops the least recently seen tenth of class ci's subjects.
+func (p *Profiler) evict(ci int) {
+	m := p.subjects[ci]
+	all := make([]*Subject, 0, len(m))
+	for _, s := range m {
+		all = append(all, s)
+	}
+	slices.SortFunc(all, func(a, b *Subject) int { return a.lastSeen.Compare(b.lastSeen) })
+	for _, s := range all[:max(1, len(all)/10)] {
+		delete(m, s.Key)
+		p.forget(s)
+		p.stats.Evicted++
+	}
+}
+
+// forget notes a subject dropped, for the next saved changes.
+func (p *Profiler) forget(s *Subject) {
+	if len(p.removed) < 1<<20 {
+		p.removed = append(p.removed, itemKey(s.class.Name, s.Key, false))
+	} else {
+		p.lostTrack = true // too many to list: the next save writes everything
+	}
+}
+
+// Explain says, in a line, why a score is what it is.
+func Explain(class string, sc Score, top int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s): T2 %.1f, above %.0f%% of its history (alert above %.1f)", sc.Subject, class, sc.T2, sc.Rank*100, sc.Threshold)
+	n := 0
+	for _, m := range sc.Top(top) {
+		if m.S < 1 {
+			break
 		}
-		data = d
-	case a.store != nil:
-		d, _, err := LoadStore(ctx, a.store, a.stateName())
-		if err != nil {
-			return err
+		if n == 0 {
+			b.WriteString("; most outlying: ")
+		} else {
+			b.WriteString(", ")
 		}
-		data = d
+		fmt.Fprintf(&b, "%s=%s (S %.1f", m.Name, m.Value(), m.S)
+		if m.LongTerm > 0 {
+			fmt.Fprintf(&b, ", long-term %.2g%%", m.LongTerm*100)
+		}
+		b.WriteString(")")
+		n++
 	}
-	if data == nil {
-		return nil
-	}
-	n, err := a.p.Import(bytes.NewReader(data))
-	if err != nil {
-		// What could be read is kept; the rest is said.
-		a.log.Warn("profiles partly restored", "engine", a.name, "subjects", n, "err", err)
-		return nil
-	}
-	a.log.Info("profiles restored", "engine", a.name, "subjects", n)
-	return nil
+	return b.String()
 }

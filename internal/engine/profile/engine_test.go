@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
@@ -91,7 +92,7 @@ engines:
 
 func newEngine(t *testing.T, cfg *config.ResourceObject, reg *engine.Registry, st engine.StateStore) engine.Engine {
 	t.Helper()
-	e, err := reg.Build(cfg.Engines[0], engine.Deps{Logger: slog.New(slog.DiscardHandler), State: st, Resolve: cfg.Resolve})
+	e, err := reg.Build(context.Background(), cfg.Engines[0], engine.Deps{Logger: slog.New(slog.DiscardHandler), State: st, Resolve: cfg.Resolve})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +159,11 @@ func TestEngineReportsAndRestarts(t *testing.T) {
 		return b.String()
 	}
 	before := export(e)
-	if err := e.Close(); err != nil {
+	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e2 := newEngine(t, cfg, reg, st)
-	defer e2.Close()
+	defer e2.Close(context.Background())
 	if got := e2.(*adapter).p.Stats().Subjects; got != 1 {
 		t.Fatalf("after a restart: %d subjects", got)
 	}
@@ -351,4 +352,34 @@ func BenchmarkSaveStore(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCloseUsesInjectedClock closes an engine that was never ticked: it
+// saves its profiles at the time of the clock it was given, not the wall
+// clock's.
+func TestCloseUsesInjectedClock(t *testing.T) {
+	cfg, reg := load(t, sourcesConfig)
+	st, err := store.Open(t.Context(), store.Options{Path: filepath.Join(t.TempDir(), "v.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	at := time.Date(2019, 3, 4, 5, 6, 7, 0, time.UTC)
+	e, err := reg.Build(t.Context(), cfg.Engines[0], engine.Deps{Clock: clock.NewManual(at), Logger: slog.New(slog.DiscardHandler), State: st, Resolve: cfg.Resolve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Handle(t.Context(), conn("198.51.100.7", "http", 1000, at), func(event.Report) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	data, saved, err := LoadStore(t.Context(), st, StateName(cfg.Engines[0].Name))
+	if err != nil || data == nil {
+		t.Fatalf("nothing saved: %v", err)
+	}
+	if !saved.Equal(at) {
+		t.Errorf("saved at %v, want the injected clock's %v", saved, at)
+	}
 }

@@ -10,7 +10,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/engine/signature"
+	"github.com/vigil-ids/vigil/internal/match"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
 // Kind is the engine kind resource objects name.
@@ -148,9 +149,11 @@ func (cs *ClassSettings) compile(p *config.Problems, path string) *Class {
 		c.BusinessHours = bh
 	}
 	if cs.Match.Kind != 0 {
-		m, probs := signature.ParseMatch("", &cs.Match, config.Join(path, "match"), nil)
-		for _, pr := range probs {
-			p.Addf(config.Join(path, "match"), "%s", pr.Msg)
+		// The match's own problems keep their positions in the file.
+		r := &yamlnode.Reader{}
+		m := match.Parse(r, &cs.Match, config.Join(path, "match"), nil)
+		for _, pr := range r.Problems {
+			p.Add(pr)
 		}
 		if m != nil {
 			c.Accept = m.Matches

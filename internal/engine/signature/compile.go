@@ -10,8 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 	"github.com/vigil-ids/vigil/rules"
 )
 
@@ -35,12 +36,12 @@ type Rule struct {
 	kind     int
 	silent   bool // makes its fact, reports nothing
 	report   tmpl
-	subject  *field
-	fields   []field
+	subject  *match.Field
+	fields   []match.Field
 	suppress time.Duration
 	// suppressBy, when set, are the fields whose values (with the
 	// subject) key suppression, instead of the group, variables or source.
-	suppressBy    []field
+	suppressBy    []match.Field
 	suppressBySet bool
 
 	match *matcher // match and threshold rules
@@ -66,13 +67,13 @@ type matcher struct {
 	ord   int // its place in the rule set: candidates come in this order
 	step  int // -1 for a rule's own match
 	types []string
-	cond  cond
+	cond  match.Cond
 }
 
 type thrSpec struct {
-	groupBy  []field
+	groupBy  []match.Field
 	count    int
-	distinct *field
+	distinct *match.Field
 	window   time.Duration
 }
 
@@ -98,7 +99,7 @@ type seqStep struct {
 
 type bindSpec struct {
 	v int
-	f field
+	f match.Field
 }
 
 type attemptSpec struct {
@@ -109,7 +110,7 @@ type attemptSpec struct {
 
 type factRef struct {
 	name string
-	key  []field
+	key  []match.Field
 	ttl  time.Duration
 }
 
@@ -145,40 +146,27 @@ type RuleSet struct {
 	index *index
 
 	// Slots of the conditions (slots.go) and the number of matchers.
-	rawSlots   map[string]int
-	txtSlots   map[textKey]int
-	nraw, ntxt int
-	nmatchers  int
+	slots     match.Slots
+	nmatchers int
 }
 
 // compiler compiles parsed rules.
 type compiler struct {
-	probs []config.Problem
+	probs yamlnode.Problems
 	// lists are those the current rule sees: its file's, with the
 	// engine's replacing them by name.
-	lists     map[string][]valueDoc
-	fileLists map[string]map[string][]valueDoc
-	engLists  map[string][]valueDoc
+	lists     map[string][]match.Value
+	fileLists map[string]map[string][]match.Value
+	engLists  map[string][]match.Value
 	cur       *ruleDoc
 }
 
-func (c *compiler) addf(d *condDoc, format string, args ...any) {
-	pr := config.Problem{Msg: fmt.Sprintf(format, args...)}
-	if c.cur != nil {
-		pr.File = c.cur.file
-	}
-	if d != nil {
-		pr.Line, pr.Col, pr.Path = d.line, d.col, d.path
-	}
-	c.probs = append(c.probs, pr)
-}
-
 func (c *compiler) addAt(line, col int, path, format string, args ...any) {
-	pr := config.Problem{Line: line, Col: col, Path: path, Msg: fmt.Sprintf(format, args...)}
+	pr := yamlnode.Problem{Line: line, Col: col, Path: path, Msg: fmt.Sprintf(format, args...)}
 	if c.cur != nil {
 		pr.File = c.cur.file
 		if !strings.HasPrefix(path, c.cur.path) {
-			pr.Path = config.Join(c.cur.path, path)
+			pr.Path = yamlnode.Join(c.cur.path, path)
 		}
 	}
 	c.probs = append(c.probs, pr)
@@ -186,7 +174,7 @@ func (c *compiler) addAt(line, col int, path, format string, args ...any) {
 
 // Load reads, parses and compiles rule files (paths or glob patterns).
 // Every mistake of every file is returned at once, with its line, as a
-// *config.Error.
+// *yamlnode.Error.
 func Load(patterns []string, o Options) (*RuleSet, []string, error) {
 	var files []string
 	for _, pat := range patterns {
@@ -211,7 +199,7 @@ func Load(patterns []string, o Options) (*RuleSet, []string, error) {
 	for _, f := range files {
 		data, err := readRules(f)
 		if err != nil {
-			p.probs = append(p.probs, config.Problem{File: f, Msg: fmt.Sprintf("reading rules: %v", err)})
+			p.Problems = append(p.Problems, yamlnode.Problem{File: f, Msg: fmt.Sprintf("reading rules: %v", err)})
 			continue
 		}
 		p.parseFile(f, data)
@@ -241,11 +229,11 @@ func Parse(name string, data []byte, o Options) (*RuleSet, error) {
 }
 
 func compileAll(p *parser, o Options) (*RuleSet, error) {
-	c := &compiler{probs: p.probs, fileLists: p.lists, engLists: map[string][]valueDoc{}}
+	c := &compiler{probs: p.Problems, fileLists: p.lists, engLists: map[string][]match.Value{}}
 	for k, vals := range o.Lists {
-		list := make([]valueDoc, 0, len(vals))
+		list := make([]match.Value, 0, len(vals))
 		for _, s := range vals {
-			list = append(list, plainValue(s))
+			list = append(list, match.PlainValue(s))
 		}
 		c.engLists[k] = list
 	}
@@ -280,38 +268,21 @@ func compileAll(p *parser, o Options) (*RuleSet, error) {
 	}
 	for id := range o.Overrides {
 		if seen[id] == nil {
-			c.probs = append(c.probs, config.Problem{Path: "overrides." + id, Msg: fmt.Sprintf("no rule %q to override", id)})
+			c.probs = append(c.probs, yamlnode.Problem{Path: "overrides." + id, Msg: fmt.Sprintf("no rule %q to override", id)})
 		}
 	}
 	for _, id := range o.Disable {
 		if seen[id] == nil {
-			c.probs = append(c.probs, config.Problem{Path: "disable", Msg: fmt.Sprintf("no rule %q to disable", id)})
+			c.probs = append(c.probs, yamlnode.Problem{Path: "disable", Msg: fmt.Sprintf("no rule %q to disable", id)})
 		}
 	}
 	if len(c.probs) > 0 {
-		sort.SliceStable(c.probs, func(i, j int) bool {
-			a, b := c.probs[i], c.probs[j]
-			if a.File != b.File {
-				return a.File < b.File
-			}
-			if a.Line != b.Line {
-				return a.Line < b.Line
-			}
-			return a.Col < b.Col
-		})
-		return nil, &config.Error{Problems: c.probs}
+		c.probs.Sort()
+		return nil, &yamlnode.Error{Problems: c.probs}
 	}
 	rs.assignSlots()
 	rs.index = buildIndex(rs)
 	return rs, nil
-}
-
-func plainValue(s string) valueDoc {
-	v := valueDoc{s: s}
-	if n, err := parseNumber(s); err == nil {
-		v.isNum, v.num = true, n
-	}
-	return v
 }
 
 // defaultScore is a report's score when the rule names none.
@@ -327,7 +298,7 @@ func defaultScore(s event.Severity) float64 {
 
 func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duration) *Rule {
 	c.cur = d
-	c.lists = map[string][]valueDoc{}
+	c.lists = map[string][]match.Value{}
 	for k, v := range c.fileLists[d.file] {
 		c.lists[k] = v
 	}
@@ -345,7 +316,7 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 	if ov.Severity != "" {
 		sev, err := event.ParseSeverity(ov.Severity)
 		if err != nil {
-			c.probs = append(c.probs, config.Problem{Path: "overrides." + d.ID + ".severity", Msg: fmt.Sprintf("severity %q: want green, yellow or red", ov.Severity)})
+			c.probs = append(c.probs, yamlnode.Problem{Path: "overrides." + d.ID + ".severity", Msg: fmt.Sprintf("want a severity (green, yellow or red), not %q", ov.Severity)})
 		}
 		r.Severity = sev
 	}
@@ -366,7 +337,7 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 	if d.suppressBySet {
 		r.suppressBySet = true
 		for _, f := range d.SuppressBy {
-			r.suppressBy = append(r.suppressBy, newField(f))
+			r.suppressBy = append(r.suppressBy, match.NewField(f))
 		}
 	}
 	if r.silent && d.Asserts == nil {
@@ -381,14 +352,14 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 	}
 	r.report = c.template(d, text)
 	if d.Subject != "" {
-		if !validField(d.Subject) {
+		if !match.ValidField(d.Subject) {
 			c.addAt(d.line, d.col, "subject", "field %q: use letters, digits, '.', '_', ':' and '-'", d.Subject)
 		}
-		f := newField(d.Subject)
+		f := match.NewField(d.Subject)
 		r.subject = &f
 	}
 	for _, name := range d.Fields {
-		r.fields = append(r.fields, newField(name))
+		r.fields = append(r.fields, match.NewField(name))
 	}
 	switch {
 	case d.Sequence != nil:
@@ -406,17 +377,17 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 			r.thr.window = ov.Window
 		}
 		for _, g := range t.GroupBy {
-			r.thr.groupBy = append(r.thr.groupBy, newField(g))
+			r.thr.groupBy = append(r.thr.groupBy, match.NewField(g))
 		}
 		if t.Distinct != "" {
-			f := newField(t.Distinct)
+			f := match.NewField(t.Distinct)
 			r.thr.distinct = &f
 		}
 	default:
 		r.kind = kindMatch
 		r.match = c.matcher(r, -1, d.Match, nil)
 		if ov.Count > 0 || ov.Window > 0 {
-			c.probs = append(c.probs, config.Problem{Path: "overrides." + d.ID, Msg: "count and window apply to threshold rules"})
+			c.probs = append(c.probs, yamlnode.Problem{Path: "overrides." + d.ID, Msg: "count and window apply to threshold rules"})
 		}
 	}
 	r.requires = c.facts(d.Requires)
@@ -447,11 +418,14 @@ func (c *compiler) listsUsed(d *ruleDoc) string {
 	return b.String()
 }
 
-func (c *compiler) matcher(r *Rule, step int, d *matchDoc, vars map[string]int) *matcher {
+func (c *compiler) matcher(r *Rule, step int, d *match.Doc, vars map[string]int) *matcher {
 	if d == nil {
-		return &matcher{rule: r, step: step, types: []string{"*"}, cond: trueCond{}}
+		m, _ := match.New(nil, match.CompileOptions{})
+		return &matcher{rule: r, step: step, types: m.Types(), cond: m.Cond()}
 	}
-	return &matcher{rule: r, step: step, types: d.Types, cond: c.compileCond(d.Where, vars)}
+	cond, probs := match.Compile(d.Where, match.CompileOptions{File: c.cur.file, Lists: c.lists, Vars: vars, ListHint: " (lists: in a rule file, or the engine's lists)"})
+	c.probs = append(c.probs, probs...)
+	return &matcher{rule: r, step: step, types: d.Types, cond: cond}
 }
 
 func (c *compiler) sequence(r *Rule, d *sequenceDoc) *seqSpec {
@@ -483,27 +457,25 @@ func (c *compiler) sequence(r *Rule, d *sequenceDoc) *seqSpec {
 		st.m = c.matcher(r, i, sd.Match, scope)
 		if i == 0 {
 			for _, f := range d.By {
-				st.binds = append(st.binds, bindSpec{vars[f], newField(f)})
+				st.binds = append(st.binds, bindSpec{vars[f], match.NewField(f)})
 			}
 		} else {
 			for _, f := range d.By {
-				st.joins = append(st.joins, bindSpec{vars[f], newField(f)})
+				st.joins = append(st.joins, bindSpec{vars[f], match.NewField(f)})
 			}
 		}
 		// $var equalities at the top of the step's condition are joins.
-		if l, ok := st.m.cond.(*leaf); ok {
-			st.joins = append(st.joins, varJoins([]cond{l})...)
-		} else if a, ok := st.m.cond.(andCond); ok {
-			st.joins = append(st.joins, varJoins(a)...)
+		for _, j := range match.VarJoins(st.m.cond) {
+			st.joins = append(st.joins, bindSpec{j.Var, j.Field})
 		}
-		if sd.Match != nil && sd.Match.Where != nil && misplacedVar(sd.Match.Where) {
+		if sd.Match != nil && sd.Match.Where != nil && sd.Match.Where.MisplacedVar() {
 			c.addAt(sd.line, sd.col, sd.path, "a $variable may only be compared for equality, alone, at the top level of a step's where")
 		}
 		for _, name := range sd.bindOrder {
 			if i > 0 && contains(d.By, name) {
 				c.addAt(sd.line, sd.col, sd.path+".bind", "%s is already bound by by:", name)
 			}
-			st.binds = append(st.binds, bindSpec{addVar(name), newField(sd.Bind[name])})
+			st.binds = append(st.binds, bindSpec{addVar(name), match.NewField(sd.Bind[name])})
 		}
 		if sd.Absent {
 			switch {
@@ -556,66 +528,12 @@ func (c *compiler) sequence(r *Rule, d *sequenceDoc) *seqSpec {
 	return s
 }
 
-func varJoins(kids []cond) []bindSpec {
-	var out []bindSpec
-	for _, k := range kids {
-		l, ok := k.(*leaf)
-		if !ok || l.op != opEq || len(l.values) != 1 || l.values[0].varIdx < 0 {
-			continue
-		}
-		out = append(out, bindSpec{l.values[0].varIdx, l.f})
-	}
-	return out
-}
-
-// misplacedVar reports a $variable anywhere but alone in a field
-// condition directly in the step's top-level mapping (where it is a join
-// the engine looks instances up by).
-func misplacedVar(where *condDoc) bool {
-	if where.op != "and" {
-		return anyVar(where)
-	}
-	for _, k := range where.kids {
-		if k.op == "leaf" {
-			if hasVar(k.values) && len(k.values) > 1 {
-				return true
-			}
-			continue
-		}
-		if anyVar(k) {
-			return true
-		}
-	}
-	return false
-}
-
-func anyVar(d *condDoc) bool {
-	if d.op == "leaf" {
-		return hasVar(d.values)
-	}
-	for _, k := range d.kids {
-		if anyVar(k) {
-			return true
-		}
-	}
-	return false
-}
-
-func hasVar(vs []valueDoc) bool {
-	for _, v := range vs {
-		if v.variable != "" {
-			return true
-		}
-	}
-	return false
-}
-
 func (c *compiler) facts(ds []factDoc) []factRef {
 	var out []factRef
 	for _, d := range ds {
 		f := factRef{name: d.Fact, ttl: d.TTL}
 		for _, k := range d.Key {
-			f.key = append(f.key, newField(k))
+			f.key = append(f.key, match.NewField(k))
 		}
 		out = append(out, f)
 	}

@@ -18,7 +18,6 @@ package signature
 import (
 	"cmp"
 	"container/heap"
-	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
 )
 
 // Limits are the bounds on an engine's state.
@@ -93,7 +93,7 @@ type Engine struct {
 	log    *slog.Logger
 	stats  Stats
 	now    time.Time
-	ctx    evalCtx
+	ctx    match.Ctx
 	keyBuf []byte // reused for group and join keys
 
 	// Reloading.
@@ -151,7 +151,7 @@ func (e *Engine) Swap(rs *RuleSet) { e.swap(rs) }
 func (e *Engine) swap(rs *RuleSet) {
 	old := e.byID
 	e.set = rs
-	e.ctx = newEvalCtx(rs)
+	e.ctx = rs.slots.NewCtx()
 	e.states = make(map[*Rule]*ruleState, len(rs.Rules))
 	e.byID = make(map[string]*ruleState, len(rs.Rules))
 	for _, r := range rs.Rules {
@@ -191,7 +191,7 @@ func (e *Engine) Handle(ev *event.Event, emit engine.Emit) {
 	if ev.Time.After(e.now) {
 		e.advance(ev.Time, emit)
 	}
-	e.ctx.reset(ev)
+	e.ctx.Reset(ev)
 	ix := e.set.index
 	for _, o := range ix.candidates(&e.ctx) {
 		m := ix.byOrd[o]
@@ -201,11 +201,11 @@ func (e *Engine) Handle(ev *event.Event, emit engine.Emit) {
 		}
 		switch m.rule.kind {
 		case kindMatch:
-			if m.cond.eval(&e.ctx) {
+			if m.cond.Eval(&e.ctx) {
 				e.fire(st, ev, ev.Time, []string{ev.ID}, nil, nil, nil, false, emit)
 			}
 		case kindThreshold:
-			if m.cond.eval(&e.ctx) {
+			if m.cond.Eval(&e.ctx) {
 				e.threshold(st, ev, emit)
 			}
 		case kindSequence:
@@ -242,15 +242,15 @@ func (e *Engine) threshold(st *ruleState, ev *event.Event, emit engine.Emit) {
 	extra := map[string]string{"count": strconv.Itoa(t.count), "window": windowText(t.window)}
 	attrs := map[string]any{"count": int64(t.count), "window": windowText(t.window)}
 	for i, f := range t.groupBy {
-		extra[f.name] = g.vals[i]
-		attrs[f.name] = g.vals[i]
+		extra[f.Name()] = g.vals[i]
+		attrs[f.Name()] = g.vals[i]
 	}
 	if t.distinct != nil {
 		vals := g.distinctValues(32)
 		slices.SortFunc(vals, compareValues)
-		extra["distinct"] = t.distinct.name
+		extra["distinct"] = t.distinct.Name()
 		extra["values"] = strings.Join(vals, ",")
-		attrs["distinct"] = t.distinct.name
+		attrs["distinct"] = t.distinct.Name()
 		attrs["values"] = vals
 	}
 	evidence := g.evidenceIDs(ev.Time.UnixNano(), int64(t.window))
@@ -262,7 +262,7 @@ func (e *Engine) sequenceStep(st *ruleState, k int, ev *event.Event, emit engine
 	s := st.rule.seq
 	step := &s.steps[k]
 	if k == 0 {
-		if !step.m.cond.eval(&e.ctx) {
+		if !step.m.cond.Eval(&e.ctx) {
 			return
 		}
 		vars := make([]string, len(s.vars))
@@ -311,9 +311,9 @@ func (e *Engine) sequenceStep(st *ruleState, k int, ev *event.Event, emit engine
 		if !inst.deadline.IsZero() && ev.Time.After(inst.deadline) {
 			continue
 		}
-		e.ctx.vars = inst.vars
-		matched := step.m.cond.eval(&e.ctx)
-		e.ctx.vars = nil
+		e.ctx.SetVars(inst.vars)
+		matched := step.m.cond.Eval(&e.ctx)
+		e.ctx.SetVars(nil)
 		if !matched {
 			continue
 		}
@@ -397,7 +397,7 @@ func (e *Engine) varMap(s *seqSpec, inst *instance) map[string]string {
 
 // defaultFields are copied from the event that fired a rule into its
 // report when the rule names none.
-var defaultFields = []field{newField("src"), newField("dst"), newField("sport"), newField("dport"), newField("proto")}
+var defaultFields = []match.Field{match.NewField("src"), match.NewField("dst"), match.NewField("sport"), match.NewField("dport"), match.NewField("proto")}
 
 // fire checks a rule's preconditions and suppression, makes its fact, and
 // reports.
@@ -438,10 +438,10 @@ func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []s
 	// The subject: a field of the event, or the event's own.
 	if r.subject != nil {
 		var s string
-		if v, ok := vars[r.subject.name]; ok {
+		if v, ok := vars[r.subject.Name()]; ok {
 			s = v
 		} else if ev != nil {
-			s = r.subject.text(ev)
+			s = r.subject.Text(ev)
 		}
 		if a, err := netip.ParseAddr(s); err == nil {
 			rep.IP = a.Unmap().String()
@@ -462,10 +462,10 @@ func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []s
 			b.WriteString(rep.Host + "\x00" + rep.IP)
 			for _, f := range r.suppressBy {
 				b.WriteByte(0)
-				if v, ok := vars[f.name]; ok {
+				if v, ok := vars[f.Name()]; ok {
 					b.WriteString(v)
 				} else if ev != nil {
-					b.WriteString(f.text(ev))
+					b.WriteString(f.Text(ev))
 				}
 			}
 			key = b.String()
@@ -497,11 +497,11 @@ func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []s
 	}
 	if ev != nil {
 		for _, f := range fields {
-			if _, set := attrs[f.name]; set || reservedReportAttr(f.name) {
+			if _, set := attrs[f.Name()]; set || reservedReportAttr(f.Name()) {
 				continue
 			}
-			if v, ok := f.get(ev); ok {
-				attrs[f.name] = v
+			if v, ok := f.Get(ev); ok {
+				attrs[f.Name()] = v
 			}
 		}
 	}
@@ -589,14 +589,14 @@ func factKey(f factRef, ev *event.Event, vars map[string]string) (string, bool) 
 	b.WriteString(f.name)
 	for _, k := range f.key {
 		b.WriteByte(0)
-		if v, ok := vars[k.name]; ok {
+		if v, ok := vars[k.Name()]; ok {
 			b.WriteString(v)
 			continue
 		}
 		if ev == nil {
 			return "", false
 		}
-		v, ok := k.get(ev)
+		v, ok := k.Get(ev)
 		if !ok {
 			return "", false
 		}
@@ -670,33 +670,5 @@ func (e *Engine) checkFiles(now time.Time) {
 	e.stats.Reloads++
 	e.log.Info("rules reloaded", "rules", len(rs.Rules))
 }
-
-// adapter runs an Engine as a monitor's engine.
-type adapter struct {
-	e    *Engine
-	snap *statsSnapshot
-}
-
-func (a *adapter) Handle(ctx context.Context, ev *event.Event, emit engine.Emit) error {
-	a.e.Handle(ev, emit)
-	return nil
-}
-
-func (a *adapter) Tick(ctx context.Context, now time.Time, emit engine.Emit) error {
-	a.e.checkFiles(now)
-	a.e.Tick(now, emit)
-	a.snap.set(a.e.Stats())
-	return nil
-}
-
-func (a *adapter) Close() error {
-	st := a.e.Stats()
-	a.snap.set(st)
-	a.e.log.Debug("signature engine closed", "events", st.Events, "reports", st.Reports, "suppressed", st.Suppressed,
-		"groups_evicted", st.GroupsEvicted, "instances_evicted", st.InstancesEvicted, "facts_evicted", st.FactsEvicted)
-	return nil
-}
-
-var _ engine.Engine = (*adapter)(nil)
 
 func (r *Rule) String() string { return fmt.Sprintf("%s (%s:%d)", r.ID, r.File, r.Line) }

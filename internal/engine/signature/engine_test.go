@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
 )
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -111,17 +112,18 @@ func TestIndexAgreesWithScan(t *testing.T) {
 		}
 		// The index with an evaluation that caches, against a scan of
 		// every matcher with one that does not.
-		c := newEvalCtx(rs)
-		c.reset(&ev)
-		plain := evalCtx{ev: &ev}
+		c := rs.slots.NewCtx()
+		c.Reset(&ev)
+		var plain match.Ctx
+		plain.Reset(&ev)
 		var got, want []string
 		for _, o := range rs.index.candidates(&c) {
-			if m := rs.index.byOrd[o]; m.cond.eval(&c) {
+			if m := rs.index.byOrd[o]; m.cond.Eval(&c) {
 				got = append(got, m.rule.ID)
 			}
 		}
 		for _, m := range all {
-			if typeOK(m, ev.Type) && m.cond.eval(&plain) {
+			if typeOK(m, ev.Type) && m.cond.Eval(&plain) {
 				want = append(want, m.rule.ID)
 			}
 		}
@@ -208,7 +210,7 @@ func TestReload(t *testing.T) {
 	}
 	clk := clock.NewManual(t0)
 	metrics := prometheus.NewRegistry()
-	eng, err := reg.Build(cfg.Engines[0], engine.Deps{Monitor: "m", Name: "sig", Clock: clk, Resolve: cfg.Resolve, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)})
+	eng, err := reg.Build(context.Background(), cfg.Engines[0], engine.Deps{Monitor: "m", Name: "sig", Clock: clk, Resolve: cfg.Resolve, Metrics: metrics, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

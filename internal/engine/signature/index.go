@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
 )
 
 // index finds the matchers an event can satisfy, so that an event meets
@@ -53,7 +54,7 @@ type bucket struct {
 }
 
 type fieldIndex struct {
-	f     field
+	f     match.Field
 	byStr map[string][]*matcher // lower-cased text of the value
 	byNum map[float64][]*matcher
 }
@@ -61,8 +62,8 @@ type fieldIndex struct {
 // litIndex finds the matchers of a bucket whose literals the text of one
 // field (url-decoded or not) contains.
 type litIndex struct {
-	f  field
-	tl leaf // how the text is prepared, and where it is cached
+	f  match.Field
+	tl match.LiteralText // how the text is prepared, and where it is cached
 	ac *acMachine
 }
 
@@ -110,8 +111,8 @@ func buildIndex(rs *RuleSet) *index {
 // candidates returns the matchers that may match c's event, each once, in
 // rule order, as their orders (byOrd holds them). The slice is reused by
 // the next call.
-func (ix *index) candidates(c *evalCtx) []int32 {
-	ev := c.ev
+func (ix *index) candidates(c *match.Ctx) []int32 {
+	ev := c.Event()
 	b := ix.bucket(ev.Type)
 	ix.gen++
 	if ix.gen == 0 {
@@ -130,7 +131,7 @@ func (ix *index) candidates(c *evalCtx) []int32 {
 	}
 	for i := range b.fields {
 		fi := &b.fields[i]
-		v, ok := c.get(&fi.f)
+		v, ok := c.Get(&fi.f)
 		if !ok {
 			continue
 		}
@@ -161,17 +162,17 @@ func (ix *index) candidates(c *evalCtx) []int32 {
 	}
 	for i := range b.lits {
 		li := &b.lits[i]
-		v, ok := c.get(&li.f)
+		v, ok := c.Get(&li.f)
 		if !ok {
 			continue
 		}
 		if list, isList := v.([]string); isList {
 			for _, s := range list {
-				li.ac.scan(li.tl.text(s), add)
+				li.ac.scan(li.tl.Text(s), add)
 			}
 			continue
 		}
-		li.ac.scan(li.tl.textOf(c, v), add)
+		li.ac.scan(li.tl.TextOf(c, v), add)
 	}
 	// In rule order: plain matchers came first, the others as found.
 	slices.Sort(ix.cand)
@@ -180,9 +181,9 @@ func (ix *index) candidates(c *evalCtx) []int32 {
 
 // indexChoice is one way of filing a matcher.
 type indexChoice struct {
-	eq   *leaf    // an equality
-	lit  *leaf    // or a literal condition
-	lits []string // its literals
+	eq   *match.Leaf // an equality
+	lit  *match.Leaf // or a literal condition
+	lits []string    // its literals
 }
 
 func (ix *index) bucket(typ string) *bucket {
@@ -210,18 +211,18 @@ func (ix *index) bucket(typ string) *bucket {
 
 	// How many matchers could be filed under each equality value: a
 	// matcher goes where it shares its bucket with the fewest others.
-	eqKey := func(l *leaf, v *cvalue) string { return l.f.name + "\x00" + strings.ToLower(v.s) }
+	eqKey := func(l *match.Leaf, v string) string { return l.Field().Name() + "\x00" + strings.ToLower(v) }
 	popularity := map[string]int{}
 	choices := make([][]indexChoice, len(ms))
 	for i, m := range ms {
-		for _, l := range eqLeaves(m.cond) {
+		for _, l := range match.Equalities(m.cond) {
 			choices[i] = append(choices[i], indexChoice{eq: l})
-			for j := range l.values {
-				popularity[eqKey(l, &l.values[j])]++
+			for _, v := range l.EqualityValues() {
+				popularity[eqKey(l, v)]++
 			}
 		}
-		for _, l := range topLeaves(m.cond) {
-			if lits, ok := leafLiterals(l); ok {
+		for _, l := range match.TopLeaves(m.cond) {
+			if lits, ok := l.Literals(); ok {
 				choices[i] = append(choices[i], indexChoice{lit: l, lits: lits})
 			}
 		}
@@ -234,8 +235,8 @@ func (ix *index) bucket(typ string) *bucket {
 	cost := func(ch indexChoice) float64 {
 		if ch.eq != nil {
 			n := 0
-			for j := range ch.eq.values {
-				n += popularity[eqKey(ch.eq, &ch.eq.values[j])]
+			for _, v := range ch.eq.EqualityValues() {
+				n += popularity[eqKey(ch.eq, v)]
 			}
 			return float64(n)
 		}
@@ -243,7 +244,7 @@ func (ix *index) bucket(typ string) *bucket {
 	}
 	b := &bucket{}
 	litGroups := map[string]map[string][]*matcher{}
-	litLeaf := map[string]*leaf{}
+	litLeaf := map[string]*match.Leaf{}
 	var litOrder []string
 	for i, m := range ms {
 		best := -1
@@ -258,8 +259,8 @@ func (ix *index) bucket(typ string) *bucket {
 		}
 		ch := choices[i][best]
 		if ch.lit != nil {
-			key := ch.lit.f.name
-			if ch.lit.urldecode {
+			key := ch.lit.Field().Name()
+			if ch.lit.URLDecode() {
 				key += "|urldecode"
 			}
 			if litGroups[key] == nil {
@@ -277,72 +278,37 @@ func (ix *index) bucket(typ string) *bucket {
 		l := ch.eq
 		var fi *fieldIndex
 		for k := range b.fields {
-			if b.fields[k].f.name == l.f.name {
+			if b.fields[k].f.Name() == l.Field().Name() {
 				fi = &b.fields[k]
 			}
 		}
 		if fi == nil {
-			b.fields = append(b.fields, fieldIndex{f: l.f, byStr: map[string][]*matcher{}, byNum: map[float64][]*matcher{}})
+			f := l.Field()
+			ix.rs.slots.Field(&f)
+			b.fields = append(b.fields, fieldIndex{f: f, byStr: map[string][]*matcher{}, byNum: map[float64][]*matcher{}})
 			fi = &b.fields[len(b.fields)-1]
 		}
-		for _, v := range l.values {
-			key := strings.ToLower(v.s)
+		for _, v := range l.EqualityValues() {
+			key := strings.ToLower(v)
 			if !containsMatcher(fi.byStr[key], m) {
 				fi.byStr[key] = append(fi.byStr[key], m)
 			}
-			if n, err := parseNumber(v.s); err == nil && !containsMatcher(fi.byNum[n], m) {
+			if n, err := parseNumber(v); err == nil && !containsMatcher(fi.byNum[n], m) {
 				fi.byNum[n] = append(fi.byNum[n], m)
 			}
 		}
 	}
 	for _, key := range litOrder {
 		l := litLeaf[key]
-		tl := leaf{f: l.f, urldecode: l.urldecode, folds: true, op: opContains, tslot: ix.rs.foldSlot(l.f.name, l.urldecode)}
-		b.lits = append(b.lits, litIndex{f: l.f, tl: tl, ac: newACMachine(litGroups[key])})
+		f := l.Field()
+		ix.rs.slots.Field(&f)
+		b.lits = append(b.lits, litIndex{f: f, tl: ix.rs.slots.LiteralText(f, l.URLDecode()), ac: newACMachine(litGroups[key])})
 	}
 	if len(ix.buckets) >= maxBuckets {
 		clear(ix.buckets)
 	}
 	ix.buckets[typ] = b
 	return b
-}
-
-// topLeaves are the field conditions at the top level of an AND: each
-// must hold for the matcher to.
-func topLeaves(cn cond) []*leaf {
-	switch c := cn.(type) {
-	case *leaf:
-		return []*leaf{c}
-	case andCond:
-		var out []*leaf
-		for _, k := range c {
-			if l, ok := k.(*leaf); ok {
-				out = append(out, l)
-			}
-		}
-		return out
-	}
-	return nil
-}
-
-// eqLeaves are the top-level plain equalities an index can hold.
-func eqLeaves(cn cond) []*leaf {
-	var out []*leaf
-	for _, l := range topLeaves(cn) {
-		if l.op != opEq || l.all || l.lower || l.urldecode || l.fieldref || l.f.top == topType {
-			continue
-		}
-		plain := true
-		for _, v := range l.values {
-			if v.varIdx >= 0 || v.re != nil {
-				plain = false
-			}
-		}
-		if plain {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 func containsMatcher(ms []*matcher, m *matcher) bool {
@@ -363,4 +329,15 @@ func lowerASCII(s string) string {
 		}
 	}
 	return s
+}
+
+// shortest is the length of the shortest literal of set.
+func shortest(set []string) int {
+	n := -1
+	for _, s := range set {
+		if n < 0 || len(s) < n {
+			n = len(s)
+		}
+	}
+	return n
 }

@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 )
 
 // A rule file holds YAML documents, each a rule (a mapping), a list of
@@ -20,8 +19,9 @@ import (
 // that each mistake is reported with its line; all mistakes are reported
 // at once.
 
-// MaxRuleFileBytes bounds a rule file.
-const MaxRuleFileBytes = 8 << 20
+// MaxRuleFileBytes bounds a rule file (the limit of every file Vigil
+// reads).
+const MaxRuleFileBytes = yamlnode.MaxFileBytes
 
 // ruleDoc is a rule as written, before compilation.
 type ruleDoc struct {
@@ -47,7 +47,7 @@ type ruleDoc struct {
 	suppressBySet bool
 	Enabled       bool
 	Silent        bool
-	Match         *matchDoc
+	Match         *match.Doc
 	Threshold     *thresholdDoc
 	Sequence      *sequenceDoc
 	Requires      []factDoc
@@ -57,36 +57,6 @@ type ruleDoc struct {
 	// keeps its state across reloads.
 	source string
 }
-
-type matchDoc struct {
-	line, col int
-	Types     []string
-	Where     *condDoc
-}
-
-// condDoc is a condition as written: a leaf (field, modifiers, values) or
-// a combination.
-type condDoc struct {
-	line, col int
-	path      string
-	op        string // "and", "or", "not", "leaf"
-	kids      []*condDoc
-	field     string
-	mods      []string
-	values    []valueDoc
-}
-
-type valueDoc struct {
-	line, col int
-	s         string
-	isNum     bool
-	num       float64
-	isBool    bool
-	b         bool
-	list      string // @name
-	variable  string // $name
-}
-
 type thresholdDoc struct {
 	line, col int
 	GroupBy   []string
@@ -107,7 +77,7 @@ type stepDoc struct {
 	line, col int
 	path      string
 	Name      string
-	Match     *matchDoc
+	Match     *match.Doc
 	Bind      map[string]string
 	bindOrder []string
 	Within    time.Duration
@@ -135,37 +105,22 @@ type factDoc struct {
 
 // parser collects the documents of rule files and their problems.
 type parser struct {
-	file  string
-	probs []config.Problem
+	yamlnode.Reader
 	rules []*ruleDoc
 	// lists are each file's named lists: a rule sees those of its file.
-	lists map[string]map[string][]valueDoc
+	lists map[string]map[string][]match.Value
 	// listPos is where each list was defined, for duplicate messages.
 	listPos map[string]string
 }
 
-func (p *parser) addf(n *yaml.Node, path, format string, args ...any) {
-	pr := config.Problem{File: p.file, Path: path, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		pr.Line, pr.Col = n.Line, n.Column
-	}
-	p.probs = append(p.probs, pr)
-}
-
 // parseFile parses one rule file's bytes.
 func (p *parser) parseFile(name string, data []byte) {
-	p.file = name
-	if len(data) > MaxRuleFileBytes {
-		p.addf(nil, "", "file is larger than %d bytes", MaxRuleFileBytes)
-		return
-	}
-	if pr, ok := config.EachDocument(name, data, func(i int, root *yaml.Node) { p.document(root, i) }); !ok {
-		p.probs = append(p.probs, pr)
-	}
+	p.File = name
+	p.Documents(data, func(i int, root *yaml.Node) { p.document(root, i) })
 }
 
 func (p *parser) document(n *yaml.Node, doc int) {
-	n = resolveAlias(n)
+	n = yamlnode.Resolve(n)
 	path := ""
 	if doc > 0 {
 		path = fmt.Sprintf("doc[%d]", doc)
@@ -173,35 +128,35 @@ func (p *parser) document(n *yaml.Node, doc int) {
 	switch n.Kind {
 	case yaml.SequenceNode:
 		for i, item := range n.Content {
-			p.rule(resolveAlias(item), config.Index(path, i))
+			p.rule(yamlnode.Resolve(item), yamlnode.Index(path, i))
 		}
 	case yaml.MappingNode:
-		if lookup(n, "id") != nil {
+		if yamlnode.Lookup(n, "id") != nil {
 			p.rule(n, path)
 			return
 		}
 		seen := false
 		for j := 0; j+1 < len(n.Content); j += 2 {
-			k, v := n.Content[j], resolveAlias(n.Content[j+1])
+			k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
 			switch k.Value {
 			case "lists":
 				seen = true
-				p.listsSection(v, config.Join(path, "lists"))
+				p.listsSection(v, yamlnode.Join(path, "lists"))
 			case "rules":
 				seen = true
 				if v.Kind != yaml.SequenceNode {
-					p.addf(v, config.Join(path, "rules"), "want a list of rules, not a %s", kindName(v))
+					p.Addf(v, yamlnode.Join(path, "rules"), "want a list of rules, not %s", yamlnode.Describe(v))
 					continue
 				}
 				for i, item := range v.Content {
-					p.rule(resolveAlias(item), config.Index(config.Join(path, "rules"), i))
+					p.rule(yamlnode.Resolve(item), yamlnode.Index(yamlnode.Join(path, "rules"), i))
 				}
 			default:
-				p.addf(k, config.Join(path, k.Value), "unknown key %q (a document is a rule with an id, a list of rules, or lists: and rules:)", k.Value)
+				p.Addf(k, yamlnode.Join(path, k.Value), "unknown key %q (a document is a rule with an id, a list of rules, or lists: and rules:)", k.Value)
 			}
 		}
 		if !seen && len(n.Content) == 0 {
-			p.addf(n, path, "empty document")
+			p.Addf(n, path, "empty document")
 		}
 	case yaml.ScalarNode:
 		if n.Tag == "!!null" {
@@ -209,40 +164,40 @@ func (p *parser) document(n *yaml.Node, doc int) {
 		}
 		fallthrough
 	default:
-		p.addf(n, path, "a document is a rule (a mapping with an id) or a list of rules, not a %s", kindName(n))
+		p.Addf(n, path, "a document is a rule (a mapping with an id) or a list of rules, not %s", yamlnode.Describe(n))
 	}
 }
 
 func (p *parser) listsSection(n *yaml.Node, path string) {
 	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "want a mapping of list names to lists of values")
+		p.Addf(n, path, "want a mapping of list names to lists of values")
 		return
 	}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		lp := config.Join(path, k.Value)
-		if !validName(k.Value) {
-			p.addf(k, lp, "list name %q: use letters, digits, '_' and '-'", k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		lp := yamlnode.Join(path, k.Value)
+		if !match.ValidName(k.Value) {
+			p.Addf(k, lp, "list name %q: use letters, digits, '_' and '-'", k.Value)
 			continue
 		}
-		if prev, dup := p.listPos[p.file+"\x00"+k.Value]; dup {
-			p.addf(k, lp, "list %q is already defined at %s", k.Value, prev)
+		if prev, dup := p.listPos[p.File+"\x00"+k.Value]; dup {
+			p.Addf(k, lp, "list %q is already defined at %s", k.Value, prev)
 			continue
 		}
-		vals := p.values(v, lp, false)
+		vals := match.ReadValues(&p.Reader, v, lp, false)
 		for _, x := range vals {
-			if x.list != "" || x.variable != "" {
-				p.addf(v, lp, "a list holds plain values, not @lists or $variables")
+			if x.IsRef() {
+				p.Addf(v, lp, "a list holds plain values, not @lists or $variables")
 			}
 		}
 		if p.lists == nil {
-			p.lists, p.listPos = map[string]map[string][]valueDoc{}, map[string]string{}
+			p.lists, p.listPos = map[string]map[string][]match.Value{}, map[string]string{}
 		}
-		if p.lists[p.file] == nil {
-			p.lists[p.file] = map[string][]valueDoc{}
+		if p.lists[p.File] == nil {
+			p.lists[p.File] = map[string][]match.Value{}
 		}
-		p.lists[p.file][k.Value] = vals
-		p.listPos[p.file+"\x00"+k.Value] = fmt.Sprintf("%s:%d", p.file, k.Line)
+		p.lists[p.File][k.Value] = vals
+		p.listPos[p.File+"\x00"+k.Value] = fmt.Sprintf("%s:%d", p.File, k.Line)
 	}
 }
 
@@ -255,18 +210,18 @@ var ruleKeys = map[string]bool{
 
 func (p *parser) rule(n *yaml.Node, path string) {
 	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "a rule is a mapping, not a %s", kindName(n))
+		p.Addf(n, path, "a rule is a mapping, not %s", yamlnode.Describe(n))
 		return
 	}
-	r := &ruleDoc{file: p.file, path: path, line: n.Line, col: n.Column, Enabled: true}
+	r := &ruleDoc{file: p.File, path: path, line: n.Line, col: n.Column, Enabled: true}
 	if out, err := yaml.Marshal(n); err == nil {
 		r.source = string(out)
 	}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
 		if !ruleKeys[k.Value] {
-			p.addf(k, kp, "unknown key %q%s", k.Value, config.DidYouMean(k.Value, slices.Collect(maps.Keys(ruleKeys))))
+			p.UnknownKey(k, kp, slices.Collect(maps.Keys(ruleKeys)))
 			continue
 		}
 		switch k.Value {
@@ -274,35 +229,35 @@ func (p *parser) rule(n *yaml.Node, path string) {
 			// A file of one rule may define its lists beside it.
 			p.listsSection(v, kp)
 		case "id":
-			r.ID = p.str(v, kp)
+			r.ID = p.String(v, kp)
 			if r.ID != "" && !validID(r.ID) {
-				p.addf(v, kp, "rule id %q: use letters, digits, '.', '_' and '-' (at most 64)", r.ID)
+				p.Addf(v, kp, "rule id %q: use letters, digits, '.', '_' and '-' (at most 64)", r.ID)
 			}
 		case "title":
-			r.Title = p.str(v, kp)
+			r.Title = p.String(v, kp)
 		case "description":
-			r.Description = p.str(v, kp)
+			r.Description = p.String(v, kp)
 		case "severity":
-			r.Severity, r.severitySet = p.severity(v, kp)
+			r.Severity, r.severitySet = p.Severity(v, kp)
 		case "score":
 			r.Score, r.scoreSet = p.score(v, kp)
 		case "state":
-			r.State = p.str(v, kp)
+			r.State = p.String(v, kp)
 		case "report":
-			r.Report = p.str(v, kp)
+			r.Report = p.String(v, kp)
 			if len(r.Report) > event.MaxExplanationLen {
-				p.addf(v, kp, "longer than %d bytes", event.MaxExplanationLen)
+				p.Addf(v, kp, "longer than %d bytes", event.MaxExplanationLen)
 			}
 		case "subject":
-			r.Subject = p.str(v, kp)
+			r.Subject = p.String(v, kp)
 		case "fields":
-			r.Fields = p.strs(v, kp)
+			r.Fields = p.OneOrMore(v, kp)
 		case "tags":
-			r.Tags = p.strs(v, kp)
+			r.Tags = p.OneOrMore(v, kp)
 		case "references":
-			r.References = p.strs(v, kp)
+			r.References = p.OneOrMore(v, kp)
 		case "suppress":
-			r.Suppress = p.duration(v, kp, true)
+			r.Suppress = p.Duration(v, kp, true)
 			r.suppressSet = true
 		case "suppress_by":
 			if v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
@@ -312,9 +267,9 @@ func (p *parser) rule(n *yaml.Node, path string) {
 			}
 			r.suppressBySet = true
 		case "enabled":
-			r.Enabled = p.boolean(v, kp)
+			r.Enabled = p.Bool(v, kp)
 		case "silent":
-			r.Silent = p.boolean(v, kp)
+			r.Silent = p.Bool(v, kp)
 		case "match":
 			r.Match = p.match(v, kp)
 		case "threshold":
@@ -324,11 +279,11 @@ func (p *parser) rule(n *yaml.Node, path string) {
 		case "requires", "unless":
 			var facts []factDoc
 			if v.Kind != yaml.SequenceNode {
-				p.addf(v, kp, "want a list of facts")
+				p.Addf(v, kp, "want a list of facts")
 				continue
 			}
 			for i, item := range v.Content {
-				if f := p.fact(resolveAlias(item), config.Index(kp, i), false); f != nil {
+				if f := p.fact(yamlnode.Resolve(item), yamlnode.Index(kp, i), false); f != nil {
 					facts = append(facts, *f)
 				}
 			}
@@ -341,8 +296,8 @@ func (p *parser) rule(n *yaml.Node, path string) {
 			r.Asserts = p.fact(v, kp, true)
 		}
 	}
-	if r.ID == "" && lookup(n, "id") == nil {
-		p.addf(n, path, "missing %q", "id")
+	if r.ID == "" && yamlnode.Lookup(n, "id") == nil {
+		p.Missing(n, path, "id", "")
 	}
 	kinds := 0
 	for _, set := range []bool{r.Match != nil && r.Threshold == nil, r.Sequence != nil} {
@@ -351,267 +306,85 @@ func (p *parser) rule(n *yaml.Node, path string) {
 		}
 	}
 	switch {
-	case r.Threshold != nil && r.Match == nil && lookup(n, "match") == nil:
-		p.addf(n, path, "a threshold rule needs a match (the events it counts)")
-	case r.Sequence != nil && lookup(n, "match") != nil:
-		p.addf(lookup(n, "match"), config.Join(path, "match"), "a sequence rule matches in its steps, not with match")
+	case r.Threshold != nil && r.Match == nil && yamlnode.Lookup(n, "match") == nil:
+		p.Addf(n, path, "a threshold rule needs a match (the events it counts)")
+	case r.Sequence != nil && yamlnode.Lookup(n, "match") != nil:
+		p.Addf(yamlnode.Lookup(n, "match"), yamlnode.Join(path, "match"), "a sequence rule matches in its steps, not with match")
 	case r.Sequence != nil && r.Threshold != nil:
-		p.addf(lookup(n, "threshold"), config.Join(path, "threshold"), "a rule is a threshold or a sequence, not both")
-	case kinds == 0 && r.Threshold == nil && lookup(n, "match") == nil:
-		p.addf(n, path, "a rule needs match (with threshold, optionally) or sequence")
+		p.Addf(yamlnode.Lookup(n, "threshold"), yamlnode.Join(path, "threshold"), "a rule is a threshold or a sequence, not both")
+	case kinds == 0 && r.Threshold == nil && yamlnode.Lookup(n, "match") == nil:
+		p.Addf(n, path, "a rule needs match (with threshold, optionally) or sequence")
 	}
 	p.rules = append(p.rules, r)
 }
 
-func (p *parser) match(n *yaml.Node, path string) *matchDoc {
-	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "want a mapping with type and where")
-		return nil
-	}
-	m := &matchDoc{line: n.Line, col: n.Column}
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
-		switch k.Value {
-		case "type":
-			m.Types = p.strs(v, kp)
-			for _, t := range m.Types {
-				base := strings.TrimSuffix(t, "*")
-				if t == "*" {
-					continue
-				}
-				if err := event.CheckType(strings.TrimSuffix(base, ".")); err != nil {
-					p.addf(v, kp, "event type %q: %v", t, err)
-				}
-			}
-			if len(m.Types) == 0 {
-				p.addf(v, kp, "at least one event type (or \"*\")")
-			}
-		case "where":
-			m.Where = p.cond(v, kp)
-		default:
-			p.addf(k, kp, "unknown key %q in a match (type, where)", k.Value)
-		}
-	}
-	if lookup(n, "type") == nil {
-		p.addf(n, path, "missing %q (the event types it applies to; \"*\" for all)", "type")
-	}
-	return m
-}
-
-// Modifiers of a field condition.
-var (
-	compareMods   = map[string]bool{"eq": true, "contains": true, "startswith": true, "endswith": true, "re": true, "cidr": true, "gt": true, "gte": true, "lt": true, "lte": true, "exists": true}
-	transformMods = map[string]bool{"lower": true, "urldecode": true}
-	flagMods      = map[string]bool{"all": true, "cased": true, "fieldref": true}
-)
-
-func (p *parser) cond(n *yaml.Node, path string) *condDoc {
-	switch n.Kind {
-	case yaml.MappingNode:
-	case yaml.SequenceNode:
-		// A list is "any of" its items (Sigma's list of selections).
-		c := &condDoc{line: n.Line, col: n.Column, path: path, op: "or"}
-		for i, item := range n.Content {
-			if k := p.cond(resolveAlias(item), config.Index(path, i)); k != nil {
-				c.kids = append(c.kids, k)
-			}
-		}
-		return c
-	default:
-		p.addf(n, path, "a condition is a mapping of field: value (or all/any/not), not a %s", kindName(n))
-		return nil
-	}
-	c := &condDoc{line: n.Line, col: n.Column, path: path, op: "and"}
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
-		switch k.Value {
-		case "all", "any":
-			if v.Kind != yaml.SequenceNode {
-				p.addf(v, kp, "%s takes a list of conditions", k.Value)
-				continue
-			}
-			op := "and"
-			if k.Value == "any" {
-				op = "or"
-			}
-			sub := &condDoc{line: v.Line, col: v.Column, path: kp, op: op}
-			for i, item := range v.Content {
-				if kid := p.cond(resolveAlias(item), config.Index(kp, i)); kid != nil {
-					sub.kids = append(sub.kids, kid)
-				}
-			}
-			c.kids = append(c.kids, sub)
-		case "not":
-			if kid := p.cond(v, kp); kid != nil {
-				c.kids = append(c.kids, &condDoc{line: v.Line, col: v.Column, path: kp, op: "not", kids: []*condDoc{kid}})
-			}
-		default:
-			if leaf := p.leaf(k, v, kp); leaf != nil {
-				c.kids = append(c.kids, leaf)
-			}
-		}
-	}
-	return c
-}
-
-func (p *parser) leaf(k, v *yaml.Node, path string) *condDoc {
-	parts := strings.Split(k.Value, "|")
-	c := &condDoc{line: k.Line, col: k.Column, path: path, op: "leaf", field: parts[0]}
-	if !validField(c.field) {
-		p.addf(k, path, "field %q: use letters, digits, '.', '_', ':' and '-'", c.field)
-		return nil
-	}
-	compares := 0
-	for _, m := range parts[1:] {
-		switch {
-		case compareMods[m]:
-			compares++
-		case transformMods[m], flagMods[m]:
-		default:
-			p.addf(k, path, "unknown modifier %q (contains, startswith, endswith, re, cidr, gt, gte, lt, lte, exists, eq; lower, urldecode; all, cased, fieldref)", m)
-			return nil
-		}
-		c.mods = append(c.mods, m)
-	}
-	if compares > 1 {
-		p.addf(k, path, "one comparison modifier per field condition")
-		return nil
-	}
-	c.values = p.values(v, path, true)
-	if len(c.values) == 0 {
-		p.addf(v, path, "no value to compare with")
-		return nil
-	}
-	return c
-}
-
-// values reads a scalar or a list of scalars.
-func (p *parser) values(n *yaml.Node, path string, refs bool) []valueDoc {
-	var items []*yaml.Node
-	switch n.Kind {
-	case yaml.ScalarNode:
-		items = []*yaml.Node{n}
-	case yaml.SequenceNode:
-		for _, it := range n.Content {
-			items = append(items, resolveAlias(it))
-		}
-	default:
-		p.addf(n, path, "want a value or a list of values, not a %s", kindName(n))
-		return nil
-	}
-	var out []valueDoc
-	for i, it := range items {
-		ip := path
-		if n.Kind == yaml.SequenceNode {
-			ip = config.Index(path, i)
-		}
-		if it.Kind != yaml.ScalarNode {
-			p.addf(it, ip, "want a plain value, not a %s", kindName(it))
-			continue
-		}
-		v := valueDoc{line: it.Line, col: it.Column, s: it.Value}
-		switch it.Tag {
-		case "!!int", "!!float":
-			f, err := strconv.ParseFloat(strings.ReplaceAll(it.Value, "_", ""), 64)
-			if err == nil {
-				v.isNum, v.num = true, f
-			} else if n, err := strconv.ParseInt(strings.ReplaceAll(it.Value, "_", ""), 0, 64); err == nil {
-				v.isNum, v.num, v.s = true, float64(n), strconv.FormatInt(n, 10)
-			}
-		case "!!bool":
-			v.isBool = true
-			v.b = strings.EqualFold(it.Value, "true") || it.Value == "yes" || it.Value == "on"
-			v.s = strconv.FormatBool(v.b)
-		case "!!null":
-			p.addf(it, ip, "an empty value: write \"\" for the empty string, or use |exists: false")
-			continue
-		}
-		// "@name" is a list and "$name" a sequence variable; "\@" and
-		// "\$" write the characters themselves.
-		if it.Tag == "!!str" {
-			switch {
-			case strings.HasPrefix(it.Value, `\@`), strings.HasPrefix(it.Value, `\$`):
-				v.s = it.Value[1:]
-			case refs && strings.HasPrefix(it.Value, "@") && validName(it.Value[1:]):
-				v.list = it.Value[1:]
-			case refs && strings.HasPrefix(it.Value, "$") && validName(it.Value[1:]):
-				v.variable = it.Value[1:]
-			}
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
 func (p *parser) threshold(n *yaml.Node, path string) *thresholdDoc {
 	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "want a mapping with count, window and optionally group_by and distinct")
+		p.Addf(n, path, "want a mapping with count, window and optionally group_by and distinct")
 		return nil
 	}
 	t := &thresholdDoc{line: n.Line, col: n.Column}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "group_by":
 			t.GroupBy = p.fields(v, kp)
 		case "count":
-			t.Count = p.integer(v, kp)
+			t.Count = p.Int(v, kp)
 			if t.Count < 1 || t.Count > 1_000_000 {
-				p.addf(v, kp, "a count from 1 to 1,000,000")
+				p.Addf(v, kp, "a count from 1 to 1,000,000")
 			}
 		case "distinct":
-			t.Distinct = p.str(v, kp)
-			if !validField(t.Distinct) {
-				p.addf(v, kp, "field %q: use letters, digits, '.', '_', ':' and '-'", t.Distinct)
+			t.Distinct = p.String(v, kp)
+			if !match.ValidField(t.Distinct) {
+				p.Addf(v, kp, "field %q: use letters, digits, '.', '_', ':' and '-'", t.Distinct)
 			}
 		case "window":
-			t.Window = p.duration(v, kp, false)
+			t.Window = p.Duration(v, kp, false)
 		default:
-			p.addf(k, kp, "unknown key %q in a threshold (group_by, count, distinct, window)", k.Value)
+			p.UnknownKey(k, kp, []string{"group_by", "count", "distinct", "window"})
 		}
 	}
-	if lookup(n, "count") == nil {
-		p.addf(n, path, "missing %q", "count")
+	if yamlnode.Lookup(n, "count") == nil {
+		p.Missing(n, path, "count", "")
 	}
-	if lookup(n, "window") == nil {
-		p.addf(n, path, "missing %q", "window")
+	if yamlnode.Lookup(n, "window") == nil {
+		p.Missing(n, path, "window", "")
 	}
 	return t
 }
 
 func (p *parser) sequence(n *yaml.Node, path string) *sequenceDoc {
 	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "want a mapping with steps, and optionally by, within and attempt")
+		p.Addf(n, path, "want a mapping with steps, and optionally by, within and attempt")
 		return nil
 	}
 	s := &sequenceDoc{line: n.Line, col: n.Column}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "by":
 			s.By = p.fields(v, kp)
 		case "within":
-			s.Within = p.duration(v, kp, false)
+			s.Within = p.Duration(v, kp, false)
 		case "steps":
 			if v.Kind != yaml.SequenceNode || len(v.Content) < 2 {
-				p.addf(v, kp, "a sequence has a list of at least two steps")
+				p.Addf(v, kp, "a sequence has a list of at least two steps")
 				continue
 			}
 			for i, item := range v.Content {
-				s.Steps = append(s.Steps, p.step(resolveAlias(item), config.Index(kp, i)))
+				s.Steps = append(s.Steps, p.step(yamlnode.Resolve(item), yamlnode.Index(kp, i)))
 			}
 		case "attempt":
 			s.Attempt = p.attempt(v, kp)
 		default:
-			p.addf(k, kp, "unknown key %q in a sequence (by, within, steps, attempt)", k.Value)
+			p.UnknownKey(k, kp, []string{"by", "within", "steps", "attempt"})
 		}
 	}
-	if lookup(n, "steps") == nil {
-		p.addf(n, path, "missing %q", "steps")
+	if yamlnode.Lookup(n, "steps") == nil {
+		p.Missing(n, path, "steps", "")
 	}
 	return s
 }
@@ -619,70 +392,70 @@ func (p *parser) sequence(n *yaml.Node, path string) *sequenceDoc {
 func (p *parser) step(n *yaml.Node, path string) stepDoc {
 	st := stepDoc{line: n.Line, col: n.Column, path: path}
 	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "a step is a mapping with match, and optionally name, bind, within, absent, effect")
+		p.Addf(n, path, "a step is a mapping with match, and optionally name, bind, within, absent, effect")
 		return st
 	}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "name":
-			st.Name = p.str(v, kp)
+			st.Name = p.String(v, kp)
 		case "match":
 			st.Match = p.match(v, kp)
 		case "bind":
 			if v.Kind != yaml.MappingNode {
-				p.addf(v, kp, "bind maps variable names to the fields they take their values from")
+				p.Addf(v, kp, "bind maps variable names to the fields they take their values from")
 				continue
 			}
 			st.Bind = map[string]string{}
 			for b := 0; b+1 < len(v.Content); b += 2 {
-				name, field := v.Content[b].Value, p.str(resolveAlias(v.Content[b+1]), config.Join(kp, v.Content[b].Value))
-				if !validName(name) {
-					p.addf(v.Content[b], config.Join(kp, name), "variable name %q: use letters, digits, '_' and '-'", name)
+				name, field := v.Content[b].Value, p.String(yamlnode.Resolve(v.Content[b+1]), yamlnode.Join(kp, v.Content[b].Value))
+				if !match.ValidName(name) {
+					p.Addf(v.Content[b], yamlnode.Join(kp, name), "variable name %q: use letters, digits, '_' and '-'", name)
 					continue
 				}
-				if !validField(field) {
-					p.addf(v.Content[b+1], config.Join(kp, name), "field %q: use letters, digits, '.', '_', ':' and '-'", field)
+				if !match.ValidField(field) {
+					p.Addf(v.Content[b+1], yamlnode.Join(kp, name), "field %q: use letters, digits, '.', '_', ':' and '-'", field)
 					continue
 				}
 				st.Bind[name] = field
 				st.bindOrder = append(st.bindOrder, name)
 			}
 		case "within":
-			st.Within = p.duration(v, kp, false)
+			st.Within = p.Duration(v, kp, false)
 		case "absent":
-			st.Absent = p.boolean(v, kp)
+			st.Absent = p.Bool(v, kp)
 		case "effect":
-			st.Effect = p.boolean(v, kp)
+			st.Effect = p.Bool(v, kp)
 		default:
-			p.addf(k, kp, "unknown key %q in a step (name, match, bind, within, absent, effect)", k.Value)
+			p.UnknownKey(k, kp, []string{"name", "match", "bind", "within", "absent", "effect"})
 		}
 	}
-	if lookup(n, "match") == nil {
-		p.addf(n, path, "missing %q", "match")
+	if yamlnode.Lookup(n, "match") == nil {
+		p.Missing(n, path, "match", "")
 	}
 	return st
 }
 
 func (p *parser) attempt(n *yaml.Node, path string) *attemptDoc {
 	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "want a mapping with severity, score and report")
+		p.Addf(n, path, "want a mapping with severity, score and report")
 		return nil
 	}
 	a := &attemptDoc{}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "severity":
-			a.Severity, a.severitySet = p.severity(v, kp)
+			a.Severity, a.severitySet = p.Severity(v, kp)
 		case "score":
 			a.Score, a.scoreSet = p.score(v, kp)
 		case "report":
-			a.Report = p.str(v, kp)
+			a.Report = p.String(v, kp)
 		default:
-			p.addf(k, kp, "unknown key %q in an attempt (severity, score, report)", k.Value)
+			p.UnknownKey(k, kp, []string{"severity", "score", "report"})
 		}
 	}
 	return a
@@ -690,171 +463,42 @@ func (p *parser) attempt(n *yaml.Node, path string) *attemptDoc {
 
 func (p *parser) fact(n *yaml.Node, path string, assert bool) *factDoc {
 	if n.Kind != yaml.MappingNode {
-		p.addf(n, path, "want a mapping with fact and key")
+		p.Addf(n, path, "want a mapping with fact and key")
 		return nil
 	}
 	f := &factDoc{line: n.Line, col: n.Column, path: path}
 	for j := 0; j+1 < len(n.Content); j += 2 {
-		k, v := n.Content[j], resolveAlias(n.Content[j+1])
-		kp := config.Join(path, k.Value)
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "fact":
-			f.Fact = p.str(v, kp)
-			if !validName(f.Fact) {
-				p.addf(v, kp, "fact name %q: use letters, digits, '_' and '-'", f.Fact)
+			f.Fact = p.String(v, kp)
+			if !match.ValidName(f.Fact) {
+				p.Addf(v, kp, "fact name %q: use letters, digits, '_' and '-'", f.Fact)
 			}
 		case "key":
 			f.Key = p.fields(v, kp)
 		case "ttl":
 			if !assert {
-				p.addf(k, kp, "ttl belongs to asserts, where the fact is made")
+				p.Addf(k, kp, "ttl belongs to asserts, where the fact is made")
 				continue
 			}
-			f.TTL = p.duration(v, kp, false)
+			f.TTL = p.Duration(v, kp, false)
 		default:
-			p.addf(k, kp, "unknown key %q (fact, key%s)", k.Value, map[bool]string{true: ", ttl"}[assert])
+			known := []string{"fact", "key"}
+			if assert {
+				known = append(known, "ttl")
+			}
+			p.UnknownKey(k, kp, known)
 		}
 	}
-	if lookup(n, "fact") == nil {
-		p.addf(n, path, "missing %q", "fact")
+	if yamlnode.Lookup(n, "fact") == nil {
+		p.Missing(n, path, "fact", "")
 	}
 	if assert && f.TTL == 0 {
 		f.TTL = time.Hour
 	}
 	return f
-}
-
-// Scalars.
-
-func (p *parser) str(n *yaml.Node, path string) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		p.addf(n, path, "want a string, not a %s", kindName(n))
-		return ""
-	}
-	return n.Value
-}
-
-func (p *parser) strs(n *yaml.Node, path string) []string {
-	switch n.Kind {
-	case yaml.ScalarNode:
-		return []string{p.str(n, path)}
-	case yaml.SequenceNode:
-		out := make([]string, 0, len(n.Content))
-		for i, it := range n.Content {
-			out = append(out, p.str(resolveAlias(it), config.Index(path, i)))
-		}
-		return out
-	}
-	p.addf(n, path, "want a string or a list of strings, not a %s", kindName(n))
-	return nil
-}
-
-func (p *parser) fields(n *yaml.Node, path string) []string {
-	fs := p.strs(n, path)
-	for _, f := range fs {
-		if !validField(f) {
-			p.addf(n, path, "field %q: use letters, digits, '.', '_', ':' and '-'", f)
-		}
-	}
-	return fs
-}
-
-func (p *parser) integer(n *yaml.Node, path string) int {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		p.addf(n, path, "want a whole number, not %q", n.Value)
-		return 0
-	}
-	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
-	if err != nil || v > 1<<31 || v < -(1<<31) {
-		p.addf(n, path, "want a whole number, not %q", n.Value)
-		return 0
-	}
-	return int(v)
-}
-
-func (p *parser) boolean(n *yaml.Node, path string) bool {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-		p.addf(n, path, "want true or false, not %q", n.Value)
-		return false
-	}
-	return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
-}
-
-func (p *parser) duration(n *yaml.Node, path string, zeroOK bool) time.Duration {
-	if n.Kind != yaml.ScalarNode {
-		p.addf(n, path, "want a duration such as 10s or 5m, not a %s", kindName(n))
-		return 0
-	}
-	d, err := time.ParseDuration(n.Value)
-	if err != nil || d < 0 || d == 0 && !zeroOK {
-		p.addf(n, path, "want a positive duration such as 10s or 5m, not %q", n.Value)
-		return 0
-	}
-	if d > 30*24*time.Hour {
-		p.addf(n, path, "at most 720h")
-	}
-	return d
-}
-
-func (p *parser) severity(n *yaml.Node, path string) (event.Severity, bool) {
-	s := p.str(n, path)
-	sev, err := event.ParseSeverity(s)
-	if err != nil {
-		if s != "" {
-			p.addf(n, path, "severity %q: want green, yellow or red", s)
-		}
-		return 0, false
-	}
-	return sev, true
-}
-
-func (p *parser) score(n *yaml.Node, path string) (float64, bool) {
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!float" && n.Tag != "!!int") {
-		p.addf(n, path, "want a number from 0 to 1")
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(n.Value, 64)
-	if err != nil || f < 0 || f > 1 {
-		p.addf(n, path, "want a number from 0 to 1, not %q", n.Value)
-		return 0, false
-	}
-	return f, true
-}
-
-// Helpers.
-
-func resolveAlias(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 16; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func lookup(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for j := 0; j+1 < len(n.Content); j += 2 {
-		if n.Content[j].Value == key {
-			return n.Content[j+1]
-		}
-	}
-	return nil
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "mapping"
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return "scalar"
-	}
-	return "node"
 }
 
 func validID(s string) bool {
@@ -870,28 +514,22 @@ func validID(s string) bool {
 	return true
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
+func (p *parser) match(n *yaml.Node, path string) *match.Doc {
+	return match.ReadDoc(&p.Reader, n, path)
+}
+func (p *parser) fields(n *yaml.Node, path string) []string {
+	fs := p.OneOrMore(n, path)
+	for _, f := range fs {
+		if !match.ValidField(f) {
+			p.Addf(n, path, "field %q: use letters, digits, '.', '_', ':' and '-'", f)
 		}
 	}
-	return true
+	return fs
 }
 
-func validField(s string) bool {
-	if s == "" || len(s) > event.MaxNameLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
+// score reads a score (0 to 1) and tells whether one was given.
+func (p *parser) score(n *yaml.Node, path string) (float64, bool) {
+	before := len(p.Problems)
+	f := p.Fraction(n, path, true)
+	return f, len(p.Problems) == before
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +13,8 @@ import (
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/monitor"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the expected reports")
 
 // runScenario replays dir/events.jsonl through a monitor whose signature
 // engine runs rules, and compares the reports with dir/reports.jsonl.
@@ -53,18 +51,7 @@ func runScenario(t *testing.T, dir string, rules []string) {
 		t.Fatalf("%d bad lines in %s/events.jsonl", res.Bad, dir)
 	}
 	golden := filepath.Join(dir, "reports.jsonl")
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Errorf("reports differ from %s:\n got:\n%s\nwant:\n%s", golden, out.Bytes(), want)
-	}
+	testutil.Golden(t, golden, out.Bytes())
 }
 
 // TestScenarios runs one scenario per feature of the rule language: a
@@ -124,15 +111,7 @@ func TestBadRules(t *testing.T) {
 				b.WriteString(p.String() + "\n")
 			}
 			golden := strings.TrimSuffix(f, ".yaml") + ".errors"
-			if *update {
-				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, _ := os.ReadFile(golden)
-			if b.String() != string(want) {
-				t.Errorf("problems differ:\n got:\n%s\nwant:\n%s", b.String(), want)
-			}
+			testutil.Golden(t, golden, []byte(b.String()))
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
 )
 
 // A sequence rule follows partial matches, instances, each waiting for
@@ -79,9 +80,9 @@ func (st *seqState) stepKey(inst *instance, k int) string {
 // appendEventKey appends to b the key an event looks instances up under
 // for step k (the same as stepKey makes from an instance's variables);
 // false when the event lacks a field.
-func appendEventKey(b []byte, step *seqStep, c *evalCtx) ([]byte, bool) {
+func appendEventKey(b []byte, step *seqStep, c *match.Ctx) ([]byte, bool) {
 	for i := range step.joins {
-		v, ok := c.get(&step.joins[i].f)
+		v, ok := c.Get(&step.joins[i].f)
 		if !ok {
 			return b, false
 		}
@@ -161,7 +162,7 @@ func identityKey(s *seqSpec, vars []string) string {
 // field.
 func bind(binds []bindSpec, ev *event.Event, vars []string) bool {
 	for _, b := range binds {
-		v, ok := b.f.get(ev)
+		v, ok := b.f.Get(ev)
 		if !ok {
 			return false
 		}

@@ -2,13 +2,11 @@ package signature
 
 import (
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/rules"
 )
 
@@ -97,38 +95,5 @@ func (s *Settings) Validate(p *config.Problems, path string) {
 		}
 	case err != nil:
 		p.Addf(config.Join(path, "rules"), "%v", err)
-	}
-}
-
-// Factory makes signature engines for a monitor's registry.
-func Factory() engine.Factory {
-	return engine.Factory{
-		Kind:        Kind,
-		NewSettings: newSettings,
-		New: func(cs config.Settings, d engine.Deps) (engine.Engine, error) {
-			s := cs.(*Settings)
-			patterns := s.patterns(d.Resolve)
-			rs, files, err := Load(patterns, s.options())
-			if err != nil {
-				return nil, err
-			}
-			log := d.Logger
-			if log != nil {
-				log = log.With("engine", d.Name)
-			}
-			e := New(rs, Limits{MaxGroups: s.MaxGroups, MaxInstances: s.MaxInstances, MaxFacts: s.MaxFacts, MaxSuppress: s.MaxSuppress}, log)
-			e.WatchFiles(patterns, s.options(), files, s.Reload)
-			if d.Clock != nil {
-				e.next = d.Clock.Now().Add(s.Reload)
-			}
-			a := &adapter{e: e, snap: &statsSnapshot{}}
-			a.snap.set(e.Stats())
-			if d.Metrics != nil {
-				if err := d.Metrics.Register(newCollector(d.Monitor, d.Name, a.snap)); err != nil {
-					return nil, fmt.Errorf("signature engine %s: metrics: %w", d.Name, err)
-				}
-			}
-			return a, nil
-		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
 )
 
 // tmpl is a report text with {name} placeholders: a field of the event
@@ -15,7 +16,7 @@ type tmpl []tpart
 type tpart struct {
 	lit  string
 	name string // a placeholder when not empty
-	f    field
+	f    match.Field
 }
 
 func (c *compiler) template(d *ruleDoc, s string) tmpl {
@@ -36,14 +37,14 @@ func (c *compiler) template(d *ruleDoc, s string) tmpl {
 				return append(out, tpart{lit: s})
 			}
 			name := s[i+1 : i+end]
-			if !validField(name) {
+			if !match.ValidField(name) {
 				c.addAt(d.line, d.col, "report", "placeholder {%s}: a field name", name)
 			}
 			if lit.Len() > 0 {
 				out = append(out, tpart{lit: lit.String()})
 				lit.Reset()
 			}
-			out = append(out, tpart{name: name, f: newField(name)})
+			out = append(out, tpart{name: name, f: match.NewField(name)})
 			i += end
 		default:
 			lit.WriteByte(s[i])
@@ -74,7 +75,7 @@ func (t tmpl) render(ev *event.Event, extra map[string]string, vars map[string]s
 			continue
 		}
 		if ev != nil {
-			if v := p.f.text(ev); v != "" {
+			if v := p.f.Text(ev); v != "" {
 				b.WriteString(v)
 				continue
 			}

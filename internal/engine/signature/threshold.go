@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
 )
 
 // A threshold counts, per group, the matching events (or the distinct
@@ -51,7 +52,7 @@ func newThrState(r *Rule, maxGroups int) *thrState {
 
 // add counts ev in its group and reports whether the group reached the
 // rule's count.
-func (st *thrState) add(r *Rule, ev *event.Event, c *evalCtx, buf *[]byte) (*group, bool) {
+func (st *thrState) add(r *Rule, ev *event.Event, c *match.Ctx, buf *[]byte) (*group, bool) {
 	t := r.thr
 	var ok bool
 	*buf, ok = appendGroupKey((*buf)[:0], t.groupBy, c)
@@ -71,7 +72,7 @@ func (st *thrState) add(r *Rule, ev *event.Event, c *evalCtx, buf *[]byte) (*gro
 	g.ne++
 	win := int64(t.window)
 	if t.distinct != nil {
-		v, ok := t.distinct.get(ev)
+		v, ok := t.distinct.Get(ev)
 		if !ok {
 			return g, false
 		}
@@ -253,9 +254,9 @@ func (d *distinctSet) reset() {
 }
 
 // appendGroupKey appends groupKey's key to b without allocating.
-func appendGroupKey(b []byte, fields []field, c *evalCtx) ([]byte, bool) {
+func appendGroupKey(b []byte, fields []match.Field, c *match.Ctx) ([]byte, bool) {
 	for i := range fields {
-		v, ok := c.get(&fields[i])
+		v, ok := c.Get(&fields[i])
 		if !ok {
 			return b, false
 		}
@@ -268,13 +269,13 @@ func appendGroupKey(b []byte, fields []field, c *evalCtx) ([]byte, bool) {
 }
 
 // groupKey joins the group-by fields' values; false when ev lacks one.
-func groupKey(fields []field, ev *event.Event) (string, []string, bool) {
+func groupKey(fields []match.Field, ev *event.Event) (string, []string, bool) {
 	if len(fields) == 0 {
 		return "", nil, true
 	}
 	vals := make([]string, len(fields))
 	for i, f := range fields {
-		v, ok := f.get(ev)
+		v, ok := f.Get(ev)
 		if !ok {
 			return "", nil, false
 		}

@@ -16,21 +16,21 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/match"
+	"github.com/vigil-ids/vigil/internal/yamlnode"
 	"github.com/vigil-ids/vigil/models"
 )
 
-// MaxModelFileBytes bounds a model file.
-const MaxModelFileBytes = 1 << 20
+// MaxModelFileBytes bounds a model file (the limit of every file Vigil
+// reads).
+const MaxModelFileBytes = yamlnode.MaxFileBytes
 
 // maxStates bounds a model's states (the forward recursion is quadratic in
 // them).
@@ -79,7 +79,7 @@ type Model struct {
 // Emission is a class of observations a model's states can produce.
 type Emission struct {
 	Name  string
-	Match *signature.Match
+	Match *match.Match
 	// Key overrides the model's binding field for these observations
 	// (NIDS alerts bind to their destination).
 	Key string
@@ -119,23 +119,23 @@ func (m *Model) Emission(ev *event.Event) int {
 // is returned at once, with its line, as a *config.Error.
 func LoadModels(files []string) ([]*Model, error) {
 	var all []*Model
-	var probs []config.Problem
+	var probs yamlnode.Problems
 	seen := map[string]*Model{}
 	for _, f := range files {
 		data, err := readModels(f)
 		if err != nil {
-			probs = append(probs, config.Problem{File: f, Msg: fmt.Sprintf("reading models: %v", err)})
+			probs = append(probs, yamlnode.Problem{File: f, Msg: fmt.Sprintf("reading models: %v", err)})
 			continue
 		}
 		ms, err := ParseModels(f, data)
-		var ce *config.Error
+		var ce *yamlnode.Error
 		if errors.As(err, &ce) {
 			probs = append(probs, ce.Problems...)
 			continue
 		}
 		for _, m := range ms {
 			if prev := seen[m.ID]; prev != nil {
-				probs = append(probs, config.Problem{File: m.File, Line: m.Line, Col: 1, Path: "id", Msg: fmt.Sprintf("model %q is already defined at %s:%d", m.ID, prev.File, prev.Line)})
+				probs = append(probs, yamlnode.Problem{File: m.File, Line: m.Line, Col: 1, Path: "id", Msg: fmt.Sprintf("model %q is already defined at %s:%d", m.ID, prev.File, prev.Line)})
 				continue
 			}
 			seen[m.ID] = m
@@ -143,7 +143,7 @@ func LoadModels(files []string) ([]*Model, error) {
 		}
 	}
 	if len(probs) > 0 {
-		return nil, &config.Error{Problems: probs}
+		return nil, &yamlnode.Error{Problems: probs}
 	}
 	return all, nil
 }
@@ -164,96 +164,72 @@ func readModels(f string) ([]byte, error) {
 // ParseModels compiles the models of one file: each YAML document is a
 // model.
 func ParseModels(file string, data []byte) ([]*Model, error) {
-	p := &mparser{file: file}
-	if len(data) > MaxModelFileBytes {
-		p.add(nil, "", "file is larger than %d bytes", MaxModelFileBytes)
-		return nil, &config.Error{Problems: p.probs}
-	}
+	p := &mparser{Reader: &yamlnode.Reader{File: file}}
 	var out []*Model
-	pr, ok := config.EachDocument(file, data, func(i int, root *yaml.Node) {
+	read := p.Documents(data, func(i int, root *yaml.Node) {
 		path := ""
 		if i > 0 {
 			path = fmt.Sprintf("document %d", i+1)
 		}
-		if m := p.model(root, path); m != nil {
+		if m := p.model(yamlnode.Resolve(root), path); m != nil {
 			out = append(out, m)
 		}
 	})
-	if !ok {
-		p.probs = append(p.probs, pr)
+	if read && len(out) == 0 && len(p.Problems) == 0 {
+		p.Addf(nil, "", "no model in the file")
 	}
-	if len(out) == 0 && len(p.probs) == 0 {
-		p.add(nil, "", "no model in the file")
-	}
-	if len(p.probs) > 0 {
-		sort.SliceStable(p.probs, func(i, j int) bool {
-			a, b := p.probs[i], p.probs[j]
-			if a.Line != b.Line {
-				return a.Line < b.Line
-			}
-			return a.Col < b.Col
-		})
-		return nil, &config.Error{Problems: p.probs}
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	seen := map[string]*Model{}
 	for _, m := range out {
 		if prev := seen[m.ID]; prev != nil {
-			p.probs = append(p.probs, config.Problem{File: file, Line: m.Line, Col: 1, Path: "id", Msg: fmt.Sprintf("model %q is already defined at %s:%d", m.ID, prev.File, prev.Line)})
+			p.Add(yamlnode.Problem{File: file, Line: m.Line, Col: 1, Path: "id", Msg: fmt.Sprintf("model %q is already defined at %s:%d", m.ID, prev.File, prev.Line)})
 		}
 		seen[m.ID] = m
 	}
-	if len(p.probs) > 0 {
-		return nil, &config.Error{Problems: p.probs}
+	if err := p.Err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-type mparser struct {
-	file  string
-	probs []config.Problem
-}
-
-func (p *mparser) add(n *yaml.Node, path, format string, args ...any) {
-	pr := config.Problem{File: p.file, Path: path, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		pr.Line, pr.Col = n.Line, n.Column
-	}
-	p.probs = append(p.probs, pr)
-}
+// mparser reads models with the reader's scalar readers.
+type mparser struct{ *yamlnode.Reader }
 
 var modelKeys = []string{"id", "title", "description", "key", "types", "states", "transitions", "emissions", "noise", "severity", "lists"}
 
 // model parses and validates one model document.
 func (p *mparser) model(n *yaml.Node, path string) *Model {
 	if n.Kind != yaml.MappingNode {
-		p.add(n, path, "a model is a mapping (id, states, transitions, emissions ...)")
+		p.Addf(n, path, "a model is a mapping (id, states, transitions, emissions ...)")
 		return nil
 	}
-	before := len(p.probs)
-	m := &Model{File: p.file, Line: n.Line, Key: "ip", Noise: DefaultNoise, Yellow: DefaultYellow, Red: DefaultRed}
+	before := len(p.Problems)
+	m := &Model{File: p.File, Line: n.Line, Key: "ip", Noise: DefaultNoise, Yellow: DefaultYellow, Red: DefaultRed}
 	var statesN, transN, emitN *yaml.Node
 	declared := map[string]bool{}
 	lists := map[string][]string{}
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		k, v := n.Content[j], n.Content[j+1]
-		kp := config.Join(path, k.Value)
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "id":
 			m.ID = p.name(v, kp)
 		case "title":
-			m.Title = p.str(v, kp)
+			m.Title = p.String(v, kp)
 		case "description":
-			m.Description = p.str(v, kp)
+			m.Description = p.String(v, kp)
 		case "key":
 			m.Key = p.field(v, kp)
 		case "types":
-			for i, t := range p.strs(v, kp) {
+			for i, t := range p.OneOrMore(v, kp) {
 				if err := event.CheckType(t); err != nil {
 					at := v
 					if v.Kind == yaml.SequenceNode {
 						at = v.Content[i]
 					}
-					p.add(at, config.Index(kp, i), "event type %q: %v", t, err)
+					p.Addf(at, yamlnode.Index(kp, i), "event type %q: %v", t, err)
 				}
 				declared[t] = true
 			}
@@ -264,47 +240,47 @@ func (p *mparser) model(n *yaml.Node, path string) *Model {
 		case "emissions":
 			emitN = v
 		case "noise":
-			m.Noise = p.prob(v, kp, false)
+			m.Noise = p.Fraction(v, kp, false)
 		case "severity":
 			p.severity(v, kp, m)
 		case "lists":
 			if v.Kind != yaml.MappingNode {
-				p.add(v, kp, "want a mapping of list names to lists of values")
+				p.Addf(v, kp, "want a mapping of list names to lists of values")
 				continue
 			}
 			for i := 0; i+1 < len(v.Content); i += 2 {
-				lists[v.Content[i].Value] = p.strs(v.Content[i+1], config.Join(kp, v.Content[i].Value))
+				lists[v.Content[i].Value] = p.OneOrMore(v.Content[i+1], yamlnode.Join(kp, v.Content[i].Value))
 			}
 		default:
-			p.add(k, kp, "unknown key %q in a model%s", k.Value, config.DidYouMean(k.Value, modelKeys))
+			p.UnknownKey(k, kp, modelKeys)
 		}
 	}
 	if m.ID == "" {
-		p.add(n, config.Join(path, "id"), "missing \"id\"")
+		p.Addf(n, yamlnode.Join(path, "id"), "missing \"id\"")
 	}
 	if statesN == nil {
-		p.add(n, config.Join(path, "states"), "missing \"states\"")
+		p.Addf(n, yamlnode.Join(path, "states"), "missing \"states\"")
 		return nil
 	}
-	p.states(statesN, config.Join(path, "states"), m)
+	p.states(statesN, yamlnode.Join(path, "states"), m)
 	if len(m.States) == 0 {
 		return nil
 	}
 	if transN == nil {
-		p.add(n, config.Join(path, "transitions"), "missing \"transitions\"")
+		p.Addf(n, yamlnode.Join(path, "transitions"), "missing \"transitions\"")
 	} else {
-		p.transitions(transN, config.Join(path, "transitions"), m)
+		p.transitions(transN, yamlnode.Join(path, "transitions"), m)
 	}
 	if emitN == nil {
-		p.add(n, config.Join(path, "emissions"), "missing \"emissions\" (what the states can produce)")
+		p.Addf(n, yamlnode.Join(path, "emissions"), "missing \"emissions\" (what the states can produce)")
 	} else {
-		p.emissions(emitN, config.Join(path, "emissions"), m, declared, lists)
+		p.emissions(emitN, yamlnode.Join(path, "emissions"), m, declared, lists)
 	}
-	if len(p.probs) > before {
+	if len(p.Problems) > before {
 		return nil
 	}
 	p.check(n, path, m)
-	if len(p.probs) > before {
+	if len(p.Problems) > before {
 		return nil
 	}
 	return m
@@ -323,20 +299,20 @@ type stateInfo struct {
 // timeout, fallback} (or an empty value).
 func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
-		p.add(n, path, "want a mapping of state names to their settings (initial, target, timeout, fallback)")
+		p.Addf(n, path, "want a mapping of state names to their settings (initial, target, timeout, fallback)")
 		return
 	}
 	if len(n.Content)/2 > maxStates {
-		p.add(n, path, "%d states: at most %d", len(n.Content)/2, maxStates)
+		p.Addf(n, path, "%d states: at most %d", len(n.Content)/2, maxStates)
 		return
 	}
 	infos := make([]stateInfo, 0, len(n.Content)/2)
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		k, v := n.Content[j], n.Content[j+1]
-		kp := config.Join(path, k.Value)
+		kp := yamlnode.Join(path, k.Value)
 		name := p.name(k, kp)
 		if m.State(name) >= 0 {
-			p.add(k, kp, "state %q is defined twice", name)
+			p.Addf(k, kp, "state %q is defined twice", name)
 			continue
 		}
 		info := stateInfo{node: k}
@@ -348,39 +324,39 @@ func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 		case v.Kind == yaml.MappingNode:
 			for i := 0; i+1 < len(v.Content); i += 2 {
 				sk, sv := v.Content[i], v.Content[i+1]
-				sp := config.Join(kp, sk.Value)
+				sp := yamlnode.Join(kp, sk.Value)
 				switch sk.Value {
 				case "initial":
-					info.initial, info.initSet = p.number(sv, sp), true
+					info.initial, info.initSet = p.Number(sv, sp), true
 					if info.initial < 0 {
-						p.add(sv, sp, "an initial weight is not negative")
+						p.Addf(sv, sp, "an initial weight is not negative")
 					}
 				case "target":
-					target = p.boolean(sv, sp)
+					target = p.Bool(sv, sp)
 				case "score":
-					weight, weightSet = p.number(sv, sp), true
+					weight, weightSet = p.Number(sv, sp), true
 					if weight < 0 || weight > 1 {
-						p.add(sv, sp, "a state's score weight is from 0 to 1, not %s", sv.Value)
+						p.Addf(sv, sp, "a state's score weight is from 0 to 1, not %s", sv.Value)
 					}
 				case "timeout":
-					timeout = p.duration(sv, sp)
+					timeout = p.Duration(sv, sp, false)
 				case "fallback":
-					info.fallback, info.fbNode = p.str(sv, sp), sv
+					info.fallback, info.fbNode = p.String(sv, sp), sv
 				default:
-					p.add(sk, sp, "unknown key %q in a state%s", sk.Value, config.DidYouMean(sk.Value, []string{"initial", "target", "score", "timeout", "fallback"}))
+					p.UnknownKey(sk, sp, []string{"initial", "target", "score", "timeout", "fallback"})
 				}
 			}
 		default:
-			p.add(v, kp, "want a mapping (initial, target, score, timeout, fallback) or nothing")
+			p.Addf(v, kp, "want a mapping (initial, target, score, timeout, fallback) or nothing")
 		}
 		switch {
 		case target && weightSet && weight != 1:
-			p.add(k, kp, "a target state counts fully in the score: give either target: true or score: %s", strconv.FormatFloat(weight, 'g', 6, 64))
+			p.Addf(k, kp, "a target state counts fully in the score: give either target: true or score: %s", strconv.FormatFloat(weight, 'g', 6, 64))
 		case target:
 			weight = 1
 		}
 		if (timeout > 0) != (info.fallback != "") {
-			p.add(k, kp, "timeout and fallback go together: after the timeout, the state's mass falls back to the fallback state")
+			p.Addf(k, kp, "timeout and fallback go together: after the timeout, the state's mass falls back to the fallback state")
 		}
 		m.States = append(m.States, name)
 		m.Target = append(m.Target, target)
@@ -398,9 +374,9 @@ func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 			f := m.State(info.fallback)
 			switch {
 			case f < 0:
-				p.add(info.fbNode, config.Join(config.Join(path, m.States[i]), "fallback"), "no state %q%s", info.fallback, config.DidYouMean(info.fallback, m.States))
+				p.Addf(info.fbNode, yamlnode.Join(yamlnode.Join(path, m.States[i]), "fallback"), "no state %q%s", info.fallback, yamlnode.DidYouMean(info.fallback, m.States))
 			case f == i:
-				p.add(info.fbNode, config.Join(config.Join(path, m.States[i]), "fallback"), "a state cannot fall back to itself")
+				p.Addf(info.fbNode, yamlnode.Join(yamlnode.Join(path, m.States[i]), "fallback"), "a state cannot fall back to itself")
 			}
 			m.Fallback[i] = f
 		}
@@ -414,7 +390,7 @@ func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 	case !anyInit:
 		m.Init[0] = 1 // the first state, unless told otherwise
 	case sum <= 0:
-		p.add(n, path, "the initial weights sum to 0: give at least one state a positive initial weight")
+		p.Addf(n, path, "the initial weights sum to 0: give at least one state a positive initial weight")
 	default:
 		for i := range m.Init {
 			m.Init[i] /= sum
@@ -426,63 +402,64 @@ func (p *mparser) states(n *yaml.Node, path string, m *Model) {
 // (equally likely).
 func (p *mparser) transitions(n *yaml.Node, path string, m *Model) {
 	if n.Kind != yaml.MappingNode {
-		p.add(n, path, "want a mapping of each state to the states it moves to")
+		p.Addf(n, path, "want a mapping of each state to the states it moves to")
 		return
 	}
 	k := len(m.States)
 	m.Trans = make([][]float64, k)
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		fk, fv := n.Content[j], n.Content[j+1]
-		fp := config.Join(path, fk.Value)
+		fp := yamlnode.Join(path, fk.Value)
 		from := m.State(fk.Value)
 		if from < 0 {
-			p.add(fk, fp, "no state %q%s", fk.Value, config.DidYouMean(fk.Value, m.States))
+			p.Addf(fk, fp, "no state %q%s", fk.Value, yamlnode.DidYouMean(fk.Value, m.States))
 			continue
 		}
 		if m.Trans[from] != nil {
-			p.add(fk, fp, "transitions from %q are given twice", fk.Value)
+			p.Addf(fk, fp, "transitions from %q are given twice", fk.Value)
 			continue
 		}
 		row := make([]float64, k)
 		switch fv.Kind {
 		case yaml.SequenceNode:
 			if len(fv.Content) == 0 {
-				p.add(fv, fp, "at least one state (a state that stays put lists itself)")
+				p.Addf(fv, fp, "at least one state (a state that stays put lists itself)")
 				continue
 			}
 			for i, t := range fv.Content {
 				to := m.State(t.Value)
 				if to < 0 {
-					p.add(t, config.Index(fp, i), "no state %q%s", t.Value, config.DidYouMean(t.Value, m.States))
+					p.Addf(t, yamlnode.Index(fp, i), "no state %q%s", t.Value, yamlnode.DidYouMean(t.Value, m.States))
 					continue
 				}
 				row[to] = 1 / float64(len(fv.Content))
 			}
 		case yaml.MappingNode:
 			var sum float64
+			before := len(p.Problems)
 			for i := 0; i+1 < len(fv.Content); i += 2 {
 				tk, tv := fv.Content[i], fv.Content[i+1]
-				tp := config.Join(fp, tk.Value)
+				tp := yamlnode.Join(fp, tk.Value)
 				to := m.State(tk.Value)
 				if to < 0 {
-					p.add(tk, tp, "no state %q%s", tk.Value, config.DidYouMean(tk.Value, m.States))
+					p.Addf(tk, tp, "no state %q%s", tk.Value, yamlnode.DidYouMean(tk.Value, m.States))
 					continue
 				}
-				row[to] = p.prob(tv, tp, true)
+				row[to] = p.Fraction(tv, tp, true)
 				sum += row[to]
 			}
-			if math.Abs(sum-1) > probTolerance {
-				p.add(fv, fp, "the probabilities of leaving %q sum to %s, not 1", fk.Value, strconv.FormatFloat(sum, 'g', 6, 64))
+			if len(p.Problems) == before && math.Abs(sum-1) > probTolerance {
+				p.Addf(fv, fp, "the probabilities of leaving %q sum to %s, not 1", fk.Value, strconv.FormatFloat(sum, 'g', 6, 64))
 			}
 		default:
-			p.add(fv, fp, "want {state: probability, ...} or [state, ...]")
+			p.Addf(fv, fp, "want {state: probability, ...} or [state, ...]")
 			continue
 		}
 		m.Trans[from] = row
 	}
 	for i, row := range m.Trans {
 		if row == nil {
-			p.add(n, config.Join(path, m.States[i]), "no transitions from %q (a state that stays put lists itself: %s: [%s])", m.States[i], m.States[i], m.States[i])
+			p.Addf(n, yamlnode.Join(path, m.States[i]), "no transitions from %q (a state that stays put lists itself: %s: [%s])", m.States[i], m.States[i], m.States[i])
 		}
 	}
 }
@@ -494,41 +471,40 @@ var emissionKeys = []string{"match", "key", "in"}
 // each state produces each of its classes equally often).
 func (p *mparser) emissions(n *yaml.Node, path string, m *Model, declared map[string]bool, lists map[string][]string) {
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
-		p.add(n, path, "want a mapping of emission names to {match, in, key}")
+		p.Addf(n, path, "want a mapping of emission names to {match, in, key}")
 		return
 	}
 	k := len(m.States)
 	uniform := make([][]bool, 0) // for state-machine emissions
 	for j := 0; j+1 < len(n.Content); j += 2 {
 		ek, ev := n.Content[j], n.Content[j+1]
-		ep := config.Join(path, ek.Value)
+		ep := yamlnode.Join(path, ek.Value)
 		e := Emission{Name: p.name(ek, ep), P: make([]float64, k)}
 		for _, other := range m.Emissions {
 			if other.Name == e.Name {
-				p.add(ek, ep, "emission %q is defined twice", e.Name)
+				p.Addf(ek, ep, "emission %q is defined twice", e.Name)
 			}
 		}
 		if ev.Kind != yaml.MappingNode {
-			p.add(ev, ep, "want a mapping with match and in (and optionally key)")
+			p.Addf(ev, ep, "want a mapping with match and in (and optionally key)")
 			continue
 		}
 		var in []bool
 		for i := 0; i+1 < len(ev.Content); i += 2 {
 			sk, sv := ev.Content[i], ev.Content[i+1]
-			sp := config.Join(ep, sk.Value)
+			sp := yamlnode.Join(ep, sk.Value)
 			switch sk.Value {
 			case "match":
-				mt, probs := signature.ParseMatch(p.file, sv, sp, lists)
-				p.probs = append(p.probs, probs...)
+				mt := match.Parse(p.Reader, sv, sp, lists)
 				e.Match = mt
 				if mt != nil {
 					for _, t := range mt.Types() {
 						if !event.KnownType(t) && !declared[t] {
 							at := sv
-							if tn := lookupKey(sv, "type"); tn != nil {
+							if tn := yamlnode.Lookup(sv, "type"); tn != nil {
 								at = tn
 							}
-							p.add(at, config.Join(sp, "type"), "unknown event type %q: not one Vigil makes; declare it in the model's types: if another tool sends it", t)
+							p.Addf(at, yamlnode.Join(sp, "type"), "unknown event type %q: not one Vigil makes; declare it in the model's types: if another tool sends it", t)
 						}
 					}
 				}
@@ -541,7 +517,7 @@ func (p *mparser) emissions(n *yaml.Node, path string, m *Model, declared map[st
 					for x, s := range sv.Content {
 						st := m.State(s.Value)
 						if st < 0 {
-							p.add(s, config.Index(sp, x), "no state %q%s", s.Value, config.DidYouMean(s.Value, m.States))
+							p.Addf(s, yamlnode.Index(sp, x), "no state %q%s", s.Value, yamlnode.DidYouMean(s.Value, m.States))
 							continue
 						}
 						in[st] = true
@@ -551,23 +527,23 @@ func (p *mparser) emissions(n *yaml.Node, path string, m *Model, declared map[st
 						s, pv := sv.Content[x], sv.Content[x+1]
 						st := m.State(s.Value)
 						if st < 0 {
-							p.add(s, config.Join(sp, s.Value), "no state %q%s", s.Value, config.DidYouMean(s.Value, m.States))
+							p.Addf(s, yamlnode.Join(sp, s.Value), "no state %q%s", s.Value, yamlnode.DidYouMean(s.Value, m.States))
 							continue
 						}
-						e.P[st] = p.prob(pv, config.Join(sp, s.Value), false)
+						e.P[st] = p.Fraction(pv, yamlnode.Join(sp, s.Value), false)
 					}
 				default:
-					p.add(sv, sp, "want {state: probability, ...} or [state, ...]")
+					p.Addf(sv, sp, "want {state: probability, ...} or [state, ...]")
 				}
 			default:
-				p.add(sk, sp, "unknown key %q in an emission%s", sk.Value, config.DidYouMean(sk.Value, emissionKeys))
+				p.UnknownKey(sk, sp, emissionKeys)
 			}
 		}
-		if lookupKey(ev, "match") == nil {
-			p.add(ev, ep, "missing \"match\" (which events are of this class)")
+		if yamlnode.Lookup(ev, "match") == nil {
+			p.Addf(ev, ep, "missing \"match\" (which events are of this class)")
 		}
-		if lookupKey(ev, "in") == nil {
-			p.add(ev, ep, "missing \"in\" (the states that produce it)")
+		if yamlnode.Lookup(ev, "in") == nil {
+			p.Addf(ev, ep, "missing \"in\" (the states that produce it)")
 		}
 		m.Emissions = append(m.Emissions, e)
 		uniform = append(uniform, in)
@@ -595,7 +571,7 @@ func (p *mparser) emissions(n *yaml.Node, path string, m *Model, declared map[st
 			sum += e.P[s]
 		}
 		if sum > 1+probTolerance {
-			p.add(n, path, "state %q produces its classes with probabilities summing to %s, more than 1", m.States[s], strconv.FormatFloat(sum, 'g', 6, 64))
+			p.Addf(n, path, "state %q produces its classes with probabilities summing to %s, more than 1", m.States[s], strconv.FormatFloat(sum, 'g', 6, 64))
 		}
 	}
 }
@@ -607,7 +583,7 @@ func (p *mparser) check(n *yaml.Node, path string, m *Model) {
 		anyTarget = anyTarget || t
 	}
 	if !anyTarget {
-		p.add(n, config.Join(path, "states"), "no target state: mark the states whose probability is the score with target: true")
+		p.Addf(n, yamlnode.Join(path, "states"), "no target state: mark the states whose probability is the score with target: true")
 	}
 	// Reachable from the initial states through transitions and
 	// fallbacks.
@@ -640,7 +616,7 @@ func (p *mparser) check(n *yaml.Node, path string, m *Model) {
 	}
 	for i, ok := range seen {
 		if !ok {
-			p.add(n, config.Join(config.Join(path, "states"), m.States[i]), "state %q is unreachable from the initial states", m.States[i])
+			p.Addf(n, yamlnode.Join(yamlnode.Join(path, "states"), m.States[i]), "state %q is unreachable from the initial states", m.States[i])
 		}
 	}
 	// A state that produces nothing can still be passed through; a model
@@ -652,74 +628,42 @@ func (p *mparser) check(n *yaml.Node, path string, m *Model) {
 		}
 	}
 	if !any {
-		p.add(n, config.Join(path, "emissions"), "no state produces any observation")
+		p.Addf(n, yamlnode.Join(path, "emissions"), "no state produces any observation")
 	}
 }
 
 func (p *mparser) severity(n *yaml.Node, path string, m *Model) {
 	if n.Kind != yaml.MappingNode {
-		p.add(n, path, "want {yellow: score, red: score}")
+		p.Addf(n, path, "want {yellow: score, red: score}")
 		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		kp := config.Join(path, k.Value)
+		kp := yamlnode.Join(path, k.Value)
 		switch k.Value {
 		case "yellow":
-			m.Yellow = p.prob(v, kp, false)
+			m.Yellow = p.Fraction(v, kp, false)
 		case "red":
-			m.Red = p.prob(v, kp, false)
+			m.Red = p.Fraction(v, kp, false)
 		default:
-			p.add(k, kp, "unknown key %q (yellow, red)", k.Value)
+			p.UnknownKey(k, kp, []string{"yellow", "red"})
 		}
 	}
 	if m.Yellow >= m.Red {
-		p.add(n, path, "yellow (%g) must be below red (%g)", m.Yellow, m.Red)
+		p.Addf(n, path, "yellow (%g) must be below red (%g)", m.Yellow, m.Red)
 	}
-}
-
-func lookupKey(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func (p *mparser) str(n *yaml.Node, path string) string {
-	if n.Kind != yaml.ScalarNode {
-		p.add(n, path, "want a text value")
-		return ""
-	}
-	return n.Value
-}
-
-func (p *mparser) strs(n *yaml.Node, path string) []string {
-	if n.Kind == yaml.ScalarNode {
-		return []string{n.Value}
-	}
-	if n.Kind != yaml.SequenceNode {
-		p.add(n, path, "want a list")
-		return nil
-	}
-	out := make([]string, 0, len(n.Content))
-	for i, c := range n.Content {
-		out = append(out, p.str(c, config.Index(path, i)))
-	}
-	return out
 }
 
 // name is an identifier: letters, digits, '-', '_', '.'.
 func (p *mparser) name(n *yaml.Node, path string) string {
-	s := p.str(n, path)
+	s := p.String(n, path)
 	if s == "" {
-		p.add(n, path, "an empty name")
+		p.Addf(n, path, "an empty name")
 		return s
 	}
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			p.add(n, path, "name %q: use letters, digits, '-', '_' and '.'", s)
+			p.Addf(n, path, "name %q: use letters, digits, '-', '_' and '.'", s)
 			break
 		}
 	}
@@ -727,54 +671,9 @@ func (p *mparser) name(n *yaml.Node, path string) string {
 }
 
 func (p *mparser) field(n *yaml.Node, path string) string {
-	s := p.str(n, path)
+	s := p.String(n, path)
 	if s == "" || strings.ContainsAny(s, " \t|@$") {
-		p.add(n, path, "want a field name (ip, host, dst, src ...)")
+		p.Addf(n, path, "want a field name (ip, host, dst, src ...)")
 	}
 	return s
-}
-
-func (p *mparser) number(n *yaml.Node, path string) float64 {
-	if n.Kind != yaml.ScalarNode {
-		p.add(n, path, "want a number")
-		return 0
-	}
-	f, err := strconv.ParseFloat(n.Value, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		p.add(n, path, "%q is not a number", n.Value)
-		return 0
-	}
-	return f
-}
-
-// prob is a probability in [0, 1] (zeroOK) or (0, 1].
-func (p *mparser) prob(n *yaml.Node, path string, zeroOK bool) float64 {
-	f := p.number(n, path)
-	if f < 0 || f > 1 || !zeroOK && f == 0 && n.Kind == yaml.ScalarNode {
-		want := "from 0 to 1"
-		if !zeroOK {
-			want = "above 0, at most 1"
-		}
-		p.add(n, path, "a probability %s, not %s", want, n.Value)
-	}
-	return f
-}
-
-func (p *mparser) boolean(n *yaml.Node, path string) bool {
-	switch n.Value {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	p.add(n, path, "want true or false")
-	return false
-}
-
-func (p *mparser) duration(n *yaml.Node, path string) time.Duration {
-	d, err := time.ParseDuration(n.Value)
-	if err != nil || d <= 0 {
-		p.add(n, path, "want a positive duration such as 30s or 5m, not %q", n.Value)
-	}
-	return d
 }

@@ -2,16 +2,13 @@ package track
 
 import (
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the expected problems")
 
 // TestBadModels checks the messages for broken model files: every
 // mistake, with its line, in testdata/bad/*.errors.
@@ -35,15 +32,7 @@ func TestBadModels(t *testing.T) {
 				b.WriteString(p.String() + "\n")
 			}
 			golden := strings.TrimSuffix(f, ".yaml") + ".errors"
-			if *update {
-				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, _ := os.ReadFile(golden)
-			if b.String() != string(want) {
-				t.Errorf("problems differ:\n got:\n%s\nwant:\n%s", b.String(), want)
-			}
+			testutil.Golden(t, golden, []byte(b.String()))
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package track
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/models"
 )
@@ -146,47 +144,6 @@ func (s *Settings) Validate(p *config.Problems, path string) {
 		p.Addf(config.Join(path, "compare"), "%v", err)
 	}
 }
-
-// Factory makes track engines for a monitor's registry.
-func Factory() engine.Factory {
-	return engine.Factory{
-		Kind:        Kind,
-		NewSettings: newSettings,
-		New: func(cs config.Settings, d engine.Deps) (engine.Engine, error) {
-			s := cs.(*Settings)
-			files, err := s.files(d.Resolve)
-			if err != nil {
-				return nil, err
-			}
-			models, err := LoadModels(files)
-			if err != nil {
-				return nil, err
-			}
-			e := New(models, Options{Beam: s.Beam, Floor: s.Floor, Step: s.Step, Expire: s.Expire, MaxKeys: s.MaxKeys})
-			if err := e.Compare(s.comparisons()); err != nil {
-				return nil, err
-			}
-			return &adapter{e: e}, nil
-		},
-	}
-}
-
-// adapter runs an Engine as a monitor's engine.
-type adapter struct {
-	e *Engine
-}
-
-func (a *adapter) Handle(_ context.Context, ev *event.Event, emit engine.Emit) error {
-	a.e.Handle(ev, func(r Report) { emit(r.Event()) })
-	return nil
-}
-
-func (a *adapter) Tick(_ context.Context, now time.Time, emit engine.Emit) error {
-	a.e.Tick(now, func(r Report) { emit(r.Event()) })
-	return nil
-}
-
-func (a *adapter) Close() error { return nil }
 
 // Event is the report a monitor stores and disseminates: the columns of
 // seed 000 Figure 7 (model, alert status, score, last modified, number of

@@ -3,7 +3,6 @@ package fwlog
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,9 +11,8 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var clock = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
@@ -217,18 +215,7 @@ func TestGolden(t *testing.T) {
 		out.WriteByte('\n')
 	}
 	golden := filepath.Join("testdata", "kern.golden.jsonl")
-	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Errorf("output differs from %s:\n%s", golden, out.Bytes())
-	}
+	testutil.Golden(t, golden, out.Bytes())
 }
 
 // FuzzParse: any line gives an event that validates, ErrNotPacketLog, or

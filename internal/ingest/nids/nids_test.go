@@ -3,7 +3,6 @@ package nids
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,9 +12,8 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var clock = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
@@ -400,18 +398,7 @@ func TestGolden(t *testing.T) {
 			}
 			fmt.Fprintf(&out, "%d records that are not alerts\n", skipped)
 			golden := filepath.Join("testdata", strings.TrimSuffix(tc.file, filepath.Ext(tc.file))+".golden.jsonl")
-			if *update {
-				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(out.Bytes(), want) {
-				t.Errorf("output differs from %s:\n%s", golden, out.Bytes())
-			}
+			testutil.Golden(t, golden, out.Bytes())
 		})
 	}
 }

@@ -1,9 +1,11 @@
 // Package deliver carries a sensor's observations to the bus without ever
-// holding the sensor up: observations go first to an on-disk spool, and a
-// forwarder publishes them durably, in order, acknowledging each batch only
-// once the bus has stored it. While the bus is away the spool fills (up to
-// its bound, then the oldest are dropped and counted); when it returns the
-// backlog is delivered, and a SENSOR.DROPPED observation reports any loss.
+// holding the sensor up: observations go first to an on-disk spool, in
+// their compact form, and a forwarder publishes those bytes as they are
+// (no decoding, no re-encoding) durably, in order, acknowledging each
+// batch only once the bus has stored it. While the bus is away the spool
+// fills (up to its bound, then the oldest are dropped and counted); when
+// it returns the backlog is delivered, and a SENSOR.DROPPED observation
+// reports any loss.
 package deliver
 
 import (
@@ -13,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/spool"
 )
@@ -20,8 +23,10 @@ import (
 // TypeDropped is the observation that reports records the spool dropped.
 const TypeDropped = "SENSOR.DROPPED"
 
-// Publisher stores events durably on the bus (bus.Conn.PublishEvents).
-type Publisher func(ctx context.Context, evs []event.Event) (int, error)
+// Publisher stores events durably on the bus, each record one event in
+// compact form published as it is (bus.Conn.PublishCompactEvents), and
+// returns how many were acknowledged, in order.
+type Publisher func(ctx context.Context, recs [][]byte) (int, error)
 
 // Options configure a deliverer.
 type Options struct {
@@ -32,7 +37,9 @@ type Options struct {
 	// HostID and Source name the sensor in the SENSOR.DROPPED reports.
 	HostID, Source string
 	IDs            event.IDSource
-	Logger         *slog.Logger
+	// Clock times the SENSOR.DROPPED reports (default the wall clock).
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // Deliverer is a Sink for sensors that forwards to the bus.
@@ -53,6 +60,9 @@ func Open(o Options) (*Deliverer, error) {
 	if o.IDs == nil {
 		o.IDs = event.NewRandomIDs()
 	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
 	sp, err := spool.Open(spool.Options{Dir: o.Dir, MaxBytes: o.MaxBytes, Logger: o.Logger})
 	if err != nil {
 		return nil, err
@@ -61,8 +71,14 @@ func Open(o Options) (*Deliverer, error) {
 }
 
 // Write appends observations to the spool; it never touches the network.
+// An invalid observation is logged and skipped: the spool holds only what
+// the bus will accept, published later as it is.
 func (d *Deliverer) Write(evs []event.Event) error {
 	for i := range evs {
+		if err := evs[i].Validate(); err != nil {
+			d.o.Logger.Error("deliver: invalid observation skipped", "id", evs[i].ID, "type", evs[i].Type, "err", err)
+			continue
+		}
 		d.buf = evs[i].AppendCompact(d.buf[:0])
 		if err := d.sp.Append(d.buf); err != nil {
 			return fmt.Errorf("deliver: %w", err)
@@ -86,32 +102,34 @@ func (d *Deliverer) Run(ctx context.Context) {
 	}
 }
 
+// send publishes the spooled records as they are, in their compact form.
 func (d *Deliverer) send(ctx context.Context, recs [][]byte) error {
-	evs := make([]event.Event, 0, len(recs)+1)
+	out := make([][]byte, 0, len(recs)+1)
 	for _, r := range recs {
-		ev, err := event.DecodeCompact(r)
-		if err != nil {
+		if _, err := event.PeekCompact(r); err != nil {
 			// Written by this package, checked by CRC: only a change of
 			// format could cause this. Skip rather than block the queue.
-			d.o.Logger.Error("deliver: undecodable spooled observation skipped", "err", err)
+			d.o.Logger.Error("deliver: unreadable spooled observation skipped", "err", err)
 			continue
 		}
-		evs = append(evs, ev)
+		out = append(out, r)
 	}
+	spooled := len(out)
 	dropped := d.sp.Dropped()
 	if dropped > d.reported.Load() {
-		now := time.Now().UTC()
-		evs = append(evs, event.Event{
+		now := d.o.Clock.Now().UTC()
+		ev := event.Event{
 			ID: d.o.IDs.NewID(now), Time: now, Type: TypeDropped, Host: d.o.HostID, Source: d.o.Source,
 			Attrs: map[string]any{"dropped": int64(dropped - d.reported.Load()), "dropped_total": int64(dropped), "reason": "spool full while the bus was unreachable"},
-		})
+		}
+		out = append(out, ev.AppendCompact(nil))
 	}
 	// A publish to a bus that went away waits for an acknowledgement that
 	// never comes; give up after a while and offer the batch again.
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	n, err := d.o.Publish(pctx, evs)
-	d.delivered.Add(uint64(min(n, len(recs))))
+	n, err := d.o.Publish(pctx, out)
+	d.delivered.Add(uint64(min(n, spooled)))
 	if err == nil {
 		d.reported.Store(dropped)
 	}

@@ -2,8 +2,6 @@ package deliver
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +14,9 @@ import (
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/sensor/host"
+	"github.com/vigil-ids/vigil/internal/testutil"
+	"github.com/vigil-ids/vigil/internal/testutil/bustest"
 )
-
-func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // recorder remembers what the agent handed to the deliverer.
 type recorder struct {
@@ -36,15 +34,6 @@ func (r *recorder) Write(evs []event.Event) error {
 	return r.next.Write(evs)
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestBusOutage runs a host sensor that keeps observing processes while its
 // bus is away for 20 s, and checks that every observation it made reaches
 // the bus exactly once when the bus is back.
@@ -55,17 +44,13 @@ func TestBusOutage(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc on this machine")
 	}
-	addr, store := freeAddr(t), t.TempDir()
-	start := func() *bus.Server {
-		srv, err := bus.StartServer(context.Background(), bus.ServerOptions{Listen: addr, StoreDir: store, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return srv
-	}
-	srv := start()
-	defer func() { srv.Shutdown() }()
-	conn, err := bus.Connect(context.Background(), bus.ClientOptions{URL: "nats://" + addr, RetryOnFailedConnect: true, Logger: quiet()})
+	// The first server listens on a port of its choosing; the second comes
+	// back on the same address, as a restarted bus does.
+	store := t.TempDir()
+	srv := bustest.Start(t, bus.ServerOptions{StoreDir: store})
+	addr := srv.Addr().String()
+	start := func() *bus.Server { return bustest.Start(t, bus.ServerOptions{Listen: addr, StoreDir: store}) }
+	conn, err := bus.Connect(context.Background(), bus.ClientOptions{URL: "nats://" + addr, RetryOnFailedConnect: true, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,16 +59,16 @@ func TestBusOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	spoolDir := filepath.Join(t.TempDir(), "spool")
-	d, err := Open(Options{Dir: spoolDir, Publish: conn.PublishEvents, HostID: "test", Source: "agent", Logger: quiet()})
+	d, err := Open(Options{Dir: spoolDir, Publish: conn.PublishCompactEvents, HostID: "test", Source: "agent", Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := host.NewExtractor("/proc", quiet())
+	ex, err := host.NewExtractor("/proc", testutil.Quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := &recorder{next: d}
-	agent := host.NewAgent(host.AgentOptions{Extractor: ex, Interval: 100 * time.Millisecond, HostID: "test", Sink: rec, Logger: quiet(),
+	agent := host.NewAgent(host.AgentOptions{Extractor: ex, Interval: 100 * time.Millisecond, HostID: "test", Sink: rec, Logger: testutil.Quiet(),
 		Eval: host.EvalConfig{Window: 3, Procs: []string{"sleep"}}})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -131,7 +116,7 @@ func TestBusOutage(t *testing.T) {
 	rec.mu.Unlock()
 	// The last second's observations may still be in the spool (the
 	// deliverer stopped with the test); deliver them with a new run.
-	d2, err := Open(Options{Dir: spoolDir, Publish: conn.PublishEvents, Logger: quiet()})
+	d2, err := Open(Options{Dir: spoolDir, Publish: conn.PublishCompactEvents, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

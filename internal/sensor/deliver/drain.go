@@ -25,10 +25,10 @@ type Tracked struct {
 func OpenTracked(o Options) (*Tracked, error) {
 	t := &Tracked{progress: make(chan struct{})}
 	publish := o.Publish
-	o.Publish = func(ctx context.Context, evs []event.Event) (int, error) {
-		n, err := publish(ctx, evs)
+	o.Publish = func(ctx context.Context, recs [][]byte) (int, error) {
+		n, err := publish(ctx, recs)
 		if err == nil { // a failed batch is offered again whole: count it then
-			t.acknowledged(evs[:min(n, len(evs))])
+			t.acknowledged(recs[:min(n, len(recs))])
 		}
 		return n, err
 	}
@@ -40,15 +40,15 @@ func OpenTracked(o Options) (*Tracked, error) {
 	return t, nil
 }
 
-// acknowledged counts the sensor's records among evs: not the loss reports
-// the deliverer adds on its own (those carry dropped_total).
-func (t *Tracked) acknowledged(evs []event.Event) {
-	n := uint64(0)
-	for i := range evs {
-		if _, own := evs[i].Attrs["dropped_total"]; evs[i].Type == TypeDropped && own {
-			continue
+// acknowledged counts the sensor's records among recs: not the loss
+// report the deliverer adds on its own at the end of a batch (it carries
+// dropped_total).
+func (t *Tracked) acknowledged(recs [][]byte) {
+	n := uint64(len(recs))
+	if n > 0 {
+		if ev, err := event.DecodeCompact(recs[n-1]); err == nil && ev.Type == TypeDropped && ev.Attrs["dropped_total"] != nil {
+			n--
 		}
-		n++
 	}
 	t.mu.Lock()
 	t.acked += n
@@ -57,12 +57,19 @@ func (t *Tracked) acknowledged(evs []event.Event) {
 	t.mu.Unlock()
 }
 
-// Write spools the sensor's records and counts them.
+// Write spools the sensor's records and counts those the spool takes
+// (the deliverer skips invalid ones).
 func (t *Tracked) Write(evs []event.Event) error {
 	if err := t.Deliverer.Write(evs); err != nil {
 		return err
 	}
-	t.written.Add(uint64(len(evs)))
+	n := 0
+	for i := range evs {
+		if evs[i].Validate() == nil {
+			n++
+		}
+	}
+	t.written.Add(uint64(n))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // TestTrackedDrain writes records while the publisher holds back, and
@@ -17,20 +18,24 @@ func TestTrackedDrain(t *testing.T) {
 	gate := make(chan struct{})
 	var mu sync.Mutex
 	var got []string
-	publish := func(ctx context.Context, evs []event.Event) (int, error) {
+	publish := func(ctx context.Context, recs [][]byte) (int, error) {
 		select {
 		case <-gate:
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
 		mu.Lock()
-		for _, ev := range evs {
+		for _, r := range recs {
+			ev, err := event.DecodeCompact(r)
+			if err != nil {
+				return 0, err
+			}
 			got = append(got, ev.ID)
 		}
 		mu.Unlock()
-		return len(evs), nil
+		return len(recs), nil
 	}
-	d, err := OpenTracked(Options{Dir: t.TempDir(), Publish: publish, HostID: "h", Source: "test", Logger: quiet()})
+	d, err := OpenTracked(Options{Dir: t.TempDir(), Publish: publish, HostID: "h", Source: "test", Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,7 +105,7 @@ func (a *Agent) Step(now time.Time) ([]event.Event, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	a.o.Logger.Info("host sensor running", "host", a.o.HostID, "ip", a.o.IP, "interval", a.o.Interval,
 		"window", a.eval.cfg.Window, "proc", a.o.Extractor.Root())
-	t := time.NewTicker(a.o.Interval)
+	t := clock.NewTicker(a.o.Clock, a.o.Interval)
 	defer t.Stop()
 	if _, err := a.Step(a.o.Clock.Now()); err != nil {
 		a.o.Logger.Error("sample failed", "err", err)
@@ -114,7 +114,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-t.C():
 			if _, err := a.Step(a.o.Clock.Now()); err != nil {
 				a.o.Logger.Error("sample failed", "err", err)
 			}

@@ -2,7 +2,6 @@ package host
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,9 +14,8 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
@@ -133,27 +131,10 @@ func runScenario(t *testing.T, cfg EvalConfig) []string {
 	return lines
 }
 
-func golden(t *testing.T, name string, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs:\nwant\n%s\ngot\n%s", name, want, got)
-	}
-}
-
 // TestScenarioGolden pins what the agent reports for the scenario.
 func TestScenarioGolden(t *testing.T) {
 	lines := runScenario(t, EvalConfig{Window: 2})
-	golden(t, "scenario.golden.jsonl", strings.Join(lines, "\n")+"\n")
+	testutil.Golden(t, filepath.Join("testdata", "scenario.golden.jsonl"), []byte(strings.Join(lines, "\n")+"\n"))
 
 	types := map[string]int{}
 	for _, l := range lines {

@@ -2,6 +2,7 @@ package netsensor
 
 import (
 	"bytes"
+	"net/netip"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -34,6 +35,13 @@ type appState struct {
 	host     string // HTTP Host header
 	user     string // FTP user name, for anonymous logins
 	dataMode bool   // SMTP: the client is sending the message
+	// FTP: the data connection the last PORT or EPRT named (login.go).
+	dataAddr netip.Addr
+	dataPort uint16
+	// SMTP AUTH: credentials are being exchanged (the client's lines
+	// are not commands); the mechanism and the user they name.
+	authMode, authSeen bool
+	authMech, authUser string
 	// DNS: the query by id.
 	dnsID    uint16
 	dnsName  string
@@ -272,6 +280,10 @@ func (s *Sensor) payload(f *flow, p *Packet, toServer bool) {
 			if f.app.dataMode {
 				return // the message itself
 			}
+			if f.app.authMode {
+				smtpAuthLine(f.app, b) // credentials, not a command
+				return
+			}
 			if cmd, arg, ok := commandLine(b); ok {
 				if f.app.pending {
 					s.commandRecord(f, 0)
@@ -279,6 +291,9 @@ func (s *Sensor) payload(f *flow, p *Packet, toServer bool) {
 				f.app.pending, f.app.method, f.app.arg = true, cmd, arg
 				if f.app.proto == appFTP && cmd == "USER" {
 					f.app.user = arg
+				}
+				if f.app.proto == appSMTP && cmd == "AUTH" {
+					smtpAuthStart(f.app, arg)
 				}
 			}
 			return
@@ -292,6 +307,11 @@ func (s *Sensor) payload(f *flow, p *Packet, toServer bool) {
 				if f.app.proto == appSMTP && f.app.method == "DATA" && code == 354 {
 					f.app.dataMode = true
 				}
+				if f.app.proto == appSMTP && f.app.method == "AUTH" && code == 334 {
+					f.app.authMode = true // a challenge: the AUTH goes on
+					return
+				}
+				f.app.authMode = false
 				s.commandRecord(f, code)
 			}
 		}
@@ -331,6 +351,7 @@ func (s *Sensor) httpRecord(f *flow, status int) {
 
 func (s *Sensor) commandRecord(f *flow, code int) {
 	f.app.pending = false
+	extra := commandFields(f.app, code)
 	if !s.allowed(f) {
 		return
 	}
@@ -344,6 +365,9 @@ func (s *Sensor) commandRecord(f *flow, code int) {
 		if f.app.proto == appFTP && f.app.method == "PASS" && f.app.user != "anonymous" && f.app.user != "ftp" {
 			arg = "********" // a real password does not travel further
 		}
+		if f.app.proto == appSMTP && f.app.method == "AUTH" {
+			arg = f.app.authMech // nor do credentials sent with AUTH
+		}
 		a["argument"] = arg
 	}
 	if code > 0 {
@@ -356,6 +380,9 @@ func (s *Sensor) commandRecord(f *flow, code int) {
 	}
 	if f.app.proto == appFTP && f.app.user != "" {
 		a["user"] = f.app.user
+	}
+	for k, v := range extra {
+		a[k] = v
 	}
 	f.app.pending = false
 	s.record(f, typ, a)

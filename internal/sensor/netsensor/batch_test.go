@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // frames is a source of n one-byte frames, then io.EOF.
@@ -35,7 +35,7 @@ func TestBatcherBounds(t *testing.T) {
 	b := NewBatcher(func(evs []event.Event) error {
 		writes = append(writes, append([]event.Event(nil), evs...))
 		return nil
-	}, clk, slog.New(slog.DiscardHandler))
+	}, clk, testutil.Quiet())
 	for i := range BatchRecords + 5 {
 		b.Add(event.Event{ID: fmt.Sprint(i)})
 	}
@@ -60,7 +60,7 @@ func TestBatcherBounds(t *testing.T) {
 		t.Fatalf("Written = %d, want %d", b.Written(), BatchRecords+5)
 	}
 	// A failed write is not counted as written.
-	b2 := NewBatcher(func([]event.Event) error { return errors.New("disk full") }, clk, slog.New(slog.DiscardHandler))
+	b2 := NewBatcher(func([]event.Event) error { return errors.New("disk full") }, clk, testutil.Quiet())
 	b2.Add(event.Event{ID: "x"})
 	b2.Flush()
 	if b2.Written() != 0 {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/netspec"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	Streams []Stream
 	// BannerBytes is how much of a banner is kept (default 64).
 	BannerBytes int
+	// Clock tells the time while a live capture is quiet, so that flows
+	// and summaries still end on time (default the wall clock).
+	Clock clock.Clock
 }
 
 // Stream selects traffic (seed 004 section 3): every criterion given must
@@ -97,6 +101,9 @@ func (c *Config) direction(src, dst netip.Addr) string {
 func (c *Config) defaults() {
 	if c.ID == "" {
 		c.ID = "netsensor"
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
 	}
 	if c.SummaryInterval <= 0 {
 		c.SummaryInterval = config.DefaultSummaryInterval

@@ -2,7 +2,6 @@ package netsensor
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +9,11 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // datasets is where the shared public captures live, beside the checkout.
 const datasets = "../../../../shared/datasets"
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // readCapture runs the sensor over a shared capture with one summary
 // interval for the whole file and a budget no capture reaches, so every
@@ -230,19 +228,5 @@ func TestCaptureGolden(t *testing.T) {
 		got = append(got, '\n')
 	}
 	golden := filepath.Join("testdata", "portscan.golden.jsonl")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("output differs from %s:\n%s", golden, got)
-	}
+	testutil.Golden(t, golden, got)
 }

@@ -35,11 +35,15 @@ type Packet struct {
 	// Fragment marks a later IPv4 fragment: no transport header.
 	Fragment bool
 	// IPOptions are the IPv4 options present (Opt* bits).
-	IPOptions        uint8
+	IPOptions uint8
+	// IPPayload is the length of the IP payload, as the IP header gives
+	// it (a capture may hold less).
+	IPPayload        int
 	SrcPort, DstPort uint16
 	// TCP.
 	Flags    uint8 // FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80
 	Seq, Ack uint32
+	Window   uint16
 	// ICMP and ICMPv6.
 	ICMPType, ICMPCode uint8
 	// Inner is the flow an ICMP error quotes (its original packet's
@@ -164,6 +168,7 @@ func (d *Decoder) Decode(data []byte, ts time.Time, wireLen int, p *Packet) erro
 			p.Dst, _ = netip.AddrFromSlice(d.ip4.DstIP)
 			p.Src, p.Dst = p.Src.Unmap(), p.Dst.Unmap()
 			p.Proto = uint8(d.ip4.Protocol)
+			p.IPPayload = max(int(d.ip4.Length)-int(d.ip4.IHL)*4, 0)
 			for i := range d.ip4.Options {
 				p.IPOptions |= optionBit(d.ip4.Options[i].OptionType)
 			}
@@ -178,10 +183,11 @@ func (d *Decoder) Decode(data []byte, ts time.Time, wireLen int, p *Packet) erro
 			p.Src, _ = netip.AddrFromSlice(d.ip6.SrcIP)
 			p.Dst, _ = netip.AddrFromSlice(d.ip6.DstIP)
 			p.Proto = uint8(d.ip6.NextHeader)
+			p.IPPayload = int(d.ip6.Length)
 		case layers.LayerTypeTCP:
 			p.Proto = ProtoTCP
 			p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-			p.Seq, p.Ack = d.tcp.Seq, d.tcp.Ack
+			p.Seq, p.Ack, p.Window = d.tcp.Seq, d.tcp.Ack, d.tcp.Window
 			p.Flags = tcpFlags(&d.tcp)
 			p.Payload = d.tcp.Payload
 		case layers.LayerTypeUDP:

@@ -47,6 +47,9 @@ type flow struct {
 	// answered: established (a SYN-ACK or a UDP reply) or first seen in
 	// the middle; its end is recorded with what it carried.
 	answered bool
+	// ackProbe: first seen as a bare ACK (no SYN, no data) and nothing
+	// else since but its repeats; ackFromClient says which side sent it.
+	ackProbe, ackFromClient bool
 	// Payload bytes and packets each way.
 	bytesToServer, bytesToClient uint64
 	pktsToServer, pktsToClient   uint32
@@ -256,6 +259,13 @@ func (t *flowTable) listFor(f *flow) *flowList {
 		return &t.open
 	}
 	return &t.udp
+}
+
+// rekey files f under k (the same flow, its ends seen the other way).
+func (t *flowTable) rekey(f *flow, k flowKey) {
+	t.unindex(f)
+	f.key = k
+	t.insert(f)
 }
 
 // newApp returns an empty application-layer state.

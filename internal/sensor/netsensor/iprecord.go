@@ -116,7 +116,7 @@ func (s *Sensor) ipRecord(p *Packet) {
 		return
 	}
 	dst.records++
-	a := map[string]any{"proto": ProtoName(p.Proto), "ip_proto": int64(p.Proto), "src": p.Src.String(), "dst": p.Dst.String(), "bytes": int64(p.Length)}
+	a := map[string]any{"proto": ProtoName(p.Proto), "ip_proto": int64(p.Proto), "src": p.Src.String(), "dst": p.Dst.String(), "bytes": int64(p.Length), "payload_bytes": int64(p.IPPayload)}
 	if p.IPOptions != 0 {
 		a["ip_options"] = OptionNames(p.IPOptions)
 	}

@@ -105,7 +105,7 @@ func (s *Sensor) Run(ctx context.Context, src Source) error {
 	for ctx.Err() == nil {
 		data, ci, err := src.Next()
 		if errors.Is(err, ErrTimeout) {
-			s.Advance(time.Now())
+			s.Advance(s.cfg.Clock.Now())
 			continue
 		}
 		if errors.Is(err, io.EOF) {
@@ -528,6 +528,10 @@ func (s *Sensor) tcp(p *Packet) {
 				f = s.newFlow(p, p.Src, p.SrcPort, p.Dst, p.DstPort, stMidstream)
 			}
 			f.answered = true
+			if bareACK(p) {
+				// Or an ACK probe: a reset in answer tells (ackprobe.go).
+				f.ackProbe, f.ackFromClient, f.tries = true, toServer, 1
+			}
 		}
 		f.carried(p, toServer)
 		s.countFlow(f, p)
@@ -563,6 +567,9 @@ func (s *Sensor) tcp(p *Packet) {
 			s.flows.place(f)
 		}
 	default:
+		if f.ackProbe && s.ackProbeStep(f, p, toServer) {
+			return
+		}
 		if len(p.Payload) > 0 {
 			s.payload(f, p, toServer)
 		}
@@ -617,7 +624,11 @@ func (s *Sensor) icmp(p *Packet) {
 	unreachable := p.Quoted && (p.Proto == ProtoICMP && p.ICMPType == 3 || p.Proto == ProtoICMPv6 && p.ICMPType == 1)
 	if unreachable && (p.Inner.Proto == ProtoTCP || p.Inner.Proto == ProtoUDP) {
 		q := p.Inner
-		if f := s.flows.get(makeKey(q.Proto, q.Src, q.SrcPort, q.Dst, q.DstPort)); f != nil {
+		f := s.flows.get(makeKey(q.Proto, q.Src, q.SrcPort, q.Dst, q.DstPort))
+		if f == nil && q.Proto == ProtoTCP {
+			f = s.ackProbeQuoted(q)
+		}
+		if f != nil {
 			extra := map[string]any{"answer": "icmp", "icmp_type": int64(p.ICMPType), "icmp_code": int64(p.ICMPCode), "icmp_from": p.Src.String()}
 			switch f.state {
 			case stPending:
@@ -633,6 +644,10 @@ func (s *Sensor) icmp(p *Packet) {
 				s.probeOutcome(f, "icmp-unreachable")
 				f.state = stClosing
 				s.flows.place(f)
+			case stMidstream:
+				if f.ackProbe && q.Src == f.ackSender() {
+					s.ackProbeAnswered(f, "icmp-unreachable", nil)
+				}
 			}
 		}
 	}

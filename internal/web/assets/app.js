@@ -1,4 +1,5 @@
-// Vigil live page: the track table (seed 000 Figure 7) with each track's
+// Vigil live page: the hosts overview (each host's worst current
+// conclusion and why, its latest observation), the track table (seed 000 Figure 7) with each track's
 // score and observations over time (Figures 5 and 6) and its evidence, the
 // observation types by host (Table 2), and the newest reports and events,
 // all updated live. Every value shown comes from hosts or the network and
@@ -256,7 +257,7 @@ function connect() {
   es.onopen = () => { status.textContent = "live"; status.className = "status live"; };
   es.onerror = () => { status.textContent = "reconnecting…"; status.className = "status down"; };
   es.addEventListener("event", m => { recent++; addEvent(JSON.parse(m.data), false); });
-  es.addEventListener("report", m => addReport(JSON.parse(m.data), false));
+  es.addEventListener("report", m => { addReport(JSON.parse(m.data), false); hostsSoon(); });
 }
 
 setInterval(() => {
@@ -272,5 +273,71 @@ async function loadTracks() {
   }
 }
 
+// ---- Hosts overview: one row per host, the most severe first -------------
+
+async function loadHosts() {
+  let rows;
+  try { rows = await getJSON("api/hosts"); } catch (e) { return; }
+  const frag = document.createDocumentFragment();
+  for (const h of rows) {
+    const tr = document.createElement("tr");
+    const level = ["green", "yellow", "red"].includes(h.severity) ? h.severity : "green";
+    tr.className = "sev-row-" + level;
+    tr.dataset.host = h.host || h.ip || "";
+    cell(tr, h.host);
+    cell(tr, h.ip);
+    const badge = document.createElement("span");
+    badge.className = "sev sev-" + level;
+    badge.textContent = h.severity;
+    const td = document.createElement("td");
+    td.appendChild(badge);
+    tr.appendChild(td);
+    cell(tr, typeof h.score === "number" ? h.score.toFixed(3) : h.score);
+    cell(tr, h.reason ? h.reason : "no conclusion yet", "reason");
+    cell(tr, h.last_observation || "");
+    frag.appendChild(tr);
+  }
+  document.querySelector("#hosts tbody").replaceChildren(frag);
+  document.getElementById("hosts-count").textContent = "(" + rows.length + ")";
+}
+
+// A report changes a host's row: reload the overview, at most once a second.
+let hostsPending = false;
+function hostsSoon() {
+  if (hostsPending) return;
+  hostsPending = true;
+  setTimeout(() => { hostsPending = false; loadHosts(); }, 1000);
+}
+
+// ---- Profiles: what each subject has shown so far ------------------------
+
+function measureText(m) {
+  if (m.kind === "intensity") return m.name + " " + m.level;
+  if (!m.top || !m.top.length) return "";
+  return m.name + ": " + m.top.map(s => s.value + " " + Math.round(s.share * 100) + "%").join(", ");
+}
+
+async function loadProfiles() {
+  let subjects;
+  try { subjects = await getJSON("api/profiles?limit=200"); } catch (e) { return; }
+  document.getElementById("profiles-section").hidden = false;
+  const frag = document.createDocumentFragment();
+  for (const s of subjects) {
+    const tr = document.createElement("tr");
+    cell(tr, s.engine);
+    cell(tr, s.class);
+    cell(tr, s.subject);
+    cell(tr, s.events, "num");
+    cell(tr, s.last_seen);
+    cell(tr, (s.measures || []).map(measureText).filter(x => x).join("; "), "learnt");
+    frag.appendChild(tr);
+  }
+  document.querySelector("#profiles tbody").replaceChildren(frag);
+  document.getElementById("profiles-count").textContent = "(" + subjects.length + ")";
+}
+
 setInterval(loadTypeTable, 10000);
-Promise.all([loadTracks(), loadTypeTable(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]).then(connect);
+setInterval(loadHosts, 5000);
+setInterval(loadTracks, 10000);
+setInterval(loadProfiles, 10000);
+Promise.all([loadHosts(), loadTracks(), loadTypeTable(), loadProfiles(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]).then(connect);
