@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"path/filepath"
-
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/internal/config"
@@ -25,10 +23,7 @@ func monitorCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := node.MonitorOptions{Config: cfg, Engines: engines, Listen: listen, Logger: e.log}
-			if o.DataDir, err = filepath.Abs(dataDir); err != nil {
-				return fail(err)
-			}
+			o := node.MonitorOptions{Config: cfg, Engines: engines, DataDir: dataDir, Listen: listen, Logger: e.log}
 			if busListen != "" {
 				cfg.Server.Listen = busListen
 				if err := config.ValidateServer(cfg); err != nil {
@@ -41,8 +36,8 @@ func monitorCmd(e *env) *cobra.Command {
 			if err := checkListen(listen, insecureHTTP); err != nil {
 				return err
 			}
-			o.Ready = func(httpURL, busURL string) {
-				e.log.Info("monitor up", "monitor", cfg.Monitor.Name, "layer", cfg.Monitor.Layer, "bus", busURL, "http", httpURL, "data", o.DataDir)
+			o.Ready = func(httpURL, busURL, dataDir string) {
+				e.log.Info("monitor up", "monitor", cfg.Monitor.Name, "layer", cfg.Monitor.Layer, "bus", busURL, "http", httpURL, "data", dataDir)
 			}
 			return failed(node.RunMonitor(cmd.Context(), o))
 		},

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -41,13 +40,9 @@ func upCmd(e *env) *cobra.Command {
 			if err := checkListen(listen, insecureHTTP); err != nil {
 				return err
 			}
-			abs, err := filepath.Abs(dataDir)
-			if err != nil {
-				return fail(err)
-			}
 			o := node.MonitorOptions{
-				Config: cfg, Engines: engines, DataDir: abs, Embedded: true, Listen: listen, Logger: e.log,
-				Ready: func(httpURL, busURL string) {
+				Config: cfg, Engines: engines, DataDir: dataDir, Embedded: true, Listen: listen, Logger: e.log,
+				Ready: func(httpURL, busURL, abs string) {
 					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s\n  data:       %s\nPress Ctrl-C to stop.\n",
 						cfg.Monitor.Name, httpURL, httpURL, httpURL, httpURL, httpURL, busURL, abs)
 				},

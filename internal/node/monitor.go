@@ -35,8 +35,9 @@ type MonitorOptions struct {
 	Listen string
 	// Agent, when set, runs a host sensor on this machine feeding the bus.
 	Agent *config.Agent
-	// Ready, when set, is called with the URLs once everything is up.
-	Ready  func(httpURL, busURL string)
+	// Ready, when set, is called with the URLs and the (absolute) data
+	// directory once everything is up.
+	Ready  func(httpURL, busURL, dataDir string)
 	Logger *slog.Logger
 }
 
@@ -47,6 +48,10 @@ type MonitorOptions struct {
 // embedded server stops last.
 func RunMonitor(ctx context.Context, o MonitorOptions) error {
 	log := o.Logger
+	var err error
+	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
 	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -155,7 +160,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 			if srv != nil {
 				busURL = srv.ClientURL()
 			}
-			o.Ready(httpURL, busURL)
+			o.Ready(httpURL, busURL, o.DataDir)
 			<-cctx.Done()
 			return nil
 		}})
