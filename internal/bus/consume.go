@@ -91,7 +91,9 @@ type DurableOptions struct {
 
 // ConsumeDurable starts a durable consumer per stream the subjects fall in
 // and passes every message to h. It resumes from the consumers' last
-// acknowledged position.
+// acknowledged position. A consumer left in any state by an earlier run
+// (killed, stopped, or with its stream deleted and recreated) is reused or
+// recreated as planConsumer decides.
 func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) (*Subscription, error) {
 	if o.Name == "" {
 		return nil, errors.New("bus: durable consumer without a name")
@@ -133,17 +135,11 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		} else {
 			cc.FilterSubjects = subj
 		}
-		if o.Takeover {
-			if err := c.takeOver(ctx, st, &cc); err != nil {
-				sub.Stop()
-				return nil, err
-			}
-		}
 		stream := st
-		cons, err := c.JS.CreateOrUpdateConsumer(ctx, st, cc)
+		cons, err := c.reconcileConsumer(ctx, st, cc, o.Takeover)
 		if err != nil {
 			sub.Stop()
-			return nil, fmt.Errorf("bus: durable consumer %s on %s: %w", o.Name, st, err)
+			return nil, err
 		}
 		cctx, err := cons.Consume(func(m jetstream.Msg) {
 			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream})
@@ -166,30 +162,6 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		})
 	}
 	return sub, nil
-}
-
-// takeOver replaces an existing consumer that has unacknowledged messages
-// by one that starts right after its acknowledgement floor.
-func (c *Conn) takeOver(ctx context.Context, stream string, cc *jetstream.ConsumerConfig) error {
-	cons, err := c.JS.Consumer(ctx, stream, cc.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("bus: looking up consumer %s on %s: %w", cc.Durable, stream, err)
-	}
-	info := cons.CachedInfo()
-	if info.NumAckPending == 0 {
-		return nil
-	}
-	floor := info.AckFloor.Stream
-	if err := c.JS.DeleteConsumer(ctx, stream, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("bus: resetting consumer %s on %s: %w", cc.Durable, stream, err)
-	}
-	cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-	cc.OptStartSeq = floor + 1
-	c.log.Info("resuming durable consumer", "stream", stream, "consumer", cc.Durable, "from_seq", floor+1, "unacked", info.NumAckPending)
-	return nil
 }
 
 // SubscribeCore subscribes to subjects on core NATS. With a queue name,
