@@ -18,6 +18,29 @@ type Msg struct {
 	Data    []byte
 	js      jetstream.Msg
 	stream  string
+	created time.Time // of the stream
+}
+
+// Position is a place in a durable stream: the message of sequence Seq in
+// the stream of that name created at Created (a stream deleted and created
+// again starts its sequence numbers over).
+type Position struct {
+	Stream  string    `json:"stream"`
+	Created time.Time `json:"created"`
+	Seq     uint64    `json:"seq"`
+}
+
+// Position is where a durable message is in its stream; ok is false for
+// core messages.
+func (m *Msg) Position() (p Position, ok bool) {
+	if m.js == nil {
+		return p, false
+	}
+	md, err := m.js.Metadata()
+	if err != nil {
+		return p, false
+	}
+	return Position{Stream: m.stream, Created: m.created, Seq: md.Sequence.Stream}, true
 }
 
 // Stream names the durable stream the message came from ("" for core).
@@ -87,6 +110,11 @@ type DurableOptions struct {
 	// earlier user received but did not acknowledge are delivered again at
 	// once, instead of after AckWait.
 	Takeover bool
+	// Resume, when set, tells where the caller already has every message
+	// of a stream up to (a store's checkpoint); it is used only when the
+	// consumer has to be created while its stream holds messages (see
+	// planConsumer).
+	Resume func(stream string) (Position, bool)
 }
 
 // ConsumeDurable starts a durable consumer per stream the subjects fall in
@@ -136,13 +164,13 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 			cc.FilterSubjects = subj
 		}
 		stream := st
-		cons, err := c.reconcileConsumer(ctx, st, cc, o.Takeover)
+		cons, created, err := c.reconcileConsumer(ctx, st, cc, o.Takeover, o.Resume)
 		if err != nil {
 			sub.Stop()
 			return nil, err
 		}
 		cctx, err := cons.Consume(func(m jetstream.Msg) {
-			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream})
+			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream, created: created})
 		}, jetstream.PullMaxMessages(o.Batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
 				c.log.Warn("durable consumer", "stream", stream, "consumer", o.Name, "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -48,16 +49,18 @@ type consumerPlan struct {
 //
 // want is the wanted configuration; its start fields (DeliverPolicy,
 // OptStartSeq, OptStartTime) are ignored, because a start position only
-// matters when a consumer is created. st is the state of the consumer's
-// stream now; have is the existing consumer, nil when there is none;
-// takeover says the caller is the consumer's only user and any earlier one
-// is gone. The rules, in order:
+// matters when a consumer is created. si is the consumer's stream now;
+// have is the existing consumer, nil when there is none; takeover says the
+// caller is the consumer's only user and any earlier one is gone; resume,
+// when not nil, is where the caller (its store) already has every message
+// up to. The rules, in order:
 //
 //  1. No consumer (never created, deleted by hand, or gone with its stream
-//     when the stream was deleted and recreated): create it delivering the
-//     whole stream. Every message still in the stream is delivered; those
-//     the store already holds are recognised by their event id and stored
-//     once.
+//     when the stream was deleted and recreated): create it. When resume
+//     is in this very stream (same creation time) and not past its end,
+//     delivery starts right after it; otherwise the whole stream is
+//     delivered, and the messages the store already holds are recognised
+//     by their event id and stored once.
 //  2. The consumer is ahead of its stream (its delivered or acknowledged
 //     sequence is past the stream's last one: the stream went back, e.g.
 //     restored or recreated under an unchanged consumer): recreate it
@@ -77,13 +80,24 @@ type consumerPlan struct {
 // out) starts at the first one. Nothing acknowledged is delivered again
 // except under rules 1 and 2, where the store's de-duplication by event id
 // keeps it from being doubled; nothing unacknowledged is skipped.
-func planConsumer(want jetstream.ConsumerConfig, st jetstream.StreamState, have *jetstream.ConsumerInfo, takeover bool) consumerPlan {
+func planConsumer(want jetstream.ConsumerConfig, si *jetstream.StreamInfo, have *jetstream.ConsumerInfo, takeover bool, resume *Position) consumerPlan {
+	st := si.State
 	cfg := want
 	cfg.DeliverPolicy = jetstream.DeliverAllPolicy
 	cfg.OptStartSeq = 0
 	cfg.OptStartTime = nil
 	if have == nil {
-		return consumerPlan{Action: consumerCreate, Config: cfg, Why: "no consumer"}
+		if resume == nil || resume.Seq == 0 {
+			return consumerPlan{Action: consumerCreate, Config: cfg, Why: "no consumer"}
+		}
+		if !resume.Created.Equal(si.Created) || resume.Seq > st.LastSeq {
+			return consumerPlan{Action: consumerCreate, Config: cfg,
+				Why: fmt.Sprintf("no consumer; the store's position (sequence %d of the stream created %s) is not in this stream (created %s, last sequence %d)",
+					resume.Seq, resume.Created.UTC().Format(time.RFC3339Nano), si.Created.UTC().Format(time.RFC3339Nano), st.LastSeq)}
+		}
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = max(resume.Seq+1, st.FirstSeq)
+		return consumerPlan{Action: consumerCreate, Config: cfg, Why: fmt.Sprintf("no consumer; the store has the stream up to sequence %d", resume.Seq)}
 	}
 	if have.Delivered.Stream > st.LastSeq || have.AckFloor.Stream > st.LastSeq {
 		return consumerPlan{Action: consumerRecreate, Config: cfg,
@@ -118,35 +132,44 @@ func planConsumer(want jetstream.ConsumerConfig, st jetstream.StreamState, have 
 }
 
 // reconcileConsumer brings the durable consumer cc.Durable on stream to
-// cc as planConsumer decides, and returns it.
-func (c *Conn) reconcileConsumer(ctx context.Context, stream string, cc jetstream.ConsumerConfig, takeover bool) (jetstream.Consumer, error) {
+// cc as planConsumer decides, and returns it with its stream's creation
+// time.
+func (c *Conn) reconcileConsumer(ctx context.Context, stream string, cc jetstream.ConsumerConfig, takeover bool, resume func(string) (Position, bool)) (jetstream.Consumer, time.Time, error) {
 	s, err := c.JS.Stream(ctx, stream)
 	if err != nil {
-		return nil, fmt.Errorf("bus: stream %s: %w", stream, err)
+		return nil, time.Time{}, fmt.Errorf("bus: stream %s: %w", stream, err)
 	}
+	si := s.CachedInfo()
 	var have *jetstream.ConsumerInfo
 	existing, err := s.Consumer(ctx, cc.Durable)
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 	case err != nil:
-		return nil, fmt.Errorf("bus: looking up consumer %s on %s: %w", cc.Durable, stream, err)
+		return nil, time.Time{}, fmt.Errorf("bus: looking up consumer %s on %s: %w", cc.Durable, stream, err)
 	default:
 		have = existing.CachedInfo()
 	}
-	p := planConsumer(cc, s.CachedInfo().State, have, takeover)
+	var pos *Position
+	if have == nil && resume != nil {
+		if p, ok := resume(stream); ok {
+			pos = &p
+		}
+	}
+	p := planConsumer(cc, si, have, takeover, pos)
 	switch p.Action {
 	case consumerRecreate:
 		if err := s.DeleteConsumer(ctx, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, fmt.Errorf("bus: deleting consumer %s on %s to recreate it (%s): %w", cc.Durable, stream, p.Why, err)
+			return nil, time.Time{}, fmt.Errorf("bus: deleting consumer %s on %s to recreate it (%s): %w", cc.Durable, stream, p.Why, err)
 		}
 		c.log.Info("recreating durable consumer", "stream", stream, "consumer", cc.Durable, "why", p.Why,
 			"deliver", p.Config.DeliverPolicy.String(), "from_seq", p.Config.OptStartSeq)
 	case consumerCreate:
-		c.log.Debug("creating durable consumer", "stream", stream, "consumer", cc.Durable)
+		c.log.Info("creating durable consumer", "stream", stream, "consumer", cc.Durable, "why", p.Why,
+			"deliver", p.Config.DeliverPolicy.String(), "from_seq", p.Config.OptStartSeq)
 	}
 	cons, err := s.CreateOrUpdateConsumer(ctx, p.Config)
 	if err != nil {
-		return nil, fmt.Errorf("bus: durable consumer %s on %s (%s: %s): %w", cc.Durable, stream, p.Action, p.Why, err)
+		return nil, time.Time{}, fmt.Errorf("bus: durable consumer %s on %s (%s: %s): %w", cc.Durable, stream, p.Action, p.Why, err)
 	}
-	return cons, nil
+	return cons, si.Created, nil
 }

@@ -10,7 +10,12 @@ import (
 
 func TestPlanConsumer(t *testing.T) {
 	want := jetstream.ConsumerConfig{Durable: "m_obs", AckPolicy: jetstream.AckAllPolicy, AckWait: 30 * time.Second, MaxAckPending: 100, FilterSubject: AllObs}
-	st := jetstream.StreamState{FirstSeq: 1, LastSeq: 1000}
+	created := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	si := func(first, last uint64) *jetstream.StreamInfo {
+		return &jetstream.StreamInfo{Created: created, State: jetstream.StreamState{FirstSeq: first, LastSeq: last}}
+	}
+	st := si(1, 1000)
+	at := func(c time.Time, seq uint64) *Position { return &Position{Stream: StreamObs, Created: c, Seq: seq} }
 	cons := func(f func(*jetstream.ConsumerInfo)) *jetstream.ConsumerInfo {
 		ci := &jetstream.ConsumerInfo{Config: want}
 		ci.Config.AckWait = 5 * time.Second
@@ -20,29 +25,36 @@ func TestPlanConsumer(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name     string
-		st       jetstream.StreamState
+		st       *jetstream.StreamInfo
 		have     *jetstream.ConsumerInfo
 		takeover bool
+		resume   *Position
 		action   consumerAction
 		policy   jetstream.DeliverPolicy
 		from     uint64
 	}{
-		{"none", st, nil, true, consumerCreate, jetstream.DeliverAllPolicy, 0},
-		{"deliver all, nothing pending", st, cons(func(*jetstream.ConsumerInfo) {}), true, consumerReuse, jetstream.DeliverAllPolicy, 0},
+		{"none", st, nil, true, nil, consumerCreate, jetstream.DeliverAllPolicy, 0},
+		{"none, store checkpoint", st, nil, true, at(created, 700), consumerCreate, jetstream.DeliverByStartSequencePolicy, 701},
+		{"none, store has it all", st, nil, true, at(created, 1000), consumerCreate, jetstream.DeliverByStartSequencePolicy, 1001},
+		{"none, checkpoint aged out", si(800, 1000), nil, true, at(created, 700), consumerCreate, jetstream.DeliverByStartSequencePolicy, 800},
+		{"none, checkpoint of another stream", st, nil, true, at(created.Add(-time.Hour), 700), consumerCreate, jetstream.DeliverAllPolicy, 0},
+		{"none, checkpoint past the end", si(1, 500), nil, true, at(created, 700), consumerCreate, jetstream.DeliverAllPolicy, 0},
+		{"existing consumer wins over checkpoint", st, cons(func(*jetstream.ConsumerInfo) {}), true, at(created, 10), consumerReuse, jetstream.DeliverAllPolicy, 0},
+		{"deliver all, nothing pending", st, cons(func(*jetstream.ConsumerInfo) {}), true, nil, consumerReuse, jetstream.DeliverAllPolicy, 0},
 		{"start sequence kept", st, cons(func(ci *jetstream.ConsumerInfo) {
 			ci.Config.DeliverPolicy, ci.Config.OptStartSeq = jetstream.DeliverByStartSequencePolicy, 201
-		}), true, consumerReuse, jetstream.DeliverByStartSequencePolicy, 201},
-		{"pending, takeover", st, cons(func(ci *jetstream.ConsumerInfo) { ci.NumAckPending = 200 }), true, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 601},
-		{"pending, shared", st, cons(func(ci *jetstream.ConsumerInfo) { ci.NumAckPending = 200 }), false, consumerReuse, jetstream.DeliverAllPolicy, 0},
-		{"pending, nothing acknowledged", st, cons(func(ci *jetstream.ConsumerInfo) { ci.NumAckPending, ci.AckFloor.Stream = 800, 0 }), true, consumerRecreate, jetstream.DeliverAllPolicy, 0},
-		{"floor aged out", jetstream.StreamState{FirstSeq: 700, LastSeq: 1000}, cons(func(ci *jetstream.ConsumerInfo) { ci.NumAckPending = 200 }), true, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 700},
-		{"stream went back", jetstream.StreamState{FirstSeq: 1, LastSeq: 300}, cons(func(*jetstream.ConsumerInfo) {}), true, consumerRecreate, jetstream.DeliverAllPolicy, 0},
-		{"empty recreated stream", jetstream.StreamState{}, cons(func(*jetstream.ConsumerInfo) {}), false, consumerRecreate, jetstream.DeliverAllPolicy, 0},
-		{"ack policy", st, cons(func(ci *jetstream.ConsumerInfo) { ci.Config.AckPolicy = jetstream.AckExplicitPolicy }), false, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 601},
-		{"push consumer", st, cons(func(ci *jetstream.ConsumerInfo) { ci.Config.DeliverSubject = "x" }), false, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 601},
+		}), true, nil, consumerReuse, jetstream.DeliverByStartSequencePolicy, 201},
+		{"pending, takeover", st, cons(func(ci *jetstream.ConsumerInfo) { ci.NumAckPending = 200 }), true, nil, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 601},
+		{"pending, shared", st, cons(func(ci *jetstream.ConsumerInfo) { ci.NumAckPending = 200 }), false, nil, consumerReuse, jetstream.DeliverAllPolicy, 0},
+		{"pending, nothing acknowledged", st, cons(func(ci *jetstream.ConsumerInfo) { ci.NumAckPending, ci.AckFloor.Stream = 800, 0 }), true, nil, consumerRecreate, jetstream.DeliverAllPolicy, 0},
+		{"floor aged out", si(700, 1000), cons(func(ci *jetstream.ConsumerInfo) { ci.NumAckPending = 200 }), true, nil, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 700},
+		{"stream went back", si(1, 300), cons(func(*jetstream.ConsumerInfo) {}), true, nil, consumerRecreate, jetstream.DeliverAllPolicy, 0},
+		{"empty recreated stream", si(0, 0), cons(func(*jetstream.ConsumerInfo) {}), false, nil, consumerRecreate, jetstream.DeliverAllPolicy, 0},
+		{"ack policy", st, cons(func(ci *jetstream.ConsumerInfo) { ci.Config.AckPolicy = jetstream.AckExplicitPolicy }), false, nil, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 601},
+		{"push consumer", st, cons(func(ci *jetstream.ConsumerInfo) { ci.Config.DeliverSubject = "x" }), false, nil, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 601},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := planConsumer(want, tc.st, tc.have, tc.takeover)
+			p := planConsumer(want, tc.st, tc.have, tc.takeover, tc.resume)
 			if p.Action != tc.action || p.Config.DeliverPolicy != tc.policy || p.Config.OptStartSeq != tc.from {
 				t.Fatalf("plan %v %v from %d (%s), want %v %v from %d", p.Action, p.Config.DeliverPolicy, p.Config.OptStartSeq, p.Why, tc.action, tc.policy, tc.from)
 			}
@@ -110,6 +122,13 @@ func TestDurableReconciled(t *testing.T) {
 	ms = receive(60)
 	if seqOf(ms[0]) != 41 {
 		t.Fatalf("takeover resumed at %d, want 41", seqOf(ms[0]))
+	}
+	stream, err := c.JS.Stream(ctx, StreamObs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, ok := ms[0].Position(); !ok || pos.Seq != 41 || pos.Stream != StreamObs || !pos.Created.Equal(stream.CachedInfo().Created) {
+		t.Errorf("position of the message of sequence 41: %+v %v", pos, ok)
 	}
 	if err := ms[59].Ack(); err != nil {
 		t.Fatal(err)

@@ -105,7 +105,8 @@ func (r *crashRig) runUntilStored(want int) {
 
 // check starts a monitor, waits until it has stored every distinct
 // published event, stops it and checks that the store holds exactly those.
-func (r *crashRig) check() {
+// It returns how many events that monitor received and took as new.
+func (r *crashRig) check() uint64 {
 	r.t.Helper()
 	want := len(r.sent)
 	m, stop := r.monitor()
@@ -114,6 +115,7 @@ func (r *crashRig) check() {
 		return err == nil && int(n) >= want
 	})
 	stop()
+	in := m.EventsIn()
 	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(r.dir, "vigil.db"), Logger: testutil.Quiet()})
 	if err != nil {
 		r.t.Fatal(err)
@@ -135,6 +137,7 @@ func (r *crashRig) check() {
 			r.t.Fatalf("store holds event %s that was never published", ev.ID)
 		}
 	}
+	return in
 }
 
 // dieHolding plays a monitor killed while it held messages it had not
@@ -220,19 +223,46 @@ func TestRestartAfterStreamRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.publish(300, old[:50]...)
-	r.check()
+	// The saved position is in the deleted stream: the new one is
+	// delivered whole.
+	if in := r.check(); in != 350 {
+		t.Errorf("the monitor took %d events from the recreated stream, want its 350", in)
+	}
 }
 
 // TestRestartAfterConsumerDeleted deletes the monitor's consumer while the
-// monitor is down: the new consumer delivers the whole stream again, and
-// the store keeps each event once.
+// monitor is down: the new consumer starts after the position the store
+// has saved, so the monitor receives only what it lacks. Without a saved
+// position the whole stream is delivered again and the store keeps each
+// event once.
 func TestRestartAfterConsumerDeleted(t *testing.T) {
 	r := newCrashRig(t)
 	r.publish(800)
 	r.runUntilStored(800)
-	if err := r.pub.JS.DeleteConsumer(context.Background(), bus.StreamObs, crashDurable); err != nil {
+	del := func() {
+		t.Helper()
+		if err := r.pub.JS.DeleteConsumer(context.Background(), bus.StreamObs, crashDurable); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del()
+	r.publish(200)
+	if in := r.check(); in != 200 {
+		t.Errorf("after the consumer was deleted the monitor took %d events, want the 200 it lacked", in)
+	}
+
+	// Without the saved position (a store from before positions were kept).
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(r.dir, "vigil.db"), Logger: testutil.Quiet()})
+	if err != nil {
 		t.Fatal(err)
 	}
-	r.publish(200)
-	r.check()
+	if err := st.SaveState(context.Background(), positionKey(crashDurable, bus.StreamObs), []byte("{}"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	del()
+	r.publish(100)
+	if in := r.check(); in != 1100 {
+		t.Errorf("without a position the monitor took %d events, want the whole stream's 1100", in)
+	}
 }
