@@ -34,8 +34,11 @@ type crashPoster struct {
 	fails  atomic.Int64 // posts that got no confirmation and were sent again
 	stop   atomic.Bool
 	done   chan struct{}
-	errMu  sync.Mutex
-	errs   []string
+	// gate is held while a batch is on its way; holding it pauses the
+	// poster with every batch it sent confirmed.
+	gate  sync.Mutex
+	errMu sync.Mutex
+	errs  []string
 }
 
 const crashBatch = 200
@@ -43,6 +46,7 @@ const crashBatch = 200
 func (p *crashPoster) run() {
 	defer close(p.done)
 	for n := 0; !p.stop.Load(); n += crashBatch {
+		p.gate.Lock()
 		var body bytes.Buffer
 		now := time.Now().UTC()
 		for i := n; i < n+crashBatch; i++ {
@@ -64,6 +68,7 @@ func (p *crashPoster) run() {
 			p.fails.Add(1)
 			time.Sleep(50 * time.Millisecond)
 		}
+		p.gate.Unlock()
 		time.Sleep(5 * time.Millisecond) // a stream, not one burst
 	}
 }
@@ -83,7 +88,7 @@ func (p *crashPoster) post(b []byte) (ok bool, err error) {
 	case resp.StatusCode == http.StatusOK && derr == nil && ans.Accepted == crashBatch:
 		p.posts.Add(1)
 		return true, nil
-	case resp.StatusCode == http.StatusServiceUnavailable:
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
 		return false, nil
 	default:
 		return false, fmt.Errorf("POST answered %d %+v (%v)", resp.StatusCode, ans, derr)
@@ -92,9 +97,9 @@ func (p *crashPoster) post(b []byte) (ok bool, err error) {
 
 // TestCrashCycles stops `vigil up` again and again while events are posted
 // to it, at random moments, with SIGKILL or SIGTERM, and starts it again
-// each time: the monitor must start every time, and in the end the store
-// must hold every event the server confirmed, once. VIGIL_CRASH_SEED
-// replays a run's choices.
+// each time: the monitor must start every time, and after every start and
+// in the end the store must hold every event the server confirmed, once.
+// VIGIL_CRASH_SEED replays a run's choices.
 func TestCrashCycles(t *testing.T) {
 	cycles := 20
 	if testing.Short() {
@@ -140,9 +145,40 @@ func TestCrashCycles(t *testing.T) {
 		return u
 	}
 
+	db := filepath.Join(data, "vigil.db")
+	stored := func() int {
+		h, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		var n int
+		if err := h.QueryRowContext(context.Background(), `SELECT COUNT(DISTINCT id) FROM events WHERE source = 'crashcycle'`).Scan(&n); err != nil {
+			return -1
+		}
+		return n
+	}
+	// exactlyOnce pauses the poster with every batch confirmed and checks
+	// that the store comes to hold exactly the confirmed events.
+	exactlyOnce := func(cycle int) int {
+		t.Helper()
+		p.gate.Lock()
+		defer p.gate.Unlock()
+		acked := int(p.acked.Load())
+		testutil.WaitFor(t, 30*time.Second, fmt.Sprintf("cycle %d: the store to hold the %d confirmed events", cycle, acked), func() bool { return stored() >= acked })
+		if n := countRows(t, db, "source = 'crashcycle'"); n != acked {
+			t.Fatalf("cycle %d: the store holds %d distinct events, %d were confirmed", cycle, n, acked)
+		}
+		return acked
+	}
+
 	kills, terms := 0, 0
 	for c := 1; c <= cycles; c++ {
 		u := up(c)
+		checked := 0
+		if c > 1 {
+			checked = exactlyOnce(c)
+		}
 		delay := time.Duration(rng.Intn(1500)) * time.Millisecond
 		time.Sleep(delay)
 		sig := syscall.SIGTERM
@@ -166,7 +202,7 @@ func TestCrashCycles(t *testing.T) {
 		} else {
 			terms++
 		}
-		t.Logf("cycle %2d: %v after %v running, %d events confirmed so far", c, sig, delay, p.acked.Load())
+		t.Logf("cycle %2d: started, store held exactly the %d events confirmed by then; %v after %v more, %d confirmed", c, checked, sig, delay, p.acked.Load())
 	}
 
 	// A last start: the poster finishes its batch, then everything
@@ -179,19 +215,6 @@ func TestCrashCycles(t *testing.T) {
 		t.Fatal("the last batch was not confirmed within 30 s")
 	}
 	acked := int(p.acked.Load())
-	db := filepath.Join(data, "vigil.db")
-	stored := func() int {
-		h, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer h.Close()
-		var n int
-		if err := h.QueryRowContext(context.Background(), `SELECT COUNT(DISTINCT id) FROM events WHERE source = 'crashcycle'`).Scan(&n); err != nil {
-			return -1
-		}
-		return n
-	}
 	testutil.WaitFor(t, 60*time.Second, "the store to hold every confirmed event", func() bool { return stored() >= acked })
 	if err := last.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
