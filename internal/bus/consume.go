@@ -18,6 +18,29 @@ type Msg struct {
 	Data    []byte
 	js      jetstream.Msg
 	stream  string
+	created time.Time // of the stream
+}
+
+// Position is a place in a durable stream: the message of sequence Seq in
+// the stream of that name created at Created (a stream deleted and created
+// again starts its sequence numbers over).
+type Position struct {
+	Stream  string    `json:"stream"`
+	Created time.Time `json:"created"`
+	Seq     uint64    `json:"seq"`
+}
+
+// Position is where a durable message is in its stream; ok is false for
+// core messages.
+func (m *Msg) Position() (p Position, ok bool) {
+	if m.js == nil {
+		return p, false
+	}
+	md, err := m.js.Metadata()
+	if err != nil {
+		return p, false
+	}
+	return Position{Stream: m.stream, Created: m.created, Seq: md.Sequence.Stream}, true
 }
 
 // Stream names the durable stream the message came from ("" for core).
@@ -87,11 +110,18 @@ type DurableOptions struct {
 	// earlier user received but did not acknowledge are delivered again at
 	// once, instead of after AckWait.
 	Takeover bool
+	// Resume, when set, tells where the caller already has every message
+	// of a stream up to (a store's checkpoint); it is used only when the
+	// consumer has to be created while its stream holds messages (see
+	// planConsumer).
+	Resume func(stream string) (Position, bool)
 }
 
 // ConsumeDurable starts a durable consumer per stream the subjects fall in
 // and passes every message to h. It resumes from the consumers' last
-// acknowledged position.
+// acknowledged position. A consumer left in any state by an earlier run
+// (killed, stopped, or with its stream deleted and recreated) is reused or
+// recreated as planConsumer decides.
 func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) (*Subscription, error) {
 	if o.Name == "" {
 		return nil, errors.New("bus: durable consumer without a name")
@@ -133,20 +163,14 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		} else {
 			cc.FilterSubjects = subj
 		}
-		if o.Takeover {
-			if err := c.takeOver(ctx, st, &cc); err != nil {
-				sub.Stop()
-				return nil, err
-			}
-		}
 		stream := st
-		cons, err := c.JS.CreateOrUpdateConsumer(ctx, st, cc)
+		cons, created, err := c.reconcileConsumer(ctx, st, cc, o.Takeover, o.Resume)
 		if err != nil {
 			sub.Stop()
-			return nil, fmt.Errorf("bus: durable consumer %s on %s: %w", o.Name, st, err)
+			return nil, err
 		}
 		cctx, err := cons.Consume(func(m jetstream.Msg) {
-			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream})
+			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream, created: created})
 		}, jetstream.PullMaxMessages(o.Batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
 				c.log.Warn("durable consumer", "stream", stream, "consumer", o.Name, "err", err)
@@ -166,30 +190,6 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		})
 	}
 	return sub, nil
-}
-
-// takeOver replaces an existing consumer that has unacknowledged messages
-// by one that starts right after its acknowledgement floor.
-func (c *Conn) takeOver(ctx context.Context, stream string, cc *jetstream.ConsumerConfig) error {
-	cons, err := c.JS.Consumer(ctx, stream, cc.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("bus: looking up consumer %s on %s: %w", cc.Durable, stream, err)
-	}
-	info := cons.CachedInfo()
-	if info.NumAckPending == 0 {
-		return nil
-	}
-	floor := info.AckFloor.Stream
-	if err := c.JS.DeleteConsumer(ctx, stream, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("bus: resetting consumer %s on %s: %w", cc.Durable, stream, err)
-	}
-	cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-	cc.OptStartSeq = floor + 1
-	c.log.Info("resuming durable consumer", "stream", stream, "consumer", cc.Durable, "from_seq", floor+1, "unacked", info.NumAckPending)
-	return nil
 }
 
 // SubscribeCore subscribes to subjects on core NATS. With a queue name,

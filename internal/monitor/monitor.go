@@ -91,6 +91,7 @@ type item struct {
 // resolved once.
 type source struct {
 	name      string
+	durable   string // the durable consumer's name ("" for core delivery)
 	filter    *filter
 	minSev    event.Severity // for subscriptions: the least severe report kept
 	in        prometheus.Counter
@@ -216,6 +217,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	go func() { defer close(pubDone); m.publishLoop() }()
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); m.loop() }()
+	posCtx, stopPositions := context.WithCancel(context.WithoutCancel(ctx))
+	posDone := make(chan struct{})
+	go func() { defer close(posDone); m.positionLoop(posCtx) }()
 
 	err := m.subscribe(ctx)
 	if err == nil {
@@ -248,6 +252,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if ferr := m.store.Flush(drainCtx); ferr != nil {
 		m.log.Warn("store flush at shutdown", "err", ferr)
 	}
+	stopPositions()
+	<-posDone
+	m.savePositions(drainCtx)
 	for _, r := range m.runners {
 		if cerr := r.eng.Close(drainCtx); cerr != nil {
 			m.log.Warn("closing engine", "engine", r.name, "err", cerr)
@@ -277,7 +284,8 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 		if s.Delivery == config.DeliveryCore {
 			sub, err = conn.SubscribeCore(s.Subjects, name+"_"+s.Name, h)
 		} else {
-			sub, err = conn.ConsumeDurable(ctx, bus.DurableOptions{Name: name + "_" + s.Name, Subjects: s.Subjects, Takeover: true}, h)
+			src.durable = name + "_" + s.Name
+			sub, err = conn.ConsumeDurable(ctx, bus.DurableOptions{Name: src.durable, Subjects: s.Subjects, Takeover: true, Resume: m.resumeFrom(ctx, src.durable)}, h)
 		}
 		if err != nil {
 			return fmt.Errorf("monitor %s: source %s: %w", name, s.Name, err)
@@ -289,7 +297,8 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 		src := m.newSource("report:"+sc.Monitor, nil)
 		src.minSev = sc.MinSeverity.Of()
 		h := func(msg *bus.Msg) { m.receiveReport(src, msg) }
-		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: name + "_sub_" + bus.Token(sc.Monitor), Subjects: []string{bus.ReportSubject(sc.Monitor)}, Takeover: true}, h)
+		src.durable = name + "_sub_" + bus.Token(sc.Monitor)
+		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: src.durable, Subjects: []string{bus.ReportSubject(sc.Monitor)}, Takeover: true, Resume: m.resumeFrom(ctx, src.durable)}, h)
 		if err != nil {
 			return fmt.Errorf("monitor %s: subscription to %s: %w", name, sc.Monitor, err)
 		}

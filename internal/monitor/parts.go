@@ -234,6 +234,9 @@ func (d *dedup) seen(id string) bool {
 type acker struct {
 	mu     sync.Mutex
 	latest map[consumerKey]*bus.Msg
+	// committed holds the latest committed message of each consumer
+	// whose position is not yet saved (positions.go).
+	committed map[consumerKey]*bus.Msg
 }
 
 // consumerKey names one durable consumer: a source reads one per stream.
@@ -242,7 +245,9 @@ type consumerKey struct {
 	stream string
 }
 
-func newAcker() *acker { return &acker{latest: map[consumerKey]*bus.Msg{}} }
+func newAcker() *acker {
+	return &acker{latest: map[consumerKey]*bus.Msg{}, committed: map[consumerKey]*bus.Msg{}}
+}
 
 // doneFunc returns the store callback for msg, or nil when there is
 // nothing to acknowledge.
@@ -264,6 +269,7 @@ func (a *acker) flush() {
 	msgs := make([]*bus.Msg, 0, len(a.latest))
 	for k, m := range a.latest {
 		msgs = append(msgs, m)
+		a.committed[k] = m
 		delete(a.latest, k)
 	}
 	a.mu.Unlock()
