@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -39,7 +38,7 @@ status is 0 when every file is valid and 2 otherwise.`,
 				k := kind
 				if k == "auto" {
 					k = "config"
-					if data, err := os.ReadFile(f); err == nil {
+					if data, err := config.ReadFile(f); err == nil {
 						k = fileKind(data)
 					}
 				}

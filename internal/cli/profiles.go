@@ -106,7 +106,7 @@ func profilesImportCmd(e *env) *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			data, err := io.ReadAll(in)
+			data, err := profile.ReadState(in, args[0])
 			if err != nil {
 				return &exitError{code: ExitFailure, err: err}
 			}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -306,3 +307,70 @@ func TestConcurrentUploadsBounded(t *testing.T) {
 		t.Errorf("upload after the others finished: %d", resp.StatusCode)
 	}
 }
+
+// TestConcurrentUploadsHeap: four concurrent 13 MB submissions hold about
+// four batches of events at a time, not their bodies: the heap in use,
+// sampled throughout, grows by less than uploadHeapBound.
+func TestConcurrentUploadsHeap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 52 MB")
+	}
+	srv, _ := uploadServer(t, Options{})
+	pad := strings.Repeat("x", 900)
+	var b strings.Builder
+	n := 0
+	for ; b.Len() < 13_000_000; n++ {
+		fmt.Fprintf(&b, `{"type":"APP.UPLOAD","host":"h%d","attrs":{"n":%d,"pad":"%s"}}`+"\n", n%50, n, pad)
+	}
+	body := b.String()
+	b.Reset()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak uint64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(srv.URL+"/api/events", "application/x-ndjson", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			out, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(out), fmt.Sprintf(`"accepted":%d`, n)) {
+				t.Errorf("%d %.200s", resp.StatusCode, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	grew := int64(peak) - int64(base)
+	t.Logf("4 concurrent uploads of %d bytes (%d events each): heap in use grew by at most %d MiB (bound %d MiB)", len(body), n, grew>>20, uploadHeapBound>>20)
+	if grew > uploadHeapBound {
+		t.Errorf("heap grew by %d MiB, over %d MiB", grew>>20, uploadHeapBound>>20)
+	}
+}
+
+// uploadHeapBound bounds the heap four concurrent submissions take in the
+// HTTP server (docs/LIMITS.md): four batches of DefaultBatchEvents events
+// and their read buffers, with the collector's slack.
+const uploadHeapBound = 64 << 20
