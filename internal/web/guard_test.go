@@ -374,3 +374,51 @@ func TestConcurrentUploadsHeap(t *testing.T) {
 // HTTP server (docs/LIMITS.md): four batches of DefaultBatchEvents events
 // and their read buffers, with the collector's slack.
 const uploadHeapBound = 64 << 20
+
+// FuzzGuard: any Host, Origin and Sec-Fetch-Site are judged without a
+// panic, and a POST is only let through when its Origin, if any, is the
+// server's own host and port and Sec-Fetch-Site, if any, is same-origin
+// or none.
+func FuzzGuard(f *testing.F) {
+	f.Add("127.0.0.1:8080", "http://127.0.0.1:8080", "same-origin")
+	f.Add("evil.example:8080", "http://evil.example:8080", "")
+	f.Add("[::1]:80", "http://[::1]", "none")
+	f.Add("localhost", "null", "cross-site")
+	f.Add("", "http://%zz", "same-site")
+	s := &Server{o: Options{Logger: slog.New(slog.DiscardHandler)}, allowHosts: allowedHosts("127.0.0.1:8080", nil)}
+	h := s.guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	f.Fuzz(func(t *testing.T, host, origin, site string) {
+		r := httptest.NewRequest("POST", "/api/events", nil)
+		r.Host = host
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		if site != "" {
+			r.Header.Set("Sec-Fetch-Site", site)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code == http.StatusForbidden {
+			var e struct{ Error string }
+			if json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Error == "" {
+				t.Fatalf("refusal without an error: %q", w.Body.String())
+			}
+			return
+		}
+		if w.Code != http.StatusNoContent {
+			t.Fatalf("status %d", w.Code)
+		}
+		if s.checkHost(host) != nil {
+			t.Fatalf("Host %q let through", host)
+		}
+		if v := r.Header.Get("Sec-Fetch-Site"); v != "" && v != "same-origin" && v != "none" {
+			t.Fatalf("Sec-Fetch-Site %q let through", v)
+		}
+		if o := r.Header.Get("Origin"); o != "" {
+			u, err := url.Parse(o)
+			if err != nil || !strings.EqualFold(withPort(u.Host, u.Scheme), withPort(host, u.Scheme)) {
+				t.Fatalf("Origin %q let through for Host %q", o, host)
+			}
+		}
+	})
+}

@@ -79,7 +79,8 @@ const (
 	// DefaultBatchEvents bounds the decoded events a submission holds
 	// before publishing them.
 	DefaultBatchEvents = 1000
-	// uploadTimeout bounds the time a submission may take to arrive.
+	// uploadTimeout bounds the time a batch of a submission may take to
+	// arrive.
 	uploadTimeout = time.Minute
 )
 
@@ -398,7 +399,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, fmt.Errorf("%d submissions are being read already, the most at once; retry shortly", cap(s.uploads)))
 		return
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(uploadTimeout)) // network time, not event time
+	// Each batch must arrive within uploadTimeout (network time, not
+	// event time); the time the bus takes to store one is not counted.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(uploadTimeout))
 	body := http.MaxBytesReader(w, r.Body, s.o.MaxBody)
 	er := event.NewEventReader(body).Normalizing(s.o.IDs, s.o.Clock.Now, "api")
 	var ans submitAnswer
@@ -418,6 +422,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		clear(batch)
 		batch = batch[:0]
+		_ = rc.SetReadDeadline(time.Now().Add(uploadTimeout))
 		return true
 	}
 	for {
