@@ -32,7 +32,8 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
-// TestReadFileDevZero: an endless file is refused once past its limit.
+// TestReadFileDevZero: an endless file is refused once past its limit,
+// without reading on.
 func TestReadFileDevZero(t *testing.T) {
 	if _, err := os.Stat("/dev/zero"); err != nil {
 		t.Skip("no /dev/zero:", err)
@@ -42,7 +43,9 @@ func TestReadFileDevZero(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "/dev/zero is larger than the limit of 4194304 bytes (4 MiB)") {
 		t.Errorf("/dev/zero: %v", err)
 	}
-	if took := time.Since(start); took > time.Second {
+	// A hang detector only: the one-second bound is asserted on the binary
+	// (cmd/vigil TestLimitsCheckDevZero), not under the race detector.
+	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("refusing /dev/zero took %v", took)
 	}
 }
