@@ -3,8 +3,6 @@ package config
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -45,17 +43,17 @@ type Registries struct {
 // object in path. On any mistake it returns an *Error listing all of them
 // with file:line:column.
 func LoadFile(path string, reg Registries) (*ResourceObject, error) {
-	f, err := os.Open(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("resource object: %w", err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("resource object %s: %w", path, err)
-	}
 	return Load(data, path, reg)
 }
+
+// ReadFile reads a file Vigil's YAML readers take (a resource object, a
+// rule file, a model) through the MaxFileBytes limit; one over it, or an
+// endless one, is refused once past the limit.
+func ReadFile(path string) ([]byte, error) { return yamlnode.ReadFile(path) }
 
 // Load is LoadFile on data already read; name is used in messages and its
 // directory resolves relative paths.

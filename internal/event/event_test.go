@@ -145,6 +145,8 @@ func TestDecodeJSONErrors(t *testing.T) {
 		{"list of numbers", `{"type":"T","host":"h","attrs":{"a":[1]}}`, `field "attrs.a[0]": want a string, got a number`},
 		{"bad attr name", `{"type":"T","host":"h","attrs":{"a b":1}}`, `attribute name "a b"`},
 		{"huge number", `{"type":"T","host":"h","attrs":{"a":1e999}}`, `field "attrs.a": not a finite number`},
+		{"integer over 64 bits", `{"type":"T","host":"h","attrs":{"a":99999999999999999999}}`, `field "attrs.a": integer 99999999999999999999 is out of the 64-bit range`},
+		{"integer under 64 bits", `{"type":"T","host":"h","attrs":{"a":-9223372036854775809}}`, `field "attrs.a": integer -9223372036854775809 is out of the 64-bit range`},
 		{"duplicate", `{"type":"T","type":"U","host":"h"}`, `field "type": appears twice`},
 		{"too many attrs", manyAttrs, `more than the limit of 256`},
 		{"too large", long, "over the limit"},
@@ -164,6 +166,23 @@ func TestDecodeJSONErrors(t *testing.T) {
 }
 
 func itoa(i int) string { return FormatValue(int64(i)) }
+
+// TestIntegerBounds: the 64-bit bounds themselves are integers, and a
+// number written with a fraction or exponent stays a float.
+func TestIntegerBounds(t *testing.T) {
+	for in, want := range map[string]any{
+		"9223372036854775807": int64(9223372036854775807), "-9223372036854775808": int64(-9223372036854775808),
+		"1e20": 1e20, "99999999999999999999.0": 1e20,
+	} {
+		ev, err := DecodeJSON([]byte(`{"type":"T","host":"h","attrs":{"a":` + in + `}}`))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if got := ev.Attrs["a"]; got != want {
+			t.Errorf("%s decoded as %T %v, want %T %v", in, got, got, want, want)
+		}
+	}
+}
 
 func TestDecodeCompactErrors(t *testing.T) {
 	good := sampleEvents()[0].AppendCompact(nil)

@@ -21,8 +21,8 @@ import (
 //
 // time is RFC 3339 (fractional seconds allowed, any offset; written in UTC).
 // attrs values are strings, integers, numbers, booleans or lists of strings.
-// An integer literal decodes to int64; a literal with a fraction or exponent
-// to float64, and float64 values are always written with one, so a value
+// An integer literal decodes to int64 (one outside its range is an error,
+// not a float); a literal with a fraction or exponent to float64, and float64 values are always written with one, so a value
 // keeps its type through a round trip. Unknown fields, wrong types, nested
 // objects, nulls and invalid UTF-8 are errors.
 
@@ -359,7 +359,12 @@ func jsonValue(field string, raw []byte) (any, error) {
 		return jsonStrings(field, raw)
 	case "a number":
 		if bytes.IndexAny(raw, ".eE") < 0 {
-			if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			// An integer literal is an int64, never silently a float.
+			n, err := strconv.ParseInt(string(raw), 10, 64)
+			if errors.Is(err, strconv.ErrRange) {
+				return nil, fieldErr(field, "integer %s is out of the 64-bit range (%d to %d); send it as a string, or as a number with a fraction", truncate(string(raw), 24), int64(math.MinInt64), int64(math.MaxInt64))
+			}
+			if err == nil {
 				return n, nil
 			}
 		}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
@@ -37,7 +36,7 @@ func CheckFile(path, kind string) (string, error) {
 	switch kind {
 	case KindAuto:
 		kind = KindConfig
-		if data, err := os.ReadFile(path); err == nil {
+		if data, err := config.ReadFile(path); err == nil {
 			kind = config.FileKind(data)
 		}
 	case KindConfig, KindRules, KindModel:

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/readlimit"
 )
 
 // Read is what a recording held: its count vectors, and the events that
@@ -170,11 +171,14 @@ func ReadLIDDS(zipPath string, interval time.Duration) (*Recording, error) {
 	return rec, nil
 }
 
+// MaxRecordingBytes bounds one recording read from an archive.
+const MaxRecordingBytes = 1 << 30
+
 func readZipFile(f *zip.File) ([]byte, error) {
 	rc, err := f.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(io.LimitReader(rc, 1<<30))
+	return readlimit.ReadAll(rc, f.Name, MaxRecordingBytes)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -110,11 +111,11 @@ func (s *Server) getProfiles(w http.ResponseWriter, r *http.Request) {
 	sq := engine.SubjectQuery{Class: q.Get("class"), Subject: q.Get("subject"), Limit: store.DefaultLimit}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, errors.New(`parameter "limit": want a positive integer, got `+strconv.Quote(v)))
+		if err != nil || n < 1 || n > store.MaxLimit {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("parameter \"limit\": want an integer from 1 to %d, got %q", store.MaxLimit, v))
 			return
 		}
-		sq.Limit = min(n, store.MaxLimit)
+		sq.Limit = n
 	}
 	if s.o.Live == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("this server runs no monitor: profiles are only known to a running one"))

@@ -56,9 +56,33 @@ type Options struct {
 	IDs    event.IDSource
 	Clock  clock.Clock
 	Logger *slog.Logger
-	// MaxBody bounds a submission (default 16 MiB).
+	// MaxBody bounds a submission (default DefaultMaxBody).
 	MaxBody int64
+	// MaxUploads bounds the submissions read at once (default
+	// DefaultMaxUploads); one more is answered 429 with Retry-After.
+	MaxUploads int
+	// BatchEvents bounds the events a submission holds before they are
+	// published (default DefaultBatchEvents).
+	BatchEvents int
+	// AllowedHosts are names, besides loopback names, IP addresses, the
+	// listen host and the machine's name, that a request may give in its
+	// Host header (see guard.go).
+	AllowedHosts []string
 }
+
+// Limits of the HTTP interface (docs/LIMITS.md).
+const (
+	// DefaultMaxBody bounds one submission's body.
+	DefaultMaxBody = 16 << 20
+	// DefaultMaxUploads bounds the submissions read at the same time.
+	DefaultMaxUploads = 4
+	// DefaultBatchEvents bounds the decoded events a submission holds
+	// before publishing them.
+	DefaultBatchEvents = 1000
+	// uploadTimeout bounds the time a batch of a submission may take to
+	// arrive.
+	uploadTimeout = time.Minute
+)
 
 // Server is the HTTP server.
 type Server struct {
@@ -68,6 +92,10 @@ type Server struct {
 	// closing ends the open event streams at shutdown; they would
 	// otherwise hold Shutdown up.
 	closing chan struct{}
+	// hosts are the names a request may give in Host (guard.go).
+	allowHosts map[string]bool
+	// uploads holds a token per submission being read.
+	uploads chan struct{}
 }
 
 // maxErrorsListed bounds the per-line errors in a submission's answer.
@@ -85,7 +113,13 @@ func New(o Options) (*Server, error) {
 		o.IDs = event.NewRandomIDs()
 	}
 	if o.MaxBody <= 0 {
-		o.MaxBody = 16 << 20
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.MaxUploads <= 0 {
+		o.MaxUploads = DefaultMaxUploads
+	}
+	if o.BatchEvents <= 0 {
+		o.BatchEvents = DefaultBatchEvents
 	}
 	if o.Hub == nil {
 		o.Hub = NewHub()
@@ -94,7 +128,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http: listening on %s: %w", o.Listen, err)
 	}
-	s := &Server{o: o, ln: ln, closing: make(chan struct{})}
+	s := &Server{o: o, ln: ln, closing: make(chan struct{}), allowHosts: allowedHosts(o.Listen, o.AllowedHosts), uploads: make(chan struct{}, o.MaxUploads)}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -149,7 +183,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/charts/observations.svg", s.getObservationsChart)
 	mux.HandleFunc("POST /api/events", s.postEvents)
 	mux.HandleFunc("GET /api/stream", s.stream)
-	return securityHeaders(mux)
+	return securityHeaders(s.guard(mux))
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -197,6 +231,9 @@ func (s *Server) parseFilter(r *http.Request, allowed ...string) (store.Filter, 
 	}
 	f.Host, f.IP, f.Type = q.Get("host"), q.Get("ip"), q.Get("type")
 	f.IDs = q["id"]
+	if len(f.IDs) > store.MaxIDs {
+		return f, fmt.Errorf("parameter \"id\": %d given, at most %d", len(f.IDs), store.MaxIDs)
+	}
 	f.Monitor, f.Engine, f.Model = q.Get("monitor"), q.Get("engine"), q.Get("model")
 	var err error
 	if f.Since, err = s.parseTime("since", q.Get("since")); err != nil {
@@ -207,8 +244,8 @@ func (s *Server) parseFilter(r *http.Request, allowed ...string) (store.Filter, 
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return f, fmt.Errorf("parameter \"limit\": want a positive integer, got %q", v)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			return f, fmt.Errorf("parameter \"limit\": want an integer from 1 to %d, got %q", store.MaxLimit, v)
 		}
 		f.Limit = n
 	}
@@ -335,18 +372,59 @@ type submitAnswer struct {
 	Error    string        `json:"error,omitempty"`
 }
 
-// postEvents takes JSON-lines events. Good lines are delivered even when
-// others are bad; the answer lists the bad ones by line number, and its
-// status is 200 only when every line was good.
+// postEvents takes JSON-lines events. The body is decoded as it arrives
+// and published in batches of at most BatchEvents, so a submission holds
+// one batch whatever its size; at most MaxUploads are read at once. Good
+// lines are delivered even when others are bad; the answer lists the bad
+// ones by line number, and its status is 200 only when every line was
+// good.
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	if s.o.Publish == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("this server does not accept events"))
 		return
 	}
+	if err := checkSubmitType(r); err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, err)
+		return
+	}
+	if r.ContentLength > s.o.MaxBody {
+		writeJSON(w, http.StatusRequestEntityTooLarge, submitAnswer{Error: fmt.Sprintf("body of %d bytes is larger than the limit of %d bytes; nothing was delivered", r.ContentLength, s.o.MaxBody)})
+		return
+	}
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, fmt.Errorf("%d submissions are being read already, the most at once; retry shortly", cap(s.uploads)))
+		return
+	}
+	// Each batch must arrive within uploadTimeout (network time, not
+	// event time); the time the bus takes to store one is not counted.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(uploadTimeout))
 	body := http.MaxBytesReader(w, r.Body, s.o.MaxBody)
 	er := event.NewEventReader(body).Normalizing(s.o.IDs, s.o.Clock.Now, "api")
 	var ans submitAnswer
-	var good []event.Event
+	batch := make([]event.Event, 0, min(s.o.BatchEvents, 256))
+	// flush publishes the batch; false means the answer has been written.
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
+		}
+		n, err := s.o.Publish(r.Context(), batch)
+		ans.Accepted += n
+		if err != nil {
+			s.o.Logger.Error("delivering submitted events", "accepted", n, "of", len(batch), "err", err)
+			ans.Error = fmt.Sprintf("the bus accepted %d of %d events: %v", ans.Accepted, ans.Accepted+len(batch)-n, err)
+			writeJSON(w, http.StatusServiceUnavailable, ans)
+			return false
+		}
+		clear(batch)
+		batch = batch[:0]
+		_ = rc.SetReadDeadline(time.Now().Add(uploadTimeout))
+		return true
+	}
 	for {
 		ev, err := er.Next()
 		if errors.Is(err, io.EOF) {
@@ -362,24 +440,22 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, submitAnswer{Rejected: ans.Rejected, Error: fmt.Sprintf("body larger than %d bytes; nothing was delivered", s.o.MaxBody)})
+			ans.Error = fmt.Sprintf("body larger than the limit of %d bytes; the %d events before line %d were delivered, the rest was not", s.o.MaxBody, ans.Accepted, er.Line()+1)
+			writeJSON(w, http.StatusRequestEntityTooLarge, ans)
 			return
 		}
 		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err))
+			ans.Error = fmt.Sprintf("reading the body after line %d: %v (%d events before it were delivered)", er.Line(), err, ans.Accepted)
+			writeJSON(w, http.StatusBadRequest, ans)
 			return
 		}
-		good = append(good, ev)
+		batch = append(batch, ev)
+		if len(batch) >= s.o.BatchEvents && !flush() {
+			return
+		}
 	}
-	if len(good) > 0 {
-		n, err := s.o.Publish(r.Context(), good)
-		ans.Accepted = n
-		if err != nil {
-			s.o.Logger.Error("delivering submitted events", "accepted", n, "of", len(good), "err", err)
-			ans.Error = fmt.Sprintf("the bus accepted %d of %d events: %v", n, len(good), err)
-			writeJSON(w, http.StatusServiceUnavailable, ans)
-			return
-		}
+	if !flush() {
+		return
 	}
 	code := http.StatusOK
 	if ans.Rejected > 0 {

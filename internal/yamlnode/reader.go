@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/readlimit"
 )
 
 // Limits of every file read with this package.
@@ -25,6 +26,13 @@ const (
 	// MaxDuration bounds a duration (a year).
 	MaxDuration = 365 * 24 * time.Hour
 )
+
+// ReadFile reads a file of this package's kind through the MaxFileBytes
+// limit: a larger file (or an endless one, /dev/zero) is refused as soon as
+// the limit is passed, with an error naming the file and the limit.
+func ReadFile(path string) ([]byte, error) {
+	return readlimit.ReadFile(path, MaxFileBytes)
+}
 
 // Pos is a position in a file.
 type Pos struct{ Line, Col int }

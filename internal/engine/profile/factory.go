@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/readlimit"
 )
 
 var _ engine.Engine = (*adapter)(nil)
@@ -194,7 +195,7 @@ func (a *adapter) load(ctx context.Context) error {
 	var data []byte
 	switch {
 	case a.file != "":
-		d, err := os.ReadFile(a.file)
+		d, err := readlimit.ReadFile(a.file, MaxStateBytes)
 		if os.IsNotExist(err) {
 			return nil
 		}

@@ -7,17 +7,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/vigil-ids/vigil/internal/engine"
 	"io"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/readlimit"
 )
 
 // The exported form: a header line, then one line per subject (JSON
 // lines). Profiles learnt at one site can be imported at another whose
 // classes have the same names and measures.
 const exportFormat = "vigil-profiles"
+
+// MaxStateBytes bounds a saved or imported profiles file (docs/LIMITS.md).
+const MaxStateBytes = 256 << 20
+
+// ReadState reads an exported profiles file (name names it in errors)
+// through the MaxStateBytes limit.
+func ReadState(r io.Reader, name string) ([]byte, error) {
+	return readlimit.ReadAll(r, name, MaxStateBytes)
+}
 
 type exportHeader struct {
 	Format  string              `json:"format"`

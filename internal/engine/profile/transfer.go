@@ -42,7 +42,7 @@ func ExportStore(ctx context.Context, dataDir, name string, w io.Writer, log *sl
 // name, saved at now. It returns how many subjects it imported; on a
 // problem it imports nothing.
 func ImportStore(ctx context.Context, dataDir, name string, classes []*Class, r io.Reader, src string, now time.Time, log *slog.Logger) (int, error) {
-	data, err := io.ReadAll(r)
+	data, err := ReadState(r, src)
 	if err != nil {
 		return 0, err
 	}

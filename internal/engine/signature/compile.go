@@ -3,7 +3,6 @@ package signature
 import (
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -218,7 +217,7 @@ func readRules(f string) ([]byte, error) {
 		}
 		return data, nil
 	}
-	return os.ReadFile(f)
+	return yamlnode.ReadFile(f)
 }
 
 // Parse parses and compiles rules from one file's bytes.

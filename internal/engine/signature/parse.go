@@ -23,6 +23,10 @@ import (
 // reads).
 const MaxRuleFileBytes = yamlnode.MaxFileBytes
 
+// MaxRules bounds the rules of one rule set (every file an engine loads);
+// the rules past it are not parsed.
+const MaxRules = 10000
+
 // ruleDoc is a rule as written, before compilation.
 type ruleDoc struct {
 	file          string
@@ -111,6 +115,8 @@ type parser struct {
 	lists map[string]map[string][]match.Value
 	// listPos is where each list was defined, for duplicate messages.
 	listPos map[string]string
+	// seen counts the rules met, parsed or not, against MaxRules.
+	seen int
 }
 
 // parseFile parses one rule file's bytes.
@@ -209,6 +215,12 @@ var ruleKeys = map[string]bool{
 }
 
 func (p *parser) rule(n *yaml.Node, path string) {
+	if p.seen++; p.seen > MaxRules {
+		if p.seen == MaxRules+1 {
+			p.Addf(n, path, "more than %d rules: the limit of a rule set (the rest are not read)", MaxRules)
+		}
+		return
+	}
 	if n.Kind != yaml.MappingNode {
 		p.Addf(n, path, "a rule is a mapping, not %s", yamlnode.Describe(n))
 		return

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +34,9 @@ const MaxModelFileBytes = yamlnode.MaxFileBytes
 // maxStates bounds a model's states (the forward recursion is quadratic in
 // them).
 const maxStates = 64
+
+// MaxModels bounds the models of one engine (every file it loads).
+const MaxModels = 256
 
 // probTolerance is how far a distribution may sum from 1.
 const probTolerance = 1e-6
@@ -141,6 +143,10 @@ func LoadModels(files []string) ([]*Model, error) {
 			seen[m.ID] = m
 			all = append(all, m)
 		}
+		if len(all) > MaxModels {
+			probs = append(probs, yamlnode.Problem{File: f, Msg: fmt.Sprintf("more than %d models: the limit of an engine", MaxModels)})
+			break
+		}
 	}
 	if len(probs) > 0 {
 		return nil, &yamlnode.Error{Problems: probs}
@@ -158,7 +164,7 @@ func readModels(f string) ([]byte, error) {
 		}
 		return data, nil
 	}
-	return os.ReadFile(f)
+	return yamlnode.ReadFile(f)
 }
 
 // ParseModels compiles the models of one file: each YAML document is a
@@ -170,6 +176,12 @@ func ParseModels(file string, data []byte) ([]*Model, error) {
 		path := ""
 		if i > 0 {
 			path = fmt.Sprintf("document %d", i+1)
+		}
+		if i >= MaxModels {
+			if i == MaxModels {
+				p.Addf(root, path, "more than %d models: the limit of an engine (the rest are not read)", MaxModels)
+			}
+			return
 		}
 		if m := p.model(yamlnode.Resolve(root), path); m != nil {
 			out = append(out, m)
