@@ -40,9 +40,17 @@ type ClientOptions struct {
 	// RetryOnFailedConnect keeps trying in the background when the first
 	// connection fails, instead of returning an error.
 	RetryOnFailedConnect bool
+	// AckWait bounds the wait for a durable publish's acknowledgement
+	// (default DefaultAckWait): a bus that does not store (a full disk)
+	// is an error, not a hang.
+	AckWait time.Duration
 
 	Logger *slog.Logger
 }
+
+// DefaultAckWait is how long a durable publish waits for the stream's
+// acknowledgement before it fails.
+const DefaultAckWait = 5 * time.Second
 
 // Conn is a connection to the bus with JetStream.
 type Conn struct {
@@ -140,7 +148,10 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: connecting to %s: %w", redact(url), err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	if o.AckWait <= 0 {
+		o.AckWait = DefaultAckWait
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(o.AckWait))
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
@@ -200,10 +211,10 @@ func (c *Conn) EnsureStreams(ctx context.Context, lim StreamLimits) error {
 		if _, err := c.JS.Stream(ctx, sc.Name); err == nil {
 			continue
 		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("bus: looking up stream %s: %w", sc.Name, err)
+			return fmt.Errorf("bus: looking up stream %s: %w%s", sc.Name, err, StorageHint(err))
 		}
 		if _, err := c.JS.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("bus: creating stream %s: %w", sc.Name, err)
+			return fmt.Errorf("bus: creating stream %s: %w%s", sc.Name, err, StorageHint(err))
 		}
 	}
 	return nil

@@ -38,7 +38,7 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("bus: %s not stored: %w", what(acked), err)
+			return fmt.Errorf("bus: %s not stored: %w%s", what(acked), err, StorageHint(err))
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -54,7 +54,7 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 		}
 		f, err := c.JS.PublishMsgAsync(msg(i))
 		if err != nil {
-			return acked, fmt.Errorf("bus: publishing %s: %w", what(i), err)
+			return acked, fmt.Errorf("bus: publishing %s: %w%s", what(i), err, StorageHint(err))
 		}
 		futures = append(futures, f)
 	}

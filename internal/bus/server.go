@@ -51,6 +51,10 @@ type User struct {
 type Server struct {
 	ns  *server.Server
 	log *slog.Logger
+	// storeDir and jsConfig are what RestartJetStream enables JetStream
+	// with again: the directory given and the limits computed at start.
+	storeDir string
+	jsConfig server.JetStreamConfig
 }
 
 // StartServer starts the embedded server and waits until it accepts
@@ -131,7 +135,7 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 		ns.Shutdown()
 		return nil, errors.New("bus server: JetStream did not start")
 	}
-	return &Server{ns: ns, log: lg}, nil
+	return &Server{ns: ns, log: lg, storeDir: o.StoreDir, jsConfig: *ns.JetStreamConfig()}, nil
 }
 
 // ClientURL is the URL clients use to reach the server.

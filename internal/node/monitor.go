@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/health"
 	"github.com/vigil-ids/vigil/internal/monitor"
 	"github.com/vigil-ids/vigil/internal/web"
 )
@@ -67,6 +68,13 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		if srv, err = bus.StartServer(ctx, so); err != nil {
 			return err
 		}
+		// On a small filesystem the streams' default size would not fit.
+		if want := o.Config.Server.JetStream.MaxBytes; srv.FitStreamBytes(want) != want {
+			cfg := *o.Config
+			cfg.Server.JetStream.MaxBytes = srv.FitStreamBytes(want)
+			log.Warn("streams limited to what JetStream's storage holds", "max_bytes_per_stream", cfg.Server.JetStream.MaxBytes, "configured", want)
+			o.Config = &cfg
+		}
 		copts = bus.ClientOptions{Embedded: srv, Name: "monitor " + name, User: local.Name, Password: local.Password}
 	} else {
 		var err error
@@ -103,12 +111,18 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		return err
 	}
 
+	board := health.New(nil, log)
+	reg.MustRegister(board.Collectors()...)
+	watch := &HealthWatch{Board: board, Store: mon.Store().Stats, Server: srv, Logger: log}
+	g.Add(watch.Component())
+
 	var httpSrv *web.Server
 	if o.Listen != "" {
 		started := time.Now()
 		httpSrv, err = web.New(web.Options{
 			Listen: o.Listen, Store: mon.Store(), Live: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
-			Publish: conn.PublishEvents,
+			Publish: reportPublish(board, conn.PublishEvents),
+			Board:   board,
 			Health: func() error {
 				if !conn.NC.IsConnected() {
 					return errors.New("not connected to the bus")

@@ -27,6 +27,10 @@ type Stats struct {
 	Deleted uint64
 	// LastError is the last write or retention error, or "".
 	LastError string
+	// WriteFailing is the error of the writer's last commit while it
+	// fails (it retries with what is queued kept), "" once a commit
+	// succeeds again.
+	WriteFailing string
 }
 
 type counters struct {
@@ -36,6 +40,7 @@ type counters struct {
 	batches, writeErrors  atomic.Uint64
 	deleted               atomic.Uint64
 	lastError             atomic.Pointer[string]
+	failing               atomic.Pointer[string] // the writer's error while its commits fail
 }
 
 func (c *counters) add(r batchResult) {
@@ -81,6 +86,9 @@ func (s *Store) Stats() Stats {
 	}
 	if p := c.lastError.Load(); p != nil {
 		st.LastError = *p
+	}
+	if p := c.failing.Load(); p != nil {
+		st.WriteFailing = *p
 	}
 	return st
 }

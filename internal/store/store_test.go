@@ -749,6 +749,9 @@ func TestWriteFailureBusy(t *testing.T) {
 	if st.Queued != n || st.EventsWritten != 0 {
 		t.Errorf("stats while failing %+v", st)
 	}
+	if !strings.Contains(st.WriteFailing, "locked") && !strings.Contains(st.WriteFailing, "busy") {
+		t.Errorf("WriteFailing %q while the commits fail does not say why", st.WriteFailing)
+	}
 	if _, err := s.WriteEvents(ctx, []event.Event{mkEvent("sync", t0, event.TypeSysCPU, "h", "")}); err == nil {
 		t.Error("WriteEvents succeeded while another connection held the write lock")
 	}
@@ -758,6 +761,9 @@ func TestWriteFailureBusy(t *testing.T) {
 	}
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if st := s.Stats(); st.WriteFailing != "" || st.LastError == "" {
+		t.Errorf("after a commit succeeded: WriteFailing %q (want none), LastError %q (kept)", st.WriteFailing, st.LastError)
 	}
 	entries, calls := l.snapshot()
 	var order []string

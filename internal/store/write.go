@@ -254,6 +254,7 @@ func (s *Store) commit(batch []queued) bool {
 	for attempt := 1; ; attempt++ {
 		res, err := s.writeBatch(batch)
 		if err == nil {
+			s.stats.failing.Store(nil)
 			s.stats.add(res)
 			var items int64
 			for i := range batch {
@@ -284,6 +285,8 @@ func (s *Store) commit(batch []queued) bool {
 			return true
 		}
 		s.stats.failed(err)
+		msg := err.Error()
+		s.stats.failing.Store(&msg)
 		s.log.Error("batch commit failed; retrying", "items", len(batch), "attempt", attempt,
 			"retry_in", backoff, "err", err)
 		if timer == nil {

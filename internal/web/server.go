@@ -28,6 +28,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/health"
 	"github.com/vigil-ids/vigil/internal/store"
 )
 
@@ -53,6 +54,10 @@ type Options struct {
 	// to /healthz.
 	Health func() error
 	Status func() map[string]any
+	// Board, when set, holds the process's health conditions: /healthz
+	// lists them, and while one that blocks input holds, submissions are
+	// refused with 503, its reason and Retry-After.
+	Board  *health.Board
 	IDs    event.IDSource
 	Clock  clock.Clock
 	Logger *slog.Logger
@@ -204,15 +209,42 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 			body[k] = v
 		}
 	}
-	code := http.StatusOK
+	var errs []error
 	if s.o.Health != nil {
-		if err := s.o.Health(); err != nil {
-			body["status"] = "unhealthy"
-			body["error"] = err.Error()
-			code = http.StatusServiceUnavailable
+		errs = append(errs, s.o.Health())
+	}
+	if s.o.Board != nil {
+		if cs := s.o.Board.Conditions(); len(cs) > 0 {
+			body["conditions"] = cs
+			errs = append(errs, s.o.Board.Err())
 		}
 	}
+	code := http.StatusOK
+	if err := errors.Join(errs...); err != nil {
+		body["status"] = "unhealthy"
+		body["error"] = strings.ReplaceAll(err.Error(), "\n", "; ")
+		code = http.StatusServiceUnavailable
+	}
 	writeJSON(w, code, body)
+}
+
+// retryAfterUnhealthy is the Retry-After of a submission refused because
+// the process cannot store it.
+const retryAfterUnhealthy = "5"
+
+// refuseUnhealthy answers a submission 503 when a condition that blocks
+// storage holds, and says whether it did.
+func (s *Server) refuseUnhealthy(w http.ResponseWriter) bool {
+	if s.o.Board == nil {
+		return false
+	}
+	err := s.o.Board.InputErr()
+	if err == nil {
+		return false
+	}
+	w.Header().Set("Retry-After", retryAfterUnhealthy)
+	writeJSON(w, http.StatusServiceUnavailable, submitAnswer{Error: "not accepting events while unhealthy (nothing was delivered): " + err.Error()})
+	return true
 }
 
 // parseFilter reads the query parameters of the list endpoints; unknown
@@ -387,6 +419,9 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, err)
 		return
 	}
+	if s.refuseUnhealthy(w) {
+		return
+	}
 	if r.ContentLength > s.o.MaxBody {
 		writeJSON(w, http.StatusRequestEntityTooLarge, submitAnswer{Error: fmt.Sprintf("body of %d bytes is larger than the limit of %d bytes; nothing was delivered", r.ContentLength, s.o.MaxBody)})
 		return
@@ -417,6 +452,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			s.o.Logger.Error("delivering submitted events", "accepted", n, "of", len(batch), "err", err)
 			ans.Error = fmt.Sprintf("the bus accepted %d of %d events: %v", ans.Accepted, ans.Accepted+len(batch)-n, err)
+			w.Header().Set("Retry-After", retryAfterUnhealthy)
 			writeJSON(w, http.StatusServiceUnavailable, ans)
 			return false
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/health"
 	"github.com/vigil-ids/vigil/internal/store"
 	"github.com/vigil-ids/vigil/internal/testutil"
 )
@@ -29,6 +30,7 @@ type fixture struct {
 	srv      *httptest.Server
 	st       *store.Store
 	hub      *Hub
+	board    *health.Board
 	mu       sync.Mutex
 	failNext bool
 }
@@ -42,7 +44,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f := &fixture{st: st, hub: NewHub()}
+	f := &fixture{st: st, hub: NewHub(), board: health.New(clock.NewManual(t0), slog.New(slog.DiscardHandler))}
 	s, err := New(Options{
 		Listen: "127.0.0.1:0", Store: st, Hub: f.hub, Gatherer: prometheus.NewRegistry(),
 		Clock: clock.NewManual(t0), IDs: event.NewSeededIDs(1), Logger: slog.New(slog.DiscardHandler), MaxBody: 1 << 20,
@@ -61,6 +63,7 @@ func newFixture(t *testing.T) *fixture {
 			return len(evs), err
 		},
 		Health: func() error { return nil },
+		Board:  f.board,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -341,3 +341,26 @@ setInterval(loadHosts, 5000);
 setInterval(loadTracks, 10000);
 setInterval(loadProfiles, 10000);
 Promise.all([loadHosts(), loadTracks(), loadTypeTable(), loadProfiles(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]).then(connect);
+
+// The health banner: /healthz's conditions while the process is unhealthy
+// (a full disk, a failing store or bus), hidden once they clear.
+async function checkHealth() {
+  const banner = document.getElementById("health");
+  try {
+    const resp = await fetch("/healthz");
+    const h = await resp.json();
+    const conds = h.conditions || [];
+    if (h.status === "ok") {
+      banner.hidden = true;
+      return;
+    }
+    banner.textContent = "Unhealthy" + (conds.some((c) => c.blocks_input) ? ", new events are refused" : "") + ":\n" +
+      (conds.length ? conds.map((c) => c.name + ": " + c.reason).join("\n") : h.error || "");
+    banner.hidden = false;
+  } catch (e) {
+    banner.textContent = "Vigil does not answer: " + e.message;
+    banner.hidden = false;
+  }
+}
+checkHealth();
+setInterval(checkHealth, 3000);

@@ -1,0 +1,74 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// JetStreamProblem is nil while the embedded server's JetStream stores
+// messages, else why it does not. A stream whose files had a write error
+// (a full disk) keeps failing every later write, without an answer to the
+// publisher, until JetStream is restarted; when the error is a full disk
+// the server may also disable JetStream by itself.
+func (s *Server) JetStreamProblem() error {
+	if !s.ns.JetStreamEnabled() {
+		return errors.New("JetStream is disabled (the bus server turns it off after a storage error such as a full disk)")
+	}
+	h := s.ns.Healthz(&server.HealthzOptions{})
+	if h.StatusCode != http.StatusOK || h.Error != "" {
+		return fmt.Errorf("JetStream storage failing: %s", h.Error)
+	}
+	return nil
+}
+
+// RestartJetStream restarts JetStream inside the running server, keeping
+// its clients connected: JetStream is shut down (streams and consumers
+// close their files) and enabled again with the directory and limits it
+// started with, recovering its streams and consumers from disk with their
+// write errors cleared. Messages already acknowledged are in the stream
+// files and stay; a publish that was not acknowledged is the publisher's
+// to repeat (its message id de-duplicates it).
+func (s *Server) RestartJetStream() error {
+	if s.ns.JetStreamEnabled() {
+		if err := s.ns.ShutdownJetStream(); err != nil {
+			return fmt.Errorf("bus server: shutting JetStream down: %w", err)
+		}
+	}
+	cfg := s.jsConfig
+	cfg.StoreDir = s.storeDir // EnableJetStream adds the "jetstream" directory again
+	if err := s.ns.EnableJetStream(&cfg); err != nil {
+		return fmt.Errorf("bus server: enabling JetStream again: %w", err)
+	}
+	s.log.Info("JetStream restarted in place")
+	return nil
+}
+
+// StoreDir is the directory JetStream's files are in.
+func (s *Server) StoreDir() string { return s.storeDir }
+
+// ShutdownJetStream turns JetStream off, keeping the server and its
+// clients: publishers get "no responders" at once.
+func (s *Server) ShutdownJetStream() error {
+	if !s.ns.JetStreamEnabled() {
+		return nil
+	}
+	s.log.Warn("shutting JetStream down")
+	return s.ns.ShutdownJetStream()
+}
+
+// FitStreamBytes is want, or less when JetStream's storage (its limit,
+// by default the space free on its filesystem at start) cannot hold the
+// durable streams at that size: a quarter of it each, so that the three
+// streams leave room for the monitor's store on the same filesystem.
+func (s *Server) FitStreamBytes(want int64) int64 {
+	if want <= 0 {
+		want = 1 << 30
+	}
+	if fit := s.jsConfig.MaxStore / 4; fit > 0 && fit < want {
+		return fit
+	}
+	return want
+}

@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/health"
+	"github.com/vigil-ids/vigil/internal/store"
+)
+
+// Health watching: how often the parts are looked at, when a queue that
+// does not drain is a stall, and how much free space JetStream's
+// filesystem needs before JetStream is started again.
+const (
+	healthEvery       = 250 * time.Millisecond
+	storeStallAfter   = 30 * time.Second
+	jetStreamFreeNeed = 4 << 20
+	jetStreamRetry    = 2 * time.Second
+)
+
+// HealthWatch reports a monitor's conditions on a board and recovers
+// what can be recovered in place.
+type HealthWatch struct {
+	Board *health.Board
+	// Store returns the store's counters.
+	Store func() store.Stats
+	// Server is the embedded bus server (nil when the bus is remote).
+	Server *bus.Server
+	// Free returns the bytes free for JetStream's directory (ok false when
+	// unknown); default: the filesystem's.
+	Free   func(dir string) (free uint64, ok bool)
+	Logger *slog.Logger
+
+	lastRestart time.Time
+}
+
+// Component runs the watch until ctx ends.
+func (h *HealthWatch) Component() Component {
+	return Component{Name: "health", Run: func(ctx context.Context) error {
+		t := time.NewTicker(healthEvery)
+		defer t.Stop()
+		for {
+			h.Check(time.Now())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	}}
+}
+
+// Check looks at every part once: the store's commits and queue, and the
+// embedded server's JetStream, which it shuts down while its disk is full
+// (publishers are then refused at once rather than left without an
+// answer) and restarts in place once there is space again.
+func (h *HealthWatch) Check(now time.Time) {
+	b := h.Board
+	if h.Store != nil {
+		st := h.Store()
+		if st.WriteFailing != "" {
+			b.Set(health.StoreWrite, "store commits fail and are retried, what is queued is kept: "+st.WriteFailing, true)
+		} else {
+			b.Clear(health.StoreWrite)
+		}
+		if st.Queued > 0 && st.OldestQueued > storeStallAfter {
+			b.Set(health.StoreStalled, fmt.Sprintf("%d items wait for the store, the oldest for %v", st.Queued, st.OldestQueued.Round(time.Second)), false)
+		} else {
+			b.Clear(health.StoreStalled)
+		}
+	}
+	if h.Server == nil {
+		return
+	}
+	problem := h.Server.JetStreamProblem()
+	if problem == nil {
+		b.Clear(health.JetStream)
+		return
+	}
+	free := h.Free
+	if free == nil {
+		free = freeBytes
+	}
+	dir := h.Server.StoreDir()
+	avail, known := free(dir)
+	reason := problem.Error()
+	if known {
+		reason += fmt.Sprintf("; %d bytes free in the data directory", avail)
+	}
+	b.Set(health.JetStream, reason, true)
+	log := h.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if known && avail < jetStreamFreeNeed {
+		// Until there is space, JetStream off answers publishers at once
+		// (no responders) where a failing stream leaves them waiting.
+		if err := h.Server.ShutdownJetStream(); err != nil {
+			log.Warn("shutting JetStream down while its disk is full", "err", err)
+		}
+		return
+	}
+	if now.Sub(h.lastRestart) < jetStreamRetry {
+		return
+	}
+	h.lastRestart = now
+	log.Info("restarting JetStream in place", "problem", problem, "free_bytes", avail)
+	if err := h.Server.RestartJetStream(); err != nil {
+		log.Warn("JetStream did not restart; retrying", "err", err)
+		return
+	}
+	if h.Server.JetStreamProblem() == nil {
+		b.Clear(health.JetStream)
+	}
+}
+
+// reportPublish wraps a publisher so that a bus refusing to store
+// (insufficient resources, no answer) shows on the board until a publish
+// succeeds again. The condition does not block input: the next publish is
+// what finds out whether the bus stores again.
+func reportPublish(b *health.Board, publish func(context.Context, []event.Event) (int, error)) func(context.Context, []event.Event) (int, error) {
+	return func(ctx context.Context, evs []event.Event) (int, error) {
+		n, err := publish(ctx, evs)
+		switch {
+		case err == nil:
+			b.Clear(health.BusPublish)
+		case bus.IsStorageRefusal(err):
+			b.Set(health.BusPublish, err.Error(), false)
+		}
+		return n, err
+	}
+}
