@@ -171,7 +171,7 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		}
 		cctx, err := cons.Consume(func(m jetstream.Msg) {
 			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream, created: created})
-		}, jetstream.PullMaxMessages(o.Batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		}, jetstream.PullMaxMessages(o.Batch), jetstream.PullExpiry(pullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
 				c.log.Warn("durable consumer", "stream", stream, "consumer", o.Name, "err", err)
 			}
@@ -191,6 +191,13 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 	}
 	return sub, nil
 }
+
+// pullExpiry is how long a pull request lasts: the server sends
+// heartbeats at half of it, and a consumer that misses two pulls again.
+// After JetStream restarts in place (a full disk, see RestartJetStream)
+// the pull requests of the old JetStream are gone: this bounds how long
+// consumption waits to resume.
+const pullExpiry = 5 * time.Second
 
 // SubscribeCore subscribes to subjects on core NATS. With a queue name,
 // subscribers sharing it split the messages between them.

@@ -52,11 +52,15 @@ func Agent(a config.Agent, publish deliver.Publisher, sendCV func(context.Contex
 	if err != nil {
 		return nil, err
 	}
+	return agentComponents(r), nil
+}
+
+func agentComponents(r *deliver.AgentRun) []Component {
 	cs := []Component{{Name: "host agent", Run: r.Sample}}
 	if r.Counting() {
 		cs = append(cs, Component{Name: "syscall counter", Run: r.Count})
 	}
-	return append(cs, Component{Name: "agent delivery", Run: r.Deliver}), nil
+	return append(cs, Component{Name: "agent delivery", Run: r.Deliver})
 }
 
 // AgentTo is a host sensor writing to sink (JSON lines): the host agent,

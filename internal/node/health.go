@@ -20,6 +20,9 @@ const (
 	storeStallAfter   = 30 * time.Second
 	jetStreamFreeNeed = 4 << 20
 	jetStreamRetry    = 2 * time.Second
+	// spoolQuietFor is how long a spool must drop nothing before it is
+	// no longer reported full.
+	spoolQuietFor = 30 * time.Second
 )
 
 // HealthWatch reports a monitor's conditions on a board and recovers
@@ -32,10 +35,15 @@ type HealthWatch struct {
 	Server *bus.Server
 	// Free returns the bytes free for JetStream's directory (ok false when
 	// unknown); default: the filesystem's.
-	Free   func(dir string) (free uint64, ok bool)
-	Logger *slog.Logger
+	Free func(dir string) (free uint64, ok bool)
+	// SpoolDropped, when set, is how many records the host agent's full
+	// spool dropped.
+	SpoolDropped func() uint64
+	Logger       *slog.Logger
 
 	lastRestart time.Time
+	dropped     uint64
+	droppedAt   time.Time
 }
 
 // Component runs the watch until ctx ends.
@@ -71,6 +79,14 @@ func (h *HealthWatch) Check(now time.Time) {
 			b.Set(health.StoreStalled, fmt.Sprintf("%d items wait for the store, the oldest for %v", st.Queued, st.OldestQueued.Round(time.Second)), false)
 		} else {
 			b.Clear(health.StoreStalled)
+		}
+	}
+	if h.SpoolDropped != nil {
+		if n := h.SpoolDropped(); n > h.dropped {
+			h.dropped, h.droppedAt = n, now
+			b.Set(health.SpoolFull, fmt.Sprintf("the host agent's spool is full while the bus does not take its records: %d records dropped so far, the oldest first", n), false)
+		} else if now.Sub(h.droppedAt) >= spoolQuietFor {
+			b.Clear(health.SpoolFull)
 		}
 	}
 	if h.Server == nil {

@@ -44,6 +44,32 @@ func TestHealthWatchStore(t *testing.T) {
 	}
 }
 
+// TestHealthWatchSpool: a spool dropping records shows until it has
+// dropped nothing for spoolQuietFor.
+func TestHealthWatchSpool(t *testing.T) {
+	var dropped atomic.Uint64
+	b := health.New(nil, testutil.Quiet())
+	h := &HealthWatch{Board: b, SpoolDropped: dropped.Load, Logger: testutil.Quiet()}
+	now := time.Now()
+	h.Check(now)
+	if b.Err() != nil {
+		t.Fatalf("spool that dropped nothing reported: %v", b.Err())
+	}
+	dropped.Store(40)
+	h.Check(now)
+	if err := b.Err(); err == nil || !strings.Contains(err.Error(), "40 records dropped") || b.InputErr() != nil {
+		t.Errorf("dropping spool: %v (blocks input: %v)", err, b.InputErr())
+	}
+	h.Check(now.Add(spoolQuietFor / 2))
+	if !b.Holds(health.SpoolFull) {
+		t.Error("spool condition cleared before it was quiet long enough")
+	}
+	h.Check(now.Add(spoolQuietFor))
+	if b.Holds(health.SpoolFull) {
+		t.Error("spool condition still holds after it dropped nothing for a while")
+	}
+}
+
 // TestHealthWatchJetStream: JetStream turned off (as the server does after
 // a write error) shows on the board; while the disk has no space the
 // watch keeps it off, so publishers are refused at once; once there is

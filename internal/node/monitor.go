@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/health"
 	"github.com/vigil-ids/vigil/internal/monitor"
+	"github.com/vigil-ids/vigil/internal/sensor/deliver"
 	"github.com/vigil-ids/vigil/internal/web"
 )
 
@@ -147,11 +148,12 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		if a.SpoolDir == "" {
 			a.SpoolDir = filepath.Join(o.DataDir, "agent-spool")
 		}
-		cs, err := Agent(a, conn.PublishCompactEvents, conn.PublishCountVectors, log)
+		r, err := deliver.NewAgentRun(a, conn.PublishCompactEvents, conn.PublishCountVectors, log)
 		if err != nil {
 			return errors.Join(err, closeUnstarted(ctx, mon), closeConn(conn, srv))
 		}
-		for _, c := range cs {
+		watch.SpoolDropped = r.SpoolDropped
+		for _, c := range agentComponents(r) {
 			g.Add(c)
 		}
 	}

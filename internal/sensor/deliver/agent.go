@@ -48,6 +48,9 @@ func NewAgentRun(a config.Agent, publish Publisher, sendCV func(context.Context,
 	return &AgentRun{agent: host.NewAgent(o), counter: host.OpenCounter(a, log), d: d, sendCV: sendCV, hostID: hostID, ids: ids, log: log}, nil
 }
 
+// SpoolDropped is how many observations the full spool dropped.
+func (r *AgentRun) SpoolDropped() uint64 { return r.d.Dropped() }
+
 // Counting says whether the system call counter runs (and Count is a
 // part to run).
 func (r *AgentRun) Counting() bool { return r.counter != nil }
