@@ -3,11 +3,17 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/vigil-ids/vigil/internal/health"
+	"github.com/vigil-ids/vigil/internal/store"
 )
 
 // TestHealthConditions: /healthz is 503 "unhealthy" with the conditions
@@ -61,5 +67,45 @@ func TestHealthConditions(t *testing.T) {
 	}
 	if code, out := f.do(t, "POST", "/api/events", ev); code != http.StatusOK {
 		t.Errorf("POST after the conditions cleared: %d %s", code, out)
+	}
+}
+
+// TestHealthBanner: the live page shows a banner with the reasons while a
+// condition holds, as text, and hides it once they clear.
+func TestHealthBanner(t *testing.T) {
+	ctx := browser(t)
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(t.TempDir(), "v.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	board := health.New(nil, slog.New(slog.DiscardHandler))
+	srv, err := New(Options{Listen: "127.0.0.1:0", Store: st, Logger: slog.New(slog.DiscardHandler), Board: board})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	go srv.Serve(sctx)
+	t.Cleanup(func() { stop(); st.Close() })
+
+	board.Set(health.JetStream, `JetStream storage failing: <b id="x">no space left on device</b>`, true)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL()+"/")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("health").hidden`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("no banner while unhealthy: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("health").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "new events are refused") || !strings.Contains(text, `jetstream: JetStream storage failing: <b id="x">no space left on device</b>`) {
+		t.Errorf("banner says %q", text)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#health b").length`)); err != nil || n != 0 {
+		t.Errorf("the reason became markup (%d elements, %v)", n, err)
+	}
+	board.Clear(health.JetStream)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("health").hidden`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Errorf("banner still shown once healthy: %v", err)
 	}
 }
