@@ -77,7 +77,7 @@ type Monitor struct {
 	ready    chan struct{}
 	eventsIn atomic.Uint64 // distinct: new to the store, or analysed and not stored
 	analysed atomic.Uint64 // handed to the engines, redeliveries included
-	lastSeen atomic.Int64 // unix ns of the last event accepted
+	lastSeen atomic.Int64  // unix ns of the last event accepted
 }
 
 // item is one message on its way through the monitor: an event, or only a
