@@ -490,7 +490,7 @@ func monitorPhase(ctx context.Context, dir string, o BusOptions, gen *generator,
 	if durable {
 		count = func() int { return int(stored.Load()) }
 	} else {
-		count = func() int { return int(mon.EventsIn()) }
+		count = func() int { return int(mon.EventsAnalysed()) }
 	}
 	got, end, err := waitCount(ctx, n, count, 5*time.Second)
 	p := throughput(got, n, start, end)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/event"
@@ -34,6 +35,7 @@ type crashRig struct {
 	ids  event.IDSource
 	t0   time.Time
 	sent map[string]bool // distinct ids published
+	last *Monitor        // the monitor of the latest check
 }
 
 func newCrashRig(t *testing.T) *crashRig {
@@ -105,7 +107,8 @@ func (r *crashRig) runUntilStored(want int) {
 
 // check starts a monitor, waits until it has stored every distinct
 // published event, stops it and checks that the store holds exactly those.
-// It returns how many events that monitor received and took as new.
+// It returns how many events that monitor handed to its engines (those
+// its de-duplication window did not recognise).
 func (r *crashRig) check() uint64 {
 	r.t.Helper()
 	want := len(r.sent)
@@ -115,7 +118,8 @@ func (r *crashRig) check() uint64 {
 		return err == nil && int(n) >= want
 	})
 	stop()
-	in := m.EventsIn()
+	r.last = m
+	in := m.EventsAnalysed()
 	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(r.dir, "vigil.db"), Logger: testutil.Quiet()})
 	if err != nil {
 		r.t.Fatal(err)
@@ -265,4 +269,52 @@ func TestRestartAfterConsumerDeleted(t *testing.T) {
 	if in := r.check(); in != 1100 {
 		t.Errorf("without a position the monitor took %d events, want the whole stream's 1100", in)
 	}
+	checkDistinct(t, r.last, 100, 1000)
+}
+
+// checkDistinct checks a stopped monitor's counts of distinct events and
+// of duplicates, in its accessor and in its metrics.
+func checkDistinct(t *testing.T, m *Monitor, distinct, dups uint64) {
+	t.Helper()
+	if got := m.EventsIn(); got != distinct {
+		t.Errorf("EventsIn %d, want %d distinct", got, distinct)
+	}
+	if got := promtest.ToFloat64(m.met.eventsIn.WithLabelValues("obs")); got != float64(distinct) {
+		t.Errorf("vigil_events_in_total %v, want %d distinct", got, distinct)
+	}
+	if got := promtest.ToFloat64(m.met.duplicates); got != float64(dups) {
+		t.Errorf("vigil_events_duplicate_total %v, want %d", got, dups)
+	}
+}
+
+// TestEventsInCountsDistinct redelivers a stream a store holds already:
+// vigil_events_in_total counts each event once, the redeliveries the
+// monitor's window cannot know (an earlier run's) being recognised by the
+// store. (The window's own duplicates: TestServiceToDomain.)
+func TestEventsInCountsDistinct(t *testing.T) {
+	r := newCrashRig(t)
+	r.publish(200)
+	r.runUntilStored(200)
+	if in := r.check(); in != 0 {
+		t.Fatalf("a monitor with nothing new took %d events", in)
+	}
+	checkDistinct(t, r.last, 0, 0)
+	// The consumer and the saved position gone: the stream is delivered
+	// again from its start.
+	if err := r.pub.JS.DeleteConsumer(context.Background(), bus.StreamObs, crashDurable); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), store.Options{Path: filepath.Join(r.dir, "vigil.db"), Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveState(context.Background(), positionKey(crashDurable, bus.StreamObs), []byte("{}"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	r.publish(20)
+	if in := r.check(); in != 220 {
+		t.Errorf("the monitor analysed %d events, want the stream's 220", in)
+	}
+	checkDistinct(t, r.last, 20, 200)
 }

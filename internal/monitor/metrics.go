@@ -25,7 +25,7 @@ func newCounters(monitor string) *metrics {
 	labels := prometheus.Labels{"monitor": monitor}
 	return &metrics{
 		eventsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_events_in_total", Help: "Distinct events accepted, by source.", ConstLabels: labels,
+			Name: "vigil_events_in_total", Help: "Distinct events accepted (new to the store), by source.", ConstLabels: labels,
 		}, []string{"source"}),
 		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_events_filtered_total", Help: "Events dropped by a source's filter, by source.", ConstLabels: labels,
@@ -34,7 +34,7 @@ func newCounters(monitor string) *metrics {
 			Name: "vigil_decode_errors_total", Help: "Messages that did not decode as events, by source.", ConstLabels: labels,
 		}, []string{"source"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vigil_events_duplicate_total", Help: "Redelivered events recognised by id and skipped.", ConstLabels: labels,
+			Name: "vigil_events_duplicate_total", Help: "Redelivered events recognised by id, by the de-duplication window or by the store.", ConstLabels: labels,
 		}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_reports_out_total", Help: "Reports made, by engine and severity.", ConstLabels: labels,

@@ -67,6 +67,7 @@ type Monitor struct {
 	met      *metrics
 	dedup    *dedup
 	acks     *acker
+	bad      *badLog
 
 	in        chan item
 	hardStop  chan struct{}
@@ -74,8 +75,9 @@ type Monitor struct {
 	subs      []*bus.Subscription
 
 	ready    chan struct{}
-	eventsIn atomic.Uint64
-	lastSeen atomic.Int64 // unix ns of the last event accepted
+	eventsIn atomic.Uint64 // distinct: new to the store, or analysed and not stored
+	analysed atomic.Uint64 // handed to the engines, redeliveries included
+	lastSeen atomic.Int64  // unix ns of the last event accepted
 }
 
 // item is one message on its way through the monitor: an event, or only a
@@ -97,15 +99,32 @@ type source struct {
 	in        prometheus.Counter
 	filtered  prometheus.Counter
 	decodeErr prometheus.Counter
+	// inserted counts the store's verdict on one of this source's events
+	// (store.Item.Inserted): made once, so the hot path allocates nothing.
+	inserted func(fresh bool)
 }
 
 func (m *Monitor) newSource(name string, f *filter) *source {
-	return &source{
+	src := &source{
 		name: name, filter: f,
 		in:        m.met.eventsIn.WithLabelValues(name),
 		filtered:  m.met.filtered.WithLabelValues(name),
 		decodeErr: m.met.decodeErrors.WithLabelValues(name),
 	}
+	src.inserted = func(fresh bool) {
+		if fresh {
+			m.countIn(src)
+		} else {
+			m.met.duplicates.Inc()
+		}
+	}
+	return src
+}
+
+// countIn counts one distinct event of src.
+func (m *Monitor) countIn(src *source) {
+	m.eventsIn.Add(1)
+	src.in.Inc()
 }
 
 // New builds a monitor: it opens the store and builds the engines; Run
@@ -157,6 +176,7 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 		return nil, fmt.Errorf("monitor %s: %w", cfg.Monitor.Name, err)
 	}
 	m.store = st
+	m.bad = newBadLog(m.log, o.Clock)
 	m.met = newMetrics(o.Registerer, m)
 	m.resolver = resolver.New(resolver.Options{
 		Monitor:     cfg.Monitor.Name,
@@ -199,8 +219,17 @@ func (m *Monitor) Dropped() uint64 {
 // Ready is closed once the monitor consumes all its sources.
 func (m *Monitor) Ready() <-chan struct{} { return m.ready }
 
-// EventsIn is how many distinct events the monitor has accepted.
+// EventsIn is how many distinct events the monitor has accepted: an
+// event counts once the store has committed it as new (a redelivery of an
+// event stored already, after a restart say, is a duplicate), or, for an
+// at-most-once source, once it was analysed although the store was too
+// far behind to take it.
 func (m *Monitor) EventsIn() uint64 { return m.eventsIn.Load() }
+
+// EventsAnalysed is how many events the monitor handed to its engines:
+// redeliveries the de-duplication window did not recognise (those of an
+// earlier run) are counted again.
+func (m *Monitor) EventsAnalysed() uint64 { return m.analysed.Load() }
 
 // Run consumes the configured sources until ctx ends, then shuts down in
 // order: sources stop, events already received reach the engines and the
@@ -313,7 +342,7 @@ func (m *Monitor) receive(src *source, msg *bus.Msg) {
 	ev, err := m.decode(msg.Data)
 	if err != nil {
 		src.decodeErr.Inc()
-		m.log.Debug("undecodable message", "source", src.name, "subject", msg.Subject, "err", err)
+		m.bad.note(src.name, msg.Subject, msg.Data, err)
 		m.push(item{msg: msg, src: src})
 		return
 	}
@@ -330,12 +359,14 @@ func (m *Monitor) receiveReport(src *source, msg *bus.Msg) {
 	ev, err := m.decode(msg.Data)
 	if err != nil {
 		src.decodeErr.Inc()
+		m.bad.note(src.name, msg.Subject, msg.Data, err)
 		m.push(item{msg: msg, src: src})
 		return
 	}
 	rep, err := event.ReportFromEvent(&ev)
 	if err != nil {
 		src.decodeErr.Inc()
+		m.bad.note(src.name, msg.Subject, msg.Data, err)
 		m.push(item{msg: msg, src: src})
 		return
 	}
@@ -412,9 +443,8 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 		return
 	}
 	ev := it.ev
-	m.eventsIn.Add(1)
+	m.analysed.Add(1)
 	m.lastSeen.Store(ev.Time.UnixNano())
-	it.src.in.Inc()
 	for _, o := range m.o.Observers {
 		o.ObserveEvent(ev)
 	}
@@ -432,7 +462,7 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 	// so the bus never drops for us, and what the store or an engine
 	// could not take is counted instead.
 	lossy := it.msg == nil || !it.msg.Durable()
-	sit := store.Item{Event: ev, Done: done}
+	sit := store.Item{Event: ev, Done: done, Inserted: it.src.inserted}
 	var err error
 	if lossy {
 		err = m.store.TryEnqueue(sit)
@@ -441,6 +471,7 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 	}
 	if errors.Is(err, store.ErrFull) {
 		m.met.storeDropped.Inc()
+		m.countIn(it.src) // analysed, distinct by the window only
 	} else if err != nil {
 		m.log.Error("store refused event", "id", ev.ID, "err", err)
 	}

@@ -89,7 +89,7 @@ func Netsensor(cfg netsensor.Config, src netsensor.Source, write func([]event.Ev
 		err := r.Run(ctx)
 		st := r.Sensor.Stats()
 		log.Info("netsensor done", "packets", st.Packets, "records", st.Records, "decode_errors", st.DecodeErrors,
-			"skipped", st.Skipped, "suppressed", st.Suppressed, "flows_evicted", st.FlowsEvicted, "kernel_drops", st.KernelDrops)
+			"skipped", st.Skipped, "capture_damage", st.CaptureDamage, "suppressed", st.Suppressed, "flows_evicted", st.FlowsEvicted, "kernel_drops", st.KernelDrops)
 		return err
 	}}
 }

@@ -22,6 +22,11 @@ type Item struct {
 	// the writer (Enqueue on a full queue, Flush, Close): the writer waits
 	// for it.
 	Done func()
+	// Inserted, when set and Event is not nil, is called once the
+	// transaction holding the item has committed, just before Done, with
+	// whether the event was new to the store (false: an event of its id
+	// was stored already, a redelivery). It must be quick, like Done.
+	Inserted func(fresh bool)
 }
 
 // eventRow is an event as the writer binds it: the arguments of
@@ -60,8 +65,10 @@ type queued struct {
 	ev       eventRow
 	rep      *reportRow
 	done     func()
+	inserted func(bool)
 	at       int64 // enqueue time: nanoseconds since Store.epoch, plus 1
 	hasEvent bool
+	fresh    bool // the event was new to the store (set by writeBatch)
 	flush    bool // commit the batch now (Flush's marker; not counted in Stats)
 }
 
@@ -94,6 +101,7 @@ func (s *Store) TryEnqueue(it Item) error {
 func makeQueued(it Item) (queued, error) {
 	q := queued{done: it.Done}
 	if it.Event != nil {
+		q.inserted = it.Inserted
 		if err := validateEvent(it.Event); err != nil {
 			return q, fmt.Errorf("store: enqueue: %w", err)
 		}
@@ -268,6 +276,9 @@ func (s *Store) commit(batch []queued) bool {
 			}
 			s.kickCheckpointer()
 			for i := range batch {
+				if batch[i].inserted != nil {
+					batch[i].inserted(batch[i].fresh)
+				}
 				if batch[i].done != nil && !batch[i].flush {
 					batch[i].done()
 				}
@@ -352,9 +363,11 @@ func (s *Store) writeBatch(batch []queued) (batchResult, error) {
 		for i := range batch {
 			q := &batch[i]
 			if q.hasEvent {
+				before := res.events
 				if err := s.insertEvent(&q.ev, &res); err != nil {
 					return err
 				}
+				q.fresh = res.events > before
 			}
 			if q.rep != nil {
 				if err := s.insertReport(q.rep, &res); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -33,9 +34,15 @@ var ErrTimeout = errors.New("no packet within the poll timeout")
 type fileSource struct {
 	c    io.Closer
 	name string
-	n    uint64 // records read
-	next func() ([]byte, gopacket.CaptureInfo, error)
-	lt   layers.LinkType
+	n    uint64  // records read
+	fr   *framer // nil for a compressed capture
+	// held is a packet read past damage found on the way to it: the
+	// damage is returned first, the packet on the next call.
+	held   bool
+	heldD  []byte
+	heldCI gopacket.CaptureInfo
+	next   func() ([]byte, gopacket.CaptureInfo, error)
+	lt     layers.LinkType
 }
 
 // OpenFile opens a pcap or pcapng capture file.
@@ -54,22 +61,29 @@ func OpenFile(path string) (Source, error) {
 
 // OpenReader reads a pcap or pcapng capture (told apart by its first
 // bytes) from r, which name identifies in errors; closing the source
-// closes r.
+// closes r. The framing is checked before the packets are read (see
+// DamageError): a damaged part is reported by Next and skipped.
 func OpenReader(r io.ReadCloser, name string) (Source, error) {
-	br := bufio.NewReaderSize(r, 1<<20)
+	br := bufio.NewReaderSize(r, framerBuffer)
 	magic, err := br.Peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("netsensor: %s: too short for a capture: %w", name, err)
 	}
 	s := &fileSource{c: r, name: name}
-	if bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
-		nr, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{SkipUnknownVersion: true})
+	ng := bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a})
+	var in io.Reader = br
+	if magic[0] != 0x1f || magic[1] != 0x8b { // gzip: read as it is
+		s.fr = newFramer(br, ng)
+		in = s.fr
+	}
+	if ng {
+		nr, err := pcapgo.NewNgReader(in, pcapgo.NgReaderOptions{SkipUnknownVersion: true})
 		if err != nil {
 			return nil, fmt.Errorf("netsensor: %s: not a readable pcapng file: %w", name, err)
 		}
 		s.next, s.lt = nr.ZeroCopyReadPacketData, nr.LinkType()
 	} else {
-		pr, err := pcapgo.NewReader(br)
+		pr, err := pcapgo.NewReader(in)
 		if err != nil {
 			return nil, fmt.Errorf("netsensor: %s: not a pcap or pcapng file: %w", name, err)
 		}
@@ -78,17 +92,53 @@ func OpenReader(r io.ReadCloser, name string) (Source, error) {
 	return s, nil
 }
 
+// Next returns the next packet, or a *DamageError where a damaged part of
+// the file was skipped (reading may go on after it), or io.EOF.
 func (s *fileSource) Next() ([]byte, gopacket.CaptureInfo, error) {
+	if d := s.damage(s.n); d != nil {
+		return nil, gopacket.CaptureInfo{}, d
+	}
+	if s.held {
+		s.held = false
+		s.n++
+		return s.heldD, s.heldCI, nil
+	}
 	data, ci, err := s.next()
-	if errors.Is(err, io.EOF) && ci.CaptureLength > 0 {
-		// The header of a record, then the end of the file.
-		err = fmt.Errorf("truncated: %d bytes announced: %w", ci.CaptureLength, io.ErrUnexpectedEOF)
+	if err == nil {
+		// The packet reader reads ahead: damage may have been found
+		// before this packet only while reading it.
+		if d := s.damage(s.n); d != nil {
+			s.held, s.heldD, s.heldCI = true, data, ci
+			return nil, gopacket.CaptureInfo{}, d
+		}
+	}
+	if errors.Is(err, io.EOF) {
+		if d := s.damage(math.MaxUint64); d != nil {
+			return nil, gopacket.CaptureInfo{}, d
+		}
+		if ci.CaptureLength > 0 {
+			// The header of a record, then the end of the file.
+			err = fmt.Errorf("truncated: %d bytes announced: %w", ci.CaptureLength, io.ErrUnexpectedEOF)
+		}
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, ci, fmt.Errorf("netsensor: %s: record %d: %w", s.name, s.n+1, err)
 	}
 	s.n++
 	return data, ci, err
+}
+
+// damage is the damage the framer noted before record n+1, if any.
+func (s *fileSource) damage(n uint64) error {
+	if s.fr == nil {
+		return nil
+	}
+	d := s.fr.takeDamage(n)
+	if d == nil {
+		return nil
+	}
+	d.Name = s.name
+	return d
 }
 
 func (s *fileSource) LinkType() layers.LinkType { return s.lt }

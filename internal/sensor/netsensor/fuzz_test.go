@@ -3,7 +3,9 @@ package netsensor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -165,13 +167,51 @@ func FuzzCapture(f *testing.F) {
 	_ = nw.Flush()
 	f.Add(pcap.Bytes())
 	f.Add(ng.Bytes())
+	// Damaged: cut short, a length corrupted, junk inside.
+	for _, b := range [][]byte{pcap.Bytes(), ng.Bytes()} {
+		f.Add(b[:len(b)*2/3])
+		bad := bytes.Clone(b)
+		bad[len(b)/2] ^= 0x40
+		bad[len(b)/2+5] ^= 0x81
+		f.Add(bad)
+		f.Add(append(append(bytes.Clone(b[:len(b)/3]), 0xde, 0xad, 0xbe, 0xef, 0, 0, 1), b[len(b)/3:]...))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The framing: every damage lies within the input, comes in order
+		// and ends the reading at most once; the reading ends.
+		if src, err := OpenReader(io.NopCloser(bytes.NewReader(data)), "fuzz"); err == nil {
+			var packets uint64
+			var last int64 = -1
+			ended := false
+			for i := 0; ; i++ {
+				if i > len(data)+2 {
+					t.Fatalf("no end after %d calls on %d bytes", i, len(data))
+				}
+				d, _, err := src.Next()
+				var de *DamageError
+				if errors.As(err, &de) {
+					if ended || de.Offset <= last || de.Offset < 0 || de.Skipped <= 0 || de.Offset+de.Skipped > int64(len(data)) || de.Record != packets {
+						t.Fatalf("damage %+v after %d packets, previous at %d, input of %d bytes", *de, packets, last, len(data))
+					}
+					last, ended = de.Offset, de.End
+					continue
+				}
+				if err != nil {
+					break
+				}
+				if len(d) > len(data) {
+					t.Fatalf("a record of %d bytes from %d bytes of input", len(d), len(data))
+				}
+				packets++
+			}
+			src.Close()
+		}
 		src, err := OpenReader(io.NopCloser(bytes.NewReader(data)), "fuzz")
 		if err != nil {
 			return
 		}
 		defer src.Close()
-		s := New(Config{ID: "gw", MaxFlows: 16}, event.NewSeededIDs(1), func(event.Event) {}, nil)
+		s := New(Config{ID: "gw", MaxFlows: 16}, event.NewSeededIDs(1), func(event.Event) {}, slog.New(slog.DiscardHandler))
 		ctx := context.Background()
 		err = s.Run(ctx, &limited{Source: src, max: len(data), t: t})
 		_ = err // a malformed record ends the run with an error; that is the point

@@ -47,6 +47,7 @@ type Stats struct {
 	LastPacket          time.Time
 	SummariesCompleted  uint64
 	OutOfOrderTimestamp uint64
+	CaptureDamage       uint64 // damaged parts of a capture file skipped
 }
 
 // Sensor turns packets into records. It is used from one goroutine.
@@ -110,6 +111,12 @@ func (s *Sensor) Run(ctx context.Context, src Source) error {
 		}
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if de := (*DamageError)(nil); errors.As(err, &de) {
+			s.stats.CaptureDamage++
+			s.log.Warn("damaged capture: skipped", "file", de.Name, "offset", de.Offset, "after_record", de.Record,
+				"skipped_bytes", de.Skipped, "reason", de.Reason, "to_end", de.End)
+			continue
 		}
 		if err != nil {
 			s.Flush()

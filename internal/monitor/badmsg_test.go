@@ -1,0 +1,172 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
+)
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// lines are the log records that say a message was skipped.
+func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, ln := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(ln), &rec); err != nil {
+			t.Fatalf("log line %q: %v", ln, err)
+		}
+		if rec["msg"] == "message on the bus is not an event; skipped" {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// TestGarbageOnBusLogged publishes messages that are not events on an
+// observation subject of a real bus: each subject gets a line at most
+// every ten seconds (of the monitor's clock) saying what was skipped
+// since, with the subject, the size and the error escaped, and the good
+// events published after them are stored.
+func TestGarbageOnBusLogged(t *testing.T) {
+	_, conn := startBus(t)
+	var logs lockedBuffer
+	clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	cfg := loadConfig(t, crashCfg, nil)
+	mon := run(t, Options{Config: cfg, Conn: conn("m"), Clock: clk, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	<-mon.m.Ready()
+	pub := conn("pub")
+	ctx := context.Background()
+	garbage := "\x1b[31mnot\x00an event\xff\u202e"
+	subj := bus.ObsSubject("evil")
+	publish := func(subject, data string) {
+		t.Helper()
+		if _, err := pub.JS.Publish(ctx, subject, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		publish(subj, garbage)
+	}
+	publish(bus.ObsSubject("other"), "{\"type\": 7}")
+	evs := hostEvents(event.NewRandomIDs(), time.Now().UTC(), "h", event.TypeSysCPU, 10)
+	if _, err := pub.PublishEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the good events stored", func() bool { return mon.m.Store().Stats().EventsWritten == 10 })
+	if n := promtest.ToFloat64(mon.m.met.decodeErrors.WithLabelValues("obs")); n != 6 {
+		t.Errorf("decode errors %v, want 6", n)
+	}
+	lines := logs.lines(t)
+	if len(lines) != 2 {
+		t.Fatalf("%d lines for 2 subjects with garbage within 10 s: %v", len(lines), lines)
+	}
+	first := lines[0]
+	if first["subject"] != subj || first["source"] != "obs" || first["bytes"] != float64(len(garbage)) || first["skipped_since_last"] != float64(0) {
+		t.Errorf("first line: %v", first)
+	}
+	if e, _ := first["err"].(string); e == "" {
+		t.Errorf("no error in %v", first)
+	}
+	head, _ := first["head"].(string)
+	if head != `\x1b[31mnot\x00an event\xff\u202e` {
+		t.Errorf("head %q: not the message's bytes escaped", head)
+	}
+	for _, rec := range lines {
+		for k, v := range rec {
+			if s, ok := v.(string); ok && strings.ContainsAny(s, "\x1b\x00\u202e") {
+				t.Errorf("%s: %q holds a raw control character", k, s)
+			}
+		}
+	}
+
+	// Ten seconds on: the next garbage on the subject is logged with the
+	// four that were skipped.
+	clk.Advance(10 * time.Second)
+	publish(subj, garbage)
+	more := hostEvents(event.NewRandomIDs(), time.Now().UTC(), "h", event.TypeSysCPU, 3)
+	if _, err := pub.PublishEvents(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the later events stored", func() bool { return mon.m.Store().Stats().EventsWritten == 13 })
+	lines = logs.lines(t)
+	if len(lines) != 3 {
+		t.Fatalf("%d lines after the interval, want 3", len(lines))
+	}
+	if last := lines[2]; last["subject"] != subj || last["skipped_since_last"] != float64(4) {
+		t.Errorf("line after the interval: %v", last)
+	}
+}
+
+// TestBadLogBounded checks that a publisher inventing subjects cannot
+// grow the rate limiter: past its bound they share one entry.
+func TestBadLogBounded(t *testing.T) {
+	clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	var logs lockedBuffer
+	b := newBadLog(slog.New(slog.NewJSONHandler(&logs, nil)), clk)
+	for i := range 3 * badLogSubjects {
+		b.note("obs", "vigil.obs.h"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+string(rune('a'+i/26%26)), []byte("x"), errBad)
+	}
+	if n := len(b.subj); n > badLogSubjects {
+		t.Errorf("%d subjects tracked, bound %d", n, badLogSubjects)
+	}
+	lines := logs.lines(t)
+	if len(lines) > badLogSubjects+1 {
+		t.Errorf("%d lines within one interval", len(lines))
+	}
+	if lines[len(lines)-1]["subject"] != otherSubjects {
+		t.Errorf("the last line is for %v, want the shared entry", lines[len(lines)-1]["subject"])
+	}
+	// Once the interval is over, idle entries make room again.
+	clk.Advance(badLogEvery)
+	b.note("obs", "vigil.obs.new", []byte("x"), errBad)
+	if b.subj["vigil.obs.new"] == nil {
+		t.Error("a new subject gets no entry of its own after the interval")
+	}
+}
+
+var errBad = errorString("bad \x00 message")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text":             "plain text",
+		"a\\b":                   `a\\b`,
+		"\x00\n\x1b":             `\x00\n\x1b`,
+		"\xff\xfe":               `\xff\xfe`,
+		"é\u202e":                `\u00e9\u202e`,
+		"\ufffd":                 `\ufffd`,
+		strings.Repeat("a", 300): strings.Repeat("a", 200) + "...",
+	} {
+		if got := printable(in, 200); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
