@@ -78,6 +78,25 @@ func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
 	return p
 }
 
+// stop sends SIGTERM and waits at most limit for the process to end,
+// failing the test past it. It returns how long the stop took and the
+// exit error, which done keeps for the cleanup.
+func (p *proc) stop(t *testing.T, limit time.Duration) (time.Duration, error) {
+	t.Helper()
+	at := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return time.Since(at), err
+	case <-time.After(limit):
+		t.Fatalf("vigil %s did not stop within %v of SIGTERM", p.cmd.Args[1], limit)
+		return 0, nil
+	}
+}
+
 func run(t *testing.T, stdin string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(vigilBin, args...)
@@ -276,20 +295,11 @@ Nov 22 11:00:02 gw-fw kernel: [  514.1] ACCEPT-SSH IN=eth0 OUT= SRC=192.0.2.1 DS
 		t.Error("the local host sensor's PROC.SPAWN of a new process never reached /api/events")
 	}
 
-	stopAt := time.Now()
-	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	took, err := up.stop(t, 5*time.Second)
+	if err != nil {
+		t.Errorf("vigil up exited with %v", err)
 	}
-	select {
-	case err := <-up.done:
-		up.done <- err
-		if err != nil {
-			t.Errorf("vigil up exited with %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("vigil up did not stop within 5 s of SIGTERM")
-	}
-	t.Logf("stopped %v after SIGTERM", time.Since(stopAt))
+	t.Logf("stopped %v after SIGTERM", took)
 	if n := countRows(t, filepath.Join(data, "vigil.db"), "host IN ('web-3','db-1')"); n != 4 {
 		t.Errorf("store holds %d events of the submitted hosts after shutdown, want 4", n)
 	}

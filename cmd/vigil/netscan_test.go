@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,19 +56,7 @@ pam_service_name=vsftpd
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ftpd := l.command(l.srv, "vsftpd", conf)
-	var out lockedBuffer
-	ftpd.Stdout, ftpd.Stderr = &out, &out
-	if err := ftpd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = ftpd.Process.Kill()
-		_ = ftpd.Wait()
-		if t.Failed() {
-			t.Logf("vsftpd output:\n%s", out.String())
-		}
-	})
+	l.daemon(t, l.srv, "vsftpd", conf)
 	testutil.WaitFor(t, 10*time.Second, "vsftpd", func() bool {
 		return exec.Command("ip", "netns", "exec", l.cli, "bash", "-c", "exec 3<>/dev/tcp/"+l.srvIP+"/21").Run() == nil
 	})
@@ -97,15 +84,7 @@ func senseAndReplay(t *testing.T, l *netLab, act func()) *gatewayRun {
 	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.out.String(), "netsensor capturing") })
 	act()
 	time.Sleep(2500 * time.Millisecond) // past the attempt timeout and a summary interval
-	if err := sensor.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-sensor.done:
-		sensor.done <- err
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sensor did not stop within 10 s of SIGTERM")
-	}
+	sensor.stop(t, 10*time.Second)
 	run := &gatewayRun{}
 	var lines bytes.Buffer
 	for _, line := range strings.Split(sensor.out.String(), "\n") {

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -117,19 +116,7 @@ mimetype.assign = (".html" => "text/html")
 `, www, l.srvIP, filepath.Join(dir, "lighttpd.log"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	web := l.command(l.srv, "lighttpd", "-D", "-f", conf)
-	var webOut lockedBuffer
-	web.Stdout, web.Stderr = &webOut, &webOut
-	if err := web.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = web.Process.Kill()
-		_ = web.Wait()
-		if t.Failed() {
-			t.Logf("lighttpd output:\n%s", webOut.String())
-		}
-	})
+	l.daemon(t, l.srv, "lighttpd", "-D", "-f", conf)
 
 	sensor := startIn(t, l.srv, "netsensor", "--iface", l.srvIf, "--stdout", "--id", "gw-live",
 		"--summary-interval", "1s", "--attempt-timeout", "1s", "--services", l.srvIP+":8000/tcp")
@@ -146,15 +133,7 @@ mimetype.assign = (".html" => "text/html")
 	l.in(t, l.cli, append(nmap, "-sF", "-p", "40-44,8000", l.srvIP)...)
 	l.in(t, l.cli, append(nmap, "-sU", "-p", "161,1900,9999", l.srvIP)...)
 	time.Sleep(2500 * time.Millisecond) // past the attempt timeout and a summary interval
-	if err := sensor.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-sensor.done:
-		sensor.done <- err
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sensor did not stop within 10 s of SIGTERM")
-	}
+	sensor.stop(t, 10*time.Second)
 	var recs []event.Event
 	for _, line := range strings.Split(sensor.out.String(), "\n") {
 		if !strings.HasPrefix(line, "{") {
@@ -242,6 +221,25 @@ func startIn(t *testing.T, ns string, args ...string) *proc {
 // command runs a program in a namespace as the process itself (nsenter
 // execs it; ip netns exec would stay as its parent and keep signals from
 // it).
+// daemon starts prog in namespace ns for the rest of the test, keeping
+// its output to show if the test fails.
+func (l *netLab) daemon(t *testing.T, ns, prog string, args ...string) {
+	t.Helper()
+	cmd := l.command(ns, prog, args...)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", prog, out.String())
+		}
+	})
+}
+
 func (l *netLab) command(ns, prog string, args ...string) *exec.Cmd {
 	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + ns, "--", prog}, args...)...)
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,16 +122,7 @@ func TestUpShowsEveryEngine(t *testing.T) {
 		t.Errorf("no row for %s in the hosts overview: %+v", hostID, hosts)
 	}
 
-	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-up.done:
-		up.done <- err
-		if err != nil {
-			t.Errorf("vigil up exited with %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("vigil up did not stop within 5 s of SIGTERM")
+	if _, err := up.stop(t, 5*time.Second); err != nil {
+		t.Errorf("vigil up exited with %v", err)
 	}
 }
