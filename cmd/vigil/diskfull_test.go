@@ -198,7 +198,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("POST while full: %d, Retry-After %s: %s", resp.StatusCode, resp.Header.Get("Retry-After"), strings.TrimSpace(string(rb)))
 	began := time.Now()
-	out, exit := run(t, `{"type":"SYS.CPU","host":"refused","source":"diskfull-probe"}`+"\n", "ingest", "events", "--bus", busURL, "-")
+	out, exit := run(t, `{"type":"SYS.CPU","host":"refused","source":"diskfull-probe"}`+"\n", "ingest", "events", "--bus", busURL, "--bus-identity", filepath.Join(data, "bus", "sensor.json"), "-")
 	took := time.Since(began)
 	if exit == 0 || !strings.Contains(out, "full disk") || took > 10*time.Second {
 		t.Errorf("vigil ingest while the disk is full: exit %d after %v:\n%s", exit, took, out)

@@ -207,7 +207,7 @@ not json
 	out, code := run(t, `{"type":"SYS.CPU","host":"db-1","attrs":{"cpu_pct":97.0}}
 {"type":"SYS.CPU"}
 {"type":"SYS.CPU","host":"db-1","attrs":{"cpu_pct":12.0}}
-`, "ingest", "events", "--bus", fmt.Sprintf("nats://127.0.0.1:%d", busPort), "-")
+`, "ingest", "events", "--bus", fmt.Sprintf("nats://127.0.0.1:%d", busPort), "--bus-identity", filepath.Join(data, "bus", "sensor.json"), "-")
 	if code != 1 || !strings.Contains(out, "stdin:2:") || !strings.Contains(out, "published 2 events, 1 bad lines") {
 		t.Errorf("ingest exit %d, output:\n%s", code, out)
 	}
@@ -216,7 +216,7 @@ not json
 	out, code = run(t, `Nov 22 11:00:00 gw-fw kernel: [  512.1] DROP IN=eth0 OUT= SRC=203.0.113.5 DST=10.0.0.3 LEN=60 TTL=52 ID=1 DF PROTO=TCP SPT=40000 DPT=23 WINDOW=1024 RES=0x00 SYN URGP=0
 Nov 22 11:00:01 gw-fw sshd[4411]: Accepted publickey for ops from 192.0.2.1 port 5022 ssh2
 Nov 22 11:00:02 gw-fw kernel: [  514.1] ACCEPT-SSH IN=eth0 OUT= SRC=192.0.2.1 DST=10.0.0.3 LEN=60 TTL=64 ID=9 DF PROTO=TCP SPT=5022 DPT=22 WINDOW=64240 RES=0x00 SYN URGP=0
-`, "ingest", "firewall", "--bus", fmt.Sprintf("nats://127.0.0.1:%d", busPort), "-")
+`, "ingest", "firewall", "--bus", fmt.Sprintf("nats://127.0.0.1:%d", busPort), "--bus-identity", filepath.Join(data, "bus", "sensor.json"), "-")
 	if code != 0 || !strings.Contains(out, "published 2 events, 0 bad lines") {
 		t.Errorf("ingest firewall exit %d, output:\n%s", code, out)
 	}

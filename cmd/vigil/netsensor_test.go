@@ -263,7 +263,7 @@ func TestNetsensorToBus(t *testing.T) {
 	start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort),
 		"--data", filepath.Join(dir, "data"), "--no-agent")
 	waitHTTP(t, base+"/healthz", 10*time.Second)
-	out, code := run(t, "", "netsensor", "--pcap", capture, "--id", "gw-test", "--bus", fmt.Sprintf("nats://127.0.0.1:%d", busPort),
+	out, code := run(t, "", "netsensor", "--pcap", capture, "--id", "gw-test", "--bus", fmt.Sprintf("nats://127.0.0.1:%d", busPort), "--bus-identity", filepath.Join(dir, "data", "bus", "sensor.json"),
 		"--spool-dir", filepath.Join(dir, "spool"))
 	if code != 0 {
 		t.Fatalf("netsensor exit %d:\n%s", code, out)

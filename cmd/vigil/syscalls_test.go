@@ -316,13 +316,19 @@ func TestUpStoresCountVectors(t *testing.T) {
 		t.Skip("skipped: counting system calls with eBPF needs root (or CAP_BPF and CAP_PERFMON)")
 	}
 	httpPort, busPort := testutil.FreePort(t), testutil.FreePort(t)
+	data := t.TempDir()
 	start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort),
-		"--data", t.TempDir(), "--agent-host-id", "cv-host", "--agent-syscalls")
+		"--data", data, "--agent-host-id", "cv-host", "--agent-syscalls")
 	waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort), 5*time.Second)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
+	// Reading the stream takes the monitor's identity.
+	id, err := bus.ReadIdentity(filepath.Join(data, "bus", bus.MonitorIdentityFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The HTTP server may answer before the bus listens.
-	c, err := bus.Connect(ctx, bus.ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", busPort), Logger: slog.New(slog.DiscardHandler), RetryOnFailedConnect: true})
+	c, err := bus.Connect(ctx, bus.ClientOptions{URL: fmt.Sprintf("nats://127.0.0.1:%d", busPort), User: id.User, Password: id.Password, Logger: slog.New(slog.DiscardHandler), RetryOnFailedConnect: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -222,7 +222,7 @@ type rig struct {
 }
 
 func newRig(ctx context.Context, dir string, o BusOptions) (*rig, error) {
-	srv, err := bus.StartServer(ctx, bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "jetstream"), Logger: o.Logger})
+	srv, err := bus.StartServer(ctx, bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "jetstream"), AllowAnonymous: true, Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

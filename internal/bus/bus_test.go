@@ -30,6 +30,7 @@ func startServer(t *testing.T, o ServerOptions) *Server {
 		o.StoreDir = t.TempDir()
 	}
 	o.Logger = testutil.Quiet()
+	o.AllowAnonymous = len(o.Users) == 0
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := StartServer(ctx, o)
@@ -340,9 +341,10 @@ func newPKI(t *testing.T, dir string) pki {
 func TestServerErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, o := range []ServerOptions{
-		{Listen: "nonsense", StoreDir: t.TempDir()},
-		{Listen: "127.0.0.1:0"},
-		{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), TLS: ServerTLS{CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}},
+		{Listen: "nonsense", StoreDir: t.TempDir(), AllowAnonymous: true},
+		{Listen: "127.0.0.1:0", AllowAnonymous: true},
+		{Listen: "127.0.0.1:0", StoreDir: t.TempDir(), AllowAnonymous: true, TLS: ServerTLS{CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}},
+		{Listen: "127.0.0.1:0", StoreDir: t.TempDir()}, // no identities
 	} {
 		if s, err := StartServer(ctx, o); err == nil {
 			s.Shutdown()

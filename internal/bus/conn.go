@@ -101,7 +101,9 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 	}
 	n := 0
 	if o.User != "" {
-		opts = append(opts, nats.UserInfo(o.User, o.Password))
+		// Replies come below the user's own prefix, which an identity
+		// limited to it (SensorIdentity) may subscribe to.
+		opts = append(opts, nats.UserInfo(o.User, o.Password), nats.CustomInboxPrefix(InboxPrefix(o.User)))
 		n++
 	}
 	if o.CredsFile != "" {

@@ -25,8 +25,12 @@ type ServerOptions struct {
 	// TLS, when CertFile is set, makes clients use TLS; with ClientCAFile,
 	// clients must also present a certificate signed by that CA.
 	TLS ServerTLS
-	// Users, when given, are the only identities allowed to connect.
+	// Users are the only identities allowed to connect. A server without
+	// users is refused unless AllowAnonymous says otherwise.
 	Users []User
+	// AllowAnonymous lets a server without users accept any client: for
+	// tests and benchmarks on a bus of their own, never a monitor's.
+	AllowAnonymous bool
 	// MaxStore bounds JetStream's disk use (0: no bound beyond the streams').
 	MaxStore int64
 	// Logger receives the server's own log lines.
@@ -73,6 +77,9 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	}
+	if len(o.Users) == 0 && !o.AllowAnonymous {
+		return nil, errors.New("bus server: no identities: a server without users would accept any local process")
 	}
 	if o.StoreDir == "" {
 		return nil, errors.New("bus server: no JetStream store directory")

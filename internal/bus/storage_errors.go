@@ -28,6 +28,12 @@ func IsStorageRefusal(err error) bool {
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrTooManyStalledMsgs)
 }
 
+// IsNoStream reports whether err says that no stream took a publish: no
+// stream captures its subject (or JetStream is off).
+func IsNoStream(err error) bool {
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
 // StorageHint is what to add to a publish error so that its reader knows
 // what to do: "" for errors that explain themselves.
 func StorageHint(err error) string {

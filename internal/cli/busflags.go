@@ -9,8 +9,8 @@ import (
 // busFlags are the flags that say how to reach the bus; those given
 // override the resource object's bus section.
 type busFlags struct {
-	fs                                                  *pflag.FlagSet
-	url, user, passwordFile, creds, nkey, ca, cert, key string
+	fs                                                            *pflag.FlagSet
+	url, user, passwordFile, creds, nkey, identity, ca, cert, key string
 }
 
 func (b *busFlags) register(fs *pflag.FlagSet) {
@@ -20,6 +20,7 @@ func (b *busFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&b.passwordFile, "bus-password-file", "", "file holding the bus user's password")
 	fs.StringVar(&b.creds, "bus-creds", "", "NATS credentials file (JWT and NKey seed)")
 	fs.StringVar(&b.nkey, "bus-nkey", "", "file holding an NKey seed")
+	fs.StringVar(&b.identity, "bus-identity", "", "identity file a monitor wrote in its data directory: bus/sensor.json for sensors, bus/monitor.json for monitors (default: that under ./vigil-data, when there)")
 	fs.StringVar(&b.ca, "bus-ca", "", "CA bundle that signs the bus server's certificate")
 	fs.StringVar(&b.cert, "bus-cert", "", "client certificate for the bus")
 	fs.StringVar(&b.key, "bus-key", "", "client certificate key for the bus")
@@ -35,7 +36,7 @@ func (b *busFlags) apply(c config.BusClient, resolve func(string) string) config
 		v    string
 	}{
 		{"bus", &c.URL, b.url}, {"bus-user", &c.User, b.user}, {"bus-password-file", &c.PasswordFile, b.passwordFile},
-		{"bus-creds", &c.Creds, b.creds}, {"bus-nkey", &c.NKey, b.nkey}, {"bus-ca", &c.TLS.CA, b.ca},
+		{"bus-creds", &c.Creds, b.creds}, {"bus-nkey", &c.NKey, b.nkey}, {"bus-identity", &c.Identity, b.identity}, {"bus-ca", &c.TLS.CA, b.ca},
 		{"bus-cert", &c.TLS.Cert, b.cert}, {"bus-key", &c.TLS.Key, b.key},
 	} {
 		set(b.fs.Changed(f.name), f.dst, f.v)
@@ -44,7 +45,7 @@ func (b *busFlags) apply(c config.BusClient, resolve func(string) string) config
 		c.URL = config.DefaultBusURL
 	}
 	if resolve != nil {
-		for _, p := range []*string{&c.PasswordFile, &c.Creds, &c.NKey, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
+		for _, p := range []*string{&c.PasswordFile, &c.Creds, &c.NKey, &c.Identity, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
 			*p = resolve(*p)
 		}
 	}

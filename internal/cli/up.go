@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/configs"
+	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/node"
 	"github.com/vigil-ids/vigil/internal/web"
@@ -43,8 +45,8 @@ func upCmd(e *env) *cobra.Command {
 			o := node.MonitorOptions{
 				Config: cfg, Engines: engines, DataDir: dataDir, Embedded: true, Listen: listen, Logger: e.log,
 				Ready: func(httpURL, busURL, abs string) {
-					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s\n  data:       %s\nPress Ctrl-C to stop.\n",
-						cfg.Monitor.Name, httpURL, httpURL, httpURL, httpURL, httpURL, busURL, abs)
+					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s (sensors: --bus-identity %s)\n  data:       %s\nPress Ctrl-C to stop.\n",
+						cfg.Monitor.Name, httpURL, httpURL, httpURL, httpURL, httpURL, busURL, filepath.Join(node.IdentityDir(abs), bus.SensorIdentityFile), abs)
 				},
 			}
 			if !noAgent {

@@ -67,8 +67,9 @@ type BusClient struct {
 	User         string    `yaml:"user"`
 	Password     string    `yaml:"password"`
 	PasswordFile string    `yaml:"password_file"`
-	Creds        string    `yaml:"creds"` // a NATS credentials file (JWT and seed)
-	NKey         string    `yaml:"nkey"`  // a file holding an NKey seed
+	Creds        string    `yaml:"creds"`    // a NATS credentials file (JWT and seed)
+	Identity     string    `yaml:"identity"` // an identity file (user and password) a Vigil monitor wrote
+	NKey         string    `yaml:"nkey"`     // a file holding an NKey seed
 	TLS          ClientTLS `yaml:"tls"`
 }
 
@@ -601,16 +602,16 @@ func (b *BusClient) validate(p *Problems, path string) {
 		p.Addf(Join(path, "user"), "a password needs a user")
 	}
 	auth := 0
-	for _, set := range []bool{b.User != "", b.Creds != "", b.NKey != ""} {
+	for _, set := range []bool{b.User != "", b.Creds != "", b.NKey != "", b.Identity != ""} {
 		if set {
 			auth++
 		}
 	}
 	if auth > 1 {
-		p.Addf(path, "give one of user, creds or nkey")
+		p.Addf(path, "give one of user, creds, nkey or identity")
 	}
 	for _, f := range []struct{ name, file string }{
-		{"password_file", b.PasswordFile}, {"creds", b.Creds}, {"nkey", b.NKey},
+		{"password_file", b.PasswordFile}, {"creds", b.Creds}, {"nkey", b.NKey}, {"identity", b.Identity},
 		{"tls.ca", b.TLS.CA}, {"tls.cert", b.TLS.Cert}, {"tls.key", b.TLS.Key},
 	} {
 		checkFile(p, Join(path, f.name), f.file)

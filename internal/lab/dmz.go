@@ -26,8 +26,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/engine/track"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/node"
 	"github.com/vigil-ids/vigil/models"
 )
 
@@ -406,7 +408,7 @@ func (l *lab) build() error {
 	}
 	// The network sensor on the gateway's link to the attacker.
 	if _, err := l.start("gw", "netsensor", l.o.Vigil, "netsensor", "--iface", l.tag+"ag", "--bus", "nats://10.10.0.254:4222",
-		"--id", "gateway", "--spool-dir", filepath.Join(l.o.Dir, "netsensor-spool"), "--log-level", "warn"); err != nil {
+		"--bus-identity", l.sensorIdentity(), "--id", "gateway", "--spool-dir", filepath.Join(l.o.Dir, "netsensor-spool"), "--log-level", "warn"); err != nil {
 		return err
 	}
 	// The servers: a web server and an agent in their own PID and mount
@@ -431,9 +433,9 @@ func (l *lab) build() error {
 		// the process count (PID namespace) and sockets (network
 		// namespace) are each server's own.
 		script := fmt.Sprintf(`apache2 -f %s/apache2.conf -DFOREGROUND &
-exec %s agent --bus nats://10.10.0.254:4222 --host-id host%d --procs apache2,bash,sh --interval 4s --window 5 --spool-dir %s/spool --log-level warn \
+exec %s agent --bus nats://10.10.0.254:4222 --bus-identity %s --host-id host%d --procs apache2,bash,sh --interval 4s --window 5 --spool-dir %s/spool --log-level warn \
   --threshold SYS.CPU=1000 --threshold SYS.MEM=1000 --threshold SYS.DISK.IO=1000000000 --threshold SYS.NET.RX=1000000000 --threshold SYS.NET.TX=1000000000`,
-			dir, l.o.Vigil, i, dir)
+			dir, l.o.Vigil, l.sensorIdentity(), i, dir)
 		if _, err := l.start(fmt.Sprintf("h%d", i), fmt.Sprintf("host%d", i), "unshare", "--pid", "--mount", "--fork", "--mount-proc", "sh", "-c", script); err != nil {
 			return err
 		}
@@ -450,6 +452,11 @@ exec %s agent --bus nats://10.10.0.254:4222 --host-id host%d --procs apache2,bas
 }
 
 func (l *lab) dashboard() string { return "http://" + l.mgmtIP + ":8080" }
+
+// sensorIdentity is the identity file the monitor wrote for the sensors.
+func (l *lab) sensorIdentity() string {
+	return filepath.Join(node.IdentityDir(filepath.Join(l.o.Dir, "data")), bus.SensorIdentityFile)
+}
 
 // monitorConfig is the gateway monitor: configs/dmz.yaml with the models
 // and rules built into the binary.

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,7 +77,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		copts = bus.ClientOptions{Embedded: srv, Name: "monitor " + name, User: local.Name, Password: local.Password}
 	} else {
 		var err error
-		if copts, err = ClientOptions(o.Bus, "monitor "+name); err != nil {
+		if copts, err = ClientOptions(o.Bus, "monitor "+name, DefaultIdentity(bus.MonitorIdentityFile)); err != nil {
 			return err
 		}
 		copts.RetryOnFailedConnect = false
@@ -200,8 +198,10 @@ func closeConn(conn *bus.Conn, srv *bus.Server) error {
 }
 
 // ServerOptions builds the embedded server's options from the resource
-// object. When the object names users, the process adds an identity of its
-// own with a random password for its in-process connection.
+// object. The server never takes anonymous clients: besides the users the
+// object names, it has the monitor's and the sensors' identities, made at
+// first start in <data>/bus (bus.LocalIdentities); the process connects
+// in-process with the monitor's.
 func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger) (bus.ServerOptions, bus.User, error) {
 	sc := cfg.Server
 	so := bus.ServerOptions{
@@ -212,23 +212,30 @@ func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger)
 		},
 		Logger: log,
 	}
-	var local bus.User
 	for _, u := range sc.Users {
+		if u.User == bus.MonitorUser || u.User == bus.SensorUser {
+			return so, bus.User{}, fmt.Errorf("server.users: %q is the name of an identity the server makes itself", u.User)
+		}
 		so.Users = append(so.Users, bus.User{Name: u.User, Password: u.Password, Publish: u.Publish, Subscribe: u.Subscribe})
 	}
-	if len(so.Users) > 0 {
-		var b [24]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return so, local, fmt.Errorf("generating the local bus identity: %w", err)
-		}
-		local = bus.User{Name: "vigil-local-" + cfg.Monitor.Name, Password: hex.EncodeToString(b[:])}
-		so.Users = append(so.Users, local)
+	mon, sen, err := bus.LocalIdentities(IdentityDir(dataDir))
+	if err != nil {
+		return so, bus.User{}, err
 	}
+	local := bus.MonitorIdentity(mon)
+	so.Users = append(so.Users, local, bus.SensorIdentity(sen))
 	return so, local, nil
 }
 
-// ClientOptions turns a bus section into connection options.
-func ClientOptions(c config.BusClient, name string) (bus.ClientOptions, error) {
+// IdentityDir is where a monitor with an embedded server keeps the bus
+// identities (bus.LocalIdentities) under its data directory.
+func IdentityDir(dataDir string) string { return filepath.Join(dataDir, "bus") }
+
+// ClientOptions turns a bus section into connection options. A section
+// without credentials uses the identity file defaultIdentity when it
+// exists (the identity a monitor on this machine wrote under the default
+// data directory); "" for none.
+func ClientOptions(c config.BusClient, name, defaultIdentity string) (bus.ClientOptions, error) {
 	o := bus.ClientOptions{
 		URL: c.URL, Name: name, User: c.User, Password: c.Password, CredsFile: c.Creds, NKeyFile: c.NKey,
 		CAFile: c.TLS.CA, CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, ServerName: c.TLS.ServerName,
@@ -240,5 +247,28 @@ func ClientOptions(c config.BusClient, name string) (bus.ClientOptions, error) {
 		}
 		o.Password = pw
 	}
+	identity := c.Identity
+	if identity == "" && c.User == "" && c.Creds == "" && c.NKey == "" && defaultIdentity != "" {
+		if _, err := os.Stat(defaultIdentity); err == nil {
+			identity = defaultIdentity
+		}
+	}
+	if identity != "" {
+		if c.User != "" || c.Creds != "" || c.NKey != "" {
+			return o, errors.New("bus: give one of an identity file, user/password, a credentials file or an NKey seed")
+		}
+		id, err := bus.ReadIdentity(identity)
+		if err != nil {
+			return o, err
+		}
+		o.User, o.Password = id.User, id.Password
+	}
 	return o, nil
+}
+
+// DefaultIdentity is the identity file of role (bus.SensorIdentityFile or
+// bus.MonitorIdentityFile) that a monitor with the default data directory
+// writes.
+func DefaultIdentity(role string) string {
+	return filepath.Join(IdentityDir(config.DefaultDataDir), role)
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -101,10 +102,10 @@ func RunNetsensor(ctx context.Context, sec config.NetSensor, src netsensor.Sourc
 }
 
 // SensorBus connects a sensor to the bus of its section, retrying until
-// the bus is there, and returns what publishes its records: the streams
-// are made on first use, since a sensor may start before any monitor.
+// the bus is there, and returns what publishes its records (see
+// makeStreams: a sensor may start before any monitor).
 func SensorBus(ctx context.Context, bc config.BusClient, client string, log *slog.Logger) (*bus.Conn, deliver.Publisher, error) {
-	opts, err := ClientOptions(bc, client)
+	opts, err := ClientOptions(bc, client, DefaultIdentity(bus.SensorIdentityFile))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -113,24 +114,14 @@ func SensorBus(ctx context.Context, bc config.BusClient, client string, log *slo
 	if err != nil {
 		return nil, nil, err
 	}
-	var ensured atomic.Bool
-	publish := func(ctx context.Context, recs [][]byte) (int, error) {
-		if !ensured.Load() {
-			if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
-				return 0, err
-			}
-			ensured.Store(true)
-		}
-		return conn.PublishCompactEvents(ctx, recs)
-	}
-	return conn, publish, nil
+	return conn, makeStreams(conn, conn.PublishCompactEvents), nil
 }
 
-// Publisher connects to the bus of bc at once (no retry), makes the
-// streams, and returns what publishes events and what closes the
-// connection: for a one-off publisher such as vigil ingest.
+// Publisher connects to the bus of bc at once (no retry) and returns what
+// publishes events and what closes the connection: for a one-off
+// publisher such as vigil ingest.
 func Publisher(ctx context.Context, bc config.BusClient, client string, log *slog.Logger) (func(context.Context, []event.Event) (int, error), func(), error) {
-	opts, err := ClientOptions(bc, client)
+	opts, err := ClientOptions(bc, client, DefaultIdentity(bus.SensorIdentityFile))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -139,9 +130,24 @@ func Publisher(ctx context.Context, bc config.BusClient, client string, log *slo
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := conn.EnsureStreams(ctx, bus.StreamLimits{}); err != nil {
-		conn.Close()
-		return nil, nil, err
+	return makeStreams(conn, conn.PublishEvents), conn.Close, nil
+}
+
+// makeStreams wraps publish: when no stream takes the records yet, it
+// makes the streams once, if this identity may (a sensor identity may
+// not: its records wait, in the spool, for a monitor to make them), and
+// publishes what is left.
+func makeStreams[T any](conn *bus.Conn, publish func(context.Context, []T) (int, error)) func(context.Context, []T) (int, error) {
+	var tried atomic.Bool
+	return func(ctx context.Context, recs []T) (int, error) {
+		n, err := publish(ctx, recs)
+		if err == nil || !bus.IsNoStream(err) || tried.Swap(true) {
+			return n, err
+		}
+		if serr := conn.EnsureStreams(ctx, bus.StreamLimits{}); serr != nil {
+			return n, fmt.Errorf("%w (making the streams: %v)", err, serr)
+		}
+		m, err := publish(ctx, recs[n:])
+		return n + m, err
 	}
-	return conn.PublishEvents, conn.Close, nil
 }

@@ -29,6 +29,8 @@ func Start(t testing.TB, o bus.ServerOptions) *bus.Server {
 	if o.Logger == nil {
 		o.Logger = testutil.Quiet()
 	}
+	// A test's own bus; a monitor's never takes anonymous clients.
+	o.AllowAnonymous = len(o.Users) == 0
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	s, err := bus.StartServer(ctx, o)
