@@ -2,16 +2,28 @@
 GO ?= go
 FUZZTIME ?= 30s
 
-.PHONY: all build test vet fmt-check fuzz bench-bus clean
+.PHONY: all build test unit faults vet fmt-check fuzz bench-bus clean
 
 all: build
 
 build:
 	$(GO) build -o bin/vigil ./cmd/vigil
 
-# vet, formatting, then every test with the race detector.
-test: fmt-check vet
-	$(GO) test -race -timeout 25m ./...
+# vet, formatting, every test with the race detector, then the fault suite.
+test: fmt-check vet unit faults
+
+unit:
+	$(GO) test -race -timeout 25m $$($(GO) list ./... | grep -v '/test/faults$$')
+
+# The fault suite (test/faults) runs the vigil binary through crashes, a
+# bus outage, a full disk, hostile input and a local attacker; its figures
+# (docs/RELIABILITY.md) are printed, the whole log kept in FAULTS_LOG.
+FAULTS_LOG ?= $(or $(VIGIL_ARTIFACTS),.)/faults.log
+faults:
+	@mkdir -p $(dir $(FAULTS_LOG))
+	@$(GO) test -count=1 -v -timeout 20m ./test/faults >$(FAULTS_LOG) 2>&1; rc=$$?; \
+	grep -E '^(--- |ok |FAIL|PASS)|figure:' $(FAULTS_LOG); \
+	if [ $$rc -ne 0 ]; then tail -n 200 $(FAULTS_LOG); echo "fault suite failed (log: $(FAULTS_LOG))"; fi; exit $$rc
 
 vet:
 	$(GO) vet ./...

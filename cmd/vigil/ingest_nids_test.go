@@ -121,40 +121,40 @@ func TestIngestSuricataFollow(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := start(t, "ingest", "suricata", "--stdout", "--follow", "--eve", file)
-	testutil.WaitFor(t, 20*time.Second, "the first alert", func() bool { return len(alertsIn(t, p.out.String())) == 1 })
+	testutil.WaitFor(t, 20*time.Second, "the first alert", func() bool { return len(alertsIn(t, p.Out.String())) == 1 })
 	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.WriteString(alert(2))
 	f.Close()
-	testutil.WaitFor(t, 20*time.Second, "the appended alert", func() bool { return len(alertsIn(t, p.out.String())) == 2 })
+	testutil.WaitFor(t, 20*time.Second, "the appended alert", func() bool { return len(alertsIn(t, p.Out.String())) == 2 })
 	if err := os.Rename(file, file+".1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(file, []byte(alert(3)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	testutil.WaitFor(t, 20*time.Second, "the alert in the new file", func() bool { return len(alertsIn(t, p.out.String())) == 3 })
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	testutil.WaitFor(t, 20*time.Second, "the alert in the new file", func() bool { return len(alertsIn(t, p.Out.String())) == 3 })
+	if err := p.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-p.done:
-		p.done <- err // for the cleanup
+	case err := <-p.Done:
+		p.Done <- err // for the cleanup
 		if err != nil {
-			t.Errorf("exit: %v\n%s", err, p.out.String())
+			t.Errorf("exit: %v\n%s", err, p.Out.String())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("SIGINT did not stop the follower")
 	}
-	evs := alertsIn(t, p.out.String())
+	evs := alertsIn(t, p.Out.String())
 	for i, ev := range evs {
 		if ev.Str("sid") != []string{"1", "2", "3"}[i] {
 			t.Errorf("event %d: sid %s", i, ev.Str("sid"))
 		}
 	}
-	if !strings.Contains(p.out.String(), "published 3 events, 0 bad lines") {
-		t.Errorf("output:\n%s", p.out.String())
+	if !strings.Contains(p.Out.String(), "published 3 events, 0 bad lines") {
+		t.Errorf("output:\n%s", p.Out.String())
 	}
 }

@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,128 +20,32 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/testutil"
 	"github.com/vigil-ids/vigil/internal/testutil/bustest"
+	"github.com/vigil-ids/vigil/internal/testutil/vigilproc"
 )
 
 // These tests run the vigil binary as a user would.
 
 var vigilBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "vigil-bin-")
-	if err != nil {
-		panic(err)
-	}
-	vigilBin = filepath.Join(dir, "vigil")
-	build := exec.Command("go", "build", "-o", vigilBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building vigil:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { vigilproc.Main(m, &vigilBin) }
 
-// proc is a vigil process in the background.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan error
-}
+type proc = vigilproc.Proc
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	return startCmd(t, exec.Command(vigilBin, args...))
+	return vigilproc.Start(t, vigilBin, args...)
 }
 
-// startCmd starts a command that runs vigil.
-func startCmd(t *testing.T, cmd *exec.Cmd) *proc {
-	t.Helper()
-	args := cmd.Args
-	p := &proc{cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("vigil %s output:\n%s", strings.Join(args, " "), p.out.String())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM and waits at most limit for the process to end,
-// failing the test past it. It returns how long the stop took and the
-// exit error, which done keeps for the cleanup.
-func (p *proc) stop(t *testing.T, limit time.Duration) (time.Duration, error) {
-	t.Helper()
-	at := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return time.Since(at), err
-	case <-time.After(limit):
-		t.Fatalf("vigil %s did not stop within %v of SIGTERM", p.cmd.Args[1], limit)
-		return 0, nil
-	}
-}
+func startCmd(t *testing.T, cmd *exec.Cmd) *proc { t.Helper(); return vigilproc.StartCmd(t, cmd) }
 
 func run(t *testing.T, stdin string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(vigilBin, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), code
-}
-
-// lockedBuffer collects a process's stdout and stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return vigilproc.Run(t, vigilBin, stdin, args...)
 }
 
 func waitHTTP(t *testing.T, url string, within time.Duration) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return time.Since(start)
-			}
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s did not answer 200 within %v (last error %v)", url, within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return vigilproc.WaitHTTP(t, url, within)
 }
 
 func getEvents(t *testing.T, url string) []event.Event {
@@ -295,7 +196,7 @@ Nov 22 11:00:02 gw-fw kernel: [  514.1] ACCEPT-SSH IN=eth0 OUT= SRC=192.0.2.1 DS
 		t.Error("the local host sensor's PROC.SPAWN of a new process never reached /api/events")
 	}
 
-	took, err := up.stop(t, 5*time.Second)
+	took, err := up.Stop(t, 5*time.Second)
 	if err != nil {
 		t.Errorf("vigil up exited with %v", err)
 	}
@@ -305,27 +206,9 @@ Nov 22 11:00:02 gw-fw kernel: [  514.1] ACCEPT-SSH IN=eth0 OUT= SRC=192.0.2.1 DS
 	}
 }
 
-// countRows counts the stored events (those matching where, when given)
-// and checks that their ids are distinct.
 func countRows(t *testing.T, path string, where ...string) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	q := `SELECT COUNT(*), COUNT(DISTINCT id) FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + where[0]
-	}
-	var n, distinct int
-	if err := db.QueryRow(q).Scan(&n, &distinct); err != nil {
-		t.Fatal(err)
-	}
-	if n != distinct {
-		t.Errorf("store holds %d rows but %d distinct ids", n, distinct)
-	}
-	return n
+	return vigilproc.CountRows(t, path, where...)
 }
 
 func TestCheck(t *testing.T) {
@@ -462,11 +345,11 @@ func TestMonitorSurvivesSIGKILL(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := first.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-first.done
-	first.done <- nil
+	<-first.Done
+	first.Done <- nil
 	killedAt := countRows(t, filepath.Join(data, "vigil.db"))
 	t.Logf("killed with %d events stored", killedAt)
 	if killedAt >= total {
@@ -488,13 +371,13 @@ func TestMonitorSurvivesSIGKILL(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := second.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-second.done; err != nil {
+	if err := <-second.Done; err != nil {
 		t.Errorf("monitor exit: %v", err)
 	}
-	second.done <- nil
+	second.Done <- nil
 	if n := countRows(t, filepath.Join(data, "vigil.db")); n != total {
 		t.Fatalf("store holds %d distinct events, want exactly %d", n, total)
 	}
@@ -512,19 +395,7 @@ func TestMonitorSurvivesSIGKILL(t *testing.T) {
 	}
 }
 
-func eventsIn(t *testing.T, health string) int {
-	resp, err := http.Get(health)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var h struct {
-		EventsIn int `json:"events_in"`
-	}
-	_ = json.Unmarshal(b, &h)
-	return h.EventsIn
-}
+func eventsIn(t *testing.T, health string) int { return vigilproc.EventsIn(health) }
 
 // TestAgentAcceptance runs `vigil agent --stdout --interval 500ms --window
 // 3` while a shell loop burns CPU and spawns children, and looks for the
@@ -549,7 +420,7 @@ done`)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) && len(found) < 3 {
 		time.Sleep(250 * time.Millisecond)
-		for _, line := range strings.Split(agent.out.String(), "\n") {
+		for _, line := range strings.Split(agent.Out.String(), "\n") {
 			ev, err := event.DecodeJSON([]byte(line))
 			if err != nil {
 				continue

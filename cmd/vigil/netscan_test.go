@@ -81,13 +81,13 @@ func senseAndReplay(t *testing.T, l *netLab, act func()) *gatewayRun {
 	t.Helper()
 	sensor := startIn(t, l.srv, "netsensor", "--iface", l.srvIf, "--stdout", "--id", "gw-live",
 		"--summary-interval", "1s", "--attempt-timeout", "1s", "--services", l.srvIP+":21/tcp")
-	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.out.String(), "netsensor capturing") })
+	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.Out.String(), "netsensor capturing") })
 	act()
 	time.Sleep(2500 * time.Millisecond) // past the attempt timeout and a summary interval
-	sensor.stop(t, 10*time.Second)
+	sensor.Stop(t, 10*time.Second)
 	run := &gatewayRun{}
 	var lines bytes.Buffer
-	for _, line := range strings.Split(sensor.out.String(), "\n") {
+	for _, line := range strings.Split(sensor.Out.String(), "\n") {
 		if !strings.HasPrefix(line, "{") {
 			continue
 		}

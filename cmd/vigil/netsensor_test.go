@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/testutil"
+	"github.com/vigil-ids/vigil/internal/testutil/vigilproc"
 )
 
 // netLab is two network namespaces joined by a veth pair: a server side
@@ -120,7 +121,7 @@ mimetype.assign = (".html" => "text/html")
 
 	sensor := startIn(t, l.srv, "netsensor", "--iface", l.srvIf, "--stdout", "--id", "gw-live",
 		"--summary-interval", "1s", "--attempt-timeout", "1s", "--services", l.srvIP+":8000/tcp")
-	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.out.String(), "netsensor capturing") })
+	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(sensor.Out.String(), "netsensor capturing") })
 	url := fmt.Sprintf("http://%s:8000/", l.srvIP)
 	testutil.WaitFor(t, 10*time.Second, "the web server", func() bool {
 		return exec.Command("ip", "netns", "exec", l.cli, "curl", "-sf", "-o", "/dev/null", url+"index.html").Run() == nil
@@ -133,9 +134,9 @@ mimetype.assign = (".html" => "text/html")
 	l.in(t, l.cli, append(nmap, "-sF", "-p", "40-44,8000", l.srvIP)...)
 	l.in(t, l.cli, append(nmap, "-sU", "-p", "161,1900,9999", l.srvIP)...)
 	time.Sleep(2500 * time.Millisecond) // past the attempt timeout and a summary interval
-	sensor.stop(t, 10*time.Second)
+	sensor.Stop(t, 10*time.Second)
 	var recs []event.Event
-	for _, line := range strings.Split(sensor.out.String(), "\n") {
+	for _, line := range strings.Split(sensor.Out.String(), "\n") {
 		if !strings.HasPrefix(line, "{") {
 			continue
 		}
@@ -226,7 +227,7 @@ func startIn(t *testing.T, ns string, args ...string) *proc {
 func (l *netLab) daemon(t *testing.T, ns, prog string, args ...string) {
 	t.Helper()
 	cmd := l.command(ns, prog, args...)
-	var out lockedBuffer
+	var out vigilproc.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -61,9 +61,9 @@ func TestAgentSyscalls(t *testing.T) {
 	caller := buildCaller(t, t.TempDir(), "vigil-exact")
 	agent := start(t, "agent", "--syscalls", "--stdout", "--log-level", "warn")
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(agent.out.String(), `"counts"`) {
+	for !strings.Contains(agent.Out.String(), `"counts"`) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no count vector within 5 s:\n%s", agent.out.String())
+			t.Fatalf("no count vector within 5 s:\n%s", agent.Out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -73,10 +73,10 @@ func TestAgentSyscalls(t *testing.T) {
 		t.Fatalf("caller: %v %s", err, out)
 	}
 	time.Sleep(2200 * time.Millisecond) // the caller's last interval ends and is drained
-	agent.cmd.Process.Signal(syscall.SIGINT)
+	agent.Cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case err := <-agent.done:
-		agent.done <- err // for the cleanup
+	case err := <-agent.Done:
+		agent.Done <- err // for the cleanup
 	case <-time.After(10 * time.Second):
 		t.Fatal("the agent did not stop on SIGINT")
 	}
@@ -89,7 +89,7 @@ func TestAgentSyscalls(t *testing.T) {
 	intervals := map[time.Time]time.Time{} // start -> end
 	var sumW, sumG uint64
 	vectors, callerVectors := 0, 0
-	for _, line := range strings.Split(agent.out.String(), "\n") {
+	for _, line := range strings.Split(agent.Out.String(), "\n") {
 		if !strings.Contains(line, `"counts"`) {
 			continue
 		}
@@ -169,20 +169,20 @@ func TestAgentSyscallsUnprivileged(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	agent := startCmd(t, cmd)
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(agent.out.String(), "host sensor running") {
+	for !strings.Contains(agent.Out.String(), "host sensor running") {
 		if time.Now().After(deadline) {
-			t.Fatalf("the /proc sensor did not start:\n%s", agent.out.String())
+			t.Fatalf("the /proc sensor did not start:\n%s", agent.Out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
 	select {
-	case err := <-agent.done:
-		agent.done <- err // for the cleanup
-		t.Fatalf("the agent stopped (%v):\n%s", err, agent.out.String())
+	case err := <-agent.Done:
+		agent.Done <- err // for the cleanup
+		t.Fatalf("the agent stopped (%v):\n%s", err, agent.Out.String())
 	default:
 	}
-	out := agent.out.String()
+	out := agent.Out.String()
 	for _, want := range []string{"system call counting is off; the /proc sensor goes on without it", "missing CAP_BPF, CAP_PERFMON", "uid 65534"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -206,16 +206,16 @@ func TestRecordSyscalls(t *testing.T) {
 		t.Fatalf("caller: %v %s", err, b)
 	}
 	select {
-	case err := <-rec.done:
-		rec.done <- err
+	case err := <-rec.Done:
+		rec.Done <- err
 		if err != nil {
-			t.Fatalf("vigil record: %v\n%s", err, rec.out.String())
+			t.Fatalf("vigil record: %v\n%s", err, rec.Out.String())
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("vigil record did not end after its duration")
 	}
-	if !strings.Contains(rec.out.String(), "vigil-labelled") {
-		t.Errorf("summary does not list the caller's label:\n%s", rec.out.String())
+	if !strings.Contains(rec.Out.String(), "vigil-labelled") {
+		t.Errorf("summary does not list the caller's label:\n%s", rec.Out.String())
 	}
 	f, err := os.Open(out)
 	if err != nil {

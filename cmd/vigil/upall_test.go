@@ -122,7 +122,7 @@ func TestUpShowsEveryEngine(t *testing.T) {
 		t.Errorf("no row for %s in the hosts overview: %+v", hostID, hosts)
 	}
 
-	if _, err := up.stop(t, 5*time.Second); err != nil {
+	if _, err := up.Stop(t, 5*time.Second); err != nil {
 		t.Errorf("vigil up exited with %v", err)
 	}
 }

@@ -54,10 +54,16 @@ const DefaultAckWait = 5 * time.Second
 
 // Conn is a connection to the bus with JetStream.
 type Conn struct {
-	NC  *nats.Conn
-	JS  jetstream.JetStream
-	log *slog.Logger
+	NC   *nats.Conn
+	JS   jetstream.JetStream
+	log  *slog.Logger
+	user string
 }
+
+// MayMakeStreams says whether this connection's identity may be allowed
+// to make streams: false for the sensors' identity (SensorIdentity),
+// which the server never allows it; true otherwise, the server deciding.
+func (c *Conn) MayMakeStreams() bool { return c.user != SensorUser }
 
 // Connect opens a connection. It reconnects forever after a loss; loss and
 // recovery are logged.
@@ -158,7 +164,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, log: lg}, nil
+	return &Conn{NC: nc, JS: js, log: lg, user: o.User}, nil
 }
 
 // Close drains subscriptions and closes the connection.

@@ -141,7 +141,7 @@ func makeStreams[T any](conn *bus.Conn, publish func(context.Context, []T) (int,
 	var tried atomic.Bool
 	return func(ctx context.Context, recs []T) (int, error) {
 		n, err := publish(ctx, recs)
-		if err == nil || !bus.IsNoStream(err) || tried.Swap(true) {
+		if err == nil || !bus.IsNoStream(err) || !conn.MayMakeStreams() || tried.Swap(true) {
 			return n, err
 		}
 		if serr := conn.EnsureStreams(ctx, bus.StreamLimits{}); serr != nil {

@@ -71,9 +71,13 @@ func (r *AgentRun) Count(ctx context.Context) error {
 // was written has left (at most AgentDrainGrace more), so that what was just
 // observed leaves with the agent when the bus is there.
 func (r *AgentRun) Deliver(ctx context.Context) error {
-	if left := r.d.RunDrained(ctx, AgentDrainGrace); left > 0 {
+	left := r.d.RunDrained(ctx, AgentDrainGrace)
+	if left > 0 {
 		r.log.Warn("observations left in the spool for the next run", "records", left)
 	}
+	// This run's account: observations = delivered + dropped + left.
+	r.log.Info("host sensor stopped", "observations", r.d.Written(), "delivered", r.d.Acknowledged(),
+		"dropped", r.d.Dropped(), "left_in_spool", max(left, 0))
 	return nil
 }
 

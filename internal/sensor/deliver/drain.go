@@ -76,6 +76,13 @@ func (t *Tracked) Write(evs []event.Event) error {
 // Written is how many records the sensor handed over.
 func (t *Tracked) Written() uint64 { return t.written.Load() }
 
+// Acknowledged is how many of the sensor's records the bus acknowledged.
+func (t *Tracked) Acknowledged() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.acked
+}
+
 // Left is how many written records neither reached the bus nor were
 // dropped by the full spool.
 func (t *Tracked) Left() int64 {

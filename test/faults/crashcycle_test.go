@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/testutil"
+	"github.com/vigil-ids/vigil/internal/testutil/vigilproc"
 )
 
 // crashPoster posts events to /api/events in batches, each with its own
@@ -127,18 +128,18 @@ func TestCrashCycles(t *testing.T) {
 
 	// up starts vigil up and waits until its monitor consumes: health
 	// answers and it has taken events since it started.
-	up := func(cycle int) *proc {
+	up := func(cycle int) *vigilproc.Proc {
 		t.Helper()
-		u := start(t, args...)
+		u := vigilproc.Start(t, vigil, args...)
 		deadline := time.Now().Add(20 * time.Second)
-		for eventsIn(t, base+"/healthz") == 0 {
+		for vigilproc.EventsIn(base+"/healthz") == 0 {
 			select {
-			case err := <-u.done:
-				t.Fatalf("cycle %d: vigil up exited (%v) instead of starting:\n%s", cycle, err, u.out.String())
+			case err := <-u.Done:
+				t.Fatalf("cycle %d: vigil up exited (%v) instead of starting:\n%s", cycle, err, u.Out.String())
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("cycle %d: the monitor took no event within 20 s of the start:\n%s", cycle, u.out.String())
+				t.Fatalf("cycle %d: the monitor took no event within 20 s of the start:\n%s", cycle, u.Out.String())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -166,7 +167,7 @@ func TestCrashCycles(t *testing.T) {
 		defer p.gate.Unlock()
 		acked := int(p.acked.Load())
 		testutil.WaitFor(t, 30*time.Second, fmt.Sprintf("cycle %d: the store to hold the %d confirmed events", cycle, acked), func() bool { return stored() >= acked })
-		if n := countRows(t, db, "source = 'crashcycle'"); n != acked {
+		if n := vigilproc.CountRows(t, db, "source = 'crashcycle'"); n != acked {
 			t.Fatalf("cycle %d: the store holds %d distinct events, %d were confirmed", cycle, n, acked)
 		}
 		return acked
@@ -185,14 +186,14 @@ func TestCrashCycles(t *testing.T) {
 		if rng.Intn(2) == 0 {
 			sig = syscall.SIGKILL
 		}
-		if err := u.cmd.Process.Signal(sig); err != nil {
+		if err := u.Cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case err := <-u.done:
-			u.done <- err
+		case err := <-u.Done:
+			u.Done <- err
 			if sig == syscall.SIGTERM && err != nil {
-				t.Fatalf("cycle %d: vigil up exited with %v after SIGTERM:\n%s", c, err, u.out.String())
+				t.Fatalf("cycle %d: vigil up exited with %v after SIGTERM:\n%s", c, err, u.Out.String())
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatalf("cycle %d: vigil up still runs 10 s after %v", c, sig)
@@ -216,15 +217,15 @@ func TestCrashCycles(t *testing.T) {
 	}
 	acked := int(p.acked.Load())
 	testutil.WaitFor(t, 60*time.Second, "the store to hold every confirmed event", func() bool { return stored() >= acked })
-	if err := last.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := last.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-last.done; err != nil {
+	if err := <-last.Done; err != nil {
 		t.Errorf("vigil up exited with %v after the last SIGTERM", err)
 	}
-	last.done <- nil
+	last.Done <- nil
 
-	n := countRows(t, db, "source = 'crashcycle'") // also checks the ids are distinct
+	n := vigilproc.CountRows(t, db, "source = 'crashcycle'") // also checks the ids are distinct
 	h, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestCrashCycles(t *testing.T) {
 	p.errMu.Lock()
 	errs := p.errs
 	p.errMu.Unlock()
-	t.Logf("%d cycles (%d SIGKILL, %d SIGTERM) in %v: %d events confirmed in %d posts (%d posts sent again), %d distinct stored",
+	figure(t, "%d cycles (%d SIGKILL, %d SIGTERM) in %v: %d events confirmed in %d posts (%d posts sent again), %d distinct stored",
 		cycles, kills, terms, time.Since(began).Round(time.Millisecond), acked, p.posts.Load(), p.fails.Load(), n)
 	if len(errs) > 0 {
 		t.Errorf("%d posts refused, first: %s", len(errs), errs[0])

@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"bufio"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/testutil"
+	"github.com/vigil-ids/vigil/internal/testutil/vigilproc"
 )
 
 // TestLimitsCheckDevZero: an endless file is refused within a second,
@@ -23,7 +24,7 @@ func TestLimitsCheckDevZero(t *testing.T) {
 	}
 	for _, kind := range []string{"auto", "config", "rules", "model"} {
 		start := time.Now()
-		out, code := run(t, "", "check", "--kind", kind, "/dev/zero")
+		out, code := vigilproc.Run(t, vigil, "", "check", "--kind", kind, "/dev/zero")
 		took := time.Since(start)
 		if code != 2 || !strings.Contains(out, "larger than") || !strings.Contains(out, "4194304") {
 			t.Errorf("--kind %s: exit %d:\n%s", kind, code, out)
@@ -31,7 +32,7 @@ func TestLimitsCheckDevZero(t *testing.T) {
 		if took > time.Second {
 			t.Errorf("--kind %s: refusing /dev/zero took %v", kind, took)
 		}
-		t.Logf("vigil check --kind %s /dev/zero: exit %d in %v", kind, code, took.Round(time.Millisecond))
+		figure(t, "vigil check --kind %s /dev/zero: exit %d in %v", kind, code, took.Round(time.Millisecond))
 	}
 }
 
@@ -78,9 +79,9 @@ func TestLimitsConcurrentUploads(t *testing.T) {
 func concurrentUploads(t *testing.T, padding int) {
 	httpPort, busPort := testutil.FreePort(t), testutil.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-	up := start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", t.TempDir(), "--agent-interval", "10s")
-	waitHTTP(t, base+"/healthz", 10*time.Second)
-	pid := up.cmd.Process.Pid
+	up := vigilproc.Start(t, vigil, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", t.TempDir(), "--agent-interval", "10s")
+	vigilproc.WaitHTTP(t, base+"/healthz", 10*time.Second)
+	pid := up.Cmd.Process.Pid
 	idle, err := procKB(pid, "VmRSS")
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ func concurrentUploads(t *testing.T, padding int) {
 			t.Errorf("upload %d: %d %.200s", i, codes[i], answers[i])
 		}
 	}
-	t.Logf("4 concurrent uploads of %d bytes (%d events each) in %v: RSS idle %d MiB, sampled peak %d MiB, VmHWM %d MiB (bound %d MiB)",
+	figure(t, "4 concurrent uploads of %d bytes (%d events each) in %v: RSS idle %d MiB, sampled peak %d MiB, VmHWM %d MiB (bound %d MiB)",
 		body.Len(), lines, took.Round(time.Millisecond), idle>>10, peak>>10, hwm>>10, uploadRSSBound>>20)
 	if worst := max(peak, hwm) << 10; worst > uploadRSSBound {
 		t.Errorf("peak RSS %d MiB, over the bound of %d MiB", worst>>20, uploadRSSBound>>20)

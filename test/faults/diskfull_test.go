@@ -1,4 +1,4 @@
-package main
+package faults
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/testutil"
+	"github.com/vigil-ids/vigil/internal/testutil/vigilproc"
 )
 
 // diskPoster posts batches of events with their own ids, each again (the
@@ -152,8 +153,8 @@ func TestDiskFull(t *testing.T) {
 	httpPort, busPort := testutil.FreePort(t), testutil.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	busURL := fmt.Sprintf("nats://127.0.0.1:%d", busPort)
-	u := start(t, "up", "--no-agent", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", data)
-	waitHTTP(t, base+"/healthz", 15*time.Second)
+	u := vigilproc.Start(t, vigil, "up", "--no-agent", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", data)
+	vigilproc.WaitHTTP(t, base+"/healthz", 15*time.Second)
 
 	p := &diskPoster{url: base + "/api/events", ids: event.NewSeededIDs(uint64(time.Now().UnixNano())), client: &http.Client{Timeout: 20 * time.Second}, done: make(chan struct{})}
 	go p.run()
@@ -173,7 +174,7 @@ func TestDiskFull(t *testing.T) {
 			break
 		}
 		if time.Since(full) > 10*time.Second {
-			t.Fatalf("/healthz answered %d %s 10 s after the disk filled:\n%s", code, body, u.out.String())
+			t.Fatalf("/healthz answered %d %s 10 s after the disk filled:\n%s", code, body, u.Out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -198,7 +199,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("POST while full: %d, Retry-After %s: %s", resp.StatusCode, resp.Header.Get("Retry-After"), strings.TrimSpace(string(rb)))
 	began := time.Now()
-	out, exit := run(t, `{"type":"SYS.CPU","host":"refused","source":"diskfull-probe"}`+"\n", "ingest", "events", "--bus", busURL, "--bus-identity", filepath.Join(data, "bus", "sensor.json"), "-")
+	out, exit := vigilproc.Run(t, vigil, `{"type":"SYS.CPU","host":"refused","source":"diskfull-probe"}`+"\n", "ingest", "events", "--bus", busURL, "--bus-identity", filepath.Join(data, "bus", "sensor.json"), "-")
 	took := time.Since(began)
 	if exit == 0 || !strings.Contains(out, "full disk") || took > 10*time.Second {
 		t.Errorf("vigil ingest while the disk is full: exit %d after %v:\n%s", exit, took, out)
@@ -218,7 +219,7 @@ func TestDiskFull(t *testing.T) {
 			break
 		}
 		if time.Since(freed) > 60*time.Second {
-			t.Fatalf("/healthz still answers %d %s 60 s after the space was freed:\n%s", code, body, u.out.String())
+			t.Fatalf("/healthz still answers %d %s 60 s after the space was freed:\n%s", code, body, u.Out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -226,8 +227,8 @@ func TestDiskFull(t *testing.T) {
 	testutil.WaitFor(t, 60*time.Second, "new events confirmed after the space was freed", func() bool { return p.acked.Load() >= ackedAtFree+1000 })
 	toIngest := time.Since(freed)
 	select {
-	case err := <-u.done:
-		t.Fatalf("vigil up exited (%v):\n%s", err, u.out.String())
+	case err := <-u.Done:
+		t.Fatalf("vigil up exited (%v):\n%s", err, u.Out.String())
 	default:
 	}
 
@@ -237,21 +238,21 @@ func TestDiskFull(t *testing.T) {
 	db := filepath.Join(data, "vigil.db")
 	testutil.WaitFor(t, 60*time.Second, "the store to hold every confirmed event", func() bool {
 		code, body := healthz(base + "/healthz")
-		return code == http.StatusOK && countRows(t, db, "source = 'diskfull'") >= acked && strings.Contains(body, `"store_lag_items":0`)
+		return code == http.StatusOK && vigilproc.CountRows(t, db, "source = 'diskfull'") >= acked && strings.Contains(body, `"store_lag_items":0`)
 	})
 	toStored := time.Since(freed)
-	if err := u.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := u.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-u.done; err != nil {
+	if err := <-u.Done; err != nil {
 		t.Errorf("vigil up exited with %v after SIGTERM", err)
 	}
-	u.done <- nil
-	stored := countRows(t, db, "source = 'diskfull'") // also checks the ids are distinct
+	u.Done <- nil
+	stored := vigilproc.CountRows(t, db, "source = 'diskfull'") // also checks the ids are distinct
 	p.mu.Lock()
 	firstNo, other := p.firstNo, p.other
 	p.mu.Unlock()
-	t.Logf("figures: unhealthy %v after the disk filled; healthy %v, taking POSTs %v and every confirmed event stored %v after the space was freed, without a restart; %d POSTs refused (first: %s); %d events confirmed, %d distinct stored",
+	figure(t, "unhealthy %v after the disk filled; healthy %v, taking POSTs %v and every confirmed event stored %v after the space was freed, without a restart; %d POSTs refused (first: %s); %d events confirmed, %d distinct stored",
 		toUnhealthy.Round(time.Millisecond), toHealthy.Round(time.Millisecond), toIngest.Round(time.Millisecond), toStored.Round(time.Millisecond), p.refused.Load(), firstNo, acked, stored)
 	if len(other) > 0 {
 		t.Logf("other answers: %q", other)
