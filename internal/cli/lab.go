@@ -14,7 +14,7 @@ func labCmd(e *env) *cobra.Command {
 		Use:   "lab",
 		Short: "Build a testbed on this machine and run an experiment of the papers in it",
 	}
-	cmd.AddCommand(labDMZCmd(e))
+	cmd.AddCommand(labDMZCmd(e), labAttacksCmd(e))
 	return cmd
 }
 
@@ -61,5 +61,58 @@ func labDMZCmd(e *env) *cobra.Command {
 	fs.BoolVar(&fast, "fast", false, "shorten the waits (the agents keep their 4 s interval)")
 	fs.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
 	fs.StringVar(&dir, "dir", "", "directory of the lab's files (default: a new temporary one)")
+	return cmd
+}
+
+func labAttacksCmd(e *env) *cobra.Command {
+	var (
+		fast, asJSON bool
+		dir          string
+		only         []string
+	)
+	cmd := &cobra.Command{
+		Use:   "attacks",
+		Short: "Attack behaviours with real tools against a service host: what Vigil reports, with which rule, how fast",
+		Long:  help("lab-attacks"),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return fail(err)
+			}
+			if dir == "" {
+				if dir, err = os.MkdirTemp("", "vigil-lab-"); err != nil {
+					return fail(err)
+				}
+			}
+			if dir, err = filepath.Abs(dir); err != nil {
+				return fail(err)
+			}
+			o := lab.Options{Vigil: self, Dir: dir, Fast: fast, Logger: e.log, Progress: e.stdout}
+			if asJSON {
+				o.Progress = e.stderr
+			}
+			res, err := lab.RunAttacks(cmd.Context(), o, only)
+			if err != nil {
+				return fail(err)
+			}
+			if asJSON {
+				if err := e.printJSON(res); err != nil {
+					return fail(err)
+				}
+			} else if err := res.WriteTable(e.stdout); err != nil {
+				return fail(err)
+			}
+			if !res.Passed() {
+				return partial("%d of %d behaviours reported, %d reports during the baseline", res.Caught, res.Tried, len(res.Baseline))
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&fast, "fast", false, "a shorter baseline (for CI)")
+	fs.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
+	fs.StringVar(&dir, "dir", "", "directory of the lab's files (default: a new temporary one)")
+	fs.StringSliceVar(&only, "only", nil, "run only these behaviours (ids, comma-separated)")
 	return cmd
 }

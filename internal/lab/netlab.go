@@ -1,0 +1,200 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The parts every lab shares: namespaces and the processes started in
+// them, torn down in the end; the lab's directory; waiting for a service.
+
+// lookPath also searches the sbin directories a non-login PATH may lack.
+func lookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", name)
+}
+
+// lab is one run's namespaces and processes.
+type lab struct {
+	o      Options
+	tag    string // unique prefix of namespace and link names
+	procs  []*exec.Cmd
+	netns  []string
+	links  []string
+	mu     sync.Mutex
+	mgmtIP string
+	// www holds the servers' documents and application, readable by the
+	// user Apache's workers run as (the lab's directory may not be).
+	www string
+}
+
+func (l *lab) ns(name string) string { return l.tag + "-" + name }
+
+func (l *lab) sh(args ...string) error {
+	path, err := lookPath(args[0])
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(path, args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// in runs a command in a namespace, waiting for it.
+func (l *lab) in(ns string, args ...string) error {
+	return l.sh(append([]string{"ip", "netns", "exec", l.ns(ns)}, args...)...)
+}
+
+// start starts a long-running command in a namespace; its output goes to
+// a log file in the lab's directory.
+func (l *lab) start(ns, logName string, args ...string) (*exec.Cmd, error) {
+	ipPath, err := lookPath("ip")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Create(filepath.Join(l.o.Dir, logName+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(ipPath, append([]string{"netns", "exec", l.ns(ns)}, args...)...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting %s: %w", strings.Join(args, " "), err)
+	}
+	l.mu.Lock()
+	l.procs = append(l.procs, cmd)
+	l.mu.Unlock()
+	go func() { _ = cmd.Wait(); f.Close() }()
+	return cmd, nil
+}
+
+// cleanup stops every process and removes every namespace and link the lab
+// made; it is safe to call more than once.
+func (l *lab) cleanup() {
+	l.mu.Lock()
+	procs := l.procs
+	l.procs = nil
+	l.mu.Unlock()
+	for _, p := range procs {
+		if p.Process != nil {
+			_ = p.Process.Signal(os.Interrupt)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for _, p := range procs {
+		for p.ProcessState == nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if p.ProcessState == nil && p.Process != nil {
+			_ = p.Process.Kill()
+		}
+	}
+	for _, n := range l.netns {
+		// Killing what is left in the namespace (the servers' PID
+		// namespaces die with their first process).
+		if out, err := exec.Command("ip", "netns", "pids", n).Output(); err == nil {
+			for _, pid := range strings.Fields(string(out)) {
+				_ = exec.Command("kill", "-9", pid).Run()
+			}
+		}
+		_ = exec.Command("ip", "netns", "del", n).Run()
+	}
+	for _, link := range l.links {
+		_ = exec.Command("ip", "link", "del", link).Run()
+	}
+	l.netns, l.links = nil, nil
+	if l.www != "" {
+		_ = os.RemoveAll(l.www)
+		l.www = ""
+	}
+}
+
+// marker names the file that marks a directory as a lab's: a later run
+// may clear what an earlier one left there, and nothing else.
+const marker = ".vigil-lab"
+
+// prepareDir makes dir the lab's: new, empty, or a previous lab's, whose
+// store, spools and outputs are removed so that each run starts afresh.
+func prepareDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	case len(entries) > 0:
+		if _, err := os.Stat(filepath.Join(dir, marker)); err != nil {
+			return fmt.Errorf("%s is not empty and holds no earlier lab (%s): give the lab a directory of its own", dir, marker)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, marker), []byte("files of a vigil lab; a later run replaces them\n"), 0o644)
+}
+
+func waitHTTP(url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(bufio.NewReader(resp.Body)).Decode(v)
+}
