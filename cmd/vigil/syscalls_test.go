@@ -199,8 +199,12 @@ func TestRecordSyscalls(t *testing.T) {
 	dir := t.TempDir()
 	caller := buildCaller(t, dir, "vigil-labelled")
 	out := filepath.Join(dir, "rec.jsonl")
-	rec := start(t, "record", "--syscalls", "--duration", "3s", "--syscall-interval", "250ms", "--out", out)
-	time.Sleep(500 * time.Millisecond)
+	rec := start(t, "record", "--syscalls", "--duration", "4s", "--syscall-interval", "250ms", "--out", out)
+	// It says so once the counter is attached (a loaded machine may take
+	// a while to load the program).
+	testutil.WaitFor(t, 10*time.Second, "vigil record to start recording", func() bool {
+		return strings.Contains(rec.Out.String(), "recording system calls")
+	})
 	cmd := exec.Command(caller, "111", "2222", "300", "3")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("caller: %v %s", err, b)
