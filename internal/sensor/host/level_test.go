@@ -234,3 +234,18 @@ func TestLiveCPULevel(t *testing.T) {
 	}
 	t.Logf("reached: %s", ev.AppendJSON(nil))
 }
+
+// TestLiveMemLevel: a child that grows to 320 MB resident and holds it is
+// reported with PROC.MEM.LEVEL from the real /proc at a 100 MB level.
+func TestLiveMemLevel(t *testing.T) {
+	w := newWatcher(t, EvalConfig{Window: 3, Levels: Levels{MemMB: 100, MemFor: time.Second, Repeat: time.Hour}})
+	grower := helper(t, "grow")
+	ev := w.until("PROC.MEM.LEVEL for the allocator", 250*time.Millisecond, 20*time.Second, func(ev *event.Event) bool {
+		return ev.Type == event.TypeProcMemLevel && pidIs(ev, grower.Process.Pid)
+	})
+	held, _ := ev.Num("held_s")
+	rss, _ := ev.Num("mem_mb")
+	if held < 1 || rss < 100 || kind(ev) != "reached" || ev.Str("mem_pct") == "" {
+		t.Errorf("PROC.MEM.LEVEL for the allocator: %s", ev.AppendJSON(nil))
+	}
+}
