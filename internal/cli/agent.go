@@ -20,6 +20,9 @@ type agentFlags struct {
 	hostID, ip, proc, spool string
 	spoolMax                int64
 	sys                     syscallFlags
+	cpuLevel, memLevel      float64
+	memLevelMB              float64
+	cpuFor, memFor, repeat  time.Duration
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
@@ -34,6 +37,12 @@ func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
 	fs.StringVar(&f.proc, prefix+"proc", config.DefaultProc, "root of the proc filesystem")
 	fs.StringVar(&f.spool, prefix+"spool-dir", "", "directory of the spool that holds observations while the bus is away")
 	fs.Int64Var(&f.spoolMax, prefix+"spool-max-bytes", config.DefaultSpoolMaxBytes, "bound of the spool; beyond it the oldest observations are dropped and counted")
+	fs.Float64Var(&f.cpuLevel, prefix+"cpu-level", config.DefaultCPULevel, "PROC.CPU.LEVEL: CPU use, % of one core, a process must hold (0: off)")
+	fs.DurationVar(&f.cpuFor, prefix+"cpu-level-for", config.DefaultCPULevelFor, "PROC.CPU.LEVEL: how long the CPU level must hold")
+	fs.Float64Var(&f.memLevel, prefix+"mem-level", config.DefaultMemLevel, "PROC.MEM.LEVEL: resident memory, % of the host's, a process must hold (0: off)")
+	fs.Float64Var(&f.memLevelMB, prefix+"mem-level-mb", 0, "PROC.MEM.LEVEL: resident memory in MB a process must hold (0: off; either level counts)")
+	fs.DurationVar(&f.memFor, prefix+"mem-level-for", config.DefaultMemLevelFor, "PROC.MEM.LEVEL: how long the memory level must hold")
+	fs.DurationVar(&f.repeat, prefix+"level-repeat", config.DefaultLevelRepeat, "least time between two reports of a level that goes on")
 	f.sys.register(cmd, prefix)
 }
 
@@ -50,6 +59,12 @@ func (f *agentFlags) apply(cmd *cobra.Command, prefix string, a config.Agent) (c
 	set(changed("spool-dir"), &a.SpoolDir, f.spool)
 	set(changed("spool-max-bytes"), &a.SpoolMaxBytes, f.spoolMax)
 	a.Syscalls = f.sys.apply(changed, a.Syscalls)
+	set(changed("cpu-level"), &a.Levels.CPU, f.cpuLevel)
+	set(changed("cpu-level-for"), &a.Levels.CPUFor, f.cpuFor)
+	set(changed("mem-level"), &a.Levels.Mem, f.memLevel)
+	set(changed("mem-level-mb"), &a.Levels.MemMB, f.memLevelMB)
+	set(changed("mem-level-for"), &a.Levels.MemFor, f.memFor)
+	set(changed("level-repeat"), &a.Levels.Repeat, f.repeat)
 	var err error
 	if a.Thresholds, err = config.AddThresholds(a.Thresholds, f.thresholds); err != nil {
 		return a, fmt.Errorf("--%sthreshold %w", prefix, err)

@@ -59,6 +59,25 @@ func TestAgentFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
 	if !a.Syscalls.Enabled || a.Syscalls.Interval != 3*time.Second || a.Syscalls.MapEntries != config.DefaultSyscallMapEntries {
 		t.Fatalf("syscalls %+v: want enabled, 3s, the default map size", a.Syscalls)
 	}
+	if a.Levels != config.DefaultLevels() {
+		t.Fatalf("levels %+v with no level flag: want the defaults", a.Levels)
+	}
+	cmd = &cobra.Command{Use: "y"}
+	var lf agentFlags
+	lf.register(cmd, "agent-")
+	if err := cmd.ParseFlags([]string{"--agent-cpu-level", "75", "--agent-cpu-level-for", "30s", "--agent-mem-level-mb", "2048"}); err != nil {
+		t.Fatal(err)
+	}
+	sec = config.Default().Agent
+	sec.Levels.MemFor = time.Hour // from a resource object
+	if a, err = lf.apply(cmd, "agent-", sec); err != nil {
+		t.Fatal(err)
+	}
+	want := config.DefaultLevels()
+	want.CPU, want.CPUFor, want.MemMB, want.MemFor = 75, 30*time.Second, 2048, time.Hour
+	if a.Levels != want {
+		t.Fatalf("levels %+v, want %+v", a.Levels, want)
+	}
 }
 
 func TestAgentFlagErrors(t *testing.T) {
@@ -71,6 +90,8 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--threshold", "PROC.CPU=1:y"}, `bad relative threshold "y"`},
 		{[]string{"--window", "0"}, "window"},
 		{[]string{"--interval", "-1s"}, "interval"},
+		{[]string{"--mem-level", "120"}, "agent.levels.mem_pct: must be between 0 (off) and 100"},
+		{[]string{"--level-repeat", "0s"}, "agent.levels.repeat"},
 	} {
 		var af agentFlags
 		cmd := &cobra.Command{Use: "x"}
@@ -104,6 +125,9 @@ func TestFlagDefaultsComeFromConfig(t *testing.T) {
 		{agentCmd, "spool-max-bytes", "67108864"},
 		{agentCmd, "bus", config.DefaultBusURL},
 		{agentCmd, "syscall-map-entries", "65536"},
+		{agentCmd, "cpu-level", "90"},
+		{agentCmd, "cpu-level-for", "1m0s"},
+		{upCmd, "agent-mem-level", "50"},
 		{upCmd, "agent-interval", "4s"},
 		{upCmd, "listen", config.DefaultHTTPListen},
 		{upCmd, "bus-listen", "127.0.0.1:4222"},

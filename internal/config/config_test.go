@@ -91,6 +91,11 @@ func TestFullFile(t *testing.T) {
 	if ro.Server.JetStream.MaxAge != 48*time.Hour || len(ro.Server.Users) != 1 {
 		t.Errorf("server: %+v", ro.Server)
 	}
+	// Levels: the ones given, the defaults for the rest.
+	if l := ro.Agent.Levels; l.CPU != 80 || l.CPUFor != 2*time.Minute || l.MemMB != 4096 || l.Mem != DefaultMemLevel ||
+		l.MemFor != DefaultMemLevelFor || l.Repeat != DefaultLevelRepeat {
+		t.Errorf("agent levels: %+v", l)
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -99,7 +104,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(ro.Sources) != 1 || ro.Sources[0].Subjects[0] != "vigil.obs.>" || ro.Monitor.Layer != "service" ||
-		!ro.Resolver.Publish || ro.Store.Retention != 7*24*time.Hour || ro.Server.Listen != "127.0.0.1:4222" {
+		!ro.Resolver.Publish || ro.Store.Retention != 7*24*time.Hour || ro.Server.Listen != "127.0.0.1:4222" ||
+		ro.Agent.Levels.CPU != 90 || ro.Agent.Levels.CPUFor != time.Minute {
 		t.Errorf("defaults not applied: %+v", ro)
 	}
 	// The embedded default names engine kinds this package does not

@@ -20,6 +20,21 @@ const (
 	DefaultAgentInterval = 4 * time.Second
 	// DefaultAgentWindow is how many samples each running average covers.
 	DefaultAgentWindow = 5
+	// DefaultCPULevel is the CPU use, in percent of one core, that a
+	// process must hold for DefaultCPULevelFor to be a PROC.CPU.LEVEL
+	// observation.
+	DefaultCPULevel = 90.0
+	// DefaultCPULevelFor is how long CPU use must stay at its level.
+	DefaultCPULevelFor = time.Minute
+	// DefaultMemLevel is the share of the host's memory, in percent, that
+	// a process must hold resident for DefaultMemLevelFor to be a
+	// PROC.MEM.LEVEL observation.
+	DefaultMemLevel = 50.0
+	// DefaultMemLevelFor is how long memory use must stay at its level.
+	DefaultMemLevelFor = 5 * time.Minute
+	// DefaultLevelRepeat is how often a level that still holds is
+	// reported again.
+	DefaultLevelRepeat = 10 * time.Minute
 	// DefaultProc is the root of the proc filesystem.
 	DefaultProc = "/proc"
 	// DefaultSpoolMaxBytes bounds a sensor's spool.

@@ -13,6 +13,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -243,6 +244,28 @@ type Agent struct {
 	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
 	// Syscalls configures the eBPF system call counter.
 	Syscalls AgentSyscalls `yaml:"syscalls"`
+	// Levels configures the level observations (PROC.CPU.LEVEL,
+	// PROC.MEM.LEVEL).
+	Levels AgentLevels `yaml:"levels"`
+}
+
+// AgentLevels configures the host sensor's level observations: a process
+// holding CPU or memory at or above a level for a time is reported once it
+// has, again at most every Repeat while it goes on, and once when it ends.
+// A level of 0 turns its observation off.
+type AgentLevels struct {
+	// CPU is the level in percent of one core (a process with several
+	// busy threads may exceed 100); CPUFor how long it must hold.
+	CPU    float64       `yaml:"cpu_pct"`
+	CPUFor time.Duration `yaml:"cpu_for"`
+	// Mem is the level in percent of the host's memory, MemMB in MB
+	// resident; either one reached counts. MemFor is how long it must hold.
+	Mem    float64       `yaml:"mem_pct"`
+	MemMB  float64       `yaml:"mem_mb"`
+	MemFor time.Duration `yaml:"mem_for"`
+	// Repeat is the least time between two reports of one level that goes
+	// on.
+	Repeat time.Duration `yaml:"repeat"`
 }
 
 // AgentSyscalls configures the host sensor's eBPF system call counter
@@ -414,8 +437,14 @@ func Default() *ResourceObject {
 		Resolver: Resolver{Publish: true, MinSeverity: Severity(event.SeverityGreen)},
 		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
 		Agent: Agent{Interval: DefaultAgentInterval, Window: DefaultAgentWindow, Proc: DefaultProc, SpoolMaxBytes: DefaultSpoolMaxBytes,
-			Syscalls: AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries}},
+			Syscalls: AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries},
+			Levels:   DefaultLevels()},
 	}
+}
+
+// DefaultLevels are the agent's level settings when nothing sets them.
+func DefaultLevels() AgentLevels {
+	return AgentLevels{CPU: DefaultCPULevel, CPUFor: DefaultCPULevelFor, Mem: DefaultMemLevel, MemFor: DefaultMemLevelFor, Repeat: DefaultLevelRepeat}
 }
 
 // DefaultSource is the source a monitor uses when its resource object names
@@ -561,6 +590,30 @@ func (a *Agent) validate(p *Problems, path string) {
 	}
 	if s := a.Syscalls; s.MapEntries < 16 || s.MapEntries > 1<<22 {
 		p.Addf(Join(path, "syscalls.map_entries"), "must be between 16 and 4194304")
+	}
+	a.Levels.validate(p, Join(path, "levels"))
+}
+
+func (l *AgentLevels) validate(p *Problems, path string) {
+	if l.CPU < 0 || l.CPU > 100000 || math.IsNaN(l.CPU) {
+		p.Addf(Join(path, "cpu_pct"), "must be between 0 (off) and 100000 percent of one core")
+	}
+	if l.Mem < 0 || l.Mem > 100 || math.IsNaN(l.Mem) {
+		p.Addf(Join(path, "mem_pct"), "must be between 0 (off) and 100 percent of memory")
+	}
+	if l.MemMB < 0 || math.IsNaN(l.MemMB) || math.IsInf(l.MemMB, 0) {
+		p.Addf(Join(path, "mem_mb"), "must be 0 (off) or a positive number of MB")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"cpu_for", l.CPUFor}, {"mem_for", l.MemFor}} {
+		if d.v < 0 || d.v > 24*time.Hour {
+			p.Addf(Join(path, d.name), "must be between 0s and 24h")
+		}
+	}
+	if l.Repeat < time.Second || l.Repeat > 24*time.Hour {
+		p.Addf(Join(path, "repeat"), "must be between 1s and 24h")
 	}
 }
 

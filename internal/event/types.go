@@ -23,6 +23,12 @@ const (
 	TypeSysProcsGrowth    = "SYS.PROCS.GROWTH"     // growth in the number of processes
 	TypeSysNetSocksGrowth = "SYS.NET.SOCKS.GROWTH" // growth in active network sockets
 
+	// Level observations of the host sensor: a process that holds CPU or
+	// memory above a configured level for a configured time (beside
+	// Table 1's slopes, which fall silent once use stops rising).
+	TypeProcCPULevel = "PROC.CPU.LEVEL" // sustained CPU use of a process
+	TypeProcMemLevel = "PROC.MEM.LEVEL" // sustained memory use of a process
+
 	// TypeReport is an analysis result (see Report).
 	TypeReport = "REPORT"
 	// TypeNIDSAlert is an alert of a network intrusion-detection system
@@ -75,7 +81,7 @@ func IsProcessLevel(t string) bool { return strings.HasPrefix(t, "PROC.") }
 // (internal/ingest/fwlog), NIDS alerts, reports and sensor health. Each
 // producing package's tests check that its types are listed here.
 var ownTypes = map[string]bool{
-	TypeReport: true, TypeNIDSAlert: true, "SENSOR.DROPPED": true,
+	TypeReport: true, TypeNIDSAlert: true, "SENSOR.DROPPED": true, TypeProcCPULevel: true, TypeProcMemLevel: true,
 	"NET.CONN": true, "NET.FLOW": true, "NET.PROBE": true, "NET.ICMP": true, "NET.HTTP": true, "NET.FTP": true, "NET.SMTP": true,
 	"NET.DNS": true, "NET.BANNER": true, "NET.SUMMARY": true, "NET.IP": true, "NET.FW.DROP": true, "NET.FW.PASS": true,
 }

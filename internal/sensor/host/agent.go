@@ -69,6 +69,9 @@ func NewAgent(o AgentOptions) *Agent {
 		if o.Eval.TCPStates == nil {
 			o.Eval.TCPStates = o.Extractor.TCPStates
 		}
+		if o.Eval.User == nil {
+			o.Eval.User = o.Extractor.UserName
+		}
 	}
 	return &Agent{o: o, eval: NewEvaluator(o.Eval)}
 }

@@ -54,11 +54,15 @@ type EvalConfig struct {
 	Procs, Exclude []string
 	// Thresholds override DefaultThresholds by type.
 	Thresholds map[string]Threshold
+	// Levels configure the level observations (off when zero).
+	Levels Levels
 	// Executable, UID and TCPStates read what is costly to read for every
 	// process or every sample, only for what is reported (each optional).
 	Executable func(pid int) string
 	UID        func(pid int) int
 	TCPStates  func() map[string]int
+	// User names a user id, for level observations (optional).
+	User func(uid int) string
 }
 
 // window is a running average over the last n values.
@@ -113,6 +117,8 @@ type procState struct {
 	uid        int // -1 until read
 	cpu, mem   *window
 	firstSeen  time.Time
+	// cpuLevel and memLevel follow the level observations.
+	cpuLevel, memLevel level
 }
 
 // Evaluator turns successive snapshots into observations: it keeps a
@@ -128,8 +134,11 @@ type Evaluator struct {
 	procs      map[Key]*procState
 	sys        map[string]*window
 	// Scratch maps reused from sample to sample.
-	names map[int]string
-	seen  map[Key]bool
+	names   map[int]string
+	parents map[int]int
+	seen    map[Key]bool
+	// repeat is Levels.Repeat or its default.
+	repeat time.Duration
 }
 
 // NewEvaluator returns an evaluator with no history.
@@ -138,7 +147,10 @@ func NewEvaluator(cfg EvalConfig) *Evaluator {
 		cfg.Window = 5
 	}
 	ev := &Evaluator{cfg: cfg, thresholds: DefaultThresholds(), procs: map[Key]*procState{}, sys: map[string]*window{},
-		names: map[int]string{}, seen: map[Key]bool{}}
+		names: map[int]string{}, parents: map[int]int{}, seen: map[Key]bool{}, repeat: cfg.Levels.Repeat}
+	if ev.repeat <= 0 {
+		ev.repeat = 10 * time.Minute
+	}
 	maps.Copy(ev.thresholds, cfg.Thresholds)
 	set := func(names []string) map[string]bool {
 		if len(names) == 0 {
@@ -177,8 +189,10 @@ func (ev *Evaluator) Evaluate(s *Snapshot) []event.Event {
 func (ev *Evaluator) evaluateProcs(s *Snapshot, first bool, emit func(string, map[string]any)) {
 	names := ev.names
 	clear(names)
+	clear(ev.parents)
 	for i := range s.Procs {
 		names[s.Procs[i].PID] = s.Procs[i].Name
+		ev.parents[s.Procs[i].PID] = s.Procs[i].PPID
 	}
 	var dt float64
 	if ev.prev != nil {
@@ -201,17 +215,22 @@ func (ev *Evaluator) evaluateProcs(s *Snapshot, first bool, emit func(string, ma
 				// Present when the agent started: its history is unknown,
 				// so its first values only start the averages.
 				st.mem.push(mb(p.RSS))
+				ev.checkLevels(s, st, p, -1, s.Time, emit)
 				continue
 			}
 			// Spawned since the last sample: it used nothing before.
 			st.cpu.push(0)
 			st.mem.push(0)
 			emit(event.TypeProcSpawn, ev.procAttrs(st, p))
+			ev.checkLevels(s, st, p, -1, s.Time, emit)
 		} else if dt > 0 {
-			cpuPct := (p.CPU - st.p.CPU) / dt * 100
-			ev.check(event.TypeProcCPU, st.cpu, max(cpuPct, 0), func(a map[string]any) {
+			cpuPct := max((p.CPU-st.p.CPU)/dt*100, 0)
+			ev.check(event.TypeProcCPU, st.cpu, cpuPct, func(a map[string]any) {
 				maps.Copy(a, ev.procAttrs(st, p))
 			}, emit)
+			ev.checkLevels(s, st, p, cpuPct, ev.prev.Time, emit)
+		} else {
+			ev.checkLevels(s, st, p, -1, s.Time, emit)
 		}
 		ev.check(event.TypeProcMem, st.mem, mb(p.RSS), func(a map[string]any) {
 			maps.Copy(a, ev.procAttrs(st, p))
@@ -232,6 +251,7 @@ func (ev *Evaluator) evaluateProcs(s *Snapshot, first bool, emit func(string, ma
 	for _, key := range gone {
 		st := ev.procs[key]
 		delete(ev.procs, key)
+		ev.endLevels(s, st, emit)
 		a := ev.procAttrs(st, &st.p)
 		a["lifetime_s"] = round2(s.Time.Sub(st.firstSeen).Seconds())
 		a["cpu_s"] = round2(st.p.CPU)

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -89,6 +90,7 @@ type Extractor struct {
 
 	mu     sync.Mutex
 	warned map[string]bool // unreadable entries already reported
+	users  map[int]string  // user names by id, as looked up
 }
 
 // maxWarned bounds the set of entries reported as unreadable.
@@ -181,6 +183,33 @@ func (e *Extractor) UID(pid int) int {
 		return int(sys.Uid)
 	}
 	return -1
+}
+
+// maxUsers bounds the user names remembered.
+const maxUsers = 4096
+
+// UserName names the user with id uid from the user database (/etc/passwd
+// and what the system adds), or "" when it has no name. Names are looked
+// up once.
+func (e *Extractor) UserName(uid int) string {
+	e.mu.Lock()
+	name, ok := e.users[uid]
+	e.mu.Unlock()
+	if ok {
+		return name
+	}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		name = u.Username
+	}
+	e.mu.Lock()
+	if e.users == nil {
+		e.users = map[int]string{}
+	}
+	if len(e.users) < maxUsers {
+		e.users[uid] = name
+	}
+	e.mu.Unlock()
+	return name
 }
 
 // Executable reads the path of a process's executable. It is read only for

@@ -39,8 +39,13 @@ func OptionsFrom(a config.Agent, log *slog.Logger) (AgentOptions, error) {
 	}
 	return AgentOptions{
 		Extractor: ex, Interval: a.Interval, HostID: hostID, IP: ip, Logger: log,
-		Eval: EvalConfig{Window: a.Window, Procs: a.Procs, Exclude: a.Exclude, Thresholds: th},
+		Eval: EvalConfig{Window: a.Window, Procs: a.Procs, Exclude: a.Exclude, Thresholds: th, Levels: LevelsFrom(a.Levels)},
 	}, nil
+}
+
+// LevelsFrom are the level settings of an agent section.
+func LevelsFrom(l config.AgentLevels) Levels {
+	return Levels{CPU: l.CPU, CPUFor: l.CPUFor, Mem: l.Mem, MemMB: l.MemMB, MemFor: l.MemFor, Repeat: l.Repeat}
 }
 
 // CounterOptions are the system call counter's options from an agent

@@ -24,10 +24,12 @@ const (
 const maxField = 256
 
 // appState is a flow's application-layer state: the request waiting for
-// its reply, and whether the banner was taken.
+// its reply, and whether each side's banner was taken.
 type appState struct {
-	proto      uint8
-	bannerDone bool
+	proto uint8
+	// bannerClient and bannerServer: the first bytes from that side were
+	// taken (on an unassigned port).
+	bannerClient, bannerServer bool
 	// The pending request.
 	pending  bool
 	method   string // HTTP method, FTP or SMTP command
@@ -234,8 +236,9 @@ func guessBanner(b []byte, fromServer bool) string {
 	return "unknown"
 }
 
-// bannerRecord records the first bytes of a flow to an unassigned port.
-func (s *Sensor) bannerRecord(f *flow, b []byte, toServer bool) {
+// bannerRecord records the first bytes one side of a flow to an
+// unassigned port sent; reply says the other side had spoken first.
+func (s *Sensor) bannerRecord(f *flow, b []byte, toServer, reply bool) {
 	if !s.allowed(f) {
 		return
 	}
@@ -243,9 +246,13 @@ func (s *Sensor) bannerRecord(f *flow, b []byte, toServer bool) {
 	if !toServer {
 		from = "server"
 	}
-	s.record(f, TypeBanner, map[string]any{
+	a := map[string]any{
 		"banner": banner(b, s.cfg.BannerBytes), "from": from, "guess": guessBanner(b, !toServer), "bytes": int64(len(b)),
-	})
+	}
+	if reply {
+		a["reply"] = true
+	}
+	s.record(f, TypeBanner, a)
 }
 
 // payload reads a segment's application data.
@@ -255,9 +262,19 @@ func (s *Sensor) payload(f *flow, p *Packet, toServer bool) {
 		f.app = s.flows.newApp()
 		f.app.proto = f.appGuess
 	}
-	if f.unassigned && !f.app.bannerDone {
-		f.app.bannerDone = true
-		s.bannerRecord(f, b, toServer)
+	if f.unassigned {
+		// The first bytes of each side: whoever speaks first (a
+		// service's greeting, a client's request), and the answer (what a
+		// shell prints for the first command it is sent).
+		done := &f.app.bannerServer
+		if toServer {
+			done = &f.app.bannerClient
+		}
+		if !*done {
+			reply := f.app.bannerClient || f.app.bannerServer
+			*done = true
+			s.bannerRecord(f, b, toServer, reply)
+		}
 	}
 	if toServer {
 		if m, path, host, ok := httpRequest(b); ok {

@@ -230,6 +230,32 @@ func TestUnassignedBanner(t *testing.T) {
 	}
 }
 
+// TestBannerEachSide records the first bytes of each side of a flow to an
+// unassigned port, the answer marked as a reply, and nothing after: a
+// bind shell's client sends a command, the shell answers with its output.
+func TestBannerEachSide(t *testing.T) {
+	svc, _ := netspec.ParseService(server + ":80/tcp")
+	r := newRig(t, Config{ID: "gw", Services: []netspec.Service{svc}})
+	r.feed(time.Millisecond,
+		tcpPkt(t, client, 42000, server, 4445, "S", ""), tcpPkt(t, server, 4445, client, 42000, "SA", ""),
+		tcpPkt(t, client, 42000, server, 4445, "PA", "id\n"),
+		tcpPkt(t, server, 4445, client, 42000, "PA", "uid=0(root) gid=0(root) groups=0(root)\n"),
+		tcpPkt(t, client, 42000, server, 4445, "PA", "cat /etc/shadow\n"),
+		tcpPkt(t, server, 4445, client, 42000, "PA", "root:*:19000:0:99999:7:::\n"),
+	)
+	r.s.Flush()
+	b := r.of(TypeBanner)
+	if len(b) != 2 {
+		t.Fatalf("%d banners, want 2 (one per side): %v", len(b), b)
+	}
+	if b[0].Str("from") != "client" || b[0].Str("banner") != `id\n` || b[0].Attrs["reply"] != nil {
+		t.Errorf("first banner %s: want the client's command, not a reply", b[0].AppendJSON(nil))
+	}
+	if b[1].Str("from") != "server" || b[1].Str("banner") != `uid=0(root) gid=0(root) groups=0(root)\n` || b[1].Attrs["reply"] != true || b[1].Str("guess") != "unknown" {
+		t.Errorf("second banner %s: want the server's answer, a reply", b[1].AppendJSON(nil))
+	}
+}
+
 // TestStreams tags records with every stream whose criteria they meet,
 // one criterion of seed 004 section 3 per stream, and sums each stream.
 func TestStreams(t *testing.T) {
