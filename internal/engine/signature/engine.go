@@ -58,10 +58,10 @@ func (l *Limits) defaults() {
 
 // Stats count what an engine did.
 type Stats struct {
-	Events, Reports, Suppressed             uint64
-	Summaries                               uint64 // reports of what a quiet time held back
+	Events, Reports, Suppressed uint64
+	Summaries                   uint64 // reports of what a quiet time held back
 	// SuppressedByRule counts the reports held back, by rule id.
-	SuppressedByRule map[string]uint64
+	SuppressedByRule                        map[string]uint64
 	Attempts                                uint64 // sequences reported as attempts
 	GroupsEvicted, InstancesEvicted         uint64
 	FactsEvicted, SuppressEvicted           uint64
@@ -91,12 +91,12 @@ type Engine struct {
 	sums         summaryTimers
 	sumSeq       uint64
 	suppressedBy map[string]uint64
-	limits Limits
-	log    *slog.Logger
-	stats  Stats
-	now    time.Time
-	ctx    match.Ctx
-	keyBuf []byte // reused for group and join keys
+	limits       Limits
+	log          *slog.Logger
+	stats        Stats
+	now          time.Time
+	ctx          match.Ctx
+	keyBuf       []byte // reused for group and join keys
 
 	// Reloading.
 	patterns []string
