@@ -46,10 +46,6 @@ type Rule struct {
 	// print: with the subject, and the sequence's variables, they key
 	// suppression by default.
 	printed []match.Field
-	// unsuppressed: the default key would name nothing but the event's
-	// host, so no occurrence is held back (holding back every report of
-	// the rule about a host is said with suppress_by: []).
-	unsuppressed bool
 
 	match *matcher // match and threshold rules
 	thr   *thrSpec
@@ -613,9 +609,8 @@ func (c *compiler) suppression(d *ruleDoc, r *Rule) {
 	if d.suppressBySet || r.kind == kindThreshold || r.subject != nil || r.silent || narrow {
 		return
 	}
-	r.unsuppressed = true
 	c.warns = append(c.warns, yamlnode.Problem{File: d.file, Line: d.line, Col: d.col, Path: yamlnode.Join(d.path, "report"),
-		Msg: "the report names nothing narrower than the host, so every occurrence is reported: print what it is about (a {pid}, {user}, {src}), or hold back the rule's reports per host with suppress_by: []"})
+		Msg: "the report names nothing narrower than the host, so one quiet time holds back the rule's reports about anything on the host: print what it is about (a {pid}, {user}, {src}), or say suppress_by: [] to mean it"})
 }
 
 func (c *compiler) facts(ds []factDoc) []factRef {

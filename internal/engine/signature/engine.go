@@ -471,7 +471,7 @@ func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []s
 		rep.Host = "unknown"
 	}
 	// Suppression, per rule and what the report is about.
-	if r.suppress > 0 && !r.unsuppressed {
+	if r.suppress > 0 {
 		key := suppressionKey(r, &rep, ev, attrs, vars)
 		render := func() string { return text.render(ev, withRule(extra, r), vars) }
 		if e.suppressed(st, &rep, render, key, emit) {

@@ -67,35 +67,30 @@ func TestSuppressionKeyedByWhatTheReportNames(t *testing.T) {
 	}
 }
 
-// TestWholeHostSuppressionIsExplicit: a report that names nothing but the
-// host is never held back (and vigil check says so); suppress_by: []
-// holds back the rule's reports per host, on purpose.
-func TestWholeHostSuppressionIsExplicit(t *testing.T) {
+// TestWholeHostQuietTimeIsSaid: a report that names nothing but the host
+// has one quiet time for the whole host, which vigil check warns about
+// unless the rule says suppress_by: [].
+func TestWholeHostQuietTimeIsSaid(t *testing.T) {
 	const vague = "id: vague\nmatch: {type: PROC.SPAWN}\nreport: \"a program started on {host}\"\n"
-	rs := mustParse(t, vague)
-	if len(rs.Warnings) != 1 || !strings.Contains(rs.Warnings[0].String(), "test.yaml:1:1: report: the report names nothing narrower than the host") {
-		t.Errorf("warnings %v", rs.Warnings)
-	}
-	e := New(rs, Limits{}, slog.New(slog.DiscardHandler))
-	var rec recorder
-	for i := range 3 {
-		e.Handle(spawn(fmt.Sprint("v", i), i, "a", int64(100+i), "/bin/a"), rec.emit)
-	}
-	if len(rec.reps) != 3 {
-		t.Errorf("%d reports, want every occurrence: %q", len(rec.reps), rec.explanations())
-	}
-
-	rs = mustParse(t, vague+"suppress_by: []\n")
-	if len(rs.Warnings) != 0 {
-		t.Errorf("warnings for an explicit host-wide quiet time: %v", rs.Warnings)
-	}
-	e = New(rs, Limits{}, slog.New(slog.DiscardHandler))
-	rec = recorder{}
-	for i := range 3 {
-		e.Handle(spawn(fmt.Sprint("v", i), i, "a", int64(100+i), "/bin/a"), rec.emit)
-	}
-	if len(rec.reps) != 1 || e.Stats().Suppressed != 2 {
-		t.Errorf("%d reports, %d held back; want 1 and 2", len(rec.reps), e.Stats().Suppressed)
+	for _, c := range []struct {
+		text  string
+		warns int
+	}{{vague, 1}, {vague + "suppress_by: []\n", 0}} {
+		rs := mustParse(t, c.text)
+		if len(rs.Warnings) != c.warns {
+			t.Errorf("%q: warnings %v, want %d", c.text, rs.Warnings, c.warns)
+		}
+		if c.warns > 0 && !strings.Contains(rs.Warnings[0].String(), "test.yaml:1:1: report: the report names nothing narrower than the host") {
+			t.Errorf("warning %s", rs.Warnings[0])
+		}
+		e := New(rs, Limits{}, slog.New(slog.DiscardHandler))
+		var rec recorder
+		for i := range 3 {
+			e.Handle(spawn(fmt.Sprint("v", i), i, "a", int64(100+i), "/bin/a"), rec.emit)
+		}
+		if len(rec.reps) != 1 || e.Stats().Suppressed != 2 {
+			t.Errorf("%q: %d reports, %d held back; want 1 and 2", c.text, len(rec.reps), e.Stats().Suppressed)
+		}
 	}
 }
 
