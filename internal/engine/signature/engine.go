@@ -88,15 +88,18 @@ type Engine struct {
 	facts  *lru[int64]
 	timers timers
 	// sums are the ends of quiet times that held reports back.
-	sums         summaryTimers
-	sumSeq       uint64
-	suppressedBy map[string]uint64
-	limits       Limits
-	log          *slog.Logger
-	stats        Stats
-	now          time.Time
-	ctx          match.Ctx
-	keyBuf       []byte // reused for group and join keys
+	sums   summaryTimers
+	sumSeq uint64
+	// sumsCompactAt is the number of timers at which stale ones are
+	// dropped.
+	sumsCompactAt int
+	suppressedBy  map[string]uint64
+	limits        Limits
+	log           *slog.Logger
+	stats         Stats
+	now           time.Time
+	ctx           match.Ctx
+	keyBuf        []byte // reused for group and join keys
 
 	// Reloading.
 	patterns []string

@@ -18,10 +18,12 @@ import (
 // time ends, a summary report says how many reports were held back and
 // what they would have said.
 
-// maxHeldTexts bounds the distinct texts a summary lists, and
-// maxHeldEvidence the ids of the held-back events it carries (the latest).
+// maxHeldTexts bounds the distinct texts a summary lists, maxHeldText
+// the bytes kept of each, and maxHeldEvidence the ids of the held-back
+// events it carries (the latest).
 const (
 	maxHeldTexts    = 5
+	maxHeldText     = 512
 	maxHeldEvidence = 16
 )
 
@@ -132,6 +134,7 @@ func (e *Engine) suppressed(st *ruleState, rep *event.Report, render func() stri
 			h = &heldBack{host: rep.Host, ip: rep.IP, first: rep.Time}
 			en.val.held = h
 			e.sumSeq++
+			e.compactSums()
 			heap.Push(&e.sums, summaryTimer{at: en.val.until, st: st, key: key, seq: e.sumSeq})
 		}
 		h.count++
@@ -141,6 +144,9 @@ func (e *Engine) suppressed(st *ruleState, rep *event.Report, render func() stri
 		}
 		if !h.moreTexts {
 			text := render()
+			if len(text) > maxHeldText {
+				text = strings.ToValidUTF8(text[:maxHeldText], "") + "…"
+			}
 			known := false
 			for _, t := range h.texts {
 				if t == text {
@@ -173,6 +179,28 @@ func (e *Engine) suppressed(st *ruleState, rep *event.Report, render func() stri
 		st.suppress.put(key, suppressEntry{until: rep.Time.Add(r.suppress)})
 	}
 	return false
+}
+
+// compactSums drops the timers whose quiet time went (its key evicted, or
+// its rule changed), so the timers stay as many as the quiet times that
+// hold something back.
+func (e *Engine) compactSums() {
+	if len(e.sums) < max(e.sumsCompactAt, 1024) {
+		return
+	}
+	live := e.sums[:0]
+	for _, t := range e.sums {
+		if e.byID[t.st.rule.ID] != t.st {
+			continue
+		}
+		if en, ok := t.st.suppress.peek(t.key); ok && en.val.held != nil && en.val.until.Equal(t.at) {
+			live = append(live, t)
+		}
+	}
+	clear(e.sums[len(live):])
+	e.sums = live
+	heap.Init(&e.sums)
+	e.sumsCompactAt = 2 * len(e.sums)
 }
 
 // summaryDue emits the summary of the quiet time a timer ends, unless a

@@ -298,3 +298,40 @@ func TestSuppressedMetricPerRule(t *testing.T) {
 		t.Error("no vigil_reports_suppressed_total for exec-from-writable-dir")
 	}
 }
+
+// TestHeldBackStateBounded: what quiet times hold back stays bounded when
+// an attacker makes many distinct things to report (each held back once,
+// its key then evicted) and long texts: the pending summaries follow the
+// suppression keys the table keeps, and each text is cut.
+func TestHeldBackStateBounded(t *testing.T) {
+	e := New(mustParse(t, writableDirRule), Limits{MaxSuppress: 10}, slog.New(slog.DiscardHandler))
+	var rec recorder
+	long := "/tmp/" + strings.Repeat("x", 2000)
+	for i := range 5000 {
+		exe := fmt.Sprint("/tmp/p", i)
+		if i == 4999 {
+			exe = long
+		}
+		e.Handle(spawn(fmt.Sprint("a", i), 0, "p", int64(i), exe), rec.emit)
+		e.Handle(spawn(fmt.Sprint("b", i), 1, "p", int64(i), exe), rec.emit)
+	}
+	if len(rec.reps) != 5000 || e.Stats().Suppressed != 5000 {
+		t.Fatalf("%d reports, %d held back", len(rec.reps), e.Stats().Suppressed)
+	}
+	if len(e.sums) > 2048 {
+		t.Errorf("%d pending summaries for %d suppression keys", len(e.sums), e.Stats().SuppressKeys)
+	}
+	rec = recorder{}
+	e.Tick(t0.Add(2*time.Minute), rec.emit)
+	if len(rec.reps) != 10 {
+		t.Errorf("%d summaries, want one per key the table kept (10)", len(rec.reps))
+	}
+	last := rec.reps[len(rec.reps)-1]
+	texts, _ := last.Attrs["suppressed_texts"].([]string)
+	if len(texts) != 1 || len(texts[0]) > maxHeldText+len("…") || !strings.HasSuffix(texts[0], "…") {
+		t.Errorf("a long held-back text kept as %d bytes", len(texts[0]))
+	}
+	if len(last.Explanation) > event.MaxExplanationLen {
+		t.Errorf("summary explanation of %d bytes", len(last.Explanation))
+	}
+}
