@@ -46,6 +46,9 @@ type Rule struct {
 	// print: with the subject, and the sequence's variables, they key
 	// suppression by default.
 	printed []match.Field
+	// textKeyed: the suppression key holds every value the report texts
+	// print, so all the texts it holds back are the same.
+	textKeyed bool
 
 	match *matcher // match and threshold rules
 	thr   *thrSpec
@@ -551,6 +554,13 @@ func (c *compiler) sequence(r *Rule, d *sequenceDoc) *seqSpec {
 	return s
 }
 
+func attemptText(r *Rule) tmpl {
+	if r.seq == nil || r.seq.attempt == nil {
+		return nil
+	}
+	return r.seq.attempt.report
+}
+
 // computedPlaceholders are the values a rule adds to its report text: they
 // say how much, not what about, and do not key suppression.
 var computedPlaceholders = map[string]bool{"count": true, "window": true, "distinct": true, "values": true, "steps": true, "rule": true, "title": true}
@@ -567,9 +577,9 @@ var entityFields = map[string]bool{
 	"uid": true, "user": true,
 }
 
-// EntityFields lists the fields that key a rule's suppression by default
-// when its report prints them, sorted.
-func EntityFields() []string {
+// entityFieldNames lists the fields that key a rule's suppression by
+// default when its report prints them, sorted.
+func entityFieldNames() []string {
 	out := make([]string, 0, len(entityFields))
 	for k := range entityFields {
 		out = append(out, k)
@@ -603,6 +613,22 @@ func (c *compiler) suppression(d *ruleDoc, r *Rule) {
 		for _, v := range r.seq.vars {
 			if v != "host" && v != "ip" {
 				narrow = true
+			}
+		}
+	}
+	// When the key holds every value the text prints, the texts held back
+	// are all the first one: it is rendered once.
+	r.textKeyed = !d.suppressBySet && r.kind != kindThreshold
+	vars := map[string]bool{}
+	if r.seq != nil {
+		for _, v := range r.seq.vars {
+			vars[v] = true
+		}
+	}
+	for _, t := range []tmpl{r.report, attemptText(r)} {
+		for _, p := range t {
+			if p.name != "" && p.name != "rule" && p.name != "title" && !entityFields[p.name] && !vars[p.name] {
+				r.textKeyed = false
 			}
 		}
 	}

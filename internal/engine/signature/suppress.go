@@ -142,7 +142,7 @@ func (e *Engine) suppressed(st *ruleState, rep *event.Report, render func() stri
 		if h.count == 1 || rep.Severity > h.severity || (rep.Severity == h.severity && rep.Score > h.score) {
 			h.severity, h.score, h.state = rep.Severity, rep.Score, rep.State
 		}
-		if !h.moreTexts {
+		if !h.moreTexts && (!r.textKeyed || len(h.texts) == 0) {
 			text := render()
 			if len(text) > maxHeldText {
 				text = strings.ToValidUTF8(text[:maxHeldText], "") + "…"

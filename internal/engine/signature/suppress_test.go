@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -333,5 +334,25 @@ func TestHeldBackStateBounded(t *testing.T) {
 	}
 	if len(last.Explanation) > event.MaxExplanationLen {
 		t.Errorf("summary explanation of %d bytes", len(last.Explanation))
+	}
+}
+
+// TestEntityFieldsDocumented: docs/RULES.md names every field that keys
+// suppression by default.
+func TestEntityFieldsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/RULES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(doc), "The entity fields are those")
+	if i < 0 {
+		t.Fatal("docs/RULES.md does not list the entity fields")
+	}
+	para := string(doc[i:])
+	para = para[:strings.Index(para, "\n\n")]
+	for _, f := range entityFieldNames() {
+		if !strings.Contains(para, "`"+f+"`") {
+			t.Errorf("docs/RULES.md's list of entity fields lacks %s", f)
+		}
 	}
 }
