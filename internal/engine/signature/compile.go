@@ -285,8 +285,11 @@ func compileAll(p *parser, o Options) (*RuleSet, error) {
 		if o.Suppress != nil {
 			suppress = *o.Suppress
 		}
+		warned := len(c.warns)
 		if r := c.compileRule(d, ov, suppress); r != nil && enabled {
 			rs.Rules = append(rs.Rules, r)
+		} else if !enabled {
+			c.warns = c.warns[:warned] // a rule that does not run warns of nothing
 		}
 	}
 	for id := range o.Overrides {
