@@ -3,6 +3,9 @@
 // distinct values per group within a sliding window, or follow sequences
 // of events with bound variables, timeouts, preconditions, absences and a
 // state-changing effect step, each reporting with its severity and text.
+// A rule stays quiet for a while about what it just reported (the subject
+// and the entities its report names), counts what it holds back, and
+// says what that was when the quiet time ends (suppress.go).
 //
 // Rules are compiled once and indexed by event type and by an equality
 // they require, so an event meets only the rules that can fire. All state
@@ -58,10 +61,7 @@ func (l *Limits) defaults() {
 
 // Stats count what an engine did.
 type Stats struct {
-	Events, Reports, Suppressed uint64
-	Summaries                   uint64 // reports of what a quiet time held back
-	// SuppressedByRule counts the reports held back, by rule id.
-	SuppressedByRule                        map[string]uint64
+	Events, Reports, Suppressed             uint64
 	Attempts                                uint64 // sequences reported as attempts
 	GroupsEvicted, InstancesEvicted         uint64
 	FactsEvicted, SuppressEvicted           uint64
@@ -70,6 +70,11 @@ type Stats struct {
 	Rules                                   int
 	PreconditionsUnmet, ExpiredInstances    uint64
 	AbsencesSatisfied, SequencesBrokenEarly uint64
+	// Summaries are the reports of what a quiet time held back (counted
+	// in Reports too); SuppressedByRule counts the reports held back, by
+	// rule id.
+	Summaries        uint64
+	SuppressedByRule map[string]uint64
 }
 
 // ruleState is one rule's state.
