@@ -258,6 +258,24 @@ func TestCheckRules(t *testing.T) {
 		}
 	}
 
+	// A fact about a whole host that does not say so is valid, with a
+	// warning at its line; the host pack's facts say what they are about.
+	hostFact := filepath.Join(dir, "host-fact.yaml")
+	os.WriteFile(hostFact, []byte("- id: shell\n  silent: true\n  match: {type: PROC.SPAWN}\n  asserts: {fact: shell, key: [host]}\n"), 0o644)
+	hostPack := filepath.Join("..", "..", "rules", "host.yaml")
+	out, code = run(t, "", "check", hostFact, hostPack)
+	if code != 0 {
+		t.Errorf("exit %d for warnings alone, want 0:\n%s", code, out)
+	}
+	for _, want := range []string{hostFact + ": ok (1 rule)", hostFact + `:4:12: [0].asserts: warning: fact "shell" is keyed only by the host`, hostPack + ": ok ("} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "warning:"); n != 1 {
+		t.Errorf("%d warnings, want the one of %s (the host pack has none):\n%s", n, hostFact, out)
+	}
+
 	// Process models: the shipped ones pass, a broken one is named line
 	// by line.
 	models, _ := filepath.Glob(filepath.Join("..", "..", "models", "*.yaml"))

@@ -23,12 +23,15 @@ func checkCmd(e *env) *cobra.Command {
 			}
 			bad := 0
 			for _, f := range files {
-				what, err := node.CheckFile(f, kind)
+				what, warns, err := node.CheckFile(f, kind)
 				if what != "" {
 					what = " (" + what + ")"
 				}
 				if err == nil {
 					fmt.Fprintf(e.stdout, "%s: ok%s\n", f, what)
+					for _, w := range warns {
+						fmt.Fprintln(e.stdout, w)
+					}
 					continue
 				}
 				bad++

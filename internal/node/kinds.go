@@ -31,8 +31,10 @@ const (
 
 // CheckFile loads the file path as kind (KindAuto: as config.FileKind
 // recognises it) and says what it holds ("2 rules"), or every problem in
-// it: a *config.Error lists them with their positions.
-func CheckFile(path, kind string) (string, error) {
+// it: a *config.Error lists them with their positions. Warnings are what
+// is valid but likely a mistake (a rule file's fact about a whole host
+// that does not say so), one a line with its position.
+func CheckFile(path, kind string) (string, []string, error) {
 	switch kind {
 	case KindAuto:
 		kind = KindConfig
@@ -41,22 +43,27 @@ func CheckFile(path, kind string) (string, error) {
 		}
 	case KindConfig, KindRules, KindModel:
 	default:
-		return "", fmt.Errorf("unknown kind %q: want auto, config, rules or model", kind)
+		return "", nil, fmt.Errorf("unknown kind %q: want auto, config, rules or model", kind)
 	}
 	switch kind {
 	case KindModel:
 		ms, err := track.LoadModels([]string{path})
-		return plural(len(ms), "model"), err
+		return plural(len(ms), "model"), nil, err
 	case KindRules:
 		rs, _, err := signature.Load([]string{path}, signature.Options{})
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return plural(len(rs.Rules), "rule"), nil
+		var warns []string
+		for _, w := range rs.Warnings {
+			w.Msg = "warning: " + w.Msg
+			warns = append(warns, w.String())
+		}
+		return plural(len(rs.Rules), "rule"), warns, nil
 	}
 	regs, _ := Registries()
 	_, err := config.LoadFile(path, regs)
-	return "", err
+	return "", nil, err
 }
 
 func plural(n int, word string) string {

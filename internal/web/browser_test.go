@@ -71,8 +71,19 @@ func TestLivePageEscapes(t *testing.T) {
 	live := event.Event{ID: "live-1", Time: t0, Type: "SYS.CPU", Host: hostile[1], IP: "10.0.0.7", Source: hostile[2], Attrs: map[string]any{"x": []string{hostile[0]}}}
 	hub.ObserveEvent(&live)
 	hub.ObserveReport(&event.Report{ID: "r-1", Time: t0, Monitor: "m", Engine: "e", Model: hostile[2], Host: hostile[0], Score: 0.97, Severity: event.SeverityRed, State: hostile[1], Explanation: hostile[2]})
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#events tbody tr").length >= 2 && document.querySelectorAll("#reports tbody tr").length >= 1`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+	// A summary of what a quiet time held back lists each text it would
+	// have said, as text.
+	hub.ObserveReport(&event.Report{ID: "r-2", Time: t0, Monitor: "m", Engine: "e", Model: "exec-from-writable-dir", Host: "web-2", Score: 0.95, Severity: event.SeverityRed, State: "Detected",
+		Explanation: "2 more reports held back within 1m", Attrs: map[string]any{"suppressed": int64(2), "suppressed_texts": []string{hostile[0], "kdevtmpfsi (pid 9003) on web-2 runs from /dev/shm/kdevtmpfsi"}}})
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelectorAll("#events tbody tr").length >= 2 && document.querySelectorAll("#reports tbody tr").length >= 2`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("streamed event or report never shown: %v", err)
+	}
+	held, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#reports ul.held li")).map(li => li.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{hostile[0], "kdevtmpfsi (pid 9003) on web-2 runs from /dev/shm/kdevtmpfsi"}; !slices.Equal(held, want) {
+		t.Errorf("held-back texts shown %q, want %q", held, want)
 	}
 
 	pwned, err := chromedp.Run(ctx, chromedp.Evaluate[string](`String(window.__pwned)`))

@@ -39,9 +39,16 @@ type Rule struct {
 	fields   []match.Field
 	suppress time.Duration
 	// suppressBy, when set, are the fields whose values (with the
-	// subject) key suppression, instead of the group, variables or source.
+	// subject) key suppression, instead of the default.
 	suppressBy    []match.Field
 	suppressBySet bool
+	// printed are the entity fields (entityFields) the report texts
+	// print: with the subject, and the sequence's variables, they key
+	// suppression by default.
+	printed []match.Field
+	// textKeyed: the suppression key holds every value the report texts
+	// print, so all the texts it holds back are the same.
+	textKeyed bool
 
 	match *matcher // match and threshold rules
 	thr   *thrSpec
@@ -113,6 +120,17 @@ type factRef struct {
 	ttl  time.Duration
 }
 
+// hostOnly tells whether a fact's key names nothing narrower than the
+// event's host (host, ip, or no field at all).
+func hostOnly(key []string) bool {
+	for _, k := range key {
+		if k != "host" && k != "ip" {
+			return false
+		}
+	}
+	return true
+}
+
 // Override changes a rule's settings for one monitor.
 type Override struct {
 	Enabled  *bool          `yaml:"enabled"`
@@ -144,6 +162,11 @@ type RuleSet struct {
 	Rules []*Rule
 	index *index
 
+	// Warnings are what is legal but likely a mistake (a fact about a
+	// whole host that does not say so), with their lines: vigil check
+	// prints them, a monitor logs them.
+	Warnings []yamlnode.Problem
+
 	// Slots of the conditions (slots.go) and the number of matchers.
 	slots     match.Slots
 	nmatchers int
@@ -152,6 +175,7 @@ type RuleSet struct {
 // compiler compiles parsed rules.
 type compiler struct {
 	probs yamlnode.Problems
+	warns yamlnode.Problems
 	// lists are those the current rule sees: its file's, with the
 	// engine's replacing them by name.
 	lists     map[string][]match.Value
@@ -261,8 +285,11 @@ func compileAll(p *parser, o Options) (*RuleSet, error) {
 		if o.Suppress != nil {
 			suppress = *o.Suppress
 		}
+		warned := len(c.warns)
 		if r := c.compileRule(d, ov, suppress); r != nil && enabled {
 			rs.Rules = append(rs.Rules, r)
+		} else if !enabled {
+			c.warns = c.warns[:warned] // a rule that does not run warns of nothing
 		}
 	}
 	for id := range o.Overrides {
@@ -279,6 +306,8 @@ func compileAll(p *parser, o Options) (*RuleSet, error) {
 		c.probs.Sort()
 		return nil, &yamlnode.Error{Problems: c.probs}
 	}
+	c.warns.Sort()
+	rs.Warnings = c.warns
 	rs.assignSlots()
 	rs.index = buildIndex(rs)
 	return rs, nil
@@ -397,6 +426,7 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 			r.asserts = &fs[0]
 		}
 	}
+	c.suppression(d, r)
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%+v\x00%v\x00%v", d.source, ov, defSuppress, c.listsUsed(d))))
 	r.hash = fmt.Sprintf("%x", sum[:12])
 	if len(c.probs) > before || d.ID == "" || (d.Match == nil && d.Sequence == nil) {
@@ -527,9 +557,102 @@ func (c *compiler) sequence(r *Rule, d *sequenceDoc) *seqSpec {
 	return s
 }
 
+func attemptText(r *Rule) tmpl {
+	if r.seq == nil || r.seq.attempt == nil {
+		return nil
+	}
+	return r.seq.attempt.report
+}
+
+// computedPlaceholders are the values a rule adds to its report text: they
+// say how much, not what about, and do not key suppression.
+var computedPlaceholders = map[string]bool{"count": true, "window": true, "distinct": true, "values": true, "steps": true, "rule": true, "title": true}
+
+// entityFields are the fields that name what a report is about: a host or
+// address, a process, a user. Printed in a report's text, they key its
+// suppression by default; the other fields it prints (ports, flags,
+// paths, replies, measurements) are details of one occurrence, which a
+// quiet time's summary lists instead.
+var entityFields = map[string]bool{
+	"host": true, "ip": true, "source": true, "subject": true,
+	"src": true, "dst": true, "data_addr": true,
+	"pid": true, "ppid": true, "name": true, "exe": true, "parent_name": true, "parent_exe": true, "comm": true,
+	"uid": true, "user": true,
+}
+
+// entityFieldNames lists the fields that key a rule's suppression by
+// default when its report prints them, sorted.
+func entityFieldNames() []string {
+	out := make([]string, 0, len(entityFields))
+	for k := range entityFields {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// suppression works out the rule's default suppression key: the entities
+// its report names.
+func (c *compiler) suppression(d *ruleDoc, r *Rule) {
+	seen := map[string]bool{}
+	narrow := false // the key names something narrower than the host
+	add := func(t tmpl) {
+		for _, p := range t {
+			if p.name == "" || computedPlaceholders[p.name] || !entityFields[p.name] || seen[p.name] {
+				continue
+			}
+			seen[p.name] = true
+			r.printed = append(r.printed, p.f)
+			if p.name != "host" && p.name != "ip" {
+				narrow = true
+			}
+		}
+	}
+	add(r.report)
+	if r.seq != nil && r.seq.attempt != nil {
+		add(r.seq.attempt.report)
+	}
+	if r.seq != nil {
+		for _, v := range r.seq.vars {
+			if v != "host" && v != "ip" {
+				narrow = true
+			}
+		}
+	}
+	// When the key holds every value the text prints, the texts held back
+	// are all the first one: it is rendered once.
+	r.textKeyed = !d.suppressBySet && r.kind != kindThreshold
+	vars := map[string]bool{}
+	if r.seq != nil {
+		for _, v := range r.seq.vars {
+			vars[v] = true
+		}
+	}
+	for _, t := range []tmpl{r.report, attemptText(r)} {
+		for _, p := range t {
+			if p.name != "" && p.name != "rule" && p.name != "title" && !entityFields[p.name] && !vars[p.name] {
+				r.textKeyed = false
+			}
+		}
+	}
+	if d.suppressBySet || r.kind == kindThreshold || r.subject != nil || r.silent || narrow {
+		return
+	}
+	c.warns = append(c.warns, yamlnode.Problem{File: d.file, Line: d.line, Col: d.col, Path: yamlnode.Join(d.path, "report"),
+		Msg: "the report names nothing narrower than the host, so one quiet time holds back the rule's reports about anything on the host: print what it is about (a {pid}, {user}, {src}), or say suppress_by: [] to mean it"})
+}
+
 func (c *compiler) facts(ds []factDoc) []factRef {
 	var out []factRef
 	for _, d := range ds {
+		if d.Scope == "" && hostOnly(d.Key) {
+			what := "is keyed only by the host"
+			if len(d.Key) == 0 {
+				what = "has no key"
+			}
+			c.warns = append(c.warns, yamlnode.Problem{File: c.cur.file, Line: d.line, Col: d.col, Path: d.path,
+				Msg: fmt.Sprintf("fact %q %s: it holds for every process, user and address there, so it can blame an unrelated one; key it by what it is about (such as [host, pid]), or say scope: host", d.Fact, what)})
+		}
 		f := factRef{name: d.Fact, ttl: d.TTL}
 		for _, k := range d.Key {
 			f.key = append(f.key, match.NewField(k))

@@ -3,6 +3,9 @@
 // distinct values per group within a sliding window, or follow sequences
 // of events with bound variables, timeouts, preconditions, absences and a
 // state-changing effect step, each reporting with its severity and text.
+// A rule stays quiet for a while about what it just reported (the subject
+// and the entities its report names), counts what it holds back, and
+// says what that was when the quiet time ends (suppress.go).
 //
 // Rules are compiled once and indexed by event type and by an equality
 // they require, so an event meets only the rules that can fire. All state
@@ -67,6 +70,11 @@ type Stats struct {
 	Rules                                   int
 	PreconditionsUnmet, ExpiredInstances    uint64
 	AbsencesSatisfied, SequencesBrokenEarly uint64
+	// Summaries are the reports of what a quiet time held back (counted
+	// in Reports too); SuppressedByRule counts the reports held back, by
+	// rule id.
+	Summaries        uint64
+	SuppressedByRule map[string]uint64
 }
 
 // ruleState is one rule's state.
@@ -77,11 +85,6 @@ type ruleState struct {
 	suppress *lru[suppressEntry]
 }
 
-type suppressEntry struct {
-	until      time.Time
-	suppressed uint64
-}
-
 // Engine runs a rule set. It is used from one goroutine.
 type Engine struct {
 	set    *RuleSet
@@ -89,12 +92,19 @@ type Engine struct {
 	byID   map[string]*ruleState
 	facts  *lru[int64]
 	timers timers
-	limits Limits
-	log    *slog.Logger
-	stats  Stats
-	now    time.Time
-	ctx    match.Ctx
-	keyBuf []byte // reused for group and join keys
+	// sums are the ends of quiet times that held reports back.
+	sums   summaryTimers
+	sumSeq uint64
+	// sumsCompactAt is the number of timers at which stale ones are
+	// dropped.
+	sumsCompactAt int
+	suppressedBy  map[string]uint64
+	limits        Limits
+	log           *slog.Logger
+	stats         Stats
+	now           time.Time
+	ctx           match.Ctx
+	keyBuf        []byte // reused for group and join keys
 
 	// Reloading.
 	patterns []string
@@ -115,7 +125,7 @@ func New(rs *RuleSet, l Limits, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{limits: l, log: log, facts: newLRU[int64](l.MaxFacts), states: map[*Rule]*ruleState{}, byID: map[string]*ruleState{}}
+	e := &Engine{limits: l, log: log, facts: newLRU[int64](l.MaxFacts), suppressedBy: map[string]uint64{}, states: map[*Rule]*ruleState{}, byID: map[string]*ruleState{}}
 	e.swap(rs)
 	return e
 }
@@ -129,6 +139,10 @@ func (e *Engine) Stats() Stats {
 	st.Rules = len(e.set.Rules)
 	st.Facts = e.facts.len()
 	st.FactsEvicted = e.facts.evicted
+	st.SuppressedByRule = make(map[string]uint64, len(e.suppressedBy))
+	for id, n := range e.suppressedBy {
+		st.SuppressedByRule[id] = n
+	}
 	for _, rs := range e.byID {
 		if rs.thr != nil {
 			st.Groups += rs.thr.groups.len()
@@ -223,7 +237,17 @@ func (e *Engine) Tick(now time.Time, emit engine.Emit) {
 
 func (e *Engine) advance(now time.Time, emit engine.Emit) {
 	e.now = now
-	for len(e.timers) > 0 && !e.timers[0].at.After(now) {
+	for {
+		seqDue := len(e.timers) > 0 && !e.timers[0].at.After(now)
+		sumDue := len(e.sums) > 0 && !e.sums[0].at.After(now)
+		if !seqDue && !sumDue {
+			return
+		}
+		// In time order; at the same time, a quiet time's summary first.
+		if sumDue && (!seqDue || !e.sums[0].at.After(e.timers[0].at)) {
+			e.summaryDue(heap.Pop(&e.sums).(summaryTimer), emit)
+			continue
+		}
 		t := heap.Pop(&e.timers).(timer)
 		inst := t.inst
 		if inst.dead || inst.gen != t.gen {
@@ -454,38 +478,12 @@ func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []s
 	if rep.Host == "" && rep.IP == "" {
 		rep.Host = "unknown"
 	}
-	// Suppression, per rule and subject (and group or variables).
+	// Suppression, per rule and what the report is about.
 	if r.suppress > 0 {
-		var key string
-		if r.suppressBySet {
-			var b strings.Builder
-			b.WriteString(rep.Host + "\x00" + rep.IP)
-			for _, f := range r.suppressBy {
-				b.WriteByte(0)
-				if v, ok := vars[f.Name()]; ok {
-					b.WriteString(v)
-				} else if ev != nil {
-					b.WriteString(f.Text(ev))
-				}
-			}
-			key = b.String()
-		} else {
-			key = rep.Host + "\x00" + rep.IP + "\x00" + suppressKey(extra, attrs, vars, ev)
-		}
-		if en, ok := st.suppress.get(key); ok && at.Before(en.val.until) {
-			en.val.suppressed++
-			e.stats.Suppressed++
+		key := suppressionKey(r, &rep, ev, attrs, vars)
+		render := func() string { return text.render(ev, withRule(extra, r), vars) }
+		if e.suppressed(st, &rep, render, key, emit) {
 			return
-		} else if ok {
-			if en.val.suppressed > 0 {
-				if attrs == nil {
-					attrs = map[string]any{}
-				}
-				attrs["suppressed"] = int64(en.val.suppressed)
-			}
-			en.val = suppressEntry{until: at.Add(r.suppress)}
-		} else {
-			st.suppress.put(key, suppressEntry{until: at.Add(r.suppress)})
 		}
 	}
 	if attrs == nil {
@@ -514,11 +512,7 @@ func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []s
 	if len(r.Tags) > 0 {
 		attrs["tags"] = r.Tags
 	}
-	if extra == nil {
-		extra = map[string]string{}
-	}
-	extra["rule"], extra["title"] = r.ID, r.Title
-	rep.Explanation = text.render(ev, extra, vars)
+	rep.Explanation = text.render(ev, withRule(extra, r), vars)
 	rep.Attrs = attrs
 	e.stats.Reports++
 	emit(rep)
@@ -548,40 +542,14 @@ func reservedReportAttr(k string) bool {
 	return false
 }
 
-func suppressKey(extra map[string]string, attrs map[string]any, vars map[string]string, ev *event.Event) string {
-	var b strings.Builder
-	if len(vars) > 0 {
-		keys := make([]string, 0, len(vars))
-		for k := range vars {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			b.WriteString(vars[k])
-			b.WriteByte(0)
-		}
-		return b.String()
+// withRule adds the rule's own placeholders to the values a report text
+// may print.
+func withRule(extra map[string]string, r *Rule) map[string]string {
+	if extra == nil {
+		extra = map[string]string{}
 	}
-	if extra != nil {
-		if _, isThr := extra["count"]; isThr {
-			keys := make([]string, 0, len(attrs))
-			for k := range attrs {
-				if k != "count" && k != "window" && k != "values" {
-					keys = append(keys, k)
-				}
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				b.WriteString(event.FormatValue(attrs[k]))
-				b.WriteByte(0)
-			}
-			return b.String()
-		}
-	}
-	if ev != nil {
-		b.WriteString(ev.Str("src"))
-	}
-	return b.String()
+	extra["rule"], extra["title"] = r.ID, r.Title
+	return extra
 }
 
 func factKey(f factRef, ev *event.Event, vars map[string]string) (string, bool) {

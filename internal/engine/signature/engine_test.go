@@ -158,6 +158,7 @@ rules:
     asserts: {fact: seen, key: [src]}
   - id: reported
     match: {type: NET.CONN}
+    report: "connection from {src}"
 `)
 	e := New(rs, Limits{MaxGroups: 100, MaxInstances: 50, MaxFacts: 70, MaxSuppress: 30}, nil)
 	reports := 0

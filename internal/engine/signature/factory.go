@@ -32,6 +32,9 @@ func Factory() engine.Factory {
 				log = log.With("engine", d.Name)
 			}
 			e := New(rs, Limits{MaxGroups: s.MaxGroups, MaxInstances: s.MaxInstances, MaxFacts: s.MaxFacts, MaxSuppress: s.MaxSuppress}, log)
+			for _, w := range rs.Warnings {
+				e.log.Warn("rule warning", "warning", w.String())
+			}
 			e.WatchFiles(patterns, s.options(), files, s.Reload)
 			if d.Clock != nil {
 				e.next = d.Clock.Now().Add(s.Reload)

@@ -31,6 +31,7 @@ type collector struct {
 	snap                                               *statsSnapshot
 	events, reports, suppressed, attempts, unmet       *prometheus.Desc
 	evicted, state, reloads, reloadErrors, rulesLoaded *prometheus.Desc
+	suppressedByRule, summaries                        *prometheus.Desc
 }
 
 func newCollector(monitor, name string, snap *statsSnapshot) *collector {
@@ -50,11 +51,14 @@ func newCollector(monitor, name string, snap *statsSnapshot) *collector {
 		reloads:      d("vigil_signature_reloads_total", "Rule reloads applied."),
 		reloadErrors: d("vigil_signature_reload_errors_total", "Rule reloads refused because the files had mistakes."),
 		rulesLoaded:  d("vigil_signature_rules", "Rules running."),
+		suppressedByRule: d("vigil_reports_suppressed_total",
+			"Reports a rule held back within its quiet time about the same thing, by rule; each quiet time that held some back ends with a summary report.", "rule"),
+		summaries: d("vigil_signature_suppression_summaries_total", "Summary reports of what a quiet time held back."),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.events, c.reports, c.suppressed, c.attempts, c.unmet, c.evicted, c.state, c.reloads, c.reloadErrors, c.rulesLoaded} {
+	for _, d := range []*prometheus.Desc{c.events, c.reports, c.suppressed, c.attempts, c.unmet, c.evicted, c.state, c.reloads, c.reloadErrors, c.rulesLoaded, c.suppressedByRule, c.summaries} {
 		ch <- d
 	}
 }
@@ -70,6 +74,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.events, st.Events)
 	counter(c.reports, st.Reports)
 	counter(c.suppressed, st.Suppressed)
+	counter(c.summaries, st.Summaries)
+	for id, n := range st.SuppressedByRule {
+		counter(c.suppressedByRule, n, id)
+	}
 	counter(c.attempts, st.Attempts)
 	counter(c.unmet, st.PreconditionsUnmet)
 	counter(c.evicted, st.GroupsEvicted, "groups")

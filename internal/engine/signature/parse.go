@@ -105,6 +105,9 @@ type factDoc struct {
 	Fact      string
 	Key       []string
 	TTL       time.Duration
+	// Scope "host" says a fact keyed only by the host is meant to be
+	// about the whole host.
+	Scope string
 }
 
 // parser collects the documents of rule files and their problems.
@@ -490,6 +493,11 @@ func (p *parser) fact(n *yaml.Node, path string, assert bool) *factDoc {
 			}
 		case "key":
 			f.Key = p.fields(v, kp)
+		case "scope":
+			f.Scope = p.String(v, kp)
+			if f.Scope != "host" {
+				p.Addf(v, kp, "scope %q: the one scope a fact names is host (a fact keyed only by the host, on purpose)", f.Scope)
+			}
 		case "ttl":
 			if !assert {
 				p.Addf(k, kp, "ttl belongs to asserts, where the fact is made")
@@ -497,7 +505,7 @@ func (p *parser) fact(n *yaml.Node, path string, assert bool) *factDoc {
 			}
 			f.TTL = p.Duration(v, kp, false)
 		default:
-			known := []string{"fact", "key"}
+			known := []string{"fact", "key", "scope"}
 			if assert {
 				known = append(known, "ttl")
 			}

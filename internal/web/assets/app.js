@@ -237,7 +237,31 @@ function addReport(r, atEnd) {
   badge.className = "sev sev-" + level;
   badge.textContent = r.severity;
   const score = typeof r.score === "number" ? r.score.toFixed(3) : r.score;
-  addRow("reports", r.id, [r.time, r.monitor, r.engine, r.model, r.host, r.ip, score, badge, r.state, [r.explanation, "expl"]], atEnd);
+  addRow("reports", r.id, [r.time, r.monitor, r.engine, r.model, r.host, r.ip, score, badge, r.state, explanation(r)], atEnd);
+}
+
+// explanation is a report's explanation cell; a summary of what a quiet
+// time held back lists each text it would have said on its own line.
+function explanation(r) {
+  const held = r.attrs && Array.isArray(r.attrs.suppressed_texts) ? r.attrs.suppressed_texts : null;
+  if (!held || held.length === 0) return [r.explanation, "expl"];
+  const div = document.createElement("div");
+  div.className = "expl";
+  div.textContent = r.explanation == null ? "" : String(r.explanation);
+  const ul = document.createElement("ul");
+  ul.className = "held";
+  for (const t of held) {
+    const li = document.createElement("li");
+    li.textContent = String(t);
+    ul.appendChild(li);
+  }
+  if (r.attrs.suppressed_texts_more) {
+    const li = document.createElement("li");
+    li.textContent = "…";
+    ul.appendChild(li);
+  }
+  div.appendChild(ul);
+  return div;
 }
 
 async function load(path, add) {
