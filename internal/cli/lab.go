@@ -69,6 +69,7 @@ func labAttacksCmd(e *env) *cobra.Command {
 		fast, asJSON bool
 		dir          string
 		only         []string
+		record       string
 	)
 	cmd := &cobra.Command{
 		Use:   "attacks",
@@ -88,7 +89,7 @@ func labAttacksCmd(e *env) *cobra.Command {
 			if dir, err = filepath.Abs(dir); err != nil {
 				return fail(err)
 			}
-			o := lab.Options{Vigil: self, Dir: dir, Fast: fast, Logger: e.log, Progress: e.stdout}
+			o := lab.Options{Vigil: self, Dir: dir, Fast: fast, Logger: e.log, Progress: e.stdout, Record: record}
 			if asJSON {
 				o.Progress = e.stderr
 			}
@@ -114,5 +115,6 @@ func labAttacksCmd(e *env) *cobra.Command {
 	fs.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
 	fs.StringVar(&dir, "dir", "", "directory of the lab's files (default: a new temporary one)")
 	fs.StringSliceVar(&only, "only", nil, "run only these behaviours (ids, comma-separated)")
+	fs.StringVar(&record, "record", "", "write each behaviour's events from the service host to DIR/<behaviour>/events.jsonl (rule scenarios)")
 	return cmd
 }

@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,6 +68,9 @@ type BehaviourResult struct {
 	Others  []string `json:"others,omitempty"`
 	Skipped string   `json:"skipped,omitempty"`
 	Error   string   `json:"error,omitempty"`
+	// Start and End bound the behaviour and the wait for its report.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
 }
 
 // AttacksResult is the outcome of a run.
@@ -233,6 +239,11 @@ func RunAttacks(ctx context.Context, o Options, only []string) (*AttacksResult, 
 		if r.Skipped != "" {
 			continue
 		}
+		if o.Record != "" {
+			if err := l.record(ctx, r); err != nil {
+				return nil, err
+			}
+		}
 		res.Tried++
 		if b.Falco {
 			res.FalcoClaimed++
@@ -299,7 +310,7 @@ func (l *attacksLab) build(ctx context.Context) error {
 	}
 	identity := filepath.Join(data, "bus", "sensor.json")
 	if _, err := l.start("svc", "netsensor", l.o.Vigil, "netsensor", "--iface", sv, "--bus", "nats://127.0.0.1:4222",
-		"--bus-identity", identity, "--id", "svc-link", "--services", svcIP + ":80/tcp", "--spool-dir", filepath.Join(l.o.Dir, "netsensor-spool"), "--log-level", "warn"); err != nil {
+		"--bus-identity", identity, "--id", "svc-link", "--services", svcIP+":80/tcp", "--spool-dir", filepath.Join(l.o.Dir, "netsensor-spool"), "--log-level", "warn"); err != nil {
 		return err
 	}
 	host := filepath.Join(l.o.Dir, "svc")
@@ -456,6 +467,7 @@ func (l *attacksLab) try(ctx context.Context, b Behaviour) BehaviourResult {
 		}
 	}
 	from := time.Now().UTC()
+	r.Start = from
 	// The behaviour's reports carry its events' times: a little before
 	// its start counts (clocks of the sensors' samples).
 	since := from.Add(-100 * time.Millisecond)
@@ -502,6 +514,7 @@ func (l *attacksLab) try(ctx context.Context, b Behaviour) BehaviourResult {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	r.End = time.Now().UTC()
 	verdict := "MISSED"
 	if r.Caught {
 		verdict = fmt.Sprintf("reported by %s in %.1fs", r.Rule, r.Seconds)
@@ -510,6 +523,28 @@ func (l *attacksLab) try(ctx context.Context, b Behaviour) BehaviourResult {
 	// Let what the behaviour started end before the next one.
 	_ = sleep(ctx, time.Second)
 	return r
+}
+
+// record writes the service host's events during a behaviour (and the
+// wait for its report) to Record/<behaviour>/events.jsonl, oldest first.
+func (l *attacksLab) record(ctx context.Context, r BehaviourResult) error {
+	var raw []json.RawMessage
+	u := fmt.Sprintf("%s/api/events?host=svc&limit=10000&since=%s&until=%s", l.dashboard(),
+		url.QueryEscape(r.Start.Add(-100*time.Millisecond).Format(time.RFC3339Nano)), url.QueryEscape(r.End.Format(time.RFC3339Nano)))
+	if err := getJSON(ctx, u, &raw); err != nil {
+		return err
+	}
+	slices.Reverse(raw)
+	dir := filepath.Join(l.o.Record, r.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	for _, m := range raw {
+		b.Write(m)
+		b.WriteByte('\n')
+	}
+	return os.WriteFile(filepath.Join(dir, "events.jsonl"), b.Bytes(), 0o644)
 }
 
 func contains(list []string, s string) bool {

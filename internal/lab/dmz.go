@@ -41,6 +41,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress receives the timeline as it happens.
 	Progress io.Writer
+	// Record, for vigil lab attacks, names a directory where each
+	// behaviour's events from the service host are written, oldest first,
+	// as <behaviour>/events.jsonl: the rule scenarios are recorded so.
+	Record string
 	// OnUp, if set, is called with the dashboard's address once the lab
 	// is up, before the experiment starts (a browser can watch it).
 	OnUp func(dashboard string)
