@@ -156,7 +156,7 @@ func catalogue() []Behaviour {
 			Expect:  []string{"memfd-exec"}},
 		{ID: "exec-dev-shm", Title: "program run from /dev/shm", Class: "defense-evasion", Falco: true,
 			Service: "cp /bin/true /dev/shm/.t && /dev/shm/.t", Writes: []string{"/dev/shm"}, Expect: []string{"exec-from-writable-dir"}},
-		{ID: "ptrace-attach", Title: "ptrace attach to another process", Class: "defense-evasion", Needs: []string{"python3"},
+		{ID: "ptrace-attach", Title: "ptrace attach to another process", Class: "defense-evasion", Falco: true, Needs: []string{"python3"},
 			Service: `sleep 5 & python3 -c 'import ctypes,sys,os; l=ctypes.CDLL(None,use_errno=True); p=int(sys.argv[1]); l.ptrace(16,p,0,0); os.waitpid(p,0); l.ptrace(17,p,0,0)' $!; kill $! 2>/dev/null; true`,
 			Expect:  []string{"ptrace-attach"}},
 		{ID: "web-shell-download", Title: "web shell fetches a tool", Class: "command-and-control", Falco: true,
