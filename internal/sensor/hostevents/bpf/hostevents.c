@@ -501,9 +501,16 @@ static __always_inline u32 walk(struct scratch *s, u32 base, struct vfsmount *vm
 	for (int i = 0; i < MAX_DEPTH; i++) {
 		struct dentry *root = BPF_CORE_READ(vm, mnt_root);
 		struct dentry *parent = BPF_CORE_READ(d, d_parent);
-		if (d == root || d == parent) {
+		if (d != root && d == parent) {
+			// A dentry without a parent that is no mount's root: a pseudo
+			// file (memfd, pipe, socket) or one cut off. Its own name.
+			s->names[i] = (u64)BPF_CORE_READ(d, d_name.name);
+			n = i + 1;
+			break;
+		}
+		if (d == root) {
 			struct mount *mp = BPF_CORE_READ(m, mnt_parent);
-			if (d == root && mp && mp != m) {
+			if (mp && mp != m) {
 				s->names[i] = 0;
 				d = BPF_CORE_READ(m, mnt_mountpoint);
 				m = mp;

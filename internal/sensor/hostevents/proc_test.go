@@ -1,0 +1,144 @@
+//go:build linux && amd64
+
+package hostevents
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// The test binary is also the helper processes the tests run:
+// VIGIL_HOSTEVENTS_HELPER names what to do.
+func TestMain(m *testing.M) {
+	switch os.Getenv("VIGIL_HOSTEVENTS_HELPER") {
+	case "":
+		os.Exit(m.Run())
+	case "memfd-exec":
+		os.Exit(memfdExec(os.Args[1]))
+	case "sleep":
+		select {}
+	}
+	os.Exit(2)
+}
+
+// memfdExec copies the program prog into a memfd and runs it from there.
+func memfdExec(prog string) int {
+	fd, err := unix.MemfdCreate("vigil-test", 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	src, err := os.Open(prog)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	f := os.NewFile(uintptr(fd), "memfd")
+	if _, err := io.Copy(f, src); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	err = unix.Exec(fmt.Sprintf("/proc/self/fd/%d", fd), []string{"from-memfd"}, nil)
+	fmt.Fprintln(os.Stderr, err)
+	return 1
+}
+
+func helper(what string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "VIGIL_HOSTEVENTS_HELPER="+what)
+	return cmd
+}
+
+// A program run from a memfd: PROC.MEMFD with its name, then PROC.EXEC with
+// exe_memfd.
+func TestMemfdExec(t *testing.T) {
+	w := openSensor(t, Options{})
+	cmd := helper("memfd-exec", "/bin/true")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("memfd exec: %v\n%s", err, out)
+	}
+	pid := cmd.Process.Pid
+	mfd := w.await(t, TypeMemfd, "of the helper", pidIs(pid))
+	if mfd.Attrs["memfd_name"] != "vigil-test" {
+		t.Errorf("PROC.MEMFD %v", mfd.Attrs)
+	}
+	ev := w.await(t, TypeExec, "of from-memfd", func(e event.Event) bool { return e.Attrs["pid"] == int64(pid) && e.Attrs["name"] != mfd.Attrs["name"] })
+	if ev.Attrs["exe_memfd"] != true {
+		t.Errorf("exe_memfd not set: %v", ev.Attrs)
+	}
+	if ev.Attrs["exe"] != "/memfd:vigil-test" || ev.Attrs["exe_deleted"] != true {
+		t.Errorf("PROC.EXEC %v", ev.Attrs)
+	}
+}
+
+// Attaching to a child with ptrace is a PROC.PTRACE naming the target.
+func TestPtraceAttach(t *testing.T) {
+	w := openSensor(t, Options{})
+	child := helper("sleep")
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	target := child.Process.Pid
+	w.await(t, TypeExec, "of the child", pidIs(target))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := syscall.PtraceAttach(target); err != nil {
+		t.Fatalf("ptrace attach: %v", err)
+	}
+	var ws syscall.WaitStatus
+	syscall.Wait4(target, &ws, 0, nil)
+	syscall.PtraceDetach(target)
+	ev := w.await(t, TypePtrace, "attach", pidIs(os.Getpid()))
+	if ev.Attrs["request"] != "attach" || ev.Attrs["target_pid"] != int64(target) || ev.Attrs["target_name"] != filepath.Base(os.Args[0])[:min(15, len(filepath.Base(os.Args[0])))] {
+		t.Errorf("PROC.PTRACE %v", ev.Attrs)
+	}
+}
+
+// A connection to a loopback listener is a PROC.CONNECT (destination port)
+// and a PROC.ACCEPT (peer port, local port), both of this process.
+func TestLoopbackConnectAndAccept(t *testing.T) {
+	w := openSensor(t, Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if s := <-accepted; s != nil {
+		s.Close()
+	}
+	sport := c.LocalAddr().(*net.TCPAddr).Port
+	con := w.await(t, TypeConnect, "to the listener", func(e event.Event) bool { return e.Attrs["dport"] == int64(port) })
+	if con.Attrs["daddr"] != "127.0.0.1" || con.Attrs["proto"] != "tcp" || con.Attrs["family"] != "inet" || con.Attrs["pid"] != int64(os.Getpid()) {
+		t.Errorf("PROC.CONNECT %v", con.Attrs)
+	}
+	acc := w.await(t, TypeAccept, "by the listener", func(e event.Event) bool { return e.Attrs["local_port"] == int64(port) })
+	if acc.Attrs["peer_port"] != int64(sport) || acc.Attrs["peer_addr"] != "127.0.0.1" || acc.Attrs["pid"] != int64(os.Getpid()) {
+		t.Errorf("PROC.ACCEPT %v (the client's port is %d)", acc.Attrs, sport)
+	}
+}
