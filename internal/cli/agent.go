@@ -20,6 +20,7 @@ type agentFlags struct {
 	hostID, ip, proc, spool string
 	spoolMax                int64
 	sys                     syscallFlags
+	ev                      eventsFlags
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
@@ -35,6 +36,7 @@ func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
 	fs.StringVar(&f.spool, prefix+"spool-dir", "", "directory of the spool that holds observations while the bus is away")
 	fs.Int64Var(&f.spoolMax, prefix+"spool-max-bytes", config.DefaultSpoolMaxBytes, "bound of the spool; beyond it the oldest observations are dropped and counted")
 	f.sys.register(cmd, prefix)
+	f.ev.register(cmd, prefix)
 }
 
 // apply lays the flags that were given over the agent section.
@@ -50,6 +52,7 @@ func (f *agentFlags) apply(cmd *cobra.Command, prefix string, a config.Agent) (c
 	set(changed("spool-dir"), &a.SpoolDir, f.spool)
 	set(changed("spool-max-bytes"), &a.SpoolMaxBytes, f.spoolMax)
 	a.Syscalls = f.sys.apply(changed, a.Syscalls)
+	a.Events = f.ev.apply(changed, a.Events)
 	var err error
 	if a.Thresholds, err = config.AddThresholds(a.Thresholds, f.thresholds); err != nil {
 		return a, fmt.Errorf("--%sthreshold %w", prefix, err)

@@ -37,7 +37,7 @@ func TestAgentFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
 	var af agentFlags
 	cmd := &cobra.Command{Use: "x"}
 	af.register(cmd, "")
-	if err := cmd.ParseFlags([]string{"--interval", "2s", "--procs", "sshd,bash", "--threshold", "PROC.CPU=30:0.5", "--syscalls", "--syscall-interval", "3s"}); err != nil {
+	if err := cmd.ParseFlags([]string{"--interval", "2s", "--procs", "sshd,bash", "--threshold", "PROC.CPU=30:0.5", "--syscalls", "--syscall-interval", "3s", "--events"}); err != nil {
 		t.Fatal(err)
 	}
 	sec := config.Default().Agent
@@ -59,6 +59,9 @@ func TestAgentFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
 	if !a.Syscalls.Enabled || a.Syscalls.Interval != 3*time.Second || a.Syscalls.MapEntries != config.DefaultSyscallMapEntries {
 		t.Fatalf("syscalls %+v: want enabled, 3s, the default map size", a.Syscalls)
 	}
+	if !a.Events.Enabled || a.Events.RingBufferBytes != config.DefaultEventsRingBufferBytes || len(a.Events.OpenPaths) == 0 {
+		t.Fatalf("events %+v: want enabled, with the default ring buffer and watched paths", a.Events)
+	}
 }
 
 func TestAgentFlagErrors(t *testing.T) {
@@ -71,6 +74,7 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--threshold", "PROC.CPU=1:y"}, `bad relative threshold "y"`},
 		{[]string{"--window", "0"}, "window"},
 		{[]string{"--interval", "-1s"}, "interval"},
+		{[]string{"--events-ring-buffer-bytes", "5000"}, "agent.events.ring_buffer_bytes: must be a power of two"},
 	} {
 		var af agentFlags
 		cmd := &cobra.Command{Use: "x"}
@@ -105,6 +109,7 @@ func TestFlagDefaultsComeFromConfig(t *testing.T) {
 		{agentCmd, "bus", config.DefaultBusURL},
 		{agentCmd, "syscall-map-entries", "65536"},
 		{upCmd, "agent-interval", "4s"},
+		{upCmd, "agent-events-ring-buffer-bytes", "4194304"},
 		{upCmd, "listen", config.DefaultHTTPListen},
 		{upCmd, "bus-listen", "127.0.0.1:4222"},
 		{upCmd, "data", config.DefaultDataDir},

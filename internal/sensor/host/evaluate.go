@@ -54,6 +54,9 @@ type EvalConfig struct {
 	Procs, Exclude []string
 	// Thresholds override DefaultThresholds by type.
 	Thresholds map[string]Threshold
+	// NoSpawn leaves PROC.SPAWN out: the eBPF exec events report every
+	// process exactly when they run (internal/sensor/hostevents).
+	NoSpawn bool
 	// Executable, UID and TCPStates read what is costly to read for every
 	// process or every sample, only for what is reported (each optional).
 	Executable func(pid int) string
@@ -206,7 +209,9 @@ func (ev *Evaluator) evaluateProcs(s *Snapshot, first bool, emit func(string, ma
 			// Spawned since the last sample: it used nothing before.
 			st.cpu.push(0)
 			st.mem.push(0)
-			emit(event.TypeProcSpawn, ev.procAttrs(st, p))
+			if !ev.cfg.NoSpawn {
+				emit(event.TypeProcSpawn, ev.procAttrs(st, p))
+			}
 		} else if dt > 0 {
 			cpuPct := (p.CPU - st.p.CPU) / dt * 100
 			ev.check(event.TypeProcCPU, st.cpu, max(cpuPct, 0), func(a map[string]any) {
