@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -28,6 +30,16 @@ func TestMain(m *testing.M) {
 		os.Exit(memfdExec(os.Args[1]))
 	case "sleep":
 		select {}
+	case "setuid0":
+		if err := syscall.Setuid(0); err != nil {
+			fmt.Fprintln(os.Stderr, err, "uid", os.Getuid(), "euid", os.Geteuid())
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case "create":
+		os.Exit(create(os.Args[1:]))
+	case "deep":
+		os.Exit(deep(os.Args[1], os.Args[2]))
 	}
 	os.Exit(2)
 }
@@ -140,5 +152,77 @@ func TestLoopbackConnectAndAccept(t *testing.T) {
 	acc := w.await(t, TypeAccept, "by the listener", func(e event.Event) bool { return e.Attrs["local_port"] == int64(port) })
 	if acc.Attrs["peer_port"] != int64(sport) || acc.Attrs["peer_addr"] != "127.0.0.1" || acc.Attrs["pid"] != int64(os.Getpid()) {
 		t.Errorf("PROC.ACCEPT %v (the client's port is %d)", acc.Attrs, sport)
+	}
+}
+
+// create creates (or appends to) each file named.
+func create(paths []string) int {
+	for _, p := range paths {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		f.Close()
+	}
+	return 0
+}
+
+// deep makes a directory tree deeper than PATH_MAX under dir, one level
+// at a time, and writes a file at its bottom.
+func deep(dir, levels string) int {
+	if err := os.Chdir(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	n, _ := strconv.Atoi(levels)
+	name := strings.Repeat("d", 200)
+	for range n {
+		if err := os.Mkdir(name, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := os.Chdir(name); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return create([]string{"bottom"})
+}
+
+// Gaining root through a setuid program, and then with setuid(0), are two
+// PROC.CRED events with the old and new ids.
+func TestSetuidGainIsProcCred(t *testing.T) {
+	dir, err := os.MkdirTemp("", "vigil-cred-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "vigil-suid")
+	copyFile(t, os.Args[0], prog, 0o755)
+	if err := os.Chown(prog, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(prog, 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	w := openSensor(t, Options{})
+	cmd := exec.Command(prog)
+	cmd.Env = append(os.Environ(), "VIGIL_HOSTEVENTS_HELPER=setuid0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("setuid helper: %v %q", err, out)
+	}
+	pid := cmd.Process.Pid
+	viaExec := w.await(t, TypeCred, "through the exec", func(e event.Event) bool { return e.Attrs["pid"] == int64(pid) && e.Attrs["via_exec"] == true })
+	if viaExec.Attrs["old_euid"] != int64(65534) || viaExec.Attrs["new_euid"] != int64(0) || viaExec.Attrs["exe"] != prog {
+		t.Errorf("PROC.CRED %v", viaExec.Attrs)
+	}
+	call := w.await(t, TypeCred, "through setuid(0)", func(e event.Event) bool { return e.Attrs["pid"] == int64(pid) && e.Attrs["via_exec"] == nil })
+	if call.Attrs["old_uid"] != int64(65534) || call.Attrs["new_uid"] != int64(0) {
+		t.Errorf("PROC.CRED %v", call.Attrs)
 	}
 }

@@ -24,6 +24,11 @@ type Tree struct {
 	nodes    map[uint32]*node
 	// Refused counts processes not added because the tree was full.
 	Refused uint64
+	// fullPuts counts additions tried while full since the last prune: a
+	// prune reads /proc for every process, so it is done again only after
+	// a sixteenth of the bound has been refused.
+	fullPuts int
+	pruned   bool
 }
 
 // NewTree returns an empty tree of at most max processes.
@@ -78,8 +83,12 @@ func (t *Tree) read(pid uint32) *node {
 
 func (t *Tree) put(pid uint32, n *node) {
 	if _, ok := t.nodes[pid]; !ok && len(t.nodes) >= t.max {
-		t.prune()
+		if !t.pruned || t.fullPuts >= t.max/16 {
+			t.prune()
+			t.pruned, t.fullPuts = true, 0
+		}
 		if len(t.nodes) >= t.max {
+			t.fullPuts++
 			t.Refused++
 			return
 		}
