@@ -14,7 +14,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ids/vigil/internal/event"
@@ -35,6 +38,14 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err, "uid", os.Getuid(), "euid", os.Geteuid())
 			os.Exit(1)
 		}
+		os.Exit(0)
+	case "bpf-load":
+		os.Exit(bpfLoad())
+	case "init-module":
+		// An image that is no module: the kernel refuses it.
+		params, _ := unix.BytePtrFromString("vigil_test=1")
+		_, _, errno := unix.Syscall(unix.SYS_INIT_MODULE, uintptr(unsafe.Pointer(&[16]byte{})), 16, uintptr(unsafe.Pointer(params)))
+		fmt.Fprintln(os.Stderr, errno)
 		os.Exit(0)
 	case "create":
 		os.Exit(create(os.Args[1:]))
@@ -224,5 +235,50 @@ func TestSetuidGainIsProcCred(t *testing.T) {
 	call := w.await(t, TypeCred, "through setuid(0)", func(e event.Event) bool { return e.Attrs["pid"] == int64(pid) && e.Attrs["via_exec"] == nil })
 	if call.Attrs["old_uid"] != int64(65534) || call.Attrs["new_uid"] != int64(0) {
 		t.Errorf("PROC.CRED %v", call.Attrs)
+	}
+}
+
+// bpfLoad loads a BPF program that returns 0 and unloads it.
+func bpfLoad() int {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: "vigil_probe", Type: ebpf.SocketFilter, License: "MIT",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	p.Close()
+	return 0
+}
+
+// A BPF program loaded by another process is a KERNEL.BPF with its name;
+// the agent's own loads are not reported.
+func TestBPFLoadIsKernelBPF(t *testing.T) {
+	w := openSensor(t, Options{})
+	cmd := helper("bpf-load")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	ev := w.await(t, TypeBPF, "of the helper", func(e event.Event) bool {
+		return e.Attrs["pid"] == int64(cmd.Process.Pid) && e.Attrs["prog_name"] == "vigil_probe"
+	})
+	if ev.Attrs["prog_type"] != int64(ebpf.SocketFilter) || ev.Attrs["command"] != "BPF_PROG_LOAD" {
+		t.Errorf("KERNEL.BPF %v", ev.Attrs)
+	}
+	if e, ok := w.find(TypeBPF, pidIs(os.Getpid())); ok {
+		t.Errorf("the agent's own load was reported: %v", e.Attrs)
+	}
+}
+
+// Asking the kernel to load a module is a KERNEL.MODULE, even when the
+// kernel refuses the image (here: 16 zero bytes, no module).
+func TestModuleLoadIsKernelModule(t *testing.T) {
+	w := openSensor(t, Options{})
+	cmd := helper("init-module")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	ev := w.await(t, TypeModule, "of the helper", pidIs(cmd.Process.Pid))
+	if ev.Attrs["syscall"] != "init_module" || ev.Attrs["params"] != "vigil_test=1" || ev.Attrs["bytes"] != int64(16) {
+		t.Errorf("KERNEL.MODULE %v", ev.Attrs)
 	}
 }

@@ -193,3 +193,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Container ids come from the cgroup paths of docker, containerd, CRI-O
+// and podman.
+func TestContainerOf(t *testing.T) {
+	id := strings.Repeat("0123456789abcdef", 4)
+	for _, tc := range []struct{ cgroup, want string }{
+		{"0::/system.slice/docker-" + id + ".scope\n", id},
+		{"12:memory:/docker/" + id + "\n", id},
+		{"0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-" + id + ".scope\n", id},
+		{"0::/machine.slice/libpod-" + id + ".scope/container\n", id},
+		{"0::/user.slice/user-1000.slice/session-2.scope\n", ""},
+		{"0::/" + id[:63] + "\n", ""},
+	} {
+		f := filepath.Join(t.TempDir(), "cgroup")
+		if err := os.WriteFile(f, []byte(tc.cgroup), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := containerOf(f); !ok || got != tc.want {
+			t.Errorf("%q: container %q, want %q", tc.cgroup, got, tc.want)
+		}
+	}
+	if _, ok := containerOf(filepath.Join(t.TempDir(), "none")); ok {
+		t.Error("a missing file was read")
+	}
+}
