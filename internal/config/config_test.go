@@ -91,6 +91,12 @@ func TestFullFile(t *testing.T) {
 	if ro.Server.JetStream.MaxAge != 48*time.Hour || len(ro.Server.Users) != 1 {
 		t.Errorf("server: %+v", ro.Server)
 	}
+	// A list given replaces the default's; what is not given keeps it.
+	ev := ro.Agent.Events
+	if !ev.Enabled || ev.RingBufferBytes != 16<<20 || len(ev.ModifyPaths) != 2 || len(ev.ModifyNames) != 1 ||
+		len(ev.OpenPaths) != len(DefaultAgentEvents().OpenPaths) || ev.MaxArgs != DefaultEventsMaxArgs {
+		t.Errorf("agent.events: %+v", ev)
+	}
 }
 
 func TestDefaults(t *testing.T) {
