@@ -43,6 +43,9 @@ type converter struct {
 	// containers of processes, by pid (from /proc at their exec, inherited
 	// at fork).
 	containers map[uint32]string
+	// byCgroup caches the container of each cgroup v2 id, where cgroup v2
+	// is the hierarchy (the id then names the cgroup); nil otherwise.
+	byCgroup map[uint64]string
 }
 
 func newConverter(o Options, mono uint64, wall time.Time) *converter {
@@ -56,10 +59,14 @@ func newConverter(o Options, mono uint64, wall time.Time) *converter {
 		}
 		return m
 	}
-	return &converter{
+	c := &converter{
 		o: o, tree: NewTree(o.Events.MaxProcesses, o.ProcRoot), procs: set(o.Procs), exclude: set(o.Exclude),
 		credExes: set(o.Events.CredExes), mono: mono, wall: wall, containers: map[uint32]string{},
 	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil && o.ProcRoot == "/proc" {
+		c.byCgroup = map[uint64]string{}
+	}
+	return c
 }
 
 func (c *converter) time(ktime uint64) time.Time {
@@ -216,9 +223,14 @@ func (c *converter) exec(r *Record) []event.Event {
 		}
 	}
 	dir := filepath.Join(c.o.ProcRoot, strconv.FormatUint(uint64(r.PID), 10))
-	if ct, ok := containerOf(filepath.Join(dir, "cgroup")); ok {
+	if ct, ok := c.byCgroup[r.Cgroup]; ok && r.Cgroup != 0 {
+		c.setContainer(r.PID, ct)
+	} else if ct, ok := containerOf(filepath.Join(dir, "cgroup")); ok {
 		if ct != "" || c.containers[r.PID] == "" {
 			c.setContainer(r.PID, ct)
+		}
+		if c.byCgroup != nil && r.Cgroup != 0 && len(c.byCgroup) < c.o.Events.MaxProcesses {
+			c.byCgroup[r.Cgroup] = ct
 		}
 	}
 	a := c.context(r)
