@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vigil-ids/vigil/internal/event"
@@ -70,5 +72,37 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	}
 	if err := os.WriteFile(to, b, mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A shell whose standard input is a socket (a reverse shell's shape) says
+// so; one fed through a pipe says pipe.
+func TestStdinOfAShell(t *testing.T) {
+	w := openSensor(t, Options{})
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock, peer := os.NewFile(uintptr(fds[0]), "sock"), os.NewFile(uintptr(fds[1]), "peer")
+	defer sock.Close()
+	defer peer.Close()
+	peer.Write([]byte("exit 0\n"))
+	cmd := exec.Command("/bin/sh")
+	cmd.Stdin = sock
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ev := w.await(t, TypeExec, "of the shell on a socket", pidIs(cmd.Process.Pid))
+	if ev.Attrs["stdin"] != "socket" {
+		t.Errorf("stdin %v, want socket", ev.Attrs["stdin"])
+	}
+	cmd = exec.Command("/bin/sh")
+	cmd.Stdin = strings.NewReader("exit 0\n")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ev = w.await(t, TypeExec, "of the shell on a pipe", pidIs(cmd.Process.Pid))
+	if ev.Attrs["stdin"] != "pipe" {
+		t.Errorf("stdin %v, want pipe", ev.Attrs["stdin"])
 	}
 }

@@ -100,3 +100,26 @@ func TestSetuidShellCopyIsFilePerm(t *testing.T) {
 		t.Errorf("FILE.PERM %v", ev.Attrs)
 	}
 }
+
+// Truncating a watched file is a FILE.MODIFY truncate (the path resolved
+// through the descriptor); chown of a file under a perm_paths prefix is a
+// FILE.PERM with the new owner.
+func TestTruncateAndChown(t *testing.T) {
+	home := t.TempDir()
+	e := homeEvents(home)
+	e.PermPaths = []string{home + "/"}
+	w := openSensor(t, Options{Events: e})
+	f := filepath.Join(home, "app.log")
+	if err := os.WriteFile(f, []byte("some lines\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := run(t, home, "truncate", "-s", "0", "app.log")
+	w.await(t, TypeModify, "truncate of app.log", func(e event.Event) bool {
+		return e.Attrs["pid"] == int64(pid) && e.Attrs["op"] == "truncate" && e.Attrs["path"] == f
+	})
+	pid = run(t, home, "chown", "65534:65534", "app.log")
+	ev := w.await(t, TypePerm, "chown of app.log", pidIs(pid))
+	if ev.Attrs["op"] != "chown" || ev.Attrs["path"] != f || ev.Attrs["owner_uid"] != int64(65534) || ev.Attrs["owner_gid"] != int64(65534) {
+		t.Errorf("FILE.PERM %v", ev.Attrs)
+	}
+}
