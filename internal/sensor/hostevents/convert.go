@@ -43,6 +43,11 @@ type converter struct {
 	// containers of processes, by pid (from /proc at their exec, inherited
 	// at fork).
 	containers map[uint32]string
+	// exited holds the processes that ended lately, in order, so that the
+	// end of a process whose threads ended together is reported once (the
+	// kernel may report it for more than one of them).
+	exited     map[uint32]bool
+	exitedFIFO []uint32
 	// byCgroup caches the container of each cgroup v2 id, where cgroup v2
 	// is the hierarchy (the id then names the cgroup); nil otherwise.
 	byCgroup map[uint64]string
@@ -62,6 +67,7 @@ func newConverter(o Options, mono uint64, wall time.Time) *converter {
 	c := &converter{
 		o: o, tree: NewTree(o.Events.MaxProcesses, o.ProcRoot), procs: set(o.Procs), exclude: set(o.Exclude),
 		credExes: set(o.Events.CredExes), mono: mono, wall: wall, containers: map[uint32]string{},
+		exited: map[uint32]bool{},
 	}
 	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil && o.ProcRoot == "/proc" {
 		c.byCgroup = map[uint64]string{}
@@ -82,12 +88,14 @@ func (c *converter) event(r *Record, typ string, attrs map[string]any) event.Eve
 func (c *converter) convert(r *Record) []event.Event {
 	switch r.Kind {
 	case KindFork:
+		delete(c.exited, r.Child) // the pid is in use again
 		c.tree.Fork(r.PID, r.Child, r.Comm)
 		if ct, ok := c.containers[r.PID]; ok && len(c.containers) < c.o.Events.MaxProcesses {
 			c.containers[r.Child] = ct
 		}
 		return nil
 	case KindExec:
+		delete(c.exited, r.PID)
 		return c.exec(r)
 	case KindExit:
 		return c.exit(r)
@@ -297,7 +305,19 @@ func (c *converter) setContainer(pid uint32, ct string) {
 	}
 }
 
+// maxExited bounds the processes remembered as ended.
+const maxExited = 4096
+
 func (c *converter) exit(r *Record) []event.Event {
+	if c.exited[r.PID] {
+		return nil
+	}
+	c.exited[r.PID] = true
+	c.exitedFIFO = append(c.exitedFIFO, r.PID)
+	if len(c.exitedFIFO) > maxExited {
+		delete(c.exited, c.exitedFIFO[0])
+		c.exitedFIFO = c.exitedFIFO[1:]
+	}
 	a := c.context(r)
 	code := r.ExitCode
 	a["exit_code"] = int64((code >> 8) & 0xff)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // The test binary is also the helper processes the tests run:
@@ -280,5 +282,39 @@ func TestModuleLoadIsKernelModule(t *testing.T) {
 	ev := w.await(t, TypeModule, "of the helper", pidIs(cmd.Process.Pid))
 	if ev.Attrs["syscall"] != "init_module" || ev.Attrs["params"] != "vigil_test=1" || ev.Attrs["bytes"] != int64(16) {
 		t.Errorf("KERNEL.MODULE %v", ev.Attrs)
+	}
+}
+
+// A process of many threads killed by a signal ends once: one PROC.EXIT,
+// with the signal.
+func TestKilledThreadedProcessExitsOnce(t *testing.T) {
+	w := openSensor(t, Options{})
+	child := helper("sleep") // a Go program: several threads
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := child.Process.Pid
+	w.await(t, TypeExec, "of the child", pidIs(pid))
+	testutil.WaitFor(t, 2*time.Second, "the child's threads", func() bool {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		return len(ents) > 2
+	})
+	child.Process.Kill()
+	child.Wait()
+	ev := w.await(t, TypeExit, "of the killed child", pidIs(pid))
+	if ev.Attrs["signal"] != int64(9) || ev.Attrs["exit_code"] != int64(0) {
+		t.Errorf("PROC.EXIT %v: want signal 9", ev.Attrs)
+	}
+	time.Sleep(300 * time.Millisecond)
+	n := 0
+	w.mu.Lock()
+	for _, e := range w.evs {
+		if e.Type == TypeExit && e.Attrs["pid"] == int64(pid) {
+			n++
+		}
+	}
+	w.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d PROC.EXIT for one process", n)
 	}
 }

@@ -228,3 +228,25 @@ func TestTypesAreKnown(t *testing.T) {
 		}
 	}
 }
+
+// The end of a process the kernel reports for two of its threads is one
+// PROC.EXIT; a pid used again (forked anew) ends again.
+func TestExitReportedOnce(t *testing.T) {
+	c := converterFor(t)
+	exit := rec(KindExit, 0, 77, "w", []uint32{9, 0, 1, 0}, nil)
+	var n int
+	for range 2 {
+		r, err := Decode(exit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(c.convert(&r))
+	}
+	fork, _ := Decode(rec(KindFork, 0, 1, "init", []uint32{77}, nil))
+	c.convert(&fork)
+	r, _ := Decode(exit)
+	n += len(c.convert(&r))
+	if n != 2 {
+		t.Errorf("%d PROC.EXIT, want 2 (one per life of pid 77)", n)
+	}
+}
