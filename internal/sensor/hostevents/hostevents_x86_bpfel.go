@@ -97,6 +97,7 @@ const (
 	hosteventsProgSysExit     = "sys_exit"
 	hosteventsProgX_accept    = "x_accept"
 	hosteventsProgX_connect   = "x_connect"
+	hosteventsProgX_exec      = "x_exec"
 	hosteventsProgX_open      = "x_open"
 	hosteventsProgX_setuid    = "x_setuid"
 	hosteventsVarAgentTgid    = "agent_tgid"
@@ -165,6 +166,7 @@ type hosteventsProgramSpecs struct {
 	SysExit     *ebpf.ProgramSpec `ebpf:"sys_exit"`
 	X_accept    *ebpf.ProgramSpec `ebpf:"x_accept"`
 	X_connect   *ebpf.ProgramSpec `ebpf:"x_connect"`
+	X_exec      *ebpf.ProgramSpec `ebpf:"x_exec"`
 	X_open      *ebpf.ProgramSpec `ebpf:"x_open"`
 	X_setuid    *ebpf.ProgramSpec `ebpf:"x_setuid"`
 }
@@ -272,6 +274,7 @@ type hosteventsPrograms struct {
 	SysExit     *ebpf.Program `ebpf:"sys_exit"`
 	X_accept    *ebpf.Program `ebpf:"x_accept"`
 	X_connect   *ebpf.Program `ebpf:"x_connect"`
+	X_exec      *ebpf.Program `ebpf:"x_exec"`
 	X_open      *ebpf.Program `ebpf:"x_open"`
 	X_setuid    *ebpf.Program `ebpf:"x_setuid"`
 }
@@ -298,6 +301,7 @@ func (p *hosteventsPrograms) Close() error {
 		p.SysExit,
 		p.X_accept,
 		p.X_connect,
+		p.X_exec,
 		p.X_open,
 		p.X_setuid,
 	)

@@ -62,6 +62,7 @@ var (
 	}
 	exitCalls = map[string][]uint32{
 		"x_open": {2, 257, 85, 437}, "x_setuid": {105, 113, 117, 122}, "x_connect": {42}, "x_accept": {43, 288},
+		"x_exec": {59, 322},
 	}
 )
 

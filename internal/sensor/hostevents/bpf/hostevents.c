@@ -1069,6 +1069,16 @@ int e_exec(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+// execve, execveat at their return: a failed exec leaves nothing behind
+// (a successful one was handled at the exec tracepoint).
+SEC("raw_tracepoint/sys_exit")
+int x_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 tgid = self_tgid();
+	bpf_map_delete_elem(&pending_cred, &tgid);
+	return 0;
+}
+
 // setuid, setreuid, setresuid, setfsuid: the credentials before.
 SEC("raw_tracepoint/sys_enter")
 int e_setuid(struct bpf_raw_tracepoint_args *ctx)
