@@ -229,7 +229,6 @@ struct qstr {
 	const unsigned char *name;
 } __attribute__((preserve_access_index));
 
-struct super_block;
 
 struct inode {
 	unsigned short i_mode;
