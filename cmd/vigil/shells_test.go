@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/testutil"
+	"github.com/vigil-ids/vigil/internal/testutil/vigilproc"
 )
 
 // These tests run the real programs of an intrusion, shells over TCP and a
@@ -71,7 +72,7 @@ func (l *edgeLab) sensor(t *testing.T) *proc {
 	t.Helper()
 	p := startIn(t, l.in, "netsensor", "--iface", l.inIf, "--stdout", "--id", "gw-1", "--internal", "10.0.0.0/8",
 		"--services", insideIP+":22/tcp")
-	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(p.out.String(), "netsensor capturing") })
+	testutil.WaitFor(t, 10*time.Second, "the sensor to capture", func() bool { return strings.Contains(p.Out.String(), "netsensor capturing") })
 	return p
 }
 
@@ -80,7 +81,7 @@ func (l *edgeLab) sensor(t *testing.T) *proc {
 type program struct {
 	cmd  *exec.Cmd
 	in   io.WriteCloser
-	out  *lockedBuffer
+	out  *vigilproc.Buffer
 	done chan struct{}
 }
 
@@ -89,7 +90,7 @@ func (l *edgeLab) run(t *testing.T, ns string, limit time.Duration, dir string, 
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + ns, "--", prog}, args...)...)
 	cmd.Dir = dir
-	p := &program{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &program{cmd: cmd, out: &vigilproc.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -140,8 +141,8 @@ func (l *edgeLab) listening(t *testing.T, ns string, port int) {
 // records stops the sensor and returns its records.
 func records(t *testing.T, sensor *proc) []event.Event {
 	t.Helper()
-	sensor.stop(t, 10*time.Second)
-	return decodeLines(t, sensor.out.String())
+	sensor.Stop(t, 10*time.Second)
+	return decodeLines(t, sensor.Out.String())
 }
 
 func decodeLines(t *testing.T, out string) []event.Event {
@@ -456,7 +457,7 @@ func TestSustainedCPUBurnLive(t *testing.T) {
 	}
 	agent := start(t, "agent", "--stdout", "--interval", "500ms", "--window", "3", "--cpu-level", "10", "--cpu-level-for", "2s",
 		"--procs", "kdevtmpfsi,gzip", "--host-id", "build-2", "--ip", "10.0.0.41")
-	testutil.WaitFor(t, 10*time.Second, "the agent to run", func() bool { return strings.Contains(agent.out.String(), "host sensor running") })
+	testutil.WaitFor(t, 10*time.Second, "the agent to run", func() bool { return strings.Contains(agent.Out.String(), "host sensor running") })
 	burn := func(name string, args ...string) *exec.Cmd {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		cmd := exec.CommandContext(ctx, name, args...)
@@ -473,7 +474,7 @@ func TestSustainedCPUBurnLive(t *testing.T) {
 	}
 	burners := []*exec.Cmd{burn(miner), burn("gzip", "-1", "-c")}
 	level := func(pid int, ended bool) bool {
-		for _, ev := range decodeLines(t, agent.out.String()) {
+		for _, ev := range decodeLines(t, agent.Out.String()) {
 			if p, _ := ev.Int("pid"); ev.Type == event.TypeProcCPULevel && int(p) == pid && (ev.Str("ended") == "true") == ended {
 				return true
 			}
@@ -490,9 +491,9 @@ func TestSustainedCPUBurnLive(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "the ends of both levels", func() bool {
 		return level(burners[0].Process.Pid, true) && level(burners[1].Process.Pid, true)
 	})
-	agent.stop(t, 10*time.Second)
+	agent.Stop(t, 10*time.Second)
 	var evs []event.Event
-	for _, ev := range decodeLines(t, agent.out.String()) {
+	for _, ev := range decodeLines(t, agent.Out.String()) {
 		// The burners' observations; their spawns would also meet the
 		// rule on programs run from a temporary directory.
 		if p, _ := ev.Int("pid"); ev.Type != event.TypeProcSpawn && (int(p) == burners[0].Process.Pid || int(p) == burners[1].Process.Pid) {

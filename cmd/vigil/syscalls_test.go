@@ -164,7 +164,7 @@ func TestAgentSyscallsUnprivileged(t *testing.T) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "agent", "--syscalls", "--stdout", "--interval", "200ms")
+	cmd := exec.Command(bin, "agent", "--syscalls", "--events", "--stdout", "--interval", "200ms")
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	agent := startCmd(t, cmd)
@@ -183,7 +183,8 @@ func TestAgentSyscallsUnprivileged(t *testing.T) {
 	default:
 	}
 	out := agent.Out.String()
-	for _, want := range []string{"system call counting is off; the /proc sensor goes on without it", "missing CAP_BPF, CAP_PERFMON", "uid 65534"} {
+	for _, want := range []string{"system call counting is off; the /proc sensor goes on without it", "missing CAP_BPF, CAP_PERFMON", "uid 65534",
+		"host events are off; the /proc sensor goes on without them"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -113,7 +113,7 @@ func (r ProfileResult) WriteSummary(io.Writer) error { return nil }
 // WriteSummary writes each workload's slowdowns beside strace's, the web
 // workload's, and the drain's cost.
 func (r SyscallBenchResult) WriteSummary(w io.Writer) error {
-	for _, wl := range []string{WorkloadGetppid, WorkloadCompress} {
+	for _, wl := range []string{WorkloadGetppid, WorkloadCompress, WorkloadExec} {
 		bare, _ := r.Measure(wl, "bare")
 		v, _ := r.Measure(wl, "vigil")
 		fmt.Fprintf(w, "%s: bare %.3f s, vigil %.3f s (best of %d; slowdown %.1f%%, of the medians %.1f%%; counter CPU %.2f%% of a core)",
@@ -127,6 +127,17 @@ func (r SyscallBenchResult) WriteSummary(w io.Writer) error {
 			}
 		}
 		fmt.Fprintln(w)
+		if e, ok := r.Measure(wl, "events"); ok {
+			fmt.Fprintf(w, "%s with the host events: %.3f s (best of %d; slowdown %.1f%%, of the medians %.1f%%; their CPU %.2f%% of a core",
+				wl, e.Best, len(e.Runs), 100*e.Slowdown, 100*e.MedianSlowdown, 100*e.EventsCPU)
+			if wl == WorkloadExec {
+				fmt.Fprintf(w, "; %d PROC.EXEC for %d execs, %d records dropped", e.Execs, r.Execs, e.Dropped)
+			}
+			fmt.Fprintln(w, ")")
+		}
+	}
+	if r.EventsMissing != "" {
+		fmt.Fprintln(w, "host events not measured:", r.EventsMissing)
 	}
 	for _, ws := range r.Web {
 		fmt.Fprintf(w, "web server, %s: %.0f requests/s (best of %d; slowdown %.1f%%, of the medians %.1f%%)\n",

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/sensor/hostevents"
 	"github.com/vigil-ids/vigil/internal/sensor/syscount"
 )
 
@@ -46,6 +47,9 @@ type SyscallBenchOptions struct {
 	ActiveTime time.Duration
 	// Interval is the counter's interval (default 1 s).
 	Interval time.Duration
+	// Execs is how many processes the exec workload starts, one after
+	// another (default 2,000).
+	Execs    int
 	Progress io.Writer
 	pin      string // taskset, when the workload is pinned to the last CPU
 }
@@ -53,7 +57,7 @@ type SyscallBenchOptions struct {
 // SyscallMeasure is one workload in one mode.
 type SyscallMeasure struct {
 	Workload string    `json:"workload"`
-	Mode     string    `json:"mode"` // bare, vigil, strace
+	Mode     string    `json:"mode"` // bare, vigil (the counter), events (the host events), strace
 	Runs     []float64 `json:"runs_s"`
 	Median   float64   `json:"median_s"`
 	// Best is the fastest run: interference from the rest of the machine
@@ -73,6 +77,13 @@ type SyscallMeasure struct {
 	// Counted is the getppid calls the counter counted for the loop's
 	// process (vigil mode of the getppid loop): it must equal Calls.
 	Counted uint64 `json:"counted,omitempty"`
+	// EventsCPU is the host events' own CPU time (reading, decoding,
+	// encoding as JSON) per second of workload (events mode); Execs the
+	// PROC.EXEC events of the best run, and Dropped the records the ring
+	// buffer had no room for.
+	EventsCPU float64 `json:"events_cpu_s_per_s,omitempty"`
+	Execs     uint64  `json:"exec_events,omitempty"`
+	Dropped   uint64  `json:"dropped,omitempty"`
 }
 
 // WebMeasure is the web workload in one mode: requests per second (best
@@ -111,7 +122,11 @@ type SyscallBenchResult struct {
 	// Web is the web server's requests per second in each mode.
 	Web        []WebMeasure `json:"web,omitempty"`
 	WebMissing string       `json:"web_missing,omitempty"`
-	Drain      DrainMeasure `json:"drain"`
+	// Execs is the exec workload's length; EventsMissing says why the
+	// host events were not measured.
+	Execs         int          `json:"execs"`
+	EventsMissing string       `json:"events_missing,omitempty"`
+	Drain         DrainMeasure `json:"drain"`
 }
 
 // Measure returns the measure of a workload in a mode.
@@ -129,6 +144,7 @@ const (
 	WorkloadGetppid  = "getppid loop"
 	WorkloadCompress = "compress tree"
 	WorkloadWeb      = "web server"
+	WorkloadExec     = "exec storm"
 )
 
 // RunSyscalls measures the system call counter's cost: a getppid loop and
@@ -159,7 +175,10 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 	if o.Interval <= 0 {
 		o.Interval = time.Second
 	}
-	res.Calls, res.Tree = o.Calls, o.Tree
+	if o.Execs <= 0 {
+		o.Execs = 2000
+	}
+	res.Calls, res.Tree, res.Execs = o.Calls, o.Tree, o.Execs
 	progress := o.Progress
 	if progress == nil {
 		progress = io.Discard
@@ -183,6 +202,13 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 		return res, err
 	}
 	probe.Close()
+	modes := []string{"bare", "vigil"}
+	if ev, err := hostevents.Open(hostevents.Options{Host: "bench"}); err != nil {
+		res.EventsMissing = err.Error()
+	} else {
+		ev.Close()
+		modes = append(modes, "events")
+	}
 
 	workloads := []struct {
 		name string
@@ -190,6 +216,7 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 	}{
 		{WorkloadGetppid, []string{o.Vigil, "bench", "syscalls-worker", "getppid", strconv.Itoa(o.Calls)}},
 		{WorkloadCompress, []string{"sh", "-c", `tar -cf - -C "$0" . | gzip -1 > /dev/null`, o.Tree}},
+		{WorkloadExec, []string{o.Vigil, "bench", "syscalls-worker", "exec", strconv.Itoa(o.Execs)}},
 	}
 	for _, w := range workloads {
 		// One run untimed first: the tree into the page cache, the binary
@@ -199,7 +226,7 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 		}
 		runs := map[string][]run{}
 		for rep := range o.Reps {
-			for _, mode := range []string{"bare", "vigil"} {
+			for _, mode := range modes {
 				r, err := runWorkload(ctx, w.argv, mode, o)
 				if err != nil {
 					return res, fmt.Errorf("%s, %s: %w", w.name, mode, err)
@@ -217,7 +244,7 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 			fmt.Fprintf(progress, "%s, strace -c -f: %.3f s\n", w.name, r.wall.Seconds())
 		}
 		bare, bareMed := bestRun(runs["bare"]), medianRun(runs["bare"])
-		for _, mode := range []string{"bare", "vigil", "strace"} {
+		for _, mode := range []string{"bare", "vigil", "events", "strace"} {
 			rs := runs[mode]
 			if len(rs) == 0 {
 				continue
@@ -233,6 +260,10 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 				if w.name == WorkloadGetppid {
 					sm.Counted = m.getppids
 				}
+			}
+			if mode == "events" {
+				sm.EventsCPU = m.vigilCPU.Seconds() / m.wall.Seconds()
+				sm.Execs, sm.Dropped = m.execs, m.dropped
 			}
 			res.Measures = append(res.Measures, sm)
 		}
@@ -256,6 +287,7 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 type run struct {
 	wall, cpu, vigilCPU time.Duration
 	getppids            uint64
+	execs, dropped      uint64 // events mode: PROC.EXEC events, records dropped
 }
 
 func bestRun(rs []run) run {
@@ -275,9 +307,15 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 	var r run
 	var drained []event.CountVector
 	var stop func() error
-	if mode == "vigil" {
+	switch mode {
+	case "vigil":
 		var err error
 		if stop, err = attachCounter(o, func(vs []event.CountVector) { drained = append(drained, vs...) }); err != nil {
+			return r, err
+		}
+	case "events":
+		var err error
+		if stop, err = attachEvents(&r); err != nil {
 			return r, err
 		}
 	}
@@ -374,6 +412,39 @@ func attachCounter(o SyscallBenchOptions, keep func([]event.CountVector)) (stop 
 	}, nil
 }
 
+// attachEvents opens the host event programs and reads their events as
+// the agent does (encoded as JSON and thrown away), counting PROC.EXEC
+// events in r, until stop, which closes them and notes the records
+// dropped.
+func attachEvents(r *run) (stop func() error, err error) {
+	s, err := hostevents.Open(hostevents.Options{Host: "bench"})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var execs uint64
+	go func() {
+		var buf []byte
+		done <- s.Run(ctx, func(evs []event.Event) error {
+			for i := range evs {
+				buf = append(evs[i].AppendJSON(buf[:0]), '\n')
+				if evs[i].Type == event.TypeProcExec {
+					execs++
+				}
+			}
+			return nil
+		})
+	}()
+	return func() error {
+		time.Sleep(50 * time.Millisecond) // the last records read
+		cancel()
+		err := <-done
+		r.execs, r.dropped = execs, s.Stats().Dropped
+		return errors.Join(err, s.Close())
+	}, nil
+}
+
 // measureDrain runs o.Active processes that each make a spread of system
 // calls ten times a second and measures the counter's CPU while it drains
 // every interval.
@@ -450,10 +521,18 @@ func measureDrain(ctx context.Context, o SyscallBenchOptions, progress io.Writer
 }
 
 // SyscallWorker is the hidden worker of `vigil bench syscalls`: "getppid N"
-// makes N getppid calls; "active" makes a spread of 20 different cheap
-// system calls ten times a second until killed.
+// makes N getppid calls; "exec N" runs /bin/true N times, one after
+// another; "active" makes a spread of 20 different cheap system calls ten
+// times a second until killed.
 func SyscallWorker(kind string, n int) error {
 	switch kind {
+	case "exec":
+		for range n {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				return err
+			}
+		}
+		return nil
 	case "getppid":
 		for range n {
 			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
@@ -476,7 +555,7 @@ func SyscallWorker(kind string, n int) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	return fmt.Errorf("unknown worker %q (getppid or active)", kind)
+	return fmt.Errorf("unknown worker %q (getppid, exec or active)", kind)
 }
 
 // measureWeb runs lighttpd (pinned to the last CPU) serving a 4 KB page on

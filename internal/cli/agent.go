@@ -23,6 +23,7 @@ type agentFlags struct {
 	cpuLevel, memLevel      float64
 	memLevelMB              float64
 	cpuFor, memFor, repeat  time.Duration
+	ev                      eventsFlags
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
@@ -44,6 +45,7 @@ func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
 	fs.DurationVar(&f.memFor, prefix+"mem-level-for", config.DefaultMemLevelFor, "PROC.MEM.LEVEL: how long the memory level must hold")
 	fs.DurationVar(&f.repeat, prefix+"level-repeat", config.DefaultLevelRepeat, "least time between two reports of a level that goes on")
 	f.sys.register(cmd, prefix)
+	f.ev.register(cmd, prefix)
 }
 
 // apply lays the flags that were given over the agent section.
@@ -65,6 +67,7 @@ func (f *agentFlags) apply(cmd *cobra.Command, prefix string, a config.Agent) (c
 	set(changed("mem-level-mb"), &a.Levels.MemMB, f.memLevelMB)
 	set(changed("mem-level-for"), &a.Levels.MemFor, f.memFor)
 	set(changed("level-repeat"), &a.Levels.Repeat, f.repeat)
+	a.Events = f.ev.apply(changed, a.Events)
 	var err error
 	if a.Thresholds, err = config.AddThresholds(a.Thresholds, f.thresholds); err != nil {
 		return a, fmt.Errorf("--%sthreshold %w", prefix, err)

@@ -179,13 +179,14 @@ func benchSyscallsCmd(e *env) *cobra.Command {
 	fs.IntVar(&o.Active, "active", 100, "active processes for the drain measurement")
 	fs.DurationVar(&o.ActiveTime, "active-time", 10*time.Second, "length of the drain measurement")
 	fs.DurationVar(&o.Interval, "interval", config.DefaultSyscallInterval, "the counter's interval")
+	fs.IntVar(&o.Execs, "execs", 2000, "processes the exec workload starts, one after another")
 	return cmd
 }
 
 // benchSyscallsWorkerCmd is the hidden worker `vigil bench syscalls` runs.
 func benchSyscallsWorkerCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:    "syscalls-worker getppid N | active",
+		Use:    "syscalls-worker getppid N | exec N | active",
 		Hidden: true,
 		Args:   cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {

@@ -37,7 +37,7 @@ func TestAgentFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
 	var af agentFlags
 	cmd := &cobra.Command{Use: "x"}
 	af.register(cmd, "")
-	if err := cmd.ParseFlags([]string{"--interval", "2s", "--procs", "sshd,bash", "--threshold", "PROC.CPU=30:0.5", "--syscalls", "--syscall-interval", "3s"}); err != nil {
+	if err := cmd.ParseFlags([]string{"--interval", "2s", "--procs", "sshd,bash", "--threshold", "PROC.CPU=30:0.5", "--syscalls", "--syscall-interval", "3s", "--events"}); err != nil {
 		t.Fatal(err)
 	}
 	sec := config.Default().Agent
@@ -61,6 +61,9 @@ func TestAgentFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
 	}
 	if a.Levels != config.DefaultLevels() {
 		t.Fatalf("levels %+v with no level flag: want the defaults", a.Levels)
+	}
+	if !a.Events.Enabled || a.Events.RingBufferBytes != config.DefaultEventsRingBufferBytes || len(a.Events.OpenPaths) == 0 {
+		t.Fatalf("events %+v: want enabled, with the default ring buffer and watched paths", a.Events)
 	}
 	cmd = &cobra.Command{Use: "y"}
 	var lf agentFlags
@@ -92,6 +95,7 @@ func TestAgentFlagErrors(t *testing.T) {
 		{[]string{"--interval", "-1s"}, "interval"},
 		{[]string{"--mem-level", "120"}, "agent.levels.mem_pct: must be between 0 (off) and 100"},
 		{[]string{"--level-repeat", "0s"}, "agent.levels.repeat"},
+		{[]string{"--events-ring-buffer-bytes", "5000"}, "agent.events.ring_buffer_bytes: must be a power of two"},
 	} {
 		var af agentFlags
 		cmd := &cobra.Command{Use: "x"}
@@ -129,6 +133,7 @@ func TestFlagDefaultsComeFromConfig(t *testing.T) {
 		{agentCmd, "cpu-level-for", "1m0s"},
 		{upCmd, "agent-mem-level", "50"},
 		{upCmd, "agent-interval", "4s"},
+		{upCmd, "agent-events-ring-buffer-bytes", "4194304"},
 		{upCmd, "listen", config.DefaultHTTPListen},
 		{upCmd, "bus-listen", "127.0.0.1:4222"},
 		{upCmd, "data", config.DefaultDataDir},

@@ -96,6 +96,12 @@ func TestFullFile(t *testing.T) {
 		l.MemFor != DefaultMemLevelFor || l.Repeat != DefaultLevelRepeat {
 		t.Errorf("agent levels: %+v", l)
 	}
+	// A list given replaces the default's; what is not given keeps it.
+	ev := ro.Agent.Events
+	if !ev.Enabled || ev.RingBufferBytes != 16<<20 || len(ev.ModifyPaths) != 2 || len(ev.ModifyNames) != 1 ||
+		len(ev.OpenPaths) != len(DefaultAgentEvents().OpenPaths) || ev.MaxArgs != DefaultEventsMaxArgs {
+		t.Errorf("agent.events: %+v", ev)
+	}
 }
 
 func TestDefaults(t *testing.T) {

@@ -45,6 +45,16 @@ const (
 	// kernel map holds per interval.
 	DefaultSyscallMapEntries = 65536
 
+	// DefaultEventsRingBufferBytes is the size of the host events' kernel
+	// ring buffer.
+	DefaultEventsRingBufferBytes = 4 << 20
+	// DefaultEventsMaxArgs and DefaultEventsMaxArgBytes bound the argv an
+	// exec event carries.
+	DefaultEventsMaxArgs     = 64
+	DefaultEventsMaxArgBytes = 4096
+	// DefaultEventsMaxProcesses bounds the host events' process tree.
+	DefaultEventsMaxProcesses = 65536
+
 	// DefaultSummaryInterval is the length of the network sensor's
 	// interval summaries.
 	DefaultSummaryInterval = 10 * time.Second
@@ -54,3 +64,38 @@ const (
 	// answer before a connection attempt is unanswered.
 	DefaultAttemptTimeout = 5 * time.Second
 )
+
+// DefaultAgentEvents is the host events section when a resource object
+// gives none: off, and when turned on, watching credentials, persistence
+// and log locations.
+func DefaultAgentEvents() AgentEvents {
+	return AgentEvents{
+		RingBufferBytes: DefaultEventsRingBufferBytes,
+		MaxArgs:         DefaultEventsMaxArgs,
+		MaxArgBytes:     DefaultEventsMaxArgBytes,
+		MaxProcesses:    DefaultEventsMaxProcesses,
+		OpenPaths: []string{
+			"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/security/opasswd",
+			"/etc/ssh/ssh_host_", "/root/.ssh/id_",
+		},
+		OpenNames: []string{"id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "id_ecdsa_sk", "id_ed25519_sk"},
+		ModifyPaths: []string{
+			"/etc/cron", "/var/spool/cron/", "/etc/anacrontab",
+			"/etc/systemd/system/", "/etc/systemd/user/", "/lib/systemd/system/", "/usr/lib/systemd/system/",
+			"/etc/init.d/", "/etc/rc.local", "/etc/profile", "/etc/bash.bashrc", "/etc/environment",
+			"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/sudoers",
+			"/etc/ld.so.preload", "/etc/pam.d/", "/etc/ssh/sshd_config",
+			"/root/.ssh/", "/var/log/",
+		},
+		ModifyNames: []string{
+			"authorized_keys", "authorized_keys2", ".bash_history", ".zsh_history", ".sh_history",
+			".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zprofile",
+		},
+		PermPaths: []string{"/etc/", "/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/"},
+		CredExes: []string{
+			"/usr/bin/sudo", "/usr/bin/su", "/bin/su", "/usr/bin/doas", "/usr/bin/passwd", "/usr/bin/newgrp",
+			"/usr/bin/chsh", "/usr/bin/chfn", "/usr/bin/gpasswd", "/usr/bin/mount", "/usr/bin/umount",
+			"/usr/bin/fusermount", "/usr/bin/fusermount3", "/usr/lib/openssh/ssh-keysign",
+		},
+	}
+}

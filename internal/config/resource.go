@@ -247,6 +247,8 @@ type Agent struct {
 	// Levels configures the level observations (PROC.CPU.LEVEL,
 	// PROC.MEM.LEVEL).
 	Levels AgentLevels `yaml:"levels"`
+	// Events configures the eBPF host security events.
+	Events AgentEvents `yaml:"events"`
 }
 
 // AgentLevels configures the host sensor's level observations: a process
@@ -266,6 +268,38 @@ type AgentLevels struct {
 	// Repeat is the least time between two reports of one level that goes
 	// on.
 	Repeat time.Duration `yaml:"repeat"`
+}
+
+// AgentEvents configures the host sensor's eBPF security events (vigil
+// agent --events): process execs and exits, watched files, privilege gains,
+// injection and network connections, each with its process. The path
+// prefixes and file names are filters applied in the kernel.
+type AgentEvents struct {
+	// Enabled turns the event programs on.
+	Enabled bool `yaml:"enabled"`
+	// RingBufferBytes is the size of the kernel ring buffer records wait in
+	// (a power of two, at least 4096); records that find it full are
+	// counted and reported.
+	RingBufferBytes int `yaml:"ring_buffer_bytes"`
+	// MaxArgs and MaxArgBytes bound the argv kept of an exec.
+	MaxArgs     int `yaml:"max_args"`
+	MaxArgBytes int `yaml:"max_arg_bytes"`
+	// MaxProcesses bounds the user-space process tree.
+	MaxProcesses int `yaml:"max_processes"`
+	// OpenPaths and OpenNames: opens for reading of files under these path
+	// prefixes, or with these names, are FILE.OPEN events.
+	OpenPaths []string `yaml:"open_paths"`
+	OpenNames []string `yaml:"open_names"`
+	// ModifyPaths and ModifyNames: writes, truncations, renames, unlinks,
+	// chmod and chown of these are FILE.MODIFY (or FILE.PERM) events.
+	ModifyPaths []string `yaml:"modify_paths"`
+	ModifyNames []string `yaml:"modify_names"`
+	// PermPaths: chmod and chown of files under these are FILE.PERM events
+	// (setting a setuid or setgid bit is one anywhere).
+	PermPaths []string `yaml:"perm_paths"`
+	// CredExes are the executables through which a process may gain root
+	// without a PROC.CRED event (sudo, su, ...).
+	CredExes []string `yaml:"cred_exes"`
 }
 
 // AgentSyscalls configures the host sensor's eBPF system call counter
@@ -438,7 +472,8 @@ func Default() *ResourceObject {
 		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
 		Agent: Agent{Interval: DefaultAgentInterval, Window: DefaultAgentWindow, Proc: DefaultProc, SpoolMaxBytes: DefaultSpoolMaxBytes,
 			Syscalls: AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries},
-			Levels:   DefaultLevels()},
+			Levels:   DefaultLevels(),
+			Events:   DefaultAgentEvents()},
 	}
 }
 
@@ -592,6 +627,7 @@ func (a *Agent) validate(p *Problems, path string) {
 		p.Addf(Join(path, "syscalls.map_entries"), "must be between 16 and 4194304")
 	}
 	a.Levels.validate(p, Join(path, "levels"))
+	a.Events.validate(p, Join(path, "events"))
 }
 
 func (l *AgentLevels) validate(p *Problems, path string) {
@@ -819,6 +855,17 @@ func ValidateAgent(a Agent) error {
 	return nil
 }
 
+// ValidateAgentEvents checks an events section given in code (the host
+// events sensor's options).
+func ValidateAgentEvents(e AgentEvents) error {
+	var p Problems
+	e.validate(&p, "agent.events")
+	if p.Len() > 0 {
+		return &Error{Problems: p.List()}
+	}
+	return nil
+}
+
 // ValidateNetSensor checks a netsensor section changed by command-line
 // flags.
 func ValidateNetSensor(n NetSensor) error {
@@ -839,4 +886,68 @@ func ValidateServer(ro *ResourceObject) error {
 		return &Error{Problems: p.List()}
 	}
 	return nil
+}
+
+// Bounds of the events section.
+const (
+	// MaxEventPrefixes bounds the path prefixes of all classes together,
+	// and MaxEventNames the file names (the kernel maps' sizes).
+	MaxEventPrefixes = 1024
+	MaxEventNames    = 1024
+	// MaxEventPathBytes is the longest prefix the kernel compares, and
+	// MaxEventNameBytes the longest file name.
+	MaxEventPathBytes = 256
+	MaxEventNameBytes = 31
+	// MaxEventArgBytes is the most argv bytes an exec record holds.
+	MaxEventArgBytes = 4096
+)
+
+func (e *AgentEvents) validate(p *Problems, path string) {
+	if n := e.RingBufferBytes; n < 4096 || n > 1<<30 || n&(n-1) != 0 {
+		p.Addf(Join(path, "ring_buffer_bytes"), "must be a power of two from 4096 to 1073741824, not %d", n)
+	}
+	if e.MaxArgs < 1 || e.MaxArgs > 4096 {
+		p.Addf(Join(path, "max_args"), "must be between 1 and 4096")
+	}
+	if e.MaxArgBytes < 1 || e.MaxArgBytes > MaxEventArgBytes {
+		p.Addf(Join(path, "max_arg_bytes"), "must be between 1 and %d", MaxEventArgBytes)
+	}
+	if e.MaxProcesses < 64 || e.MaxProcesses > 1<<22 {
+		p.Addf(Join(path, "max_processes"), "must be between 64 and 4194304")
+	}
+	prefixes := 0
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"open_paths", e.OpenPaths}, {"modify_paths", e.ModifyPaths}, {"perm_paths", e.PermPaths}, {"cred_exes", e.CredExes}} {
+		for i, v := range l.list {
+			switch {
+			case !strings.HasPrefix(v, "/"):
+				p.Addf(Index(Join(path, l.key), i), "%q is not an absolute path", v)
+			case len(v) > MaxEventPathBytes:
+				p.Addf(Index(Join(path, l.key), i), "path of %d bytes; the kernel compares at most %d", len(v), MaxEventPathBytes)
+			case strings.ContainsRune(v, 0):
+				p.Addf(Index(Join(path, l.key), i), "path holds a NUL byte")
+			}
+		}
+		if l.key != "cred_exes" {
+			prefixes += len(l.list)
+		}
+	}
+	if prefixes > MaxEventPrefixes {
+		p.Addf(path, "%d path prefixes; at most %d", prefixes, MaxEventPrefixes)
+	}
+	for _, l := range []struct {
+		key  string
+		list []string
+	}{{"open_names", e.OpenNames}, {"modify_names", e.ModifyNames}} {
+		for i, v := range l.list {
+			if v == "" || v == "." || v == ".." || strings.ContainsAny(v, "/\x00") || len(v) > MaxEventNameBytes {
+				p.Addf(Index(Join(path, l.key), i), "%q is not a file name of 1 to %d bytes without /", v, MaxEventNameBytes)
+			}
+		}
+	}
+	if n := len(e.OpenNames) + len(e.ModifyNames); n > MaxEventNames {
+		p.Addf(path, "%d file names; at most %d", n, MaxEventNames)
+	}
 }

@@ -29,6 +29,20 @@ const (
 	TypeProcCPULevel = "PROC.CPU.LEVEL" // sustained CPU use of a process
 	TypeProcMemLevel = "PROC.MEM.LEVEL" // sustained memory use of a process
 
+	// Host security events of the eBPF event programs (docs/EVENTS.md).
+	TypeProcExec     = "PROC.EXEC"     // a process ran a program
+	TypeProcExit     = "PROC.EXIT"     // a process ended
+	TypeFileOpen     = "FILE.OPEN"     // a watched file was opened for reading
+	TypeFileModify   = "FILE.MODIFY"   // a watched file was written, truncated, renamed or unlinked
+	TypeFilePerm     = "FILE.PERM"     // a setuid/setgid bit was set, or a watched file's mode or owner changed
+	TypeProcCred     = "PROC.CRED"     // a process gained uid or euid 0
+	TypeProcPtrace   = "PROC.PTRACE"   // a process attached to, or wrote into, another
+	TypeProcMemfd    = "PROC.MEMFD"    // a process made an anonymous memory file
+	TypeKernelModule = "KERNEL.MODULE" // a kernel module load was asked for
+	TypeKernelBPF    = "KERNEL.BPF"    // a BPF program load was asked for
+	TypeProcConnect  = "PROC.CONNECT"  // a process connected out
+	TypeProcAccept   = "PROC.ACCEPT"   // a process accepted a connection
+
 	// TypeReport is an analysis result (see Report).
 	TypeReport = "REPORT"
 	// TypeNIDSAlert is an alert of a network intrusion-detection system
@@ -84,6 +98,9 @@ var ownTypes = map[string]bool{
 	TypeReport: true, TypeNIDSAlert: true, "SENSOR.DROPPED": true, TypeProcCPULevel: true, TypeProcMemLevel: true,
 	"NET.CONN": true, "NET.FLOW": true, "NET.PROBE": true, "NET.ICMP": true, "NET.HTTP": true, "NET.FTP": true, "NET.SMTP": true,
 	"NET.DNS": true, "NET.BANNER": true, "NET.SUMMARY": true, "NET.IP": true, "NET.FW.DROP": true, "NET.FW.PASS": true,
+	TypeProcExec: true, TypeProcExit: true, TypeFileOpen: true, TypeFileModify: true, TypeFilePerm: true,
+	TypeProcCred: true, TypeProcPtrace: true, TypeProcMemfd: true, TypeKernelModule: true, TypeKernelBPF: true,
+	TypeProcConnect: true, TypeProcAccept: true,
 }
 
 // KnownType tells whether t is a type Vigil's own parts produce, or a

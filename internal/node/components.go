@@ -45,8 +45,8 @@ func BusServer(s *bus.Server) Component {
 }
 
 // Agent is a host sensor publishing to the bus through its spool: the
-// host agent, the system call counter when the section turns it on, and
-// their deliverer, in that order.
+// host agent, the system call counter and the host events when the section
+// turns them on, and their deliverer, in that order.
 func Agent(a config.Agent, publish deliver.Publisher, sendCV func(context.Context, []event.CountVector) (int, error), log *slog.Logger) ([]Component, error) {
 	r, err := deliver.NewAgentRun(a, publish, sendCV, log)
 	if err != nil {
@@ -60,6 +60,9 @@ func agentComponents(r *deliver.AgentRun) []Component {
 	if r.Counting() {
 		cs = append(cs, Component{Name: "syscall counter", Run: r.Count})
 	}
+	if r.Watching() {
+		cs = append(cs, Component{Name: "host events", Run: r.Events})
+	}
 	return append(cs, Component{Name: "agent delivery", Run: r.Deliver})
 }
 
@@ -72,8 +75,13 @@ func AgentTo(a config.Agent, sink host.Sink, sendCV func(context.Context, []even
 		return nil, err
 	}
 	o.Sink = sink
+	events := host.OpenEvents(a, log)
+	o.Eval.NoSpawn = events != nil
 	ag := host.NewAgent(o)
 	cs := []Component{{Name: "host agent", Run: ag.Run}}
+	if events != nil {
+		cs = append(cs, Component{Name: "host events", Run: func(ctx context.Context) error { return host.RunEvents(ctx, events, sink) }})
+	}
 	if c := host.OpenCounter(a, log); c != nil {
 		co := deliver.CountOptions{Send: sendCV, Report: sink, HostID: o.HostID, Logger: log}
 		cs = append(cs, Component{Name: "syscall counter", Run: func(ctx context.Context) error { return deliver.SendCounts(ctx, c, co) }})

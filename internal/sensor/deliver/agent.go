@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/sensor/host"
+	"github.com/vigil-ids/vigil/internal/sensor/hostevents"
 	"github.com/vigil-ids/vigil/internal/sensor/syscount"
 )
 
@@ -17,13 +18,15 @@ import (
 const AgentDrainGrace = time.Second
 
 // AgentRun is a host sensor that publishes durably to the bus through an
-// on-disk spool: the agent sampling /proc, the system call counter when
-// the section turns it on, and the deliverer. Its parts run as components
-// of one run group, stopped in this order: Sample, Count, Deliver (which
-// then drains what the other two wrote).
+// on-disk spool: the agent sampling /proc, the system call counter and the
+// host event programs when the section turns them on, and the deliverer.
+// Its parts run as components of one run group, stopped in this order:
+// Sample, Count, Events, Deliver (which then drains what the others
+// wrote).
 type AgentRun struct {
 	agent   *host.Agent
 	counter *syscount.Counter
+	events  *hostevents.Sensor
 	d       *Tracked
 	sendCV  func(context.Context, []event.CountVector) (int, error)
 	hostID  string
@@ -45,7 +48,22 @@ func NewAgentRun(a config.Agent, publish Publisher, sendCV func(context.Context,
 		return nil, err
 	}
 	o.Sink, o.IDs = d, ids
-	return &AgentRun{agent: host.NewAgent(o), counter: host.OpenCounter(a, log), d: d, sendCV: sendCV, hostID: hostID, ids: ids, log: log}, nil
+	events := host.OpenEvents(a, log)
+	o.Eval.NoSpawn = events != nil
+	return &AgentRun{agent: host.NewAgent(o), counter: host.OpenCounter(a, log), events: events, d: d, sendCV: sendCV, hostID: hostID, ids: ids, log: log}, nil
+}
+
+// Watching says whether the host event programs run (and Events is a
+// part to run).
+func (r *AgentRun) Watching() bool { return r.events != nil }
+
+// Events writes the host events to the spool until ctx ends.
+func (r *AgentRun) Events(ctx context.Context) error {
+	if r.events == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return host.RunEvents(ctx, r.events, r.d)
 }
 
 // SpoolDropped is how many observations the full spool dropped.

@@ -56,6 +56,9 @@ type EvalConfig struct {
 	Thresholds map[string]Threshold
 	// Levels configure the level observations (off when zero).
 	Levels Levels
+	// NoSpawn leaves PROC.SPAWN out: the eBPF exec events report every
+	// process exactly when they run (internal/sensor/hostevents).
+	NoSpawn bool
 	// Executable, UID and TCPStates read what is costly to read for every
 	// process or every sample, only for what is reported (each optional).
 	Executable func(pid int) string
@@ -221,7 +224,9 @@ func (ev *Evaluator) evaluateProcs(s *Snapshot, first bool, emit func(string, ma
 			// Spawned since the last sample: it used nothing before.
 			st.cpu.push(0)
 			st.mem.push(0)
-			emit(event.TypeProcSpawn, ev.procAttrs(st, p))
+			if !ev.cfg.NoSpawn {
+				emit(event.TypeProcSpawn, ev.procAttrs(st, p))
+			}
 			ev.checkLevels(s, st, p, -1, s.Time, emit)
 		} else if dt > 0 {
 			cpuPct := max((p.CPU-st.p.CPU)/dt*100, 0)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/sensor/hostevents"
 	"github.com/vigil-ids/vigil/internal/sensor/syscount"
 	"github.com/vigil-ids/vigil/internal/syscalls"
 )
@@ -78,6 +79,45 @@ func OpenCounter(a config.Agent, log *slog.Logger) *syscount.Counter {
 	}
 	log.Info("counting system calls", "interval", c.Interval(), "map_entries", c.MapEntries(), "host", o.Host)
 	return c
+}
+
+// EventsOptions are the host events' options from an agent section: the
+// filters and bounds of agent.events, and PROC.SPAWN for the processes the
+// agent monitors (in place of the /proc sampler's).
+func EventsOptions(a config.Agent, log *slog.Logger) hostevents.Options {
+	hostID, ip := IdentityFrom(a)
+	return hostevents.Options{
+		Host: hostID, IP: ip, Events: a.Events, Spawn: true, Procs: a.Procs, Exclude: a.Exclude,
+		ProcRoot: a.Proc, Logger: log,
+	}
+}
+
+// OpenEvents starts the host event programs when the agent section asks
+// for them. When they cannot run here it logs exactly what is missing and
+// returns nil: the /proc sensor goes on alone (and reports PROC.SPAWN
+// itself).
+func OpenEvents(a config.Agent, log *slog.Logger) *hostevents.Sensor {
+	if !a.Events.Enabled {
+		return nil
+	}
+	s, err := hostevents.Open(EventsOptions(a, log))
+	if err != nil {
+		var ue *hostevents.UnavailableError
+		if errors.As(err, &ue) {
+			log.Error("host events are off; the /proc sensor goes on without them", "reason", err)
+		} else {
+			log.Error("host events failed to start; the /proc sensor goes on without them", "err", err)
+		}
+		return nil
+	}
+	log.Info("host events on", "ring_buffer_bytes", a.Events.RingBufferBytes, "programs_off", len(s.Off))
+	return s
+}
+
+// RunEvents hands the host events to sink until ctx ends, then closes s.
+func RunEvents(ctx context.Context, s *hostevents.Sensor, sink Sink) error {
+	defer s.Close()
+	return s.Run(ctx, sink.Write)
 }
 
 // VectorWriter writes count vectors as JSON lines through the sink, so

@@ -60,3 +60,8 @@ func executable() string {
 	}
 	return "vigil"
 }
+
+// MissingPrivileges is missingPrivileges for the other eBPF sensors.
+func MissingPrivileges(procRoot string) (missing []string, detail string) {
+	return missingPrivileges(procRoot)
+}

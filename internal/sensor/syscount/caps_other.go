@@ -3,3 +3,6 @@
 package syscount
 
 func missingPrivileges(string) ([]string, string) { return nil, "" }
+
+// MissingPrivileges is missingPrivileges for the other eBPF sensors.
+func MissingPrivileges(procRoot string) ([]string, string) { return missingPrivileges(procRoot) }

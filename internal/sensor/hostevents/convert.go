@@ -1,0 +1,474 @@
+package hostevents
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// Event types of the host events (see docs/EVENTS.md).
+const (
+	TypeExec    = event.TypeProcExec
+	TypeExit    = event.TypeProcExit
+	TypeOpen    = event.TypeFileOpen
+	TypeModify  = event.TypeFileModify
+	TypePerm    = event.TypeFilePerm
+	TypeCred    = event.TypeProcCred
+	TypePtrace  = event.TypeProcPtrace
+	TypeMemfd   = event.TypeProcMemfd
+	TypeModule  = event.TypeKernelModule
+	TypeBPF     = event.TypeKernelBPF
+	TypeConnect = event.TypeProcConnect
+	TypeAccept  = event.TypeProcAccept
+)
+
+// maxAncestors is how many ancestors an event names.
+const maxAncestors = 8
+
+// converter turns kernel records into events, keeping the process tree.
+type converter struct {
+	o        Options
+	tree     *Tree
+	procs    map[string]bool // PROC.SPAWN keeps these names (nil: all)
+	exclude  map[string]bool
+	credExes map[string]bool
+	// Kernel CLOCK_MONOTONIC ns at wall time wall.
+	mono uint64
+	wall time.Time
+	// containers of processes, by pid (from /proc at their exec, inherited
+	// at fork).
+	containers map[uint32]string
+	// exited holds the processes that ended lately, in order, so that the
+	// end of a process whose threads ended together is reported once (the
+	// kernel may report it for more than one of them).
+	exited     map[uint32]bool
+	exitedFIFO []uint32
+	// byCgroup caches the container of each cgroup v2 id, where cgroup v2
+	// is the hierarchy (the id then names the cgroup); nil otherwise.
+	byCgroup map[uint64]string
+}
+
+func newConverter(o Options, mono uint64, wall time.Time) *converter {
+	set := func(l []string) map[string]bool {
+		if len(l) == 0 {
+			return nil
+		}
+		m := map[string]bool{}
+		for _, s := range l {
+			m[s] = true
+		}
+		return m
+	}
+	c := &converter{
+		o: o, tree: NewTree(o.Events.MaxProcesses, o.ProcRoot), procs: set(o.Procs), exclude: set(o.Exclude),
+		credExes: set(o.Events.CredExes), mono: mono, wall: wall, containers: map[uint32]string{},
+		exited: map[uint32]bool{},
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil && o.ProcRoot == "/proc" {
+		c.byCgroup = map[uint64]string{}
+	}
+	return c
+}
+
+func (c *converter) time(ktime uint64) time.Time {
+	return c.wall.Add(time.Duration(int64(ktime - c.mono)))
+}
+
+func (c *converter) event(r *Record, typ string, attrs map[string]any) event.Event {
+	t := c.time(r.KTime).UTC()
+	return event.Event{ID: c.o.IDs.NewID(t), Time: t, Type: typ, Host: c.o.Host, IP: c.o.IP, Source: "agent", Attrs: attrs}
+}
+
+// convert returns the events of one record (none for a fork).
+func (c *converter) convert(r *Record) []event.Event {
+	switch r.Kind {
+	case KindFork:
+		delete(c.exited, r.Child) // the pid is in use again
+		c.tree.Fork(r.PID, r.Child, r.Comm)
+		if ct, ok := c.containers[r.PID]; ok && len(c.containers) < c.o.Events.MaxProcesses {
+			c.containers[r.Child] = ct
+		}
+		return nil
+	case KindExec:
+		delete(c.exited, r.PID)
+		return c.exec(r)
+	case KindExit:
+		return c.exit(r)
+	case KindFile:
+		return c.file(r)
+	}
+	a := c.context(r)
+	var typ string
+	switch r.Kind {
+	case KindCred:
+		exe := a["exe"]
+		if r.Flags&FlagViaExec != 0 {
+			exe = r.Path
+			a["via_exec"] = true
+		}
+		if s, _ := exe.(string); c.credExes[s] {
+			return nil
+		}
+		if s, _ := exe.(string); s != "" {
+			a["exe"] = s
+		}
+		typ = TypeCred
+		for k, v := range map[string]uint32{"old_uid": r.OldUID, "old_euid": r.OldEUID, "old_gid": r.OldGID, "new_uid": r.NewUID, "new_euid": r.NewEUID, "new_gid": r.NewGID} {
+			a[k] = int64(v)
+		}
+	case KindPtrace:
+		typ = TypePtrace
+		a["request"] = ptraceRequest(r.Request)
+		a["target_pid"] = int64(r.Target)
+		if name, exe, _, ok := c.tree.Lookup(r.Target); ok {
+			a["target_name"] = name
+			if exe != "" {
+				a["target_exe"] = exe
+			}
+		}
+	case KindMemfd:
+		typ = TypeMemfd
+		a["memfd_name"] = r.Str
+		a["flags"] = int64(r.A)
+	case KindModule:
+		typ = TypeModule
+		if r.A == 2 {
+			a["syscall"] = "finit_module"
+			a["fd"] = int64(r.B)
+			if r.Path != "" {
+				a["file"] = r.Path
+			}
+		} else {
+			a["syscall"] = "init_module"
+			a["bytes"] = int64(r.B)
+		}
+		if r.Str != "" {
+			a["params"] = r.Str
+		}
+	case KindBPF:
+		typ = TypeBPF
+		a["command"] = "BPF_PROG_LOAD"
+		a["prog_type"] = int64(r.ProgType)
+		a["insns"] = int64(r.InsnCnt)
+		if r.Str != "" {
+			a["prog_name"] = r.Str
+		}
+	case KindConnect:
+		typ = TypeConnect
+		a["family"], a["proto"] = family(r.Family), proto(r.Protocol, r.SockType)
+		a["daddr"], a["dport"] = r.RAddr.String(), int64(r.RPort)
+		if r.LPort != 0 {
+			a["sport"] = int64(r.LPort)
+		}
+		switch {
+		case r.Result == 0:
+			a["result"] = "ok"
+		case r.Result == -115: // EINPROGRESS: a non-blocking connect under way
+			a["result"] = "in_progress"
+		default:
+			a["result"] = "error"
+			a["errno"] = int64(-r.Result)
+		}
+	case KindAccept:
+		typ = TypeAccept
+		a["family"], a["proto"] = family(r.Family), proto(r.Protocol, r.SockType)
+		a["peer_addr"], a["peer_port"] = r.RAddr.String(), int64(r.RPort)
+		a["local_addr"], a["local_port"] = r.LAddr.String(), int64(r.LPort)
+	default:
+		return nil
+	}
+	return []event.Event{c.event(r, typ, a)}
+}
+
+// context is the acting process's attributes, shared by every event.
+func (c *converter) context(r *Record) map[string]any {
+	a := map[string]any{
+		"pid": int64(r.PID), "ppid": int64(r.PPID), "uid": int64(r.UID), "euid": int64(r.EUID), "gid": int64(r.GID),
+		"name": r.Comm,
+	}
+	if r.TID != r.PID {
+		a["tid"] = int64(r.TID)
+	}
+	if _, exe, _, ok := c.tree.Lookup(r.PID); ok && exe != "" {
+		a["exe"] = exe
+	}
+	names, exes := c.tree.Ancestors(r.PID, maxAncestors)
+	if len(names) > 0 {
+		a["parent_name"] = names[0]
+		if exes[0] != "" {
+			a["parent_exe"] = exes[0]
+		}
+		a["ancestors"], a["ancestor_exes"] = names, exes
+	}
+	if ct := c.containers[r.PID]; ct != "" {
+		a["container_id"] = ct
+	}
+	if r.Cgroup != 0 {
+		a["cgroup_id"] = int64(r.Cgroup)
+	}
+	return a
+}
+
+func (c *converter) exec(r *Record) []event.Event {
+	exe := r.Path
+	if r.Flags&FlagPathTrunc != 0 {
+		exe += "..."
+	}
+	c.tree.Exec(r.PID, r.PPID, r.Comm, exe)
+	// The kernel's ancestors first; the tree's beyond them.
+	for i, an := range r.Ancestors {
+		if _, _, _, ok := c.tree.Lookup(an.PID); !ok {
+			var pp uint32
+			if i+1 < len(r.Ancestors) {
+				pp = r.Ancestors[i+1].PID
+			}
+			c.tree.Exec(an.PID, pp, an.Comm, "")
+		}
+	}
+	dir := filepath.Join(c.o.ProcRoot, strconv.FormatUint(uint64(r.PID), 10))
+	if ct, ok := c.byCgroup[r.Cgroup]; ok && r.Cgroup != 0 {
+		c.setContainer(r.PID, ct)
+	} else if ct, ok := containerOf(filepath.Join(dir, "cgroup")); ok {
+		if ct != "" || c.containers[r.PID] == "" {
+			c.setContainer(r.PID, ct)
+		}
+		if c.byCgroup != nil && r.Cgroup != 0 && len(c.byCgroup) < c.o.Events.MaxProcesses {
+			c.byCgroup[r.Cgroup] = ct
+		}
+	}
+	a := c.context(r)
+	a["exe"] = exe
+	if len(r.Ancestors) > 0 {
+		names, exes := []string{}, []string{}
+		for _, an := range r.Ancestors {
+			_, e, _, _ := c.tree.Lookup(an.PID)
+			names, exes = append(names, an.Comm), append(exes, e)
+		}
+		if len(r.Ancestors) == ancestors {
+			more, moreExes := c.tree.Ancestors(r.Ancestors[ancestors-1].PID, maxAncestors-ancestors)
+			names, exes = append(names, more...), append(exes, moreExes...)
+		}
+		a["ancestors"], a["ancestor_exes"] = names, exes
+		a["parent_name"] = names[0]
+		if exes[0] != "" {
+			a["parent_exe"] = exes[0]
+		} else {
+			delete(a, "parent_exe")
+		}
+	}
+	if r.Flags&FlagExeMemfd != 0 {
+		a["exe_memfd"] = true
+	}
+	if r.Flags&FlagExeDeleted != 0 {
+		a["exe_deleted"] = true
+	}
+	args := r.Args
+	trunc := r.Flags&FlagArgsTrunc != 0 || int(r.ArgsBytes) > c.o.Events.MaxArgBytes
+	if len(args) > c.o.Events.MaxArgs {
+		args, trunc = args[:c.o.Events.MaxArgs], true
+	}
+	if args == nil {
+		args = []string{}
+	}
+	a["args"] = args
+	if trunc {
+		a["args_truncated"] = true
+		a["args_bytes"] = int64(r.ArgsTotal)
+	}
+	if cwd, err := os.Readlink(filepath.Join(dir, "cwd")); err == nil {
+		a["cwd"] = Text([]byte(cwd))
+	}
+	a["stdin"] = stdinKind(r.StdinMode, r.StdinRdev)
+	evs := []event.Event{c.event(r, TypeExec, a)}
+	if c.o.Spawn && (c.procs == nil || c.procs[r.Comm]) && !c.exclude[r.Comm] {
+		s := map[string]any{"name": r.Comm, "pid": a["pid"], "ppid": a["ppid"], "uid": a["uid"], "exe": exe, "state": "R"}
+		if v, ok := a["parent_name"]; ok {
+			s["parent_name"] = v
+		}
+		evs = append(evs, c.event(r, event.TypeProcSpawn, s))
+	}
+	return evs
+}
+
+func (c *converter) setContainer(pid uint32, ct string) {
+	if ct == "" {
+		delete(c.containers, pid)
+		return
+	}
+	if len(c.containers) < c.o.Events.MaxProcesses {
+		c.containers[pid] = ct
+	}
+}
+
+// maxExited bounds the processes remembered as ended.
+const maxExited = 4096
+
+func (c *converter) exit(r *Record) []event.Event {
+	if c.exited[r.PID] {
+		return nil
+	}
+	c.exited[r.PID] = true
+	c.exitedFIFO = append(c.exitedFIFO, r.PID)
+	if len(c.exitedFIFO) > maxExited {
+		delete(c.exited, c.exitedFIFO[0])
+		c.exitedFIFO = c.exitedFIFO[1:]
+	}
+	a := c.context(r)
+	code := r.ExitCode
+	a["exit_code"] = int64((code >> 8) & 0xff)
+	if sig := code & 0x7f; sig != 0 {
+		a["signal"] = int64(sig)
+		if code&0x80 != 0 {
+			a["core_dumped"] = true
+		}
+	}
+	if r.Start != 0 && r.KTime >= r.Start {
+		a["lifetime_ms"] = int64((r.KTime - r.Start) / 1e6)
+	}
+	c.tree.Exit(r.PID)
+	delete(c.containers, r.PID)
+	return []event.Event{c.event(r, TypeExit, a)}
+}
+
+func (c *converter) file(r *Record) []event.Event {
+	a := c.context(r)
+	p := r.Path
+	if r.Flags&FlagPathTrunc != 0 {
+		a["path_truncated"] = true
+	}
+	a["path"] = p
+	typ := TypeModify
+	switch r.Op {
+	case OpOpen:
+		typ = TypeOpen
+		a["flags"] = int64(r.Mode)
+	case OpWrite:
+		a["op"] = "write"
+		a["flags"] = int64(r.Mode)
+		if r.Mode&0o2000 != 0 {
+			a["append"] = true
+		}
+		if r.Mode&0o1000 != 0 {
+			a["truncate"] = true
+		}
+		if r.Mode&0o100 != 0 {
+			a["create"] = true
+		}
+	case OpTruncate:
+		a["op"] = "truncate"
+	case OpRename:
+		a["op"] = "rename"
+		a["new_path"] = r.Path2
+		if r.Flags&FlagPath2Trunc != 0 {
+			a["new_path_truncated"] = true
+		}
+	case OpUnlink:
+		a["op"] = "unlink"
+	case OpChmod:
+		typ = TypePerm
+		a["op"] = "chmod"
+		a["mode"] = strconv.FormatUint(uint64(r.Mode&0o7777), 8)
+		if r.Mode&0o4000 != 0 {
+			a["setuid"] = true
+		}
+		if r.Mode&0o2000 != 0 {
+			a["setgid"] = true
+		}
+	case OpChown:
+		typ = TypePerm
+		a["op"] = "chown"
+		if r.Owner != ^uint32(0) {
+			a["owner_uid"] = int64(r.Owner)
+		}
+		if r.Group != ^uint32(0) {
+			a["owner_gid"] = int64(r.Group)
+		}
+	}
+	return []event.Event{c.event(r, typ, a)}
+}
+
+// stdinKind names what a process's standard input is from its inode's
+// mode and device.
+func stdinKind(mode, rdev uint32) string {
+	major, minor := rdev>>20, rdev&0xfffff
+	switch mode & 0o170000 {
+	case 0:
+		return "none"
+	case 0o010000:
+		return "pipe"
+	case 0o140000:
+		return "socket"
+	case 0o100000:
+		return "file"
+	case 0o040000:
+		return "dir"
+	case 0o020000:
+		switch {
+		case major == 1 && minor == 3:
+			return "null"
+		case major == 4 || major == 5 || (major >= 136 && major <= 143):
+			return "tty"
+		}
+		return "char"
+	}
+	return "other"
+}
+
+var ptraceRequests = map[uint32]string{4: "poketext", 5: "pokedata", 6: "pokeuser", 13: "setregs", 16: "attach", 0x4206: "seize"}
+
+func ptraceRequest(r uint32) string {
+	if s, ok := ptraceRequests[r]; ok {
+		return s
+	}
+	return strconv.FormatUint(uint64(r), 10)
+}
+
+func family(f uint16) string {
+	if f == 10 {
+		return "inet6"
+	}
+	return "inet"
+}
+
+func proto(p, sockType uint16) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 132:
+		return "sctp"
+	case 1, 58:
+		return "icmp"
+	}
+	if sockType == 1 {
+		return "tcp"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// containerRe finds a container id in a cgroup path: a docker, containerd,
+// CRI-O or podman scope, or a path component of 64 hex digits.
+var containerRe = regexp.MustCompile(`(?:^|[/-])([0-9a-f]{64})(?:\.scope)?(?:/|$)`)
+
+// containerOf reads /proc/PID/cgroup and returns the container id it names
+// ("" for none); ok is false when the file cannot be read.
+func containerOf(file string) (string, bool) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if m := containerRe.FindStringSubmatch(sc.Text()); m != nil {
+			return m[1], true
+		}
+	}
+	return "", true
+}

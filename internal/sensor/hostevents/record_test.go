@@ -1,0 +1,252 @@
+package hostevents
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// rec builds a record as the kernel writes it: header, body words, data.
+func rec(kind Kind, flags uint32, pid uint32, comm string, body []uint32, data []byte) []byte {
+	b := make([]byte, dataOff, dataOff+len(data))
+	binary.LittleEndian.PutUint32(b[0:], uint32(kind))
+	binary.LittleEndian.PutUint32(b[4:], flags)
+	binary.LittleEndian.PutUint64(b[8:], 5e9)
+	binary.LittleEndian.PutUint32(b[16:], pid)
+	binary.LittleEndian.PutUint32(b[20:], pid)
+	binary.LittleEndian.PutUint32(b[24:], 1)
+	binary.LittleEndian.PutUint32(b[28:], 1000)
+	binary.LittleEndian.PutUint32(b[32:], 1000)
+	copy(b[48:64], comm)
+	for i, w := range body {
+		binary.LittleEndian.PutUint32(b[hdrSize+4*i:], w)
+	}
+	return append(b, data...)
+}
+
+func execRec(path string, args []string, flags uint32) []byte {
+	argv := []byte(strings.Join(args, "\x00") + "\x00")
+	data := make([]byte, (len(path)+1)&(pathCap-1))
+	copy(data, path)
+	data = append(data, argv...)
+	return rec(KindExec, flags, 42, "sh", []uint32{uint32(len(path)), uint32(len(argv)), uint32(len(argv)), 0o020666, 1<<20 | 3, 0}, data)
+}
+
+func TestDecodeExec(t *testing.T) {
+	r, err := Decode(execRec("/bin/sh", []string{"sh", "-c", "id"}, FlagExeDeleted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Kind != KindExec || r.PID != 42 || r.Comm != "sh" || r.Path != "/bin/sh" || !slices.Equal(r.Args, []string{"sh", "-c", "id"}) {
+		t.Fatalf("%+v", r)
+	}
+	if stdinKind(r.StdinMode, r.StdinRdev) != "null" {
+		t.Errorf("stdin %s, want null", stdinKind(r.StdinMode, r.StdinRdev))
+	}
+}
+
+// Lengths that run past the record, over their bound, unknown kinds and
+// operations are errors naming the kind and the byte offset.
+func TestDecodeRejectsDamagedRecords(t *testing.T) {
+	good := execRec("/bin/sh", []string{"sh"}, 0)
+	longPath := slices.Clone(good)
+	binary.LittleEndian.PutUint32(longPath[hdrSize:], 5000)
+	pastEnd := slices.Clone(good)
+	binary.LittleEndian.PutUint32(pastEnd[hdrSize+4:], 900)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"empty", nil, "shorter than its 192-byte header and body"},
+		{"short", good[:100], "shorter than"},
+		{"huge", make([]byte, MaxRecordBytes+1), "longer than"},
+		{"path over its bound", longPath, "string length 5000 over its bound"},
+		{"argv past the end", pastEnd, "argv of 900 bytes runs past the record's end"},
+		{"unknown kind", rec(99, 0, 1, "x", nil, nil), "unknown record kind 99"},
+		{"unknown file op", rec(KindFile, 0, 1, "x", []uint32{77}, nil), "unknown file operation 77"},
+		{"bad family", rec(KindConnect, 0, 1, "x", []uint32{7}, nil), "address family 7"},
+	} {
+		_, err := Decode(tc.b)
+		var de *DecodeError
+		if !errors.As(err, &de) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "at byte") {
+			t.Errorf("%s: error %v, want a DecodeError with %q and its offset", tc.name, err, tc.want)
+		}
+	}
+}
+
+// Bytes a process chose stay text: invalid UTF-8 becomes \xNN (and a
+// backslash \\), control characters stay as they are in paths and are
+// replaced in process names.
+func TestTextOfHostileBytes(t *testing.T) {
+	if got := Text([]byte("a\nb\xff\\c")); got != `a`+"\n"+`b\xff\\c` {
+		t.Errorf("Text %q", got)
+	}
+	if got := Comm([]byte("x\ny\x00junk")); got != "x?y" {
+		t.Errorf("Comm %q", got)
+	}
+}
+
+// converterFor is a converter whose /proc is an empty directory.
+func converterFor(t testing.TB) *converter {
+	o := Options{Host: "h", Events: config.DefaultAgentEvents(), ProcRoot: t.TempDir(), Spawn: true}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	o.Clock = clock.NewManual(time.Unix(1e9, 0))
+	return newConverter(o, 0, o.Clock.Now())
+}
+
+// The argv kept is bounded by max_args: beyond it args_truncated says so.
+func TestArgsBoundedByMaxArgs(t *testing.T) {
+	c := converterFor(t)
+	c.o.Events.MaxArgs = 3
+	args := make([]string, 10)
+	for i := range args {
+		args[i] = "a"
+	}
+	r, err := Decode(execRec("/bin/x", args, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := c.convert(&r)
+	if got := evs[0].Attrs["args"].([]string); len(got) != 3 || evs[0].Attrs["args_truncated"] != true {
+		t.Errorf("args %q truncated %v, want 3 and true", got, evs[0].Attrs["args_truncated"])
+	}
+	if evs[0].Time != time.Unix(1e9, 0).Add(5*time.Second).UTC() {
+		t.Errorf("time %v: the kernel's clock is not mapped to the wall clock", evs[0].Time)
+	}
+}
+
+// The tree forgets what /proc no longer has when it is full, then refuses
+// and counts.
+func TestTreeIsBounded(t *testing.T) {
+	proc := t.TempDir()
+	for pid := 1; pid <= 100; pid++ {
+		if err := os.Mkdir(filepath.Join(proc, strconv.Itoa(pid)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := NewTree(64, proc)
+	for pid := uint32(1); pid <= 100; pid++ {
+		tr.Fork(pid-1, pid, "p")
+	}
+	if tr.Len() != 64 || tr.Refused != 36 {
+		t.Errorf("tree of %d processes, %d refused; want the bound, 64, and 36", tr.Len(), tr.Refused)
+	}
+	// Processes gone from /proc make room.
+	for pid := 1; pid <= 32; pid++ {
+		os.Remove(filepath.Join(proc, strconv.Itoa(pid)))
+	}
+	for pid := uint32(101); pid <= 110; pid++ {
+		tr.Fork(1, pid, "q")
+	}
+	if _, _, _, ok := tr.Lookup(110); !ok {
+		t.Error("no room made for a new process after others left /proc")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(execRec("/bin/sh", []string{"sh", "-c", "id"}, 0))
+	f.Add(execRec("/memfd:x", nil, FlagExeMemfd|FlagExeDeleted|FlagArgsTrunc))
+	f.Add(rec(KindFile, FlagPathTrunc, 7, "mv", []uint32{OpRename, 0, 0, 0, 4, 4}, []byte("/a/b\x00/c/d\x00")))
+	f.Add(rec(KindFile, 0, 7, "chmod", []uint32{OpChmod, 0o4755, 0, 0, 3}, []byte("/x\xff")))
+	f.Add(rec(KindExit, 0, 7, "x", []uint32{0x0900, 0, 1, 0}, nil))
+	f.Add(rec(KindCred, FlagViaExec, 7, "x", []uint32{1000, 1000, 1000, 0, 0, 0, 2}, []byte("/x")))
+	f.Add(rec(KindConnect, 0, 7, "x", []uint32{2 | 6<<16, 1 | 80<<16 /* lport 0, rport 80 */}, nil))
+	f.Add(rec(KindModule, 0, 7, "x", []uint32{2, 3, 1, 2}, append(append([]byte("p"), make([]byte, 255)...), "/m"...)))
+	f.Add(rec(KindBPF, 0, 7, "x", []uint32{5, 1, 10}, nil))
+	f.Add(rec(KindPtrace, 0, 7, "x", []uint32{16, 1}, nil))
+	f.Add(rec(KindMemfd, 0, 7, "x", []uint32{0, 0, 3}, []byte("a\nb")))
+	f.Add(rec(KindFork, 0, 7, "x", []uint32{8}, nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := Decode(b)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is not a DecodeError", err)
+			}
+			return
+		}
+		c := converterFor(t)
+		for _, ev := range c.convert(&r) {
+			if err := ev.Validate(); err != nil {
+				t.Fatalf("invalid %s event from a decoded record: %v (%v)", ev.Type, err, ev.Attrs)
+			}
+			if _, err := event.DecodeJSON(ev.AppendJSON(nil)); err != nil {
+				t.Fatalf("the event does not read back: %v", err)
+			}
+		}
+		if bytes.Contains([]byte(r.Comm), []byte{'\n'}) {
+			t.Fatal("a process name kept a newline")
+		}
+	})
+}
+
+// Container ids come from the cgroup paths of docker, containerd, CRI-O
+// and podman.
+func TestContainerOf(t *testing.T) {
+	id := strings.Repeat("0123456789abcdef", 4)
+	for _, tc := range []struct{ cgroup, want string }{
+		{"0::/system.slice/docker-" + id + ".scope\n", id},
+		{"12:memory:/docker/" + id + "\n", id},
+		{"0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-" + id + ".scope\n", id},
+		{"0::/machine.slice/libpod-" + id + ".scope/container\n", id},
+		{"0::/user.slice/user-1000.slice/session-2.scope\n", ""},
+		{"0::/" + id[:63] + "\n", ""},
+	} {
+		f := filepath.Join(t.TempDir(), "cgroup")
+		if err := os.WriteFile(f, []byte(tc.cgroup), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := containerOf(f); !ok || got != tc.want {
+			t.Errorf("%q: container %q, want %q", tc.cgroup, got, tc.want)
+		}
+	}
+	if _, ok := containerOf(filepath.Join(t.TempDir(), "none")); ok {
+		t.Error("a missing file was read")
+	}
+}
+
+// The types this package makes are Vigil's own (event.KnownType), so files
+// that name them are not told they misspelt them.
+func TestTypesAreKnown(t *testing.T) {
+	for _, typ := range []string{TypeExec, TypeExit, TypeOpen, TypeModify, TypePerm, TypeCred, TypePtrace, TypeMemfd, TypeModule, TypeBPF, TypeConnect, TypeAccept} {
+		if !event.KnownType(typ) {
+			t.Errorf("%s is not in event's own types", typ)
+		}
+	}
+}
+
+// The end of a process the kernel reports for two of its threads is one
+// PROC.EXIT; a pid used again (forked anew) ends again.
+func TestExitReportedOnce(t *testing.T) {
+	c := converterFor(t)
+	exit := rec(KindExit, 0, 77, "w", []uint32{9, 0, 1, 0}, nil)
+	var n int
+	for range 2 {
+		r, err := Decode(exit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(c.convert(&r))
+	}
+	fork, _ := Decode(rec(KindFork, 0, 1, "init", []uint32{77}, nil))
+	c.convert(&fork)
+	r, _ := Decode(exit)
+	n += len(c.convert(&r))
+	if n != 2 {
+		t.Errorf("%d PROC.EXIT, want 2 (one per life of pid 77)", n)
+	}
+}

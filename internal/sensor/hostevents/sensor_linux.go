@@ -1,0 +1,409 @@
+//go:build linux && amd64
+
+package hostevents
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/sensor/syscount"
+)
+
+// Sensor is the loaded and attached event programs. One goroutine calls
+// Run (or Next).
+type Sensor struct {
+	o      Options
+	coll   *ebpf.Collection
+	progs  []*ebpf.Program
+	links  []link.Link
+	rd     *ringbuf.Reader
+	conv   *converter
+	rec    ringbuf.Record
+	percpu []uint64
+	stats  Stats
+	// dropped at the last report
+	reported uint64
+	// Off lists the programs that could not be attached (what they report
+	// is missing), each with the reason.
+	Off []string
+}
+
+// core are the programs without which there are no events, and the raw
+// tracepoints they attach to.
+var core = map[string]string{"on_exec": "sched_process_exec", "on_fork": "sched_process_fork", "on_exit": "sched_process_exit"}
+
+// dispatchers run at every system call's entry and return, and tail-call
+// the handlers of the calls watched.
+var dispatchers = map[string]string{"sys_enter": "sys_enter", "sys_exit": "sys_exit"}
+
+// Handlers of system calls (x86-64 numbers) at entry (enter_calls) and at
+// return (exit_calls).
+var (
+	enterCalls = map[string][]uint32{
+		"e_truncate": {76}, "e_ftruncate": {77}, "e_unlink": {87, 263}, "e_rename": {82, 264, 316},
+		"e_chmod": {90, 91, 268, 452}, "e_chown": {92, 93, 94, 260}, "e_exec": {59, 322},
+		"e_setuid": {105, 113, 117, 122}, "e_ptrace": {101}, "e_memfd": {319}, "e_module": {175, 313},
+		"e_bpf": {321}, "e_connect": {42},
+	}
+	exitCalls = map[string][]uint32{
+		"x_open": {2, 257, 85, 437}, "x_setuid": {105, 113, 117, 122}, "x_connect": {42}, "x_accept": {43, 288},
+		"x_exec": {59, 322},
+	}
+)
+
+// Open loads the event programs, fills the kernel filters and attaches
+// the programs. The process tree is seeded from /proc after the programs
+// are attached, so no process falls between the two.
+func Open(o Options) (*Sensor, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	if missing, detail := syscount.MissingPrivileges(o.ProcRoot); len(missing) > 0 {
+		return nil, &UnavailableError{Missing: missing, Detail: detail}
+	}
+	if _, err := btf.LoadKernelSpec(); err != nil {
+		return nil, &UnavailableError{Missing: []string{"kernel BTF (/sys/kernel/btf/vmlinux)"}, Err: err}
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		o.Logger.Debug("could not raise the locked-memory limit", "err", err)
+	}
+	spec, err := loadHostevents()
+	if err != nil {
+		return nil, fmt.Errorf("host events: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = uint32(o.Events.RingBufferBytes)
+	if err := spec.Variables["agent_tgid"].Set(uint32(os.Getpid())); err != nil {
+		return nil, fmt.Errorf("host events: %w", err)
+	}
+	if err := spec.Variables["args_max"].Set(uint32(o.Events.MaxArgBytes)); err != nil {
+		return nil, fmt.Errorf("host events: %w", err)
+	}
+	progs := spec.Programs
+	maps := spec.Copy()
+	maps.Programs = nil
+	coll, err := ebpf.NewCollection(maps)
+	if err != nil {
+		return nil, diagnose(fmt.Errorf("creating maps: %w", err))
+	}
+	s := &Sensor{o: o, coll: coll}
+	if err := s.fillFilters(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	names := make([]string, 0, len(progs))
+	for n := range progs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	// Core programs first: without them nothing else is worth attaching;
+	// the dispatchers last, once the handlers are in their arrays.
+	rank := func(n string) int {
+		if _, ok := core[n]; ok {
+			return 0
+		}
+		if _, ok := dispatchers[n]; ok {
+			return 2
+		}
+		return 1
+	}
+	slices.SortStableFunc(names, func(a, b string) int { return rank(a) - rank(b) })
+	for _, name := range names {
+		ps := progs[name]
+		one := &ebpf.CollectionSpec{Maps: maps.Maps, Variables: maps.Variables, Programs: map[string]*ebpf.ProgramSpec{name: ps}, Types: spec.Types}
+		c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: coll.Maps})
+		var l link.Link
+		if err == nil {
+			p := c.Programs[name]
+			delete(c.Programs, name)
+			c.Close()
+			s.progs = append(s.progs, p)
+			err = s.install(name, p, &l)
+		}
+		if err != nil {
+			if _, ok := core[name]; ok {
+				s.Close()
+				return nil, diagnose(fmt.Errorf("%s: %w", name, err))
+			}
+			s.Off = append(s.Off, fmt.Sprintf("%s: %v", name, firstLine(err)))
+			continue
+		}
+		if l != nil {
+			s.links = append(s.links, l)
+		}
+	}
+	rd, err := ringbuf.NewReader(coll.Maps["events"])
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("host events: ring buffer: %w", err)
+	}
+	s.rd = rd
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("host events: %w", err)
+	}
+	s.conv = newConverter(o, uint64(ts.Nano()), o.Clock.Now())
+	if err := s.conv.tree.Seed(); err != nil {
+		o.Logger.Warn("host events: the process tree starts empty", "err", err)
+	}
+	for _, off := range s.Off {
+		o.Logger.Warn("host events: a program is off; what it reports is missing", "program", off)
+	}
+	return s, nil
+}
+
+// install attaches a program to its tracepoint, or puts a system call
+// handler in its array at its calls' numbers.
+func (s *Sensor) install(name string, p *ebpf.Program, l *link.Link) error {
+	tp, ok := core[name]
+	if !ok {
+		tp, ok = dispatchers[name]
+	}
+	if ok {
+		var err error
+		*l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: p})
+		return err
+	}
+	for arr, calls := range map[string]map[string][]uint32{"enter_calls": enterCalls, "exit_calls": exitCalls} {
+		for _, nr := range calls[name] {
+			if err := s.coll.Maps[arr].Update(nr, p, ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("system call %d: %w", nr, err)
+			}
+		}
+	}
+	return nil
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// fillFilters writes the path prefixes and file names of the options to
+// the kernel maps. A prefix's classes include those of every shorter
+// prefix of it, as the trie gives the longest match only.
+func (s *Sensor) fillFilters() error {
+	e := s.o.Events
+	classes := map[string]uint32{}
+	for _, l := range []struct {
+		list  []string
+		class uint32
+	}{{e.OpenPaths, classOpen}, {e.ModifyPaths, classModify}, {e.PermPaths, classPerm}} {
+		for _, p := range l.list {
+			classes[p] |= l.class
+		}
+	}
+	pm := s.coll.Maps["prefixes"]
+	for p, c := range classes {
+		for q, qc := range classes {
+			if len(q) < len(p) && strings.HasPrefix(p, q) {
+				c |= qc
+			}
+		}
+		var k hosteventsLpmKey
+		n := copy(k.Data[:], p)
+		k.Prefixlen = uint32(n * 8)
+		if err := pm.Update(&k, c, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("host events: path prefix %q: %w", p, err)
+		}
+	}
+	nm := s.coll.Maps["names"]
+	nc := map[string]uint32{}
+	for _, n := range e.OpenNames {
+		nc[n] |= classOpen
+	}
+	for _, n := range e.ModifyNames {
+		nc[n] |= classModify
+	}
+	for n, c := range nc {
+		var k hosteventsNameKey
+		for i := 0; i < len(n) && i < len(k.Name)-1; i++ {
+			k.Name[i] = int8(n[i])
+		}
+		if err := nm.Update(&k, c, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("host events: file name %q: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// Watch classes (CLASS_* in the C source).
+const (
+	classOpen   = 1
+	classModify = 2
+	classPerm   = 4
+)
+
+// diagnose turns a load or attach error into an UnavailableError when it
+// is for want of a privilege or a kernel feature.
+func diagnose(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("host events: the kernel's verifier rejected a program: %w", err)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return &UnavailableError{Missing: []string{"permission to load eBPF programs"},
+			Detail: "the kernel refused; check kernel.unprivileged_bpf_disabled, lockdown and any security module", Err: err}
+	}
+	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, syscall.EINVAL) || errors.Is(err, os.ErrNotExist) {
+		return &UnavailableError{Missing: []string{"kernel support for BPF ring buffers, raw tracepoints or fentry programs"}, Err: err}
+	}
+	return fmt.Errorf("host events: %w", err)
+}
+
+// Close detaches the programs and frees the maps.
+func (s *Sensor) Close() error {
+	var errs []error
+	if s.rd != nil {
+		errs = append(errs, s.rd.Close())
+	}
+	for _, l := range s.links {
+		errs = append(errs, l.Close())
+	}
+	s.links = nil
+	for _, p := range s.progs {
+		errs = append(errs, p.Close())
+	}
+	s.progs = nil
+	if s.coll != nil {
+		s.coll.Close()
+		s.coll = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the sensor's counts so far.
+func (s *Sensor) Stats() Stats {
+	st := s.stats
+	st.Dropped = s.dropped()
+	if s.conv != nil {
+		st.TreeRefused = s.conv.tree.Refused
+	}
+	return st
+}
+
+// dropped reads the kernel's count of records the ring buffer had no room
+// for.
+func (s *Sensor) dropped() uint64 {
+	if s.coll == nil {
+		return s.reported
+	}
+	if err := s.coll.Maps["stats"].Lookup(uint32(0), &s.percpu); err != nil {
+		return s.reported
+	}
+	var n uint64
+	for _, v := range s.percpu {
+		n += v
+	}
+	return n
+}
+
+// Next reads records until one makes events or wait passes, and returns
+// those events (nil when wait passed).
+func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		s.rd.SetDeadline(deadline)
+		if err := s.rd.ReadInto(&s.rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("host events: reading the ring buffer: %w", err)
+		}
+		s.stats.Records++
+		r, err := Decode(s.rec.RawSample)
+		if err != nil {
+			s.stats.DecodeErrors++
+			s.o.Logger.Warn("host events: a record could not be read", "err", err)
+			continue
+		}
+		if evs := s.conv.convert(&r); len(evs) > 0 {
+			s.stats.Events += uint64(len(evs))
+			return evs, nil
+		}
+	}
+}
+
+// Run reads records until ctx ends, handing their events to emit in
+// batches, and reports records the ring buffer dropped as SENSOR.DROPPED
+// observations (at most once a second). An error from emit stops Run.
+func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error {
+	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.links), "processes", s.conv.tree.Len())
+	var batch []event.Event
+	lastReport := s.o.Clock.Now()
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := emit(batch)
+		batch = batch[:0]
+		return err
+	}
+	for {
+		if ctx.Err() != nil {
+			if err := flush(); err != nil {
+				return err
+			}
+			return s.reportDrops(emit)
+		}
+		wait := 200 * time.Millisecond
+		if len(batch) > 0 {
+			wait = 10 * time.Millisecond
+		}
+		evs, err := s.Next(wait)
+		if err != nil {
+			return err
+		}
+		if evs == nil || len(batch)+len(evs) > 512 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, evs...)
+		if now := s.o.Clock.Now(); now.Sub(lastReport) >= time.Second {
+			lastReport = now
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := s.reportDrops(emit); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// reportDrops emits a SENSOR.DROPPED observation for records dropped since
+// the last one.
+func (s *Sensor) reportDrops(emit func([]event.Event) error) error {
+	n := s.dropped()
+	if n <= s.reported {
+		return nil
+	}
+	d := n - s.reported
+	s.reported = n
+	now := s.o.Clock.Now().UTC()
+	reason := DropReason(s.o.Events.RingBufferBytes)
+	s.o.Logger.Warn("host events dropped", "count", d, "reason", reason)
+	return emit([]event.Event{{
+		ID: s.o.IDs.NewID(now), Time: now, Type: "SENSOR.DROPPED", Host: s.o.Host, IP: s.o.IP, Source: "agent",
+		Attrs: map[string]any{"dropped": int64(d), "what": "host events", "reason": reason},
+	}})
+}
