@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // TestAgentEvents runs `vigil agent --events --stdout` and a program living
@@ -79,5 +81,96 @@ func TestAgentEvents(t *testing.T) {
 	}
 	if len(byType[event.TypeProcExec]) != 1 || len(byType[event.TypeProcExit]) != 1 {
 		t.Errorf("PROC.EXEC %d, PROC.EXIT %d for the program, want 1 each", len(byType[event.TypeProcExec]), len(byType[event.TypeProcExit]))
+	}
+}
+
+// TestAgentEventsInPidNamespace runs `vigil agent --events` in a pid
+// namespace of its own, as in a container: a program run inside is
+// reported with the pids the namespace's /proc shows, and one run outside
+// at the same time is not reported at all.
+func TestAgentEventsInPidNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: eBPF host events and pid namespaces need root")
+	}
+	for _, tool := range []string{"unshare", "nsenter"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("skipped: %s not found (Debian package util-linux)", tool)
+		}
+	}
+	agent := startCmd(t, exec.Command("unshare", "--pid", "--fork", "--kill-child", "--mount-proc", vigilBin, "agent", "--events", "--stdout", "--interval", "1s"))
+	testutil.WaitFor(t, 15*time.Second, "the host events to start", func() bool {
+		if strings.Contains(agent.Out.String(), "host events are off") {
+			t.Skipf("skipped: %s", agent.Out.String())
+		}
+		return strings.Contains(agent.Out.String(), "host events running")
+	})
+	if !strings.Contains(agent.Out.String(), "host events of this pid namespace only") {
+		t.Fatalf("the agent did not scope its events to its pid namespace:\n%s", agent.Out.String())
+	}
+	// The namespace's first process (unshare's child): the agent itself.
+	inside, err := firstChildPid(agent.Cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "vigil-marker")
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nsenter", "-t", strconv.Itoa(inside), "-p", "-m", "--", "sh", "-c", prog+" inside").CombinedOutput(); err != nil {
+		t.Fatalf("nsenter: %v %s", err, out)
+	}
+	if out, err := exec.Command(prog, "outside").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	var in, out []event.Event
+	testutil.WaitFor(t, 5*time.Second, "the exec inside reported", func() bool {
+		in, out = nil, nil
+		sc := bufio.NewScanner(strings.NewReader(agent.Out.String()))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var ev event.Event
+			if json.Unmarshal(sc.Bytes(), &ev) != nil || ev.Type != event.TypeProcExec || ev.Str("exe") != prog {
+				continue
+			}
+			if strings.Contains(ev.Str("args"), "inside") {
+				in = append(in, ev)
+			} else {
+				out = append(out, ev)
+			}
+		}
+		return len(in) > 0
+	})
+	time.Sleep(time.Second) // the outside exec's record would be there by now
+	if len(out) > 0 {
+		t.Errorf("an exec outside the agent's pid namespace was reported: %v", out[0].Attrs)
+	}
+	// The namespace's pids are small: the agent is 1, the shell nsenter
+	// started and the program a few more.
+	pid, _ := strconv.Atoi(in[0].Str("pid"))
+	ppid, _ := strconv.Atoi(in[0].Str("ppid"))
+	if pid <= 1 || pid > 1000 || ppid < 0 || ppid > 1000 {
+		t.Errorf("pid %d, ppid %d: not the namespace's numbering (%v)", pid, ppid, in[0].Attrs)
+	}
+}
+
+// firstChildPid is the first child of process pid.
+func firstChildPid(pid int) (int, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err == nil {
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				return strconv.Atoi(f[0])
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("process %d has no child", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

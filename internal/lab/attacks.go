@@ -367,7 +367,7 @@ exec %[2]s agent --bus nats://127.0.0.1:4222 --bus-identity %[3]s --host-id svc 
 var labMounts = []string{"/root", "/dev/shm", "/var/log", "/etc/cron.d", "/var/spool/cron", "/etc/systemd/system", "/etc/sudoers.d"}
 
 // agentLabFlags turn on what the attacks need of the agent.
-const agentLabFlags = "--cpu-level 90 --cpu-level-for 5s"
+const agentLabFlags = "--events --cpu-level 90 --cpu-level-for 5s"
 
 // firstChild waits for the first child of pid (unshare --fork's child,
 // the PID namespace's first process).

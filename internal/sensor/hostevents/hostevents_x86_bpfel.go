@@ -102,6 +102,7 @@ const (
 	hosteventsProgX_setuid    = "x_setuid"
 	hosteventsVarAgentTgid    = "agent_tgid"
 	hosteventsVarArgsMax      = "args_max"
+	hosteventsVarPidnsInum    = "pidns_inum"
 )
 
 // loadHostevents returns the embedded CollectionSpec for hostevents.
@@ -193,6 +194,7 @@ type hosteventsMapSpecs struct {
 type hosteventsVariableSpecs struct {
 	AgentTgid *ebpf.VariableSpec `ebpf:"agent_tgid"`
 	ArgsMax   *ebpf.VariableSpec `ebpf:"args_max"`
+	PidnsInum *ebpf.VariableSpec `ebpf:"pidns_inum"`
 }
 
 // hosteventsObjects contains all objects after they have been loaded into the kernel.
@@ -248,6 +250,7 @@ func (m *hosteventsMaps) Close() error {
 type hosteventsVariables struct {
 	AgentTgid *ebpf.Variable `ebpf:"agent_tgid"`
 	ArgsMax   *ebpf.Variable `ebpf:"args_max"`
+	PidnsInum *ebpf.Variable `ebpf:"pidns_inum"`
 }
 
 // hosteventsPrograms contains all programs after they have been loaded into the kernel.

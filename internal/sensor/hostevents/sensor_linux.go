@@ -93,6 +93,16 @@ func Open(o Options) (*Sensor, error) {
 	if err := spec.Variables["args_max"].Set(uint32(o.Events.MaxArgBytes)); err != nil {
 		return nil, fmt.Errorf("host events: %w", err)
 	}
+	// An agent in a pid namespace of its own (a container's) reports the
+	// processes of that namespace, with the pids its /proc shows.
+	if ns, err := ownPidNamespace(); err != nil {
+		return nil, fmt.Errorf("host events: %w", err)
+	} else if ns != 0 {
+		if err := spec.Variables["pidns_inum"].Set(ns); err != nil {
+			return nil, fmt.Errorf("host events: %w", err)
+		}
+		o.Logger.Info("host events of this pid namespace only", "pidns", ns)
+	}
 	progs := spec.Programs
 	maps := spec.Copy()
 	maps.Programs = nil
@@ -406,4 +416,21 @@ func (s *Sensor) reportDrops(emit func([]event.Event) error) error {
 		ID: s.o.IDs.NewID(now), Time: now, Type: "SENSOR.DROPPED", Host: s.o.Host, IP: s.o.IP, Source: "agent",
 		Attrs: map[string]any{"dropped": int64(d), "what": "host events", "reason": reason},
 	}})
+}
+
+// initialPidNamespace is the inode number of the initial pid namespace
+// (the kernel's PROC_PID_INIT_INO).
+const initialPidNamespace = 0xEFFFFFFC
+
+// ownPidNamespace returns the inode number of this process's pid
+// namespace, or 0 when that is the initial one.
+func ownPidNamespace() (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
+		return 0, fmt.Errorf("reading the pid namespace: %w", err)
+	}
+	if st.Ino == initialPidNamespace || st.Ino > 0xffffffff {
+		return 0, nil
+	}
+	return uint32(st.Ino), nil
 }

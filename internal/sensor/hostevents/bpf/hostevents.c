@@ -103,6 +103,11 @@ enum stat {
 
 // Settings user space writes before loading.
 volatile const u32 agent_tgid = 0;
+// The agent's pid namespace (its inode number) when that is not the
+// initial one: events of the processes in it only, with their pids as they
+// are seen there, as the agent's /proc shows them. 0: every process, the
+// initial namespace's pids.
+volatile const u32 pidns_inum = 0;
 volatile const u32 args_max = ARGS_CAP;
 
 struct hdr {
@@ -293,9 +298,28 @@ struct signal_struct {
 	atomic_t live;
 } __attribute__((preserve_access_index));
 
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct pid_namespace {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+} __attribute__((preserve_access_index));
+
+struct pid {
+	unsigned int level;
+	struct upid numbers[];
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;
+	struct pid *thread_pid;
 	struct task_struct *real_parent;
 	struct task_struct *group_leader;
 	char comm[TASK_COMM_LEN];
@@ -450,6 +474,45 @@ static __always_inline void stat_inc(u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
+// MAX_PIDNS_LEVEL bounds how deep below the initial pid namespace the
+// agent's may be.
+#define MAX_PIDNS_LEVEL 8
+
+// ns_nr is the number of pid p in the agent's pid namespace; 0 when p has
+// none there (the process is outside it).
+static __always_inline u32 ns_nr(struct pid *p)
+{
+	if (!p)
+		return 0;
+	unsigned int level = BPF_CORE_READ(p, level);
+	for (int i = 0; i < MAX_PIDNS_LEVEL; i++) {
+		if (i > level)
+			break;
+		struct upid u = {};
+		if (bpf_probe_read_kernel(&u, sizeof(u), &p->numbers[i]))
+			return 0;
+		if (u.ns && BPF_CORE_READ(u.ns, ns.inum) == pidns_inum)
+			return u.nr;
+	}
+	return 0;
+}
+
+// vtgid and vtid are a task's process and thread ids as the agent sees
+// them (0: outside its pid namespace).
+static __always_inline u32 vtgid(struct task_struct *t)
+{
+	if (!pidns_inum)
+		return BPF_CORE_READ(t, tgid);
+	return ns_nr(BPF_CORE_READ(t, group_leader, thread_pid));
+}
+
+static __always_inline u32 vtid(struct task_struct *t)
+{
+	if (!pidns_inum)
+		return BPF_CORE_READ(t, pid);
+	return ns_nr(BPF_CORE_READ(t, thread_pid));
+}
+
 static __always_inline struct scratch *begin(u32 kind)
 {
 	u32 zero = 0;
@@ -463,7 +526,16 @@ static __always_inline struct scratch *begin(u32 kind)
 	s->h.ktime = bpf_ktime_get_ns();
 	s->h.tgid = id >> 32;
 	s->h.tid = (u32)id;
-	s->h.ppid = BPF_CORE_READ(t, real_parent, tgid);
+	if (pidns_inum) {
+		// Only the agent's namespace, in its numbering.
+		s->h.tgid = vtgid(t);
+		if (!s->h.tgid)
+			return 0;
+		s->h.tid = vtid(t);
+		s->h.ppid = vtgid(BPF_CORE_READ(t, real_parent));
+	} else {
+		s->h.ppid = BPF_CORE_READ(t, real_parent, tgid);
+	}
 	s->h.uid = BPF_CORE_READ(t, cred, uid.val);
 	s->h.euid = BPF_CORE_READ(t, cred, euid.val);
 	s->h.gid = BPF_CORE_READ(t, cred, gid.val);
@@ -598,9 +670,19 @@ static __always_inline u32 watched(struct scratch *s, u32 base, u32 len)
 	return classes;
 }
 
+// self_tgid is the current process's id in the initial namespace (the
+// key of per-process state).
 static __always_inline u32 self_tgid(void)
 {
 	return bpf_get_current_pid_tgid() >> 32;
+}
+
+// is_agent says whether the current process is the agent itself.
+static __always_inline int is_agent(void)
+{
+	if (!pidns_inum)
+		return self_tgid() == agent_tgid;
+	return vtgid((struct task_struct *)bpf_get_current_task()) == agent_tgid;
 }
 
 // --- processes ---
@@ -674,7 +756,9 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 		p = BPF_CORE_READ(p, real_parent);
 		if (!p)
 			break;
-		u32 pt = BPF_CORE_READ(p, tgid);
+		u32 pt = vtgid(p);
+		if (!pt)
+			break; // outside the agent's pid namespace
 		b->anc[i].tgid = pt;
 		BPF_CORE_READ_STR_INTO(&b->anc[i].comm, p, comm);
 		b->nancestors = i + 1;
@@ -685,7 +769,7 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 
 	// A gain of root through the exec (a setuid program): compared with
 	// the credentials noted when execve was called.
-	u32 tgid = s->h.tgid;
+	u32 tgid = self_tgid();
 	struct creds *old = bpf_map_lookup_elem(&pending_cred, &tgid);
 	if (!old)
 		return 0;
@@ -720,7 +804,9 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx)
 	if (!s)
 		return 0;
 	struct fork_body *b = (struct fork_body *)s->body;
-	b->child = BPF_CORE_READ(child, tgid);
+	b->child = vtgid(child);
+	if (!b->child)
+		return 0;
 	b->pad = 0;
 	submit(s, DATA_OFF);
 	return 0;
@@ -862,7 +948,7 @@ SEC("raw_tracepoint/sys_exit")
 int x_open(struct bpf_raw_tracepoint_args *ctx)
 {
 	long ret = ctx->args[1];
-	if (ret < 0 || self_tgid() == agent_tgid)
+	if (ret < 0 || is_agent())
 		return 0;
 	struct pt_regs *regs = REGS(ctx);
 	long nr = ARG(regs, orig_ax);
@@ -893,7 +979,7 @@ int x_open(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_enter")
 int e_truncate(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (self_tgid() == agent_tgid)
+	if (is_agent())
 		return 0;
 	struct scratch *s = begin(K_FILE);
 	if (!s)
@@ -907,7 +993,7 @@ int e_truncate(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_enter")
 int e_ftruncate(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (self_tgid() == agent_tgid)
+	if (is_agent())
 		return 0;
 	struct file *f = fd_file((int)ARG(REGS(ctx), di));
 	if (!f)
@@ -924,7 +1010,7 @@ int e_ftruncate(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_enter")
 int e_unlink(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (self_tgid() == agent_tgid)
+	if (is_agent())
 		return 0;
 	struct pt_regs *regs = REGS(ctx);
 	long dfd = AT_FDCWD;
@@ -945,7 +1031,7 @@ int e_unlink(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_enter")
 int e_rename(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (self_tgid() == agent_tgid)
+	if (is_agent())
 		return 0;
 	struct pt_regs *regs = REGS(ctx);
 	long od = AT_FDCWD, nd = AT_FDCWD;
@@ -989,7 +1075,7 @@ int e_rename(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_enter")
 int e_chmod(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (self_tgid() == agent_tgid)
+	if (is_agent())
 		return 0;
 	struct pt_regs *regs = REGS(ctx);
 	long nr = ARG(regs, orig_ax);
@@ -1018,7 +1104,7 @@ int e_chmod(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sys_enter")
 int e_chown(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (self_tgid() == agent_tgid)
+	if (is_agent())
 		return 0;
 	struct pt_regs *regs = REGS(ctx);
 	long nr = ARG(regs, orig_ax);
@@ -1187,7 +1273,7 @@ int e_bpf(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = REGS(ctx);
 	long cmd = ARG(regs, di);
-	if (cmd != 5 || self_tgid() == agent_tgid) // BPF_PROG_LOAD
+	if (cmd != 5 || is_agent()) // BPF_PROG_LOAD
 		return 0;
 	struct scratch *s = begin(K_BPF);
 	if (!s)
