@@ -75,6 +75,7 @@ const (
 	hosteventsMapPendingConn  = "pending_conn"
 	hosteventsMapPendingCred  = "pending_cred"
 	hosteventsMapPrefixes     = "prefixes"
+	hosteventsMapRoots        = "roots"
 	hosteventsMapScratch      = "scratch"
 	hosteventsMapStats        = "stats"
 	hosteventsProgE_bpf       = "e_bpf"
@@ -102,6 +103,7 @@ const (
 	hosteventsProgX_setuid    = "x_setuid"
 	hosteventsVarAgentTgid    = "agent_tgid"
 	hosteventsVarArgsMax      = "args_max"
+	hosteventsVarPrefilter    = "prefilter"
 )
 
 // loadHostevents returns the embedded CollectionSpec for hostevents.
@@ -183,6 +185,7 @@ type hosteventsMapSpecs struct {
 	PendingConn *ebpf.MapSpec `ebpf:"pending_conn"`
 	PendingCred *ebpf.MapSpec `ebpf:"pending_cred"`
 	Prefixes    *ebpf.MapSpec `ebpf:"prefixes"`
+	Roots       *ebpf.MapSpec `ebpf:"roots"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -193,6 +196,7 @@ type hosteventsMapSpecs struct {
 type hosteventsVariableSpecs struct {
 	AgentTgid *ebpf.VariableSpec `ebpf:"agent_tgid"`
 	ArgsMax   *ebpf.VariableSpec `ebpf:"args_max"`
+	Prefilter *ebpf.VariableSpec `ebpf:"prefilter"`
 }
 
 // hosteventsObjects contains all objects after they have been loaded into the kernel.
@@ -223,6 +227,7 @@ type hosteventsMaps struct {
 	PendingConn *ebpf.Map `ebpf:"pending_conn"`
 	PendingCred *ebpf.Map `ebpf:"pending_cred"`
 	Prefixes    *ebpf.Map `ebpf:"prefixes"`
+	Roots       *ebpf.Map `ebpf:"roots"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -237,6 +242,7 @@ func (m *hosteventsMaps) Close() error {
 		m.PendingConn,
 		m.PendingCred,
 		m.Prefixes,
+		m.Roots,
 		m.Scratch,
 		m.Stats,
 	)
@@ -248,6 +254,7 @@ func (m *hosteventsMaps) Close() error {
 type hosteventsVariables struct {
 	AgentTgid *ebpf.Variable `ebpf:"agent_tgid"`
 	ArgsMax   *ebpf.Variable `ebpf:"args_max"`
+	Prefilter *ebpf.Variable `ebpf:"prefilter"`
 }
 
 // hosteventsPrograms contains all programs after they have been loaded into the kernel.
