@@ -39,6 +39,9 @@ type Sensor struct {
 	stats  Stats
 	// dropped at the last report
 	reported uint64
+	// decode errors logged, and when
+	loggedDecode  uint64
+	lastDecodeLog time.Time
 	// Off lists the programs that could not be attached (what they report
 	// is missing), each with the reason.
 	Off []string
@@ -373,7 +376,11 @@ func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 		r, err := Decode(s.rec.RawSample)
 		if err != nil {
 			s.stats.DecodeErrors++
-			s.o.Logger.Warn("host events: a record could not be read", "err", err)
+			// Logged at most every 10 s, with how many since.
+			if now := s.o.Clock.Now(); now.Sub(s.lastDecodeLog) >= 10*time.Second {
+				s.o.Logger.Warn("host events: records could not be read", "count", s.stats.DecodeErrors-s.loggedDecode, "last", err)
+				s.lastDecodeLog, s.loggedDecode = now, s.stats.DecodeErrors
+			}
 			continue
 		}
 		if evs := s.conv.convert(&r); len(evs) > 0 {
