@@ -394,7 +394,7 @@ func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 // batches, and reports records the ring buffer dropped as SENSOR.DROPPED
 // observations (at most once a second). An error from emit stops Run.
 func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error {
-	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.links), "processes", s.conv.tree.Len())
+	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.progs), "off", len(s.Off), "processes", s.conv.tree.Len())
 	var batch []event.Event
 	lastReport := s.o.Clock.Now()
 	flush := func() error {
