@@ -80,7 +80,7 @@ func AgentTo(a config.Agent, sink host.Sink, sendCV func(context.Context, []even
 	ag := host.NewAgent(o)
 	cs := []Component{{Name: "host agent", Run: ag.Run}}
 	if events != nil {
-		cs = append(cs, Component{Name: "host events", Run: func(ctx context.Context) error { return host.RunEvents(ctx, events, sink) }})
+		cs = append(cs, Component{Name: "host events", Run: func(ctx context.Context) error { return host.RunEvents(ctx, events, sink, log) }})
 	}
 	if c := host.OpenCounter(a, log); c != nil {
 		co := deliver.CountOptions{Send: sendCV, Report: sink, HostID: o.HostID, Logger: log}

@@ -63,7 +63,7 @@ func (r *AgentRun) Events(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	return host.RunEvents(ctx, r.events, r.d)
+	return host.RunEvents(ctx, r.events, r.d, r.log)
 }
 
 // SpoolDropped is how many observations the full spool dropped.

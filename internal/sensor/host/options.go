@@ -115,9 +115,16 @@ func OpenEvents(a config.Agent, log *slog.Logger) *hostevents.Sensor {
 }
 
 // RunEvents hands the host events to sink until ctx ends, then closes s.
-func RunEvents(ctx context.Context, s *hostevents.Sensor, sink Sink) error {
+// A write the sink refuses is logged and the events go on, as a sample
+// that fails does.
+func RunEvents(ctx context.Context, s *hostevents.Sensor, sink Sink, log *slog.Logger) error {
 	defer s.Close()
-	return s.Run(ctx, sink.Write)
+	return s.Run(ctx, func(evs []event.Event) error {
+		if err := sink.Write(evs); err != nil {
+			log.Error("host events not written", "events", len(evs), "err", err)
+		}
+		return nil
+	})
 }
 
 // VectorWriter writes count vectors as JSON lines through the sink, so

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/vigil-ids/vigil/internal/config"
@@ -121,5 +122,42 @@ func TestTruncateAndChown(t *testing.T) {
 	ev := w.await(t, TypePerm, "chown of app.log", pidIs(pid))
 	if ev.Attrs["op"] != "chown" || ev.Attrs["path"] != f || ev.Attrs["owner_uid"] != int64(65534) || ev.Attrs["owner_gid"] != int64(65534) {
 		t.Errorf("FILE.PERM %v", ev.Attrs)
+	}
+}
+
+// A private key read anywhere is a FILE.OPEN by its name, though its
+// directory is under no watched prefix (and the kernel skips building the
+// paths of other files there).
+func TestPrivateKeyReadAnywhereIsFileOpen(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(key, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := openSensor(t, Options{})
+	pid := run(t, dir, "cat", "notes", "id_ed25519")
+	ev := w.await(t, TypeOpen, "of the key", pidIs(pid))
+	if ev.Attrs["path"] != key {
+		t.Errorf("FILE.OPEN %v", ev.Attrs)
+	}
+	if e, ok := w.find(TypeOpen, func(e event.Event) bool { return e.Attrs["path"] == filepath.Join(dir, "notes") }); ok {
+		t.Errorf("an unwatched file was reported: %v", e.Attrs)
+	}
+}
+
+// The kernel skips building a path when every watched prefix has a whole
+// first component; a partial one turns that off.
+func TestFirstComponents(t *testing.T) {
+	roots, whole := firstComponents(config.DefaultAgentEvents())
+	if !whole || !slices.Contains(roots, "etc") || !slices.Contains(roots, "var") || !slices.Contains(roots, "root") {
+		t.Errorf("defaults: roots %q whole %v", roots, whole)
+	}
+	e := config.DefaultAgentEvents()
+	e.OpenPaths = append(e.OpenPaths, "/op")
+	if _, whole := firstComponents(e); whole {
+		t.Error("a prefix /op (of /opt and /op...) left the shortcut on")
 	}
 }

@@ -75,6 +75,7 @@ const (
 	hosteventsMapPendingConn  = "pending_conn"
 	hosteventsMapPendingCred  = "pending_cred"
 	hosteventsMapPrefixes     = "prefixes"
+	hosteventsMapRoots        = "roots"
 	hosteventsMapScratch      = "scratch"
 	hosteventsMapStats        = "stats"
 	hosteventsProgE_bpf       = "e_bpf"
@@ -103,6 +104,7 @@ const (
 	hosteventsVarAgentTgid    = "agent_tgid"
 	hosteventsVarArgsMax      = "args_max"
 	hosteventsVarPidnsInum    = "pidns_inum"
+	hosteventsVarPrefilter    = "prefilter"
 )
 
 // loadHostevents returns the embedded CollectionSpec for hostevents.
@@ -184,6 +186,7 @@ type hosteventsMapSpecs struct {
 	PendingConn *ebpf.MapSpec `ebpf:"pending_conn"`
 	PendingCred *ebpf.MapSpec `ebpf:"pending_cred"`
 	Prefixes    *ebpf.MapSpec `ebpf:"prefixes"`
+	Roots       *ebpf.MapSpec `ebpf:"roots"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 }
@@ -195,6 +198,7 @@ type hosteventsVariableSpecs struct {
 	AgentTgid *ebpf.VariableSpec `ebpf:"agent_tgid"`
 	ArgsMax   *ebpf.VariableSpec `ebpf:"args_max"`
 	PidnsInum *ebpf.VariableSpec `ebpf:"pidns_inum"`
+	Prefilter *ebpf.VariableSpec `ebpf:"prefilter"`
 }
 
 // hosteventsObjects contains all objects after they have been loaded into the kernel.
@@ -225,6 +229,7 @@ type hosteventsMaps struct {
 	PendingConn *ebpf.Map `ebpf:"pending_conn"`
 	PendingCred *ebpf.Map `ebpf:"pending_cred"`
 	Prefixes    *ebpf.Map `ebpf:"prefixes"`
+	Roots       *ebpf.Map `ebpf:"roots"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 }
@@ -239,6 +244,7 @@ func (m *hosteventsMaps) Close() error {
 		m.PendingConn,
 		m.PendingCred,
 		m.Prefixes,
+		m.Roots,
 		m.Scratch,
 		m.Stats,
 	)
@@ -251,6 +257,7 @@ type hosteventsVariables struct {
 	AgentTgid *ebpf.Variable `ebpf:"agent_tgid"`
 	ArgsMax   *ebpf.Variable `ebpf:"args_max"`
 	PidnsInum *ebpf.Variable `ebpf:"pidns_inum"`
+	Prefilter *ebpf.Variable `ebpf:"prefilter"`
 }
 
 // hosteventsPrograms contains all programs after they have been loaded into the kernel.

@@ -206,6 +206,7 @@ func deep(dir, levels string) int {
 // Gaining root through a setuid program, and then with setuid(0), are two
 // PROC.CRED events with the old and new ids.
 func TestSetuidGainIsProcCred(t *testing.T) {
+	w := openSensor(t, Options{}) // skips without root
 	dir, err := os.MkdirTemp("", "vigil-cred-")
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +223,6 @@ func TestSetuidGainIsProcCred(t *testing.T) {
 	if err := os.Chmod(prog, 0o755|os.ModeSetuid); err != nil {
 		t.Fatal(err)
 	}
-	w := openSensor(t, Options{})
 	cmd := exec.Command(prog)
 	cmd.Env = append(os.Environ(), "VIGIL_HOSTEVENTS_HELPER=setuid0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}

@@ -20,6 +20,7 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/sensor/syscount"
 )
@@ -38,6 +39,9 @@ type Sensor struct {
 	stats  Stats
 	// dropped at the last report
 	reported uint64
+	// decode errors logged, and when
+	loggedDecode  uint64
+	lastDecodeLog time.Time
 	// Off lists the programs that could not be attached (what they report
 	// is missing), each with the reason.
 	Off []string
@@ -103,6 +107,12 @@ func Open(o Options) (*Sensor, error) {
 		}
 		o.Logger.Info("host events of this pid namespace only", "pidns", ns)
 	}
+	roots, whole := firstComponents(o.Events)
+	if whole {
+		if err := spec.Variables["prefilter"].Set(uint32(1)); err != nil {
+			return nil, fmt.Errorf("host events: %w", err)
+		}
+	}
 	progs := spec.Programs
 	maps := spec.Copy()
 	maps.Programs = nil
@@ -111,7 +121,7 @@ func Open(o Options) (*Sensor, error) {
 		return nil, diagnose(fmt.Errorf("creating maps: %w", err))
 	}
 	s := &Sensor{o: o, coll: coll}
-	if err := s.fillFilters(); err != nil {
+	if err := s.fillFilters(roots); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -207,10 +217,33 @@ func firstLine(err error) string {
 	return s
 }
 
-// fillFilters writes the path prefixes and file names of the options to
-// the kernel maps. A prefix's classes include those of every shorter
-// prefix of it, as the trie gives the longest match only.
-func (s *Sensor) fillFilters() error {
+// firstComponents returns the first components of the watched prefixes
+// ("etc" of "/etc/cron"), and whether each prefix has a whole one (the
+// kernel then skips building the path of a file under any other).
+func firstComponents(e config.AgentEvents) (roots []string, whole bool) {
+	seen := map[string]bool{}
+	whole = true
+	for _, l := range [][]string{e.OpenPaths, e.ModifyPaths, e.PermPaths} {
+		for _, p := range l {
+			c, _, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+			if !ok || c == "" || len(c) > config.MaxEventNameBytes {
+				whole = false
+				continue
+			}
+			if !seen[c] {
+				seen[c] = true
+				roots = append(roots, c)
+			}
+		}
+	}
+	return roots, whole && len(roots) <= 256
+}
+
+// fillFilters writes the path prefixes, their first components and the
+// file names of the options to the kernel maps. A prefix's classes include
+// those of every shorter prefix of it, as the trie gives the longest match
+// only.
+func (s *Sensor) fillFilters(roots []string) error {
 	e := s.o.Events
 	classes := map[string]uint32{}
 	for _, l := range []struct {
@@ -235,6 +268,12 @@ func (s *Sensor) fillFilters() error {
 			return fmt.Errorf("host events: path prefix %q: %w", p, err)
 		}
 	}
+	rm := s.coll.Maps["roots"]
+	for _, r := range roots {
+		if err := rm.Update(nameKey(r), uint32(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("host events: first component %q: %w", r, err)
+		}
+	}
 	nm := s.coll.Maps["names"]
 	nc := map[string]uint32{}
 	for _, n := range e.OpenNames {
@@ -244,15 +283,20 @@ func (s *Sensor) fillFilters() error {
 		nc[n] |= classModify
 	}
 	for n, c := range nc {
-		var k hosteventsNameKey
-		for i := 0; i < len(n) && i < len(k.Name)-1; i++ {
-			k.Name[i] = int8(n[i])
-		}
-		if err := nm.Update(&k, c, ebpf.UpdateAny); err != nil {
+		if err := nm.Update(nameKey(n), c, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("host events: file name %q: %w", n, err)
 		}
 	}
 	return nil
+}
+
+// nameKey is a file name as the kernel's name maps key it.
+func nameKey(n string) *hosteventsNameKey {
+	var k hosteventsNameKey
+	for i := 0; i < len(n) && i < len(k.Name)-1; i++ {
+		k.Name[i] = int8(n[i])
+	}
+	return &k
 }
 
 // Watch classes (CLASS_* in the C source).
@@ -342,7 +386,11 @@ func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 		r, err := Decode(s.rec.RawSample)
 		if err != nil {
 			s.stats.DecodeErrors++
-			s.o.Logger.Warn("host events: a record could not be read", "err", err)
+			// Logged at most every 10 s, with how many since.
+			if now := s.o.Clock.Now(); now.Sub(s.lastDecodeLog) >= 10*time.Second {
+				s.o.Logger.Warn("host events: records could not be read", "count", s.stats.DecodeErrors-s.loggedDecode, "last", err)
+				s.lastDecodeLog, s.loggedDecode = now, s.stats.DecodeErrors
+			}
 			continue
 		}
 		if evs := s.conv.convert(&r); len(evs) > 0 {
@@ -356,7 +404,7 @@ func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 // batches, and reports records the ring buffer dropped as SENSOR.DROPPED
 // observations (at most once a second). An error from emit stops Run.
 func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error {
-	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.links), "processes", s.conv.tree.Len())
+	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.progs), "off", len(s.Off), "processes", s.conv.tree.Len())
 	var batch []event.Event
 	lastReport := s.o.Clock.Now()
 	flush := func() error {

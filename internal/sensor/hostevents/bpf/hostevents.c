@@ -109,6 +109,8 @@ volatile const u32 agent_tgid = 0;
 // initial namespace's pids.
 volatile const u32 pidns_inum = 0;
 volatile const u32 args_max = ARGS_CAP;
+// prefilter: the first components of all watched prefixes are in roots.
+volatile const u32 prefilter = 0;
 
 struct hdr {
 	u32 kind;
@@ -425,6 +427,14 @@ struct {
 	__type(value, u32);
 } names SEC(".maps");
 
+// The first components of the watched prefixes ("etc", "var", ...).
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct name_key);
+	__type(value, u32);
+} roots SEC(".maps");
+
 // Credentials before a call that may change them (execve, setuid, ...), by
 // thread.
 struct creds {
@@ -559,10 +569,10 @@ static __always_inline struct mount *real_mount(struct vfsmount *vm)
 	return (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
 }
 
-// walk writes the absolute path of dentry (on mount vm) to s->data at
-// base, NUL-terminated, and returns its length (at most PATH_CAP - 1);
-// *trunc is set when the path was cut.
-static __always_inline u32 walk(struct scratch *s, u32 base, struct vfsmount *vm, struct dentry *d, u32 *trunc)
+// collect walks from dentry d (on mount vm) up to the root, leaving the
+// components' name pointers in s->names, last first, and returns how many
+// slots it used; *trunc is set when the root was not reached.
+static __always_inline u32 collect(struct scratch *s, struct vfsmount *vm, struct dentry *d, u32 *trunc)
 {
 	struct mount *m = real_mount(vm);
 	u32 n = MAX_DEPTH;
@@ -600,6 +610,14 @@ static __always_inline u32 walk(struct scratch *s, u32 base, struct vfsmount *vm
 	// for each depth.
 	s->depth = n;
 	n = *(volatile u32 *)&s->depth;
+	return n;
+}
+
+// build writes the path of the n components collect left in s->names to
+// s->data at base, NUL-terminated, and returns its length (at most
+// PATH_CAP - 1); *trunc is set when the path was cut.
+static __always_inline u32 build(struct scratch *s, u32 base, u32 n, u32 *trunc)
+{
 	u8 *out = s->data + MASK(base, BASE_MASK);
 	u64 off = 0;
 	for (int j = 0; j < MAX_DEPTH; j++) {
@@ -628,6 +646,45 @@ static __always_inline u32 walk(struct scratch *s, u32 base, struct vfsmount *vm
 	}
 	out[MASK(off, PATH_MASK)] = 0;
 	return off;
+}
+
+// walk writes the absolute path of dentry d (on mount vm) to s->data at
+// base and returns its length.
+static __always_inline u32 walk(struct scratch *s, u32 base, struct vfsmount *vm, struct dentry *d, u32 *trunc)
+{
+	return build(s, base, collect(s, vm, d, trunc), trunc);
+}
+
+// quick_miss says, from the n components collect left, that a path cannot
+// be watched: neither its first component is that of a watched prefix nor
+// its last a watched name. It saves building the paths of the machine's
+// other opens. Off (0) when a prefix's first component is partial.
+static __always_inline int quick_miss(struct scratch *s, u32 n)
+{
+	if (!prefilter || n == 0 || n >= MAX_DEPTH)
+		return 0;
+	struct name_key k = {};
+	if (s->names[0]) {
+		long r = bpf_probe_read_kernel_str(k.name, sizeof(k.name), (const void *)s->names[0]);
+		if (r > 1 && r < NAME_KEY && bpf_map_lookup_elem(&names, &k))
+			return 0;
+	}
+	// The first component: the last slot used that is no mount crossing.
+	u64 top = 0;
+	for (int i = 1; i <= 4; i++) {
+		if (i > n)
+			break;
+		top = s->names[MASK(n - i, 31)];
+		if (top)
+			break;
+	}
+	if (!top)
+		return 0;
+	__builtin_memset(&k, 0, sizeof(k));
+	long r = bpf_probe_read_kernel_str(k.name, sizeof(k.name), (const void *)top);
+	if (r > 1 && r < NAME_KEY && bpf_map_lookup_elem(&roots, &k))
+		return 0;
+	return 1;
 }
 
 // watched returns the classes that the path at s->data[base] (of length
@@ -970,7 +1027,10 @@ int x_open(struct bpf_raw_tracepoint_args *ctx)
 	if (!s)
 		return 0;
 	u32 trunc = 0;
-	u32 len = file_path(s, 0, f, &trunc);
+	u32 n = collect(s, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), &trunc);
+	if (quick_miss(s, n))
+		return 0;
+	u32 len = build(s, 0, n, &trunc);
 	u32 writes = (flags & 3) != 0 || (flags & 01000);
 	return file_event(s, writes ? OP_WRITE : OP_OPEN, writes ? CLASS_MODIFY : CLASS_OPEN, len, trunc, flags, 0, 0);
 }

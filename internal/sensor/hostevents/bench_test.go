@@ -1,0 +1,35 @@
+package hostevents
+
+import (
+	"encoding/binary"
+	"os"
+	"testing"
+
+	"github.com/vigil-ids/vigil/internal/config"
+)
+
+// BenchmarkConvertExec measures what user space does for one exec record
+// of a live process: decoding, the tree, /proc/PID/cwd and cgroup, the
+// event (go test -bench ConvertExec ./internal/sensor/hostevents).
+func BenchmarkConvertExec(b *testing.B) {
+	o := Options{Host: "h", Events: config.DefaultAgentEvents(), Spawn: true}
+	if err := o.defaults(); err != nil {
+		b.Fatal(err)
+	}
+	c := newConverter(o, 0, o.Clock.Now())
+	c.tree.Seed()
+	raw := execRec("/usr/bin/sh", []string{"sh", "-c", "id"}, 0)
+	binary.LittleEndian.PutUint32(raw[16:], uint32(os.Getpid()))
+	binary.LittleEndian.PutUint32(raw[24:], uint32(os.Getppid()))
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := Decode(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ev := range c.convert(&r) {
+			buf = ev.AppendJSON(buf[:0])
+		}
+	}
+}
