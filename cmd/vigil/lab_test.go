@@ -253,3 +253,54 @@ func TestLabDMZInterrupted(t *testing.T) {
 		t.Errorf("processes left behind: %s", ps)
 	}
 }
+
+// TestLabAttacks runs `vigil lab attacks --fast --json`: every behaviour
+// of the catalogue whose tools are here is reported by one of its
+// expected rules, from the real programs, and the baseline of ordinary
+// administration raises nothing.
+func TestLabAttacks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the lab takes about 2 minutes")
+	}
+	if err := lab.CheckAttacks(); err != nil {
+		t.Skipf("cannot run the lab here: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "lab")
+	cmd := exec.Command(vigilBin, "lab", "attacks", "--fast", "--json", "--dir", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var res lab.AttacksResult
+	if jerr := json.Unmarshal(stdout.Bytes(), &res); jerr != nil {
+		t.Fatalf("vigil lab attacks: %v; its output is no result (%v):\n%s\n%s", err, jerr, stdout.String(), stderr.String())
+	}
+	for _, b := range res.Results {
+		switch {
+		case b.Skipped != "":
+			t.Logf("%-22s skipped: %s", b.ID, b.Skipped)
+		case !b.Caught:
+			t.Errorf("%-22s MISSED (expected %v; other reports %v; %s)", b.ID, b.Expect, b.Others, b.Error)
+		default:
+			t.Logf("%-22s %-26s %.1fs", b.ID, b.Rule, b.Seconds)
+			// The level observation waits its configured 5 s by design.
+			if limit := 5.0; b.ID != "cpu-burn" && b.Seconds > limit {
+				t.Errorf("%s reported after %.1fs, more than %.0fs", b.ID, b.Seconds, limit)
+			}
+		}
+	}
+	for _, r := range res.Baseline {
+		t.Errorf("report during the baseline: %s", r)
+	}
+	if res.Tried < 20 {
+		t.Errorf("only %d behaviours tried (the rest skipped): the lab proves little here", res.Tried)
+	}
+	if err != nil && res.Passed() {
+		t.Errorf("vigil lab attacks exited with %v although it passed", err)
+	}
+	if err == nil && !res.Passed() {
+		t.Error("vigil lab attacks exited 0 although it did not pass")
+	}
+	if t.Failed() {
+		t.Logf("progress:\n%s", stderr.String())
+	}
+}

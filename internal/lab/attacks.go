@@ -156,6 +156,14 @@ func catalogue() []Behaviour {
 			Expect:  []string{"memfd-exec"}},
 		{ID: "exec-dev-shm", Title: "program run from /dev/shm", Class: "defense-evasion", Falco: true,
 			Service: "cp /bin/true /dev/shm/.t && /dev/shm/.t", Writes: []string{"/dev/shm"}, Expect: []string{"exec-from-writable-dir"}},
+		{ID: "exec-deleted", Title: "program run from a file already deleted", Class: "defense-evasion", Needs: []string{"python3"}, Writes: []string{"/dev/shm"},
+			Service: `cp /bin/true /dev/shm/.d && python3 -c 'import os; fd=os.open("/dev/shm/.d", os.O_RDONLY); os.unlink("/dev/shm/.d"); os.execv("/proc/self/fd/%d" % fd, ["d"])'`,
+			Expect:  []string{"deleted-program-runs"}},
+		{ID: "module-load", Title: "kernel module load asked for", Class: "persistence", Needs: []string{"python3"},
+			// A few bytes that are no module: the kernel refuses them, and
+			// nothing is loaded.
+			Service: `python3 -c 'import ctypes; l=ctypes.CDLL(None, use_errno=True); b=b"\x7fELF-not-a-module"; l.syscall(175, b, len(b), b"")' || true`,
+			Expect:  []string{"kernel-module-loaded"}},
 		{ID: "ptrace-attach", Title: "ptrace attach to another process", Class: "defense-evasion", Falco: true, Needs: []string{"python3"},
 			Service: `sleep 5 & python3 -c 'import ctypes,sys,os; l=ctypes.CDLL(None,use_errno=True); p=int(sys.argv[1]); l.ptrace(16,p,0,0); os.waitpid(p,0); l.ptrace(17,p,0,0)' $!; kill $! 2>/dev/null; true`,
 			Expect:  []string{"ptrace-attach"}},
@@ -191,7 +199,8 @@ done
 `
 
 // baselineWeb is ordinary web traffic from the attacker's side.
-var baselineWeb = fmt.Sprintf("for i in $(seq 1 30); do curl -s -m 5 http://%s/ >/dev/null; curl -s -m 5 'http://%s/cgi-bin/app.cgi' >/dev/null; done", svcIP, svcIP)
+// (a page a second, the application every other second).
+var baselineWeb = fmt.Sprintf("for i in $(seq 1 ${ROUNDS:-5}0); do curl -s -m 5 http://%s/ >/dev/null; [ $((i %% 2)) = 0 ] && curl -s -m 5 'http://%s/cgi-bin/app.cgi' >/dev/null; sleep 1; done", svcIP, svcIP)
 
 // attacksLab is one run of the attacks lab.
 type attacksLab struct {
@@ -203,13 +212,8 @@ type attacksLab struct {
 // RunAttacks builds the attacks lab, runs the baseline and the catalogue
 // (or the behaviours named in only) and tears everything down.
 func RunAttacks(ctx context.Context, o Options, only []string) (*AttacksResult, error) {
-	if os.Geteuid() != 0 {
-		return nil, errors.New("the lab needs root: it creates network, PID and mount namespaces")
-	}
-	for _, tool := range []string{"ip", "apache2", "unshare", "nsenter", "curl"} {
-		if _, err := lookPath(tool); err != nil {
-			return nil, fmt.Errorf("the attacks lab needs %s: %w", tool, err)
-		}
+	if err := CheckAttacks(); err != nil {
+		return nil, err
 	}
 	if o.Progress == nil {
 		o.Progress = os.Stderr
@@ -263,6 +267,30 @@ func RunAttacks(ctx context.Context, o Options, only []string) (*AttacksResult, 
 	}
 	res.End = time.Now().UTC()
 	return res, nil
+}
+
+// CheckAttacks says why the attacks lab cannot run here, if it cannot:
+// it needs root and the programs of its service host. A behaviour whose
+// own tools are missing is skipped, not refused.
+func CheckAttacks() error {
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root: it creates network, PID and mount namespaces")
+	}
+	var missing []string
+	for tool, pkg := range map[string]string{"ip": "iproute2", "apache2": "apache2", "unshare": "util-linux", "nsenter": "util-linux",
+		"findmnt": "util-linux", "curl": "curl", "perl": "perl-base"} {
+		if _, err := lookPath(tool); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", tool, pkg))
+		}
+	}
+	if _, err := os.Stat("/usr/lib/apache2/modules/mod_cgi.so"); err != nil {
+		missing = append(missing, "Apache's mod_cgi (Debian package apache2)")
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("the attacks lab needs %s", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func (l *attacksLab) dashboard() string { return fmt.Sprintf("http://10.%d.251.2:8080", l.n) }
@@ -336,15 +364,19 @@ func (l *attacksLab) build(ctx context.Context) error {
 		return err
 	}
 	script := fmt.Sprintf(`set -e
-# This host's own files, so that what the behaviours write stays here.
-# Directories that do not exist on this machine are not made: the
-# behaviours that would write there are skipped.
+# This host's own files, so that what the behaviours write stays here:
+# /etc as an overlay whose changes land in a tmpfs, and tmpfs mounts over
+# the other directories written in (those that do not exist here are not
+# made: the behaviours that would write there are skipped). Every lab
+# mount is named "lab".
 mount --make-rprivate /
-for d in /root /dev/shm /var/log /etc/cron.d /var/spool/cron /etc/systemd/system /etc/sudoers.d; do
+mkdir -p %[1]s/ovl && mount -t tmpfs lab %[1]s/ovl && mkdir %[1]s/ovl/up %[1]s/ovl/work
+mount -t overlay lab -o lowerdir=/etc,upperdir=%[1]s/ovl/up,workdir=%[1]s/ovl/work /etc
+mkdir -p /etc/cron.d /etc/systemd/system /etc/sudoers.d
+for d in /root /dev/shm /var/log /var/spool/cron; do
   if [ -d "$d" ]; then mount -t tmpfs -o mode=0755 lab "$d"; fi
 done
 chmod 1777 /dev/shm
-cp /etc/passwd %[1]s/passwd && mount --bind %[1]s/passwd /etc/passwd
 apache2 -f %[1]s/apache2.conf -DFOREGROUND &
 exec %[2]s agent --bus nats://127.0.0.1:4222 --bus-identity %[3]s --host-id svc --interval 1s --window 3 \
   --spool-dir %[1]s/spool --log-level warn %[4]s`, host, l.o.Vigil, identity, agentLabFlags)
@@ -364,7 +396,7 @@ exec %[2]s agent --bus nats://127.0.0.1:4222 --bus-identity %[3]s --host-id svc 
 }
 
 // labMounts are the directories the service host mounts afresh.
-var labMounts = []string{"/root", "/dev/shm", "/var/log", "/etc/cron.d", "/var/spool/cron", "/etc/systemd/system", "/etc/sudoers.d"}
+var labMounts = []string{"/etc", "/root", "/dev/shm", "/var/log", "/var/spool/cron"}
 
 // agentLabFlags turn on what the attacks need of the agent.
 const agentLabFlags = "--events --cpu-level 90 --cpu-level-for 5s"
@@ -418,12 +450,12 @@ func (l *attacksLab) run(ctx context.Context, args ...string) error {
 func (l *attacksLab) runBaseline(ctx context.Context, res *AttacksResult) error {
 	from := time.Now().UTC()
 	l.say("baseline: ordinary administration and web traffic")
-	errc := make(chan error, 1)
-	go func() { errc <- l.inAttacker(ctx, baselineWeb) }()
 	rounds := 5
 	if l.o.Fast {
 		rounds = 2
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- l.inAttacker(ctx, fmt.Sprintf("ROUNDS=%d; %s", rounds, baselineWeb)) }()
 	if err := l.inService(ctx, fmt.Sprintf("ROUNDS=%d; %s", rounds, baseline)); err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
@@ -465,8 +497,9 @@ func (l *attacksLab) try(ctx context.Context, b Behaviour) BehaviourResult {
 			return r
 		}
 	}
+	// The topmost of the mounts that hold d must be one of the lab's.
 	for _, d := range b.Writes {
-		if err := l.inService(ctx, "mountpoint -q "+d+" || [ "+d+" = /etc/passwd ]"); err != nil {
+		if err := l.inService(ctx, `[ "$(findmnt -n -o SOURCE --target `+d+` | tail -n 1)" = lab ]`); err != nil {
 			r.Skipped = d + " is not the service host's own on this machine"
 			l.say("%-22s skipped: %s", b.ID, r.Skipped)
 			return r
