@@ -29,23 +29,9 @@ func labDMZCmd(e *env) *cobra.Command {
 		Long:  help("lab-dmz"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			self, err := os.Executable()
+			o, err := e.labOptions(dir, fast, asJSON)
 			if err != nil {
 				return fail(err)
-			}
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "vigil-lab-"); err != nil {
-					return fail(err)
-				}
-			}
-			if dir, err = filepath.Abs(dir); err != nil {
-				return fail(err)
-			}
-			// The progress goes to standard error with --json, so that
-			// standard output is the one JSON object.
-			o := lab.Options{Vigil: self, Dir: dir, Fast: fast, Logger: e.log, Progress: e.stdout}
-			if asJSON {
-				o.Progress = e.stderr
 			}
 			res, err := lab.Run(cmd.Context(), o)
 			if err != nil {
@@ -77,22 +63,11 @@ func labAttacksCmd(e *env) *cobra.Command {
 		Long:  help("lab-attacks"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			self, err := os.Executable()
+			o, err := e.labOptions(dir, fast, asJSON)
 			if err != nil {
 				return fail(err)
 			}
-			if dir == "" {
-				if dir, err = os.MkdirTemp("", "vigil-lab-"); err != nil {
-					return fail(err)
-				}
-			}
-			if dir, err = filepath.Abs(dir); err != nil {
-				return fail(err)
-			}
-			o := lab.Options{Vigil: self, Dir: dir, Fast: fast, Logger: e.log, Progress: e.stdout, Record: record}
-			if asJSON {
-				o.Progress = e.stderr
-			}
+			o.Record = record
 			res, err := lab.RunAttacks(cmd.Context(), o, only)
 			if err != nil {
 				return fail(err)
@@ -117,4 +92,28 @@ func labAttacksCmd(e *env) *cobra.Command {
 	fs.StringSliceVar(&only, "only", nil, "run only these behaviours (ids, comma-separated)")
 	fs.StringVar(&record, "record", "", "write each behaviour's events from the service host to DIR/<behaviour>/events.jsonl (rule scenarios)")
 	return cmd
+}
+
+// labOptions are a lab's options: this binary run in the namespaces, the
+// lab's directory (a new temporary one when dir is empty), and the
+// progress on standard error with --json, so that standard output is the
+// one JSON object.
+func (e *env) labOptions(dir string, fast, asJSON bool) (lab.Options, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return lab.Options{}, err
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "vigil-lab-"); err != nil {
+			return lab.Options{}, err
+		}
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return lab.Options{}, err
+	}
+	o := lab.Options{Vigil: self, Dir: dir, Fast: fast, Logger: e.log, Progress: e.stdout}
+	if asJSON {
+		o.Progress = e.stderr
+	}
+	return o, nil
 }

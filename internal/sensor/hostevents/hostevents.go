@@ -19,11 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/sensor/syscount"
 )
 
 // Options configure a Sensor. The zero values of the bounds take the
@@ -98,31 +98,9 @@ func DropReason(ringBytes int) string {
 	return fmt.Sprintf("host event ring buffer full (%d bytes); raise agent.events.ring_buffer_bytes", ringBytes)
 }
 
-// UnavailableError says why the event programs cannot run here.
-type UnavailableError struct {
-	// Missing lists what is missing, each a short phrase.
-	Missing []string
-	Detail  string
-	Err     error
-}
+// UnavailableError says why the event programs cannot run here: the
+// counter's typed error, with Part "host events".
+type UnavailableError = syscount.UnavailableError
 
-func (e *UnavailableError) Error() string {
-	var b strings.Builder
-	b.WriteString("host events unavailable")
-	if len(e.Missing) > 0 {
-		b.WriteString(": missing ")
-		b.WriteString(strings.Join(e.Missing, ", "))
-	}
-	if e.Detail != "" {
-		b.WriteString(" (")
-		b.WriteString(e.Detail)
-		b.WriteString(")")
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
-}
-
-func (e *UnavailableError) Unwrap() error { return e.Err }
+// part names the event programs in an UnavailableError.
+const part = "host events"

@@ -78,10 +78,10 @@ func Open(o Options) (*Sensor, error) {
 		return nil, err
 	}
 	if missing, detail := syscount.MissingPrivileges(o.ProcRoot); len(missing) > 0 {
-		return nil, &UnavailableError{Missing: missing, Detail: detail}
+		return nil, &UnavailableError{Part: part, Missing: missing, Detail: detail}
 	}
 	if _, err := btf.LoadKernelSpec(); err != nil {
-		return nil, &UnavailableError{Missing: []string{"kernel BTF (/sys/kernel/btf/vmlinux)"}, Err: err}
+		return nil, &UnavailableError{Part: part, Missing: []string{"kernel BTF (/sys/kernel/btf/vmlinux)"}, Err: err}
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		o.Logger.Debug("could not raise the locked-memory limit", "err", err)
@@ -314,11 +314,11 @@ func diagnose(err error) error {
 		return fmt.Errorf("host events: the kernel's verifier rejected a program: %w", err)
 	}
 	if errors.Is(err, os.ErrPermission) {
-		return &UnavailableError{Missing: []string{"permission to load eBPF programs"},
+		return &UnavailableError{Part: part, Missing: []string{"permission to load eBPF programs"},
 			Detail: "the kernel refused; check kernel.unprivileged_bpf_disabled, lockdown and any security module", Err: err}
 	}
 	if errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, syscall.EINVAL) || errors.Is(err, os.ErrNotExist) {
-		return &UnavailableError{Missing: []string{"kernel support for BPF ring buffers, raw tracepoints or fentry programs"}, Err: err}
+		return &UnavailableError{Part: part, Missing: []string{"kernel support for BPF ring buffers, raw tracepoints or fentry programs"}, Err: err}
 	}
 	return fmt.Errorf("host events: %w", err)
 }

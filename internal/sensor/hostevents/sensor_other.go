@@ -15,7 +15,7 @@ type Sensor struct{ Off []string }
 
 // Open reports that the event programs do not run on this platform.
 func Open(o Options) (*Sensor, error) {
-	return nil, &UnavailableError{Missing: []string{"Linux on x86-64"}, Detail: "this is " + runtime.GOOS + "/" + runtime.GOARCH}
+	return nil, &UnavailableError{Part: part, Missing: []string{"Linux on x86-64"}, Detail: "this is " + runtime.GOOS + "/" + runtime.GOARCH}
 }
 
 // Close does nothing.

@@ -117,8 +117,11 @@ func LossReason(mapEntries int) string {
 // MissReason says, for a report, why calls were missed.
 const MissReason = "the kernel skipped the counting program while another eBPF program ran on the same CPU"
 
-// UnavailableError says why the counter cannot run here: what is missing.
+// UnavailableError says why an eBPF part cannot run here: what is missing.
+// The counter's and the host event programs' (Part) are of this type.
 type UnavailableError struct {
+	// Part names what cannot run (default "system call counter").
+	Part string
 	// Missing lists what is missing, each a short phrase
 	// ("CAP_BPF", "kernel support for BPF_MAP_TYPE_ARRAY_OF_MAPS", ...).
 	Missing []string
@@ -129,7 +132,11 @@ type UnavailableError struct {
 
 func (e *UnavailableError) Error() string {
 	var b strings.Builder
-	b.WriteString("system call counter unavailable")
+	part := e.Part
+	if part == "" {
+		part = "system call counter"
+	}
+	b.WriteString(part + " unavailable")
 	if len(e.Missing) > 0 {
 		b.WriteString(": missing ")
 		b.WriteString(strings.Join(e.Missing, ", "))
