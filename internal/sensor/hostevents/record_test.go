@@ -142,8 +142,8 @@ func TestTreeIsBounded(t *testing.T) {
 	for pid := uint32(1); pid <= 100; pid++ {
 		tr.Fork(pid-1, pid, "p")
 	}
-	if tr.Len() != 64 || tr.Refused != 36 {
-		t.Errorf("tree of %d processes, %d refused; want the bound, 64, and 36", tr.Len(), tr.Refused)
+	if tr.Len() != 64 || tr.Refused.Load() != 36 {
+		t.Errorf("tree of %d processes, %d refused; want the bound, 64, and 36", tr.Len(), tr.Refused.Load())
 	}
 	// Processes gone from /proc make room.
 	for pid := 1; pid <= 32; pid++ {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,17 +29,17 @@ import (
 // Sensor is the loaded and attached event programs. One goroutine calls
 // Run (or Next).
 type Sensor struct {
-	o      Options
-	coll   *ebpf.Collection
-	progs  []*ebpf.Program
-	links  []link.Link
-	rd     *ringbuf.Reader
-	conv   *converter
-	rec    ringbuf.Record
-	percpu []uint64
-	stats  Stats
+	o     Options
+	coll  *ebpf.Collection
+	progs []*ebpf.Program
+	links []link.Link
+	rd    *ringbuf.Reader
+	conv  *converter
+	rec   ringbuf.Record
+	// The counts Stats reports, read from any goroutine.
+	records, events, decodeErrors atomic.Uint64
 	// dropped at the last report
-	reported uint64
+	reported atomic.Uint64
 	// decode errors logged, and when
 	loggedDecode  uint64
 	lastDecodeLog time.Time
@@ -344,12 +345,12 @@ func (s *Sensor) Close() error {
 	return errors.Join(errs...)
 }
 
-// Stats returns the sensor's counts so far.
+// Stats returns the sensor's counts so far. It may be called while Run
+// or Next reads.
 func (s *Sensor) Stats() Stats {
-	st := s.stats
-	st.Dropped = s.dropped()
+	st := Stats{Records: s.records.Load(), Events: s.events.Load(), DecodeErrors: s.decodeErrors.Load(), Dropped: s.dropped()}
 	if s.conv != nil {
-		st.TreeRefused = s.conv.tree.Refused
+		st.TreeRefused = s.conv.tree.Refused.Load()
 	}
 	return st
 }
@@ -358,13 +359,14 @@ func (s *Sensor) Stats() Stats {
 // for.
 func (s *Sensor) dropped() uint64 {
 	if s.coll == nil {
-		return s.reported
+		return s.reported.Load()
 	}
-	if err := s.coll.Maps["stats"].Lookup(uint32(0), &s.percpu); err != nil {
-		return s.reported
+	var percpu []uint64
+	if err := s.coll.Maps["stats"].Lookup(uint32(0), &percpu); err != nil {
+		return s.reported.Load()
 	}
 	var n uint64
-	for _, v := range s.percpu {
+	for _, v := range percpu {
 		n += v
 	}
 	return n
@@ -382,19 +384,19 @@ func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 			}
 			return nil, fmt.Errorf("host events: reading the ring buffer: %w", err)
 		}
-		s.stats.Records++
+		s.records.Add(1)
 		r, err := Decode(s.rec.RawSample)
 		if err != nil {
-			s.stats.DecodeErrors++
+			n := s.decodeErrors.Add(1)
 			// Logged at most every 10 s, with how many since.
 			if now := s.o.Clock.Now(); now.Sub(s.lastDecodeLog) >= 10*time.Second {
-				s.o.Logger.Warn("host events: records could not be read", "count", s.stats.DecodeErrors-s.loggedDecode, "last", err)
-				s.lastDecodeLog, s.loggedDecode = now, s.stats.DecodeErrors
+				s.o.Logger.Warn("host events: records could not be read", "count", n-s.loggedDecode, "last", err)
+				s.lastDecodeLog, s.loggedDecode = now, n
 			}
 			continue
 		}
 		if evs := s.conv.convert(&r); len(evs) > 0 {
-			s.stats.Events += uint64(len(evs))
+			s.events.Add(uint64(len(evs)))
 			return evs, nil
 		}
 	}
@@ -452,11 +454,12 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 // the last one.
 func (s *Sensor) reportDrops(emit func([]event.Event) error) error {
 	n := s.dropped()
-	if n <= s.reported {
+	last := s.reported.Load()
+	if n <= last {
 		return nil
 	}
-	d := n - s.reported
-	s.reported = n
+	d := n - last
+	s.reported.Store(n)
 	now := s.o.Clock.Now().UTC()
 	reason := DropReason(s.o.Events.RingBufferBytes)
 	s.o.Logger.Warn("host events dropped", "count", d, "reason", reason)

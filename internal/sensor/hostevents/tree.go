@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // node is one process of the tree.
@@ -22,8 +23,9 @@ type Tree struct {
 	max      int
 	procRoot string
 	nodes    map[uint32]*node
-	// Refused counts processes not added because the tree was full.
-	Refused uint64
+	// Refused counts processes not added because the tree was full (read
+	// it from any goroutine).
+	Refused atomic.Uint64
 	// fullPuts counts additions tried while full since the last prune: a
 	// prune reads /proc for every process, so it is done again only after
 	// a sixteenth of the bound has been refused.
@@ -89,7 +91,7 @@ func (t *Tree) put(pid uint32, n *node) {
 		}
 		if len(t.nodes) >= t.max {
 			t.fullPuts++
-			t.Refused++
+			t.Refused.Add(1)
 			return
 		}
 	}
