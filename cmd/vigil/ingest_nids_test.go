@@ -13,22 +13,15 @@ import (
 	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
-// alertsIn decodes the NIDS.ALERT events among a command's output lines.
+// alertsIn decodes the events among a command's output lines, each of
+// which must be a NIDS.ALERT.
 func alertsIn(t *testing.T, out string) []event.Event {
 	t.Helper()
-	var evs []event.Event
-	for _, line := range strings.Split(out, "\n") {
-		if !strings.HasPrefix(line, "{") {
-			continue
-		}
-		ev, err := event.DecodeJSON([]byte(line))
-		if err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
+	evs := decodeLines(t, out)
+	for _, ev := range evs {
 		if ev.Type != event.TypeNIDSAlert {
 			t.Errorf("type %s", ev.Type)
 		}
-		evs = append(evs, ev)
 	}
 	return evs
 }

@@ -630,28 +630,13 @@ print "service host\n";
 	if err := os.WriteFile(filepath.Join(cgi, "app.cgi"), []byte(app), 0o755); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(`ServerRoot %[1]s
-ServerName svc
-Listen 80
-PidFile %[1]s/apache2.pid
-Mutex file:%[1]s default
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
-LoadModule cgi_module /usr/lib/apache2/modules/mod_cgi.so
-TypesConfig /etc/mime.types
-User nobody
-Group nogroup
-ErrorLog %[1]s/error.log
-DocumentRoot %[2]s/www
+	conf := apacheConfig(dir, "svc", 80, "alias", "cgi") + fmt.Sprintf(`DocumentRoot %[1]s/www
 DirectoryIndex index.html
-ScriptAlias /cgi-bin/ %[2]s/cgi-bin/
+ScriptAlias /cgi-bin/ %[1]s/cgi-bin/
 StartServers 2
 MinSpareServers 1
 MaxSpareServers 4
-`, dir, docs)
+`, docs)
 	return os.WriteFile(filepath.Join(dir, "apache2.conf"), []byte(conf), 0o644)
 }
 

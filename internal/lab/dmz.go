@@ -392,30 +392,16 @@ func writeWebServer(dir, docs string, i int) error {
 	if err := os.WriteFile(filepath.Join(docs, "app.lua"), []byte(appLua), 0o644); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(`ServerRoot %[1]s
-ServerName host%[2]d
-Listen 8000
-PidFile %[1]s/apache2.pid
-Mutex file:%[1]s default
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-LoadModule lua_module /usr/lib/apache2/modules/mod_lua.so
-TypesConfig /etc/mime.types
-User nobody
-Group nogroup
-ErrorLog %[1]s/error.log
-DocumentRoot %[3]s/www
+	conf := apacheConfig(dir, fmt.Sprintf("host%d", i), 8000, "lua") + fmt.Sprintf(`DocumentRoot %[1]s/www
 DirectoryIndex index.html
 LuaScope server
-LuaMapHandler ^/app$ %[3]s/app.lua handle
+LuaMapHandler ^/app$ %[1]s/app.lua handle
 StartServers 2
 MinSpareServers 1
 MaxSpareServers 80
 ServerLimit 80
 MaxRequestWorkers 80
-`, dir, i, docs)
+`, docs)
 	return os.WriteFile(filepath.Join(dir, "apache2.conf"), []byte(conf), 0o644)
 }
 

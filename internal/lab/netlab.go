@@ -198,3 +198,29 @@ func getJSON(ctx context.Context, url string, v any) error {
 	}
 	return json.NewDecoder(bufio.NewReader(resp.Body)).Decode(v)
 }
+
+// apacheConfig is the start of a prefork Apache configuration every lab's
+// web server shares: its files under root, the port, the modules besides
+// the basic ones, workers as nobody.
+func apacheConfig(root, name string, port int, modules ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `ServerRoot %[1]s
+ServerName %[2]s
+Listen %[3]d
+PidFile %[1]s/apache2.pid
+Mutex file:%[1]s default
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+`, root, name, port)
+	for _, m := range modules {
+		fmt.Fprintf(&b, "LoadModule %s_module /usr/lib/apache2/modules/mod_%s.so\n", m, m)
+	}
+	fmt.Fprintf(&b, `TypesConfig /etc/mime.types
+User nobody
+Group nogroup
+ErrorLog %s/error.log
+`, root)
+	return b.String()
+}
