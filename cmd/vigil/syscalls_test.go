@@ -264,7 +264,8 @@ func TestBenchSyscalls(t *testing.T) {
 	}
 	const calls = 100000
 	args := []string{"bench", "syscalls", "--calls", fmt.Sprint(calls), "--reps", "1", "--active", "10", "--active-time", "2s",
-		"--interval", "500ms", "--tree", "../../internal", "--web-time", "1s", "--json"}
+		"--interval", "500ms", "--tree", "../../internal", "--web-time", "1s", "--execs", "200",
+		"--build-files", "4", "--git-files", "500", "--git-loops", "2", "--opens", "20000", "--json"}
 	strace, err := exec.LookPath("strace")
 	if err != nil {
 		strace = ""
@@ -308,6 +309,27 @@ func TestBenchSyscalls(t *testing.T) {
 		}
 	} else {
 		t.Logf("web workload not measured: %s", res.WebMissing)
+	}
+	for w, tools := range map[string][]string{bench.WorkloadBuild: {"make", "cc"}, bench.WorkloadGit: {"git"}} {
+		if !haveAll(tools...) {
+			continue
+		}
+		for _, mode := range []string{"bare", "vigil"} {
+			if m, ok := res.Measure(w, mode); !ok || m.Best <= 0 {
+				t.Errorf("%s, %s: %+v (build: %s; git: %s)", w, mode, m, res.BuildMissing, res.GitMissing)
+			}
+		}
+	}
+	if res.EventsMissing == "" {
+		// Every watched open is an event, unless the ring buffer dropped
+		// records, which are then counted.
+		f := res.Flood
+		if f == nil || f.Opens != 20000 || f.Events == 0 || f.Events > uint64(f.Opens) || (f.Dropped == 0 && f.Events != uint64(f.Opens)) {
+			t.Errorf("event flood %+v: want every open an event, or the records dropped counted", f)
+		}
+		if res.ExecCostUS <= 0 {
+			t.Errorf("no cost of an exec measured: %+v", res)
+		}
 	}
 	if res.Drain.Intervals < 2 || res.Drain.MeanSeen < 10 || res.Drain.CPUPctOfCore <= 0 {
 		t.Errorf("drain measure %+v: want at least 2 intervals seeing the 10 active processes", res.Drain)
@@ -378,4 +400,14 @@ func TestUpStoresCountVectors(t *testing.T) {
 			t.Fatal("no count vector of the vigil process stored on vigil.cv.cv-host within 20 s")
 		}
 	}
+}
+
+// haveAll says whether every tool is on the PATH.
+func haveAll(tools ...string) bool {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			return false
+		}
+	}
+	return true
 }

@@ -113,8 +113,11 @@ func (r ProfileResult) WriteSummary(io.Writer) error { return nil }
 // WriteSummary writes each workload's slowdowns beside strace's, the web
 // workload's, and the drain's cost.
 func (r SyscallBenchResult) WriteSummary(w io.Writer) error {
-	for _, wl := range []string{WorkloadGetppid, WorkloadCompress, WorkloadExec} {
-		bare, _ := r.Measure(wl, "bare")
+	for _, wl := range []string{WorkloadGetppid, WorkloadCompress, WorkloadExec, WorkloadBuild, WorkloadGit} {
+		bare, ok := r.Measure(wl, "bare")
+		if !ok {
+			continue
+		}
 		v, _ := r.Measure(wl, "vigil")
 		fmt.Fprintf(w, "%s: bare %.3f s, vigil %.3f s (best of %d; slowdown %.1f%%, of the medians %.1f%%; counter CPU %.2f%% of a core)",
 			wl, bare.Best, v.Best, len(v.Runs), 100*v.Slowdown, 100*v.MedianSlowdown, 100*v.VigilCPU)
@@ -136,8 +139,21 @@ func (r SyscallBenchResult) WriteSummary(w io.Writer) error {
 			fmt.Fprintln(w, ")")
 		}
 	}
+	if r.ExecCostUS > 0 {
+		fmt.Fprintf(w, "an exec costs the host events %.0f µs of CPU in user space: %.1f%% of a core at 1,000 execs a second\n", r.ExecCostUS, 100*r.CoreAt1000)
+	}
+	if f := r.Flood; f != nil {
+		fmt.Fprintf(w, "event flood: %d opens of %s by %d processes in %.2f s (%.0f/s); %d FILE.OPEN events (%.0f/s), %d records dropped; reader %.0f%% of a core\n",
+			f.Opens, floodFile, f.Workers, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.Dropped, 100*f.ReaderCPU)
+	}
 	if r.EventsMissing != "" {
 		fmt.Fprintln(w, "host events not measured:", r.EventsMissing)
+	}
+	if r.BuildMissing != "" {
+		fmt.Fprintln(w, "build workload not measured:", r.BuildMissing)
+	}
+	if r.GitMissing != "" {
+		fmt.Fprintln(w, "git workload not measured:", r.GitMissing)
 	}
 	for _, ws := range r.Web {
 		fmt.Fprintf(w, "web server, %s: %.0f requests/s (best of %d; slowdown %.1f%%, of the medians %.1f%%)\n",

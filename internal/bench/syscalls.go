@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/sensor/hostevents"
 	"github.com/vigil-ids/vigil/internal/sensor/syscount"
@@ -49,7 +50,20 @@ type SyscallBenchOptions struct {
 	Interval time.Duration
 	// Execs is how many processes the exec workload starts, one after
 	// another (default 2,000).
-	Execs    int
+	Execs int
+	// BuildFiles is the size of the C project the build workload makes
+	// with `make -j2` (default 40 files); GitFiles the tree the git
+	// workload runs `git status` on (default 20,000 files), GitLoops how
+	// many times (default 20). Either tool missing skips its workload
+	// (and says so); BuildFiles or GitFiles below 0 skips it too.
+	BuildFiles, GitFiles, GitLoops int
+	// Opens is how many opens of a watched file the event flood makes
+	// (default 1,000,000), from FloodWorkers processes at once (default
+	// 2); below 0 skips it.
+	Opens, FloodWorkers int
+	// Work is where the build and git workloads are made (default a
+	// temporary directory, removed at the end).
+	Work     string
 	Progress io.Writer
 	pin      string // taskset, when the workload is pinned to the last CPU
 }
@@ -124,9 +138,33 @@ type SyscallBenchResult struct {
 	WebMissing string       `json:"web_missing,omitempty"`
 	// Execs is the exec workload's length; EventsMissing says why the
 	// host events were not measured.
-	Execs         int          `json:"execs"`
-	EventsMissing string       `json:"events_missing,omitempty"`
-	Drain         DrainMeasure `json:"drain"`
+	Execs         int    `json:"execs"`
+	EventsMissing string `json:"events_missing,omitempty"`
+	// ExecCostUS is what one exec costs the host events in user space
+	// (their CPU during the exec storm over the execs), in microseconds;
+	// CoreAt1000 the share of a core that makes at 1,000 execs a second.
+	ExecCostUS float64 `json:"exec_cost_us,omitempty"`
+	CoreAt1000 float64 `json:"core_share_at_1000_execs_per_s,omitempty"`
+	// BuildMissing and GitMissing say why those workloads were skipped.
+	BuildMissing string `json:"build_missing,omitempty"`
+	GitMissing   string `json:"git_missing,omitempty"`
+	// Flood is the event flood through the ring buffer.
+	Flood *FloodMeasure `json:"flood,omitempty"`
+	Drain DrainMeasure  `json:"drain"`
+}
+
+// FloodMeasure is the host events under a flood of watched opens: how
+// many were made, how many events came through the ring buffer, how many
+// records it dropped, and the reader's CPU.
+type FloodMeasure struct {
+	Workers      int     `json:"workers"`
+	Opens        int     `json:"opens"`
+	Seconds      float64 `json:"seconds"`
+	OpensPerSec  float64 `json:"opens_per_s"`
+	Events       uint64  `json:"events"`
+	EventsPerSec float64 `json:"events_per_s"`
+	Dropped      uint64  `json:"dropped"`
+	ReaderCPU    float64 `json:"reader_cpu_share_of_a_core"`
 }
 
 // Measure returns the measure of a workload in a mode.
@@ -145,7 +183,13 @@ const (
 	WorkloadCompress = "compress tree"
 	WorkloadWeb      = "web server"
 	WorkloadExec     = "exec storm"
+	WorkloadBuild    = "make -j2 build"
+	WorkloadGit      = "git status loop"
 )
+
+// floodFile is the watched file the event flood opens (a credential file
+// every agent watches).
+const floodFile = "/etc/shadow"
 
 // RunSyscalls measures the system call counter's cost: a getppid loop and
 // the archiving and compression of a directory tree, each bare, with the
@@ -178,6 +222,21 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 	if o.Execs <= 0 {
 		o.Execs = 2000
 	}
+	if o.BuildFiles == 0 {
+		o.BuildFiles = 40
+	}
+	if o.GitFiles == 0 {
+		o.GitFiles = 20_000
+	}
+	if o.GitLoops <= 0 {
+		o.GitLoops = 20
+	}
+	if o.Opens == 0 {
+		o.Opens = 1_000_000
+	}
+	if o.FloodWorkers <= 0 {
+		o.FloodWorkers = 2
+	}
 	res.Calls, res.Tree, res.Execs = o.Calls, o.Tree, o.Execs
 	progress := o.Progress
 	if progress == nil {
@@ -203,20 +262,48 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 	}
 	probe.Close()
 	modes := []string{"bare", "vigil"}
-	if ev, err := hostevents.Open(hostevents.Options{Host: "bench"}); err != nil {
+	if ev, err := hostevents.Open(hostevents.Options{Host: "bench", Events: config.DefaultAgentEvents()}); err != nil {
 		res.EventsMissing = err.Error()
 	} else {
 		ev.Close()
 		modes = append(modes, "events")
 	}
 
-	workloads := []struct {
+	type workload struct {
 		name string
 		argv []string
-	}{
+	}
+	workloads := []workload{
 		{WorkloadGetppid, []string{o.Vigil, "bench", "syscalls-worker", "getppid", strconv.Itoa(o.Calls)}},
 		{WorkloadCompress, []string{"sh", "-c", `tar -cf - -C "$0" . | gzip -1 > /dev/null`, o.Tree}},
 		{WorkloadExec, []string{o.Vigil, "bench", "syscalls-worker", "exec", strconv.Itoa(o.Execs)}},
+	}
+	work := o.Work
+	if work == "" && (o.BuildFiles > 0 || o.GitFiles > 0) {
+		dir, err := os.MkdirTemp("", "vigil-bench-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(dir)
+		work = dir
+	}
+	if o.BuildFiles < 0 {
+		res.BuildMissing = "not asked for"
+	} else if dir, err := makeCProject(filepath.Join(work, "build"), o.BuildFiles); err != nil {
+		res.BuildMissing = err.Error()
+	} else {
+		workloads = append(workloads, workload{WorkloadBuild, []string{"sh", "-c", `make -s -C "$0" clean && make -s -j2 -C "$0"`, dir}})
+	}
+	if o.GitFiles < 0 {
+		res.GitMissing = "not asked for"
+	} else {
+		fmt.Fprintf(progress, "making a git tree of %d files\n", o.GitFiles)
+		if dir, err := makeGitTree(ctx, filepath.Join(work, "git"), o.GitFiles); err != nil {
+			res.GitMissing = err.Error()
+		} else {
+			workloads = append(workloads, workload{WorkloadGit, []string{"sh", "-c",
+				`i=0; while [ $i -lt "$1" ]; do git -C "$0" status --porcelain > /dev/null || exit 1; i=$((i+1)); done`, dir, strconv.Itoa(o.GitLoops)}})
+		}
 	}
 	for _, w := range workloads {
 		// One run untimed first: the tree into the page cache, the binary
@@ -272,6 +359,17 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 			res.StraceRatio[w.name] = s.Slowdown / v.Slowdown
 		}
 	}
+	if e, ok := res.Measure(WorkloadExec, "events"); ok && e.Execs > 0 {
+		res.ExecCostUS = 1e6 * e.EventsCPU * e.Best / float64(o.Execs)
+		res.CoreAt1000 = res.ExecCostUS * 1000 / 1e6
+	}
+	if res.EventsMissing == "" && o.Opens > 0 {
+		f, err := measureFlood(ctx, o, progress)
+		if err != nil {
+			return res, err
+		}
+		res.Flood = &f
+	}
 	if err := measureWeb(ctx, o, &res, progress); err != nil {
 		return res, err
 	}
@@ -321,7 +419,9 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 	}
 	var before syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	argv = o.pinned(argv, strconv.Itoa(runtime.NumCPU()-1))
+	if argv[0] != "sh" || !strings.Contains(argv[2], "make") {
+		argv = o.pinned(argv, strconv.Itoa(runtime.NumCPU()-1)) // make -j2 has both CPUs
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	start := time.Now()
 	err := cmd.Run()
@@ -417,7 +517,7 @@ func attachCounter(o SyscallBenchOptions, keep func([]event.CountVector)) (stop 
 // events in r, until stop, which closes them and notes the records
 // dropped.
 func attachEvents(r *run) (stop func() error, err error) {
-	s, err := hostevents.Open(hostevents.Options{Host: "bench"})
+	s, err := hostevents.Open(hostevents.Options{Host: "bench", Events: config.DefaultAgentEvents()})
 	if err != nil {
 		return nil, err
 	}
@@ -522,8 +622,9 @@ func measureDrain(ctx context.Context, o SyscallBenchOptions, progress io.Writer
 
 // SyscallWorker is the hidden worker of `vigil bench syscalls`: "getppid N"
 // makes N getppid calls; "exec N" runs /bin/true N times, one after
-// another; "active" makes a spread of 20 different cheap system calls ten
-// times a second until killed.
+// another; "opens N" opens and closes a watched file N times; "active"
+// makes a spread of 20 different cheap system calls ten times a second
+// until killed.
 func SyscallWorker(kind string, n int) error {
 	switch kind {
 	case "exec":
@@ -531,6 +632,15 @@ func SyscallWorker(kind string, n int) error {
 			if err := exec.Command("/bin/true").Run(); err != nil {
 				return err
 			}
+		}
+		return nil
+	case "opens":
+		for range n {
+			fd, err := syscall.Open(floodFile, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("opening %s: %w", floodFile, err)
+			}
+			syscall.Close(fd)
 		}
 		return nil
 	case "getppid":
@@ -555,7 +665,7 @@ func SyscallWorker(kind string, n int) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	return fmt.Errorf("unknown worker %q (getppid, exec or active)", kind)
+	return fmt.Errorf("unknown worker %q (getppid, exec, opens or active)", kind)
 }
 
 // measureWeb runs lighttpd (pinned to the last CPU) serving a 4 KB page on

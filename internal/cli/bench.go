@@ -180,13 +180,18 @@ func benchSyscallsCmd(e *env) *cobra.Command {
 	fs.DurationVar(&o.ActiveTime, "active-time", 10*time.Second, "length of the drain measurement")
 	fs.DurationVar(&o.Interval, "interval", config.DefaultSyscallInterval, "the counter's interval")
 	fs.IntVar(&o.Execs, "execs", 2000, "processes the exec workload starts, one after another")
+	fs.IntVar(&o.BuildFiles, "build-files", 40, "C files of the make -j2 build workload (-1: no build workload)")
+	fs.IntVar(&o.GitFiles, "git-files", 20_000, "files in the tree of the git status workload (-1: no git workload)")
+	fs.IntVar(&o.GitLoops, "git-loops", 20, "git status runs in the git workload")
+	fs.IntVar(&o.Opens, "opens", 1_000_000, "opens of a watched file in the event flood (-1: no flood)")
+	fs.IntVar(&o.FloodWorkers, "flood-workers", 2, "processes making the event flood's opens")
 	return cmd
 }
 
 // benchSyscallsWorkerCmd is the hidden worker `vigil bench syscalls` runs.
 func benchSyscallsWorkerCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:    "syscalls-worker getppid N | exec N | active",
+		Use:    "syscalls-worker getppid N | exec N | opens N | active",
 		Hidden: true,
 		Args:   cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {

@@ -48,9 +48,26 @@ type converter struct {
 	// kernel may report it for more than one of them).
 	exited     map[uint32]bool
 	exitedFIFO []uint32
-	// byCgroup caches the container of each cgroup v2 id, where cgroup v2
-	// is the hierarchy (the id then names the cgroup); nil otherwise.
-	byCgroup map[uint64]string
+	// byCgroups caches the container of each set of cgroups, by the key
+	// the kernel gives it (exec records' Cgroups), so that most execs read
+	// nothing from /proc; nil when /proc is not the kernel's (tests).
+	byCgroups map[uint64]string
+	// ctxCache keeps each process's context attributes (its ids, its
+	// program, its ancestors, its container) as last built, so that a
+	// process's many file or network events do not build them again;
+	// gen counts execs and exits, which change programs and ancestors,
+	// and an entry of an older generation is built again.
+	ctxCache map[uint32]*ctxEntry
+	gen      uint64
+}
+
+// ctxEntry is a process's cached context and what it was built from.
+type ctxEntry struct {
+	gen                  uint64
+	ppid, uid, euid, gid uint32
+	cgroup               uint64
+	comm                 string
+	attrs                map[string]any
 }
 
 func newConverter(o Options, mono uint64, wall time.Time) *converter {
@@ -67,10 +84,10 @@ func newConverter(o Options, mono uint64, wall time.Time) *converter {
 	c := &converter{
 		o: o, tree: NewTree(o.Events.MaxProcesses, o.ProcRoot), procs: set(o.Procs), exclude: set(o.Exclude),
 		credExes: set(o.Events.CredExes), mono: mono, wall: wall, containers: map[uint32]string{},
-		exited: map[uint32]bool{},
+		exited: map[uint32]bool{}, ctxCache: map[uint32]*ctxEntry{},
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil && o.ProcRoot == "/proc" {
-		c.byCgroup = map[uint64]string{}
+	if o.ProcRoot == "/proc" {
+		c.byCgroups = map[uint64]string{}
 	}
 	return c
 }
@@ -89,15 +106,19 @@ func (c *converter) convert(r *Record) []event.Event {
 	switch r.Kind {
 	case KindFork:
 		delete(c.exited, r.Child) // the pid is in use again
+		delete(c.ctxCache, r.Child)
 		c.tree.Fork(r.PID, r.Child, r.Comm)
 		if ct, ok := c.containers[r.PID]; ok && len(c.containers) < c.o.Events.MaxProcesses {
 			c.containers[r.Child] = ct
 		}
 		return nil
 	case KindExec:
+		c.gen++
 		delete(c.exited, r.PID)
 		return c.exec(r)
 	case KindExit:
+		c.gen++
+		delete(c.ctxCache, r.PID)
 		return c.exit(r)
 	case KindFile:
 		return c.file(r)
@@ -187,12 +208,31 @@ func (c *converter) convert(r *Record) []event.Event {
 
 // context is the acting process's attributes, shared by every event.
 func (c *converter) context(r *Record) map[string]any {
-	a := map[string]any{
-		"pid": int64(r.PID), "ppid": int64(r.PPID), "uid": int64(r.UID), "euid": int64(r.EUID), "gid": int64(r.GID),
-		"name": r.Comm,
+	e := c.ctxCache[r.PID]
+	if e == nil || e.gen != c.gen || e.ppid != r.PPID || e.uid != r.UID || e.euid != r.EUID || e.gid != r.GID ||
+		e.cgroup != r.Cgroup || e.comm != r.Comm {
+		if len(c.ctxCache) >= c.o.Events.MaxProcesses {
+			clear(c.ctxCache)
+		}
+		e = &ctxEntry{gen: c.gen, ppid: r.PPID, uid: r.UID, euid: r.EUID, gid: r.GID, cgroup: r.Cgroup, comm: r.Comm, attrs: c.buildContext(r)}
+		c.ctxCache[r.PID] = e
+	}
+	// A map of its own for each event, room for what the event adds.
+	a := make(map[string]any, len(e.attrs)+4)
+	for k, v := range e.attrs {
+		a[k] = v
 	}
 	if r.TID != r.PID {
 		a["tid"] = int64(r.TID)
+	}
+	return a
+}
+
+// buildContext makes the attributes every event of a process carries.
+func (c *converter) buildContext(r *Record) map[string]any {
+	a := map[string]any{
+		"pid": int64(r.PID), "ppid": int64(r.PPID), "uid": int64(r.UID), "euid": int64(r.EUID), "gid": int64(r.GID),
+		"name": r.Comm,
 	}
 	if _, exe, _, ok := c.tree.Lookup(r.PID); ok && exe != "" {
 		a["exe"] = exe
@@ -231,14 +271,17 @@ func (c *converter) exec(r *Record) []event.Event {
 		}
 	}
 	dir := filepath.Join(c.o.ProcRoot, strconv.FormatUint(uint64(r.PID), 10))
-	if ct, ok := c.byCgroup[r.Cgroup]; ok && r.Cgroup != 0 {
+	if ct, ok := c.byCgroups[r.Cgroups]; ok && r.Cgroups != 0 {
 		c.setContainer(r.PID, ct)
 	} else if ct, ok := containerOf(filepath.Join(dir, "cgroup")); ok {
 		if ct != "" || c.containers[r.PID] == "" {
 			c.setContainer(r.PID, ct)
 		}
-		if c.byCgroup != nil && r.Cgroup != 0 && len(c.byCgroup) < c.o.Events.MaxProcesses {
-			c.byCgroup[r.Cgroup] = ct
+		if c.byCgroups != nil && r.Cgroups != 0 {
+			if len(c.byCgroups) >= c.o.Events.MaxProcesses {
+				clear(c.byCgroups)
+			}
+			c.byCgroups[r.Cgroups] = ct
 		}
 	}
 	a := c.context(r)
@@ -280,8 +323,12 @@ func (c *converter) exec(r *Record) []event.Event {
 		a["args_truncated"] = true
 		a["args_bytes"] = int64(r.ArgsTotal)
 	}
-	if cwd, err := os.Readlink(filepath.Join(dir, "cwd")); err == nil {
-		a["cwd"] = Text([]byte(cwd))
+	if r.Cwd != "" {
+		cwd := r.Cwd
+		if r.Flags&FlagCwdTrunc != 0 {
+			cwd += "..."
+		}
+		a["cwd"] = cwd
 	}
 	a["stdin"] = stdinKind(r.StdinMode, r.StdinRdev)
 	evs := []event.Event{c.event(r, TypeExec, a)}

@@ -15,7 +15,9 @@ import (
 )
 
 // A process that lives about a millisecond is reported exactly: its exec
-// with its name, its parent and its argv, and its exit with its code.
+// with its name, its parent, its argv and its working directory (read in
+// the kernel, so it is there however soon the process ends), and its exit
+// with its code.
 func TestExecOfShortLivedProcess(t *testing.T) {
 	w := openSensor(t, Options{Spawn: true})
 	dir := t.TempDir()
@@ -34,6 +36,9 @@ func TestExecOfShortLivedProcess(t *testing.T) {
 	}
 	if got, want := ev.Attrs["args"], []string{prog, "first arg", "--flag=x"}; !slices.Equal(got.([]string), want) {
 		t.Errorf("args %q, want %q", got, want)
+	}
+	if real, _ := filepath.EvalSymlinks(dir); ev.Attrs["cwd"] != real {
+		t.Errorf("cwd %v, want %s", ev.Attrs["cwd"], real)
 	}
 	if ev.Attrs["ppid"] != int64(os.Getpid()) {
 		t.Errorf("ppid %v, want the test's %d", ev.Attrs["ppid"], os.Getpid())

@@ -69,6 +69,7 @@ type hosteventsScratch struct {
 const (
 	hosteventsMapEnterCalls   = "enter_calls"
 	hosteventsMapEvents       = "events"
+	hosteventsMapExecTail     = "exec_tail"
 	hosteventsMapExitCalls    = "exit_calls"
 	hosteventsMapLpmScratch   = "lpm_scratch"
 	hosteventsMapNames        = "names"
@@ -91,6 +92,7 @@ const (
 	hosteventsProgE_setuid    = "e_setuid"
 	hosteventsProgE_truncate  = "e_truncate"
 	hosteventsProgE_unlink    = "e_unlink"
+	hosteventsProgExecCwd     = "exec_cwd"
 	hosteventsProgOnExec      = "on_exec"
 	hosteventsProgOnExit      = "on_exit"
 	hosteventsProgOnFork      = "on_fork"
@@ -105,6 +107,7 @@ const (
 	hosteventsVarArgsMax      = "args_max"
 	hosteventsVarPidnsInum    = "pidns_inum"
 	hosteventsVarPrefilter    = "prefilter"
+	hosteventsVarWakeupBytes  = "wakeup_bytes"
 )
 
 // loadHostevents returns the embedded CollectionSpec for hostevents.
@@ -162,6 +165,7 @@ type hosteventsProgramSpecs struct {
 	E_setuid    *ebpf.ProgramSpec `ebpf:"e_setuid"`
 	E_truncate  *ebpf.ProgramSpec `ebpf:"e_truncate"`
 	E_unlink    *ebpf.ProgramSpec `ebpf:"e_unlink"`
+	ExecCwd     *ebpf.ProgramSpec `ebpf:"exec_cwd"`
 	OnExec      *ebpf.ProgramSpec `ebpf:"on_exec"`
 	OnExit      *ebpf.ProgramSpec `ebpf:"on_exit"`
 	OnFork      *ebpf.ProgramSpec `ebpf:"on_fork"`
@@ -180,6 +184,7 @@ type hosteventsProgramSpecs struct {
 type hosteventsMapSpecs struct {
 	EnterCalls  *ebpf.MapSpec `ebpf:"enter_calls"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	ExecTail    *ebpf.MapSpec `ebpf:"exec_tail"`
 	ExitCalls   *ebpf.MapSpec `ebpf:"exit_calls"`
 	LpmScratch  *ebpf.MapSpec `ebpf:"lpm_scratch"`
 	Names       *ebpf.MapSpec `ebpf:"names"`
@@ -195,10 +200,11 @@ type hosteventsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hosteventsVariableSpecs struct {
-	AgentTgid *ebpf.VariableSpec `ebpf:"agent_tgid"`
-	ArgsMax   *ebpf.VariableSpec `ebpf:"args_max"`
-	PidnsInum *ebpf.VariableSpec `ebpf:"pidns_inum"`
-	Prefilter *ebpf.VariableSpec `ebpf:"prefilter"`
+	AgentTgid   *ebpf.VariableSpec `ebpf:"agent_tgid"`
+	ArgsMax     *ebpf.VariableSpec `ebpf:"args_max"`
+	PidnsInum   *ebpf.VariableSpec `ebpf:"pidns_inum"`
+	Prefilter   *ebpf.VariableSpec `ebpf:"prefilter"`
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // hosteventsObjects contains all objects after they have been loaded into the kernel.
@@ -223,6 +229,7 @@ func (o *hosteventsObjects) Close() error {
 type hosteventsMaps struct {
 	EnterCalls  *ebpf.Map `ebpf:"enter_calls"`
 	Events      *ebpf.Map `ebpf:"events"`
+	ExecTail    *ebpf.Map `ebpf:"exec_tail"`
 	ExitCalls   *ebpf.Map `ebpf:"exit_calls"`
 	LpmScratch  *ebpf.Map `ebpf:"lpm_scratch"`
 	Names       *ebpf.Map `ebpf:"names"`
@@ -238,6 +245,7 @@ func (m *hosteventsMaps) Close() error {
 	return _HosteventsClose(
 		m.EnterCalls,
 		m.Events,
+		m.ExecTail,
 		m.ExitCalls,
 		m.LpmScratch,
 		m.Names,
@@ -254,10 +262,11 @@ func (m *hosteventsMaps) Close() error {
 //
 // It can be passed to loadHosteventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hosteventsVariables struct {
-	AgentTgid *ebpf.Variable `ebpf:"agent_tgid"`
-	ArgsMax   *ebpf.Variable `ebpf:"args_max"`
-	PidnsInum *ebpf.Variable `ebpf:"pidns_inum"`
-	Prefilter *ebpf.Variable `ebpf:"prefilter"`
+	AgentTgid   *ebpf.Variable `ebpf:"agent_tgid"`
+	ArgsMax     *ebpf.Variable `ebpf:"args_max"`
+	PidnsInum   *ebpf.Variable `ebpf:"pidns_inum"`
+	Prefilter   *ebpf.Variable `ebpf:"prefilter"`
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // hosteventsPrograms contains all programs after they have been loaded into the kernel.
@@ -277,6 +286,7 @@ type hosteventsPrograms struct {
 	E_setuid    *ebpf.Program `ebpf:"e_setuid"`
 	E_truncate  *ebpf.Program `ebpf:"e_truncate"`
 	E_unlink    *ebpf.Program `ebpf:"e_unlink"`
+	ExecCwd     *ebpf.Program `ebpf:"exec_cwd"`
 	OnExec      *ebpf.Program `ebpf:"on_exec"`
 	OnExit      *ebpf.Program `ebpf:"on_exit"`
 	OnFork      *ebpf.Program `ebpf:"on_fork"`
@@ -304,6 +314,7 @@ func (p *hosteventsPrograms) Close() error {
 		p.E_setuid,
 		p.E_truncate,
 		p.E_unlink,
+		p.ExecCwd,
 		p.OnExec,
 		p.OnExit,
 		p.OnFork,

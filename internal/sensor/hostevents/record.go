@@ -57,6 +57,7 @@ const (
 	FlagArgsTrunc  = 1 << 3
 	FlagViaExec    = 1 << 4
 	FlagPath2Trunc = 1 << 5
+	FlagCwdTrunc   = 1 << 6
 )
 
 // The layout of a record: the header, a fixed body, then strings (see
@@ -88,8 +89,10 @@ type Record struct {
 	PID, TID, PPID             uint32
 	UID, EUID, GID             uint32
 	Cgroup                     uint64
+	Cgroups                    uint64 // exec: a key naming the process's cgroups in every hierarchy
 	Comm                       string
 	Path, Path2                string // exe, file, module file; rename's new path
+	Cwd                        string // exec: the working directory
 	Args                       []string
 	ArgsBytes, ArgsTotal       uint32
 	StdinMode, StdinRdev       uint32
@@ -154,12 +157,17 @@ func Decode(b []byte) (Record, error) {
 	var err error
 	switch r.Kind {
 	case KindExec:
-		plen, alen := u(0), u(1)
+		plen, alen, clen := u(0), u(1), u(6)
 		r.ArgsTotal, r.StdinMode, r.StdinRdev = u(2), u(3), u(4)
+		r.Cgroups = le.Uint64(body[32:])
 		if r.Path, err = str(0, plen, pathCap-1); err != nil {
 			return r, err
 		}
-		aoff := (plen + 1) & (pathCap - 1)
+		coff := (plen + 1) & (pathCap - 1)
+		if r.Cwd, err = str(coff, clen, pathCap-1); err != nil {
+			return r, err
+		}
+		aoff := (coff + clen + 1) & (2*pathCap - 1)
 		if int(alen) > argsCap || int(aoff)+int(alen) > len(data) {
 			return r, &DecodeError{Kind: r.Kind, Offset: dataOff + int(aoff), What: fmt.Sprintf("argv of %d bytes runs past the record's end", alen)}
 		}
@@ -170,7 +178,7 @@ func Decode(b []byte) (Record, error) {
 			return r, &DecodeError{Kind: r.Kind, Offset: hdrSize + 20, What: fmt.Sprintf("%d ancestors, at most %d", n, ancestors)}
 		}
 		for i := range n {
-			a := body[24+20*i:]
+			a := body[40+20*i:]
 			r.Ancestors = append(r.Ancestors, Ancestor{PID: le.Uint32(a), Comm: Comm(a[4:20])})
 		}
 	case KindExit:

@@ -36,11 +36,19 @@ func rec(kind Kind, flags uint32, pid uint32, comm string, body []uint32, data [
 }
 
 func execRec(path string, args []string, flags uint32) []byte {
+	return execRecIn(path, "/srv", args, flags)
+}
+
+// execRecIn is an exec record with a working directory, laid out as the
+// kernel writes it: the path, the directory, argv.
+func execRecIn(path, cwd string, args []string, flags uint32) []byte {
 	argv := []byte(strings.Join(args, "\x00") + "\x00")
 	data := make([]byte, (len(path)+1)&(pathCap-1))
 	copy(data, path)
+	data = append(data, cwd...)
+	data = append(data, 0)
 	data = append(data, argv...)
-	return rec(KindExec, flags, 42, "sh", []uint32{uint32(len(path)), uint32(len(argv)), uint32(len(argv)), 0o020666, 1<<20 | 3, 0}, data)
+	return rec(KindExec, flags, 42, "sh", []uint32{uint32(len(path)), uint32(len(argv)), uint32(len(argv)), 0o020666, 1<<20 | 3, 0, uint32(len(cwd)), 0, 7, 0}, data)
 }
 
 func TestDecodeExec(t *testing.T) {
@@ -48,7 +56,7 @@ func TestDecodeExec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Kind != KindExec || r.PID != 42 || r.Comm != "sh" || r.Path != "/bin/sh" || !slices.Equal(r.Args, []string{"sh", "-c", "id"}) {
+	if r.Kind != KindExec || r.PID != 42 || r.Comm != "sh" || r.Path != "/bin/sh" || r.Cwd != "/srv" || r.Cgroups != 7 || !slices.Equal(r.Args, []string{"sh", "-c", "id"}) {
 		t.Fatalf("%+v", r)
 	}
 	if stdinKind(r.StdinMode, r.StdinRdev) != "null" {

@@ -52,6 +52,11 @@ type Sensor struct {
 // tracepoints they attach to.
 var core = map[string]string{"on_exec": "sched_process_exec", "on_fork": "sched_process_fork", "on_exit": "sched_process_exit"}
 
+// tails are programs reached by a tail call from another, in the
+// program array named, at index 0: installed before the programs that
+// call them.
+var tails = map[string]string{"exec_cwd": "exec_tail"}
+
 // dispatchers run at every system call's entry and return, and tail-call
 // the handlers of the calls watched.
 var dispatchers = map[string]string{"sys_enter": "sys_enter", "sys_exit": "sys_exit"}
@@ -98,6 +103,9 @@ func Open(o Options) (*Sensor, error) {
 	if err := spec.Variables["args_max"].Set(uint32(o.Events.MaxArgBytes)); err != nil {
 		return nil, fmt.Errorf("host events: %w", err)
 	}
+	if err := spec.Variables["wakeup_bytes"].Set(wakeupBytes(o.Events.RingBufferBytes)); err != nil {
+		return nil, fmt.Errorf("host events: %w", err)
+	}
 	// An agent in a pid namespace of its own (a container's) reports the
 	// processes of that namespace, with the pids its /proc shows.
 	if ns, err := ownPidNamespace(); err != nil {
@@ -134,6 +142,9 @@ func Open(o Options) (*Sensor, error) {
 	// Core programs first: without them nothing else is worth attaching;
 	// the dispatchers last, once the handlers are in their arrays.
 	rank := func(n string) int {
+		if _, ok := tails[n]; ok {
+			return -1
+		}
 		if _, ok := core[n]; ok {
 			return 0
 		}
@@ -199,6 +210,9 @@ func (s *Sensor) install(name string, p *ebpf.Program, l *link.Link) error {
 		var err error
 		*l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: p})
 		return err
+	}
+	if arr, ok := tails[name]; ok {
+		return s.coll.Maps[arr].Update(uint32(0), p, ebpf.UpdateAny)
 	}
 	for arr, calls := range map[string]map[string][]uint32{"enter_calls": enterCalls, "exit_calls": exitCalls} {
 		for _, nr := range calls[name] {
@@ -372,14 +386,35 @@ func (s *Sensor) dropped() uint64 {
 	return n
 }
 
+// pollEvery is how often the reader looks at the ring buffer by itself:
+// the kernel wakes it only once wakeupBytes wait there (a wakeup for every
+// record costs more than the record), so an event waits at most this long
+// to be read.
+const pollEvery = 25 * time.Millisecond
+
+// wakeupBytes is how many bytes waiting in a ring buffer of size bytes
+// wake the reader: a sixteenth of the buffer, at most 256 KiB.
+func wakeupBytes(size int) uint32 {
+	return uint32(min(size/16, 256<<10))
+}
+
 // Next reads records until one makes events or wait passes, and returns
 // those events (nil when wait passed).
 func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		s.rd.SetDeadline(deadline)
+		poll := time.Now().Add(pollEvery)
+		if poll.After(deadline) {
+			poll = deadline
+		}
+		s.rd.SetDeadline(poll)
 		if err := s.rd.ReadInto(&s.rec); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The poller counts whole milliseconds: less than one
+				// left would spin.
+				if time.Until(deadline) >= time.Millisecond {
+					continue
+				}
 				return nil, nil
 			}
 			return nil, fmt.Errorf("host events: reading the ring buffer: %w", err)
@@ -426,7 +461,7 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 		}
 		wait := 200 * time.Millisecond
 		if len(batch) > 0 {
-			wait = 10 * time.Millisecond
+			wait = 0 // what the last poll found is read; then the batch goes
 		}
 		evs, err := s.Next(wait)
 		if err != nil {

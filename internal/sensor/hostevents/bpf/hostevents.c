@@ -94,6 +94,7 @@ enum op {
 #define F_ARGS_TRUNC 8   // argv was longer than the bytes kept
 #define F_VIA_EXEC 16    // a credential change made by exec
 #define F_PATH2_TRUNC 32 // the second path was cut
+#define F_CWD_TRUNC 64   // the working directory was cut
 
 // Per-CPU statistics.
 enum stat {
@@ -111,6 +112,9 @@ volatile const u32 pidns_inum = 0;
 volatile const u32 args_max = ARGS_CAP;
 // prefilter: the first components of all watched prefixes are in roots.
 volatile const u32 prefilter = 0;
+// User space is woken when this many bytes wait in the ring buffer; below
+// it reads on its own timer. 0: woken for every record.
+volatile const u32 wakeup_bytes = 0;
 
 struct hdr {
 	u32 kind;
@@ -138,6 +142,9 @@ struct exec_body {
 	u32 stdin_mode; // i_mode of fd 0's inode, 0 when there is none
 	u32 stdin_rdev;
 	u32 nancestors;
+	u32 cwd_len;    // the working directory, after the path
+	u32 pad;
+	u64 cgroups;    // a key naming the process's cgroups (cgroups_key)
 	struct ancestor anc[ANCESTORS]; // parent first
 };
 
@@ -276,6 +283,25 @@ struct fs_struct {
 	struct path pwd;
 } __attribute__((preserve_access_index));
 
+struct kernfs_node {
+	u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct cgroup_subsys_state {
+	struct cgroup *cgroup;
+} __attribute__((preserve_access_index));
+
+// The array's size is the running kernel's (a CO-RE field size); 16 here
+// only bounds the loop.
+#define CG_SUBSYS_MAX 16
+struct css_set {
+	struct cgroup_subsys_state *subsys[CG_SUBSYS_MAX];
+} __attribute__((preserve_access_index));
+
 struct cred {
 	kuid_t uid;
 	kgid_t gid;
@@ -330,6 +356,7 @@ struct task_struct {
 	struct fs_struct *fs;
 	struct mm_struct *mm;
 	struct signal_struct *signal;
+	struct css_set *cgroups;
 	u64 start_time;
 	int exit_code;
 } __attribute__((preserve_access_index));
@@ -558,8 +585,38 @@ static __always_inline void submit(struct scratch *s, u64 size)
 {
 	if (size > sizeof(struct hdr) + BODY_CAP + sizeof(s->data))
 		size = sizeof(struct hdr) + BODY_CAP + sizeof(s->data);
-	if (bpf_ringbuf_output(&events, s, size, 0))
+	// User space is woken only once wakeup_bytes wait to be read; it
+	// reads what is there at least every few milliseconds by itself
+	// (0: woken for every record).
+	u64 flags = 0;
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, size, flags))
 		stat_inc(STAT_DROPPED);
+}
+
+// cgroups_key names the set of cgroups task t is in, in every hierarchy
+// (cgroup v1's controllers and v2): a hash of the cgroups' ids, which the
+// kernel never reuses. User space caches what it learns of a cgroup set
+// (its container) under this key.
+static __always_inline u64 cgroups_key(struct task_struct *t)
+{
+	struct css_set *cs = BPF_CORE_READ(t, cgroups);
+	if (!cs)
+		return 0;
+	u32 n = bpf_core_field_size(cs->subsys) / sizeof(void *);
+	u64 h = 0xcbf29ce484222325ULL;
+	for (int i = 0; i < CG_SUBSYS_MAX; i++) {
+		if (i >= n)
+			break;
+		struct cgroup_subsys_state *css = 0;
+		bpf_probe_read_kernel(&css, sizeof(css), &cs->subsys[i]);
+		u64 id = 0;
+		if (css)
+			id = BPF_CORE_READ(css, cgroup, kn, id);
+		h = (h ^ id) * 0x100000001b3ULL;
+	}
+	return h | 1; // never 0, which means unknown
 }
 
 #define DATA_OFF (sizeof(struct hdr) + BODY_CAP)
@@ -744,6 +801,94 @@ static __always_inline int is_agent(void)
 
 // --- processes ---
 
+// exec_tail holds exec_cwd at 0: the exec record is finished in a program
+// of its own, so that the verifier checks each path walk once.
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} exec_tail SEC(".maps");
+
+// finish_exec writes argv after the path and the working directory
+// (cwd_len bytes, 0 when it could not be read), sends the exec record, and
+// then a credential record when the exec gained root.
+static __always_inline int finish_exec(struct scratch *s)
+{
+	struct exec_body *b = (struct exec_body *)s->body;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	u32 plen = b->path_len;
+	u64 coff = MASK(plen + 1, PATH_MASK);
+	if (b->cwd_len == 0)
+		s->data[MASK(coff, PATH_MASK)] = 0;
+	u64 aoff = MASK(coff + b->cwd_len + 1, BASE_MASK);
+
+	// argv, as the new program sees it.
+	unsigned long as = BPF_CORE_READ(t, mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(t, mm, arg_end);
+	u64 total = ae > as ? ae - as : 0;
+	u64 want = total;
+	u32 lim = args_max;
+	if (lim > ARGS_CAP)
+		lim = ARGS_CAP;
+	if (want > lim) {
+		want = lim;
+		s->h.flags |= F_ARGS_TRUNC;
+	}
+	b->args_total = total > 0xffffffff ? 0xffffffff : total;
+	b->args_len = 0;
+	if (want > 0 && want <= ARGS_CAP) {
+		if (bpf_probe_read_user(s->data + MASK(aoff, BASE_MASK), want, (void *)as) == 0)
+			b->args_len = want;
+	}
+	submit(s, DATA_OFF + aoff + b->args_len);
+
+	// A gain of root through the exec (a setuid program): compared with
+	// the credentials noted when execve was called.
+	u32 tgid = self_tgid();
+	struct creds *old = bpf_map_lookup_elem(&pending_cred, &tgid);
+	if (!old)
+		return 0;
+	struct creds o = *old;
+	bpf_map_delete_elem(&pending_cred, &tgid);
+	plen = MASK(plen, PATH_MASK);
+	u32 nu = s->h.uid, ne = s->h.euid;
+	if (!((o.uid != 0 && nu == 0) || (o.euid != 0 && ne == 0)))
+		return 0;
+	// The executable's path is still at the start of s->data.
+	struct cred_body *cb = (struct cred_body *)s->body;
+	s->h.kind = K_CRED;
+	s->h.flags = (s->h.flags & F_PATH_TRUNC) | F_VIA_EXEC;
+	cb->old_uid = o.uid;
+	cb->old_euid = o.euid;
+	cb->old_gid = o.gid;
+	cb->new_uid = nu;
+	cb->new_euid = ne;
+	cb->new_gid = s->h.gid;
+	cb->path_len = plen;
+	cb->pad = 0;
+	submit(s, DATA_OFF + plen);
+	return 0;
+}
+
+// exec_cwd, reached from on_exec, adds the working directory.
+SEC("raw_tracepoint")
+int exec_cwd(struct bpf_raw_tracepoint_args *ctx)
+{
+	u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s || s->h.kind != K_EXEC)
+		return 0;
+	struct exec_body *b = (struct exec_body *)s->body;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	u64 coff = MASK(b->path_len + 1, PATH_MASK);
+	u32 trunc = 0;
+	b->cwd_len = walk(s, coff, BPF_CORE_READ(t, fs, pwd.mnt), BPF_CORE_READ(t, fs, pwd.dentry), &trunc);
+	if (trunc)
+		s->h.flags |= F_CWD_TRUNC;
+	return finish_exec(s);
+}
+
 SEC("raw_tracepoint/sched_process_exec")
 int on_exec(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -771,25 +916,9 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 	}
 	b->path_len = plen;
 
-	// argv, as the new program sees it.
-	unsigned long as = BPF_CORE_READ(t, mm, arg_start);
-	unsigned long ae = BPF_CORE_READ(t, mm, arg_end);
-	u64 total = ae > as ? ae - as : 0;
-	u64 want = total;
-	u32 lim = args_max;
-	if (lim > ARGS_CAP)
-		lim = ARGS_CAP;
-	if (want > lim) {
-		want = lim;
-		s->h.flags |= F_ARGS_TRUNC;
-	}
-	b->args_total = total > 0xffffffff ? 0xffffffff : total;
-	b->args_len = 0;
-	u64 aoff = MASK(plen + 1, PATH_MASK);
-	if (want > 0 && want <= ARGS_CAP) {
-		if (bpf_probe_read_user(s->data + MASK(aoff, PATH_MASK), want, (void *)as) == 0)
-			b->args_len = want;
-	}
+	b->cwd_len = 0;
+	b->pad = 0;
+	b->cgroups = cgroups_key(t);
 
 	// Standard input.
 	b->stdin_mode = 0;
@@ -822,33 +951,8 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 		if (pt <= 1)
 			break;
 	}
-	submit(s, DATA_OFF + aoff + b->args_len);
-
-	// A gain of root through the exec (a setuid program): compared with
-	// the credentials noted when execve was called.
-	u32 tgid = self_tgid();
-	struct creds *old = bpf_map_lookup_elem(&pending_cred, &tgid);
-	if (!old)
-		return 0;
-	struct creds o = *old;
-	bpf_map_delete_elem(&pending_cred, &tgid);
-	u32 nu = s->h.uid, ne = s->h.euid;
-	if (!((o.uid != 0 && nu == 0) || (o.euid != 0 && ne == 0)))
-		return 0;
-	// The executable's path is still at the start of s->data.
-	struct cred_body *cb = (struct cred_body *)s->body;
-	s->h.kind = K_CRED;
-	s->h.flags = (s->h.flags & F_PATH_TRUNC) | F_VIA_EXEC;
-	cb->old_uid = o.uid;
-	cb->old_euid = o.euid;
-	cb->old_gid = o.gid;
-	cb->new_uid = nu;
-	cb->new_euid = ne;
-	cb->new_gid = s->h.gid;
-	cb->path_len = plen;
-	cb->pad = 0;
-	submit(s, DATA_OFF + plen);
-	return 0;
+	bpf_tail_call(ctx, &exec_tail, 0);
+	return finish_exec(s); // exec_cwd is not installed
 }
 
 SEC("raw_tracepoint/sched_process_fork")
