@@ -154,8 +154,9 @@ type Syslog struct {
 	deps     action.Deps
 	pid      int
 
-	mu   sync.Mutex
-	conn net.Conn
+	mu    sync.Mutex
+	conn  net.Conn
+	dials int // connections made, to say when one was made anew
 }
 
 var (
@@ -358,7 +359,7 @@ func (l *Syslog) Execute(ctx context.Context, req action.Request) (action.Outcom
 			if err := l.dial(ctx); err != nil {
 				return action.Outcome{}, err
 			}
-			reconnected = attempt > 0
+			reconnected = l.dials > 1
 		}
 		_ = l.conn.SetWriteDeadline(time.Now().Add(l.s.Timeout))
 		_, err = l.conn.Write(frame)
@@ -405,6 +406,7 @@ func (l *Syslog) dial(ctx context.Context) error {
 		return fmt.Errorf("syslog: connecting to %s %s: %w", l.s.Network, l.s.Address, err)
 	}
 	l.conn = c
+	l.dials++
 	return nil
 }
 
