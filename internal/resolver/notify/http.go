@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vigil-ids/vigil/internal/config"
 )
@@ -54,6 +56,15 @@ func newPoster(kind, caFile string, retry Retry, headers map[string]string, log 
 
 func (p *poster) close() { p.client.CloseIdleConnections() }
 
+// retryAfterError is a 429 or 503 answer that said when to try again.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
 // permanentError is a failure that another try would not mend (a 4xx
 // answer, a certificate that does not verify).
 type permanentError struct{ err error }
@@ -72,6 +83,10 @@ func (p *poster) post(ctx context.Context, u *url.URL, body []byte, sign func(h 
 	for n := 0; n <= p.retry.Retries; n++ {
 		if n > 0 {
 			wait := p.retry.pause(n)
+			var ra *retryAfterError
+			if errors.As(lastErr, &ra) {
+				wait = max(wait, min(ra.after, p.retry.MaxBackoff))
+			}
 			p.log.Warn("notification failed; retrying", "kind", p.kind, "url", where, "try", n, "wait", wait, "err", lastErr)
 			if err := sleep(ctx, wait); err != nil {
 				return "", tries, fmt.Errorf("%s: POST to %s: stopped after %d tries (%w); last failure: %v", p.kind, where, tries, err, lastErr)
@@ -127,7 +142,11 @@ func (p *poster) try(ctx context.Context, u *url.URL, body []byte, sign func(h h
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return resp.Status, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return "", fmt.Errorf("answer %q", resp.Status)
+		err := fmt.Errorf("answer %q", resp.Status)
+		if secs, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && secs > 0 {
+			return "", &retryAfterError{err, time.Duration(secs) * time.Second}
+		}
+		return "", err
 	}
 	return "", &permanentError{fmt.Errorf("answer %q: %q", resp.Status, clip(string(excerpt), 200))}
 }

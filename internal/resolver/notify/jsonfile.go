@@ -146,6 +146,12 @@ func (j *JSONFile) Execute(ctx context.Context, req action.Request) (action.Outc
 	if err := ctx.Err(); err != nil {
 		return action.Outcome{}, fmt.Errorf("jsonfile: %w", err)
 	}
+	if j.f != nil && j.replaced() {
+		// Moved or removed by someone else (logrotate): write to the
+		// file at the path, not to the one that left it.
+		_ = j.f.Close()
+		j.f = nil
+	}
 	if j.f == nil {
 		if err := j.open(); err != nil {
 			return action.Outcome{}, err
@@ -173,6 +179,16 @@ func (j *JSONFile) Execute(ctx context.Context, req action.Request) (action.Outc
 		detail += " after rotating it"
 	}
 	return action.Outcome{Detail: detail}, nil
+}
+
+// replaced tells whether the path no longer names the open file.
+func (j *JSONFile) replaced() bool {
+	open, err := j.f.Stat()
+	if err != nil {
+		return true
+	}
+	now, err := os.Stat(j.path)
+	return err != nil || !os.SameFile(open, now)
 }
 
 // rotate shifts path.N to path.N+1 (dropping what passes keep), path to

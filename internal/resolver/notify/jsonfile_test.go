@@ -154,3 +154,20 @@ func TestJSONFileRefusesAMissingDirectory(t *testing.T) {
 		t.Error("New made a file in a directory that does not exist")
 	}
 }
+
+func TestJSONFileFollowsARotationByAnotherProgram(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.jsonl")
+	m := jsonfile(t, path, nil)
+	if _, err := m.Execute(context.Background(), sampleRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".old"); err != nil { // as logrotate does
+		t.Fatal(err)
+	}
+	if _, err := m.Execute(context.Background(), sampleRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := len(lines(t, path+".old")), len(lines(t, path)); a != 1 || b != 1 {
+		t.Errorf("%d lines in the moved file and %d in the new one, want 1 and 1", a, b)
+	}
+}

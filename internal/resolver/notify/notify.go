@@ -21,6 +21,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -56,8 +57,17 @@ func Register(r *action.Registry) error {
 }
 
 // Version is the product version written into bodies (OCSF
-// metadata.product.version). The binary may set it at start.
-var Version = "dev"
+// metadata.product.version): the module's version when the binary was
+// built from a tagged module, else "dev". The binary may set its own at
+// start.
+var Version = moduleVersion()
+
+func moduleVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
 
 // validFormat checks a format setting.
 func validFormat(p *config.Problems, path, format string) {

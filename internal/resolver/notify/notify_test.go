@@ -147,6 +147,10 @@ func TestSettingsMistakesAreNamed(t *testing.T) {
 			l := s.(*SyslogSettings)
 			l.Network, l.Address, l.Facility, l.AppName, l.SDID = "sctp", "nohost", "local9", "has space", "vigil"
 		}, []string{"r.network: unknown network \"sctp\"", "r.address: want host:port", "r.facility: unknown facility \"local9\"", "r.app_name", "r.sd_id"}},
+		{KindSyslog, func(s config.Settings) {
+			l := s.(*SyslogSettings)
+			l.Address, l.MaxMessageBytes, l.CAFile = "127.0.0.1:514", 100000, "ca.pem"
+		}, []string{"r.max_message_bytes: a UDP datagram", "r.ca_file: ca_file and server_name apply to network tls only", "r.ca_file: open"}},
 		{KindJSONFile, func(s config.Settings) {
 			j := s.(*JSONFileSettings)
 			j.Path, j.MaxBytes, j.Keep = filepath.Join(dir, "no", "such", "x.jsonl"), 10, -1

@@ -36,6 +36,7 @@ const (
 	defaultMaxUDP    = 8192
 	defaultMaxStream = 65536
 	maxMessage       = 1 << 20
+	maxUDP           = 65000
 )
 
 var facilities = map[string]int{
@@ -104,6 +105,9 @@ func (s *SyslogSettings) Validate(p *config.Problems, path string) {
 	}
 	if s.MaxMessageBytes != 0 && (s.MaxMessageBytes < 480 || s.MaxMessageBytes > maxMessage) {
 		p.Addf(config.Join(path, "max_message_bytes"), "must be 0 (the transport's default) or between 480 and %d", maxMessage)
+	}
+	if s.Network == NetUDP && s.MaxMessageBytes > maxUDP {
+		p.Addf(config.Join(path, "max_message_bytes"), "a UDP datagram holds at most %d bytes", maxUDP)
 	}
 	if s.Network != NetTLS && (s.CAFile != "" || s.ServerName != "") {
 		p.Addf(config.Join(path, "ca_file"), "ca_file and server_name apply to network tls only")

@@ -327,3 +327,51 @@ func TestSignIsHMACSHA256OfTimestampDotBody(t *testing.T) {
 		t.Errorf("Sign = %s", got)
 	}
 }
+
+func TestWebhookWaitsAsLongAsRetryAfterSays(t *testing.T) {
+	var times []time.Time
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		n := len(times)
+		mu.Unlock()
+		if n == 1 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer srv.Close()
+	m := webhook(t, srv.URL, func(w *WebhookSettings) { w.MaxBackoff = 5 * time.Second })
+	if _, err := m.Execute(context.Background(), sampleRequest()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(times) != 2 {
+		t.Fatalf("%d tries, want 2", len(times))
+	}
+	if gap := times[1].Sub(times[0]); gap < 900*time.Millisecond {
+		t.Errorf("retried after %v; the answer asked for 1s", gap)
+	}
+}
+
+func TestWebhookOCSFBodySaysItsFormat(t *testing.T) {
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	req := sampleRequest()
+	if _, err := webhook(t, srv.URL, func(w *WebhookSettings) { w.Format = FormatOCSF }).Execute(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	p := rc.posts()[0]
+	verify(t, p.header, p.body, t0)
+	if p.header.Get("X-Vigil-Format") != "ocsf" {
+		t.Errorf("format header %q", p.header.Get("X-Vigil-Format"))
+	}
+	var f map[string]any
+	if err := json.Unmarshal(p.body, &f); err != nil {
+		t.Fatal(err)
+	}
+	checkOCSF(t, f, req)
+}
