@@ -171,3 +171,36 @@ func TestJSONFileFollowsARotationByAnotherProgram(t *testing.T) {
 		t.Errorf("%d lines in the moved file and %d in the new one, want 1 and 1", a, b)
 	}
 }
+
+func TestJSONFileLinesStayWholeUnderConcurrentDecisions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.jsonl")
+	m := jsonfile(t, path, func(s *JSONFileSettings) { s.MaxBytes, s.Keep = 64<<10, 3 })
+	const workers, each = 8, 25
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			var err error
+			for i := 0; i < each && err == nil; i++ {
+				req := sampleRequest()
+				req.ID = fmt.Sprintf("w%d-%d", w, i)
+				_, err = m.Execute(context.Background(), req)
+			}
+			errs <- err
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[any]bool{}
+	names, _ := filepath.Glob(path + "*")
+	for _, n := range names {
+		for _, l := range lines(t, n) {
+			seen[l["id"]] = true
+		}
+	}
+	if len(seen) != workers*each {
+		t.Errorf("%d distinct decisions in %v, want %d", len(seen), names, workers*each)
+	}
+}

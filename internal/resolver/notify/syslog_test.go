@@ -501,3 +501,38 @@ func FuzzSyslogMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestSyslogFramesStayWholeUnderConcurrentDecisions(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := streamServer(t, l, 0)
+	m := syslogMethod(t, NetTCP, l.Addr().String(), nil)
+	const workers, each = 8, 10
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			var err error
+			for i := 0; i < each && err == nil; i++ {
+				req := sampleRequest()
+				req.ID = fmt.Sprintf("w%d-%d", w, i)
+				_, err = m.Execute(context.Background(), req)
+			}
+			errs <- err
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for i := 0; i < workers*each; i++ {
+		msg, _ := receive(t, frames)
+		seen[msg.params["id"]] = true
+	}
+	if len(seen) != workers*each {
+		t.Errorf("%d distinct decisions, want %d", len(seen), workers*each)
+	}
+}
