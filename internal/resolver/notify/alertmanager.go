@@ -180,7 +180,7 @@ func (a *Alertmanager) alert(req action.Request) Alert {
 	set("ip", subjectIP(req))
 	if r != nil {
 		set("engine", r.Engine)
-		if r.Monitor != "" {
+		if l["monitor"] == "" {
 			l["monitor"] = r.Monitor
 		}
 	}

@@ -21,8 +21,8 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -231,8 +231,8 @@ func resolvePath(deps action.Deps, base, p string) string {
 	if deps.Resolve != nil {
 		return deps.Resolve(p)
 	}
-	if base != "" && !strings.HasPrefix(p, "/") {
-		return base + "/" + p
+	if base != "" && !filepath.IsAbs(p) {
+		return filepath.Join(base, p)
 	}
 	return p
 }
