@@ -164,6 +164,11 @@ func catalogue() []Behaviour {
 			// nothing is loaded.
 			Service: `python3 -c 'import ctypes; l=ctypes.CDLL(None, use_errno=True); b=b"\x7fELF-not-a-module"; l.syscall(175, b, len(b), b"")' || true`,
 			Expect:  []string{"kernel-module-loaded"}},
+		{ID: "bpf-load", Title: "BPF program loaded", Class: "defense-evasion", Needs: []string{"python3"},
+			// A socket filter that accepts nothing, attached to nothing:
+			// it is freed when the program ends.
+			Service: `python3 -c 'import ctypes,struct; l=ctypes.CDLL(None,use_errno=True); i=ctypes.create_string_buffer(b"\xb7"+bytes(7)+b"\x95"+bytes(7),16); g=ctypes.create_string_buffer(b"GPL"); a=ctypes.create_string_buffer(struct.pack("IIQQIIQII16s",1,2,ctypes.addressof(i),ctypes.addressof(g),0,0,0,0,0,b"lab_probe"),128); l.syscall(321,5,a,128)' || true`,
+			Expect:  []string{"bpf-program-loaded"}},
 		{ID: "ptrace-attach", Title: "ptrace attach to another process", Class: "defense-evasion", Falco: true, Needs: []string{"python3"},
 			Service: `sleep 5 & python3 -c 'import ctypes,sys,os; l=ctypes.CDLL(None,use_errno=True); p=int(sys.argv[1]); l.ptrace(16,p,0,0); os.waitpid(p,0); l.ptrace(17,p,0,0)' $!; kill $! 2>/dev/null; true`,
 			Expect:  []string{"ptrace-attach"}},
