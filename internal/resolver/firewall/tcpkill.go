@@ -112,59 +112,120 @@ func (m *TCPKill) Execute(ctx context.Context, req action.Request) (action.Outco
 		_ = c.SetDeadline(dl)
 	}
 	what := fmt.Sprintf("TCP connection %s -> %s", l, r)
-	err = destroy(c, unix.AF_INET6, l, r)
-	if l.Addr().Is4() && errors.Is(err, unix.ENOENT) {
-		// An IPv4 connection on an IPv4 socket (one on a dual-stack
-		// IPv6 socket was found above).
-		err = destroy(c, unix.AF_INET, l, r)
+	// The socket is found by a dump first, and destroyed by its cookie:
+	// a destroy naming only addresses would, for a connection that is
+	// gone, fall through to the listening socket on the port and close
+	// it.
+	var found []diagSocket
+	for _, family := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		socks, err := dumpTCP(c, family)
+		if err != nil {
+			return action.Outcome{}, fmt.Errorf("end %s: list sockets: %w", what, err)
+		}
+		for _, s := range socks {
+			if s.local == l && s.remote == r {
+				found = append(found, s)
+			}
+		}
 	}
-	switch {
-	case err == nil:
-		return action.Outcome{Detail: "ended " + what}, nil
-	case errors.Is(err, unix.ENOENT):
+	if len(found) == 0 {
 		return action.Outcome{Detail: "no " + what + " (ended already, or never open here)"}, nil
-	case errors.Is(err, unix.EOPNOTSUPP):
-		return action.Outcome{}, fmt.Errorf("end %s: %w", what, ErrDestroyUnsupported)
-	default:
-		return action.Outcome{}, fmt.Errorf("end %s: %w", what, err)
 	}
+	for _, s := range found {
+		err := destroy(c, s)
+		switch {
+		case err == nil, errors.Is(err, unix.ENOENT):
+		case errors.Is(err, unix.EOPNOTSUPP):
+			return action.Outcome{}, fmt.Errorf("end %s: %w", what, ErrDestroyUnsupported)
+		default:
+			return action.Outcome{}, fmt.Errorf("end %s: %w", what, err)
+		}
+	}
+	return action.Outcome{Detail: "ended " + what}, nil
 }
 
-// destroy sends one SOCK_DESTROY request for the socket whose local end
-// is l and remote end r, in family (AF_INET6 takes IPv4 ends as mapped
-// addresses).
-func destroy(c *netlink.Conn, family uint8, l, r netip.AddrPort) error {
+// TCP states (linux/tcp_states.h) a connection to end may be in: all but
+// LISTEN (a listener is never ended), TIME_WAIT and CLOSE (nothing left
+// to end) and NEW_SYN_RECV (a request, not yet a socket).
+const killStates = 0xfff &^ (1<<10 | 1<<6 | 1<<7)
+
+// diagSocket is one socket of a sock_diag dump.
+type diagSocket struct {
+	family        uint8
+	state         uint8
+	local, remote netip.AddrPort // IPv4 ends unmapped
+	id            []byte         // struct inet_diag_sockid as the kernel sent it
+}
+
+// dumpTCP lists the family's TCP sockets in killStates.
+func dumpTCP(c *netlink.Conn, family uint8) ([]diagSocket, error) {
+	req := make([]byte, 56)
+	req[0], req[1] = family, unix.IPPROTO_TCP
+	binary.NativeEndian.PutUint32(req[4:], killStates)
+	binary.NativeEndian.PutUint32(req[48:], 0xffffffff)
+	binary.NativeEndian.PutUint32(req[52:], 0xffffffff)
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.SOCK_DIAG_BY_FAMILY, Flags: netlink.Request | netlink.Dump},
+		Data:   req,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]diagSocket, 0, len(msgs))
+	for _, m := range msgs {
+		s, err := parseDiagMsg(m.Data)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// parseDiagMsg decodes the head of a struct inet_diag_msg: family, state,
+// timer, retransmits, then struct inet_diag_sockid (ports and addresses
+// in network order, interface, cookie).
+func parseDiagMsg(b []byte) (diagSocket, error) {
+	if len(b) < 52 {
+		return diagSocket{}, fmt.Errorf("sock_diag: a socket message of %d bytes", len(b))
+	}
+	s := diagSocket{family: b[0], state: b[1], id: append([]byte(nil), b[4:52]...)}
+	addr := func(off int) (netip.Addr, error) {
+		switch s.family {
+		case unix.AF_INET:
+			return netip.AddrFrom4([4]byte(b[off : off+4])), nil
+		case unix.AF_INET6:
+			return netip.AddrFrom16([16]byte(b[off : off+16])).Unmap(), nil
+		}
+		return netip.Addr{}, fmt.Errorf("sock_diag: address family %d", s.family)
+	}
+	la, err := addr(8)
+	if err != nil {
+		return s, err
+	}
+	ra, err := addr(24)
+	if err != nil {
+		return s, err
+	}
+	s.local = netip.AddrPortFrom(la, binary.BigEndian.Uint16(b[4:]))
+	s.remote = netip.AddrPortFrom(ra, binary.BigEndian.Uint16(b[6:]))
+	return s, nil
+}
+
+// destroy sends SOCK_DESTROY for one socket of a dump, named by its
+// full id, cookie included.
+func destroy(c *netlink.Conn, s diagSocket) error {
+	req := make([]byte, 8, 56)
+	req[0], req[1] = s.family, unix.IPPROTO_TCP
+	binary.NativeEndian.PutUint32(req[4:], killStates)
+	req = append(req, s.id...)
 	_, err := c.Execute(netlink.Message{
 		Header: netlink.Header{Type: sockDestroy, Flags: netlink.Request | netlink.Acknowledge},
-		Data:   diagRequest(family, unix.IPPROTO_TCP, l, r),
+		Data:   req,
 	})
 	var oe *netlink.OpError
 	if errors.As(err, &oe) && oe.Err != nil {
 		return oe.Err
 	}
 	return err
-}
-
-// diagRequest encodes struct inet_diag_req_v2 naming one socket: family,
-// protocol, extensions, padding, states; then struct inet_diag_sockid:
-// ports and addresses in network order, interface, cookie (none).
-func diagRequest(family, proto uint8, l, r netip.AddrPort) []byte {
-	b := make([]byte, 56)
-	b[0], b[1] = family, proto
-	binary.NativeEndian.PutUint32(b[4:], 0xffffffff)
-	binary.BigEndian.PutUint16(b[8:], l.Port())
-	binary.BigEndian.PutUint16(b[10:], r.Port())
-	addr := func(a netip.Addr) []byte {
-		if family == unix.AF_INET6 {
-			s := a.As16()
-			return s[:]
-		}
-		s := a.As4()
-		return s[:]
-	}
-	copy(b[12:28], addr(l.Addr()))
-	copy(b[28:44], addr(r.Addr()))
-	binary.NativeEndian.PutUint32(b[48:], 0xffffffff)
-	binary.NativeEndian.PutUint32(b[52:], 0xffffffff)
-	return b
 }
