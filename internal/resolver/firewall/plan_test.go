@@ -208,7 +208,7 @@ func TestRangesFromElements(t *testing.T) {
 	}
 	got := ranges([]nftables.SetElement{
 		el("10.0.0.8", true), el("10.0.0.7", false), // 10.0.0.7
-		el("0.0.0.0", true), // a lone end, as some tools add
+		el("0.0.0.0", true),                          // a lone end, as some tools add
 		el("10.1.0.0", true), el("10.0.0.10", false), // 10.0.0.10 - 10.0.255.255: no prefix
 		el("192.168.0.0", false), el("192.169.0.0", true), // 192.168.0.0/16
 		el("255.255.0.0", false), // to the top: 255.255.0.0/16
