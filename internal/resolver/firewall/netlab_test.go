@@ -93,17 +93,7 @@ func newNetLab(t *testing.T) *netLab {
 }
 
 // requireNftables skips the test when the kernel has no nftables.
-func requireNftables(t *testing.T, ns *testutil.Netns) {
-	t.Helper()
-	f := openNS(t, ns)
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err == nil {
-		_, err = c.ListTables()
-	}
-	if err != nil {
-		t.Skipf("nftables unavailable in this kernel: %v", err)
-	}
-}
+func requireNftables(t *testing.T, ns *testutil.Netns) { t.Helper(); requireNftablesTB(t, ns) }
 
 func openNS(t *testing.T, ns *testutil.Netns) interface{ Fd() uintptr } {
 	t.Helper()
@@ -250,4 +240,21 @@ func elementsIn(t *testing.T, ns *testutil.Netns, table, set string) []string {
 		out = append(out, r.String())
 	}
 	return out
+}
+
+// requireNftablesTB is requireNftables for benchmarks.
+func requireNftablesTB(tb testing.TB, ns *testutil.Netns) {
+	tb.Helper()
+	f, err := openNetns(ns.Path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	if err == nil {
+		_, err = c.ListTables()
+	}
+	if err != nil {
+		tb.Skipf("nftables unavailable in this kernel: %v", err)
+	}
 }

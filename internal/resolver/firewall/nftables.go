@@ -283,7 +283,7 @@ func (m *Nftables) Reconcile(ctx context.Context, active []action.Active) (strin
 		if have[p] {
 			continue
 		}
-		if err := c.SetAddElements(setDef(table, setFor(p)), elements(p, left)); err != nil {
+		if err := chunked(c.SetAddElements, setDef(table, setFor(p)), elements(p, left)); err != nil {
 			return "", err
 		}
 		r := describe(p)
@@ -358,14 +358,14 @@ func (m *Nftables) addLocked(ps []netip.Prefix, timeout time.Duration, renew boo
 		set := setDef(table, x.set)
 		// In one transaction: add (nothing happens when the element is
 		// there), delete, add again with the new timeout.
-		if err := c.SetAddElements(set, x.elems); err != nil {
+		if err := chunked(c.SetAddElements, set, x.elems); err != nil {
 			return err
 		}
 		if renew {
-			if err := c.SetDeleteElements(set, x.elems); err != nil {
+			if err := chunked(c.SetDeleteElements, set, x.elems); err != nil {
 				return err
 			}
-			if err := c.SetAddElements(set, x.elems); err != nil {
+			if err := chunked(c.SetAddElements, set, x.elems); err != nil {
 				return err
 			}
 		}
@@ -379,6 +379,28 @@ func (m *Nftables) addLocked(ps []netip.Prefix, timeout time.Duration, renew boo
 			return fmt.Errorf("%s: it overlaps a range already in the set: %w", what, err)
 		}
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// maxElemsPerMsg bounds the elements of one message: they travel in one
+// netlink attribute, whose length is 16 bits (an element takes at most
+// 60 bytes).
+const maxElemsPerMsg = 1000
+
+// chunked queues elems in messages of at most maxElemsPerMsg elements,
+// all in the connection's one batch (one transaction), an interval's
+// start and end in the same message.
+func chunked(op func(*nftables.Set, []nftables.SetElement) error, set *nftables.Set, elems []nftables.SetElement) error {
+	for len(elems) > 0 {
+		n := min(len(elems), maxElemsPerMsg)
+		if n < len(elems) && elems[n].IntervalEnd {
+			n++
+		}
+		if err := op(set, elems[:n]); err != nil {
+			return err
+		}
+		elems = elems[n:]
 	}
 	return nil
 }

@@ -255,3 +255,17 @@ func TestNftablesHooksFollowSettings(t *testing.T) {
 		t.Errorf("chains of inet vigil: %v, want only input at priority -20", got)
 	}
 }
+
+// A batch larger than one netlink attribute holds (its length is 16 bits)
+// lands whole: every range is in the set afterwards.
+func TestNftablesLargeBatchLandsWhole(t *testing.T) {
+	ns := testutil.NewNetns(t)
+	requireNftables(t, ns)
+	m := newNftables(t, ns, clock.Real{}, nil)
+	if err := m.add(addrs(0, 20_000), time.Hour, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(elementsIn(t, ns, "vigil", Set4)); got != 20_000 {
+		t.Errorf("block4 holds %d ranges, want 20000", got)
+	}
+}
