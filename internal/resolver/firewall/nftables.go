@@ -323,7 +323,7 @@ func (m *Nftables) add(ps []netip.Prefix, timeout time.Duration, renew bool) err
 		return err
 	}
 	err := m.addLocked(ps, timeout, renew)
-	if errors.Is(err, unix.ENOENT) {
+	if err != nil && !m.tableExists() {
 		// The table went away under us (deleted by hand): make it again.
 		m.ready = false
 		if err := m.ensureLocked(); err != nil {
@@ -403,6 +403,17 @@ func chunked(op func(*nftables.Set, []nftables.SetElement) error, set *nftables.
 		elems = elems[n:]
 	}
 	return nil
+}
+
+// tableExists says whether the table is there (true when that cannot be
+// told).
+func (m *Nftables) tableExists() bool {
+	c, err := m.conn()
+	if err != nil {
+		return true
+	}
+	_, err = c.ListTableOfFamily(m.s.Table, nftables.TableFamilyINet)
+	return !errors.Is(err, unix.ENOENT)
 }
 
 func (m *Nftables) table() *nftables.Table {

@@ -269,3 +269,28 @@ func TestNftablesLargeBatchLandsWhole(t *testing.T) {
 		t.Errorf("block4 holds %d ranges, want 20000", got)
 	}
 }
+
+// A table deleted by hand while the method runs is made again by the next
+// block.
+func TestNftablesRemakesADeletedTable(t *testing.T) {
+	l := newNetLab(t)
+	m := newNftables(t, l.server, clock.Real{}, nil)
+	ctx := context.Background()
+	if _, err := m.Execute(ctx, blockReq("d1", blockV4, time.Now(), time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.conn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DelTable(m.table())
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	l.mustReach(t, blockV4)
+	if _, err := m.Execute(ctx, blockReq("d2", otherV4, time.Now(), time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	l.mustNotReach(t, otherV4)
+	l.mustReach(t, blockV4)
+}
