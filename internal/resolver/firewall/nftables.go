@@ -37,6 +37,9 @@ type Nftables struct {
 	// own, and the table is made ready once.
 	mu    sync.Mutex
 	ready bool
+	// until is when each range this method added ends (zero: never), so
+	// that a later, shorter decision on a range never shortens its block.
+	until map[netip.Prefix]time.Time
 }
 
 var (
@@ -48,7 +51,7 @@ var (
 // NewNftables builds an nftables method. It opens the namespace file but
 // touches nothing until the first Execute, Undo or Reconcile.
 func NewNftables(s NftablesSettings, deps action.Deps) (*Nftables, error) {
-	m := &Nftables{s: s, name: deps.Name, clock: deps.Clock, log: deps.Logger}
+	m := &Nftables{s: s, name: deps.Name, clock: deps.Clock, log: deps.Logger, until: map[netip.Prefix]time.Time{}}
 	if m.clock == nil {
 		m.clock = clock.Real{}
 	}
@@ -159,12 +162,40 @@ func (m *Nftables) Execute(ctx context.Context, req action.Request) (action.Outc
 	if err := ctx.Err(); err != nil {
 		return action.Outcome{}, err
 	}
-	if err := m.add([]netip.Prefix{p}, timeout, true); err != nil {
+	m.mu.Lock()
+	now := m.clock.Now()
+	renew, detail := true, m.describeAdd(p, timeout)
+	if prev, ok := m.until[p]; ok && (prev.IsZero() || prev.After(now)) {
+		// Blocked already by this method: a decision that ends later
+		// renews the element; one that ends sooner leaves it as it is
+		// (adding it back, for what is left, if it went missing).
+		if timeout > 0 && (prev.IsZero() || prev.After(now.Add(timeout))) {
+			renew, timeout = false, 0
+			if !prev.IsZero() {
+				timeout = prev.Sub(now).Round(time.Millisecond)
+			}
+			detail = fmt.Sprintf("%s is blocked already in inet %s/%s", describe(p), m.s.Table, setFor(p))
+			if timeout > 0 {
+				detail += " for " + timeout.String() + " more (kept)"
+			} else {
+				detail += " with no timeout (kept)"
+			}
+		}
+	}
+	err = m.addLocked([]netip.Prefix{p}, timeout, renew)
+	if err == nil {
+		m.until[p] = time.Time{}
+		if timeout > 0 {
+			m.until[p] = now.Add(timeout)
+		}
+	}
+	m.mu.Unlock()
+	if err != nil {
 		return action.Outcome{}, err
 	}
-	out := action.Outcome{Detail: m.describeAdd(p, timeout)}
+	out := action.Outcome{Detail: detail}
 	if timeout > 0 {
-		out.Expires = m.clock.Now().Add(timeout)
+		out.Expires = now.Add(timeout)
 	}
 	out.Undo, _ = json.Marshal(undoData{Table: m.s.Table, Set: setFor(p), Prefix: p})
 	if m.s.Conntrack {
@@ -190,6 +221,9 @@ func (m *Nftables) Undo(ctx context.Context, req action.Request, out action.Outc
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if u.Table == m.s.Table {
+		delete(m.until, u.Prefix)
+	}
 	c, err := m.conn()
 	if err != nil {
 		return err
@@ -295,6 +329,13 @@ func (m *Nftables) Reconcile(ctx context.Context, active []action.Active) (strin
 	if err := c.Flush(); err != nil {
 		return "", fmt.Errorf("reconcile inet %s: %w", m.s.Table, err)
 	}
+	clear(m.until)
+	for p, left := range want {
+		m.until[p] = time.Time{}
+		if left > 0 {
+			m.until[p] = now.Add(left)
+		}
+	}
 	slices.Sort(removed)
 	slices.Sort(restored)
 	parts := []string{fmt.Sprintf("inet %s: %d block(s) in place", m.s.Table, len(have))}
@@ -315,26 +356,30 @@ func (m *Nftables) Reconcile(ctx context.Context, active []action.Active) (strin
 
 // add puts prefixes into the sets in one batch, making the table ready
 // first. With renew, an element already there is replaced, so that its
-// timeout starts again; without, adding one that is there is an error.
+// timeout starts again; without, one already there is left as it is.
 func (m *Nftables) add(ps []netip.Prefix, timeout time.Duration, renew bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.addLocked(ps, timeout, renew)
+}
+
+func (m *Nftables) addLocked(p []netip.Prefix, timeout time.Duration, renew bool) error {
 	if err := m.ensureLocked(); err != nil {
 		return err
 	}
-	err := m.addLocked(ps, timeout, renew)
+	err := m.batchLocked(p, timeout, renew)
 	if err != nil && !m.tableExists() {
 		// The table went away under us (deleted by hand): make it again.
 		m.ready = false
 		if err := m.ensureLocked(); err != nil {
 			return err
 		}
-		err = m.addLocked(ps, timeout, renew)
+		err = m.batchLocked(p, timeout, renew)
 	}
 	return err
 }
 
-func (m *Nftables) addLocked(ps []netip.Prefix, timeout time.Duration, renew bool) error {
+func (m *Nftables) batchLocked(ps []netip.Prefix, timeout time.Duration, renew bool) error {
 	c, err := m.conn()
 	if err != nil {
 		return err

@@ -294,3 +294,55 @@ func TestNftablesRemakesADeletedTable(t *testing.T) {
 	l.mustNotReach(t, otherV4)
 	l.mustReach(t, blockV4)
 }
+
+// A later decision that ends sooner never shortens a block; one that ends
+// later extends it.
+func TestNftablesNeverShortensABlock(t *testing.T) {
+	ns := testutil.NewNetns(t)
+	requireNftables(t, ns)
+	m := newNftables(t, ns, clock.Real{}, func(s *NftablesSettings) { s.Conntrack = false })
+	ctx := context.Background()
+	a := netip.MustParseAddr("192.0.2.7")
+	expiry := func() time.Duration {
+		t.Helper()
+		c, err := m.conn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		elems, err := c.GetSetElements(setDef(m.table(), Set4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range elems {
+			if !e.IntervalEnd {
+				return e.Expires
+			}
+		}
+		t.Fatal("no element")
+		return 0
+	}
+	now := time.Now()
+	if _, err := m.Execute(ctx, blockReq("d1", a, now, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Execute(ctx, blockReq("d2", a, now, 10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.Detail, "192.0.2.7 is blocked already in inet vigil/block4 for 59m") || out.Expires.Before(now.Add(59*time.Minute)) {
+		t.Errorf("a shorter decision: %+v", out)
+	}
+	if e := expiry(); e < 59*time.Minute {
+		t.Errorf("the element expires in %v after a shorter decision", e)
+	}
+	out, err = m.Execute(ctx, blockReq("d3", a, now, 2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.Detail, "add 192.0.2.7 to inet vigil/block4 for 1h59m") {
+		t.Errorf("a longer decision: %q", out.Detail)
+	}
+	if e := expiry(); e < 119*time.Minute {
+		t.Errorf("the element expires in %v after a longer decision", e)
+	}
+}
