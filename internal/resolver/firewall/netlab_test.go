@@ -114,10 +114,13 @@ func serverFor(from netip.Addr) netip.Addr {
 
 // dial connects from the client namespace, from address from, to the
 // echo server, and checks that a line comes back.
-func (l *netLab) dial(from netip.Addr) (net.Conn, error) {
+func (l *netLab) dial(from netip.Addr) (net.Conn, error) { return l.dialWithin(from, 3*time.Second) }
+
+// dialWithin is dial with a limit on connecting.
+func (l *netLab) dialWithin(from netip.Addr, limit time.Duration) (net.Conn, error) {
 	var c net.Conn
 	err := l.client.Do(func() (err error) {
-		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), Timeout: 400 * time.Millisecond}
+		d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), Timeout: limit}
 		c, err = d.Dial("tcp", netip.AddrPortFrom(serverFor(from), l.port).String())
 		return err
 	})
@@ -131,8 +134,11 @@ func (l *netLab) dial(from netip.Addr) (net.Conn, error) {
 	return c, nil
 }
 
-func echo(c net.Conn) error {
-	_ = c.SetDeadline(time.Now().Add(time.Second))
+func echo(c net.Conn) error { return echoWithin(c, 3*time.Second) }
+
+// echoWithin sends a line and waits at most limit for it to come back.
+func echoWithin(c net.Conn, limit time.Duration) error {
+	_ = c.SetDeadline(time.Now().Add(limit))
 	defer c.SetDeadline(time.Time{})
 	if _, err := c.Write([]byte("ping\n")); err != nil {
 		return err
@@ -147,9 +153,10 @@ func echo(c net.Conn) error {
 	return nil
 }
 
-// reaches says whether a new connection from from gets through.
+// reaches says whether a new connection from from gets through within
+// half a second (for polling).
 func (l *netLab) reaches(from netip.Addr) bool {
-	c, err := l.dial(from)
+	c, err := l.dialWithin(from, 500*time.Millisecond)
 	if err != nil {
 		return false
 	}
@@ -168,7 +175,7 @@ func (l *netLab) mustReach(t *testing.T, from netip.Addr) {
 
 func (l *netLab) mustNotReach(t *testing.T, from netip.Addr) {
 	t.Helper()
-	c, err := l.dial(from)
+	c, err := l.dialWithin(from, 500*time.Millisecond)
 	if err == nil {
 		c.Close()
 		t.Fatalf("a connection from %s got through a block", from)

@@ -80,7 +80,7 @@ func TestNftablesBlockDropsAndExpires(t *testing.T) {
 	}
 	l.mustNotReach(t, blockV4)
 	l.mustReach(t, otherV4)
-	if err := echo(held); err == nil {
+	if err := echoWithin(held, 500*time.Millisecond); err == nil {
 		t.Error("the held connection still carries traffic after the block")
 	}
 
