@@ -201,10 +201,13 @@ func (m *Nftables) Execute(ctx context.Context, req action.Request) (action.Outc
 	if m.s.Conntrack {
 		n, err := endFlows(ctx, m.ns, p)
 		if err != nil {
-			// The block is in place: say so with the error.
-			return out, fmt.Errorf("%s, but ending its tracked connections failed: %w", out.Detail, err)
+			// The block is in place, and will expire or be undone as
+			// any other: the outcome says what failed beside it.
+			m.log.Warn("nftables: ending tracked connections failed", "method", m.name, "range", describe(p), "error", err)
+			out.Detail += fmt.Sprintf("; ending its tracked connections failed after %d: %v", n, err)
+		} else {
+			out.Detail += fmt.Sprintf("; ended %d tracked connection(s)", n)
 		}
-		out.Detail += fmt.Sprintf("; ended %d tracked connection(s)", n)
 	}
 	return out, nil
 }
@@ -299,6 +302,7 @@ func (m *Nftables) Reconcile(ctx context.Context, active []action.Active) (strin
 		if err != nil {
 			return "", fmt.Errorf("list inet %s/%s: %w", m.s.Table, name, err)
 		}
+		var orphans []nftables.SetElement
 		for _, r := range ranges(elems) {
 			if r.prefix.IsValid() {
 				if _, ok := want[r.prefix]; ok {
@@ -306,10 +310,11 @@ func (m *Nftables) Reconcile(ctx context.Context, active []action.Active) (strin
 					continue
 				}
 			}
-			if err := c.SetDeleteElements(set, r.elems); err != nil {
-				return "", err
-			}
+			orphans = append(orphans, r.elems...)
 			removed = append(removed, r.String())
+		}
+		if err := chunked(c.SetDeleteElements, set, orphans); err != nil {
+			return "", err
 		}
 	}
 	var restored []string
@@ -340,18 +345,27 @@ func (m *Nftables) Reconcile(ctx context.Context, active []action.Active) (strin
 	slices.Sort(restored)
 	parts := []string{fmt.Sprintf("inet %s: %d block(s) in place", m.s.Table, len(have))}
 	if len(removed) > 0 {
-		parts = append(parts, fmt.Sprintf("removed %d orphan(s): %s", len(removed), strings.Join(removed, ", ")))
+		parts = append(parts, fmt.Sprintf("removed %d orphan(s): %s", len(removed), listSome(removed)))
 	}
 	if len(restored) > 0 {
-		parts = append(parts, fmt.Sprintf("restored %d: %s", len(restored), strings.Join(restored, ", ")))
+		parts = append(parts, fmt.Sprintf("restored %d: %s", len(restored), listSome(restored)))
 	}
 	if len(skipped) > 0 {
-		parts = append(parts, fmt.Sprintf("skipped %d: %s", len(skipped), strings.Join(skipped, ", ")))
+		parts = append(parts, fmt.Sprintf("skipped %d: %s", len(skipped), listSome(skipped)))
 	}
 	if len(removed)+len(restored) == 0 {
 		parts = append(parts, "nothing changed")
 	}
 	return strings.Join(parts, "; "), nil
+}
+
+// listSome joins the first 20 items, saying how many more there are.
+func listSome(items []string) string {
+	const most = 20
+	if len(items) <= most {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:most], ", "), len(items)-most)
 }
 
 // add puts prefixes into the sets in one batch, making the table ready

@@ -268,6 +268,16 @@ func TestNftablesLargeBatchLandsWhole(t *testing.T) {
 	if got := len(elementsIn(t, ns, "vigil", Set4)); got != 20_000 {
 		t.Errorf("block4 holds %d ranges, want 20000", got)
 	}
+	detail, err := m.Reconcile(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(detail, "removed 20000 orphan(s): 100.64.0.0, 100.64.0.1,") || !strings.HasSuffix(detail, "and 19980 more") {
+		t.Errorf("reconcile said %q", detail)
+	}
+	if got := len(elementsIn(t, ns, "vigil", Set4)); got != 0 {
+		t.Errorf("block4 holds %d ranges after reconciling with nothing active", got)
+	}
 }
 
 // A table deleted by hand while the method runs is made again by the next
