@@ -1,8 +1,9 @@
 // Package testutil holds the helpers Vigil's tests share: golden files
 // rewritten by one -update flag, polling a condition with a deadline, a
 // quiet logger, a free port for a process that must be told its
-// address in advance, and the check that committed bpf2go output is what
-// an eBPF package's C source compiles to. It is imported by tests only, and imports nothing of
+// address in advance, the check that committed bpf2go output is what
+// an eBPF package's C source compiles to, and network namespaces joined
+// by veth pairs for tests that act on a network (netns.go). It is imported by tests only, and imports nothing of
 // Vigil's, so that any package's internal tests can use it; the embedded
 // bus for tests, which needs internal/bus, is in the bustest package below.
 //
