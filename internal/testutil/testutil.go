@@ -2,8 +2,9 @@
 // rewritten by one -update flag, polling a condition with a deadline, a
 // quiet logger, a free port for a process that must be told its
 // address in advance, a real Prometheus Alertmanager started for a test,
-// and the check that committed bpf2go output is what
-// an eBPF package's C source compiles to. It is imported by tests only, and imports nothing of
+// the check that committed bpf2go output is what an eBPF package's C
+// source compiles to, and network namespaces joined by veth pairs for
+// tests that act on a network (netns.go). It is imported by tests only, and imports nothing of
 // Vigil's, so that any package's internal tests can use it; the embedded
 // bus for tests, which needs internal/bus, is in the bustest package below.
 //
