@@ -48,7 +48,7 @@ type Options struct {
 	ProtectPIDs []int
 	// Units restarts systemd units; nil: the system D-Bus (SystemdUnits)
 	// when the section turns units on.
-	Units UnitRestarter
+	Units  UnitRestarter
 	Clock  clock.Clock
 	Logger *slog.Logger
 	// Registerer, when set, receives the effector's counters.
