@@ -154,6 +154,19 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		for _, c := range agentComponents(r) {
 			g.Add(c)
 		}
+		// The effector of the local agent; an embedded bus server is this
+		// very process.
+		busPID := 0
+		if srv != nil {
+			busPID = os.Getpid()
+		}
+		eff, err := Effector(a, conn, conn.NC.ConnectedUrl(), busPID, reg, log)
+		if err != nil {
+			return errors.Join(err, closeUnstarted(ctx, mon), closeConn(conn, srv))
+		}
+		if eff != nil {
+			g.Add(*eff)
+		}
 	}
 	g.Add(Monitor(mon))
 	g.Add(BusConn(conn))
