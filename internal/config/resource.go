@@ -108,6 +108,9 @@ type BusUser struct {
 	Password  string   `yaml:"password"` // plain, or a bcrypt hash ("$2a$...")
 	Publish   []string `yaml:"publish"`
 	Subscribe []string `yaml:"subscribe"`
+	// AllowResponses lets the identity answer the requests it receives
+	// (a remote agent's effector).
+	AllowResponses bool `yaml:"allow_responses"`
 }
 
 // JetStream limits the embedded server's durable streams.

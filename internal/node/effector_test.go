@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/effectmsg"
@@ -61,5 +63,45 @@ func TestAgentEffectorComponent(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the effector did not stop with its group")
+	}
+}
+
+// TestRemoteAgentIdentityAnswersEffectRequests: an identity of the
+// operator's own (server.users) subscribing to its host's effect subject,
+// with allow_responses, answers the monitor's requests; without it, its
+// answer never arrives.
+func TestRemoteAgentIdentityAnswersEffectRequests(t *testing.T) {
+	cfg, err := config.Load([]byte(`monitor: {name: m}
+server:
+  users:
+    - {user: agent-a, password: pa, publish: [vigil.obs.a], subscribe: ["_INBOX.agent-a.>", vigil.effect.a], allow_responses: true}
+    - {user: agent-b, password: pb, publish: [vigil.obs.b], subscribe: ["_INBOX.agent-b.>", vigil.effect.b]}
+`), "m.yml", config.Registries{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	so, local, err := ServerOptions(cfg, dir, testutil.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	so.Listen = "127.0.0.1:0"
+	s := bustest.Start(t, so)
+	monitor := bustest.ConnectAs(t, s, bus.Identity{User: local.Name, Password: local.Password}, "monitor")
+	for _, c := range []struct {
+		user, pass, host string
+		answers          bool
+	}{{"agent-a", "pa", "a", true}, {"agent-b", "pb", "b", false}} {
+		agent := bustest.ConnectAs(t, s, bus.Identity{User: c.user, Password: c.pass}, c.user)
+		sub, err := agent.NC.Subscribe(bus.EffectSubject(c.host), func(m *nats.Msg) { m.Respond([]byte("ok")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		agent.NC.Flush()
+		_, err = monitor.NC.Request(bus.EffectSubject(c.host), []byte("{}"), 500*time.Millisecond)
+		if got := err == nil; got != c.answers {
+			t.Errorf("%s answered: %v (%v), want %v", c.user, got, err, c.answers)
+		}
+		sub.Unsubscribe()
 	}
 }

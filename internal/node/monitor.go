@@ -229,7 +229,7 @@ func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger)
 		if u.User == bus.MonitorUser || u.User == bus.SensorUser {
 			return so, bus.User{}, fmt.Errorf("server.users: %q is the name of an identity the server makes itself", u.User)
 		}
-		so.Users = append(so.Users, bus.User{Name: u.User, Password: u.Password, Publish: u.Publish, Subscribe: u.Subscribe})
+		so.Users = append(so.Users, bus.User{Name: u.User, Password: u.Password, Publish: u.Publish, Subscribe: u.Subscribe, AllowResponses: u.AllowResponses})
 	}
 	mon, sen, err := bus.LocalIdentities(IdentityDir(dataDir))
 	if err != nil {
