@@ -61,13 +61,7 @@ func onBus(t *testing.T, edit func(*config.AgentEffector)) func(context.Context,
 		_, err := monitor.NC.Request(bus.EffectSubject("web-1"), []byte("{}"), time.Second)
 		return err == nil
 	})
-	return func(ctx context.Context, subject string, data []byte) ([]byte, error) {
-		m, err := monitor.NC.RequestWithContext(ctx, subject, data)
-		if err != nil {
-			return nil, err
-		}
-		return m.Data, nil
-	}
+	return monitor.Request
 }
 
 func procReq(id string, c *testutil.Child) action.Request {

@@ -116,7 +116,7 @@ func New(o Options) (*Effector, error) {
 		tally: map[string]uint64{},
 	}
 	for _, pid := range o.ProtectPIDs {
-		if pid > 0 {
+		if _, ok := e.protected[pid]; pid > 0 && !ok {
 			e.protected[pid] = "the bus server's process"
 		}
 	}

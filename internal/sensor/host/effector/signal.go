@@ -49,7 +49,7 @@ func (e *Effector) signal(sig string, p effectmsg.Process) effectmsg.Reply {
 	if err != nil {
 		return failed("reading pid %d: %v", p.PID, err)
 	}
-	if st.Flags&pfKthread != 0 || st.PPID == 2 || p.PID == 2 {
+	if st.Flags&pfKthread != 0 {
 		return refused("pid %d is a kernel thread (%q)", p.PID, st.Comm)
 	}
 	if st.Start != p.Start {
