@@ -177,6 +177,15 @@ func (e *Effector) Serve(ctx context.Context, nc *nats.Conn) error {
 	}
 	e.log.Info("effector answering", "subject", e.Subject(), "host", e.o.Host)
 	var wg sync.WaitGroup
+	defer func() {
+		e.mu.Lock()
+		tally := make(map[string]uint64, len(e.tally))
+		for k, v := range e.tally {
+			tally[k] = v
+		}
+		e.mu.Unlock()
+		e.log.Info("effector stopped", "requests", tally)
+	}()
 	defer wg.Wait()
 	defer sub.Unsubscribe()
 	slots := make(chan struct{}, MaxConcurrent)

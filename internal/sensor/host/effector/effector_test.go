@@ -431,3 +431,17 @@ func TestParseStat(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("42 (sleep) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 1000 100 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0"))
+	f.Add([]byte("7 (a) b (c) R 2 0 0 0 0 2097152 0 0 0 0 0 0 0 0 0 0 0 0 9"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := parseStat(b)
+		if err != nil {
+			return
+		}
+		if strings.Count(string(b), "(") == 0 || len(st.Comm) > len(b) {
+			t.Fatalf("parsed %+v from %q", st, b)
+		}
+	})
+}
