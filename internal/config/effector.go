@@ -13,10 +13,10 @@ import (
 type AgentEffector struct {
 	// Enabled turns the effector on; off, no request is taken.
 	Enabled bool `yaml:"enabled"`
-	// ProtectedNames are process names (the kernel's comm, or the
-	// executable's base name) never signalled. Pid 1, the agent, its
-	// parent, the bus server it uses and kernel threads are protected
-	// whatever this says.
+	// ProtectedNames are executables' base names never signalled (the
+	// kernel's process name is not used: any process can change its own).
+	// Pid 1, the agent, its parent, the bus server it uses and kernel
+	// threads are protected whatever this says.
 	ProtectedNames []string `yaml:"protected_names"`
 	// ProtectedExes are executables (absolute paths) never signalled.
 	ProtectedExes []string `yaml:"protected_exes"`

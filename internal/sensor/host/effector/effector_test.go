@@ -200,7 +200,7 @@ func TestProtectedProcessesAreRefused(t *testing.T) {
 		wantStatus(t, handle(t, e, signalReq(sig, procOf(t, os.Getppid()))), effectmsg.StatusRefused, "protected")
 	}
 	sleeper := testutil.StartChild(t, "sleep", "300")
-	wantStatus(t, handle(t, e, signalReq("KILL", named(sleeper))), effectmsg.StatusRefused, "protected name")
+	wantStatus(t, handle(t, e, signalReq("KILL", named(sleeper))), effectmsg.StatusRefused, "whose name is protected")
 	tail := testutil.StartChild(t, "/usr/bin/tail", "-f", "/dev/null")
 	wantStatus(t, handle(t, e, signalReq("KILL", named(tail))), effectmsg.StatusRefused, "protected executable")
 	if !sleeper.Alive() || !tail.Alive() {
@@ -444,4 +444,33 @@ func FuzzParseStat(f *testing.F) {
 			t.Fatalf("parsed %+v from %q", st, b)
 		}
 	})
+}
+
+// TestReplacedExecutableStaysProtected: a protected program whose file was
+// deleted or replaced since it started (an upgrade) reads "PATH (deleted)"
+// and is protected as the file it was.
+func TestReplacedExecutableStaysProtected(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "sshd")
+	data, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Skip("no /bin/sleep to copy")
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	child := testutil.StartChild(t, bin, "300")
+	if err := os.Remove(bin); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newEffector(t, func(c *config.AgentEffector) { c.ProtectedExes = []string{bin} })
+	p := named(child)
+	p.Exe = bin + " (deleted)"
+	wantStatus(t, handle(t, e, signalReq("KILL", p)), effectmsg.StatusRefused, "whose name is protected")
+	e, _ = newEffector(t, func(c *config.AgentEffector) { c.ProtectedNames, c.ProtectedExes = nil, []string{bin} })
+	wantStatus(t, handle(t, e, signalReq("KILL", p)), effectmsg.StatusRefused, "protected executable")
+	if !child.Alive() {
+		t.Fatal("a protected process was killed")
+	}
+	e, _ = newEffector(t, func(c *config.AgentEffector) { c.ProtectedNames = nil })
+	wantStatus(t, handle(t, e, signalReq("KILL", p)), effectmsg.StatusDone, "sent KILL")
 }

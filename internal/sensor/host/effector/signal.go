@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -62,10 +63,13 @@ func (e *Effector) signal(sig string, p effectmsg.Process) effectmsg.Reply {
 	if exe != p.Exe {
 		return refused("pid %d runs %q, not %q as asked", p.PID, exe, p.Exe)
 	}
-	if e.names[st.Comm] || e.names[filepath.Base(exe)] {
-		return refused("pid %d (%q, %q) has a protected name", p.PID, st.Comm, exe)
+	// A binary replaced since the process started (an upgrade) reads
+	// "PATH (deleted)": it is still the same program, protected the same.
+	file := strings.TrimSuffix(exe, " (deleted)")
+	if e.names[filepath.Base(file)] {
+		return refused("pid %d runs %q, whose name is protected", p.PID, exe)
 	}
-	if e.exes[exe] {
+	if e.exes[file] {
 		return refused("pid %d runs a protected executable %q", p.PID, exe)
 	}
 	if err := e.budget.take(effectmsg.ActionSignal, e.o.Clock.Now()); err != nil {
