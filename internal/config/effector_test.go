@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -87,4 +89,27 @@ agent:
 			t.Errorf("%s: line %d, want %d", path, l, line)
 		}
 	}
+}
+
+// TestEffectorDocExample loads the agent.effector example of
+// docs/RESPONSES.md, so the section a reader copies stays valid.
+func TestEffectorDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/RESPONSES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1) {
+		if !strings.Contains(string(b[1]), "  effector:") {
+			continue
+		}
+		ro, err := Load(append([]byte("monitor: {name: m}\n"), b[1]...), "RESPONSES.md", Registries{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := ro.Agent.Effector; !e.Enabled || e.Restart["apache2"].Timeout != 30*time.Second || e.Budgets["restart"].Count != 3 {
+			t.Errorf("effector %+v", e)
+		}
+		return
+	}
+	t.Fatal("no agent.effector example in docs/RESPONSES.md")
 }
