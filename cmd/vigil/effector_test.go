@@ -29,11 +29,17 @@ func TestEffectorAcceptance(t *testing.T) {
 	data := t.TempDir()
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	busURL := fmt.Sprintf("nats://127.0.0.1:%d", busPort)
+	// The agent starts before the bus: its effector takes requests once
+	// the bus is there.
+	if _, _, err := bus.LocalIdentities(filepath.Join(data, "bus")); err != nil {
+		t.Fatal(err)
+	}
+	agent := start(t, "agent", "--effector", "--bus", busURL, "--bus-identity", filepath.Join(data, "bus", "sensor.json"),
+		"--host-id", "remote-1", "--spool-dir", filepath.Join(t.TempDir(), "spool"), "--interval", "1s")
+	time.Sleep(500 * time.Millisecond)
 	up := start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort), "--data", data,
 		"--agent-interval", "1s", "--agent-host-id", "this-machine", "--agent-effector")
 	waitHTTP(t, base+"/healthz", 5*time.Second)
-	agent := start(t, "agent", "--effector", "--bus", busURL, "--bus-identity", filepath.Join(data, "bus", "sensor.json"),
-		"--host-id", "remote-1", "--spool-dir", filepath.Join(t.TempDir(), "spool"), "--interval", "1s")
 
 	id, err := bus.ReadIdentity(filepath.Join(data, "bus", "monitor.json"))
 	if err != nil {

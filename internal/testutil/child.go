@@ -28,7 +28,15 @@ type Child struct {
 // "sleep 300"), killed and reaped when the test ends.
 func StartChild(t testing.TB, argv ...string) *Child {
 	t.Helper()
+	return StartChildEnv(t, nil, argv...)
+}
+
+// StartChildEnv is StartChild with env added to the test's environment.
+// A child that runs the test binary itself is named once it has started.
+func StartChildEnv(t testing.TB, env []string, argv ...string) *Child {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %q: %v", argv, err)
 	}
@@ -46,7 +54,7 @@ func StartChild(t testing.TB, argv ...string) *Child {
 	WaitFor(t, 5*time.Second, "the child's executable in /proc", func() bool {
 		exe, err := os.Readlink(filepath.Join(dir, "exe"))
 		// Until exec, the child runs the test binary.
-		if err != nil || exe == selfExe() {
+		if err != nil || (exe == selfExe() && argv[0] != os.Args[0]) {
 			return false
 		}
 		c.Exe = exe

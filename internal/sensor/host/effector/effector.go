@@ -17,6 +17,7 @@ package effector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -46,6 +47,10 @@ type Options struct {
 	// ProtectPIDs are further processes never signalled: the bus server's
 	// process, when the agent knows it.
 	ProtectPIDs []int
+	// BusPort is the TCP port of a bus server on this machine (0: none):
+	// the process listening there is never signalled. It is looked up
+	// when a request comes (the server may start after the agent).
+	BusPort int
 	// Units restarts systemd units; nil: the system D-Bus (SystemdUnits)
 	// when the section turns units on.
 	Units  UnitRestarter
@@ -74,6 +79,10 @@ type Effector struct {
 
 	mu    sync.Mutex
 	tally map[string]uint64
+
+	busMu    sync.Mutex
+	busPID   int
+	busStart uint64
 }
 
 // MaxConcurrent bounds the requests carried out at once.
@@ -134,6 +143,30 @@ func New(o Options) (*Effector, error) {
 	return e, nil
 }
 
+// busServer is the pid of the bus server listening on BusPort, 0 when
+// there is none; found once, checked by its start time after.
+func (e *Effector) busServer() int {
+	if e.o.BusPort == 0 {
+		return 0
+	}
+	e.busMu.Lock()
+	defer e.busMu.Unlock()
+	if e.busPID > 0 {
+		if st, err := readStat(e.o.Proc, e.busPID); err == nil && st.Start == e.busStart {
+			return e.busPID
+		}
+	}
+	e.busPID, e.busStart = 0, 0
+	pid, err := ListenerPID(e.o.Proc, e.o.BusPort)
+	if err != nil {
+		return 0
+	}
+	if st, err := readStat(e.o.Proc, pid); err == nil {
+		e.busPID, e.busStart = pid, st.Start
+	}
+	return pid
+}
+
 func set(l []string) map[string]bool {
 	m := make(map[string]bool, len(l))
 	for _, v := range l {
@@ -171,9 +204,17 @@ func (e *Effector) Serve(ctx context.Context, nc *nats.Conn) error {
 	if err != nil {
 		return fmt.Errorf("effector: subscribing to %s: %w", e.Subject(), err)
 	}
-	if err := nc.Flush(); err != nil {
+	// The server answers a subscription it refuses before the flush's
+	// answer: an identity that may not take these requests is an error
+	// now, not an effector that never hears anything. A bus not reached
+	// yet (an agent started before it) gets the subscription once it is.
+	if !nc.IsConnected() {
+		e.log.Warn("effector: the bus is not reached yet; requests are taken once it is", "subject", e.Subject())
+	} else if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		e.log.Warn("effector: the bus did not confirm the subscription", "subject", e.Subject(), "err", err)
+	} else if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+e.Subject()+`"`) {
 		sub.Unsubscribe()
-		return fmt.Errorf("effector: subscribing to %s: %w", e.Subject(), err)
+		return fmt.Errorf("effector: this bus identity may not subscribe to %s (docs/BUS.md): %w", e.Subject(), err)
 	}
 	e.log.Info("effector answering", "subject", e.Subject(), "host", e.o.Host)
 	var wg sync.WaitGroup

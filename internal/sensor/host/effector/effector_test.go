@@ -215,21 +215,44 @@ func TestProtectedProcessesAreRefused(t *testing.T) {
 	}
 }
 
-// TestBusServerIsProtected: the agent protects the bus server it uses;
-// ListenerPID finds it by its listening port.
+// TestBusServerIsProtected: the process listening on the bus server's
+// port is never signalled, even when it started after the effector and
+// the request names it exactly.
 func TestBusServerIsProtected(t *testing.T) {
-	s := bustest.Start(t, bus.ServerOptions{})
-	port := s.Addr().(*net.TCPAddr).Port
-	pid, err := ListenerPID("/proc", port)
-	if err != nil || pid != os.Getpid() {
-		t.Fatalf("ListenerPID(%d) = %d, %v; want this process, %d", port, pid, err, os.Getpid())
+	if os.Getenv("VIGIL_TEST_LISTENER") != "" {
+		return // the listener's own run: see listenerMain
 	}
-	c := config.DefaultAgentEffector()
-	e, err := New(Options{Host: "h1", Config: c, ProtectPIDs: []int{12345}, Logger: testutil.Quiet()})
+	port := testutil.FreePort(t)
+	e, err := New(Options{Host: "h1", Config: config.DefaultAgentEffector(), BusPort: port, Logger: testutil.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantStatus(t, handle(t, e, signalReq("KILL", effectmsg.Process{PID: 12345, Start: 1, Exe: "/x"})), effectmsg.StatusRefused, "the bus server's process")
+	srv := testutil.StartChildEnv(t, []string{"VIGIL_TEST_LISTENER=" + strconv.Itoa(port)}, os.Args[0], "-test.run=^TestBusServerIsProtected$")
+	testutil.WaitFor(t, 5*time.Second, "the listener", func() bool {
+		pid, err := ListenerPID("/proc", port)
+		return err == nil && pid == srv.PID
+	})
+	wantStatus(t, handle(t, e, signalReq("KILL", named(srv))), effectmsg.StatusRefused, "the bus server's process (listening on port")
+	if !srv.Alive() {
+		t.Fatal("the bus server's process was killed")
+	}
+	e2, _ := New(Options{Host: "h1", Config: config.DefaultAgentEffector(), ProtectPIDs: []int{srv.PID}, Logger: testutil.Quiet()})
+	wantStatus(t, handle(t, e2, signalReq("KILL", named(srv))), effectmsg.StatusRefused, "the bus server's process")
+}
+
+// TestMain lets the test binary stand in for a bus server: with
+// VIGIL_TEST_LISTENER=PORT it listens there until killed.
+func TestMain(m *testing.M) {
+	if p := os.Getenv("VIGIL_TEST_LISTENER"); p != "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:"+p)
+		if err != nil {
+			os.Exit(2)
+		}
+		defer ln.Close()
+		time.Sleep(5 * time.Minute)
+		return
+	}
+	os.Exit(m.Run())
 }
 
 func kernelThread() int {
@@ -473,4 +496,19 @@ func TestReplacedExecutableStaysProtected(t *testing.T) {
 	}
 	e, _ = newEffector(t, func(c *config.AgentEffector) { c.ProtectedNames = nil })
 	wantStatus(t, handle(t, e, signalReq("KILL", p)), effectmsg.StatusDone, "sent KILL")
+}
+
+// TestIdentityWithoutTheRightIsAnError: an agent whose bus identity may
+// not take its host's requests fails at start, saying so, rather than
+// never hearing any.
+func TestIdentityWithoutTheRightIsAnError(t *testing.T) {
+	s := bustest.Start(t, bus.ServerOptions{Users: []bus.User{{Name: "old-agent", Password: "p", Publish: []string{"vigil.obs.>"}, Subscribe: []string{"_INBOX.old-agent.>"}}}})
+	c := bustest.ConnectAs(t, s, bus.Identity{User: "old-agent", Password: "p"}, "agent")
+	e, _ := newEffector(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := e.Serve(ctx, c.NC)
+	if err == nil || !strings.Contains(err.Error(), "may not subscribe to vigil.effect.h1") {
+		t.Errorf("Serve = %v, want an error naming the subject", err)
+	}
 }

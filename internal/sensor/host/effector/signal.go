@@ -35,6 +35,9 @@ func (e *Effector) signal(sig string, p effectmsg.Process) effectmsg.Reply {
 	if why, ok := e.protected[p.PID]; ok {
 		return refused("pid %d is protected: %s", p.PID, why)
 	}
+	if bus := e.busServer(); bus > 0 && bus == p.PID {
+		return refused("pid %d is protected: the bus server's process (listening on port %d)", p.PID, e.o.BusPort)
+	}
 	fd, err := unix.PidfdOpen(p.PID, 0)
 	if errors.Is(err, unix.ESRCH) {
 		return failed("no process with pid %d (it has ended)", p.PID)
