@@ -512,3 +512,53 @@ func TestIdentityWithoutTheRightIsAnError(t *testing.T) {
 		t.Errorf("Serve = %v, want an error naming the subject", err)
 	}
 }
+
+// TestConcurrentRequests: requests carried out at once keep the rules: one
+// id acts once, and a budget is never overspent.
+func TestConcurrentRequests(t *testing.T) {
+	e, _ := newEffector(t, func(c *config.AgentEffector) {
+		c.Budgets = map[string]config.Budget{"signal": {Count: 3, Per: time.Minute}}
+	})
+	child := testutil.StartChild(t, "sleep", "300")
+	same := effectmsg.Encode(signalReq("KILL", named(child)))
+	replies := make(chan string, 20)
+	for range 20 {
+		go func() { replies <- string(e.Handle(context.Background(), same)) }()
+	}
+	first := <-replies
+	for range 19 {
+		if r := <-replies; r != first {
+			t.Errorf("replies differ: %s and %s", first, r)
+		}
+	}
+	if e.Count("signal", "done") != 1 || e.Count("signal", "repeat") != 19 {
+		t.Errorf("one id: done %d, repeat %d; want 1 and 19", e.Count("signal", "done"), e.Count("signal", "repeat"))
+	}
+
+	var kids []*testutil.Child
+	for range 8 {
+		kids = append(kids, testutil.StartChild(t, "sleep", "300"))
+	}
+	done := make(chan struct{})
+	for _, k := range kids {
+		req := effectmsg.Encode(signalReq("KILL", named(k)))
+		go func() { e.Handle(context.Background(), req); done <- struct{}{} }()
+	}
+	for range kids {
+		<-done
+	}
+	// One signal of the budget went to the first child.
+	if n := e.Count("signal", "done"); n != 3 {
+		t.Errorf("%d signals done, want the budget's 3", n)
+	}
+	alive := 0
+	for _, k := range kids {
+		k.Ended(200 * time.Millisecond)
+		if k.Alive() {
+			alive++
+		}
+	}
+	if alive != 6 {
+		t.Errorf("%d of 8 processes alive, want 6 (2 within the budget)", alive)
+	}
+}
