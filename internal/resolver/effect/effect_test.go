@@ -19,7 +19,7 @@ import (
 )
 
 // build makes a process method from a resource object's section.
-func build(t *testing.T, yaml string, deps action.Deps) action.Method {
+func build(t testing.TB, yaml string, deps action.Deps) action.Method {
 	t.Helper()
 	reg := action.NewRegistry()
 	if err := Register(reg); err != nil {
@@ -39,7 +39,7 @@ func build(t *testing.T, yaml string, deps action.Deps) action.Method {
 
 // onBus runs a real effector for host "web-1" on a real server, as the
 // sensors' identity, and returns what a monitor's Deps.Request is.
-func onBus(t *testing.T, edit func(*config.AgentEffector)) func(context.Context, string, []byte) ([]byte, error) {
+func onBus(t testing.TB, edit func(*config.AgentEffector)) func(context.Context, string, []byte) ([]byte, error) {
 	t.Helper()
 	s, mon, sen := bustest.StartLocal(t)
 	agent := bustest.ConnectAs(t, s, sen, "agent")
