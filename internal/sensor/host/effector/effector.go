@@ -187,7 +187,8 @@ func (e *Effector) Count(action, outcome string) uint64 {
 }
 
 func (e *Effector) count(action, outcome string) {
-	if action == "" {
+	// A malformed request's action is anything: the labels stay few.
+	if action != effectmsg.ActionSignal && action != effectmsg.ActionRestart {
 		action = "unknown"
 	}
 	e.counts.WithLabelValues(action, outcome).Inc()
@@ -263,7 +264,7 @@ func (e *Effector) Handle(ctx context.Context, data []byte) []byte {
 	if err != nil {
 		// What could be read of the request names it in the reply.
 		rep := effectmsg.Reply{Version: effectmsg.Version, ID: clip(req.ID), Host: e.o.Host, Status: effectmsg.StatusRefused, Reason: err.Error()}
-		e.count(clip(req.Action), "malformed")
+		e.count(req.Action, "malformed")
 		e.log.Warn("effector request refused", "status", rep.Status, "reason", rep.Reason, "bytes", len(data))
 		return effectmsg.Encode(rep)
 	}

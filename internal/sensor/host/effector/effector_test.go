@@ -433,6 +433,10 @@ func TestBadRequests(t *testing.T) {
 	if e.Count("signal", "malformed") != 1 {
 		t.Errorf("malformed requests counted %d, want 1", e.Count("signal", "malformed"))
 	}
+	e.Handle(context.Background(), []byte(`{"version":1,"id":"x2","host":"h1","action":"`+strings.Repeat("z", 40)+`"}`))
+	if e.Count("unknown", "malformed") != 1 {
+		t.Errorf("a request with an unknown action counted %d under \"unknown\", want 1", e.Count("unknown", "malformed"))
+	}
 }
 
 func TestParseStat(t *testing.T) {
