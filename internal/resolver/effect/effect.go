@@ -100,6 +100,10 @@ type Method struct {
 // lacks.
 func (m *Method) request(req action.Request) (effectmsg.Request, error) {
 	sub := req.Subject
+	// The effector answers an id it has seen (within agent.effector.
+	// remember) with its first reply, acting once: the key as the id makes
+	// the same action executed twice act once (action.Method's contract).
+	// A decision meant to act again on the same subject needs another key.
 	id := req.Key
 	if id == "" {
 		id = req.ID
