@@ -185,6 +185,17 @@ func (c *Conn) Close() {
 	}
 }
 
+// Request sends data on subject and returns the reply's data, waiting
+// until ctx ends (core NATS request/reply). It is what a monitor gives its
+// response methods to reach other parts (action.Deps.Request).
+func (c *Conn) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	m, err := c.NC.RequestWithContext(ctx, subject, data)
+	if err != nil {
+		return nil, err
+	}
+	return m.Data, nil
+}
+
 // StreamLimits bound the durable streams.
 type StreamLimits struct {
 	MaxAge   time.Duration // observations; count vectors keep a tenth, reports ten times

@@ -26,8 +26,9 @@ const (
 	// and consumers, reads observations and publishes reports.
 	MonitorUser = "vigil-monitor"
 	// SensorUser may only publish observations, live observations, count
-	// vectors and heartbeats, and read the replies to its own requests
-	// (the streams' acknowledgements).
+	// vectors and heartbeats, read the replies to its own requests (the
+	// streams' acknowledgements), and take effector requests and answer
+	// them (never send one).
 	SensorUser = "vigil-sensor"
 )
 
@@ -52,14 +53,16 @@ func MonitorIdentity(id Identity) User {
 }
 
 // SensorIdentity is the server-side identity of the sensors: publishing on
-// the sensors' subjects only, subscribing to its own replies only. It
+// the sensors' subjects only, subscribing to its own replies and to the
+// effectors' requests only, and answering the requests it received. It
 // cannot use the JetStream API (create, delete, purge or read streams), nor
-// publish reports or control requests.
+// publish reports, control requests or effector requests.
 func SensorIdentity(id Identity) User {
 	return User{
 		Name: id.User, Password: id.Password,
-		Publish:   []string{PrefixObs + ">", PrefixLive + ">", PrefixCV + ">", PrefixHeartbeat + ">"},
-		Subscribe: []string{InboxPrefix(id.User) + ".>"},
+		Publish:        []string{PrefixObs + ">", PrefixLive + ">", PrefixCV + ">", PrefixHeartbeat + ">"},
+		Subscribe:      []string{InboxPrefix(id.User) + ".>", PrefixEffect + ">"},
+		AllowResponses: true,
 	}
 }
 

@@ -190,3 +190,54 @@ func TestLocalBusIsClosed(t *testing.T) {
 		t.Errorf("the observation stream holds %d messages, want 7", n)
 	}
 }
+
+// TestEffectSubjectsAnswerOnlyMonitors: the sensors' identity takes the
+// effector requests of its host and answers them, but a request it sends
+// itself (to impersonate a monitor) never reaches the effector.
+func TestEffectSubjectsAnswerOnlyMonitors(t *testing.T) {
+	mon, sen, err := LocalIdentities(filepath.Join(t.TempDir(), "bus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, ServerOptions{Users: []User{MonitorIdentity(mon), SensorIdentity(sen)}})
+	monitor := connect(t, ClientOptions{URL: s.ClientURL(), User: mon.User, Password: mon.Password})
+	agent := connect(t, ClientOptions{URL: s.ClientURL(), User: sen.User, Password: sen.Password})
+	impostor := connect(t, ClientOptions{URL: s.ClientURL(), User: sen.User, Password: sen.Password})
+
+	var mu sync.Mutex
+	var heard []string
+	sub, err := agent.NC.Subscribe(EffectSubject("web 1"), func(m *nats.Msg) {
+		mu.Lock()
+		heard = append(heard, string(m.Data))
+		mu.Unlock()
+		if err := m.Respond([]byte("answered " + string(m.Data))); err != nil {
+			t.Errorf("answering: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := agent.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := EffectSubject("web 1"); got != "vigil.effect.web_1" {
+		t.Errorf("EffectSubject = %q", got)
+	}
+
+	reply, err := monitor.NC.Request(EffectSubject("web 1"), []byte("from the monitor"), 2*time.Second)
+	if err != nil {
+		t.Fatalf("the monitor's request went unanswered: %v", err)
+	}
+	if string(reply.Data) != "answered from the monitor" {
+		t.Errorf("reply %q", reply.Data)
+	}
+	if _, err := impostor.NC.Request(EffectSubject("web 1"), []byte("from a sensor"), 500*time.Millisecond); err == nil {
+		t.Error("a request from the sensors' identity was answered")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 1 || heard[0] != "from the monitor" {
+		t.Errorf("the effector heard %q, want only the monitor's request", heard)
+	}
+}

@@ -49,7 +49,15 @@ type User struct {
 	// Publish and Subscribe list the subjects the user may use; empty
 	// lists allow all.
 	Publish, Subscribe []string
+	// AllowResponses lets the user answer a request it received (one
+	// reply to the request's reply subject, within ResponseWindow) even
+	// though Publish does not list that subject (NATS allow_responses).
+	AllowResponses bool
 }
+
+// ResponseWindow is how long after a request a user with AllowResponses
+// may answer it.
+const ResponseWindow = 2 * time.Minute
 
 // Server is a running embedded NATS server with JetStream.
 type Server struct {
@@ -112,8 +120,11 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	}
 	for _, u := range o.Users {
 		su := &server.User{Username: u.Name, Password: u.Password}
-		if len(u.Publish) > 0 || len(u.Subscribe) > 0 {
+		if len(u.Publish) > 0 || len(u.Subscribe) > 0 || u.AllowResponses {
 			su.Permissions = &server.Permissions{}
+			if u.AllowResponses {
+				su.Permissions.Response = &server.ResponsePermission{MaxMsgs: 1, Expires: ResponseWindow}
+			}
 			if len(u.Publish) > 0 {
 				su.Permissions.Publish = &server.SubjectPermission{Allow: u.Publish}
 			}

@@ -16,6 +16,7 @@
 //	vigil.report.<monitor> reports a monitor disseminates           stream VIGIL_REPORTS
 //	vigil.ctl.<monitor>    control requests to a monitor (request/reply, parents only)
 //	vigil.hb.<component>   heartbeats of sensors and monitors (core NATS)
+//	vigil.effect.<host>    requests to a host agent's effector (request/reply, monitors only)
 //
 // <host> and <monitor> are tokens: characters other than A-Z a-z 0-9 _ -
 // become '_', so "10.0.0.3" routes as "10_0_0_3". The token only routes;
@@ -32,6 +33,7 @@ const (
 	PrefixReport    = "vigil.report."
 	PrefixCtl       = "vigil.ctl."
 	PrefixHeartbeat = "vigil.hb."
+	PrefixEffect    = "vigil.effect."
 
 	StreamObs     = "VIGIL_OBS"
 	StreamCV      = "VIGIL_CV"
@@ -101,6 +103,12 @@ func CtlSubject(monitor string) string { return PrefixCtl + Token(monitor) }
 
 // HeartbeatSubject is where component announces it is alive.
 func HeartbeatSubject(component string) string { return PrefixHeartbeat + Token(component) }
+
+// EffectSubject is where the effector of host answers requests to act on
+// its processes and services (internal/effectmsg). Only a monitor's
+// identity may publish there; the sensors' identity may subscribe and
+// answer.
+func EffectSubject(host string) string { return PrefixEffect + Token(host) }
 
 // streamFor names the durable stream holding subject, or "".
 func streamFor(subject string) string {

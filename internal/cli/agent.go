@@ -24,6 +24,7 @@ type agentFlags struct {
 	memLevelMB              float64
 	cpuFor, memFor, repeat  time.Duration
 	ev                      eventsFlags
+	effector                bool
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
@@ -46,6 +47,7 @@ func (f *agentFlags) register(cmd *cobra.Command, prefix string) {
 	fs.DurationVar(&f.repeat, prefix+"level-repeat", config.DefaultLevelRepeat, "least time between two reports of a level that goes on")
 	f.sys.register(cmd, prefix)
 	f.ev.register(cmd, prefix)
+	fs.BoolVar(&f.effector, prefix+"effector", false, "answer monitors' requests to signal processes and restart services, within agent.effector's protections (docs/RESPONSES.md)")
 }
 
 // apply lays the flags that were given over the agent section.
@@ -68,6 +70,7 @@ func (f *agentFlags) apply(cmd *cobra.Command, prefix string, a config.Agent) (c
 	set(changed("mem-level-for"), &a.Levels.MemFor, f.memFor)
 	set(changed("level-repeat"), &a.Levels.Repeat, f.repeat)
 	a.Events = f.ev.apply(changed, a.Events)
+	set(changed("effector"), &a.Effector.Enabled, f.effector)
 	var err error
 	if a.Thresholds, err = config.AddThresholds(a.Thresholds, f.thresholds); err != nil {
 		return a, fmt.Errorf("--%sthreshold %w", prefix, err)

@@ -37,7 +37,7 @@ func TestAgentFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
 	var af agentFlags
 	cmd := &cobra.Command{Use: "x"}
 	af.register(cmd, "")
-	if err := cmd.ParseFlags([]string{"--interval", "2s", "--procs", "sshd,bash", "--threshold", "PROC.CPU=30:0.5", "--syscalls", "--syscall-interval", "3s", "--events"}); err != nil {
+	if err := cmd.ParseFlags([]string{"--interval", "2s", "--procs", "sshd,bash", "--threshold", "PROC.CPU=30:0.5", "--syscalls", "--syscall-interval", "3s", "--events", "--effector"}); err != nil {
 		t.Fatal(err)
 	}
 	sec := config.Default().Agent
@@ -64,6 +64,12 @@ func TestAgentFlagsOverrideOnlyWhatIsGiven(t *testing.T) {
 	}
 	if !a.Events.Enabled || a.Events.RingBufferBytes != config.DefaultEventsRingBufferBytes || len(a.Events.OpenPaths) == 0 {
 		t.Fatalf("events %+v: want enabled, with the default ring buffer and watched paths", a.Events)
+	}
+	if !a.Effector.Enabled || len(a.Effector.ProtectedNames) == 0 {
+		t.Fatalf("effector %+v: want enabled, with the default protections", a.Effector)
+	}
+	if config.Default().Agent.Effector.Enabled {
+		t.Fatal("the effector is on without --effector")
 	}
 	cmd = &cobra.Command{Use: "y"}
 	var lf agentFlags

@@ -99,3 +99,30 @@ func DefaultAgentEvents() AgentEvents {
 		},
 	}
 }
+
+// DefaultAgentEffector is the effector section when a resource object
+// gives none: off; when turned on, protecting the processes a host needs to
+// stay reachable and Vigil itself, at most 10 signals a minute and 3
+// restarts in ten minutes, systemd units restarted only when named in
+// restart or with units turned on.
+func DefaultAgentEffector() AgentEffector {
+	return AgentEffector{
+		ProtectedNames: []string{"systemd", "init", "sshd", "sshd-session", "systemd-journald", "systemd-logind", "dbus-daemon", "dbus-broker", "vigil", "nats-server"},
+		ProtectedUnits: []string{"ssh.service", "sshd.service", "dbus.service", "systemd-journald.service", "systemd-logind.service", "vigil.service"},
+		Budgets: map[string]Budget{
+			"signal":  {Count: 10, Per: time.Minute},
+			"restart": {Count: 3, Per: 10 * time.Minute},
+		},
+		OutputBytes: DefaultEffectorOutputBytes,
+		Remember:    DefaultEffectorRemember,
+	}
+}
+
+const (
+	// DefaultEffectorOutputBytes bounds the restart command output kept in
+	// an effector's reply.
+	DefaultEffectorOutputBytes = 4096
+	// DefaultEffectorRemember is how long an effector remembers a request
+	// id.
+	DefaultEffectorRemember = time.Hour
+)

@@ -108,6 +108,9 @@ type BusUser struct {
 	Password  string   `yaml:"password"` // plain, or a bcrypt hash ("$2a$...")
 	Publish   []string `yaml:"publish"`
 	Subscribe []string `yaml:"subscribe"`
+	// AllowResponses lets the identity answer the requests it receives
+	// (a remote agent's effector).
+	AllowResponses bool `yaml:"allow_responses"`
 }
 
 // JetStream limits the embedded server's durable streams.
@@ -249,6 +252,9 @@ type Agent struct {
 	Levels AgentLevels `yaml:"levels"`
 	// Events configures the eBPF host security events.
 	Events AgentEvents `yaml:"events"`
+	// Effector configures the effector: acting on this host's processes
+	// and services at a monitor's request.
+	Effector AgentEffector `yaml:"effector"`
 }
 
 // AgentLevels configures the host sensor's level observations: a process
@@ -473,7 +479,7 @@ func Default() *ResourceObject {
 		Agent: Agent{Interval: DefaultAgentInterval, Window: DefaultAgentWindow, Proc: DefaultProc, SpoolMaxBytes: DefaultSpoolMaxBytes,
 			Syscalls: AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries},
 			Levels:   DefaultLevels(),
-			Events:   DefaultAgentEvents()},
+			Events:   DefaultAgentEvents(), Effector: DefaultAgentEffector()},
 	}
 }
 
@@ -628,6 +634,7 @@ func (a *Agent) validate(p *Problems, path string) {
 	}
 	a.Levels.validate(p, Join(path, "levels"))
 	a.Events.validate(p, Join(path, "events"))
+	a.Effector.validate(p, Join(path, "effector"))
 }
 
 func (l *AgentLevels) validate(p *Problems, path string) {

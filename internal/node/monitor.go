@@ -154,6 +154,19 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		for _, c := range agentComponents(r) {
 			g.Add(c)
 		}
+		// The effector of the local agent; an embedded bus server is this
+		// very process.
+		busPID := 0
+		if srv != nil {
+			busPID = os.Getpid()
+		}
+		eff, err := Effector(a, conn, conn.NC.ConnectedUrl(), busPID, reg, log)
+		if err != nil {
+			return errors.Join(err, closeUnstarted(ctx, mon), closeConn(conn, srv))
+		}
+		if eff != nil {
+			g.Add(*eff)
+		}
 	}
 	g.Add(Monitor(mon))
 	g.Add(BusConn(conn))
@@ -216,7 +229,7 @@ func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger)
 		if u.User == bus.MonitorUser || u.User == bus.SensorUser {
 			return so, bus.User{}, fmt.Errorf("server.users: %q is the name of an identity the server makes itself", u.User)
 		}
-		so.Users = append(so.Users, bus.User{Name: u.User, Password: u.Password, Publish: u.Publish, Subscribe: u.Subscribe})
+		so.Users = append(so.Users, bus.User{Name: u.User, Password: u.Password, Publish: u.Publish, Subscribe: u.Subscribe, AllowResponses: u.AllowResponses})
 	}
 	mon, sen, err := bus.LocalIdentities(IdentityDir(dataDir))
 	if err != nil {

@@ -36,6 +36,9 @@ func RunAgent(ctx context.Context, a config.Agent, o SensorOptions) error {
 		if err != nil {
 			return err
 		}
+		if a.Effector.Enabled {
+			log.Warn("effector off: it answers requests on the bus, and observations go to standard output")
+		}
 		return RunSensor(ctx, cs, nil, log)
 	}
 	conn, publish, err := SensorBus(ctx, o.Bus, "vigil agent", log)
@@ -55,6 +58,18 @@ func RunAgent(ctx context.Context, a config.Agent, o SensorOptions) error {
 	if err != nil {
 		conn.Close()
 		return err
+	}
+	busURL := o.Bus.URL
+	if busURL == "" {
+		busURL = config.DefaultBusURL
+	}
+	eff, err := Effector(a, conn, busURL, 0, nil, log)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	if eff != nil {
+		cs = append(cs, *eff)
 	}
 	return RunSensor(ctx, cs, conn, log)
 }

@@ -159,6 +159,11 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Resolve makes a path from the resource object absolute.
 	Resolve func(string) string
+	// Request sends data on subject over the monitor's bus connection and
+	// returns the reply's data (NATS request/reply), within ctx; nil when
+	// the monitor has no bus connection. Methods that ask another part
+	// to act (a host agent's effector) use it.
+	Request func(ctx context.Context, subject string, data []byte) ([]byte, error)
 }
 
 // Factory makes methods of one kind.

@@ -55,3 +55,28 @@ func Connect(t testing.TB, s *bus.Server, name string) *bus.Conn {
 	}
 	return c
 }
+
+// StartLocal starts an embedded bus server with the identities a monitor
+// makes for itself (bus.LocalIdentities: the monitor's, with no limits,
+// and the sensors', with theirs), and returns them.
+func StartLocal(t testing.TB) (s *bus.Server, monitor, sensor bus.Identity) {
+	t.Helper()
+	monitor, sensor, err := bus.LocalIdentities(t.TempDir() + "/bus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = Start(t, bus.ServerOptions{Users: []bus.User{bus.MonitorIdentity(monitor), bus.SensorIdentity(sensor)}})
+	return s, monitor, sensor
+}
+
+// ConnectAs connects a client named name to s with identity id, without
+// making streams, closed when the test ends.
+func ConnectAs(t testing.TB, s *bus.Server, id bus.Identity, name string) *bus.Conn {
+	t.Helper()
+	c, err := bus.Connect(context.Background(), bus.ClientOptions{URL: s.ClientURL(), Name: name, User: id.User, Password: id.Password, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
