@@ -43,6 +43,11 @@ const (
 	TypeProcConnect  = "PROC.CONNECT"  // a process connected out
 	TypeProcAccept   = "PROC.ACCEPT"   // a process accepted a connection
 
+	// Responses of a monitor's resolver (docs/EVENTS.md, docs/RESPONSES.md):
+	// a response is itself an observation.
+	TypeResponseAction = "RESPONSE.ACTION" // a response method acted (or, in a dry run, would have)
+	TypeResponseUndo   = "RESPONSE.UNDO"   // an action expired or was undone
+
 	// TypeReport is an analysis result (see Report).
 	TypeReport = "REPORT"
 	// TypeNIDSAlert is an alert of a network intrusion-detection system
