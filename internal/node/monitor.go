@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/health"
 	"github.com/vigil-ids/vigil/internal/monitor"
+	"github.com/vigil-ids/vigil/internal/resolver/action"
 	"github.com/vigil-ids/vigil/internal/sensor/deliver"
 	"github.com/vigil-ids/vigil/internal/web"
 )
@@ -26,7 +27,9 @@ import (
 type MonitorOptions struct {
 	Config  *config.ResourceObject
 	Engines *engine.Registry
-	DataDir string
+	// Responses are the response method kinds (default ResponseRegistry()).
+	Responses *action.Registry
+	DataDir   string
 	// Embedded starts the embedded bus server (Config.Server); otherwise
 	// the monitor connects to Bus.
 	Embedded bool
@@ -56,6 +59,9 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	name := o.Config.Monitor.Name
+	if o.Responses == nil {
+		o.Responses = ResponseRegistry()
+	}
 	g := NewGroup(log)
 	var srv *bus.Server
 	var copts bus.ClientOptions
@@ -99,7 +105,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 	}, func() float64 { return float64(hub.Dropped()) }))
 	ids := event.NewRandomIDs()
 	mon, err := monitor.New(ctx, monitor.Options{
-		Config: o.Config, Engines: o.Engines, Conn: conn, DataDir: o.DataDir,
+		Config: o.Config, Engines: o.Engines, Responses: o.Responses, Conn: conn, DataDir: o.DataDir,
 		IDs: ids, Logger: log, Registerer: reg, Observers: []monitor.Observer{hub},
 	})
 	if err != nil {

@@ -31,6 +31,9 @@ func BuildMethods(ctx context.Context, reg *action.Registry, specs []config.Plug
 	return out, nil
 }
 
+// CloseMethods closes the methods that hold resources.
+func CloseMethods(ms map[string]Method) error { return closeMethods(ms) }
+
 func closeMethods(ms map[string]Method) error {
 	var errs []error
 	for name, m := range ms {

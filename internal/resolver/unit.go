@@ -307,17 +307,7 @@ func activeFromRow(r store.Response) (*active, error) {
 }
 
 // Close closes the methods that hold resources.
-func (u *Unit) Close() error {
-	var errs []error
-	for name, m := range u.o.Methods {
-		if c, ok := m.Method.(action.Closer); ok {
-			if err := c.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("response %s: close: %w", name, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
+func (u *Unit) Close() error { return closeMethods(u.o.Methods) }
 
 // Decision is what the unit decided for one method of one policy.
 type Decision struct {
