@@ -131,3 +131,41 @@ func KnownType(t string) bool {
 	}
 	return ownTypes[t] || hostTypes[t] != CategoryOther
 }
+
+// AttrSrcVerified is the report attribute saying that the address in the
+// report's src attribute could not have been forged (SourceVerified held
+// for the event behind it); the resolver blocks no other address.
+const AttrSrcVerified = "src_verified"
+
+// SourceVerified tells whether ev, a network sensor's record, shows that
+// its src address could not have been forged: the server sent data back
+// on a TCP connection, which it does only once the three-way handshake
+// has completed with the real owner of the address (a source that forges
+// its address never sees the SYN-ACK it would have to acknowledge). Such
+// records are a NET.FLOW with bytes_to_client, a NET.HTTP request with its
+// status, a NET.FTP or NET.SMTP command with its reply, and a NET.BANNER
+// answer (reply: true). A SYN answered by a SYN-ACK (NET.CONN established)
+// is not enough: the answer went to whoever the SYN named.
+func SourceVerified(ev *Event) bool {
+	if p, _ := ev.Attrs["proto"].(string); p != "tcp" {
+		return false
+	}
+	if _, ok := ev.Attrs["src"].(string); !ok {
+		return false
+	}
+	switch ev.Type {
+	case "NET.FLOW":
+		n, ok := ev.Num("bytes_to_client")
+		return ok && n > 0
+	case "NET.HTTP":
+		_, ok := ev.Num("status")
+		return ok
+	case "NET.FTP", "NET.SMTP":
+		_, ok := ev.Num("reply")
+		return ok
+	case "NET.BANNER":
+		r, _ := ev.Attrs["reply"].(bool)
+		return r
+	}
+	return false
+}

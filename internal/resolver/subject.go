@@ -15,11 +15,9 @@ import (
 // Report attributes the decision unit reads (docs/RESPONSES.md).
 const (
 	// AttrSrcVerified on a report says that the address in its src
-	// attribute could not have been forged: it completed a TCP handshake
-	// (sent data on an established flow, made an application request) or
-	// appears in an authenticated log line. Only such an address is
-	// blocked.
-	AttrSrcVerified = "src_verified"
+	// attribute could not have been forged (event.SourceVerified): only
+	// such an address is blocked.
+	AttrSrcVerified = event.AttrSrcVerified
 	// AttrProcessStart is a process's start time in clock ticks since
 	// boot (field 22 of /proc/PID/stat): with pid, what names a process.
 	AttrProcessStart = "start"
