@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/health"
 	"github.com/vigil-ids/vigil/internal/monitor"
+	"github.com/vigil-ids/vigil/internal/resolver"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
 	"github.com/vigil-ids/vigil/internal/sensor/deliver"
 	"github.com/vigil-ids/vigil/internal/web"
@@ -126,8 +128,9 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		started := time.Now()
 		httpSrv, err = web.New(web.Options{
 			Listen: o.Listen, Store: mon.Store(), Live: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
-			Publish: reportPublish(board, conn.PublishEvents),
-			Board:   board,
+			Publish:   reportPublish(board, conn.PublishEvents),
+			Responder: mon.Unit(), UndoStatus: undoStatus,
+			Board: board,
 			Health: func() error {
 				if !conn.NC.IsConnected() {
 					return errors.New("not connected to the bus")
@@ -186,6 +189,17 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		}})
 	}
 	return g.Run(ctx)
+}
+
+// undoStatus maps the decision unit's undo errors to HTTP statuses.
+func undoStatus(err error) int {
+	switch {
+	case errors.Is(err, resolver.ErrUnknownDecision):
+		return http.StatusNotFound
+	case errors.Is(err, resolver.ErrNotActive):
+		return http.StatusConflict
+	}
+	return 0
 }
 
 // closeUnstarted closes a monitor whose group never ran.
