@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/resolver"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
@@ -37,6 +39,16 @@ func (m *Monitor) buildUnit(ctx context.Context, reg *action.Registry) error {
 		return fmt.Errorf("monitor %s: %w", cfg.Monitor.Name, err)
 	}
 	m.unit = unit
+	for _, st := range resolver.Statuses {
+		m.o.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vigil_resolver_decisions_total", Help: "Decisions of the resolver by status (expired and undone: decisions that ended so).",
+			ConstLabels: prometheus.Labels{"monitor": cfg.Monitor.Name, "status": st},
+		}, func() float64 { return float64(unit.Decisions(st)) }))
+	}
+	m.o.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vigil_resolver_dropped_total", Help: "Reports the decision unit could not take in time (stored, not decided on).",
+		ConstLabels: prometheus.Labels{"monitor": cfg.Monitor.Name},
+	}, func() float64 { return float64(unit.Dropped()) }))
 	return nil
 }
 

@@ -90,6 +90,23 @@ type Unit struct {
 	budgets map[string][]time.Time
 	queue   chan event.Report
 	dropped atomic.Uint64
+	counts  map[string]*atomic.Uint64 // decisions by status
+}
+
+// Statuses are the statuses a decision may have, in the order a person
+// reads them.
+var Statuses = []string{
+	store.StatusPlanned, store.StatusDryRun, store.StatusDone, store.StatusFailed,
+	store.StatusSuppressed, store.StatusRefused, store.StatusExpired, store.StatusUndone,
+}
+
+// Decisions is how many decisions reached status since the unit started
+// (expired and undone count the decisions that ended so).
+func (u *Unit) Decisions(status string) uint64 {
+	if c, ok := u.counts[status]; ok {
+		return c.Load()
+	}
+	return 0
 }
 
 // policy is a compiled policy with what it counts per subject.
@@ -167,6 +184,10 @@ func NewUnit(o UnitOptions) (*Unit, error) {
 		active:   map[string]*active{},
 		budgets:  map[string][]time.Time{},
 		queue:    make(chan event.Report, o.QueueSize),
+		counts:   map[string]*atomic.Uint64{},
+	}
+	for _, st := range Statuses {
+		u.counts[st] = new(atomic.Uint64)
 	}
 	for _, pid := range o.ProtectedPIDs {
 		u.protPIDs[pid] = true
@@ -487,6 +508,7 @@ func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subj
 	inForce := m.Undoable || dur > 0
 	finish := func(status, reason string) Decision {
 		row.Status, row.Reason = status, reason
+		u.counts[status].Add(1)
 		if err := u.o.Audit.PutResponse(ctx, row); err != nil {
 			u.log.Error("decision not recorded", "decision", row.ID, "err", err)
 		}
@@ -728,6 +750,7 @@ func (u *Unit) undo(ctx context.Context, a *active, status, why string) error {
 	if err := u.o.Audit.UpdateResponse(ctx, a.id, status, reason, nil, time.Time{}, undone); err != nil {
 		return fmt.Errorf("record: %w", err)
 	}
+	u.counts[status].Add(1)
 	u.log.Info("decision ended", "decision", a.id, "status", status, "key", a.req.Key)
 	u.emit(event.TypeResponseUndo, &a.req, status, why)
 	return nil
