@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
@@ -55,7 +54,7 @@ type logMethod struct {
 }
 
 func (m *logMethod) Plan(req action.Request) (string, error) {
-	return "log " + strconv.Quote(describe(req.Subject)), nil
+	return "log the decision about " + describe(req.Subject), nil
 }
 
 func (m *logMethod) Execute(ctx context.Context, req action.Request) (action.Outcome, error) {
@@ -67,5 +66,5 @@ func (m *logMethod) Execute(ctx context.Context, req action.Request) (action.Out
 	// attacker-controlled.
 	m.log.Log(ctx, m.level, "response", "decision", req.ID, "policy", req.Policy, "subject", describe(req.Subject),
 		"reports", ids, "reason", req.Reason)
-	return action.Outcome{Detail: "logged " + strconv.Quote(describe(req.Subject))}, nil
+	return action.Outcome{Detail: "logged the decision about " + describe(req.Subject)}, nil
 }

@@ -124,7 +124,10 @@ func describe(s action.Subject) string {
 	if s.Unit != "" {
 		parts = append(parts, "unit "+strconv.Quote(s.Unit))
 	}
-	if s.Host != "" {
+	switch {
+	case s.Host != "" && len(parts) == 0:
+		parts = append(parts, "host "+strconv.Quote(s.Host))
+	case s.Host != "":
 		parts = append(parts, "on host "+strconv.Quote(s.Host))
 	}
 	return strings.Join(parts, " ")

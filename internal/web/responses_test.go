@@ -46,10 +46,11 @@ type emptySettings struct{}
 
 func (*emptySettings) Validate(*config.Problems, string) {}
 
-// TestResponsesAPI lists a decision unit's decisions, shows one, and
-// undoes one in force through the API; undoing it again, or an unknown
-// one, answers 409 and 404.
-func TestResponsesAPI(t *testing.T) {
+// decided is a decision unit over a real store that has made one
+// decision in force (by a method of this test's kind) about a red report
+// whose explanation is explanation.
+func decided(t *testing.T, explanation string) (*store.Store, *resolver.Unit, *undoRecorder, resolver.Decision) {
+	t.Helper()
 	ctx := context.Background()
 	quiet := slog.New(slog.DiscardHandler)
 	st, err := store.Open(ctx, store.Options{Path: filepath.Join(t.TempDir(), "v.db"), Logger: quiet})
@@ -82,20 +83,35 @@ resolver:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := unit.Decide(ctx, event.Report{ID: "r1", Time: t0, Monitor: "m", Engine: "e", Host: "web-3", Score: 1, Severity: event.SeverityRed, Explanation: "<b>bad</b>"})
+	ds := unit.Decide(ctx, event.Report{ID: "r1", Time: t0, Monitor: "m", Engine: "e", Host: "web-3", Score: 1, Severity: event.SeverityRed, Explanation: explanation})
 	if len(ds) != 1 || ds[0].Status != store.StatusDone {
 		t.Fatalf("decisions %+v", ds)
 	}
+	return st, unit, rec, ds[0]
+}
+
+// undoStatus maps the decision unit's errors as the node does.
+func undoStatus(err error) int {
+	switch {
+	case errors.Is(err, resolver.ErrUnknownDecision):
+		return http.StatusNotFound
+	case errors.Is(err, resolver.ErrNotActive):
+		return http.StatusConflict
+	}
+	return 0
+}
+
+// TestResponsesAPI lists a decision unit's decisions, shows one, and
+// undoes one in force through the API; undoing it again, or an unknown
+// one, answers 409 and 404.
+func TestResponsesAPI(t *testing.T) {
+	ctx := context.Background()
+	quiet := slog.New(slog.DiscardHandler)
+	st, unit, rec, d := decided(t, "<b>bad</b>")
+	ds := []resolver.Decision{d}
+	clk := clock.NewManual(t0)
 	s, err := New(Options{Listen: "127.0.0.1:0", Store: st, Gatherer: prometheus.NewRegistry(), Clock: clk, Logger: quiet,
-		Responder: unit, UndoStatus: func(err error) int {
-			switch {
-			case errors.Is(err, resolver.ErrUnknownDecision):
-				return http.StatusNotFound
-			case errors.Is(err, resolver.ErrNotActive):
-				return http.StatusConflict
-			}
-			return 0
-		}})
+		Responder: unit, UndoStatus: undoStatus})
 	if err != nil {
 		t.Fatal(err)
 	}
