@@ -97,7 +97,8 @@ func IsProcessLevel(t string) bool { return strings.HasPrefix(t, "PROC.") }
 
 // ownTypes are the types Vigil's own parts produce: the host sensor's, the
 // network sensor's (internal/sensor/netsensor), the firewall log's
-// (internal/ingest/fwlog), NIDS alerts, reports and sensor health. Each
+// (internal/ingest/fwlog), NIDS alerts, reports, the resolver's responses
+// and sensor health. Each
 // producing package's tests check that its types are listed here.
 var ownTypes = map[string]bool{
 	TypeReport: true, TypeNIDSAlert: true, "SENSOR.DROPPED": true, TypeProcCPULevel: true, TypeProcMemLevel: true,
@@ -105,7 +106,7 @@ var ownTypes = map[string]bool{
 	"NET.DNS": true, "NET.BANNER": true, "NET.SUMMARY": true, "NET.IP": true, "NET.FW.DROP": true, "NET.FW.PASS": true,
 	TypeProcExec: true, TypeProcExit: true, TypeFileOpen: true, TypeFileModify: true, TypeFilePerm: true,
 	TypeProcCred: true, TypeProcPtrace: true, TypeProcMemfd: true, TypeKernelModule: true, TypeKernelBPF: true,
-	TypeProcConnect: true, TypeProcAccept: true,
+	TypeProcConnect: true, TypeProcAccept: true, TypeResponseAction: true, TypeResponseUndo: true,
 }
 
 // KnownType tells whether t is a type Vigil's own parts produce, or a

@@ -287,6 +287,9 @@ func TestEnforceExecutes(t *testing.T) {
 		t.Fatalf("%d events", len(r.events))
 	}
 	ev := r.events[0]
+	if !event.KnownType(ev.Type) || !event.KnownType(event.TypeResponseUndo) {
+		t.Errorf("%s is not among the types Vigil makes", ev.Type)
+	}
 	if ev.Type != event.TypeResponseAction || ev.Attrs["decision"] != ds[0].ID || ev.Attrs["status"] != "done" || ev.Attrs["addr"] != "192.0.2.7" ||
 		ev.Source != "gw" || ev.Host != "10.0.0.3" || ev.Attrs["expires"] != t0.Add(10*time.Minute).Format(time.RFC3339Nano) {
 		t.Errorf("event %+v", ev)
