@@ -26,6 +26,7 @@ import (
 // Audit is where the decision unit keeps its decisions (the store).
 type Audit interface {
 	PutResponse(ctx context.Context, r store.Response) error
+	PutResponses(ctx context.Context, rs []store.Response) error
 	UpdateResponse(ctx context.Context, id, status, reason string, outcome json.RawMessage, expires, undone time.Time) error
 	GetResponse(ctx context.Context, id string) (store.Response, error)
 	CountResponses(ctx context.Context, f store.ResponseFilter) (int, error)
@@ -91,7 +92,14 @@ type Unit struct {
 	queue   chan event.Report
 	dropped atomic.Uint64
 	counts  map[string]*atomic.Uint64 // decisions by status
+	// pending are suppressed and refused decisions waiting to be
+	// recorded together (they never change): a flood is written in
+	// batches, not a transaction a decision.
+	pending []store.Response
 }
+
+// maxPending is the most decisions recorded in one batch.
+const maxPending = 512
 
 // Statuses are the statuses a decision may have, in the order a person
 // reads them.
@@ -249,6 +257,11 @@ func (u *Unit) Offer(rep event.Report) {
 func (u *Unit) Run(ctx context.Context) error {
 	tick := clock.NewTicker(u.o.Clock, time.Second)
 	defer tick.Stop()
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		u.Flush(fctx)
+		cancel()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -327,8 +340,14 @@ func activeFromRow(r store.Response) (*active, error) {
 	return a, nil
 }
 
-// Close closes the methods that hold resources.
-func (u *Unit) Close() error { return closeMethods(u.o.Methods) }
+// Close records the decisions still waiting to be and closes the methods
+// that hold resources.
+func (u *Unit) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	u.Flush(ctx)
+	cancel()
+	return closeMethods(u.o.Methods)
+}
 
 // Decision is what the unit decided for one method of one policy.
 type Decision struct {
@@ -498,18 +517,15 @@ func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subj
 	if sj, err := json.Marshal(subj); err == nil {
 		row.Subject = sj
 	}
-	dur, step := u.duration(ctx, p, key, enforce)
-	if dur > 0 {
-		req.Expires = now.Add(dur)
-	}
-	// An action stays in force (to expire, be undone, and act once while
-	// it lasts) when its method can undo it or it has a duration; the
-	// others (a notification, a restart) are one-off.
-	inForce := m.Undoable || dur > 0
 	finish := func(status, reason string) Decision {
 		row.Status, row.Reason = status, reason
 		u.counts[status].Add(1)
-		if err := u.o.Audit.PutResponse(ctx, row); err != nil {
+		if status == store.StatusSuppressed || status == store.StatusRefused {
+			u.pending = append(u.pending, row)
+			if len(u.pending) >= maxPending {
+				u.flushLocked(ctx)
+			}
+		} else if err := u.o.Audit.PutResponse(ctx, row); err != nil {
 			u.log.Error("decision not recorded", "decision", row.ID, "err", err)
 		}
 		lvl := slog.LevelInfo
@@ -551,6 +567,14 @@ func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subj
 		u.budgets[m.Name] = spent
 		return finish(store.StatusSuppressed, fmt.Sprintf("suppressed: method %s spent its budget of %d actions per %v; %s", m.Name, b.Count, b.Per, req.Reason))
 	}
+	dur, step := u.duration(ctx, p, key, enforce)
+	if dur > 0 {
+		req.Expires = now.Add(dur)
+	}
+	// An action stays in force (to expire, be undone, and act once while
+	// it lasts) when its method can undo it or it has a duration; the
+	// others (a notification, a restart) are one-off.
+	inForce := m.Undoable || dur > 0
 	detail, err := m.Method.Plan(req)
 	if err != nil {
 		return finish(store.StatusRefused, "refused by the method: "+err.Error()+"; "+req.Reason)
@@ -699,10 +723,29 @@ func spoofable(s action.Subject, reports []event.Report) string {
 	return fmt.Sprintf("no report shows that %s could not have been forged (%s: a completed handshake, an established flow, an authenticated log line); the target is %s", what, AttrSrcVerified, strconv.Quote(target))
 }
 
-// ExpireDue undoes the actions whose time is up.
+// Flush records the decisions waiting to be recorded together.
+func (u *Unit) Flush(ctx context.Context) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.flushLocked(ctx)
+}
+
+func (u *Unit) flushLocked(ctx context.Context) {
+	if len(u.pending) == 0 {
+		return
+	}
+	if err := u.o.Audit.PutResponses(ctx, u.pending); err != nil {
+		u.log.Error("decisions not recorded", "decisions", len(u.pending), "err", err)
+	}
+	u.pending = u.pending[:0]
+}
+
+// ExpireDue undoes the actions whose time is up (and records the
+// decisions waiting to be).
 func (u *Unit) ExpireDue(ctx context.Context) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.flushLocked(ctx)
 	now := u.o.Clock.Now()
 	var due []*active
 	for k, a := range u.active {
@@ -766,6 +809,7 @@ var (
 // decision, one that expired, or one not in force is an error that says
 // so.
 func (u *Unit) Undo(ctx context.Context, id, who string) error {
+	u.Flush(ctx)
 	row, err := u.o.Audit.GetResponse(ctx, id)
 	if errors.Is(err, store.ErrNoResponse) {
 		return fmt.Errorf("undo %q: %w", id, ErrUnknownDecision)

@@ -92,7 +92,7 @@ type noSettings struct{}
 
 func (noSettings) Validate(*config.Problems, string) {}
 
-func testRegistry(t *testing.T, c *calls) *action.Registry {
+func testRegistry(t testing.TB, c *calls) *action.Registry {
 	reg := action.NewRegistry()
 	for _, f := range []action.Factory{
 		{Kind: "blocker", Needs: []string{"addr"}, Undoable: true},
@@ -118,7 +118,7 @@ var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
 // rig is a decision unit over a real store with the test kinds.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	unit   *Unit
 	st     *store.Store
 	clk    *clock.Manual
@@ -137,7 +137,7 @@ responses:
   - {kind: signaller, name: kill}
 `
 
-func newRig(t *testing.T, resolverYAML string) *rig {
+func newRig(t testing.TB, resolverYAML string) *rig {
 	t.Helper()
 	r := &rig{t: t, clk: clock.NewManual(t0), calls: &calls{}, path: filepath.Join(t.TempDir(), "vigil.db")}
 	r.reg = testRegistry(t, r.calls)
@@ -221,6 +221,7 @@ func (r *rig) decide(rep event.Report) []Decision {
 func (r *rig) statuses() map[string]int {
 	r.t.Helper()
 	out := map[string]int{}
+	r.unit.Flush(r.t.Context())
 	rows, err := r.st.Responses(r.t.Context(), store.ResponseFilter{Limit: store.MaxLimit})
 	if err != nil {
 		r.t.Fatal(err)

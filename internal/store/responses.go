@@ -63,39 +63,77 @@ func nullJSON(b json.RawMessage) any {
 // It is written at once (decisions are few, and an action must not be
 // lost to a crash once taken).
 func (s *Store) PutResponse(ctx context.Context, r Response) error {
-	if r.ID == "" {
-		return errors.New("store: response without an id")
-	}
-	if err := checkTime(r.Time); err != nil {
-		return fmt.Errorf("store: response %s: %w", r.ID, err)
-	}
-	var reports any
-	if len(r.Reports) > 0 {
-		b, err := json.Marshal(r.Reports)
-		if err != nil {
-			return fmt.Errorf("store: response %s: %w", r.ID, err)
-		}
-		reports = string(b)
-	}
-	subject := string(r.Subject)
-	if subject == "" {
-		subject = "{}"
-	}
-	if err := s.acquireWrite(ctx); err != nil {
-		return err
-	}
-	defer func() { <-s.wsem }()
-	_, err := s.wconn.ExecContext(ctx, `INSERT INTO responses
+	return s.PutResponses(ctx, []Response{r})
+}
+
+const putResponseSQL = `INSERT INTO responses
 		(id, time, mode, policy, method, kind, key, subject, reports, reason, status, outcome, expires, undone)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET time = excluded.time, mode = excluded.mode, policy = excluded.policy,
 		method = excluded.method, kind = excluded.kind, key = excluded.key, subject = excluded.subject,
 		reports = excluded.reports, reason = excluded.reason, status = excluded.status, outcome = excluded.outcome,
-		expires = excluded.expires, undone = excluded.undone`,
-		r.ID, r.Time.UnixNano(), r.Mode, r.Policy, r.Method, r.Kind, r.Key, subject, reports, r.Reason,
-		r.Status, nullJSON(r.Outcome), nullTime(r.Expires), nullTime(r.Undone))
+		expires = excluded.expires, undone = excluded.undone`
+
+// PutResponses records decisions in one transaction (a flood's
+// suppressed decisions): all of them, or none and an error.
+func (s *Store) PutResponses(ctx context.Context, rs []Response) (err error) {
+	type row struct {
+		r       *Response
+		reports any
+		subject string
+	}
+	rows := make([]row, 0, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		if r.ID == "" {
+			return errors.New("store: response without an id")
+		}
+		if err := checkTime(r.Time); err != nil {
+			return fmt.Errorf("store: response %s: %w", r.ID, err)
+		}
+		w := row{r: r, subject: string(r.Subject)}
+		if len(r.Reports) > 0 {
+			b, err := json.Marshal(r.Reports)
+			if err != nil {
+				return fmt.Errorf("store: response %s: %w", r.ID, err)
+			}
+			w.reports = string(b)
+		}
+		if w.subject == "" {
+			w.subject = "{}"
+		}
+		rows = append(rows, w)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := s.acquireWrite(ctx); err != nil {
+		return err
+	}
+	defer func() { <-s.wsem }()
+	tx, err := s.wconn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: record response %s: %w", r.ID, err)
+		return fmt.Errorf("store: record responses: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, putResponseSQL)
+	if err != nil {
+		return fmt.Errorf("store: record responses: %w", err)
+	}
+	defer stmt.Close()
+	for _, w := range rows {
+		r := w.r
+		if _, err := stmt.ExecContext(ctx, r.ID, r.Time.UnixNano(), r.Mode, r.Policy, r.Method, r.Kind, r.Key, w.subject, w.reports, r.Reason,
+			r.Status, nullJSON(r.Outcome), nullTime(r.Expires), nullTime(r.Undone)); err != nil {
+			return fmt.Errorf("store: record response %s: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: record responses: %w", err)
 	}
 	return nil
 }
