@@ -101,6 +101,7 @@ type source struct {
 	durable   string // the durable consumer's name ("" for core delivery)
 	filter    *filter
 	minSev    event.Severity // for subscriptions: the least severe report kept
+	reports   bool           // a subscription: its events are reports
 	in        prometheus.Counter
 	filtered  prometheus.Counter
 	decodeErr prometheus.Counter
@@ -350,6 +351,7 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 	for _, sc := range m.cfg.Subscriptions {
 		src := m.newSource("report:"+sc.Monitor, nil)
 		src.minSev = sc.MinSeverity.Of()
+		src.reports = true
 		h := func(msg *bus.Msg) { m.receiveReport(src, msg) }
 		src.durable = name + "_sub_" + bus.Token(sc.Monitor)
 		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: src.durable, Subjects: []string{bus.ReportSubject(sc.Monitor)}, Takeover: true, Resume: m.resumeFrom(ctx, src.durable)}, h)
@@ -469,6 +471,14 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 	}
 	ev := it.ev
 	m.analysed.Add(1)
+	if it.src.reports {
+		// A subscribed monitor's report: the decision unit weighs it
+		// beside this monitor's own (seed 002: a resolver correlates
+		// the results of the monitors it subscribes to).
+		if rep, err := event.ReportFromEvent(ev); err == nil {
+			m.unit.Offer(rep)
+		}
+	}
 	m.lastSeen.Store(ev.Time.UnixNano())
 	for _, o := range m.o.Observers {
 		o.ObserveEvent(ev)
