@@ -96,6 +96,7 @@ type Unit struct {
 	// recorded together (they never change): a flood is written in
 	// batches, not a transaction a decision.
 	pending []store.Response
+	swept   time.Time // when the policies' memory was last swept
 }
 
 // maxPending is the most decisions recorded in one batch.
@@ -132,8 +133,14 @@ type policy struct {
 // criterion within the policy's window, and the latest reports.
 type window struct {
 	times   [][]time.Time
-	reports []event.Report
+	reports []seen
 	last    time.Time
+}
+
+// seen is a report and when the unit took it.
+type seen struct {
+	at  time.Time
+	rep event.Report
 }
 
 // active is an action in force (executed), or one that would be (planned
@@ -394,7 +401,16 @@ func (u *Unit) Decide(ctx context.Context, rep event.Report) []Decision {
 			u.log.Debug("policy cooling down", "policy", p.cfg.Name, "subject", skey, "until", until)
 			continue
 		}
-		reports := append([]event.Report(nil), w.reports...)
+		// The reports that triggered the decision: those in the window.
+		var reports []event.Report
+		for _, r := range w.reports {
+			if p.cfg.Within == 0 || now.Sub(r.at) <= p.cfg.Within {
+				reports = append(reports, r.rep)
+			}
+		}
+		if len(reports) == 0 {
+			reports = []event.Report{rep}
+		}
 		delete(p.windows, skey)
 		if p.cfg.Cooldown > 0 {
 			p.cooldown[skey] = now.Add(p.cfg.Cooldown)
@@ -423,12 +439,27 @@ func (p *policy) note(skey string, hit []bool, rep event.Report, now time.Time) 
 			w.times[i] = append(w.times[i], now)
 		}
 	}
-	w.reports = append(w.reports, rep)
+	w.reports = append(w.reports, seen{now, rep})
 	if len(w.reports) > maxKept {
 		w.reports = w.reports[len(w.reports)-maxKept:]
 	}
 	w.last = now
 	return w
+}
+
+// sweep forgets the subjects whose window has passed and the cooldowns
+// that are over.
+func (p *policy) sweep(now time.Time) {
+	for k, w := range p.windows {
+		if p.cfg.Within == 0 || now.Sub(w.last) > p.cfg.Within {
+			delete(p.windows, k)
+		}
+	}
+	for k, until := range p.cooldown {
+		if !now.Before(until) {
+			delete(p.cooldown, k)
+		}
+	}
 }
 
 // forget drops the subjects with nothing in the window, then, if that is
@@ -747,6 +778,12 @@ func (u *Unit) ExpireDue(ctx context.Context) {
 	defer u.mu.Unlock()
 	u.flushLocked(ctx)
 	now := u.o.Clock.Now()
+	if now.Sub(u.swept) >= time.Minute {
+		for _, p := range u.policies {
+			p.sweep(now)
+		}
+		u.swept = now
+	}
 	var due []*active
 	for k, a := range u.active {
 		if a.expires.IsZero() || now.Before(a.expires) {

@@ -335,6 +335,11 @@ func TestCountsAndCooldown(t *testing.T) {
 	if len(ds) != 1 || ds[0].Status != store.StatusDone || !strings.Contains(ds[0].Reason, "3 matching reports within 1m0s about address 192.0.2.7") {
 		t.Fatalf("decisions %+v", ds)
 	}
+	// The decision carries the reports in the window, not the two before
+	// the gap.
+	if row, _ := r.st.GetResponse(t.Context(), ds[0].ID); len(row.Reports) != 3 {
+		t.Errorf("the decision names %d reports, want the 3 in the window", len(row.Reports))
+	}
 	// Another address counts on its own.
 	for i := 0; i < 3; i++ {
 		if ds := r.decide(report("192.0.2.99", "10.0.0.3", false, event.SeverityYellow)); i == 2 && len(ds) != 1 {
@@ -355,6 +360,16 @@ func TestCountsAndCooldown(t *testing.T) {
 	}
 	if _, executed, _ := r.calls.counts(); executed != 3 {
 		t.Errorf("one-off notifications sent %d times, want 3", executed)
+	}
+	// What the policy remembers is forgotten once its window and
+	// cooldowns have passed.
+	rep()
+	r.clk.Advance(2 * time.Hour)
+	r.unit.ExpireDue(t.Context())
+	for _, p := range r.unit.policies {
+		if len(p.windows) != 0 || len(p.cooldown) != 0 {
+			t.Errorf("policy %s still holds %d windows and %d cooldowns", p.cfg.Name, len(p.windows), len(p.cooldown))
+		}
 	}
 }
 
