@@ -153,6 +153,10 @@ type active struct {
 	out      action.Outcome
 	executed bool
 	expires  time.Time
+	// After an undo that failed: when to try again, and how long the
+	// wait after the next failure is.
+	retryAt time.Time
+	backoff time.Duration
 }
 
 // Bounds of the decision unit's memory.
@@ -579,9 +583,15 @@ func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subj
 			return finish(store.StatusRefused, "refused: "+why+"; "+req.Reason)
 		}
 	}
-	// Idempotence: what is in force acts once.
-	if a, ok := u.active[key]; ok && (a.expires.IsZero() || now.Before(a.expires)) {
-		return finish(store.StatusSuppressed, fmt.Sprintf("suppressed: decision %s on the same %s is in force%s; %s", a.id, skey, untilText(a.expires), req.Reason))
+	// Idempotence: what is in force acts once. An executed action stays
+	// in force until its method has undone it (an undo that failed is
+	// tried again); a planned one while its time lasts.
+	if a, ok := u.active[key]; ok && (a.executed || a.expires.IsZero() || now.Before(a.expires)) {
+		until := untilText(a.expires)
+		if a.executed && !a.expires.IsZero() && !now.Before(a.expires) {
+			until = " (expired, its undo pending)"
+		}
+		return finish(store.StatusSuppressed, fmt.Sprintf("suppressed: decision %s on the same %s is in force%s; %s", a.id, skey, until, req.Reason))
 	}
 	// The method's rate budget.
 	b := u.o.Config.DefaultBudget
@@ -793,12 +803,17 @@ func (u *Unit) ExpireDue(ctx context.Context) {
 			delete(u.active, k)
 			continue
 		}
+		if now.Before(a.retryAt) {
+			continue
+		}
 		due = append(due, a)
 	}
 	sort.Slice(due, func(i, j int) bool { return due[i].expires.Before(due[j].expires) })
 	for _, a := range due {
 		if err := u.undo(ctx, a, store.StatusExpired, "expired"); err != nil {
-			u.log.Error("expired action not undone; trying again", "decision", a.id, "err", err)
+			a.backoff = min(max(2*a.backoff, time.Second), 5*time.Minute)
+			a.retryAt = now.Add(a.backoff)
+			u.log.Error("expired action not undone; trying again", "decision", a.id, "in", a.backoff, "err", err)
 			continue
 		}
 		delete(u.active, a.req.Key)

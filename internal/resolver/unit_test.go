@@ -33,6 +33,7 @@ type calls struct {
 	undone    []action.Request
 	reconcile [][]action.Active
 	fail      bool
+	failUndo  bool
 }
 
 func (c *calls) counts() (int, int, int) {
@@ -68,6 +69,9 @@ func (m *recMethod) Undo(_ context.Context, req action.Request, out action.Outco
 	defer m.c.mu.Unlock()
 	if len(out.Undo) == 0 {
 		return errors.New("undo without the outcome's undo data")
+	}
+	if m.c.failUndo {
+		return errors.New("the test says the undo fails")
 	}
 	m.c.undone = append(m.c.undone, req)
 	return nil
@@ -651,5 +655,32 @@ func TestFailedExecution(t *testing.T) {
 	r.calls.fail = false
 	if ds := r.decide(report("192.0.2.7", "10.0.0.3", true, event.SeverityRed)); ds[0].Status != store.StatusDone {
 		t.Errorf("after a failure: %+v", ds)
+	}
+}
+
+// TestUndoRetried: an expired action whose undo fails stays in force and
+// is tried again, later each time, until its method undoes it.
+func TestUndoRetried(t *testing.T) {
+	r := newRig(t, "  mode: enforce\n"+blockPolicy)
+	d := r.decide(report("192.0.2.7", "10.0.0.3", true, event.SeverityRed))[0]
+	r.calls.failUndo = true
+	r.clk.Advance(10 * time.Minute)
+	r.unit.ExpireDue(t.Context())
+	if row, _ := r.st.GetResponse(t.Context(), d.ID); row.Status != store.StatusDone {
+		t.Fatalf("after a failed undo: %+v", row)
+	}
+	if ds := r.decide(report("192.0.2.7", "10.0.0.3", true, event.SeverityRed)); ds[0].Status != store.StatusSuppressed || !strings.Contains(ds[0].Reason, "its undo pending") {
+		t.Errorf("the same key while its undo fails: %+v", ds)
+	}
+	r.calls.failUndo = false
+	r.clk.Advance(500 * time.Millisecond)
+	r.unit.ExpireDue(t.Context())
+	if _, _, undone := r.calls.counts(); undone != 0 {
+		t.Fatal("tried again before its back-off")
+	}
+	r.clk.Advance(time.Second)
+	r.unit.ExpireDue(t.Context())
+	if row, _ := r.st.GetResponse(t.Context(), d.ID); row.Status != store.StatusExpired {
+		t.Errorf("after the retry: %+v", row)
 	}
 }
