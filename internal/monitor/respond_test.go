@@ -60,3 +60,46 @@ resolver:
 		t.Errorf("%d planned decisions, want 1", got)
 	}
 }
+
+// TestResponseIsAnObservation: an action taken in enforce mode is
+// published as a RESPONSE.ACTION event, which comes back through the
+// monitor's own source to its store and engines like any observation.
+func TestResponseIsAnObservation(t *testing.T) {
+	_, conn := startBus(t)
+	reg := testRegistry(t)
+	responses := action.NewRegistry()
+	if err := resolver.Register(responses); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]byte(`monitor: {name: svc}
+engines:
+  - kind: count
+    threshold: 3
+responses:
+  - {kind: log, name: log, level: info}
+resolver:
+  mode: enforce
+  policies:
+    - {name: red, where: {severity: red}, subject: host, methods: [log]}
+`), filepath.Join(t.TempDir(), "svc.yml"), config.Registries{Engines: reg, Responses: responses})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := run(t, Options{Config: cfg, Engines: reg, Responses: responses, Conn: conn("svc")})
+	if _, err := conn("publisher").PublishEvents(context.Background(), hostEvents(event.NewRandomIDs(), time.Now().UTC(), "web-3", event.TypeProcSpawn, 3)); err != nil {
+		t.Fatal(err)
+	}
+	var evs []event.Event
+	testutil.WaitFor(t, 20*time.Second, "the response event in the store", func() bool {
+		evs, _ = svc.m.Store().Events(context.Background(), store.Filter{Type: event.TypeResponseAction})
+		return len(evs) > 0
+	})
+	ev := evs[0]
+	if ev.Host != "web-3" || ev.Source != "svc" || ev.Str("status") != "done" || ev.Str("policy") != "red" || ev.Str("kind") != "log" {
+		t.Errorf("response event %+v", ev)
+	}
+	rows, _ := svc.m.Store().Responses(context.Background(), store.ResponseFilter{})
+	if len(rows) != 1 || rows[0].Status != store.StatusDone || rows[0].ID != ev.Str("decision") {
+		t.Errorf("decisions %+v", rows)
+	}
+}
