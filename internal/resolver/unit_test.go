@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -200,18 +201,18 @@ func (r *rig) restart() {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-var repSeq int
+var repSeq atomic.Int64
 
 // report is a gateway report about src attacking dst; verified says the
 // source completed a handshake.
 func report(src, dst string, verified bool, sev event.Severity) event.Report {
-	repSeq++
+	n := repSeq.Add(1)
 	attrs := map[string]any{"src": src, "dst": dst, "tags": []string{"attack.discovery"}}
 	if verified {
 		attrs[AttrSrcVerified] = true
 	}
 	return event.Report{
-		ID: fmt.Sprintf("rep-%06d", repSeq), Time: t0, Monitor: "gw", Engine: "signatures", Model: "scan",
+		ID: fmt.Sprintf("rep-%06d", n), Time: t0, Monitor: "gw", Engine: "signatures", Model: "scan",
 		Host: dst, IP: dst, Score: 0.95, Severity: sev, State: "alert", Explanation: "a scan", Attrs: attrs,
 	}
 }
@@ -682,5 +683,54 @@ func TestUndoRetried(t *testing.T) {
 	r.unit.ExpireDue(t.Context())
 	if row, _ := r.st.GetResponse(t.Context(), d.ID); row.Status != store.StatusExpired {
 		t.Errorf("after the retry: %+v", row)
+	}
+}
+
+// TestRunDecidesAndExpires runs the unit as the monitor does: reports
+// offered from several goroutines are decided by Run, an operator's undo
+// comes in beside it, and the clock's ticks expire the rest.
+func TestRunDecidesAndExpires(t *testing.T) {
+	r := newRig(t, "  mode: enforce\n  default_budget: {count: 1000, per: 1m}\n"+blockPolicy)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.unit.Run(ctx) }()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 25 {
+				rep := report(fmt.Sprintf("203.0.113.%d", g*25+i), "10.0.0.3", true, event.SeverityRed)
+				rep.ID = fmt.Sprintf("g%d-%d", g, i)
+				r.unit.Offer(rep)
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.unit.Decisions(store.StatusDone) < 100 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := r.unit.Decisions(store.StatusDone); n != 100 {
+		t.Fatalf("%d decisions done, want 100 (dropped %d)", n, r.unit.Dropped())
+	}
+	r.calls.mu.Lock()
+	first := r.calls.executed[0].ID
+	r.calls.mu.Unlock()
+	if err := r.unit.Undo(t.Context(), first, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Advance(11 * time.Minute)
+	for r.unit.Decisions(store.StatusExpired) < 99 && time.Now().Before(deadline) {
+		r.clk.Advance(time.Second) // each tick of the manual clock runs ExpireDue
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n, u := r.unit.Decisions(store.StatusExpired), r.unit.Decisions(store.StatusUndone); n != 99 || u != 1 {
+		t.Errorf("%d expired and %d undone, want 99 and 1", n, u)
+	}
+	cancel()
+	<-done
+	if st := r.statuses(); st[store.StatusExpired] != 99 || st[store.StatusUndone] != 1 {
+		t.Errorf("stored statuses %v", st)
 	}
 }
