@@ -201,6 +201,17 @@ Nov 22 11:00:02 gw-fw kernel: [  514.1] ACCEPT-SSH IN=eth0 OUT= SRC=192.0.2.1 DS
 			t.Errorf("respond undo of a planned decision: exit %d\n%s", code, out)
 		}
 	}
+	// An operator's own request is carried out in monitor mode too; a
+	// method that cannot undo cannot unblock.
+	if out, code := run(t, "", "respond", "block", "192.0.2.9", "--method", "log", "--reason", "test", "--url", base); code != 0 || !strings.Contains(out, "done") {
+		t.Errorf("respond block: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "", "respond", "block", "192.0.2.9", "--method", "nope", "--url", base); code == 0 || !strings.Contains(out, `no response method "nope"`) {
+		t.Errorf("respond block with an unknown method: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "", "respond", "unblock", "192.0.2.9", "--method", "log", "--url", base); code == 0 || !strings.Contains(out, "cannot undo") {
+		t.Errorf("respond unblock by a method that cannot undo: exit %d\n%s", code, out)
+	}
 	for _, q := range []string{"?hots=web-3", "?since=yesterday", "?limit=-1"} {
 		resp, err := http.Get(base + "/api/events" + q)
 		if err != nil {

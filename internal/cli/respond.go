@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -105,8 +107,95 @@ func respondCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(list, show, undo)
+	post := func(cmd *cobra.Command, path string, body any, out any) error {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, strings.TrimRight(base, "/")+path, bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("--url %q: %w", base, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		return doJSON(client, req, out)
+	}
+	var method, reason string
+	var dur time.Duration
+	block := &cobra.Command{
+		Use:   "block ADDRESS|PREFIX --method NAME",
+		Short: "Block an address or prefix with a configured method, as an operator",
+		Long: "Ask the decision unit to block an address or prefix with one of the monitor's response methods\n" +
+			"(responses:), for --for (0: until unblocked). It is carried out in monitor mode too; protected\n" +
+			"addresses are refused, and an address already blocked is blocked once.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			subj, _, err := addrSubject(args[0])
+			if err != nil {
+				return fail(err)
+			}
+			var ans map[string]string
+			if err := post(cmd, "/api/responses", map[string]any{"method": method, "subject": subj, "duration": dur.String(), "reason": reason}, &ans); err != nil {
+				return fail(err)
+			}
+			fmt.Fprintf(e.stdout, "%s %s: %s\n", text(ans["status"]), text(ans["id"]), text(ans["reason"]))
+			if ans["status"] != "done" && ans["status"] != "suppressed" {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("not blocked (%s)", text(ans["status"]))}
+			}
+			return nil
+		},
+	}
+	block.Flags().StringVar(&method, "method", "", "the response method's name in the resource object")
+	block.Flags().DurationVar(&dur, "for", 0, "how long the block lasts (0: until unblocked)")
+	block.Flags().StringVar(&reason, "reason", "", "why, for the audit")
+	_ = block.MarkFlagRequired("method")
+	unblock := &cobra.Command{
+		Use:   "unblock ADDRESS|PREFIX --method NAME",
+		Short: "Lift the blocks in force of an address or prefix by a method",
+		Long: "Undo every decision in force of the method on the address or prefix (a policy's or an\n" +
+			"operator's); it is an error when there is none.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, key, err := addrSubject(args[0])
+			if err != nil {
+				return fail(err)
+			}
+			q := url.Values{"status": {"done"}, "key": {method + "|" + key}, "limit": {"10000"}}
+			var rows []map[string]any
+			if err := get(cmd, "/api/responses?"+q.Encode(), &rows); err != nil {
+				return fail(err)
+			}
+			if len(rows) == 0 {
+				return fail(fmt.Errorf("no block of %s by %s is in force", args[0], method))
+			}
+			for _, r := range rows {
+				id, _ := r["id"].(string)
+				var ans map[string]string
+				if err := post(cmd, "/api/responses/"+url.PathEscape(id)+"/undo", nil, &ans); err != nil {
+					return fail(fmt.Errorf("undo %s: %w", id, err))
+				}
+				fmt.Fprintf(e.stdout, "undone %s\n", text(id))
+			}
+			return nil
+		},
+	}
+	unblock.Flags().StringVar(&method, "method", "", "the response method's name in the resource object")
+	_ = unblock.MarkFlagRequired("method")
+	cmd.AddCommand(list, show, undo, block, unblock)
 	return cmd
+}
+
+// addrSubject reads an address or prefix as a response subject, and the
+// key the decision unit files it under.
+func addrSubject(s string) (map[string]string, string, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return map[string]string{"addr": a.String()}, "addr=" + a.String(), nil
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		p = p.Masked()
+		return map[string]string{"prefix": p.String()}, "prefix=" + p.String(), nil
+	}
+	return nil, "", fmt.Errorf("%q is not an address or prefix", s)
 }
 
 // doJSON sends req and decodes a 200 answer into out; another answer is

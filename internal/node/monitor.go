@@ -198,6 +198,8 @@ func undoStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, resolver.ErrNotActive):
 		return http.StatusConflict
+	case errors.Is(err, resolver.ErrBadRequest):
+		return http.StatusBadRequest
 	}
 	return 0
 }

@@ -27,20 +27,17 @@ const (
 // subject, and a key part that identifies it.
 func subjectOf(kind, attr, unit string, rep *event.Report) (action.Subject, string, error) {
 	s := action.Subject{Host: rep.Host, Unit: unit}
-	var key string
 	switch kind {
 	case "host":
 		if rep.Host == "" {
 			return s, "", fmt.Errorf("the report names no host")
 		}
-		key = "host=" + rep.Host
 	case "ip":
 		a, err := netip.ParseAddr(rep.IP)
 		if err != nil {
 			return s, "", fmt.Errorf("the report's ip %q is not an address", rep.IP)
 		}
 		s.Addr = a.Unmap()
-		key = "addr=" + s.Addr.String()
 	case "addr":
 		v, ok := rep.Attrs[attr].(string)
 		if !ok {
@@ -48,10 +45,8 @@ func subjectOf(kind, attr, unit string, rep *event.Report) (action.Subject, stri
 		}
 		if a, err := netip.ParseAddr(v); err == nil {
 			s.Addr = a.Unmap()
-			key = "addr=" + s.Addr.String()
 		} else if p, ok := yamlnode.ParseCIDR(v); ok {
 			s.Prefix = p
-			key = "prefix=" + p.String()
 		} else {
 			return s, "", fmt.Errorf("attribute %s holds %q, not an address", attr, v)
 		}
@@ -66,7 +61,6 @@ func subjectOf(kind, attr, unit string, rep *event.Report) (action.Subject, stri
 		}
 		exe, _ := rep.Attrs["exe"].(string)
 		s.Process = &action.Process{PID: int(pid), Start: uint64(start), Exe: exe}
-		key = "host=" + rep.Host + "|pid=" + strconv.FormatInt(pid, 10) + "@" + strconv.FormatInt(start, 10)
 	case "conn":
 		src, _ := rep.Attrs["src"].(string)
 		dst, _ := rep.Attrs["dst"].(string)
@@ -81,14 +75,33 @@ func subjectOf(kind, attr, unit string, rep *event.Report) (action.Subject, stri
 			Local:  netip.AddrPortFrom(da.Unmap(), uint16(dport)),
 			Remote: netip.AddrPortFrom(sa.Unmap(), uint16(sport)),
 		}
-		key = "host=" + rep.Host + "|conn=" + s.Conn.Remote.String() + ">" + s.Conn.Local.String()
 	default:
 		return s, "", fmt.Errorf("unknown subject %q", kind)
 	}
-	if unit != "" {
-		key += "|unit=" + unit
+	return s, subjectKey(s), nil
+}
+
+// subjectKey identifies a subject for idempotence: its address or prefix;
+// or its host with its process (pid and start time) or connection; and
+// its unit.
+func subjectKey(s action.Subject) string {
+	var key string
+	switch {
+	case s.Addr.IsValid():
+		key = "addr=" + s.Addr.String()
+	case s.Prefix.IsValid():
+		key = "prefix=" + s.Prefix.Masked().String()
+	case s.Process != nil:
+		key = "host=" + s.Host + "|pid=" + strconv.Itoa(s.Process.PID) + "@" + strconv.FormatUint(s.Process.Start, 10)
+	case s.Conn != nil:
+		key = "host=" + s.Host + "|conn=" + s.Conn.Remote.String() + ">" + s.Conn.Local.String()
+	default:
+		key = "host=" + s.Host
 	}
-	return s, key, nil
+	if s.Unit != "" {
+		key += "|unit=" + s.Unit
+	}
+	return key
 }
 
 func intAttr(attrs map[string]any, name string) (int64, bool) {

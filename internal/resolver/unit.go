@@ -421,7 +421,7 @@ func (u *Unit) Decide(ctx context.Context, rep event.Report) []Decision {
 		}
 		why := p.why(subj, reports)
 		for _, mname := range p.cfg.Methods {
-			out = append(out, u.decide(ctx, p, u.o.Methods[mname], subj, skey, reports, why, now))
+			out = append(out, u.decide(ctx, p, u.o.Methods[mname], subj, skey, reports, why, now, false))
 		}
 	}
 	return out
@@ -537,7 +537,7 @@ func (p *policy) why(subj action.Subject, reports []event.Report) string {
 }
 
 // decide makes one decision: one method of one policy on one subject.
-func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subject, skey string, reports []event.Report, why string, now time.Time) Decision {
+func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subject, skey string, reports []event.Report, why string, now time.Time, manual bool) Decision {
 	key := m.Name + "|" + skey
 	mode := p.cfg.EffectiveMode(u.o.Config.Mode)
 	enforce := mode == config.ModeEnforce && !p.cfg.DryRun
@@ -578,7 +578,7 @@ func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subj
 			return finish(store.StatusRefused, "refused: "+why+"; "+req.Reason)
 		}
 	}
-	if needs(m, "addr") && (subj.Addr.IsValid() || subj.Prefix.IsValid()) {
+	if !manual && needs(m, "addr") && (subj.Addr.IsValid() || subj.Prefix.IsValid()) {
 		if why := spoofable(subj, reports); why != "" {
 			return finish(store.StatusRefused, "refused: "+why+"; "+req.Reason)
 		}
@@ -604,7 +604,7 @@ func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subj
 		k++
 	}
 	spent = spent[k:]
-	if len(spent) >= b.Count {
+	if len(spent) >= b.Count && !manual {
 		u.budgets[m.Name] = spent
 		return finish(store.StatusSuppressed, fmt.Sprintf("suppressed: method %s spent its budget of %d actions per %v; %s", m.Name, b.Count, b.Per, req.Reason))
 	}
@@ -849,6 +849,99 @@ func (u *Unit) undo(ctx context.Context, a *active, status, why string) error {
 	u.log.Info("decision ended", "decision", a.id, "status", status, "key", a.req.Key)
 	u.emit(event.TypeResponseUndo, &a.req, status, why)
 	return nil
+}
+
+// InForce tells whether decision id, filed under key, is an action in
+// force that Undo can reverse.
+func (u *Unit) InForce(key, id string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	a, ok := u.active[key]
+	if !ok || !a.executed || a.id != id {
+		return false
+	}
+	_, undoes := u.o.Methods[a.method].Method.(action.Undoer)
+	return undoes
+}
+
+// Manual is an operator's own request (vigil respond block): a method
+// applied to a subject, for a time.
+type Manual struct {
+	Method  string
+	Subject action.Subject
+	// Duration: how long the action lasts (0: until undone, for methods
+	// that undo).
+	Duration time.Duration
+	// Who asked, and why, for the audit.
+	Who, Reason string
+}
+
+// needWords name the subject parts in messages.
+var needWords = map[string]string{
+	"host": "a host", "addr": "an address", "conn": "a connection (both ends)", "process": "a process (pid and start time)", "unit": "a unit",
+}
+
+// ErrBadRequest is the error of a manual request that cannot be carried
+// out as given (an unknown method, a subject without what the method
+// acts on).
+var ErrBadRequest = errors.New("bad request")
+
+// Request carries out an operator's own request, whatever the mode: the
+// protected addresses and processes are refused and an action in force
+// acts once, as for a policy's decision; spoof awareness and rate budgets
+// apply to policies only (the operator is the evidence).
+func (u *Unit) Request(ctx context.Context, mr Manual) (Decision, error) {
+	m, ok := u.o.Methods[mr.Method]
+	if !ok {
+		known := make([]string, 0, len(u.o.Methods))
+		for n := range u.o.Methods {
+			known = append(known, n)
+		}
+		sort.Strings(known)
+		return Decision{}, fmt.Errorf("%w: no response method %q (configured: %s)", ErrBadRequest, mr.Method, strings.Join(known, ", "))
+	}
+	s := mr.Subject
+	if s.Addr.IsValid() {
+		s.Addr = s.Addr.Unmap()
+	}
+	if s.Prefix.IsValid() {
+		s.Prefix = s.Prefix.Masked()
+	}
+	for _, need := range m.Needs {
+		ok := true
+		switch need {
+		case "host":
+			ok = s.Host != ""
+		case "addr":
+			ok = s.Addr.IsValid() || s.Prefix.IsValid()
+		case "conn":
+			ok = s.Conn != nil && s.Conn.Local.IsValid() && s.Conn.Remote.IsValid()
+		case "process":
+			ok = s.Process != nil && s.Process.PID > 0 && s.Process.Start > 0
+		case "unit":
+			ok = s.Unit != ""
+		}
+		if !ok {
+			return Decision{}, fmt.Errorf("%w: method %s (%s) acts on %s; the request gives none", ErrBadRequest, m.Name, m.Kind, needWords[need])
+		}
+	}
+	if mr.Duration < 0 {
+		return Decision{}, fmt.Errorf("%w: a negative duration", ErrBadRequest)
+	}
+	who := mr.Who
+	if who == "" {
+		who = "an operator"
+	}
+	why := "requested by " + who
+	if mr.Reason != "" {
+		why += ": " + strconv.Quote(mr.Reason)
+	}
+	p := &policy{cfg: config.Policy{Mode: config.ModeEnforce, Duration: mr.Duration}}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	d := u.decide(ctx, p, m, s, subjectKey(s), nil, why, u.o.Clock.Now(), true)
+	u.flushLocked(ctx)
+	return d, nil
 }
 
 // Errors of Undo.

@@ -734,3 +734,41 @@ func TestRunDecidesAndExpires(t *testing.T) {
 		t.Errorf("stored statuses %v", st)
 	}
 }
+
+// TestManualRequest: an operator's own request is carried out in monitor
+// mode too, acts once while in force, never touches a protected address,
+// and a request the method cannot take is a clear error.
+func TestManualRequest(t *testing.T) {
+	r := newRig(t, blockPolicy) // monitor mode
+	addr := netip.MustParseAddr("192.0.2.7")
+	d, err := r.unit.Request(t.Context(), Manual{Method: "block", Subject: action.Subject{Addr: addr}, Duration: time.Hour, Who: "admin", Reason: "seen in the logs"})
+	if err != nil || d.Status != store.StatusDone || d.Key != "block|addr=192.0.2.7" || !strings.Contains(d.Reason, `requested by admin: "seen in the logs"`) {
+		t.Fatalf("request: %+v, %v", d, err)
+	}
+	row, _ := r.st.GetResponse(t.Context(), d.ID)
+	if row.Policy != "" || row.Mode != "enforce" || !row.Expires.Equal(t0.Add(time.Hour)) {
+		t.Errorf("stored %+v", row)
+	}
+	// A policy's decision on the same address now acts once.
+	if ds := r.decide(report("192.0.2.7", "10.0.0.3", true, event.SeverityRed)); ds[0].Status != store.StatusSuppressed {
+		t.Errorf("a policy on the same key: %+v", ds)
+	}
+	if d, _ := r.unit.Request(t.Context(), Manual{Method: "block", Subject: action.Subject{Addr: addr}}); d.Status != store.StatusSuppressed {
+		t.Errorf("the same request again: %+v", d)
+	}
+	if d, _ := r.unit.Request(t.Context(), Manual{Method: "block", Subject: action.Subject{Addr: netip.MustParseAddr("198.51.100.1")}}); d.Status != store.StatusRefused {
+		t.Errorf("a protected address: %+v", d)
+	}
+	if _, err := r.unit.Request(t.Context(), Manual{Method: "nope", Subject: action.Subject{Addr: addr}}); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "block, kill, page") {
+		t.Errorf("unknown method: %v", err)
+	}
+	if _, err := r.unit.Request(t.Context(), Manual{Method: "block", Subject: action.Subject{Host: "web-3"}}); !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "acts on an address") {
+		t.Errorf("no address: %v", err)
+	}
+	if err := r.unit.Undo(t.Context(), d.ID, "admin"); err != nil {
+		t.Errorf("undo: %v", err)
+	}
+	if _, executed, undone := r.calls.counts(); executed != 1 || undone != 1 {
+		t.Errorf("executed %d, undone %d", executed, undone)
+	}
+}

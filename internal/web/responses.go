@@ -10,13 +10,60 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/resolver"
+	"github.com/vigil-ids/vigil/internal/resolver/action"
 	"github.com/vigil-ids/vigil/internal/store"
 )
 
-// Responder undoes decisions of the monitor's decision unit
-// (resolver.Unit).
+// Responder is the monitor's decision unit (resolver.Unit): it undoes
+// decisions and carries out an operator's own requests.
 type Responder interface {
 	Undo(ctx context.Context, id, who string) error
+	Request(ctx context.Context, m resolver.Manual) (resolver.Decision, error)
+	InForce(key, id string) bool
+}
+
+// requestJSON is an operator's request (POST /api/responses).
+type requestJSON struct {
+	Method   string         `json:"method"`
+	Subject  action.Subject `json:"subject"`
+	Duration string         `json:"duration"`
+	Reason   string         `json:"reason"`
+}
+
+// postRequest carries out an operator's own request: POST /api/responses
+// with {"method", "subject", "duration", "reason"}.
+func (s *Server) postRequest(w http.ResponseWriter, r *http.Request) {
+	if s.o.Responder == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("this server runs no decision unit"))
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	var req requestJSON
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("request body: %w", err))
+		return
+	}
+	var d time.Duration
+	if req.Duration != "" {
+		var err error
+		if d, err = time.ParseDuration(req.Duration); err != nil || d < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("duration %q: want a duration such as 10m or 24h", req.Duration))
+			return
+		}
+	}
+	who := "the HTTP API (" + r.RemoteAddr + ")"
+	dd, err := s.o.Responder.Request(r.Context(), resolver.Manual{Method: req.Method, Subject: req.Subject, Duration: d, Who: who, Reason: req.Reason})
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]string{"id": dd.ID, "status": dd.Status, "key": dd.Key, "reason": dd.Reason})
+	case s.o.UndoStatus != nil && s.o.UndoStatus(err) != 0:
+		writeError(w, s.o.UndoStatus(err), err)
+	default:
+		s.o.Logger.Warn("request failed", "err", err)
+		writeError(w, http.StatusInternalServerError, err)
+	}
 }
 
 // responseJSON is a decision as the API gives it (docs/API.md).
@@ -35,6 +82,16 @@ type responseJSON struct {
 	Outcome json.RawMessage `json:"outcome,omitempty"`
 	Expires *time.Time      `json:"expires,omitempty"`
 	Undone  *time.Time      `json:"undone,omitempty"`
+	// InForce says the action is in force and can be undone.
+	InForce bool `json:"in_force"`
+}
+
+func (s *Server) toJSON(r store.Response) responseJSON {
+	out := toJSON(r)
+	if s.o.Responder != nil && r.Status == store.StatusDone {
+		out.InForce = s.o.Responder.InForce(r.Key, r.ID)
+	}
+	return out
 }
 
 func toJSON(r store.Response) responseJSON {
@@ -112,7 +169,7 @@ func (s *Server) getResponses(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]responseJSON, 0, len(rows))
 	for _, row := range rows {
-		out = append(out, toJSON(row))
+		out = append(out, s.toJSON(row))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -127,7 +184,7 @@ func (s *Server) getResponse(w http.ResponseWriter, r *http.Request) {
 		s.o.Logger.Error("querying a response", "err", err)
 		writeError(w, http.StatusInternalServerError, errors.New("query failed"))
 	default:
-		writeJSON(w, http.StatusOK, toJSON(row))
+		writeJSON(w, http.StatusOK, s.toJSON(row))
 	}
 }
 

@@ -97,6 +97,8 @@ func undoStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, resolver.ErrNotActive):
 		return http.StatusConflict
+	case errors.Is(err, resolver.ErrBadRequest):
+		return http.StatusBadRequest
 	}
 	return 0
 }
@@ -122,7 +124,7 @@ func TestResponsesAPI(t *testing.T) {
 	code, body := f.do(t, http.MethodGet, "/api/responses", "")
 	var list []responseJSON
 	if err := json.Unmarshal([]byte(body), &list); code != 200 || err != nil || len(list) != 1 || list[0].ID != ds[0].ID || list[0].Status != "done" ||
-		list[0].Policy != "mark-red" || string(list[0].Subject) != `{"host":"web-3"}` || len(list[0].Reports) != 1 {
+		list[0].Policy != "mark-red" || string(list[0].Subject) != `{"host":"web-3"}` || len(list[0].Reports) != 1 || !list[0].InForce {
 		t.Fatalf("list: %d %s (%v)", code, body, err)
 	}
 	if strings.Contains(body, "<b>") {
@@ -151,6 +153,16 @@ func TestResponsesAPI(t *testing.T) {
 	}
 	if code, _ := f.do(t, http.MethodPost, "/api/responses/nope/undo", ""); code != 404 {
 		t.Errorf("undo unknown: %d", code)
+	}
+	// An operator's own request.
+	if code, body := f.do(t, http.MethodPost, "/api/responses", `{"method":"mark","subject":{"host":"web-4"},"duration":"1h","reason":"<b>x</b>"}`); code != 200 ||
+		!strings.Contains(body, `"status":"done"`) || !strings.Contains(body, `"key":"mark|host=web-4"`) || strings.Contains(body, "<b>") {
+		t.Errorf("request: %d %s", code, body)
+	}
+	for _, bad := range []string{`{"method":"nope","subject":{"host":"web-4"}}`, `{"method":"mark","subjct":{}}`, `{"method":"mark","duration":"soon"}`, `[`} {
+		if code, body := f.do(t, http.MethodPost, "/api/responses", bad); code != 400 {
+			t.Errorf("request %s: %d %s", bad, code, body)
+		}
 	}
 	row, _ := st.GetResponse(ctx, ds[0].ID)
 	if row.Status != store.StatusUndone || !strings.Contains(row.Reason, "undone by the HTTP API") || row.Undone.IsZero() {

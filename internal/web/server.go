@@ -70,8 +70,9 @@ type Options struct {
 	// published (default DefaultBatchEvents).
 	BatchEvents int
 	// Responder, when set, undoes the decision unit's decisions (POST
-	// /api/responses/{id}/undo); UndoStatus maps its errors to an HTTP
-	// status (0: 500).
+	// /api/responses/{id}/undo) and carries out an operator's requests
+	// (POST /api/responses); UndoStatus maps its errors to an HTTP status
+	// (0: 500).
 	Responder  Responder
 	UndoStatus func(error) int
 	// AllowedHosts are names, besides loopback names, IP addresses, the
@@ -195,6 +196,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/responses", s.getResponses)
 	mux.HandleFunc("GET /api/responses/{id}", s.getResponse)
 	mux.HandleFunc("POST /api/responses/{id}/undo", s.postUndo)
+	mux.HandleFunc("POST /api/responses", s.postRequest)
 	mux.HandleFunc("GET /api/stream", s.stream)
 	return securityHeaders(s.guard(mux))
 }

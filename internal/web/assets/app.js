@@ -382,7 +382,7 @@ async function loadResponses() {
     cell(tr, r.expires || "");
     cell(tr, r.reason, "reason");
     const td = document.createElement("td");
-    if (r.status === "done") {
+    if (r.in_force) {
       const b = document.createElement("button");
       b.type = "button";
       b.textContent = "undo";
