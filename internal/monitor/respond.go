@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/resolver"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
@@ -70,8 +71,9 @@ func (m *Monitor) emitResponse(ev event.Event) {
 }
 
 // ownAddresses are the addresses the decision unit never acts on besides
-// the configured ones: this machine's own, the bus servers it connects
-// to, and the address the embedded server listens on.
+// the configured ones: this machine's own and its default gateways, the
+// bus servers it connects to, and the address the embedded server listens
+// on.
 func (m *Monitor) ownAddresses() []netip.Prefix {
 	var out []netip.Prefix
 	add := func(a netip.Addr) {
@@ -100,6 +102,13 @@ func (m *Monitor) ownAddresses() []netip.Prefix {
 				add(a)
 			}
 		}
+	}
+	proc := m.cfg.Agent.Proc
+	if proc == "" {
+		proc = config.DefaultProc
+	}
+	for _, gw := range defaultGateways(proc) {
+		add(gw)
 	}
 	for _, u := range strings.Split(m.cfg.Bus.URL, ",") {
 		if pu, err := url.Parse(strings.TrimSpace(u)); err == nil && pu.Hostname() != "" {
