@@ -4,7 +4,7 @@ package models
 
 import "embed"
 
-//go:embed m1.yaml m2.yaml m3.yaml m4.yaml
+//go:embed m1.yaml m2.yaml m3.yaml m3r.yaml m4.yaml
 var files embed.FS
 
 // Prefix marks a model file shipped in the binary.

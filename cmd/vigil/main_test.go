@@ -164,6 +164,54 @@ Nov 22 11:00:02 gw-fw kernel: [  514.1] ACCEPT-SSH IN=eth0 OUT= SRC=192.0.2.1 DS
 	if len(reps) != 1 || reps[0].Severity != "red" || !strings.Contains(reps[0].Explanation, "httpd") || len(reps[0].Evidence) != 1 {
 		t.Errorf("reports of the default signature engine: %+v", reps)
 	}
+	// The built-in policies run in monitor mode: the red host is a
+	// decision, logged, stored and listed, and nothing is executed.
+	var decisions []struct{ ID, Status, Mode, Key, Reason string }
+	found := -1
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && found < 0; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/api/responses?policy=red-host")
+		if err != nil {
+			t.Fatal(err)
+		}
+		decisions = nil
+		_ = json.NewDecoder(resp.Body).Decode(&decisions)
+		resp.Body.Close()
+		for i, d := range decisions {
+			if d.Key == "log|host=web-3" {
+				found = i
+			}
+		}
+	}
+	if found < 0 || decisions[found].Status != "planned" || decisions[found].Mode != "monitor" {
+		t.Errorf("decisions of the built-in red-host policy: %+v", decisions)
+	}
+	if resp, err := http.Get(base + "/api/responses?status=done,failed"); err == nil {
+		var done []any
+		_ = json.NewDecoder(resp.Body).Decode(&done)
+		resp.Body.Close()
+		if len(done) != 0 {
+			t.Errorf("monitor mode executed %d actions", len(done))
+		}
+	}
+	if out, code := run(t, "", "respond", "list", "--url", base); code != 0 || !strings.Contains(out, "planned") || !strings.Contains(out, "red-host") {
+		t.Errorf("respond list: exit %d\n%s", code, out)
+	}
+	if found >= 0 {
+		if out, code := run(t, "", "respond", "undo", "--url", base, decisions[found].ID); code == 0 || !strings.Contains(out, "it is planned, nothing was done") {
+			t.Errorf("respond undo of a planned decision: exit %d\n%s", code, out)
+		}
+	}
+	// An operator's own request is carried out in monitor mode too; a
+	// method that cannot undo cannot unblock.
+	if out, code := run(t, "", "respond", "block", "192.0.2.9", "--method", "log", "--reason", "test", "--url", base); code != 0 || !strings.Contains(out, "done") {
+		t.Errorf("respond block: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "", "respond", "block", "192.0.2.9", "--method", "nope", "--url", base); code == 0 || !strings.Contains(out, `no response method "nope"`) {
+		t.Errorf("respond block with an unknown method: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "", "respond", "unblock", "192.0.2.9", "--method", "log", "--url", base); code == 0 || !strings.Contains(out, "cannot undo") {
+		t.Errorf("respond unblock by a method that cannot undo: exit %d\n%s", code, out)
+	}
 	for _, q := range []string{"?hots=web-3", "?since=yesterday", "?limit=-1"} {
 		resp, err := http.Get(base + "/api/events" + q)
 		if err != nil {
@@ -300,7 +348,7 @@ func TestCheckRules(t *testing.T) {
 }
 
 func TestVerbsHaveHelp(t *testing.T) {
-	for _, verb := range []string{"version", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "ingest suricata", "ingest snort", "netsensor", "bench", "bench netsensor", "bench bus", "bench agent", "bench signature", "bench track", "lab", "lab dmz"} {
+	for _, verb := range []string{"version", "respond", "respond list", "respond undo", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "ingest suricata", "ingest snort", "netsensor", "bench", "bench netsensor", "bench bus", "bench agent", "bench signature", "bench track", "lab", "lab dmz"} {
 		out, code := run(t, "", append(strings.Fields(verb), "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("vigil %s --help: exit %d\n%s", verb, code, out)

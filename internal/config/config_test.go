@@ -45,9 +45,32 @@ func (k kinds) Kinds() []string {
 	return out
 }
 
-var testRegistries = Registries{Engines: kinds{
-	"sample": func() Settings { return &sampleSettings{Threshold: 1, Window: time.Minute} },
-}}
+// needKinds are response kinds that say what they act on.
+type needKinds struct {
+	kinds
+	needs map[string][]string
+}
+
+func (k needKinds) Needs(kind string) []string { return k.needs[kind] }
+
+// noSettings is a response kind's settings with nothing to set.
+type noSettings struct{}
+
+func (noSettings) Validate(*Problems, string) {}
+
+var testRegistries = Registries{
+	Engines: kinds{
+		"sample": func() Settings { return &sampleSettings{Threshold: 1, Window: time.Minute} },
+	},
+	Responses: needKinds{
+		kinds: kinds{
+			"notifier":  func() Settings { return &noSettings{} },
+			"blocker":   func() Settings { return &noSettings{} },
+			"restarter": func() Settings { return &noSettings{} },
+		},
+		needs: map[string][]string{"blocker": {"addr"}, "restarter": {"host", "unit"}},
+	},
+}
 
 func TestGoodFiles(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.good.yml")
@@ -176,7 +199,7 @@ func TestSubjects(t *testing.T) {
 }
 
 func FuzzLoad(f *testing.F) {
-	for _, name := range []string{"full.good.yml", "ten.bad.yml", "files.bad.yml"} {
+	for _, name := range []string{"full.good.yml", "ten.bad.yml", "files.bad.yml", "resolver.good.yml", "resolver.bad.yml"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -215,5 +238,68 @@ func TestReportsFrom(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%s: got %v, want %q", c.yaml, err, c.want)
 		}
+	}
+}
+
+// TestResolverPolicies checks what the policies of a resolver section read
+// into: modes, windows, criteria, subjects, and the defaults.
+func TestResolverPolicies(t *testing.T) {
+	ro, err := LoadFile("testdata/resolver.good.yml", testRegistries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ro.Resolver
+	if r.Mode != ModeEnforce || r.ActionTimeout != 5*time.Second || r.DefaultBudget.Count != 10 || r.Budgets["block-gw"].Per != 10*time.Minute {
+		t.Errorf("resolver: %+v", r)
+	}
+	if len(r.Protect.ProtectedPrefixes()) != 3 || r.Protect.Processes[1] != "postgres" {
+		t.Errorf("protect: %+v", r.Protect)
+	}
+	if len(r.Policies) != 3 {
+		t.Fatalf("%d policies", len(r.Policies))
+	}
+	contain, block, tell := r.Policies[0], r.Policies[1], r.Policies[2]
+	if contain.Cond == nil || len(contain.With) != 1 || contain.With[0].Cond == nil || contain.With[0].Count != 1 || contain.Within != 5*time.Minute {
+		t.Errorf("contain-web: %+v", contain)
+	}
+	if got := strings.Join(contain.SubjectParts(), ","); got != "host,unit" {
+		t.Errorf("contain-web supplies %s", got)
+	}
+	if block.Count != 5 || block.Subject != "addr:src" || len(block.Escalate) != 4 || block.Escalate[3] != 168*time.Hour ||
+		block.EffectiveMode(r.Mode) != ModeMonitor || contain.EffectiveMode(r.Mode) != ModeEnforce {
+		t.Errorf("block-scanner: %+v", block)
+	}
+	if tell.Count != 1 || tell.Subject != "host" || !tell.DryRun {
+		t.Errorf("tell: %+v", tell)
+	}
+}
+
+// TestResolverDefaults: a resource object without a resolver section is in
+// monitor mode, with no policies, sshd protected and a budget per method.
+func TestResolverDefaults(t *testing.T) {
+	ro, err := LoadFile("testdata/minimal.good.yml", testRegistries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ro.Resolver
+	if r.Mode != ModeMonitor || len(r.Policies) != 0 || r.DefaultBudget.Count != DefaultBudgetCount || r.ActionTimeout != DefaultActionTimeout {
+		t.Errorf("defaults: %+v", r)
+	}
+	if !strings.Contains(strings.Join(r.Protect.Processes, ","), "sshd") {
+		t.Errorf("sshd not protected by default: %v", r.Protect.Processes)
+	}
+}
+
+// TestPolicyNeeds: a method that acts on what the policy's subject cannot
+// give is a load error at the method's position.
+func TestPolicyNeeds(t *testing.T) {
+	doc := "monitor: {name: m}\nresponses:\n  - {kind: blocker, name: b}\n  - {kind: restarter, name: r}\n" +
+		"resolver:\n  policies:\n    - name: p\n      where: {severity: red}\n      subject: host\n      methods: [b, r]\n"
+	_, err := Load([]byte(doc), "m.yaml", testRegistries)
+	if err == nil || !strings.Contains(err.Error(), `m.yaml:10:17: resolver.policies[0].methods[0]: method "b" (blocker) acts on an address, which subject "host" does not give`) {
+		t.Errorf("got %v", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), `method "r" (restarter) acts on a unit (unit:)`) {
+		t.Errorf("got %v", err)
 	}
 }

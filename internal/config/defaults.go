@@ -63,6 +63,13 @@ const (
 	// DefaultAttemptTimeout is how long the network sensor waits for an
 	// answer before a connection attempt is unanswered.
 	DefaultAttemptTimeout = 5 * time.Second
+
+	// DefaultBudgetCount actions in DefaultBudgetPer is each response
+	// method's rate budget when the resolver section gives none.
+	DefaultBudgetCount = 30
+	DefaultBudgetPer   = time.Minute
+	// DefaultActionTimeout bounds one execution or undo of a response.
+	DefaultActionTimeout = 10 * time.Second
 )
 
 // DefaultAgentEvents is the host events section when a resource object

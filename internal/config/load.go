@@ -114,6 +114,7 @@ func (l *loader) load(data []byte) *ResourceObject {
 	l.r.Decode(root, ro, "")
 	l.decodePlugins(ro)
 	ro.validate(&l.p)
+	l.checkPolicyNeeds(ro)
 	return ro
 }
 

@@ -193,15 +193,6 @@ func (s *PluginSpec) ReadYAML(r *yamlnode.Reader, n *yaml.Node, path string) {
 	s.node = n
 }
 
-// Resolver configures the decision unit and dissemination.
-type Resolver struct {
-	// Publish sends reports to subscribers on vigil.report.<monitor>.
-	Publish bool `yaml:"publish"`
-	// MinSeverity is the least severe report that is disseminated; every
-	// report is stored.
-	MinSeverity Severity `yaml:"min_severity"`
-}
-
 // Severity is a severity name in a resource object: green, yellow or red.
 type Severity event.Severity
 
@@ -474,7 +465,7 @@ func Default() *ResourceObject {
 			Listen:    DefaultBusListen,
 			JetStream: JetStream{MaxBytes: 1 << 30, MaxAge: 24 * time.Hour},
 		},
-		Resolver: Resolver{Publish: true, MinSeverity: Severity(event.SeverityGreen)},
+		Resolver: DefaultResolver(),
 		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
 		Agent: Agent{Interval: DefaultAgentInterval, Window: DefaultAgentWindow, Proc: DefaultProc, SpoolMaxBytes: DefaultSpoolMaxBytes,
 			Syscalls: AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries},
@@ -575,6 +566,7 @@ func (ro *ResourceObject) validate(p *Problems) {
 	}
 	validatePlugins(p, "engines", ro.Engines)
 	validatePlugins(p, "responses", ro.Responses)
+	ro.Resolver.validate(p, "resolver", ro.Responses)
 	ro.Agent.validate(p, "agent")
 	ro.NetSensor.validate(p, "netsensor")
 	if ro.Store.Retention < 0 {

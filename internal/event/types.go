@@ -43,6 +43,11 @@ const (
 	TypeProcConnect  = "PROC.CONNECT"  // a process connected out
 	TypeProcAccept   = "PROC.ACCEPT"   // a process accepted a connection
 
+	// Responses of a monitor's resolver (docs/EVENTS.md, docs/RESPONSES.md):
+	// a response is itself an observation.
+	TypeResponseAction = "RESPONSE.ACTION" // a response method acted (or, in a dry run, would have)
+	TypeResponseUndo   = "RESPONSE.UNDO"   // an action expired or was undone
+
 	// TypeReport is an analysis result (see Report).
 	TypeReport = "REPORT"
 	// TypeNIDSAlert is an alert of a network intrusion-detection system
@@ -92,7 +97,8 @@ func IsProcessLevel(t string) bool { return strings.HasPrefix(t, "PROC.") }
 
 // ownTypes are the types Vigil's own parts produce: the host sensor's, the
 // network sensor's (internal/sensor/netsensor), the firewall log's
-// (internal/ingest/fwlog), NIDS alerts, reports and sensor health. Each
+// (internal/ingest/fwlog), NIDS alerts, reports, the resolver's responses
+// and sensor health. Each
 // producing package's tests check that its types are listed here.
 var ownTypes = map[string]bool{
 	TypeReport: true, TypeNIDSAlert: true, "SENSOR.DROPPED": true, TypeProcCPULevel: true, TypeProcMemLevel: true,
@@ -100,7 +106,7 @@ var ownTypes = map[string]bool{
 	"NET.DNS": true, "NET.BANNER": true, "NET.SUMMARY": true, "NET.IP": true, "NET.FW.DROP": true, "NET.FW.PASS": true,
 	TypeProcExec: true, TypeProcExit: true, TypeFileOpen: true, TypeFileModify: true, TypeFilePerm: true,
 	TypeProcCred: true, TypeProcPtrace: true, TypeProcMemfd: true, TypeKernelModule: true, TypeKernelBPF: true,
-	TypeProcConnect: true, TypeProcAccept: true,
+	TypeProcConnect: true, TypeProcAccept: true, TypeResponseAction: true, TypeResponseUndo: true,
 }
 
 // KnownType tells whether t is a type Vigil's own parts produce, or a
@@ -125,4 +131,42 @@ func KnownType(t string) bool {
 		return false
 	}
 	return ownTypes[t] || hostTypes[t] != CategoryOther
+}
+
+// AttrSrcVerified is the report attribute saying that the address in the
+// report's src attribute could not have been forged (SourceVerified held
+// for the event behind it); the resolver blocks no other address.
+const AttrSrcVerified = "src_verified"
+
+// SourceVerified tells whether ev, a network sensor's record, shows that
+// its src address could not have been forged: the server sent data back
+// on a TCP connection, which it does only once the three-way handshake
+// has completed with the real owner of the address (a source that forges
+// its address never sees the SYN-ACK it would have to acknowledge). Such
+// records are a NET.FLOW with bytes_to_client, a NET.HTTP request with its
+// status, a NET.FTP or NET.SMTP command with its reply, and a NET.BANNER
+// answer (reply: true). A SYN answered by a SYN-ACK (NET.CONN established)
+// is not enough: the answer went to whoever the SYN named.
+func SourceVerified(ev *Event) bool {
+	if p, _ := ev.Attrs["proto"].(string); p != "tcp" {
+		return false
+	}
+	if _, ok := ev.Attrs["src"].(string); !ok {
+		return false
+	}
+	switch ev.Type {
+	case "NET.FLOW":
+		n, ok := ev.Num("bytes_to_client")
+		return ok && n > 0
+	case "NET.HTTP":
+		_, ok := ev.Num("status")
+		return ok
+	case "NET.FTP", "NET.SMTP":
+		_, ok := ev.Num("reply")
+		return ok
+	case "NET.BANNER":
+		r, _ := ev.Attrs["reply"].(bool)
+		return r
+	}
+	return false
 }

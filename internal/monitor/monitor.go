@@ -25,6 +25,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/resolver"
+	"github.com/vigil-ids/vigil/internal/resolver/action"
 	"github.com/vigil-ids/vigil/internal/store"
 )
 
@@ -39,6 +40,9 @@ type Observer interface {
 type Options struct {
 	Config  *config.ResourceObject
 	Engines *engine.Registry
+	// Responses are the response method kinds the resource object may
+	// name (nil: none).
+	Responses *action.Registry
 	// Conn is the bus connection; the monitor does not close it.
 	Conn *bus.Conn
 	// DataDir holds the store (DataDir/vigil.db).
@@ -63,6 +67,7 @@ type Monitor struct {
 	log      *slog.Logger
 	store    *store.Store
 	resolver *resolver.Resolver
+	unit     *resolver.Unit
 	runners  []*runner
 	met      *metrics
 	dedup    *dedup
@@ -96,6 +101,7 @@ type source struct {
 	durable   string // the durable consumer's name ("" for core delivery)
 	filter    *filter
 	minSev    event.Severity // for subscriptions: the least severe report kept
+	reports   bool           // a subscription: its events are reports
 	in        prometheus.Counter
 	filtered  prometheus.Counter
 	decodeErr prometheus.Counter
@@ -178,6 +184,10 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 	m.store = st
 	m.bad = newBadLog(m.log, o.Clock)
 	m.met = newMetrics(o.Registerer, m)
+	if err := m.buildUnit(ctx, o.Responses); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	m.resolver = resolver.New(resolver.Options{
 		Monitor:     cfg.Monitor.Name,
 		Publish:     cfg.Resolver.Publish && o.Conn != nil,
@@ -187,12 +197,14 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 		Logger:      m.log,
 		Record:      m.recordReport,
 		Disseminate: m.disseminate,
+		Decide:      m.unit.Offer,
 	})
 	// An engine's reports reach the engines that take them through their
 	// queues (the loader rules out cycles, so a full queue only waits).
 	feed := func(r *runner, w work) { r.send(w) }
 	runners, err := buildRunners(ctx, cfg, o.Engines, engine.Deps{Monitor: cfg.Monitor.Name, Clock: o.Clock, Logger: m.log, Resolve: cfg.Resolve, Metrics: m.met.reg, State: st}, m.resolver, m.met, feed)
 	if err != nil {
+		_ = m.unit.Close()
 		_ = st.Close()
 		return nil, err
 	}
@@ -250,7 +262,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 	posDone := make(chan struct{})
 	go func() { defer close(posDone); m.positionLoop(posCtx) }()
 
-	err := m.subscribe(ctx)
+	unitCtx, stopUnit := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUnit()
+	unitDone := make(chan struct{})
+	err := m.unit.Start(ctx)
+	go func() { defer close(unitDone); _ = m.unit.Run(unitCtx) }()
+	if err == nil {
+		err = m.subscribe(ctx)
+	}
 	if err == nil {
 		close(m.ready)
 		m.log.Info("monitor running", "sources", len(m.cfg.Sources), "subscriptions", len(m.cfg.Subscriptions), "engines", len(m.runners))
@@ -276,6 +295,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 		close(r.ch)
 	}
 	wg.Wait()
+	// The engines are done: the decision unit stops (reports it had not
+	// decided on yet are stored, not acted on) and its methods close.
+	stopUnit()
+	<-unitDone
+	if cerr := m.unit.Close(); cerr != nil {
+		m.log.Warn("closing response methods", "err", cerr)
+	}
 	close(m.reportsCh)
 	<-pubDone
 	if ferr := m.store.Flush(drainCtx); ferr != nil {
@@ -325,6 +351,7 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 	for _, sc := range m.cfg.Subscriptions {
 		src := m.newSource("report:"+sc.Monitor, nil)
 		src.minSev = sc.MinSeverity.Of()
+		src.reports = true
 		h := func(msg *bus.Msg) { m.receiveReport(src, msg) }
 		src.durable = name + "_sub_" + bus.Token(sc.Monitor)
 		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: src.durable, Subjects: []string{bus.ReportSubject(sc.Monitor)}, Takeover: true, Resume: m.resumeFrom(ctx, src.durable)}, h)
@@ -444,6 +471,14 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 	}
 	ev := it.ev
 	m.analysed.Add(1)
+	if it.src.reports {
+		// A subscribed monitor's report: the decision unit weighs it
+		// beside this monitor's own (seed 002: a resolver correlates
+		// the results of the monitors it subscribes to).
+		if rep, err := event.ReportFromEvent(ev); err == nil {
+			m.unit.Offer(rep)
+		}
+	}
 	m.lastSeen.Store(ev.Time.UnixNano())
 	for _, o := range m.o.Observers {
 		o.ObserveEvent(ev)

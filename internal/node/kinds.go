@@ -8,9 +8,18 @@ import (
 	"github.com/vigil-ids/vigil/internal/engine/profile"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/engine/track"
+	"github.com/vigil-ids/vigil/internal/resolver"
+	"github.com/vigil-ids/vigil/internal/resolver/action"
 )
 
-// Registries lists the plug-in kinds a node offers: the engines.
+// ResponseKinds are the registrars of the response method kinds this
+// binary offers: each package of methods exports a
+// Register(*action.Registry) error that adds its kinds, and is listed
+// here.
+var ResponseKinds = []func(*action.Registry) error{resolver.Register}
+
+// Registries lists the plug-in kinds a node offers: the engines, and the
+// response methods (config.Registries.Responses is an *action.Registry).
 func Registries() (config.Registries, *engine.Registry) {
 	engines := engine.NewRegistry()
 	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory()} {
@@ -18,7 +27,18 @@ func Registries() (config.Registries, *engine.Registry) {
 			panic(err) // a kind registered twice is a programming error
 		}
 	}
-	return config.Registries{Engines: engines}, engines
+	return config.Registries{Engines: engines, Responses: ResponseRegistry()}, engines
+}
+
+// ResponseRegistry returns a registry with every kind of ResponseKinds.
+func ResponseRegistry() *action.Registry {
+	r := action.NewRegistry()
+	for _, register := range ResponseKinds {
+		if err := register(r); err != nil {
+			panic(err) // a kind registered twice is a programming error
+		}
+	}
+	return r
 }
 
 // File kinds CheckFile knows.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/health"
 	"github.com/vigil-ids/vigil/internal/monitor"
+	"github.com/vigil-ids/vigil/internal/resolver"
+	"github.com/vigil-ids/vigil/internal/resolver/action"
 	"github.com/vigil-ids/vigil/internal/sensor/deliver"
 	"github.com/vigil-ids/vigil/internal/web"
 )
@@ -26,7 +29,9 @@ import (
 type MonitorOptions struct {
 	Config  *config.ResourceObject
 	Engines *engine.Registry
-	DataDir string
+	// Responses are the response method kinds (default ResponseRegistry()).
+	Responses *action.Registry
+	DataDir   string
 	// Embedded starts the embedded bus server (Config.Server); otherwise
 	// the monitor connects to Bus.
 	Embedded bool
@@ -56,6 +61,9 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	name := o.Config.Monitor.Name
+	if o.Responses == nil {
+		o.Responses = ResponseRegistry()
+	}
 	g := NewGroup(log)
 	var srv *bus.Server
 	var copts bus.ClientOptions
@@ -99,7 +107,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 	}, func() float64 { return float64(hub.Dropped()) }))
 	ids := event.NewRandomIDs()
 	mon, err := monitor.New(ctx, monitor.Options{
-		Config: o.Config, Engines: o.Engines, Conn: conn, DataDir: o.DataDir,
+		Config: o.Config, Engines: o.Engines, Responses: o.Responses, Conn: conn, DataDir: o.DataDir,
 		IDs: ids, Logger: log, Registerer: reg, Observers: []monitor.Observer{hub},
 	})
 	if err != nil {
@@ -120,8 +128,9 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		started := time.Now()
 		httpSrv, err = web.New(web.Options{
 			Listen: o.Listen, Store: mon.Store(), Live: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
-			Publish: reportPublish(board, conn.PublishEvents),
-			Board:   board,
+			Publish:   reportPublish(board, conn.PublishEvents),
+			Responder: mon.Unit(), UndoStatus: undoStatus,
+			Board: board,
 			Health: func() error {
 				if !conn.NC.IsConnected() {
 					return errors.New("not connected to the bus")
@@ -193,6 +202,19 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		}})
 	}
 	return g.Run(ctx)
+}
+
+// undoStatus maps the decision unit's undo errors to HTTP statuses.
+func undoStatus(err error) int {
+	switch {
+	case errors.Is(err, resolver.ErrUnknownDecision):
+		return http.StatusNotFound
+	case errors.Is(err, resolver.ErrNotActive):
+		return http.StatusConflict
+	case errors.Is(err, resolver.ErrBadRequest):
+		return http.StatusBadRequest
+	}
+	return 0
 }
 
 // closeUnstarted closes a monitor whose group never ran.

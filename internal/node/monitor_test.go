@@ -1,11 +1,16 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigil-ids/vigil/configs"
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
@@ -103,4 +108,69 @@ func storedWhileRunning(dir string) int64 {
 	defer st.Close()
 	evs, _, _ := st.Count(context.Background())
 	return evs
+}
+
+// syncBuffer is a buffer the monitor's logger writes to while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDefaultPoliciesActOnNothing runs the monitor of `vigil up` with the
+// built-in resource object and its policies: a web server spawning a
+// shell turns the host red, the red-host policy decides, and the decision
+// is logged and stored as planned (monitor mode): nothing is executed.
+func TestDefaultPoliciesActOnNothing(t *testing.T) {
+	srv := bustest.Start(t, bus.ServerOptions{})
+	pub := bustest.Connect(t, srv, "publisher")
+	regs, engines := Registries()
+	cfg, err := config.Load(configs.Default(), "default.yaml", regs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Resolver.Mode != config.ModeMonitor || len(cfg.Resolver.Policies) == 0 {
+		t.Fatalf("the built-in resolver: %+v", cfg.Resolver)
+	}
+	var logs syncBuffer
+	o := MonitorOptions{Config: cfg, Engines: engines, DataDir: t.TempDir(), Bus: config.BusClient{URL: srv.ClientURL()},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	at := time.Now().UTC()
+	spawn := event.Event{ID: event.NewSeededIDs(3).NewID(at), Time: at, Type: event.TypeProcSpawn, Host: "web-3", IP: "10.0.0.3", Source: "test",
+		Attrs: map[string]any{"name": "sh", "parent_name": "apache2", "pid": int64(4242), "ppid": int64(4000)}}
+	var rows []store.Response
+	runUntilStopped(t, o, func() {
+		if _, err := pub.PublishEvents(context.Background(), []event.Event{spawn}); err != nil {
+			t.Fatal(err)
+		}
+		testutil.WaitFor(t, 20*time.Second, "a decision of the red-host policy", func() bool {
+			st, err := store.Open(context.Background(), store.Options{Path: store.PathIn(o.DataDir), Logger: testutil.Quiet()})
+			if err != nil {
+				return false
+			}
+			defer st.Close()
+			rows, _ = st.Responses(context.Background(), store.ResponseFilter{Policy: "red-host"})
+			return len(rows) > 0
+		})
+	})
+	for _, r := range rows {
+		if r.Status != store.StatusPlanned || r.Mode != config.ModeMonitor || r.Key != "log|host=web-3" || !strings.Contains(r.Reason, "monitor mode: would log") {
+			t.Errorf("decision %+v", r)
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "msg=decision") || !strings.Contains(l, "status=planned") || strings.Contains(l, "msg=response ") {
+		t.Errorf("the log does not show the planned decision, or shows an executed one:\n%s", l)
+	}
 }

@@ -1,8 +1,10 @@
-// Package resolver is a monitor's decision unit (seed 002 section 3.5): it
+// Package resolver is a monitor's resolver (seed 002 section 3.5): it
 // receives the reports of the monitor's analysis engines, completes and
 // checks them, records every one, and disseminates those that meet the
-// monitor's policy to its subscribers. Response methods (countermeasures)
-// plug in here.
+// monitor's policy to its subscribers; its decision unit (Unit) applies
+// the response policies to them and runs the response methods (package
+// action) under the safety rules, keeping every decision in the audit
+// (docs/RESPONSES.md).
 package resolver
 
 import (
@@ -31,6 +33,9 @@ type Options struct {
 	// Disseminate receives the reports the policy sends to subscribers
 	// (the bus).
 	Disseminate func(*event.Report)
+	// Decide receives every accepted report for the decision unit
+	// (Unit.Offer); it must not block.
+	Decide func(event.Report)
 }
 
 // Resolver decides what happens to reports. It is safe for concurrent use:
@@ -92,6 +97,9 @@ func (r *Resolver) Handle(engine string, rep event.Report) (event.Report, error)
 	}
 	if r.o.Publish && rep.Severity >= r.o.MinSeverity && r.o.Disseminate != nil {
 		r.o.Disseminate(&rep)
+	}
+	if r.o.Decide != nil {
+		r.o.Decide(rep)
 	}
 	return rep, nil
 }

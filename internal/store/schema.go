@@ -10,7 +10,34 @@ import (
 
 // SchemaVersion is the version of the schema this package writes, kept in
 // the meta table under "schema_version".
-const SchemaVersion = 3
+const SchemaVersion = 4
+
+// schemaV4 adds the resolver's decisions (responses.go): one row per
+// decision, its status updated as it is executed, expires or is undone.
+// subject, reports and outcome hold JSON; expires and undone are Unix
+// nanoseconds or NULL.
+var schemaV4 = []string{
+	`CREATE TABLE responses (
+		seq     INTEGER PRIMARY KEY,
+		id      TEXT    NOT NULL UNIQUE,
+		time    INTEGER NOT NULL,
+		mode    TEXT    NOT NULL,
+		policy  TEXT    NOT NULL,
+		method  TEXT    NOT NULL,
+		kind    TEXT    NOT NULL,
+		key     TEXT    NOT NULL,
+		subject TEXT    NOT NULL,
+		reports TEXT,
+		reason  TEXT    NOT NULL,
+		status  TEXT    NOT NULL,
+		outcome TEXT,
+		expires INTEGER,
+		undone  INTEGER
+	)`,
+	`CREATE INDEX responses_time ON responses (time)`,
+	`CREATE INDEX responses_key_time ON responses (key, time)`,
+	`CREATE INDEX responses_status ON responses (status, expires)`,
+}
 
 // schemaV3 keeps an engine's state as items (a profiler's subjects, one row
 // each), so that a save writes only what changed.
@@ -126,6 +153,13 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 		for _, q := range schemaV3 {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("migrate to schema version 3: %w", err)
+			}
+		}
+	}
+	if version < 4 {
+		for _, q := range schemaV4 {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("migrate to schema version 4: %w", err)
 			}
 		}
 	}

@@ -37,14 +37,16 @@ func TestEngineState(t *testing.T) {
 }
 
 // TestMigratesOlderVersions opens databases of schema versions 1 (before
-// engine state) and 2 (before state items) and finds them migrated.
+// engine state), 2 (before state items) and 3 (before responses) and finds
+// them migrated.
 func TestMigratesOlderVersions(t *testing.T) {
 	for _, tc := range []struct {
 		version string
 		undo    []string
 	}{
-		{"1", []string{`DROP TABLE engine_state`, `DROP TABLE engine_state_items`}},
-		{"2", []string{`DROP TABLE engine_state_items`}},
+		{"1", []string{`DROP TABLE engine_state`, `DROP TABLE engine_state_items`, `DROP TABLE responses`}},
+		{"2", []string{`DROP TABLE engine_state_items`, `DROP TABLE responses`}},
+		{"3", []string{`DROP TABLE responses`}},
 	} {
 		t.Run("version "+tc.version, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "history.db")
@@ -70,6 +72,9 @@ func TestMigratesOlderVersions(t *testing.T) {
 				t.Errorf("after migrating: %v", err)
 			}
 			if err := s.SaveStateItems(t.Context(), "x", map[string][]byte{"a": []byte("1")}, nil, false, time.Now()); err != nil {
+				t.Errorf("after migrating: %v", err)
+			}
+			if err := s.PutResponse(t.Context(), Response{ID: "r1", Time: time.Now(), Status: "planned"}); err != nil {
 				t.Errorf("after migrating: %v", err)
 			}
 		})

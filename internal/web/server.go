@@ -69,6 +69,12 @@ type Options struct {
 	// BatchEvents bounds the events a submission holds before they are
 	// published (default DefaultBatchEvents).
 	BatchEvents int
+	// Responder, when set, undoes the decision unit's decisions (POST
+	// /api/responses/{id}/undo) and carries out an operator's requests
+	// (POST /api/responses); UndoStatus maps its errors to an HTTP status
+	// (0: 500).
+	Responder  Responder
+	UndoStatus func(error) int
 	// AllowedHosts are names, besides loopback names, IP addresses, the
 	// listen host and the machine's name, that a request may give in its
 	// Host header (see guard.go).
@@ -187,6 +193,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/charts/score.svg", s.getScoreChart)
 	mux.HandleFunc("GET /api/charts/observations.svg", s.getObservationsChart)
 	mux.HandleFunc("POST /api/events", s.postEvents)
+	mux.HandleFunc("GET /api/responses", s.getResponses)
+	mux.HandleFunc("GET /api/responses/{id}", s.getResponse)
+	mux.HandleFunc("POST /api/responses/{id}/undo", s.postUndo)
+	mux.HandleFunc("POST /api/responses", s.postRequest)
 	mux.HandleFunc("GET /api/stream", s.stream)
 	return securityHeaders(s.guard(mux))
 }

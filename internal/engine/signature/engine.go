@@ -508,6 +508,12 @@ func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []s
 			attrs[k] = v
 		}
 	}
+	// The report's source address could not have been forged when the
+	// event behind it shows a completed handshake (the resolver blocks no
+	// other address).
+	if ev != nil && attrs["src"] != nil && attrs["src"] == ev.Attrs["src"] && event.SourceVerified(ev) {
+		attrs[event.AttrSrcVerified] = true
+	}
 	attrs["title"] = r.Title
 	if len(r.Tags) > 0 {
 		attrs["tags"] = r.Tags

@@ -103,3 +103,64 @@ func TestLiveTracksOnOneMachine(t *testing.T) {
 		t.Errorf("adapter: %+v", got)
 	}
 }
+
+// TestRecoveryAfterRestart follows m3r: a server made red by an alert and
+// its own spawns is restarted by a response method (a RESPONSE.ACTION
+// event naming a unit), turns Recovering and leaves red; when the spawns
+// resume it is Compromised and red again; left quiet after another
+// restart, its timeout returns it to Nominal.
+func TestRecoveryAfterRestart(t *testing.T) {
+	e := New(mustLoad(t, "m3r.yaml"), Options{})
+	emit := func(Report) {}
+	at := t0
+	n := 0
+	handle := func(ev event.Event) {
+		n++
+		at = at.Add(4 * time.Second)
+		ev.ID, ev.Time, ev.Host, ev.IP = fmt.Sprintf("e%d", n), at, "web-3", "10.0.0.3"
+		e.Handle(&ev, emit)
+	}
+	obs := func(typ string) { handle(event.Event{Type: typ, Attrs: map[string]any{"name": "sh"}}) }
+	restart := func() {
+		handle(event.Event{Type: event.TypeResponseAction, Source: "local", Attrs: map[string]any{
+			"status": "done", "unit": "apache2", "policy": "restart-web", "method": "restart", "decision": "d1"}})
+	}
+	track := func() Report {
+		t.Helper()
+		got := e.Top(engine.TrackQuery{Key: "10.0.0.3"})
+		if len(got) != 1 {
+			t.Fatalf("tracks %+v", got)
+		}
+		return got[0]
+	}
+	alert := signatureReport("r1", "signatures", "10.0.0.3", event.SeverityRed, at)
+	e.Handle(&alert, emit)
+	for range 5 {
+		obs(event.TypeProcSpawn)
+	}
+	if tr := track(); tr.State != "Compromised" || tr.Severity != event.SeverityRed {
+		t.Fatalf("before the restart: %s %.3f %s", tr.State, tr.Score, tr.Severity)
+	}
+	restart()
+	if tr := track(); tr.State != "Recovering" || tr.Severity == event.SeverityRed {
+		t.Fatalf("after the restart: %s %.3f %s", tr.State, tr.Score, tr.Severity)
+	}
+	for range 3 {
+		obs(event.TypeSysCPU)
+	}
+	if tr := track(); tr.State != "Recovering" || tr.Severity == event.SeverityRed {
+		t.Errorf("quiet after the restart: %s %.3f %s", tr.State, tr.Score, tr.Severity)
+	}
+	for range 6 {
+		obs(event.TypeProcSpawn)
+	}
+	if tr := track(); tr.State != "Compromised" || tr.Severity != event.SeverityRed {
+		t.Errorf("the evidence resumed: %s %.3f %s", tr.State, tr.Score, tr.Severity)
+	}
+	restart()
+	at = at.Add(11 * time.Minute)
+	obs(event.TypeSysCPU)
+	if tr := track(); tr.State != "Nominal" || tr.Severity != event.SeverityGreen {
+		t.Errorf("after the recovery's timeout: %s %.3f %s", tr.State, tr.Score, tr.Severity)
+	}
+}

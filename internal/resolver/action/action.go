@@ -231,6 +231,12 @@ func (r *Registry) Kinds() []string {
 	return out
 }
 
+// Needs implements config.NeedsKinds: the subject parts kind acts on (nil
+// for an unknown kind).
+func (r *Registry) Needs(kind string) []string {
+	return r.kinds[kind].Needs
+}
+
 // Build makes the method a resource object's spec describes.
 func (r *Registry) Build(ctx context.Context, spec config.PluginSpec, deps Deps) (Method, error) {
 	f, ok := r.kinds[spec.Kind]
@@ -249,4 +255,4 @@ func (r *Registry) Build(ctx context.Context, spec config.PluginSpec, deps Deps)
 	return m, nil
 }
 
-var _ config.Kinds = (*Registry)(nil)
+var _ config.NeedsKinds = (*Registry)(nil)

@@ -1,7 +1,8 @@
 // Vigil live page: the hosts overview (each host's worst current
 // conclusion and why, its latest observation), the track table (seed 000 Figure 7) with each track's
 // score and observations over time (Figures 5 and 6) and its evidence, the
-// observation types by host (Table 2), and the newest reports and events,
+// observation types by host (Table 2), the resolver's decisions with their
+// reasons (and undo for those in force), and the newest reports and events,
 // all updated live. Every value shown comes from hosts or the network and
 // is placed with textContent (or as an SVG attribute value) only: nothing
 // received is ever parsed as HTML.
@@ -360,11 +361,60 @@ async function loadProfiles() {
   document.getElementById("profiles-count").textContent = "(" + subjects.length + ")";
 }
 
+// ---- Responses: the resolver's decisions and why --------------------------
+
+// loadResponses shows the newest decisions with their reasons; a decision
+// in force has an undo button (POST api/responses/ID/undo).
+async function loadResponses() {
+  let rows;
+  try { rows = await getJSON("api/responses?limit=100"); } catch (e) { return; }
+  document.getElementById("responses-section").hidden = false;
+  const frag = document.createDocumentFragment();
+  for (const r of rows) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = r.id;
+    cell(tr, r.time);
+    cell(tr, r.status, "status-" + String(r.status).replace(/[^a-z-]/g, ""));
+    cell(tr, r.mode);
+    cell(tr, r.policy);
+    cell(tr, r.method);
+    cell(tr, r.key);
+    cell(tr, r.expires || "");
+    cell(tr, r.reason, "reason");
+    const td = document.createElement("td");
+    if (r.in_force) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = "undo";
+      b.className = "undo";
+      b.addEventListener("click", async () => {
+        b.disabled = true;
+        try {
+          const resp = await fetch("api/responses/" + encodeURIComponent(r.id) + "/undo", { method: "POST" });
+          if (!resp.ok) {
+            const ans = await resp.json().catch(() => ({}));
+            b.textContent = "undo failed";
+            b.title = ans.error || String(resp.status);
+          }
+        } finally {
+          loadResponses();
+        }
+      });
+      td.appendChild(b);
+    }
+    tr.appendChild(td);
+    frag.appendChild(tr);
+  }
+  document.querySelector("#responses tbody").replaceChildren(frag);
+  document.getElementById("responses-count").textContent = "(" + rows.length + ")";
+}
+
+setInterval(loadResponses, 5000);
 setInterval(loadTypeTable, 10000);
 setInterval(loadHosts, 5000);
 setInterval(loadTracks, 10000);
 setInterval(loadProfiles, 10000);
-Promise.all([loadHosts(), loadTracks(), loadTypeTable(), loadProfiles(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]).then(connect);
+Promise.all([loadHosts(), loadTracks(), loadTypeTable(), loadProfiles(), loadResponses(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]).then(connect);
 
 // The health banner: /healthz's conditions while the process is unhealthy
 // (a full disk, a failing store or bus), hidden once they clear.
