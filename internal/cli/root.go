@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/node"
+	"github.com/vigil-ids/vigil/internal/resolver/notify"
 )
 
 // Exit codes.
@@ -66,6 +67,9 @@ func (e *env) loadConfig(file string) (*config.ResourceObject, *engine.Registry,
 // returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
+	if Version != "dev" {
+		notify.Version = Version // the product version in OCSF findings
+	}
 	root := &cobra.Command{
 		Use:           "vigil",
 		Short:         "Vigil watches servers and the gateways between their networks, and explains what it finds",

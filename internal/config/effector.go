@@ -45,12 +45,6 @@ type RestartCommand struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// Budget allows Count actions in any Per.
-type Budget struct {
-	Count int           `yaml:"count"`
-	Per   time.Duration `yaml:"per"`
-}
-
 // EffectorActions are the kinds of action an effector budgets.
 var EffectorActions = []string{"signal", "restart"}
 

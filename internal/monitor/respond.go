@@ -24,9 +24,11 @@ func (m *Monitor) buildUnit(ctx context.Context, reg *action.Registry) error {
 	if reg == nil {
 		reg = action.NewRegistry()
 	}
-	methods, err := resolver.BuildMethods(ctx, reg, cfg.Responses, action.Deps{
-		Monitor: cfg.Monitor.Name, Clock: m.o.Clock, Logger: m.log, Resolve: cfg.Resolve,
-	})
+	deps := action.Deps{Monitor: cfg.Monitor.Name, Clock: m.o.Clock, Logger: m.log, Resolve: cfg.Resolve}
+	if m.o.Conn != nil {
+		deps.Request = m.o.Conn.Request // effector requests to the agents of this monitor's hosts
+	}
+	methods, err := resolver.BuildMethods(ctx, reg, cfg.Responses, deps)
 	if err != nil {
 		return fmt.Errorf("monitor %s: %w", cfg.Monitor.Name, err)
 	}

@@ -10,13 +10,16 @@ import (
 	"github.com/vigil-ids/vigil/internal/engine/track"
 	"github.com/vigil-ids/vigil/internal/resolver"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
+	"github.com/vigil-ids/vigil/internal/resolver/effect"
+	"github.com/vigil-ids/vigil/internal/resolver/firewall"
+	"github.com/vigil-ids/vigil/internal/resolver/notify"
 )
 
 // ResponseKinds are the registrars of the response method kinds this
 // binary offers: each package of methods exports a
 // Register(*action.Registry) error that adds its kinds, and is listed
 // here.
-var ResponseKinds = []func(*action.Registry) error{resolver.Register}
+var ResponseKinds = []func(*action.Registry) error{resolver.Register, notify.Register, firewall.Register, effect.Register}
 
 // Registries lists the plug-in kinds a node offers: the engines, and the
 // response methods (config.Registries.Responses is an *action.Registry).
