@@ -31,7 +31,7 @@ type Nftables struct {
 	name  string
 	clock clock.Clock
 	log   *slog.Logger
-	ns    *os.File // the namespace acted in; nil: the monitor's own
+	netns
 
 	// mu serialises changes: each is one batch on a connection of its
 	// own, and the table is made ready once.
@@ -58,22 +58,10 @@ func NewNftables(s NftablesSettings, deps action.Deps) (*Nftables, error) {
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
-	if s.Netns != "" {
-		f, err := openNetns(s.Netns)
-		if err != nil {
-			return nil, err
-		}
-		m.ns = f
+	if err := m.open(s.Netns); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// Close releases the namespace file.
-func (m *Nftables) Close() error {
-	if m.ns != nil {
-		return m.ns.Close()
-	}
-	return nil
 }
 
 // undoData is what Undo needs: where the element is and what it is.
@@ -663,6 +651,29 @@ func bigBuffers(c *netlink.Conn) error {
 		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, 32<<20)
 		_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
 	})
+	return nil
+}
+
+// netns is the network namespace a method acts in.
+type netns struct {
+	ns *os.File // nil: the monitor's own
+}
+
+// open opens the namespace file path (none when empty).
+func (n *netns) open(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := openNetns(path)
+	n.ns = f
+	return err
+}
+
+// Close releases the namespace file.
+func (n *netns) Close() error {
+	if n.ns != nil {
+		return n.ns.Close()
+	}
 	return nil
 }
 

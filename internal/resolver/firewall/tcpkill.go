@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -28,7 +27,7 @@ var ErrDestroyUnsupported = errors.New("the kernel cannot end sockets (built wit
 // the kernel closes the socket, sends the peer a reset and wakes the
 // process that holds it with an error.
 type TCPKill struct {
-	ns  *os.File
+	netns
 	log *slog.Logger
 }
 
@@ -40,22 +39,10 @@ var (
 // NewTCPKill builds a tcp-kill method.
 func NewTCPKill(s TCPKillSettings, deps action.Deps) (*TCPKill, error) {
 	m := &TCPKill{log: deps.Logger}
-	if s.Netns != "" {
-		f, err := openNetns(s.Netns)
-		if err != nil {
-			return nil, err
-		}
-		m.ns = f
+	if err := m.open(s.Netns); err != nil {
+		return nil, err
 	}
 	return m, nil
-}
-
-// Close releases the namespace file.
-func (m *TCPKill) Close() error {
-	if m.ns != nil {
-		return m.ns.Close()
-	}
-	return nil
 }
 
 // conn checks the request's connection and returns its two ends, IPv4
