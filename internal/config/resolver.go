@@ -95,6 +95,11 @@ type Policy struct {
 	// Duration is how long an action lasts before it is undone (0: until
 	// undone by hand, for undoable methods; once, for the others).
 	Duration time.Duration `yaml:"duration"`
+	// UntilGreen undoes the policy's actions in force when the track
+	// that triggered them turns green: a green report from the same
+	// monitor, engine and model about the same host (an Alertmanager
+	// alert resolves, a block is lifted once the host is well again).
+	UntilGreen bool `yaml:"until_green"`
 	// Escalate gives the durations of a repeat offender's successive
 	// actions (catch and release): the first decision for a subject lasts
 	// Escalate[0], the next Escalate[1], and so on, the last repeating.

@@ -84,6 +84,9 @@ type Unit struct {
 	prot     []netip.Prefix
 	protPIDs map[int]bool
 	protName map[string]bool
+	// untilGreen holds the policies whose actions end when their track
+	// turns green.
+	untilGreen map[string]bool
 
 	mu      sync.Mutex
 	ctx     match.Ctx
@@ -199,7 +202,7 @@ func NewUnit(o UnitOptions) (*Unit, error) {
 		log:      o.Logger.With("component", "resolver"),
 		prot:     append(o.Config.Protect.ProtectedPrefixes(), o.Protected...),
 		protPIDs: map[int]bool{1: true, os.Getpid(): true},
-		protName: map[string]bool{},
+		protName: map[string]bool{}, untilGreen: map[string]bool{},
 		active:   map[string]*active{},
 		budgets:  map[string][]time.Time{},
 		queue:    make(chan event.Report, o.QueueSize),
@@ -238,6 +241,9 @@ func NewUnit(o UnitOptions) (*Unit, error) {
 			u.slots.Assign(c)
 		}
 		u.policies = append(u.policies, p)
+		if pc.UntilGreen {
+			u.untilGreen[pc.Name] = true
+		}
 	}
 	// Higher priority first; equal ones in the order written.
 	sort.SliceStable(u.policies, func(i, j int) bool { return u.policies[i].cfg.Priority > u.policies[j].cfg.Priority })
@@ -378,6 +384,9 @@ func (u *Unit) Decide(ctx context.Context, rep event.Report) []Decision {
 	now := u.o.Clock.Now()
 	ev := rep.Event()
 	u.ctx.Reset(&ev)
+	if rep.Severity == event.SeverityGreen {
+		u.greenLocked(ctx, &rep)
+	}
 	var out []Decision
 	for _, p := range u.policies {
 		var hit []bool
@@ -697,4 +706,32 @@ func (u *Unit) duration(ctx context.Context, p *policy, key string, enforce bool
 	}
 	step := min(n, len(p.cfg.Escalate)-1)
 	return p.cfg.Escalate[step], step
+}
+
+// greenLocked undoes the actions in force of until_green policies whose
+// track rep, a green report, continues: one of the reports that triggered
+// them came from the same monitor, engine and model about the same host.
+func (u *Unit) greenLocked(ctx context.Context, rep *event.Report) {
+	for key, a := range u.active {
+		if !a.executed || !u.untilGreen[a.req.Policy] || !sameTrack(a.req.Reports, rep) {
+			continue
+		}
+		why := fmt.Sprintf("the track turned green (report %s: %s %s on %s)", rep.ID, rep.Engine, rep.Model, rep.Host)
+		if err := u.undo(ctx, a, store.StatusUndone, why); err != nil {
+			u.log.Error("action not undone when its track turned green; it expires as set", "decision", a.id, "err", err)
+			continue
+		}
+		delete(u.active, key)
+	}
+}
+
+// sameTrack says whether rep continues the track of one of reports.
+func sameTrack(reports []event.Report, rep *event.Report) bool {
+	for i := range reports {
+		r := &reports[i]
+		if r.Monitor == rep.Monitor && r.Engine == rep.Engine && r.Model == rep.Model && r.Host == rep.Host && r.Host != "" {
+			return true
+		}
+	}
+	return false
 }

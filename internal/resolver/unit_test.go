@@ -582,6 +582,45 @@ func TestExpiryAndUndo(t *testing.T) {
 	}
 }
 
+// TestUntilGreen: an until_green policy's action is undone when its
+// track turns green (a green report of the same monitor, engine and model
+// about the same host), and only that one: not by a green report of
+// another host or model, and the action about another host stays.
+func TestUntilGreen(t *testing.T) {
+	r := newRig(t, `  mode: enforce
+  policies:
+    - name: alert
+      where: {severity: red}
+      subject: addr:src
+      methods: [block]
+      until_green: true
+`)
+	first := r.decide(report("192.0.2.7", "10.0.0.3", true, event.SeverityRed))
+	second := r.decide(report("192.0.2.8", "10.0.0.4", true, event.SeverityRed))
+	if len(first) != 1 || len(second) != 1 || first[0].Status != store.StatusDone || second[0].Status != store.StatusDone {
+		t.Fatalf("decisions %+v %+v", first, second)
+	}
+	r.decide(report("192.0.2.9", "10.0.0.5", true, event.SeverityGreen)) // a host no action is about
+	model := report("192.0.2.7", "10.0.0.3", true, event.SeverityGreen)
+	model.Model = "another-model"
+	r.decide(model)
+	if _, _, undone := r.calls.counts(); undone != 0 {
+		t.Fatalf("undone by a green report of another track: %d", undone)
+	}
+	r.clk.Advance(time.Minute)
+	r.decide(report("192.0.2.7", "10.0.0.3", true, event.SeverityGreen))
+	if _, _, undone := r.calls.counts(); undone != 1 {
+		t.Fatalf("undone %d, want the action of the track that turned green only", undone)
+	}
+	row, _ := r.st.GetResponse(t.Context(), first[0].ID)
+	if row.Status != store.StatusUndone || !strings.Contains(row.Reason, "the track turned green") || !row.Undone.Equal(t0.Add(time.Minute)) {
+		t.Errorf("row %+v", row)
+	}
+	if row, _ := r.st.GetResponse(t.Context(), second[0].ID); row.Status != store.StatusDone {
+		t.Errorf("the other host's action: %+v", row)
+	}
+}
+
 // TestRestartReloadsActive: a new decision unit on the same store hands
 // the actions in force to the method's Reconcile, keeps them once (the
 // same key acts once), and expires them on time; one whose time passed
