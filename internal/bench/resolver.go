@@ -68,6 +68,9 @@ type ResolverOptions struct {
 	Progress io.Writer
 }
 
+// maxSources are the addresses of 198.18.0.0/15, the reports' sources.
+const maxSources = 1 << 17
+
 // MaxResolverActions bounds Actions: each starts a process.
 const MaxResolverActions = 2000
 
@@ -198,8 +201,8 @@ func RunResolver(ctx context.Context, o ResolverOptions) (ResolverResult, error)
 	if o.Actions > MaxResolverActions {
 		return ResolverResult{}, fmt.Errorf("--actions %d: at most %d (each starts a process)", o.Actions, MaxResolverActions)
 	}
-	if o.Sources > 1<<20 {
-		return ResolverResult{}, fmt.Errorf("--sources %d: at most %d", o.Sources, 1<<20)
+	if o.Sources > maxSources {
+		return ResolverResult{}, fmt.Errorf("--sources %d: at most %d (the addresses of 198.18.0.0/15)", o.Sources, maxSources)
 	}
 	if o.NftAdd <= 0 {
 		o.NftAdd = 10_000
