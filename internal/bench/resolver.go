@@ -130,6 +130,9 @@ type ResolverDecide struct {
 	// Decisions by status, and the rows in the store.
 	Decisions map[string]uint64 `json:"decisions"`
 	Stored    int               `json:"stored"`
+	// StoreWrites are the store writes the unit waited for: a decision
+	// executed or planned, or a batch of suppressed and refused ones.
+	StoreWrites Latency `json:"store_writes"`
 }
 
 // ResolverEffect is a report's way to the effector.
@@ -234,6 +237,8 @@ func RunResolver(ctx context.Context, o ResolverOptions) (ResolverResult, error)
 	}
 	fmt.Fprintf(o.Progress, "  %d offered, %d decided on, %d dropped, %.0f reports/s; Offer to decided p50 %.0f µs, p99 %.0f µs, max %.0f µs\n",
 		res.Decide.Offered, res.Decide.Decided, res.Decide.Dropped, res.Decide.Rate, res.Decide.Latency.P50, res.Decide.Latency.P99, res.Decide.Latency.Max)
+	fmt.Fprintf(o.Progress, "  decisions %v, %d stored; %d store writes waited for, p50 %.0f µs, p99 %.0f µs, max %.0f µs\n",
+		res.Decide.Decisions, res.Decide.Stored, res.Decide.StoreWrites.N, res.Decide.StoreWrites.P50, res.Decide.StoreWrites.P99, res.Decide.StoreWrites.Max)
 	fmt.Fprintf(o.Progress, "report -> effector over the bus: %d process actions (CONT to sleep processes this run started)\n", o.Actions)
 	if res.Effect, err = benchEffect(ctx, filepath.Join(dir, "effect"), o); err != nil {
 		return res, fmt.Errorf("effector: %w", err)
@@ -301,7 +306,7 @@ func loadAvg() float64 {
 
 // newUnit loads a resource object with reg's kinds and builds its
 // decision unit on a store in dir.
-func newUnit(ctx context.Context, dir, yaml string, reg *action.Registry, deps action.Deps, decided func(event.Report, []resolver.Decision)) (*resolver.Unit, *store.Store, error) {
+func newUnit(ctx context.Context, dir, yaml string, reg *action.Registry, deps action.Deps, decided func(event.Report, []resolver.Decision)) (*resolver.Unit, *timedAudit, error) {
 	if err := resolver.Register(reg); err != nil {
 		return nil, nil, err
 	}
@@ -319,8 +324,9 @@ func newUnit(ctx context.Context, dir, yaml string, reg *action.Registry, deps a
 		st.Close()
 		return nil, nil, err
 	}
+	audit := &timedAudit{Store: st}
 	u, err := resolver.NewUnit(resolver.UnitOptions{
-		Monitor: "bench", Config: ro.Resolver, Methods: methods, Audit: st, Logger: quietLog,
+		Monitor: "bench", Config: ro.Resolver, Methods: methods, Audit: audit, Logger: quietLog,
 		QueueSize: 4096, Decided: decided,
 	})
 	if err != nil {
@@ -333,7 +339,39 @@ func newUnit(ctx context.Context, dir, yaml string, reg *action.Registry, deps a
 		st.Close()
 		return nil, nil, err
 	}
-	return u, st, nil
+	return u, audit, nil
+}
+
+// timedAudit is the store as the decision unit's audit, timing the
+// writes the unit waits for (each decision executed or planned, and the
+// batches of suppressed and refused ones).
+type timedAudit struct {
+	*store.Store
+	mu     sync.Mutex
+	writes []time.Duration
+}
+
+func (a *timedAudit) note(t0 time.Time) {
+	d := time.Since(t0)
+	a.mu.Lock()
+	a.writes = append(a.writes, d)
+	a.mu.Unlock()
+}
+
+func (a *timedAudit) PutResponse(ctx context.Context, r store.Response) error {
+	defer a.note(time.Now())
+	return a.Store.PutResponse(ctx, r)
+}
+
+func (a *timedAudit) PutResponses(ctx context.Context, rs []store.Response) error {
+	defer a.note(time.Now())
+	return a.Store.PutResponses(ctx, rs)
+}
+
+func (a *timedAudit) times() []time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.writes)
 }
 
 // reportSeq reads back the sequence number a bench report's id carries.
@@ -450,6 +488,7 @@ func benchDecide(ctx context.Context, dir string, o ResolverOptions) (ResolverDe
 			res.Decisions[s] = n
 		}
 	}
+	res.StoreWrites = summarise(st.times())
 	if res.Stored, err = st.CountResponses(ctx, store.ResponseFilter{}); err != nil {
 		return res, fmt.Errorf("count the decisions stored: %w", err)
 	}
