@@ -22,7 +22,7 @@ func benchCmd(e *env) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Vigil's parts under load, beside a baseline from the same run",
 	}
-	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e), benchSignatureCmd(e), benchTrackCmd(e), benchProfileCmd(e), benchSyscallsCmd(e), benchSyscallsWorkerCmd())
+	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e), benchSignatureCmd(e), benchTrackCmd(e), benchProfileCmd(e), benchSyscallsCmd(e), benchResolverCmd(e), benchSyscallsWorkerCmd())
 	return cmd
 }
 
@@ -144,6 +144,23 @@ func benchBusCmd(e *env) *cobra.Command {
 	fs.StringVar(&o.Dir, "dir", "", "directory for the phases' data (default: a temporary one)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&o.Only, "only", "", "run only the phases whose name contains this text")
+	return cmd
+}
+
+func benchResolverCmd(e *env) *cobra.Command {
+	var o bench.ResolverOptions
+	cmd := benchVerb(e, "resolver", "Measure the decision unit's reports per second and latency, a report's way to a host effector, and nftables blocks", &o.Progress,
+		func(ctx context.Context) (bench.ResolverResult, error) { return bench.RunResolver(ctx, o) })
+	fs := cmd.Flags()
+	fs.IntVar(&o.Policies, "policies", 100, "policies in the decision unit")
+	fs.Float64Var(&o.Rate, "rate", 10_000, "reports offered a second to the decision unit")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long reports are offered")
+	fs.IntVar(&o.Sources, "sources", 4096, "distinct source addresses the reports name")
+	fs.IntVar(&o.Actions, "actions", 200, fmt.Sprintf("process actions through the bus to the effector (at most %d; each starts a process)", bench.MaxResolverActions))
+	fs.IntVar(&o.NftAdd, "nft-add", 10_000, "addresses added to nftables (decisions executed one by one, and in one transaction)")
+	fs.IntVar(&o.NftApply, "nft-apply", 100_000, "addresses applied to nftables in one transaction")
+	fs.BoolVar(&o.NoNftables, "no-nftables", false, "skip the nftables part")
+	fs.StringVar(&o.Dir, "dir", "", "directory for the store and the bus (default: a temporary one)")
 	return cmd
 }
 

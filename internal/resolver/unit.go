@@ -69,6 +69,12 @@ type UnitOptions struct {
 	Logger *slog.Logger
 	// QueueSize bounds the reports waiting for Run (default 4096).
 	QueueSize int
+	// Decided, when set, is called by Run once each report it took from
+	// the queue has been decided on, with the decisions made (none when
+	// no policy decided): each is recorded by then, or waits in the batch
+	// Flush writes. It runs on Run's goroutine, so it must return
+	// quickly; benchmarks time a report's way through the unit with it.
+	Decided func(rep event.Report, ds []Decision)
 }
 
 // Unit is a monitor's decision unit: it applies the response policies to
@@ -284,7 +290,10 @@ func (u *Unit) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case rep := <-u.queue:
-			u.Decide(ctx, rep)
+			ds := u.Decide(ctx, rep)
+			if u.o.Decided != nil {
+				u.o.Decided(rep, ds)
+			}
 		case <-tick.C():
 			u.ExpireDue(ctx)
 		}

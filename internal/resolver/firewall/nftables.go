@@ -305,19 +305,26 @@ func (m *Nftables) Reconcile(ctx context.Context, active []action.Active) (strin
 			return "", err
 		}
 	}
+	// The missing ones go back in messages of many elements each (one
+	// message per block would overflow the socket's receive buffer with
+	// the kernel's acknowledgements once they are many thousand).
 	var restored []string
+	restore := map[string][]nftables.SetElement{}
 	for p, left := range want {
 		if have[p] {
 			continue
 		}
-		if err := chunked(c.SetAddElements, setDef(table, setFor(p)), elements(p, left)); err != nil {
-			return "", err
-		}
+		restore[setFor(p)] = append(restore[setFor(p)], elements(p, left)...)
 		r := describe(p)
 		if left > 0 {
 			r += " for " + left.String()
 		}
 		restored = append(restored, r)
+	}
+	for _, name := range []string{Set4, Set6} {
+		if err := chunked(c.SetAddElements, setDef(table, name), restore[name]); err != nil {
+			return "", err
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return "", fmt.Errorf("reconcile inet %s: %w", m.s.Table, err)
