@@ -662,7 +662,7 @@ resolver:
   budgets:
     cont: {count: %d, per: 1h}
   policies:
-    - {name: wake, where: {engine: bench, state: stopped}, subject: process, unit: bench.service, methods: [cont]}
+    - {name: wake, where: {engine: bench, state: stopped}, subject: process, methods: [cont]}
 `, o.Actions+1)
 	decidedAt := make(chan time.Time, 1)
 	var last []resolver.Decision

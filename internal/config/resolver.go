@@ -335,6 +335,14 @@ type NeedsKinds interface {
 	Needs(kind string) []string
 }
 
+// SubjectNeeder is a method's Settings whose needs depend on them (a
+// process method that signals needs a process; one that restarts, a
+// unit): when a method's settings implement it, their Needs replace the
+// kind's.
+type SubjectNeeder interface {
+	Needs() []string
+}
+
 // checkPolicyNeeds checks each policy's methods against what its subject
 // supplies.
 func (l *loader) checkPolicyNeeds(ro *ResourceObject) {
@@ -343,8 +351,12 @@ func (l *loader) checkPolicyNeeds(ro *ResourceObject) {
 		return
 	}
 	kindOf := map[string]string{}
+	needsOf := map[string][]string{}
 	for _, s := range ro.Responses {
 		kindOf[s.Name] = s.Kind
+		if sn, ok := s.Settings.(SubjectNeeder); ok {
+			needsOf[s.Name] = sn.Needs()
+		}
 	}
 	for i := range ro.Resolver.Policies {
 		pol := &ro.Resolver.Policies[i]
@@ -357,7 +369,11 @@ func (l *loader) checkPolicyNeeds(ro *ResourceObject) {
 			if !ok {
 				continue
 			}
-			for _, need := range nk.Needs(kind) {
+			needs, ok := needsOf[m]
+			if !ok {
+				needs = nk.Needs(kind)
+			}
+			for _, need := range needs {
 				if !have[need] && !(need == "addr" && have["prefix"]) {
 					l.p.Addf(Index(Join(Index("resolver.policies", i), "methods"), j),
 						"method %q (%s) acts on %s, which subject %q does not give", m, kind, partWords[need], pol.Subject)

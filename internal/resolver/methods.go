@@ -26,7 +26,11 @@ func BuildMethods(ctx context.Context, reg *action.Registry, specs []config.Plug
 		if _, ok := m.(action.Undoer); f.Undoable && !ok {
 			return nil, errors.Join(fmt.Errorf("response %s: kind %s says it undoes but its method does not", spec.Name, spec.Kind), closeMethods(out))
 		}
-		out[spec.Name] = Method{Name: spec.Name, Kind: spec.Kind, Needs: f.Needs, Undoable: f.Undoable, Method: m}
+		needs := f.Needs
+		if sn, ok := spec.Settings.(config.SubjectNeeder); ok {
+			needs = sn.Needs()
+		}
+		out[spec.Name] = Method{Name: spec.Name, Kind: spec.Kind, Needs: needs, Undoable: f.Undoable, Method: m}
 	}
 	return out, nil
 }

@@ -47,6 +47,17 @@ type Settings struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
+// Needs implements config.SubjectNeeder: a signal acts on a host's
+// process, a restart on a host's unit.
+func (s *Settings) Needs() []string {
+	if s.Action == Restart {
+		return []string{"host", "unit"}
+	}
+	return []string{"host", "process"}
+}
+
+var _ config.SubjectNeeder = (*Settings)(nil)
+
 // Validate implements config.Settings.
 func (s *Settings) Validate(p *config.Problems, path string) {
 	if !validAction(s.Action) {

@@ -189,3 +189,31 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// A signal needs the policy's subject to name a process; a restart, a
+// unit: each is checked when the resource object loads, against what the
+// method's action needs, not every part the kind can use.
+func TestPolicySubjectMustGiveWhatTheActionNeeds(t *testing.T) {
+	reg := action.NewRegistry()
+	if err := Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	load := func(action, policy string) error {
+		_, err := config.Load([]byte("monitor: {name: m}\nresponses:\n  - {kind: process, name: act, action: "+action+"}\n"+
+			"resolver:\n  policies:\n    - {name: p, where: {severity: red}, methods: [act], "+policy+"}\n"), "m.yml", config.Registries{Responses: reg})
+		return err
+	}
+	for _, tc := range []struct {
+		action, policy, wantErr string
+	}{
+		{"KILL", "subject: process", ""},
+		{"KILL", "subject: host", "acts on a process"},
+		{"restart", "subject: host, unit: apache2.service", ""},
+		{"restart", "subject: process", "acts on a unit"},
+	} {
+		err := load(tc.action, tc.policy)
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s with %s: %v, want %q", tc.action, tc.policy, err, tc.wantErr)
+		}
+	}
+}
