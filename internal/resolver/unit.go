@@ -209,10 +209,10 @@ func NewUnit(o UnitOptions) (*Unit, error) {
 		prot:     append(o.Config.Protect.ProtectedPrefixes(), o.Protected...),
 		protPIDs: map[int]bool{1: true, os.Getpid(): true},
 		protName: map[string]bool{}, untilGreen: map[string]bool{},
-		active:   map[string]*active{},
-		budgets:  map[string][]time.Time{},
-		queue:    make(chan event.Report, o.QueueSize),
-		counts:   map[string]*atomic.Uint64{},
+		active:  map[string]*active{},
+		budgets: map[string][]time.Time{},
+		queue:   make(chan event.Report, o.QueueSize),
+		counts:  map[string]*atomic.Uint64{},
 	}
 	for _, st := range Statuses {
 		u.counts[st] = new(atomic.Uint64)
