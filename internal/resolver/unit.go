@@ -204,15 +204,16 @@ func NewUnit(o UnitOptions) (*Unit, error) {
 		o.Config.DefaultBudget = config.Budget{Count: config.DefaultBudgetCount, Per: config.DefaultBudgetPer}
 	}
 	u := &Unit{
-		o:        o,
-		log:      o.Logger.With("component", "resolver"),
-		prot:     append(o.Config.Protect.ProtectedPrefixes(), o.Protected...),
-		protPIDs: map[int]bool{1: true, os.Getpid(): true},
-		protName: map[string]bool{}, untilGreen: map[string]bool{},
-		active:  map[string]*active{},
-		budgets: map[string][]time.Time{},
-		queue:   make(chan event.Report, o.QueueSize),
-		counts:  map[string]*atomic.Uint64{},
+		o:          o,
+		log:        o.Logger.With("component", "resolver"),
+		prot:       append(o.Config.Protect.ProtectedPrefixes(), o.Protected...),
+		protPIDs:   map[int]bool{1: true, os.Getpid(): true},
+		protName:   map[string]bool{},
+		untilGreen: map[string]bool{},
+		active:     map[string]*active{},
+		budgets:    map[string][]time.Time{},
+		queue:      make(chan event.Report, o.QueueSize),
+		counts:     map[string]*atomic.Uint64{},
 	}
 	for _, st := range Statuses {
 		u.counts[st] = new(atomic.Uint64)
