@@ -1,0 +1,127 @@
+// Package probe holds the response methods that check integrity when a
+// policy asks (seed 000's self-healing loop: "is the web server still
+// serving what it should?"): http-probe fetches a URL and compares its
+// status and the SHA-256 of its body with what is expected; file-probe
+// hashes files on the monitor's host and compares them with a recorded
+// SHA-256 or with the MD5 that the Debian package owning them lists in
+// dpkg's database.
+//
+// A probe changes nothing. Its result is the decision's outcome: Execute
+// returns an Outcome whose Detail says "pass" and what matched, or an
+// error wrapping a *ErrMismatch that names what differs, so that the
+// decision is recorded as failed with that reason and the response event
+// carries it. Failing to probe at all (a refused TLS handshake, a
+// timeout, an unreadable file) is an error that wraps no ErrMismatch.
+// Everything a probe reads is bounded (body and file sizes, time), and
+// what it reads is only hashed and measured, never interpreted.
+package probe
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/resolver/action"
+)
+
+// The kinds this package registers.
+const (
+	KindHTTP = "http-probe"
+	KindFile = "file-probe"
+)
+
+// Register adds the probe kinds to r.
+func Register(r *action.Registry) error {
+	for _, f := range []action.Factory{httpFactory(), fileFactory()} {
+		if err := r.Register(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrMismatch is what a probe that ran found different from what was
+// expected. Execute wraps it; errors.As finds it (several, for a
+// file-probe whose files differ, are joined).
+type ErrMismatch struct {
+	// Target is what was probed: a URL or a file's path.
+	Target string
+	// What is the property that differs: "status", "body sha256",
+	// "body size", "sha256", "md5", "existence", "owner".
+	What string
+	// Want and Got are the expected and the found value.
+	Want, Got string
+}
+
+func (e *ErrMismatch) Error() string {
+	return fmt.Sprintf("%s: %s differs: want %s, got %s", strconv.Quote(e.Target), e.What, e.Want, e.Got)
+}
+
+// clip shortens s to at most n bytes on a rune boundary, for messages.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
+// isHex reports whether s is n lower- or upper-case hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// resolvePath makes a settings path absolute with the monitor's resolver,
+// or against base (the resource object's directory).
+func resolvePath(deps action.Deps, base, p string) string {
+	if p == "" {
+		return ""
+	}
+	if deps.Resolve != nil {
+		return deps.Resolve(p)
+	}
+	if base != "" && !filepath.IsAbs(p) {
+		return filepath.Join(base, p)
+	}
+	return p
+}
+
+// checkCAFile validates a ca_file setting.
+func checkCAFile(p *config.Problems, path, file string) {
+	if file == "" {
+		return
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		p.Addf(path, "%v", err)
+		return
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		p.Addf(path, "%s holds no PEM certificate", file)
+	}
+}
+
+// netipParse parses an IP address (no zone).
+func netipParse(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err == nil && a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("address %q has a zone", s)
+	}
+	return a, err
+}
