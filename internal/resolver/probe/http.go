@@ -25,7 +25,7 @@ import (
 const (
 	DefaultHTTPStatus   = http.StatusOK
 	DefaultMaxBodyBytes = 1 << 20
-	DefaultHTTPTimeout  = 10 * time.Second
+	DefaultHTTPTimeout  = 5 * time.Second
 	maxMaxBodyBytes     = 1 << 30
 	maxHTTPTimeout      = 10 * time.Minute
 )
@@ -46,7 +46,9 @@ type HTTPSettings struct {
 	BodySHA256 string `yaml:"body_sha256"`
 	// MaxBodyBytes bounds the body read; a longer body fails the probe.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// Timeout bounds the whole exchange, body included.
+	// Timeout bounds the whole exchange, body included. Its default is
+	// below the decision unit's deadline for an action (10s), so that the
+	// probe's own timeout is what a slow server meets.
 	Timeout time.Duration `yaml:"timeout"`
 	// Host, when set, is sent as the Host header and is the name a https
 	// server's certificate is checked against.
@@ -287,6 +289,10 @@ func (h *HTTPProbe) Execute(ctx context.Context, req action.Request) (action.Out
 	hr.Header.Set("User-Agent", "vigil-http-probe")
 	resp, err := h.client.Do(hr)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // it repeats the method and the URL
+		}
 		return action.Outcome{}, fmt.Errorf("%s: GET %s: %w", KindHTTP, target, err)
 	}
 	defer resp.Body.Close()

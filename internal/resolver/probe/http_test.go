@@ -134,6 +134,7 @@ func TestHTTPProbeGivesUpOnASlowServerAtItsTimeout(t *testing.T) {
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want the timeout", err)
 	}
+	t.Log(err)
 	if len(mismatches(err)) != 0 {
 		t.Errorf("a timeout is a failure to probe, not a mismatch: %v", err)
 	}
@@ -175,6 +176,7 @@ func TestHTTPProbeRefusesACertificateItCannotVerify(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("error %v, want the self-signed certificate refused", err)
 	}
+	t.Log(err)
 	if len(mismatches(err)) != 0 {
 		t.Errorf("a refused handshake is not a mismatch: %v", err)
 	}

@@ -1,0 +1,94 @@
+package probe
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/resolver"
+	"github.com/vigil-ids/vigil/internal/resolver/action"
+	"github.com/vigil-ids/vigil/internal/store"
+	"github.com/vigil-ids/vigil/internal/testutil"
+)
+
+// TestRedHostIsProbedThroughTheDecisionUnit: a policy in enforce mode
+// probes a real web server whenever a host turns red; while it serves
+// its page the decision is done and the response event carries the pass;
+// once the page is defaced the decision is recorded as failed with the
+// difference as its reason.
+func TestRedHostIsProbedThroughTheDecisionUnit(t *testing.T) {
+	var defaced atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if defaced.Load() {
+			_, _ = w.Write([]byte("owned"))
+			return
+		}
+		_, _ = w.Write([]byte(page))
+	}))
+	t.Cleanup(srv.Close)
+	reg := registry(t)
+	doc := "monitor: {name: svc-web}\nresponses:\n  - {kind: http-probe, name: web-served, url: \"" + srv.URL + "/\", body_sha256: " + sum256(page) + "}\n" +
+		"resolver:\n  mode: enforce\n  policies:\n    - name: probe-red-hosts\n      where: {engine: track, severity: red}\n      subject: host\n      methods: [web-served]\n"
+	ro, err := config.Load([]byte(doc), filepath.Join(t.TempDir(), "svc.yaml"), config.Registries{Responses: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewManual(t0)
+	st, err := store.Open(t.Context(), store.Options{Path: filepath.Join(t.TempDir(), "vigil.db"), Clock: clk, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	methods, err := resolver.BuildMethods(t.Context(), reg, ro.Responses, action.Deps{Monitor: "svc-web", Clock: clk, Logger: testutil.Quiet(), Resolve: ro.Resolve})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resolver.CloseMethods(methods) })
+	var mu sync.Mutex
+	var events []event.Event
+	unit, err := resolver.NewUnit(resolver.UnitOptions{Monitor: "svc-web", Config: ro.Resolver, Methods: methods, Audit: st, Clock: clk,
+		IDs: event.NewSeededIDs(5), Logger: testutil.Quiet(), Emit: func(e event.Event) { mu.Lock(); events = append(events, e); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unit.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unit.Close() })
+	red := func(id string) event.Report {
+		return event.Report{ID: id, Time: clk.Now(), Monitor: "svc-web", Engine: "track", Model: "m3", Host: "web-3", IP: "10.0.0.3",
+			Score: 0.97, Severity: event.SeverityRed, State: "Compromised", Explanation: "web-3 is Compromised"}
+	}
+
+	ds := unit.Decide(t.Context(), red("rep-1"))
+	if len(ds) != 1 || ds[0].Status != store.StatusDone || !strings.HasPrefix(ds[0].Reason, "pass: GET "+srv.URL+"/") {
+		t.Fatalf("first decision %+v, want done with a pass", ds)
+	}
+	mu.Lock()
+	if len(events) != 1 || events[0].Type != event.TypeResponseAction || !strings.HasPrefix(events[0].Attrs["detail"].(string), "pass: ") {
+		t.Errorf("events %+v, want one response event carrying the pass", events)
+	}
+	mu.Unlock()
+
+	defaced.Store(true)
+	clk.Advance(time.Minute)
+	ds = unit.Decide(t.Context(), red("rep-2"))
+	if len(ds) != 1 || ds[0].Status != store.StatusFailed {
+		t.Fatalf("second decision %+v, want failed", ds)
+	}
+	row, err := st.GetResponse(t.Context(), ds[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Status != store.StatusFailed || !strings.Contains(row.Reason, "body sha256 differs: want "+sum256(page)+", got "+sum256("owned")) {
+		t.Errorf("recorded %s %q, want the body difference as the reason", row.Status, row.Reason)
+	}
+}
