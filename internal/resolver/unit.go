@@ -663,7 +663,11 @@ func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subj
 	out, err := m.Method.Execute(ectx, req)
 	cancel()
 	if err != nil {
-		return finish(store.StatusFailed, "failed: "+err.Error()+"; "+req.Reason)
+		d := finish(store.StatusFailed, "failed: "+err.Error()+"; "+req.Reason)
+		// A failure is an observation too: a probe that found the
+		// page changed, a process that could not be stopped.
+		u.emit(event.TypeResponseAction, &req, store.StatusFailed, err.Error())
+		return d
 	}
 	if !out.Expires.IsZero() && (req.Expires.IsZero() || out.Expires.Before(req.Expires)) {
 		a.expires = out.Expires

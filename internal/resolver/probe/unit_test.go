@@ -91,4 +91,9 @@ func TestRedHostIsProbedThroughTheDecisionUnit(t *testing.T) {
 	if row.Status != store.StatusFailed || !strings.Contains(row.Reason, "body sha256 differs: want "+sum256(page)+", got "+sum256("owned")) {
 		t.Errorf("recorded %s %q, want the body difference as the reason", row.Status, row.Reason)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(events) != 2 || events[1].Attrs["status"] != store.StatusFailed || !strings.Contains(events[1].Attrs["detail"].(string), "body sha256 differs") {
+		t.Errorf("events %+v, want the failed probe as a response event with the difference", events)
+	}
 }
