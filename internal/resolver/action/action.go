@@ -16,6 +16,7 @@ package action
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -26,6 +27,12 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 )
+
+// ErrRefused is what Execute's error wraps when the method, or the host
+// acting for it, refused the request and touched nothing (a process
+// whose start time or executable differs, a protected process): the
+// decision is recorded refused, not failed.
+var ErrRefused = errors.New("refused")
 
 // Process names one process so that a reused pid is never hit: the pid,
 // its start time in clock ticks since boot (field 22 of /proc/PID/stat),

@@ -34,8 +34,14 @@ const DefaultTimeout = 15 * time.Second
 
 // ErrRefused is what Execute's error wraps when the effector refused (a
 // protected process, a start time or executable that differs, its budget
-// spent): nothing was touched.
-var ErrRefused = errors.New("refused by the effector")
+// spent): nothing was touched. It wraps action.ErrRefused, so the
+// decision is recorded refused.
+var ErrRefused error = refusal{}
+
+type refusal struct{}
+
+func (refusal) Error() string { return "refused by the effector" }
+func (refusal) Unwrap() error { return action.ErrRefused }
 
 // Settings are a process method's section of a resource object.
 type Settings struct {
