@@ -322,12 +322,12 @@ func compileCond(p *Problems, n *yaml.Node, path string) match.Cond {
 	return c
 }
 
-// NeedsKinds is a Kinds that says which subject parts each kind acts on
-// (the response registry). The loader then checks that every policy's
-// subject supplies what its methods need.
+// NeedsKinds is a Kinds that says which subject parts a method of each
+// kind, with its settings, acts on (the response registry). The loader
+// then checks that every policy's subject supplies what its methods need.
 type NeedsKinds interface {
 	Kinds
-	Needs(kind string) []string
+	Needs(kind string, settings Settings) []string
 }
 
 // checkPolicyNeeds checks each policy's methods against what its subject
@@ -338,8 +338,9 @@ func (l *loader) checkPolicyNeeds(ro *ResourceObject) {
 		return
 	}
 	kindOf := map[string]string{}
+	settingsOf := map[string]Settings{}
 	for _, s := range ro.Responses {
-		kindOf[s.Name] = s.Kind
+		kindOf[s.Name], settingsOf[s.Name] = s.Kind, s.Settings
 	}
 	for i := range ro.Resolver.Policies {
 		pol := &ro.Resolver.Policies[i]
@@ -352,7 +353,7 @@ func (l *loader) checkPolicyNeeds(ro *ResourceObject) {
 			if !ok {
 				continue
 			}
-			for _, need := range nk.Needs(kind) {
+			for _, need := range nk.Needs(kind, settingsOf[m]) {
 				if !have[need] && !(need == "addr" && have["prefix"]) {
 					l.p.Addf(Index(Join(Index("resolver.policies", i), "methods"), j),
 						"method %q (%s) acts on %s, which subject %q does not give", m, kind, partWords[need], pol.Subject)

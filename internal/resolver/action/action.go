@@ -182,6 +182,11 @@ type Factory struct {
 	// any of "host", "addr", "conn", "process", "unit"; empty: none (a
 	// notification).
 	Needs []string
+	// NeedsFor, when set, says which subject parts a method with these
+	// (validated) settings acts on, for a kind whose settings choose
+	// (a process method's signal acts on a process, its restart on a
+	// unit); Needs is then what the kind may act on at most.
+	NeedsFor func(settings config.Settings) []string
 	// Undoable says whether the kind's methods implement Undoer.
 	Undoable bool
 	// NewSettings returns the kind's settings with their defaults.
@@ -238,10 +243,21 @@ func (r *Registry) Kinds() []string {
 	return out
 }
 
-// Needs implements config.NeedsKinds: the subject parts kind acts on (nil
-// for an unknown kind).
-func (r *Registry) Needs(kind string) []string {
-	return r.kinds[kind].Needs
+// Needs implements config.NeedsKinds: the subject parts a method of kind
+// with settings acts on (nil for an unknown kind; settings nil: the
+// kind's defaults).
+func (r *Registry) Needs(kind string, settings config.Settings) []string {
+	f, ok := r.kinds[kind]
+	if !ok {
+		return nil
+	}
+	if f.NeedsFor == nil {
+		return f.Needs
+	}
+	if settings == nil {
+		settings = f.NewSettings()
+	}
+	return f.NeedsFor(settings)
 }
 
 // Build makes the method a resource object's spec describes.

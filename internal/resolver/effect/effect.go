@@ -78,8 +78,15 @@ func validAction(a string) bool {
 // Register adds the kind "process" to r.
 func Register(r *action.Registry) error {
 	return r.Register(action.Factory{
-		Kind:        Kind,
-		Needs:       []string{"host", "process", "unit"},
+		Kind:  Kind,
+		Needs: []string{"host", "process", "unit"},
+		// A signal acts on a host's process, a restart on its unit.
+		NeedsFor: func(settings config.Settings) []string {
+			if s, ok := settings.(*Settings); ok && s.Action == Restart {
+				return []string{"host", "unit"}
+			}
+			return []string{"host", "process"}
+		},
 		NewSettings: func() config.Settings { return &Settings{Action: "TERM", Timeout: DefaultTimeout} },
 		New: func(_ context.Context, settings config.Settings, deps action.Deps) (action.Method, error) {
 			s, ok := settings.(*Settings)
