@@ -77,7 +77,7 @@ type Policy struct {
 	With []Criterion `yaml:"with"`
 	// Subject says what the action is about: host, ip, addr:ATTR (an
 	// address in the report's attribute ATTR), process (the report's
-	// pid, pid_start and exe attributes) or conn (src, sport, dst, dport).
+	// pid, start and exe attributes) or conn (src, sport, dst, dport).
 	Subject string `yaml:"subject"`
 	// Unit is a systemd unit the action concerns (restart methods).
 	Unit string `yaml:"unit"`
