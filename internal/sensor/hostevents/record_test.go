@@ -178,6 +178,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rec(KindPtrace, 0, 7, "x", []uint32{16, 1}, nil))
 	f.Add(rec(KindMemfd, 0, 7, "x", []uint32{0, 0, 3}, []byte("a\nb")))
 	f.Add(rec(KindFork, 0, 7, "x", []uint32{8}, nil))
+	f.Add(rec(KindFork, 0, 7, "x", []uint32{8, 0, 0xffffffff, 0xffffffff}, nil)) // the largest start time
+	f.Add(rec(KindExit, 0, 7, "x", []uint32{0, 0, 1, 0, 5, 1}, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := Decode(b)
 		if err != nil {
