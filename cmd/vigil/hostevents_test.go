@@ -18,8 +18,8 @@ import (
 
 // TestAgentEvents runs `vigil agent --events --stdout` and a program living
 // 1.5 s: its PROC.SPAWN comes from its exec, once (the /proc sampler, which
-// sees it too, reports none), with the attributes PROC.SPAWN always had,
-// beside its PROC.EXEC and PROC.EXIT.
+// sees it too, reports none), with the attributes PROC.SPAWN always had
+// and its start time, beside its PROC.EXEC and PROC.EXIT.
 func TestAgentEvents(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: eBPF host events need root (or CAP_BPF and CAP_PERFMON)")
@@ -71,7 +71,7 @@ func TestAgentEvents(t *testing.T) {
 		t.Fatalf("%d PROC.SPAWN for the program, want 1:\n%s", n, agent.Out.String())
 	}
 	spawn := byType[event.TypeProcSpawn][0]
-	for _, k := range []string{"name", "pid", "ppid", "parent_name", "exe", "uid"} {
+	for _, k := range []string{"name", "pid", "start", "ppid", "parent_name", "exe", "uid"} {
 		if _, ok := spawn.Attrs[k]; !ok {
 			t.Errorf("PROC.SPAWN lacks %s: %v", k, spawn.Attrs)
 		}

@@ -51,7 +51,7 @@ type needKinds struct {
 	needs map[string][]string
 }
 
-func (k needKinds) Needs(kind string) []string { return k.needs[kind] }
+func (k needKinds) Needs(kind string, _ Settings) []string { return k.needs[kind] }
 
 // noSettings is a response kind's settings with nothing to set.
 type noSettings struct{}

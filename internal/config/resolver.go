@@ -77,7 +77,7 @@ type Policy struct {
 	With []Criterion `yaml:"with"`
 	// Subject says what the action is about: host, ip, addr:ATTR (an
 	// address in the report's attribute ATTR), process (the report's
-	// pid, pid_start and exe attributes) or conn (src, sport, dst, dport).
+	// pid, start and exe attributes) or conn (src, sport, dst, dport).
 	Subject string `yaml:"subject"`
 	// Unit is a systemd unit the action concerns (restart methods).
 	Unit string `yaml:"unit"`
@@ -327,20 +327,12 @@ func compileCond(p *Problems, n *yaml.Node, path string) match.Cond {
 	return c
 }
 
-// NeedsKinds is a Kinds that says which subject parts each kind acts on
-// (the response registry). The loader then checks that every policy's
-// subject supplies what its methods need.
+// NeedsKinds is a Kinds that says which subject parts a method of each
+// kind, with its settings, acts on (the response registry). The loader
+// then checks that every policy's subject supplies what its methods need.
 type NeedsKinds interface {
 	Kinds
-	Needs(kind string) []string
-}
-
-// SubjectNeeder is a method's Settings whose needs depend on them (a
-// process method that signals needs a process; one that restarts, a
-// unit): when a method's settings implement it, their Needs replace the
-// kind's.
-type SubjectNeeder interface {
-	Needs() []string
+	Needs(kind string, settings Settings) []string
 }
 
 // checkPolicyNeeds checks each policy's methods against what its subject
@@ -351,12 +343,9 @@ func (l *loader) checkPolicyNeeds(ro *ResourceObject) {
 		return
 	}
 	kindOf := map[string]string{}
-	needsOf := map[string][]string{}
+	settingsOf := map[string]Settings{}
 	for _, s := range ro.Responses {
-		kindOf[s.Name] = s.Kind
-		if sn, ok := s.Settings.(SubjectNeeder); ok {
-			needsOf[s.Name] = sn.Needs()
-		}
+		kindOf[s.Name], settingsOf[s.Name] = s.Kind, s.Settings
 	}
 	for i := range ro.Resolver.Policies {
 		pol := &ro.Resolver.Policies[i]
@@ -369,11 +358,7 @@ func (l *loader) checkPolicyNeeds(ro *ResourceObject) {
 			if !ok {
 				continue
 			}
-			needs, ok := needsOf[m]
-			if !ok {
-				needs = nk.Needs(kind)
-			}
-			for _, need := range needs {
+			for _, need := range nk.Needs(kind, settingsOf[m]) {
 				if !have[need] && !(need == "addr" && have["prefix"]) {
 					l.p.Addf(Index(Join(Index("resolver.policies", i), "methods"), j),
 						"method %q (%s) acts on %s, which subject %q does not give", m, kind, partWords[need], pol.Subject)

@@ -26,11 +26,7 @@ func BuildMethods(ctx context.Context, reg *action.Registry, specs []config.Plug
 		if _, ok := m.(action.Undoer); f.Undoable && !ok {
 			return nil, errors.Join(fmt.Errorf("response %s: kind %s says it undoes but its method does not", spec.Name, spec.Kind), closeMethods(out))
 		}
-		needs := f.Needs
-		if sn, ok := spec.Settings.(config.SubjectNeeder); ok {
-			needs = sn.Needs()
-		}
-		out[spec.Name] = Method{Name: spec.Name, Kind: spec.Kind, Needs: needs, Undoable: f.Undoable, Method: m}
+		out[spec.Name] = Method{Name: spec.Name, Kind: spec.Kind, Needs: reg.Needs(spec.Kind, spec.Settings), Undoable: f.Undoable, Method: m}
 	}
 	return out, nil
 }

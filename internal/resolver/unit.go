@@ -662,6 +662,9 @@ func (u *Unit) decide(ctx context.Context, p *policy, m Method, subj action.Subj
 	ectx, cancel := context.WithTimeout(ctx, u.o.Config.ActionTimeout)
 	out, err := m.Method.Execute(ectx, req)
 	cancel()
+	if errors.Is(err, action.ErrRefused) {
+		return finish(store.StatusRefused, "refused: "+err.Error()+"; "+req.Reason)
+	}
 	if err != nil {
 		d := finish(store.StatusFailed, "failed: "+err.Error()+"; "+req.Reason)
 		// A failure is an observation too: a probe that found the

@@ -34,6 +34,7 @@ type calls struct {
 	undone    []action.Request
 	reconcile [][]action.Active
 	fail      bool
+	refuse    bool
 	failUndo  bool
 }
 
@@ -60,6 +61,9 @@ func (m *recMethod) Execute(_ context.Context, req action.Request) (action.Outco
 	defer m.c.mu.Unlock()
 	if m.c.fail {
 		return action.Outcome{}, errors.New("the test says no")
+	}
+	if m.c.refuse {
+		return action.Outcome{}, fmt.Errorf("host h: %w: the test's process started at another time", action.ErrRefused)
 	}
 	m.c.executed = append(m.c.executed, req)
 	return action.Outcome{Detail: m.name + " did " + describe(req.Subject), Undo: json.RawMessage(`{"n":` + fmt.Sprint(len(m.c.executed)) + `}`)}, nil
@@ -680,6 +684,22 @@ func TestEscalation(t *testing.T) {
 	row, _ := r.st.GetResponse(t.Context(), ds[0].ID)
 	if got := row.Expires.Sub(row.Time); got != 10*time.Minute {
 		t.Errorf("a first offender gets %v", got)
+	}
+}
+
+// TestRefusedExecution: an execution the method (or the host acting for
+// it) refused is recorded refused with its reason, not failed, and
+// nothing is held in force.
+func TestRefusedExecution(t *testing.T) {
+	r := newRig(t, "  mode: enforce\n"+blockPolicy)
+	r.calls.refuse = true
+	ds := r.decide(report("192.0.2.7", "10.0.0.3", true, event.SeverityRed))
+	if len(ds) != 1 || ds[0].Status != store.StatusRefused || !strings.Contains(ds[0].Reason, "started at another time") {
+		t.Fatalf("decisions %+v", ds)
+	}
+	r.calls.refuse = false
+	if ds := r.decide(report("192.0.2.7", "10.0.0.3", true, event.SeverityRed)); ds[0].Status != store.StatusDone {
+		t.Errorf("after a refusal: %+v", ds)
 	}
 }
 

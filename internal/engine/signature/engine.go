@@ -420,8 +420,14 @@ func (e *Engine) varMap(s *seqSpec, inst *instance) map[string]string {
 }
 
 // defaultFields are copied from the event that fired a rule into its
-// report when the rule names none.
-var defaultFields = []match.Field{match.NewField("src"), match.NewField("dst"), match.NewField("sport"), match.NewField("dport"), match.NewField("proto")}
+// report when the rule names none (those the event lacks are left out):
+// the addresses and ports of a network event; the process of a host
+// event, named as the decision unit's process subject needs it, by pid,
+// start time (clock ticks since boot) and executable.
+var defaultFields = []match.Field{
+	match.NewField("src"), match.NewField("dst"), match.NewField("sport"), match.NewField("dport"), match.NewField("proto"),
+	match.NewField("pid"), match.NewField("start"), match.NewField("exe"),
+}
 
 // fire checks a rule's preconditions and suppression, makes its fact, and
 // reports.
@@ -494,8 +500,16 @@ func (e *Engine) fire(st *ruleState, ev *event.Event, at time.Time, evidence []s
 		fields = defaultFields
 	}
 	if ev != nil {
+		// A process is named by its pid, start time and executable
+		// together, all from one event: when the rule's variables name
+		// a pid, that pid stands, and the event's start and executable
+		// are copied only when the event is of that process.
+		bound, boundPID := vars["pid"]
 		for _, f := range fields {
 			if _, set := attrs[f.Name()]; set || reservedReportAttr(f.Name()) {
+				continue
+			}
+			if processField(f.Name()) && boundPID && (f.Name() == "pid" || ev.Str("pid") != bound) {
 				continue
 			}
 			if v, ok := f.Get(ev); ok {
@@ -539,6 +553,10 @@ func compareValues(a, b string) int {
 	}
 	return strings.Compare(a, b)
 }
+
+// processField says whether an attribute is part of a process's name
+// (the decision unit's process subject).
+func processField(k string) bool { return k == "pid" || k == "start" || k == "exe" }
 
 func reservedReportAttr(k string) bool {
 	switch k {

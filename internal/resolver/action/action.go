@@ -16,6 +16,7 @@ package action
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -26,6 +27,12 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 )
+
+// ErrRefused is what Execute's error wraps when the method, or the host
+// acting for it, refused the request and touched nothing (a process
+// whose start time or executable differs, a protected process): the
+// decision is recorded refused, not failed.
+var ErrRefused = errors.New("refused")
 
 // Process names one process so that a reused pid is never hit: the pid,
 // its start time in clock ticks since boot (field 22 of /proc/PID/stat),
@@ -175,6 +182,11 @@ type Factory struct {
 	// any of "host", "addr", "conn", "process", "unit"; empty: none (a
 	// notification).
 	Needs []string
+	// NeedsFor, when set, says which subject parts a method with these
+	// (validated) settings acts on, for a kind whose settings choose
+	// (a process method's signal acts on a process, its restart on a
+	// unit); Needs is then what the kind may act on at most.
+	NeedsFor func(settings config.Settings) []string
 	// Undoable says whether the kind's methods implement Undoer.
 	Undoable bool
 	// NewSettings returns the kind's settings with their defaults.
@@ -231,10 +243,21 @@ func (r *Registry) Kinds() []string {
 	return out
 }
 
-// Needs implements config.NeedsKinds: the subject parts kind acts on (nil
-// for an unknown kind).
-func (r *Registry) Needs(kind string) []string {
-	return r.kinds[kind].Needs
+// Needs implements config.NeedsKinds: the subject parts a method of kind
+// with settings acts on (nil for an unknown kind; settings nil: the
+// kind's defaults).
+func (r *Registry) Needs(kind string, settings config.Settings) []string {
+	f, ok := r.kinds[kind]
+	if !ok {
+		return nil
+	}
+	if f.NeedsFor == nil {
+		return f.Needs
+	}
+	if settings == nil {
+		settings = f.NewSettings()
+	}
+	return f.NeedsFor(settings)
 }
 
 // Build makes the method a resource object's spec describes.

@@ -34,8 +34,14 @@ const DefaultTimeout = 15 * time.Second
 
 // ErrRefused is what Execute's error wraps when the effector refused (a
 // protected process, a start time or executable that differs, its budget
-// spent): nothing was touched.
-var ErrRefused = errors.New("refused by the effector")
+// spent): nothing was touched. It wraps action.ErrRefused, so the
+// decision is recorded refused.
+var ErrRefused error = refusal{}
+
+type refusal struct{}
+
+func (refusal) Error() string { return "refused by the effector" }
+func (refusal) Unwrap() error { return action.ErrRefused }
 
 // Settings are a process method's section of a resource object.
 type Settings struct {
@@ -46,17 +52,6 @@ type Settings struct {
 	// Timeout bounds the wait for the effector's reply.
 	Timeout time.Duration `yaml:"timeout"`
 }
-
-// Needs implements config.SubjectNeeder: a signal acts on a host's
-// process, a restart on a host's unit.
-func (s *Settings) Needs() []string {
-	if s.Action == Restart {
-		return []string{"host", "unit"}
-	}
-	return []string{"host", "process"}
-}
-
-var _ config.SubjectNeeder = (*Settings)(nil)
 
 // Validate implements config.Settings.
 func (s *Settings) Validate(p *config.Problems, path string) {
@@ -83,8 +78,15 @@ func validAction(a string) bool {
 // Register adds the kind "process" to r.
 func Register(r *action.Registry) error {
 	return r.Register(action.Factory{
-		Kind:        Kind,
-		Needs:       []string{"host", "process", "unit"},
+		Kind:  Kind,
+		Needs: []string{"host", "process", "unit"},
+		// A signal acts on a host's process, a restart on its unit.
+		NeedsFor: func(settings config.Settings) []string {
+			if s, ok := settings.(*Settings); ok && s.Action == Restart {
+				return []string{"host", "unit"}
+			}
+			return []string{"host", "process"}
+		},
 		NewSettings: func() config.Settings { return &Settings{Action: "TERM", Timeout: DefaultTimeout} },
 		New: func(_ context.Context, settings config.Settings, deps action.Deps) (action.Method, error) {
 			s, ok := settings.(*Settings)

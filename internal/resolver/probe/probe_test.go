@@ -100,7 +100,7 @@ func TestRegisterTwiceIsRefused(t *testing.T) {
 	if got := r.Kinds(); len(got) != 2 || got[0] != KindFile || got[1] != KindHTTP {
 		t.Errorf("kinds %v", got)
 	}
-	if n := r.Needs(KindFile); len(n) != 0 {
+	if n := r.Needs(KindFile, nil); len(n) != 0 {
 		t.Errorf("file-probe needs %v, want nothing", n)
 	}
 }

@@ -264,8 +264,9 @@ func (ev *Evaluator) evaluateProcs(s *Snapshot, first bool, emit func(string, ma
 	}
 }
 
-// procAttrs are the attributes of seed 000's process observations. The
-// executable and user are read the first time a process is reported (for
+// procAttrs are the attributes of seed 000's process observations: start
+// is the process's start in clock ticks since boot (field 22 of
+// /proc/PID/stat), which with pid names it. The executable and user are read the first time a process is reported (for
 // one that has exited, what was read before is all there is).
 func (ev *Evaluator) procAttrs(st *procState, p *Proc) map[string]any {
 	if st.exe == "" && ev.cfg.Executable != nil {
@@ -275,7 +276,7 @@ func (ev *Evaluator) procAttrs(st *procState, p *Proc) map[string]any {
 		st.uid = ev.cfg.UID(p.PID)
 	}
 	a := map[string]any{
-		"name": p.Name, "pid": int64(p.PID), "state": p.State,
+		"name": p.Name, "pid": int64(p.PID), "start": int64(p.Start), "state": p.State,
 		"parent_name": st.parentName, "ppid": int64(p.PPID),
 		"mem_mb": round2(mb(p.RSS)),
 	}

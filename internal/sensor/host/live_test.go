@@ -165,11 +165,24 @@ func TestLiveSpawnAndTerm(t *testing.T) {
 	if ev.Str("parent_name") != "host.test" || ev.Str("exe") == "" {
 		t.Errorf("spawn: %s", ev.AppendJSON(nil))
 	}
+	// The spawner's start time, as /proc shows it while it runs, names
+	// it in its observations.
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", spawner.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := parseStat(stat, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_ = spawner.Process.Kill()
 	_ = spawner.Wait()
-	w.until("PROC.TERM of the spawner", 200*time.Millisecond, 15*time.Second, func(ev *event.Event) bool {
+	term := w.until("PROC.TERM of the spawner", 200*time.Millisecond, 15*time.Second, func(ev *event.Event) bool {
 		return ev.Type == event.TypeProcTerm && pidIs(ev, spawner.Process.Pid)
 	})
+	if got, ok := term.Int("start"); !ok || uint64(got) != st.Start {
+		t.Errorf("PROC.TERM start %v, want field 22 of /proc/PID/stat, %d", term.Attrs["start"], st.Start)
+	}
 }
 
 func TestLiveProcessGrowth(t *testing.T) {

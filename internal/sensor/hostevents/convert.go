@@ -107,7 +107,7 @@ func (c *converter) convert(r *Record) []event.Event {
 	case KindFork:
 		delete(c.exited, r.Child) // the pid is in use again
 		delete(c.ctxCache, r.Child)
-		c.tree.Fork(r.PID, r.Child, r.Comm)
+		c.tree.Fork(r.PID, r.Child, r.Comm, StartTicks(r.BootStart))
 		if ct, ok := c.containers[r.PID]; ok && len(c.containers) < c.o.Events.MaxProcesses {
 			c.containers[r.Child] = ct
 		}
@@ -237,6 +237,9 @@ func (c *converter) buildContext(r *Record) map[string]any {
 	if _, exe, _, ok := c.tree.Lookup(r.PID); ok && exe != "" {
 		a["exe"] = exe
 	}
+	if st, ok := c.tree.Start(r.PID); ok {
+		a["start"] = int64(st)
+	}
 	names, exes := c.tree.Ancestors(r.PID, maxAncestors)
 	if len(names) > 0 {
 		a["parent_name"] = names[0]
@@ -259,7 +262,7 @@ func (c *converter) exec(r *Record) []event.Event {
 	if r.Flags&FlagPathTrunc != 0 {
 		exe += "..."
 	}
-	c.tree.Exec(r.PID, r.PPID, r.Comm, exe)
+	c.tree.Exec(r.PID, r.PPID, r.Comm, exe, StartTicks(r.BootStart))
 	// The kernel's ancestors first; the tree's beyond them.
 	for i, an := range r.Ancestors {
 		if _, _, _, ok := c.tree.Lookup(an.PID); !ok {
@@ -267,7 +270,7 @@ func (c *converter) exec(r *Record) []event.Event {
 			if i+1 < len(r.Ancestors) {
 				pp = r.Ancestors[i+1].PID
 			}
-			c.tree.Exec(an.PID, pp, an.Comm, "")
+			c.tree.Exec(an.PID, pp, an.Comm, "", 0)
 		}
 	}
 	dir := filepath.Join(c.o.ProcRoot, strconv.FormatUint(uint64(r.PID), 10))
@@ -334,6 +337,9 @@ func (c *converter) exec(r *Record) []event.Event {
 	evs := []event.Event{c.event(r, TypeExec, a)}
 	if c.o.Spawn && (c.procs == nil || c.procs[r.Comm]) && !c.exclude[r.Comm] {
 		s := map[string]any{"name": r.Comm, "pid": a["pid"], "ppid": a["ppid"], "uid": a["uid"], "exe": exe, "state": "R"}
+		if v, ok := a["start"]; ok {
+			s["start"] = v
+		}
 		if v, ok := a["parent_name"]; ok {
 			s["parent_name"] = v
 		}
@@ -366,6 +372,9 @@ func (c *converter) exit(r *Record) []event.Event {
 		c.exitedFIFO = c.exitedFIFO[1:]
 	}
 	a := c.context(r)
+	if r.BootStart != 0 {
+		a["start"] = int64(StartTicks(r.BootStart))
+	}
 	code := r.ExitCode
 	a["exit_code"] = int64((code >> 8) & 0xff)
 	if sig := code & 0x7f; sig != 0 {

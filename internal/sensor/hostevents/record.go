@@ -99,6 +99,7 @@ type Record struct {
 	Ancestors                  []Ancestor
 	ExitCode                   uint32
 	Start                      uint64 // exit: the process's start, CLOCK_MONOTONIC ns
+	BootStart                  uint64 // exec, exit: the process's start; fork: the child's; CLOCK_BOOTTIME ns, 0 unknown
 	Child                      uint32 // fork
 	Op, Mode, Owner, Group     uint32 // file
 	OldUID, OldEUID, OldGID    uint32 // cred
@@ -181,10 +182,11 @@ func Decode(b []byte) (Record, error) {
 			a := body[40+20*i:]
 			r.Ancestors = append(r.Ancestors, Ancestor{PID: le.Uint32(a), Comm: Comm(a[4:20])})
 		}
+		r.BootStart = le.Uint64(body[120:])
 	case KindExit:
-		r.ExitCode, r.Start = u(0), le.Uint64(body[8:])
+		r.ExitCode, r.Start, r.BootStart = u(0), le.Uint64(body[8:]), le.Uint64(body[16:])
 	case KindFork:
-		r.Child = u(0)
+		r.Child, r.BootStart = u(0), le.Uint64(body[8:])
 	case KindFile:
 		r.Op, r.Mode, r.Owner, r.Group = u(0), u(1), u(2), u(3)
 		if r.Op == 0 || r.Op >= opMax {
@@ -239,6 +241,15 @@ func Decode(b []byte) (Record, error) {
 	}
 	return r, nil
 }
+
+// userHZ is the unit of the times /proc shows in clock ticks (USER_HZ:
+// 100 on every architecture Linux runs Vigil on).
+const userHZ = 100
+
+// StartTicks is a process's start in CLOCK_BOOTTIME ns (Record.BootStart)
+// as /proc/PID/stat's field 22 shows it: clock ticks since boot, as the
+// kernel's nsec_to_clock_t computes them.
+func StartTicks(bootNS uint64) uint64 { return bootNS / (1e9 / userHZ) }
 
 // splitArgs splits argv as the kernel keeps it: NUL-terminated strings, the
 // last possibly cut.

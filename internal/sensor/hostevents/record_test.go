@@ -148,7 +148,7 @@ func TestTreeIsBounded(t *testing.T) {
 	}
 	tr := NewTree(64, proc)
 	for pid := uint32(1); pid <= 100; pid++ {
-		tr.Fork(pid-1, pid, "p")
+		tr.Fork(pid-1, pid, "p", 0)
 	}
 	if tr.Len() != 64 || tr.Refused.Load() != 36 {
 		t.Errorf("tree of %d processes, %d refused; want the bound, 64, and 36", tr.Len(), tr.Refused.Load())
@@ -158,7 +158,7 @@ func TestTreeIsBounded(t *testing.T) {
 		os.Remove(filepath.Join(proc, strconv.Itoa(pid)))
 	}
 	for pid := uint32(101); pid <= 110; pid++ {
-		tr.Fork(1, pid, "q")
+		tr.Fork(1, pid, "q", 0)
 	}
 	if _, _, _, ok := tr.Lookup(110); !ok {
 		t.Error("no room made for a new process after others left /proc")
@@ -178,6 +178,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rec(KindPtrace, 0, 7, "x", []uint32{16, 1}, nil))
 	f.Add(rec(KindMemfd, 0, 7, "x", []uint32{0, 0, 3}, []byte("a\nb")))
 	f.Add(rec(KindFork, 0, 7, "x", []uint32{8}, nil))
+	f.Add(rec(KindFork, 0, 7, "x", []uint32{8, 0, 0xffffffff, 0xffffffff}, nil)) // the largest start time
+	f.Add(rec(KindExit, 0, 7, "x", []uint32{0, 0, 1, 0, 5, 1}, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := Decode(b)
 		if err != nil {
@@ -256,5 +258,75 @@ func TestExitReportedOnce(t *testing.T) {
 	n += len(c.convert(&r))
 	if n != 2 {
 		t.Errorf("%d PROC.EXIT, want 2 (one per life of pid 77)", n)
+	}
+}
+
+// The start time the kernel gives in CLOCK_BOOTTIME ns becomes clock
+// ticks (1/100 s) in the start attribute: of the exec'd process's every
+// event, of a forked child's before it executes anything, and of the end.
+func TestStartFromKernelRecords(t *testing.T) {
+	c := converterFor(t)
+	const boot = 123_456_789_012 // ns after boot: tick 12345
+	fork := rec(KindFork, 0, 1, "init", []uint32{42, 0, boot & 0xffffffff, boot >> 32}, nil)
+	r, err := Decode(fork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Child != 42 || r.BootStart != boot {
+		t.Fatalf("fork record: %+v", r)
+	}
+	c.convert(&r)
+	file := rec(KindFile, 0, 42, "sh", []uint32{OpUnlink, 0, 0, 0, 4, 0}, []byte("/x/y\x00"))
+	if r, err = Decode(file); err != nil {
+		t.Fatal(err)
+	}
+	if evs := c.convert(&r); len(evs) != 1 || evs[0].Attrs["start"] != int64(12345) {
+		t.Errorf("event of a forked child: %v, want start 12345", evs)
+	}
+	ex := execRec("/bin/sh", []string{"sh"}, 0)
+	binary.LittleEndian.PutUint64(ex[hdrSize+120:], boot+1e7) // another life of pid 42
+	if r, err = Decode(ex); err != nil {
+		t.Fatal(err)
+	}
+	evs := c.convert(&r)
+	if len(evs) != 2 || evs[0].Attrs["start"] != int64(12346) || evs[1].Type != event.TypeProcSpawn || evs[1].Attrs["start"] != int64(12346) {
+		t.Errorf("PROC.EXEC and PROC.SPAWN: %v, want start 12346", evs)
+	}
+	if r, err = Decode(file); err != nil {
+		t.Fatal(err)
+	}
+	if evs := c.convert(&r); evs[0].Attrs["start"] != int64(12346) {
+		t.Errorf("event after the exec: start %v, want 12346", evs[0].Attrs["start"])
+	}
+	exit := rec(KindExit, 0, 42, "sh", []uint32{0, 0, 1, 0, boot & 0xffffffff, boot >> 32}, nil)
+	if r, err = Decode(exit); err != nil {
+		t.Fatal(err)
+	}
+	if evs := c.convert(&r); evs[0].Attrs["start"] != int64(12345) {
+		t.Errorf("PROC.EXIT: start %v, want the exit record's 12345", evs[0].Attrs["start"])
+	}
+}
+
+// A process the tree learns of from /proc takes its start from field 22
+// of its stat, whatever its name holds; one whose start is unknown has no
+// start attribute (a report without it acts on nothing).
+func TestStartOfSeededProcess(t *testing.T) {
+	c := converterFor(t)
+	dir := filepath.Join(c.o.ProcRoot, "55")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stat := "55 (a) b (c) S 1 55 55 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10 18446744073709551615\n"
+	if err := os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for pid, want := range map[uint32]any{55: int64(98765), 56: nil} {
+		r, err := Decode(rec(KindPtrace, 0, pid, "x", []uint32{16, 1}, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.convert(&r)[0].Attrs["start"]; got != want {
+			t.Errorf("pid %d: start %v, want %v", pid, got, want)
+		}
 	}
 }

@@ -12,6 +12,10 @@ import (
 type node struct {
 	ppid      uint32
 	name, exe string
+	// start is the process's start in clock ticks since boot (field 22
+	// of /proc/PID/stat); hasStart says whether it is known.
+	start    uint64
+	hasStart bool
 }
 
 // Tree is the user-space process tree: seeded from /proc, then kept by
@@ -77,6 +81,12 @@ func (t *Tree) read(pid uint32) *node {
 	}
 	ppid, _ := strconv.ParseUint(f[1], 10, 32)
 	n := &node{ppid: uint32(ppid), name: Comm([]byte(s[l+1 : r]))}
+	// f[0] is field 3; the start time is field 22.
+	if len(f) > 22-3 {
+		if st, err := strconv.ParseUint(f[22-3], 10, 64); err == nil {
+			n.start, n.hasStart = st, true
+		}
+	}
 	if exe, err := os.Readlink(filepath.Join(dir, "exe")); err == nil {
 		n.exe = Text([]byte(exe))
 	}
@@ -107,22 +117,28 @@ func (t *Tree) prune() {
 	}
 }
 
-// Fork adds child, a copy of parent running the same program.
-func (t *Tree) Fork(parent, child uint32, comm string) {
-	n := &node{ppid: parent, name: comm}
+// Fork adds child, a copy of parent running the same program, started at
+// start clock ticks since boot (0: unknown).
+func (t *Tree) Fork(parent, child uint32, comm string, start uint64) {
+	n := &node{ppid: parent, name: comm, start: start, hasStart: start != 0}
 	if p := t.nodes[parent]; p != nil {
 		n.exe = p.exe
 	}
 	t.put(child, n)
 }
 
-// Exec notes that pid, child of ppid, runs exe under name.
-func (t *Tree) Exec(pid, ppid uint32, name, exe string) {
+// Exec notes that pid, child of ppid, runs exe under name; start is the
+// process's start in clock ticks since boot (0: unknown, the one known
+// is kept).
+func (t *Tree) Exec(pid, ppid uint32, name, exe string, start uint64) {
 	if n := t.nodes[pid]; n != nil {
 		n.ppid, n.name, n.exe = ppid, name, exe
+		if start != 0 {
+			n.start, n.hasStart = start, true
+		}
 		return
 	}
-	t.put(pid, &node{ppid: ppid, name: name, exe: exe})
+	t.put(pid, &node{ppid: ppid, name: name, exe: exe, start: start, hasStart: start != 0})
 }
 
 // Exit forgets pid.
@@ -139,6 +155,19 @@ func (t *Tree) Lookup(pid uint32) (name, exe string, ppid uint32, ok bool) {
 		t.put(pid, n)
 	}
 	return n.name, n.exe, n.ppid, true
+}
+
+// Start returns pid's start in clock ticks since boot, reading /proc for
+// a process the tree does not know (and adding it).
+func (t *Tree) Start(pid uint32) (uint64, bool) {
+	n := t.nodes[pid]
+	if n == nil {
+		if n = t.read(pid); n == nil {
+			return 0, false
+		}
+		t.put(pid, n)
+	}
+	return n.start, n.hasStart
 }
 
 // Ancestors returns the names and executables of up to max processes above

@@ -146,17 +146,20 @@ struct exec_body {
 	u32 pad;
 	u64 cgroups;    // a key naming the process's cgroups (cgroups_key)
 	struct ancestor anc[ANCESTORS]; // parent first
+	u64 boot_start; // the process's start, CLOCK_BOOTTIME ns (boot_start)
 };
 
 struct exit_body {
 	u32 exit_code;
 	u32 pad;
 	u64 start; // the process's start, CLOCK_MONOTONIC ns
+	u64 boot_start; // the same, CLOCK_BOOTTIME ns (boot_start)
 };
 
 struct fork_body {
 	u32 child;
 	u32 pad;
+	u64 boot_start; // the child's start, CLOCK_BOOTTIME ns (boot_start)
 };
 
 struct file_body {
@@ -209,6 +212,7 @@ struct net_body {
 
 // The scratch a record is built in (one per CPU).
 #define BODY_CAP 128
+_Static_assert(sizeof(struct exec_body) <= BODY_CAP, "exec body over BODY_CAP");
 struct scratch {
 	struct hdr h;
 	u8 body[BODY_CAP];
@@ -358,7 +362,13 @@ struct task_struct {
 	struct signal_struct *signal;
 	struct css_set *cgroups;
 	u64 start_time;
+	u64 start_boottime;
 	int exit_code;
+} __attribute__((preserve_access_index));
+
+// Kernels before 5.5 call start_boottime real_start_time.
+struct task_struct___pre55 {
+	u64 real_start_time;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {
@@ -536,6 +546,19 @@ static __always_inline u32 ns_nr(struct pid *p)
 
 // vtgid and vtid are a task's process and thread ids as the agent sees
 // them (0: outside its pid namespace).
+// boot_start is when process t started, in CLOCK_BOOTTIME ns: what
+// /proc/PID/stat's field 22 shows in clock ticks (the kernel divides it by
+// NSEC_PER_SEC / USER_HZ). t is a thread group leader.
+static __always_inline u64 boot_start(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->start_boottime))
+		return BPF_CORE_READ(t, start_boottime);
+	struct task_struct___pre55 *o = (void *)t;
+	if (bpf_core_field_exists(o->real_start_time))
+		return BPF_CORE_READ(o, real_start_time);
+	return 0;
+}
+
 static __always_inline u32 vtgid(struct task_struct *t)
 {
 	if (!pidns_inum)
@@ -919,6 +942,7 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 	b->cwd_len = 0;
 	b->pad = 0;
 	b->cgroups = cgroups_key(t);
+	b->boot_start = boot_start(BPF_CORE_READ(t, group_leader));
 
 	// Standard input.
 	b->stdin_mode = 0;
@@ -969,6 +993,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx)
 	if (!b->child)
 		return 0;
 	b->pad = 0;
+	b->boot_start = boot_start(child);
 	submit(s, DATA_OFF);
 	return 0;
 }
@@ -986,7 +1011,9 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct exit_body *b = (struct exit_body *)s->body;
 	b->exit_code = BPF_CORE_READ(t, exit_code);
 	b->pad = 0;
-	b->start = BPF_CORE_READ(t, group_leader, start_time);
+	struct task_struct *leader = BPF_CORE_READ(t, group_leader);
+	b->start = BPF_CORE_READ(leader, start_time);
+	b->boot_start = boot_start(leader);
 	submit(s, DATA_OFF);
 	return 0;
 }
