@@ -344,8 +344,8 @@ func (l *attacksLab) build(ctx context.Context) error {
 		"--bus-listen", "127.0.0.1:4222", "--listen", fmt.Sprintf("10.%d.251.2:8080", l.n), "--insecure-http", "--log-level", "warn"); err != nil {
 		return err
 	}
-	if err := waitHTTP(l.dashboard()+"/healthz", 30*time.Second); err != nil {
-		return fmt.Errorf("the monitor did not come up (see %s): %w", filepath.Join(l.o.Dir, "monitor.log"), err)
+	if err := waitHTTP(l.dashboard()+"/healthz", monitorStartLimit); err != nil {
+		return l.notUp("monitor", err)
 	}
 	identity := filepath.Join(data, "bus", "sensor.json")
 	if _, err := l.start("svc", "netsensor", l.o.Vigil, "netsensor", "--iface", sv, "--bus", "nats://127.0.0.1:4222",

@@ -262,8 +262,8 @@ func (l *lab) build() error {
 		"--bus-listen", "10.10.0.254:4222", "--listen", l.mgmtIP+":8080", "--insecure-http", "--log-level", "warn"); err != nil {
 		return err
 	}
-	if err := waitHTTP(l.dashboard()+"/healthz", 30*time.Second); err != nil {
-		return fmt.Errorf("the monitor did not come up (see %s): %w", filepath.Join(l.o.Dir, "monitor.log"), err)
+	if err := waitHTTP(l.dashboard()+"/healthz", monitorStartLimit); err != nil {
+		return l.notUp("monitor", err)
 	}
 	// The network sensor on the gateway's link to the attacker.
 	if _, err := l.start("gw", "netsensor", l.o.Vigil, "netsensor", "--iface", l.tag+"ag", "--bus", "nats://10.10.0.254:4222",

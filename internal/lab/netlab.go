@@ -159,6 +159,22 @@ func prepareDir(dir string) error {
 	return os.WriteFile(filepath.Join(dir, marker), []byte("files of a vigil lab; a later run replaces them\n"), 0o644)
 }
 
+// monitorStartLimit bounds the wait for a lab's monitor to answer (a
+// loaded machine running a race-detector build takes its time).
+const monitorStartLimit = 60 * time.Second
+
+// notUp says that the lab's process that logs to name.log did not come
+// up, with the end of its log, so that the reason travels with the error.
+func (l *lab) notUp(name string, err error) error {
+	path := filepath.Join(l.o.Dir, name+".log")
+	tail := ""
+	if b, rerr := os.ReadFile(path); rerr == nil {
+		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		tail = strings.Join(lines[max(0, len(lines)-15):], "\n")
+	}
+	return fmt.Errorf("the %s did not come up (log %s, ending:\n%s\n): %w", name, path, tail, err)
+}
+
 func waitHTTP(url string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
