@@ -71,7 +71,7 @@ func (s *AlertmanagerSettings) Validate(p *config.Problems, path string) {
 		p.Addf(config.Join(path, "active_for"), "must be positive")
 	}
 	checkHeaders(p, config.Join(path, "headers"), s.Headers)
-	checkCAFile(p, config.Join(path, "ca_file"), resolvePath(action.Deps{}, s.base, s.CAFile))
+	action.CheckCAFile(p, config.Join(path, "ca_file"), action.Deps{}.Path(s.base, s.CAFile))
 	s.Retry.validate(p, path)
 }
 
@@ -124,7 +124,7 @@ func newAlertmanager(s *AlertmanagerSettings, deps action.Deps) (*Alertmanager, 
 	if log != nil {
 		log = log.With("response", deps.Name)
 	}
-	p, err := newPoster(KindAlertmanager, resolvePath(deps, s.base, s.CAFile), s.Retry, s.Headers, log)
+	p, err := newPoster(KindAlertmanager, deps.Path(s.base, s.CAFile), s.Retry, s.Headers, log)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func (a *Alertmanager) Undo(ctx context.Context, req action.Request, out action.
 	var al Alert
 	if len(out.Undo) > 0 {
 		if err := json.Unmarshal(out.Undo, &al); err != nil || len(al.Labels) == 0 {
-			return fmt.Errorf("alertmanager: undo record of decision %q unreadable: %v", clip(req.ID, 64), err)
+			return fmt.Errorf("alertmanager: undo record of decision %q unreadable: %v", action.Clip(req.ID, 64), err)
 		}
 	} else {
 		al = a.alert(req)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/resolver/action"
 )
 
 // poster POSTs JSON bodies with retries: the webhook's and Alertmanager's
@@ -32,7 +33,7 @@ type poster struct {
 // newPoster builds a poster whose client verifies TLS servers (against
 // caFile when given) and never follows a redirect.
 func newPoster(kind, caFile string, retry Retry, headers map[string]string, log *slog.Logger) (*poster, error) {
-	tc, err := tlsConfig(caFile, "")
+	tc, err := action.ClientTLS(caFile, "")
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +149,7 @@ func (p *poster) try(ctx context.Context, u *url.URL, body []byte, sign func(h h
 		}
 		return "", err
 	}
-	return "", &permanentError{fmt.Errorf("answer %q: %q", resp.Status, clip(string(excerpt), 200))}
+	return "", &permanentError{fmt.Errorf("answer %q: %q", resp.Status, action.Clip(string(excerpt), 200))}
 }
 
 // stripURL keeps a url.Error's cause: its URL may carry tokens.

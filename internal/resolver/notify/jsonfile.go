@@ -46,7 +46,7 @@ func (s *JSONFileSettings) Validate(p *config.Problems, path string) {
 	if s.Path == "" {
 		p.Addf(config.Join(path, "path"), "missing: the file to append to")
 	} else {
-		full := resolvePath(action.Deps{}, s.base, s.Path)
+		full := action.Deps{}.Path(s.base, s.Path)
 		if st, err := os.Stat(filepath.Dir(full)); err != nil {
 			p.Addf(config.Join(path, "path"), "directory of %s: %v", full, err)
 		} else if !st.IsDir() {
@@ -96,7 +96,7 @@ var (
 )
 
 func newJSONFile(s *JSONFileSettings, deps action.Deps) (*JSONFile, error) {
-	j := &JSONFile{s: s, path: resolvePath(deps, s.base, s.Path), deps: deps}
+	j := &JSONFile{s: s, path: deps.Path(s.base, s.Path), deps: deps}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.open(); err != nil {

@@ -14,17 +14,12 @@ package notify
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
@@ -72,7 +67,7 @@ func moduleVersion() string {
 // validFormat checks a format setting.
 func validFormat(p *config.Problems, path, format string) {
 	if format != FormatVigil && format != FormatOCSF {
-		p.Addf(config.Join(path, "format"), "unknown format %q (want %s or %s)", clip(format, 32), FormatVigil, FormatOCSF)
+		p.Addf(config.Join(path, "format"), "unknown format %q (want %s or %s)", action.Clip(format, 32), FormatVigil, FormatOCSF)
 	}
 }
 
@@ -171,17 +166,6 @@ func subjectIP(req action.Request) string {
 	return ""
 }
 
-// clip shortens s to at most n bytes on a rune boundary, for messages.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
-
 // preview shows a body in a plan: whole up to a limit, then cut with its
 // length said.
 func preview(b []byte) string {
@@ -189,7 +173,7 @@ func preview(b []byte) string {
 	if len(b) <= max {
 		return string(b)
 	}
-	return fmt.Sprintf("%s... (%d bytes in all)", clip(string(b), max), len(b))
+	return fmt.Sprintf("%s... (%d bytes in all)", action.Clip(string(b), max), len(b))
 }
 
 // redactURL shows a URL without its password and query values, which
@@ -217,57 +201,9 @@ func checkURL(p *config.Problems, path, raw string) {
 	case err != nil:
 		p.Addf(path, "not a URL: %v", err)
 	case u.Scheme != "http" && u.Scheme != "https":
-		p.Addf(path, "scheme %q: want http or https", clip(u.Scheme, 16))
+		p.Addf(path, "scheme %q: want http or https", action.Clip(u.Scheme, 16))
 	case u.Host == "":
 		p.Addf(path, "no host in %q", u.Redacted())
-	}
-}
-
-// resolvePath makes a settings path absolute with the monitor's resolver.
-func resolvePath(deps action.Deps, base, p string) string {
-	if p == "" {
-		return ""
-	}
-	if deps.Resolve != nil {
-		return deps.Resolve(p)
-	}
-	if base != "" && !filepath.IsAbs(p) {
-		return filepath.Join(base, p)
-	}
-	return p
-}
-
-// tlsConfig builds a client TLS configuration that always verifies the
-// server: against the system roots, or only against the certificates in
-// caFile when one is given. serverName overrides the name checked.
-func tlsConfig(caFile, serverName string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", caFile)
-		}
-		c.RootCAs = pool
-	}
-	return c, nil
-}
-
-// checkCAFile validates a ca_file setting.
-func checkCAFile(p *config.Problems, path, file string) {
-	if file == "" {
-		return
-	}
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		p.Addf(path, "%v", err)
-		return
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-		p.Addf(path, "%s holds no PEM certificate", file)
 	}
 }
 

@@ -83,13 +83,13 @@ func (s *SyslogSettings) Validate(p *config.Problems, path string) {
 	switch s.Network {
 	case NetUDP, NetTCP, NetTLS:
 	default:
-		p.Addf(config.Join(path, "network"), "unknown network %q (want udp, tcp or tls)", clip(s.Network, 32))
+		p.Addf(config.Join(path, "network"), "unknown network %q (want udp, tcp or tls)", action.Clip(s.Network, 32))
 	}
 	if host, port, err := net.SplitHostPort(s.Address); err != nil || host == "" || port == "" {
-		p.Addf(config.Join(path, "address"), "want host:port, not %q", clip(s.Address, 64))
+		p.Addf(config.Join(path, "address"), "want host:port, not %q", action.Clip(s.Address, 64))
 	}
 	if _, ok := facilities[s.Facility]; !ok {
-		p.Addf(config.Join(path, "facility"), "unknown facility %q (want kern, user, ..., local0 to local7)", clip(s.Facility, 32))
+		p.Addf(config.Join(path, "facility"), "unknown facility %q (want kern, user, ..., local0 to local7)", action.Clip(s.Facility, 32))
 	}
 	if !headerField(s.AppName, 48) {
 		p.Addf(config.Join(path, "app_name"), "want 1 to 48 printable ASCII characters without spaces")
@@ -112,7 +112,7 @@ func (s *SyslogSettings) Validate(p *config.Problems, path string) {
 	if s.Network != NetTLS && (s.CAFile != "" || s.ServerName != "") {
 		p.Addf(config.Join(path, "ca_file"), "ca_file and server_name apply to network tls only")
 	}
-	checkCAFile(p, config.Join(path, "ca_file"), resolvePath(action.Deps{}, s.base, s.CAFile))
+	action.CheckCAFile(p, config.Join(path, "ca_file"), action.Deps{}.Path(s.base, s.CAFile))
 	validFormat(p, path, s.Format)
 }
 
@@ -188,7 +188,7 @@ func newSyslog(s *SyslogSettings, deps action.Deps) (*Syslog, error) {
 		if name == "" {
 			name, _, _ = net.SplitHostPort(s.Address)
 		}
-		c, err := tlsConfig(resolvePath(deps, s.base, s.CAFile), name)
+		c, err := action.ClientTLS(deps.Path(s.base, s.CAFile), name)
 		if err != nil {
 			return nil, err
 		}

@@ -66,11 +66,11 @@ func (s *WebhookSettings) Validate(p *config.Problems, path string) {
 	checkURL(p, config.Join(path, "url"), s.URL)
 	if s.SecretFile == "" {
 		p.Addf(config.Join(path, "secret_file"), "missing: a file holding the HMAC key (mode 0600 or stricter)")
-	} else if _, err := readSecret(resolvePath(action.Deps{}, s.base, s.SecretFile)); err != nil {
+	} else if _, err := readSecret(action.Deps{}.Path(s.base, s.SecretFile)); err != nil {
 		p.Addf(config.Join(path, "secret_file"), "%v", err)
 	}
 	checkHeaders(p, config.Join(path, "headers"), s.Headers)
-	checkCAFile(p, config.Join(path, "ca_file"), resolvePath(action.Deps{}, s.base, s.CAFile))
+	action.CheckCAFile(p, config.Join(path, "ca_file"), action.Deps{}.Path(s.base, s.CAFile))
 	validFormat(p, path, s.Format)
 	s.Retry.validate(p, path)
 }
@@ -140,7 +140,7 @@ func newWebhook(s *WebhookSettings, deps action.Deps) (*Webhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("url: %w", err)
 	}
-	key, err := readSecret(resolvePath(deps, s.base, s.SecretFile))
+	key, err := readSecret(deps.Path(s.base, s.SecretFile))
 	if err != nil {
 		return nil, fmt.Errorf("secret_file: %w", err)
 	}
@@ -148,7 +148,7 @@ func newWebhook(s *WebhookSettings, deps action.Deps) (*Webhook, error) {
 	if log != nil {
 		log = log.With("response", deps.Name)
 	}
-	p, err := newPoster(KindWebhook, resolvePath(deps, s.base, s.CAFile), s.Retry, s.Headers, log)
+	p, err := newPoster(KindWebhook, deps.Path(s.base, s.CAFile), s.Retry, s.Headers, log)
 	if err != nil {
 		return nil, err
 	}

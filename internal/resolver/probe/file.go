@@ -74,7 +74,7 @@ func (s *FileSettings) Validate(p *config.Problems, path string) {
 		case f.Path == "":
 			p.Addf(config.Join(at, "path"), "missing: the file's absolute path")
 		case !filepath.IsAbs(f.Path):
-			p.Addf(config.Join(at, "path"), "%q is not an absolute path", clip(f.Path, 200))
+			p.Addf(config.Join(at, "path"), "%q is not an absolute path", action.Clip(f.Path, 200))
 		}
 		switch {
 		case f.SHA256 != "" && f.Dpkg:
@@ -82,7 +82,7 @@ func (s *FileSettings) Validate(p *config.Problems, path string) {
 		case f.SHA256 == "" && !f.Dpkg:
 			p.Addf(at, "missing: sha256 (64 hex digits) or dpkg: true")
 		case f.SHA256 != "" && !isHex(f.SHA256, sha256.Size*2):
-			p.Addf(config.Join(at, "sha256"), "want 64 hex digits (sha256sum's output), got %q", clip(f.SHA256, 80))
+			p.Addf(config.Join(at, "sha256"), "want 64 hex digits (sha256sum's output), got %q", action.Clip(f.SHA256, 80))
 		}
 		usesDpkg = usesDpkg || f.Dpkg
 	}
@@ -90,7 +90,7 @@ func (s *FileSettings) Validate(p *config.Problems, path string) {
 		p.Addf(config.Join(path, "max_file_bytes"), "must be between 1 and %d", int64(maxMaxFileBytes))
 	}
 	if usesDpkg {
-		dir := resolvePath(action.Deps{}, s.base, s.DpkgInfoDir)
+		dir := action.Deps{}.Path(s.base, s.DpkgInfoDir)
 		if st, err := os.Stat(dir); err != nil {
 			p.Addf(config.Join(path, "dpkg_info_dir"), "%v (a file asks for dpkg)", err)
 		} else if !st.IsDir() {
@@ -129,7 +129,7 @@ func newFileProbe(s *FileSettings, deps action.Deps) *FileProbe {
 		f.SHA256 = strings.ToLower(f.SHA256)
 		files[i] = f
 	}
-	return &FileProbe{files: files, dpkgDir: resolvePath(deps, s.base, s.DpkgInfoDir), max: s.MaxFileBytes}
+	return &FileProbe{files: files, dpkgDir: deps.Path(s.base, s.DpkgInfoDir), max: s.MaxFileBytes}
 }
 
 // Plan says which files would be hashed and against what.

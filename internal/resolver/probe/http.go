@@ -3,8 +3,6 @@ package probe
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -82,7 +79,7 @@ func (s *HTTPSettings) Validate(p *config.Problems, path string) {
 		p.Addf(config.Join(path, "status"), "%d is not an HTTP status (100 to 599)", s.Status)
 	}
 	if s.BodySHA256 != "" && !isHex(s.BodySHA256, sha256.Size*2) {
-		p.Addf(config.Join(path, "body_sha256"), "want 64 hex digits (sha256sum's output), got %q", clip(s.BodySHA256, 80))
+		p.Addf(config.Join(path, "body_sha256"), "want 64 hex digits (sha256sum's output), got %q", action.Clip(s.BodySHA256, 80))
 	}
 	if s.MaxBodyBytes < 1 || s.MaxBodyBytes > maxMaxBodyBytes {
 		p.Addf(config.Join(path, "max_body_bytes"), "must be between 1 and %d", maxMaxBodyBytes)
@@ -91,9 +88,9 @@ func (s *HTTPSettings) Validate(p *config.Problems, path string) {
 		p.Addf(config.Join(path, "timeout"), "must be between 1ns and %s", maxHTTPTimeout)
 	}
 	if s.Host != "" && !validHostHeader(s.Host) {
-		p.Addf(config.Join(path, "host"), "%q is not a host name, optionally with a port", clip(s.Host, 80))
+		p.Addf(config.Join(path, "host"), "%q is not a host name, optionally with a port", action.Clip(s.Host, 80))
 	}
-	checkCAFile(p, config.Join(path, "ca_file"), resolvePath(action.Deps{}, s.base, s.CAFile))
+	action.CheckCAFile(p, config.Join(path, "ca_file"), action.Deps{}.Path(s.base, s.CAFile))
 }
 
 // checkProbeURL validates the url setting, with {host} standing for a
@@ -108,9 +105,9 @@ func checkProbeURL(p *config.Problems, path, raw string) {
 	case err != nil:
 		p.Addf(path, "not a URL: %v", err)
 	case u.Scheme != "http" && u.Scheme != "https":
-		p.Addf(path, "scheme %q: want http or https", clip(u.Scheme, 16))
+		p.Addf(path, "scheme %q: want http or https", action.Clip(u.Scheme, 16))
 	case u.Host == "":
-		p.Addf(path, "no host in %q", clip(raw, 200))
+		p.Addf(path, "no host in %q", action.Clip(raw, 200))
 	case u.User != nil:
 		p.Addf(path, "user information in the URL is not supported (it would show in plans and outcomes)")
 	}
@@ -178,25 +175,16 @@ var (
 )
 
 func newHTTPProbe(s *HTTPSettings, deps action.Deps) (*HTTPProbe, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	serverName := ""
 	if s.Host != "" {
-		h := s.Host
-		if hh, _, err := net.SplitHostPort(h); err == nil {
-			h = hh
+		serverName = s.Host
+		if h, _, err := net.SplitHostPort(serverName); err == nil {
+			serverName = h
 		}
-		tc.ServerName = h
 	}
-	if s.CAFile != "" {
-		file := resolvePath(deps, s.base, s.CAFile)
-		pem, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", file)
-		}
-		tc.RootCAs = pool
+	tc, err := action.ClientTLS(deps.Path(s.base, s.CAFile), serverName)
+	if err != nil {
+		return nil, err
 	}
 	tr := &http.Transport{
 		Proxy:               nil,
@@ -225,7 +213,7 @@ func (h *HTTPProbe) target(req action.Request) (*url.URL, error) {
 			return nil, fmt.Errorf("%s: the URL names {host} and the decision's subject has no host", KindHTTP)
 		}
 		if !validHost(host) {
-			return nil, fmt.Errorf("%s: subject host %q is not a host name or an address; not probed", KindHTTP, clip(host, 80))
+			return nil, fmt.Errorf("%s: subject host %q is not a host name or an address; not probed", KindHTTP, action.Clip(host, 80))
 		}
 		if a, err := netipParse(host); err == nil && a.Is6() && !a.Is4In6() {
 			host = "[" + host + "]"

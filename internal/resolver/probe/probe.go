@@ -17,15 +17,10 @@
 package probe
 
 import (
-	"crypto/x509"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
-	"unicode/utf8"
 
-	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
 )
 
@@ -62,17 +57,6 @@ func (e *ErrMismatch) Error() string {
 	return fmt.Sprintf("%s: %s differs: want %s, got %s", strconv.Quote(e.Target), e.What, e.Want, e.Got)
 }
 
-// clip shortens s to at most n bytes on a rune boundary, for messages.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
-
 // isHex reports whether s is n lower- or upper-case hex digits.
 func isHex(s string, n int) bool {
 	if len(s) != n {
@@ -85,36 +69,6 @@ func isHex(s string, n int) bool {
 		}
 	}
 	return true
-}
-
-// resolvePath makes a settings path absolute with the monitor's resolver,
-// or against base (the resource object's directory).
-func resolvePath(deps action.Deps, base, p string) string {
-	if p == "" {
-		return ""
-	}
-	if deps.Resolve != nil {
-		return deps.Resolve(p)
-	}
-	if base != "" && !filepath.IsAbs(p) {
-		return filepath.Join(base, p)
-	}
-	return p
-}
-
-// checkCAFile validates a ca_file setting.
-func checkCAFile(p *config.Problems, path, file string) {
-	if file == "" {
-		return
-	}
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		p.Addf(path, "%v", err)
-		return
-	}
-	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-		p.Addf(path, "%s holds no PEM certificate", file)
-	}
 }
 
 // netipParse parses an IP address (no zone).
