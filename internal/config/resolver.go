@@ -79,6 +79,12 @@ type Policy struct {
 	// address in the report's attribute ATTR), process (the report's
 	// pid, start and exe attributes) or conn (src, sport, dst, dport).
 	Subject string `yaml:"subject"`
+	// By, when set (ip or host), counts the criteria per the reports'
+	// ip or host (what they are about) rather than per subject, and takes
+	// the subjects from the reports in the window that give one: a track
+	// turning red about a server and a gateway alert about the same
+	// server name the attacker together.
+	By string `yaml:"by"`
 	// Unit is a systemd unit the action concerns (restart methods).
 	Unit string `yaml:"unit"`
 	// Methods name `responses:` instances.
@@ -271,6 +277,14 @@ func (r *Resolver) validate(p *Problems, path string, responses []PluginSpec) {
 			p.Addf(Join(pp, "subject"), "addr names the attribute holding the address: addr:src")
 		case kind != "addr" && hasAttr:
 			p.Addf(Join(pp, "subject"), "only addr takes an attribute (addr:src)")
+		}
+		switch pol.By {
+		case "", "ip", "host":
+		default:
+			p.Addf(Join(pp, "by"), "unknown %q (want ip or host: the field the reports are correlated by)", pol.By)
+		}
+		if pol.By != "" && pol.By == kind {
+			p.Addf(Join(pp, "by"), "the subject is already the report's %s: leave by out", kind)
 		}
 		if pol.Unit != "" && (strings.ContainsAny(pol.Unit, "/ \t\n\x00") || len(pol.Unit) > 256) {
 			p.Addf(Join(pp, "unit"), "%q is not a systemd unit name", pol.Unit)

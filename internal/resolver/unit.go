@@ -138,12 +138,42 @@ type policy struct {
 	cooldown map[string]time.Time
 }
 
-// window holds, for one subject, the times of the reports that met each
-// criterion within the policy's window, and the latest reports.
+// window holds, for one subject (or correlation key, with by), the times
+// of the reports that met each criterion within the policy's window, and
+// each criterion's latest reports (kept per criterion, so that a stream
+// of reports meeting one criterion does not push out the one report that
+// met another).
 type window struct {
-	times   [][]time.Time
-	reports []seen
-	last    time.Time
+	times [][]time.Time
+	kept  [][]seen
+	last  time.Time
+}
+
+// reports are the window's kept reports within the policy's window,
+// oldest first, each once.
+func (w *window) reports(within time.Duration, now time.Time) []event.Report {
+	var all []seen
+	ids := map[string]bool{}
+	for _, k := range w.kept {
+		for _, r := range k {
+			if within > 0 && now.Sub(r.at) > within {
+				continue
+			}
+			if r.rep.ID != "" {
+				if ids[r.rep.ID] {
+					continue
+				}
+				ids[r.rep.ID] = true
+			}
+			all = append(all, r)
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].at.Before(all[j].at) })
+	out := make([]event.Report, len(all))
+	for i, r := range all {
+		out[i] = r.rep
+	}
+	return out
 }
 
 // seen is a report and when the unit took it.
@@ -411,9 +441,16 @@ func (u *Unit) Decide(ctx context.Context, rep event.Report) []Decision {
 		if hit == nil {
 			continue
 		}
-		subj, skey, err := subjectOf(p.kind, p.attr, p.cfg.Unit, &rep)
-		if err != nil {
-			u.log.Debug("report matches a policy but names no subject for it", "policy", p.cfg.Name, "report", rep.ID, "why", err)
+		var subj action.Subject
+		var skey string
+		if p.cfg.By == "" {
+			var err error
+			if subj, skey, err = subjectOf(p.kind, p.attr, p.cfg.Unit, &rep); err != nil {
+				u.log.Debug("report matches a policy but names no subject for it", "policy", p.cfg.Name, "report", rep.ID, "why", err)
+				continue
+			}
+		} else if skey = correlation(p.cfg.By, &rep); skey == "" {
+			u.log.Debug("report matches a policy but names nothing to correlate by", "policy", p.cfg.Name, "report", rep.ID, "by", p.cfg.By)
 			continue
 		}
 		w := p.note(skey, hit, rep, now)
@@ -425,12 +462,7 @@ func (u *Unit) Decide(ctx context.Context, rep event.Report) []Decision {
 			continue
 		}
 		// The reports that triggered the decision: those in the window.
-		var reports []event.Report
-		for _, r := range w.reports {
-			if p.cfg.Within == 0 || now.Sub(r.at) <= p.cfg.Within {
-				reports = append(reports, r.rep)
-			}
-		}
+		reports := w.reports(p.cfg.Within, now)
 		if len(reports) == 0 {
 			reports = []event.Report{rep}
 		}
@@ -438,12 +470,60 @@ func (u *Unit) Decide(ctx context.Context, rep event.Report) []Decision {
 		if p.cfg.Cooldown > 0 {
 			p.cooldown[skey] = now.Add(p.cfg.Cooldown)
 		}
-		why := p.why(subj, reports)
-		for _, mname := range p.cfg.Methods {
-			out = append(out, u.decide(ctx, p, u.o.Methods[mname], subj, skey, reports, why, now, false))
+		if p.cfg.By == "" {
+			why := p.why(subj, reports)
+			for _, mname := range p.cfg.Methods {
+				out = append(out, u.decide(ctx, p, u.o.Methods[mname], subj, skey, reports, why, now, false))
+			}
+			continue
+		}
+		// Correlated: each subject the reports name, newest first.
+		subjects, keys := p.subjectsIn(reports)
+		if len(subjects) == 0 {
+			u.log.Info("policy criteria met, but no report in the window names its subject", "policy", p.cfg.Name, p.cfg.By, skey, "subject", p.cfg.Subject)
+			continue
+		}
+		for i, subj := range subjects {
+			why := p.why(subj, reports)
+			for _, mname := range p.cfg.Methods {
+				out = append(out, u.decide(ctx, p, u.o.Methods[mname], subj, keys[i], reports, why, now, false))
+			}
 		}
 	}
 	return out
+}
+
+// correlation is the key a report is counted under for a policy with by:
+// what the report is about ("" when it names nothing).
+func correlation(by string, rep *event.Report) string {
+	switch by {
+	case "ip":
+		if rep.IP != "" {
+			return "ip=" + rep.IP
+		}
+	case "host":
+		if rep.Host != "" {
+			return "host=" + rep.Host
+		}
+	}
+	return ""
+}
+
+// subjectsIn takes the policy's subjects from the reports, newest first,
+// each once, at most maxKept of them.
+func (p *policy) subjectsIn(reports []event.Report) ([]action.Subject, []string) {
+	var subjects []action.Subject
+	var keys []string
+	seen := map[string]bool{}
+	for i := len(reports) - 1; i >= 0 && len(subjects) < maxKept; i-- {
+		subj, key, err := subjectOf(p.kind, p.attr, p.cfg.Unit, &reports[i])
+		if err != nil || seen[key] {
+			continue
+		}
+		seen[key] = true
+		subjects, keys = append(subjects, subj), append(keys, key)
+	}
+	return subjects, keys
 }
 
 // note counts rep for the subject, forgetting what fell out of the
@@ -454,17 +534,17 @@ func (p *policy) note(skey string, hit []bool, rep event.Report, now time.Time) 
 		if len(p.windows) >= maxSubjects {
 			p.forget(now)
 		}
-		w = &window{times: make([][]time.Time, len(p.conds))}
+		w = &window{times: make([][]time.Time, len(p.conds)), kept: make([][]seen, len(p.conds))}
 		p.windows[skey] = w
 	}
 	for i, h := range hit {
 		if h {
 			w.times[i] = append(w.times[i], now)
+			w.kept[i] = append(w.kept[i], seen{now, rep})
+			if len(w.kept[i]) > maxKept {
+				w.kept[i] = w.kept[i][len(w.kept[i])-maxKept:]
+			}
 		}
-	}
-	w.reports = append(w.reports, seen{now, rep})
-	if len(w.reports) > maxKept {
-		w.reports = w.reports[len(w.reports)-maxKept:]
 	}
 	w.last = now
 	return w
@@ -547,7 +627,12 @@ func (p *policy) why(subj action.Subject, reports []event.Report) string {
 	} else {
 		b.WriteString("a matching report")
 	}
-	fmt.Fprintf(&b, " about %s", describe(subj))
+	if n := len(reports); p.cfg.By != "" && n > 0 {
+		corr, _ := strings.CutPrefix(correlation(p.cfg.By, &reports[n-1]), p.cfg.By+"=")
+		fmt.Fprintf(&b, " about the same %s %s; acting on %s, which they name", p.cfg.By, corr, describe(subj))
+	} else {
+		fmt.Fprintf(&b, " about %s", describe(subj))
+	}
 	if n := len(reports); n > 0 {
 		last := reports[n-1]
 		fmt.Fprintf(&b, "; latest %s from %s: %s %.2f %s", last.ID, last.Engine, last.Severity, last.Score, strconv.Quote(last.Explanation))
@@ -733,7 +818,8 @@ func (u *Unit) greenLocked(ctx context.Context, rep *event.Report) {
 		if !a.executed || !u.untilGreen[a.req.Policy] || !sameTrack(a.req.Reports, rep) {
 			continue
 		}
-		why := fmt.Sprintf("the track turned green (report %s: %s %s on %s)", rep.ID, rep.Engine, rep.Model, rep.Host)
+		_, about, _ := strings.Cut(trackOf(rep), "=")
+		why := fmt.Sprintf("the track turned green (report %s: %s %s on %s)", rep.ID, rep.Engine, rep.Model, about)
 		if err := u.undo(ctx, a, store.StatusUndone, why); err != nil {
 			u.log.Error("action not undone when its track turned green; it expires as set", "decision", a.id, "err", err)
 			continue
@@ -743,10 +829,23 @@ func (u *Unit) greenLocked(ctx context.Context, rep *event.Report) {
 }
 
 // sameTrack says whether rep continues the track of one of reports.
+// trackOf is what a track's reports are about: the address of a track
+// keyed by one (its reports may name the host too, once its observations
+// did), else the host.
+func trackOf(r *event.Report) string {
+	if r.IP != "" {
+		return "ip=" + r.IP
+	}
+	if r.Host != "" {
+		return "host=" + r.Host
+	}
+	return ""
+}
+
 func sameTrack(reports []event.Report, rep *event.Report) bool {
 	for i := range reports {
 		r := &reports[i]
-		if r.Monitor == rep.Monitor && r.Engine == rep.Engine && r.Model == rep.Model && r.Host == rep.Host && r.Host != "" {
+		if r.Monitor == rep.Monitor && r.Engine == rep.Engine && r.Model == rep.Model && trackOf(r) == trackOf(rep) && trackOf(r) != "" {
 			return true
 		}
 	}

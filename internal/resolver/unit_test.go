@@ -422,6 +422,67 @@ func TestCombinedCriteria(t *testing.T) {
 	}
 }
 
+// TestCorrelatedCriteria: with by: ip, a track turning red about a
+// server and the gateway's alerts about the same server are counted
+// together, and the decision acts on the address the alerts name (each
+// verified one once); alerts about another server, or a red track alone,
+// decide nothing; a flood of track reports does not push the one alert
+// out of the window.
+func TestCorrelatedCriteria(t *testing.T) {
+	r := newRig(t, `  mode: enforce
+  policies:
+    - name: block-attacker
+      where: {engine: signatures}
+      with:
+        - where: {engine: tracks, severity: red}
+      within: 2m
+      by: ip
+      subject: addr:src
+      methods: [block]
+      duration: 10m
+`)
+	red := func(ip string) event.Report {
+		n := repSeq.Add(1)
+		return event.Report{ID: fmt.Sprintf("trk-%06d", n), Monitor: "gw", Engine: "tracks", Model: "m3", IP: ip,
+			Score: 0.95, Severity: event.SeverityRed, State: "Compromised", Explanation: ip + " Compromised"}
+	}
+	if ds := r.decide(report("192.0.2.9", "10.0.0.3", true, event.SeverityYellow)); len(ds) != 0 {
+		t.Fatalf("an alert alone decided: %+v", ds)
+	}
+	r.clk.Advance(10 * time.Second)
+	// Track reports keep coming; none names an address.
+	for i := 0; i < 3*maxKept; i++ {
+		if ds := r.decide(red("10.0.0.4")); len(ds) != 0 {
+			t.Fatalf("a red track about another server completed 10.0.0.3's criteria: %+v", ds)
+		}
+	}
+	r.clk.Advance(10 * time.Second)
+	ds := r.decide(red("10.0.0.3"))
+	if len(ds) != 1 || ds[0].Status != store.StatusDone {
+		t.Fatalf("red track after a verified alert about the same server: %+v", ds)
+	}
+	if !strings.Contains(ds[0].Reason, "about the same ip 10.0.0.3; acting on address 192.0.2.9") {
+		t.Errorf("reason does not say what was correlated: %s", ds[0].Reason)
+	}
+	// The criteria start over after a decision: a second red track alone
+	// decides nothing.
+	if ds := r.decide(red("10.0.0.3")); len(ds) != 0 {
+		t.Errorf("a red track alone after the decision: %+v", ds)
+	}
+	// Out of the window, the alert no longer counts.
+	r.decide(report("192.0.2.10", "10.0.0.5", true, event.SeverityYellow))
+	r.clk.Advance(3 * time.Minute)
+	if ds := r.decide(red("10.0.0.5")); len(ds) != 0 {
+		t.Errorf("an alert older than the window counted: %+v", ds)
+	}
+	// An unverified alert is refused, and names the target.
+	r.decide(report("192.0.2.11", "10.0.0.6", false, event.SeverityYellow))
+	ds = r.decide(red("10.0.0.6"))
+	if len(ds) != 1 || ds[0].Status != store.StatusRefused || !strings.Contains(ds[0].Reason, `the target is "10.0.0.6"`) {
+		t.Errorf("unverified alert: %+v", ds)
+	}
+}
+
 // TestRateBudget: 10,000 qualifying reports within a minute from as many
 // verified addresses: the method acts within its budget, every other
 // decision is stored as suppressed with the reason.

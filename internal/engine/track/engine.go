@@ -78,8 +78,12 @@ type keyState struct {
 	model *Model
 	mi    int // the model's index
 	key   string
-	hyps  []hyp
-	seen  time.Time // latest observation the model could emit
+	// host is, for a track keyed by an address, the host id of the
+	// latest observation made on the machine with that address (its own
+	// ip field, not a dst): the agent's host, which a response needs.
+	host string
+	hyps []hyp
+	seen time.Time // latest observation the model could emit
 	// ring holds the ids of the key's latest observations (of this
 	// model), the one numbered seq-1 last.
 	ring [evidenceRing]string
@@ -106,6 +110,9 @@ type Report struct {
 	Model    *Model
 	Key      string
 	KeyField string
+	// Host is, for a track keyed by an address, the host id its
+	// observations came from ("" when none named one).
+	Host     string
 	State    string
 	Score    float64
 	Severity event.Severity
@@ -201,6 +208,9 @@ func (e *Engine) Handle(ev *event.Event, emit func(Report)) {
 		}
 		e.stats.Observations++
 		ks := e.state(mi, key)
+		if field == "ip" && ev.Host != "" {
+			ks.host = ev.Host
+		}
 		before := ks.best().loglik
 		e.observe(ks, ei, ev)
 		e.schedule(ks)
@@ -562,7 +572,7 @@ func (e *Engine) maybeReport(ks *keyState, field string, at time.Time, emit func
 		// reported against.
 		return
 	}
-	r := Report{Model: ks.model, Key: ks.key, KeyField: field, Score: sc, Severity: ks.model.Severity(sc), LastModified: top.last,
+	r := Report{Model: ks.model, Key: ks.key, KeyField: field, Host: ks.host, Score: sc, Severity: ks.model.Severity(sc), LastModified: top.last,
 		Observations: top.n, Evidence: ks.evidenceIDs(top, e.o.MaxEvidence), Time: at}
 	if st >= 0 {
 		r.State = ks.model.States[st]

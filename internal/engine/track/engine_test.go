@@ -354,3 +354,31 @@ func TestScoreWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressTrackNamesItsHost: a track keyed by an address names, in its
+// reports, the host id of the machine whose own observations carry that
+// address (what a response on the host needs), never the sensor that
+// reported the address as a destination.
+func TestAddressTrackNamesItsHost(t *testing.T) {
+	e := New(mustLoad(t, "m3.yaml"), Options{})
+	var got []event.Report
+	handle := func(ev event.Event) {
+		e.Handle(&ev, func(r Report) { got = append(got, r.Event()) })
+	}
+	alert := func(i int) event.Event {
+		return event.Event{ID: fmt.Sprintf("n%d", i), Time: t0.Add(time.Duration(i) * time.Second), Type: event.TypeNIDSAlert, Host: "ids-1",
+			Attrs: map[string]any{"src": "203.0.113.9", "dst": "10.0.0.3", "sid": int64(2000001)}}
+	}
+	handle(alert(1))
+	if len(got) == 0 || got[len(got)-1].IP != "10.0.0.3" || got[len(got)-1].Host != "" {
+		t.Fatalf("after an alert only: %+v (want ip 10.0.0.3 and no host: the alert came from the sensor)", got)
+	}
+	for i := 2; i < 6; i++ {
+		handle(event.Event{ID: fmt.Sprintf("h%d", i), Time: t0.Add(time.Duration(i) * time.Second), Type: event.TypeProcSpawn, Host: "host-3", IP: "10.0.0.3"})
+	}
+	handle(alert(6))
+	last := got[len(got)-1]
+	if last.IP != "10.0.0.3" || last.Host != "host-3" {
+		t.Errorf("after the host's own observations: ip %q host %q, want 10.0.0.3 and host-3", last.IP, last.Host)
+	}
+}

@@ -25,7 +25,7 @@ func (e *Engine) Top(q engine.TrackQuery) []Report {
 		// As of the track's latest observation (a report made on it
 		// carries the same time, a later one a later time).
 		sc, st := score(ks.model, top)
-		r := Report{Model: ks.model, Key: ks.key, KeyField: ks.model.Key, State: ks.model.States[st], Score: sc,
+		r := Report{Model: ks.model, Key: ks.key, KeyField: ks.model.Key, Host: ks.host, State: ks.model.States[st], Score: sc,
 			Severity: ks.model.Severity(sc), LastModified: top.last, Observations: top.n,
 			Evidence: ks.evidenceIDs(top, e.o.MaxEvidence), Time: top.last}
 		out = append(out, r)

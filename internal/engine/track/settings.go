@@ -154,6 +154,7 @@ func (r Report) Event() event.Report {
 			"band_yellow": r.Model.Yellow, "band_red": r.Model.Red}}
 	if a, err := netip.ParseAddr(r.Key); err == nil {
 		out.IP = a.Unmap().String()
+		out.Host = r.Host
 	} else {
 		out.Host = r.Key
 	}
