@@ -311,3 +311,99 @@ func TestLabAttacks(t *testing.T) {
 		t.Logf("progress:\n%s", stderr.String())
 	}
 }
+
+// TestLabDMZRespond runs `vigil lab dmz --respond --fast --json` (as root,
+// with the lab's tools, hping3 and nftables): seed 000's experiment with
+// the resolver enforcing. When host 3 turns red, the attacker's address is
+// blocked at the gateway (taken from answered requests: it completed
+// handshakes) and host 3's agent restarts its web server; the attacker no
+// longer reaches host 3, host 1 still does, and host 3's track leaves red.
+// Hosts 1, 2 and 4 are never acted on. The second phase's forged SYN
+// flood and decoy scan get nothing blocked but the attacker's real
+// address; the decisions about the decoy are refused and say why. The
+// latencies are printed.
+func TestLabDMZRespond(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the lab takes about 3 minutes")
+	}
+	if err := lab.CheckRespond(); err != nil {
+		t.Skipf("cannot run the acting lab here: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "lab")
+	cmd := exec.Command(vigilBin, "lab", "dmz", "--respond", "--fast", "--json", "--dir", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("vigil lab dmz --respond: %v\nprogress:\n%s\noutput:\n%s", err, stderr.String(), stdout.String())
+	}
+	var res lab.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	t.Logf("timeline:\n%s", strings.Join(res.Timeline, "\n"))
+	rr := res.Respond
+	if rr == nil {
+		t.Fatalf("no respond section in the outcome:\n%s", stdout.String())
+	}
+	var summary bytes.Buffer
+	if err := res.WriteSummary(&summary); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary:\n%s", summary.String())
+
+	// Host 3 red, and both actions after it, with their latencies.
+	if rr.RedAt.IsZero() {
+		t.Fatal("host 3 never turned red")
+	}
+	if rr.BlockAfter == nil || *rr.BlockAfter < 0 || *rr.BlockAfter > 30 {
+		t.Errorf("red -> block: %v (want a block within 30 s of host 3's red report)", secsOf(rr.BlockAfter))
+	}
+	if rr.RestartAfter == nil || *rr.RestartAfter < 0 || *rr.RestartAfter > 60 {
+		t.Errorf("red -> restart: %v (want host 3's web server restarted within 60 s)", secsOf(rr.RestartAfter))
+	}
+	if rr.LeftRedAfter == nil {
+		t.Errorf("host 3's track did not leave red after the actions")
+	}
+	if rr.AttackerReachesHost3 {
+		t.Error("the attacker still reaches host 3 after the block")
+	}
+	if !rr.Host1ReachesHost3 {
+		t.Error("host 1 does not reach host 3: the restarted server does not serve, or the block hit the DMZ")
+	}
+	// Only the attacker's real address is blocked.
+	if len(rr.Blocked) != 1 || rr.Blocked[0] != "10.20.0.1" {
+		t.Errorf("blocked at the gateway at the end: %v, want only the attacker's 10.20.0.1", rr.Blocked)
+	}
+	// Hosts 1, 2 and 4 are never acted on; the decoy is refused, and
+	// says why.
+	decoyRefused := false
+	for _, d := range rr.Decisions {
+		acted := d.Status == "done" || d.Status == "expired" || d.Status == "undone"
+		for _, other := range []string{"host1", "host2", "host4", "10.10.0.1", "10.10.0.2", "10.10.0.4"} {
+			if acted && d.Method != "note" && strings.Contains(d.Subject, other) {
+				t.Errorf("acted on %s: %+v", other, d)
+			}
+		}
+		if strings.Contains(d.Subject, rr.Admin) {
+			if acted {
+				t.Errorf("acted on the admin address the decoy named: %+v", d)
+			}
+			if d.Status == "refused" && strings.Contains(d.Reason, "could not have been forged") {
+				decoyRefused = true
+			}
+		}
+	}
+	if !decoyRefused {
+		t.Errorf("no decision about the decoy address %s was refused as possibly forged", rr.Admin)
+	}
+	if ns, _ := exec.Command("ip", "netns", "list").Output(); regexp.MustCompile(`(?m)^vl\d+-`).Match(ns) {
+		t.Errorf("namespaces left behind: %s", ns)
+	}
+}
+
+func secsOf(v *float64) string {
+	if v == nil {
+		return "never"
+	}
+	return fmt.Sprintf("%.3f s", *v)
+}

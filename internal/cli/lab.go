@@ -20,8 +20,8 @@ func labCmd(e *env) *cobra.Command {
 
 func labDMZCmd(e *env) *cobra.Command {
 	var (
-		fast, asJSON bool
-		dir          string
+		fast, asJSON, respond bool
+		dir                   string
 	)
 	cmd := &cobra.Command{
 		Use:   "dmz",
@@ -33,6 +33,7 @@ func labDMZCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
+			o.Respond = respond
 			res, err := lab.Run(cmd.Context(), o)
 			if err != nil {
 				return fail(err)
@@ -47,6 +48,7 @@ func labDMZCmd(e *env) *cobra.Command {
 	fs.BoolVar(&fast, "fast", false, "shorten the waits (the agents keep their 4 s interval)")
 	fs.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
 	fs.StringVar(&dir, "dir", "", "directory of the lab's files (default: a new temporary one)")
+	fs.BoolVar(&respond, "respond", false, "enforce response policies: restart host 3's web server and block its attacker when it turns red, then flood host 1 from forged sources and scan it with a decoy")
 	return cmd
 }
 

@@ -45,6 +45,11 @@ type Options struct {
 	// behaviour's events from the service host are written, oldest first,
 	// as <behaviour>/events.jsonl: the rule scenarios are recorded so.
 	Record string
+	// Respond runs the experiment with the resolver enforcing: host 3's
+	// web server restarted and its attacker blocked at the gateway when
+	// it turns red, then a second phase of forged floods and decoys
+	// (respond.go).
+	Respond bool
 	// OnUp, if set, is called with the dashboard's address once the lab
 	// is up, before the experiment starts (a browser can watch it).
 	OnUp func(dashboard string)
@@ -98,6 +103,8 @@ type Result struct {
 	Dashboard string
 	// Files are the outputs written in the lab's directory.
 	Files []string
+	// Respond is the acting run's outcome (Options.Respond).
+	Respond *RespondResult
 }
 
 // Point is one M3 report about a server: Figure 5's series.
@@ -114,6 +121,25 @@ const nHosts = 4
 
 // Tools the lab needs, and the Debian packages that have them.
 var tools = map[string]string{"ip": "iproute2", "unshare": "util-linux", "apache2": "apache2", "ab": "apache2-utils", "nmap": "nmap"}
+
+// CheckRespond says what is missing to run the lab with --respond: the
+// lab's tools, hping3 and nft.
+func CheckRespond() error {
+	if err := Check(); err != nil {
+		return err
+	}
+	var missing []string
+	for tool, pkg := range map[string]string{"hping3": "hping3", "nft": "nftables"} {
+		if _, err := lookPath(tool); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", tool, pkg))
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fmt.Errorf("missing for --respond: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
 
 // Check says what is missing to run the lab.
 func Check() error {
@@ -138,7 +164,11 @@ func Check() error {
 // (Figure 5 and Table 2 as CSV, Figure 5 as SVG, the timeline, the
 // result as JSON) in o.Dir.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if err := Check(); err != nil {
+	check := Check
+	if o.Respond {
+		check = CheckRespond
+	}
+	if err := check(); err != nil {
 		return nil, err
 	}
 	if o.Logger == nil {
@@ -255,7 +285,15 @@ func (l *lab) build() error {
 	}
 	// The monitor (bus, store, engines, dashboard) on the gateway.
 	cfg := filepath.Join(l.o.Dir, "dmz-lab.yaml")
-	if err := os.WriteFile(cfg, []byte(monitorConfig), 0o644); err != nil {
+	conf := monitorConfig
+	if l.o.Respond {
+		rules := filepath.Join(l.o.Dir, "web-clients.yaml")
+		if err := os.WriteFile(rules, []byte(webClientRules), 0o644); err != nil {
+			return err
+		}
+		conf = respondConfig(rules)
+	}
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return err
 	}
 	if _, err := l.start("gw", "monitor", l.o.Vigil, "up", "--config", cfg, "--no-agent", "--data", filepath.Join(l.o.Dir, "data"),
@@ -291,10 +329,21 @@ func (l *lab) build() error {
 		// paper's servers were separate machines); process-level ones,
 		// the process count (PID namespace) and sockets (network
 		// namespace) are each server's own.
-		script := fmt.Sprintf(`apache2 -f %s/apache2.conf -DFOREGROUND &
-exec %s agent --bus nats://10.10.0.254:4222 --bus-identity %s --host-id host%d --procs apache2,bash,sh --interval 4s --window 5 --spool-dir %s/spool --log-level warn \
+		effector := ""
+		if l.o.Respond {
+			agentCfg, err := agentConfig(dir)
+			if err != nil {
+				return err
+			}
+			effector = fmt.Sprintf(" --effector --config %s", agentCfg)
+		}
+		// Apache's parent signals its whole process group when it
+		// restarts: it gets a session of its own, so that the group is
+		// its workers and not the lab's processes.
+		script := fmt.Sprintf(`setsid apache2 -f %s/apache2.conf -DFOREGROUND &
+exec %s agent --bus nats://10.10.0.254:4222 --bus-identity %s --host-id host%d --procs apache2,bash,sh --interval 4s --window 5 --spool-dir %s/spool --log-level warn%s \
   --threshold SYS.CPU=1000 --threshold SYS.MEM=1000 --threshold SYS.DISK.IO=1000000000 --threshold SYS.NET.RX=1000000000 --threshold SYS.NET.TX=1000000000`,
-			dir, l.o.Vigil, l.sensorIdentity(), i, dir)
+			dir, l.o.Vigil, l.sensorIdentity(), i, dir, effector)
 		if _, err := l.start(fmt.Sprintf("h%d", i), fmt.Sprintf("host%d", i), "unshare", "--pid", "--mount", "--fork", "--mount-proc", "sh", "-c", script); err != nil {
 			return err
 		}
@@ -461,6 +510,16 @@ func (l *lab) experiment(ctx context.Context, timeout time.Duration) (*Result, e
 		step("ab: %v", err)
 	}
 	res.FloodEnd = time.Now().UTC()
+	if l.o.Respond {
+		if err := l.afterFlood(ctx, res, step); err != nil {
+			return nil, err
+		}
+		res.End = time.Now().UTC()
+		if err := l.collect(ctx, res); err != nil {
+			return nil, err
+		}
+		return res, nil
+	}
 	after := time.Until(res.ScanEnd.Add(timeout + margin))
 	step("flood over; watching %v more, until M3's %v timeout has passed since the scan", after.Round(time.Second), timeout)
 	if err := sleep(ctx, after); err != nil {
@@ -476,12 +535,21 @@ func (l *lab) experiment(ctx context.Context, timeout time.Duration) (*Result, e
 // collect reads the monitor's reports and events back through its API.
 func (l *lab) collect(ctx context.Context, res *Result) error {
 	var reps []event.Report
-	if err := getJSON(ctx, l.dashboard()+"/api/reports?engine=tracks&model=m3&limit=10000", &reps); err != nil {
+	model := "m3"
+	if l.o.Respond {
+		model = respondModel
+	}
+	if err := getJSON(ctx, l.dashboard()+"/api/reports?engine=tracks&model="+model+"&limit=10000", &reps); err != nil {
 		return err
 	}
 	// The store answers newest first (by time, then by arrival): oldest
 	// first is the reverse.
 	slices.Reverse(reps)
+	if l.o.Respond {
+		if err := l.collectRespond(ctx, res, reps); err != nil {
+			return err
+		}
+	}
 	byIP := map[string]string{}
 	for i, name := range hostNames() {
 		h := &HostResult{IP: fmt.Sprintf("10.10.0.%d", i+1), SeverityAtFloodEnd: "green"}

@@ -32,13 +32,14 @@ type resultJSON struct {
 	Timeline   []string                    `json:"timeline"`
 	Dashboard  string                      `json:"dashboard"`
 	Files      []string                    `json:"files"`
+	Respond    *RespondResult              `json:"respond,omitempty"`
 }
 
 // MarshalJSON writes the result with host1 .. host4 at the top level.
 func (r *Result) MarshalJSON() ([]byte, error) {
 	base, err := json.Marshal(resultJSON{Start: r.Start, ScanStart: r.ScanStart, ScanEnd: r.ScanEnd, FloodStart: r.FloodStart,
 		FloodEnd: r.FloodEnd, End: r.End, TimeoutS: r.Timeout.Seconds(), Table2: r.Table2, Series: r.Series,
-		Timeline: r.Timeline, Dashboard: r.Dashboard, Files: r.Files})
+		Timeline: r.Timeline, Dashboard: r.Dashboard, Files: r.Files, Respond: r.Respond})
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func (r *Result) UnmarshalJSON(data []byte) error {
 	}
 	*r = Result{Start: base.Start, ScanStart: base.ScanStart, ScanEnd: base.ScanEnd, FloodStart: base.FloodStart, FloodEnd: base.FloodEnd,
 		End: base.End, Timeout: time.Duration(base.TimeoutS * float64(time.Second)), Table2: base.Table2, Series: base.Series,
-		Timeline: base.Timeline, Dashboard: base.Dashboard, Files: base.Files, Hosts: map[string]*HostResult{}}
+		Timeline: base.Timeline, Dashboard: base.Dashboard, Files: base.Files, Respond: base.Respond, Hosts: map[string]*HostResult{}}
 	for name, raw := range all {
 		if !strings.HasPrefix(name, "host") {
 			continue

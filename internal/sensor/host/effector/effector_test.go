@@ -355,6 +355,10 @@ func TestRestartCommand(t *testing.T) {
 			"fails": {Argv: []string{"/bin/false"}, Timeout: 5 * time.Second},
 			"hangs": {Argv: []string{"/bin/sleep", "30"}, Timeout: 200 * time.Millisecond},
 			"ssh":   {Argv: []string{"/usr/bin/touch", mark + ".ssh"}, Timeout: 5 * time.Second},
+			// A daemon's parent may signal its whole process group when
+			// it restarts (Apache's does): the group is the command's.
+			"group": {Argv: []string{"/bin/sh", "-c", "kill -HUP 0"}, Timeout: 5 * time.Second},
+			"bg":    {Argv: []string{"/bin/sh", "-c", "/bin/sleep 30 & echo $! > " + mark + ".bg; wait"}, Timeout: 200 * time.Millisecond},
 		}
 		c.Budgets = nil
 	})
@@ -372,6 +376,22 @@ func TestRestartCommand(t *testing.T) {
 	wantStatus(t, handle(t, e, restartReq("hangs")), effectmsg.StatusFailed, "did not end within 200ms")
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("a hanging command held the effector %v", d)
+	}
+	// The test process is alive to read this: the hangup went to the
+	// command's own group.
+	wantStatus(t, handle(t, e, restartReq("group")), effectmsg.StatusFailed, "hangup")
+	wantStatus(t, handle(t, e, restartReq("bg")), effectmsg.StatusFailed, "did not end within 200ms")
+	if data, err := os.ReadFile(mark + ".bg"); err != nil {
+		t.Errorf("the background command did not start: %v", err)
+	} else if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil {
+		deadline := time.Now().Add(3 * time.Second)
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			t.Errorf("the command's background child %d outlived its timeout", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 	wantStatus(t, handle(t, e, restartReq("ssh")), effectmsg.StatusRefused, "unit ssh.service is protected")
 	if _, err := os.Stat(mark + ".ssh"); err == nil {

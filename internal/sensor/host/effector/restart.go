@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -84,6 +85,11 @@ func (e *Effector) run(ctx context.Context, service string, argv []string, timeo
 	c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"}
 	c.Dir = "/"
 	c.WaitDelay = time.Second
+	// A session of its own: what the command starts (a daemon's parent
+	// that signals its process group on restart, as Apache's does) never
+	// signals the agent, and at the timeout the whole group is killed.
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	start := time.Now()
 	err := c.Run()
 	took := time.Since(start).Round(time.Millisecond)
