@@ -30,9 +30,9 @@ type RespondResult struct {
 	// RedAt is when host 3's track first turned red (zero: never).
 	RedAt time.Time `json:"red_at"`
 	// BlockAfter and RestartAfter are the seconds from that red report to
-	// the decision to block the attacker at the gateway and to the
-	// restart's RESPONSE.ACTION event (the effector's answer); nil: not
-	// done.
+	// the block at the gateway and the restart being done (their
+	// RESPONSE.ACTION events: the set's element added, the effector's
+	// answer); nil: not done.
 	BlockAfter   *float64 `json:"red_to_block_s"`
 	RestartAfter *float64 `json:"red_to_restart_s"`
 	// LeftRedAfter is the seconds from the first action to the first
@@ -270,36 +270,33 @@ func (l *lab) collectRespond(ctx context.Context, res *Result, reps []event.Repo
 	if rr.RedAt.IsZero() {
 		return nil
 	}
-	var first time.Time
-	for _, d := range rr.Decisions {
-		if d.Status != "done" && d.Status != "expired" && d.Status != "undone" {
-			continue
-		}
-		switch {
-		case d.Policy == "block-attacker" && rr.BlockAfter == nil:
-			s := d.Time.Sub(rr.RedAt).Seconds()
-			rr.BlockAfter = &s
-		default:
-			continue
-		}
-		if first.IsZero() || d.Time.Before(first) {
-			first = d.Time
-		}
-	}
-	// The restart is done when the effector answered: its RESPONSE.ACTION
-	// event.
+	// An action is done when its method returned (for the restart, when
+	// the effector answered): its RESPONSE.ACTION event.
 	var evs []event.Event
 	if err := getJSON(ctx, l.dashboard()+"/api/events?type=RESPONSE.ACTION&limit=1000", &evs); err != nil {
 		return err
 	}
 	slices.Reverse(evs)
+	var first time.Time
 	for _, ev := range evs {
-		if p, _ := ev.Attrs["policy"].(string); p == "heal-web" && ev.Attrs["status"] == "done" && rr.RestartAfter == nil {
+		if ev.Attrs["status"] != "done" || ev.Time.Before(rr.RedAt) {
+			continue
+		}
+		var at **float64
+		switch p, _ := ev.Attrs["policy"].(string); p {
+		case "block-attacker":
+			at = &rr.BlockAfter
+		case "heal-web":
+			at = &rr.RestartAfter
+		default:
+			continue
+		}
+		if *at == nil {
 			s := ev.Time.Sub(rr.RedAt).Seconds()
-			rr.RestartAfter = &s
-			if first.IsZero() || ev.Time.Before(first) {
-				first = ev.Time
-			}
+			*at = &s
+		}
+		if first.IsZero() || ev.Time.Before(first) {
+			first = ev.Time
 		}
 	}
 	if first.IsZero() {
