@@ -733,7 +733,7 @@ func (u *Unit) greenLocked(ctx context.Context, rep *event.Report) {
 		if !a.executed || !u.untilGreen[a.req.Policy] || !sameTrack(a.req.Reports, rep) {
 			continue
 		}
-		why := fmt.Sprintf("the track turned green (report %s: %s %s on %s)", rep.ID, rep.Engine, rep.Model, rep.Host)
+		why := fmt.Sprintf("the track turned green (report %s: %s %s on %s)", rep.ID, rep.Engine, rep.Model, trackKey(rep))
 		if err := u.undo(ctx, a, store.StatusUndone, why); err != nil {
 			u.log.Error("action not undone when its track turned green; it expires as set", "decision", a.id, "err", err)
 			continue
@@ -742,13 +742,26 @@ func (u *Unit) greenLocked(ctx context.Context, rep *event.Report) {
 	}
 }
 
-// sameTrack says whether rep continues the track of one of reports.
+// sameTrack says whether rep continues the track of one of reports: the
+// same monitor, engine and model about the same host, or, for a track
+// keyed by address (whose reports name no host: M3's), the same address.
 func sameTrack(reports []event.Report, rep *event.Report) bool {
 	for i := range reports {
 		r := &reports[i]
-		if r.Monitor == rep.Monitor && r.Engine == rep.Engine && r.Model == rep.Model && r.Host == rep.Host && r.Host != "" {
+		if r.Monitor != rep.Monitor || r.Engine != rep.Engine || r.Model != rep.Model {
+			continue
+		}
+		if r.Host != "" && r.Host == rep.Host || r.Host == "" && rep.Host == "" && r.IP != "" && r.IP == rep.IP {
 			return true
 		}
 	}
 	return false
+}
+
+// trackKey is what a track's report is about: its host, else its address.
+func trackKey(rep *event.Report) string {
+	if rep.Host != "" {
+		return rep.Host
+	}
+	return rep.IP
 }
