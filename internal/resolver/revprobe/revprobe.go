@@ -90,7 +90,7 @@ func newSettings() config.Settings {
 // Validate checks the ranges, the ports, the bounds and the budget, each
 // mistake at its place.
 func (s *Settings) Validate(p *config.Problems, path string) {
-	s.allow = s.allow[:0]
+	s.allow = nil
 	allow := config.Join(path, "allow")
 	for i, a := range s.Allow {
 		at := config.Index(allow, i)
