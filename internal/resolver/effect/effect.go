@@ -276,7 +276,7 @@ func (s *Stopper) Undo(ctx context.Context, req action.Request, _ action.Outcome
 	// Each attempt has an id of its own: the effector answers a repeated
 	// id with its first reply, and a CONT refused once (a budget spent)
 	// must be asked again; a CONT sent twice changes nothing.
-	r.ID = fmt.Sprintf("cont:%s:%d.%d", req.ID, s.deps.Clock.Now().UnixNano(), s.seq.Add(1))
+	r.ID = fmt.Sprintf("cont:%s:%d.%d", action.Clip(req.ID, 64), s.deps.Clock.Now().UnixNano(), s.seq.Add(1))
 	r.Reason = clip("undo of decision " + req.ID + ": " + req.Reason)
 	rep, err := s.ask(ctx, r)
 	if err != nil {
