@@ -86,6 +86,10 @@ type Reply struct {
 	Detail string `json:"detail,omitempty"`
 	// Output is the restart command's output, bounded.
 	Output string `json:"output,omitempty"`
+	// Gone, on a signal that failed or was refused, says the process
+	// named no longer exists: it ended, or another process holds its pid
+	// now. (A monitor undoing a STOP has then nothing left to continue.)
+	Gone bool `json:"gone,omitempty"`
 }
 
 // Bounds of a request's strings.
@@ -172,6 +176,9 @@ func DecodeReply(data []byte) (Reply, error) {
 	case StatusDone, StatusRefused, StatusFailed:
 	default:
 		return r, fmt.Errorf("effect reply: status %q: want %q, %q or %q", r.Status, StatusDone, StatusRefused, StatusFailed)
+	}
+	if r.Gone && r.Status == StatusDone {
+		return r, fmt.Errorf("effect reply: status %q with \"gone\": a process that is gone was not acted on", r.Status)
 	}
 	return r, nil
 }

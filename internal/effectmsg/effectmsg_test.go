@@ -54,10 +54,14 @@ func TestDecodeReplyChecksStatusAndVersion(t *testing.T) {
 	if _, err := DecodeReply([]byte(`{"version":1,"id":"d","host":"h","status":"refused","reason":"pid 1 is protected"}`)); err != nil {
 		t.Error(err)
 	}
+	if r, err := DecodeReply([]byte(`{"version":1,"id":"d","host":"h","status":"failed","reason":"no process with pid 7 (it has ended)","gone":true}`)); err != nil || !r.Gone {
+		t.Errorf("a reply saying the process is gone: %+v %v", r, err)
+	}
 	for _, in := range []string{
 		`{"version":1,"id":"d","host":"h","status":"maybe"}`,
 		`{"version":3,"id":"d","host":"h","status":"done"}`,
 		`{"version":1,"id":"d","host":"h","status":"done","extra":1}`,
+		`{"version":1,"id":"d","host":"h","status":"done","gone":true}`,
 	} {
 		if _, err := DecodeReply([]byte(in)); err == nil {
 			t.Errorf("%s decoded", in)
@@ -89,6 +93,7 @@ func FuzzDecodeRequest(f *testing.F) {
 
 func FuzzDecodeReply(f *testing.F) {
 	f.Add([]byte(`{"version":1,"id":"d","host":"h","status":"done","detail":"sent TERM"}`))
+	f.Add([]byte(`{"version":1,"id":"d","host":"h","status":"failed","reason":"no process with pid 7 (it has ended)","gone":true}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeReply(data)
 		if err != nil {

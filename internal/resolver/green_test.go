@@ -2,8 +2,10 @@ package resolver
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,4 +100,50 @@ func alertState(t *testing.T, base, id string) string {
 		}
 	}
 	return ""
+}
+
+// TestUntilGreenAddressTrack: a track keyed by address (M3's: its reports
+// name an ip and no host) ends the actions it triggered when it turns
+// green, as a host's track does, also once its reports name the host; a
+// green report about another address, or of another model, ends nothing.
+func TestUntilGreenAddressTrack(t *testing.T) {
+	r := newRig(t, `  mode: enforce
+  policies:
+    - name: red-server
+      where: {engine: tracks, severity: red}
+      subject: ip
+      methods: [block]
+      until_green: true
+`)
+	track := func(ip, host string, sev event.Severity) event.Report {
+		n := repSeq.Add(1)
+		return event.Report{ID: fmt.Sprintf("rep-%06d", n), Monitor: "gw", Engine: "tracks", Model: "m3", IP: ip, Host: host,
+			Severity: sev, State: map[event.Severity]string{event.SeverityRed: "Compromised", event.SeverityGreen: "Nominal"}[sev],
+			Score: map[event.Severity]float64{event.SeverityRed: 0.97}[sev], Explanation: ip + ": m3"}
+	}
+	red := track("203.0.113.30", "", event.SeverityRed)
+	red.Attrs = map[string]any{"src": "203.0.113.30", AttrSrcVerified: true} // so that the test's blocker may act
+	ds := r.decide(red)
+	if len(ds) != 1 || ds[0].Status != store.StatusDone {
+		t.Fatalf("decisions %+v", ds)
+	}
+	r.decide(track("203.0.113.31", "", event.SeverityGreen))
+	other := track("203.0.113.30", "", event.SeverityGreen)
+	other.Model = "m4"
+	r.decide(other)
+	if _, _, undone := r.calls.counts(); undone != 0 {
+		t.Fatalf("undone by a green report of another track: %d", undone)
+	}
+	r.clk.Advance(time.Minute)
+	// Once its observations named the host, the address's track names it
+	// too (docs/MODELS.md): still the same track.
+	green := track("203.0.113.30", "web-30", event.SeverityGreen)
+	r.decide(green)
+	if _, _, undone := r.calls.counts(); undone != 1 {
+		t.Fatalf("undone %d, want the action of the address's track", undone)
+	}
+	row, err := r.st.GetResponse(t.Context(), ds[0].ID)
+	if err != nil || row.Status != store.StatusUndone || !strings.Contains(row.Reason, "the track turned green (report "+green.ID+": tracks m3 on 203.0.113.30)") {
+		t.Errorf("row %+v %v", row, err)
+	}
 }

@@ -15,18 +15,18 @@ import (
 func BuildMethods(ctx context.Context, reg *action.Registry, specs []config.PluginSpec, deps action.Deps) (map[string]Method, error) {
 	out := map[string]Method{}
 	for _, spec := range specs {
-		f, ok := reg.Factory(spec.Kind)
-		if !ok {
+		if _, ok := reg.Factory(spec.Kind); !ok {
 			return nil, errors.Join(fmt.Errorf("response %s: unknown kind %q (known: %v)", spec.Name, spec.Kind, reg.Kinds()), closeMethods(out))
 		}
 		m, err := reg.Build(ctx, spec, deps)
 		if err != nil {
 			return nil, errors.Join(err, closeMethods(out))
 		}
-		if _, ok := m.(action.Undoer); f.Undoable && !ok {
+		undoable := reg.Undoable(spec.Kind, spec.Settings)
+		if _, ok := m.(action.Undoer); undoable && !ok {
 			return nil, errors.Join(fmt.Errorf("response %s: kind %s says it undoes but its method does not", spec.Name, spec.Kind), closeMethods(out))
 		}
-		out[spec.Name] = Method{Name: spec.Name, Kind: spec.Kind, Needs: reg.Needs(spec.Kind, spec.Settings), Undoable: f.Undoable, Method: m}
+		out[spec.Name] = Method{Name: spec.Name, Kind: spec.Kind, Needs: reg.Needs(spec.Kind, spec.Settings), Undoable: undoable, Method: m}
 	}
 	return out, nil
 }

@@ -828,7 +828,6 @@ func (u *Unit) greenLocked(ctx context.Context, rep *event.Report) {
 	}
 }
 
-// sameTrack says whether rep continues the track of one of reports.
 // trackOf is what a track's reports are about: the address of a track
 // keyed by one (its reports may name the host too, once its observations
 // did), else the host.
@@ -842,6 +841,9 @@ func trackOf(r *event.Report) string {
 	return ""
 }
 
+// sameTrack says whether rep continues the track of one of reports: the
+// same monitor, engine and model about the same address (a track keyed by
+// one), or the same host.
 func sameTrack(reports []event.Report, rep *event.Report) bool {
 	for i := range reports {
 		r := &reports[i]

@@ -189,6 +189,11 @@ type Factory struct {
 	NeedsFor func(settings config.Settings) []string
 	// Undoable says whether the kind's methods implement Undoer.
 	Undoable bool
+	// UndoableFor, when set, says whether a method with these (validated)
+	// settings implements Undoer, for a kind whose settings choose (a
+	// process method's STOP is undone by a CONT, its KILL cannot be);
+	// Undoable is then ignored.
+	UndoableFor func(settings config.Settings) bool
 	// NewSettings returns the kind's settings with their defaults.
 	NewSettings func() config.Settings
 	// New builds a method from validated settings.
@@ -258,6 +263,22 @@ func (r *Registry) Needs(kind string, settings config.Settings) []string {
 		settings = f.NewSettings()
 	}
 	return f.NeedsFor(settings)
+}
+
+// Undoable says whether a method of kind with settings implements
+// Undoer (false for an unknown kind; settings nil: the kind's defaults).
+func (r *Registry) Undoable(kind string, settings config.Settings) bool {
+	f, ok := r.kinds[kind]
+	if !ok {
+		return false
+	}
+	if f.UndoableFor == nil {
+		return f.Undoable
+	}
+	if settings == nil {
+		settings = f.NewSettings()
+	}
+	return f.UndoableFor(settings)
 }
 
 // Build makes the method a resource object's spec describes.

@@ -11,12 +11,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/effectmsg"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
@@ -75,11 +78,20 @@ func validAction(a string) bool {
 	return false
 }
 
+// Stop is the signal whose action can be undone: a process stopped is
+// let run again by a CONT.
+const Stop = "STOP"
+
 // Register adds the kind "process" to r.
 func Register(r *action.Registry) error {
 	return r.Register(action.Factory{
 		Kind:  Kind,
 		Needs: []string{"host", "process", "unit"},
+		// A STOP is undone by a CONT; the other actions cannot be.
+		UndoableFor: func(settings config.Settings) bool {
+			s, ok := settings.(*Settings)
+			return ok && s.Action == Stop
+		},
 		// A signal acts on a host's process, a restart on its unit.
 		NeedsFor: func(settings config.Settings) []string {
 			if s, ok := settings.(*Settings); ok && s.Action == Restart {
@@ -98,7 +110,17 @@ func Register(r *action.Registry) error {
 			if p.Len() > 0 {
 				return nil, fmt.Errorf("settings: %v", p.List())
 			}
-			return &Method{s: *s, deps: deps}, nil
+			if deps.Clock == nil {
+				deps.Clock = clock.Real{}
+			}
+			if deps.Logger == nil {
+				deps.Logger = slog.Default()
+			}
+			m := &Method{s: *s, deps: deps}
+			if s.Action == Stop {
+				return &Stopper{Method: m}, nil
+			}
+			return m, nil
 		},
 	})
 }
@@ -118,7 +140,11 @@ func (m *Method) request(req action.Request) (effectmsg.Request, error) {
 	// the same action executed twice act once (action.Method's contract).
 	// A decision meant to act again on the same subject needs another key.
 	id := req.Key
-	if id == "" {
+	if id == "" || m.s.Action == Stop {
+		// A STOP can be undone: a process stopped, let run again and
+		// stopped by a later decision about it (the same key) is stopped
+		// again. Stopping a stopped process changes nothing, so the
+		// decision's id keeps Execute idempotent all the same.
 		id = req.ID
 	}
 	r := effectmsg.Request{Version: effectmsg.Version, ID: id, Host: sub.Host, Monitor: m.deps.Monitor, Reason: clip(req.Reason)}
@@ -176,27 +202,9 @@ func (m *Method) Execute(ctx context.Context, req action.Request) (action.Outcom
 	if err != nil {
 		return action.Outcome{}, err
 	}
-	if m.deps.Request == nil {
-		return action.Outcome{}, errors.New("this monitor has no bus connection to reach effectors")
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.s.Timeout)
-	defer cancel()
-	subject := bus.EffectSubject(r.Host)
-	data, err := m.deps.Request(ctx, subject, effectmsg.Encode(r))
-	switch {
-	case errors.Is(err, nats.ErrNoResponders):
-		return action.Outcome{}, fmt.Errorf("no effector answers on %s (the host's agent is not running, its effector is off, or this monitor's identity may not publish there): %w", subject, err)
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return action.Outcome{}, fmt.Errorf("the effector on %s did not answer within %v: %w", subject, m.s.Timeout, err)
-	case err != nil:
-		return action.Outcome{}, fmt.Errorf("asking the effector on %s: %w", subject, err)
-	}
-	rep, err := effectmsg.DecodeReply(data)
+	rep, err := m.ask(ctx, r)
 	if err != nil {
-		return action.Outcome{}, fmt.Errorf("the effector on %s: %w", subject, err)
-	}
-	if rep.ID != r.ID || rep.Host != r.Host {
-		return action.Outcome{}, fmt.Errorf("the effector on %s answered for request %q of host %q, not %q of %q", subject, rep.ID, rep.Host, r.ID, r.Host)
+		return action.Outcome{}, err
 	}
 	switch rep.Status {
 	case effectmsg.StatusDone:
@@ -208,4 +216,87 @@ func (m *Method) Execute(ctx context.Context, req action.Request) (action.Outcom
 	}
 }
 
-var _ action.Method = (*Method)(nil)
+// ask sends r to its host's effector and returns the reply, checked to
+// be the one to r.
+func (m *Method) ask(ctx context.Context, r effectmsg.Request) (effectmsg.Reply, error) {
+	if m.deps.Request == nil {
+		return effectmsg.Reply{}, errors.New("this monitor has no bus connection to reach effectors")
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.s.Timeout)
+	defer cancel()
+	subject := bus.EffectSubject(r.Host)
+	data, err := m.deps.Request(ctx, subject, effectmsg.Encode(r))
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return effectmsg.Reply{}, fmt.Errorf("no effector answers on %s (the host's agent is not running, its effector is off, or this monitor's identity may not publish there): %w", subject, err)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
+		return effectmsg.Reply{}, fmt.Errorf("the effector on %s did not answer within %v: %w", subject, m.s.Timeout, err)
+	case err != nil:
+		return effectmsg.Reply{}, fmt.Errorf("asking the effector on %s: %w", subject, err)
+	}
+	rep, err := effectmsg.DecodeReply(data)
+	if err != nil {
+		return effectmsg.Reply{}, fmt.Errorf("the effector on %s: %w", subject, err)
+	}
+	if rep.ID != r.ID || rep.Host != r.Host {
+		return effectmsg.Reply{}, fmt.Errorf("the effector on %s answered for request %q of host %q, not %q of %q", subject, rep.ID, rep.Host, r.ID, r.Host)
+	}
+	return rep, nil
+}
+
+// Stopper is a process method whose action is STOP. Its Undo lets the
+// process run again: it asks the same effector to send CONT to the same
+// process, named by the same pid, start time and executable, which the
+// effector checks as for any signal.
+type Stopper struct {
+	*Method
+	seq atomic.Uint64
+}
+
+// Plan says what would be asked, and that an undo lets the process run
+// again.
+func (s *Stopper) Plan(req action.Request) (string, error) {
+	plan, err := s.Method.Plan(req)
+	if err != nil {
+		return "", err
+	}
+	return plan + "; undone by a CONT to the same process", nil
+}
+
+// Undo sends CONT to the process the decision stopped. A process that is
+// gone (it ended, or another process holds its pid now) has nothing left
+// to continue: that is not an error. A refusal (the effector's budget
+// spent) or a failure is, so the decision unit tries again.
+func (s *Stopper) Undo(ctx context.Context, req action.Request, _ action.Outcome) error {
+	r, err := s.request(req)
+	if err != nil {
+		return err
+	}
+	r.Signal = "CONT"
+	// Each attempt has an id of its own: the effector answers a repeated
+	// id with its first reply, and a CONT refused once (a budget spent)
+	// must be asked again; a CONT sent twice changes nothing.
+	r.ID = fmt.Sprintf("cont:%s:%d.%d", action.Clip(req.ID, 64), s.deps.Clock.Now().UnixNano(), s.seq.Add(1))
+	r.Reason = clip("undo of decision " + req.ID + ": " + req.Reason)
+	rep, err := s.ask(ctx, r)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rep.Status == effectmsg.StatusDone:
+		return nil
+	case rep.Gone:
+		s.deps.Logger.Info("stopped process gone; nothing to continue", "decision", req.ID, "host", r.Host,
+			"pid", r.Process.PID, "start", r.Process.Start, "exe", r.Process.Exe, "reason", rep.Reason)
+		return nil
+	case rep.Status == effectmsg.StatusRefused:
+		return fmt.Errorf("host %s: CONT %w: %s", r.Host, ErrRefused, rep.Reason)
+	default:
+		return fmt.Errorf("host %s: CONT failed: %s", r.Host, rep.Reason)
+	}
+}
+
+var (
+	_ action.Method = (*Method)(nil)
+	_ action.Undoer = (*Stopper)(nil)
+)

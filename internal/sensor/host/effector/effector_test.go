@@ -166,10 +166,18 @@ func TestReusedPidIsNeverHit(t *testing.T) {
 	child := testutil.StartChild(t, "sleep", "300")
 	p := named(child)
 	p.Start--
-	wantStatus(t, handle(t, e, signalReq("KILL", p)), effectmsg.StatusRefused, "another process holds the pid")
+	rep := handle(t, e, signalReq("KILL", p))
+	wantStatus(t, rep, effectmsg.StatusRefused, "another process holds the pid")
+	if !rep.Gone {
+		t.Errorf("reply %+v: the process asked for is gone (its pid is another's), and the reply should say so", rep)
+	}
 	p = named(child)
 	p.Exe = "/usr/sbin/apache2"
-	wantStatus(t, handle(t, e, signalReq("KILL", p)), effectmsg.StatusRefused, `not "/usr/sbin/apache2"`)
+	rep = handle(t, e, signalReq("KILL", p))
+	wantStatus(t, rep, effectmsg.StatusRefused, `not "/usr/sbin/apache2"`)
+	if rep.Gone {
+		t.Errorf("reply %+v says gone for a process that runs", rep)
+	}
 	if !child.Alive() {
 		t.Fatal("the process was killed")
 	}
@@ -180,7 +188,11 @@ func TestReusedPidIsNeverHit(t *testing.T) {
 	gone := testutil.StartChild(t, "sleep", "300")
 	syscall.Kill(gone.PID, syscall.SIGKILL)
 	gone.Ended(5 * time.Second)
-	wantStatus(t, handle(t, e, signalReq("KILL", named(gone))), effectmsg.StatusFailed, "it has ended")
+	rep = handle(t, e, signalReq("KILL", named(gone)))
+	wantStatus(t, rep, effectmsg.StatusFailed, "it has ended")
+	if !rep.Gone {
+		t.Errorf("reply %+v: the process has ended, and the reply should say so", rep)
+	}
 }
 
 // TestProtectedProcessesAreRefused: pid 1, the agent's own process, its

@@ -40,7 +40,7 @@ func (e *Effector) signal(sig string, p effectmsg.Process) effectmsg.Reply {
 	}
 	fd, err := unix.PidfdOpen(p.PID, 0)
 	if errors.Is(err, unix.ESRCH) {
-		return failed("no process with pid %d (it has ended)", p.PID)
+		return ended("no process with pid %d (it has ended)", p.PID)
 	}
 	if err != nil {
 		return failed("opening pid %d: %v", p.PID, err)
@@ -48,7 +48,7 @@ func (e *Effector) signal(sig string, p effectmsg.Process) effectmsg.Reply {
 	defer unix.Close(fd)
 	st, err := readStat(e.o.Proc, p.PID)
 	if errors.Is(err, fs.ErrNotExist) {
-		return failed("no process with pid %d (it has ended)", p.PID)
+		return ended("no process with pid %d (it has ended)", p.PID)
 	}
 	if err != nil {
 		return failed("reading pid %d: %v", p.PID, err)
@@ -57,7 +57,9 @@ func (e *Effector) signal(sig string, p effectmsg.Process) effectmsg.Reply {
 		return refused("pid %d is a kernel thread (%q)", p.PID, st.Comm)
 	}
 	if st.Start != p.Start {
-		return refused("pid %d started at %d clock ticks after boot, not %d as asked: another process holds the pid now", p.PID, st.Start, p.Start)
+		rep := refused("pid %d started at %d clock ticks after boot, not %d as asked: another process holds the pid now", p.PID, st.Start, p.Start)
+		rep.Gone = true
+		return rep
 	}
 	exe, err := os.Readlink(filepath.Join(e.o.Proc, strconv.Itoa(p.PID), "exe"))
 	if err != nil {
@@ -80,9 +82,16 @@ func (e *Effector) signal(sig string, p effectmsg.Process) effectmsg.Reply {
 	}
 	if err := unix.PidfdSendSignal(fd, s, nil, 0); err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			return failed("pid %d ended before the signal", p.PID)
+			return ended("pid %d ended before the signal", p.PID)
 		}
 		return failed("sending %s to pid %d: %v", sig, p.PID, err)
 	}
 	return effectmsg.Reply{Status: effectmsg.StatusDone, Detail: fmt.Sprintf("sent %s to pid %d (%s, started at tick %d)", sig, p.PID, exe, p.Start)}
+}
+
+// ended is the reply for a process that has ended: failed, and gone.
+func ended(format string, args ...any) effectmsg.Reply {
+	rep := failed(format, args...)
+	rep.Gone = true
+	return rep
 }
