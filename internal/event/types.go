@@ -133,6 +133,11 @@ func KnownType(t string) bool {
 	return ownTypes[t] || hostTypes[t] != CategoryOther
 }
 
+// SourceAgent is the source of the host agent's events: their host and
+// ip are both the agent's own machine (a sensor's events name the sensor
+// as host and the machine observed as ip).
+const SourceAgent = "agent"
+
 // AttrSrcVerified is the report attribute saying that the address in the
 // report's src attribute could not have been forged (SourceVerified held
 // for the event behind it); the resolver blocks no other address.

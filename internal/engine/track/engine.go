@@ -79,8 +79,9 @@ type keyState struct {
 	mi    int // the model's index
 	key   string
 	// host is, for a track keyed by an address, the host id of the
-	// latest observation made on the machine with that address (its own
-	// ip field, not a dst): the agent's host, which a response needs.
+	// latest host agent's observation made on the machine with that
+	// address: the agent's host, which a response needs (a sensor's
+	// events name the sensor as their host).
 	host string
 	hyps []hyp
 	seen time.Time // latest observation the model could emit
@@ -208,7 +209,7 @@ func (e *Engine) Handle(ev *event.Event, emit func(Report)) {
 		}
 		e.stats.Observations++
 		ks := e.state(mi, key)
-		if field == "ip" && ev.Host != "" {
+		if field == "ip" && ev.Host != "" && ev.Source == event.SourceAgent {
 			ks.host = ev.Host
 		}
 		before := ks.best().loglik

@@ -360,13 +360,35 @@ func TestScoreWeights(t *testing.T) {
 // address (what a response on the host needs), never the sensor that
 // reported the address as a destination.
 func TestAddressTrackNamesItsHost(t *testing.T) {
-	e := New(mustLoad(t, "m3.yaml"), Options{})
+	// Both kinds of observation bind to the track by their ip.
+	ms, err := ParseModels("server.yaml", []byte(`id: server
+key: ip
+states:
+  Nominal: {initial: 0.9}
+  Compromised: {initial: 0.1, target: true}
+transitions:
+  Nominal: {Nominal: 0.9, Compromised: 0.1}
+  Compromised: {Compromised: 1}
+emissions:
+  alert:
+    match: {type: NIDS.ALERT}
+    in: {Nominal: 0.01, Compromised: 0.5}
+  spawn:
+    match: {type: PROC.SPAWN}
+    in: {Nominal: 0.5, Compromised: 0.5}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(ms, Options{})
 	var got []event.Report
 	handle := func(ev event.Event) {
 		e.Handle(&ev, func(r Report) { got = append(got, r.Event()) })
 	}
 	alert := func(i int) event.Event {
-		return event.Event{ID: fmt.Sprintf("n%d", i), Time: t0.Add(time.Duration(i) * time.Second), Type: event.TypeNIDSAlert, Host: "ids-1",
+		// As vigil ingest suricata makes it: the sensor as host, the
+		// server as ip.
+		return event.Event{ID: fmt.Sprintf("n%d", i), Time: t0.Add(time.Duration(i) * time.Second), Type: event.TypeNIDSAlert, Host: "ids-1", IP: "10.0.0.3", Source: "suricata",
 			Attrs: map[string]any{"src": "203.0.113.9", "dst": "10.0.0.3", "sid": int64(2000001)}}
 	}
 	handle(alert(1))
@@ -374,7 +396,7 @@ func TestAddressTrackNamesItsHost(t *testing.T) {
 		t.Fatalf("after an alert only: %+v (want ip 10.0.0.3 and no host: the alert came from the sensor)", got)
 	}
 	for i := 2; i < 6; i++ {
-		handle(event.Event{ID: fmt.Sprintf("h%d", i), Time: t0.Add(time.Duration(i) * time.Second), Type: event.TypeProcSpawn, Host: "host-3", IP: "10.0.0.3"})
+		handle(event.Event{ID: fmt.Sprintf("h%d", i), Time: t0.Add(time.Duration(i) * time.Second), Type: event.TypeProcSpawn, Host: "host-3", IP: "10.0.0.3", Source: event.SourceAgent})
 	}
 	handle(alert(6))
 	last := got[len(got)-1]
