@@ -14,7 +14,7 @@
 //	vigil.live.<host>      observations sent at most once           core NATS, no stream
 //	vigil.cv.<host>        system-call count vectors of a host      stream VIGIL_CV
 //	vigil.report.<monitor> reports a monitor disseminates           stream VIGIL_REPORTS
-//	vigil.ctl.<monitor>    control requests to a monitor (request/reply, parents only)
+//	vigil.ctl.<monitor>    configuration requests to a monitor (request/reply, monitors only)
 //	vigil.hb.<component>   heartbeats of sensors and monitors (core NATS)
 //	vigil.effect.<host>    requests to a host agent's effector (request/reply, monitors only)
 //
@@ -98,7 +98,10 @@ func CVSubject(host string) string { return PrefixCV + Token(host) }
 // ReportSubject is where monitor disseminates its reports.
 func ReportSubject(monitor string) string { return PrefixReport + Token(monitor) }
 
-// CtlSubject is where monitor answers control requests.
+// CtlSubject is where monitor answers configuration requests
+// (internal/controlmsg: sensitise an engine for a while, revert). Only a
+// monitor's identity may publish or subscribe there; the sensors'
+// identity may do neither.
 func CtlSubject(monitor string) string { return PrefixCtl + Token(monitor) }
 
 // HeartbeatSubject is where component announces it is alive.
