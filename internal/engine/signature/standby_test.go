@@ -222,3 +222,25 @@ func TestStandbyNeedsAGroupAndYieldsToTheEngineSettings(t *testing.T) {
 		t.Errorf("a bad group name: %v", err)
 	}
 }
+
+// TestStandbyExampleDocumented: the example of docs/RULES.md "Standby
+// groups" compiles into one standby rule of its group.
+func TestStandbyExampleDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/RULES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## Standby groups")
+	if !ok {
+		t.Fatal("docs/RULES.md has no section \"Standby groups\"")
+	}
+	_, rest, _ := strings.Cut(section, "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	rs, err := Parse("RULES.md", []byte(example), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Rules) != 1 || !rs.Rules[0].Standby || rs.Rules[0].Group != "exfiltration" {
+		t.Errorf("the example compiles to %+v", rs.Rules)
+	}
+}

@@ -321,3 +321,37 @@ func TestSensitiseAMonitorOverTheBus(t *testing.T) {
 		t.Errorf("without a bus: %v", err)
 	}
 }
+
+// TestDocExampleLoads loads the resource object of docs/RESPONSES.md
+// "Sensitising engines", so the example a reader copies stays valid.
+func TestDocExampleLoads(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/RESPONSES.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## Sensitising engines")
+	if !ok {
+		t.Fatal("docs/RESPONSES.md has no section \"Sensitising engines\"")
+	}
+	_, rest, _ := strings.Cut(section, "```yaml\n")
+	example, _, _ := strings.Cut(rest, "```")
+	reg := action.NewRegistry()
+	if err := Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := config.Load([]byte("monitor: {name: svc-db}\n"+example), "RESPONSES.md", config.Registries{Responses: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ro.Responses) != 2 || len(ro.Resolver.Policies) != 1 {
+		t.Fatalf("loaded %d methods, %d policies", len(ro.Responses), len(ro.Resolver.Policies))
+	}
+	m, err := reg.Build(context.Background(), ro.Responses[0], action.Deps{Monitor: "svc-db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := m.Plan(action.Request{ID: "d", Time: t0, Expires: t0.Add(30 * time.Minute)})
+	if flat := strings.Join(strings.Fields(section), " "); err != nil || !strings.Contains(flat, plan) {
+		t.Errorf("the plan %q (%v) is not the one the section shows", plan, err)
+	}
+}
