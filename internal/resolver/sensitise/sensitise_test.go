@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/monitor"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
+	"github.com/vigil-ids/vigil/internal/store"
 	"github.com/vigil-ids/vigil/internal/testutil"
 	"github.com/vigil-ids/vigil/internal/testutil/bustest"
 )
@@ -353,5 +354,119 @@ func TestDocExampleLoads(t *testing.T) {
 	plan, err := m.Plan(action.Request{ID: "d", Time: t0, Expires: t0.Add(30 * time.Minute)})
 	if flat := strings.Join(strings.Fields(section), " "); err != nil || !strings.Contains(flat, plan) {
 		t.Errorf("the plan %q (%v) is not the one the section shows", plan, err)
+	}
+}
+
+const loopRules = `
+rules:
+  - id: outbound-ssh
+    group: exfiltration
+    enabled: false
+    severity: red
+    suppress: 0s
+    match: {type: NET.CONN, where: {dport: 22}}
+  - id: database-dump
+    severity: red
+    suppress: 0s
+    match: {type: TEST.DUMP}
+  - id: marker
+    suppress: 0s
+    match: {type: TEST.MARK}
+`
+
+const loopResource = `monitor: {name: svc}
+sources:
+  - {name: obs, subjects: ["vigil.obs.>"]}
+engines:
+  - {kind: signature, name: signatures, rules: [rules.yaml], reload: 0s}
+responses:
+  - {kind: sensitise, name: arm-exfil, engine: signatures, action: enable-group, parameters: {group: exfiltration}}
+resolver:
+  mode: enforce
+  policies:
+    - name: dump-arms-exfil
+      where: {model: database-dump}
+      subject: host
+      methods: [arm-exfil]
+      duration: 10m
+`
+
+// TestReportSensitisesItsOwnMonitor closes the loop of seed 002 section
+// 3.5 in one monitor: a red report makes the decision unit run a
+// sensitise method, which asks this very monitor over the bus to turn a
+// standby group on; the group then fires on what it ignored before, and
+// the decision is done with the change's end as its expiry.
+func TestReportSensitisesItsOwnMonitor(t *testing.T) {
+	s, mon, sen := bustest.StartLocal(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(loopRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	engines := engine.NewRegistry()
+	if err := engines.Register(signature.Factory()); err != nil {
+		t.Fatal(err)
+	}
+	methods := action.NewRegistry()
+	if err := Register(methods); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]byte(loopResource), filepath.Join(dir, "svc.yml"), config.Registries{Engines: engines, Responses: methods})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewManual(t0)
+	seen := &reports{}
+	svc, err := monitor.New(context.Background(), monitor.Options{Config: cfg, Engines: engines, Responses: methods, Conn: bustest.ConnectAs(t, s, mon, "svc"),
+		DataDir: t.TempDir(), Clock: clk, Logger: testutil.Quiet(), Observers: []monitor.Observer{seen}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("monitor: %v", err)
+		}
+	}()
+	select {
+	case <-svc.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the monitor did not come up")
+	}
+	agent := bustest.ConnectAs(t, s, sen, "agent")
+	ids := event.NewRandomIDs()
+	publish := func(typ string, attrs map[string]any) event.Event {
+		t.Helper()
+		ev := event.Event{ID: ids.NewID(t0), Time: t0, Type: typ, Host: "db-1", IP: "10.0.0.7", Source: "test", Attrs: attrs}
+		if _, err := agent.PublishEvents(context.Background(), []event.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	ssh := map[string]any{"src": "10.0.0.7", "dst": "203.0.113.9", "dport": int64(22)}
+	before := publish("NET.CONN", ssh)
+	publish("TEST.DUMP", nil)
+	var decided store.Response
+	testutil.WaitFor(t, 20*time.Second, "the decision to sensitise", func() bool {
+		rows, err := svc.Store().Responses(context.Background(), store.ResponseFilter{})
+		if err != nil || len(rows) == 0 || rows[0].Status != store.StatusDone {
+			return false
+		}
+		decided = rows[0]
+		return true
+	})
+	if decided.Method != "arm-exfil" || !strings.Contains(string(decided.Outcome), "enabled the 1 standby rule(s) of group exfiltration") || !decided.Expires.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("decision %+v", decided)
+	}
+	after := publish("NET.CONN", ssh)
+	mark := publish("TEST.MARK", nil)
+	testutil.WaitFor(t, 20*time.Second, "the marker's report", func() bool { return seen.about("marker", mark.ID) })
+	if seen.about("outbound-ssh", before.ID) {
+		t.Error("the connection before the decision was reported")
+	}
+	if !seen.about("outbound-ssh", after.ID) {
+		t.Error("the connection after the decision was not reported")
 	}
 }
