@@ -1,13 +1,14 @@
-// Package control is a monitor's receiver of configuration requests (seed
-// 002 section 3.5: "the resolver can also submit runtime configuration
+// Package control is the receiver of configuration requests (seed 002
+// section 3.5: "the resolver can also submit runtime configuration
 // requests to the analysis engines"; section 3.2: monitors accept them
-// only from those allowed to ask). It answers, on the monitor's own
-// control subject (bus.CtlSubject), the requests of internal/controlmsg:
-// each is decoded strictly, checked against who asks, applied to the
-// named engine through engine.Sensitiser for a bounded time, logged, and
-// acknowledged with what was done or why it was refused. Every change
-// ends by itself: the engine undoes it when the monitor's clock reaches
-// its end; a revert request ends it sooner.
+// only from those allowed to ask). It answers the requests of
+// internal/controlmsg on one subject: a monitor's own (bus.CtlSubject),
+// applying them to its engines through engine.Sensitiser (Engines), or
+// a host agent's (bus.AgentCtlSubject), applying them to its sampler.
+// Each request is decoded strictly, checked against who asks, applied for
+// a bounded time, logged, and acknowledged with what was done or why it
+// was refused. Every change ends by itself when the clock of the part
+// that applied it reaches its end; a revert request ends it sooner.
 package control
 
 import (
@@ -21,7 +22,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/controlmsg"
 	"github.com/vigil-ids/vigil/internal/engine"
@@ -36,18 +36,19 @@ const maxRemembered = 10_000
 
 // Options configure a receiver.
 type Options struct {
-	// Monitor is the name of the monitor the receiver answers for.
-	Monitor string
-	// Engines are the names of the monitor's engines, in its order.
-	Engines []string
-	// With runs fn on the engine named name while the monitor does not
-	// run it (between its Handle and Tick calls), and says whether it
-	// ran: false once the engine has stopped. The receiver calls it only
-	// with a name of Engines.
-	With func(name string, fn func(engine.Engine)) bool
+	// Name is the monitor (or agent) the receiver answers for: replies
+	// carry it.
+	Name string
+	// Subject is where it answers (bus.CtlSubject of a monitor,
+	// bus.AgentCtlSubject of a host agent).
+	Subject string
+	// Apply carries out a checked request whose asker was accepted, at
+	// now, and says what was done (Status and Detail, Expires for a
+	// change; the receiver fills the rest).
+	Apply func(req controlmsg.Request, now time.Time) controlmsg.Reply
 	// Accept says whether requests of the asking monitor are taken (nil:
-	// every monitor the bus lets publish on the control subjects, which
-	// is monitors' identities only). An error refuses the request, its
+	// every monitor the bus lets publish on the subject, which is
+	// monitors' identities only). An error refuses the request, its
 	// message the reason.
 	Accept func(monitor string) error
 	// Remember is how long a reply answers a repeated id (default
@@ -55,6 +56,49 @@ type Options struct {
 	Remember time.Duration
 	Clock    clock.Clock
 	Logger   *slog.Logger
+}
+
+// Engines is the Apply of a monitor named monitor whose engines are
+// names: with runs fn on the engine of that name while the monitor does
+// not run it (between its Handle and Tick calls), and says whether it
+// ran (false once the engine has stopped).
+func Engines(monitor string, names []string, with func(name string, fn func(engine.Engine)) bool) func(controlmsg.Request, time.Time) controlmsg.Reply {
+	return func(req controlmsg.Request, now time.Time) controlmsg.Reply {
+		if !slices.Contains(names, req.Target) {
+			list := "none"
+			if len(names) > 0 {
+				list = strings.Join(names, ", ")
+			}
+			return refused("no engine %q in monitor %s (engines: %s)", req.Target, monitor, list)
+		}
+		var rep controlmsg.Reply
+		ran := with(req.Target, func(e engine.Engine) { rep = applyEngine(e, req, now) })
+		if !ran {
+			return controlmsg.Reply{Status: controlmsg.StatusFailed, Detail: fmt.Sprintf("engine %s has stopped", req.Target)}
+		}
+		return rep
+	}
+}
+
+// applyEngine carries a request out on engine e.
+func applyEngine(e engine.Engine, req controlmsg.Request, now time.Time) controlmsg.Reply {
+	s, ok := e.(engine.Sensitiser)
+	if !ok {
+		return refused("engine %s takes no configuration requests", req.Target)
+	}
+	if req.Action == controlmsg.ActionRevert {
+		id := req.Parameters["request"]
+		if detail, ok := s.Desensitise(id, now); ok {
+			return controlmsg.Reply{Status: controlmsg.StatusDone, Detail: "engine " + req.Target + ": " + detail}
+		}
+		return controlmsg.Reply{Status: controlmsg.StatusDone, Detail: fmt.Sprintf("engine %s: request %s is not in force (it expired, was reverted, or was never applied)", req.Target, id)}
+	}
+	until := now.Add(time.Duration(req.Duration))
+	detail, err := s.Sensitise(engine.Change{ID: req.ID, By: req.Monitor, Action: req.Action, Params: req.Parameters, Until: until}, now)
+	if err != nil {
+		return refused("engine %s: %v", req.Target, err)
+	}
+	return controlmsg.Reply{Status: controlmsg.StatusDone, Detail: "engine " + req.Target + ": " + detail, Expires: until}
 }
 
 // Receiver applies configuration requests to a monitor's engines.
@@ -88,7 +132,7 @@ func New(o Options) *Receiver {
 }
 
 // Subject is where the receiver answers.
-func (r *Receiver) Subject() string { return bus.CtlSubject(r.o.Monitor) }
+func (r *Receiver) Subject() string { return r.o.Subject }
 
 // Count is how many requests ended with status ("done", "refused",
 // "failed", "repeat").
@@ -133,7 +177,7 @@ func (r *Receiver) Handle(data []byte) []byte {
 	now := r.o.Clock.Now()
 	req, err := controlmsg.DecodeRequest(data)
 	if err != nil {
-		rep := controlmsg.Reply{Version: controlmsg.Version, ID: clipID(req.ID), Monitor: r.o.Monitor, Status: controlmsg.StatusRefused, Detail: err.Error()}
+		rep := controlmsg.Reply{Version: controlmsg.Version, ID: clipID(req.ID), Monitor: r.o.Name, Status: controlmsg.StatusRefused, Detail: err.Error()}
 		if rep.ID == "" {
 			rep.ID = "-"
 		}
@@ -147,7 +191,7 @@ func (r *Receiver) Handle(data []byte) []byte {
 		return out
 	}
 	rep := r.apply(req, now)
-	rep.Version, rep.ID, rep.Monitor = controlmsg.Version, req.ID, r.o.Monitor
+	rep.Version, rep.ID, rep.Monitor = controlmsg.Version, req.ID, r.o.Name
 	out := controlmsg.Encode(rep)
 	r.remember(req.ID, out, now)
 	r.count(rep.Status)
@@ -183,41 +227,7 @@ func (r *Receiver) apply(req controlmsg.Request, now time.Time) controlmsg.Reply
 			return refused("requests of monitor %q are not taken here: %v", req.Monitor, err)
 		}
 	}
-	if !slices.Contains(r.o.Engines, req.Target) {
-		names := "none"
-		if len(r.o.Engines) > 0 {
-			names = strings.Join(r.o.Engines, ", ")
-		}
-		return refused("no engine %q in monitor %s (engines: %s)", req.Target, r.o.Monitor, names)
-	}
-	var rep controlmsg.Reply
-	ran := r.o.With(req.Target, func(e engine.Engine) {
-		s, ok := e.(engine.Sensitiser)
-		if !ok {
-			rep = refused("engine %s takes no configuration requests", req.Target)
-			return
-		}
-		if req.Action == controlmsg.ActionRevert {
-			id := req.Parameters["request"]
-			if detail, ok := s.Desensitise(id, now); ok {
-				rep = controlmsg.Reply{Status: controlmsg.StatusDone, Detail: "engine " + req.Target + ": " + detail}
-			} else {
-				rep = controlmsg.Reply{Status: controlmsg.StatusDone, Detail: fmt.Sprintf("engine %s: request %s is not in force (it expired, was reverted, or was never applied)", req.Target, id)}
-			}
-			return
-		}
-		until := now.Add(time.Duration(req.Duration))
-		detail, err := s.Sensitise(engine.Change{ID: req.ID, By: req.Monitor, Action: req.Action, Params: req.Parameters, Until: until}, now)
-		if err != nil {
-			rep = refused("engine %s: %v", req.Target, err)
-			return
-		}
-		rep = controlmsg.Reply{Status: controlmsg.StatusDone, Detail: "engine " + req.Target + ": " + detail, Expires: until}
-	})
-	if !ran {
-		return controlmsg.Reply{Status: controlmsg.StatusFailed, Detail: fmt.Sprintf("engine %s has stopped", req.Target)}
-	}
-	return rep
+	return r.o.Apply(req, now)
 }
 
 // repeat returns the reply to an id seen within Remember.

@@ -86,15 +86,16 @@ func (plainEngine) Tick(context.Context, time.Time, engine.Emit) error      { re
 func (plainEngine) Close(context.Context) error                             { return nil }
 
 func receiver(t *testing.T, engs map[string]engine.Engine, clk clock.Clock, accept func(string) error) *Receiver {
+	with := func(name string, fn func(engine.Engine)) bool {
+		e, ok := engs[name]
+		if ok {
+			fn(e)
+		}
+		return ok
+	}
 	return New(Options{
-		Monitor: "svc", Engines: []string{"signatures", "sources", "plain"},
-		With: func(name string, fn func(engine.Engine)) bool {
-			e, ok := engs[name]
-			if ok {
-				fn(e)
-			}
-			return ok
-		},
+		Name: "svc", Subject: bus.CtlSubject("svc"),
+		Apply:  Engines("svc", []string{"signatures", "sources", "plain"}, with),
 		Accept: accept, Clock: clk, Logger: testutil.Quiet(),
 	})
 }
@@ -209,7 +210,7 @@ func TestReceiverAppliesAcknowledgesAndRefuses(t *testing.T) {
 // TestReceiverSaysWhenAnEngineHasStopped: a request for an engine whose
 // loop has ended fails, saying so.
 func TestReceiverSaysWhenAnEngineHasStopped(t *testing.T) {
-	rc := New(Options{Monitor: "svc", Engines: []string{"signatures"}, With: func(string, func(engine.Engine)) bool { return false }, Logger: testutil.Quiet()})
+	rc := New(Options{Name: "svc", Subject: bus.CtlSubject("svc"), Apply: Engines("svc", []string{"signatures"}, func(string, func(engine.Engine)) bool { return false }), Logger: testutil.Quiet()})
 	rep := decode(t, rc.Handle(request("d1", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "g"}, time.Minute)))
 	if rep.Status != controlmsg.StatusFailed || !strings.Contains(rep.Detail, "engine signatures has stopped") {
 		t.Errorf("reply %+v", rep)
@@ -221,7 +222,7 @@ func TestReceiverSaysWhenAnEngineHasStopped(t *testing.T) {
 func TestSensorIdentityMayNotTakeControlRequests(t *testing.T) {
 	s, _, sen := bustest.StartLocal(t)
 	c := bustest.ConnectAs(t, s, sen, "agent")
-	rc := New(Options{Monitor: "svc", Logger: testutil.Quiet()})
+	rc := New(Options{Name: "svc", Subject: bus.CtlSubject("svc"), Logger: testutil.Quiet()})
 	if _, err := rc.Subscribe(c.NC); err == nil || !strings.Contains(err.Error(), "may not subscribe to vigil.ctl.svc") {
 		t.Errorf("Subscribe as the sensors' identity: %v", err)
 	}

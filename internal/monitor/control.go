@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/control"
 	"github.com/vigil-ids/vigil/internal/engine"
 )
@@ -19,15 +20,16 @@ func (m *Monitor) startControl() {
 		names = append(names, r.name)
 		byName[r.name] = r
 	}
+	with := func(name string, fn func(engine.Engine)) bool {
+		r := byName[name]
+		return r != nil && r.inspect(fn)
+	}
 	m.control = control.New(control.Options{
-		Monitor: m.cfg.Monitor.Name,
-		Engines: names,
-		With: func(name string, fn func(engine.Engine)) bool {
-			r := byName[name]
-			return r != nil && r.inspect(fn)
-		},
-		Clock:  m.o.Clock,
-		Logger: m.log,
+		Name:    m.cfg.Monitor.Name,
+		Subject: bus.CtlSubject(m.cfg.Monitor.Name),
+		Apply:   control.Engines(m.cfg.Monitor.Name, names, with),
+		Clock:   m.o.Clock,
+		Logger:  m.log,
 	})
 	stop, err := m.control.Subscribe(m.o.Conn.NC)
 	if err != nil {
