@@ -293,3 +293,49 @@ func TestCtlSubjectsOnlyMonitors(t *testing.T) {
 		t.Errorf("the monitor heard %q, want only its parent's request", heard)
 	}
 }
+
+// TestAgentCtlSubjectsAnswerOnlyMonitors: the sensors' identity takes the
+// configuration requests of its host agent and answers them, but a
+// request it sends itself never reaches the agent.
+func TestAgentCtlSubjectsAnswerOnlyMonitors(t *testing.T) {
+	mon, sen, err := LocalIdentities(filepath.Join(t.TempDir(), "bus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, ServerOptions{Users: []User{MonitorIdentity(mon), SensorIdentity(sen)}})
+	monitor := connect(t, ClientOptions{URL: s.ClientURL(), User: mon.User, Password: mon.Password})
+	agent := connect(t, ClientOptions{URL: s.ClientURL(), User: sen.User, Password: sen.Password})
+	impostor := connect(t, ClientOptions{URL: s.ClientURL(), User: sen.User, Password: sen.Password})
+	if got := AgentCtlSubject("web 1"); got != "vigil.agentctl.web_1" {
+		t.Errorf("AgentCtlSubject = %q", got)
+	}
+	var mu sync.Mutex
+	var heard []string
+	sub, err := agent.NC.Subscribe(AgentCtlSubject("web 1"), func(m *nats.Msg) {
+		mu.Lock()
+		heard = append(heard, string(m.Data))
+		mu.Unlock()
+		_ = m.Respond([]byte("ok"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := agent.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.NC.LastError(); err != nil {
+		t.Fatalf("the sensors' identity may not take agent requests: %v", err)
+	}
+	if _, err := monitor.NC.Request(AgentCtlSubject("web 1"), []byte("from the monitor"), 2*time.Second); err != nil {
+		t.Fatalf("the monitor's request went unanswered: %v", err)
+	}
+	if _, err := impostor.NC.Request(AgentCtlSubject("web 1"), []byte("from a sensor"), 500*time.Millisecond); err == nil {
+		t.Error("a request from the sensors' identity was answered")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 1 || heard[0] != "from the monitor" {
+		t.Errorf("the agent heard %q, want only the monitor's request", heard)
+	}
+}

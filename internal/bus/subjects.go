@@ -17,6 +17,7 @@
 //	vigil.ctl.<monitor>    configuration requests to a monitor (request/reply, monitors only)
 //	vigil.hb.<component>   heartbeats of sensors and monitors (core NATS)
 //	vigil.effect.<host>    requests to a host agent's effector (request/reply, monitors only)
+//	vigil.agentctl.<host>  configuration requests to a host agent (request/reply, monitors only)
 //
 // <host> and <monitor> are tokens: characters other than A-Z a-z 0-9 _ -
 // become '_', so "10.0.0.3" routes as "10_0_0_3". The token only routes;
@@ -34,6 +35,7 @@ const (
 	PrefixCtl       = "vigil.ctl."
 	PrefixHeartbeat = "vigil.hb."
 	PrefixEffect    = "vigil.effect."
+	PrefixAgentCtl  = "vigil.agentctl."
 
 	StreamObs     = "VIGIL_OBS"
 	StreamCV      = "VIGIL_CV"
@@ -112,6 +114,12 @@ func HeartbeatSubject(component string) string { return PrefixHeartbeat + Token(
 // identity may publish there; the sensors' identity may subscribe and
 // answer.
 func EffectSubject(host string) string { return PrefixEffect + Token(host) }
+
+// AgentCtlSubject is where the host agent of host answers configuration
+// requests (internal/controlmsg: sample faster for a while). Like
+// EffectSubject, only a monitor's identity may publish there; the
+// sensors' identity may subscribe and answer.
+func AgentCtlSubject(host string) string { return PrefixAgentCtl + Token(host) }
 
 // streamFor names the durable stream holding subject, or "".
 func streamFor(subject string) string {

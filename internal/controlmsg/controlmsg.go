@@ -52,19 +52,27 @@ const (
 	// Parameters: "subject", "factor", and optionally "class" (one
 	// profile class; default every class holding the subject).
 	ActionLowerThreshold = "lower-threshold"
+	// ActionRaiseSampling makes a host agent's /proc sampler (target
+	// TargetSampler) sample every "interval" (a duration such as "1s",
+	// shorter than its own) for the duration. Parameters: "interval".
+	ActionRaiseSampling = "raise-sampling"
 	// ActionRevert ends the change made by request "request" before its
 	// time. It takes no duration.
 	ActionRevert = "revert"
 )
 
+// TargetSampler is the target of a host agent's /proc sampler.
+const TargetSampler = "sampler"
+
 // Actions lists the actions, in the order messages name them.
-var Actions = []string{ActionEnableGroup, ActionLowerThreshold, ActionRevert}
+var Actions = []string{ActionEnableGroup, ActionLowerThreshold, ActionRaiseSampling, ActionRevert}
 
 // params are the parameters each action takes: required first, then
 // optional.
 var params = map[string]struct{ required, optional []string }{
 	ActionEnableGroup:    {required: []string{"group"}},
 	ActionLowerThreshold: {required: []string{"subject", "factor"}, optional: []string{"class"}},
+	ActionRaiseSampling:  {required: []string{"interval"}},
 	ActionRevert:         {required: []string{"request"}},
 }
 
@@ -226,7 +234,21 @@ func CheckParameters(action string, p map[string]string, complete bool) error {
 			return err
 		}
 	}
+	if v, ok := p["interval"]; ok {
+		if _, err := Interval(v); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// Interval reads a raise-sampling interval: a positive duration.
+func Interval(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("interval %q: want a positive duration such as \"1s\"", clip(s))
+	}
+	return d, nil
 }
 
 // Factor reads a lower-threshold factor: a number above 0 and below 1.

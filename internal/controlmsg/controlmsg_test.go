@@ -20,6 +20,7 @@ func TestDecodeRequestAcceptsWellFormedRequests(t *testing.T) {
 		`{"version":1,"id":"d2","monitor":"m","target":"host-profiles","action":"lower-threshold","parameters":{"subject":"10.0.0.3","factor":"0.5"},"duration":"1h"}`,
 		`{"version":1,"id":"d3","monitor":"m","target":"host-profiles","action":"lower-threshold","parameters":{"subject":"web-1","factor":"0.25","class":"execs"},"duration":"24h"}`,
 		`{"version":1,"id":"d4","monitor":"m","target":"signatures","action":"revert","parameters":{"request":"d1"}}`,
+		`{"version":1,"id":"d5","monitor":"m","target":"sampler","action":"raise-sampling","parameters":{"interval":"500ms"},"duration":"15m"}`,
 	} {
 		if _, err := DecodeRequest([]byte(in)); err != nil {
 			t.Errorf("%s: %v", in, err)
@@ -55,6 +56,8 @@ func TestDecodeRequestRefusesWhatIsNotExactlyARequest(t *testing.T) {
 		"factor number":     {strings.Replace(lower, `"0.5"`, `0.5`, 1), `field "parameters": a number where a string belongs`},
 		"no subject":        {strings.Replace(lower, `"subject":"s",`, ``, 1), `needs parameter "subject"`},
 		"revert duration":   {`{"version":1,"id":"d","monitor":"m","target":"p","action":"revert","parameters":{"request":"x"},"duration":"1m"}`, "takes no duration"},
+		"interval zero":     {`{"version":1,"id":"d","monitor":"m","target":"sampler","action":"raise-sampling","parameters":{"interval":"0s"},"duration":"1m"}`, `interval "0s"`},
+		"interval words":    {`{"version":1,"id":"d","monitor":"m","target":"sampler","action":"raise-sampling","parameters":{"interval":"fast"},"duration":"1m"}`, `interval "fast"`},
 		"trailing data":     {good + `{}`, "data after the message"},
 		"empty":             {``, "empty message"},
 		"not json":          {`{"version":`, "not JSON"},
@@ -109,6 +112,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(good))
 	f.Add([]byte(`{"version":1,"id":"d2","monitor":"m","target":"p","action":"lower-threshold","parameters":{"subject":"10.0.0.3","factor":"0.5"},"duration":"1h"}`))
 	f.Add([]byte(`{"version":1,"id":"d4","monitor":"m","target":"s","action":"revert","parameters":{"request":"d1"}}`))
+	f.Add([]byte(`{"version":1,"id":"d5","monitor":"m","target":"sampler","action":"raise-sampling","parameters":{"interval":"500ms"},"duration":"15m"}`))
 	f.Add([]byte(`{"version":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeRequest(data)

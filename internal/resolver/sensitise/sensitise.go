@@ -7,9 +7,10 @@
 // bus (bus.CtlSubject, the messages of internal/controlmsg), to make one
 // of its engines more sensitive for a while: turn on a signature engine's
 // group of standby rules, or lower a profile engine's alarm threshold for
-// the decision's subject. The receiving monitor decides whether to act
-// (internal/control) and ends the change by itself when its time is up;
-// Undo asks it to end the change sooner.
+// the decision's subject; or it asks the host agent of the decision's host
+// (bus.AgentCtlSubject) to sample /proc more often for a while. The part
+// asked decides whether to act (internal/control) and ends the change by
+// itself when its time is up; Undo asks it to end the change sooner.
 package sensitise
 
 import (
@@ -50,45 +51,55 @@ func (refusal) Unwrap() error { return action.ErrRefused }
 
 // Settings are a sensitise method's section of a resource object.
 type Settings struct {
-	// Monitor is the monitor asked ("": the one the method runs in).
+	// Monitor is the monitor asked ("": the one the method runs in); for
+	// raise-sampling, none: the decision's host's agent is asked.
 	Monitor string `yaml:"monitor"`
-	// Engine is the engine of that monitor to sensitise, by its name.
+	// Engine is the engine of that monitor to sensitise, by its name
+	// (none for raise-sampling).
 	Engine string `yaml:"engine"`
-	// Action is controlmsg.ActionEnableGroup or
-	// controlmsg.ActionLowerThreshold.
+	// Action is controlmsg.ActionEnableGroup,
+	// controlmsg.ActionLowerThreshold or controlmsg.ActionRaiseSampling.
 	Action string `yaml:"action"`
 	// Parameters are the action's: "group"; or "factor", optionally
 	// "class", and "subject" (default: the decision's subject, its
-	// address or else its host).
+	// address or else its host); or "interval".
 	Parameters map[string]string `yaml:"parameters"`
 	// Duration is how long the change lasts when the decision does not
 	// expire; a decision that expires lasts until then.
 	Duration time.Duration `yaml:"duration"`
-	// Timeout bounds the wait for the monitor's reply.
+	// Timeout bounds the wait for the reply.
 	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Validate implements config.Settings.
 func (s *Settings) Validate(p *config.Problems, path string) {
+	agent := s.Action == controlmsg.ActionRaiseSampling
 	if err := controlmsg.Text("monitor", s.Monitor, controlmsg.MaxName, false); err != nil {
 		p.Addf(config.Join(path, "monitor"), "%v", err)
+	} else if agent && s.Monitor != "" {
+		p.Addf(config.Join(path, "monitor"), "%q asks the agent of the decision's host, not a monitor", s.Action)
 	}
-	if err := controlmsg.Text("engine", s.Engine, controlmsg.MaxName, true); err != nil {
+	if agent {
+		if s.Engine != "" && s.Engine != controlmsg.TargetSampler {
+			p.Addf(config.Join(path, "engine"), "%q: an agent's sampling is raised, not an engine's", s.Engine)
+		}
+	} else if err := controlmsg.Text("engine", s.Engine, controlmsg.MaxName, true); err != nil {
 		p.Addf(config.Join(path, "engine"), "%v: the name of an engine of the monitor asked", err)
 	}
-	switch s.Action {
-	case controlmsg.ActionEnableGroup, controlmsg.ActionLowerThreshold:
+	required := map[string]string{
+		controlmsg.ActionEnableGroup:    "group",
+		controlmsg.ActionLowerThreshold: "factor",
+		controlmsg.ActionRaiseSampling:  "interval",
+	}
+	if need, ok := required[s.Action]; ok {
 		if err := controlmsg.CheckParameters(s.Action, s.Parameters, false); err != nil {
 			p.Addf(config.Join(path, "parameters"), "%v", err)
 		}
-		if _, ok := s.Parameters["group"]; s.Action == controlmsg.ActionEnableGroup && !ok {
-			p.Addf(config.Join(path, "parameters"), "action %q needs parameter \"group\"", s.Action)
+		if _, ok := s.Parameters[need]; !ok {
+			p.Addf(config.Join(path, "parameters"), "action %q needs parameter %q", s.Action, need)
 		}
-		if _, ok := s.Parameters["factor"]; s.Action == controlmsg.ActionLowerThreshold && !ok {
-			p.Addf(config.Join(path, "parameters"), "action %q needs parameter \"factor\" (above 0, below 1)", s.Action)
-		}
-	default:
-		p.Addf(config.Join(path, "action"), "%q: want %q or %q", s.Action, controlmsg.ActionEnableGroup, controlmsg.ActionLowerThreshold)
+	} else {
+		p.Addf(config.Join(path, "action"), "%q: want %q, %q or %q", s.Action, controlmsg.ActionEnableGroup, controlmsg.ActionLowerThreshold, controlmsg.ActionRaiseSampling)
 	}
 	if err := controlmsg.CheckDuration(s.Duration); err != nil {
 		p.Addf(config.Join(path, "duration"), "%v", err)
@@ -101,11 +112,18 @@ func (s *Settings) Validate(p *config.Problems, path string) {
 // Register adds the kind "sensitise" to r.
 func Register(r *action.Registry) error {
 	return r.Register(action.Factory{
-		Kind: Kind,
-		// A lowered threshold takes the decision's address or host,
+		Kind:  Kind,
+		Needs: []string{"host"},
+		// Raised sampling goes to the agent of the decision's host; a
+		// lowered threshold takes the decision's address or host,
 		// whichever it has (the subject may also be a setting); a group
 		// acts on no subject.
-		Needs:       nil,
+		NeedsFor: func(settings config.Settings) []string {
+			if s, ok := settings.(*Settings); ok && s.Action == controlmsg.ActionRaiseSampling {
+				return []string{"host"}
+			}
+			return nil
+		},
 		Undoable:    true,
 		NewSettings: func() config.Settings { return &Settings{Duration: DefaultDuration, Timeout: DefaultTimeout} },
 		New: func(_ context.Context, settings config.Settings, deps action.Deps) (action.Method, error) {
@@ -118,45 +136,77 @@ func Register(r *action.Registry) error {
 			if p.Len() > 0 {
 				return nil, fmt.Errorf("settings: %v", p.List())
 			}
-			m := &Method{s: *s, deps: deps, target: s.Monitor}
-			if m.target == "" {
-				m.target = deps.Monitor
+			m := &Method{s: *s, deps: deps, monitor: s.Monitor}
+			if m.monitor == "" {
+				m.monitor = deps.Monitor
 			}
 			return m, nil
 		},
 	})
 }
 
-// Method asks a monitor to sensitise one of its engines.
+// Method asks a monitor to sensitise one of its engines, or a host agent
+// to sample faster.
 type Method struct {
-	s      Settings
-	deps   action.Deps
-	target string
+	s       Settings
+	deps    action.Deps
+	monitor string
+}
+
+// peer is who is asked: a monitor, or the agent of a host.
+type peer struct {
+	Agent bool   `json:"agent,omitempty"`
+	Name  string `json:"name"`
+}
+
+func (p peer) subject() string {
+	if p.Agent {
+		return bus.AgentCtlSubject(p.Name)
+	}
+	return bus.CtlSubject(p.Name)
+}
+
+func (p peer) String() string {
+	if p.Agent {
+		return "the agent of host " + p.Name
+	}
+	return "monitor " + p.Name
 }
 
 // undo is what Undo needs: whom to ask to end which request.
 type undo struct {
-	Monitor string `json:"monitor"`
-	Engine  string `json:"engine"`
+	Peer    peer   `json:"peer"`
+	Target  string `json:"target"`
 	Request string `json:"request"`
 }
 
-// request builds what the monitor is asked for req, or says what req
-// lacks.
-func (m *Method) request(req action.Request) (controlmsg.Request, error) {
+// request builds what is asked of whom for req, or says what req lacks.
+func (m *Method) request(req action.Request) (controlmsg.Request, peer, error) {
 	params := maps.Clone(m.s.Parameters)
 	if params == nil {
 		params = map[string]string{}
 	}
-	if m.s.Action == controlmsg.ActionLowerThreshold && params["subject"] == "" {
-		switch sub := req.Subject; {
-		case sub.Addr.IsValid():
-			params["subject"] = sub.Addr.Unmap().String()
-		case sub.Host != "":
-			params["subject"] = sub.Host
-		default:
-			return controlmsg.Request{}, errors.New("the decision names no address or host whose threshold to lower (and the method's parameters no subject)")
+	to, target := peer{Name: m.monitor}, m.s.Engine
+	switch m.s.Action {
+	case controlmsg.ActionLowerThreshold:
+		if params["subject"] == "" {
+			switch sub := req.Subject; {
+			case sub.Addr.IsValid():
+				params["subject"] = sub.Addr.Unmap().String()
+			case sub.Host != "":
+				params["subject"] = sub.Host
+			default:
+				return controlmsg.Request{}, to, errors.New("the decision names no address or host whose threshold to lower (and the method's parameters no subject)")
+			}
 		}
+	case controlmsg.ActionRaiseSampling:
+		if req.Subject.Host == "" {
+			return controlmsg.Request{}, to, errors.New("the decision names no host whose agent to ask")
+		}
+		if err := controlmsg.Text("host", req.Subject.Host, controlmsg.MaxName, true); err != nil {
+			return controlmsg.Request{}, to, err
+		}
+		to, target = peer{Agent: true, Name: req.Subject.Host}, controlmsg.TargetSampler
 	}
 	d := m.s.Duration
 	if !req.Expires.IsZero() {
@@ -166,12 +216,12 @@ func (m *Method) request(req action.Request) (controlmsg.Request, error) {
 	if id == "" {
 		id = req.Key
 	}
-	r := controlmsg.Request{Version: controlmsg.Version, ID: id, Monitor: m.deps.Monitor, Target: m.s.Engine,
+	r := controlmsg.Request{Version: controlmsg.Version, ID: id, Monitor: m.deps.Monitor, Target: target,
 		Action: m.s.Action, Parameters: params, Duration: controlmsg.Duration(d), Reason: clip(req.Reason)}
 	if err := r.Check(); err != nil {
-		return r, err
+		return r, to, err
 	}
-	return r, nil
+	return r, to, nil
 }
 
 func clip(s string) string {
@@ -181,16 +231,16 @@ func clip(s string) string {
 	return s
 }
 
-// Plan says what would be asked of which monitor.
+// Plan says what would be asked of whom.
 func (m *Method) Plan(req action.Request) (string, error) {
-	r, err := m.request(req)
+	r, to, err := m.request(req)
 	if err != nil {
 		return "", err
 	}
-	return m.describe(r), nil
+	return describe(to, r), nil
 }
 
-func (m *Method) describe(r controlmsg.Request) string {
+func describe(to peer, r controlmsg.Request) string {
 	what := ""
 	switch r.Action {
 	case controlmsg.ActionEnableGroup:
@@ -201,33 +251,35 @@ func (m *Method) describe(r controlmsg.Request) string {
 			in = "class " + c
 		}
 		what = fmt.Sprintf("lower the alarm threshold of subject %q to %s of itself in engine %s (%s)", r.Parameters["subject"], r.Parameters["factor"], r.Target, in)
+	case controlmsg.ActionRaiseSampling:
+		what = fmt.Sprintf("sample /proc every %s", r.Parameters["interval"])
 	}
-	return fmt.Sprintf("ask monitor %s (%s) to %s for %v", m.target, bus.CtlSubject(m.target), what, time.Duration(r.Duration))
+	return fmt.Sprintf("ask %s (%s) to %s for %v", to, to.subject(), what, time.Duration(r.Duration))
 }
 
-// ask sends r and reads the reply.
-func (m *Method) ask(ctx context.Context, r controlmsg.Request) (controlmsg.Reply, error) {
+// ask sends r to p and reads the reply.
+func (m *Method) ask(ctx context.Context, to peer, r controlmsg.Request) (controlmsg.Reply, error) {
 	if m.deps.Request == nil {
-		return controlmsg.Reply{}, errors.New("this monitor has no bus connection to reach monitors")
+		return controlmsg.Reply{}, errors.New("this monitor has no bus connection to reach monitors and agents")
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.s.Timeout)
 	defer cancel()
-	subject := bus.CtlSubject(m.target)
+	subject := to.subject()
 	data, err := m.deps.Request(ctx, subject, controlmsg.Encode(r))
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return controlmsg.Reply{}, fmt.Errorf("no monitor answers on %s (monitor %s is not running, or this monitor's identity may not publish there): %w", subject, m.target, err)
+		return controlmsg.Reply{}, fmt.Errorf("nothing answers on %s (%s is not running, or this monitor's identity may not publish there): %w", subject, to, err)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout):
-		return controlmsg.Reply{}, fmt.Errorf("monitor %s did not answer on %s within %v: %w", m.target, subject, m.s.Timeout, err)
+		return controlmsg.Reply{}, fmt.Errorf("%s did not answer on %s within %v: %w", to, subject, m.s.Timeout, err)
 	case err != nil:
-		return controlmsg.Reply{}, fmt.Errorf("asking monitor %s on %s: %w", m.target, subject, err)
+		return controlmsg.Reply{}, fmt.Errorf("asking %s on %s: %w", to, subject, err)
 	}
 	rep, err := controlmsg.DecodeReply(data)
 	if err != nil {
-		return rep, fmt.Errorf("monitor %s: %w", m.target, err)
+		return rep, fmt.Errorf("%s: %w", to, err)
 	}
 	if rep.ID != r.ID {
-		return rep, fmt.Errorf("monitor %s answered request %q, not %q", m.target, rep.ID, r.ID)
+		return rep, fmt.Errorf("%s answered request %q, not %q", to, rep.ID, r.ID)
 	}
 	return rep, nil
 }
@@ -235,47 +287,45 @@ func (m *Method) ask(ctx context.Context, r controlmsg.Request) (controlmsg.Repl
 // Execute sends the request and reads the reply. A refusal is an error
 // wrapping ErrRefused.
 func (m *Method) Execute(ctx context.Context, req action.Request) (action.Outcome, error) {
-	r, err := m.request(req)
+	r, to, err := m.request(req)
 	if err != nil {
 		return action.Outcome{}, err
 	}
-	rep, err := m.ask(ctx, r)
+	rep, err := m.ask(ctx, to, r)
 	if err != nil {
 		return action.Outcome{}, err
 	}
 	switch rep.Status {
 	case controlmsg.StatusDone:
-		u, _ := json.Marshal(undo{Monitor: m.target, Engine: r.Target, Request: r.ID})
-		return action.Outcome{Detail: "monitor " + m.target + ": " + rep.Detail, Expires: rep.Expires, Undo: u}, nil
+		u, _ := json.Marshal(undo{Peer: to, Target: r.Target, Request: r.ID})
+		return action.Outcome{Detail: to.String() + ": " + rep.Detail, Expires: rep.Expires, Undo: u}, nil
 	case controlmsg.StatusRefused:
-		return action.Outcome{}, fmt.Errorf("monitor %s: %w: %s", m.target, ErrRefused, rep.Detail)
+		return action.Outcome{}, fmt.Errorf("%s: %w: %s", to, ErrRefused, rep.Detail)
 	default:
-		return action.Outcome{}, fmt.Errorf("monitor %s: the change failed: %s", m.target, rep.Detail)
+		return action.Outcome{}, fmt.Errorf("%s: the change failed: %s", to, rep.Detail)
 	}
 }
 
-// Undo asks the monitor to end the change now. A change that has ended
-// already is not an error.
+// Undo asks the monitor or agent to end the change now. A change that has
+// ended already is not an error.
 func (m *Method) Undo(ctx context.Context, req action.Request, out action.Outcome) error {
 	var u undo
-	if err := json.Unmarshal(out.Undo, &u); err != nil || u.Monitor == "" || u.Engine == "" || u.Request == "" {
+	if err := json.Unmarshal(out.Undo, &u); err != nil || u.Peer.Name == "" || u.Target == "" || u.Request == "" {
 		return fmt.Errorf("the outcome holds no request to revert (%q)", out.Undo)
 	}
-	r := controlmsg.Request{Version: controlmsg.Version, ID: "revert:" + u.Request, Monitor: m.deps.Monitor, Target: u.Engine,
+	r := controlmsg.Request{Version: controlmsg.Version, ID: "revert:" + u.Request, Monitor: m.deps.Monitor, Target: u.Target,
 		Action: controlmsg.ActionRevert, Parameters: map[string]string{"request": u.Request}}
 	if err := r.Check(); err != nil {
 		return err
 	}
-	// The monitor the change was asked of, even if the settings have
-	// named another since.
-	at := *m
-	at.target = u.Monitor
-	rep, err := at.ask(ctx, r)
+	// Whoever the change was asked of, even if the settings have named
+	// another since.
+	rep, err := m.ask(ctx, u.Peer, r)
 	if err != nil {
 		return err
 	}
 	if rep.Status != controlmsg.StatusDone {
-		return fmt.Errorf("monitor %s: reverting request %s: %s: %s", u.Monitor, u.Request, rep.Status, rep.Detail)
+		return fmt.Errorf("%s: reverting request %s: %s: %s", u.Peer, u.Request, rep.Status, rep.Detail)
 	}
 	return nil
 }

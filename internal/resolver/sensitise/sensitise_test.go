@@ -97,16 +97,18 @@ responses:
   - {kind: sensitise, name: b, action: enable-group, parameters: {group: g, rules: "*"}}
   - {kind: sensitise, name: c, engine: p, action: lower-threshold, parameters: {factor: 2}, duration: 48h, timeout: 1h}
   - {kind: sensitise, name: d, engine: p, action: lower-threshold}
+  - {kind: sensitise, name: e, monitor: svc, engine: signatures, action: raise-sampling, parameters: {interval: soon}}
 `
 	_, err := config.Load([]byte(doc), "m.yml", config.Registries{Responses: reg})
 	if err == nil {
 		t.Fatal("mistakes accepted")
 	}
 	for _, want := range []string{
-		`m.yml:3`, `"enable-all": want "enable-group" or "lower-threshold"`,
+		`m.yml:3`, `"enable-all": want "enable-group", "lower-threshold" or "raise-sampling"`,
 		`m.yml:4`, `missing "engine"`, `takes no parameter "rules"`,
 		`m.yml:5`, `factor "2"`, "longer than the 24h0m0s", "timeout",
 		`m.yml:6`, `needs parameter "factor"`,
+		`m.yml:7`, `asks the agent of the decision's host, not a monitor`, `"signatures": an agent's sampling is raised`, `interval "soon"`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("no %q in:\n%v", want, err)
@@ -314,7 +316,7 @@ func TestSensitiseAMonitorOverTheBus(t *testing.T) {
 
 	// A monitor nobody runs.
 	absent := build(t, "  - {kind: sensitise, name: far, monitor: nowhere, engine: signatures, action: enable-group, parameters: {group: g}, timeout: 500ms}\n", deps)
-	if _, err := absent.Execute(context.Background(), action.Request{ID: "dec-5", Time: clk.Now()}); err == nil || !strings.Contains(err.Error(), "no monitor answers on "+bus.CtlSubject("nowhere")) {
+	if _, err := absent.Execute(context.Background(), action.Request{ID: "dec-5", Time: clk.Now()}); err == nil || !strings.Contains(err.Error(), "nothing answers on "+bus.CtlSubject("nowhere")+" (monitor nowhere is not running") {
 		t.Errorf("a monitor that is not there: %v", err)
 	}
 	// No bus at all.
