@@ -472,3 +472,31 @@ func TestReportSensitisesItsOwnMonitor(t *testing.T) {
 		t.Error("the connection after the decision was not reported")
 	}
 }
+
+// TestRaisedSamplingNeedsAHost: a policy whose subject gives no host
+// cannot raise an agent's sampling; enabling a group needs no subject.
+func TestRaisedSamplingNeedsAHost(t *testing.T) {
+	reg := action.NewRegistry()
+	if err := Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	load := func(subject, method string) error {
+		_, err := config.Load([]byte(`monitor: {name: m}
+responses:
+  - {kind: sensitise, name: closer, action: raise-sampling, parameters: {interval: 1s}}
+  - {kind: sensitise, name: arm, engine: sig, action: enable-group, parameters: {group: g}}
+resolver:
+  policies:
+    - {name: p, where: {severity: red}, subject: "`+subject+`", methods: [`+method+`]}
+`), "m.yml", config.Registries{Responses: reg})
+		return err
+	}
+	if err := load("ip", "closer"); err == nil || !strings.Contains(err.Error(), `method "closer" (sensitise) acts on a host`) {
+		t.Errorf("raise-sampling under subject ip: %v", err)
+	}
+	for _, c := range [][2]string{{"host", "closer"}, {"ip", "arm"}, {"addr:src", "arm"}} {
+		if err := load(c[0], c[1]); err != nil {
+			t.Errorf("%s under subject %s: %v", c[1], c[0], err)
+		}
+	}
+}
