@@ -27,8 +27,8 @@ const (
 	MonitorUser = "vigil-monitor"
 	// SensorUser may only publish observations, live observations, count
 	// vectors and heartbeats, read the replies to its own requests (the
-	// streams' acknowledgements), and take effector requests and answer
-	// them (never send one).
+	// streams' acknowledgements), and take effector and agent
+	// configuration requests and answer them (never send one).
 	SensorUser = "vigil-sensor"
 )
 
@@ -54,14 +54,15 @@ func MonitorIdentity(id Identity) User {
 
 // SensorIdentity is the server-side identity of the sensors: publishing on
 // the sensors' subjects only, subscribing to its own replies and to the
-// effectors' requests only, and answering the requests it received. It
+// effectors' and agents' requests only, and answering the requests it
+// received. It
 // cannot use the JetStream API (create, delete, purge or read streams), nor
 // publish reports, control requests or effector requests.
 func SensorIdentity(id Identity) User {
 	return User{
 		Name: id.User, Password: id.Password,
 		Publish:        []string{PrefixObs + ">", PrefixLive + ">", PrefixCV + ">", PrefixHeartbeat + ">"},
-		Subscribe:      []string{InboxPrefix(id.User) + ".>", PrefixEffect + ">"},
+		Subscribe:      []string{InboxPrefix(id.User) + ".>", PrefixEffect + ">", PrefixAgentCtl + ">"},
 		AllowResponses: true,
 	}
 }

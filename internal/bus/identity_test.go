@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,5 +240,102 @@ func TestEffectSubjectsAnswerOnlyMonitors(t *testing.T) {
 	defer mu.Unlock()
 	if len(heard) != 1 || heard[0] != "from the monitor" {
 		t.Errorf("the effector heard %q, want only the monitor's request", heard)
+	}
+}
+
+// TestCtlSubjectsOnlyMonitors: a monitor answers configuration requests on
+// its control subject and another monitor's identity reaches it; the
+// sensors' identity can neither ask nor listen there.
+func TestCtlSubjectsOnlyMonitors(t *testing.T) {
+	mon, sen, err := LocalIdentities(filepath.Join(t.TempDir(), "bus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, ServerOptions{Users: []User{MonitorIdentity(mon), SensorIdentity(sen)}})
+	svc := connect(t, ClientOptions{URL: s.ClientURL(), User: mon.User, Password: mon.Password})
+	parent := connect(t, ClientOptions{URL: s.ClientURL(), User: mon.User, Password: mon.Password})
+	sensor := connect(t, ClientOptions{URL: s.ClientURL(), User: sen.User, Password: sen.Password})
+	if got := CtlSubject("svc web"); got != "vigil.ctl.svc_web" {
+		t.Errorf("CtlSubject = %q", got)
+	}
+	var mu sync.Mutex
+	var heard []string
+	sub, err := svc.NC.Subscribe(CtlSubject("svc web"), func(m *nats.Msg) {
+		mu.Lock()
+		heard = append(heard, string(m.Data))
+		mu.Unlock()
+		_ = m.Respond([]byte("ok"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := svc.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parent.NC.Request(CtlSubject("svc web"), []byte("from the parent"), 2*time.Second); err != nil {
+		t.Fatalf("a monitor's request went unanswered: %v", err)
+	}
+	if _, err := sensor.NC.Request(CtlSubject("svc web"), []byte("from a sensor"), 500*time.Millisecond); err == nil {
+		t.Error("a request from the sensors' identity was answered")
+	}
+	// Nor may the sensors' identity listen there (to answer in a
+	// monitor's stead).
+	if _, err := sensor.NC.Subscribe(CtlSubject("svc web"), func(*nats.Msg) {}); err == nil {
+		_ = sensor.NC.Flush()
+		if err := sensor.NC.LastError(); !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Errorf("the sensors' identity subscribed to the control subject (last error %v)", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 1 || heard[0] != "from the parent" {
+		t.Errorf("the monitor heard %q, want only its parent's request", heard)
+	}
+}
+
+// TestAgentCtlSubjectsAnswerOnlyMonitors: the sensors' identity takes the
+// configuration requests of its host agent and answers them, but a
+// request it sends itself never reaches the agent.
+func TestAgentCtlSubjectsAnswerOnlyMonitors(t *testing.T) {
+	mon, sen, err := LocalIdentities(filepath.Join(t.TempDir(), "bus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, ServerOptions{Users: []User{MonitorIdentity(mon), SensorIdentity(sen)}})
+	monitor := connect(t, ClientOptions{URL: s.ClientURL(), User: mon.User, Password: mon.Password})
+	agent := connect(t, ClientOptions{URL: s.ClientURL(), User: sen.User, Password: sen.Password})
+	impostor := connect(t, ClientOptions{URL: s.ClientURL(), User: sen.User, Password: sen.Password})
+	if got := AgentCtlSubject("web 1"); got != "vigil.agentctl.web_1" {
+		t.Errorf("AgentCtlSubject = %q", got)
+	}
+	var mu sync.Mutex
+	var heard []string
+	sub, err := agent.NC.Subscribe(AgentCtlSubject("web 1"), func(m *nats.Msg) {
+		mu.Lock()
+		heard = append(heard, string(m.Data))
+		mu.Unlock()
+		_ = m.Respond([]byte("ok"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := agent.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.NC.LastError(); err != nil {
+		t.Fatalf("the sensors' identity may not take agent requests: %v", err)
+	}
+	if _, err := monitor.NC.Request(AgentCtlSubject("web 1"), []byte("from the monitor"), 2*time.Second); err != nil {
+		t.Fatalf("the monitor's request went unanswered: %v", err)
+	}
+	if _, err := impostor.NC.Request(AgentCtlSubject("web 1"), []byte("from a sensor"), 500*time.Millisecond); err == nil {
+		t.Error("a request from the sensors' identity was answered")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) != 1 || heard[0] != "from the monitor" {
+		t.Errorf("the agent heard %q, want only the monitor's request", heard)
 	}
 }

@@ -14,9 +14,10 @@
 //	vigil.live.<host>      observations sent at most once           core NATS, no stream
 //	vigil.cv.<host>        system-call count vectors of a host      stream VIGIL_CV
 //	vigil.report.<monitor> reports a monitor disseminates           stream VIGIL_REPORTS
-//	vigil.ctl.<monitor>    control requests to a monitor (request/reply, parents only)
+//	vigil.ctl.<monitor>    configuration requests to a monitor (request/reply, monitors only)
 //	vigil.hb.<component>   heartbeats of sensors and monitors (core NATS)
 //	vigil.effect.<host>    requests to a host agent's effector (request/reply, monitors only)
+//	vigil.agentctl.<host>  configuration requests to a host agent (request/reply, monitors only)
 //
 // <host> and <monitor> are tokens: characters other than A-Z a-z 0-9 _ -
 // become '_', so "10.0.0.3" routes as "10_0_0_3". The token only routes;
@@ -34,6 +35,7 @@ const (
 	PrefixCtl       = "vigil.ctl."
 	PrefixHeartbeat = "vigil.hb."
 	PrefixEffect    = "vigil.effect."
+	PrefixAgentCtl  = "vigil.agentctl."
 
 	StreamObs     = "VIGIL_OBS"
 	StreamCV      = "VIGIL_CV"
@@ -98,7 +100,10 @@ func CVSubject(host string) string { return PrefixCV + Token(host) }
 // ReportSubject is where monitor disseminates its reports.
 func ReportSubject(monitor string) string { return PrefixReport + Token(monitor) }
 
-// CtlSubject is where monitor answers control requests.
+// CtlSubject is where monitor answers configuration requests
+// (internal/controlmsg: sensitise an engine for a while, revert). Only a
+// monitor's identity may publish or subscribe there; the sensors'
+// identity may do neither.
 func CtlSubject(monitor string) string { return PrefixCtl + Token(monitor) }
 
 // HeartbeatSubject is where component announces it is alive.
@@ -109,6 +114,12 @@ func HeartbeatSubject(component string) string { return PrefixHeartbeat + Token(
 // identity may publish there; the sensors' identity may subscribe and
 // answer.
 func EffectSubject(host string) string { return PrefixEffect + Token(host) }
+
+// AgentCtlSubject is where the host agent of host answers configuration
+// requests (internal/controlmsg: sample faster for a while). Like
+// EffectSubject, only a monitor's identity may publish there; the
+// sensors' identity may subscribe and answer.
+func AgentCtlSubject(host string) string { return PrefixAgentCtl + Token(host) }
 
 // streamFor names the durable stream holding subject, or "".
 func streamFor(subject string) string {

@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/control"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/resolver"
@@ -78,6 +79,10 @@ type Monitor struct {
 	hardStop  chan struct{}
 	reportsCh chan *event.Report
 	subs      []*bus.Subscription
+	// control answers configuration requests (control.go); stopControl
+	// ends its subscription.
+	control     *control.Receiver
+	stopControl func()
 
 	ready    chan struct{}
 	eventsIn atomic.Uint64 // distinct: new to the store, or analysed and not stored
@@ -271,6 +276,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		err = m.subscribe(ctx)
 	}
 	if err == nil {
+		m.startControl()
 		close(m.ready)
 		m.log.Info("monitor running", "sources", len(m.cfg.Sources), "subscriptions", len(m.cfg.Subscriptions), "engines", len(m.runners))
 		<-ctx.Done()
@@ -281,6 +287,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer cancel()
 	timer := time.AfterFunc(m.o.DrainTimeout, func() { close(m.hardStop) })
 	defer timer.Stop()
+	if m.stopControl != nil {
+		m.stopControl()
+	}
 	for _, s := range m.subs {
 		s.Stop()
 	}

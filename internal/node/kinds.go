@@ -15,13 +15,14 @@ import (
 	"github.com/vigil-ids/vigil/internal/resolver/notify"
 	"github.com/vigil-ids/vigil/internal/resolver/probe"
 	"github.com/vigil-ids/vigil/internal/resolver/revprobe"
+	"github.com/vigil-ids/vigil/internal/resolver/sensitise"
 )
 
 // ResponseKinds are the registrars of the response method kinds this
 // binary offers: each package of methods exports a
 // Register(*action.Registry) error that adds its kinds, and is listed
 // here.
-var ResponseKinds = []func(*action.Registry) error{resolver.Register, notify.Register, firewall.Register, effect.Register, probe.Register, revprobe.Register}
+var ResponseKinds = []func(*action.Registry) error{resolver.Register, notify.Register, firewall.Register, effect.Register, probe.Register, revprobe.Register, sensitise.Register}
 
 // Registries lists the plug-in kinds a node offers: the engines, and the
 // response methods (config.Registries.Responses is an *action.Registry).

@@ -163,6 +163,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		for _, c := range agentComponents(r) {
 			g.Add(c)
 		}
+		g.Add(AgentControl(r.Agent(), r.HostID(), conn, log))
 		// The effector of the local agent; an embedded bus server is this
 		// very process.
 		busPID := 0

@@ -54,11 +54,12 @@ func RunAgent(ctx context.Context, a config.Agent, o SensorOptions) error {
 		}
 		return conn.PublishCountVectors(ctx, vs)
 	}
-	cs, err := Agent(a, publish, sendCV, log)
+	r, err := deliver.NewAgentRun(a, publish, sendCV, log)
 	if err != nil {
 		conn.Close()
 		return err
 	}
+	cs := append(agentComponents(r), AgentControl(r.Agent(), r.HostID(), conn, log))
 	busURL := o.Bus.URL
 	if busURL == "" {
 		busURL = config.DefaultBusURL

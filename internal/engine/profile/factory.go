@@ -69,11 +69,23 @@ type adapter struct {
 	now      time.Time
 	// savedOnce: the store holds every profile, so saves write changes.
 	savedOnce bool
+	// grants are the control requests in force that lowered subjects'
+	// thresholds; lowered their factors by class and subject
+	// (sensitise.go).
+	grants  map[string]thresholdGrant
+	lowered map[string]float64
 }
 
 func (a *adapter) Handle(_ context.Context, ev *event.Event, emit engine.Emit) error {
 	for _, r := range a.p.Observe(ev, true) {
-		if !r.Ready || r.Rank < r.Class.Alert || r.T2 <= r.Threshold {
+		factor := a.factor(r.Class.Name, r.Subject)
+		if factor < 1 {
+			// Sensitised: above the lowered threshold, whatever the rank.
+			r.Threshold *= factor
+			if !r.Ready || r.T2 <= r.Threshold {
+				continue
+			}
+		} else if !r.Ready || r.Rank < r.Class.Alert || r.T2 <= r.Threshold {
 			continue
 		}
 		key := r.Class.Name + "\x00" + r.Subject
@@ -84,7 +96,11 @@ func (a *adapter) Handle(_ context.Context, ev *event.Event, emit engine.Emit) e
 		a.last[key] = ev.Time
 		held := a.held[key]
 		delete(a.held, key)
-		emit(report(ev, r, held))
+		rep := report(ev, r, held)
+		if factor < 1 {
+			rep.Attrs["threshold_factor"] = factor
+		}
+		emit(rep)
 	}
 	return nil
 }
@@ -132,6 +148,7 @@ func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
 func (a *adapter) Tick(ctx context.Context, now time.Time, _ engine.Emit) error {
 	a.now = now
+	a.expireGrants(now)
 	if a.saved.IsZero() {
 		a.saved = now
 	}

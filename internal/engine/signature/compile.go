@@ -31,6 +31,12 @@ type Rule struct {
 	State                  string
 	File                   string
 	Line                   int
+	// Group is the rule's group; Standby says the rule is off until a
+	// control request turns its group on for a while (written `enabled:
+	// false` with a group, and neither disabled nor overridden by the
+	// engine's settings).
+	Group   string
+	Standby bool
 
 	kind     int
 	silent   bool // makes its fact, reports nothing
@@ -285,10 +291,12 @@ func compileAll(p *parser, o Options) (*RuleSet, error) {
 		if o.Suppress != nil {
 			suppress = *o.Suppress
 		}
+		standby := !enabled && !d.Enabled && d.Group != "" && !disabled[d.ID] && ov.Enabled == nil
 		warned := len(c.warns)
-		if r := c.compileRule(d, ov, suppress); r != nil && enabled {
+		if r := c.compileRule(d, ov, suppress); r != nil && (enabled || standby) {
+			r.Standby = standby
 			rs.Rules = append(rs.Rules, r)
-		} else if !enabled {
+		} else if !enabled && !standby {
 			c.warns = c.warns[:warned] // a rule that does not run warns of nothing
 		}
 	}
@@ -335,7 +343,7 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 	}
 	before := len(c.probs)
 	r := &Rule{
-		ID: d.ID, Title: d.Title, Description: d.Description, Tags: d.Tags, References: d.References,
+		ID: d.ID, Title: d.Title, Description: d.Description, Tags: d.Tags, References: d.References, Group: d.Group,
 		Severity: event.SeverityYellow, State: d.State, File: d.file, Line: d.line, suppress: defSuppress,
 	}
 	if d.severitySet {

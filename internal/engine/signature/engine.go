@@ -83,6 +83,9 @@ type ruleState struct {
 	thr      *thrState
 	seq      *seqState
 	suppress *lru[suppressEntry]
+	// off: a standby rule whose group no control request has turned on
+	// (standby.go).
+	off bool
 }
 
 // Engine runs a rule set. It is used from one goroutine.
@@ -105,6 +108,9 @@ type Engine struct {
 	now           time.Time
 	ctx           match.Ctx
 	keyBuf        []byte // reused for group and join keys
+	// grants are the control requests in force that turned standby
+	// groups on, by request id (standby.go).
+	grants map[string]groupGrant
 
 	// Reloading.
 	patterns []string
@@ -188,6 +194,7 @@ func (e *Engine) swap(rs *RuleSet) {
 		e.states[r] = st
 		e.byID[r.ID] = st
 		r.st = st
+		st.off = r.Standby && !e.groupOn(r.Group)
 	}
 	// The state of rules removed or changed goes; their timers are skipped.
 	for _, st := range old {
@@ -210,7 +217,7 @@ func (e *Engine) Handle(ev *event.Event, emit engine.Emit) {
 	for _, o := range ix.candidates(&e.ctx) {
 		m := ix.byOrd[o]
 		st := m.rule.st
-		if st == nil {
+		if st == nil || st.off {
 			continue
 		}
 		switch m.rule.kind {
@@ -228,8 +235,10 @@ func (e *Engine) Handle(ev *event.Event, emit engine.Emit) {
 	}
 }
 
-// Tick moves time on: absences are satisfied, sequences time out.
+// Tick moves time on: absences are satisfied, sequences time out, and
+// standby groups whose time is up go back to standby.
 func (e *Engine) Tick(now time.Time, emit engine.Emit) {
+	e.expireGrants(now)
 	if now.After(e.now) {
 		e.advance(now, emit)
 	}

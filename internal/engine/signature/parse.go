@@ -50,6 +50,7 @@ type ruleDoc struct {
 	SuppressBy    []string
 	suppressBySet bool
 	Enabled       bool
+	Group         string
 	Silent        bool
 	Match         *match.Doc
 	Threshold     *thresholdDoc
@@ -212,7 +213,7 @@ func (p *parser) listsSection(n *yaml.Node, path string) {
 
 var ruleKeys = map[string]bool{
 	"id": true, "title": true, "description": true, "severity": true, "score": true, "state": true, "report": true,
-	"subject": true, "fields": true, "tags": true, "references": true, "suppress": true, "suppress_by": true, "enabled": true, "silent": true,
+	"subject": true, "fields": true, "tags": true, "references": true, "suppress": true, "suppress_by": true, "enabled": true, "silent": true, "group": true,
 	"match": true, "threshold": true, "sequence": true, "requires": true, "unless": true, "asserts": true,
 	"lists": true,
 }
@@ -283,6 +284,11 @@ func (p *parser) rule(n *yaml.Node, path string) {
 			r.suppressBySet = true
 		case "enabled":
 			r.Enabled = p.Bool(v, kp)
+		case "group":
+			r.Group = p.String(v, kp)
+			if r.Group != "" && !validID(r.Group) {
+				p.Addf(v, kp, "group %q: use letters, digits, '.', '_' and '-' (at most 64)", r.Group)
+			}
 		case "silent":
 			r.Silent = p.Bool(v, kp)
 		case "match":

@@ -76,6 +76,13 @@ func (r *AgentRun) Counting() bool { return r.counter != nil }
 // Sample samples /proc until ctx ends.
 func (r *AgentRun) Sample(ctx context.Context) error { return r.agent.Run(ctx) }
 
+// Agent is the agent sampling /proc (its sampling may be raised for a
+// while: host.Agent.ApplyControl).
+func (r *AgentRun) Agent() *host.Agent { return r.agent }
+
+// HostID is the host id the agent reports under.
+func (r *AgentRun) HostID() string { return r.hostID }
+
 // Count drains the system call counter every interval until ctx ends.
 func (r *AgentRun) Count(ctx context.Context) error {
 	if r.counter == nil {

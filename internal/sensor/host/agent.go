@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/clock"
@@ -43,6 +44,13 @@ type AgentOptions struct {
 type Agent struct {
 	o    AgentOptions
 	eval *Evaluator
+
+	// Raised sampling (raise.go): the requests in force, a wake-up for
+	// the loop when they change, and the interval the loop ticks at.
+	mu      sync.Mutex
+	raises  map[string]raise
+	wake    chan struct{}
+	ticking atomic.Int64
 }
 
 // NewAgent returns an agent.
@@ -73,7 +81,7 @@ func NewAgent(o AgentOptions) *Agent {
 			o.Eval.User = o.Extractor.UserName
 		}
 	}
-	return &Agent{o: o, eval: NewEvaluator(o.Eval)}
+	return &Agent{o: o, eval: NewEvaluator(o.Eval), wake: make(chan struct{}, 1)}
 }
 
 // Step takes one sample now, evaluates it and hands the observations to the
@@ -104,12 +112,16 @@ func (a *Agent) Step(now time.Time) ([]event.Event, error) {
 
 // Run samples every interval until ctx ends. A sample that fails is logged
 // and the next one is taken on time; a slow sample makes the agent skip
-// ticks rather than fall behind.
+// ticks rather than fall behind. While a configuration request raises the
+// sampling (raise.go), it samples at the raised interval, and at its own
+// again once the request has ended.
 func (a *Agent) Run(ctx context.Context) error {
 	a.o.Logger.Info("host sensor running", "host", a.o.HostID, "ip", a.o.IP, "interval", a.o.Interval,
 		"window", a.eval.cfg.Window, "proc", a.o.Extractor.Root())
-	t := clock.NewTicker(a.o.Clock, a.o.Interval)
-	defer t.Stop()
+	cur := a.Interval()
+	t := clock.NewTicker(a.o.Clock, cur)
+	defer func() { t.Stop() }()
+	a.ticking.Store(int64(cur))
 	if _, err := a.Step(a.o.Clock.Now()); err != nil {
 		a.o.Logger.Error("sample failed", "err", err)
 	}
@@ -117,10 +129,19 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-a.wake:
 		case <-t.C():
 			if _, err := a.Step(a.o.Clock.Now()); err != nil {
 				a.o.Logger.Error("sample failed", "err", err)
 			}
+		}
+		a.expireRaises(a.o.Clock.Now())
+		if next := a.Interval(); next != cur {
+			t.Stop()
+			t = clock.NewTicker(a.o.Clock, next)
+			a.o.Logger.Info("sampling interval changed", "from", cur, "to", next)
+			cur = next
+			a.ticking.Store(int64(cur))
 		}
 	}
 }
