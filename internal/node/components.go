@@ -44,17 +44,9 @@ func BusServer(s *bus.Server) Component {
 	}}
 }
 
-// Agent is a host sensor publishing to the bus through its spool: the
-// host agent, the system call counter and the host events when the section
-// turns them on, and their deliverer, in that order.
-func Agent(a config.Agent, publish deliver.Publisher, sendCV func(context.Context, []event.CountVector) (int, error), log *slog.Logger) ([]Component, error) {
-	r, err := deliver.NewAgentRun(a, publish, sendCV, log)
-	if err != nil {
-		return nil, err
-	}
-	return agentComponents(r), nil
-}
-
+// agentComponents are a host sensor publishing to the bus through its
+// spool: the host agent, the system call counter and the host events when
+// the section turns them on, and their deliverer, in that order.
 func agentComponents(r *deliver.AgentRun) []Component {
 	cs := []Component{{Name: "host agent", Run: r.Sample}}
 	if r.Counting() {
