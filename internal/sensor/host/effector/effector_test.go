@@ -369,7 +369,7 @@ func TestRestartCommand(t *testing.T) {
 			"ssh":   {Argv: []string{"/usr/bin/touch", mark + ".ssh"}, Timeout: 5 * time.Second},
 			// A daemon's parent may signal its whole process group when
 			// it restarts (Apache's does): the group is the command's.
-			"group": {Argv: []string{"/bin/sh", "-c", "kill -HUP 0"}, Timeout: 5 * time.Second},
+			"group": {Argv: []string{"/bin/sh", "-c", "kill -TERM 0; sleep 5"}, Timeout: 5 * time.Second},
 			"bg":    {Argv: []string{"/bin/sh", "-c", "/bin/sleep 30 & echo $! > " + mark + ".bg; wait"}, Timeout: 200 * time.Millisecond},
 		}
 		c.Budgets = nil
@@ -389,9 +389,9 @@ func TestRestartCommand(t *testing.T) {
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("a hanging command held the effector %v", d)
 	}
-	// The test process is alive to read this: the hangup went to the
+	// The test process is alive to read this: the signal went to the
 	// command's own group.
-	wantStatus(t, handle(t, e, restartReq("group")), effectmsg.StatusFailed, "hangup")
+	wantStatus(t, handle(t, e, restartReq("group")), effectmsg.StatusFailed, "terminated")
 	wantStatus(t, handle(t, e, restartReq("bg")), effectmsg.StatusFailed, "did not end within 200ms")
 	if data, err := os.ReadFile(mark + ".bg"); err != nil {
 		t.Errorf("the background command did not start: %v", err)
