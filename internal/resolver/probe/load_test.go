@@ -93,13 +93,21 @@ responses:
       - path: bin/true
         dpkg: true
         colour: red
+  - kind: exe-probe
+    name: e
+    names: [apache2, /usr/sbin/sshd]
+    baseline:
+      /usr/sbin/apache2: nothex
+      usr/sbin/x: 4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358
+    max_processes: 0
 `
 	_, err := config.Load([]byte(src), filepath.Join(t.TempDir(), "m.yml"), config.Registries{Responses: registry(t)})
 	var ce *config.Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v, want a config error", err)
 	}
-	want := map[int]string{5: `scheme "gopher"`, 6: "700", 11: "64 hex", 12: "absolute", 14: "colour"}
+	want := map[int]string{5: `scheme "gopher"`, 6: "700", 11: "64 hex", 12: "absolute", 14: "colour",
+		17: "holds a slash", 19: "64 hex", 20: "not an absolute path", 21: "between 1 and 4096"}
 	for line, text := range want {
 		found := false
 		for _, p := range ce.Problems {
