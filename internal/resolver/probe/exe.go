@@ -398,6 +398,11 @@ func (e *ExeProbe) scan(ctx context.Context, sp *action.Process) ([]target, []er
 			}
 			continue
 		}
+		// The start time is that of the process whose link was read only
+		// if the link is still the same (the pid went to no other).
+		if again, err := procExeLink(e.proc, pid); err != nil || again != link {
+			continue
+		}
 		matched[name]++
 		if len(found) >= room {
 			over++

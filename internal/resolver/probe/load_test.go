@@ -47,8 +47,8 @@ func TestDocExampleLoadsAndBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ro.Responses) != 2 {
-		t.Fatalf("%d responses, want 2", len(ro.Responses))
+	if len(ro.Responses) != 3 {
+		t.Fatalf("%d responses, want 3", len(ro.Responses))
 	}
 	hs := ro.Responses[0].Settings.(*HTTPSettings)
 	if hs.Host != "www.example.net" || hs.MaxBodyBytes != 1<<20 || len(hs.Needs()) != 1 {
@@ -57,6 +57,10 @@ func TestDocExampleLoadsAndBuilds(t *testing.T) {
 	fs := ro.Responses[1].Settings.(*FileSettings)
 	if len(fs.Files) != 2 || !fs.Files[0].Dpkg || fs.Files[1].SHA256 == "" {
 		t.Errorf("file-probe settings %+v", fs)
+	}
+	es := ro.Responses[2].Settings.(*ExeSettings)
+	if len(es.Names) != 2 || !es.Dpkg || len(es.Baseline) != 1 || es.MaxProcesses != DefaultMaxProcesses {
+		t.Errorf("exe-probe settings %+v", es)
 	}
 	deps := testDeps()
 	deps.Resolve = func(p string) string {
