@@ -1,20 +1,12 @@
 package probe
 
 import (
-	"bufio"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/vigil-ids/vigil/internal/config"
@@ -86,16 +78,9 @@ func (s *FileSettings) Validate(p *config.Problems, path string) {
 		}
 		usesDpkg = usesDpkg || f.Dpkg
 	}
-	if s.MaxFileBytes < 1 || s.MaxFileBytes > maxMaxFileBytes {
-		p.Addf(config.Join(path, "max_file_bytes"), "must be between 1 and %d", int64(maxMaxFileBytes))
-	}
+	checkMaxFileBytes(p, path, s.MaxFileBytes)
 	if usesDpkg {
-		dir := action.Deps{}.Path(s.base, s.DpkgInfoDir)
-		if st, err := os.Stat(dir); err != nil {
-			p.Addf(config.Join(path, "dpkg_info_dir"), "%v (a file asks for dpkg)", err)
-		} else if !st.IsDir() {
-			p.Addf(config.Join(path, "dpkg_info_dir"), "%s is not a directory", dir)
-		}
+		checkDpkgDir(p, path, s.base, s.DpkgInfoDir, "a file asks for dpkg")
 	}
 }
 
@@ -154,14 +139,14 @@ func (fp *FileProbe) Plan(action.Request) (string, error) {
 func (fp *FileProbe) Execute(ctx context.Context, _ action.Request) (action.Outcome, error) {
 	var owners map[string]dpkgEntry
 	if fp.usesDpkg() {
-		var want []string
+		var paths []string
 		for _, f := range fp.files {
 			if f.Dpkg {
-				want = append(want, dpkgCandidates(f.Path)...)
+				paths = append(paths, f.Path)
 			}
 		}
 		var err error
-		if owners, err = findOwners(ctx, fp.dpkgDir, want); err != nil {
+		if owners, err = ownersOf(ctx, fp.dpkgDir, paths); err != nil {
 			return action.Outcome{}, fmt.Errorf("%s: %w", KindFile, err)
 		}
 	}
@@ -201,172 +186,24 @@ func (fp *FileProbe) usesDpkg() bool {
 
 // check checks one file and says what matched.
 func (fp *FileProbe) check(ctx context.Context, f FileCheck, owners map[string]dpkgEntry) (string, error) {
-	var h hash.Hash
-	var want, what, against string
+	var exp expectation
 	if f.Dpkg {
-		var e dpkgEntry
-		found := false
-		for _, c := range dpkgCandidates(f.Path) {
-			if e, found = owners[c]; found {
-				break
-			}
+		var ok bool
+		if exp, ok = dpkgExpect(owners, f.Path); !ok {
+			return "", ownerMismatch(f.Path, fp.dpkgDir)
 		}
-		if !found {
-			return "", &ErrMismatch{Target: f.Path, What: "owner", Want: "a package listing it in " + fp.dpkgDir,
-				Got: "none (not from a package, or a conffile, whose sums dpkg keeps elsewhere)"}
-		}
-		h, want, what, against = md5.New(), hex.EncodeToString(e.sum[:]), "md5", "package "+strconv.Quote(e.pkg)
 	} else {
-		h, want, what, against = sha256.New(), f.SHA256, "sha256", "the expected SHA-256"
+		exp = sha256Expect(f.SHA256, "the expected SHA-256")
 	}
-	got, err := hashFile(ctx, f.Path, fp.max, h)
+	got, err := hashFile(ctx, f.Path, fp.max, exp.newHash())
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", &ErrMismatch{Target: f.Path, What: "existence", Want: "a file", Got: "no such file"}
 	}
 	if err != nil {
 		return "", err
 	}
-	if got != want {
-		return "", &ErrMismatch{Target: f.Path, What: what, Want: want + " (" + against + ")", Got: got}
+	if d := exp.compare(f.Path, got); d != nil {
+		return "", d
 	}
-	return fmt.Sprintf("%q matches %s (%s %s)", f.Path, against, strings.ToUpper(what), got), nil
-}
-
-// hashFile hashes the regular file at path, refusing one longer than max.
-func hashFile(ctx context.Context, path string, max int64, h hash.Hash) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%q is not a regular file (%s); not checked", path, st.Mode().Type())
-	}
-	if st.Size() > max {
-		return "", fmt.Errorf("%q is %d bytes, over max_file_bytes %d; not checked", path, st.Size(), max)
-	}
-	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: io.LimitReader(f, max+1)})
-	if err != nil {
-		return "", fmt.Errorf("reading %q: %w", path, err)
-	}
-	if n > max {
-		return "", fmt.Errorf("%q grew over max_file_bytes %d while read; not checked", path, max)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// ctxReader stops a long read when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
-// dpkgEntry is a file's line in a package's md5sums.
-type dpkgEntry struct {
-	pkg string
-	sum [md5.Size]byte
-}
-
-// dpkgCandidates are the relative paths under which dpkg may list the
-// absolute path p: itself, and its other name on a merged-/usr system
-// (/bin/true is /usr/bin/true; packages list either).
-func dpkgCandidates(p string) []string {
-	rel := strings.TrimLeft(filepath.Clean(p), "/")
-	out := []string{rel}
-	top, _, _ := strings.Cut(rel, "/")
-	if rest, ok := strings.CutPrefix(rel, "usr/"); ok {
-		top, _, _ = strings.Cut(rest, "/")
-		if mergedTop(top) {
-			out = append(out, rest)
-		}
-	} else if mergedTop(top) {
-		out = append(out, "usr/"+rel)
-	}
-	return out
-}
-
-// mergedTop reports whether /top is a link to /usr/top on a merged-/usr
-// Debian.
-func mergedTop(top string) bool {
-	switch top {
-	case "bin", "sbin", "lib", "lib32", "lib64", "libx32":
-		return true
-	}
-	return false
-}
-
-// findOwners reads the md5sums lists in dir and returns, for each of the
-// wanted relative paths that a list names, the package and its MD5. When
-// several packages list a path (it should not happen), the first by
-// file name wins.
-func findOwners(ctx context.Context, dir string, want []string) (map[string]dpkgEntry, error) {
-	wanted := map[string]bool{}
-	for _, w := range want {
-		wanted[w] = true
-	}
-	lists, err := filepath.Glob(filepath.Join(dir, "*.md5sums"))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(dir); err != nil {
-		return nil, fmt.Errorf("dpkg_info_dir: %w", err)
-	}
-	sort.Strings(lists)
-	out := map[string]dpkgEntry{}
-	for _, list := range lists {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		pkg := strings.TrimSuffix(filepath.Base(list), ".md5sums")
-		if err := scanMD5Sums(list, func(sum [md5.Size]byte, path string) {
-			if _, seen := out[path]; wanted[path] && !seen {
-				out[path] = dpkgEntry{pkg: pkg, sum: sum}
-			}
-		}); err != nil {
-			return nil, err
-		}
-		if len(out) == len(wanted) {
-			break
-		}
-	}
-	return out, nil
-}
-
-// scanMD5Sums calls fn for each well-formed line of the list at path;
-// malformed lines are skipped (they name no file that could match).
-func scanMD5Sums(path string, fn func([md5.Size]byte, string)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, maxMD5SumsBytes))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if sum, p, err := ParseMD5SumsLine(sc.Text()); err == nil {
-			fn(sum, p)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
-	return nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+	return fmt.Sprintf("%q matches %s", f.Path, exp.matched(got)), nil
 }

@@ -47,8 +47,8 @@ func TestDocExampleLoadsAndBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ro.Responses) != 2 {
-		t.Fatalf("%d responses, want 2", len(ro.Responses))
+	if len(ro.Responses) != 3 {
+		t.Fatalf("%d responses, want 3", len(ro.Responses))
 	}
 	hs := ro.Responses[0].Settings.(*HTTPSettings)
 	if hs.Host != "www.example.net" || hs.MaxBodyBytes != 1<<20 || len(hs.Needs()) != 1 {
@@ -57,6 +57,10 @@ func TestDocExampleLoadsAndBuilds(t *testing.T) {
 	fs := ro.Responses[1].Settings.(*FileSettings)
 	if len(fs.Files) != 2 || !fs.Files[0].Dpkg || fs.Files[1].SHA256 == "" {
 		t.Errorf("file-probe settings %+v", fs)
+	}
+	es := ro.Responses[2].Settings.(*ExeSettings)
+	if len(es.Names) != 2 || !es.Dpkg || len(es.Baseline) != 1 || es.MaxProcesses != DefaultMaxProcesses {
+		t.Errorf("exe-probe settings %+v", es)
 	}
 	deps := testDeps()
 	deps.Resolve = func(p string) string {
@@ -93,13 +97,21 @@ responses:
       - path: bin/true
         dpkg: true
         colour: red
+  - kind: exe-probe
+    name: e
+    names: [apache2, /usr/sbin/sshd]
+    baseline:
+      /usr/sbin/apache2: nothex
+      usr/sbin/x: 4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358
+    max_processes: 0
 `
 	_, err := config.Load([]byte(src), filepath.Join(t.TempDir(), "m.yml"), config.Registries{Responses: registry(t)})
 	var ce *config.Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("error %v, want a config error", err)
 	}
-	want := map[int]string{5: `scheme "gopher"`, 6: "700", 11: "64 hex", 12: "absolute", 14: "colour"}
+	want := map[int]string{5: `scheme "gopher"`, 6: "700", 11: "64 hex", 12: "absolute", 14: "colour",
+		17: "holds a slash", 19: "64 hex", 20: "not an absolute path", 21: "between 1 and 4096"}
 	for line, text := range want {
 		found := false
 		for _, p := range ce.Problems {

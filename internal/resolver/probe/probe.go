@@ -4,7 +4,10 @@
 // status and the SHA-256 of its body with what is expected; file-probe
 // hashes files on the monitor's host and compares them with a recorded
 // SHA-256 or with the MD5 that the Debian package owning them lists in
-// dpkg's database.
+// dpkg's database; exe-probe hashes the executables of running processes
+// on the monitor's host as they run (through /proc/PID/exe: a deleted or
+// replaced file is still read as it runs) and compares them in the same
+// two ways.
 //
 // A probe changes nothing. Its result is the decision's outcome: Execute
 // returns an Outcome whose Detail says "pass" and what matched, or an
@@ -28,11 +31,12 @@ import (
 const (
 	KindHTTP = "http-probe"
 	KindFile = "file-probe"
+	KindExe  = "exe-probe"
 )
 
 // Register adds the probe kinds to r.
 func Register(r *action.Registry) error {
-	for _, f := range []action.Factory{httpFactory(), fileFactory()} {
+	for _, f := range []action.Factory{httpFactory(), fileFactory(), exeFactory()} {
 		if err := r.Register(f); err != nil {
 			return err
 		}
@@ -44,17 +48,28 @@ func Register(r *action.Registry) error {
 // expected. Execute wraps it; errors.As finds it (several, for a
 // file-probe whose files differ, are joined).
 type ErrMismatch struct {
-	// Target is what was probed: a URL or a file's path.
+	// PID and Start name the process whose executable was probed (its
+	// start time in clock ticks since boot); zero for other probes.
+	PID   int
+	Start uint64
+	// Target is what was probed: a URL, a file's path, an executable's
+	// path.
 	Target string
 	// What is the property that differs: "status", "body sha256",
-	// "body size", "sha256", "md5", "existence", "owner".
+	// "body size", "sha256", "md5", "existence", "owner", "executable"
+	// (deleted or replaced since its process started), "baseline" (an
+	// executable the baseline does not list).
 	What string
 	// Want and Got are the expected and the found value.
 	Want, Got string
 }
 
 func (e *ErrMismatch) Error() string {
-	return fmt.Sprintf("%s: %s differs: want %s, got %s", strconv.Quote(e.Target), e.What, e.Want, e.Got)
+	proc := ""
+	if e.PID != 0 {
+		proc = fmt.Sprintf("pid %d (start %d) ", e.PID, e.Start)
+	}
+	return fmt.Sprintf("%s%s: %s differs: want %s, got %s", proc, strconv.Quote(e.Target), e.What, e.Want, e.Got)
 }
 
 // isHex reports whether s is n lower- or upper-case hex digits.

@@ -97,7 +97,7 @@ func TestRegisterTwiceIsRefused(t *testing.T) {
 	if err := Register(r); err == nil {
 		t.Fatal("registering the probe kinds twice succeeded")
 	}
-	if got := r.Kinds(); len(got) != 2 || got[0] != KindFile || got[1] != KindHTTP {
+	if got := r.Kinds(); len(got) != 3 || got[0] != KindExe || got[1] != KindFile || got[2] != KindHTTP {
 		t.Errorf("kinds %v", got)
 	}
 	if n := r.Needs(KindFile, nil); len(n) != 0 {
