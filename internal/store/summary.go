@@ -59,7 +59,7 @@ func (s *Store) TypeCounts(ctx context.Context, f Filter) ([]TypeCount, error) {
 	return out, nil
 }
 
-// Tracks returns, for every subject (host and address) and monitor, engine
+// Tracks returns, for every subject (its address, else its host) and monitor, engine
 // and model among the reports that match f, the newest report: the live
 // track table of seed 000 Figure 7 when the engine is a track engine.
 // Verdicts of model comparisons are not tracks and are left out. The
@@ -77,7 +77,10 @@ func (s *Store) Tracks(ctx context.Context, f Filter) ([]event.Report, error) {
 	var inner strings.Builder
 	inner.WriteString("SELECT max(seq) FROM reports")
 	w.writeWhere(&inner)
-	inner.WriteString(" GROUP BY monitor, engine, model, host, ip")
+	// A subject is its address when it has one: a track keyed by address
+	// names its host too once the host's agent was heard, and stays one
+	// track.
+	inner.WriteString(" GROUP BY monitor, engine, model, CASE WHEN ip != '' THEN ip ELSE host END")
 	var sev where
 	sev.args = w.args
 	cond := "seq IN (" + inner.String() + ")"

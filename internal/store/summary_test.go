@@ -54,7 +54,13 @@ func TestTracks(t *testing.T) {
 		rep("a1", 1, "m3", "10.0.0.1", 0.6, event.SeverityYellow, "Compromised"),
 		rep("a2", 5, "m3", "10.0.0.1", 0.3, event.SeverityGreen, "Nominal"),
 		rep("b1", 2, "m3", "10.0.0.3", 0.7, event.SeverityYellow, "Compromised"),
-		rep("b2", 6, "m3", "10.0.0.3", 0.95, event.SeverityRed, "Compromised"),
+		// Once the host's agent was heard, the track's reports name the
+		// host too: still the same track.
+		func() event.Report {
+			r := rep("b2", 6, "m3", "10.0.0.3", 0.95, event.SeverityRed, "Compromised")
+			r.Host = "web-3"
+			return r
+		}(),
 		rep("b3", 7, "m3", "10.0.0.3", 0.95, event.SeverityRed, "Verdict"),
 		rep("c1", 3, "m4", "10.0.0.3", 0.2, event.SeverityGreen, "Nominal"),
 	}

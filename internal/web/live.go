@@ -39,9 +39,18 @@ func queryLimit(f *store.Filter) int {
 }
 
 // trackKey names a track: monitor, engine, model and subject.
-type trackKey struct{ monitor, engine, model, host, ip string }
+// trackKey is a track's identity: its subject is its address when it has
+// one (a track keyed by address names its host too once it is known), else
+// its host, as the store groups them.
+type trackKey struct{ monitor, engine, model, subject string }
 
-func keyOf(r *event.Report) trackKey { return trackKey{r.Monitor, r.Engine, r.Model, r.Host, r.IP} }
+func keyOf(r *event.Report) trackKey {
+	subject := r.IP
+	if subject == "" {
+		subject = r.Host
+	}
+	return trackKey{r.Monitor, r.Engine, r.Model, subject}
+}
 
 // tracks answers the newest report per subject and model from the store,
 // with the running engines' live tracks in place of (or beside) them, the
