@@ -7,12 +7,11 @@
 package effectmsg
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
+
+	"github.com/vigil-ids/vigil/internal/wiremsg"
 )
 
 // Version is the version of the messages this package reads and writes.
@@ -184,54 +183,12 @@ func DecodeReply(data []byte) (Reply, error) {
 }
 
 // Encode writes a message.
-func Encode(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil { // the types here always marshal
-		panic(err)
-	}
-	return b
-}
+func Encode(v any) []byte { return wiremsg.Encode(v) }
 
-func decode(data []byte, v any) error {
-	if len(data) > MaxMessage {
-		return fmt.Errorf("%d bytes, at most %d", len(data), MaxMessage)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			return fmt.Errorf("not JSON (offset %d): %v", se.Offset, se)
-		case errors.As(err, &te):
-			return fmt.Errorf("field %q: a %s where a %s belongs", te.Field, te.Value, te.Type)
-		case errors.Is(err, io.EOF):
-			return errors.New("empty message")
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errors.New("not JSON: the message ends inside a value")
-		}
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("data after the message")
-	}
-	return nil
-}
+func decode(data []byte, v any) error { return wiremsg.Decode(data, MaxMessage, v) }
 
 func text(field, v string, maxLen int, required bool) error {
-	switch {
-	case v == "" && required:
-		return fmt.Errorf("missing %q", field)
-	case len(v) > maxLen:
-		return fmt.Errorf("%s longer than %d bytes", field, maxLen)
-	}
-	for _, c := range v {
-		if c < 0x20 || c == 0x7f {
-			return fmt.Errorf("%s %q holds a control character", field, v)
-		}
-	}
-	return nil
+	return wiremsg.Text(field, v, maxLen, required)
 }
 
 func validSignal(s string) bool {
