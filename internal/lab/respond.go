@@ -89,34 +89,16 @@ const webClientRules = `rules:
 `
 
 // respondConfig is the gateway monitor's resource object for the acting
-// run: the experiment's engines with m3r, the web clients' rule, and the
-// policies in enforce mode.
+// run: the experiment's (monitorConfig) with m3r in place of m3, the web
+// clients' rule, and the policies in enforce mode.
 func respondConfig(rulesFile string) string {
-	return `monitor: {name: dmz-lab, layer: domain}
-# The lab's networks exist only on this machine, inside its namespaces.
-server: {allow_insecure: true}
-sources:
-  - name: observations
-    subjects: ["vigil.obs.>"]
-    delivery: durable
-engines:
-  - kind: signature
-    name: gateway-signatures
-    rules: ["builtin:gateway.yaml"]
-    suppress: 0s
-  - kind: signature
-    name: web-clients
-    rules: ["` + rulesFile + `"]
-  - kind: track
-    name: tracks
-    reports_from: [gateway-signatures]
-    models: ["builtin:m3r.yaml", "builtin:m4.yaml"]
-    compare:
-      - models: [m3r, m4]
-        alpha: 0.01
-        beta: 0.01
-        verdicts: ["attack", "isolated failure, not attack"]
-responses:
+	conf := strings.NewReplacer(
+		`models: ["builtin:m3.yaml", "builtin:m4.yaml"]`, `models: ["builtin:m3r.yaml", "builtin:m4.yaml"]`,
+		`models: [m3, m4]`, `models: [m3r, m4]`,
+		"  - kind: track\n", "  - kind: signature\n    name: web-clients\n    rules: [\""+rulesFile+"\"]\n  - kind: track\n",
+		"resolver: {publish: true, min_severity: green}\n", "",
+	).Replace(monitorConfig)
+	return conf + `responses:
   # The gateway's forward hook: the DMZ's traffic passes it.
   - {kind: nftables, name: gateway-block, input: false, forward: true}
   # The server's agent restarts its web server (its effector's command).
