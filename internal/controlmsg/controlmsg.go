@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,11 @@ const (
 	// TargetSampler) sample every "interval" (a duration such as "1s",
 	// shorter than its own) for the duration. Parameters: "interval".
 	ActionRaiseSampling = "raise-sampling"
+	// ActionWatchAddress makes a network sensor (target TargetNetsensor)
+	// keep every activity record to or from "address" (an address or a
+	// prefix) for the duration, beyond its record budget, each marked
+	// watched. Parameters: "address".
+	ActionWatchAddress = "watch-address"
 	// ActionRevert ends the change made by request "request" before its
 	// time. It takes no duration.
 	ActionRevert = "revert"
@@ -64,8 +70,11 @@ const (
 // TargetSampler is the target of a host agent's /proc sampler.
 const TargetSampler = "sampler"
 
+// TargetNetsensor is the target of a network sensor.
+const TargetNetsensor = "netsensor"
+
 // Actions lists the actions, in the order messages name them.
-var Actions = []string{ActionEnableGroup, ActionLowerThreshold, ActionRaiseSampling, ActionRevert}
+var Actions = []string{ActionEnableGroup, ActionLowerThreshold, ActionRaiseSampling, ActionWatchAddress, ActionRevert}
 
 // params are the parameters each action takes: required first, then
 // optional.
@@ -73,6 +82,7 @@ var params = map[string]struct{ required, optional []string }{
 	ActionEnableGroup:    {required: []string{"group"}},
 	ActionLowerThreshold: {required: []string{"subject", "factor"}, optional: []string{"class"}},
 	ActionRaiseSampling:  {required: []string{"interval"}},
+	ActionWatchAddress:   {required: []string{"address"}},
 	ActionRevert:         {required: []string{"request"}},
 }
 
@@ -239,7 +249,25 @@ func CheckParameters(action string, p map[string]string, complete bool) error {
 			return err
 		}
 	}
+	if v, ok := p["address"]; ok {
+		if _, err := Address(v); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// Address reads a watch-address address: an address or a prefix (as a
+// prefix; an address is its own /32 or /128).
+func Address(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	return netip.Prefix{}, fmt.Errorf("address %q: want an address or a prefix such as 198.51.100.0/24", clip(s))
 }
 
 // Interval reads a raise-sampling interval: a positive duration.

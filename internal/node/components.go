@@ -84,7 +84,10 @@ func AgentTo(a config.Agent, sink host.Sink, sendCV func(context.Context, []even
 // Netsensor is a network sensor over src whose records go to write
 // (JSON lines), and which logs its counts when it stops.
 func Netsensor(cfg netsensor.Config, src netsensor.Source, write func([]event.Event) error, log *slog.Logger) Component {
-	r := netsensor.NewRunner(cfg, src, write, log)
+	return netsensorRun(netsensor.NewRunner(cfg, src, write, log), log)
+}
+
+func netsensorRun(r *netsensor.Runner, log *slog.Logger) Component {
 	return Component{Name: "netsensor", Run: func(ctx context.Context) error {
 		err := r.Run(ctx)
 		st := r.Sensor.Stats()
@@ -97,20 +100,21 @@ func Netsensor(cfg netsensor.Config, src netsensor.Source, write func([]event.Ev
 // NetsensorToBus is a network sensor over src publishing to the bus
 // through a spool: the sensor, then its deliverer, which goes on after the
 // sensor stopped until what it recorded has left (at most grace more).
-func NetsensorToBus(cfg netsensor.Config, src netsensor.Source, sec config.NetSensor, publish deliver.Publisher, grace time.Duration, log *slog.Logger) ([]Component, error) {
+func NetsensorToBus(cfg netsensor.Config, src netsensor.Source, sec config.NetSensor, publish deliver.Publisher, grace time.Duration, log *slog.Logger) ([]Component, *netsensor.Sensor, error) {
 	d, err := deliver.OpenTracked(deliver.Options{Dir: sec.SpoolDir, MaxBytes: sec.SpoolMaxBytes, HostID: cfg.ID, Source: cfg.ID, Logger: log, Publish: publish})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	r := netsensor.NewRunner(cfg, src, d.Write, log)
 	return []Component{
-		Netsensor(cfg, src, d.Write, log),
+		netsensorRun(r, log),
 		{Name: "netsensor delivery", Run: func(ctx context.Context) error {
 			if left := d.RunDrained(ctx, grace); left > 0 {
 				log.Warn("records left in the spool for the next run", "records", left, "spool", sec.SpoolDir)
 			}
 			return nil
 		}},
-	}, nil
+	}, r.Sensor, nil
 }
 
 // RunSensor runs a sensor's components, and the bus connection they

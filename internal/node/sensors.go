@@ -109,11 +109,12 @@ func RunNetsensor(ctx context.Context, sec config.NetSensor, src netsensor.Sourc
 	if fromFile {
 		drain = FileDrain
 	}
-	cs, err := NetsensorToBus(cfg, src, sec, publish, drain, log)
+	cs, sensor, err := NetsensorToBus(cfg, src, sec, publish, drain, log)
 	if err != nil {
 		conn.Close()
 		return err
 	}
+	cs = append(cs, SensorControl("network sensor "+cfg.ID, cfg.ID, sensor.ApplyControl, conn, log))
 	return RunSensor(ctx, cs, conn, log)
 }
 

@@ -54,15 +54,19 @@ type Settings struct {
 	// Monitor is the monitor asked ("": the one the method runs in); for
 	// raise-sampling, none: the decision's host's agent is asked.
 	Monitor string `yaml:"monitor"`
+	// Sensor is the network sensor asked, by its id, for watch-address.
+	Sensor string `yaml:"sensor"`
 	// Engine is the engine of that monitor to sensitise, by its name
 	// (none for raise-sampling).
 	Engine string `yaml:"engine"`
 	// Action is controlmsg.ActionEnableGroup,
-	// controlmsg.ActionLowerThreshold or controlmsg.ActionRaiseSampling.
+	// controlmsg.ActionLowerThreshold, controlmsg.ActionRaiseSampling or
+	// controlmsg.ActionWatchAddress.
 	Action string `yaml:"action"`
 	// Parameters are the action's: "group"; or "factor", optionally
 	// "class", and "subject" (default: the decision's subject, its
-	// address or else its host); or "interval".
+	// address or else its host); or "interval"; or "address" (default:
+	// the decision's address or prefix).
 	Parameters map[string]string `yaml:"parameters"`
 	// Duration is how long the change lasts when the decision does not
 	// expire; a decision that expires lasts until then.
@@ -74,12 +78,27 @@ type Settings struct {
 // Validate implements config.Settings.
 func (s *Settings) Validate(p *config.Problems, path string) {
 	agent := s.Action == controlmsg.ActionRaiseSampling
+	sensor := s.Action == controlmsg.ActionWatchAddress
 	if err := controlmsg.Text("monitor", s.Monitor, controlmsg.MaxName, false); err != nil {
 		p.Addf(config.Join(path, "monitor"), "%v", err)
 	} else if agent && s.Monitor != "" {
 		p.Addf(config.Join(path, "monitor"), "%q asks the agent of the decision's host, not a monitor", s.Action)
+	} else if sensor && s.Monitor != "" {
+		p.Addf(config.Join(path, "monitor"), "%q asks a network sensor (sensor:), not a monitor", s.Action)
 	}
-	if agent {
+	switch {
+	case sensor:
+		if err := controlmsg.Text("sensor", s.Sensor, controlmsg.MaxName, true); err != nil {
+			p.Addf(config.Join(path, "sensor"), "%v: the id of the network sensor asked", err)
+		}
+	case s.Sensor != "":
+		p.Addf(config.Join(path, "sensor"), "only %q asks a network sensor", controlmsg.ActionWatchAddress)
+	}
+	if sensor {
+		if s.Engine != "" && s.Engine != controlmsg.TargetNetsensor {
+			p.Addf(config.Join(path, "engine"), "%q: a network sensor watches the address, not an engine", s.Engine)
+		}
+	} else if agent {
 		if s.Engine != "" && s.Engine != controlmsg.TargetSampler {
 			p.Addf(config.Join(path, "engine"), "%q: an agent's sampling is raised, not an engine's", s.Engine)
 		}
@@ -90,16 +109,17 @@ func (s *Settings) Validate(p *config.Problems, path string) {
 		controlmsg.ActionEnableGroup:    "group",
 		controlmsg.ActionLowerThreshold: "factor",
 		controlmsg.ActionRaiseSampling:  "interval",
+		controlmsg.ActionWatchAddress:   "", // the decision's address, or a parameter
 	}
 	if need, ok := required[s.Action]; ok {
 		if err := controlmsg.CheckParameters(s.Action, s.Parameters, false); err != nil {
 			p.Addf(config.Join(path, "parameters"), "%v", err)
 		}
-		if _, ok := s.Parameters[need]; !ok {
+		if _, ok := s.Parameters[need]; !ok && need != "" {
 			p.Addf(config.Join(path, "parameters"), "action %q needs parameter %q", s.Action, need)
 		}
 	} else {
-		p.Addf(config.Join(path, "action"), "%q: want %q, %q or %q", s.Action, controlmsg.ActionEnableGroup, controlmsg.ActionLowerThreshold, controlmsg.ActionRaiseSampling)
+		p.Addf(config.Join(path, "action"), "%q: want %q, %q, %q or %q", s.Action, controlmsg.ActionEnableGroup, controlmsg.ActionLowerThreshold, controlmsg.ActionRaiseSampling, controlmsg.ActionWatchAddress)
 	}
 	if err := controlmsg.CheckDuration(s.Duration); err != nil {
 		p.Addf(config.Join(path, "duration"), "%v", err)
@@ -121,6 +141,9 @@ func Register(r *action.Registry) error {
 		NeedsFor: func(settings config.Settings) []string {
 			if s, ok := settings.(*Settings); ok && s.Action == controlmsg.ActionRaiseSampling {
 				return []string{"host"}
+			}
+			if s, ok := settings.(*Settings); ok && s.Action == controlmsg.ActionWatchAddress && s.Parameters["address"] == "" {
+				return []string{"addr"}
 			}
 			return nil
 		},
@@ -153,22 +176,27 @@ type Method struct {
 	monitor string
 }
 
-// peer is who is asked: a monitor, or the agent of a host.
+// peer is who is asked: a monitor, the agent of a host, or a network
+// sensor (which answer on the sensors' control subject of their id).
 type peer struct {
-	Agent bool   `json:"agent,omitempty"`
-	Name  string `json:"name"`
+	Agent  bool   `json:"agent,omitempty"`
+	Sensor bool   `json:"sensor,omitempty"`
+	Name   string `json:"name"`
 }
 
 func (p peer) subject() string {
-	if p.Agent {
+	if p.Agent || p.Sensor {
 		return bus.AgentCtlSubject(p.Name)
 	}
 	return bus.CtlSubject(p.Name)
 }
 
 func (p peer) String() string {
-	if p.Agent {
+	switch {
+	case p.Agent:
 		return "the agent of host " + p.Name
+	case p.Sensor:
+		return "network sensor " + p.Name
 	}
 	return "monitor " + p.Name
 }
@@ -207,6 +235,18 @@ func (m *Method) request(req action.Request) (controlmsg.Request, peer, error) {
 			return controlmsg.Request{}, to, err
 		}
 		to, target = peer{Agent: true, Name: req.Subject.Host}, controlmsg.TargetSampler
+	case controlmsg.ActionWatchAddress:
+		if params["address"] == "" {
+			switch sub := req.Subject; {
+			case sub.Addr.IsValid():
+				params["address"] = sub.Addr.Unmap().String()
+			case sub.Prefix.IsValid():
+				params["address"] = sub.Prefix.Masked().String()
+			default:
+				return controlmsg.Request{}, to, errors.New("the decision names no address to watch (and the method's parameters none)")
+			}
+		}
+		to, target = peer{Sensor: true, Name: m.s.Sensor}, controlmsg.TargetNetsensor
 	}
 	d := m.s.Duration
 	if !req.Expires.IsZero() {
@@ -253,6 +293,8 @@ func describe(to peer, r controlmsg.Request) string {
 		what = fmt.Sprintf("lower the alarm threshold of subject %q to %s of itself in engine %s (%s)", r.Parameters["subject"], r.Parameters["factor"], r.Target, in)
 	case controlmsg.ActionRaiseSampling:
 		what = fmt.Sprintf("sample /proc every %s", r.Parameters["interval"])
+	case controlmsg.ActionWatchAddress:
+		what = fmt.Sprintf("keep every record to or from %s, beyond its record budget", r.Parameters["address"])
 	}
 	return fmt.Sprintf("ask %s (%s) to %s for %v", to, to.subject(), what, time.Duration(r.Duration))
 }

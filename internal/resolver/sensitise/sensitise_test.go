@@ -98,17 +98,21 @@ responses:
   - {kind: sensitise, name: c, engine: p, action: lower-threshold, parameters: {factor: 2}, duration: 48h, timeout: 1h}
   - {kind: sensitise, name: d, engine: p, action: lower-threshold}
   - {kind: sensitise, name: e, monitor: svc, engine: signatures, action: raise-sampling, parameters: {interval: soon}}
+  - {kind: sensitise, name: f, action: watch-address, parameters: {address: somewhere}}
+  - {kind: sensitise, name: g, sensor: gw-1, engine: signatures, action: enable-group, parameters: {group: g}}
 `
 	_, err := config.Load([]byte(doc), "m.yml", config.Registries{Responses: reg})
 	if err == nil {
 		t.Fatal("mistakes accepted")
 	}
 	for _, want := range []string{
-		`m.yml:3`, `"enable-all": want "enable-group", "lower-threshold" or "raise-sampling"`,
+		`m.yml:3`, `"enable-all": want "enable-group", "lower-threshold", "raise-sampling" or "watch-address"`,
 		`m.yml:4`, `missing "engine"`, `takes no parameter "rules"`,
 		`m.yml:5`, `factor "2"`, "longer than the 24h0m0s", "timeout",
 		`m.yml:6`, `needs parameter "factor"`,
 		`m.yml:7`, `asks the agent of the decision's host, not a monitor`, `"signatures": an agent's sampling is raised`, `interval "soon"`,
+		`m.yml:8`, `responses[5].sensor: missing "sensor": the id of the network sensor asked`, `address "somewhere"`,
+		`m.yml:9`, `only "watch-address" asks a network sensor`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("no %q in:\n%v", want, err)

@@ -109,13 +109,9 @@ func (s *Sensor) ipRecord(p *Packet) {
 		return
 	}
 	s.ipSeen[k] = struct{}{}
-	dst := s.sum.dstOf(p.Dst)
-	if dst.records >= uint64(s.cfg.RecordBudget) {
-		dst.suppressed++
-		s.stats.Suppressed++
+	if !s.takeBudget(s.sum.dstOf(p.Dst), p.Src, p.Dst) {
 		return
 	}
-	dst.records++
 	a := map[string]any{"proto": ProtoName(p.Proto), "ip_proto": int64(p.Proto), "src": p.Src.String(), "dst": p.Dst.String(), "bytes": int64(p.Length), "payload_bytes": int64(p.IPPayload)}
 	if p.IPOptions != 0 {
 		a["ip_options"] = OptionNames(p.IPOptions)

@@ -41,6 +41,7 @@ type Stats struct {
 	DecodeErrors        uint64
 	Records             uint64
 	Suppressed          uint64 // activity records over a destination's budget
+	Watched             uint64 // records marked watched (to or from a watched address)
 	Flows               int
 	FlowsEvicted        uint64
 	KernelDrops         uint64
@@ -64,6 +65,8 @@ type Sensor struct {
 	drops func() uint64
 	// ipSeen are the NET.IP records made this interval.
 	ipSeen map[ipKey]struct{}
+	// watch holds the watch-address requests in force (watch.go).
+	watch watches
 }
 
 // New returns a sensor that hands its records to emit.
@@ -229,6 +232,10 @@ func (s *Sensor) out(ev event.Event) {
 		ev.Source = s.cfg.ID
 	}
 	s.stats.Records++
+	if s.watch.cur.Load() != nil && s.watchedRecord(&ev) {
+		ev.Attrs["watched"] = true
+		s.stats.Watched++
+	}
 	s.emit(ev)
 }
 
@@ -236,8 +243,15 @@ func (s *Sensor) out(ev event.Event) {
 // interval, or counts it as suppressed when the budget is spent. Callers
 // ask before building a record.
 func (s *Sensor) allowed(f *flow) bool {
-	dst := s.flowSums(f).dstSum
-	if dst.records >= uint64(s.cfg.RecordBudget) {
+	return s.takeBudget(s.flowSums(f).dstSum, f.client, f.server)
+}
+
+// takeBudget takes one record from a destination's budget for the
+// interval, or counts it as suppressed when the budget is spent; a record
+// to or from a watched address is always kept (and counted in the
+// budget).
+func (s *Sensor) takeBudget(dst *counters, a, b netip.Addr) bool {
+	if dst.records >= uint64(s.cfg.RecordBudget) && !s.watched(a, b) {
 		dst.suppressed++
 		s.stats.Suppressed++
 		return false
@@ -659,13 +673,9 @@ func (s *Sensor) icmp(p *Packet) {
 		}
 	}
 	// The message itself, about its destination (within its budget).
-	dst := s.sum.dstOf(p.Dst)
-	if dst.records >= uint64(s.cfg.RecordBudget) {
-		dst.suppressed++
-		s.stats.Suppressed++
+	if !s.takeBudget(s.sum.dstOf(p.Dst), p.Src, p.Dst) {
 		return
 	}
-	dst.records++
 	a := map[string]any{
 		"proto": protoName(p.Proto), "src": p.Src.String(), "dst": p.Dst.String(),
 		"icmp_type": int64(p.ICMPType), "icmp_code": int64(p.ICMPCode), "icmp_name": icmpName(p.Proto, p.ICMPType, p.ICMPCode),
