@@ -1,15 +1,19 @@
 package pki
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/vigil-ids/vigil/internal/clock"
 )
 
 // ParseCRL parses a CRL (PEM or DER) and checks that ca signed it. Its
@@ -155,4 +159,29 @@ func (ca *CA) writeCRL(entries []x509.RevocationListEntry, validity time.Duratio
 		return fmt.Errorf("pki crl: %w", err)
 	}
 	return nil
+}
+
+// KeepCRLCurrent signs the CRL again whenever less than half of its
+// validity (DefaultCRLValidity) remains, checking every interval of the
+// CA's clock until ctx ends, so that verifiers reading it never find it
+// stale while this runs. Failures are logged and tried again.
+func (ca *CA) KeepCRLCurrent(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := clock.NewTicker(ca.Clock, every)
+	defer t.Stop()
+	for {
+		if crl, err := ca.CRL(); err != nil {
+			log.Error("the CRL cannot be read; every verifier refuses every peer until it is fixed", "crl", filepath.Join(ca.Dir, CRLFile), "err", err)
+		} else if ca.Clock.Now().After(crl.NextUpdate.Add(-DefaultCRLValidity / 2)) {
+			if err := ca.RenewCRL(DefaultCRLValidity); err != nil {
+				log.Error("signing the CRL again", "err", err)
+			} else {
+				log.Info("CRL signed again", "crl", filepath.Join(ca.Dir, CRLFile), "next_update", ca.Clock.Now().Add(DefaultCRLValidity).UTC().Format(time.RFC3339))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -339,5 +340,37 @@ func TestWithoutAUsableCRLEveryPeerIsRefused(t *testing.T) {
 	}
 	if err := r.Load(); err != nil || verify(v) != nil {
 		t.Fatalf("after vigil pki crl signed it again: load %v, verify %v", err, verify(v))
+	}
+}
+
+func TestKeepCRLCurrentSignsTheCRLBeforeItGoesStale(t *testing.T) {
+	ca, clk := newCA(t)
+	first, err := ca.CRL()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() { ca.KeepCRLCurrent(ctx, time.Hour, testutil.Quiet()); close(ended) }()
+	defer func() { cancel(); <-ended }()
+	v := NewVerifier(ca.Cert, clk)
+	r := &CRLReloader{Path: filepath.Join(ca.Dir, CRLFile), Verifier: v}
+	agent := keyPair(t, ca, RoleAgent, "host-7")
+	// Day by day for three weeks: the verifier never finds the CRL stale.
+	for day := 1; day <= 21; day++ {
+		clk.Advance(24 * time.Hour)
+		testutil.WaitFor(t, 5*time.Second, fmt.Sprintf("a current CRL on day %d", day), func() bool {
+			crl, err := ca.CRL()
+			return err == nil && crl.NextUpdate.After(clk.Now().Add(DefaultCRLValidity/2-time.Hour))
+		})
+		if err := r.Load(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify([]*x509.Certificate{agent.Leaf}, x509.ExtKeyUsageClientAuth, RoleAgent); err != nil {
+			t.Fatalf("day %d: %v", day, err)
+		}
+	}
+	if last, _ := ca.CRL(); last.Number.Cmp(first.Number) <= 0 {
+		t.Fatalf("CRL number %v after renewals, first %v: want it to grow", last.Number, first.Number)
 	}
 }
