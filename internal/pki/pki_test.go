@@ -374,3 +374,35 @@ func TestKeepCRLCurrentSignsTheCRLBeforeItGoesStale(t *testing.T) {
 		t.Fatalf("CRL number %v after renewals, first %v: want it to grow", last.Number, first.Number)
 	}
 }
+
+func TestOpenVerifierReadsTheCRLAtOnceAndOnEveryRefresh(t *testing.T) {
+	ca, clk := newCA(t)
+	agent := keyPair(t, ca, RoleAgent, "host-7")
+	crlPath := filepath.Join(ca.Dir, CRLFile)
+	good, _ := os.ReadFile(crlPath)
+	os.Remove(crlPath)
+	ctx, cancel := context.WithCancel(context.Background())
+	v, done, err := OpenVerifier(ctx, filepath.Join(ca.Dir, CACertFile), crlPath, time.Minute, clk, testutil.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() error {
+		_, err := v.Verify([]*x509.Certificate{agent.Leaf}, x509.ExtKeyUsageClientAuth, RoleAgent)
+		return err
+	}
+	if err := verify(); !errors.Is(err, ErrCRLMissing) {
+		t.Fatalf("opened without a CRL file: %v, want ErrCRLMissing", err)
+	}
+	os.WriteFile(crlPath, good, 0o644)
+	clk.Advance(time.Minute)
+	testutil.WaitFor(t, 5*time.Second, "the CRL read at the refresh", func() bool { return verify() == nil })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reloader did not stop with its context")
+	}
+	if _, _, err := OpenVerifier(context.Background(), filepath.Join(ca.Dir, "nope.crt"), crlPath, 0, clk, nil); err == nil {
+		t.Fatal("OpenVerifier without a CA certificate")
+	}
+}

@@ -273,21 +273,19 @@ func (r *CRLReloader) Loads() int {
 // Run loads the file, then reloads it every interval until ctx ends. A
 // failed load is logged, never fatal: the verifier refuses meanwhile.
 func (r *CRLReloader) Run(ctx context.Context) error {
-	iv := r.Interval
-	if iv <= 0 {
-		iv = DefaultCRLRefresh
-	}
-	c := r.Clock
-	if c == nil {
-		c = clock.Real{}
-	}
-	t := clock.NewTicker(c, iv)
-	defer t.Stop()
+	t := clock.NewTicker(r.clock(), r.interval())
 	_ = r.Load()
+	r.watch(ctx, t)
+	return nil
+}
+
+// watch reloads at every tick of t until ctx ends, then stops t.
+func (r *CRLReloader) watch(ctx context.Context, t clock.Ticker) {
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C():
 			_ = r.Load()
 		}
@@ -308,4 +306,41 @@ func readLimited(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("larger than %d bytes", limit)
 	}
 	return b, nil
+}
+
+// OpenVerifier reads the CA certificate in caFile and returns a verifier
+// for it whose CRL a CRLReloader reads from crlFile now and every refresh
+// (DefaultCRLRefresh when zero) of c until ctx ends. done is closed when
+// that reloader has stopped. A CRL missing or bad at the start is not an
+// error here: it is logged, and the verifier refuses every peer until the
+// file is right (fail closed).
+func OpenVerifier(ctx context.Context, caFile, crlFile string, refresh time.Duration, c clock.Clock, log *slog.Logger) (v *Verifier, done <-chan struct{}, err error) {
+	ca, err := ReadCACert(caFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	v = NewVerifier(ca, c)
+	r := &CRLReloader{Path: crlFile, Verifier: v, Interval: refresh, Clock: c, Log: log}
+	t := clock.NewTicker(r.clock(), r.interval())
+	_ = r.Load() // before the first handshake, not one tick later
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		r.watch(ctx, t)
+	}()
+	return v, ch, nil
+}
+
+func (r *CRLReloader) interval() time.Duration {
+	if r.Interval <= 0 {
+		return DefaultCRLRefresh
+	}
+	return r.Interval
+}
+
+func (r *CRLReloader) clock() clock.Clock {
+	if r.Clock == nil {
+		return clock.Real{}
+	}
+	return r.Clock
 }
