@@ -341,6 +341,13 @@ func TestWithoutAUsableCRLEveryPeerIsRefused(t *testing.T) {
 	if err := r.Load(); err != nil || verify(v) != nil {
 		t.Fatalf("after vigil pki crl signed it again: load %v, verify %v", err, verify(v))
 	}
+	// The older CRL put back is refused for its number, at the load
+	// (staleness counts only when a peer is verified): it may lack later
+	// revocations.
+	os.WriteFile(crlPath, good, 0o644)
+	if err := r.Load(); !errors.Is(err, ErrCRLInvalid) || !errors.Is(verify(v), ErrCRLInvalid) {
+		t.Fatalf("an older CRL put back: load %v, verify %v; want ErrCRLInvalid", err, verify(v))
+	}
 }
 
 func TestKeepCRLCurrentSignsTheCRLBeforeItGoesStale(t *testing.T) {

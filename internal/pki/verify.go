@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"os"
 	"slices"
 	"sync"
@@ -46,7 +47,8 @@ type Verifier struct {
 
 	mu     sync.RWMutex
 	crl    *x509.RevocationList
-	crlErr error // why there is no usable CRL; ErrCRLMissing at first
+	crlErr error    // why there is no usable CRL; ErrCRLMissing at first
+	newest *big.Int // the highest CRL number seen: an older CRL is refused
 }
 
 // NewVerifier returns a verifier for certificates ca issued, telling time
@@ -67,17 +69,24 @@ func (v *Verifier) CA() *x509.Certificate { return v.ca }
 // SetCRL parses a CRL (PEM or DER) and, when the CA signed it, makes it
 // the verifier's. A CRL that does not parse or that the CA did not sign
 // replaces the current one all the same, as an error: from then on every
-// peer is refused (fail closed) until a valid one is set. It returns that
-// error.
+// peer is refused (fail closed) until a valid one is set. So is a CRL
+// numbered below one the verifier had before (an older CRL put back may
+// lack the latest revocations). It returns that error.
 func (v *Verifier) SetCRL(b []byte) error {
 	crl, err := ParseCRL(b, v.ca)
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if err == nil && crl.Number == nil {
+		err = fmt.Errorf("%w: it has no CRL number", ErrCRLInvalid)
+	}
+	if err == nil && v.newest != nil && crl.Number.Cmp(v.newest) < 0 {
+		err = fmt.Errorf("%w: CRL number %v is older than %v, read before (an old CRL put back?)", ErrCRLInvalid, crl.Number, v.newest)
+	}
 	if err != nil {
 		v.crl, v.crlErr = nil, err
 		return err
 	}
-	v.crl, v.crlErr = crl, nil
+	v.crl, v.crlErr, v.newest = crl, nil, crl.Number
 	return nil
 }
 
