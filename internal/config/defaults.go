@@ -15,6 +15,15 @@ const (
 	// DefaultDataDir holds a monitor's store and bus files, and the
 	// sensors' spools.
 	DefaultDataDir = "./vigil-data"
+	// DefaultPKIDir holds the CA, its CRL, the certificates it issued and
+	// the enrolment tokens (docs/SECURITY.md).
+	DefaultPKIDir = DefaultDataDir + "/pki"
+	// DefaultTLSDir holds a host's own key and certificate, the CA's
+	// certificate and its CRL, as vigil enroll writes them.
+	DefaultTLSDir = DefaultDataDir + "/tls"
+	// DefaultEnrollListen is where vigil pki serve-enroll listens: other
+	// hosts enrol through it, so every address.
+	DefaultEnrollListen = ":8443"
 
 	// DefaultAgentInterval is the time between samples of /proc.
 	DefaultAgentInterval = 4 * time.Second
