@@ -1,16 +1,19 @@
 # The targets a developer and CI use. `make test` is what CI runs.
 GO ?= go
 FUZZTIME ?= 30s
+# FUZZSHORT is how long `make test` runs each fuzz target.
+FUZZSHORT ?= 2s
 
-.PHONY: all build test unit faults vet fmt-check fuzz bench-bus clean
+.PHONY: all build test unit faults vet fmt-check fuzz fuzz-short bench-bus clean
 
 all: build
 
 build:
 	$(GO) build -o bin/vigil ./cmd/vigil
 
-# vet, formatting, every test with the race detector, then the fault suite.
-test: fmt-check vet unit faults
+# vet, formatting, every test with the race detector, the fault suite, then
+# every fuzz target (every decoder of outside data has one) for FUZZSHORT.
+test: fmt-check vet unit faults fuzz-short
 
 unit:
 	$(GO) test -race -timeout 25m $$($(GO) list ./... | grep -v '/test/faults$$')
@@ -38,6 +41,17 @@ fuzz:
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "== $$pkg $$target"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+# Run every fuzz target for FUZZSHORT each: found by their source, so no
+# package's test binary is built only to list them.
+fuzz-short:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  dir=$$(dirname $$f); \
+	  for target in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+	    echo "== $$dir $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZSHORT) $$dir >/tmp/vigil-fuzz.log 2>&1 || { cat /tmp/vigil-fuzz.log; exit 1; }; \
 	  done; \
 	done
 
