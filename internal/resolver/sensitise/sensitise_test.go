@@ -350,7 +350,7 @@ func TestDocExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ro.Responses) != 3 || len(ro.Resolver.Policies) != 1 {
+	if len(ro.Responses) != 4 || len(ro.Resolver.Policies) != 1 {
 		t.Fatalf("loaded %d methods, %d policies", len(ro.Responses), len(ro.Resolver.Policies))
 	}
 	m, err := reg.Build(context.Background(), ro.Responses[0], action.Deps{Monitor: "svc-db"})
