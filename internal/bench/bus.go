@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/monitor"
+	"github.com/vigil-ids/vigil/internal/pki"
 )
 
 // BusOptions configure `vigil bench bus`.
@@ -46,6 +47,46 @@ type BusOptions struct {
 	Progress io.Writer
 	// Only, when set, runs only the phases whose name contains it.
 	Only string
+	// TLS runs each phase twice, in plaintext and over mutual TLS (a CA
+	// and certificates made for the run with internal/pki, ECDSA P-256,
+	// the server requiring client certificates), so the cost of mTLS is
+	// read beside its baseline in the same run.
+	TLS bool
+
+	tls *tlsFiles
+}
+
+// tlsFiles are the run's certificates: the CA, the server's and the
+// clients'.
+type tlsFiles struct {
+	ca, serverCert, serverKey, clientCert, clientKey string
+}
+
+// makeTLS makes a CA in dir and certificates for the server (127.0.0.1)
+// and the clients.
+func makeTLS(dir string) (*tlsFiles, error) {
+	ca, err := pki.Init(filepath.Join(dir, "ca"), pki.InitOptions{Name: "Vigil bench CA"})
+	if err != nil {
+		return nil, err
+	}
+	f := &tlsFiles{ca: filepath.Join(dir, "ca", pki.CACertFile)}
+	for _, c := range []struct {
+		name      string
+		cert, key *string
+	}{{"127.0.0.1", &f.serverCert, &f.serverKey}, {"bench-client", &f.clientCert, &f.clientKey}} {
+		is, err := ca.Issue(pki.RoleMonitor, c.name, 0)
+		if err != nil {
+			return nil, err
+		}
+		*c.cert, *c.key = filepath.Join(dir, c.name+".crt"), filepath.Join(dir, c.name+".key")
+		if err := os.WriteFile(*c.cert, is.CertPEM, 0o644); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(*c.key, is.KeyPEM, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 // Phase is the outcome of one measurement.
@@ -74,6 +115,9 @@ type Phase struct {
 	SlowConsumers int64  `json:"slow_consumers"`
 	// Stored is how many events the store held at the end (monitor phases).
 	Stored int `json:"stored"`
+	// VsPlain is, for a phase over mutual TLS, its rate over the same
+	// phase's in plaintext just before it.
+	VsPlain float64 `json:"vs_plaintext,omitempty"`
 }
 
 // BusResult is the whole run.
@@ -128,40 +172,70 @@ func RunBus(ctx context.Context, o BusOptions) (BusResult, error) {
 
 	phases := []struct {
 		name string
-		run  func(context.Context, string) (Phase, error)
+		run  func(context.Context, string, BusOptions) (Phase, error)
 	}{
-		{"raw core pub/sub (ceiling)", func(ctx context.Context, d string) (Phase, error) { return rawCore(ctx, d, o, res.MsgBytes) }},
-		{"monitor decode+store via core NATS", func(ctx context.Context, d string) (Phase, error) {
+		{"raw core pub/sub (ceiling)", func(ctx context.Context, d string, o BusOptions) (Phase, error) {
+			return rawCore(ctx, d, o, res.MsgBytes)
+		}},
+		{"monitor decode+store via core NATS", func(ctx context.Context, d string, o BusOptions) (Phase, error) {
 			return monitorPhase(ctx, d, o, gen, config.DeliveryCore, o.Events, 0)
 		}},
-		{"raw JetStream publish (ceiling)", func(ctx context.Context, d string) (Phase, error) { return rawJetStream(ctx, d, o, res.MsgBytes) }},
-		{"raw JetStream publish+consume (ceiling)", func(ctx context.Context, d string) (Phase, error) {
+		{"raw JetStream publish (ceiling)", func(ctx context.Context, d string, o BusOptions) (Phase, error) {
+			return rawJetStream(ctx, d, o, res.MsgBytes)
+		}},
+		{"raw JetStream publish+consume (ceiling)", func(ctx context.Context, d string, o BusOptions) (Phase, error) {
 			return rawJetStreamConsume(ctx, d, o, res.MsgBytes)
 		}},
-		{"monitor stored via JetStream", func(ctx context.Context, d string) (Phase, error) {
+		{"monitor stored via JetStream", func(ctx context.Context, d string, o BusOptions) (Phase, error) {
 			return monitorPhase(ctx, d, o, gen, config.DeliveryDurable, o.Events, 0)
 		}},
-		{"latency via core NATS", func(ctx context.Context, d string) (Phase, error) {
+		{"latency via core NATS", func(ctx context.Context, d string, o BusOptions) (Phase, error) {
 			return monitorPhase(ctx, d, o, gen, config.DeliveryCore, o.LatencyEvents, o.CoreRate)
 		}},
-		{"latency via JetStream", func(ctx context.Context, d string) (Phase, error) {
+		{"latency via JetStream", func(ctx context.Context, d string, o BusOptions) (Phase, error) {
 			return monitorPhase(ctx, d, o, gen, config.DeliveryDurable, o.LatencyEvents, o.JetStreamRate)
 		}},
 	}
-	for i, ph := range phases {
-		if err := ctx.Err(); err != nil {
-			return res, err
+	var files *tlsFiles
+	if o.TLS {
+		var err error
+		if files, err = makeTLS(filepath.Join(dir, "tls")); err != nil {
+			return res, fmt.Errorf("bench: making the run's certificates: %w", err)
 		}
+	}
+	for i, ph := range phases {
 		if o.Only != "" && !strings.Contains(ph.name, o.Only) {
 			continue
 		}
-		p, err := ph.run(ctx, filepath.Join(dir, fmt.Sprintf("phase%d", i)))
-		if err != nil {
-			return res, fmt.Errorf("bench %s: %w", ph.name, err)
+		plain := -1
+		for j, tf := range []*tlsFiles{nil, files} {
+			if j == 1 && tf == nil {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			po := o
+			po.tls = tf
+			name := ph.name
+			if tf != nil {
+				name += " mTLS"
+			}
+			p, err := ph.run(ctx, filepath.Join(dir, fmt.Sprintf("phase%d-%d", i, j)), po)
+			if err != nil {
+				return res, fmt.Errorf("bench %s: %w", name, err)
+			}
+			p.Name = name
+			res.Phases = append(res.Phases, p)
+			line := p.String()
+			if tf != nil && plain >= 0 && res.Phases[plain].Rate > 0 {
+				p.VsPlain = p.Rate / res.Phases[plain].Rate
+				res.Phases[len(res.Phases)-1] = p
+				line += fmt.Sprintf("  (%.2f of plaintext)", p.VsPlain)
+			}
+			plain = len(res.Phases) - 1
+			fmt.Fprintln(o.Progress, line)
 		}
-		p.Name = ph.name
-		res.Phases = append(res.Phases, p)
-		fmt.Fprintln(o.Progress, p.String())
 	}
 	return res, nil
 }
@@ -222,7 +296,13 @@ type rig struct {
 }
 
 func newRig(ctx context.Context, dir string, o BusOptions) (*rig, error) {
-	srv, err := bus.StartServer(ctx, bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "jetstream"), AllowAnonymous: true, Logger: o.Logger})
+	so := bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "jetstream"), AllowAnonymous: true, Logger: o.Logger}
+	co := bus.ClientOptions{Logger: o.Logger}
+	if t := o.tls; t != nil {
+		so.TLS = bus.ServerTLS{CertFile: t.serverCert, KeyFile: t.serverKey, ClientCAFile: t.ca}
+		co.CAFile, co.CertFile, co.KeyFile = t.ca, t.clientCert, t.clientKey
+	}
+	srv, err := bus.StartServer(ctx, so)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +311,9 @@ func newRig(ctx context.Context, dir string, o BusOptions) (*rig, error) {
 		dst  **bus.Conn
 		name string
 	}{{&r.pub, "bench publisher"}, {&r.sub, "bench receiver"}} {
-		conn, err := bus.Connect(ctx, bus.ClientOptions{URL: srv.ClientURL(), Name: c.name, Logger: o.Logger})
+		cc := co
+		cc.URL, cc.Name = srv.ClientURL(), c.name
+		conn, err := bus.Connect(ctx, cc)
 		if err != nil {
 			r.close()
 			return nil, err
