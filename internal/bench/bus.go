@@ -318,6 +318,15 @@ func newRig(ctx context.Context, dir string, o BusOptions) (*rig, error) {
 			r.close()
 			return nil, err
 		}
+		if o.tls != nil {
+			// The phase measures mutual TLS only if it is what runs.
+			st, err := conn.NC.TLSConnectionState()
+			if err != nil || !st.HandshakeComplete {
+				conn.Close()
+				r.close()
+				return nil, fmt.Errorf("%s: not connected over TLS: %v", c.name, err)
+			}
+		}
 		*c.dst = conn
 	}
 	return r, nil

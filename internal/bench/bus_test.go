@@ -43,3 +43,29 @@ func TestRunBus(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBusTLS runs a phase in plaintext and over mutual TLS: both carry
+// every event, and the TLS phase says its ratio to the plaintext one.
+func TestRunBusTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two embedded buses")
+	}
+	var progress bytes.Buffer
+	res, err := RunBus(context.Background(), BusOptions{
+		Events: 3000, Hosts: 7, Dir: t.TempDir(), Progress: &progress, Only: "monitor stored via JetStream", TLS: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Phases) != 2 || res.Phases[0].Name != "monitor stored via JetStream" || res.Phases[1].Name != "monitor stored via JetStream mTLS" {
+		t.Fatalf("phases %+v", res.Phases)
+	}
+	for _, p := range res.Phases {
+		if p.Events != 3000 || p.Stored != 3000 || p.Lost != 0 {
+			t.Errorf("%s: %d events, %d stored, %d lost", p.Name, p.Events, p.Stored, p.Lost)
+		}
+	}
+	if r := res.Phases[1].VsPlain; r <= 0 || !strings.Contains(progress.String(), "of plaintext") {
+		t.Errorf("the mTLS phase's ratio %v; progress:\n%s", r, progress.String())
+	}
+}
