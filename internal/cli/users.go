@@ -35,7 +35,7 @@ func usersCmd(e *env) *cobra.Command {
 			"submits events) or admin (also reads the audit log). The password, 10 to 1024 bytes, is asked\n" +
 			"twice on the terminal or read as the first line of stdin; it is never taken from a flag.\n" +
 			"--replace sets a new password and role for an existing account.",
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := auth.ParseRole(role)
 			if err != nil {
