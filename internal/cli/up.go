@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/configs"
+	"github.com/vigil-ids/vigil/internal/auth"
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/node"
@@ -16,7 +17,7 @@ import (
 func upCmd(e *env) *cobra.Command {
 	var (
 		listen, busListen, dataDir, cfgFile string
-		insecureHTTP, noAgent               bool
+		noAgent                             bool
 		af                                  agentFlags
 	)
 	cmd := &cobra.Command{
@@ -39,7 +40,7 @@ func upCmd(e *env) *cobra.Command {
 					return fail(err)
 				}
 			}
-			if err := checkListen(listen, insecureHTTP); err != nil {
+			if err := checkListen(listen, dataDir); err != nil {
 				return err
 			}
 			o := node.MonitorOptions{
@@ -67,17 +68,17 @@ func upCmd(e *env) *cobra.Command {
 	fs.StringVar(&busListen, "bus-listen", config.DefaultBusListen, "address of the embedded NATS bus")
 	fs.StringVar(&dataDir, "data", config.DefaultDataDir, "data directory (store, bus files)")
 	fs.StringVar(&cfgFile, "config", "", "resource object (default: the built-in one)")
-	fs.BoolVar(&insecureHTTP, "insecure-http", false, "allow --listen on a non-loopback address")
 	fs.BoolVar(&noAgent, "no-agent", false, "do not run the local host sensor")
 	af.register(cmd, "agent-")
 	return cmd
 }
 
-// checkListen refuses an HTTP address reachable from other machines
-// unless insecure says so: the HTTP API has no authentication yet.
-func checkListen(listen string, insecure bool) error {
-	if listen == "" || web.IsLoopback(listen) || insecure {
-		return nil
+// checkListen refuses an HTTP address reachable from other machines when
+// the data directory holds no accounts to log in with, saying what to
+// create.
+func checkListen(listen, dataDir string) error {
+	if err := web.CheckListen(listen, auth.Open(dataDir), false); err != nil {
+		return fail(err)
 	}
-	return fail(fmt.Errorf("--listen %s is reachable from other machines and the HTTP API has no authentication yet; use a loopback address or pass --insecure-http", listen))
+	return nil
 }
