@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -100,6 +101,12 @@ type Options struct {
 	// DefaultLoginWindow).
 	LoginFailures int
 	LoginWindow   time.Duration
+	// EventsRate and EventsBurst bound each client address's submissions
+	// (POST /api/events): a token bucket of EventsBurst refilled at
+	// EventsRate a second; beyond it, 429 with Retry-After (defaults
+	// DefaultEventsRate, DefaultEventsBurst).
+	EventsRate  float64
+	EventsBurst int
 }
 
 // Limits of the HTTP interface (docs/LIMITS.md).
@@ -131,6 +138,8 @@ type Server struct {
 	// loopback says Listen is reachable from this machine only.
 	loopback bool
 	sess     *sessions
+	// submits limits each client's submissions.
+	submits *buckets
 }
 
 // maxErrorsListed bounds the per-line errors in a submission's answer.
@@ -171,6 +180,12 @@ func New(o Options) (*Server, error) {
 	if o.LoginWindow <= 0 {
 		o.LoginWindow = DefaultLoginWindow
 	}
+	if o.EventsRate <= 0 {
+		o.EventsRate = DefaultEventsRate
+	}
+	if o.EventsBurst <= 0 {
+		o.EventsBurst = DefaultEventsBurst
+	}
 	if err := CheckListen(o.Listen, o.Accounts, o.Peer != nil); err != nil {
 		return nil, err
 	}
@@ -179,7 +194,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("http: listening on %s: %w", o.Listen, err)
 	}
 	s := &Server{o: o, ln: ln, closing: make(chan struct{}), allowHosts: allowedHosts(o.Listen, o.AllowedHosts), uploads: make(chan struct{}, o.MaxUploads),
-		loopback: IsLoopback(o.Listen), sess: newSessions()}
+		loopback: IsLoopback(o.Listen), sess: newSessions(), submits: newBuckets(o.EventsRate, o.EventsBurst)}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -467,6 +482,12 @@ type submitAnswer struct {
 func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	if s.o.Publish == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("this server does not accept events"))
+		return
+	}
+	if ok, wait := s.submits.take(clientAddr(r), s.o.Clock.Now()); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeError(w, http.StatusTooManyRequests, fmt.Errorf("more than %d submissions at once or %g a second from this address; retry in %d s (nothing was delivered)", s.o.EventsBurst, s.o.EventsRate, secs))
 		return
 	}
 	if err := checkSubmitType(r); err != nil {
