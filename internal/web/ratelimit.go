@@ -7,10 +7,10 @@ import (
 )
 
 // Defaults of the submission rate limit (POST /api/events), per client
-// address.
+// address, where logins are needed.
 const (
-	DefaultEventsRate  = 10.0 // submissions a second, sustained
-	DefaultEventsBurst = 20   // submissions at once
+	DefaultEventsRate  = 20.0 // submissions a second, sustained
+	DefaultEventsBurst = 40   // submissions at once
 )
 
 // buckets is a token bucket per key: each holds up to burst tokens,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/auth"
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
 )
@@ -16,10 +17,13 @@ import (
 // TestSubmissionRateLimitPerClient submits events faster than the limit
 // from one address: past the burst it answers 429 with Retry-After, one
 // token comes back after 1/rate, and another address is not affected.
+// The clients are identified by their connection (Options.Peer, as a
+// client certificate would), so logins are needed and the limit holds.
 func TestSubmissionRateLimitPerClient(t *testing.T) {
 	clk := clock.NewManual(t0)
 	s, err := New(Options{Listen: "127.0.0.1:0", Clock: clk, Logger: slog.New(slog.DiscardHandler), EventsRate: 0.5, EventsBurst: 3,
-		Publish: func(_ context.Context, evs []event.Event) (int, error) { return len(evs), nil }})
+		Publish: func(_ context.Context, evs []event.Event) (int, error) { return len(evs), nil },
+		Peer:    func(*http.Request) (string, auth.Role, bool) { return "sensor-gw", auth.Operator, true }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,5 +59,26 @@ func TestSubmissionRateLimitPerClient(t *testing.T) {
 	}
 	if w := submit("10.0.0.1"); w.Code != http.StatusTooManyRequests {
 		t.Errorf("right after: %d", w.Code)
+	}
+}
+
+// TestSubmissionsWithoutLoginsAreNotLimited keeps loopback without
+// accounts as it was: no rate limit on submissions.
+func TestSubmissionsWithoutLoginsAreNotLimited(t *testing.T) {
+	s, err := New(Options{Listen: "127.0.0.1:0", Clock: clock.NewManual(t0), Logger: slog.New(slog.DiscardHandler), EventsRate: 0.5, EventsBurst: 1,
+		Publish: func(_ context.Context, evs []event.Event) (int, error) { return len(evs), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ln.Close()
+	h := s.Handler()
+	for i := range 5 {
+		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/api/events", strings.NewReader(`{"type":"T","host":"h"}`))
+		r.Header.Set("Content-Type", "application/x-ndjson")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			t.Fatalf("submission %d: %d", i+1, w.Code)
+		}
 	}
 }
