@@ -44,7 +44,7 @@ func usersCmd(e *env) *cobra.Command {
 			if err := auth.ValidName(args[0]); err != nil {
 				return fail(err)
 			}
-			pw, err := readPassword(cmd.InOrStdin(), e.stderr, args[0])
+			pw, err := readPassword(cmd.InOrStdin(), e.stderr, args[0], true)
 			if err != nil {
 				return fail(err)
 			}
@@ -98,14 +98,17 @@ func usersCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// readPassword reads a new password: from the terminal, asked twice with
-// echo off, or else the first line of in.
-func readPassword(in io.Reader, prompt io.Writer, name string) ([]byte, error) {
+// readPassword reads a password: from the terminal with echo off (asked
+// twice when confirm is set), or else the first line of in.
+func readPassword(in io.Reader, prompt io.Writer, name string, confirm bool) ([]byte, error) {
 	if f, ok := in.(*os.File); ok {
 		if old, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
 			first, err := readNoEcho(f, old, prompt, fmt.Sprintf("Password for %s: ", name))
 			if err != nil {
 				return nil, err
+			}
+			if !confirm {
+				return first, nil
 			}
 			again, err := readNoEcho(f, old, prompt, "Again: ")
 			if err != nil {
