@@ -218,3 +218,48 @@ func FuzzDecodeUsers(f *testing.F) {
 		}
 	})
 }
+
+// TestChangesAreSeenByAnotherReader changes the file from one Accounts
+// (as `vigil users` does) and reads the changes from another (the
+// monitor's), which had read the file before.
+func TestChangesAreSeenByAnotherReader(t *testing.T) {
+	dir := t.TempDir()
+	cli := Open(dir)
+	cli.Params = cheap
+	mon := Open(dir)
+	if c := mon.TakeChanges(); len(c) != 0 {
+		t.Fatalf("changes before any: %+v", c)
+	}
+	if err := cli.Add("alice", Viewer, []byte("alice-password"), t0, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Add("bob", Operator, []byte("bob-password"), t0, false); err != nil {
+		t.Fatal(err)
+	}
+	c := mon.TakeChanges()
+	if len(c) != 2 || c[0] != (Change{What: "user_added", Name: "alice", To: Viewer}) || c[1] != (Change{What: "user_added", Name: "bob", To: Operator}) {
+		t.Fatalf("after two adds: %+v", c)
+	}
+	if err := cli.Add("alice", Admin, []byte("alice-password2"), t0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Add("bob", Operator, []byte("bob-password2"), t0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Remove("alice"); err != nil {
+		t.Fatal(err)
+	}
+	// The reader sees the file as it is now: bob's new password and
+	// alice gone (her role change was overwritten before it was read).
+	c = mon.TakeChanges()
+	if len(c) != 2 || c[0].What != "user_password_changed" || c[0].Name != "bob" || c[1] != (Change{What: "user_removed", Name: "alice", From: Viewer}) {
+		t.Fatalf("after replace and remove: %+v", c)
+	}
+	if c := mon.TakeChanges(); len(c) != 0 {
+		t.Errorf("changes taken twice: %+v", c)
+	}
+	// The writer sees its own changes too.
+	if c := cli.TakeChanges(); len(c) != 5 {
+		t.Errorf("the writer's own changes: %+v", c)
+	}
+}

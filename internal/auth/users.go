@@ -133,6 +133,64 @@ type Accounts struct {
 	// dummy is verified for unknown users, so that they cost as much as
 	// known ones.
 	dummy Hash
+	// loaded says users (or the file's absence) has been read once: the
+	// changes are counted from then.
+	loaded  bool
+	changes []Change
+}
+
+// Change is an account changed in the file since it was first read.
+type Change struct {
+	// What is "user_added", "user_removed", "user_role_changed" or
+	// "user_password_changed".
+	What string
+	Name string
+	// From and To are the roles before and after.
+	From, To Role
+}
+
+// maxChanges bounds the changes kept until TakeChanges.
+const maxChanges = 1000
+
+// TakeChanges returns the account changes seen since the last call (the
+// file is compared each time it is read again).
+func (a *Accounts) TakeChanges() []Change {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_ = a.refresh()
+	c := a.changes
+	a.changes = nil
+	return c
+}
+
+// diff records what changed from before to after.
+func (a *Accounts) diff(before, after []User) {
+	old := map[string]User{}
+	for _, u := range before {
+		old[u.Name] = u
+	}
+	add := func(c Change) {
+		if len(a.changes) < maxChanges {
+			a.changes = append(a.changes, c)
+		}
+	}
+	for _, u := range after {
+		o, ok := old[u.Name]
+		delete(old, u.Name)
+		switch {
+		case !ok:
+			add(Change{What: "user_added", Name: u.Name, To: u.Role})
+		case o.Role != u.Role:
+			add(Change{What: "user_role_changed", Name: u.Name, From: o.Role, To: u.Role})
+		case o.Hash != u.Hash:
+			add(Change{What: "user_password_changed", Name: u.Name, From: o.Role, To: u.Role})
+		}
+	}
+	for _, u := range before {
+		if _, gone := old[u.Name]; gone {
+			add(Change{What: "user_removed", Name: u.Name, From: u.Role})
+		}
+	}
 }
 
 type fileStamp struct {
@@ -169,10 +227,21 @@ func (a *Accounts) refresh() error {
 		stamp = fileStamp{exists: true, size: st.Size(), mod: st.ModTime(), ino: inode(st), mode: st.Mode()}
 	}
 	if stamp == a.stamp && (a.users != nil || a.err != nil || !stamp.exists) {
+		if !stamp.exists {
+			a.loaded = true
+		}
 		return a.err
+	}
+	prev, hadPrev := a.users, a.loaded && a.err == nil
+	if a.users == nil && a.loaded && a.err == nil {
+		prev = []User{}
 	}
 	a.stamp, a.users, a.err = stamp, nil, nil
 	if !stamp.exists {
+		if hadPrev {
+			a.diff(prev, nil)
+		}
+		a.loaded = true
 		return nil
 	}
 	if st.Mode().Perm()&0o077 != 0 {
@@ -197,6 +266,10 @@ func (a *Accounts) refresh() error {
 	if a.users == nil {
 		a.users = []User{}
 	}
+	if hadPrev {
+		a.diff(prev, a.users)
+	}
+	a.loaded = true
 	return nil
 }
 
@@ -347,7 +420,6 @@ func (a *Accounts) update(change func([]User) ([]User, error)) error {
 		return fmt.Errorf("accounts: %w", err)
 	}
 	a.stamp = fileStamp{}
-	a.users = nil
 	return a.refresh()
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func accounts(t *testing.T, dir string) *auth.Accounts {
 			t.Fatal(err)
 		}
 	}
+	a.TakeChanges() // made before the server starts, as `vigil users` would
 	return a
 }
 
@@ -347,6 +349,12 @@ func TestLoginAndActionsAreAudited(t *testing.T) {
 	b.login("otto", "otto-password")
 	b.post("/api/responses/"+f.undoI+"/undo", "")
 	b.post("/api/logout", "")
+	// An account added with `vigil users` while the server runs.
+	other := auth.Open(filepath.Dir(f.acc.Path()))
+	other.Params = cheapHash
+	if err := other.Add("nina", auth.Viewer, []byte("nina-password"), t0, false); err != nil {
+		t.Fatal(err)
+	}
 	a := f.client(t)
 	a.login("ada", "ada-password")
 	resp, body := a.do(http.MethodGet, "/api/audit?limit=100", "")
@@ -358,11 +366,11 @@ func TestLoginAndActionsAreAudited(t *testing.T) {
 	for _, e := range log {
 		got = append(got, e.Actor+" "+e.Action+" "+e.Target)
 	}
-	want := []string{"ada login ", "otto logout ", "otto undo " + f.undoI, "otto login ", "otto login_failed "}
+	want := []string{"ada login ", "(accounts file) user_added nina", "otto logout ", "otto undo " + f.undoI, "otto login ", "otto login_failed "}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("audit log\n got %q\nwant %q", got, want)
 	}
-	if len(log) == 5 && (log[4].OK || !log[2].OK || log[2].Role != "operator" || !strings.HasPrefix(log[2].Remote, "127.0.0.1:")) {
+	if len(log) == 6 && (log[5].OK || !log[3].OK || log[3].Role != "operator" || !strings.HasPrefix(log[3].Remote, "127.0.0.1:") || !strings.HasPrefix(log[1].Detail, "role viewer")) {
 		t.Errorf("records %+v", log)
 	}
 }

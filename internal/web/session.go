@@ -436,6 +436,7 @@ func changesState(r *http.Request) bool {
 // requests without its CSRF token (403).
 func (s *Server) authenticate(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.auditAccountChanges(r)
 		p := s.identify(r)
 		if p == nil {
 			if publicPaths[r.Method+" "+r.URL.Path] {
@@ -495,5 +496,32 @@ func (s *Server) audit(r *http.Request, p *Principal, action, target string, ok 
 	}
 	if err := s.o.Store.PutAudit(context.WithoutCancel(r.Context()), a); err != nil {
 		s.o.Logger.Error("audit: recording an action failed", "action", action, "actor", a.Actor, "err", err)
+	}
+}
+
+// auditAccountChanges records the changes of the accounts file seen since
+// the last request (made with `vigil users`).
+func (s *Server) auditAccountChanges(r *http.Request) {
+	if s.o.Accounts == nil {
+		return
+	}
+	for _, c := range s.o.Accounts.TakeChanges() {
+		detail := ""
+		switch {
+		case c.From != "" && c.To != "" && c.From != c.To:
+			detail = fmt.Sprintf("role %s -> %s", c.From, c.To)
+		case c.To != "":
+			detail = "role " + string(c.To)
+		case c.From != "":
+			detail = "role was " + string(c.From)
+		}
+		a := store.Audit{Time: s.o.Clock.Now(), Actor: "(accounts file)", Action: c.What, Target: c.Name, Remote: "local", OK: true,
+			Detail: detail + " (" + s.o.Accounts.Path() + ")"}
+		if s.o.Store == nil {
+			continue
+		}
+		if err := s.o.Store.PutAudit(context.WithoutCancel(r.Context()), a); err != nil {
+			s.o.Logger.Error("audit: recording an account change failed", "change", c.What, "user", c.Name, "err", err)
+		}
 	}
 }
