@@ -263,3 +263,18 @@ func TestChangesAreSeenByAnotherReader(t *testing.T) {
 		t.Errorf("the writer's own changes: %+v", c)
 	}
 }
+
+// BenchmarkVerifyDefault is one login's password check with
+// DefaultParams (docs/SECURITY.md).
+func BenchmarkVerifyDefault(b *testing.B) {
+	enc, err := HashPassword([]byte("correct horse battery"), DefaultParams)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, _ := ParseHash(enc)
+	for b.Loop() {
+		if !h.Verify([]byte("correct horse battery")) {
+			b.Fatal("refused")
+		}
+	}
+}
