@@ -3,6 +3,11 @@
 // what the monitor accepts, the JSON API for events and reports, event
 // submission for third-party tools, health and Prometheus metrics.
 //
+// Off loopback, or once accounts exist, every request needs a login: a
+// session from POST /api/login, with roles and a CSRF token (session.go),
+// and operators' and admins' actions are recorded in the store's audit
+// log.
+//
 // Every string that came from a host or the network is attacker-controlled:
 // the API encodes it as JSON with <, > and & escaped, and the page only ever
 // places it with textContent.

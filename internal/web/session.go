@@ -334,7 +334,11 @@ type sessionAnswer struct {
 
 // postLogin checks a user's password and starts a session.
 func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
-	if s.o.Accounts == nil || !s.authRequired() {
+	switch {
+	case s.o.Accounts == nil:
+		writeError(w, http.StatusBadRequest, errors.New("this server has no accounts to log in with"))
+		return
+	case !s.authRequired():
 		writeError(w, http.StatusBadRequest, errors.New("this server needs no login (loopback address, no accounts)"))
 		return
 	}
@@ -353,7 +357,9 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 	if d := max(s.retryAfter(addrKey, now), s.retryAfter(userKey, now)); d > 0 {
 		secs := int((d + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		s.audit(r, &Principal{User: req.User}, "login_refused", "", false, fmt.Sprintf("too many failed logins; retry after %ds", secs))
+		// Not recorded in the audit log: refusals cost nothing, and a flood
+		// of them would fill it. The failures that led here are there.
+		s.o.Logger.Warn("http: login refused while the failed-login limit holds", "user", req.User, "remote", r.RemoteAddr, "retry_after_s", secs)
 		writeError(w, http.StatusTooManyRequests, fmt.Errorf("too many failed logins from this address or for this user; retry in %d s", secs))
 		return
 	}
