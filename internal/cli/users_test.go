@@ -55,3 +55,22 @@ func TestUsersAddListRemove(t *testing.T) {
 		t.Errorf("%d accounts after remove", n)
 	}
 }
+
+// TestListenOffLoopbackNeedsAccounts: `vigil up --listen 0.0.0.0:...`
+// (and `vigil monitor`) without accounts refuses to start and says what
+// to create; --insecure-http is gone.
+func TestListenOffLoopbackNeedsAccounts(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := runVigil(t, "up", "--listen", "0.0.0.0:18080", "--data", dir, "--no-agent")
+	if code != ExitFailure || !strings.Contains(stderr, "vigil users add NAME --role admin --data "+dir) {
+		t.Errorf("up off loopback without accounts: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = runVigil(t, "monitor", "--config", "../../configs/default.yaml", "--listen", "192.0.2.1:18080", "--data", dir)
+	if code == 0 || !strings.Contains(stderr, "vigil users add") {
+		t.Errorf("monitor off loopback without accounts: exit %d, %q", code, stderr)
+	}
+	code, _, stderr = runVigil(t, "up", "--listen", "0.0.0.0:18080", "--insecure-http", "--data", dir)
+	if code == 0 || !strings.Contains(stderr, "insecure-http") {
+		t.Errorf("--insecure-http: exit %d, %q", code, stderr)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -459,3 +460,52 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// TestSecurityHeadersOnEveryResponse checks the policy on the page, the
+// login page, a 401, a 403 and an API answer: scripts from this server
+// only, no inline script, no framing.
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	f := authServer(t, "127.0.0.1:0")
+	v := f.client(t)
+	check := func(what string, resp *http.Response) {
+		t.Helper()
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: Content-Security-Policy %q lacks %q", what, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+			t.Errorf("%s: Content-Security-Policy %q allows inline script", what, csp)
+		}
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", what, resp.Header)
+		}
+	}
+	resp, _ := v.do(http.MethodGet, "/login.html", "")
+	check("the login page", resp)
+	resp, _ = v.do(http.MethodGet, "/api/events", "")
+	check("a 401", resp)
+	v.login("vera", "vera-password")
+	resp, _ = v.do(http.MethodGet, "/", "")
+	check("the page", resp)
+	resp, _ = v.post("/api/responses/"+f.undoI+"/undo", "")
+	check("a 403", resp)
+	resp, _ = v.do(http.MethodGet, "/api/responses", "")
+	check("an API answer", resp)
+	for _, name := range []string{"index.html", "login.html"} {
+		b, err := assets.ReadFile("assets/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		html := strings.ToLower(string(b))
+		if inlineScript.MatchString(html) || inlineHandler.MatchString(html) || strings.Contains(html, "javascript:") {
+			t.Errorf("%s has inline script", name)
+		}
+	}
+}
+
+var (
+	inlineScript  = regexp.MustCompile(`<script(\s[^>]*)?>\s*[^<\s]`)
+	inlineHandler = regexp.MustCompile(`<[^>]*\son[a-z]+\s*=`)
+)
