@@ -29,7 +29,7 @@ const (
 	Viewer Role = "viewer"
 	// Operator also undoes and requests responses and submits events.
 	Operator Role = "operator"
-	// Admin also reads the audit log and manages accounts and policies.
+	// Admin also reads the audit log and manages accounts.
 	Admin Role = "admin"
 )
 

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -509,3 +510,56 @@ var (
 	inlineScript  = regexp.MustCompile(`<script(\s[^>]*)?>\s*[^<\s]`)
 	inlineHandler = regexp.MustCompile(`<[^>]*\son[a-z]+\s*=`)
 )
+
+// TestAdminManagesUsers: an admin lists, adds and removes accounts
+// through the API (never seeing a hash); an operator may not; each change
+// is audited under the admin's name; a removed account's session ends.
+func TestAdminManagesUsers(t *testing.T) {
+	f := authServer(t, "127.0.0.1:0")
+	o := f.client(t)
+	o.login("otto", "otto-password")
+	if resp, _ := o.do(http.MethodGet, "/api/users", ""); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator listing users: %d", resp.StatusCode)
+	}
+	if resp, _ := o.post("/api/users", `{"name":"mallory","role":"admin","password":"mallory-password"}`); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator adding an admin: %d", resp.StatusCode)
+	}
+	a := f.client(t)
+	a.login("ada", "ada-password")
+	resp, body := a.do(http.MethodGet, "/api/users", "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"name":"otto","role":"operator"`) || strings.Contains(body, "argon2") {
+		t.Fatalf("users: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := a.post("/api/users", `{"name":"nina","role":"viewer","password":"short"}`); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "too short") {
+		t.Errorf("a short password: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := a.post("/api/users", `{"name":"nina","role":"viewer","password":"nina-password"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("adding nina: %d %s", resp.StatusCode, body)
+	}
+	n := f.client(t)
+	if resp := n.login("nina", "nina-password"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("nina's login: %d", resp.StatusCode)
+	}
+	if resp, body := a.do(http.MethodDelete, "/api/users/nina", "", CSRFHeader, a.csrf); resp.StatusCode != http.StatusOK {
+		t.Fatalf("removing nina: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := n.do(http.MethodGet, "/api/events", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("nina's session after her removal: %d", resp.StatusCode)
+	}
+	if resp, _ := a.do(http.MethodDelete, "/api/users/nina", "", CSRFHeader, a.csrf); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("removing nina twice: %d", resp.StatusCode)
+	}
+	_, body = a.do(http.MethodGet, "/api/audit?actor=ada", "")
+	var log []auditJSON
+	if err := json.Unmarshal([]byte(body), &log); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range log {
+		got = append(got, fmt.Sprintf("%s %s %v", e.Action, e.Target, e.OK))
+	}
+	want := []string{"user_removed nina false", "user_removed nina true", "user_added nina true", "user_added nina false", "login  true"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("ada's audit\n got %q\nwant %q", got, want)
+	}
+}

@@ -245,6 +245,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/logout", s.postLogout)
 	mux.HandleFunc("GET /api/session", s.getSession)
 	mux.HandleFunc("GET /api/audit", s.need(auth.Admin, s.getAudit))
+	mux.HandleFunc("GET /api/users", s.need(auth.Admin, s.getUsers))
+	mux.HandleFunc("POST /api/users", s.need(auth.Admin, s.postUser))
+	mux.HandleFunc("DELETE /api/users/{name}", s.need(auth.Admin, s.deleteUser))
 	if s.o.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn)}))
 	}
