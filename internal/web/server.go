@@ -206,6 +206,9 @@ func New(o Options) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
 	s.srv.RegisterOnShutdown(func() { close(s.closing) })
+	if !s.loopback {
+		o.Logger.Warn("http: serving off loopback over plain HTTP: passwords and session cookies cross the network in clear; use a trusted management network or TLS", "listen", o.Listen)
+	}
 	return s, nil
 }
 
