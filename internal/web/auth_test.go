@@ -199,7 +199,7 @@ func TestLoginStartsASessionAndLogoutEndsIt(t *testing.T) {
 	}
 }
 
-func TestSessionEndsWhenIdleOrAccountRemoved(t *testing.T) {
+func TestSessionEndsWhenIdleAccountRemovedOrPasswordChanged(t *testing.T) {
 	f := authServer(t, "127.0.0.1:0")
 	b := f.client(t)
 	b.login("vera", "vera-password")
@@ -218,6 +218,15 @@ func TestSessionEndsWhenIdleOrAccountRemoved(t *testing.T) {
 	}
 	if resp, _ := o.do(http.MethodGet, "/api/events", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("after the account's removal: %d", resp.StatusCode)
+	}
+	// A new password ends the sessions opened with the old one.
+	a := f.client(t)
+	a.login("ada", "ada-password")
+	if err := f.acc.Add("ada", auth.Admin, []byte("ada-new-password"), t0, true); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := a.do(http.MethodGet, "/api/events", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after a new password: %d", resp.StatusCode)
 	}
 }
 

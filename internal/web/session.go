@@ -90,7 +90,10 @@ func principalOf(r *http.Request) *Principal {
 }
 
 type session struct {
-	user    string
+	user string
+	// hash is the account's password hash at login: a new password (or
+	// the account removed and made again) ends the session.
+	hash    string
 	csrf    string
 	created time.Time
 	seen    time.Time
@@ -157,7 +160,7 @@ func (s *Server) identify(r *http.Request) *Principal {
 }
 
 // sessionPrincipal looks the cookie's session up, ending it when it has
-// expired or its account is gone.
+// expired, or its account is gone or has a new password.
 func (s *Server) sessionPrincipal(cookie string) *Principal {
 	k := sessionKey(cookie)
 	now := s.o.Clock.Now()
@@ -168,17 +171,17 @@ func (s *Server) sessionPrincipal(cookie string) *Principal {
 		delete(ss.byKey, k)
 		se = nil
 	}
-	var user string
+	var user, hash string
 	if se != nil {
 		se.seen = now
-		user = se.user
+		user, hash = se.user, se.hash
 	}
 	ss.mu.Unlock()
 	if se == nil {
 		return nil
 	}
 	u, ok, err := s.o.Accounts.Lookup(user)
-	if err != nil || !ok {
+	if err != nil || !ok || u.Hash != hash {
 		ss.mu.Lock()
 		delete(ss.byKey, k)
 		ss.mu.Unlock()
@@ -189,7 +192,7 @@ func (s *Server) sessionPrincipal(cookie string) *Principal {
 
 // newSession starts a session for user and returns its cookie value and
 // CSRF token.
-func (s *Server) newSession(user string) (string, *session, error) {
+func (s *Server) newSession(u auth.User) (string, *session, error) {
 	tok, err := randomToken()
 	if err != nil {
 		return "", nil, err
@@ -199,7 +202,7 @@ func (s *Server) newSession(user string) (string, *session, error) {
 		return "", nil, err
 	}
 	now := s.o.Clock.Now()
-	se := &session{user: user, csrf: csrf, created: now, seen: now}
+	se := &session{user: u.Name, hash: u.Hash, csrf: csrf, created: now, seen: now}
 	ss := s.sess
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -382,7 +385,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, err)
 		return
 	}
-	tok, se, err := s.newSession(u.Name)
+	tok, se, err := s.newSession(u)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
