@@ -46,8 +46,12 @@ func upCmd(e *env) *cobra.Command {
 			o := node.MonitorOptions{
 				Config: cfg, Engines: engines, DataDir: dataDir, Embedded: true, Listen: listen, Logger: e.log,
 				Ready: func(httpURL, busURL, abs string) {
-					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s (sensors: --bus-identity %s)\n  data:       %s\nPress Ctrl-C to stop.\n",
-						cfg.Monitor.Name, httpURL, httpURL, httpURL, httpURL, httpURL, busURL, filepath.Join(node.IdentityDir(abs), bus.SensorIdentityFile), abs)
+					login := "none (loopback, no accounts)"
+					if n, err := auth.Open(abs).Count(); err != nil || n > 0 || !web.IsLoopback(listen) {
+						login = "required (accounts: vigil users list --data " + abs + ")"
+					}
+					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  login:      %s\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s (sensors: --bus-identity %s)\n  data:       %s\nPress Ctrl-C to stop.\n",
+						cfg.Monitor.Name, httpURL, login, httpURL, httpURL, httpURL, httpURL, busURL, filepath.Join(node.IdentityDir(abs), bus.SensorIdentityFile), abs)
 				},
 			}
 			if !noAgent {
