@@ -66,7 +66,7 @@ func TestLabDMZ(t *testing.T) {
 		close(dashboard)
 	}()
 
-	browserErr := watchDashboard(t, dashboard)
+	browserErr := watchDashboard(t, dashboard, dir)
 	wg.Wait()
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("vigil lab dmz: %v\nprogress:\n%s\noutput:\n%s", err, progress.String(), stdout.String())
@@ -141,7 +141,10 @@ func band(s string) event.Severity {
 // it is up, waits for host 3's M3 bar to turn red, opens its evidence and
 // saves a screenshot. It returns what went wrong ("" if nothing), and
 // nothing when there is no browser here (said in the log).
-func watchDashboard(t *testing.T, dashboard <-chan string) string {
+//
+// The dashboard listens off loopback, so the browser logs in first, with
+// the account the lab made (dir/dashboard-login.txt).
+func watchDashboard(t *testing.T, dashboard <-chan string, dir string) string {
 	url, ok := <-dashboard
 	if !ok {
 		return "the lab never said where its dashboard is"
@@ -155,8 +158,26 @@ func watchDashboard(t *testing.T, dashboard <-chan string) string {
 		return ""
 	}
 	ctx := browsertest.Context(t, 5*time.Minute)
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
-		return "opening the dashboard: " + err.Error()
+	login, err := os.ReadFile(filepath.Join(dir, "dashboard-login.txt"))
+	var user, password string
+	if _, serr := fmt.Sscanf(string(login), "user %s\npassword %s\n", &user, &password); err != nil || serr != nil {
+		return fmt.Sprintf("the lab's dashboard login: %v %v", err, serr)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/login.html"),
+		chromedp.SendKeys(chromedp.CSS("#user"), user), chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS(`#login button[type=submit]`))); err != nil {
+		return "logging in to the dashboard: " + err.Error()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		at, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
+		if err == nil && at == "/" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Sprintf("the login never led to the dashboard (at %q, %v)", at, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	const host3Red = `Array.from(document.querySelectorAll("#tracks tbody tr")).find(tr => tr.textContent.includes("10.10.0.3") && tr.textContent.includes("m3") && tr.querySelector(".bar .sev-red"))`
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](host3Red+` !== undefined`, chromedp.WithPollingTimeout(4*time.Minute))); err != nil {

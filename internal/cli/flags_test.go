@@ -249,7 +249,7 @@ func TestVerbUsageErrors(t *testing.T) {
 func TestEveryVerbHasHelp(t *testing.T) {
 	root := &cobra.Command{Use: "vigil"}
 	e := &env{}
-	root.AddCommand(versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e), evalCmd(e), profilesCmd(e), recordCmd(e), respondCmd(e))
+	root.AddCommand(versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e), evalCmd(e), profilesCmd(e), recordCmd(e), respondCmd(e), usersCmd(e))
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.Short == "" && !c.Hidden && c != root {

@@ -10,7 +10,6 @@ import (
 func monitorCmd(e *env) *cobra.Command {
 	var (
 		cfgFile, dataDir, listen, busListen string
-		insecureHTTP                        bool
 		bf                                  busFlags
 	)
 	cmd := &cobra.Command{
@@ -33,7 +32,7 @@ func monitorCmd(e *env) *cobra.Command {
 			} else {
 				o.Bus = bf.apply(cfg.Bus, cfg.Resolve)
 			}
-			if err := checkListen(listen, insecureHTTP); err != nil {
+			if err := checkListen(listen, dataDir); err != nil {
 				return err
 			}
 			o.Ready = func(httpURL, busURL, dataDir string) {
@@ -47,7 +46,6 @@ func monitorCmd(e *env) *cobra.Command {
 	fs.StringVar(&dataDir, "data", config.DefaultDataDir, "data directory (store)")
 	fs.StringVar(&listen, "listen", "", "HTTP address of the API and live page (default: none)")
 	fs.StringVar(&busListen, "bus-listen", "", "run an embedded bus server on this address instead of connecting to one")
-	fs.BoolVar(&insecureHTTP, "insecure-http", false, "allow --listen on a non-loopback address")
 	bf.register(fs)
 	return cmd
 }

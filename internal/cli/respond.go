@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -27,13 +29,60 @@ func respondCmd(e *env) *cobra.Command {
 		Long:  help("respond"),
 	}
 	cmd.PersistentFlags().StringVar(&base, "url", "http://"+config.DefaultHTTPListen, "the monitor's HTTP address")
-	client := &http.Client{Timeout: 30 * time.Second}
+	var user string
+	cmd.PersistentFlags().StringVar(&user, "user", os.Getenv("VIGIL_USER"), "account to log in as where the API needs a login (password: $VIGIL_PASSWORD, else asked on the terminal or read from stdin)")
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Timeout: 30 * time.Second, Jar: jar}
+	// csrf is the session's token once logged in.
+	var csrf string
+	login := func(cmd *cobra.Command) error {
+		if user == "" || csrf != "" {
+			return nil
+		}
+		pw := []byte(os.Getenv("VIGIL_PASSWORD"))
+		if len(pw) == 0 {
+			var err error
+			if pw, err = readPassword(cmd.InOrStdin(), e.stderr, user, false); err != nil {
+				return err
+			}
+		}
+		b, _ := json.Marshal(map[string]string{"user": user, "password": string(pw)})
+		clear(pw)
+		req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, strings.TrimRight(base, "/")+"/api/login", bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("--url %q: %w", base, err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		var ans struct {
+			CSRFToken string `json:"csrf_token"`
+		}
+		if err := doJSON(client, req, &ans); err != nil {
+			return fmt.Errorf("logging in as %s: %w", user, err)
+		}
+		csrf = ans.CSRFToken
+		return nil
+	}
+	// send logs in when --user is given, and sends req with the session's
+	// CSRF token.
+	send := func(cmd *cobra.Command, req *http.Request, out any) error {
+		if err := login(cmd); err != nil {
+			return err
+		}
+		if req.Method != http.MethodGet {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		err := doJSON(client, req, out)
+		if err != nil && user == "" && strings.Contains(err.Error(), "login required") {
+			return fmt.Errorf("%w (pass --user NAME; the password from $VIGIL_PASSWORD, the terminal or stdin)", err)
+		}
+		return err
+	}
 	get := func(cmd *cobra.Command, path string, out any) error {
 		req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, strings.TrimRight(base, "/")+path, nil)
 		if err != nil {
 			return fmt.Errorf("--url %q: %w", base, err)
 		}
-		return doJSON(client, req, out)
+		return send(cmd, req, out)
 	}
 
 	var status, policy string
@@ -100,7 +149,7 @@ func respondCmd(e *env) *cobra.Command {
 				return fail(fmt.Errorf("--url %q: %w", base, err))
 			}
 			var ans map[string]string
-			if err := doJSON(client, req, &ans); err != nil {
+			if err := send(cmd, req, &ans); err != nil {
 				return fail(err)
 			}
 			fmt.Fprintf(e.stdout, "undone %s\n", text(ans["undone"]))
@@ -117,7 +166,7 @@ func respondCmd(e *env) *cobra.Command {
 			return fmt.Errorf("--url %q: %w", base, err)
 		}
 		req.Header.Set("Content-Type", "application/json")
-		return doJSON(client, req, out)
+		return send(cmd, req, out)
 	}
 	var method, reason string
 	var dur time.Duration

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ids/vigil/configs"
+	"github.com/vigil-ids/vigil/internal/auth"
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/node"
@@ -16,7 +17,7 @@ import (
 func upCmd(e *env) *cobra.Command {
 	var (
 		listen, busListen, dataDir, cfgFile string
-		insecureHTTP, noAgent               bool
+		noAgent                             bool
 		af                                  agentFlags
 	)
 	cmd := &cobra.Command{
@@ -39,14 +40,18 @@ func upCmd(e *env) *cobra.Command {
 					return fail(err)
 				}
 			}
-			if err := checkListen(listen, insecureHTTP); err != nil {
+			if err := checkListen(listen, dataDir); err != nil {
 				return err
 			}
 			o := node.MonitorOptions{
 				Config: cfg, Engines: engines, DataDir: dataDir, Embedded: true, Listen: listen, Logger: e.log,
 				Ready: func(httpURL, busURL, abs string) {
-					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s (sensors: --bus-identity %s)\n  data:       %s\nPress Ctrl-C to stop.\n",
-						cfg.Monitor.Name, httpURL, httpURL, httpURL, httpURL, httpURL, busURL, filepath.Join(node.IdentityDir(abs), bus.SensorIdentityFile), abs)
+					login := "none (loopback, no accounts)"
+					if n, err := auth.Open(abs).Count(); err != nil || n > 0 || !web.IsLoopback(listen) {
+						login = "required (accounts: vigil users list --data " + abs + ")"
+					}
+					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  login:      %s\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s (sensors: --bus-identity %s)\n  data:       %s\nPress Ctrl-C to stop.\n",
+						cfg.Monitor.Name, httpURL, login, httpURL, httpURL, httpURL, httpURL, busURL, filepath.Join(node.IdentityDir(abs), bus.SensorIdentityFile), abs)
 				},
 			}
 			if !noAgent {
@@ -67,17 +72,17 @@ func upCmd(e *env) *cobra.Command {
 	fs.StringVar(&busListen, "bus-listen", config.DefaultBusListen, "address of the embedded NATS bus")
 	fs.StringVar(&dataDir, "data", config.DefaultDataDir, "data directory (store, bus files)")
 	fs.StringVar(&cfgFile, "config", "", "resource object (default: the built-in one)")
-	fs.BoolVar(&insecureHTTP, "insecure-http", false, "allow --listen on a non-loopback address")
 	fs.BoolVar(&noAgent, "no-agent", false, "do not run the local host sensor")
 	af.register(cmd, "agent-")
 	return cmd
 }
 
-// checkListen refuses an HTTP address reachable from other machines
-// unless insecure says so: the HTTP API has no authentication yet.
-func checkListen(listen string, insecure bool) error {
-	if listen == "" || web.IsLoopback(listen) || insecure {
-		return nil
+// checkListen refuses an HTTP address reachable from other machines when
+// the data directory holds no accounts to log in with, saying what to
+// create.
+func checkListen(listen, dataDir string) error {
+	if err := web.CheckListen(listen, auth.Open(dataDir), false); err != nil {
+		return fail(err)
 	}
-	return fail(fmt.Errorf("--listen %s is reachable from other machines and the HTTP API has no authentication yet; use a loopback address or pass --insecure-http", listen))
+	return nil
 }

@@ -340,12 +340,19 @@ func (l *attacksLab) build(ctx context.Context) error {
 		return err
 	}
 	data := filepath.Join(l.o.Dir, "data")
+	pw, err := labAccount(l.o.Vigil, data, l.o.Dir)
+	if err != nil {
+		return err
+	}
 	if _, err := l.start("svc", "monitor", l.o.Vigil, "up", "--config", cfg, "--no-agent", "--data", data,
-		"--bus-listen", "127.0.0.1:4222", "--listen", fmt.Sprintf("10.%d.251.2:8080", l.n), "--insecure-http", "--log-level", "warn"); err != nil {
+		"--bus-listen", "127.0.0.1:4222", "--listen", fmt.Sprintf("10.%d.251.2:8080", l.n), "--log-level", "warn"); err != nil {
 		return err
 	}
 	if err := waitHTTP(l.dashboard()+"/healthz", monitorStartLimit); err != nil {
 		return l.notUp("monitor", err)
+	}
+	if err := dashboardLogin(l.dashboard(), pw); err != nil {
+		return err
 	}
 	identity := filepath.Join(data, "bus", "sensor.json")
 	if _, err := l.start("svc", "netsensor", l.o.Vigil, "netsensor", "--iface", sv, "--bus", "nats://127.0.0.1:4222",

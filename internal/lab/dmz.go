@@ -296,12 +296,19 @@ func (l *lab) build() error {
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		return err
 	}
+	pw, err := labAccount(l.o.Vigil, filepath.Join(l.o.Dir, "data"), l.o.Dir)
+	if err != nil {
+		return err
+	}
 	if _, err := l.start("gw", "monitor", l.o.Vigil, "up", "--config", cfg, "--no-agent", "--data", filepath.Join(l.o.Dir, "data"),
-		"--bus-listen", "10.10.0.254:4222", "--listen", l.mgmtIP+":8080", "--insecure-http", "--log-level", "warn"); err != nil {
+		"--bus-listen", "10.10.0.254:4222", "--listen", l.mgmtIP+":8080", "--log-level", "warn"); err != nil {
 		return err
 	}
 	if err := waitHTTP(l.dashboard()+"/healthz", monitorStartLimit); err != nil {
 		return l.notUp("monitor", err)
+	}
+	if err := dashboardLogin(l.dashboard(), pw); err != nil {
+		return err
 	}
 	// The network sensor on the gateway's link to the attacker.
 	if _, err := l.start("gw", "netsensor", l.o.Vigil, "netsensor", "--iface", l.tag+"ag", "--bus", "nats://10.10.0.254:4222",

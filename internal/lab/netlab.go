@@ -2,11 +2,15 @@ package lab
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,14 +203,80 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// The monitor's dashboard listens off loopback (on the management link),
+// where its API needs a login: the lab makes a viewer account in the
+// monitor's data directory before starting it, its password random and
+// kept in the lab's directory (dashboard-login.txt, for a person to use),
+// and logs in with dashboardClient once the monitor is up.
+const labUser = "lab"
+
+// dashboardClient carries the lab's dashboard session cookie.
+var dashboardClient = func() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: time.Minute}
+}()
+
+// labAccount creates the lab's viewer account in dataDir and returns its
+// password.
+func labAccount(vigil, dataDir, dir string) (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	pw := base64.RawURLEncoding.EncodeToString(b)
+	cmd := exec.Command(vigil, "users", "add", labUser, "--role", "viewer", "--replace", "--data", dataDir)
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("creating the dashboard's account: %w: %s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dashboard-login.txt"), []byte("user "+labUser+"\npassword "+pw+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+// dashboardPasswords are the passwords given to dashboardLogin by base
+// URL: getJSON logs in again with one when a session has ended (a lab
+// can run longer than a session stays idle).
+var dashboardPasswords sync.Map
+
+// dashboardLogin logs dashboardClient in to the dashboard at base.
+func dashboardLogin(base, pw string) error {
+	dashboardPasswords.Store(base, pw)
+	body, _ := json.Marshal(map[string]string{"user": labUser, "password": pw})
+	resp, err := dashboardClient.Post(base+"/api/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("logging in to the dashboard: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("logging in to the dashboard: %s", resp.Status)
+	}
+	return nil
+}
+
 func getJSON(ctx context.Context, url string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := dashboardClient.Do(req)
 	if err != nil {
 		return err
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		resp.Body.Close()
+		base := req.URL.Scheme + "://" + req.URL.Host
+		pw, ok := dashboardPasswords.Load(base)
+		if !ok {
+			return fmt.Errorf("%s: %s (no login for %s)", url, resp.Status, base)
+		}
+		if err := dashboardLogin(base, pw.(string)); err != nil {
+			return err
+		}
+		if resp, err = dashboardClient.Do(req.Clone(ctx)); err != nil {
+			return err
+		}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vigil-ids/vigil/internal/auth"
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
@@ -128,6 +129,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		started := time.Now()
 		httpSrv, err = web.New(web.Options{
 			Listen: o.Listen, Store: mon.Store(), Live: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
+			Accounts:  auth.Open(o.DataDir),
 			Publish:   reportPublish(board, conn.PublishEvents),
 			Responder: mon.Unit(), UndoStatus: undoStatus,
 			Board: board,

@@ -10,7 +10,24 @@ import (
 
 // SchemaVersion is the version of the schema this package writes, kept in
 // the meta table under "schema_version".
-const SchemaVersion = 4
+const SchemaVersion = 5
+
+// schemaV5 adds the audit log (audit.go): one row per operator or admin
+// action on the HTTP interface, and every login, failed or not.
+var schemaV5 = []string{
+	`CREATE TABLE audit (
+		seq    INTEGER PRIMARY KEY,
+		time   INTEGER NOT NULL,
+		actor  TEXT    NOT NULL,
+		role   TEXT    NOT NULL,
+		action TEXT    NOT NULL,
+		target TEXT    NOT NULL,
+		remote TEXT    NOT NULL,
+		ok     INTEGER NOT NULL,
+		detail TEXT    NOT NULL
+	)`,
+	`CREATE INDEX audit_time ON audit (time)`,
+}
 
 // schemaV4 adds the resolver's decisions (responses.go): one row per
 // decision, its status updated as it is executed, expires or is undone.
@@ -160,6 +177,13 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 		for _, q := range schemaV4 {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("migrate to schema version 4: %w", err)
+			}
+		}
+	}
+	if version < 5 {
+		for _, q := range schemaV5 {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("migrate to schema version 5: %w", err)
 			}
 		}
 	}

@@ -44,9 +44,10 @@ func TestMigratesOlderVersions(t *testing.T) {
 		version string
 		undo    []string
 	}{
-		{"1", []string{`DROP TABLE engine_state`, `DROP TABLE engine_state_items`, `DROP TABLE responses`}},
-		{"2", []string{`DROP TABLE engine_state_items`, `DROP TABLE responses`}},
-		{"3", []string{`DROP TABLE responses`}},
+		{"1", []string{`DROP TABLE engine_state`, `DROP TABLE engine_state_items`, `DROP TABLE responses`, `DROP TABLE audit`}},
+		{"2", []string{`DROP TABLE engine_state_items`, `DROP TABLE responses`, `DROP TABLE audit`}},
+		{"3", []string{`DROP TABLE responses`, `DROP TABLE audit`}},
+		{"4", []string{`DROP TABLE audit`}},
 	} {
 		t.Run("version "+tc.version, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "history.db")
@@ -75,6 +76,9 @@ func TestMigratesOlderVersions(t *testing.T) {
 				t.Errorf("after migrating: %v", err)
 			}
 			if err := s.PutResponse(t.Context(), Response{ID: "r1", Time: time.Now(), Status: "planned"}); err != nil {
+				t.Errorf("after migrating: %v", err)
+			}
+			if err := s.PutAudit(t.Context(), Audit{Time: time.Now(), Actor: "alice", Role: "admin", Action: "login", OK: true}); err != nil {
 				t.Errorf("after migrating: %v", err)
 			}
 		})

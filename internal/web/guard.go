@@ -11,8 +11,10 @@ import (
 	"strings"
 )
 
-// The server has no authentication yet, so it must not do what a page in
-// an operator's browser asks of it. Two rules keep pages out:
+// Whether or not a request needs a login (session.go), the server must
+// not do what a page of another site in an operator's browser asks of it
+// (the browser would send the operator's cookie, or reach a loopback
+// server that needs no login). Two rules keep pages out:
 //
 //   - Host: every request must name this server by a loopback name, an IP
 //     address, the listen address, the machine's name or a name in

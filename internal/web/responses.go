@@ -53,8 +53,15 @@ func (s *Server) postRequest(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	who := "the HTTP API (" + r.RemoteAddr + ")"
+	p := principalOf(r)
+	who := p.describe(r)
 	dd, err := s.o.Responder.Request(r.Context(), resolver.Manual{Method: req.Method, Subject: req.Subject, Duration: d, Who: who, Reason: req.Reason})
+	subject, _ := json.Marshal(req.Subject)
+	detail := fmt.Sprintf("method %s, subject %s, duration %s, reason %q", req.Method, subject, req.Duration, req.Reason)
+	if err != nil {
+		detail += ": " + err.Error()
+	}
+	s.audit(r, p, "request", dd.ID, err == nil, detail)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, map[string]string{"id": dd.ID, "status": dd.Status, "key": dd.Key, "reason": dd.Reason})
@@ -195,8 +202,14 @@ func (s *Server) postUndo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	who := "the HTTP API (" + r.RemoteAddr + ")"
+	p := principalOf(r)
+	who := p.describe(r)
 	err := s.o.Responder.Undo(r.Context(), id, who)
+	detail := ""
+	if err != nil {
+		detail = err.Error()
+	}
+	s.audit(r, p, "undo", id, err == nil, detail)
 	switch {
 	case err == nil:
 		s.o.Logger.Info("decision undone", "decision", id, "by", who)

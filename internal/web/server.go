@@ -3,6 +3,11 @@
 // what the monitor accepts, the JSON API for events and reports, event
 // submission for third-party tools, health and Prometheus metrics.
 //
+// Off loopback, or once accounts exist, every request needs a login: a
+// session from POST /api/login, with roles and a CSRF token (session.go),
+// and operators' and admins' actions are recorded in the store's audit
+// log.
+//
 // Every string that came from a host or the network is attacker-controlled:
 // the API encodes it as JSON with <, > and & escaped, and the page only ever
 // places it with textContent.
@@ -17,8 +22,10 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +33,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigil-ids/vigil/internal/auth"
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/health"
@@ -79,6 +87,31 @@ type Options struct {
 	// listen host and the machine's name, that a request may give in its
 	// Host header (see guard.go).
 	AllowedHosts []string
+	// Accounts, when set, are the accounts that may log in (POST
+	// /api/login). On a loopback Listen with no accounts, no login is
+	// needed; otherwise every request needs a session or a Peer.
+	Accounts *auth.Accounts
+	// Peer, when set, identifies a request by its connection rather than
+	// a session: a verified client certificate (r.TLS.VerifiedChains)
+	// mapped to an account name and role. Its requests need no CSRF
+	// token (a program's, not a page's: the Origin check still applies).
+	Peer func(r *http.Request) (user string, role auth.Role, ok bool)
+	// SessionIdle ends a session unused this long (default
+	// DefaultSessionIdle); SessionLifetime ends it this long after login
+	// (default DefaultSessionLifetime).
+	SessionIdle, SessionLifetime time.Duration
+	// LoginFailures failures within LoginWindow, of a client address or
+	// of a user name, refuse its logins with 429 until the oldest is
+	// older than LoginWindow (defaults DefaultLoginFailures,
+	// DefaultLoginWindow).
+	LoginFailures int
+	LoginWindow   time.Duration
+	// EventsRate and EventsBurst bound each client address's submissions
+	// (POST /api/events) where logins are needed: a token bucket of
+	// EventsBurst refilled at EventsRate a second; beyond it, 429 with
+	// Retry-After (defaults DefaultEventsRate, DefaultEventsBurst).
+	EventsRate  float64
+	EventsBurst int
 }
 
 // Limits of the HTTP interface (docs/LIMITS.md).
@@ -107,6 +140,11 @@ type Server struct {
 	allowHosts map[string]bool
 	// uploads holds a token per submission being read.
 	uploads chan struct{}
+	// loopback says Listen is reachable from this machine only.
+	loopback bool
+	sess     *sessions
+	// submits limits each client's submissions.
+	submits *buckets
 }
 
 // maxErrorsListed bounds the per-line errors in a submission's answer.
@@ -135,17 +173,42 @@ func New(o Options) (*Server, error) {
 	if o.Hub == nil {
 		o.Hub = NewHub()
 	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = DefaultSessionIdle
+	}
+	if o.SessionLifetime <= 0 {
+		o.SessionLifetime = DefaultSessionLifetime
+	}
+	if o.LoginFailures <= 0 {
+		o.LoginFailures = DefaultLoginFailures
+	}
+	if o.LoginWindow <= 0 {
+		o.LoginWindow = DefaultLoginWindow
+	}
+	if o.EventsRate <= 0 {
+		o.EventsRate = DefaultEventsRate
+	}
+	if o.EventsBurst <= 0 {
+		o.EventsBurst = DefaultEventsBurst
+	}
+	if err := CheckListen(o.Listen, o.Accounts, o.Peer != nil); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http: listening on %s: %w", o.Listen, err)
 	}
-	s := &Server{o: o, ln: ln, closing: make(chan struct{}), allowHosts: allowedHosts(o.Listen, o.AllowedHosts), uploads: make(chan struct{}, o.MaxUploads)}
+	s := &Server{o: o, ln: ln, closing: make(chan struct{}), allowHosts: allowedHosts(o.Listen, o.AllowedHosts), uploads: make(chan struct{}, o.MaxUploads),
+		loopback: IsLoopback(o.Listen), sess: newSessions(), submits: newBuckets(o.EventsRate, o.EventsBurst)}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
 	s.srv.RegisterOnShutdown(func() { close(s.closing) })
+	if !s.loopback {
+		o.Logger.Warn("http: serving off loopback over plain HTTP: passwords and session cookies cross the network in clear; use a trusted management network or TLS", "listen", o.Listen)
+	}
 	return s, nil
 }
 
@@ -181,6 +244,13 @@ func (s *Server) Handler() http.Handler {
 	files := http.FileServerFS(static)
 	mux.Handle("GET /", files)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("POST /api/login", s.postLogin)
+	mux.HandleFunc("POST /api/logout", s.postLogout)
+	mux.HandleFunc("GET /api/session", s.getSession)
+	mux.HandleFunc("GET /api/audit", s.need(auth.Admin, s.getAudit))
+	mux.HandleFunc("GET /api/users", s.need(auth.Admin, s.getUsers))
+	mux.HandleFunc("POST /api/users", s.need(auth.Admin, s.postUser))
+	mux.HandleFunc("DELETE /api/users/{name}", s.need(auth.Admin, s.deleteUser))
 	if s.o.Gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn)}))
 	}
@@ -192,13 +262,13 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/observations/by-host", s.getTypeCounts)
 	mux.HandleFunc("GET /api/charts/score.svg", s.getScoreChart)
 	mux.HandleFunc("GET /api/charts/observations.svg", s.getObservationsChart)
-	mux.HandleFunc("POST /api/events", s.postEvents)
+	mux.HandleFunc("POST /api/events", s.need(auth.Operator, s.postEvents))
 	mux.HandleFunc("GET /api/responses", s.getResponses)
 	mux.HandleFunc("GET /api/responses/{id}", s.getResponse)
-	mux.HandleFunc("POST /api/responses/{id}/undo", s.postUndo)
-	mux.HandleFunc("POST /api/responses", s.postRequest)
+	mux.HandleFunc("POST /api/responses/{id}/undo", s.need(auth.Operator, s.postUndo))
+	mux.HandleFunc("POST /api/responses", s.need(auth.Operator, s.postRequest))
 	mux.HandleFunc("GET /api/stream", s.stream)
-	return securityHeaders(s.guard(mux))
+	return securityHeaders(s.guard(s.authenticate(mux)))
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -425,6 +495,16 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, errors.New("this server does not accept events"))
 		return
 	}
+	// Without logins (loopback, no accounts) submissions are not limited,
+	// as before there were accounts.
+	if p := principalOf(r); p == nil || p.Via != "local" {
+		if ok, wait := s.submits.take(clientAddr(r), s.o.Clock.Now()); !ok {
+			secs := int(math.Ceil(wait.Seconds()))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeError(w, http.StatusTooManyRequests, fmt.Errorf("more than %d submissions at once or %g a second from this address; retry in %d s (nothing was delivered)", s.o.EventsBurst, s.o.EventsRate, secs))
+			return
+		}
+	}
 	if err := checkSubmitType(r); err != nil {
 		writeError(w, http.StatusUnsupportedMediaType, err)
 		return
@@ -570,6 +650,27 @@ func writeRaw(w http.ResponseWriter, code int, b []byte) {
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// CheckListen refuses a listen address reachable from other machines
+// when nothing could authenticate its requests: no accounts and no client
+// certificates. Its error says what to create.
+func CheckListen(listen string, accounts *auth.Accounts, clientCerts bool) error {
+	if listen == "" || IsLoopback(listen) || clientCerts {
+		return nil
+	}
+	if accounts == nil {
+		return fmt.Errorf("--listen %s is reachable from other machines, so every request needs a login, and this server has no accounts", listen)
+	}
+	n, err := accounts.Count()
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", listen, err)
+	}
+	if n == 0 {
+		dir := filepath.Dir(accounts.Path())
+		return fmt.Errorf("--listen %s is reachable from other machines, so every request needs a login, and %s holds no accounts: create one with `vigil users add NAME --role admin --data %s` (or listen on 127.0.0.1)", listen, accounts.Path(), dir)
+	}
+	return nil
 }
 
 // IsLoopback reports whether a listen address only accepts connections

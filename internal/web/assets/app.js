@@ -158,8 +158,46 @@ function q(params) {
     .map(([k, v]) => encodeURIComponent(k) + "=" + encodeURIComponent(v)).join("&");
 }
 
+// session is who is logged in (GET api/session): user, role, auth (whether
+// this server needs a login) and the CSRF token that every state-changing
+// request carries in X-CSRF-Token.
+let session = { user: "", role: "viewer", auth: true, csrf_token: "" };
+
+// toLogin leaves for the login page when the server needs a login.
+function toLogin(resp) {
+  if (resp.status === 401) {
+    window.location.assign("/login.html");
+    return true;
+  }
+  return false;
+}
+
+async function loadSession() {
+  const resp = await fetch("api/session");
+  if (toLogin(resp)) throw new Error("login required");
+  session = await resp.json();
+  const who = document.getElementById("who");
+  const out = document.getElementById("logout");
+  if (session.auth && session.user) {
+    who.textContent = session.user + " (" + session.role + ")";
+    out.hidden = false;
+  }
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  await fetch("api/logout", { method: "POST", headers: { "X-CSRF-Token": session.csrf_token || "" } });
+  window.location.assign("/login.html");
+});
+
+// mayOperate says whether the session's role may undo and request
+// responses.
+function mayOperate() {
+  return session.role === "operator" || session.role === "admin";
+}
+
 async function getJSON(path) {
   const resp = await fetch(path);
+  if (toLogin(resp)) throw new Error("login required");
   if (!resp.ok) throw new Error(path + ": " + resp.status);
   return resp.json();
 }
@@ -268,7 +306,7 @@ function explanation(r) {
 async function load(path, add) {
   try {
     const resp = await fetch(path);
-    if (!resp.ok) return;
+    if (toLogin(resp) || !resp.ok) return;
     const list = await resp.json();
     for (const x of list) add(x, true);
   } catch (e) {
@@ -280,7 +318,11 @@ function connect() {
   const status = document.getElementById("status");
   const es = new EventSource("api/stream");
   es.onopen = () => { status.textContent = "live"; status.className = "status live"; };
-  es.onerror = () => { status.textContent = "reconnecting…"; status.className = "status down"; };
+  es.onerror = () => {
+    status.textContent = "reconnecting…";
+    status.className = "status down";
+    loadSession().catch(() => {}); // a session that ended leaves for the login page
+  };
   es.addEventListener("event", m => { recent++; addEvent(JSON.parse(m.data), false); });
   es.addEventListener("report", m => { addReport(JSON.parse(m.data), false); hostsSoon(); });
 }
@@ -382,7 +424,7 @@ async function loadResponses() {
     cell(tr, r.expires || "");
     cell(tr, r.reason, "reason");
     const td = document.createElement("td");
-    if (r.in_force) {
+    if (r.in_force && mayOperate()) {
       const b = document.createElement("button");
       b.type = "button";
       b.textContent = "undo";
@@ -390,7 +432,7 @@ async function loadResponses() {
       b.addEventListener("click", async () => {
         b.disabled = true;
         try {
-          const resp = await fetch("api/responses/" + encodeURIComponent(r.id) + "/undo", { method: "POST" });
+          const resp = await fetch("api/responses/" + encodeURIComponent(r.id) + "/undo", { method: "POST", headers: { "X-CSRF-Token": session.csrf_token || "" } });
           if (!resp.ok) {
             const ans = await resp.json().catch(() => ({}));
             b.textContent = "undo failed";
@@ -414,7 +456,8 @@ setInterval(loadTypeTable, 10000);
 setInterval(loadHosts, 5000);
 setInterval(loadTracks, 10000);
 setInterval(loadProfiles, 10000);
-Promise.all([loadHosts(), loadTracks(), loadTypeTable(), loadProfiles(), loadResponses(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]).then(connect);
+loadSession().then(() => Promise.all([loadHosts(), loadTracks(), loadTypeTable(), loadProfiles(), loadResponses(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]))
+  .then(connect, (e) => console.warn("starting", e));
 
 // The health banner: /healthz's conditions while the process is unhealthy
 // (a full disk, a failing store or bus), hidden once they clear.
