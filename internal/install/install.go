@@ -402,9 +402,13 @@ func Instructions(o Options, unitPath string) string {
 	fmt.Fprintf(&b, "# as root: the service's user, its configuration and keys, then the unit\n")
 	fmt.Fprintf(&b, "getent group %s >/dev/null || groupadd --system %s\n", o.Group, o.Group)
 	fmt.Fprintf(&b, "id -u %s >/dev/null 2>&1 || useradd --system --gid %s --no-create-home --home-dir %s --shell /usr/sbin/nologin %s\n", o.User, o.Group, o.DataDir, o.User)
-	fmt.Fprintf(&b, "install -d -m 0750 -o root -g %s %s %s\n", o.Group, filepath.Dir(o.Config), o.KeyDir)
-	fmt.Fprintf(&b, "# %s: mode 0640, owner root, group %s; private keys in %s: mode 0600, owner %s\n", o.Config, o.Group, o.KeyDir, o.User)
-	fmt.Fprintf(&b, "# (vigil refuses a key others may read; the unit keeps %s read-only even to its owner)\n", o.KeyDir)
+	if cd := filepath.Dir(o.Config); cd == configDir || strings.HasPrefix(cd, configDir+"/") {
+		fmt.Fprintf(&b, "install -d -m 0750 -o root -g %s %s\n", o.Group, cd)
+	}
+	fmt.Fprintf(&b, "# %s: mode 0640, owner root, group %s\n", o.Config, o.Group)
+	fmt.Fprintf(&b, "# the host's key: vigil enroll --dir %s ..., then give it to the service's user\n", o.KeyDir)
+	fmt.Fprintf(&b, "# (vigil refuses a key others may read; the unit keeps it read-only, even to its owner):\n")
+	fmt.Fprintf(&b, "if [ -d %s ]; then chown -R %s:%s %s; fi\n", o.KeyDir, o.User, o.Group, o.KeyDir)
 	if stateDirectory(o.DataDir) == "" {
 		fmt.Fprintf(&b, "install -d -m 0700 -o %s -g %s %s\n", o.User, o.Group, o.DataDir)
 	}
