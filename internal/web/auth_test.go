@@ -353,6 +353,39 @@ func TestLoginRateLimitPerUser(t *testing.T) {
 	}
 }
 
+// TestForwardedHeadersAreIgnored: a client that names other addresses in
+// X-Forwarded-For, X-Real-IP or Forwarded is still counted, limited and
+// audited by the address it connects from (no trusted proxy is
+// configurable: the headers are never read).
+func TestForwardedHeadersAreIgnored(t *testing.T) {
+	acc := accounts(t, t.TempDir())
+	s, err := New(Options{Listen: "127.0.0.1:0", Clock: clock.NewManual(t0), Logger: slog.New(slog.DiscardHandler), Accounts: acc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ln.Close()
+	h := s.Handler()
+	for i := 0; i <= DefaultLoginFailures; i++ {
+		body, _ := json.Marshal(loginRequest{User: "user-" + string(rune('a'+i)), Password: "wrong-password"})
+		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/api/login", strings.NewReader(string(body)))
+		r.RemoteAddr = "10.0.0.7:40000"
+		r.Header.Set("Content-Type", "application/json")
+		spoof := "198.51.100." + string(rune('1'+i))
+		r.Header.Set("X-Forwarded-For", spoof)
+		r.Header.Set("X-Real-IP", spoof)
+		r.Header.Set("Forwarded", "for="+spoof)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		want := http.StatusUnauthorized
+		if i == DefaultLoginFailures {
+			want = http.StatusTooManyRequests // the connecting address's limit
+		}
+		if w.Code != want {
+			t.Fatalf("login %d claiming %s: %d, want %d", i+1, spoof, w.Code, want)
+		}
+	}
+}
+
 func TestLoginAndActionsAreAudited(t *testing.T) {
 	f := authServer(t, "127.0.0.1:0")
 	b := f.client(t)
