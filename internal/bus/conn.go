@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-ids/vigil/internal/pki"
 )
 
 // ClientOptions say how to reach the bus and who is connecting.
@@ -58,12 +61,19 @@ type Conn struct {
 	JS   jetstream.JetStream
 	log  *slog.Logger
 	user string
+	// role is the role of the client certificate this connection was
+	// made with ("" for none).
+	role pki.Role
 }
 
 // MayMakeStreams says whether this connection's identity may be allowed
 // to make streams: false for the sensors' identity (SensorIdentity),
 // which the server never allows it; true otherwise, the server deciding.
-func (c *Conn) MayMakeStreams() bool { return c.user != SensorUser }
+// A connection made with a certificate of a role other than monitor is
+// never allowed either (PermissionsFor).
+func (c *Conn) MayMakeStreams() bool {
+	return c.user != SensorUser && (c.role == "" || c.role == pki.RoleMonitor)
+}
 
 // Connect opens a connection. It reconnects forever after a loss; loss and
 // recovery are logged.
@@ -127,6 +137,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 	if n > 1 {
 		return nil, errors.New("bus: give one of user/password, a credentials file or an NKey seed")
 	}
+	var role pki.Role
 	if o.CAFile != "" || o.CertFile != "" || o.ServerName != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
 		if o.CAFile != "" {
@@ -142,12 +153,25 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 				return nil, fmt.Errorf("bus: client certificate %s / key %s: %w", o.CertFile, o.KeyFile, err)
 			}
 			tc.Certificates = []tls.Certificate{cert}
+			// On a server that maps certificates to identities, the
+			// replies of a certificate of Vigil's CA come below a prefix
+			// of its role and name, the only inbox it may read.
+			if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+				if ou := leaf.Subject.OrganizationalUnit; len(ou) == 1 {
+					if r, err := pki.ParseRole(ou[0]); err == nil && leaf.Subject.CommonName != "" {
+						role = r
+						opts = append(opts, nats.CustomInboxPrefix(CertInboxPrefix(r, leaf.Subject.CommonName)))
+					}
+				}
+			}
 		}
 		opts = append(opts, nats.Secure(tc))
 	}
 	url := o.URL
 	if o.Embedded != nil {
-		url = o.Embedded.ClientURL()
+		// In-process: no socket, so no TLS even when the server's
+		// listener requires it (its URL would be tls://).
+		url = "nats://" + o.Embedded.Addr().String()
 	}
 	if url == "" {
 		return nil, errors.New("bus: no URL to connect to")
@@ -164,7 +188,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, log: lg, user: o.User}, nil
+	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role}, nil
 }
 
 // Close drains subscriptions and closes the connection.
