@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -252,5 +253,29 @@ func TestStampPublisher(t *testing.T) {
 		if got := ev.Attrs[AttrPublishedBy]; got != c.stamp {
 			t.Errorf("%s host %q: published_by %v, want %v", c.subject, c.host, got, c.stamp)
 		}
+	}
+}
+
+// TestStampPublisherAtAttributeLimit: an event already holding the most
+// attributes gets no new one (it would become invalid), but a claim it
+// carries is replaced all the same.
+func TestStampPublisherAtAttributeLimit(t *testing.T) {
+	full := func() map[string]any {
+		a := map[string]any{}
+		for i := range event.MaxAttrs {
+			a[fmt.Sprintf("a%d", i)] = int64(i)
+		}
+		return a
+	}
+	ev := event.Event{Host: "web-1", Attrs: full()}
+	if err := stampPublisher("vigil.obs.web-1", &ev); err != nil || len(ev.Attrs) != event.MaxAttrs {
+		t.Errorf("full event: err %v, %d attributes, want %d", err, len(ev.Attrs), event.MaxAttrs)
+	}
+	claim := full()
+	delete(claim, "a0")
+	claim[AttrPublishedBy] = "db-1"
+	ev = event.Event{Host: "web-1", Attrs: claim}
+	if err := stampPublisher("vigil.obs.web-1", &ev); err != nil || ev.Attrs[AttrPublishedBy] != "web-1" {
+		t.Errorf("full event with a claim: err %v, published_by %v", err, ev.Attrs[AttrPublishedBy])
 	}
 }

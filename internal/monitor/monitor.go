@@ -435,7 +435,12 @@ func stampPublisher(subject string, ev *event.Event) error {
 	if ev.Attrs == nil {
 		ev.Attrs = map[string]any{}
 	}
-	ev.Attrs[AttrPublishedBy] = token
+	// An event at the attribute limit without the attribute is left
+	// without it (adding one would make it invalid); one that carries it
+	// always has it replaced.
+	if _, claimed := ev.Attrs[AttrPublishedBy]; claimed || len(ev.Attrs) < event.MaxAttrs {
+		ev.Attrs[AttrPublishedBy] = token
+	}
 	return nil
 }
 
