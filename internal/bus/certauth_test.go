@@ -375,3 +375,41 @@ func TestCRLRequired(t *testing.T) {
 		t.Error("a client connected while the server has no CRL")
 	}
 }
+
+// TestClientChecksServerAgainstCRL: a client given the CRL admits only a
+// server whose monitor certificate is not revoked, and none while it has
+// no CRL.
+func TestClientChecksServerAgainstCRL(t *testing.T) {
+	b := newBusCA(t)
+	s := b.start(t, ServerOptions{})
+	cert, key := b.issue(t, pki.RoleAgent, "host-a")
+	opts := ClientOptions{URL: s.ClientURL(), CAFile: b.caFile(), CertFile: cert, KeyFile: key, CRLFile: b.crlFile(), ConnectTimeout: 2 * time.Second, Logger: testutil.Quiet()}
+	c := connect(t, opts)
+	if !mayPublish(t, c, "vigil.obs.host-a") {
+		t.Error("agent with a CRL refused its own subject")
+	}
+
+	missing := opts
+	missing.CRLFile = filepath.Join(b.dir, "none.pem")
+	if c, err := Connect(context.Background(), missing); err == nil {
+		c.Close()
+		t.Error("a client without its CRL admitted the server")
+	} else if !strings.Contains(err.Error(), "no CRL") {
+		t.Errorf("refused for another reason than the missing CRL: %v", err)
+	}
+
+	if _, err := b.ca.RevokeName("127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Connect(context.Background(), opts); err == nil {
+		c.Close()
+		t.Error("a client admitted a server whose certificate is revoked")
+	} else if !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("refused for another reason than the revocation: %v", err)
+	}
+	noCA := opts
+	noCA.CAFile = ""
+	if _, err := Connect(context.Background(), noCA); err == nil {
+		t.Error("a CRL without its CA accepted")
+	}
+}

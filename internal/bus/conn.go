@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/pki"
 )
 
@@ -37,6 +38,14 @@ type ClientOptions struct {
 	// TLS: CAFile verifies the server (system roots when empty); CertFile
 	// and KeyFile present a client certificate.
 	CAFile, CertFile, KeyFile, ServerName string
+	// CRLFile, with CAFile the certificate of Vigil's CA, makes the
+	// client admit only a server whose certificate is a monitor's of that
+	// CA and not on the CRL, read again every CRLRefresh
+	// (pki.DefaultCRLRefresh when zero) of Clock (the wall clock when
+	// nil). Without a usable CRL no server is admitted (fail closed).
+	CRLFile    string
+	CRLRefresh time.Duration
+	Clock      clock.Clock
 
 	// ConnectTimeout bounds the first connection (default 5 s).
 	ConnectTimeout time.Duration
@@ -61,6 +70,8 @@ type Conn struct {
 	JS   jetstream.JetStream
 	log  *slog.Logger
 	user string
+	// stopCRL ends the refresh of the CRL the server is checked against.
+	stopCRL func()
 	// role is the role of the client certificate this connection was
 	// made with ("" for none).
 	role pki.Role
@@ -138,6 +149,10 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		return nil, errors.New("bus: give one of user/password, a credentials file or an NKey seed")
 	}
 	var role pki.Role
+	stopCRL := func() {}
+	if o.CRLFile != "" && o.CAFile == "" {
+		return nil, fmt.Errorf("bus: CRL %s without the CA certificate that signed it", o.CRLFile)
+	}
 	if o.CAFile != "" || o.CertFile != "" || o.ServerName != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
 		if o.CAFile != "" {
@@ -165,6 +180,16 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 				}
 			}
 		}
+		if o.CRLFile != "" {
+			vctx, cancel := context.WithCancel(context.Background())
+			v, done, err := pki.OpenVerifier(vctx, o.CAFile, o.CRLFile, o.CRLRefresh, o.Clock, lg)
+			if err != nil {
+				cancel()
+				return nil, fmt.Errorf("bus: %w", err)
+			}
+			stopCRL = func() { cancel(); <-done }
+			tc.VerifyConnection = v.VerifyConnection(false, pki.RoleMonitor)
+		}
 		opts = append(opts, nats.Secure(tc))
 	}
 	url := o.URL
@@ -174,10 +199,12 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		url = "nats://" + o.Embedded.Addr().String()
 	}
 	if url == "" {
+		stopCRL()
 		return nil, errors.New("bus: no URL to connect to")
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
+		stopCRL()
 		return nil, fmt.Errorf("bus: connecting to %s: %w", redact(url), err)
 	}
 	if o.AckWait <= 0 {
@@ -186,15 +213,19 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(o.AckWait))
 	if err != nil {
 		nc.Close()
+		stopCRL()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role}, nil
+	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, stopCRL: stopCRL}, nil
 }
 
 // Close drains subscriptions and closes the connection.
 func (c *Conn) Close() {
 	if c == nil || c.NC == nil {
 		return
+	}
+	if c.stopCRL != nil {
+		defer c.stopCRL()
 	}
 	done := make(chan struct{})
 	c.NC.SetClosedHandler(func(*nats.Conn) { close(done) })

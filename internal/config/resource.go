@@ -80,6 +80,10 @@ type ClientTLS struct {
 	Cert       string `yaml:"cert"` // client certificate, when the server verifies clients
 	Key        string `yaml:"key"`
 	ServerName string `yaml:"server_name"`
+	// CRL, with ca the certificate of Vigil's CA, admits only a server
+	// whose monitor certificate is not on it (read again every 30 s; no
+	// server is admitted while it is missing or stale).
+	CRL string `yaml:"crl"`
 }
 
 // BusServer configures the embedded NATS server (vigil up, vigil monitor
@@ -724,6 +728,9 @@ func (b *BusClient) validate(p *Problems, path string) {
 	}
 	if (b.TLS.Cert == "") != (b.TLS.Key == "") {
 		p.Addf(Join(path, "tls"), "a client certificate needs both cert and key")
+	}
+	if b.TLS.CRL != "" && b.TLS.CA == "" {
+		p.Addf(Join(path, "tls.crl"), "a CRL needs tls.ca, the CA that signed it")
 	}
 }
 

@@ -282,7 +282,7 @@ func IdentityDir(dataDir string) string { return filepath.Join(dataDir, "bus") }
 func ClientOptions(c config.BusClient, name, defaultIdentity string) (bus.ClientOptions, error) {
 	o := bus.ClientOptions{
 		URL: c.URL, Name: name, User: c.User, Password: c.Password, CredsFile: c.Creds, NKeyFile: c.NKey,
-		CAFile: c.TLS.CA, CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, ServerName: c.TLS.ServerName,
+		CAFile: c.TLS.CA, CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, ServerName: c.TLS.ServerName, CRLFile: c.TLS.CRL,
 	}
 	if c.PasswordFile != "" {
 		pw, err := bus.ReadPassword(c.PasswordFile)
