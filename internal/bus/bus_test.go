@@ -235,21 +235,22 @@ func TestReportPublish(t *testing.T) {
 	}
 }
 
-// TestTLSAndCredentials runs the server with TLS, client-certificate
-// verification and users with permissions, and checks who gets in and
-// what they may do.
+// TestTLSAndCredentials runs the server with TLS and users with
+// permissions, and checks who gets in and what they may do.
 func TestTLSAndCredentials(t *testing.T) {
 	dir := t.TempDir()
-	pki := newPKI(t, dir)
+	tp := newPKI(t, dir)
 	s := startServer(t, ServerOptions{
-		TLS: ServerTLS{CertFile: pki.serverCert, KeyFile: pki.serverKey, ClientCAFile: pki.caFile},
+		// Without a client CA: TLS, and password identities (mutual TLS,
+		// where certificates are identities, is certauth_test.go's).
+		TLS: ServerTLS{CertFile: tp.serverCert, KeyFile: tp.serverKey},
 		Users: []User{
 			{Name: "monitor", Password: "m-secret"},
 			{Name: "agent", Password: "a-secret", Publish: []string{"vigil.obs.>", "$JS.API.>", "_INBOX.>"}, Subscribe: []string{"_INBOX.>"}},
 		},
 	})
 	url := s.ClientURL()
-	base := ClientOptions{URL: url, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}
+	base := ClientOptions{URL: url, CAFile: tp.caFile, CertFile: tp.clientCert, KeyFile: tp.clientKey}
 	ctx := context.Background()
 
 	good := base
@@ -262,8 +263,7 @@ func TestTLSAndCredentials(t *testing.T) {
 	for name, o := range map[string]ClientOptions{
 		"wrong password":     func() ClientOptions { x := base; x.User, x.Password = "monitor", "nope"; return x }(),
 		"no credentials":     base,
-		"no client cert":     {URL: url, CAFile: pki.caFile, User: "monitor", Password: "m-secret"},
-		"untrusted server":   {URL: url, User: "monitor", Password: "m-secret", CertFile: pki.clientCert, KeyFile: pki.clientKey},
+		"untrusted server":   {URL: url, User: "monitor", Password: "m-secret", CertFile: tp.clientCert, KeyFile: tp.clientKey},
 		"plain text to TLS":  {URL: strings.Replace(url, "tls://", "nats://", 1), User: "monitor", Password: "m-secret"},
 		"cert and two auths": func() ClientOptions { x := good; x.CredsFile = filepath.Join(dir, "none.creds"); return x }(),
 	} {
@@ -293,11 +293,11 @@ func TestTLSAndCredentials(t *testing.T) {
 	}
 }
 
-type pki struct{ caFile, serverCert, serverKey, clientCert, clientKey string }
+type testPKI struct{ caFile, serverCert, serverKey, clientCert, clientKey string }
 
 // newPKI makes a CA, a server certificate for 127.0.0.1 and a client
 // certificate, all signed by the CA.
-func newPKI(t *testing.T, dir string) pki {
+func newPKI(t *testing.T, dir string) testPKI {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{
@@ -332,7 +332,7 @@ func newPKI(t *testing.T, dir string) pki {
 		kder, _ := x509.MarshalECPrivateKey(key)
 		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "EC PRIVATE KEY", kder)
 	}
-	p := pki{caFile: write("ca.pem", "CERTIFICATE", caDER)}
+	p := testPKI{caFile: write("ca.pem", "CERTIFICATE", caDER)}
 	p.serverCert, p.serverKey = leaf("server", 2, x509.ExtKeyUsageServerAuth)
 	p.clientCert, p.clientKey = leaf("client", 3, x509.ExtKeyUsageClientAuth)
 	return p

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-ids/vigil/internal/clock"
+	"github.com/vigil-ids/vigil/internal/pki"
 )
 
 // ClientOptions say how to reach the bus and who is connecting.
@@ -34,6 +38,14 @@ type ClientOptions struct {
 	// TLS: CAFile verifies the server (system roots when empty); CertFile
 	// and KeyFile present a client certificate.
 	CAFile, CertFile, KeyFile, ServerName string
+	// CRLFile, with CAFile the certificate of Vigil's CA, makes the
+	// client admit only a server whose certificate is a monitor's of that
+	// CA and not on the CRL, read again every CRLRefresh
+	// (pki.DefaultCRLRefresh when zero) of Clock (the wall clock when
+	// nil). Without a usable CRL no server is admitted (fail closed).
+	CRLFile    string
+	CRLRefresh time.Duration
+	Clock      clock.Clock
 
 	// ConnectTimeout bounds the first connection (default 5 s).
 	ConnectTimeout time.Duration
@@ -58,12 +70,21 @@ type Conn struct {
 	JS   jetstream.JetStream
 	log  *slog.Logger
 	user string
+	// stopCRL ends the refresh of the CRL the server is checked against.
+	stopCRL func()
+	// role is the role of the client certificate this connection was
+	// made with ("" for none).
+	role pki.Role
 }
 
 // MayMakeStreams says whether this connection's identity may be allowed
 // to make streams: false for the sensors' identity (SensorIdentity),
 // which the server never allows it; true otherwise, the server deciding.
-func (c *Conn) MayMakeStreams() bool { return c.user != SensorUser }
+// A connection made with a certificate of a role other than monitor is
+// never allowed either (PermissionsFor).
+func (c *Conn) MayMakeStreams() bool {
+	return c.user != SensorUser && (c.role == "" || c.role == pki.RoleMonitor)
+}
 
 // Connect opens a connection. It reconnects forever after a loss; loss and
 // recovery are logged.
@@ -127,6 +148,11 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 	if n > 1 {
 		return nil, errors.New("bus: give one of user/password, a credentials file or an NKey seed")
 	}
+	var role pki.Role
+	stopCRL := func() {}
+	if o.CRLFile != "" && o.CAFile == "" {
+		return nil, fmt.Errorf("bus: CRL %s without the CA certificate that signed it", o.CRLFile)
+	}
 	if o.CAFile != "" || o.CertFile != "" || o.ServerName != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
 		if o.CAFile != "" {
@@ -142,18 +168,43 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 				return nil, fmt.Errorf("bus: client certificate %s / key %s: %w", o.CertFile, o.KeyFile, err)
 			}
 			tc.Certificates = []tls.Certificate{cert}
+			// On a server that maps certificates to identities, the
+			// replies of a certificate of Vigil's CA come below a prefix
+			// of its role and name, the only inbox it may read.
+			if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil {
+				if ou := leaf.Subject.OrganizationalUnit; len(ou) == 1 {
+					if r, err := pki.ParseRole(ou[0]); err == nil && leaf.Subject.CommonName != "" {
+						role = r
+						opts = append(opts, nats.CustomInboxPrefix(CertInboxPrefix(r, leaf.Subject.CommonName)))
+					}
+				}
+			}
+		}
+		if o.CRLFile != "" {
+			vctx, cancel := context.WithCancel(context.Background())
+			v, done, err := pki.OpenVerifier(vctx, o.CAFile, o.CRLFile, o.CRLRefresh, o.Clock, lg)
+			if err != nil {
+				cancel()
+				return nil, fmt.Errorf("bus: %w", err)
+			}
+			stopCRL = func() { cancel(); <-done }
+			tc.VerifyConnection = v.VerifyConnection(false, pki.RoleMonitor)
 		}
 		opts = append(opts, nats.Secure(tc))
 	}
 	url := o.URL
 	if o.Embedded != nil {
-		url = o.Embedded.ClientURL()
+		// In-process: no socket, so no TLS even when the server's
+		// listener requires it (its URL would be tls://).
+		url = "nats://" + o.Embedded.Addr().String()
 	}
 	if url == "" {
+		stopCRL()
 		return nil, errors.New("bus: no URL to connect to")
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
+		stopCRL()
 		return nil, fmt.Errorf("bus: connecting to %s: %w", redact(url), err)
 	}
 	if o.AckWait <= 0 {
@@ -162,15 +213,19 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(o.AckWait))
 	if err != nil {
 		nc.Close()
+		stopCRL()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, log: lg, user: o.User}, nil
+	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, stopCRL: stopCRL}, nil
 }
 
 // Close drains subscriptions and closes the connection.
 func (c *Conn) Close() {
 	if c == nil || c.NC == nil {
 		return
+	}
+	if c.stopCRL != nil {
+		defer c.stopCRL()
 	}
 	done := make(chan struct{})
 	c.NC.SetClosedHandler(func(*nats.Conn) { close(done) })

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/vigil-ids/vigil/internal/clock"
 )
 
 // ServerOptions configure the embedded NATS server.
@@ -31,6 +33,16 @@ type ServerOptions struct {
 	// AllowAnonymous lets a server without users accept any client: for
 	// tests and benchmarks on a bus of their own, never a monitor's.
 	AllowAnonymous bool
+	// AllowInsecure lets a server listen on an address other machines
+	// reach without mutual TLS and a CRL (the lab, inside its own network
+	// namespaces). Without it such a server is refused.
+	AllowInsecure bool
+	// MonitorScopes narrow, by monitor name, what a monitor's certificate
+	// allows (see MonitorScope).
+	MonitorScopes map[string]MonitorScope
+	// Clock tells the time for certificate and CRL checks and ticks the
+	// CRL refresh (the wall clock when nil).
+	Clock clock.Clock
 	// MaxStore bounds JetStream's disk use (0: no bound beyond the streams').
 	MaxStore int64
 	// Logger receives the server's own log lines.
@@ -38,8 +50,21 @@ type ServerOptions struct {
 }
 
 // ServerTLS is the embedded server's TLS material.
+//
+// With ClientCAFile (mutual TLS), ClientCAFile is the certificate of
+// Vigil's CA (internal/pki) and CRLFile its revocation list: every client
+// on the network presents a certificate that CA issued, and that
+// certificate is its identity. Its role (OU) and name (CN) give its
+// permissions (PermissionsFor); a certificate that is revoked, of no known
+// role, or checked while the CRL is missing or stale is refused (fail
+// closed). The CRL is read again every CRLRefresh (pki.DefaultCRLRefresh
+// when zero), and a connected client whose certificate is then refused
+// is disconnected. Password identities (Users) remain for in-process
+// connections only.
 type ServerTLS struct {
 	CertFile, KeyFile, ClientCAFile string
+	CRLFile                         string
+	CRLRefresh                      time.Duration
 }
 
 // User is one identity allowed on the embedded server.
@@ -67,6 +92,8 @@ type Server struct {
 	// with again: the directory given and the limits computed at start.
 	storeDir string
 	jsConfig server.JetStreamConfig
+	// stopAuth ends the CRL refresh of a server with mutual TLS.
+	stopAuth func()
 }
 
 // StartServer starts the embedded server and waits until it accepts
@@ -85,6 +112,10 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	}
+	loopback := isLoopback(host)
+	if !loopback && !o.AllowInsecure && (o.TLS.CertFile == "" || o.TLS.ClientCAFile == "" || o.TLS.CRLFile == "") {
+		return nil, fmt.Errorf("bus server: %s is reachable from other machines: it needs mutual TLS with Vigil's CA (a server certificate, the client CA and its CRL)", o.Listen)
 	}
 	if len(o.Users) == 0 && !o.AllowAnonymous {
 		return nil, errors.New("bus server: no identities: a server without users would accept any local process")
@@ -118,21 +149,20 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 		opts.TLSTimeout = 5
 		opts.TLSVerify = o.TLS.ClientCAFile != ""
 	}
-	for _, u := range o.Users {
-		su := &server.User{Username: u.Name, Password: u.Password}
-		if len(u.Publish) > 0 || len(u.Subscribe) > 0 || u.AllowResponses {
-			su.Permissions = &server.Permissions{}
-			if u.AllowResponses {
-				su.Permissions.Response = &server.ResponsePermission{MaxMsgs: 1, Expires: ResponseWindow}
-			}
-			if len(u.Publish) > 0 {
-				su.Permissions.Publish = &server.SubjectPermission{Allow: u.Publish}
-			}
-			if len(u.Subscribe) > 0 {
-				su.Permissions.Subscribe = &server.SubjectPermission{Allow: u.Subscribe}
-			}
+	var auth *certAuth
+	if o.TLS.ClientCAFile != "" {
+		if auth, err = newCertAuth(o, o.Logger.With("component", "bus-auth")); err != nil {
+			return nil, err
 		}
-		opts.Users = append(opts.Users, su)
+		if err := auth.reloader.Load(); err != nil && !loopback {
+			return nil, fmt.Errorf("bus server: listening on %s, reachable from other machines, without a usable CRL: %w", o.Listen, err)
+		}
+		opts.TLSConfig.VerifyConnection = auth.verifyConnection
+		opts.CustomClientAuthentication = auth
+	} else {
+		for _, u := range o.Users {
+			opts.Users = append(opts.Users, natsUser(u))
+		}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -153,7 +183,18 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 		ns.Shutdown()
 		return nil, errors.New("bus server: JetStream did not start")
 	}
-	return &Server{ns: ns, log: lg, storeDir: o.StoreDir, jsConfig: *ns.JetStreamConfig()}, nil
+	srv := &Server{ns: ns, log: lg, storeDir: o.StoreDir, jsConfig: *ns.JetStreamConfig()}
+	if auth != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		t := auth.ticker(o.Clock)
+		go func() {
+			defer close(done)
+			auth.run(ctx, t, ns)
+		}()
+		srv.stopAuth = func() { cancel(); <-done }
+	}
+	return srv, nil
 }
 
 // ClientURL is the URL clients use to reach the server.
@@ -167,6 +208,9 @@ func (s *Server) Addr() net.Addr { return s.ns.Addr() }
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	if s.stopAuth != nil {
+		s.stopAuth()
+	}
 }
 
 // SlowConsumers is how many times the server cut off a client that could
@@ -181,6 +225,16 @@ func (s *Server) SlowConsumers() int64 {
 
 // NumClients returns the number of connected clients.
 func (s *Server) NumClients() int { return s.ns.NumClients() }
+
+// isLoopback says whether a listen host is reachable from this machine
+// only ("" and unspecified addresses listen everywhere).
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 func serverTLSConfig(t ServerTLS) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)

@@ -80,6 +80,10 @@ type ClientTLS struct {
 	Cert       string `yaml:"cert"` // client certificate, when the server verifies clients
 	Key        string `yaml:"key"`
 	ServerName string `yaml:"server_name"`
+	// CRL, with ca the certificate of Vigil's CA, admits only a server
+	// whose monitor certificate is not on it (read again every 30 s; no
+	// server is admitted while it is missing or stale).
+	CRL string `yaml:"crl"`
 }
 
 // BusServer configures the embedded NATS server (vigil up, vigil monitor
@@ -92,6 +96,18 @@ type BusServer struct {
 	// TLS and credentials. Off by default.
 	AllowInsecure bool      `yaml:"allow_insecure"`
 	JetStream     JetStream `yaml:"jetstream"`
+	// Monitors narrow what monitors' certificates allow on a bus with
+	// mutual TLS: the children a monitor may send configuration requests
+	// to, and the hosts whose effectors and agents it may ask (docs/BUS.md).
+	Monitors []BusMonitorScope `yaml:"monitors"`
+}
+
+// BusMonitorScope is one monitor's reach on the bus. No children: it asks
+// no monitor; no hosts: it owns every host.
+type BusMonitorScope struct {
+	Name     string   `yaml:"name"`
+	Children []string `yaml:"children"`
+	Hosts    []string `yaml:"hosts"`
 }
 
 // ServerTLS is the server side of TLS.
@@ -99,6 +115,12 @@ type ServerTLS struct {
 	Cert     string `yaml:"cert"`
 	Key      string `yaml:"key"`
 	ClientCA string `yaml:"client_ca"` // when set, clients must present a certificate it signs
+	// CRL is the revocation list of the client CA (Vigil's CA,
+	// internal/pki), needed with client_ca: a client certificate is its
+	// identity, checked against the CRL, read again every CRLRefresh
+	// (30 s when zero).
+	CRL        string        `yaml:"crl"`
+	CRLRefresh time.Duration `yaml:"crl_refresh"`
 }
 
 // BusUser is one identity allowed on the embedded server, with the
@@ -707,6 +729,9 @@ func (b *BusClient) validate(p *Problems, path string) {
 	if (b.TLS.Cert == "") != (b.TLS.Key == "") {
 		p.Addf(Join(path, "tls"), "a client certificate needs both cert and key")
 	}
+	if b.TLS.CRL != "" && b.TLS.CA == "" {
+		p.Addf(Join(path, "tls.crl"), "a CRL needs tls.ca, the CA that signed it")
+	}
 }
 
 func (s *BusServer) validate(p *Problems, path string) {
@@ -721,6 +746,26 @@ func (s *BusServer) validate(p *Problems, path string) {
 	}
 	if s.TLS.ClientCA != "" && s.TLS.Cert == "" {
 		p.Addf(Join(path, "tls.client_ca"), "verifying clients needs the server's own cert and key")
+	}
+	if s.TLS.ClientCA != "" && s.TLS.CRL == "" {
+		p.Addf(Join(path, "tls.crl"), "missing: client certificates (tls.client_ca) are checked against the CA's CRL (pki/crl.pem)")
+	}
+	if s.TLS.CRL != "" && s.TLS.ClientCA == "" {
+		p.Addf(Join(path, "tls.crl"), "a CRL needs tls.client_ca, the CA that signed it")
+	}
+	if s.TLS.CRLRefresh < 0 {
+		p.Addf(Join(path, "tls.crl_refresh"), "must not be negative")
+	}
+	monitors := map[string]bool{}
+	for i, m := range s.Monitors {
+		mpath := Index(Join(path, "monitors"), i)
+		switch {
+		case m.Name == "":
+			p.Addf(mpath, "missing %q", "name")
+		case monitors[m.Name]:
+			p.Addf(Join(mpath, "name"), "monitor %q listed twice", m.Name)
+		}
+		monitors[m.Name] = true
 	}
 	for _, f := range []struct{ name, file string }{{"tls.cert", s.TLS.Cert}, {"tls.key", s.TLS.Key}, {"tls.client_ca", s.TLS.ClientCA}} {
 		checkFile(p, Join(path, f.name), f.file)
@@ -749,8 +794,8 @@ func (s *BusServer) validate(p *Problems, path string) {
 			}
 		}
 	}
-	if err == nil && !isLoopback(host) && !s.AllowInsecure && (s.TLS.Cert == "" || len(s.Users) == 0) {
-		p.Addf(Join(path, "listen"), "%s is reachable from other machines: configure server.tls and server.users (or set allow_insecure: true)", s.Listen)
+	if err == nil && !isLoopback(host) && !s.AllowInsecure && (s.TLS.Cert == "" || s.TLS.ClientCA == "" || s.TLS.CRL == "") {
+		p.Addf(Join(path, "listen"), "%s is reachable from other machines: configure mutual TLS with Vigil's CA: server.tls.cert, key, client_ca and crl (docs/BUS.md; allow_insecure: true only on an isolated network)", s.Listen)
 	}
 	if s.JetStream.MaxBytes < 0 {
 		p.Addf(Join(path, "jetstream.max_bytes"), "must not be negative")

@@ -33,6 +33,7 @@ const otherSubjects = "(other subjects)"
 type badLog struct {
 	log   *slog.Logger
 	clock clock.Clock
+	text  string // the line's message
 	mu    sync.Mutex
 	subj  map[string]*badEntry
 }
@@ -43,7 +44,12 @@ type badEntry struct {
 }
 
 func newBadLog(log *slog.Logger, c clock.Clock) *badLog {
-	return &badLog{log: log, clock: c, subj: map[string]*badEntry{}}
+	return newBadLogText(log, c, "message on the bus is not an event; skipped")
+}
+
+// newBadLogText is a badLog whose lines say text.
+func newBadLogText(log *slog.Logger, c clock.Clock, text string) *badLog {
+	return &badLog{log: log, clock: c, text: text, subj: map[string]*badEntry{}}
 }
 
 // note records one undecodable message of source src on subject, and logs
@@ -74,7 +80,7 @@ func (b *badLog) note(src, subject string, data []byte, err error) {
 	skipped := e.skipped
 	e.last, e.skipped = now, 0
 	b.mu.Unlock()
-	b.log.Warn("message on the bus is not an event; skipped",
+	b.log.Warn(b.text,
 		"source", src, "subject", printable(subject, badLogText), "bytes", len(data),
 		"err", printable(err.Error(), badLogText), "head", printable(string(data[:min(len(data), badLogHead)]), 4*badLogHead),
 		"skipped_since_last", skipped)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/store"
 	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
@@ -168,5 +170,112 @@ func TestPrintable(t *testing.T) {
 		if got := printable(in, 200); got != want {
 			t.Errorf("printable(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestObservationAboutAnotherHostDropped publishes, on host a's
+// observation subject, observations about host b (as an agent for a
+// might try): the monitor drops and counts them, logs a line, and stores
+// a's own observations stamped with their publisher, whatever their
+// payload claimed.
+func TestObservationAboutAnotherHostDropped(t *testing.T) {
+	_, conn := startBus(t)
+	var logs lockedBuffer
+	clk := clock.NewManual(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	cfg := loadConfig(t, crashCfg, nil)
+	mon := run(t, Options{Config: cfg, Conn: conn("m"), Clock: clk, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	<-mon.m.Ready()
+	pub := conn("pub")
+	ctx := context.Background()
+	ids := event.NewRandomIDs()
+	forged := hostEvents(ids, time.Now().UTC(), "host-b", event.TypeSysCPU, 4)
+	for i := range forged {
+		if _, err := pub.JS.Publish(ctx, bus.ObsSubject("host-a"), forged[i].AppendCompact(nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := hostEvents(ids, time.Now().UTC(), "host-a", event.TypeSysCPU, 3)
+	for i := range own {
+		own[i].Attrs["published_by"] = "host-b" // a claim the monitor ignores
+	}
+	if _, err := pub.PublishEvents(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "host-a's events stored", func() bool { return mon.m.Store().Stats().EventsWritten == 3 })
+	if n := promtest.ToFloat64(mon.m.met.misrouted.WithLabelValues("obs")); n != 4 {
+		t.Errorf("misrouted %v, want 4", n)
+	}
+	stored, err := mon.m.Store().Events(ctx, store.Filter{Type: event.TypeSysCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 3 {
+		t.Fatalf("%d events stored, want host-a's 3", len(stored))
+	}
+	for _, ev := range stored {
+		if ev.Host != "host-a" || ev.Attrs[AttrPublishedBy] != "host-a" {
+			t.Errorf("stored %s host %q published_by %v, want host-a's own", ev.ID, ev.Host, ev.Attrs[AttrPublishedBy])
+		}
+	}
+	n := 0
+	logs.mu.Lock()
+	for _, ln := range strings.Split(logs.b.String(), "\n") {
+		if strings.Contains(ln, "observation about another host than its publisher") {
+			n++
+		}
+	}
+	logs.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d log lines for one subject within 10 s, want 1", n)
+	}
+}
+
+func TestStampPublisher(t *testing.T) {
+	for _, c := range []struct {
+		subject, host, ip string
+		ok                bool
+		stamp             any
+	}{
+		{"vigil.obs.web-1", "web-1", "", true, "web-1"},
+		{"vigil.live.web_1", "web.1", "", true, "web_1"}, // the token of the host
+		{"vigil.obs.10_0_0_3", "", "10.0.0.3", true, "10_0_0_3"},
+		{"vigil.obs.gw-1", "", "10.0.0.3", true, "gw-1"}, // a record about an address names no host
+		{"vigil.obs.web-1", "web-2", "", false, nil},
+		{"vigil.live.web-1", "web-2", "10.0.0.3", false, nil},
+		{"vigil.obs.web-1.extra", "web-1", "", false, nil},
+		{"custom.feed", "anything", "", true, nil}, // not an observation subject: left alone
+	} {
+		ev := event.Event{Host: c.host, IP: c.ip}
+		err := stampPublisher(c.subject, &ev)
+		if (err == nil) != c.ok {
+			t.Errorf("%s host %q ip %q: err %v, want ok %v", c.subject, c.host, c.ip, err, c.ok)
+		}
+		if got := ev.Attrs[AttrPublishedBy]; got != c.stamp {
+			t.Errorf("%s host %q: published_by %v, want %v", c.subject, c.host, got, c.stamp)
+		}
+	}
+}
+
+// TestStampPublisherAtAttributeLimit: an event already holding the most
+// attributes gets no new one (it would become invalid), but a claim it
+// carries is replaced all the same.
+func TestStampPublisherAtAttributeLimit(t *testing.T) {
+	full := func() map[string]any {
+		a := map[string]any{}
+		for i := range event.MaxAttrs {
+			a[fmt.Sprintf("a%d", i)] = int64(i)
+		}
+		return a
+	}
+	ev := event.Event{Host: "web-1", Attrs: full()}
+	if err := stampPublisher("vigil.obs.web-1", &ev); err != nil || len(ev.Attrs) != event.MaxAttrs {
+		t.Errorf("full event: err %v, %d attributes, want %d", err, len(ev.Attrs), event.MaxAttrs)
+	}
+	claim := full()
+	delete(claim, "a0")
+	claim[AttrPublishedBy] = "db-1"
+	ev = event.Event{Host: "web-1", Attrs: claim}
+	if err := stampPublisher("vigil.obs.web-1", &ev); err != nil || ev.Attrs[AttrPublishedBy] != "web-1" {
+		t.Errorf("full event with a claim: err %v, published_by %v", err, ev.Attrs[AttrPublishedBy])
 	}
 }

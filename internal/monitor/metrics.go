@@ -12,6 +12,7 @@ type metrics struct {
 	eventsIn      *prometheus.CounterVec
 	filtered      *prometheus.CounterVec
 	decodeErrors  *prometheus.CounterVec
+	misrouted     *prometheus.CounterVec
 	duplicates    prometheus.Counter
 	reports       *prometheus.CounterVec
 	engineErrors  *prometheus.CounterVec
@@ -32,6 +33,9 @@ func newCounters(monitor string) *metrics {
 		}, []string{"source"}),
 		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_decode_errors_total", Help: "Messages that did not decode as events, by source.", ConstLabels: labels,
+		}, []string{"source"}),
+		misrouted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_events_misrouted_total", Help: "Observations dropped because their host is not the one their subject names (its publisher's), by source.", ConstLabels: labels,
 		}, []string{"source"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_events_duplicate_total", Help: "Redelivered events recognised by id, by the de-duplication window or by the store.", ConstLabels: labels,
@@ -71,7 +75,7 @@ func newMetrics(reg prometheus.Registerer, m *Monitor) *metrics {
 	counter := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f)
 	}
-	reg.MustRegister(met.eventsIn, met.filtered, met.decodeErrors, met.duplicates, met.reports, met.engineErrors, met.publishErrors, met.storeDropped, met.engineDropped,
+	reg.MustRegister(met.eventsIn, met.filtered, met.decodeErrors, met.misrouted, met.duplicates, met.reports, met.engineErrors, met.publishErrors, met.storeDropped, met.engineDropped,
 		gauge("vigil_store_lag_items", "Events and reports accepted but not yet committed to the store.", func() float64 { return float64(st.Stats().Queued) }),
 		gauge("vigil_store_lag_seconds", "Age of the oldest item waiting for the store.", func() float64 { return st.Stats().OldestQueued.Seconds() }),
 		counter("vigil_store_events_written_total", "Events committed to the store.", func() float64 { return float64(st.Stats().EventsWritten) }),

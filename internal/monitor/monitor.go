@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +75,9 @@ type Monitor struct {
 	dedup    *dedup
 	acks     *acker
 	bad      *badLog
+	// misrouted logs observations about another host than their
+	// subject's (stampPublisher).
+	misrouted *badLog
 
 	in        chan item
 	hardStop  chan struct{}
@@ -110,6 +114,7 @@ type source struct {
 	in        prometheus.Counter
 	filtered  prometheus.Counter
 	decodeErr prometheus.Counter
+	misrouted prometheus.Counter
 	// inserted counts the store's verdict on one of this source's events
 	// (store.Item.Inserted): made once, so the hot path allocates nothing.
 	inserted func(fresh bool)
@@ -121,6 +126,7 @@ func (m *Monitor) newSource(name string, f *filter) *source {
 		in:        m.met.eventsIn.WithLabelValues(name),
 		filtered:  m.met.filtered.WithLabelValues(name),
 		decodeErr: m.met.decodeErrors.WithLabelValues(name),
+		misrouted: m.met.misrouted.WithLabelValues(name),
 	}
 	src.inserted = func(fresh bool) {
 		if fresh {
@@ -188,6 +194,7 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 	}
 	m.store = st
 	m.bad = newBadLog(m.log, o.Clock)
+	m.misrouted = newBadLogText(m.log, o.Clock, "observation about another host than its publisher's; dropped")
 	m.met = newMetrics(o.Registerer, m)
 	if err := m.buildUnit(ctx, o.Responses); err != nil {
 		_ = st.Close()
@@ -382,12 +389,59 @@ func (m *Monitor) receive(src *source, msg *bus.Msg) {
 		m.push(item{msg: msg, src: src})
 		return
 	}
+	if err := stampPublisher(msg.Subject, &ev); err != nil {
+		src.misrouted.Inc()
+		m.misrouted.note(src.name, msg.Subject, msg.Data, err)
+		m.push(item{msg: msg, src: src})
+		return
+	}
 	if src.filter != nil && !src.filter.keep(&ev) {
 		src.filtered.Inc()
 		m.push(item{msg: msg, src: src})
 		return
 	}
 	m.push(item{ev: &ev, msg: msg, src: src})
+}
+
+// AttrPublishedBy is the attribute in which the monitor records who
+// published an observation: the host token of its subject
+// (vigil.obs.<token>, vigil.live.<token>), which on a bus with mutual TLS
+// only the certificate of that name may publish to.
+const AttrPublishedBy = "published_by"
+
+// stampPublisher checks an observation received on subject against the
+// subject's host token, its publisher's: an observation about another
+// host is refused (an agent speaks for its own host only). A matching one
+// gets AttrPublishedBy, whatever its payload said, as does one with no
+// host (a network record about an address). Subjects outside the
+// observation spaces are left alone.
+func stampPublisher(subject string, ev *event.Event) error {
+	var token string
+	switch {
+	case strings.HasPrefix(subject, bus.PrefixObs):
+		token = subject[len(bus.PrefixObs):]
+	case strings.HasPrefix(subject, bus.PrefixLive):
+		token = subject[len(bus.PrefixLive):]
+	default:
+		return nil
+	}
+	// A record about an address only (a network sensor's) names no host
+	// to check; it is stamped all the same.
+	if ev.Host != "" {
+		if got := bus.Token(ev.Host); got != token {
+			return fmt.Errorf("the event's host %q (token %q) is not the publisher's %q", ev.Host, got, token)
+		}
+	}
+	if ev.Attrs == nil {
+		ev.Attrs = map[string]any{}
+	}
+	// An event at the attribute limit without the attribute is left
+	// without it (adding one would make it invalid); one that carries it
+	// always has it replaced.
+	if _, claimed := ev.Attrs[AttrPublishedBy]; claimed || len(ev.Attrs) < event.MaxAttrs {
+		ev.Attrs[AttrPublishedBy] = token
+	}
+	return nil
 }
 
 // receiveReport takes a subscribed monitor's report.

@@ -247,8 +247,16 @@ func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger)
 		StoreDir: filepath.Join(dataDir, "jetstream"),
 		TLS: bus.ServerTLS{
 			CertFile: cfg.Resolve(sc.TLS.Cert), KeyFile: cfg.Resolve(sc.TLS.Key), ClientCAFile: cfg.Resolve(sc.TLS.ClientCA),
+			CRLFile: cfg.Resolve(sc.TLS.CRL), CRLRefresh: sc.TLS.CRLRefresh,
 		},
-		Logger: log,
+		AllowInsecure: sc.AllowInsecure,
+		Logger:        log,
+	}
+	for _, m := range sc.Monitors {
+		if so.MonitorScopes == nil {
+			so.MonitorScopes = map[string]bus.MonitorScope{}
+		}
+		so.MonitorScopes[m.Name] = bus.MonitorScope{Children: m.Children, Hosts: m.Hosts}
 	}
 	for _, u := range sc.Users {
 		if u.User == bus.MonitorUser || u.User == bus.SensorUser {
@@ -276,7 +284,7 @@ func IdentityDir(dataDir string) string { return filepath.Join(dataDir, "bus") }
 func ClientOptions(c config.BusClient, name, defaultIdentity string) (bus.ClientOptions, error) {
 	o := bus.ClientOptions{
 		URL: c.URL, Name: name, User: c.User, Password: c.Password, CredsFile: c.Creds, NKeyFile: c.NKey,
-		CAFile: c.TLS.CA, CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, ServerName: c.TLS.ServerName,
+		CAFile: c.TLS.CA, CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, ServerName: c.TLS.ServerName, CRLFile: c.TLS.CRL,
 	}
 	if c.PasswordFile != "" {
 		pw, err := bus.ReadPassword(c.PasswordFile)
