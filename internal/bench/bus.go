@@ -47,23 +47,26 @@ type BusOptions struct {
 	Progress io.Writer
 	// Only, when set, runs only the phases whose name contains it.
 	Only string
-	// TLS runs each phase twice, in plaintext and over mutual TLS (a CA
-	// and certificates made for the run with internal/pki, ECDSA P-256,
-	// the server requiring client certificates), so the cost of mTLS is
-	// read beside its baseline in the same run.
+	// TLS runs each phase twice, in plaintext and over TLS (a CA and the
+	// server's certificate made for the run with internal/pki, ECDSA
+	// P-256, every client verifying it), so the cost of encrypting the
+	// bus is read beside its baseline in the same run. Client
+	// certificates are not used: a server that requires them maps each to
+	// its role's permissions (docs/BUS.md), and no role may publish the
+	// bench's synthetic subjects; what they add is a handshake per
+	// connection and a cached permission check per message.
 	TLS bool
 
 	tls *tlsFiles
 }
 
-// tlsFiles are the run's certificates: the CA, the server's and the
-// clients'.
+// tlsFiles are the run's certificates: the CA and the server's.
 type tlsFiles struct {
-	ca, serverCert, serverKey, clientCert, clientKey string
+	ca, serverCert, serverKey string
 }
 
-// makeTLS makes a CA in dir and certificates for the server (127.0.0.1)
-// and the clients.
+// makeTLS makes a CA in dir and a certificate for the server
+// (127.0.0.1).
 func makeTLS(dir string) (*tlsFiles, error) {
 	ca, err := pki.Init(filepath.Join(dir, "ca"), pki.InitOptions{Name: "Vigil bench CA"})
 	if err != nil {
@@ -73,7 +76,7 @@ func makeTLS(dir string) (*tlsFiles, error) {
 	for _, c := range []struct {
 		name      string
 		cert, key *string
-	}{{"127.0.0.1", &f.serverCert, &f.serverKey}, {"bench-client", &f.clientCert, &f.clientKey}} {
+	}{{"127.0.0.1", &f.serverCert, &f.serverKey}} {
 		is, err := ca.Issue(pki.RoleMonitor, c.name, 0)
 		if err != nil {
 			return nil, err
@@ -115,7 +118,7 @@ type Phase struct {
 	SlowConsumers int64  `json:"slow_consumers"`
 	// Stored is how many events the store held at the end (monitor phases).
 	Stored int `json:"stored"`
-	// VsPlain is, for a phase over mutual TLS, its rate over the same
+	// VsPlain is, for a phase over TLS, its rate over the same
 	// phase's in plaintext just before it.
 	VsPlain float64 `json:"vs_plaintext,omitempty"`
 }
@@ -219,7 +222,7 @@ func RunBus(ctx context.Context, o BusOptions) (BusResult, error) {
 			po.tls = tf
 			name := ph.name
 			if tf != nil {
-				name += " mTLS"
+				name += " TLS"
 			}
 			p, err := ph.run(ctx, filepath.Join(dir, fmt.Sprintf("phase%d-%d", i, j)), po)
 			if err != nil {
@@ -299,8 +302,8 @@ func newRig(ctx context.Context, dir string, o BusOptions) (*rig, error) {
 	so := bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "jetstream"), AllowAnonymous: true, Logger: o.Logger}
 	co := bus.ClientOptions{Logger: o.Logger}
 	if t := o.tls; t != nil {
-		so.TLS = bus.ServerTLS{CertFile: t.serverCert, KeyFile: t.serverKey, ClientCAFile: t.ca}
-		co.CAFile, co.CertFile, co.KeyFile = t.ca, t.clientCert, t.clientKey
+		so.TLS = bus.ServerTLS{CertFile: t.serverCert, KeyFile: t.serverKey}
+		co.CAFile = t.ca
 	}
 	srv, err := bus.StartServer(ctx, so)
 	if err != nil {

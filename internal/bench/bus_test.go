@@ -44,7 +44,7 @@ func TestRunBus(t *testing.T) {
 	}
 }
 
-// TestRunBusTLS runs a phase in plaintext and over mutual TLS: both carry
+// TestRunBusTLS runs a phase in plaintext and over TLS: both carry
 // every event, and the TLS phase says its ratio to the plaintext one.
 func TestRunBusTLS(t *testing.T) {
 	if testing.Short() {
@@ -57,7 +57,7 @@ func TestRunBusTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Phases) != 2 || res.Phases[0].Name != "monitor stored via JetStream" || res.Phases[1].Name != "monitor stored via JetStream mTLS" {
+	if len(res.Phases) != 2 || res.Phases[0].Name != "monitor stored via JetStream" || res.Phases[1].Name != "monitor stored via JetStream TLS" {
 		t.Fatalf("phases %+v", res.Phases)
 	}
 	for _, p := range res.Phases {
@@ -66,6 +66,6 @@ func TestRunBusTLS(t *testing.T) {
 		}
 	}
 	if r := res.Phases[1].VsPlain; r <= 0 || !strings.Contains(progress.String(), "of plaintext") {
-		t.Errorf("the mTLS phase's ratio %v; progress:\n%s", r, progress.String())
+		t.Errorf("the TLS phase's ratio %v; progress:\n%s", r, progress.String())
 	}
 }

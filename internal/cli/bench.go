@@ -144,7 +144,7 @@ func benchBusCmd(e *env) *cobra.Command {
 	fs.StringVar(&o.Dir, "dir", "", "directory for the phases' data (default: a temporary one)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&o.Only, "only", "", "run only the phases whose name contains this text")
-	fs.BoolVar(&o.TLS, "tls", false, "run each phase in plaintext and then over mutual TLS (certificates made for the run), and print the ratio")
+	fs.BoolVar(&o.TLS, "tls", false, "run each phase in plaintext and then over TLS (a certificate made for the run), and print the ratio")
 	return cmd
 }
 
