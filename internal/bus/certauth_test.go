@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,6 +215,50 @@ func TestNetsensorCertificatePermissions(t *testing.T) {
 		if maySubscribe(t, ns, subj) {
 			t.Errorf("netsensor gw-1 may subscribe to %s", subj)
 		}
+	}
+}
+
+// TestNetsensorPublishesUnderItsOwnID: a network sensor's records are
+// about the addresses it saw, but its certificate lets it publish on its
+// own id's subjects only: its connection routes every record there, and
+// the stream takes them all, durable and live.
+func TestNetsensorPublishesUnderItsOwnID(t *testing.T) {
+	b := newBusCA(t)
+	s := b.start(t, ServerOptions{})
+	ctx := context.Background()
+	mon := b.mustDial(t, s, pki.RoleMonitor, "mon-1")
+	if err := mon.EnsureStreams(ctx, StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := mon.NC.SubscribeSync(PrefixLive + ">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := b.mustDial(t, s, pki.RoleNetsensor, "gw-1")
+	evs := makeEvents(4, "")
+	for i := range evs {
+		evs[i].IP = fmt.Sprintf("198.51.100.%d", i+1)
+	}
+	if n, err := ns.PublishEvents(ctx, evs); err != nil || n != 4 {
+		t.Fatalf("the sensor published %d of 4: %v", n, err)
+	}
+	if err := ns.PublishEventCore(&evs[0]); err != nil {
+		t.Fatal(err)
+	}
+	info, err := mon.JS.Stream(ctx, StreamObs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := info.Info(ctx, jetstream.WithSubjectFilter(PrefixObs+">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State.Msgs != 4 || st.State.Subjects[ObsSubject("gw-1")] != 4 {
+		t.Errorf("stream holds %d messages on %v, want 4 on %s", st.State.Msgs, st.State.Subjects, ObsSubject("gw-1"))
+	}
+	m, err := live.NextMsg(5 * time.Second)
+	if err != nil || m.Subject != LiveSubject("gw-1") {
+		t.Errorf("live record on %v: %v", m, err)
 	}
 }
 

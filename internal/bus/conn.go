@@ -75,6 +75,10 @@ type Conn struct {
 	// role is the role of the client certificate this connection was
 	// made with ("" for none).
 	role pki.Role
+	// route, when set, is the token every observation is published
+	// under, whatever it is about: a network sensor's certificate lets it
+	// publish on its own id's subjects only (docs/BUS.md).
+	route string
 }
 
 // MayMakeStreams says whether this connection's identity may be allowed
@@ -149,6 +153,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		return nil, errors.New("bus: give one of user/password, a credentials file or an NKey seed")
 	}
 	var role pki.Role
+	var route string
 	stopCRL := func() {}
 	if o.CRLFile != "" && o.CAFile == "" {
 		return nil, fmt.Errorf("bus: CRL %s without the CA certificate that signed it", o.CRLFile)
@@ -175,6 +180,9 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 				if ou := leaf.Subject.OrganizationalUnit; len(ou) == 1 {
 					if r, err := pki.ParseRole(ou[0]); err == nil && leaf.Subject.CommonName != "" {
 						role = r
+						if r == pki.RoleNetsensor {
+							route = leaf.Subject.CommonName
+						}
 						opts = append(opts, nats.CustomInboxPrefix(CertInboxPrefix(r, leaf.Subject.CommonName)))
 					}
 				}
@@ -216,7 +224,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		stopCRL()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, stopCRL: stopCRL}, nil
+	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, route: route, stopCRL: stopCRL}, nil
 }
 
 // Close drains subscriptions and closes the connection.

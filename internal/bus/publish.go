@@ -23,7 +23,7 @@ const publishWindow = 4096
 // valid (normalised).
 func (c *Conn) PublishEvents(ctx context.Context, events []event.Event) (int, error) {
 	return c.publishAcked(ctx, len(events),
-		func(i int) *nats.Msg { return eventMsg(ObsSubject(subjectHost(&events[i])), &events[i]) },
+		func(i int) *nats.Msg { return eventMsg(ObsSubject(c.routeOf(subjectHost(&events[i]))), &events[i]) },
 		func(i int) string { return "event " + events[i].ID })
 }
 
@@ -70,7 +70,7 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 // subject (core NATS): no acknowledgement, no stream, the lowest latency.
 func (c *Conn) PublishEventCore(ev *event.Event) error {
 	data := ev.AppendCompact(make([]byte, 0, 256))
-	if err := c.NC.Publish(LiveSubject(subjectHost(ev)), data); err != nil {
+	if err := c.NC.Publish(LiveSubject(c.routeOf(subjectHost(ev))), data); err != nil {
 		return fmt.Errorf("bus: publishing event %s: %w", ev.ID, err)
 	}
 	return nil
@@ -84,6 +84,15 @@ func (c *Conn) PublishReport(ctx context.Context, monitor string, r *event.Repor
 		return fmt.Errorf("bus: publishing report %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// routeOf is the subject token of an observation about host: host, or the
+// connection's own route when it has one.
+func (c *Conn) routeOf(host string) string {
+	if c.route != "" {
+		return c.route
+	}
+	return host
 }
 
 // subjectHost is the entity an event routes by: its host, else its IP.

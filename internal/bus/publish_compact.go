@@ -33,7 +33,7 @@ func (c *Conn) PublishCompactEvents(ctx context.Context, recs [][]byte) (int, er
 			if host == "" {
 				host = keys[i].IP
 			}
-			m := nats.NewMsg(ObsSubject(host))
+			m := nats.NewMsg(ObsSubject(c.routeOf(host)))
 			m.Data = recs[i]
 			m.Header.Set(jetstream.MsgIDHeader, keys[i].ID)
 			return m
