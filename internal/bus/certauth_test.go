@@ -262,6 +262,33 @@ func TestNetsensorPublishesUnderItsOwnID(t *testing.T) {
 	}
 }
 
+// TestRefusedPublishSaysSo: an agent's durable publish about another host
+// is refused by the server and never acknowledged; the error says the
+// bus refused this identity that subject (ErrRefused), not that the bus
+// was slow.
+func TestRefusedPublishSaysSo(t *testing.T) {
+	b := newBusCA(t)
+	s := b.start(t, ServerOptions{})
+	ctx := context.Background()
+	if err := b.mustDial(t, s, pki.RoleMonitor, "mon-1").EnsureStreams(ctx, StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := b.issue(t, pki.RoleAgent, "host-a")
+	agent, err := Connect(ctx, ClientOptions{URL: s.ClientURL(), CAFile: b.caFile(), CertFile: cert, KeyFile: key,
+		ConnectTimeout: 2 * time.Second, AckWait: time.Second, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(agent.Close)
+	if n, err := agent.PublishEvents(ctx, makeEvents(2, "host-a")); err != nil || n != 2 {
+		t.Fatalf("its own host: %d, %v", n, err)
+	}
+	n, err := agent.PublishEvents(ctx, makeEvents(2, "host-b"))
+	if n != 0 || !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), `publishing on vigil.obs.host-b`) {
+		t.Errorf("another host: %d published, error %v; want none, and an error saying the bus refused vigil.obs.host-b", n, err)
+	}
+}
+
 func TestMonitorCertificateDoesItsWork(t *testing.T) {
 	b := newBusCA(t)
 	s := b.start(t, ServerOptions{MonitorScopes: map[string]MonitorScope{"mon-1": {Children: []string{"edge-1"}}}})

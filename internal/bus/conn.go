@@ -75,6 +75,10 @@ type Conn struct {
 	// role is the role of the client certificate this connection was
 	// made with ("" for none).
 	role pki.Role
+	// denied keeps the server's refusals of this connection's publishes
+	// (permissions violations), so that a publish that is then never
+	// acknowledged says why.
+	denied *refusals
 	// route, when set, is the token every observation is published
 	// under, whatever it is about: a network sensor's certificate lets it
 	// publish on its own id's subjects only (docs/BUS.md).
@@ -103,6 +107,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < o.ConnectTimeout {
 		o.ConnectTimeout = max(time.Until(d), time.Millisecond)
 	}
+	denied := &refusals{}
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.Timeout(o.ConnectTimeout),
@@ -121,6 +126,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 				lg.Warn("bus subscription error", "subject", sub.Subject, "err", err)
 				return
 			}
+			denied.note(err)
 			lg.Warn("bus error", "err", err)
 		}),
 	}
@@ -224,7 +230,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		stopCRL()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, route: route, stopCRL: stopCRL}, nil
+	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, route: route, denied: denied, stopCRL: stopCRL}, nil
 }
 
 // Close drains subscriptions and closes the connection.

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -38,6 +39,9 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
+			if denied := c.denied.of(f.Msg().Subject); denied != nil {
+				return fmt.Errorf("bus: %s not stored: the bus refused this identity publishing on %s (%v): %w", what(acked), f.Msg().Subject, denied, ErrRefused)
+			}
 			return fmt.Errorf("bus: %s not stored: %w%s", what(acked), err, StorageHint(err))
 		case <-ctx.Done():
 			return ctx.Err()
@@ -85,6 +89,10 @@ func (c *Conn) PublishReport(ctx context.Context, monitor string, r *event.Repor
 	}
 	return nil
 }
+
+// ErrRefused is wrapped by the error of a publish the bus server refused:
+// the connection's identity may not publish on that subject (docs/BUS.md).
+var ErrRefused = errors.New("refused by the bus: this identity may not publish there")
 
 // routeOf is the subject token of an observation about host: host, or the
 // connection's own route when it has one.
