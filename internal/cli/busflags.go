@@ -11,6 +11,7 @@ import (
 type busFlags struct {
 	fs                                                            *pflag.FlagSet
 	url, user, passwordFile, creds, nkey, identity, ca, cert, key string
+	crl                                                           string
 }
 
 func (b *busFlags) register(fs *pflag.FlagSet) {
@@ -24,6 +25,7 @@ func (b *busFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&b.ca, "bus-ca", "", "CA bundle that signs the bus server's certificate")
 	fs.StringVar(&b.cert, "bus-cert", "", "client certificate for the bus")
 	fs.StringVar(&b.key, "bus-key", "", "client certificate key for the bus")
+	fs.StringVar(&b.crl, "bus-crl", "", "CRL of the bus CA (with --bus-ca): the server's certificate is checked against it, failing closed")
 }
 
 // apply lays the flags that were given over the resource object's section
@@ -37,7 +39,7 @@ func (b *busFlags) apply(c config.BusClient, resolve func(string) string) config
 	}{
 		{"bus", &c.URL, b.url}, {"bus-user", &c.User, b.user}, {"bus-password-file", &c.PasswordFile, b.passwordFile},
 		{"bus-creds", &c.Creds, b.creds}, {"bus-nkey", &c.NKey, b.nkey}, {"bus-identity", &c.Identity, b.identity}, {"bus-ca", &c.TLS.CA, b.ca},
-		{"bus-cert", &c.TLS.Cert, b.cert}, {"bus-key", &c.TLS.Key, b.key},
+		{"bus-cert", &c.TLS.Cert, b.cert}, {"bus-key", &c.TLS.Key, b.key}, {"bus-crl", &c.TLS.CRL, b.crl},
 	} {
 		set(b.fs.Changed(f.name), f.dst, f.v)
 	}
@@ -45,7 +47,7 @@ func (b *busFlags) apply(c config.BusClient, resolve func(string) string) config
 		c.URL = config.DefaultBusURL
 	}
 	if resolve != nil {
-		for _, p := range []*string{&c.PasswordFile, &c.Creds, &c.NKey, &c.Identity, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
+		for _, p := range []*string{&c.PasswordFile, &c.Creds, &c.NKey, &c.Identity, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.TLS.CRL} {
 			*p = resolve(*p)
 		}
 	}

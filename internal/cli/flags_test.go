@@ -201,6 +201,16 @@ func TestBusFlagsOverSection(t *testing.T) {
 	if got := bf2.apply(sec, nil); got.URL != "nats://10.0.0.1:4222" || got.User != "svc" {
 		t.Fatalf("got %+v: want the flag's URL over the section's, the section's user", got)
 	}
+	// The CRL the server's certificate is checked against, from a flag.
+	var bf3 busFlags
+	c3 := &cobra.Command{Use: "z"}
+	bf3.register(c3.Flags())
+	if err := c3.ParseFlags([]string{"--bus-crl", "crl.pem"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := bf3.apply(sec, resolve); got.TLS.CRL != "/etc/vigil/crl.pem" || got.TLS.CA != "/etc/vigil/ca.pem" {
+		t.Fatalf("got %+v: want the flag's CRL beside the section's CA, both resolved", got.TLS)
+	}
 }
 
 // TestVerbUsageErrors checks the errors of bad flags and bad combinations:
