@@ -114,6 +114,13 @@ server:
 	}
 	busArgs := []string{"--bus", fmt.Sprintf("tls://%s:4222", mIP), "--bus-ca", filepath.Join(tls, "ca.crt"),
 		"--bus-cert", filepath.Join(tls, "host-a.crt"), "--bus-key", filepath.Join(tls, "host-a.key")}
+	// Off loopback a client with a certificate refuses to start without
+	// the CA's CRL.
+	out, code = runIn(t, aNS, "", append([]string{"ingest", "events"}, append(busArgs, "-")...)...)
+	if code != 2 || !strings.Contains(out, "without the CA's CRL") {
+		t.Errorf("a client without the CRL: exit %d, want 2 and a refusal to start\n%s", code, out)
+	}
+	busArgs = append(busArgs, "--bus-crl", filepath.Join(tls, "crl.pem"))
 	agentArgs := func(host string) []string {
 		return append([]string{"agent", "--config", agentCfg, "--host-id", host, "--ip", aIP, "--interval", "300ms", "--window", "2",
 			"--spool-dir", filepath.Join(dir, "spool-"+host), "--stdout=false"}, busArgs...)

@@ -289,6 +289,24 @@ func TestRefusedPublishSaysSo(t *testing.T) {
 	}
 }
 
+// TestClientCertificateOffLoopbackNeedsCRL: a client with a certificate
+// bound for a server off this machine's loopback refuses to start without
+// the CA's CRL (failing closed), before any packet is sent; on loopback it
+// may go without.
+func TestClientCertificateOffLoopbackNeedsCRL(t *testing.T) {
+	b := newBusCA(t)
+	cert, key := b.issue(t, pki.RoleAgent, "host-a")
+	for _, url := range []string{"tls://192.0.2.1:4222", "nats://127.0.0.1:4222,tls://bus.example:4222"} {
+		_, err := Connect(context.Background(), ClientOptions{URL: url, CAFile: b.caFile(), CertFile: cert, KeyFile: key, Logger: testutil.Quiet()})
+		if err == nil || !strings.Contains(err.Error(), "without the CA's CRL") {
+			t.Errorf("%s without a CRL: %v, want a refusal to start", url, err)
+		}
+	}
+	if offLoopback("nats://127.0.0.1:4222, tls://localhost:4223,[::1]:4224") != "" {
+		t.Error("loopback servers counted as remote")
+	}
+}
+
 func TestMonitorCertificateDoesItsWork(t *testing.T) {
 	b := newBusCA(t)
 	s := b.start(t, ServerOptions{MonitorScopes: map[string]MonitorScope{"mon-1": {Children: []string{"edge-1"}}}})

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	neturl "net/url"
 	"os"
 	"strings"
 	"time"
@@ -163,6 +165,11 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 	stopCRL := func() {}
 	if o.CRLFile != "" && o.CAFile == "" {
 		return nil, fmt.Errorf("bus: CRL %s without the CA certificate that signed it", o.CRLFile)
+	}
+	if o.CertFile != "" && o.CRLFile == "" && o.Embedded == nil {
+		if host := offLoopback(o.URL); host != "" {
+			return nil, fmt.Errorf("bus: a client certificate for %s without the CA's CRL (--bus-crl, bus.tls.crl): off loopback the server's certificate must be checked for revocation, so nothing connects without it", host)
+		}
 	}
 	if o.CAFile != "" || o.CertFile != "" || o.ServerName != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
@@ -327,4 +334,25 @@ func ReadPassword(file string) (string, error) {
 		return "", fmt.Errorf("bus: password file: %w", err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// offLoopback returns the first host of a server URL list that is not on
+// this machine's loopback ("" when all are).
+func offLoopback(urls string) string {
+	for _, u := range strings.Split(urls, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		host := u
+		if parsed, err := neturl.Parse(u); err == nil && parsed.Host != "" {
+			host = parsed.Hostname()
+		} else if h, _, err := net.SplitHostPort(u); err == nil {
+			host = h
+		}
+		if !isLoopback(host) {
+			return host
+		}
+	}
+	return ""
 }
