@@ -150,12 +150,16 @@ func failed(err error) error {
 	return fail(err)
 }
 
-// optionalConfig loads the resource object in file, or returns the
-// defaults when there is none.
+// optionalConfig loads a sensor's resource object in file (its monitor
+// section may be left out), or returns the defaults when there is none.
 func (e *env) optionalConfig(file string) (*config.ResourceObject, error) {
 	if file == "" {
 		return config.Default(), nil
 	}
-	ro, _, err := e.loadConfig(file)
-	return ro, err
+	regs, _ := node.Registries()
+	ro, err := config.LoadSensorFile(file, regs)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return ro, nil
 }

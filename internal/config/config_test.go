@@ -303,3 +303,34 @@ func TestPolicyNeeds(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestSensorObjectNeedsNoMonitor: a sensor's resource object (an agent
+// section and its bus) may leave out the monitor section, which a
+// monitor's object may not; a sensor's object that names a monitor still
+// has it checked, and its other sections are checked as always.
+func TestSensorObjectNeedsNoMonitor(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	agent := write("agent.yaml", "agent:\n  interval: 2s\n  effector: {enabled: true}\nbus: {url: \"nats://127.0.0.1:4222\"}\n")
+	ro, err := LoadSensorFile(agent, testRegistries)
+	if err != nil || ro.Agent.Interval != 2*time.Second || !ro.Agent.Effector.Enabled {
+		t.Fatalf("an agent's object: %+v, %v", ro, err)
+	}
+	if _, err := LoadFile(agent, testRegistries); err == nil || !strings.Contains(err.Error(), "monitor.name: missing") {
+		t.Errorf("the same object as a monitor's: %v, want monitor.name missing", err)
+	}
+	badName := write("bad-name.yaml", "monitor: {name: \"a b\"}\nagent: {interval: 2s}\n")
+	if _, err := LoadSensorFile(badName, testRegistries); err == nil || !strings.Contains(err.Error(), "monitor.name") {
+		t.Errorf("a sensor's object naming a bad monitor: %v", err)
+	}
+	badAgent := write("bad-agent.yaml", "agent: {interval: -2s}\n")
+	if _, err := LoadSensorFile(badAgent, testRegistries); err == nil || !strings.Contains(err.Error(), "agent.interval") {
+		t.Errorf("a sensor's object with a bad agent section: %v", err)
+	}
+}

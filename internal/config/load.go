@@ -50,6 +50,18 @@ func LoadFile(path string, reg Registries) (*ResourceObject, error) {
 	return Load(data, path, reg)
 }
 
+// LoadSensorFile is LoadFile for a sensor's resource object (vigil agent
+// and vigil netsensor read its agent or netsensor section and its bus
+// section): it may leave out the monitor section, whose name only a
+// monitor needs.
+func LoadSensorFile(path string, reg Registries) (*ResourceObject, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("resource object: %w", err)
+	}
+	return load(data, path, reg, true)
+}
+
 // ReadFile reads a file Vigil's YAML readers take (a resource object, a
 // rule file, a model) through the MaxFileBytes limit; one over it, or an
 // endless one, is refused once past the limit.
@@ -58,7 +70,11 @@ func ReadFile(path string) ([]byte, error) { return yamlnode.ReadFile(path) }
 // Load is LoadFile on data already read; name is used in messages and its
 // directory resolves relative paths.
 func Load(data []byte, name string, reg Registries) (*ResourceObject, error) {
-	l := &loader{name: name, reg: reg, r: &yamlnode.Reader{File: name, Pos: map[string]yamlnode.Pos{}}}
+	return load(data, name, reg, false)
+}
+
+func load(data []byte, name string, reg Registries, sensor bool) (*ResourceObject, error) {
+	l := &loader{name: name, reg: reg, sensor: sensor, r: &yamlnode.Reader{File: name, Pos: map[string]yamlnode.Pos{}}}
 	l.p.BaseDir = filepath.Dir(name)
 	ro := l.load(data)
 	for _, pr := range l.r.Problems {
@@ -79,9 +95,11 @@ func Load(data []byte, name string, reg Registries) (*ResourceObject, error) {
 
 type loader struct {
 	name string
-	p    Problems
-	r    *yamlnode.Reader // reads the file; its Pos has every path's position
-	reg  Registries
+	// sensor: the object configures a sensor, which needs no monitor name.
+	sensor bool
+	p      Problems
+	r      *yamlnode.Reader // reads the file; its Pos has every path's position
+	reg    Registries
 }
 
 func (l *loader) load(data []byte) *ResourceObject {
@@ -113,7 +131,7 @@ func (l *loader) load(data []byte) *ResourceObject {
 	}
 	l.r.Decode(root, ro, "")
 	l.decodePlugins(ro)
-	ro.validate(&l.p)
+	ro.validate(&l.p, !l.sensor || ro.Monitor.Name != "")
 	l.checkPolicyNeeds(ro)
 	return ro
 }

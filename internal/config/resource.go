@@ -507,10 +507,14 @@ func DefaultSource() Source {
 	return Source{Name: "observations", Subjects: []string{bus.AllObs}, Delivery: DeliveryDurable}
 }
 
-func (ro *ResourceObject) validate(p *Problems) {
+// validate checks every section; needName says a monitor name is
+// required (not for a sensor's object without one).
+func (ro *ResourceObject) validate(p *Problems, needName bool) {
 	m := &ro.Monitor
 	if m.Name == "" {
-		p.Addf("monitor.name", "missing: every monitor needs a name")
+		if needName {
+			p.Addf("monitor.name", "missing: every monitor needs a name")
+		}
 	} else if err := checkToken(m.Name); err != nil {
 		p.Addf("monitor.name", "%v", err)
 	}

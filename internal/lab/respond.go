@@ -155,13 +155,12 @@ func agentConfig(dir string) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, "agent.yaml")
-	conf := fmt.Sprintf(`monitor: {name: %s}
-agent:
+	conf := fmt.Sprintf(`agent:
   effector:
     enabled: true
     restart:
       apache2: {argv: [%q, "-f", %q, "-k", "restart"], timeout: 30s}
-`, filepath.Base(dir), apache, filepath.Join(dir, "apache2.conf"))
+`, apache, filepath.Join(dir, "apache2.conf"))
 	return path, os.WriteFile(path, []byte(conf), 0o644)
 }
 
