@@ -59,7 +59,36 @@ type Monitor struct {
 	// DedupWindow is how many recent event ids the monitor remembers to
 	// drop redelivered events before they reach the engines.
 	DedupWindow int `yaml:"dedup_window"`
+	// Parent is the monitor one layer up whose configuration requests
+	// and probes this one takes ("" for the root of the hierarchy).
+	Parent string `yaml:"parent"`
+	// Peers are monitors of the same layer whose sensitise requests this
+	// one takes too (seed 002 section 4: peer domains).
+	Peers []string `yaml:"peers"`
+	// Children are the monitors one layer down whose heartbeats this one
+	// watches (alive, stale, lost), beside those it subscribes to.
+	Children []string `yaml:"children"`
+	// Heartbeat says how often the monitor announces it is alive on
+	// vigil.hb.<name>, and when a silent child counts as stale and lost.
+	Heartbeat Heartbeat `yaml:"heartbeat"`
 }
+
+// Heartbeat configures the "I'm alive" messages (seed 002 section 3.6).
+type Heartbeat struct {
+	// Interval between heartbeats (default 2 s).
+	Interval time.Duration `yaml:"interval"`
+	// StaleAfter and LostAfter are how many intervals without a heartbeat
+	// make a child stale, then lost (defaults 2 and 3).
+	StaleAfter int `yaml:"stale_after"`
+	LostAfter  int `yaml:"lost_after"`
+}
+
+// Heartbeat defaults.
+const (
+	DefaultHeartbeatInterval   = 2 * time.Second
+	DefaultHeartbeatStaleAfter = 2
+	DefaultHeartbeatLostAfter  = 3
+)
 
 // BusClient says how to reach the bus. An empty URL means the embedded
 // server of this process.
@@ -96,10 +125,30 @@ type BusServer struct {
 	// TLS and credentials. Off by default.
 	AllowInsecure bool      `yaml:"allow_insecure"`
 	JetStream     JetStream `yaml:"jetstream"`
+	// Leaf joins this bus to others as NATS leaf nodes: a domain's bus
+	// dials out to the enterprise's (remotes); the enterprise's accepts
+	// them (listen). See docs/BUS.md.
+	Leaf LeafNodes `yaml:"leaf"`
 	// Monitors narrow what monitors' certificates allow on a bus with
 	// mutual TLS: the children a monitor may send configuration requests
 	// to, and the hosts whose effectors and agents it may ask (docs/BUS.md).
 	Monitors []BusMonitorScope `yaml:"monitors"`
+}
+
+// LeafNodes are the leaf-node links of the embedded server.
+type LeafNodes struct {
+	// Listen accepts leaf connections from other buses (an enterprise
+	// bus); mutual TLS with the server's tls section off loopback.
+	Listen string `yaml:"listen"`
+	// Remotes are the buses this one dials out to (a domain's bus: no
+	// inbound port at the site).
+	Remotes []LeafRemote `yaml:"remotes"`
+}
+
+// LeafRemote is one bus a leaf node dials out to.
+type LeafRemote struct {
+	URL string    `yaml:"url"`
+	TLS ClientTLS `yaml:"tls"`
 }
 
 // BusMonitorScope is one monitor's reach on the bus. No children: it asks
@@ -139,6 +188,9 @@ type BusUser struct {
 type JetStream struct {
 	MaxBytes int64         `yaml:"max_bytes"` // per stream; 0: 1 GiB
 	MaxAge   time.Duration `yaml:"max_age"`   // how long observations are kept on the bus; 0: 24h
+	// Domain is the JetStream domain of this bus (each site of a leaf-node
+	// hierarchy has its own, so its streams stay its own); "" for none.
+	Domain string `yaml:"domain"`
 }
 
 // Source is one event stream the monitor consumes from the bus.
@@ -171,6 +223,11 @@ type Filter struct {
 type Subscription struct {
 	Monitor     string   `yaml:"monitor"`
 	MinSeverity Severity `yaml:"min_severity"`
+	// Domain is the JetStream domain of the bus the monitor's reports are
+	// stored on, when it is another site's joined by a leaf node ("": this
+	// bus). The durable consumer lives there, so nothing is lost while
+	// the link is down.
+	Domain string `yaml:"domain"`
 }
 
 // PluginSpec is an engine or a response method: its kind, its instance
@@ -482,7 +539,8 @@ type Threshold struct {
 // Default returns the defaults every resource object starts from.
 func Default() *ResourceObject {
 	return &ResourceObject{
-		Monitor: Monitor{Layer: "service", DedupWindow: 1 << 16},
+		Monitor: Monitor{Layer: "service", DedupWindow: 1 << 16,
+			Heartbeat: Heartbeat{Interval: DefaultHeartbeatInterval, StaleAfter: DefaultHeartbeatStaleAfter, LostAfter: DefaultHeartbeatLostAfter}},
 		Server: BusServer{
 			Listen:    DefaultBusListen,
 			JetStream: JetStream{MaxBytes: 1 << 30, MaxAge: 24 * time.Hour},
