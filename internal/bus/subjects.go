@@ -18,6 +18,7 @@
 //	vigil.hb.<component>   heartbeats of sensors and monitors (core NATS)
 //	vigil.effect.<host>    requests to a host agent's effector (request/reply, monitors only)
 //	vigil.agentctl.<host>  configuration requests to a host agent (request/reply, monitors only)
+//	vigil.probe.<monitor>.<sender>  probes of a monitor by its parent (request/reply, monitors only)
 //
 // <host> and <monitor> are tokens: characters other than A-Z a-z 0-9 _ -
 // become '_', so "10.0.0.3" routes as "10_0_0_3". The token only routes;
@@ -36,6 +37,7 @@ const (
 	PrefixHeartbeat = "vigil.hb."
 	PrefixEffect    = "vigil.effect."
 	PrefixAgentCtl  = "vigil.agentctl."
+	PrefixProbe     = "vigil.probe."
 
 	StreamObs     = "VIGIL_OBS"
 	StreamCV      = "VIGIL_CV"
@@ -105,6 +107,19 @@ func ReportSubject(monitor string) string { return PrefixReport + Token(monitor)
 // monitor's identity may publish or subscribe there; the sensors'
 // identity may do neither.
 func CtlSubject(monitor string) string { return PrefixCtl + Token(monitor) }
+
+// ProbeSubject is where sender asks monitor target for what it holds
+// (its current tracks, a subject's profile summary, the evidence behind a
+// report) and gets it back (request/reply). The sender's token is part of
+// the subject, so that on a bus with mutual TLS only the certificate of
+// that monitor can send as it (docs/BUS.md); target answers its parent.
+func ProbeSubject(target, sender string) string {
+	return PrefixProbe + Token(target) + "." + Token(sender)
+}
+
+// ProbeListenSubject is what monitor subscribes to for the probes sent to
+// it, whoever the sender (the last token of ProbeSubject).
+func ProbeListenSubject(monitor string) string { return PrefixProbe + Token(monitor) + ".*" }
 
 // HeartbeatSubject is where component announces it is alive.
 func HeartbeatSubject(component string) string { return PrefixHeartbeat + Token(component) }
