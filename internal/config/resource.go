@@ -46,6 +46,22 @@ type ResourceObject struct {
 
 	// File is the file the object was loaded from.
 	File string `yaml:"-"`
+	// pos holds every key's position in File, for problems found
+	// across several objects (CheckHierarchy).
+	pos map[string]yamlnode.Pos
+}
+
+// Position is where path (or the nearest enclosing key the file gives) is
+// in the object's file; 0, 0 when unknown.
+func (ro *ResourceObject) Position(path string) (line, col int) {
+	for p := path; ; p = parentPath(p) {
+		if at, ok := ro.pos[p]; ok {
+			return at.Line, at.Col
+		}
+		if p == "" {
+			return 0, 0
+		}
+	}
 }
 
 // Monitor is the monitor's identity.
