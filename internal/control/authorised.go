@@ -22,9 +22,9 @@ func (e *NotAuthorisedError) Error() string { return e.For("this monitor") }
 // For words the refusal as monitor self says it.
 func (e *NotAuthorisedError) For(self string) string {
 	if e.Peer {
-		return fmt.Sprintf("vigil.ctl: monitor %s is a peer of %s; a peer may only sensitise, the rest is the parent's (%s)", e.Sender, self, orNone(e.Parent))
+		return fmt.Sprintf("monitor %s is a peer of %s; a peer may only sensitise, the rest is the parent's (%s)", e.Sender, self, orNone(e.Parent))
 	}
-	return fmt.Sprintf("vigil.ctl: monitor %s is neither the parent (%s) nor a peer of %s", e.Sender, orNone(e.Parent), self)
+	return fmt.Sprintf("monitor %s is neither the parent (%s) nor a peer of %s", e.Sender, orNone(e.Parent), self)
 }
 
 func orNone(s string) string {
