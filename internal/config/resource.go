@@ -167,11 +167,14 @@ type LeafRemote struct {
 	TLS ClientTLS `yaml:"tls"`
 }
 
-// BusMonitorScope is one monitor's reach on the bus. No children: it asks
-// no monitor; no hosts: it owns every host.
+// BusMonitorScope is one monitor's reach on the bus. No children and no
+// peers: it asks no monitor but itself (configuration requests to its
+// children and peers, probes to its children); no hosts: it owns every
+// host.
 type BusMonitorScope struct {
 	Name     string   `yaml:"name"`
 	Children []string `yaml:"children"`
+	Peers    []string `yaml:"peers"`
 	Hosts    []string `yaml:"hosts"`
 }
 
@@ -852,6 +855,18 @@ func (s *BusServer) validate(p *Problems, path string) {
 			p.Addf(Join(mpath, "name"), "monitor %q listed twice", m.Name)
 		}
 		monitors[m.Name] = true
+		for _, l := range []struct {
+			key   string
+			names []string
+		}{{"children", m.Children}, {"peers", m.Peers}} {
+			for j, n := range l.names {
+				if err := checkToken(n); err != nil {
+					p.Addf(Index(Join(mpath, l.key), j), "%v", err)
+				} else if n == m.Name {
+					p.Addf(Index(Join(mpath, l.key), j), "a monitor is not its own %s", strings.TrimSuffix(strings.TrimSuffix(l.key, "ren"), "s"))
+				}
+			}
+		}
 	}
 	for _, f := range []struct{ name, file string }{{"tls.cert", s.TLS.Cert}, {"tls.key", s.TLS.Key}, {"tls.client_ca", s.TLS.ClientCA}} {
 		checkFile(p, Join(path, f.name), f.file)
