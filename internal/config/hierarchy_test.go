@@ -104,3 +104,24 @@ func matchLines(t *testing.T, what string, got, want []string) {
 		}
 	}
 }
+
+// FuzzCheckHierarchy: whatever three resource objects declare, checking
+// their hierarchy ends, and every problem names a file.
+func FuzzCheckHierarchy(f *testing.F) {
+	f.Add("monitor: {name: a, parent: b}\n", "monitor: {name: b, layer: domain, parent: c, children: [a]}\n", "monitor: {name: c, layer: enterprise, parent: a, peers: [b]}\n")
+	f.Add("monitor: {name: a, children: [b, c]}\n", "monitor: {name: b, parent: c}\n", "monitor: {name: b, peers: [a]}\n")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		var ros []*ResourceObject
+		for i, text := range []string{a, b, c} {
+			if ro, err := Load([]byte(text), "f"+string(rune('0'+i))+".yml", testRegistries); err == nil {
+				ros = append(ros, ro)
+			}
+		}
+		problems, warnings := CheckHierarchy(ros)
+		for _, p := range append(problems, warnings...) {
+			if p.File == "" {
+				t.Fatalf("a problem without its file: %v", p)
+			}
+		}
+	})
+}

@@ -326,3 +326,40 @@ func TestReceiverNeedsTheSenderInTheSubject(t *testing.T) {
 		t.Errorf("audits %+v", audits)
 	}
 }
+
+// FuzzReceiverHandle: whatever the subject and the bytes, a monitor's
+// receiver answers with a reply that decodes, refuses what names no
+// sender or a sender that is neither its parent nor a peer, and audits
+// every answer once.
+func FuzzReceiverHandle(f *testing.F) {
+	f.Add("vigil.ctl.svc.dom1", string(requestAs("dom1", "d1", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "g"}, time.Minute)))
+	f.Add("vigil.ctl.svc.dom9", string(requestAs("dom9", "d2", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "g"}, time.Minute)))
+	f.Add("vigil.ctl.svc", `{"version":1}`)
+	f.Add("vigil.ctl.svc.a.b", "not json")
+	f.Fuzz(func(t *testing.T, subject, data string) {
+		audits := 0
+		rc := New(Options{
+			Name: "svc", Subject: bus.CtlListenSubject("svc"), SenderPrefix: bus.PrefixCtl,
+			Apply: func(controlmsg.Request, time.Time) controlmsg.Reply {
+				return controlmsg.Reply{Status: controlmsg.StatusDone, Detail: "applied"}
+			},
+			Authorise: func(sender string, req controlmsg.Request) error {
+				return Authorised(sender, "dom1", []string{"svc2"}, controlmsg.Sensitising(req.Action))
+			},
+			Audit:  func(Audit) { audits++ },
+			Clock:  clock.NewManual(t0),
+			Logger: testutil.Quiet(),
+		})
+		rep, err := controlmsg.DecodeReply(rc.Handle(subject, []byte(data)))
+		if err != nil {
+			t.Fatalf("the reply does not decode: %v", err)
+		}
+		sender, ok := bus.SubjectSender(subject, bus.PrefixCtl)
+		if rep.Status == controlmsg.StatusDone && (!ok || sender != "dom1" && sender != "svc2") {
+			t.Fatalf("applied a request on %q from %q", subject, sender)
+		}
+		if audits != 1 {
+			t.Fatalf("%d audits of one answer", audits)
+		}
+	})
+}
