@@ -256,7 +256,7 @@ func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger)
 		if so.MonitorScopes == nil {
 			so.MonitorScopes = map[string]bus.MonitorScope{}
 		}
-		so.MonitorScopes[m.Name] = bus.MonitorScope{Children: m.Children, Hosts: m.Hosts}
+		so.MonitorScopes[m.Name] = bus.MonitorScope{Children: m.Children, Peers: m.Peers, Hosts: m.Hosts}
 	}
 	for _, u := range sc.Users {
 		if u.User == bus.MonitorUser || u.User == bus.SensorUser {

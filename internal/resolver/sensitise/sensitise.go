@@ -4,7 +4,8 @@
 // service monitor in one domain could be propagated to an enterprise
 // monitor, which in turn sensitizes service monitors in other domains to
 // the same activity"). It asks a monitor, this one or another, over the
-// bus (bus.CtlSubject, the messages of internal/controlmsg), to make one
+// bus (bus.CtlSubject, sent as this monitor; the messages of
+// internal/controlmsg), to make one
 // of its engines more sensitive for a while: turn on a signature engine's
 // group of standby rules, or lower a profile engine's alarm threshold for
 // the decision's subject; or it asks the host agent of the decision's host
@@ -184,11 +185,14 @@ type peer struct {
 	Name   string `json:"name"`
 }
 
-func (p peer) subject() string {
+// subject is where p is asked by monitor sender: a monitor's control
+// subject names the sender (the bus lets only its certificate send as
+// it), a host agent's or sensor's does not.
+func (p peer) subject(sender string) string {
 	if p.Agent || p.Sensor {
 		return bus.AgentCtlSubject(p.Name)
 	}
-	return bus.CtlSubject(p.Name)
+	return bus.CtlSubject(p.Name, sender)
 }
 
 func (p peer) String() string {
@@ -296,7 +300,7 @@ func describe(to peer, r controlmsg.Request) string {
 	case controlmsg.ActionWatchAddress:
 		what = fmt.Sprintf("keep every record to or from %s, beyond its record budget", r.Parameters["address"])
 	}
-	return fmt.Sprintf("ask %s (%s) to %s for %v", to, to.subject(), what, time.Duration(r.Duration))
+	return fmt.Sprintf("ask %s (%s) to %s for %v", to, to.subject(r.Monitor), what, time.Duration(r.Duration))
 }
 
 // ask sends r to p and reads the reply.
@@ -306,7 +310,7 @@ func (m *Method) ask(ctx context.Context, to peer, r controlmsg.Request) (contro
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.s.Timeout)
 	defer cancel()
-	subject := to.subject()
+	subject := to.subject(m.deps.Monitor)
 	data, err := m.deps.Request(ctx, subject, controlmsg.Encode(r))
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):

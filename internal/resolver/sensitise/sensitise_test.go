@@ -32,15 +32,21 @@ var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 // build makes a sensitise method from a resource object's section.
 func build(t testing.TB, yaml string, deps action.Deps) action.Method {
 	t.Helper()
+	return buildAs(t, "dom", yaml, deps)
+}
+
+// buildAs makes a sensitise method of monitor sender.
+func buildAs(t testing.TB, sender, yaml string, deps action.Deps) action.Method {
+	t.Helper()
 	reg := action.NewRegistry()
 	if err := Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := config.Load([]byte("monitor: {name: dom}\nresponses:\n"+yaml), "m.yml", config.Registries{Responses: reg})
+	ro, err := config.Load([]byte("monitor: {name: "+sender+"}\nresponses:\n"+yaml), "m.yml", config.Registries{Responses: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps.Monitor, deps.Clock, deps.Logger = "dom", clock.Real{}, testutil.Quiet()
+	deps.Monitor, deps.Clock, deps.Logger = sender, clock.Real{}, testutil.Quiet()
 	m, err := reg.Build(context.Background(), ro.Responses[0], deps)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +57,7 @@ func build(t testing.TB, yaml string, deps action.Deps) action.Method {
 func TestPlanSaysWhatWouldBeAskedOfWhichMonitor(t *testing.T) {
 	g := build(t, "  - {kind: sensitise, name: arm, monitor: svc-web, engine: signatures, action: enable-group, parameters: {group: exfiltration}}\n", action.Deps{})
 	got, err := g.Plan(action.Request{ID: "d1", Time: t0, Subject: action.Subject{Host: "web-1"}})
-	want := `ask monitor svc-web (vigil.ctl.svc-web) to turn on the standby rules of group "exfiltration" in engine signatures for 10m0s`
+	want := `ask monitor svc-web (vigil.ctl.svc-web.dom) to turn on the standby rules of group "exfiltration" in engine signatures for 10m0s`
 	if err != nil || got != want {
 		t.Errorf("Plan = %q, %v\nwant %q", got, err, want)
 	}
@@ -63,7 +69,7 @@ func TestPlanSaysWhatWouldBeAskedOfWhichMonitor(t *testing.T) {
 	// Its own monitor by default; the subject from the decision.
 	l := build(t, "  - {kind: sensitise, name: watch, engine: sources, action: lower-threshold, parameters: {factor: 0.25}, duration: 30m}\n", action.Deps{})
 	got, err = l.Plan(action.Request{ID: "d2", Time: t0, Subject: action.Subject{Addr: netip.MustParseAddr("::ffff:198.51.100.7"), Host: "gw"}})
-	want = `ask monitor dom (vigil.ctl.dom) to lower the alarm threshold of subject "198.51.100.7" to 0.25 of itself in engine sources (every class) for 30m0s`
+	want = `ask monitor dom (vigil.ctl.dom.dom) to lower the alarm threshold of subject "198.51.100.7" to 0.25 of itself in engine sources (every class) for 30m0s`
 	if err != nil || got != want {
 		t.Errorf("Plan = %q, %v\nwant %q", got, err, want)
 	}
@@ -320,7 +326,7 @@ func TestSensitiseAMonitorOverTheBus(t *testing.T) {
 
 	// A monitor nobody runs.
 	absent := build(t, "  - {kind: sensitise, name: far, monitor: nowhere, engine: signatures, action: enable-group, parameters: {group: g}, timeout: 500ms}\n", deps)
-	if _, err := absent.Execute(context.Background(), action.Request{ID: "dec-5", Time: clk.Now()}); err == nil || !strings.Contains(err.Error(), "nothing answers on "+bus.CtlSubject("nowhere")+" (monitor nowhere is not running") {
+	if _, err := absent.Execute(context.Background(), action.Request{ID: "dec-5", Time: clk.Now()}); err == nil || !strings.Contains(err.Error(), "nothing answers on "+bus.CtlSubject("nowhere", "dom")+" (monitor nowhere is not running") {
 		t.Errorf("a monitor that is not there: %v", err)
 	}
 	// No bus at all.
@@ -501,6 +507,100 @@ resolver:
 	for _, c := range [][2]string{{"host", "closer"}, {"ip", "arm"}, {"addr:src", "arm"}} {
 		if err := load(c[0], c[1]); err != nil {
 			t.Errorf("%s under subject %s: %v", c[1], c[0], err)
+		}
+	}
+}
+
+// TestMonitorTakesOnlyItsParentAndPeers runs a real service monitor that
+// declares its parent (dom) and a peer (svc2) on a real bus: the sensitise
+// methods of its parent and of its peer change its engines; another
+// monitor's is refused with a reply naming who may ask; and each request,
+// applied or refused, is in the monitor's store as a CONTROL.REQUEST
+// event saying who asked what and what came of it.
+func TestMonitorTakesOnlyItsParentAndPeers(t *testing.T) {
+	s, mon, _ := bustest.StartLocal(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(svcRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	engines := engine.NewRegistry()
+	for _, f := range []engine.Factory{signature.Factory(), profile.Factory()} {
+		if err := engines.Register(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resource := strings.Replace(svcResource, "monitor: {name: svc}", "monitor: {name: svc, parent: dom, peers: [svc2]}", 1)
+	cfg, err := config.Load([]byte(resource), filepath.Join(dir, "svc.yml"), config.Registries{Engines: engines})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewManual(t0)
+	svc, err := monitor.New(context.Background(), monitor.Options{Config: cfg, Engines: engines, Conn: bustest.ConnectAs(t, s, mon, "svc"),
+		DataDir: t.TempDir(), Clock: clk, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("monitor: %v", err)
+		}
+	}()
+	select {
+	case <-svc.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the monitor did not come up")
+	}
+	conn := bustest.ConnectAs(t, s, mon, "others")
+	deps := action.Deps{Request: conn.Request}
+	const arm = "  - {kind: sensitise, name: arm, monitor: svc, engine: signatures, action: enable-group, parameters: {group: exfiltration}, duration: 10m}\n"
+
+	_, err = buildAs(t, "dom9", arm, deps).Execute(context.Background(), action.Request{ID: "stranger-1", Time: t0})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "vigil.ctl: monitor dom9 is neither the parent (dom) nor a peer of svc") {
+		t.Errorf("a stranger's request: %v, want a refusal naming the parent", err)
+	}
+	out, err := buildAs(t, "svc2", arm, deps).Execute(context.Background(), action.Request{ID: "peer-1", Time: t0})
+	if err != nil || !out.Expires.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("the peer's request: %+v, %v", out, err)
+	}
+	lower := "  - {kind: sensitise, name: watch, monitor: svc, engine: signatures, action: enable-group, parameters: {group: exfiltration}, duration: 5m}\n"
+	if _, err := buildAs(t, "dom", lower, deps).Execute(context.Background(), action.Request{ID: "parent-1", Time: t0}); err != nil {
+		t.Errorf("the parent's request: %v", err)
+	}
+	if n := svc.Control().Count("unauthorised"); n != 1 {
+		t.Errorf("%d requests refused for their sender, want 1", n)
+	}
+
+	// The audit trail, in the monitor's own store.
+	var evs []event.Event
+	testutil.WaitFor(t, 20*time.Second, "three CONTROL.REQUEST events stored", func() bool {
+		evs, err = svc.Store().Events(context.Background(), store.Filter{Type: event.TypeControlRequest})
+		return err == nil && len(evs) == 3
+	})
+	got := map[string]event.Event{}
+	for _, ev := range evs {
+		got[ev.Str("request")] = ev
+		if ev.Host != "svc" || ev.Source != "svc" || !ev.Time.Equal(t0) {
+			t.Errorf("audit event %+v: want host and source svc at the monitor's time", ev)
+		}
+	}
+	for id, want := range map[string]struct{ sender, status, authorised, expires string }{
+		"stranger-1": {"dom9", "refused", "false", ""},
+		"peer-1":     {"svc2", "done", "true", "2026-11-22T10:10:00Z"},
+		"parent-1":   {"dom", "done", "true", "2026-11-22T10:05:00Z"},
+	} {
+		ev, ok := got[id]
+		if !ok {
+			t.Errorf("no audit event of request %s: %+v", id, evs)
+			continue
+		}
+		if ev.Str("sender") != want.sender || ev.Str("status") != want.status || ev.Str("authorised") != want.authorised ||
+			ev.Str("expires") != want.expires || ev.Str("action") != "enable-group" || ev.Str("target") != "signatures" ||
+			ev.Str("parameters") != "group=exfiltration" || ev.Str("detail") == "" {
+			t.Errorf("audit event of %s: %+v", id, ev.Attrs)
 		}
 	}
 }
