@@ -1,0 +1,129 @@
+package monitor
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/hbmsg"
+	"github.com/vigil-ids/vigil/internal/hierarchy"
+	"github.com/vigil-ids/vigil/internal/store"
+	"github.com/vigil-ids/vigil/internal/testutil"
+)
+
+func childState(m *Monitor, name string) hierarchy.State {
+	for _, c := range m.Children() {
+		if c.Name == name {
+			return c.State
+		}
+	}
+	return ""
+}
+
+// TestChildHealthEvents runs a domain monitor watching a service monitor
+// (a declared child) and one it subscribes to that never runs: the
+// service monitor's heartbeats, with its counters, make it alive; when it
+// stops, the domain monitor stores MONITOR.STALE then MONITOR.LOST about
+// it, and MONITOR.ALIVE when it runs again. The silent one is lost
+// without ever having been seen; a heartbeat naming a monitor that is not
+// a child is ignored and counted.
+func TestChildHealthEvents(t *testing.T) {
+	_, conn := startBus(t)
+	reg := testRegistry(t)
+	domCfg := loadConfig(t, `
+monitor:
+  name: dom
+  layer: domain
+  children: [svc1]
+  heartbeat: {interval: 100ms, stale_after: 2, lost_after: 3}
+subscriptions:
+  - monitor: svc-never
+`, reg)
+	svcCfg := loadConfig(t, `
+monitor:
+  name: svc1
+  parent: dom
+  heartbeat: {interval: 100ms}
+sources:
+  - name: obs
+    subjects: ["vigil.obs.>"]
+engines:
+  - kind: count
+    threshold: 2
+`, reg)
+	dom := run(t, Options{Config: domCfg, Engines: reg, Conn: conn("dom")})
+	if got := dom.m.ChildNames(); !slices.Equal(got, []string{"svc-never", "svc1"}) {
+		t.Fatalf("children %v", got)
+	}
+	svcDir := t.TempDir()
+	svc := run(t, Options{Config: svcCfg, Engines: reg, Conn: conn("svc1"), DataDir: svcDir})
+	testutil.WaitFor(t, 10*time.Second, "svc1 alive", func() bool { return childState(dom.m, "svc1") == hierarchy.StateAlive })
+
+	pub := conn("pub")
+	if _, err := pub.PublishEvents(context.Background(), hostEvents(event.NewRandomIDs(), time.Now().UTC(), "web-1", event.TypeProcSpawn, 2)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "svc1's counters in its heartbeats", func() bool {
+		for _, c := range dom.m.Children() {
+			if c.Name == "svc1" && c.Counters.EventsIn == 2 && c.Counters.ReportsOut == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if err := pub.NC.Publish(bus.HeartbeatSubject("svc1"), hbmsg.Encode(hbmsg.Heartbeat{Version: 1, Monitor: "svc-never", Seq: 1, Time: time.Now(), Interval: hbmsg.Duration(time.Second)})); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the impostor's heartbeat counted", func() bool { return dom.m.HeartbeatCounts().Foreign == 1 })
+
+	svc.stop()
+	testutil.WaitFor(t, 10*time.Second, "svc1 lost", func() bool { return childState(dom.m, "svc1") == hierarchy.StateLost })
+	svc = run(t, Options{Config: svcCfg, Engines: reg, Conn: conn("svc1-again"), DataDir: svcDir})
+	testutil.WaitFor(t, 10*time.Second, "svc1 alive again", func() bool { return childState(dom.m, "svc1") == hierarchy.StateAlive })
+	if childState(dom.m, "svc-never") != hierarchy.StateLost {
+		t.Errorf("svc-never: %s", childState(dom.m, "svc-never"))
+	}
+
+	// The changes are events of the domain monitor's own pipeline: stored.
+	var got []string
+	testutil.WaitFor(t, 10*time.Second, "four health events stored", func() bool {
+		evs, err := dom.m.Store().Events(context.Background(), store.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, ev := range evs {
+			if ev.Host == "svc1" {
+				got = append(got, ev.Type)
+			}
+		}
+		return len(got) >= 4
+	})
+	slices.Sort(got)
+	want := []string{event.TypeMonitorAlive, event.TypeMonitorAlive, event.TypeMonitorLost, event.TypeMonitorStale}
+	if !slices.Equal(got, want) {
+		t.Fatalf("health events about svc1 %v, want %v", got, want)
+	}
+	lost, err := dom.m.Store().Events(context.Background(), store.Filter{Type: event.TypeMonitorLost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc1Lost *event.Event
+	for i := range lost {
+		if lost[i].Attrs["monitor"] == "svc1" {
+			svc1Lost = &lost[i]
+		}
+	}
+	if svc1Lost == nil {
+		t.Fatalf("no MONITOR.LOST about svc1 in %+v", lost)
+	}
+	a := svc1Lost.Attrs
+	if a["layer"] != "service" || a["missed"].(int64) < 3 || a["last_seen"] == "" || svc1Lost.Source != "dom" {
+		t.Errorf("MONITOR.LOST: %+v", svc1Lost)
+	}
+	svc.stop()
+	dom.stop()
+}
