@@ -90,7 +90,8 @@ type Monitor struct {
 
 	// hier sends heartbeats and watches the children's (hierarchy.go);
 	// probes answers the parent's probes (probe.go).
-	hier *hier
+	hier       *hier
+	stopProbes func()
 
 	ready      chan struct{}
 	reportsOut atomic.Uint64 // reports made
@@ -292,6 +293,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if err == nil {
 		m.startControl()
 		m.startHierarchy(ctx)
+		m.stopProbes = m.startProbes()
 		close(m.ready)
 		m.log.Info("monitor running", "sources", len(m.cfg.Sources), "subscriptions", len(m.cfg.Subscriptions), "engines", len(m.runners))
 		<-ctx.Done()
@@ -304,6 +306,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer timer.Stop()
 	if m.stopControl != nil {
 		m.stopControl()
+	}
+	if m.stopProbes != nil {
+		m.stopProbes()
 	}
 	m.stopHierarchy()
 	for _, s := range m.subs {
