@@ -14,6 +14,7 @@ package hierarchy
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -258,4 +259,17 @@ func (w *Watcher) Counts() Counts {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.counts
+}
+
+// ErrNotChild says a monitor is not one of this monitor's children.
+var ErrNotChild = errors.New("not a child of this monitor")
+
+// Place is where a monitor sits in the hierarchy, as its resource object
+// declares it, with its own counters.
+type Place struct {
+	Name     string         `json:"name"`
+	Layer    string         `json:"layer"`
+	Parent   string         `json:"parent"`
+	Peers    []string       `json:"peers"`
+	Counters hbmsg.Counters `json:"counters"`
 }

@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/hierarchy"
 	"github.com/vigil-ids/vigil/internal/probemsg"
 	"github.com/vigil-ids/vigil/internal/store"
 	"github.com/vigil-ids/vigil/internal/wiremsg"
@@ -195,4 +197,22 @@ func (m *Monitor) evidence(ctx context.Context, id string, n int) (any, string, 
 		}
 	}
 	return out, "", nil
+}
+
+// Place is where the monitor sits in the hierarchy, with its counters.
+func (m *Monitor) Place() hierarchy.Place {
+	mc := m.cfg.Monitor
+	return hierarchy.Place{Name: mc.Name, Layer: mc.Layer, Parent: mc.Parent, Peers: append([]string{}, mc.Peers...), Counters: m.Counters()}
+}
+
+// ProbeChild sends a probe to child, one of the monitor's children, as
+// the monitor, and returns its reply (probemsg.Probe) within timeout.
+func (m *Monitor) ProbeChild(ctx context.Context, child string, req probemsg.Request, timeout time.Duration) (probemsg.Reply, error) {
+	if !slices.Contains(m.ChildNames(), child) {
+		return probemsg.Reply{}, fmt.Errorf("monitor %q: %w %s", child, hierarchy.ErrNotChild, m.cfg.Monitor.Name)
+	}
+	if m.o.Conn == nil {
+		return probemsg.Reply{}, errors.New("probe: the monitor has no bus connection")
+	}
+	return probemsg.Probe(ctx, m.o.Conn.NC, child, m.cfg.Monitor.Name, req, timeout)
 }
