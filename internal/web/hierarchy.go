@@ -43,7 +43,7 @@ func (s *Server) getHierarchy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.o.Hierarchy == nil {
-		writeError(w, http.StatusNotFound, errors.New("no running monitor"))
+		writeError(w, http.StatusServiceUnavailable, errors.New("no running monitor"))
 		return
 	}
 	v := hierarchyView{Self: s.o.Hierarchy.Place(), Children: s.o.Hierarchy.Children(), Heartbeats: s.o.Hierarchy.HeartbeatCounts()}
@@ -75,7 +75,7 @@ func (s *Server) getProbe(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.o.Hierarchy == nil {
-		writeError(w, http.StatusNotFound, errors.New("no running monitor"))
+		writeError(w, http.StatusServiceUnavailable, errors.New("no running monitor"))
 		return
 	}
 	child := q.Get("monitor")
