@@ -1,7 +1,8 @@
-// Vigil live page: the monitor tree (this monitor, its children's health
-// from their heartbeats, their counters, and probes of a child: its status
-// and the evidence behind its reports), the hosts overview (each host's worst current
-// conclusion and why, its latest observation), the track table (seed 000 Figure 7) with each track's
+// Vigil live page: the hosts overview (each host's worst current
+// conclusion and why, its latest observation), the monitor tree (this
+// monitor, its children's health from their heartbeats, their counters,
+// and probes of a child: its status and the evidence behind its reports),
+// the track table (seed 000 Figure 7) with each track's
 // score and observations over time (Figures 5 and 6) and its evidence, the
 // observation types by host (Table 2), the resolver's decisions with their
 // reasons (and undo for those in force), and the newest reports and events,
@@ -534,8 +535,9 @@ async function loadHierarchy() {
   } catch (e) {
     return;
   }
-  document.getElementById("hierarchy-section").hidden = false;
   const self = h.self || {};
+  // A monitor alone (no parent, peers or children) has no tree to show.
+  document.getElementById("hierarchy-section").hidden = !((h.children || []).length || self.parent || (self.peers || []).length);
   document.getElementById("hier-self").textContent = "(" + [self.name + " · " + self.layer,
     self.parent ? "parent " + self.parent : "no parent",
     (self.peers || []).length ? "peers " + self.peers.join(", ") : ""].filter(Boolean).join(" · ") + ")";
