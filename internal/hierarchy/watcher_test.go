@@ -225,6 +225,27 @@ func TestHeartbeatsOverTheBus(t *testing.T) {
 		c := w.Counts()
 		return c.Foreign == 1 && c.Invalid == 1
 	})
+	// A flood on svc1's subject: a few taken, the rest counted and
+	// dropped (or dropped by the client beyond its pending limit:
+	// nothing is queued without bound).
+	before := w.Counts()
+	for i := range 2000 {
+		h := hb("svc1", uint64(1000+i))
+		h.Interval = hbmsg.Duration(iv)
+		if err := childConn.NC.Publish(bus.HeartbeatSubject("svc1"), hbmsg.Encode(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := childConn.NC.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the flood counted", func() bool {
+		c := w.Counts()
+		return c.Flooded-before.Flooded >= 100
+	})
+	if c := w.Counts(); c.Accepted-before.Accepted > 100 {
+		t.Errorf("a flood of 2000 heartbeats: %d accepted", c.Accepted-before.Accepted)
+	}
 	stopChild()
 	testutil.WaitFor(t, 10*time.Second, "svc1 lost", func() bool { return state("svc1") == StateLost })
 	stopChild = send()
