@@ -2,8 +2,9 @@
 // watches (its children: monitors one layer down, and later sensors)
 // from their heartbeats (internal/hbmsg, seed 002 section 3.6): each is
 // unknown until its first heartbeat, alive while they come, stale after
-// StaleAfter intervals without one, lost after LostAfter, and alive again
-// when they resume. It is generic over names; the state machine runs on
+// StaleAfter intervals without one, lost after LostAfter (a child never
+// heard from is lost LostAfter intervals after watching began), and alive
+// again when they resume. It is generic over names; the state machine runs on
 // an injected clock, so tests drive it without waiting.
 //
 // A heartbeat on a child's subject that names another component, one
@@ -85,7 +86,7 @@ type Options struct {
 	// announces its own (monitor.heartbeat.interval).
 	Interval time.Duration
 	// StaleAfter and LostAfter are intervals without a heartbeat (the
-	// child's announced interval once known).
+	// child's announced interval once known, when longer than Interval).
 	StaleAfter, LostAfter int
 	Clock                 clock.Clock
 	// OnTransition receives each change of state, from the goroutine
@@ -210,7 +211,10 @@ func (w *Watcher) Check() []Transition {
 	var out []Transition
 	w.mu.Lock()
 	for _, c := range w.children {
-		iv := cmp.Or(c.Interval, w.o.Interval)
+		// A child's own interval when longer than the expected one; a
+		// child faster than expected is still taken at the expected
+		// rate (Observe), so it is judged by the expected interval.
+		iv := max(c.Interval, w.o.Interval)
 		since := c.LastSeen
 		if since.IsZero() {
 			since = w.started

@@ -158,6 +158,35 @@ func TestForeignAndFloodingHeartbeatsAreIgnored(t *testing.T) {
 	}
 }
 
+// A child that heartbeats faster than its parent expects is taken at the
+// expected rate and stays alive; one that announces a longer interval is
+// judged by its own.
+func TestChildIntervalsOtherThanExpected(t *testing.T) {
+	clk := clock.NewManual(t0)
+	rec := &recorder{}
+	w := newWatcher(t, clk, rec, "fast", "slow")
+	for i := uint64(1); i <= 200; i++ {
+		h := hb("fast", i)
+		h.Interval = hbmsg.Duration(100 * time.Millisecond)
+		w.Observe("fast", h)
+		if i%20 == 1 {
+			s := hb("slow", i)
+			s.Interval = hbmsg.Duration(5 * time.Second)
+			w.Observe("slow", s)
+		}
+		clk.Advance(100 * time.Millisecond)
+		w.Check()
+	}
+	// Silence for 7 s: over three expected intervals since fast's last
+	// heartbeat, under two of slow's own since its last (9 s ago).
+	clk.Advance(7 * time.Second)
+	w.Check()
+	want := []string{"fast:unknown>alive", "slow:unknown>alive", "fast:alive>lost"}
+	if got := rec.states(); !slices.Equal(got, want) {
+		t.Fatalf("transitions %v, want %v", got, want)
+	}
+}
+
 func TestOptionsAreChecked(t *testing.T) {
 	for _, o := range []Options{
 		{Interval: 0, StaleAfter: 2, LostAfter: 3},
