@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/hbmsg"
 	"github.com/vigil-ids/vigil/internal/hierarchy"
@@ -103,6 +105,7 @@ func (m *Monitor) startHierarchy(ctx context.Context) {
 		return
 	}
 	h.watcher = w
+	m.watchChildren(w)
 	h.src = m.newSource("hierarchy", nil)
 	h.src.own = true
 	h.wg.Add(2)
@@ -161,5 +164,33 @@ func (m *Monitor) childChanged(t hierarchy.Transition) {
 		m.hier.dropped++
 		m.hier.mu.Unlock()
 		m.log.Warn("child health event dropped: queue full", "child", t.Name, "state", t.To)
+	}
+}
+
+// watchChildren exports the children's health and the heartbeats ignored.
+func (m *Monitor) watchChildren(w *hierarchy.Watcher) {
+	labels := func(k, v string) prometheus.Labels { return prometheus.Labels{"monitor": m.cfg.Monitor.Name, k: v} }
+	for _, st := range []hierarchy.State{hierarchy.StateUnknown, hierarchy.StateAlive, hierarchy.StateStale, hierarchy.StateLost} {
+		_ = m.met.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "vigil_children", Help: "Children (monitors watched by their heartbeats), by state.", ConstLabels: labels("state", string(st)),
+		}, func() float64 {
+			n := 0
+			for _, c := range w.Children() {
+				if c.State == st {
+					n++
+				}
+			}
+			return float64(n)
+		}))
+	}
+	for reason, f := range map[string]func(hierarchy.Counts) uint64{
+		"invalid": func(c hierarchy.Counts) uint64 { return c.Invalid },
+		"foreign": func(c hierarchy.Counts) uint64 { return c.Foreign },
+		"flooded": func(c hierarchy.Counts) uint64 { return c.Flooded },
+	} {
+		_ = m.met.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "vigil_heartbeats_ignored_total", Help: "Children's heartbeats ignored: invalid, naming another monitor than their subject's (foreign), or beyond a child's rate (flooded).",
+			ConstLabels: labels("reason", reason),
+		}, func() float64 { return float64(f(w.Counts())) }))
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/hbmsg"
@@ -54,7 +57,8 @@ engines:
   - kind: count
     threshold: 2
 `, reg)
-	dom := run(t, Options{Config: domCfg, Engines: reg, Conn: conn("dom")})
+	domReg := prometheus.NewRegistry()
+	dom := run(t, Options{Config: domCfg, Engines: reg, Conn: conn("dom"), Registerer: domReg})
 	if got := dom.m.ChildNames(); !slices.Equal(got, []string{"svc-never", "svc1"}) {
 		t.Fatalf("children %v", got)
 	}
@@ -78,6 +82,9 @@ engines:
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 10*time.Second, "the impostor's heartbeat counted", func() bool { return dom.m.HeartbeatCounts().Foreign == 1 })
+	if n := counterValue(t, domReg, "vigil_heartbeats_ignored_total", "reason", "foreign"); n != 1 {
+		t.Errorf("vigil_heartbeats_ignored_total{reason=foreign} %v", n)
+	}
 
 	svc.stop()
 	testutil.WaitFor(t, 10*time.Second, "svc1 lost", func() bool { return childState(dom.m, "svc1") == hierarchy.StateLost })
@@ -85,6 +92,9 @@ engines:
 	testutil.WaitFor(t, 10*time.Second, "svc1 alive again", func() bool { return childState(dom.m, "svc1") == hierarchy.StateAlive })
 	if childState(dom.m, "svc-never") != hierarchy.StateLost {
 		t.Errorf("svc-never: %s", childState(dom.m, "svc-never"))
+	}
+	if n, err := promtest.GatherAndCount(domReg, "vigil_children"); err != nil || n != 4 {
+		t.Errorf("vigil_children series: %d %v", n, err)
 	}
 
 	// The changes are events of the domain monitor's own pipeline: stored,
@@ -135,4 +145,27 @@ func isSubsequence(want, got []string) bool {
 		}
 	}
 	return i == len(want)
+}
+
+// counterValue reads the counter name{label=value} off reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{%s=%q}", name, label, value)
+	return 0
 }
