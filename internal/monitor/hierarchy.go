@@ -20,8 +20,6 @@ type hier struct {
 	watcher *hierarchy.Watcher // nil without children
 	src     *source            // the health events' source
 	events  chan *event.Event  // health events on their way to the pipeline
-	dropped uint64             // health events the queue could not take (mu)
-	mu      sync.Mutex
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -47,19 +45,21 @@ func (m *Monitor) Counters() hbmsg.Counters {
 // Children says what the monitor knows of its children's health (nil
 // when it watches none).
 func (m *Monitor) Children() []hierarchy.Child {
-	if m.hier == nil || m.hier.watcher == nil {
+	h := m.hier.Load()
+	if h == nil || h.watcher == nil {
 		return nil
 	}
-	return m.hier.watcher.Children()
+	return h.watcher.Children()
 }
 
 // HeartbeatCounts are the children's heartbeats the monitor took and
 // ignored (zero when it watches none).
 func (m *Monitor) HeartbeatCounts() hierarchy.Counts {
-	if m.hier == nil || m.hier.watcher == nil {
+	h := m.hier.Load()
+	if h == nil || h.watcher == nil {
 		return hierarchy.Counts{}
 	}
-	return m.hier.watcher.Counts()
+	return h.watcher.Counts()
 }
 
 // startHierarchy starts the monitor's heartbeats and, when it has
@@ -73,7 +73,9 @@ func (m *Monitor) startHierarchy(ctx context.Context) {
 	hb := m.cfg.Monitor.Heartbeat
 	ctx, cancel := context.WithCancel(ctx)
 	h := &hier{cancel: cancel, events: make(chan *event.Event, 256)}
-	m.hier = h
+	// Published once complete: the live views read it from other
+	// goroutines.
+	defer m.hier.Store(h)
 	nc := m.o.Conn.NC
 	var failOnce sync.Once
 	h.wg.Add(1)
@@ -93,7 +95,7 @@ func (m *Monitor) startHierarchy(ctx context.Context) {
 	}
 	w, err := hierarchy.New(hierarchy.Options{
 		Children: children, Interval: hb.Interval, StaleAfter: hb.StaleAfter, LostAfter: hb.LostAfter,
-		Clock: m.o.Clock, OnTransition: m.childChanged,
+		Clock: m.o.Clock, OnTransition: func(t hierarchy.Transition) { m.childChanged(h, t) },
 	})
 	if err != nil {
 		m.log.Warn("children's health is not watched", "err", err)
@@ -126,17 +128,17 @@ func (m *Monitor) startHierarchy(ctx context.Context) {
 // stopHierarchy ends the heartbeats and the watcher, before the
 // pipeline closes.
 func (m *Monitor) stopHierarchy() {
-	if m.hier == nil {
-		return
+	if h := m.hier.Load(); h != nil {
+		h.cancel()
+		h.wg.Wait()
 	}
-	m.hier.cancel()
-	m.hier.wg.Wait()
 }
 
 // childChanged turns a child's change of state into an event of the
 // monitor's pipeline (stored, shown, matchable by rules). It never waits:
-// a queue full of them drops the newest, counted and logged.
-func (m *Monitor) childChanged(t hierarchy.Transition) {
+// a queue full of them (256 changes not yet taken) drops the newest,
+// logged.
+func (m *Monitor) childChanged(h *hier, t hierarchy.Transition) {
 	typ := event.TypeMonitorAlive
 	switch t.To {
 	case hierarchy.StateStale:
@@ -158,11 +160,8 @@ func (m *Monitor) childChanged(t hierarchy.Transition) {
 	}
 	m.log.Info("child "+string(t.To), "child", t.Name, "layer", t.Layer, "missed", t.Missed, "last_seen", lastSeen)
 	select {
-	case m.hier.events <- ev:
+	case h.events <- ev:
 	default:
-		m.hier.mu.Lock()
-		m.hier.dropped++
-		m.hier.mu.Unlock()
 		m.log.Warn("child health event dropped: queue full", "child", t.Name, "state", t.To)
 	}
 }

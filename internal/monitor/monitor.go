@@ -90,7 +90,7 @@ type Monitor struct {
 
 	// hier sends heartbeats and watches the children's (hierarchy.go);
 	// probes answers the parent's probes (probe.go).
-	hier       *hier
+	hier       atomic.Pointer[hier]
 	stopProbes func()
 
 	ready      chan struct{}
