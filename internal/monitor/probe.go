@@ -154,10 +154,16 @@ func (m *Monitor) probeData(ctx context.Context, req probemsg.Request, n int) (a
 	case probemsg.KindEvidence:
 		return m.evidence(ctx, req.Report, n)
 	case probemsg.KindStatus:
-		return probemsg.Status{
+		st := probemsg.Status{
 			Name: m.cfg.Monitor.Name, Layer: m.cfg.Monitor.Layer, Parent: m.cfg.Monitor.Parent, Time: m.o.Clock.Now().UTC(),
 			Counters: m.Counters(), Children: m.Children(), Heartbeats: m.HeartbeatCounts(),
-		}, "", nil
+		}
+		// Its children are not the items the limit counts, but a reply
+		// too long for them is cut like a list.
+		if most := n * 10; len(st.Children) > most {
+			st.Children, st.Truncated = st.Children[:most], true
+		}
+		return st, "", nil
 	}
 	return nil, "", fmt.Errorf("kind %q not answered", req.Kind)
 }

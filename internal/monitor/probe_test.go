@@ -153,3 +153,45 @@ engines: [{kind: listing, name: lst}]
 	svc.stop()
 	root.stop()
 }
+
+// TestProbeRepliesAreBounded asks for the evidence of a report whose 300
+// events, 4 KiB each, would not fit in a reply: the reply holds as many
+// as fit, says it is truncated, and stays within probemsg.MaxReply.
+func TestProbeRepliesAreBounded(t *testing.T) {
+	_, conn := startBus(t)
+	reg := testRegistry(t)
+	cfg := loadConfig(t, `
+monitor: {name: svc1, parent: dom}
+sources: [{name: obs, subjects: ["vigil.obs.>"]}]
+engines: [{kind: count, threshold: 300}]
+`, reg)
+	svc := run(t, Options{Config: cfg, Engines: reg, Conn: conn("svc1")})
+	evs := hostEvents(event.NewRandomIDs(), time.Now().UTC(), "web-1", event.TypeProcSpawn, 300)
+	for i := range evs {
+		evs[i].Attrs["blob"] = strings.Repeat("x", 4096)
+	}
+	if _, err := conn("pub").PublishEvents(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "the report stored", func() bool { return svc.m.Store().Stats().ReportsWritten == 1 })
+	reps, err := svc.m.Store().Reports(context.Background(), store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := conn("dom").NC.Request(bus.ProbeSubject("svc1", "dom"), probemsg.Encode(probemsg.Request{Version: 1, ID: "big", Kind: probemsg.KindEvidence, Report: reps[0].ID, Limit: probemsg.MaxLimit}), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Data) > probemsg.MaxReply {
+		t.Fatalf("a reply of %d bytes, over %d", len(m.Data), probemsg.MaxReply)
+	}
+	rep, err := probemsg.DecodeReply(m.Data)
+	if err != nil || rep.Status != probemsg.StatusOK || rep.Detail != "truncated to fit a reply" {
+		t.Fatalf("reply %+v %v", rep, err)
+	}
+	var ev probemsg.Evidence
+	if err := json.Unmarshal(rep.Data, &ev); err != nil || !ev.Truncated || len(ev.Events) < 50 || len(ev.Events) >= 300 {
+		t.Fatalf("evidence of %d events, truncated %v (%v)", len(ev.Events), ev.Truncated, err)
+	}
+	t.Logf("%d of 300 events in a reply of %d bytes (missing %d)", len(ev.Events), len(m.Data), len(ev.Missing))
+}

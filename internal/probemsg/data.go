@@ -45,4 +45,7 @@ type Status struct {
 	Children []hierarchy.Child `json:"children"`
 	// Heartbeats are its children's heartbeats it took and ignored.
 	Heartbeats hierarchy.Counts `json:"heartbeats"`
+	// Truncated: it has more children than the reply holds (ten times
+	// the probe's limit at most).
+	Truncated bool `json:"truncated,omitempty"`
 }
