@@ -52,6 +52,11 @@ const (
 	// (applied, refused or failed), with who sent it: its audit trail
 	// (docs/EVENTS.md, internal/control).
 	TypeControlRequest = "CONTROL.REQUEST"
+	// Health of a watching monitor's children (docs/EVENTS.md): a child
+	// that stopped sending heartbeats, then was lost, then came back.
+	TypeMonitorStale = "MONITOR.STALE"
+	TypeMonitorLost  = "MONITOR.LOST"
+	TypeMonitorAlive = "MONITOR.ALIVE"
 
 	// TypeReport is an analysis result (see Report).
 	TypeReport = "REPORT"
@@ -113,6 +118,7 @@ var ownTypes = map[string]bool{
 	TypeProcCred: true, TypeProcPtrace: true, TypeProcMemfd: true, TypeKernelModule: true, TypeKernelBPF: true,
 	TypeProcConnect: true, TypeProcAccept: true, TypeResponseAction: true, TypeResponseUndo: true,
 	TypeControlRequest: true,
+	TypeMonitorStale:   true, TypeMonitorLost: true, TypeMonitorAlive: true,
 }
 
 // KnownType tells whether t is a type Vigil's own parts produce, or a

@@ -128,7 +128,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 	if o.Listen != "" {
 		started := time.Now()
 		httpSrv, err = web.New(web.Options{
-			Listen: o.Listen, Store: mon.Store(), Live: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
+			Listen: o.Listen, Store: mon.Store(), Live: mon, Hierarchy: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
 			Accounts:  auth.Open(o.DataDir),
 			Publish:   reportPublish(board, conn.PublishEvents),
 			Responder: mon.Unit(), UndoStatus: undoStatus,
