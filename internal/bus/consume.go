@@ -110,6 +110,12 @@ type DurableOptions struct {
 	// earlier user received but did not acknowledge are delivered again at
 	// once, instead of after AckWait.
 	Takeover bool
+	// Domain is the JetStream domain of the bus whose streams are
+	// consumed, when it is another server's joined by a leaf node ("":
+	// this server's). The consumer lives there: while the link is down
+	// that server keeps storing, and consumption resumes where it was
+	// acknowledged when the link is back.
+	Domain string
 	// Resume, when set, tells where the caller already has every message
 	// of a stream up to (a store's checkpoint); it is used only when the
 	// consumer has to be created while its stream holds messages (see
@@ -148,6 +154,10 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		streams = append(streams, st)
 	}
 	sort.Strings(streams)
+	js, err := c.jetStream(o.Domain)
+	if err != nil {
+		return nil, err
+	}
 	sub := &Subscription{}
 	for _, st := range streams {
 		cc := jetstream.ConsumerConfig{
@@ -164,7 +174,7 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 			cc.FilterSubjects = subj
 		}
 		stream := st
-		cons, created, err := c.reconcileConsumer(ctx, st, cc, o.Takeover, o.Resume)
+		cons, created, err := c.reconcileConsumer(ctx, js, st, cc, o.Takeover, o.Resume)
 		if err != nil {
 			sub.Stop()
 			return nil, err
@@ -173,12 +183,12 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream, created: created})
 		}, jetstream.PullMaxMessages(o.Batch), jetstream.PullExpiry(pullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
-				c.log.Warn("durable consumer", "stream", stream, "consumer", o.Name, "err", err)
+				c.log.Warn("durable consumer", "stream", stream, "domain", o.Domain, "consumer", o.Name, "err", err)
 			}
 		}))
 		if err != nil {
 			sub.Stop()
-			return nil, fmt.Errorf("bus: consuming %s as %s: %w", st, o.Name, err)
+			return nil, fmt.Errorf("bus: consuming %s%s as %s: %w", st, inDomain(o.Domain), o.Name, err)
 		}
 		sub.stops = append(sub.stops, func() {
 			cctx.Drain()
@@ -245,4 +255,35 @@ func (c *Conn) SubscribeCore(subjects []string, queue string, h Handler) (*Subsc
 		return n
 	}
 	return out, nil
+}
+
+// jetStream is the JetStream API of domain ("": this server's), made once
+// per domain.
+func (c *Conn) jetStream(domain string) (jetstream.JetStream, error) {
+	if domain == "" {
+		return c.JS, nil
+	}
+	c.domainsMu.Lock()
+	defer c.domainsMu.Unlock()
+	if js, ok := c.domains[domain]; ok {
+		return js, nil
+	}
+	js, err := jetstream.NewWithDomain(c.NC, domain)
+	if err != nil {
+		return nil, fmt.Errorf("bus: JetStream of domain %q: %w", domain, err)
+	}
+	if c.domains == nil {
+		c.domains = map[string]jetstream.JetStream{}
+	}
+	c.domains[domain] = js
+	return js, nil
+}
+
+// inDomain names a JetStream domain in a message (nothing for this
+// server's).
+func inDomain(domain string) string {
+	if domain == "" {
+		return ""
+	}
+	return " in JetStream domain " + domain
 }
