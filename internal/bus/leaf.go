@@ -88,7 +88,15 @@ type LeafOptions struct {
 	// ReconnectWait is the pause between attempts to reach a remote
 	// (default 1 s).
 	ReconnectWait time.Duration
+	// PingInterval is how often each side of a link, and of every client
+	// connection, checks that the other answers (default LeafPing); after
+	// two unanswered the link is taken as lost and dialled again.
+	PingInterval time.Duration
 }
+
+// LeafPing is how often a server with leaf nodes checks that the other
+// side of each link answers.
+const LeafPing = 3 * time.Second
 
 // LeafRemote is one server a leaf connection is made to.
 type LeafRemote struct {
@@ -133,6 +141,13 @@ func configureLeaf(opts *server.Options, o ServerOptions, auth *certAuth, log *s
 	if lo.Listen == "" && len(lo.Remotes) == 0 {
 		return nil, nil
 	}
+	// A link that breaks silently (a cable, a firewall) is noticed
+	// within a few pings rather than the default minutes.
+	opts.PingInterval = lo.PingInterval
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = LeafPing
+	}
+	opts.MaxPingsOut = 2
 	opts.LeafNode.ReconnectInterval = lo.ReconnectWait
 	if opts.LeafNode.ReconnectInterval <= 0 {
 		opts.LeafNode.ReconnectInterval = time.Second

@@ -257,3 +257,51 @@ func TestLeafOptionsRefused(t *testing.T) {
 		t.Logf("%s: %v", name, err)
 	}
 }
+
+// A link that fails silently swallows what the domain sends into it
+// before either side notices; those reports count there as delivered.
+// The consumer above notices the silence, and once the link is back it
+// resumes from the last report it acknowledged: the swallowed reports
+// arrive, even though reports published after the link came back are
+// acknowledged first.
+func TestLeafSilentFailureLosesNothing(t *testing.T) {
+	b := newBusCA(t)
+	hub := startHub(t, b, ServerOptions{})
+	link := testutil.StartProxy(t, hubLeafAddr(t, hub))
+	site := startSite(t, b, link.Addr(), pki.RoleMonitor, "dom1", nil)
+	testutil.WaitFor(t, 10*time.Second, "the leaf link", func() bool { return linked(site) && linked(hub) })
+	siteConn, hubConn := local(t, site), local(t, hub)
+	ctx := context.Background()
+	for _, c := range []*Conn{siteConn, hubConn} {
+		if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := &reportCounter{seen: map[string]int{}}
+	sub, err := hubConn.ConsumeDurable(ctx, DurableOptions{Name: "ent_sub_dom1", Subjects: []string{ReportSubject("dom1")}, Domain: "dom1", Takeover: true}, got.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	publishReports(t, siteConn, 0, 10)
+	testutil.WaitFor(t, 10*time.Second, "the first reports", func() bool { return got.distinct() == 10 })
+
+	link.Blackhole()
+	publishReports(t, siteConn, 10, 40) // sent into the link, swallowed
+	time.Sleep(time.Second)
+	link.Cut() // both ends see the link go
+	testutil.WaitFor(t, 20*time.Second, "both ends to see the link lost", func() bool { return !linked(site) && !linked(hub) })
+	link.Restore()
+	testutil.WaitFor(t, 20*time.Second, "the link back", func() bool { return linked(site) && linked(hub) })
+	publishReports(t, siteConn, 50, 10)
+	back := time.Now()
+	testutil.WaitFor(t, 30*time.Second, "every report", func() bool { return got.distinct() == 60 })
+	t.Logf("every report within %v of the last publish", time.Since(back).Round(time.Millisecond))
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for i := 0; i < 60; i++ {
+		if id := fmt.Sprintf("r%04d", i); got.seen[id] == 0 {
+			t.Errorf("report %s lost", id)
+		}
+	}
+}

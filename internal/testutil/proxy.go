@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	cut   bool
+	hole  bool
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -48,11 +48,25 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Restore accepts connections again.
+// Blackhole silently drops every byte from now on, keeping the
+// connections open: a link that fails without either end noticing.
+func (p *Proxy) Blackhole() {
+	p.mu.Lock()
+	p.hole = true
+	p.mu.Unlock()
+}
+
+// Restore accepts connections and forwards bytes again.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
-	p.cut = false
+	p.cut, p.hole = false, false
 	p.mu.Unlock()
+}
+
+func (p *Proxy) dropping() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hole
 }
 
 func (p *Proxy) close() {
@@ -86,7 +100,18 @@ func (p *Proxy) accept() {
 		p.mu.Unlock()
 		pipe := func(dst, src net.Conn) {
 			defer p.wg.Done()
-			_, _ = io.Copy(dst, src)
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 && !p.dropping() {
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
 			dst.Close()
 			src.Close()
 			p.mu.Lock()
