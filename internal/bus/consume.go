@@ -177,12 +177,25 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 			cc.FilterSubjects = subj
 		}
 		sc := &streamConsumer{c: c, js: js, stream: st, cc: cc, o: o, h: h}
-		if err := sc.start(ctx, o.Takeover); err != nil {
-			sub.Stop()
-			return nil, err
+		if !sc.checked() {
+			if err := sc.start(ctx, o.Takeover); err != nil {
+				sub.Stop()
+				return nil, err
+			}
+			sub.stops = append(sub.stops, sc.stop)
+			continue
 		}
-		if sc.checked() {
-			sc.watch(ctx)
+		// Another domain may not answer now (its link down, its bus not
+		// up yet): that never keeps this process from starting; the
+		// consumer starts once it answers.
+		sctx, cancel := context.WithTimeout(ctx, domainTimeout)
+		err := sc.start(sctx, o.Takeover)
+		cancel()
+		sc.watch(ctx)
+		if err != nil {
+			c.log.Warn("durable consumer: its domain does not answer yet; consuming once it does",
+				"stream", st, "domain", o.Domain, "consumer", o.Name, "err", err)
+			sc.signal()
 		}
 		sub.stops = append(sub.stops, sc.stop)
 	}
@@ -271,7 +284,7 @@ func (sc *streamConsumer) start(ctx context.Context, takeover bool) error {
 			}
 			return
 		}
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) && !gen.stale.Load() {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, jetstream.ErrServerShutdown) && !gen.stale.Load() {
 			sc.c.log.Warn("durable consumer", "stream", stream, "domain", o.Domain, "consumer", o.Name, "err", err)
 		}
 	}))
@@ -294,6 +307,10 @@ func (sc *streamConsumer) signal() {
 	}
 }
 
+// domainTimeout bounds each attempt to start a consumer in another
+// domain.
+const domainTimeout = 5 * time.Second
+
 // restartEvery is how often a consumer whose domain does not answer is
 // tried again.
 const restartEvery = time.Second
@@ -314,7 +331,7 @@ func (sc *streamConsumer) watch(ctx context.Context) {
 			}
 			sc.halt()
 			for {
-				rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				rctx, cancel := context.WithTimeout(ctx, domainTimeout)
 				err := sc.start(rctx, true)
 				cancel()
 				if err == nil {

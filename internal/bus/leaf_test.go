@@ -305,3 +305,34 @@ func TestLeafSilentFailureLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A monitor above starts while its domain is out of reach (the link not
+// up yet): it starts all the same, and consumes the domain's reports once
+// the link is up, from the first.
+func TestLeafConsumerStartsBeforeTheLink(t *testing.T) {
+	b := newBusCA(t)
+	hub := startHub(t, b, ServerOptions{})
+	link := testutil.StartProxy(t, hubLeafAddr(t, hub))
+	link.Cut()
+	site := startSite(t, b, link.Addr(), pki.RoleMonitor, "dom1", nil)
+	siteConn, hubConn := local(t, site), local(t, hub)
+	ctx := context.Background()
+	for _, c := range []*Conn{siteConn, hubConn} {
+		if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := &reportCounter{seen: map[string]int{}}
+	began := time.Now()
+	sub, err := hubConn.ConsumeDurable(ctx, DurableOptions{Name: "ent_sub_dom1", Subjects: []string{ReportSubject("dom1")}, Domain: "dom1", Takeover: true}, got.handle)
+	if err != nil {
+		t.Fatalf("a consumer of an unreachable domain: %v, want it started, consuming once the domain answers", err)
+	}
+	defer sub.Stop()
+	if d := time.Since(began); d > domainTimeout+time.Second {
+		t.Errorf("starting took %v", d)
+	}
+	publishReports(t, siteConn, 0, 20)
+	link.Restore()
+	testutil.WaitFor(t, 20*time.Second, "the reports once the link is up", func() bool { return got.distinct() == 20 })
+}
