@@ -249,6 +249,9 @@ func (sc *streamConsumer) checked() bool { return sc.o.Domain != "" && sc.o.Take
 func (sc *streamConsumer) start(ctx context.Context, takeover bool) error {
 	cons, created, err := sc.c.reconcileConsumer(ctx, sc.js, sc.stream, sc.cc, takeover, sc.o.Resume)
 	if err != nil {
+		if sc.o.Domain != "" {
+			return fmt.Errorf("%w (JetStream domain %s)", err, sc.o.Domain)
+		}
 		return err
 	}
 	gen := &generation{}

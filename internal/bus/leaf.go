@@ -260,6 +260,9 @@ func ParseLeafURL(s string) (*neturl.URL, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("leaf URL %q: credentials in the URL (a leaf authenticates with its certificate)", redactURL(s))
 	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("leaf URL %q: no host", s)
+	}
 	if u.Port() == "" {
 		return nil, fmt.Errorf("leaf URL %q: no port (the remote's leaf port, e.g. 7422)", s)
 	}

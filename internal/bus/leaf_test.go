@@ -336,3 +336,21 @@ func TestLeafConsumerStartsBeforeTheLink(t *testing.T) {
 	link.Restore()
 	testutil.WaitFor(t, 20*time.Second, "the reports once the link is up", func() bool { return got.distinct() == 20 })
 }
+
+// FuzzParseLeafURL: any text is refused or accepted without a panic, and
+// an accepted URL is a leaf port: nats-leaf or tls, a host, a port, no
+// credentials.
+func FuzzParseLeafURL(f *testing.F) {
+	for _, s := range []string{"nats-leaf://10.0.0.1:7422", "tls://hub.example:7422", "nats://h:1", "nats-leaf://u:p@h:1", "nats-leaf://h", "", "tls://[::1]:7422/x?y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := ParseLeafURL(s)
+		if err != nil {
+			return
+		}
+		if u.Scheme != "nats-leaf" && u.Scheme != "tls" || u.Hostname() == "" || u.Port() == "" || u.User != nil {
+			t.Errorf("accepted %q as %+v", s, u)
+		}
+	})
+}
