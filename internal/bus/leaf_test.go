@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/pki"
@@ -353,4 +355,88 @@ func FuzzParseLeafURL(f *testing.F) {
 			t.Errorf("accepted %q as %+v", s, u)
 		}
 	})
+}
+
+// Across the link pass the monitors' requests, probes, heartbeats and
+// replies, both ways; observations, reports and effector requests pass
+// neither way.
+func TestLeafCarriesOnlyMonitorTraffic(t *testing.T) {
+	b := newBusCA(t)
+	hub := startHub(t, b, ServerOptions{})
+	site := startSite(t, b, hubLeafAddr(t, hub), pki.RoleMonitor, "dom1", nil)
+	testutil.WaitFor(t, 10*time.Second, "the leaf link", func() bool { return linked(site) && linked(hub) })
+	siteConn, hubConn := local(t, site), local(t, hub)
+
+	// received collects what a side's core subscription to ">" gets.
+	type received struct {
+		mu   sync.Mutex
+		subj map[string]bool
+	}
+	listen := func(c *Conn) *received {
+		r := &received{subj: map[string]bool{}}
+		sub, err := c.NC.Subscribe(">", func(m *nats.Msg) {
+			r.mu.Lock()
+			r.subj[m.Subject] = true
+			r.mu.Unlock()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+		if err := c.NC.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	atHub, atSite := listen(hubConn), listen(siteConn)
+	time.Sleep(300 * time.Millisecond) // the interest crosses the link
+
+	pass := []string{"vigil.hb.dom1", "vigil.ctl.ent.dom1", "vigil.probe.ent.dom1", "_INBOX.x.y"}
+	stay := []string{"vigil.obs.web-1", "vigil.live.web-1", "vigil.cv.web-1", "vigil.report.dom1", "vigil.effect.web-1", "vigil.agentctl.web-1", "$JS.API.INFO"}
+	for _, dir := range []struct {
+		name string
+		from *Conn
+		to   *received
+	}{{"site to enterprise", siteConn, atHub}, {"enterprise to site", hubConn, atSite}} {
+		for _, r := range []*received{atHub, atSite} { // each side also hears itself
+			r.mu.Lock()
+			r.subj = map[string]bool{}
+			r.mu.Unlock()
+		}
+		for _, s := range append(append([]string{}, pass...), stay...) {
+			if err := dir.from.NC.Publish(s, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := dir.from.NC.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		dir.to.mu.Lock()
+		for _, s := range pass {
+			if !dir.to.subj[s] {
+				t.Errorf("%s: %s did not cross", dir.name, s)
+			}
+		}
+		for _, s := range stay {
+			if dir.to.subj[s] {
+				t.Errorf("%s: %s crossed", dir.name, s)
+			}
+		}
+		dir.to.mu.Unlock()
+	}
+
+	// A probe from the enterprise is answered by the domain.
+	sub, err := siteConn.NC.Subscribe(ProbeListenSubject("dom1"), func(m *nats.Msg) { _ = m.Respond([]byte("tracks")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	_ = siteConn.NC.Flush()
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if reply, err := hubConn.Request(ctx, ProbeSubject("dom1", "ent"), []byte("?")); err != nil || string(reply) != "tracks" {
+		t.Errorf("a probe across the link: %q, %v", reply, err)
+	}
 }
