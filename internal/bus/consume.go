@@ -177,6 +177,9 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 			cc.FilterSubjects = subj
 		}
 		sc := &streamConsumer{c: c, js: js, stream: st, cc: cc, o: o, h: h}
+		if sc.checked() {
+			sc.restart, sc.quit, sc.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		}
 		if !sc.checked() {
 			if err := sc.start(ctx, o.Takeover); err != nil {
 				sub.Stop()
@@ -321,7 +324,6 @@ const restartEvery = time.Second
 // watch restarts the consumer whenever signalled, until stop or the end
 // of ctx.
 func (sc *streamConsumer) watch(ctx context.Context) {
-	sc.restart, sc.quit, sc.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(sc.done)
 		for {

@@ -88,6 +88,21 @@ func publishReports(t *testing.T, c *Conn, from, n int) {
 	}
 }
 
+// ackFloor is the stream sequence a consumer of the reports has every
+// message acknowledged up to.
+func ackFloor(t *testing.T, c *Conn, consumer string) uint64 {
+	t.Helper()
+	cons, err := c.JS.Consumer(context.Background(), StreamReports, consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.AckFloor.Stream
+}
+
 func streamMsgs(t *testing.T, c *Conn, stream string) uint64 {
 	t.Helper()
 	s, err := c.JS.Stream(context.Background(), stream)
@@ -129,6 +144,9 @@ func TestLeafDurableConsumptionAcrossACut(t *testing.T) {
 
 	publishReports(t, siteConn, 0, 50)
 	testutil.WaitFor(t, 10*time.Second, "the reports before the cut", func() bool { return got.distinct() == 50 })
+	// Their acknowledgements reach the domain before the cut (one lost
+	// with the link would rightly have its report delivered again).
+	testutil.WaitFor(t, 10*time.Second, "the acknowledgements at the domain", func() bool { return ackFloor(t, siteConn, "ent_sub_dom1") == 50 })
 
 	link.Cut()
 	testutil.WaitFor(t, 10*time.Second, "the domain to notice the cut", func() bool { return !linked(site) })
