@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -456,5 +458,23 @@ func TestLeafCarriesOnlyMonitorTraffic(t *testing.T) {
 	defer cancel()
 	if reply, err := hubConn.Request(ctx, ProbeSubject("dom1", "ent"), []byte("?")); err != nil || string(reply) != "tracks" {
 		t.Errorf("a probe across the link: %q, %v", reply, err)
+	}
+}
+
+// docs/BUS.md's "Sites as leaf nodes" names every subject a leaf link
+// carries and every one a site keeps to itself.
+func TestLeafPermissionsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/BUS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## Sites as leaf nodes")
+	if !ok {
+		t.Fatal("docs/BUS.md has no section \"Sites as leaf nodes\"")
+	}
+	for _, s := range append(append(append([]string{}, leafExports...), leafImports...), leafDenied...) {
+		if !strings.Contains(section, "`"+s+"`") {
+			t.Errorf("docs/BUS.md's leaf section does not name `%s`", s)
+		}
 	}
 }
