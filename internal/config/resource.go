@@ -904,6 +904,7 @@ func (s *BusServer) validate(p *Problems, path string) {
 	if s.JetStream.MaxAge < 0 {
 		p.Addf(Join(path, "jetstream.max_age"), "must not be negative")
 	}
+	s.validateLeaf(p, path)
 }
 
 func isLoopback(host string) bool {

@@ -384,7 +384,9 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 		src.reports = true
 		h := func(msg *bus.Msg) { m.receiveReport(src, msg) }
 		src.durable = name + "_sub_" + bus.Token(sc.Monitor)
-		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: src.durable, Subjects: []string{bus.ReportSubject(sc.Monitor)}, Takeover: true, Resume: m.resumeFrom(ctx, src.durable)}, h)
+		// With a domain, the consumer lives on the child's bus, joined by
+		// a leaf node: its stream keeps the reports while the link is down.
+		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: src.durable, Subjects: []string{bus.ReportSubject(sc.Monitor)}, Domain: sc.Domain, Takeover: true, Resume: m.resumeFrom(ctx, src.durable)}, h)
 		if err != nil {
 			return fmt.Errorf("monitor %s: subscription to %s: %w", name, sc.Monitor, err)
 		}
