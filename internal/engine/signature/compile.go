@@ -253,7 +253,7 @@ func readRules(f string) ([]byte, error) {
 	if name, ok := strings.CutPrefix(f, rules.Prefix); ok {
 		data, found := rules.Builtin(name)
 		if !found {
-			return nil, fmt.Errorf("no pack %q is built in (gateway.yaml, host.yaml)", name)
+			return nil, fmt.Errorf("no pack %q is built in (gateway.yaml, host.yaml, domain.yaml, enterprise.yaml)", name)
 		}
 		return data, nil
 	}

@@ -306,7 +306,9 @@ func thresholdValues(t *thrSpec, g *group, total uint64, now int64) (map[string]
 	attrs := map[string]any{"count": int64(min(total, 1<<62)), "window": windowText(t.window)}
 	for i, f := range t.groupBy {
 		extra[f.Name()] = g.vals[i]
-		attrs[f.Name()] = g.vals[i]
+		if !reportOwnField(f.Name()) {
+			attrs[f.Name()] = g.vals[i]
+		}
 	}
 	if t.distinct != nil {
 		vals := g.distinctValues(32)
@@ -635,6 +637,18 @@ func compareValues(a, b string) int {
 // processField says whether an attribute is part of a process's name
 // (the decision unit's process subject).
 func processField(k string) bool { return k == "pid" || k == "start" || k == "exe" }
+
+// reportOwnField tells whether k is a report's own field, which its
+// attributes may not repeat (a threshold grouped by a report's model, in
+// an enterprise's rules over its domains' reports, names it in its
+// subject or text instead).
+func reportOwnField(k string) bool {
+	switch k {
+	case "monitor", "engine", "model", "score", "severity", "state", "evidence", "explanation":
+		return true
+	}
+	return false
+}
 
 func reservedReportAttr(k string) bool {
 	switch k {
