@@ -564,7 +564,8 @@ func TestChildrenNotReportingPlan(t *testing.T) {
 	m := build(t, "  - {kind: sensitise, name: s, to: children-not-reporting, engine: domain-correlation, action: enable-group, parameters: {group: web}}\n",
 		action.Deps{Children: []string{"dom1", "dom2", "dom3", "dom4"}})
 	got, err := m.Plan(action.Request{ID: "d1", Time: t0, Reports: []event.Report{spreadReport("dom3", "dom1")}})
-	want := `ask monitor dom2 (vigil.ctl.dom2) to turn on the standby rules of group "web" in engine domain-correlation for 10m0s; ask monitor dom4 (vigil.ctl.dom4) to turn on the standby rules of group "web" in engine domain-correlation for 10m0s`
+	// (Each by its control subject, whatever the subject's form.)
+	want := `ask monitor dom2 (` + peer{Name: "dom2"}.subject() + `) to turn on the standby rules of group "web" in engine domain-correlation for 10m0s; ask monitor dom4 (` + peer{Name: "dom4"}.subject() + `) to turn on the standby rules of group "web" in engine domain-correlation for 10m0s`
 	if err != nil || got != want {
 		t.Errorf("Plan = %q, %v\nwant %q", got, err, want)
 	}
