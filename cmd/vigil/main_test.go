@@ -344,11 +344,14 @@ func TestCheckRules(t *testing.T) {
 	}
 	gateway := filepath.Join("..", "..", "configs", "gateway.yaml")
 	def := filepath.Join("..", "..", "configs", "default.yaml") // the one embedded in the binary
-	out, code := run(t, "", append([]string{"check", gateway, def, bad}, packs...)...)
+	// The hierarchy's domain and enterprise monitors (docs/HIERARCHY.md).
+	domain := filepath.Join("..", "..", "configs", "domain.yaml")
+	enterprise := filepath.Join("..", "..", "configs", "enterprise.yaml")
+	out, code := run(t, "", append([]string{"check", gateway, def, domain, enterprise, bad}, packs...)...)
 	if code != 2 {
 		t.Errorf("exit %d, want 2:\n%s", code, out)
 	}
-	for _, want := range []string{gateway + ": ok", def + ": ok", bad + ":2:13: [0].severity", bad + ":3:35: [0].match.where.dport|gt", bad + ":4:3: [1].id: rule \"a\" is already defined", bad + ":5:3: [1].mtach"} {
+	for _, want := range []string{gateway + ": ok", def + ": ok", domain + ": ok", enterprise + ": ok", bad + ":2:13: [0].severity", bad + ":3:35: [0].match.where.dport|gt", bad + ":4:3: [1].id: rule \"a\" is already defined", bad + ":5:3: [1].mtach"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

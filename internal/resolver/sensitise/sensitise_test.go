@@ -169,6 +169,18 @@ func (r *reports) about(model, id string) bool {
 	return false
 }
 
+// madeAt says whether a report of model was made about time at.
+func (r *reports) madeAt(model string, at time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rep := range r.list {
+		if rep.Model == model && rep.Time.Equal(at) {
+			return true
+		}
+	}
+	return false
+}
+
 const svcRules = `
 rules:
   - id: outbound-ssh
@@ -602,5 +614,195 @@ func TestMonitorTakesOnlyItsParentAndPeers(t *testing.T) {
 			ev.Str("parameters") != "group=exfiltration" || ev.Str("detail") == "" {
 			t.Errorf("audit event of %s: %+v", id, ev.Attrs)
 		}
+	}
+}
+
+// TestChildrenNotReportingSettings: to names the monitors asked, so it
+// goes without monitor and only with a monitor's actions; a monitor
+// without children cannot use it.
+func TestChildrenNotReportingSettings(t *testing.T) {
+	reg := action.NewRegistry()
+	if err := Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	doc := `monitor: {name: ent}
+responses:
+  - {kind: sensitise, name: a, to: children-not-reporting, monitor: dom1, engine: e, action: enable-group, parameters: {group: g}}
+  - {kind: sensitise, name: b, to: everyone, engine: e, action: enable-group, parameters: {group: g}}
+  - {kind: sensitise, name: c, to: children-not-reporting, action: raise-sampling, parameters: {interval: 1s}}
+`
+	_, err := config.Load([]byte(doc), "ent.yml", config.Registries{Responses: reg})
+	for _, want := range []string{
+		"ent.yml:3", "responses[0].to: to names the monitors asked: leave monitor out",
+		"ent.yml:4", `responses[1].to: "everyone": want "children-not-reporting"`,
+		"ent.yml:5", `responses[2].to: "raise-sampling" asks an agent or a sensor, not monitors`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no %q in:\n%v", want, err)
+		}
+	}
+	ro, err := config.Load([]byte("monitor: {name: ent}\nresponses:\n  - {kind: sensitise, name: s, to: children-not-reporting, engine: e, action: enable-group, parameters: {group: g}}\n"), "ent.yml", config.Registries{Responses: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Build(context.Background(), ro.Responses[0], action.Deps{Monitor: "ent", Clock: clock.Real{}, Logger: testutil.Quiet()}); err == nil || !strings.Contains(err.Error(), "monitor ent has no children") {
+		t.Errorf("without children: %v", err)
+	}
+}
+
+// spreadReport is an enterprise's report counting reports from several
+// monitors (a threshold whose spread is the monitor).
+func spreadReport(hit ...string) event.Report {
+	return event.Report{ID: "r1", Time: t0, Monitor: "ent", Engine: "enterprise-correlation", Model: "spreading-web-attack", Host: hit[len(hit)-1],
+		Score: 0.95, Severity: event.SeverityRed, Attrs: map[string]any{"spread": "monitor", "values": hit, "count": int64(len(hit))}}
+}
+
+// TestChildrenNotReportingPlan: the children asked are those the
+// decision's reports do not name, in the order the monitor lists them;
+// when every child has reported, nobody is asked.
+func TestChildrenNotReportingPlan(t *testing.T) {
+	m := build(t, "  - {kind: sensitise, name: s, to: children-not-reporting, engine: domain-correlation, action: enable-group, parameters: {group: web}}\n",
+		action.Deps{Children: []string{"dom1", "dom2", "dom3", "dom4"}})
+	got, err := m.Plan(action.Request{ID: "d1", Time: t0, Reports: []event.Report{spreadReport("dom3", "dom1")}})
+	// (Each by its control subject, whatever the subject's form.)
+	want := `ask monitor dom2 (` + peer{Name: "dom2"}.subject("dom") + `) to turn on the standby rules of group "web" in engine domain-correlation for 10m0s; ask monitor dom4 (` + peer{Name: "dom4"}.subject("dom") + `) to turn on the standby rules of group "web" in engine domain-correlation for 10m0s`
+	if err != nil || got != want {
+		t.Errorf("Plan = %q, %v\nwant %q", got, err, want)
+	}
+	// A child's own report (a policy on the domains' reports) names it.
+	own := event.Report{ID: "r2", Time: t0, Monitor: "dom2", Model: "web-attack", Severity: event.SeverityRed, Score: 0.95}
+	got, _ = m.Plan(action.Request{ID: "d2", Time: t0, Reports: []event.Report{own, spreadReport("dom1", "dom3")}})
+	if strings.Contains(got, "dom2") || strings.Contains(got, "dom1") || !strings.Contains(got, "dom4") {
+		t.Errorf("Plan = %q, want dom4 alone", got)
+	}
+	// Values as a decoded report carries them (a list of any).
+	rep := spreadReport("dom1")
+	rep.Attrs["values"] = []any{"dom1", "dom2", "dom3", "dom4"}
+	got, err = m.Plan(action.Request{ID: "d3", Time: t0, Reports: []event.Report{rep}})
+	if err != nil || got != "ask nobody: every child has reported it (dom1, dom2, dom3, dom4)" {
+		t.Errorf("Plan = %q, %v", got, err)
+	}
+	out, err := m.Execute(context.Background(), action.Request{ID: "d3", Time: t0, Reports: []event.Report{rep}})
+	if err != nil || !strings.HasPrefix(out.Detail, "nobody asked") {
+		t.Errorf("Execute = %+v, %v", out, err)
+	}
+	if err := m.(action.Undoer).Undo(context.Background(), action.Request{ID: "d3"}, out); err != nil {
+		t.Errorf("Undo of nothing asked: %v", err)
+	}
+}
+
+// TestSensitiseChildrenNotReportingOverTheBus runs three real domain
+// monitors (configs/domain.yaml) on a real bus, and the enterprise's
+// method (configs/enterprise.yaml's sensitise-unhit-domains) after a
+// web attack was reported by dom1 and dom2: dom3 alone is asked and turns
+// its standby group on, so that one attack request is reported red by
+// dom3 and by no other; Undo turns it off again.
+func TestSensitiseChildrenNotReportingOverTheBus(t *testing.T) {
+	s, mon, _ := bustest.StartLocal(t)
+	engines := engine.NewRegistry()
+	for _, f := range []engine.Factory{signature.Factory(), profile.Factory()} {
+		if err := engines.Register(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := []string{"dom1", "dom2", "dom3"}
+	seen := map[string]*reports{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for _, name := range names {
+		cfg, err := config.LoadFile(filepath.Join("..", "..", "..", "configs", "domain.yaml"), config.Registries{Engines: engines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Monitor.Name = name
+		seen[name] = &reports{}
+		m, err := monitor.New(context.Background(), monitor.Options{Config: cfg, Engines: engines, Conn: bustest.ConnectAs(t, s, mon, name),
+			DataDir: t.TempDir(), Clock: clock.NewManual(t0), Logger: testutil.Quiet(), Observers: []monitor.Observer{seen[name]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Run(ctx); err != nil {
+				t.Errorf("monitor %s: %v", name, err)
+			}
+		}()
+		select {
+		case <-m.Ready():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("monitor %s did not come up", name)
+		}
+	}
+
+	// The enterprise's method, as configs/enterprise.yaml configures it.
+	reg := action.NewRegistry()
+	if err := Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := config.LoadFile(filepath.Join("..", "..", "..", "configs", "enterprise.yaml"), config.Registries{Engines: engines, Responses: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent := bustest.ConnectAs(t, s, mon, "ent")
+	method, err := reg.Build(context.Background(), ro.Responses[0], action.Deps{Monitor: "ent", Clock: clock.Real{}, Logger: testutil.Quiet(), Request: ent.Request, Children: ro.Monitor.Children})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := method.Execute(context.Background(), action.Request{ID: "dec-1", Key: "spread", Time: t0, Expires: t0.Add(time.Hour), Reports: []event.Report{spreadReport("dom1", "dom2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.Detail, "dom1") || strings.Contains(out.Detail, "dom2") || !strings.Contains(out.Detail, "monitor dom3: engine domain-correlation: enabled the 1 standby rule(s) of group web-attacks-spreading (web-attack-first)") {
+		t.Errorf("outcome %+v", out)
+	}
+
+	// Attack requests from src, seen by every domain's gateway; the
+	// first one's time.
+	sensor := bustest.ConnectAs(t, s, mon, "gw")
+	ids := event.NewRandomIDs()
+	n := 0
+	attack := func(src string) (hit []string) {
+		t.Helper()
+		var first time.Time
+		// Three requests: the first, then two more, which make every
+		// domain's web-attack (three requests from one source). That
+		// report comes after domain-correlation has taken the first
+		// request's report (it takes them in order): then whether the
+		// first attempt was reported is known.
+		for k := range 3 {
+			n++
+			at := t0.Add(time.Duration(n) * time.Minute)
+			if k == 0 {
+				first = at
+			}
+			req := event.Event{ID: ids.NewID(at), Time: at, Type: "NET.HTTP", IP: "10.3.0.80", Source: "gw",
+				Attrs: map[string]any{"src": src, "dst": "10.3.0.80", "proto": "tcp", "sport": int64(40000 + n), "dport": int64(80), "method": "GET", "path": "/index.php?id=1%27%20or%20%271%27=%271", "status": int64(200)}}
+			if _, err := sensor.PublishEvents(context.Background(), []event.Event{req}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, name := range names {
+			testutil.WaitFor(t, 20*time.Second, name+"'s web-attack", func() bool { return seen[name].madeAt("web-attack", t0.Add(time.Duration(n)*time.Minute)) })
+		}
+		for _, name := range names {
+			if seen[name].madeAt("web-attack-first", first) {
+				hit = append(hit, name)
+			}
+		}
+		return hit
+	}
+	if hit := attack("192.0.2.77"); len(hit) != 1 || hit[0] != "dom3" {
+		t.Fatalf("first attempt reported by %v, want dom3 alone", hit)
+	}
+	if err := method.(action.Undoer).Undo(context.Background(), action.Request{ID: "dec-1"}, out); err != nil {
+		t.Fatal(err)
+	}
+	if hit := attack("192.0.2.78"); len(hit) != 0 {
+		t.Fatalf("after Undo the first attempt is still reported by %v", hit)
 	}
 }
