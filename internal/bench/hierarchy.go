@@ -71,6 +71,10 @@ type HierarchyPhase struct {
 	P50 time.Duration `json:"p50_ns"`
 	P99 time.Duration `json:"p99_ns"`
 	Max time.Duration `json:"max_ns"`
+	// DomainP50, DomainP99: in the hierarchy, from an observation's
+	// publication to a domain monitor decoding its service's report.
+	DomainP50 time.Duration `json:"domain_p50_ns,omitempty"`
+	DomainP99 time.Duration `json:"domain_p99_ns,omitempty"`
 	// Start is how long the phase's monitors took to start and subscribe.
 	Start time.Duration `json:"start_ns"`
 }
@@ -201,6 +205,9 @@ func (p HierarchyPhase) String() string {
 	r := func(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }
 	s := fmt.Sprintf("%-10s %4d monitors  %7d offered  %7d service reports  %7d at the top  %8.0f reports/s  p50 %v  p99 %v  max %v  (started in %v)",
 		p.Name, p.Monitors, p.Offered, p.ServiceReports, p.Delivered, p.Rate, r(p.P50), r(p.P99), r(p.Max), p.Start.Round(time.Millisecond))
+	if p.DomainP50 > 0 {
+		s += fmt.Sprintf("  (at the domains: p50 %v  p99 %v)", r(p.DomainP50), r(p.DomainP99))
+	}
 	if p.Lost > 0 {
 		s += fmt.Sprintf("  lost %d", p.Lost)
 	}
@@ -264,6 +271,7 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 	}
 	offered := int(o.Rate * o.Duration.Seconds())
 	top := &topObserver{lat: newLatencies(offered)}
+	mid := &topObserver{lat: newLatencies(offered)}
 	var serviceReports atomic.Int64
 
 	svc := make([]string, o.Services)
@@ -300,7 +308,7 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 			}
 			doc := fmt.Sprintf("monitor: {name: %s}\nsubscriptions:\n%sengines: [{kind: signature, name: fwd, reload: 0s, rules: [%s]}]\n",
 				name, subs(children), filepath.Join(rulesDir, "domain.yaml"))
-			specs = append(specs, spec{name, doc, nil})
+			specs = append(specs, spec{name, doc, []monitor.Observer{mid}})
 		}
 		specs = append(specs, spec{"ent", "monitor: {name: ent}\nsubscriptions:\n" + subs(doms), []monitor.Observer{top}})
 	}
@@ -409,5 +417,8 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 		p.Rate = float64(got) / p.Seconds
 	}
 	p.P50, p.P99, p.Max = top.lat.quantiles()
+	if !flat {
+		p.DomainP50, p.DomainP99, _ = mid.lat.quantiles()
+	}
 	return p, nil
 }

@@ -168,8 +168,20 @@ func benchResolverCmd(e *env) *cobra.Command {
 func benchHierarchyCmd(e *env) *cobra.Command {
 	var o bench.HierarchyOptions
 	var fast bool
+	var cpuProfile string
 	cmd := benchVerb(e, "hierarchy", "Measure service monitors feeding domain monitors feeding an enterprise monitor, beside one flat monitor", &o.Progress,
 		func(ctx context.Context) (bench.HierarchyResult, error) {
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return bench.HierarchyResult{}, err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return bench.HierarchyResult{}, err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			if fast {
 				o.Services, o.Domains, o.Rate, o.Duration = 10, 2, 200, 2*time.Second
 			}
@@ -184,6 +196,7 @@ func benchHierarchyCmd(e *env) *cobra.Command {
 	fs.StringVar(&o.Dir, "dir", "", "directory for the stores and the bus (default: a temporary one)")
 	fs.StringVar(&o.Only, "only", "", "run only the phase whose name contains this text (hierarchy, flat)")
 	fs.BoolVar(&fast, "fast", false, "a small tree for a smoke test (10 services, 2 domains, 200/s for 2 s)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd
 }
 
