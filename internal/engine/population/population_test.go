@@ -1,8 +1,12 @@
 package population
 
 import (
+	"fmt"
 	"math"
 	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/event"
 )
 
 // TestDistances: every distance is 0 for the same distribution, 1 for
@@ -36,5 +40,38 @@ func TestMedianMAD(t *testing.T) {
 	med, _ = medianMAD([]float64{4, 1, 3, 2})
 	if med != 2.5 {
 		t.Errorf("median of four %v", med)
+	}
+}
+
+// TestPopulationOfReports: with field model over REPORT events, hosts are
+// compared by the mix of reports about them; the host whose reports are
+// of another model departs.
+func TestPopulationOfReports(t *testing.T) {
+	c := &Config{Field: "model", HostField: "host", HalfLife: time.Hour, Distance: Hellinger, Threshold: 0.3, Red: 0.6,
+		Spread: 3, MinPeers: 3, MinEvents: 10, Top: 2, MaxHosts: 100, MaxTypes: 16, Expire: time.Hour,
+		Classes: []Class{{Name: "web", Hosts: []string{"web-*"}}}}
+	p := New(c)
+	for i := range 40 {
+		for h := 1; h <= 5; h++ {
+			model := "sustained-cpu-burn"
+			if h == 2 && i%2 == 0 {
+				model = "shell-connects-out"
+			}
+			r := event.Report{Time: t0.Add(time.Duration(i) * time.Second), Monitor: "svc", Model: model, Host: fmt.Sprintf("web-%d", h)}
+			ev := r.Event()
+			p.Observe(&ev)
+		}
+	}
+	var departs []string
+	for _, f := range p.Evaluate(t0.Add(time.Minute), nil) {
+		if f.Departs {
+			departs = append(departs, f.Host)
+			if f.Top[0].Value != "shell-connects-out" {
+				t.Errorf("most different: %+v", f.Top)
+			}
+		}
+	}
+	if len(departs) != 1 || departs[0] != "web-2" {
+		t.Errorf("departing: %v, want web-2", departs)
 	}
 }
