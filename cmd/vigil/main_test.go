@@ -404,7 +404,7 @@ func TestCheckRules(t *testing.T) {
 }
 
 func TestVerbsHaveHelp(t *testing.T) {
-	for _, verb := range []string{"version", "respond", "respond list", "respond undo", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "ingest suricata", "ingest snort", "netsensor", "bench", "bench netsensor", "bench bus", "bench agent", "bench signature", "bench track", "lab", "lab dmz", "pki", "pki init", "pki issue", "pki revoke", "pki crl", "pki token", "pki serve-enroll", "enroll", "install", "users"} {
+	for _, verb := range []string{"version", "respond", "respond list", "respond undo", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "ingest suricata", "ingest snort", "netsensor", "bench", "bench netsensor", "bench bus", "bench hierarchy", "bench agent", "bench signature", "bench track", "lab", "lab dmz", "pki", "pki init", "pki issue", "pki revoke", "pki crl", "pki token", "pki serve-enroll", "enroll", "install", "users"} {
 		out, code := run(t, "", append(strings.Fields(verb), "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("vigil %s --help: exit %d\n%s", verb, code, out)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/engine/population"
 	"github.com/vigil-ids/vigil/internal/engine/profile"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/engine/track"
@@ -28,7 +29,7 @@ var ResponseKinds = []func(*action.Registry) error{resolver.Register, notify.Reg
 // response methods (config.Registries.Responses is an *action.Registry).
 func Registries() (config.Registries, *engine.Registry) {
 	engines := engine.NewRegistry()
-	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory()} {
+	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory(), population.Factory()} {
 		if err := engines.Register(f); err != nil {
 			panic(err) // a kind registered twice is a programming error
 		}
