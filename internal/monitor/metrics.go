@@ -35,7 +35,7 @@ func newCounters(monitor string) *metrics {
 			Name: "vigil_decode_errors_total", Help: "Messages that did not decode as events, by source.", ConstLabels: labels,
 		}, []string{"source"}),
 		misrouted: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vigil_events_misrouted_total", Help: "Observations dropped because their host is not the one their subject names (its publisher's), by source.", ConstLabels: labels,
+			Name: "vigil_events_misrouted_total", Help: "Observations dropped because their host is not the one their subject names (its publisher's), and reports refused because they name another monitor than their subject's, by source.", ConstLabels: labels,
 		}, []string{"source"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_events_duplicate_total", Help: "Redelivered events recognised by id, by the de-duplication window or by the store.", ConstLabels: labels,

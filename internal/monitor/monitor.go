@@ -78,6 +78,9 @@ type Monitor struct {
 	// misrouted logs observations about another host than their
 	// subject's (stampPublisher).
 	misrouted *badLog
+	// misreported logs reports that name another monitor than their
+	// subject's (checkReporter).
+	misreported *badLog
 
 	in        chan item
 	hardStop  chan struct{}
@@ -203,6 +206,7 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 	m.store = st
 	m.bad = newBadLog(m.log, o.Clock)
 	m.misrouted = newBadLogText(m.log, o.Clock, "observation about another host than its publisher's; dropped")
+	m.misreported = newBadLogText(m.log, o.Clock, "report naming another monitor than its publisher's; refused")
 	m.met = newMetrics(o.Registerer, m)
 	if err := m.buildUnit(ctx, o.Responses); err != nil {
 		_ = st.Close()
@@ -460,6 +464,24 @@ func stampPublisher(subject string, ev *event.Event) error {
 	return nil
 }
 
+// checkReporter checks a report received on subject (vigil.report.<X>)
+// against the monitor the subject names, its publisher's: the report must
+// name X as its monitor, compared by token. A monitor disseminates only its
+// own reports, under its own name (a domain's engines conclude from its
+// children's reports, and its reports name the domain, with the children's
+// reports among their evidence), so a report naming another monitor is a
+// child speaking for another and is refused.
+func checkReporter(subject string, rep *event.Report) error {
+	token, ok := strings.CutPrefix(subject, bus.PrefixReport)
+	if !ok {
+		return fmt.Errorf("subject %q is not a report subject", subject)
+	}
+	if got := bus.Token(rep.Monitor); got != token {
+		return fmt.Errorf("the report's monitor %q (token %q) is not the publisher's %q", rep.Monitor, got, token)
+	}
+	return nil
+}
+
 // receiveReport takes a subscribed monitor's report.
 func (m *Monitor) receiveReport(src *source, msg *bus.Msg) {
 	ev, err := m.decode(msg.Data)
@@ -473,6 +495,12 @@ func (m *Monitor) receiveReport(src *source, msg *bus.Msg) {
 	if err != nil {
 		src.decodeErr.Inc()
 		m.bad.note(src.name, msg.Subject, msg.Data, err)
+		m.push(item{msg: msg, src: src})
+		return
+	}
+	if err := checkReporter(msg.Subject, &rep); err != nil {
+		src.misrouted.Inc()
+		m.misreported.note(src.name, msg.Subject, msg.Data, err)
 		m.push(item{msg: msg, src: src})
 		return
 	}
