@@ -73,6 +73,16 @@ const (
 	// answer before a connection attempt is unanswered.
 	DefaultAttemptTimeout = 5 * time.Second
 
+	// DefaultSubscriptionMaxRate is the reports a second a monitor takes
+	// from one subscription, with bursts of DefaultSubscriptionBurst;
+	// beyond, reports are acknowledged and not analysed (a flood).
+	DefaultSubscriptionMaxRate = 200.0
+	DefaultSubscriptionBurst   = 1000
+	// MaxSubscriptionMaxRate and MaxSubscriptionBurst bound what a
+	// resource object may set.
+	MaxSubscriptionMaxRate = 1e6
+	MaxSubscriptionBurst   = 1 << 24
+
 	// DefaultBudgetCount actions in DefaultBudgetPer is each response
 	// method's rate budget when the resolver section gives none.
 	DefaultBudgetCount = 30

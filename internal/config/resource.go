@@ -247,6 +247,12 @@ type Subscription struct {
 	// bus). The durable consumer lives there, so nothing is lost while
 	// the link is down.
 	Domain string `yaml:"domain"`
+	// MaxRate is the reports a second taken from the monitor, with
+	// bursts of Burst (defaults DefaultSubscriptionMaxRate and
+	// DefaultSubscriptionBurst); beyond, reports are acknowledged and not
+	// analysed, counted and summarised in MONITOR.FLOOD events.
+	MaxRate float64 `yaml:"max_rate"`
+	Burst   int     `yaml:"burst"`
 }
 
 // PluginSpec is an engine or a response method: its kind, its instance
@@ -654,8 +660,10 @@ func (ro *ResourceObject) validate(p *Problems, needName bool) {
 		}
 	}
 	subs := map[string]bool{}
-	for i, s := range ro.Subscriptions {
+	for i := range ro.Subscriptions {
+		s := &ro.Subscriptions[i]
 		path := Index("subscriptions", i)
+		s.validateRate(p, path)
 		switch err := checkToken(s.Monitor); {
 		case s.Monitor == "":
 			p.Addf(path, "missing %q", "monitor")
@@ -688,6 +696,22 @@ func (ro *ResourceObject) validate(p *Problems, needName bool) {
 	}
 	if ro.Store.FlushInterval <= 0 || ro.Store.FlushInterval > time.Minute {
 		p.Addf("store.flush_interval", "must be between 1ns and 1m")
+	}
+}
+
+// validateRate applies the rate defaults and checks the bounds.
+func (s *Subscription) validateRate(p *Problems, path string) {
+	if s.MaxRate == 0 {
+		s.MaxRate = DefaultSubscriptionMaxRate
+	}
+	if s.Burst == 0 {
+		s.Burst = DefaultSubscriptionBurst
+	}
+	if math.IsNaN(s.MaxRate) || s.MaxRate < 0 || s.MaxRate > MaxSubscriptionMaxRate {
+		p.Addf(Join(path, "max_rate"), "%v reports a second is not in (0, %g]", s.MaxRate, MaxSubscriptionMaxRate)
+	}
+	if s.Burst < 0 || s.Burst > MaxSubscriptionBurst {
+		p.Addf(Join(path, "burst"), "%d reports is not in [1, %d]", s.Burst, MaxSubscriptionBurst)
 	}
 }
 

@@ -57,6 +57,9 @@ const (
 	TypeMonitorStale = "MONITOR.STALE"
 	TypeMonitorLost  = "MONITOR.LOST"
 	TypeMonitorAlive = "MONITOR.ALIVE"
+	// TypeMonitorFlood summarises a subscription's reports dropped beyond
+	// its rate in one window (docs/EVENTS.md).
+	TypeMonitorFlood = "MONITOR.FLOOD"
 
 	// TypeReport is an analysis result (see Report).
 	TypeReport = "REPORT"
@@ -118,7 +121,7 @@ var ownTypes = map[string]bool{
 	TypeProcCred: true, TypeProcPtrace: true, TypeProcMemfd: true, TypeKernelModule: true, TypeKernelBPF: true,
 	TypeProcConnect: true, TypeProcAccept: true, TypeResponseAction: true, TypeResponseUndo: true,
 	TypeControlRequest: true,
-	TypeMonitorStale:   true, TypeMonitorLost: true, TypeMonitorAlive: true,
+	TypeMonitorStale:   true, TypeMonitorLost: true, TypeMonitorAlive: true, TypeMonitorFlood: true,
 }
 
 // KnownType tells whether t is a type Vigil's own parts produce, or a

@@ -13,6 +13,7 @@ type metrics struct {
 	filtered      *prometheus.CounterVec
 	decodeErrors  *prometheus.CounterVec
 	misrouted     *prometheus.CounterVec
+	flooded       *prometheus.CounterVec
 	duplicates    prometheus.Counter
 	reports       *prometheus.CounterVec
 	engineErrors  *prometheus.CounterVec
@@ -37,6 +38,9 @@ func newCounters(monitor string) *metrics {
 		misrouted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_events_misrouted_total", Help: "Observations dropped because their host is not the one their subject names (its publisher's), and reports refused because they name another monitor than their subject's, by source.", ConstLabels: labels,
 		}, []string{"source"}),
+		flooded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_reports_flooded_total", Help: "Subscribed monitors' reports beyond the subscription's max_rate and burst, acknowledged and not analysed, by subscribed monitor.", ConstLabels: labels,
+		}, []string{"subscription"}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_events_duplicate_total", Help: "Redelivered events recognised by id, by the de-duplication window or by the store.", ConstLabels: labels,
 		}),
@@ -75,7 +79,7 @@ func newMetrics(reg prometheus.Registerer, m *Monitor) *metrics {
 	counter := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels}, f)
 	}
-	reg.MustRegister(met.eventsIn, met.filtered, met.decodeErrors, met.misrouted, met.duplicates, met.reports, met.engineErrors, met.publishErrors, met.storeDropped, met.engineDropped,
+	reg.MustRegister(met.eventsIn, met.filtered, met.decodeErrors, met.misrouted, met.flooded, met.duplicates, met.reports, met.engineErrors, met.publishErrors, met.storeDropped, met.engineDropped,
 		gauge("vigil_store_lag_items", "Events and reports accepted but not yet committed to the store.", func() float64 { return float64(st.Stats().Queued) }),
 		gauge("vigil_store_lag_seconds", "Age of the oldest item waiting for the store.", func() float64 { return st.Stats().OldestQueued.Seconds() }),
 		counter("vigil_store_events_written_total", "Events committed to the store.", func() float64 { return float64(st.Stats().EventsWritten) }),

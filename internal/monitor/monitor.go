@@ -95,6 +95,10 @@ type Monitor struct {
 	// probes answers the parent's probes (probe.go).
 	hier       atomic.Pointer[hier]
 	stopProbes func()
+	// floods bound the subscriptions' rates (flood.go); stopFlood ends
+	// their summaries.
+	floods    []*flood
+	stopFlood func()
 
 	ready      chan struct{}
 	reportsOut atomic.Uint64 // reports made
@@ -126,6 +130,10 @@ type source struct {
 	filtered  prometheus.Counter
 	decodeErr prometheus.Counter
 	misrouted prometheus.Counter
+	// flood bounds a subscription's rate (nil for other sources); flooded
+	// counts the reports beyond it.
+	flood   *flood
+	flooded prometheus.Counter
 	// inserted counts the store's verdict on one of this source's events
 	// (store.Item.Inserted): made once, so the hot path allocates nothing.
 	inserted func(fresh bool)
@@ -298,6 +306,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.startControl()
 		m.startHierarchy(ctx)
 		m.stopProbes = m.startProbes()
+		m.stopFlood = m.startFloodSummaries(m.floods)
 		close(m.ready)
 		m.log.Info("monitor running", "sources", len(m.cfg.Sources), "subscriptions", len(m.cfg.Subscriptions), "engines", len(m.runners))
 		<-ctx.Done()
@@ -315,6 +324,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.stopProbes()
 	}
 	m.stopHierarchy()
+	if m.stopFlood != nil {
+		m.stopFlood()
+	}
 	for _, s := range m.subs {
 		s.Stop()
 	}
@@ -386,6 +398,16 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 		src := m.newSource("report:"+sc.Monitor, nil)
 		src.minSev = sc.MinSeverity.Of()
 		src.reports = true
+		rate, burst := sc.MaxRate, sc.Burst
+		if rate <= 0 {
+			rate = config.DefaultSubscriptionMaxRate
+		}
+		if burst <= 0 {
+			burst = config.DefaultSubscriptionBurst
+		}
+		src.flood = &flood{monitor: sc.Monitor, limit: newBucket(rate, burst, m.o.Clock.Now())}
+		src.flooded = m.met.flooded.WithLabelValues(sc.Monitor)
+		m.floods = append(m.floods, src.flood)
 		h := func(msg *bus.Msg) { m.receiveReport(src, msg) }
 		src.durable = name + "_sub_" + bus.Token(sc.Monitor)
 		// With a domain, the consumer lives on the child's bus, joined by
@@ -483,7 +505,15 @@ func checkReporter(subject string, rep *event.Report) error {
 }
 
 // receiveReport takes a subscribed monitor's report.
+//
+// A subscription beyond its rate (a child flooding reports) has its
+// reports acknowledged before they are even decoded: they cost the
+// monitor next to nothing, and the other subscriptions' keep flowing.
 func (m *Monitor) receiveReport(src *source, msg *bus.Msg) {
+	if !m.admit(src) {
+		m.push(item{msg: msg, src: src})
+		return
+	}
 	ev, err := m.decode(msg.Data)
 	if err != nil {
 		src.decodeErr.Inc()
