@@ -10,7 +10,10 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/monitor"
+	"github.com/vigil-ids/vigil/internal/probemsg"
 )
 
 // `vigil bench hierarchy` measures the layered deployment of seed 002
@@ -50,6 +54,13 @@ type HierarchyOptions struct {
 	Progress io.Writer
 	// Only runs only the phase whose name contains it ("hierarchy", "flat").
 	Only string
+	// HeartbeatWindow is how long the hierarchy's heartbeats are counted,
+	// its monitors otherwise idle, before observations are offered
+	// (default 10 s: five of the default intervals).
+	HeartbeatWindow time.Duration
+	// Probes is how many probes of each kind are timed on each path
+	// (default 200).
+	Probes int
 }
 
 // HierarchyPhase is one phase's outcome.
@@ -93,13 +104,44 @@ type HierarchyResult struct {
 	RateRatio float64 `json:"rate_hierarchy_over_flat,omitempty"`
 	P50Ratio  float64 `json:"p50_hierarchy_over_flat,omitempty"`
 	P99Ratio  float64 `json:"p99_hierarchy_over_flat,omitempty"`
-	// Heartbeat and probe costs are measured once the monitors send
-	// heartbeats and answer probes; until then this says so.
-	HeartbeatTODO string `json:"heartbeat_todo,omitempty"`
+	// Heartbeats: their load on the bus with every monitor of the
+	// hierarchy sending them; Probes: round trips from the enterprise to
+	// a domain and from a domain to a service, by kind.
+	Heartbeats *HeartbeatCost `json:"heartbeats,omitempty"`
+	Probes     []ProbeCost    `json:"probes,omitempty"`
 }
 
-// heartbeatTODO is what the result says of the heartbeat and probe costs.
-const heartbeatTODO = "TODO(heartbeat-probe-cost): monitors do not send heartbeats or answer probes yet; their load (messages/s, bytes/s for every monitor) and a probe's round trip are not measured"
+// HeartbeatCost is the heartbeats' load, counted by a subscriber to
+// every heartbeat subject while the hierarchy's monitors did nothing else.
+type HeartbeatCost struct {
+	Monitors int    `json:"monitors"`
+	Interval string `json:"interval"`
+	// Seconds counted; Messages and Bytes (payload and subject) seen.
+	Seconds  float64 `json:"seconds"`
+	Messages int     `json:"messages"`
+	Bytes    int     `json:"bytes"`
+	// MessagesPerS and BytesPerS; ExpectedPerS is monitors / interval.
+	MessagesPerS float64 `json:"messages_per_s"`
+	BytesPerS    float64 `json:"bytes_per_s"`
+	ExpectedPerS float64 `json:"expected_per_s"`
+	// IdleCPUShare is the whole process's CPU time over the window (every
+	// monitor idle but for its heartbeats, its children's watch and its
+	// tickers; the bus server included) as a share of all CPUs: an upper
+	// bound of the heartbeats' cost.
+	IdleCPUShare float64 `json:"idle_cpu_share"`
+}
+
+// ProbeCost is the round trip of one kind of probe on one path.
+type ProbeCost struct {
+	From   string        `json:"from"`
+	To     string        `json:"to"`
+	Kind   string        `json:"kind"`
+	N      int           `json:"n"`
+	Failed int           `json:"failed"`
+	P50    time.Duration `json:"p50_ns"`
+	P99    time.Duration `json:"p99_ns"`
+	Max    time.Duration `json:"max_ns"`
+}
 
 func (o *HierarchyOptions) defaults() {
 	if o.Services <= 0 {
@@ -122,6 +164,12 @@ func (o *HierarchyOptions) defaults() {
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
+	}
+	if o.HeartbeatWindow <= 0 {
+		o.HeartbeatWindow = 10 * time.Second
+	}
+	if o.Probes <= 0 {
+		o.Probes = 200
 	}
 }
 
@@ -152,7 +200,7 @@ const (
 func RunHierarchy(ctx context.Context, o HierarchyOptions) (HierarchyResult, error) {
 	o.defaults()
 	res := HierarchyResult{CPUs: runtime.NumCPU(), Go: runtime.Version(), Services: o.Services, Domains: o.Domains,
-		Rate: o.Rate, Duration: o.Duration.String(), HeartbeatTODO: heartbeatTODO}
+		Rate: o.Rate, Duration: o.Duration.String()}
 	dir := o.Dir
 	if dir == "" {
 		d, err := os.MkdirTemp("", "vigil-bench-hierarchy-")
@@ -178,7 +226,7 @@ func RunHierarchy(ctx context.Context, o HierarchyOptions) (HierarchyResult, err
 		if o.Only != "" && !strings.Contains(name, o.Only) {
 			continue
 		}
-		p, err := hierarchyPhase(ctx, dir, filepath.Join(dir, name), o, flat)
+		p, err := hierarchyPhase(ctx, dir, filepath.Join(dir, name), o, flat, &res)
 		if err != nil {
 			return res, fmt.Errorf("bench hierarchy, %s phase: %w", name, err)
 		}
@@ -219,8 +267,18 @@ func (r HierarchyResult) WriteSummary(w io.Writer) error {
 	if r.RateRatio > 0 {
 		fmt.Fprintf(w, "hierarchy / flat: reports/s %.2f, p50 latency %.2f, p99 latency %.2f\n", r.RateRatio, r.P50Ratio, r.P99Ratio)
 	}
-	_, err := fmt.Fprintln(w, r.HeartbeatTODO)
-	return err
+	if h := r.Heartbeats; h != nil {
+		fmt.Fprintf(w, "heartbeats: %d monitors every %s: %.1f messages/s (expected %.1f), %.0f bytes/s over %.1f s; idle process CPU %.2f%% of %d CPUs\n",
+			h.Monitors, h.Interval, h.MessagesPerS, h.ExpectedPerS, h.BytesPerS, h.Seconds, 100*h.IdleCPUShare, r.CPUs)
+	}
+	for _, p := range r.Probes {
+		fmt.Fprintf(w, "probe %-7s %s -> %s: %d probes, p50 %v  p99 %v  max %v", p.Kind, p.From, p.To, p.N, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond), p.Max.Round(time.Microsecond))
+		if p.Failed > 0 {
+			fmt.Fprintf(w, "  failed %d", p.Failed)
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
 }
 
 // benchMonitor is one running monitor of a phase.
@@ -258,7 +316,7 @@ func (c reportCounter) ObserveReport(*event.Report) { c.n.Add(1) }
 
 // hierarchyPhase starts a bus and the phase's monitors, offers the
 // observations and waits for their reports at the top.
-func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOptions, flat bool) (HierarchyPhase, error) {
+func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOptions, flat bool, res *HierarchyResult) (HierarchyPhase, error) {
 	var p HierarchyPhase
 	srv, err := bus.StartServer(ctx, bus.ServerOptions{Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "jetstream"), AllowAnonymous: true, Logger: o.Logger})
 	if err != nil {
@@ -283,9 +341,13 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 		obs       []monitor.Observer
 	}
 	var specs []spec
-	for _, s := range svc {
-		doc := fmt.Sprintf("monitor: {name: %s}\nsources: [{name: obs, subjects: [%s], delivery: core}]\nengines: [{kind: signature, name: sig, reload: 0s, rules: [%s]}]\n",
-			s, bus.LiveSubject(s), filepath.Join(rulesDir, "service.yaml"))
+	for i, s := range svc {
+		parent := "flat"
+		if !flat {
+			parent = fmt.Sprintf("dom-%02d", i%o.Domains)
+		}
+		doc := fmt.Sprintf("monitor: {name: %s, parent: %s}\nsources: [{name: obs, subjects: [%s], delivery: core}]\nengines: [{kind: signature, name: sig, reload: 0s, rules: [%s]}]\n",
+			s, parent, bus.LiveSubject(s), filepath.Join(rulesDir, "service.yaml"))
 		specs = append(specs, spec{s, doc, []monitor.Observer{reportCounter{&serviceReports}}})
 	}
 	subs := func(names []string) string {
@@ -296,7 +358,7 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 		return b.String()
 	}
 	if flat {
-		specs = append(specs, spec{"flat", "monitor: {name: flat}\nsubscriptions:\n" + subs(svc), []monitor.Observer{top}})
+		specs = append(specs, spec{"flat", "monitor: {name: flat, layer: domain}\nsubscriptions:\n" + subs(svc), []monitor.Observer{top}})
 	} else {
 		var doms []string
 		for d := range o.Domains {
@@ -306,11 +368,11 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 			for i := d; i < len(svc); i += o.Domains {
 				children = append(children, svc[i])
 			}
-			doc := fmt.Sprintf("monitor: {name: %s}\nsubscriptions:\n%sengines: [{kind: signature, name: fwd, reload: 0s, rules: [%s]}]\n",
+			doc := fmt.Sprintf("monitor: {name: %s, layer: domain, parent: ent}\nsubscriptions:\n%sengines: [{kind: signature, name: fwd, reload: 0s, rules: [%s]}]\n",
 				name, subs(children), filepath.Join(rulesDir, "domain.yaml"))
 			specs = append(specs, spec{name, doc, []monitor.Observer{mid}})
 		}
-		specs = append(specs, spec{"ent", "monitor: {name: ent}\nsubscriptions:\n" + subs(doms), []monitor.Observer{top}})
+		specs = append(specs, spec{"ent", "monitor: {name: ent, layer: enterprise}\nsubscriptions:\n" + subs(doms), []monitor.Observer{top}})
 	}
 	p.Monitors = len(specs)
 
@@ -366,6 +428,19 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 		}
 	}
 	p.Start = time.Since(started)
+	if !flat {
+		hb, err := heartbeatCost(ctx, srv.ClientURL(), o, len(mons))
+		if err != nil {
+			return p, err
+		}
+		res.Heartbeats = &hb
+		fmt.Fprintf(o.Progress, "heartbeats: %.1f messages/s, %.0f bytes/s\n", hb.MessagesPerS, hb.BytesPerS)
+		probes, err := probeCosts(ctx, srv.ClientURL(), o, "ent", "dom-00", svc[0])
+		if err != nil {
+			return p, err
+		}
+		res.Probes = probes
+	}
 
 	// Offer the observations, paced, round robin over the services.
 	pub, err := bus.Connect(ctx, bus.ClientOptions{URL: srv.ClientURL(), Name: "bench publisher", Logger: o.Logger})
@@ -421,4 +496,88 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 		p.DomainP50, p.DomainP99, _ = mid.lat.quantiles()
 	}
 	return p, nil
+}
+
+// heartbeatCost counts every heartbeat on the bus for o.HeartbeatWindow,
+// and the process's CPU time meanwhile.
+func heartbeatCost(ctx context.Context, url string, o HierarchyOptions, monitors int) (HeartbeatCost, error) {
+	interval := config.DefaultHeartbeatInterval
+	hb := HeartbeatCost{Monitors: monitors, Interval: interval.String(), ExpectedPerS: float64(monitors) / interval.Seconds()}
+	conn, err := bus.Connect(ctx, bus.ClientOptions{URL: url, Name: "bench heartbeat counter", Logger: o.Logger})
+	if err != nil {
+		return hb, err
+	}
+	defer conn.Close()
+	var msgs, size atomic.Int64
+	sub, err := conn.NC.Subscribe(bus.PrefixHeartbeat+"*", func(m *nats.Msg) {
+		msgs.Add(1)
+		size.Add(int64(len(m.Subject) + len(m.Data)))
+	})
+	if err != nil {
+		return hb, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := conn.NC.Flush(); err != nil {
+		return hb, err
+	}
+	cpu0 := processCPU()
+	start := time.Now()
+	select {
+	case <-time.After(o.HeartbeatWindow):
+	case <-ctx.Done():
+		return hb, ctx.Err()
+	}
+	if err := conn.NC.Flush(); err != nil {
+		return hb, err
+	}
+	hb.Seconds = time.Since(start).Seconds()
+	cpu := processCPU() - cpu0
+	hb.Messages, hb.Bytes = int(msgs.Load()), int(size.Load())
+	hb.MessagesPerS = float64(hb.Messages) / hb.Seconds
+	hb.BytesPerS = float64(hb.Bytes) / hb.Seconds
+	hb.IdleCPUShare = cpu.Seconds() / hb.Seconds / float64(runtime.NumCPU())
+	return hb, nil
+}
+
+// processCPU is the process's user and system time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// probeCosts times o.Probes probes of the status and tracks kinds, one at
+// a time, from ent to dom and from dom to svc (each the other's parent).
+func probeCosts(ctx context.Context, url string, o HierarchyOptions, ent, dom, svc string) ([]ProbeCost, error) {
+	conn, err := bus.Connect(ctx, bus.ClientOptions{URL: url, Name: "bench prober", Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	var out []ProbeCost
+	for _, path := range [][2]string{{ent, dom}, {dom, svc}} {
+		for _, kind := range []string{probemsg.KindStatus, probemsg.KindTracks} {
+			c := ProbeCost{From: path[0], To: path[1], Kind: kind, N: o.Probes}
+			lat := newLatencies(o.Probes)
+			for i := range o.Probes {
+				req := probemsg.Request{ID: fmt.Sprintf("bench-%s-%d", kind, i), Kind: kind}
+				t0 := time.Now()
+				rep, err := probemsg.Probe(ctx, conn.NC, path[1], path[0], req, 5*time.Second)
+				if err != nil || rep.Status != probemsg.StatusOK {
+					c.Failed++
+					if err := ctx.Err(); err != nil {
+						return out, err
+					}
+					continue
+				}
+				lat.add(time.Since(t0))
+			}
+			c.P50, c.P99, c.Max = lat.quantiles()
+			out = append(out, c)
+			fmt.Fprintf(o.Progress, "probe %s %s -> %s: p50 %v p99 %v (%d failed)\n", kind, path[0], path[1], c.P50, c.P99, c.Failed)
+		}
+	}
+	return out, nil
 }

@@ -184,6 +184,7 @@ func benchHierarchyCmd(e *env) *cobra.Command {
 			}
 			if fast {
 				o.Services, o.Domains, o.Rate, o.Duration = 10, 2, 200, 2*time.Second
+				o.HeartbeatWindow, o.Probes = 3*time.Second, 20
 			}
 			o.Logger = e.log.With("component", "bench")
 			return bench.RunHierarchy(ctx, o)
@@ -195,7 +196,9 @@ func benchHierarchyCmd(e *env) *cobra.Command {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long observations are offered")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the stores and the bus (default: a temporary one)")
 	fs.StringVar(&o.Only, "only", "", "run only the phase whose name contains this text (hierarchy, flat)")
-	fs.BoolVar(&fast, "fast", false, "a small tree for a smoke test (10 services, 2 domains, 200/s for 2 s)")
+	fs.DurationVar(&o.HeartbeatWindow, "heartbeat-window", 10*time.Second, "how long the hierarchy's heartbeats are counted, before observations are offered")
+	fs.IntVar(&o.Probes, "probes", 200, "probes timed per kind (status, tracks) and path (enterprise to domain, domain to service)")
+	fs.BoolVar(&fast, "fast", false, "a small tree for a smoke test (10 services, 2 domains, 200/s for 2 s; heartbeats counted for 3 s, 20 probes)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd
 }
