@@ -350,10 +350,12 @@ func hierarchyPhase(ctx context.Context, rulesDir, dir string, o HierarchyOption
 			s, parent, bus.LiveSubject(s), filepath.Join(rulesDir, "service.yaml"))
 		specs = append(specs, spec{s, doc, []monitor.Observer{reportCounter{&serviceReports}}})
 	}
+	// Subscriptions take any rate the bench offers: it measures the
+	// message system, not the flood bound (docs/HIERARCHY.md).
 	subs := func(names []string) string {
 		var b strings.Builder
 		for _, n := range names {
-			fmt.Fprintf(&b, "  - {monitor: %s}\n", n)
+			fmt.Fprintf(&b, "  - {monitor: %s, max_rate: %g, burst: %d}\n", n, config.MaxSubscriptionMaxRate, config.MaxSubscriptionBurst)
 		}
 		return b.String()
 	}
