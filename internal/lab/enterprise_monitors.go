@@ -1,0 +1,212 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The enterprise lab's monitors and sensors: their resource objects,
+// starting them (and starting one again), waiting for them.
+
+// domainConfig is domain d's monitor: its layer and parent, its own bus
+// on the domain's network with mutual TLS and its own JetStream domain,
+// dialling out to the enterprise's bus as a leaf node with the domain
+// monitor's certificate; the gateway pack over its observations, every
+// report published (the enterprise keeps those it subscribes to).
+func (e *entLab) domainConfig(d int) string {
+	name := domainName(d)
+	return fmt.Sprintf(`# Domain %[1]s of vigil lab enterprise (written by the lab).
+monitor:
+  name: %[1]s
+  layer: domain
+  parent: %[2]s
+  heartbeat: {interval: %[3]s}
+server:
+  listen: %[4]s:4222
+  tls:
+    cert: %[5]s
+    key: %[6]s
+    client_ca: %[7]s
+    crl: %[8]s
+  jetstream: {domain: %[1]s}
+  leaf:
+    remotes:
+      - url: tls://%[9]s:7422
+        tls: {ca: %[7]s, cert: %[10]s, key: %[11]s, crl: %[8]s}
+%[12]s`, name, entName, entHeartbeat, e.busIP(d), e.certFile(e.busIP(d)), e.keyFile(e.busIP(d)),
+		filepath.Join(e.pki, "ca.crt"), filepath.Join(e.pki, "crl.pem"), e.entIP(),
+		e.certFile(name), e.keyFile(name), domainAnalysis)
+}
+
+// entConfig is the enterprise monitor: the domains are its children,
+// whose heartbeats it watches and whose reports it subscribes to where
+// they are stored (each domain's JetStream domain, across the leaf link);
+// its bus accepts the domains' leaf nodes with mutual TLS.
+func (e *entLab) entConfig() string {
+	var subs strings.Builder
+	var children []string
+	for d := 1; d <= entDomains; d++ {
+		fmt.Fprintf(&subs, "  - {monitor: %[1]s, domain: %[1]s, min_severity: green}\n", domainName(d))
+		children = append(children, domainName(d))
+	}
+	return fmt.Sprintf(`# The enterprise monitor of vigil lab enterprise (written by the lab).
+monitor:
+  name: %[1]s
+  layer: enterprise
+  children: [%[2]s]
+  heartbeat: {interval: %[3]s, lost_after: %[4]d}
+server:
+  listen: %[5]s:4222
+  tls:
+    cert: %[6]s
+    key: %[7]s
+    client_ca: %[8]s
+    crl: %[9]s
+  jetstream: {domain: %[1]s}
+  leaf:
+    listen: %[5]s:7422
+subscriptions:
+%[10]s%[11]s`, entName, strings.Join(children, ", "), entHeartbeat, entLostAfter, e.entIP(), e.certFile(e.entIP()), e.keyFile(e.entIP()),
+		filepath.Join(e.pki, "ca.crt"), filepath.Join(e.pki, "crl.pem"), subs.String(), entAnalysis)
+}
+
+// domainAnalysis is what a domain monitor analyses: the network sensor's
+// and the agents' observations with the gateway pack.
+const domainAnalysis = `sources:
+  - name: observations
+    subjects: ["vigil.obs.>"]
+    delivery: durable
+engines:
+  - kind: signature
+    name: gateway-signatures
+    rules: ["builtin:gateway.yaml"]
+resolver: {publish: true, min_severity: green}
+`
+
+// entAnalysis is what the enterprise monitor does with the domains'
+// reports.
+const entAnalysis = `resolver: {publish: true, min_severity: green}
+`
+
+// startMonitors writes every monitor's resource object and account and
+// starts it: the enterprise first, then the domains.
+func (e *entLab) startMonitors() error {
+	mons := []string{entName}
+	for d := 1; d <= entDomains; d++ {
+		mons = append(mons, domainName(d))
+	}
+	for _, mon := range mons {
+		if err := os.MkdirAll(e.monDir(mon), 0o755); err != nil {
+			return err
+		}
+		conf := e.entConfig()
+		if mon != entName {
+			var d int
+			fmt.Sscanf(mon, "d%d", &d)
+			conf = e.domainConfig(d)
+		}
+		if err := os.WriteFile(e.monConfig(mon), []byte(conf), 0o644); err != nil {
+			return err
+		}
+		if e.pw == "" {
+			pw, err := labAccount(e.o.Vigil, e.monData(mon), e.o.Dir)
+			if err != nil {
+				return err
+			}
+			e.pw = pw
+		} else if err := addLabAccount(e.o.Vigil, e.monData(mon), e.pw); err != nil {
+			return err
+		}
+		// One after the other: the enterprise's bus is there when the
+		// domains' leaf nodes dial it, and the machine is not asked to
+		// start four monitors at once.
+		if err := e.startMonitor(mon, "mon-"+mon); err != nil {
+			return err
+		}
+		if err := e.waitMonitor(mon, "mon-"+mon); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *entLab) monConfig(mon string) string { return filepath.Join(e.monDir(mon), mon+".yaml") }
+
+// startMonitor starts a monitor in its namespace, logging to logName.log.
+func (e *entLab) startMonitor(mon, logName string) error {
+	cmd, err := e.start(monNS(mon), logName, e.o.Vigil, "up", "--config", e.monConfig(mon), "--no-agent", "--data", e.monData(mon),
+		"--bus-listen", e.busListen(mon), "--listen", e.apiIP(mon)+":8080", "--log-level", "warn")
+	if err != nil {
+		return err
+	}
+	e.monMu.Lock()
+	e.mons[mon] = cmd
+	e.monMu.Unlock()
+	return nil
+}
+
+func (e *entLab) busListen(mon string) string {
+	if mon == entName {
+		return e.entIP() + ":4222"
+	}
+	var d int
+	fmt.Sscanf(mon, "d%d", &d)
+	return e.busIP(d) + ":4222"
+}
+
+// waitMonitor waits until a monitor's API answers and logs in to it.
+func (e *entLab) waitMonitor(mon, logName string) error {
+	if err := waitHTTP(e.api(mon)+"/healthz", monitorStartLimit); err != nil {
+		return e.notUp(logName, err)
+	}
+	return dashboardLogin(e.api(mon), e.pw)
+}
+
+// killMonitor kills a monitor outright (SIGKILL: no clean stop).
+func (e *entLab) killMonitor(mon string) error {
+	e.monMu.Lock()
+	cmd := e.mons[mon]
+	e.monMu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return fmt.Errorf("no monitor %s to kill", mon)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cmd.ProcessState != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("monitor %s did not end after SIGKILL", mon)
+}
+
+// addLabAccount makes the lab's viewer account, with the password pw, in
+// another monitor's data directory.
+func addLabAccount(vigil, dataDir, pw string) error {
+	cmd := exec.Command(vigil, "users", "add", labUser, "--role", "viewer", "--replace", "--data", dataDir)
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("creating the dashboard's account in %s: %w: %s", dataDir, err, out)
+	}
+	return nil
+}
+
+// startSensors starts domain d's network sensor on its gateway's outside
+// link, publishing with its certificate to the domain's bus.
+func (e *entLab) startSensors(d int) error {
+	name := gatewayName(d)
+	args := append([]string{e.o.Vigil, "netsensor", "--iface", e.wanIf(d), "--id", name,
+		"--internal", fmt.Sprintf("10.%d.%d.0/24", e.n, d),
+		"--services", fmt.Sprintf("%s:8000/tcp,%s:25/tcp", e.webIP(d), e.mailIP(d)),
+		"--spool-dir", filepath.Join(e.o.Dir, name, "spool"), "--log-level", "warn"}, e.busFlags(d, name)...)
+	if e.o.Fast {
+		args = append(args, "--summary-interval", "5s")
+	}
+	_, err := e.start(fmt.Sprintf("gw%d", d), name, args...)
+	return err
+}
