@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-ids/vigil/configs"
 )
 
 // The enterprise lab's monitors and sensors: their resource objects,
@@ -17,8 +21,12 @@ import (
 // dialling out to the enterprise's bus as a leaf node with the domain
 // monitor's certificate; the gateway pack over its observations, every
 // report published (the enterprise keeps those it subscribes to).
-func (e *entLab) domainConfig(d int) string {
+func (e *entLab) domainConfig(d int) (string, error) {
 	name := domainName(d)
+	analysis, err := domainAnalysis()
+	if err != nil {
+		return "", err
+	}
 	return fmt.Sprintf(`# Domain %[1]s of vigil lab enterprise (written by the lab).
 monitor:
   name: %[1]s
@@ -39,14 +47,18 @@ server:
         tls: {ca: %[7]s, cert: %[10]s, key: %[11]s, crl: %[8]s}
 %[12]s`, name, entName, entHeartbeat, e.busIP(d), e.certFile(e.busIP(d)), e.keyFile(e.busIP(d)),
 		filepath.Join(e.pki, "ca.crt"), filepath.Join(e.pki, "crl.pem"), e.entIP(),
-		e.certFile(name), e.keyFile(name), domainAnalysis)
+		e.certFile(name), e.keyFile(name), analysis), nil
 }
 
 // entConfig is the enterprise monitor: the domains are its children,
 // whose heartbeats it watches and whose reports it subscribes to where
 // they are stored (each domain's JetStream domain, across the leaf link);
 // its bus accepts the domains' leaf nodes with mutual TLS.
-func (e *entLab) entConfig() string {
+func (e *entLab) entConfig() (string, error) {
+	analysis, err := entAnalysis()
+	if err != nil {
+		return "", err
+	}
 	var subs strings.Builder
 	var children []string
 	for d := 1; d <= entDomains; d++ {
@@ -71,12 +83,17 @@ server:
     listen: %[5]s:7422
 subscriptions:
 %[10]s%[11]s`, entName, strings.Join(children, ", "), entHeartbeat, entLostAfter, e.entIP(), e.certFile(e.entIP()), e.keyFile(e.entIP()),
-		filepath.Join(e.pki, "ca.crt"), filepath.Join(e.pki, "crl.pem"), subs.String(), entAnalysis)
+		filepath.Join(e.pki, "ca.crt"), filepath.Join(e.pki, "crl.pem"), subs.String(), analysis), nil
 }
 
-// domainAnalysis is what a domain monitor analyses: the network sensor's
-// and the agents' observations with the gateway pack.
-const domainAnalysis = `sources:
+// domainAnalysis is what a domain monitor analyses, and entAnalysis what
+// the enterprise does with the domains' reports: the sections of the
+// shipped configs/domain.yaml and configs/enterprise.yaml other than the
+// monitor's identity, bus and subscriptions, which the lab writes. A
+// binary without them runs the gateway pack in the domains and keeps the
+// domains' reports at the enterprise.
+func domainAnalysis() (string, error) {
+	return shippedAnalysis("domain.yaml", `sources:
   - name: observations
     subjects: ["vigil.obs.>"]
     delivery: durable
@@ -85,12 +102,43 @@ engines:
     name: gateway-signatures
     rules: ["builtin:gateway.yaml"]
 resolver: {publish: true, min_severity: green}
-`
+`)
+}
 
-// entAnalysis is what the enterprise monitor does with the domains'
-// reports.
-const entAnalysis = `resolver: {publish: true, min_severity: green}
-`
+func entAnalysis() (string, error) {
+	return shippedAnalysis("enterprise.yaml", "resolver: {publish: true, min_severity: green}\n")
+}
+
+// labOwned are the sections of a resource object the lab writes itself.
+var labOwned = map[string]bool{"monitor": true, "server": true, "bus": true, "subscriptions": true}
+
+// shippedAnalysis is the shipped resource object name less the sections
+// the lab writes, or fallback when the binary has none of that name.
+func shippedAnalysis(name, fallback string) (string, error) {
+	data, ok := configs.Shipped(name)
+	if !ok {
+		return fallback, nil
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return "", fmt.Errorf("the shipped configs/%s: %w", name, err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return "", fmt.Errorf("the shipped configs/%s is not a mapping", name)
+	}
+	m := doc.Content[0]
+	kept := &yaml.Node{Kind: yaml.MappingNode}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if !labOwned[m.Content[i].Value] {
+			kept.Content = append(kept.Content, m.Content[i], m.Content[i+1])
+		}
+	}
+	out, err := yaml.Marshal(kept)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("# From the shipped configs/%s:\n%s", name, out), nil
+}
 
 // startMonitors writes every monitor's resource object and account and
 // starts it: the enterprise first, then the domains.
@@ -103,11 +151,17 @@ func (e *entLab) startMonitors() error {
 		if err := os.MkdirAll(e.monDir(mon), 0o755); err != nil {
 			return err
 		}
-		conf := e.entConfig()
-		if mon != entName {
+		var conf string
+		var err error
+		if mon == entName {
+			conf, err = e.entConfig()
+		} else {
 			var d int
 			fmt.Sscanf(mon, "d%d", &d)
-			conf = e.domainConfig(d)
+			conf, err = e.domainConfig(d)
+		}
+		if err != nil {
+			return err
 		}
 		if err := os.WriteFile(e.monConfig(mon), []byte(conf), 0o644); err != nil {
 			return err
