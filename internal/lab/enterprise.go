@@ -82,7 +82,7 @@ type entLab struct {
 	// mons are the monitors' processes by name (d1, d2, d3, ent), so that
 	// one can be killed and started again.
 	monMu sync.Mutex
-	mons  map[string]*exec.Cmd
+	mons  map[string]*monProc
 	// pw is the lab's dashboard password, the same on every monitor.
 	pw string
 	// timeline of the run, in order.
@@ -156,7 +156,7 @@ func RunEnterprise(ctx context.Context, o Options) (*EnterpriseResult, error) {
 		return nil, err
 	}
 	e := &entLab{lab: &lab{o: o, tag: fmt.Sprintf("ve%d", os.Getpid()%10000)}, n: os.Getpid()%200 + 20,
-		mons: map[string]*exec.Cmd{}, t0: time.Now()}
+		mons: map[string]*monProc{}, t0: time.Now()}
 	defer e.cleanup()
 	// tc's queueing disciplines live on the namespaces' links and go
 	// with them; the namespaces go in cleanup.

@@ -1,7 +1,10 @@
 package lab
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,12 +144,14 @@ func shippedAnalysis(name, fallback string) (string, error) {
 }
 
 // startMonitors writes every monitor's resource object and account and
-// starts it: the enterprise first, then the domains.
+// starts it, one after the other: the domains, then the enterprise, whose
+// subscriptions reach the domains' streams across their leaf links.
 func (e *entLab) startMonitors() error {
-	mons := []string{entName}
+	mons := []string{}
 	for d := 1; d <= entDomains; d++ {
 		mons = append(mons, domainName(d))
 	}
+	mons = append(mons, entName)
 	for _, mon := range mons {
 		if err := os.MkdirAll(e.monDir(mon), 0o755); err != nil {
 			return err
@@ -175,30 +180,81 @@ func (e *entLab) startMonitors() error {
 		} else if err := addLabAccount(e.o.Vigil, e.monData(mon), e.pw); err != nil {
 			return err
 		}
-		// One after the other: the enterprise's bus is there when the
-		// domains' leaf nodes dial it, and the machine is not asked to
-		// start four monitors at once.
-		if err := e.startMonitor(mon, "mon-"+mon); err != nil {
-			return err
-		}
-		if err := e.waitMonitor(mon, "mon-"+mon); err != nil {
-			return err
+		logName := "mon-" + mon
+		for try := 1; ; try++ {
+			if err := e.startMonitor(mon, logName); err != nil {
+				return err
+			}
+			err := e.waitMonitor(mon, logName)
+			if err == nil {
+				break
+			}
+			// The enterprise's subscriptions need the domains' streams,
+			// which it reaches once their leaf nodes have joined its bus:
+			// a monitor that ended at its start is started again, a few
+			// times, and says so.
+			if !errors.Is(err, errExited) || try == 5 {
+				return err
+			}
+			logName = fmt.Sprintf("mon-%s-try%d", mon, try+1)
+			e.step("monitor %s ended at its start (%v); starting it again", mon, e.lastLine("mon-"+mon, try))
+			if err := sleep(context.Background(), time.Second); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
+// lastLine is the last line of the log of a monitor's try.
+func (e *entLab) lastLine(base string, try int) string {
+	name := base
+	if try > 1 {
+		name = fmt.Sprintf("%s-try%d", base, try)
+	}
+	b, err := os.ReadFile(filepath.Join(e.o.Dir, name+".log"))
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
 func (e *entLab) monConfig(mon string) string { return filepath.Join(e.monDir(mon), mon+".yaml") }
+
+// errExited says a process ended while the lab waited for it.
+var errExited = errors.New("ended")
+
+// monProc is a monitor's process and the channel closed when it ends.
+type monProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
 
 // startMonitor starts a monitor in its namespace, logging to logName.log.
 func (e *entLab) startMonitor(mon, logName string) error {
-	cmd, err := e.start(monNS(mon), logName, e.o.Vigil, "up", "--config", e.monConfig(mon), "--no-agent", "--data", e.monData(mon),
-		"--bus-listen", e.busListen(mon), "--listen", e.apiIP(mon)+":8080", "--log-level", "warn")
+	ipPath, err := lookPath("ip")
 	if err != nil {
 		return err
 	}
+	f, err := os.Create(filepath.Join(e.o.Dir, logName+".log"))
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(ipPath, "netns", "exec", e.ns(monNS(mon)), e.o.Vigil, "up", "--config", e.monConfig(mon), "--no-agent", "--data", e.monData(mon),
+		"--bus-listen", e.busListen(mon), "--listen", e.apiIP(mon)+":8080", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("starting monitor %s: %w", mon, err)
+	}
+	p := &monProc{cmd: cmd, exited: make(chan struct{})}
+	e.mu.Lock()
+	e.procs = append(e.procs, cmd)
+	e.mu.Unlock()
+	go func() { _ = cmd.Wait(); f.Close(); close(p.exited) }()
 	e.monMu.Lock()
-	e.mons[mon] = cmd
+	e.mons[mon] = p
 	e.monMu.Unlock()
 	return nil
 }
@@ -212,10 +268,30 @@ func (e *entLab) busListen(mon string) string {
 	return e.busIP(d) + ":4222"
 }
 
-// waitMonitor waits until a monitor's API answers and logs in to it.
+// waitMonitor waits until a monitor says it is healthy and logs in to
+// its API; errExited if it ends meanwhile.
 func (e *entLab) waitMonitor(mon, logName string) error {
-	if err := waitHTTP(e.api(mon)+"/healthz", monitorStartLimit); err != nil {
-		return e.notUp(logName, err)
+	e.monMu.Lock()
+	p := e.mons[mon]
+	e.monMu.Unlock()
+	deadline := time.Now().Add(monitorStartLimit)
+	for {
+		resp, err := http.Get(e.api(mon) + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			err = fmt.Errorf("/healthz: %s", resp.Status)
+		}
+		select {
+		case <-p.exited:
+			return e.notUp(logName, errExited)
+		case <-time.After(250 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return e.notUp(logName, err)
+		}
 	}
 	return dashboardLogin(e.api(mon), e.pw)
 }
@@ -223,20 +299,20 @@ func (e *entLab) waitMonitor(mon, logName string) error {
 // killMonitor kills a monitor outright (SIGKILL: no clean stop).
 func (e *entLab) killMonitor(mon string) error {
 	e.monMu.Lock()
-	cmd := e.mons[mon]
+	p := e.mons[mon]
 	e.monMu.Unlock()
-	if cmd == nil || cmd.Process == nil {
+	if p == nil || p.cmd.Process == nil {
 		return fmt.Errorf("no monitor %s to kill", mon)
 	}
-	if err := cmd.Process.Kill(); err != nil {
+	if err := p.cmd.Process.Kill(); err != nil {
 		return err
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cmd.ProcessState != nil {
-			return nil
-		}
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("monitor %s did not end after SIGKILL", mon)
 	}
-	return fmt.Errorf("monitor %s did not end after SIGKILL", mon)
 }
 
 // addLabAccount makes the lab's viewer account, with the password pw, in
