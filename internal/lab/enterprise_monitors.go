@@ -189,10 +189,11 @@ func (e *entLab) startMonitors() error {
 			if err == nil {
 				break
 			}
-			// The enterprise's subscriptions need the domains' streams,
-			// which it reaches once their leaf nodes have joined its bus:
-			// a monitor that ended at its start is started again, a few
-			// times, and says so.
+			// A monitor that ended at its start is started again, a few
+			// times, and the lab says so: the enterprise's subscriptions
+			// need the domains' streams, which it reaches once their leaf
+			// nodes have joined its bus; a domain's monitor may lose a
+			// stream it was making to a JetStream restart under load.
 			if !errors.Is(err, errExited) || try == 5 {
 				return err
 			}
@@ -292,6 +293,13 @@ func (e *entLab) waitMonitor(mon, logName string) error {
 		if time.Now().After(deadline) {
 			return e.notUp(logName, err)
 		}
+	}
+	// Still up a moment later: a monitor can fail just after its API
+	// answers (a stream it was making lost to a JetStream restart).
+	select {
+	case <-p.exited:
+		return e.notUp(logName, errExited)
+	case <-time.After(2 * time.Second):
 	}
 	return dashboardLogin(e.api(mon), e.pw)
 }
