@@ -120,7 +120,7 @@ type entTimings struct {
 func (e *entLab) timings() entTimings {
 	if e.o.Fast {
 		return entTimings{warmup: 8 * time.Second, probeGap: 200 * time.Millisecond, cut: 10 * time.Second, attackGap: 2 * time.Second,
-			degrade: 20 * time.Second, outage: 6 * time.Second, wait: 20 * time.Second, tally: 90 * time.Second, lossPercent: "10%"}
+			degrade: 30 * time.Second, outage: 6 * time.Second, wait: 20 * time.Second, tally: 90 * time.Second, lossPercent: "10%"}
 	}
 	return entTimings{warmup: 60 * time.Second, probeGap: 2 * time.Second, cut: 30 * time.Second, attackGap: 15 * time.Second,
 		degrade: 60 * time.Second, outage: 15 * time.Second, wait: 60 * time.Second, tally: 120 * time.Second, lossPercent: "10%"}
@@ -226,13 +226,18 @@ func (e *entLab) client(ctx context.Context) {
 	}
 }
 
-// runIn runs a command in a namespace, bounded by ctx.
+// runIn runs a command in a namespace, bounded by ctx and 30 s.
 func (e *entLab) runIn(ctx context.Context, ns string, args ...string) error {
+	return e.runFor(ctx, 30*time.Second, ns, args...)
+}
+
+// runFor runs a command in a namespace, bounded by ctx and limit.
+func (e *entLab) runFor(ctx context.Context, limit time.Duration, ns string, args ...string) error {
 	path, err := lookPath(args[0])
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	out, err := execIn(cctx, e.ns(ns), path, args[1:]...)
 	if err != nil {
@@ -547,7 +552,7 @@ type lossRun struct {
 // the client keeps fetching.
 func (e *entLab) driveLoss(ctx context.Context, t entTimings) (*lossRun, error) {
 	r := &lossRun{c: &ScenarioResult{ID: "c", Name: "aggregate degradation", StartS: e.since()}, start: time.Now()}
-	e.step("(c) %s packet loss on every domain's outside link for %v, the client fetching from every domain", t.lossPercent, t.degrade)
+	e.step("(c) %s packet loss on every domain's gateway, both ways, for %v, the client connecting to every domain 4 times a second", t.lossPercent, t.degrade)
 	how, err := e.addLoss(t.lossPercent)
 	if err != nil {
 		return nil, err
@@ -556,21 +561,19 @@ func (e *entLab) driveLoss(ctx context.Context, t entTimings) (*lossRun, error) 
 	if how != "tc netem" {
 		e.step("(c) the loss is made with %s", how)
 	}
-	// More of the client's traffic meanwhile: bounded requests.
-	dctx, stop := context.WithTimeout(ctx, t.degrade)
+	// More of the client's traffic meanwhile: a new connection to every
+	// domain's web server four times a second, bounded in count and time.
+	n := int(t.degrade.Seconds()) * 4
 	var wg sync.WaitGroup
 	for d := 1; d <= entDomains; d++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 500 && dctx.Err() == nil; i++ {
-				_ = e.runIn(dctx, "cli", "curl", "-s", "-m", "5", "-o", "/dev/null", fmt.Sprintf("http://%s:8000/", e.webIP(d)))
-				_ = sleep(dctx, 100*time.Millisecond)
-			}
+			// Ended when the loss ends, whatever is left.
+			_ = e.runFor(ctx, t.degrade, "cli", "sh", "-c",
+				fmt.Sprintf("curl -s -m 5 -H 'Connection: close' --rate 4/s 'http://%s:8000/?n=[1-%d]' >/dev/null", e.webIP(d), n))
 		}()
 	}
-	<-dctx.Done()
-	stop()
 	wg.Wait()
 	if err := e.removeLoss(how); err != nil {
 		return nil, err
@@ -617,29 +620,32 @@ func (e *entLab) judgeLoss(ctx context.Context, t entTimings, r *lossRun) (*Scen
 }
 
 // addLoss drops the given share of the packets every domain's gateway
-// sends out of its outside link: with tc netem, or where the kernel has
+// sends out of its outside link and into its domain (so that both a
+// client's SYN and the server's answer may be lost): with tc netem, or where the kernel has
 // no netem (sch_netem) with an nftables rule dropping packets at random
 // (numgen). It says which.
 func (e *entLab) addLoss(percent string) (string, error) {
 	var netemErr error
-	for d := 1; d <= entDomains; d++ {
-		if netemErr = e.in(fmt.Sprintf("gw%d", d), "tc", "qdisc", "add", "dev", e.wanIf(d), "root", "netem", "loss", percent); netemErr != nil {
-			break
+	for d := 1; d <= entDomains && netemErr == nil; d++ {
+		for _, dev := range []string{e.wanIf(d), "br0"} {
+			if netemErr = e.in(fmt.Sprintf("gw%d", d), "tc", "qdisc", "add", "dev", dev, "root", "netem", "loss", percent); netemErr != nil {
+				break
+			}
 		}
 	}
 	if netemErr == nil {
 		return "tc netem", nil
 	}
+	_ = e.removeLoss("tc netem")
 	if !strings.Contains(netemErr.Error(), "qdisc kind is unknown") {
 		return "", netemErr
 	}
-	_ = e.removeLoss("tc netem")
 	n := strings.TrimSuffix(percent, "%")
 	for d := 1; d <= entDomains; d++ {
 		rules := fmt.Sprintf(`table inet vigil_lab_loss {
   chain out {
     type filter hook postrouting priority 0; policy accept;
-    oifname "%s" numgen random mod 100 < %s drop
+    oifname { "%s", "br0" } numgen random mod 100 < %s drop
   }
 }
 `, e.wanIf(d), n)
@@ -656,14 +662,19 @@ func (e *entLab) addLoss(percent string) (string, error) {
 func (e *entLab) removeLoss(how string) error {
 	var first error
 	for d := 1; d <= entDomains; d++ {
-		var err error
+		gw := fmt.Sprintf("gw%d", d)
+		var errs []error
 		if how == "tc netem" {
-			err = e.in(fmt.Sprintf("gw%d", d), "tc", "qdisc", "del", "dev", e.wanIf(d), "root")
-		} else {
-			err = e.in(fmt.Sprintf("gw%d", d), "nft", "delete", "table", "inet", "vigil_lab_loss")
+			for _, dev := range []string{e.wanIf(d), "br0"} {
+				if err := e.in(gw, "tc", "qdisc", "del", "dev", dev, "root"); err != nil && !strings.Contains(err.Error(), "No such file") && !strings.Contains(err.Error(), "Cannot delete qdisc with handle of zero") {
+					errs = append(errs, err)
+				}
+			}
+		} else if err := e.in(gw, "nft", "delete", "table", "inet", "vigil_lab_loss"); err != nil {
+			errs = append(errs, err)
 		}
-		if first == nil {
-			first = err
+		if first == nil && len(errs) > 0 {
+			first = errs[0]
 		}
 	}
 	return first
