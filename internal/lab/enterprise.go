@@ -480,6 +480,10 @@ func execIn(ctx context.Context, ns, path string, args ...string) (string, error
 	if err != nil {
 		return "", err
 	}
-	out, err := exec.CommandContext(ctx, ipPath, append([]string{"netns", "exec", ns, path}, args...)...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, ipPath, append([]string{"netns", "exec", ns, path}, args...)...)
+	// What it started and left holding its output does not keep the
+	// lab waiting once ctx has ended it.
+	cmd.WaitDelay = 2 * time.Second
+	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -571,7 +571,7 @@ func (e *entLab) driveLoss(ctx context.Context, t entTimings) (*lossRun, error) 
 			defer wg.Done()
 			// Ended when the loss ends, whatever is left.
 			_ = e.runFor(ctx, t.degrade, "cli", "sh", "-c",
-				fmt.Sprintf("curl -s -m 5 -H 'Connection: close' --rate 4/s 'http://%s:8000/?n=[1-%d]' >/dev/null", e.webIP(d), n))
+				fmt.Sprintf("exec curl -s -m 5 -H 'Connection: close' --rate 4/s 'http://%s:8000/?n=[1-%d]' >/dev/null", e.webIP(d), n))
 		}()
 	}
 	wg.Wait()
