@@ -120,10 +120,10 @@ type entTimings struct {
 func (e *entLab) timings() entTimings {
 	if e.o.Fast {
 		return entTimings{warmup: 8 * time.Second, probeGap: 200 * time.Millisecond, cut: 10 * time.Second, attackGap: 2 * time.Second,
-			degrade: 30 * time.Second, outage: 6 * time.Second, wait: 20 * time.Second, tally: 90 * time.Second, lossPercent: "10%"}
+			degrade: 30 * time.Second, outage: 6 * time.Second, wait: 20 * time.Second, tally: 90 * time.Second, lossPercent: "12%"}
 	}
 	return entTimings{warmup: 60 * time.Second, probeGap: 2 * time.Second, cut: 30 * time.Second, attackGap: 15 * time.Second,
-		degrade: 60 * time.Second, outage: 15 * time.Second, wait: 60 * time.Second, tally: 120 * time.Second, lossPercent: "10%"}
+		degrade: 60 * time.Second, outage: 15 * time.Second, wait: 60 * time.Second, tally: 120 * time.Second, lossPercent: "12%"}
 }
 
 // scenarios runs (a) with (e) during it, then (b), (c) and (d), and the
@@ -555,7 +555,7 @@ type lossRun struct {
 // the client keeps fetching.
 func (e *entLab) driveLoss(ctx context.Context, t entTimings) (*lossRun, error) {
 	r := &lossRun{c: &ScenarioResult{ID: "c", Name: "aggregate degradation", StartS: e.since()}, start: time.Now()}
-	e.step("(c) %s packet loss on every domain's gateway, both ways, for %v, the client connecting to every domain 4 times a second", t.lossPercent, t.degrade)
+	e.step("(c) %s packet loss on every domain's gateway, both ways, for %v, the client connecting to every domain 6 times a second", t.lossPercent, t.degrade)
 	how, err := e.addLoss(t.lossPercent)
 	if err != nil {
 		return nil, err
@@ -565,8 +565,8 @@ func (e *entLab) driveLoss(ctx context.Context, t entTimings) (*lossRun, error) 
 		e.step("(c) the loss is made with %s", how)
 	}
 	// More of the client's traffic meanwhile: a new connection to every
-	// domain's web server four times a second, bounded in count and time.
-	n := int(t.degrade.Seconds()) * 4
+	// domain's web server six times a second, bounded in count and time.
+	n := int(t.degrade.Seconds()) * 6
 	var wg sync.WaitGroup
 	for d := 1; d <= entDomains; d++ {
 		wg.Add(1)
@@ -574,7 +574,7 @@ func (e *entLab) driveLoss(ctx context.Context, t entTimings) (*lossRun, error) 
 			defer wg.Done()
 			// Ended when the loss ends, whatever is left.
 			_ = e.runFor(ctx, t.degrade, "cli", "sh", "-c",
-				fmt.Sprintf("exec curl -s -m 5 -H 'Connection: close' --rate 4/s 'http://%s:8000/?n=[1-%d]' >/dev/null", e.webIP(d), n))
+				fmt.Sprintf("exec curl -s -m 5 -H 'Connection: close' --rate 6/s 'http://%s:8000/?n=[1-%d]' >/dev/null", e.webIP(d), n))
 		}()
 	}
 	wg.Wait()
