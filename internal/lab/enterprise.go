@@ -61,9 +61,8 @@ func CheckEnterprise() error {
 			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", tool, pkg))
 		}
 	}
-	if _, err := user.Lookup("postfix"); err == nil {
-		// Debian's postfix package makes the user its daemons run as.
-	} else if len(missing) == 0 {
+	// Debian's postfix package makes the user its daemons run as.
+	if _, err := user.Lookup("postfix"); err != nil && len(missing) == 0 {
 		missing = append(missing, "the postfix user (Debian package postfix)")
 	}
 	if len(missing) > 0 {
