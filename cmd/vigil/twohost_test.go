@@ -127,7 +127,11 @@ server:
 	}
 	agent := startIn(t, aNS, agentArgs("host-a")...)
 	var seen []event.Event
+	// The agent reports changes only: a quiet machine may give it nothing
+	// to publish, so the test starts short processes for it to see.
+	churn := processChurn(t)
 	testutil.WaitFor(t, 30*time.Second, "host-a's observations in the monitor's store", func() bool {
+		churn()
 		seen = nsEvents(t, mNS, api+"/api/events?host=host-a")
 		return len(seen) >= 3
 	})
@@ -154,6 +158,7 @@ server:
 	}
 	impostor := startIn(t, aNS, agentArgs("host-b")...)
 	testutil.WaitFor(t, 20*time.Second, "the bus's refusal in the impostor's log", func() bool {
+		churn()
 		return strings.Contains(impostor.Out.String(), refused)
 	})
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
@@ -213,4 +218,26 @@ func nsEvents(t *testing.T, ns, url string) []event.Event {
 		out[i] = ev
 	}
 	return out
+}
+
+// processChurn returns a function that, called while polling, starts a
+// short process at most every half second (60 at most), so that an agent,
+// which reports changes only, has something to report on a quiet machine.
+func processChurn(t *testing.T) func() {
+	var started []*exec.Cmd
+	var last time.Time
+	t.Cleanup(func() {
+		for _, c := range started {
+			_ = c.Wait()
+		}
+	})
+	return func() {
+		if len(started) >= 60 || time.Since(last) < 500*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		if c := exec.Command("sleep", "0.8"); c.Start() == nil {
+			started = append(started, c)
+		}
+	}
 }
