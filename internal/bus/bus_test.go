@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -30,6 +31,9 @@ func startServer(t *testing.T, o ServerOptions) *Server {
 		o.StoreDir = t.TempDir()
 	}
 	o.Logger = testutil.Quiet()
+	if os.Getenv("BUS_TEST_LOG") != "" {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("server", o.Name)
+	}
 	o.AllowAnonymous = len(o.Users) == 0
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -31,9 +31,18 @@ type certAuth struct {
 	log      *slog.Logger
 
 	mu sync.Mutex
-	// clients are the certificate clients admitted, by connection id,
-	// checked again at every CRL refresh.
-	clients map[uint64][]*x509.Certificate
+	// clients are the certificate clients and leaf connections admitted,
+	// by connection id, checked again at every CRL refresh.
+	clients map[uint64]*admitted
+}
+
+// admitted is one connection admitted with a certificate.
+type admitted struct {
+	chain []*x509.Certificate
+	leaf  bool
+	// missed counts the sweeps that did not find a leaf connection yet
+	// (it is admitted before the server lists it).
+	missed int
 }
 
 func newCertAuth(o ServerOptions, log *slog.Logger) (*certAuth, error) {
@@ -51,7 +60,7 @@ func newCertAuth(o ServerOptions, log *slog.Logger) (*certAuth, error) {
 		scopes:   o.MonitorScopes,
 		users:    map[string]*server.User{},
 		log:      log,
-		clients:  map[uint64][]*x509.Certificate{},
+		clients:  map[uint64]*admitted{},
 	}
 	for _, u := range o.Users {
 		if u.Name == certInboxRoot {
@@ -64,7 +73,11 @@ func newCertAuth(o ServerOptions, log *slog.Logger) (*certAuth, error) {
 
 // Check implements server.Authentication.
 func (a *certAuth) Check(c server.ClientAuthentication) bool {
-	if c.Kind() != server.CLIENT {
+	switch c.Kind() {
+	case server.CLIENT:
+	case server.LEAF:
+		return a.checkLeaf(c)
+	default:
 		return false
 	}
 	if cs := c.GetTLSConnectionState(); cs != nil && len(cs.PeerCertificates) > 0 {
@@ -80,7 +93,7 @@ func (a *certAuth) Check(c server.ClientAuthentication) bool {
 		}
 		c.RegisterUser(&server.User{Username: CertUser(peer.Role, peer.Name), Permissions: natsPermissions(perms)})
 		a.mu.Lock()
-		a.clients[c.GetID()] = cs.PeerCertificates
+		a.clients[c.GetID()] = &admitted{chain: cs.PeerCertificates}
 		a.mu.Unlock()
 		return true
 	}
@@ -138,12 +151,20 @@ func (a *certAuth) run(ctx context.Context, t clock.Ticker, ns *server.Server) {
 func (a *certAuth) sweep(ns *server.Server) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for id, chain := range a.clients {
-		if ns.GetClient(id) == nil {
+	for id, ad := range a.clients {
+		if ad.leaf {
+			if ns.GetLeafNode(id) == nil {
+				if ad.missed++; ad.missed > 1 {
+					delete(a.clients, id)
+				}
+				continue
+			}
+			ad.missed = 0
+		} else if ns.GetClient(id) == nil {
 			delete(a.clients, id)
 			continue
 		}
-		if _, err := a.verifier.Verify(chain, x509.ExtKeyUsageClientAuth, pki.Roles...); err != nil {
+		if _, err := a.verifier.Verify(ad.chain, x509.ExtKeyUsageClientAuth, pki.Roles...); err != nil {
 			a.log.Warn("bus client disconnected: its certificate is refused now", "client", id, "err", err)
 			_ = ns.DisconnectClientByID(id)
 			delete(a.clients, id)

@@ -361,14 +361,15 @@ func TestMonitorCertificateDoesItsWork(t *testing.T) {
 	if reply, err := mon.Request(rctx, EffectSubject("host-a"), []byte("stop")); err != nil || string(reply) != "done" {
 		t.Fatalf("effector request: %q, %v", reply, err)
 	}
-	// Configuration requests go to its children only; it takes its own.
-	if !mayPublish(t, mon, "vigil.ctl.edge-1") {
+	// Configuration requests go to its children only, as itself; it
+	// takes its own.
+	if !mayPublish(t, mon, CtlSubject("edge-1", "mon-1")) {
 		t.Error("monitor mon-1 may not ask its child edge-1")
 	}
-	if mayPublish(t, mon, "vigil.ctl.edge-2") {
+	if mayPublish(t, mon, CtlSubject("edge-2", "mon-1")) {
 		t.Error("monitor mon-1 may ask edge-2, not its child")
 	}
-	if !maySubscribe(t, mon, "vigil.ctl.mon-1") || maySubscribe(t, mon, "vigil.ctl.edge-1") {
+	if !maySubscribe(t, mon, CtlListenSubject("mon-1")) || maySubscribe(t, mon, CtlListenSubject("edge-1")) {
 		t.Error("monitor mon-1 takes configuration requests other than its own")
 	}
 	// Another role's inbox of the same name is not its.
@@ -501,5 +502,83 @@ func TestClientChecksServerAgainstCRL(t *testing.T) {
 	noCA.CAFile = ""
 	if _, err := Connect(context.Background(), noCA); err == nil {
 		t.Error("a CRL without its CA accepted")
+	}
+}
+
+// TestCertificateCtlSenders: on a bus with mutual TLS a monitor's
+// certificate sends configuration requests only as itself, only to
+// itself, its children and its peers, and probes only to its children;
+// it listens only on its own subjects. Real server, real certificates,
+// real requests answered by the receiving monitors.
+func TestCertificateCtlSenders(t *testing.T) {
+	b := newBusCA(t)
+	s := b.start(t, ServerOptions{MonitorScopes: map[string]MonitorScope{
+		"dom1": {Children: []string{"web1"}, Peers: []string{"dom2"}},
+		"dom2": {Peers: []string{"dom1"}},
+		"web1": {},
+	}})
+	dom1 := b.mustDial(t, s, pki.RoleMonitor, "dom1")
+	dom2 := b.mustDial(t, s, pki.RoleMonitor, "dom2")
+	web1 := b.mustDial(t, s, pki.RoleMonitor, "web1")
+
+	// Each monitor answers on its own subjects, saying who asked (the
+	// subject's last token).
+	answer := func(c *Conn, subject string) {
+		t.Helper()
+		sub, err := c.NC.Subscribe(subject, func(m *nats.Msg) { _ = m.Respond([]byte("from " + m.Subject)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+		if err := c.NC.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		conn *Conn
+		name string
+	}{{dom1, "dom1"}, {dom2, "dom2"}, {web1, "web1"}} {
+		answer(c.conn, CtlListenSubject(c.name))
+		answer(c.conn, ProbeListenSubject(c.name))
+	}
+	ask := func(c *Conn, subject string) bool {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		reply, err := c.Request(ctx, subject, []byte("?"))
+		if err == nil && string(reply) != "from "+subject {
+			t.Errorf("%s answered %q", subject, reply)
+		}
+		return err == nil
+	}
+	for _, c := range []struct {
+		who     string
+		conn    *Conn
+		subject string
+		ok      bool
+	}{
+		{"dom1 its child", dom1, CtlSubject("web1", "dom1"), true},
+		{"dom1 probes its child", dom1, ProbeSubject("web1", "dom1"), true},
+		{"dom1 its peer", dom1, CtlSubject("dom2", "dom1"), true},
+		{"dom1 itself", dom1, CtlSubject("dom1", "dom1"), true},
+		{"dom1 probes its peer", dom1, ProbeSubject("dom2", "dom1"), false},
+		{"dom1 as dom2 to web1", dom1, CtlSubject("web1", "dom2"), false},
+		{"dom1 as web1 to itself", dom1, CtlSubject("dom1", "web1"), false},
+		{"dom2 its peer", dom2, CtlSubject("dom1", "dom2"), true},
+		{"dom2 a non-child", dom2, CtlSubject("web1", "dom2"), false},
+		{"dom2 probes a non-child", dom2, ProbeSubject("web1", "dom2"), false},
+		{"web1 its parent", web1, CtlSubject("dom1", "web1"), false},
+		{"web1 as dom1 to dom2", web1, CtlSubject("dom2", "dom1"), false},
+		{"web1 without a sender", web1, PrefixCtl + "dom1", false},
+	} {
+		if got := ask(c.conn, c.subject); got != c.ok {
+			t.Errorf("%s (%s): answered %v, want %v", c.who, c.subject, got, c.ok)
+		}
+	}
+	// No one listens in another's stead.
+	for _, subj := range []string{CtlListenSubject("web1"), ProbeListenSubject("web1"), "vigil.ctl.>", "vigil.ctl.web1.dom1"} {
+		if maySubscribe(t, dom1, subj) {
+			t.Errorf("dom1 may listen on %s", subj)
+		}
 	}
 }

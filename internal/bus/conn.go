@@ -11,6 +11,7 @@ import (
 	neturl "net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,6 +82,10 @@ type Conn struct {
 	// (permissions violations), so that a publish that is then never
 	// acknowledged says why.
 	denied *refusals
+	// domains are the JetStream APIs of other servers' domains reached
+	// through leaf nodes, made as consumers need them.
+	domainsMu sync.Mutex
+	domains   map[string]jetstream.JetStream
 	// route, when set, is the token every observation is published
 	// under, whatever it is about: a network sensor's certificate lets it
 	// publish on its own id's subjects only (docs/BUS.md).

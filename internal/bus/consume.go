@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +20,7 @@ type Msg struct {
 	js      jetstream.Msg
 	stream  string
 	created time.Time // of the stream
+	gen     *generation
 }
 
 // Position is a place in a durable stream: the message of sequence Seq in
@@ -48,10 +50,11 @@ func (m *Msg) Stream() string { return m.stream }
 
 // Ack acknowledges a durable message and, because durable consumers use
 // the ack-all policy, every message delivered before it on the same
-// consumer. It does nothing for core messages.
+// consumer. It does nothing for core messages, nor for a message of a
+// consumer restarted since it was received (it is delivered again).
 func (m *Msg) Ack() error {
-	if m.js == nil {
-		return nil
+	if m.js == nil || m.gen != nil && m.gen.stale.Load() {
+		return nil // core, or delivered again since (a restarted consumer)
 	}
 	return m.js.Ack()
 }
@@ -110,6 +113,12 @@ type DurableOptions struct {
 	// earlier user received but did not acknowledge are delivered again at
 	// once, instead of after AckWait.
 	Takeover bool
+	// Domain is the JetStream domain of the bus whose streams are
+	// consumed, when it is another server's joined by a leaf node ("":
+	// this server's). The consumer lives there: while the link is down
+	// that server keeps storing, and consumption resumes where it was
+	// acknowledged when the link is back.
+	Domain string
 	// Resume, when set, tells where the caller already has every message
 	// of a stream up to (a store's checkpoint); it is used only when the
 	// consumer has to be created while its stream holds messages (see
@@ -148,6 +157,10 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		streams = append(streams, st)
 	}
 	sort.Strings(streams)
+	js, err := c.jetStream(o.Domain)
+	if err != nil {
+		return nil, err
+	}
 	sub := &Subscription{}
 	for _, st := range streams {
 		cc := jetstream.ConsumerConfig{
@@ -163,33 +176,218 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		} else {
 			cc.FilterSubjects = subj
 		}
-		stream := st
-		cons, created, err := c.reconcileConsumer(ctx, st, cc, o.Takeover, o.Resume)
-		if err != nil {
-			sub.Stop()
-			return nil, err
+		sc := &streamConsumer{c: c, js: js, stream: st, cc: cc, o: o, h: h}
+		if sc.checked() {
+			sc.restart, sc.quit, sc.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 		}
-		cctx, err := cons.Consume(func(m jetstream.Msg) {
-			h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream, created: created})
-		}, jetstream.PullMaxMessages(o.Batch), jetstream.PullExpiry(pullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) {
-				c.log.Warn("durable consumer", "stream", stream, "consumer", o.Name, "err", err)
+		if !sc.checked() {
+			if err := sc.start(ctx, o.Takeover); err != nil {
+				sub.Stop()
+				return nil, err
 			}
-		}))
-		if err != nil {
-			sub.Stop()
-			return nil, fmt.Errorf("bus: consuming %s as %s: %w", st, o.Name, err)
+			sub.stops = append(sub.stops, sc.stop)
+			continue
 		}
-		sub.stops = append(sub.stops, func() {
-			cctx.Drain()
-			select {
-			case <-cctx.Closed():
-			case <-time.After(5 * time.Second):
-				cctx.Stop()
-			}
-		})
+		// Another domain may not answer now (its link down, its bus not
+		// up yet): that never keeps this process from starting; the
+		// consumer starts once it answers.
+		sctx, cancel := context.WithTimeout(ctx, domainTimeout)
+		err := sc.start(sctx, o.Takeover)
+		cancel()
+		sc.watch(ctx)
+		if err != nil {
+			c.log.Warn("durable consumer: its domain does not answer yet; consuming once it does",
+				"stream", st, "domain", o.Domain, "consumer", o.Name, "err", err)
+			sc.signal()
+		}
+		sub.stops = append(sub.stops, sc.stop)
 	}
 	return sub, nil
+}
+
+// A streamConsumer consumes one stream with one durable consumer.
+//
+// A consumer in another domain, reached through a leaf link, that is this
+// process's alone (Takeover), is also restarted when the link fails:
+// messages the domain's server had sent into a link that then broke are
+// lost in transit, still counted as delivered, and with the ack-all policy
+// the acknowledgement of a later message would acknowledge them too. So
+// when a message's delivery sequence shows deliveries missing before it,
+// or the consumer stops answering (no heartbeat, no responders: the link
+// is down), consumption stops, and once the domain answers again the
+// consumer is brought back from its acknowledgement floor (planConsumer,
+// takeover): the messages lost in transit are delivered again at once.
+// Acknowledgements of messages received before a restart are not sent
+// (their messages are delivered again after it), so that they cannot move
+// the new consumer's floor.
+type streamConsumer struct {
+	c      *Conn
+	js     jetstream.JetStream
+	stream string
+	cc     jetstream.ConsumerConfig
+	o      DurableOptions
+	h      Handler
+
+	mu   sync.Mutex
+	cctx jetstream.ConsumeContext
+	gen  *generation
+	// restart is signalled when the link failed; quit ends watch.
+	restart chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+}
+
+// generation is one run of a consumer between restarts: messages of an
+// older one are dropped and their acknowledgements not sent.
+type generation struct {
+	stale   atomic.Bool
+	lastSeq atomic.Uint64 // delivery (consumer) sequence of the last message passed on
+}
+
+// checked says whether the consumer is watched for a failing link: one
+// in another domain that is this process's alone.
+func (sc *streamConsumer) checked() bool { return sc.o.Domain != "" && sc.o.Takeover }
+
+// start reconciles the consumer and starts consuming it.
+func (sc *streamConsumer) start(ctx context.Context, takeover bool) error {
+	cons, created, err := sc.c.reconcileConsumer(ctx, sc.js, sc.stream, sc.cc, takeover, sc.o.Resume)
+	if err != nil {
+		if sc.o.Domain != "" {
+			return fmt.Errorf("%w (JetStream domain %s)", err, sc.o.Domain)
+		}
+		return err
+	}
+	gen := &generation{}
+	if ci := cons.CachedInfo(); ci != nil {
+		gen.lastSeq.Store(ci.Delivered.Consumer)
+	}
+	stream, o := sc.stream, sc.o
+	cctx, err := cons.Consume(func(m jetstream.Msg) {
+		if gen.stale.Load() {
+			return
+		}
+		if sc.checked() {
+			md, err := m.Metadata()
+			if err == nil {
+				if want := gen.lastSeq.Load() + 1; md.Sequence.Consumer != want {
+					sc.c.log.Warn("durable consumer: deliveries lost in transit; resuming from the last acknowledged message",
+						"stream", stream, "domain", o.Domain, "consumer", o.Name, "delivery", md.Sequence.Consumer, "expected", want)
+					gen.stale.Store(true)
+					sc.signal()
+					return
+				}
+				gen.lastSeq.Store(md.Sequence.Consumer)
+			}
+		}
+		sc.h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream, created: created, gen: gen})
+	}, jetstream.PullMaxMessages(o.Batch), jetstream.PullExpiry(pullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		linkDown := errors.Is(err, jetstream.ErrNoHeartbeat) || errors.Is(err, nats.ErrNoResponders)
+		if sc.checked() && linkDown {
+			if !gen.stale.Swap(true) {
+				sc.c.log.Warn("durable consumer: its domain does not answer (leaf link down?); resuming from the last acknowledged message once it does",
+					"stream", stream, "domain", o.Domain, "consumer", o.Name, "err", err)
+				sc.signal()
+			}
+			return
+		}
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, jetstream.ErrServerShutdown) && !gen.stale.Load() {
+			sc.c.log.Warn("durable consumer", "stream", stream, "domain", o.Domain, "consumer", o.Name, "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("bus: consuming %s%s as %s: %w", sc.stream, inDomain(sc.o.Domain), sc.o.Name, err)
+	}
+	sc.mu.Lock()
+	sc.cctx, sc.gen = cctx, gen
+	sc.mu.Unlock()
+	return nil
+}
+
+func (sc *streamConsumer) signal() {
+	if sc.restart == nil {
+		return
+	}
+	select {
+	case sc.restart <- struct{}{}:
+	default:
+	}
+}
+
+// domainTimeout bounds each attempt to start a consumer in another
+// domain.
+const domainTimeout = 5 * time.Second
+
+// restartEvery is how often a consumer whose domain does not answer is
+// tried again.
+const restartEvery = time.Second
+
+// watch restarts the consumer whenever signalled, until stop or the end
+// of ctx.
+func (sc *streamConsumer) watch(ctx context.Context) {
+	go func() {
+		defer close(sc.done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sc.quit:
+				return
+			case <-sc.restart:
+			}
+			sc.halt()
+			for {
+				rctx, cancel := context.WithTimeout(ctx, domainTimeout)
+				err := sc.start(rctx, true)
+				cancel()
+				if err == nil {
+					sc.c.log.Info("durable consumer resumed", "stream", sc.stream, "domain", sc.o.Domain, "consumer", sc.o.Name)
+					break
+				}
+				sc.c.log.Debug("durable consumer: its domain still does not answer", "stream", sc.stream, "domain", sc.o.Domain, "consumer", sc.o.Name, "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-sc.quit:
+					return
+				case <-time.After(restartEvery):
+				}
+			}
+		}
+	}()
+}
+
+// halt stops the current run at once, its later messages dropped.
+func (sc *streamConsumer) halt() {
+	sc.mu.Lock()
+	cctx, gen := sc.cctx, sc.gen
+	sc.cctx = nil
+	sc.mu.Unlock()
+	if gen != nil {
+		gen.stale.Store(true)
+	}
+	if cctx != nil {
+		cctx.Stop()
+	}
+}
+
+// stop ends consumption: the restarts first, then the current run drains.
+func (sc *streamConsumer) stop() {
+	if sc.quit != nil {
+		close(sc.quit)
+		<-sc.done
+	}
+	sc.mu.Lock()
+	cctx := sc.cctx
+	sc.mu.Unlock()
+	if cctx == nil {
+		return
+	}
+	cctx.Drain()
+	select {
+	case <-cctx.Closed():
+	case <-time.After(5 * time.Second):
+		cctx.Stop()
+	}
 }
 
 // pullExpiry is how long a pull request lasts: the server sends
@@ -245,4 +443,35 @@ func (c *Conn) SubscribeCore(subjects []string, queue string, h Handler) (*Subsc
 		return n
 	}
 	return out, nil
+}
+
+// jetStream is the JetStream API of domain ("": this server's), made once
+// per domain.
+func (c *Conn) jetStream(domain string) (jetstream.JetStream, error) {
+	if domain == "" {
+		return c.JS, nil
+	}
+	c.domainsMu.Lock()
+	defer c.domainsMu.Unlock()
+	if js, ok := c.domains[domain]; ok {
+		return js, nil
+	}
+	js, err := jetstream.NewWithDomain(c.NC, domain)
+	if err != nil {
+		return nil, fmt.Errorf("bus: JetStream of domain %q: %w", domain, err)
+	}
+	if c.domains == nil {
+		c.domains = map[string]jetstream.JetStream{}
+	}
+	c.domains[domain] = js
+	return js, nil
+}
+
+// inDomain names a JetStream domain in a message (nothing for this
+// server's).
+func inDomain(domain string) string {
+	if domain == "" {
+		return ""
+	}
+	return " in JetStream domain " + domain
 }

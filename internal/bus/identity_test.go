@@ -146,7 +146,7 @@ func TestLocalBusIsClosed(t *testing.T) {
 			t.Errorf("%s answered the sensor identity", subj)
 		}
 	}
-	for _, subj := range []string{PrefixReport + "m", PrefixCtl + "m"} {
+	for _, subj := range []string{PrefixReport + "m", CtlSubject("m", "p")} {
 		if err := sc.nc.Publish(subj, []byte(`{}`)); err != nil {
 			t.Fatal(err)
 		}
@@ -255,12 +255,20 @@ func TestCtlSubjectsOnlyMonitors(t *testing.T) {
 	svc := connect(t, ClientOptions{URL: s.ClientURL(), User: mon.User, Password: mon.Password})
 	parent := connect(t, ClientOptions{URL: s.ClientURL(), User: mon.User, Password: mon.Password})
 	sensor := connect(t, ClientOptions{URL: s.ClientURL(), User: sen.User, Password: sen.Password})
-	if got := CtlSubject("svc web"); got != "vigil.ctl.svc_web" {
+	if got := CtlSubject("svc web", "dom 1"); got != "vigil.ctl.svc_web.dom_1" {
 		t.Errorf("CtlSubject = %q", got)
+	}
+	if got := CtlListenSubject("svc web"); got != "vigil.ctl.svc_web.*" {
+		t.Errorf("CtlListenSubject = %q", got)
+	}
+	for subj, want := range map[string]string{"vigil.ctl.svc_web.dom_1": "dom_1", "vigil.ctl.svc_web": "", "vigil.ctl.a.b.c": "", "vigil.probe.a.b": "", "vigil.ctl..b": ""} {
+		if got, ok := SubjectSender(subj, PrefixCtl); got != want || ok != (want != "") {
+			t.Errorf("SubjectSender(%q) = %q, %v; want %q", subj, got, ok, want)
+		}
 	}
 	var mu sync.Mutex
 	var heard []string
-	sub, err := svc.NC.Subscribe(CtlSubject("svc web"), func(m *nats.Msg) {
+	sub, err := svc.NC.Subscribe(CtlListenSubject("svc web"), func(m *nats.Msg) {
 		mu.Lock()
 		heard = append(heard, string(m.Data))
 		mu.Unlock()
@@ -273,15 +281,15 @@ func TestCtlSubjectsOnlyMonitors(t *testing.T) {
 	if err := svc.NC.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := parent.NC.Request(CtlSubject("svc web"), []byte("from the parent"), 2*time.Second); err != nil {
+	if _, err := parent.NC.Request(CtlSubject("svc web", "dom"), []byte("from the parent"), 2*time.Second); err != nil {
 		t.Fatalf("a monitor's request went unanswered: %v", err)
 	}
-	if _, err := sensor.NC.Request(CtlSubject("svc web"), []byte("from a sensor"), 500*time.Millisecond); err == nil {
+	if _, err := sensor.NC.Request(CtlSubject("svc web", "dom"), []byte("from a sensor"), 500*time.Millisecond); err == nil {
 		t.Error("a request from the sensors' identity was answered")
 	}
 	// Nor may the sensors' identity listen there (to answer in a
 	// monitor's stead).
-	if _, err := sensor.NC.Subscribe(CtlSubject("svc web"), func(*nats.Msg) {}); err == nil {
+	if _, err := sensor.NC.Subscribe(CtlListenSubject("svc web"), func(*nats.Msg) {}); err == nil {
 		_ = sensor.NC.Flush()
 		if err := sensor.NC.LastError(); !errors.Is(err, nats.ErrPermissionViolation) {
 			t.Errorf("the sensors' identity subscribed to the control subject (last error %v)", err)

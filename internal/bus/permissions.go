@@ -17,12 +17,14 @@ type Permissions struct {
 }
 
 // A MonitorScope narrows what a monitor's certificate allows: the monitors
-// it may send configuration requests to (its children) and the hosts whose
-// effectors and agents it may ask (the hosts it owns). No children: it
-// sends configuration requests to none. No hosts: it owns every host (a
-// bus with one monitor).
+// it may send configuration requests and probes to (its children), those
+// it may send configuration requests to as a peer (its peers), and the
+// hosts whose effectors and agents it may ask (the hosts it owns). No
+// children and no peers: it sends configuration requests to none but
+// itself. No hosts: it owns every host (a bus with one monitor).
 type MonitorScope struct {
 	Children []string
+	Peers    []string
 	Hosts    []string
 }
 
@@ -32,6 +34,7 @@ const (
 	phInbox = "<inbox>" // CertInboxPrefix of the certificate
 	phHost  = "<host>"  // each host the monitor owns; "*" when its scope lists none
 	phChild = "<child>" // each child of the monitor; nothing when its scope lists none
+	phPeer  = "<peer>"  // each peer of the monitor; nothing when its scope lists none
 )
 
 // permissionRow is one role's line of the table.
@@ -65,14 +68,16 @@ var permissionTable = []permissionRow{
 		publish: []string{
 			"$JS.API.>", "$JS.ACK.>", "$JS.FC.>",
 			PrefixReport + phName, PrefixHeartbeat + phName,
-			PrefixEffect + phHost, PrefixAgentCtl + phHost, PrefixCtl + phChild,
+			PrefixEffect + phHost, PrefixAgentCtl + phHost,
+			PrefixCtl + phName + "." + phName, PrefixCtl + phChild + "." + phName, PrefixCtl + phPeer + "." + phName,
+			PrefixProbe + phChild + "." + phName,
 		},
 		subscribe: []string{
-			phInbox + ".>", PrefixCtl + phName,
+			phInbox + ".>", PrefixCtl + phName + ".*", PrefixProbe + phName + ".*",
 			PrefixObs + ">", PrefixLive + ">", PrefixCV + ">", PrefixReport + ">", PrefixHeartbeat + ">",
 		},
 		allowResponses: true,
-		what:           "a monitor: the streams (JetStream API), its own reports and heartbeats, requests to the effectors and agents of the hosts it owns and configuration requests to its children; answers its own configuration requests",
+		what:           "a monitor: the streams (JetStream API), its own reports and heartbeats, requests to the effectors and agents of the hosts it owns, configuration requests as itself to itself, its children and its peers, probes as itself to its children; answers the configuration requests and probes sent to it",
 	},
 	{
 		role:      pki.RoleOperator,
@@ -119,21 +124,26 @@ func PermissionsFor(role pki.Role, name string, scopes map[string]MonitorScope) 
 func expand(subjects []string, role pki.Role, name string, scope MonitorScope) []string {
 	var out []string
 	for _, s := range subjects {
+		s = strings.ReplaceAll(s, phInbox, CertInboxPrefix(role, name))
+		s = strings.ReplaceAll(s, phName, Token(name))
 		switch {
-		case strings.HasSuffix(s, phHost):
+		case strings.Contains(s, phHost):
 			if len(scope.Hosts) == 0 {
-				out = append(out, strings.TrimSuffix(s, phHost)+"*")
+				out = append(out, strings.ReplaceAll(s, phHost, "*"))
 			}
 			for _, h := range scope.Hosts {
-				out = append(out, strings.TrimSuffix(s, phHost)+Token(h))
+				out = append(out, strings.ReplaceAll(s, phHost, Token(h)))
 			}
-		case strings.HasSuffix(s, phChild):
+		case strings.Contains(s, phChild):
 			for _, c := range scope.Children {
-				out = append(out, strings.TrimSuffix(s, phChild)+Token(c))
+				out = append(out, strings.ReplaceAll(s, phChild, Token(c)))
+			}
+		case strings.Contains(s, phPeer):
+			for _, p := range scope.Peers {
+				out = append(out, strings.ReplaceAll(s, phPeer, Token(p)))
 			}
 		default:
-			s = strings.ReplaceAll(s, phInbox, CertInboxPrefix(role, name))
-			out = append(out, strings.ReplaceAll(s, phName, Token(name)))
+			out = append(out, s)
 		}
 	}
 	return out

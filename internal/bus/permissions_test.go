@@ -28,14 +28,24 @@ func TestPermissionsFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(mon.Publish, "vigil.effect.*") || !slices.Contains(mon.Publish, "vigil.report.m1") || slices.ContainsFunc(mon.Publish, func(s string) bool { return strings.HasPrefix(s, PrefixCtl) }) {
+	// It configures itself only, as itself, and probes none.
+	if !slices.Contains(mon.Publish, "vigil.effect.*") || !slices.Contains(mon.Publish, "vigil.report.m1") ||
+		slices.ContainsFunc(mon.Publish, func(s string) bool {
+			return strings.HasPrefix(s, PrefixCtl) && s != "vigil.ctl.m1.m1" || strings.HasPrefix(s, PrefixProbe)
+		}) {
 		t.Errorf("monitor m1 without a scope: publish %v", mon.Publish)
 	}
-	scoped, err := PermissionsFor(pki.RoleMonitor, "m1", map[string]MonitorScope{"m1": {Children: []string{"c1", "c.2"}, Hosts: []string{"h1"}}})
+	if !slices.Contains(mon.Subscribe, "vigil.ctl.m1.*") || !slices.Contains(mon.Subscribe, "vigil.probe.m1.*") {
+		t.Errorf("monitor m1 does not take its own requests: subscribe %v", mon.Subscribe)
+	}
+	scoped, err := PermissionsFor(pki.RoleMonitor, "m1", map[string]MonitorScope{"m1": {Children: []string{"c1", "c.2"}, Peers: []string{"p1"}, Hosts: []string{"h1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"vigil.ctl.c1", "vigil.ctl.c_2", "vigil.effect.h1", "vigil.agentctl.h1"} {
+	if slices.Contains(scoped.Publish, "vigil.probe.p1.m1") {
+		t.Errorf("scoped monitor m1 probes its peer: %v", scoped.Publish)
+	}
+	for _, s := range []string{"vigil.ctl.c1.m1", "vigil.ctl.c_2.m1", "vigil.ctl.p1.m1", "vigil.probe.c1.m1", "vigil.probe.c_2.m1", "vigil.effect.h1", "vigil.agentctl.h1"} {
 		if !slices.Contains(scoped.Publish, s) {
 			t.Errorf("scoped monitor m1 may not publish on %s: %v", s, scoped.Publish)
 		}

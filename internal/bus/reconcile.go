@@ -134,8 +134,8 @@ func planConsumer(want jetstream.ConsumerConfig, si *jetstream.StreamInfo, have 
 // reconcileConsumer brings the durable consumer cc.Durable on stream to
 // cc as planConsumer decides, and returns it with its stream's creation
 // time.
-func (c *Conn) reconcileConsumer(ctx context.Context, stream string, cc jetstream.ConsumerConfig, takeover bool, resume func(string) (Position, bool)) (jetstream.Consumer, time.Time, error) {
-	s, err := c.JS.Stream(ctx, stream)
+func (c *Conn) reconcileConsumer(ctx context.Context, js jetstream.JetStream, stream string, cc jetstream.ConsumerConfig, takeover bool, resume func(string) (Position, bool)) (jetstream.Consumer, time.Time, error) {
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("bus: stream %s: %w", stream, err)
 	}

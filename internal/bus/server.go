@@ -47,6 +47,15 @@ type ServerOptions struct {
 	MaxStore int64
 	// Logger receives the server's own log lines.
 	Logger *slog.Logger
+	// Name is the server's name, unique among the servers joined by leaf
+	// nodes ("vigil" when empty).
+	Name string
+	// JetStreamDomain is this server's JetStream domain ("" for none):
+	// each site joined by leaf nodes has its own, so its streams stay its
+	// own and others reach them as $JS.<domain>.API.
+	JetStreamDomain string
+	// Leaf joins the server to others as leaf nodes (see LeafOptions).
+	Leaf LeafOptions
 }
 
 // ServerTLS is the embedded server's TLS material.
@@ -94,6 +103,13 @@ type Server struct {
 	jsConfig server.JetStreamConfig
 	// stopAuth ends the CRL refresh of a server with mutual TLS.
 	stopAuth func()
+	// domain is the JetStream domain; leafRemotes the (redacted) URLs of
+	// the servers this one dials as a leaf node; leaf what its links
+	// need while it runs; stopWatch ends the logging of its links.
+	domain      string
+	leafRemotes []string
+	leaf        *leafSetup
+	stopWatch   func()
 }
 
 // StartServer starts the embedded server and waits until it accepts
@@ -126,8 +142,13 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	if err := os.MkdirAll(o.StoreDir, 0o750); err != nil {
 		return nil, fmt.Errorf("bus server: store directory: %w", err)
 	}
+	name := o.Name
+	if name == "" {
+		name = "vigil"
+	}
 	opts := &server.Options{
-		ServerName:            "vigil",
+		ServerName:            name,
+		JetStreamDomain:       o.JetStreamDomain,
 		Host:                  host,
 		Port:                  port,
 		JetStream:             true,
@@ -154,8 +175,13 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 		if auth, err = newCertAuth(o, o.Logger.With("component", "bus-auth")); err != nil {
 			return nil, err
 		}
-		if err := auth.reloader.Load(); err != nil && !loopback {
-			return nil, fmt.Errorf("bus server: listening on %s, reachable from other machines, without a usable CRL: %w", o.Listen, err)
+		if err := auth.reloader.Load(); err != nil {
+			if !loopback {
+				return nil, fmt.Errorf("bus server: listening on %s, reachable from other machines, without a usable CRL: %w", o.Listen, err)
+			}
+			if h, _, _ := net.SplitHostPort(o.Leaf.Listen); o.Leaf.Listen != "" && !isLoopback(h) {
+				return nil, fmt.Errorf("bus server: accepting leaf nodes on %s, reachable from other machines, without a usable CRL: %w", o.Leaf.Listen, err)
+			}
 		}
 		opts.TLSConfig.VerifyConnection = auth.verifyConnection
 		opts.CustomClientAuthentication = auth
@@ -164,8 +190,13 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 			opts.Users = append(opts.Users, natsUser(u))
 		}
 	}
+	leaf, err := configureLeaf(opts, o, auth, o.Logger.With("component", "bus-leaf"))
+	if err != nil {
+		return nil, err
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		leaf.stop()
 		return nil, fmt.Errorf("bus server: %w", err)
 	}
 	lg := o.Logger.With("component", "nats")
@@ -177,13 +208,30 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	}
 	if !ns.ReadyForConnections(deadline) {
 		ns.Shutdown()
+		leaf.stop()
 		return nil, fmt.Errorf("bus server: not ready to accept connections on %s within %v", o.Listen, deadline)
 	}
 	if !ns.JetStreamEnabled() {
 		ns.Shutdown()
+		leaf.stop()
 		return nil, errors.New("bus server: JetStream did not start")
 	}
-	srv := &Server{ns: ns, log: lg, storeDir: o.StoreDir, jsConfig: *ns.JetStreamConfig()}
+	srv := &Server{ns: ns, log: lg, storeDir: o.StoreDir, jsConfig: *ns.JetStreamConfig(), domain: o.JetStreamDomain, leaf: leaf}
+	for _, r := range opts.LeafNode.Remotes {
+		for _, u := range r.URLs {
+			srv.leafRemotes = append(srv.leafRemotes, u.Redacted())
+		}
+	}
+	if leaf != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		t := clock.NewTicker(clockOr(o.Clock), LeafWatchInterval)
+		go func() {
+			defer close(done)
+			srv.watchLeafs(ctx, t)
+		}()
+		srv.stopWatch = func() { cancel(); <-done }
+	}
 	if auth != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -206,11 +254,22 @@ func (s *Server) Addr() net.Addr { return s.ns.Addr() }
 // Shutdown stops the server and waits until it has stopped; JetStream
 // flushes its files.
 func (s *Server) Shutdown() {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 	if s.stopAuth != nil {
 		s.stopAuth()
 	}
+	s.leaf.stop()
+}
+
+func clockOr(c clock.Clock) clock.Clock {
+	if c == nil {
+		return clock.Real{}
+	}
+	return c
 }
 
 // SlowConsumers is how many times the server cut off a client that could

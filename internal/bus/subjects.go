@@ -14,7 +14,7 @@
 //	vigil.live.<host>      observations sent at most once           core NATS, no stream
 //	vigil.cv.<host>        system-call count vectors of a host      stream VIGIL_CV
 //	vigil.report.<monitor> reports a monitor disseminates           stream VIGIL_REPORTS
-//	vigil.ctl.<monitor>    configuration requests to a monitor (request/reply, monitors only)
+//	vigil.ctl.<monitor>.<sender>  configuration requests to a monitor (request/reply, monitors only)
 //	vigil.hb.<component>   heartbeats of sensors and monitors (core NATS)
 //	vigil.effect.<host>    requests to a host agent's effector (request/reply, monitors only)
 //	vigil.agentctl.<host>  configuration requests to a host agent (request/reply, monitors only)
@@ -102,11 +102,36 @@ func CVSubject(host string) string { return PrefixCV + Token(host) }
 // ReportSubject is where monitor disseminates its reports.
 func ReportSubject(monitor string) string { return PrefixReport + Token(monitor) }
 
-// CtlSubject is where monitor answers configuration requests
-// (internal/controlmsg: sensitise an engine for a while, revert). Only a
-// monitor's identity may publish or subscribe there; the sensors'
-// identity may do neither.
-func CtlSubject(monitor string) string { return PrefixCtl + Token(monitor) }
+// CtlSubject is where sender asks monitor target for a configuration
+// change (internal/controlmsg: sensitise an engine for a while, revert;
+// request/reply). The sender's token is part of the subject, so that on a
+// bus with mutual TLS only the certificate of that monitor can send as it,
+// and only to its children, its peers and itself (docs/BUS.md); target
+// takes the sender from the subject and accepts only its parent and its
+// peers when it declares either (internal/control). The sensors' identity
+// may neither publish nor subscribe there.
+func CtlSubject(target, sender string) string {
+	return PrefixCtl + Token(target) + "." + Token(sender)
+}
+
+// CtlListenSubject is what monitor subscribes to for the configuration
+// requests sent to it, whoever the sender (the last token of CtlSubject).
+func CtlListenSubject(monitor string) string { return PrefixCtl + Token(monitor) + ".*" }
+
+// SubjectSender is the last token of subject: the sender of a request on
+// CtlSubject or ProbeSubject, as the bus routed it. ok is false when the
+// subject has no such token below prefix.
+func SubjectSender(subject, prefix string) (sender string, ok bool) {
+	rest, found := strings.CutPrefix(subject, prefix)
+	if !found {
+		return "", false
+	}
+	target, sender, found := strings.Cut(rest, ".")
+	if !found || target == "" || sender == "" || strings.Contains(sender, ".") {
+		return "", false
+	}
+	return sender, true
+}
 
 // ProbeSubject is where sender asks monitor target for what it holds
 // (its current tracks, a subject's profile summary, the evidence behind a

@@ -22,7 +22,7 @@ func benchCmd(e *env) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Vigil's parts under load, beside a baseline from the same run",
 	}
-	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e), benchSignatureCmd(e), benchTrackCmd(e), benchProfileCmd(e), benchSyscallsCmd(e), benchResolverCmd(e), benchSyscallsWorkerCmd())
+	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e), benchSignatureCmd(e), benchTrackCmd(e), benchProfileCmd(e), benchSyscallsCmd(e), benchResolverCmd(e), benchHierarchyCmd(e), benchSyscallsWorkerCmd())
 	return cmd
 }
 
@@ -162,6 +162,41 @@ func benchResolverCmd(e *env) *cobra.Command {
 	fs.IntVar(&o.NftApply, "nft-apply", 100_000, "addresses applied to nftables in one transaction")
 	fs.BoolVar(&o.NoNftables, "no-nftables", false, "skip the nftables part")
 	fs.StringVar(&o.Dir, "dir", "", "directory for the store and the bus (default: a temporary one)")
+	return cmd
+}
+
+func benchHierarchyCmd(e *env) *cobra.Command {
+	var o bench.HierarchyOptions
+	var fast bool
+	var cpuProfile string
+	cmd := benchVerb(e, "hierarchy", "Measure service monitors feeding domain monitors feeding an enterprise monitor, beside one flat monitor", &o.Progress,
+		func(ctx context.Context) (bench.HierarchyResult, error) {
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return bench.HierarchyResult{}, err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return bench.HierarchyResult{}, err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			if fast {
+				o.Services, o.Domains, o.Rate, o.Duration = 10, 2, 200, 2*time.Second
+			}
+			o.Logger = e.log.With("component", "bench")
+			return bench.RunHierarchy(ctx, o)
+		})
+	fs := cmd.Flags()
+	fs.IntVar(&o.Services, "services", 100, "service monitors")
+	fs.IntVar(&o.Domains, "domains", 10, "domain monitors the services are shared among")
+	fs.Float64Var(&o.Rate, "rate", 1000, "observations offered a second across the services (each leads to one report)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long observations are offered")
+	fs.StringVar(&o.Dir, "dir", "", "directory for the stores and the bus (default: a temporary one)")
+	fs.StringVar(&o.Only, "only", "", "run only the phase whose name contains this text (hierarchy, flat)")
+	fs.BoolVar(&fast, "fast", false, "a small tree for a smoke test (10 services, 2 domains, 200/s for 2 s)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	return cmd
 }
 

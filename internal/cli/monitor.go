@@ -35,6 +35,9 @@ func monitorCmd(e *env) *cobra.Command {
 			if err := checkListen(listen, dataDir); err != nil {
 				return err
 			}
+			o.Leaf = func(status string) {
+				e.log.Info("bus leaf nodes", "monitor", cfg.Monitor.Name, "status", status)
+			}
 			o.Ready = func(httpURL, busURL, dataDir string) {
 				e.log.Info("monitor up", "monitor", cfg.Monitor.Name, "layer", cfg.Monitor.Layer, "bus", busURL, "http", httpURL, "data", dataDir)
 			}

@@ -43,6 +43,7 @@ func upCmd(e *env) *cobra.Command {
 			if err := checkListen(listen, dataDir); err != nil {
 				return err
 			}
+			var leaf string // the banner's line on leaf nodes, when the bus has them
 			o := node.MonitorOptions{
 				Config: cfg, Engines: engines, DataDir: dataDir, Embedded: true, Listen: listen, Logger: e.log,
 				Ready: func(httpURL, busURL, abs string) {
@@ -50,10 +51,11 @@ func upCmd(e *env) *cobra.Command {
 					if n, err := auth.Open(abs).Count(); err != nil || n > 0 || !web.IsLoopback(listen) {
 						login = "required (accounts: vigil users list --data " + abs + ")"
 					}
-					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  login:      %s\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s (sensors: --bus-identity %s)\n  data:       %s\nPress Ctrl-C to stop.\n",
-						cfg.Monitor.Name, httpURL, login, httpURL, httpURL, httpURL, httpURL, busURL, filepath.Join(node.IdentityDir(abs), bus.SensorIdentityFile), abs)
+					fmt.Fprintf(e.stdout, "Vigil is up (monitor %q).\n  live page:  %s/\n  login:      %s\n  API:        %s/api/events  %s/api/reports\n  health:     %s/healthz\n  metrics:    %s/metrics\n  bus:        %s (sensors: --bus-identity %s)\n  data:       %s\n%sPress Ctrl-C to stop.\n",
+						cfg.Monitor.Name, httpURL, login, httpURL, httpURL, httpURL, httpURL, busURL, filepath.Join(node.IdentityDir(abs), bus.SensorIdentityFile), abs, leaf)
 				},
 			}
+			o.Leaf = func(status string) { leaf = "  leaf:       " + status + "\n" }
 			if !noAgent {
 				if cfg.Agent, err = af.apply(cmd, "agent-", cfg.Agent); err != nil {
 					return fail(err)

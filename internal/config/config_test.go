@@ -199,7 +199,7 @@ func TestSubjects(t *testing.T) {
 }
 
 func FuzzLoad(f *testing.F) {
-	for _, name := range []string{"full.good.yml", "ten.bad.yml", "files.bad.yml", "resolver.good.yml", "resolver.bad.yml"} {
+	for _, name := range []string{"full.good.yml", "ten.bad.yml", "files.bad.yml", "resolver.good.yml", "resolver.bad.yml", "hierarchy.good.yml", "hierarchy.bad.yml"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)

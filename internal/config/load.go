@@ -90,6 +90,7 @@ func load(data []byte, name string, reg Registries, sensor bool) (*ResourceObjec
 		return nil, &Error{Problems: l.resolve(probs)}
 	}
 	ro.File = name
+	ro.pos = l.r.Pos
 	return ro, nil
 }
 

@@ -46,6 +46,22 @@ type ResourceObject struct {
 
 	// File is the file the object was loaded from.
 	File string `yaml:"-"`
+	// pos holds every key's position in File, for problems found
+	// across several objects (CheckHierarchy).
+	pos map[string]yamlnode.Pos
+}
+
+// Position is where path (or the nearest enclosing key the file gives) is
+// in the object's file; 0, 0 when unknown.
+func (ro *ResourceObject) Position(path string) (line, col int) {
+	for p := path; ; p = parentPath(p) {
+		if at, ok := ro.pos[p]; ok {
+			return at.Line, at.Col
+		}
+		if p == "" {
+			return 0, 0
+		}
+	}
 }
 
 // Monitor is the monitor's identity.
@@ -151,11 +167,14 @@ type LeafRemote struct {
 	TLS ClientTLS `yaml:"tls"`
 }
 
-// BusMonitorScope is one monitor's reach on the bus. No children: it asks
-// no monitor; no hosts: it owns every host.
+// BusMonitorScope is one monitor's reach on the bus. No children and no
+// peers: it asks no monitor but itself (configuration requests to its
+// children and peers, probes to its children); no hosts: it owns every
+// host.
 type BusMonitorScope struct {
 	Name     string   `yaml:"name"`
 	Children []string `yaml:"children"`
+	Peers    []string `yaml:"peers"`
 	Hosts    []string `yaml:"hosts"`
 }
 
@@ -584,6 +603,7 @@ func (ro *ResourceObject) validate(p *Problems, needName bool) {
 	if m.DedupWindow < 0 {
 		p.Addf("monitor.dedup_window", "must not be negative")
 	}
+	m.validateHierarchy(p)
 	ro.Bus.validate(p, "bus")
 	ro.Server.validate(p, "server")
 	if len(ro.Sources) == 0 && len(ro.Subscriptions) == 0 {
@@ -645,8 +665,15 @@ func (ro *ResourceObject) validate(p *Problems, needName bool) {
 			p.Addf(Join(path, "monitor"), "a monitor cannot subscribe to itself")
 		case subs[s.Monitor]:
 			p.Addf(Join(path, "monitor"), "subscribed twice to %q", s.Monitor)
+		case s.Monitor == m.Parent:
+			p.Addf(Join(path, "monitor"), "%q is this monitor's parent; reports flow up to the parent, not down from it", s.Monitor)
 		}
 		subs[s.Monitor] = true
+		if s.Domain != "" {
+			if err := checkDomain(s.Domain); err != nil {
+				p.Addf(Join(path, "domain"), "%v", err)
+			}
+		}
 	}
 	validatePlugins(p, "engines", ro.Engines)
 	validatePlugins(p, "responses", ro.Responses)
@@ -828,6 +855,18 @@ func (s *BusServer) validate(p *Problems, path string) {
 			p.Addf(Join(mpath, "name"), "monitor %q listed twice", m.Name)
 		}
 		monitors[m.Name] = true
+		for _, l := range []struct {
+			key   string
+			names []string
+		}{{"children", m.Children}, {"peers", m.Peers}} {
+			for j, n := range l.names {
+				if err := checkToken(n); err != nil {
+					p.Addf(Index(Join(mpath, l.key), j), "%v", err)
+				} else if n == m.Name {
+					p.Addf(Index(Join(mpath, l.key), j), "a monitor is not its own %s", strings.TrimSuffix(strings.TrimSuffix(l.key, "ren"), "s"))
+				}
+			}
+		}
 	}
 	for _, f := range []struct{ name, file string }{{"tls.cert", s.TLS.Cert}, {"tls.key", s.TLS.Key}, {"tls.client_ca", s.TLS.ClientCA}} {
 		checkFile(p, Join(path, f.name), f.file)
@@ -865,6 +904,7 @@ func (s *BusServer) validate(p *Problems, path string) {
 	if s.JetStream.MaxAge < 0 {
 		p.Addf(Join(path, "jetstream.max_age"), "must not be negative")
 	}
+	s.validateLeaf(p, path)
 }
 
 func isLoopback(host string) bool {
@@ -926,6 +966,85 @@ func checkToken(s string) error {
 		}
 	}
 	return nil
+}
+
+// checkDomain accepts a JetStream domain name: one subject token of
+// [A-Za-z0-9_-], 1..64 characters (the server prefixes it to its API
+// subjects, $JS.<domain>.API).
+func checkDomain(s string) error {
+	if s == "" || len(s) > 64 {
+		return fmt.Errorf("JetStream domain %q must be 1 to 64 characters", s)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("JetStream domain %q: character %q not allowed (use A-Z a-z 0-9 _ -)", s, rune(c))
+		}
+	}
+	return nil
+}
+
+// Bounds of the heartbeat interval.
+const (
+	MinHeartbeatInterval = 100 * time.Millisecond
+	MaxHeartbeatInterval = 10 * time.Minute
+)
+
+// validateHierarchy checks the monitor's place in the hierarchy: its
+// parent, peers and children are other monitors' names, each named once
+// and in one role; its heartbeat's interval and bounds make sense.
+func (m *Monitor) validateHierarchy(p *Problems) {
+	role := map[string]string{} // name -> the key that first named it
+	if m.Parent != "" {
+		switch err := checkToken(m.Parent); {
+		case err != nil:
+			p.Addf("monitor.parent", "%v", err)
+		case m.Parent == m.Name:
+			p.Addf("monitor.parent", "a monitor cannot be its own parent")
+		default:
+			role[m.Parent] = "parent"
+		}
+	}
+	for _, list := range []struct {
+		key   string
+		names []string
+	}{{"peers", m.Peers}, {"children", m.Children}} {
+		what := "peer"
+		if list.key == "children" {
+			what = "child"
+		}
+		for i, name := range list.names {
+			path := Index(Join("monitor", list.key), i)
+			if err := checkToken(name); err != nil {
+				p.Addf(path, "%v", err)
+				continue
+			}
+			if name == m.Name {
+				p.Addf(path, "a monitor cannot be its own %s", what)
+				continue
+			}
+			switch prev, seen := role[name]; {
+			case !seen:
+				role[name] = list.key
+			case prev == list.key:
+				p.Addf(path, "%q listed twice in monitor.%s", name, list.key)
+			case prev == "parent":
+				p.Addf(path, "%q is the parent; it cannot also be a %s", name, what)
+			default:
+				p.Addf(path, "%q is already one of monitor.%s; a monitor is a peer or a child, not both", name, prev)
+			}
+		}
+	}
+	hb := m.Heartbeat
+	if hb.Interval < MinHeartbeatInterval || hb.Interval > MaxHeartbeatInterval {
+		p.Addf("monitor.heartbeat.interval", "must be between 100ms and 10m")
+	}
+	if hb.StaleAfter < 1 || hb.StaleAfter > 1000 {
+		p.Addf("monitor.heartbeat.stale_after", "must be between 1 and 1000 intervals")
+	}
+	if hb.LostAfter <= hb.StaleAfter || hb.LostAfter > 1000 {
+		p.Addf("monitor.heartbeat.lost_after", "must be more intervals than stale_after (%d), at most 1000", hb.StaleAfter)
+	}
 }
 
 // checkSubject accepts a NATS subject or pattern: dot-separated non-empty

@@ -2,13 +2,17 @@
 // section 3.5: "the resolver can also submit runtime configuration
 // requests to the analysis engines"; section 3.2: monitors accept them
 // only from those allowed to ask). It answers the requests of
-// internal/controlmsg on one subject: a monitor's own (bus.CtlSubject),
-// applying them to its engines through engine.Sensitiser (Engines), or
-// a host agent's (bus.AgentCtlSubject), applying them to its sampler.
-// Each request is decoded strictly, checked against who asks, applied for
-// a bounded time, logged, and acknowledged with what was done or why it
-// was refused. Every change ends by itself when the clock of the part
-// that applied it reaches its end; a revert request ends it sooner.
+// internal/controlmsg on one subject: a monitor's own
+// (bus.CtlListenSubject: vigil.ctl.<monitor>.<sender>, the sender taken
+// from the subject), applying them to its engines through
+// engine.Sensitiser (Engines), or a host agent's (bus.AgentCtlSubject),
+// applying them to its sampler. Each request is decoded strictly, checked
+// against who asks (Authorised: a monitor with a parent or peers takes
+// only its parent's requests, and its peers' sensitising ones), applied
+// for a bounded time, logged, audited, and acknowledged with what was
+// done or why it was refused. Every change ends by itself when the clock
+// of the part that applied it reaches its end; a revert request ends it
+// sooner.
 package control
 
 import (
@@ -22,6 +26,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/controlmsg"
 	"github.com/vigil-ids/vigil/internal/engine"
@@ -39,23 +44,55 @@ type Options struct {
 	// Name is the monitor (or agent) the receiver answers for: replies
 	// carry it.
 	Name string
-	// Subject is where it answers (bus.CtlSubject of a monitor,
+	// Subject is where it answers (bus.CtlListenSubject of a monitor,
 	// bus.AgentCtlSubject of a host agent).
 	Subject string
+	// SenderPrefix, when set (bus.PrefixCtl), says the sender of a
+	// request is the last token of the subject it came on
+	// (bus.CtlSubject: <prefix><target>.<sender>), as the bus routed it:
+	// on a bus with mutual TLS only the sender's certificate may publish
+	// there. The request's monitor must name the same sender. Empty: the
+	// sender is the request's monitor (a host agent's subject).
+	SenderPrefix string
 	// Apply carries out a checked request whose asker was accepted, at
 	// now, and says what was done (Status and Detail, Expires for a
 	// change; the receiver fills the rest).
 	Apply func(req controlmsg.Request, now time.Time) controlmsg.Reply
-	// Accept says whether requests of the asking monitor are taken (nil:
-	// every monitor the bus lets publish on the subject, which is
-	// monitors' identities only). An error refuses the request, its
-	// message the reason.
-	Accept func(monitor string) error
+	// Authorise says whether the request of sender is taken (nil: every
+	// monitor the bus lets publish on the subject, which is monitors'
+	// identities only). An error refuses the request, its message the
+	// reason (a *NotAuthorisedError is worded for this receiver); such
+	// refusals are counted apart (Count(Unauthorised)).
+	Authorise func(sender string, req controlmsg.Request) error
+	// Audit, when set, receives every request answered (applied,
+	// refused, failed; not a repeat answered again): who asked what and
+	// what came of it.
+	Audit func(Audit)
 	// Remember is how long a reply answers a repeated id (default
 	// DefaultRemember).
 	Remember time.Duration
 	Clock    clock.Clock
 	Logger   *slog.Logger
+}
+
+// Unauthorised is the count (Receiver.Count) of requests refused because
+// of who sent them; they are counted refused too.
+const Unauthorised = "unauthorised"
+
+// Audit is one answered request, as Options.Audit receives it.
+type Audit struct {
+	// At is when it was answered, by the receiver's clock.
+	At time.Time
+	// Sender is who asked (the subject's sender token, or the request's
+	// monitor).
+	Sender string
+	// Request is what was asked (what could be read of it when it was
+	// malformed: Reply.Detail says why it was refused).
+	Request controlmsg.Request
+	// Reply is the answer sent.
+	Reply controlmsg.Reply
+	// Unauthorised: refused because of who sent it.
+	Unauthorised bool
 }
 
 // Engines is the Apply of a monitor named monitor whose engines are
@@ -147,7 +184,7 @@ func (r *Receiver) Count(status string) uint64 {
 func (r *Receiver) Subscribe(nc *nats.Conn) (stop func(), err error) {
 	subject := r.Subject()
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
-		reply := r.Handle(m.Data)
+		reply := r.Handle(m.Subject, m.Data)
 		if m.Reply == "" {
 			r.log.Warn("control request without a reply subject; answer dropped", "subject", m.Subject)
 			return
@@ -172,30 +209,39 @@ func (r *Receiver) Subscribe(nc *nats.Conn) (stop func(), err error) {
 	return func() { _ = sub.Unsubscribe() }, nil
 }
 
-// Handle answers one request and returns the reply to send.
-func (r *Receiver) Handle(data []byte) []byte {
+// Handle answers one request that came on subject and returns the reply
+// to send.
+func (r *Receiver) Handle(subject string, data []byte) []byte {
 	now := r.o.Clock.Now()
+	sender, fromSubject := "", false
+	if r.o.SenderPrefix != "" {
+		s, ok := bus.SubjectSender(subject, r.o.SenderPrefix)
+		if !ok {
+			return r.malformed(controlmsg.Request{}, "", fmt.Errorf("control request on %q: the subject names no sender (want %s<target>.<sender>)", clip(subject), r.o.SenderPrefix), len(data), now)
+		}
+		sender, fromSubject = s, true
+	}
 	req, err := controlmsg.DecodeRequest(data)
 	if err != nil {
-		rep := controlmsg.Reply{Version: controlmsg.Version, ID: clipID(req.ID), Monitor: r.o.Name, Status: controlmsg.StatusRefused, Detail: err.Error()}
-		if rep.ID == "" {
-			rep.ID = "-"
-		}
-		r.count(controlmsg.StatusRefused)
-		r.log.Warn("control request refused", "reason", rep.Detail, "bytes", len(data))
-		return controlmsg.Encode(rep)
+		return r.malformed(req, sender, err, len(data), now)
+	}
+	if !fromSubject {
+		sender = req.Monitor
 	}
 	if out, ok := r.repeat(req.ID, now); ok {
 		r.count("repeat")
-		r.log.Info("control request repeated; first reply sent again", "id", req.ID, "by", req.Monitor)
+		r.log.Info("control request repeated; first reply sent again", "id", req.ID, "by", sender)
 		return out
 	}
-	rep := r.apply(req, now)
+	rep, unauthorised := r.apply(sender, fromSubject, req, now)
 	rep.Version, rep.ID, rep.Monitor = controlmsg.Version, req.ID, r.o.Name
 	out := controlmsg.Encode(rep)
 	r.remember(req.ID, out, now)
 	r.count(rep.Status)
-	attrs := []any{"id", req.ID, "by", req.Monitor, "engine", req.Target, "action", req.Action, "parameters", req.Parameters, "status", rep.Status}
+	if unauthorised {
+		r.count(Unauthorised)
+	}
+	attrs := []any{"id", req.ID, "by", sender, "engine", req.Target, "action", req.Action, "parameters", req.Parameters, "status", rep.Status}
 	if d := time.Duration(req.Duration); d > 0 {
 		attrs = append(attrs, "duration", d)
 	}
@@ -213,21 +259,50 @@ func (r *Receiver) Handle(data []byte) []byte {
 	default:
 		r.log.Error("control request failed", append(attrs, "reason", rep.Detail)...)
 	}
+	r.audit(Audit{At: now, Sender: sender, Request: req, Reply: rep, Unauthorised: unauthorised})
 	return out
+}
+
+// malformed refuses a request that could not be read.
+func (r *Receiver) malformed(req controlmsg.Request, sender string, err error, size int, now time.Time) []byte {
+	rep := controlmsg.Reply{Version: controlmsg.Version, ID: clipID(req.ID), Monitor: r.o.Name, Status: controlmsg.StatusRefused, Detail: err.Error()}
+	if rep.ID == "" {
+		rep.ID = "-"
+	}
+	r.count(controlmsg.StatusRefused)
+	r.log.Warn("control request refused", "by", sender, "reason", rep.Detail, "bytes", size)
+	// Only what is known good of it is audited: the sender (a subject
+	// token) and why.
+	r.audit(Audit{At: now, Sender: sender, Request: controlmsg.Request{ID: rep.ID}, Reply: rep})
+	return controlmsg.Encode(rep)
+}
+
+func (r *Receiver) audit(a Audit) {
+	if r.o.Audit != nil {
+		r.o.Audit(a)
+	}
 }
 
 func refused(format string, args ...any) controlmsg.Reply {
 	return controlmsg.Reply{Status: controlmsg.StatusRefused, Detail: fmt.Sprintf(format, args...)}
 }
 
-// apply carries a checked request out.
-func (r *Receiver) apply(req controlmsg.Request, now time.Time) controlmsg.Reply {
-	if r.o.Accept != nil {
-		if err := r.o.Accept(req.Monitor); err != nil {
-			return refused("requests of monitor %q are not taken here: %v", req.Monitor, err)
+// apply carries a checked request of sender out; unauthorised says it
+// was refused because of who sent it.
+func (r *Receiver) apply(sender string, fromSubject bool, req controlmsg.Request, now time.Time) (rep controlmsg.Reply, unauthorised bool) {
+	if fromSubject && bus.Token(req.Monitor) != sender {
+		return refused("vigil.ctl: the request names monitor %q but was sent by %s", req.Monitor, sender), true
+	}
+	if r.o.Authorise != nil {
+		if err := r.o.Authorise(sender, req); err != nil {
+			var na *NotAuthorisedError
+			if errors.As(err, &na) {
+				return refused("vigil.ctl: %s", na.For(r.o.Name)), true
+			}
+			return refused("requests of monitor %q are not taken here: %v", sender, err), true
 		}
 	}
-	return r.o.Apply(req, now)
+	return r.o.Apply(req, now), false
 }
 
 // repeat returns the reply to an id seen within Remember.
@@ -265,6 +340,14 @@ func (r *Receiver) count(status string) {
 	r.mu.Lock()
 	r.tally[status]++
 	r.mu.Unlock()
+}
+
+// clip bounds a string quoted in a reply.
+func clip(s string) string {
+	if len(s) > 128 {
+		s = s[:128] + "..."
+	}
+	return strings.ToValidUTF8(s, "?")
 }
 
 func clipID(s string) string {

@@ -85,7 +85,7 @@ func (plainEngine) Handle(context.Context, *event.Event, engine.Emit) error { re
 func (plainEngine) Tick(context.Context, time.Time, engine.Emit) error      { return nil }
 func (plainEngine) Close(context.Context) error                             { return nil }
 
-func receiver(t *testing.T, engs map[string]engine.Engine, clk clock.Clock, accept func(string) error) *Receiver {
+func receiver(t *testing.T, engs map[string]engine.Engine, clk clock.Clock, authorise func(string, controlmsg.Request) error, audit func(Audit)) *Receiver {
 	with := func(name string, fn func(engine.Engine)) bool {
 		e, ok := engs[name]
 		if ok {
@@ -94,14 +94,18 @@ func receiver(t *testing.T, engs map[string]engine.Engine, clk clock.Clock, acce
 		return ok
 	}
 	return New(Options{
-		Name: "svc", Subject: bus.CtlSubject("svc"),
-		Apply:  Engines("svc", []string{"signatures", "sources", "plain"}, with),
-		Accept: accept, Clock: clk, Logger: testutil.Quiet(),
+		Name: "svc", Subject: bus.CtlListenSubject("svc"), SenderPrefix: bus.PrefixCtl,
+		Apply:     Engines("svc", []string{"signatures", "sources", "plain"}, with),
+		Authorise: authorise, Audit: audit, Clock: clk, Logger: testutil.Quiet(),
 	})
 }
 
 func request(id, target, action string, params map[string]string, d time.Duration) []byte {
-	return controlmsg.Encode(controlmsg.Request{Version: controlmsg.Version, ID: id, Monitor: "domain", Target: target, Action: action, Parameters: params, Duration: controlmsg.Duration(d)})
+	return requestAs("domain", id, target, action, params, d)
+}
+
+func requestAs(monitor, id, target, action string, params map[string]string, d time.Duration) []byte {
+	return controlmsg.Encode(controlmsg.Request{Version: controlmsg.Version, ID: id, Monitor: monitor, Target: target, Action: action, Parameters: params, Duration: controlmsg.Duration(d)})
 }
 
 func decode(t *testing.T, b []byte) controlmsg.Reply {
@@ -122,12 +126,12 @@ func TestReceiverAppliesAcknowledgesAndRefuses(t *testing.T) {
 	s, mon, sen := bustest.StartLocal(t)
 	clk := clock.NewManual(t0)
 	engs := engines(t)
-	rc := receiver(t, engs, clk, func(m string) error {
+	rc := receiver(t, engs, clk, func(m string, _ controlmsg.Request) error {
 		if m == "rogue" {
 			return errors.New("not a parent of svc")
 		}
 		return nil
-	})
+	}, nil)
 	served := bustest.ConnectAs(t, s, mon, "svc")
 	stop, err := rc.Subscribe(served.NC)
 	if err != nil {
@@ -139,7 +143,7 @@ func TestReceiverAppliesAcknowledgesAndRefuses(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		b, err := asker.Request(ctx, bus.CtlSubject("svc"), data)
+		b, err := asker.Request(ctx, bus.CtlSubject("svc", "domain"), data)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +182,7 @@ func TestReceiverAppliesAcknowledgesAndRefuses(t *testing.T) {
 		"zero duration":   {request("r6", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "exfiltration"}, 0), "must last a positive time"},
 		"negative":        {request("r7", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "exfiltration"}, -time.Minute), "must last a positive time"},
 		"too long":        {request("r8", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "exfiltration"}, 48*time.Hour), "longer than the 24h0m0s"},
-		"not accepted":    {[]byte(strings.Replace(string(request("r9", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "exfiltration"}, time.Minute)), `"domain"`, `"rogue"`, 1)), `requests of monitor "rogue" are not taken here: not a parent of svc`},
+		"another sender":  {requestAs("rogue", "r9", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "exfiltration"}, time.Minute), `vigil.ctl: the request names monitor "rogue" but was sent by domain`},
 		"malformed":       {[]byte(`{"version":1,"id":"r10","monitor":"m","target":"signatures","action":"enable-group","parameters":{"group":"g"},"duration":"1m","sudo":true}`), `unknown field "sudo"`},
 		"not json":        {[]byte(`enable everything`), "not JSON"},
 	} {
@@ -202,7 +206,7 @@ func TestReceiverAppliesAcknowledgesAndRefuses(t *testing.T) {
 	sensor := bustest.ConnectAs(t, s, sen, "agent")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := sensor.Request(ctx, bus.CtlSubject("svc"), first); err == nil {
+	if _, err := sensor.Request(ctx, bus.CtlSubject("svc", "domain"), first); err == nil {
 		t.Error("a request sent with the sensors' identity was answered")
 	}
 }
@@ -210,8 +214,8 @@ func TestReceiverAppliesAcknowledgesAndRefuses(t *testing.T) {
 // TestReceiverSaysWhenAnEngineHasStopped: a request for an engine whose
 // loop has ended fails, saying so.
 func TestReceiverSaysWhenAnEngineHasStopped(t *testing.T) {
-	rc := New(Options{Name: "svc", Subject: bus.CtlSubject("svc"), Apply: Engines("svc", []string{"signatures"}, func(string, func(engine.Engine)) bool { return false }), Logger: testutil.Quiet()})
-	rep := decode(t, rc.Handle(request("d1", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "g"}, time.Minute)))
+	rc := New(Options{Name: "svc", Subject: bus.CtlListenSubject("svc"), SenderPrefix: bus.PrefixCtl, Apply: Engines("svc", []string{"signatures"}, func(string, func(engine.Engine)) bool { return false }), Logger: testutil.Quiet()})
+	rep := decode(t, rc.Handle(bus.CtlSubject("svc", "domain"), request("d1", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "g"}, time.Minute)))
 	if rep.Status != controlmsg.StatusFailed || !strings.Contains(rep.Detail, "engine signatures has stopped") {
 		t.Errorf("reply %+v", rep)
 	}
@@ -222,8 +226,140 @@ func TestReceiverSaysWhenAnEngineHasStopped(t *testing.T) {
 func TestSensorIdentityMayNotTakeControlRequests(t *testing.T) {
 	s, _, sen := bustest.StartLocal(t)
 	c := bustest.ConnectAs(t, s, sen, "agent")
-	rc := New(Options{Name: "svc", Subject: bus.CtlSubject("svc"), Logger: testutil.Quiet()})
-	if _, err := rc.Subscribe(c.NC); err == nil || !strings.Contains(err.Error(), "may not subscribe to vigil.ctl.svc") {
+	rc := New(Options{Name: "svc", Subject: bus.CtlListenSubject("svc"), SenderPrefix: bus.PrefixCtl, Logger: testutil.Quiet()})
+	if _, err := rc.Subscribe(c.NC); err == nil || !strings.Contains(err.Error(), "may not subscribe to vigil.ctl.svc.*") {
 		t.Errorf("Subscribe as the sensors' identity: %v", err)
 	}
+}
+
+// TestReceiverTakesOnlyItsParentAndPeers: a monitor declaring a parent and
+// peers, asked over a real bus, applies its parent's requests and its
+// peers' sensitising ones, refuses every other monitor's saying who may
+// ask, takes the sender from the subject (a request naming another
+// monitor than its sender is refused), and audits every answer; the
+// change it applied ends by itself at its time.
+func TestReceiverTakesOnlyItsParentAndPeers(t *testing.T) {
+	s, mon, _ := bustest.StartLocal(t)
+	clk := clock.NewManual(t0)
+	engs := engines(t)
+	var audits []Audit
+	rc := receiver(t, engs, clk, func(sender string, req controlmsg.Request) error {
+		return Authorised(sender, "dom1", []string{"svc2"}, controlmsg.Sensitising(req.Action))
+	}, func(a Audit) { audits = append(audits, a) })
+	served := bustest.ConnectAs(t, s, mon, "svc")
+	stop, err := rc.Subscribe(served.NC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	asker := bustest.ConnectAs(t, s, mon, "any")
+	ask := func(sender string, data []byte) controlmsg.Reply {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b, err := asker.Request(ctx, bus.CtlSubject("svc", sender), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return decode(t, b)
+	}
+	group := map[string]string{"group": "exfiltration"}
+
+	if rep := ask("dom9", requestAs("dom9", "x1", "signatures", controlmsg.ActionEnableGroup, group, time.Minute)); rep.Status != controlmsg.StatusRefused ||
+		rep.Detail != "vigil.ctl: monitor dom9 is neither the parent (dom1) nor a peer of svc" {
+		t.Errorf("a stranger's request: %+v", rep)
+	}
+	// The parent's name in the body does not make a stranger the parent.
+	if rep := ask("dom9", requestAs("dom1", "x2", "signatures", controlmsg.ActionEnableGroup, group, time.Minute)); rep.Status != controlmsg.StatusRefused ||
+		!strings.Contains(rep.Detail, `the request names monitor "dom1" but was sent by dom9`) {
+		t.Errorf("a stranger naming the parent: %+v", rep)
+	}
+	peer := ask("svc2", requestAs("svc2", "p1", "signatures", controlmsg.ActionEnableGroup, group, 10*time.Minute))
+	if peer.Status != controlmsg.StatusDone || !peer.Expires.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("a peer's sensitise request: %+v", peer)
+	}
+	parent := ask("dom1", requestAs("dom1", "d1", "sources", controlmsg.ActionLowerThreshold, map[string]string{"subject": "198.51.100.7", "factor": "0.5"}, time.Hour))
+	if parent.Status != controlmsg.StatusDone {
+		t.Errorf("the parent's request: %+v", parent)
+	}
+	if rc.Count(Unauthorised) != 2 || rc.Count(controlmsg.StatusRefused) != 2 || rc.Count(controlmsg.StatusDone) != 2 {
+		t.Errorf("counts: unauthorised %d, refused %d, done %d", rc.Count(Unauthorised), rc.Count(controlmsg.StatusRefused), rc.Count(controlmsg.StatusDone))
+	}
+
+	// Each answer audited, in order, with its sender and outcome.
+	want := []struct {
+		sender, id, status string
+		unauthorised       bool
+	}{{"dom9", "x1", "refused", true}, {"dom9", "x2", "refused", true}, {"svc2", "p1", "done", false}, {"dom1", "d1", "done", false}}
+	if len(audits) != len(want) {
+		t.Fatalf("%d audits, want %d: %+v", len(audits), len(want), audits)
+	}
+	for i, w := range want {
+		a := audits[i]
+		if a.Sender != w.sender || a.Request.ID != w.id || a.Reply.Status != w.status || a.Unauthorised != w.unauthorised || !a.At.Equal(t0) {
+			t.Errorf("audit %d: %+v, want %+v", i, a, w)
+		}
+	}
+
+	// The peer's change ends by itself at its time (the engine's first
+	// tick at or after it): then a revert finds nothing in force.
+	clk.Advance(10*time.Minute + time.Second)
+	if err := engs["signatures"].Tick(context.Background(), clk.Now(), func(event.Report) {}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := ask("svc2", requestAs("svc2", "p2", "signatures", controlmsg.ActionRevert, map[string]string{"request": "p1"}, 0)); rep.Status != controlmsg.StatusDone ||
+		!strings.Contains(rep.Detail, "request p1 is not in force") {
+		t.Errorf("reverting an expired change: %+v", rep)
+	}
+}
+
+// TestReceiverNeedsTheSenderInTheSubject: on a monitor's control subject
+// a request whose subject names no sender is refused and audited.
+func TestReceiverNeedsTheSenderInTheSubject(t *testing.T) {
+	var audits []Audit
+	rc := New(Options{Name: "svc", Subject: bus.CtlListenSubject("svc"), SenderPrefix: bus.PrefixCtl, Audit: func(a Audit) { audits = append(audits, a) }, Logger: testutil.Quiet()})
+	rep := decode(t, rc.Handle("vigil.ctl.svc", request("d1", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "g"}, time.Minute)))
+	if rep.Status != controlmsg.StatusRefused || !strings.Contains(rep.Detail, "the subject names no sender") {
+		t.Errorf("reply %+v", rep)
+	}
+	if len(audits) != 1 || audits[0].Reply.Status != controlmsg.StatusRefused {
+		t.Errorf("audits %+v", audits)
+	}
+}
+
+// FuzzReceiverHandle: whatever the subject and the bytes, a monitor's
+// receiver answers with a reply that decodes, refuses what names no
+// sender or a sender that is neither its parent nor a peer, and audits
+// every answer once.
+func FuzzReceiverHandle(f *testing.F) {
+	f.Add("vigil.ctl.svc.dom1", string(requestAs("dom1", "d1", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "g"}, time.Minute)))
+	f.Add("vigil.ctl.svc.dom9", string(requestAs("dom9", "d2", "signatures", controlmsg.ActionEnableGroup, map[string]string{"group": "g"}, time.Minute)))
+	f.Add("vigil.ctl.svc", `{"version":1}`)
+	f.Add("vigil.ctl.svc.a.b", "not json")
+	f.Fuzz(func(t *testing.T, subject, data string) {
+		audits := 0
+		rc := New(Options{
+			Name: "svc", Subject: bus.CtlListenSubject("svc"), SenderPrefix: bus.PrefixCtl,
+			Apply: func(controlmsg.Request, time.Time) controlmsg.Reply {
+				return controlmsg.Reply{Status: controlmsg.StatusDone, Detail: "applied"}
+			},
+			Authorise: func(sender string, req controlmsg.Request) error {
+				return Authorised(sender, "dom1", []string{"svc2"}, controlmsg.Sensitising(req.Action))
+			},
+			Audit:  func(Audit) { audits++ },
+			Clock:  clock.NewManual(t0),
+			Logger: testutil.Quiet(),
+		})
+		rep, err := controlmsg.DecodeReply(rc.Handle(subject, []byte(data)))
+		if err != nil {
+			t.Fatalf("the reply does not decode: %v", err)
+		}
+		sender, ok := bus.SubjectSender(subject, bus.PrefixCtl)
+		if rep.Status == controlmsg.StatusDone && (!ok || sender != "dom1" && sender != "svc2") {
+			t.Fatalf("applied a request on %q from %q", subject, sender)
+		}
+		if audits != 1 {
+			t.Fatalf("%d audits of one answer", audits)
+		}
+	})
 }

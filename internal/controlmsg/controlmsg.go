@@ -76,6 +76,18 @@ const TargetNetsensor = "netsensor"
 // Actions lists the actions, in the order messages name them.
 var Actions = []string{ActionEnableGroup, ActionLowerThreshold, ActionRaiseSampling, ActionWatchAddress, ActionRevert}
 
+// Sensitising says whether action makes a part more sensitive for a while
+// or ends such a change early: what a peer may ask (seed 002 section 4:
+// peer domains sensitise each other); every other action is the parent's
+// alone. Every action of this version is one.
+func Sensitising(action string) bool {
+	switch action {
+	case ActionEnableGroup, ActionLowerThreshold, ActionRaiseSampling, ActionWatchAddress, ActionRevert:
+		return true
+	}
+	return false
+}
+
 // params are the parameters each action takes: required first, then
 // optional.
 var params = map[string]struct{ required, optional []string }{

@@ -48,6 +48,16 @@ const (
 	TypeResponseAction = "RESPONSE.ACTION" // a response method acted (or, in a dry run, would have)
 	TypeResponseUndo   = "RESPONSE.UNDO"   // an action expired or was undone
 
+	// TypeControlRequest is a configuration request a monitor answered
+	// (applied, refused or failed), with who sent it: its audit trail
+	// (docs/EVENTS.md, internal/control).
+	TypeControlRequest = "CONTROL.REQUEST"
+	// Health of a watching monitor's children (docs/EVENTS.md): a child
+	// that stopped sending heartbeats, then was lost, then came back.
+	TypeMonitorStale = "MONITOR.STALE"
+	TypeMonitorLost  = "MONITOR.LOST"
+	TypeMonitorAlive = "MONITOR.ALIVE"
+
 	// TypeReport is an analysis result (see Report).
 	TypeReport = "REPORT"
 	// TypeNIDSAlert is an alert of a network intrusion-detection system
@@ -107,6 +117,8 @@ var ownTypes = map[string]bool{
 	TypeProcExec: true, TypeProcExit: true, TypeFileOpen: true, TypeFileModify: true, TypeFilePerm: true,
 	TypeProcCred: true, TypeProcPtrace: true, TypeProcMemfd: true, TypeKernelModule: true, TypeKernelBPF: true,
 	TypeProcConnect: true, TypeProcAccept: true, TypeResponseAction: true, TypeResponseUndo: true,
+	TypeControlRequest: true,
+	TypeMonitorStale:   true, TypeMonitorLost: true, TypeMonitorAlive: true,
 }
 
 // KnownType tells whether t is a type Vigil's own parts produce, or a

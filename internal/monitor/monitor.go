@@ -88,10 +88,17 @@ type Monitor struct {
 	control     *control.Receiver
 	stopControl func()
 
-	ready    chan struct{}
-	eventsIn atomic.Uint64 // distinct: new to the store, or analysed and not stored
-	analysed atomic.Uint64 // handed to the engines, redeliveries included
-	lastSeen atomic.Int64  // unix ns of the last event accepted
+	// hier sends heartbeats and watches the children's (hierarchy.go);
+	// probes answers the parent's probes (probe.go).
+	hier       atomic.Pointer[hier]
+	stopProbes func()
+
+	ready      chan struct{}
+	reportsOut atomic.Uint64 // reports made
+	storeDrops atomic.Uint64 // at-most-once events analysed but not stored
+	eventsIn   atomic.Uint64 // distinct: new to the store, or analysed and not stored
+	analysed   atomic.Uint64 // handed to the engines, redeliveries included
+	lastSeen   atomic.Int64  // unix ns of the last event accepted
 }
 
 // item is one message on its way through the monitor: an event, or only a
@@ -111,6 +118,7 @@ type source struct {
 	filter    *filter
 	minSev    event.Severity // for subscriptions: the least severe report kept
 	reports   bool           // a subscription: its events are reports
+	own       bool           // the monitor's own events (children's health): stored without loss
 	in        prometheus.Counter
 	filtered  prometheus.Counter
 	decodeErr prometheus.Counter
@@ -284,6 +292,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	if err == nil {
 		m.startControl()
+		m.startHierarchy(ctx)
+		m.stopProbes = m.startProbes()
 		close(m.ready)
 		m.log.Info("monitor running", "sources", len(m.cfg.Sources), "subscriptions", len(m.cfg.Subscriptions), "engines", len(m.runners))
 		<-ctx.Done()
@@ -297,6 +307,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if m.stopControl != nil {
 		m.stopControl()
 	}
+	if m.stopProbes != nil {
+		m.stopProbes()
+	}
+	m.stopHierarchy()
 	for _, s := range m.subs {
 		s.Stop()
 	}
@@ -370,7 +384,9 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 		src.reports = true
 		h := func(msg *bus.Msg) { m.receiveReport(src, msg) }
 		src.durable = name + "_sub_" + bus.Token(sc.Monitor)
-		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: src.durable, Subjects: []string{bus.ReportSubject(sc.Monitor)}, Takeover: true, Resume: m.resumeFrom(ctx, src.durable)}, h)
+		// With a domain, the consumer lives on the child's bus, joined by
+		// a leaf node: its stream keeps the reports while the link is down.
+		sub, err := conn.ConsumeDurable(ctx, bus.DurableOptions{Name: src.durable, Subjects: []string{bus.ReportSubject(sc.Monitor)}, Domain: sc.Domain, Takeover: true, Resume: m.resumeFrom(ctx, src.durable)}, h)
 		if err != nil {
 			return fmt.Errorf("monitor %s: subscription to %s: %w", name, sc.Monitor, err)
 		}
@@ -559,7 +575,7 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 	// the backlog, nothing is lost); an at-most-once source never waits,
 	// so the bus never drops for us, and what the store or an engine
 	// could not take is counted instead.
-	lossy := it.msg == nil || !it.msg.Durable()
+	lossy := !it.src.own && (it.msg == nil || !it.msg.Durable())
 	sit := store.Item{Event: ev, Done: done, Inserted: it.src.inserted}
 	var err error
 	if lossy {
@@ -569,6 +585,7 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 	}
 	if errors.Is(err, store.ErrFull) {
 		m.met.storeDropped.Inc()
+		m.storeDrops.Add(1)
 		m.countIn(it.src) // analysed, distinct by the window only
 	} else if err != nil {
 		m.log.Error("store refused event", "id", ev.ID, "err", err)
@@ -584,6 +601,7 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 
 func (m *Monitor) recordReport(r *event.Report) {
 	m.met.reports.WithLabelValues(r.Engine, r.Severity.String()).Inc()
+	m.reportsOut.Add(1)
 	cp := *r
 	if err := m.store.Enqueue(context.Background(), store.Item{Report: &cp}); err != nil {
 		m.log.Error("store refused report", "id", r.ID, "err", err)

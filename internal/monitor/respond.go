@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ func (m *Monitor) buildUnit(ctx context.Context, reg *action.Registry) error {
 	if m.o.Conn != nil {
 		deps.Request = m.o.Conn.Request // effector requests to the agents of this monitor's hosts
 	}
+	deps.Children = childMonitors(cfg)
 	methods, err := resolver.BuildMethods(ctx, reg, cfg.Responses, deps)
 	if err != nil {
 		return fmt.Errorf("monitor %s: %w", cfg.Monitor.Name, err)
@@ -128,6 +130,21 @@ func (m *Monitor) ownAddresses() []netip.Prefix {
 			if pu, err := url.Parse(u); err == nil {
 				hostAddrs(pu.Hostname())
 			}
+		}
+	}
+	return out
+}
+
+// childMonitors are the monitors one layer down: those monitor.children
+// declares, else those the monitor subscribes to, in the order written.
+func childMonitors(cfg *config.ResourceObject) []string {
+	if len(cfg.Monitor.Children) > 0 {
+		return slices.Clone(cfg.Monitor.Children)
+	}
+	var out []string
+	for _, s := range cfg.Subscriptions {
+		if s.Monitor != "" && !slices.Contains(out, s.Monitor) {
+			out = append(out, s.Monitor)
 		}
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/engine/population"
 	"github.com/vigil-ids/vigil/internal/engine/profile"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/engine/track"
@@ -28,7 +29,7 @@ var ResponseKinds = []func(*action.Registry) error{resolver.Register, notify.Reg
 // response methods (config.Registries.Responses is an *action.Registry).
 func Registries() (config.Registries, *engine.Registry) {
 	engines := engine.NewRegistry()
-	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory()} {
+	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory(), population.Factory()} {
 		if err := engines.Register(f); err != nil {
 			panic(err) // a kind registered twice is a programming error
 		}
@@ -61,6 +62,14 @@ const (
 // is valid but likely a mistake (a rule file's fact about a whole host
 // that does not say so), one a line with its position.
 func CheckFile(path, kind string) (string, []string, error) {
+	what, warns, _, err := CheckFileObject(path, kind)
+	return what, warns, err
+}
+
+// CheckFileObject is CheckFile that also returns the resource object a
+// valid monitor's file holds (nil for other kinds), for the checks
+// across several (config.CheckHierarchy).
+func CheckFileObject(path, kind string) (string, []string, *config.ResourceObject, error) {
 	switch kind {
 	case KindAuto:
 		kind = KindConfig
@@ -69,27 +78,27 @@ func CheckFile(path, kind string) (string, []string, error) {
 		}
 	case KindConfig, KindRules, KindModel:
 	default:
-		return "", nil, fmt.Errorf("unknown kind %q: want auto, config, rules or model", kind)
+		return "", nil, nil, fmt.Errorf("unknown kind %q: want auto, config, rules or model", kind)
 	}
 	switch kind {
 	case KindModel:
 		ms, err := track.LoadModels([]string{path})
-		return plural(len(ms), "model"), nil, err
+		return plural(len(ms), "model"), nil, nil, err
 	case KindRules:
 		rs, _, err := signature.Load([]string{path}, signature.Options{})
 		if err != nil {
-			return "", nil, err
+			return "", nil, nil, err
 		}
 		var warns []string
 		for _, w := range rs.Warnings {
 			w.Msg = "warning: " + w.Msg
 			warns = append(warns, w.String())
 		}
-		return plural(len(rs.Rules), "rule"), warns, nil
+		return plural(len(rs.Rules), "rule"), warns, nil, nil
 	}
 	regs, _ := Registries()
-	_, err := config.LoadFile(path, regs)
-	return "", nil, err
+	ro, err := config.LoadFile(path, regs)
+	return "", nil, ro, err
 }
 
 func plural(n int, word string) string {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +44,11 @@ type MonitorOptions struct {
 	Agent *config.Agent
 	// Ready, when set, is called with the URLs and the (absolute) data
 	// directory once everything is up.
-	Ready  func(httpURL, busURL, dataDir string)
+	Ready func(httpURL, busURL, dataDir string)
+	// Leaf, when set, is called before Ready with a line saying how the
+	// embedded server is joined to others (its JetStream domain and leaf
+	// nodes: bus.Server.LeafStatus), when it is.
+	Leaf   func(status string)
 	Logger *slog.Logger
 }
 
@@ -128,7 +133,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 	if o.Listen != "" {
 		started := time.Now()
 		httpSrv, err = web.New(web.Options{
-			Listen: o.Listen, Store: mon.Store(), Live: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
+			Listen: o.Listen, Store: mon.Store(), Live: mon, Hierarchy: mon, Hub: hub, Gatherer: reg, IDs: ids, Logger: log,
 			Accounts:  auth.Open(o.DataDir),
 			Publish:   reportPublish(board, conn.PublishEvents),
 			Responder: mon.Unit(), UndoStatus: undoStatus,
@@ -198,6 +203,9 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 			}
 			if srv != nil {
 				busURL = srv.ClientURL()
+				if o.Leaf != nil && (o.Config.Server.JetStream.Domain != "" || o.Config.Server.Leaf.Listen != "" || len(o.Config.Server.Leaf.Remotes) > 0) {
+					o.Leaf(srv.LeafStatus())
+				}
 			}
 			o.Ready(httpURL, busURL, o.DataDir)
 			<-cctx.Done()
@@ -249,14 +257,20 @@ func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger)
 			CertFile: cfg.Resolve(sc.TLS.Cert), KeyFile: cfg.Resolve(sc.TLS.Key), ClientCAFile: cfg.Resolve(sc.TLS.ClientCA),
 			CRLFile: cfg.Resolve(sc.TLS.CRL), CRLRefresh: sc.TLS.CRLRefresh,
 		},
-		AllowInsecure: sc.AllowInsecure,
-		Logger:        log,
+		AllowInsecure:   sc.AllowInsecure,
+		Logger:          log,
+		JetStreamDomain: sc.JetStream.Domain,
+		Leaf:            LeafOptions(cfg),
+	}
+	if sc.Leaf.Listen != "" || len(sc.Leaf.Remotes) > 0 {
+		// Servers joined by leaf nodes tell each other apart by name.
+		so.Name = "vigil-" + cfg.Monitor.Name
 	}
 	for _, m := range sc.Monitors {
 		if so.MonitorScopes == nil {
 			so.MonitorScopes = map[string]bus.MonitorScope{}
 		}
-		so.MonitorScopes[m.Name] = bus.MonitorScope{Children: m.Children, Hosts: m.Hosts}
+		so.MonitorScopes[m.Name] = bus.MonitorScope{Children: m.Children, Peers: m.Peers, Hosts: m.Hosts}
 	}
 	for _, u := range sc.Users {
 		if u.User == bus.MonitorUser || u.User == bus.SensorUser {
@@ -271,6 +285,26 @@ func ServerOptions(cfg *config.ResourceObject, dataDir string, log *slog.Logger)
 	local := bus.MonitorIdentity(mon)
 	so.Users = append(so.Users, local, bus.SensorIdentity(sen))
 	return so, local, nil
+}
+
+// LeafOptions are the embedded server's leaf nodes from the resource
+// object (files resolved against its directory).
+func LeafOptions(cfg *config.ResourceObject) bus.LeafOptions {
+	l := cfg.Server.Leaf
+	lo := bus.LeafOptions{Listen: l.Listen}
+	for _, r := range l.Remotes {
+		var urls []string
+		for _, u := range strings.Split(r.URL, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				urls = append(urls, u)
+			}
+		}
+		lo.Remotes = append(lo.Remotes, bus.LeafRemote{
+			URLs: urls, CAFile: cfg.Resolve(r.TLS.CA), CertFile: cfg.Resolve(r.TLS.Cert), KeyFile: cfg.Resolve(r.TLS.Key),
+			CRLFile: cfg.Resolve(r.TLS.CRL), ServerName: r.TLS.ServerName, CRLRefresh: cfg.Server.TLS.CRLRefresh,
+		})
+	}
+	return lo
 }
 
 // IdentityDir is where a monitor with an embedded server keeps the bus

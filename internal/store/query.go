@@ -147,6 +147,9 @@ func reportsQuery(f *Filter) (string, []any, error) {
 	if f.MinSeverity != nil {
 		w.add("severity >= ?", int64(*f.MinSeverity))
 	}
+	if err := w.ids(f.IDs); err != nil {
+		return "", nil, err
+	}
 	w.timeRange(f)
 	q := w.query("id, time, monitor, engine, model, host, ip, score, severity, state, evidence, explanation, attrs",
 		"reports", f.limit())

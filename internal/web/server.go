@@ -52,6 +52,9 @@ type Options struct {
 	// Live, when set, is the running monitor's view of its engines
 	// (live tracks, learnt profiles).
 	Live Live
+	// Hierarchy, when set, is the running monitor's place in the
+	// hierarchy: GET /api/hierarchy and GET /api/probe.
+	Hierarchy Hierarchy
 	// Publish delivers submitted events to the bus and returns how many
 	// (a prefix) were durably accepted.
 	Publish func(ctx context.Context, evs []event.Event) (int, error)
@@ -145,6 +148,8 @@ type Server struct {
 	sess     *sessions
 	// submits limits each client's submissions.
 	submits *buckets
+	// probes holds a token per probe proxied to a child.
+	probes chan struct{}
 }
 
 // maxErrorsListed bounds the per-line errors in a submission's answer.
@@ -199,7 +204,7 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("http: listening on %s: %w", o.Listen, err)
 	}
 	s := &Server{o: o, ln: ln, closing: make(chan struct{}), allowHosts: allowedHosts(o.Listen, o.AllowedHosts), uploads: make(chan struct{}, o.MaxUploads),
-		loopback: IsLoopback(o.Listen), sess: newSessions(), submits: newBuckets(o.EventsRate, o.EventsBurst)}
+		loopback: IsLoopback(o.Listen), sess: newSessions(), submits: newBuckets(o.EventsRate, o.EventsBurst), probes: make(chan struct{}, maxProbes)}
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -268,6 +273,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/responses/{id}/undo", s.need(auth.Operator, s.postUndo))
 	mux.HandleFunc("POST /api/responses", s.need(auth.Operator, s.postRequest))
 	mux.HandleFunc("GET /api/stream", s.stream)
+	mux.HandleFunc("GET /api/hierarchy", s.getHierarchy)
+	mux.HandleFunc("GET /api/probe", s.getProbe)
 	return securityHeaders(s.guard(s.authenticate(mux)))
 }
 

@@ -117,7 +117,7 @@ func TestLocalAttacker(t *testing.T) {
 			t.Errorf("%s answered the sensors' identity", subj)
 		}
 	}
-	forged := []string{bus.PrefixReport + "svc", bus.PrefixCtl + "svc"}
+	forged := []string{bus.PrefixReport + "svc", bus.CtlSubject("svc", "local")}
 	for _, subj := range forged {
 		if err := nc.Publish(subj, []byte(`{"id":"forged","type":"REPORT"}`)); err != nil {
 			t.Fatal(err)

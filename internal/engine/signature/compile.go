@@ -87,6 +87,16 @@ type thrSpec struct {
 	count    int
 	distinct *match.Field
 	window   time.Duration
+	// sum: the count is the total of this numeric field, not one per
+	// event.
+	sum *match.Field
+	// spread: the events counted must carry spreadCount distinct values
+	// of this field within the window.
+	spread      *match.Field
+	spreadCount int
+	// tally: report each window's count at its end (when it reached
+	// count), rather than as soon as the count is reached.
+	tally bool
 }
 
 type seqSpec struct {
@@ -243,7 +253,7 @@ func readRules(f string) ([]byte, error) {
 	if name, ok := strings.CutPrefix(f, rules.Prefix); ok {
 		data, found := rules.Builtin(name)
 		if !found {
-			return nil, fmt.Errorf("no pack %q is built in (gateway.yaml, host.yaml)", name)
+			return nil, fmt.Errorf("no pack %q is built in (gateway.yaml, host.yaml, domain.yaml, enterprise.yaml)", name)
 		}
 		return data, nil
 	}
@@ -419,6 +429,15 @@ func (c *compiler) compileRule(d *ruleDoc, ov Override, defSuppress time.Duratio
 			f := match.NewField(t.Distinct)
 			r.thr.distinct = &f
 		}
+		if t.Sum != "" {
+			f := match.NewField(t.Sum)
+			r.thr.sum = &f
+		}
+		if t.Spread != "" {
+			f := match.NewField(t.Spread)
+			r.thr.spread, r.thr.spreadCount = &f, t.SpreadCount
+		}
+		r.thr.tally = t.Tally
 	default:
 		r.kind = kindMatch
 		r.match = c.matcher(r, -1, d.Match, nil)
@@ -574,7 +593,7 @@ func attemptText(r *Rule) tmpl {
 
 // computedPlaceholders are the values a rule adds to its report text: they
 // say how much, not what about, and do not key suppression.
-var computedPlaceholders = map[string]bool{"count": true, "window": true, "distinct": true, "values": true, "steps": true, "rule": true, "title": true}
+var computedPlaceholders = map[string]bool{"count": true, "window": true, "distinct": true, "values": true, "spread": true, "steps": true, "rule": true, "title": true}
 
 // entityFields are the fields that name what a report is about: a host or
 // address, a process, a user. Printed in a report's text, they key its

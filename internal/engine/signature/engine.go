@@ -98,6 +98,9 @@ type Engine struct {
 	// sums are the ends of quiet times that held reports back.
 	sums   summaryTimers
 	sumSeq uint64
+	// tallies are the ends of tallies' windows (threshold.go).
+	tallies  tallyTimers
+	tallySeq uint64
 	// sumsCompactAt is the number of timers at which stale ones are
 	// dropped.
 	sumsCompactAt int
@@ -247,36 +250,65 @@ func (e *Engine) Tick(now time.Time, emit engine.Emit) {
 func (e *Engine) advance(now time.Time, emit engine.Emit) {
 	e.now = now
 	for {
-		seqDue := len(e.timers) > 0 && !e.timers[0].at.After(now)
-		sumDue := len(e.sums) > 0 && !e.sums[0].at.After(now)
-		if !seqDue && !sumDue {
+		// In time order; at the same time, a quiet time's summary first,
+		// then the end of a tally, then a sequence's timeout.
+		which, at := -1, time.Time{}
+		if len(e.sums) > 0 && !e.sums[0].at.After(now) {
+			which, at = 0, e.sums[0].at
+		}
+		if len(e.tallies) > 0 && !e.tallies[0].at.After(now) && (which < 0 || e.tallies[0].at.Before(at)) {
+			which, at = 1, e.tallies[0].at
+		}
+		if len(e.timers) > 0 && !e.timers[0].at.After(now) && (which < 0 || e.timers[0].at.Before(at)) {
+			which = 2
+		}
+		switch which {
+		case -1:
 			return
-		}
-		// In time order; at the same time, a quiet time's summary first.
-		if sumDue && (!seqDue || !e.sums[0].at.After(e.timers[0].at)) {
+		case 0:
 			e.summaryDue(heap.Pop(&e.sums).(summaryTimer), emit)
-			continue
+		case 1:
+			e.tallyDue(heap.Pop(&e.tallies).(tallyTimer), emit)
+		default:
+			t := heap.Pop(&e.timers).(timer)
+			inst := t.inst
+			if inst.dead || inst.gen != t.gen {
+				continue
+			}
+			e.expire(inst, t.at, emit)
 		}
-		t := heap.Pop(&e.timers).(timer)
-		inst := t.inst
-		if inst.dead || inst.gen != t.gen {
-			continue
-		}
-		e.expire(inst, t.at, emit)
 	}
 }
 
 func (e *Engine) threshold(st *ruleState, ev *event.Event, emit engine.Emit) {
-	g, fired := st.thr.add(st.rule, ev, &e.ctx, &e.keyBuf)
-	if !fired {
+	a := st.thr.add(st.rule, ev, &e.ctx, &e.keyBuf)
+	if a.tallyStarted {
+		e.tallySeq++
+		heap.Push(&e.tallies, tallyTimer{at: ev.Time.Add(st.rule.thr.window), st: st, g: a.g, gen: a.g.tallyGen, seq: e.tallySeq})
+	}
+	if !a.fired {
 		return
 	}
+	g := a.g
 	t := st.rule.thr
-	extra := map[string]string{"count": strconv.Itoa(t.count), "window": windowText(t.window)}
-	attrs := map[string]any{"count": int64(t.count), "window": windowText(t.window)}
+	extra, attrs := thresholdValues(t, g, a.total, ev.Time.UnixNano())
+	evidence := g.evidenceIDs(ev.Time.UnixNano(), int64(t.window))
+	g.reset()
+	e.fire(st, ev, ev.Time, evidence, extra, attrs, nil, false, emit)
+}
+
+// thresholdValues are what a threshold's report adds to its text and
+// attributes: the count (what was counted: the total of a sum or a
+// tally), the window, the group's fields, and the distinct or spread
+// values seen.
+func thresholdValues(t *thrSpec, g *group, total uint64, now int64) (map[string]string, map[string]any) {
+	extra := map[string]string{"count": strconv.FormatUint(total, 10), "window": windowText(t.window)}
+	attrs := map[string]any{"count": int64(min(total, 1<<62)), "window": windowText(t.window)}
 	for i, f := range t.groupBy {
 		extra[f.Name()] = g.vals[i]
-		attrs[f.Name()] = g.vals[i]
+		if !reportOwnField(f.Name()) {
+			attrs[f.Name()] = g.vals[i]
+		}
 	}
 	if t.distinct != nil {
 		vals := g.distinctValues(32)
@@ -286,9 +318,48 @@ func (e *Engine) threshold(st *ruleState, ev *event.Event, emit engine.Emit) {
 		attrs["distinct"] = t.distinct.Name()
 		attrs["values"] = vals
 	}
-	evidence := g.evidenceIDs(ev.Time.UnixNano(), int64(t.window))
+	if t.spread != nil {
+		since := now - int64(t.window)
+		if t.tally {
+			since = g.tallyStart
+		}
+		vals := g.spreadValues(since)
+		extra["spread"] = t.spread.Name()
+		extra["values"] = strings.Join(vals, ",")
+		attrs["spread"] = t.spread.Name()
+		attrs["values"] = vals
+	}
+	return extra, attrs
+}
+
+// tallyDue ends a tally's window: the group's count is reported when it
+// reached the rule's (and came from the spread's values), and the group
+// starts again.
+func (e *Engine) tallyDue(tt tallyTimer, emit engine.Emit) {
+	st, g := tt.st, tt.g
+	if e.byID[st.rule.ID] != st || st.thr == nil {
+		return
+	}
+	if en, ok := st.thr.groups.peek(g.key); !ok || en.val != g || !g.tallying || g.tallyGen != tt.gen {
+		return
+	}
+	t := st.rule.thr
+	total := g.tallyN
+	if total < uint64(t.count) || (t.spread != nil && (g.spread == nil || g.spread.countSince(g.tallyStart) < t.spreadCount)) {
+		g.reset()
+		return
+	}
+	extra, attrs := thresholdValues(t, g, total, tt.at.UnixNano())
+	evidence := g.evidenceIDs(tt.at.UnixNano(), int64(t.window))
+	vars := make(map[string]string, len(t.groupBy))
+	for i, f := range t.groupBy {
+		vars[f.Name()] = g.vals[i]
+	}
 	g.reset()
-	e.fire(st, ev, ev.Time, evidence, extra, attrs, nil, false, emit)
+	if st.off {
+		return
+	}
+	e.fire(st, nil, tt.at, evidence, extra, attrs, vars, false, emit)
 }
 
 func (e *Engine) sequenceStep(st *ruleState, k int, ev *event.Event, emit engine.Emit) {
@@ -566,6 +637,18 @@ func compareValues(a, b string) int {
 // processField says whether an attribute is part of a process's name
 // (the decision unit's process subject).
 func processField(k string) bool { return k == "pid" || k == "start" || k == "exe" }
+
+// reportOwnField tells whether k is a report's own field, which its
+// attributes may not repeat (a threshold grouped by a report's model, in
+// an enterprise's rules over its domains' reports, names it in its
+// subject or text instead).
+func reportOwnField(k string) bool {
+	switch k {
+	case "monitor", "engine", "model", "score", "severity", "state", "evidence", "explanation":
+		return true
+	}
+	return false
+}
 
 func reservedReportAttr(k string) bool {
 	switch k {

@@ -68,6 +68,16 @@ type thresholdDoc struct {
 	Count     int
 	Distinct  string
 	Window    time.Duration
+	// Sum names a numeric field whose values are added up instead of
+	// counting one per event.
+	Sum string
+	// Spread asks that the events counted carry at least SpreadCount
+	// distinct values of the field Spread within the window.
+	Spread      string
+	SpreadCount int
+	// Tally reports at the end of each window what a group counted,
+	// instead of firing as soon as the count is reached.
+	Tally bool
 }
 
 type sequenceDoc struct {
@@ -363,8 +373,27 @@ func (p *parser) threshold(n *yaml.Node, path string) *thresholdDoc {
 			}
 		case "window":
 			t.Window = p.Duration(v, kp, false)
+		case "sum":
+			t.Sum = p.String(v, kp)
+			if !match.ValidField(t.Sum) {
+				p.Addf(v, kp, "field %q: use letters, digits, '.', '_', ':' and '-'", t.Sum)
+			}
+		case "spread":
+			p.spread(t, v, kp)
+		case "tally":
+			t.Tally = p.Bool(v, kp)
 		default:
-			p.UnknownKey(k, kp, []string{"group_by", "count", "distinct", "window"})
+			p.UnknownKey(k, kp, []string{"group_by", "count", "distinct", "sum", "spread", "tally", "window"})
+		}
+	}
+	if t.Distinct != "" {
+		for _, o := range []struct {
+			key string
+			set bool
+		}{{"sum", t.Sum != ""}, {"spread", t.Spread != ""}, {"tally", t.Tally}} {
+			if key := o.key; o.set {
+				p.Addf(yamlnode.Lookup(n, key), yamlnode.Join(path, key), "%s goes with a count of events, not with distinct (which counts values)", key)
+			}
 		}
 	}
 	if yamlnode.Lookup(n, "count") == nil {
@@ -374,6 +403,38 @@ func (p *parser) threshold(n *yaml.Node, path string) *thresholdDoc {
 		p.Missing(n, path, "window", "")
 	}
 	return t
+}
+
+// spread reads a threshold's spread: {field: F, count: N}.
+func (p *parser) spread(t *thresholdDoc, n *yaml.Node, path string) {
+	if n.Kind != yaml.MappingNode {
+		p.Addf(n, path, "want a mapping with field and count (the distinct values of field the events must come from)")
+		return
+	}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		k, v := n.Content[j], yamlnode.Resolve(n.Content[j+1])
+		kp := yamlnode.Join(path, k.Value)
+		switch k.Value {
+		case "field":
+			t.Spread = p.String(v, kp)
+			if !match.ValidField(t.Spread) {
+				p.Addf(v, kp, "field %q: use letters, digits, '.', '_', ':' and '-'", t.Spread)
+			}
+		case "count":
+			t.SpreadCount = p.Int(v, kp)
+			if t.SpreadCount < 1 || t.SpreadCount > 1000 {
+				p.Addf(v, kp, "a count from 1 to 1,000")
+			}
+		default:
+			p.UnknownKey(k, kp, []string{"field", "count"})
+		}
+	}
+	if yamlnode.Lookup(n, "field") == nil {
+		p.Missing(n, path, "field", "")
+	}
+	if yamlnode.Lookup(n, "count") == nil {
+		p.Missing(n, path, "count", "")
+	}
 }
 
 func (p *parser) sequence(n *yaml.Node, path string) *sequenceDoc {

@@ -171,6 +171,10 @@ type Deps struct {
 	// the monitor has no bus connection. Methods that ask another part
 	// to act (a host agent's effector) use it.
 	Request func(ctx context.Context, subject string, data []byte) ([]byte, error)
+	// Children are the monitors one layer down (monitor.children, else
+	// the monitors this one subscribes to), for methods that address
+	// them (a sensitise method's to: children-not-reporting).
+	Children []string
 }
 
 // Factory makes methods of one kind.

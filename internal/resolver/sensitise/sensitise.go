@@ -4,7 +4,8 @@
 // service monitor in one domain could be propagated to an enterprise
 // monitor, which in turn sensitizes service monitors in other domains to
 // the same activity"). It asks a monitor, this one or another, over the
-// bus (bus.CtlSubject, the messages of internal/controlmsg), to make one
+// bus (bus.CtlSubject, sent as this monitor; the messages of
+// internal/controlmsg), to make one
 // of its engines more sensitive for a while: turn on a signature engine's
 // group of standby rules, or lower a profile engine's alarm threshold for
 // the decision's subject; or it asks the host agent of the decision's host
@@ -19,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,6 +33,10 @@ import (
 
 // Kind is the kind resource objects name.
 const Kind = "sensitise"
+
+// ToChildrenNotReporting is the one value of a method's `to`: ask every
+// child of this monitor that has not reported what the decision is about.
+const ToChildrenNotReporting = "children-not-reporting"
 
 // Defaults.
 const (
@@ -54,6 +60,12 @@ type Settings struct {
 	// Monitor is the monitor asked ("": the one the method runs in); for
 	// raise-sampling, none: the decision's host's agent is asked.
 	Monitor string `yaml:"monitor"`
+	// To, instead of Monitor, names the monitors asked by their relation
+	// to this one: ToChildrenNotReporting asks each child (monitor.
+	// children, else the monitors subscribed to) that the decision's
+	// reports do not name as having reported (an enterprise sensitises
+	// the domains an attack has not reached yet).
+	To string `yaml:"to"`
 	// Sensor is the network sensor asked, by its id, for watch-address.
 	Sensor string `yaml:"sensor"`
 	// Engine is the engine of that monitor to sensitise, by its name
@@ -85,6 +97,15 @@ func (s *Settings) Validate(p *config.Problems, path string) {
 		p.Addf(config.Join(path, "monitor"), "%q asks the agent of the decision's host, not a monitor", s.Action)
 	} else if sensor && s.Monitor != "" {
 		p.Addf(config.Join(path, "monitor"), "%q asks a network sensor (sensor:), not a monitor", s.Action)
+	}
+	switch {
+	case s.To == "":
+	case s.To != ToChildrenNotReporting:
+		p.Addf(config.Join(path, "to"), "%q: want %q (or leave to out and name the monitor)", s.To, ToChildrenNotReporting)
+	case s.Monitor != "":
+		p.Addf(config.Join(path, "to"), "to names the monitors asked: leave monitor out")
+	case agent || sensor:
+		p.Addf(config.Join(path, "to"), "%q asks an agent or a sensor, not monitors: to does not apply", s.Action)
 	}
 	switch {
 	case sensor:
@@ -159,6 +180,9 @@ func Register(r *action.Registry) error {
 			if p.Len() > 0 {
 				return nil, fmt.Errorf("settings: %v", p.List())
 			}
+			if s.To == ToChildrenNotReporting && len(deps.Children) == 0 {
+				return nil, fmt.Errorf("to: %s: monitor %s has no children (monitor.children) and subscribes to no monitor", ToChildrenNotReporting, deps.Monitor)
+			}
 			m := &Method{s: *s, deps: deps, monitor: s.Monitor}
 			if m.monitor == "" {
 				m.monitor = deps.Monitor
@@ -184,11 +208,14 @@ type peer struct {
 	Name   string `json:"name"`
 }
 
-func (p peer) subject() string {
+// subject is where p is asked by monitor sender: a monitor's control
+// subject names the sender (the bus lets only its certificate send as
+// it), a host agent's or sensor's does not.
+func (p peer) subject(sender string) string {
 	if p.Agent || p.Sensor {
 		return bus.AgentCtlSubject(p.Name)
 	}
-	return bus.CtlSubject(p.Name)
+	return bus.CtlSubject(p.Name, sender)
 }
 
 func (p peer) String() string {
@@ -201,11 +228,51 @@ func (p peer) String() string {
 	return "monitor " + p.Name
 }
 
-// undo is what Undo needs: whom to ask to end which request.
+// undo is what Undo needs: whom to ask to end which request (Peer, or
+// for a request sent to several monitors, Peers: those that applied it).
 type undo struct {
 	Peer    peer   `json:"peer"`
+	Peers   []peer `json:"peers,omitempty"`
 	Target  string `json:"target"`
 	Request string `json:"request"`
+}
+
+// asked returns the monitors a request to the children not reporting
+// goes to: this monitor's children, in their order, less those the
+// decision's reports name as having reported. A report names the
+// monitor that made it, and the monitors whose reports a threshold
+// counted (its values, when its spread or distinct field is monitor).
+func (m *Method) asked(req action.Request) (ask, reported []string) {
+	seen := map[string]bool{}
+	for _, r := range req.Reports {
+		seen[r.Monitor] = true
+		if r.Attrs["spread"] != "monitor" && r.Attrs["distinct"] != "monitor" {
+			continue
+		}
+		switch vs := r.Attrs["values"].(type) {
+		case []string:
+			for _, v := range vs {
+				seen[v] = true
+			}
+		case []any:
+			for _, v := range vs {
+				if s, ok := v.(string); ok {
+					seen[s] = true
+				}
+			}
+		}
+	}
+	for _, c := range m.deps.Children {
+		if c == m.deps.Monitor {
+			continue
+		}
+		if seen[c] {
+			reported = append(reported, c)
+		} else {
+			ask = append(ask, c)
+		}
+	}
+	return ask, reported
 }
 
 // request builds what is asked of whom for req, or says what req lacks.
@@ -277,7 +344,18 @@ func (m *Method) Plan(req action.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return describe(to, r), nil
+	if m.s.To != ToChildrenNotReporting {
+		return describe(to, r), nil
+	}
+	ask, reported := m.asked(req)
+	if len(ask) == 0 {
+		return fmt.Sprintf("ask nobody: every child has reported it (%s)", strings.Join(reported, ", ")), nil
+	}
+	parts := make([]string, 0, len(ask))
+	for _, c := range ask {
+		parts = append(parts, describe(peer{Name: c}, r))
+	}
+	return strings.Join(parts, "; "), nil
 }
 
 func describe(to peer, r controlmsg.Request) string {
@@ -296,7 +374,7 @@ func describe(to peer, r controlmsg.Request) string {
 	case controlmsg.ActionWatchAddress:
 		what = fmt.Sprintf("keep every record to or from %s, beyond its record budget", r.Parameters["address"])
 	}
-	return fmt.Sprintf("ask %s (%s) to %s for %v", to, to.subject(), what, time.Duration(r.Duration))
+	return fmt.Sprintf("ask %s (%s) to %s for %v", to, to.subject(r.Monitor), what, time.Duration(r.Duration))
 }
 
 // ask sends r to p and reads the reply.
@@ -306,7 +384,7 @@ func (m *Method) ask(ctx context.Context, to peer, r controlmsg.Request) (contro
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.s.Timeout)
 	defer cancel()
-	subject := to.subject()
+	subject := to.subject(m.deps.Monitor)
 	data, err := m.deps.Request(ctx, subject, controlmsg.Encode(r))
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
@@ -333,6 +411,9 @@ func (m *Method) Execute(ctx context.Context, req action.Request) (action.Outcom
 	if err != nil {
 		return action.Outcome{}, err
 	}
+	if m.s.To == ToChildrenNotReporting {
+		return m.executeAll(ctx, req, r)
+	}
 	rep, err := m.ask(ctx, to, r)
 	if err != nil {
 		return action.Outcome{}, err
@@ -348,11 +429,56 @@ func (m *Method) Execute(ctx context.Context, req action.Request) (action.Outcom
 	}
 }
 
-// Undo asks the monitor or agent to end the change now. A change that has
-// ended already is not an error.
+// executeAll sends r to every child not reporting, and says what each
+// did. It fails only when none applied it (refused, when every one that
+// answered refused).
+func (m *Method) executeAll(ctx context.Context, req action.Request, r controlmsg.Request) (action.Outcome, error) {
+	ask, reported := m.asked(req)
+	if len(ask) == 0 {
+		u, _ := json.Marshal(undo{Target: r.Target, Request: r.ID})
+		return action.Outcome{Detail: fmt.Sprintf("nobody asked: every child has reported it (%s)", strings.Join(reported, ", ")), Undo: u}, nil
+	}
+	var done []peer
+	var details, failures []string
+	var expires time.Time
+	refused := true
+	for _, c := range ask {
+		to := peer{Name: c}
+		rep, err := m.ask(ctx, to, r)
+		switch {
+		case err != nil:
+			failures, refused = append(failures, err.Error()), false
+		case rep.Status == controlmsg.StatusDone:
+			done = append(done, to)
+			details = append(details, to.String()+": "+rep.Detail)
+			if rep.Expires.After(expires) {
+				expires = rep.Expires
+			}
+		case rep.Status == controlmsg.StatusRefused:
+			failures = append(failures, fmt.Sprintf("%s refused: %s", to, rep.Detail))
+		default:
+			failures, refused = append(failures, fmt.Sprintf("%s: the change failed: %s", to, rep.Detail)), false
+		}
+	}
+	if len(done) == 0 {
+		if refused {
+			return action.Outcome{}, fmt.Errorf("%w: %s", ErrRefused, strings.Join(failures, "; "))
+		}
+		return action.Outcome{}, fmt.Errorf("no child applied it: %s", strings.Join(failures, "; "))
+	}
+	detail := strings.Join(details, "; ")
+	if len(failures) > 0 {
+		detail += "; not applied: " + strings.Join(failures, "; ")
+	}
+	u, _ := json.Marshal(undo{Peers: done, Target: r.Target, Request: r.ID})
+	return action.Outcome{Detail: clip(detail), Expires: expires, Undo: u}, nil
+}
+
+// Undo asks the monitor or agent (or each monitor) to end the change now.
+// A change that has ended already is not an error.
 func (m *Method) Undo(ctx context.Context, req action.Request, out action.Outcome) error {
 	var u undo
-	if err := json.Unmarshal(out.Undo, &u); err != nil || u.Peer.Name == "" || u.Target == "" || u.Request == "" {
+	if err := json.Unmarshal(out.Undo, &u); err != nil || u.Target == "" || u.Request == "" || (u.Peer.Name == "" && u.Peers == nil && m.s.To != ToChildrenNotReporting) {
 		return fmt.Errorf("the outcome holds no request to revert (%q)", out.Undo)
 	}
 	r := controlmsg.Request{Version: controlmsg.Version, ID: "revert:" + u.Request, Monitor: m.deps.Monitor, Target: u.Target,
@@ -362,14 +488,21 @@ func (m *Method) Undo(ctx context.Context, req action.Request, out action.Outcom
 	}
 	// Whoever the change was asked of, even if the settings have named
 	// another since.
-	rep, err := m.ask(ctx, u.Peer, r)
-	if err != nil {
-		return err
+	peers := u.Peers
+	if u.Peer.Name != "" {
+		peers = append([]peer{u.Peer}, peers...)
 	}
-	if rep.Status != controlmsg.StatusDone {
-		return fmt.Errorf("%s: reverting request %s: %s: %s", u.Peer, u.Request, rep.Status, rep.Detail)
+	var errs []error
+	for _, p := range peers {
+		rep, err := m.ask(ctx, p, r)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case rep.Status != controlmsg.StatusDone:
+			errs = append(errs, fmt.Errorf("%s: reverting request %s: %s: %s", p, u.Request, rep.Status, rep.Detail))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 var _ action.Undoer = (*Method)(nil)

@@ -32,15 +32,21 @@ var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 // build makes a sensitise method from a resource object's section.
 func build(t testing.TB, yaml string, deps action.Deps) action.Method {
 	t.Helper()
+	return buildAs(t, "dom", yaml, deps)
+}
+
+// buildAs makes a sensitise method of monitor sender.
+func buildAs(t testing.TB, sender, yaml string, deps action.Deps) action.Method {
+	t.Helper()
 	reg := action.NewRegistry()
 	if err := Register(reg); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := config.Load([]byte("monitor: {name: dom}\nresponses:\n"+yaml), "m.yml", config.Registries{Responses: reg})
+	ro, err := config.Load([]byte("monitor: {name: "+sender+"}\nresponses:\n"+yaml), "m.yml", config.Registries{Responses: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps.Monitor, deps.Clock, deps.Logger = "dom", clock.Real{}, testutil.Quiet()
+	deps.Monitor, deps.Clock, deps.Logger = sender, clock.Real{}, testutil.Quiet()
 	m, err := reg.Build(context.Background(), ro.Responses[0], deps)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +57,7 @@ func build(t testing.TB, yaml string, deps action.Deps) action.Method {
 func TestPlanSaysWhatWouldBeAskedOfWhichMonitor(t *testing.T) {
 	g := build(t, "  - {kind: sensitise, name: arm, monitor: svc-web, engine: signatures, action: enable-group, parameters: {group: exfiltration}}\n", action.Deps{})
 	got, err := g.Plan(action.Request{ID: "d1", Time: t0, Subject: action.Subject{Host: "web-1"}})
-	want := `ask monitor svc-web (vigil.ctl.svc-web) to turn on the standby rules of group "exfiltration" in engine signatures for 10m0s`
+	want := `ask monitor svc-web (vigil.ctl.svc-web.dom) to turn on the standby rules of group "exfiltration" in engine signatures for 10m0s`
 	if err != nil || got != want {
 		t.Errorf("Plan = %q, %v\nwant %q", got, err, want)
 	}
@@ -63,7 +69,7 @@ func TestPlanSaysWhatWouldBeAskedOfWhichMonitor(t *testing.T) {
 	// Its own monitor by default; the subject from the decision.
 	l := build(t, "  - {kind: sensitise, name: watch, engine: sources, action: lower-threshold, parameters: {factor: 0.25}, duration: 30m}\n", action.Deps{})
 	got, err = l.Plan(action.Request{ID: "d2", Time: t0, Subject: action.Subject{Addr: netip.MustParseAddr("::ffff:198.51.100.7"), Host: "gw"}})
-	want = `ask monitor dom (vigil.ctl.dom) to lower the alarm threshold of subject "198.51.100.7" to 0.25 of itself in engine sources (every class) for 30m0s`
+	want = `ask monitor dom (vigil.ctl.dom.dom) to lower the alarm threshold of subject "198.51.100.7" to 0.25 of itself in engine sources (every class) for 30m0s`
 	if err != nil || got != want {
 		t.Errorf("Plan = %q, %v\nwant %q", got, err, want)
 	}
@@ -157,6 +163,18 @@ func (r *reports) about(model, id string) bool {
 	defer r.mu.Unlock()
 	for _, rep := range r.list {
 		if rep.Model == model && len(rep.Evidence) > 0 && rep.Evidence[0] == id {
+			return true
+		}
+	}
+	return false
+}
+
+// madeAt says whether a report of model was made about time at.
+func (r *reports) madeAt(model string, at time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rep := range r.list {
+		if rep.Model == model && rep.Time.Equal(at) {
 			return true
 		}
 	}
@@ -320,7 +338,7 @@ func TestSensitiseAMonitorOverTheBus(t *testing.T) {
 
 	// A monitor nobody runs.
 	absent := build(t, "  - {kind: sensitise, name: far, monitor: nowhere, engine: signatures, action: enable-group, parameters: {group: g}, timeout: 500ms}\n", deps)
-	if _, err := absent.Execute(context.Background(), action.Request{ID: "dec-5", Time: clk.Now()}); err == nil || !strings.Contains(err.Error(), "nothing answers on "+bus.CtlSubject("nowhere")+" (monitor nowhere is not running") {
+	if _, err := absent.Execute(context.Background(), action.Request{ID: "dec-5", Time: clk.Now()}); err == nil || !strings.Contains(err.Error(), "nothing answers on "+bus.CtlSubject("nowhere", "dom")+" (monitor nowhere is not running") {
 		t.Errorf("a monitor that is not there: %v", err)
 	}
 	// No bus at all.
@@ -502,5 +520,289 @@ resolver:
 		if err := load(c[0], c[1]); err != nil {
 			t.Errorf("%s under subject %s: %v", c[1], c[0], err)
 		}
+	}
+}
+
+// TestMonitorTakesOnlyItsParentAndPeers runs a real service monitor that
+// declares its parent (dom) and a peer (svc2) on a real bus: the sensitise
+// methods of its parent and of its peer change its engines; another
+// monitor's is refused with a reply naming who may ask; and each request,
+// applied or refused, is in the monitor's store as a CONTROL.REQUEST
+// event saying who asked what and what came of it.
+func TestMonitorTakesOnlyItsParentAndPeers(t *testing.T) {
+	s, mon, _ := bustest.StartLocal(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(svcRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	engines := engine.NewRegistry()
+	for _, f := range []engine.Factory{signature.Factory(), profile.Factory()} {
+		if err := engines.Register(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resource := strings.Replace(svcResource, "monitor: {name: svc}", "monitor: {name: svc, parent: dom, peers: [svc2]}", 1)
+	cfg, err := config.Load([]byte(resource), filepath.Join(dir, "svc.yml"), config.Registries{Engines: engines})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewManual(t0)
+	svc, err := monitor.New(context.Background(), monitor.Options{Config: cfg, Engines: engines, Conn: bustest.ConnectAs(t, s, mon, "svc"),
+		DataDir: t.TempDir(), Clock: clk, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("monitor: %v", err)
+		}
+	}()
+	select {
+	case <-svc.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the monitor did not come up")
+	}
+	conn := bustest.ConnectAs(t, s, mon, "others")
+	deps := action.Deps{Request: conn.Request}
+	const arm = "  - {kind: sensitise, name: arm, monitor: svc, engine: signatures, action: enable-group, parameters: {group: exfiltration}, duration: 10m}\n"
+
+	_, err = buildAs(t, "dom9", arm, deps).Execute(context.Background(), action.Request{ID: "stranger-1", Time: t0})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "vigil.ctl: monitor dom9 is neither the parent (dom) nor a peer of svc") {
+		t.Errorf("a stranger's request: %v, want a refusal naming the parent", err)
+	}
+	out, err := buildAs(t, "svc2", arm, deps).Execute(context.Background(), action.Request{ID: "peer-1", Time: t0})
+	if err != nil || !out.Expires.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("the peer's request: %+v, %v", out, err)
+	}
+	lower := "  - {kind: sensitise, name: watch, monitor: svc, engine: signatures, action: enable-group, parameters: {group: exfiltration}, duration: 5m}\n"
+	if _, err := buildAs(t, "dom", lower, deps).Execute(context.Background(), action.Request{ID: "parent-1", Time: t0}); err != nil {
+		t.Errorf("the parent's request: %v", err)
+	}
+	if n := svc.Control().Count("unauthorised"); n != 1 {
+		t.Errorf("%d requests refused for their sender, want 1", n)
+	}
+
+	// The audit trail, in the monitor's own store.
+	var evs []event.Event
+	testutil.WaitFor(t, 20*time.Second, "three CONTROL.REQUEST events stored", func() bool {
+		evs, err = svc.Store().Events(context.Background(), store.Filter{Type: event.TypeControlRequest})
+		return err == nil && len(evs) == 3
+	})
+	got := map[string]event.Event{}
+	for _, ev := range evs {
+		got[ev.Str("request")] = ev
+		if ev.Host != "svc" || ev.Source != "svc" || !ev.Time.Equal(t0) {
+			t.Errorf("audit event %+v: want host and source svc at the monitor's time", ev)
+		}
+	}
+	for id, want := range map[string]struct{ sender, status, authorised, expires string }{
+		"stranger-1": {"dom9", "refused", "false", ""},
+		"peer-1":     {"svc2", "done", "true", "2026-11-22T10:10:00Z"},
+		"parent-1":   {"dom", "done", "true", "2026-11-22T10:05:00Z"},
+	} {
+		ev, ok := got[id]
+		if !ok {
+			t.Errorf("no audit event of request %s: %+v", id, evs)
+			continue
+		}
+		if ev.Str("sender") != want.sender || ev.Str("status") != want.status || ev.Str("authorised") != want.authorised ||
+			ev.Str("expires") != want.expires || ev.Str("action") != "enable-group" || ev.Str("target") != "signatures" ||
+			ev.Str("parameters") != "group=exfiltration" || ev.Str("detail") == "" {
+			t.Errorf("audit event of %s: %+v", id, ev.Attrs)
+		}
+	}
+}
+
+// TestChildrenNotReportingSettings: to names the monitors asked, so it
+// goes without monitor and only with a monitor's actions; a monitor
+// without children cannot use it.
+func TestChildrenNotReportingSettings(t *testing.T) {
+	reg := action.NewRegistry()
+	if err := Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	doc := `monitor: {name: ent}
+responses:
+  - {kind: sensitise, name: a, to: children-not-reporting, monitor: dom1, engine: e, action: enable-group, parameters: {group: g}}
+  - {kind: sensitise, name: b, to: everyone, engine: e, action: enable-group, parameters: {group: g}}
+  - {kind: sensitise, name: c, to: children-not-reporting, action: raise-sampling, parameters: {interval: 1s}}
+`
+	_, err := config.Load([]byte(doc), "ent.yml", config.Registries{Responses: reg})
+	for _, want := range []string{
+		"ent.yml:3", "responses[0].to: to names the monitors asked: leave monitor out",
+		"ent.yml:4", `responses[1].to: "everyone": want "children-not-reporting"`,
+		"ent.yml:5", `responses[2].to: "raise-sampling" asks an agent or a sensor, not monitors`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no %q in:\n%v", want, err)
+		}
+	}
+	ro, err := config.Load([]byte("monitor: {name: ent}\nresponses:\n  - {kind: sensitise, name: s, to: children-not-reporting, engine: e, action: enable-group, parameters: {group: g}}\n"), "ent.yml", config.Registries{Responses: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Build(context.Background(), ro.Responses[0], action.Deps{Monitor: "ent", Clock: clock.Real{}, Logger: testutil.Quiet()}); err == nil || !strings.Contains(err.Error(), "monitor ent has no children") {
+		t.Errorf("without children: %v", err)
+	}
+}
+
+// spreadReport is an enterprise's report counting reports from several
+// monitors (a threshold whose spread is the monitor).
+func spreadReport(hit ...string) event.Report {
+	return event.Report{ID: "r1", Time: t0, Monitor: "ent", Engine: "enterprise-correlation", Model: "spreading-web-attack", Host: hit[len(hit)-1],
+		Score: 0.95, Severity: event.SeverityRed, Attrs: map[string]any{"spread": "monitor", "values": hit, "count": int64(len(hit))}}
+}
+
+// TestChildrenNotReportingPlan: the children asked are those the
+// decision's reports do not name, in the order the monitor lists them;
+// when every child has reported, nobody is asked.
+func TestChildrenNotReportingPlan(t *testing.T) {
+	m := build(t, "  - {kind: sensitise, name: s, to: children-not-reporting, engine: domain-correlation, action: enable-group, parameters: {group: web}}\n",
+		action.Deps{Children: []string{"dom1", "dom2", "dom3", "dom4"}})
+	got, err := m.Plan(action.Request{ID: "d1", Time: t0, Reports: []event.Report{spreadReport("dom3", "dom1")}})
+	// (Each by its control subject, whatever the subject's form.)
+	want := `ask monitor dom2 (` + peer{Name: "dom2"}.subject("dom") + `) to turn on the standby rules of group "web" in engine domain-correlation for 10m0s; ask monitor dom4 (` + peer{Name: "dom4"}.subject("dom") + `) to turn on the standby rules of group "web" in engine domain-correlation for 10m0s`
+	if err != nil || got != want {
+		t.Errorf("Plan = %q, %v\nwant %q", got, err, want)
+	}
+	// A child's own report (a policy on the domains' reports) names it.
+	own := event.Report{ID: "r2", Time: t0, Monitor: "dom2", Model: "web-attack", Severity: event.SeverityRed, Score: 0.95}
+	got, _ = m.Plan(action.Request{ID: "d2", Time: t0, Reports: []event.Report{own, spreadReport("dom1", "dom3")}})
+	if strings.Contains(got, "dom2") || strings.Contains(got, "dom1") || !strings.Contains(got, "dom4") {
+		t.Errorf("Plan = %q, want dom4 alone", got)
+	}
+	// Values as a decoded report carries them (a list of any).
+	rep := spreadReport("dom1")
+	rep.Attrs["values"] = []any{"dom1", "dom2", "dom3", "dom4"}
+	got, err = m.Plan(action.Request{ID: "d3", Time: t0, Reports: []event.Report{rep}})
+	if err != nil || got != "ask nobody: every child has reported it (dom1, dom2, dom3, dom4)" {
+		t.Errorf("Plan = %q, %v", got, err)
+	}
+	out, err := m.Execute(context.Background(), action.Request{ID: "d3", Time: t0, Reports: []event.Report{rep}})
+	if err != nil || !strings.HasPrefix(out.Detail, "nobody asked") {
+		t.Errorf("Execute = %+v, %v", out, err)
+	}
+	if err := m.(action.Undoer).Undo(context.Background(), action.Request{ID: "d3"}, out); err != nil {
+		t.Errorf("Undo of nothing asked: %v", err)
+	}
+}
+
+// TestSensitiseChildrenNotReportingOverTheBus runs three real domain
+// monitors (configs/domain.yaml) on a real bus, and the enterprise's
+// method (configs/enterprise.yaml's sensitise-unhit-domains) after a
+// web attack was reported by dom1 and dom2: dom3 alone is asked and turns
+// its standby group on, so that one attack request is reported red by
+// dom3 and by no other; Undo turns it off again.
+func TestSensitiseChildrenNotReportingOverTheBus(t *testing.T) {
+	s, mon, _ := bustest.StartLocal(t)
+	engines := engine.NewRegistry()
+	for _, f := range []engine.Factory{signature.Factory(), profile.Factory()} {
+		if err := engines.Register(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := []string{"dom1", "dom2", "dom3"}
+	seen := map[string]*reports{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for _, name := range names {
+		cfg, err := config.LoadFile(filepath.Join("..", "..", "..", "configs", "domain.yaml"), config.Registries{Engines: engines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Monitor.Name = name
+		seen[name] = &reports{}
+		m, err := monitor.New(context.Background(), monitor.Options{Config: cfg, Engines: engines, Conn: bustest.ConnectAs(t, s, mon, name),
+			DataDir: t.TempDir(), Clock: clock.NewManual(t0), Logger: testutil.Quiet(), Observers: []monitor.Observer{seen[name]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Run(ctx); err != nil {
+				t.Errorf("monitor %s: %v", name, err)
+			}
+		}()
+		select {
+		case <-m.Ready():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("monitor %s did not come up", name)
+		}
+	}
+
+	// The enterprise's method, as configs/enterprise.yaml configures it.
+	reg := action.NewRegistry()
+	if err := Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := config.LoadFile(filepath.Join("..", "..", "..", "configs", "enterprise.yaml"), config.Registries{Engines: engines, Responses: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent := bustest.ConnectAs(t, s, mon, "ent")
+	method, err := reg.Build(context.Background(), ro.Responses[0], action.Deps{Monitor: "ent", Clock: clock.Real{}, Logger: testutil.Quiet(), Request: ent.Request, Children: ro.Monitor.Children})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := method.Execute(context.Background(), action.Request{ID: "dec-1", Key: "spread", Time: t0, Expires: t0.Add(time.Hour), Reports: []event.Report{spreadReport("dom1", "dom2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.Detail, "dom1") || strings.Contains(out.Detail, "dom2") || !strings.Contains(out.Detail, "monitor dom3: engine domain-correlation: enabled the 1 standby rule(s) of group web-attacks-spreading (web-attack-first)") {
+		t.Errorf("outcome %+v", out)
+	}
+
+	// Attack requests from src, seen by every domain's gateway; the
+	// first one's time.
+	sensor := bustest.ConnectAs(t, s, mon, "gw")
+	ids := event.NewRandomIDs()
+	n := 0
+	attack := func(src string) (hit []string) {
+		t.Helper()
+		var first time.Time
+		// Three requests: the first, then two more, which make every
+		// domain's web-attack (three requests from one source). That
+		// report comes after domain-correlation has taken the first
+		// request's report (it takes them in order): then whether the
+		// first attempt was reported is known.
+		for k := range 3 {
+			n++
+			at := t0.Add(time.Duration(n) * time.Minute)
+			if k == 0 {
+				first = at
+			}
+			req := event.Event{ID: ids.NewID(at), Time: at, Type: "NET.HTTP", IP: "10.3.0.80", Source: "gw",
+				Attrs: map[string]any{"src": src, "dst": "10.3.0.80", "proto": "tcp", "sport": int64(40000 + n), "dport": int64(80), "method": "GET", "path": "/index.php?id=1%27%20or%20%271%27=%271", "status": int64(200)}}
+			if _, err := sensor.PublishEvents(context.Background(), []event.Event{req}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, name := range names {
+			testutil.WaitFor(t, 20*time.Second, name+"'s web-attack", func() bool { return seen[name].madeAt("web-attack", t0.Add(time.Duration(n)*time.Minute)) })
+		}
+		for _, name := range names {
+			if seen[name].madeAt("web-attack-first", first) {
+				hit = append(hit, name)
+			}
+		}
+		return hit
+	}
+	if hit := attack("192.0.2.77"); len(hit) != 1 || hit[0] != "dom3" {
+		t.Fatalf("first attempt reported by %v, want dom3 alone", hit)
+	}
+	if err := method.(action.Undoer).Undo(context.Background(), action.Request{ID: "dec-1"}, out); err != nil {
+		t.Fatal(err)
+	}
+	if hit := attack("192.0.2.78"); len(hit) != 0 {
+		t.Fatalf("after Undo the first attempt is still reported by %v", hit)
 	}
 }

@@ -7,10 +7,13 @@ package bustest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/bus"
+	"github.com/vigil-ids/vigil/internal/pki"
 	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
@@ -78,5 +81,74 @@ func ConnectAs(t testing.TB, s *bus.Server, id bus.Identity, name string) *bus.C
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	return c
+}
+
+// LeafPair is an enterprise's bus and a site's joined by a leaf node, as
+// the hierarchy runs them: the site's (JetStream domain Domain) dials the
+// hub's (domain "ent") with a monitor certificate of a test CA; the hub
+// takes leaf connections with mutual TLS. Connect connects in-process to
+// either, with Vigil's streams in place.
+type LeafPair struct {
+	Hub, Site *bus.Server
+	Domain    string
+}
+
+// leafUser is the in-process identity of both servers of a LeafPair.
+var leafUser = bus.User{Name: "local", Password: "local-secret"}
+
+// StartLeafPair starts a LeafPair whose site has domain domain and waits
+// until the link is up.
+func StartLeafPair(t testing.TB, domain string) *LeafPair {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := pki.Init(filepath.Join(dir, "ca"), pki.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(name string) (string, string) {
+		is, err := ca.Issue(pki.RoleMonitor, name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := filepath.Join(dir, name)
+		if err := os.WriteFile(base+".crt", is.CertPEM, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(base+".key", is.KeyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return base + ".crt", base + ".key"
+	}
+	caFile, crlFile := filepath.Join(ca.Dir, pki.CACertFile), filepath.Join(ca.Dir, pki.CRLFile)
+	hubCert, hubKey := issue("127.0.0.1")
+	hub := Start(t, bus.ServerOptions{
+		Name: "vigil-ent", JetStreamDomain: "ent", Users: []bus.User{leafUser},
+		TLS:  bus.ServerTLS{CertFile: hubCert, KeyFile: hubKey, ClientCAFile: caFile, CRLFile: crlFile},
+		Leaf: bus.LeafOptions{Listen: "127.0.0.1:0"},
+	})
+	siteCert, siteKey := issue(domain)
+	site := Start(t, bus.ServerOptions{
+		Name: "vigil-" + domain, JetStreamDomain: domain, Users: []bus.User{leafUser},
+		Leaf: bus.LeafOptions{ReconnectWait: 100 * time.Millisecond, Remotes: []bus.LeafRemote{{
+			URLs: []string{hub.LeafURL()}, CAFile: caFile, CertFile: siteCert, KeyFile: siteKey, CRLFile: crlFile,
+		}}},
+	})
+	testutil.WaitFor(t, 15*time.Second, "the leaf link", func() bool { return len(hub.LeafLinks()) > 0 && len(site.LeafLinks()) > 0 })
+	return &LeafPair{Hub: hub, Site: site, Domain: domain}
+}
+
+// Connect connects a client named name in-process to s (the pair's hub
+// or site), with Vigil's streams in place, closed when the test ends.
+func (p *LeafPair) Connect(t testing.TB, s *bus.Server, name string) *bus.Conn {
+	t.Helper()
+	c, err := bus.Connect(context.Background(), bus.ClientOptions{Embedded: s, Name: name, User: leafUser.Name, Password: leafUser.Password, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.EnsureStreams(context.Background(), bus.StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
 	return c
 }

@@ -1,5 +1,8 @@
 // Vigil live page: the hosts overview (each host's worst current
-// conclusion and why, its latest observation), the track table (seed 000 Figure 7) with each track's
+// conclusion and why, its latest observation), the monitor tree (this
+// monitor, its children's health from their heartbeats, their counters,
+// and probes of a child: its status and the evidence behind its reports),
+// the track table (seed 000 Figure 7) with each track's
 // score and observations over time (Figures 5 and 6) and its evidence, the
 // observation types by host (Table 2), the resolver's decisions with their
 // reasons (and undo for those in force), and the newest reports and events,
@@ -54,10 +57,12 @@ function addRow(table, id, cells, atEnd) {
   if (atEnd) tbody.appendChild(tr); else prepend(tbody, tr);
   counts[table]++;
   document.getElementById(table + "-count").textContent = "(" + counts[table] + ")";
+  return tr;
 }
 
 function addEvent(ev, atEnd) {
-  addRow("events", ev.id, [ev.time, ev.type, ev.host, ev.ip, ev.source, [attrsText(ev.attrs), "attrs"]], atEnd);
+  const tr = addRow("events", ev.id, [ev.time, ev.type, ev.host, ev.ip, ev.source, [attrsText(ev.attrs), "attrs"]], atEnd);
+  markReport(tr, ev);
 }
 
 // ---- Tracks: the live track table of seed 000 Figure 7 ------------------
@@ -225,6 +230,7 @@ async function showTrack(r) {
       const tr = document.createElement("tr");
       for (const v of [ev.time, ev.type, ev.host, ev.ip, ev.source]) cell(tr, v);
       cell(tr, attrsText(ev.attrs), "attrs");
+      markReport(tr, ev);
       tbody.appendChild(tr);
     }
   } catch (e) {
@@ -456,7 +462,7 @@ setInterval(loadTypeTable, 10000);
 setInterval(loadHosts, 5000);
 setInterval(loadTracks, 10000);
 setInterval(loadProfiles, 10000);
-loadSession().then(() => Promise.all([loadHosts(), loadTracks(), loadTypeTable(), loadProfiles(), loadResponses(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]))
+loadSession().then(() => Promise.all([loadHierarchy(), loadHosts(), loadTracks(), loadTypeTable(), loadProfiles(), loadResponses(), load("api/reports?limit=50", addReport), load("api/events?limit=100", addEvent)]))
   .then(connect, (e) => console.warn("starting", e));
 
 // The health banner: /healthz's conditions while the process is unhealthy
@@ -481,3 +487,170 @@ async function checkHealth() {
 }
 checkHealth();
 setInterval(checkHealth, 3000);
+
+// ---- The monitor tree: this monitor, its children's health from their
+// heartbeats (alive, stale, lost) and counters, and probes of a child: its
+// status, and the evidence events behind one of its reports. --------------
+
+const childNames = new Set();
+
+// markReport makes the row of a REPORT event a drill-down to its evidence
+// when a child of this monitor made it (its source): a probe fetches the
+// events from the child's store.
+function markReport(tr, ev) {
+  if (ev.type !== "REPORT" || !ev.source) return;
+  tr.dataset.report = ev.id;
+  tr.dataset.child = ev.source;
+  tr.classList.add("child-report");
+  tr.title = "click: the evidence behind this report, from " + ev.source;
+}
+
+function onReportClick(e) {
+  const tr = e.target.closest("tr.child-report");
+  if (!tr || !childNames.has(tr.dataset.child)) return;
+  probeEvidence(tr.dataset.child, tr.dataset.report);
+}
+document.querySelector("#events tbody").addEventListener("click", onReportClick);
+document.querySelector("#evidence tbody").addEventListener("click", onReportClick);
+
+function healthCell(tr, state) {
+  const td = cell(tr, "", "health-col");
+  const span = document.createElement("span");
+  span.className = "health-state health-" + (["alive", "stale", "lost", "unknown"].includes(state) ? state : "unknown");
+  span.textContent = state;
+  td.appendChild(span);
+}
+
+function counterCells(tr, c) {
+  c = c || {};
+  for (const k of ["events_in", "reports_out", "lag", "drops"]) cell(tr, c[k], "num");
+}
+
+async function loadHierarchy() {
+  let h;
+  try {
+    const resp = await fetch("api/hierarchy");
+    if (toLogin(resp) || !resp.ok) return;
+    h = await resp.json();
+  } catch (e) {
+    return;
+  }
+  const self = h.self || {};
+  // A monitor alone (no parent, peers or children) has no tree to show.
+  document.getElementById("hierarchy-section").hidden = !((h.children || []).length || self.parent || (self.peers || []).length);
+  document.getElementById("hier-self").textContent = "(" + [self.name + " · " + self.layer,
+    self.parent ? "parent " + self.parent : "no parent",
+    (self.peers || []).length ? "peers " + self.peers.join(", ") : ""].filter(Boolean).join(" · ") + ")";
+  const tbody = document.querySelector("#monitors tbody");
+  tbody.replaceChildren();
+  const me = document.createElement("tr");
+  me.className = "self";
+  me.dataset.name = self.name;
+  cell(me, self.name);
+  cell(me, self.layer);
+  cell(me, "this monitor");
+  cell(me, "");
+  cell(me, "", "num");
+  counterCells(me, self.counters);
+  tbody.appendChild(me);
+  const order = { enterprise: 0, domain: 1, service: 2 };
+  const kids = (h.children || []).slice().sort((a, b) =>
+    ((order[a.layer] ?? 3) - (order[b.layer] ?? 3)) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  childNames.clear();
+  for (const c of kids) {
+    childNames.add(c.name);
+    const tr = document.createElement("tr");
+    tr.className = "child state-" + c.state;
+    tr.dataset.name = c.name;
+    tr.title = "click: probe " + c.name + " for its status";
+    cell(tr, "└ " + c.name, "child-name");
+    cell(tr, c.layer);
+    healthCell(tr, c.state);
+    cell(tr, c.last_seen || "never");
+    cell(tr, c.missed, "num");
+    counterCells(tr, c.counters);
+    tbody.appendChild(tr);
+  }
+}
+
+document.querySelector("#monitors tbody").addEventListener("click", (e) => {
+  const tr = e.target.closest("tr.child");
+  if (tr) probeStatus(tr.dataset.name);
+});
+document.getElementById("probe-close").addEventListener("click", () => {
+  document.getElementById("probe").hidden = true;
+});
+
+// probe asks a child through this monitor (GET /api/probe) and shows what
+// it answered, or why not.
+async function probe(child, params, title) {
+  const panel = document.getElementById("probe");
+  panel.hidden = false;
+  document.getElementById("probe-title").textContent = title;
+  const status = document.getElementById("probe-status");
+  status.textContent = "asking " + child + "…";
+  document.getElementById("probe-children").hidden = true;
+  document.getElementById("probe-events").hidden = true;
+  let rep;
+  try {
+    const resp = await fetch("api/probe?" + q({ monitor: child, ...params }));
+    if (toLogin(resp)) return null;
+    rep = await resp.json();
+  } catch (e) {
+    status.textContent = child + " did not answer: " + e.message;
+    return null;
+  }
+  if (rep.error) {
+    status.textContent = rep.error;
+    return null;
+  }
+  if (rep.status !== "ok") {
+    status.textContent = child + ": " + rep.status + (rep.detail ? ": " + rep.detail : "");
+    return null;
+  }
+  status.textContent = "";
+  return rep.data || {};
+}
+
+async function probeStatus(child) {
+  const d = await probe(child, { kind: "status" }, "status of " + child);
+  if (!d) return;
+  const c = d.counters || {};
+  document.getElementById("probe-status").textContent = d.name + " (" + d.layer + ")" + (d.parent ? ", parent " + d.parent : "") +
+    ": events in " + c.events_in + ", reports out " + c.reports_out + ", lag " + c.lag + ", drops " + c.drops + ", at " + d.time;
+  const table = document.getElementById("probe-children");
+  const tbody = table.querySelector("tbody");
+  tbody.replaceChildren();
+  for (const k of d.children || []) {
+    const tr = document.createElement("tr");
+    cell(tr, k.name);
+    cell(tr, k.layer);
+    healthCell(tr, k.state);
+    cell(tr, k.last_seen || "never");
+    cell(tr, (k.counters || {}).events_in, "num");
+    tbody.appendChild(tr);
+  }
+  table.hidden = (d.children || []).length === 0;
+}
+
+async function probeEvidence(child, report) {
+  const d = await probe(child, { kind: "evidence", report }, "evidence of report " + report + " from " + child);
+  if (!d) return;
+  const evs = (d.events || []).slice().sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+  const table = document.getElementById("probe-events");
+  const tbody = table.querySelector("tbody");
+  tbody.replaceChildren();
+  for (const ev of evs) {
+    const tr = document.createElement("tr");
+    for (const v of [ev.time, ev.type, ev.host, ev.ip, ev.source]) cell(tr, v);
+    cell(tr, attrsText(ev.attrs), "attrs");
+    tbody.appendChild(tr);
+  }
+  table.hidden = false;
+  const notes = [evs.length + " events"];
+  if ((d.missing || []).length) notes.push(d.missing.length + " no longer stored");
+  if (d.truncated) notes.push("more than shown");
+  document.getElementById("probe-status").textContent = notes.join(", ");
+}
+
+setInterval(loadHierarchy, 1000);
