@@ -66,7 +66,7 @@ var permissionTable = []permissionRow{
 	{
 		role: pki.RoleMonitor,
 		publish: []string{
-			"$JS.API.>", "$JS.ACK.>", "$JS.FC.>",
+			"$JS.API.>", "$JS.*.API.>", "$JS.ACK.>", "$JS.FC.>",
 			PrefixReport + phName, PrefixHeartbeat + phName,
 			PrefixEffect + phHost, PrefixAgentCtl + phHost,
 			PrefixCtl + phName + "." + phName, PrefixCtl + phChild + "." + phName, PrefixCtl + phPeer + "." + phName,
@@ -77,7 +77,7 @@ var permissionTable = []permissionRow{
 			PrefixObs + ">", PrefixLive + ">", PrefixCV + ">", PrefixReport + ">", PrefixHeartbeat + ">",
 		},
 		allowResponses: true,
-		what:           "a monitor: the streams (JetStream API), its own reports and heartbeats, requests to the effectors and agents of the hosts it owns, configuration requests as itself to itself, its children and its peers, probes as itself to its children; answers the configuration requests and probes sent to it",
+		what:           "a monitor: the streams (JetStream API, its own domain's and, across leaf nodes, its children's), its own reports and heartbeats, requests to the effectors and agents of the hosts it owns, configuration requests as itself to itself, its children and its peers, probes as itself to its children; answers the configuration requests and probes sent to it",
 	},
 	{
 		role:      pki.RoleOperator,

@@ -90,6 +90,7 @@ func CheckHierarchy(ros []*ResourceObject) (problems, warnings []Problem) {
 			}
 		}
 	}
+	h.domains()
 	h.loops()
 	problems, warnings = h.problems, h.warnings
 	sortProblems(problems)
@@ -234,4 +235,37 @@ func sortProblems(ps []Problem) {
 		}
 		return a.Col - b.Col
 	})
+}
+
+// domains checks the JetStream domains of buses joined by leaf nodes: each
+// bus that dials out or whose monitor is subscribed to across a domain has
+// its own, and a subscription's domain is the one its child's bus says.
+func (h *hierarchy) domains() {
+	owner := map[string]*ResourceObject{}
+	for _, ro := range h.list {
+		d := ro.Server.JetStream.Domain
+		if d == "" {
+			continue
+		}
+		if first, ok := owner[d]; ok {
+			h.problem(ro, "server.jetstream.domain", "JetStream domain %q is also the bus of %q (%s); each site's bus has its own", d, first.Monitor.Name, h.where(first, "server.jetstream.domain"))
+			continue
+		}
+		owner[d] = ro
+	}
+	for _, ro := range h.list {
+		for i, sc := range ro.Subscriptions {
+			child, ok := h.byName[sc.Monitor]
+			if !ok {
+				continue
+			}
+			path := Join(Index("subscriptions", i), "domain")
+			switch got := child.Server.JetStream.Domain; {
+			case sc.Domain != "" && got != sc.Domain:
+				h.problem(ro, path, "domain %q: %q's bus has JetStream domain %q (%s)", sc.Domain, sc.Monitor, got, h.where(child, "server"))
+			case sc.Domain == "" && got != "" && got != ro.Server.JetStream.Domain:
+				h.warn(ro, Index("subscriptions", i), "%q's reports are on the bus of JetStream domain %q (%s): say domain: %s to consume them there", sc.Monitor, got, h.where(child, "server.jetstream.domain"), got)
+			}
+		}
+	}
 }

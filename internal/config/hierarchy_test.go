@@ -59,6 +59,16 @@ func TestCheckHierarchy(t *testing.T) {
 				`f3.yml:1:39: monitor.parent: an enterprise monitor's parent is at a higher layer: "d" is a domain monitor (f2.yml:1)`,
 			},
 			warnings: []string{`f2.yml:1:35: monitor.parent: warning: parent "s1" neither lists "d" in monitor.children nor subscribes to it (f0.yml:1): it will not watch its heartbeats nor take its reports`}},
+		{name: "JetStream domains of sites joined by leaf nodes", files: []string{
+			"monitor: {name: ent, layer: enterprise}\nsubscriptions: [{monitor: dom1, domain: d1}, {monitor: dom2, domain: d9}, {monitor: dom3}]\nserver: {jetstream: {domain: hub}}\n",
+			"monitor: {name: dom1, layer: domain, parent: ent}\nserver: {jetstream: {domain: d1}}\n",
+			"monitor: {name: dom2, layer: domain, parent: ent}\nserver: {jetstream: {domain: d1}}\n",
+			"monitor: {name: dom3, layer: domain, parent: ent}\nserver: {jetstream: {domain: d3}}\n"},
+			problems: []string{
+				`f0.yml:2:62: subscriptions[1].domain: domain "d9": "dom2"'s bus has JetStream domain "d1"`,
+				`f2.yml:2:22: server.jetstream.domain: JetStream domain "d1" is also the bus of "dom1" (f1.yml:2)`,
+			},
+			warnings: []string{`f0.yml:2:75: subscriptions[2]: warning: "dom3"'s reports are on the bus of JetStream domain "d3" (f3.yml:2): say domain: d3 to consume them there`}},
 		{name: "a peer on one side only", files: []string{ent, dom1, "monitor: {name: dom2, layer: domain, parent: ent}\n"},
 			warnings: []string{`f1.yml:1:59: monitor.peers[0]: warning: peer "dom2" does not name "dom1" among its peers (f2.yml:1): its sensitise requests are taken here, this monitor's are refused there`}},
 	} {
