@@ -180,6 +180,17 @@ func (e *entLab) startMonitors() error {
 		} else if err := addLabAccount(e.o.Vigil, e.monData(mon), e.pw); err != nil {
 			return err
 		}
+	}
+	// The hierarchy the four declare together (parents, children,
+	// subscriptions and their JetStream domains) is checked first.
+	files := make([]string, 0, len(mons))
+	for _, mon := range mons {
+		files = append(files, e.monConfig(mon))
+	}
+	if out, err := exec.Command(e.o.Vigil, append([]string{"check"}, files...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("vigil check of the lab's resource objects: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	for _, mon := range mons {
 		logName := "mon-" + mon
 		for try := 1; ; try++ {
 			if err := e.startMonitor(mon, logName); err != nil {
