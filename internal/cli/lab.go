@@ -14,7 +14,7 @@ func labCmd(e *env) *cobra.Command {
 		Use:   "lab",
 		Short: "Build a testbed on this machine and run an experiment of the papers in it",
 	}
-	cmd.AddCommand(labDMZCmd(e), labAttacksCmd(e))
+	cmd.AddCommand(labDMZCmd(e), labAttacksCmd(e), labEnterpriseCmd(e))
 	return cmd
 }
 
@@ -93,6 +93,51 @@ func labAttacksCmd(e *env) *cobra.Command {
 	fs.StringVar(&dir, "dir", "", "directory of the lab's files (default: a new temporary one)")
 	fs.StringSliceVar(&only, "only", nil, "run only these behaviours (ids, comma-separated)")
 	fs.StringVar(&record, "record", "", "write each behaviour's events from the service host to DIR/<behaviour>/events.jsonl (rule scenarios)")
+	return cmd
+}
+
+func labEnterpriseCmd(e *env) *cobra.Command {
+	var (
+		fast, asJSON bool
+		dir          string
+	)
+	cmd := &cobra.Command{
+		Use:   "enterprise",
+		Short: "Three domains and an enterprise monitor joined by leaf nodes: doorknob rattling, a spreading attack, degradation, a lost monitor, a cut link",
+		Long:  help("lab-enterprise"),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o, err := e.labOptions(dir, fast, asJSON)
+			if err != nil {
+				return fail(err)
+			}
+			res, err := lab.RunEnterprise(cmd.Context(), o)
+			if err != nil {
+				return fail(err)
+			}
+			if asJSON {
+				if err := e.printJSON(res); err != nil {
+					return fail(err)
+				}
+			} else if err := res.WriteSummary(e.stdout); err != nil {
+				return fail(err)
+			}
+			if !res.Passed {
+				failedIDs := []string{}
+				for _, s := range res.Scenarios {
+					if !s.Passed {
+						failedIDs = append(failedIDs, s.ID)
+					}
+				}
+				return partial("scenarios %v did not pass", failedIDs)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&fast, "fast", false, "shorter waits and a 10 s cut of the leaf link (for CI)")
+	fs.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
+	fs.StringVar(&dir, "dir", "", "directory of the lab's files (default: a new temporary one)")
 	return cmd
 }
 
