@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -90,6 +91,14 @@ type Conn struct {
 	// under, whatever it is about: a network sensor's certificate lets it
 	// publish on its own id's subjects only (docs/BUS.md).
 	route string
+	// streamLimits are the limits EnsureStreams last made the streams
+	// with (nil before): a stream found missing while a consumer is set
+	// up (lost to a JetStream restart while it was being made) is made
+	// again with them.
+	streamLimits atomic.Pointer[StreamLimits]
+	// embedded says the server is this process's own, which restarts its
+	// JetStream in place after a write error.
+	embedded bool
 }
 
 // MayMakeStreams says whether this connection's identity may be allowed
@@ -242,7 +251,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		stopCRL()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, route: route, denied: denied, stopCRL: stopCRL}, nil
+	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, route: route, denied: denied, stopCRL: stopCRL, embedded: o.Embedded != nil}, nil
 }
 
 // Close drains subscriptions and closes the connection.
@@ -301,6 +310,7 @@ func (c *Conn) EnsureStreams(ctx context.Context, lim StreamLimits) error {
 		{Name: StreamCV, Subjects: []string{PrefixCV + ">"}, MaxAge: max(lim.MaxAge/10, time.Hour), Description: "system-call count vectors"},
 		{Name: StreamReports, Subjects: []string{PrefixReport + ">"}, MaxAge: lim.MaxAge * 10, Description: "monitor reports"},
 	}
+	c.streamLimits.Store(&lim)
 	for _, sc := range streams {
 		sc.Storage = jetstream.FileStorage
 		sc.Retention = jetstream.LimitsPolicy
@@ -308,16 +318,71 @@ func (c *Conn) EnsureStreams(ctx context.Context, lim StreamLimits) error {
 		sc.MaxBytes = lim.MaxBytes
 		sc.Replicas = lim.Replicas
 		sc.Duplicates = 2 * time.Minute
-		if _, err := c.JS.Stream(ctx, sc.Name); err == nil {
-			continue
-		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("bus: looking up stream %s: %w%s", sc.Name, err, StorageHint(err))
-		}
-		if _, err := c.JS.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("bus: creating stream %s: %w%s", sc.Name, err, StorageHint(err))
+		if err := c.settle(ctx, "making stream "+sc.Name, func() error { return c.ensureStream(ctx, sc) }); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// ensureStream makes the stream sc unless it exists.
+func (c *Conn) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
+	if _, err := c.JS.Stream(ctx, sc.Name); err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("bus: looking up stream %s: %w%s", sc.Name, err, StorageHint(err))
+	}
+	if _, err := c.JS.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("bus: creating stream %s: %w%s", sc.Name, err, StorageHint(err))
+	}
+	return nil
+}
+
+// JetStreamSettle is how long making streams and consumers keeps retrying
+// while JetStream is being restarted in place (the monitor's health watch
+// restarts it after a write error): it answers "not enabled" or nothing
+// while it is off, and a stream that was being made when it went off may
+// be gone after it.
+const JetStreamSettle = 20 * time.Second
+
+// restarting reports whether err is what JetStream answers while it is
+// being restarted, or what a stream lost to the restart gives. A request
+// in flight when JetStream went off gets no answer at all: with this
+// process's own server, a request that timed out (while ctx still runs)
+// is one too; with another's, it says that server does not answer, which
+// retrying would only hide for longer.
+func (c *Conn) restarting(ctx context.Context, err error) bool {
+	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrServerShutdown) ||
+		errors.Is(err, jetstream.ErrStreamNotFound) {
+		return true
+	}
+	return c.embedded && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout))
+}
+
+// settle runs fn, and again while it fails as JetStream does while it is
+// being restarted, for up to JetStreamSettle; it returns fn's last error.
+func (c *Conn) settle(ctx context.Context, what string, fn func() error) error {
+	return c.settleIf(ctx, what, func(err error) bool { return c.restarting(ctx, err) }, fn)
+}
+
+// settleIf is settle retrying the errors retry says.
+func (c *Conn) settleIf(ctx context.Context, what string, retry func(error) bool, fn func() error) error {
+	deadline := time.Now().Add(JetStreamSettle)
+	wait := 50 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !retry(err) || !time.Now().Add(wait).Before(deadline) {
+			return err
+		}
+		c.log.Warn("JetStream is not ready (being restarted?); retrying", "what", what, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 func redact(url string) string {

@@ -250,7 +250,36 @@ func (sc *streamConsumer) checked() bool { return sc.o.Domain != "" && sc.o.Take
 
 // start reconciles the consumer and starts consuming it.
 func (sc *streamConsumer) start(ctx context.Context, takeover bool) error {
-	cons, created, err := sc.c.reconcileConsumer(ctx, sc.js, sc.stream, sc.cc, takeover, sc.o.Resume)
+	var cons jetstream.Consumer
+	var created time.Time
+	reconcile := func() (err error) {
+		cons, created, err = sc.c.reconcileConsumer(ctx, sc.js, sc.stream, sc.cc, takeover, sc.o.Resume)
+		return err
+	}
+	var err error
+	if sc.o.Domain != "" {
+		// Another domain's consumer is retried by watch.
+		err = reconcile()
+	} else {
+		// A stream is made again only when this connection made the
+		// streams; for another, a missing stream is not its to wait for.
+		lim := sc.c.streamLimits.Load()
+		retry := func(err error) bool {
+			return sc.c.restarting(ctx, err) && (lim != nil || !errors.Is(err, jetstream.ErrStreamNotFound))
+		}
+		err = sc.c.settleIf(ctx, "durable consumer "+sc.cc.Durable+" on "+sc.stream, retry, func() error {
+			err := reconcile()
+			if lim != nil && errors.Is(err, jetstream.ErrStreamNotFound) {
+				// Lost to a JetStream restart while it was being made:
+				// made again as it was.
+				if serr := sc.c.EnsureStreams(ctx, *lim); serr != nil {
+					return errors.Join(err, serr)
+				}
+				err = reconcile()
+			}
+			return err
+		})
+	}
 	if err != nil {
 		if sc.o.Domain != "" {
 			return fmt.Errorf("%w (JetStream domain %s)", err, sc.o.Domain)

@@ -8,6 +8,19 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
+// ErrJetStreamOff is the problem JetStreamProblem reports while JetStream
+// is disabled: a state the server entered (after a storage error) or was
+// put in, not a reading of its files that may be momentary.
+var ErrJetStreamOff = errors.New("JetStream is disabled (the bus server turns it off after a storage error such as a full disk)")
+
+// IsJetStreamOff reports whether a JetStreamProblem is JetStream being
+// disabled. Other problems come from the server's health check, which
+// lists the streams' directories and looks each one up: a stream being
+// created has its directory before it is registered, and reads as "could
+// not be recovered" until it is, so such a problem means something only
+// when it lasts.
+func IsJetStreamOff(err error) bool { return errors.Is(err, ErrJetStreamOff) }
+
 // JetStreamProblem is nil while the embedded server's JetStream stores
 // messages, else why it does not. A stream whose files had a write error
 // (a full disk) keeps failing every later write, without an answer to the
@@ -15,7 +28,7 @@ import (
 // the server may also disable JetStream by itself.
 func (s *Server) JetStreamProblem() error {
 	if !s.ns.JetStreamEnabled() {
-		return errors.New("JetStream is disabled (the bus server turns it off after a storage error such as a full disk)")
+		return ErrJetStreamOff
 	}
 	h := s.ns.Healthz(&server.HealthzOptions{})
 	if h.StatusCode != http.StatusOK || h.Error != "" {

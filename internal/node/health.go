@@ -20,6 +20,15 @@ const (
 	storeStallAfter   = 30 * time.Second
 	jetStreamFreeNeed = 4 << 20
 	jetStreamRetry    = 2 * time.Second
+	// A problem the server's health check reports about a stream is acted
+	// on only once every check has seen it for jetStreamConfirm, and at
+	// least jetStreamConfirmChecks times: the check lists the streams'
+	// directories and looks each one up, so a stream being created (its
+	// directory made, its metafile not yet written, the stream not yet
+	// registered) reads as "could not be recovered" for an instant.
+	// Restarting JetStream then would lose the stream being created.
+	jetStreamConfirm       = 2 * time.Second
+	jetStreamConfirmChecks = 3
 	// spoolQuietFor is how long a spool must drop nothing before it is
 	// no longer reported full.
 	spoolQuietFor = 30 * time.Second
@@ -39,11 +48,20 @@ type HealthWatch struct {
 	// SpoolDropped, when set, is how many records the host agent's full
 	// spool dropped.
 	SpoolDropped func() uint64
+	// StreamsReady, when set, is closed once the monitor has made its
+	// streams and consumers; JetStream is not looked at before, so that
+	// the streams being made at start are never taken for broken ones.
+	StreamsReady <-chan struct{}
 	Logger       *slog.Logger
 
 	lastRestart time.Time
-	dropped     uint64
-	droppedAt   time.Time
+	// problemSince is when the stream problem now seen was first seen
+	// (zero when the last check saw none) and problemChecks on how many
+	// checks in a row.
+	problemSince  time.Time
+	problemChecks int
+	dropped       uint64
+	droppedAt     time.Time
 }
 
 // Component runs the watch until ctx ends.
@@ -89,12 +107,18 @@ func (h *HealthWatch) Check(now time.Time) {
 			b.Clear(health.SpoolFull)
 		}
 	}
-	if h.Server == nil {
+	if h.Server == nil || !h.streamsReady() {
 		return
 	}
 	problem := h.Server.JetStreamProblem()
 	if problem == nil {
+		h.problemSince, h.problemChecks = time.Time{}, 0
 		b.Clear(health.JetStream)
+		return
+	}
+	if !bus.IsJetStreamOff(problem) && !h.confirmed(now) {
+		// Perhaps a stream being made; a broken one is still broken at
+		// the next checks.
 		return
 	}
 	free := h.Free
@@ -129,9 +153,34 @@ func (h *HealthWatch) Check(now time.Time) {
 		log.Warn("JetStream did not restart; retrying", "err", err)
 		return
 	}
+	h.problemSince, h.problemChecks = time.Time{}, 0
 	if h.Server.JetStreamProblem() == nil {
 		b.Clear(health.JetStream)
 	}
+}
+
+// streamsReady says whether the monitor's streams are made (always when
+// no StreamsReady is given).
+func (h *HealthWatch) streamsReady() bool {
+	if h.StreamsReady == nil {
+		return true
+	}
+	select {
+	case <-h.StreamsReady:
+		return true
+	default:
+		return false
+	}
+}
+
+// confirmed counts a check that saw a stream problem and says whether it
+// has now been seen long enough, and often enough, to be a real one.
+func (h *HealthWatch) confirmed(now time.Time) bool {
+	if h.problemChecks == 0 || now.Before(h.problemSince) {
+		h.problemSince, h.problemChecks = now, 0
+	}
+	h.problemChecks++
+	return h.problemChecks >= jetStreamConfirmChecks && now.Sub(h.problemSince) >= jetStreamConfirm
 }
 
 // reportPublish wraps a publisher so that a bus refusing to store

@@ -1,7 +1,11 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -133,5 +137,101 @@ func TestHealthWatchJetStream(t *testing.T) {
 	}
 	if info.State.Msgs != 70 {
 		t.Errorf("stream holds %d messages after the restart; want the 50 before and 20 after", info.State.Msgs)
+	}
+}
+
+// strayStreamDir makes, beside the server's streams, the directory of a
+// stream that is not registered and has no metafile: what the server's
+// health check sees while a stream is being made (its directory is there
+// before the stream is registered and its metafile written), and also
+// what a stream whose files cannot be recovered leaves.
+func strayStreamDir(t *testing.T, srv *bus.Server) string {
+	t.Helper()
+	obs, err := filepath.Glob(filepath.Join(srv.StoreDir(), "jetstream", "*", "streams", bus.StreamObs))
+	if err != nil || len(obs) != 1 {
+		t.Fatalf("stream %s's directory under %s: %v %v", bus.StreamObs, srv.StoreDir(), obs, err)
+	}
+	dir := filepath.Join(filepath.Dir(obs[0]), "VIGIL_BEING_MADE")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestHealthWatchStreamBeingMade: the server's health check reads a
+// stream directory without its stream ("could not be recovered") as a
+// problem. Seen on one check, as while a stream is being made, it is
+// neither reported nor acted on: JetStream is not restarted (a restart
+// then would lose the stream being made). Seen on every check for
+// jetStreamConfirm, as with a stream that cannot be recovered, it is
+// reported and JetStream is restarted.
+func TestHealthWatchStreamBeingMade(t *testing.T) {
+	srv := bustest.Start(t, bus.ServerOptions{})
+	bustest.Connect(t, srv, "watch-test")
+	var logs bytes.Buffer
+	b := health.New(nil, testutil.Quiet())
+	h := &HealthWatch{Board: b, Server: srv, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Free: func(string) (uint64, bool) { return 1 << 30, true }}
+	restarted := func() bool { return strings.Contains(logs.String(), "restarting JetStream") }
+
+	dir := strayStreamDir(t, srv)
+	problem := srv.JetStreamProblem()
+	if problem == nil || !strings.Contains(problem.Error(), "could not be recovered") || bus.IsJetStreamOff(problem) {
+		t.Fatalf("server's health with a stream directory without its stream: %v", problem)
+	}
+	t0 := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	h.Check(t0)
+	if b.Err() != nil || restarted() {
+		t.Fatalf("a stream problem seen once was acted on: board %v, log %q", b.Err(), logs.String())
+	}
+	// The stream is made: the next check finds nothing, and what was seen
+	// is forgotten.
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	h.Check(t0.Add(healthEvery))
+	if b.Err() != nil || restarted() {
+		t.Fatalf("after the stream was made: board %v, log %q", b.Err(), logs.String())
+	}
+
+	// A stream that stays unrecoverable: seen on every check, acted on
+	// once it has lasted jetStreamConfirm, not before.
+	strayStreamDir(t, srv)
+	start := t0.Add(time.Minute)
+	for at := time.Duration(0); at < jetStreamConfirm; at += healthEvery {
+		h.Check(start.Add(at))
+		if b.Err() != nil || restarted() {
+			t.Fatalf("acted on a stream problem seen for %v only: board %v, log %q", at, b.Err(), logs.String())
+		}
+	}
+	h.Check(start.Add(jetStreamConfirm))
+	if err := b.InputErr(); err == nil || !strings.Contains(err.Error(), "could not be recovered") || !restarted() {
+		t.Fatalf("a stream problem lasting %v: board %v, log %q", jetStreamConfirm, err, logs.String())
+	}
+}
+
+// TestHealthWatchBeforeStreamsReady: until the monitor has made its
+// streams, JetStream is not looked at, however long a problem lasts.
+func TestHealthWatchBeforeStreamsReady(t *testing.T) {
+	srv := bustest.Start(t, bus.ServerOptions{})
+	bustest.Connect(t, srv, "watch-test")
+	ready := make(chan struct{})
+	b := health.New(nil, testutil.Quiet())
+	h := &HealthWatch{Board: b, Server: srv, StreamsReady: ready, Logger: testutil.Quiet(),
+		Free: func(string) (uint64, bool) { return 1 << 30, true }}
+	strayStreamDir(t, srv)
+	t0 := time.Date(2026, 12, 3, 1, 0, 0, 0, time.UTC)
+	for at := time.Duration(0); at <= 2*jetStreamConfirm; at += healthEvery {
+		h.Check(t0.Add(at))
+	}
+	if b.Err() != nil {
+		t.Fatalf("JetStream looked at before the streams were made: %v", b.Err())
+	}
+	close(ready)
+	for at := 3 * jetStreamConfirm; at <= 4*jetStreamConfirm; at += healthEvery {
+		h.Check(t0.Add(at))
+	}
+	if !b.Holds(health.JetStream) {
+		t.Fatal("a lasting stream problem not reported once the streams were made")
 	}
 }

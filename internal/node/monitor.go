@@ -126,7 +126,9 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 
 	board := health.New(nil, log)
 	reg.MustRegister(board.Collectors()...)
-	watch := &HealthWatch{Board: board, Store: mon.Store().Stats, Server: srv, Logger: log}
+	// JetStream is watched once the streams are made: while one is being
+	// made, the server's health check may read it as broken.
+	watch := &HealthWatch{Board: board, Store: mon.Store().Stats, Server: srv, StreamsReady: mon.Ready(), Logger: log}
 	g.Add(watch.Component())
 
 	var httpSrv *web.Server
