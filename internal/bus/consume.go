@@ -48,13 +48,23 @@ func (m *Msg) Position() (p Position, ok bool) {
 // Stream names the durable stream the message came from ("" for core).
 func (m *Msg) Stream() string { return m.stream }
 
-// Ack acknowledges a durable message and, because durable consumers use
-// the ack-all policy, every message delivered before it on the same
-// consumer. It does nothing for core messages, nor for a message of a
-// consumer restarted since it was received (it is delivered again).
+// Ack acknowledges a durable message and every message passed on before
+// it by the same consumer. It does nothing for core messages, nor for a
+// message of a consumer restarted since it was received (it is delivered
+// again).
+//
+// A consumer in this server's JetStream uses the ack-all policy: one
+// acknowledgement covers all before it. One in another domain, across a
+// leaf link, acknowledges each message it passed on, one by one (the
+// explicit policy): a message the domain delivered into a link that then
+// failed was never passed on, and must stay unacknowledged, to be
+// delivered again, whatever is acknowledged after it.
 func (m *Msg) Ack() error {
 	if m.js == nil || m.gen != nil && m.gen.stale.Load() {
 		return nil // core, or delivered again since (a restarted consumer)
+	}
+	if m.gen != nil && m.gen.explicit {
+		return m.gen.ackUpTo(m.js)
 	}
 	return m.js.Ack()
 }
@@ -162,10 +172,14 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		return nil, err
 	}
 	sub := &Subscription{}
+	ackPolicy := jetstream.AckAllPolicy
+	if o.Domain != "" && o.Takeover {
+		ackPolicy = jetstream.AckExplicitPolicy // see streamConsumer
+	}
 	for _, st := range streams {
 		cc := jetstream.ConsumerConfig{
 			Durable:       o.Name,
-			AckPolicy:     jetstream.AckAllPolicy,
+			AckPolicy:     ackPolicy,
 			DeliverPolicy: jetstream.DeliverAllPolicy,
 			AckWait:       o.AckWait,
 			MaxAckPending: o.MaxAckPending,
@@ -181,7 +195,7 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 			sc.restart, sc.quit, sc.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
 		}
 		if !sc.checked() {
-			if err := sc.start(ctx, o.Takeover); err != nil {
+			if err := sc.start(ctx, o.Takeover, false); err != nil {
 				sub.Stop()
 				return nil, err
 			}
@@ -192,7 +206,7 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 		// up yet): that never keeps this process from starting; the
 		// consumer starts once it answers.
 		sctx, cancel := context.WithTimeout(ctx, domainTimeout)
-		err := sc.start(sctx, o.Takeover)
+		err := sc.start(sctx, o.Takeover, false)
 		cancel()
 		sc.watch(ctx)
 		if err != nil {
@@ -210,9 +224,16 @@ func (c *Conn) ConsumeDurable(ctx context.Context, o DurableOptions, h Handler) 
 // A consumer in another domain, reached through a leaf link, that is this
 // process's alone (Takeover), is also restarted when the link fails:
 // messages the domain's server had sent into a link that then broke are
-// lost in transit, still counted as delivered, and with the ack-all policy
-// the acknowledgement of a later message would acknowledge them too. So
-// when a message's delivery sequence shows deliveries missing before it,
+// lost in transit, still counted as delivered. They are also delivered
+// late to pull requests of a run given up on: a link that stalls (a
+// cable pulled and put back) holds the requests this process sent into
+// it, and hands them to the domain when it comes back, where they take
+// messages for nobody, even after a new run has started and read the
+// consumer's delivered count. So such a consumer acknowledges each
+// message it received, never a range (the explicit policy, not ack-all:
+// with ack-all the acknowledgement of a later message would acknowledge
+// the lost ones too, and they would never come), and when a message's
+// delivery sequence shows deliveries missing before it,
 // or the consumer stops answering (no heartbeat, no responders: the link
 // is down), consumption stops, and once the domain answers again the
 // consumer is brought back from its acknowledgement floor (planConsumer,
@@ -242,18 +263,59 @@ type streamConsumer struct {
 type generation struct {
 	stale   atomic.Bool
 	lastSeq atomic.Uint64 // delivery (consumer) sequence of the last message passed on
+	// explicit: the consumer acknowledges message by message; unacked
+	// holds the messages passed on and not acknowledged yet, in order.
+	explicit bool
+	mu       sync.Mutex
+	unacked  []jetstream.Msg
+}
+
+// passed notes a message passed on, to be acknowledged (explicit policy).
+func (g *generation) passed(m jetstream.Msg) {
+	g.mu.Lock()
+	g.unacked = append(g.unacked, m)
+	g.mu.Unlock()
+}
+
+// ackUpTo acknowledges m and every message passed on before it not yet
+// acknowledged, each by its own acknowledgement (explicit policy).
+func (g *generation) ackUpTo(m jetstream.Msg) error {
+	g.mu.Lock()
+	n := -1
+	for i, u := range g.unacked {
+		if u == m {
+			n = i + 1
+			break
+		}
+	}
+	if n < 0 {
+		g.mu.Unlock()
+		return nil // acknowledged already
+	}
+	batch := make([]jetstream.Msg, n)
+	copy(batch, g.unacked[:n])
+	g.unacked = append(g.unacked[:0], g.unacked[n:]...)
+	g.mu.Unlock()
+	var first error
+	for _, u := range batch {
+		if err := u.Ack(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // checked says whether the consumer is watched for a failing link: one
 // in another domain that is this process's alone.
 func (sc *streamConsumer) checked() bool { return sc.o.Domain != "" && sc.o.Takeover }
 
-// start reconciles the consumer and starts consuming it.
-func (sc *streamConsumer) start(ctx context.Context, takeover bool) error {
+// start reconciles the consumer and starts consuming it; relink: after
+// the link to the consumer's domain failed (planConsumer).
+func (sc *streamConsumer) start(ctx context.Context, takeover, relink bool) error {
 	var cons jetstream.Consumer
 	var created time.Time
 	reconcile := func() (err error) {
-		cons, created, err = sc.c.reconcileConsumer(ctx, sc.js, sc.stream, sc.cc, takeover, sc.o.Resume)
+		cons, created, err = sc.c.reconcileConsumer(ctx, sc.js, sc.stream, sc.cc, takeover, relink, sc.o.Resume)
 		return err
 	}
 	var err error
@@ -286,7 +348,7 @@ func (sc *streamConsumer) start(ctx context.Context, takeover bool) error {
 		}
 		return err
 	}
-	gen := &generation{}
+	gen := &generation{explicit: sc.cc.AckPolicy == jetstream.AckExplicitPolicy}
 	if ci := cons.CachedInfo(); ci != nil {
 		gen.lastSeq.Store(ci.Delivered.Consumer)
 	}
@@ -307,6 +369,9 @@ func (sc *streamConsumer) start(ctx context.Context, takeover bool) error {
 				}
 				gen.lastSeq.Store(md.Sequence.Consumer)
 			}
+		}
+		if gen.explicit {
+			gen.passed(m)
 		}
 		sc.h(&Msg{Subject: m.Subject(), Data: m.Data(), js: m, stream: stream, created: created, gen: gen})
 	}, jetstream.PullMaxMessages(o.Batch), jetstream.PullExpiry(pullExpiry), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
@@ -366,7 +431,7 @@ func (sc *streamConsumer) watch(ctx context.Context) {
 			sc.halt()
 			for {
 				rctx, cancel := context.WithTimeout(ctx, domainTimeout)
-				err := sc.start(rctx, true)
+				err := sc.start(rctx, true, true)
 				cancel()
 				if err == nil {
 					sc.c.log.Info("durable consumer resumed", "stream", sc.stream, "domain", sc.o.Domain, "consumer", sc.o.Name)

@@ -1,13 +1,17 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -477,4 +481,179 @@ func TestLeafPermissionsDocumented(t *testing.T) {
 			t.Errorf("docs/BUS.md's leaf section does not name `%s`", s)
 		}
 	}
+}
+
+// A link that stalls (its cable pulled, the connections kept open) holds
+// what both ends sent into it and delivers it late, when it comes back:
+// pull requests of a consumer the monitor above has given up on reach the
+// domain then, and the domain delivers reports to them that nobody
+// receives. Stalls of random lengths, some ending with the link back and
+// some with it lost and dialled again, at random moments relative to the
+// reports and to the consumer's heartbeats: every report reaches the
+// monitor above, and none is acknowledged without having been received.
+func TestLeafStallsLoseNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stalls the link for tens of seconds")
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 19))
+	b := newBusCA(t)
+	hub := startHub(t, b, ServerOptions{})
+	link := testutil.StartProxy(t, hubLeafAddr(t, hub))
+	site := startSite(t, b, link.Addr(), pki.RoleMonitor, "dom1", nil)
+	testutil.WaitFor(t, 10*time.Second, "the leaf link", func() bool { return linked(site) && linked(hub) })
+	consumerLog := &lockedBuffer{}
+	siteConn := local(t, site)
+	hubConn := connect(t, ClientOptions{Embedded: hub, User: "local", Password: "local-secret", Logger: slog.New(slog.NewTextHandler(consumerLog, nil))})
+	ctx := context.Background()
+	for _, c := range []*Conn{siteConn, hubConn} {
+		if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := &reportCounter{seen: map[string]int{}}
+	sub, err := hubConn.ConsumeDurable(ctx, DurableOptions{Name: "ent_sub_dom1", Subjects: []string{ReportSubject("dom1")}, Domain: "dom1", Takeover: true}, got.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	defer func() {
+		if t.Failed() {
+			t.Logf("the consumer's log:\n%s", consumerLog.String())
+		}
+	}()
+
+	// Reports come one or a few at a time, at random moments, all along:
+	// often around one stall, seldom around the next.
+	published := 0
+	var sparse atomic.Bool
+	stopPub, pubDone := make(chan struct{}), make(chan struct{})
+	pubRng := rand.New(rand.NewPCG(uint64(seed), 20))
+	go func() {
+		defer close(pubDone)
+		for {
+			select {
+			case <-stopPub:
+				return
+			case <-time.After(time.Duration(20+pubRng.IntN(map[bool]int{false: 600, true: 2500}[sparse.Load()])) * time.Millisecond):
+			}
+			for n := 1 + pubRng.IntN(3); n > 0; n-- {
+				r := event.Report{ID: fmt.Sprintf("r%04d", published), Time: time.Now().UTC(), Monitor: "dom1", Engine: "e", Score: 0.5, Severity: event.SeverityYellow, Host: "h"}
+				if err := siteConn.PublishReport(ctx, "dom1", &r); err != nil {
+					t.Errorf("publishing report %s at the domain: %v", r.ID, err)
+					return
+				}
+				published++
+			}
+		}
+	}()
+	end := time.Now().Add(22 * time.Second)
+	for i := 0; time.Now().Before(end); i++ {
+		time.Sleep(time.Duration(100+rng.IntN(1000)) * time.Millisecond)
+		stall := time.Duration(3000+rng.IntN(9000)) * time.Millisecond
+		lost := rng.IntN(3) == 0
+		sparse.Store(i%2 == 1)
+		if i == 0 {
+			// Long enough for the consumer to miss its heartbeats, short
+			// enough for the link to outlive it.
+			stall, lost = 7*time.Second, false
+		}
+		t.Logf("stall %d: %v, then the link %s", i, stall, map[bool]string{false: "back", true: "lost and dialled again"}[lost])
+		link.Stall()
+		time.Sleep(stall)
+		if lost {
+			link.Cut()
+			testutil.WaitFor(t, 20*time.Second, "both ends to see the link lost", func() bool { return !linked(site) && !linked(hub) })
+		}
+		link.Restore()
+		testutil.WaitFor(t, 20*time.Second, "the link up", func() bool { return linked(site) && linked(hub) })
+	}
+	close(stopPub)
+	<-pubDone
+	back := time.Now()
+	testutil.WaitFor(t, 45*time.Second, fmt.Sprintf("every one of the %d reports", published), func() bool { return got.distinct() >= published })
+	t.Logf("%d reports, every one within %v of the last publish", published, time.Since(back).Round(time.Millisecond))
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	again := 0
+	for i := 0; i < published; i++ {
+		id := fmt.Sprintf("r%04d", i)
+		if got.seen[id] == 0 {
+			t.Errorf("report %s lost", id)
+		}
+		again += got.seen[id] - 1
+	}
+	if len(got.seen) != published {
+		t.Errorf("%d distinct reports received, %d published", len(got.seen), published)
+	}
+	t.Logf("%d deliveries again of reports received already (recognised by id above)", again)
+	if n := strings.Count(consumerLog.String(), "durable consumer resumed"); n == 0 {
+		t.Errorf("the consumer never resumed after a stall: the stalls did not test it")
+	} else {
+		t.Logf("the consumer resumed %d times", n)
+	}
+}
+
+// lockedBuffer collects log lines written from any goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Reports made just as a stalled link comes back, and then none for a
+// while: the consumer above has given up on its run during the stall, and
+// that run's pull requests, held by the link, reach the domain with the
+// first bytes through; the domain hands them the reports, for nobody.
+// Each report arrives all the same, without waiting for another report
+// to show that one is missing.
+func TestLeafReportsAsAStalledLinkComesBack(t *testing.T) {
+	seed := time.Now().UnixNano()
+	after := time.Duration(rand.New(rand.NewPCG(uint64(seed), 21)).IntN(2000)) * time.Millisecond
+	t.Logf("seed %d: reports %v after the link is back", seed, after)
+	b := newBusCA(t)
+	hub := startHub(t, b, ServerOptions{})
+	link := testutil.StartProxy(t, hubLeafAddr(t, hub))
+	site := startSite(t, b, link.Addr(), pki.RoleMonitor, "dom1", nil)
+	testutil.WaitFor(t, 10*time.Second, "the leaf link", func() bool { return linked(site) && linked(hub) })
+	consumerLog := &lockedBuffer{}
+	siteConn := local(t, site)
+	hubConn := connect(t, ClientOptions{Embedded: hub, User: "local", Password: "local-secret", Logger: slog.New(slog.NewTextHandler(consumerLog, nil))})
+	ctx := context.Background()
+	for _, c := range []*Conn{siteConn, hubConn} {
+		if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := &reportCounter{seen: map[string]int{}}
+	sub, err := hubConn.ConsumeDurable(ctx, DurableOptions{Name: "ent_sub_dom1", Subjects: []string{ReportSubject("dom1")}, Domain: "dom1", Takeover: true}, got.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	defer func() {
+		if t.Failed() {
+			t.Logf("the consumer's log:\n%s", consumerLog.String())
+		}
+	}()
+	publishReports(t, siteConn, 0, 2)
+	testutil.WaitFor(t, 10*time.Second, "the first reports", func() bool { return got.distinct() == 2 })
+	link.Stall() // long enough for the consumer to miss its heartbeats
+	time.Sleep(7 * time.Second)
+	link.Restore()
+	time.Sleep(after)
+	publishReports(t, siteConn, 2, 1)
+	testutil.WaitFor(t, 8*time.Second, "the report made as the link came back", func() bool { return got.distinct() == 3 })
 }

@@ -51,7 +51,9 @@ type consumerPlan struct {
 // OptStartSeq, OptStartTime) are ignored, because a start position only
 // matters when a consumer is created. si is the consumer's stream now;
 // have is the existing consumer, nil when there is none; takeover says the
-// caller is the consumer's only user and any earlier one is gone; resume,
+// caller is the consumer's only user and any earlier one is gone; relink
+// says the caller gave up on its own earlier run of the consumer because
+// the link to the consumer's server failed; resume,
 // when not nil, is where the caller (its store) already has every message
 // up to. The rules, in order:
 //
@@ -72,7 +74,14 @@ type consumerPlan struct {
 //     user was killed): recreate it from the message after its
 //     acknowledgement floor, so they are delivered again at once instead
 //     of after the acknowledgement timeout.
-//  5. Otherwise reuse it: its start policy is kept as it is (a start
+//  5. relink: recreate it from the message after its acknowledgement
+//     floor, even with nothing unacknowledged now. Pull requests of the
+//     run given up on may still be on their way to the consumer's server
+//     (held by a link that stalled), or waiting there: kept, the consumer
+//     would deliver later messages to them, for nobody. Deleting it drops
+//     them, and the requests still on their way reach it before the
+//     deletion does (one link, in order).
+//  6. Otherwise reuse it: its start policy is kept as it is (a start
 //     policy cannot be changed, and once created a consumer resumes from
 //     its own position, not from its start), its other settings updated.
 //
@@ -80,7 +89,7 @@ type consumerPlan struct {
 // out) starts at the first one. Nothing acknowledged is delivered again
 // except under rules 1 and 2, where the store's de-duplication by event id
 // keeps it from being doubled; nothing unacknowledged is skipped.
-func planConsumer(want jetstream.ConsumerConfig, si *jetstream.StreamInfo, have *jetstream.ConsumerInfo, takeover bool, resume *Position) consumerPlan {
+func planConsumer(want jetstream.ConsumerConfig, si *jetstream.StreamInfo, have *jetstream.ConsumerInfo, takeover, relink bool, resume *Position) consumerPlan {
 	st := si.State
 	cfg := want
 	cfg.DeliverPolicy = jetstream.DeliverAllPolicy
@@ -124,6 +133,8 @@ func planConsumer(want jetstream.ConsumerConfig, si *jetstream.StreamInfo, have 
 		return from("a push consumer, want a pull consumer")
 	case takeover && have.NumAckPending > 0:
 		return from(fmt.Sprintf("%d messages left unacknowledged", have.NumAckPending))
+	case relink:
+		return from("resuming after the link to its server failed: requests of the run given up on may still reach it")
 	}
 	cfg.DeliverPolicy = hc.DeliverPolicy
 	cfg.OptStartSeq = hc.OptStartSeq
@@ -134,12 +145,11 @@ func planConsumer(want jetstream.ConsumerConfig, si *jetstream.StreamInfo, have 
 // reconcileConsumer brings the durable consumer cc.Durable on stream to
 // cc as planConsumer decides, and returns it with its stream's creation
 // time.
-func (c *Conn) reconcileConsumer(ctx context.Context, js jetstream.JetStream, stream string, cc jetstream.ConsumerConfig, takeover bool, resume func(string) (Position, bool)) (jetstream.Consumer, time.Time, error) {
+func (c *Conn) reconcileConsumer(ctx context.Context, js jetstream.JetStream, stream string, cc jetstream.ConsumerConfig, takeover, relink bool, resume func(string) (Position, bool)) (jetstream.Consumer, time.Time, error) {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("bus: stream %s: %w", stream, err)
 	}
-	si := s.CachedInfo()
 	var have *jetstream.ConsumerInfo
 	existing, err := s.Consumer(ctx, cc.Durable)
 	switch {
@@ -149,13 +159,20 @@ func (c *Conn) reconcileConsumer(ctx context.Context, js jetstream.JetStream, st
 	default:
 		have = existing.CachedInfo()
 	}
+	// The stream's state is read after the consumer's: a message stored
+	// and delivered in between would otherwise put the consumer past the
+	// stream's last message, as if the stream had gone back.
+	si, err := s.Info(ctx)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("bus: stream %s: %w", stream, err)
+	}
 	var pos *Position
 	if have == nil && resume != nil {
 		if p, ok := resume(stream); ok {
 			pos = &p
 		}
 	}
-	p := planConsumer(cc, si, have, takeover, pos)
+	p := planConsumer(cc, si, have, takeover, relink, pos)
 	switch p.Action {
 	case consumerRecreate:
 		if err := s.DeleteConsumer(ctx, cc.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {

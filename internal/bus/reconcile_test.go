@@ -54,7 +54,7 @@ func TestPlanConsumer(t *testing.T) {
 		{"push consumer", st, cons(func(ci *jetstream.ConsumerInfo) { ci.Config.DeliverSubject = "x" }), false, nil, consumerRecreate, jetstream.DeliverByStartSequencePolicy, 601},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := planConsumer(want, tc.st, tc.have, tc.takeover, tc.resume)
+			p := planConsumer(want, tc.st, tc.have, tc.takeover, false, tc.resume)
 			if p.Action != tc.action || p.Config.DeliverPolicy != tc.policy || p.Config.OptStartSeq != tc.from {
 				t.Fatalf("plan %v %v from %d (%s), want %v %v from %d", p.Action, p.Config.DeliverPolicy, p.Config.OptStartSeq, p.Why, tc.action, tc.policy, tc.from)
 			}
@@ -65,6 +65,24 @@ func TestPlanConsumer(t *testing.T) {
 				t.Errorf("plan lost the wanted settings: %+v", p.Config)
 			}
 		})
+	}
+}
+
+// After its link failed, a consumer in another domain is recreated from
+// its acknowledgement floor even with nothing unacknowledged: pull
+// requests of the run given up on, held by the link, would otherwise take
+// later messages for nobody.
+func TestPlanConsumerAfterTheLinkFailed(t *testing.T) {
+	want := jetstream.ConsumerConfig{Durable: "ent_sub_dom1", AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: ReportSubject("dom1")}
+	st := &jetstream.StreamInfo{State: jetstream.StreamState{FirstSeq: 1, LastSeq: 50}}
+	have := &jetstream.ConsumerInfo{Config: want}
+	have.Delivered.Stream, have.AckFloor.Stream = 40, 40
+	p := planConsumer(want, st, have, true, true, nil)
+	if p.Action != consumerRecreate || p.Config.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || p.Config.OptStartSeq != 41 {
+		t.Fatalf("plan %v %v from %d (%s), want recreate from 41", p.Action, p.Config.DeliverPolicy, p.Config.OptStartSeq, p.Why)
+	}
+	if p := planConsumer(want, st, have, true, false, nil); p.Action != consumerReuse {
+		t.Fatalf("at a start, plan %v (%s), want reuse", p.Action, p.Why)
 	}
 }
 

@@ -13,9 +13,11 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
-	hole  bool
+	mu   sync.Mutex
+	cut  bool
+	hole bool
+	// stall, while not nil, holds every byte until it is closed.
+	stall chan struct{}
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
@@ -56,11 +58,34 @@ func (p *Proxy) Blackhole() {
 	p.mu.Unlock()
 }
 
-// Restore accepts connections and forwards bytes again.
+// Stall holds every byte from now on, keeping the connections open, and
+// delivers them in order at Restore: a link whose cable is pulled and put
+// back, under connections that outlive it (TCP retransmits).
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	if p.stall == nil {
+		p.stall = make(chan struct{})
+	}
+	p.mu.Unlock()
+}
+
+// Restore accepts connections and forwards bytes again, the held ones
+// first.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	p.cut, p.hole = false, false
+	if p.stall != nil {
+		close(p.stall)
+		p.stall = nil
+	}
 	p.mu.Unlock()
+}
+
+// held is the channel to wait on before forwarding (nil: forward now).
+func (p *Proxy) held() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stall
 }
 
 func (p *Proxy) dropping() bool {
@@ -71,6 +96,7 @@ func (p *Proxy) dropping() bool {
 
 func (p *Proxy) close() {
 	p.ln.Close()
+	p.Restore()
 	p.Cut()
 	p.wg.Wait()
 }
@@ -103,6 +129,9 @@ func (p *Proxy) accept() {
 			buf := make([]byte, 32<<10)
 			for {
 				n, err := src.Read(buf)
+				if h := p.held(); h != nil && n > 0 {
+					<-h
+				}
 				if n > 0 && !p.dropping() {
 					if _, werr := dst.Write(buf[:n]); werr != nil {
 						break
