@@ -57,6 +57,13 @@ func TestJetStreamProblemKinds(t *testing.T) {
 // connection that did not make the streams is told at once that one is
 // missing.
 func TestConsumeAcrossJetStreamRestart(t *testing.T) {
+	if testutil.Race {
+		// nats-server (v2.15.2) rewrites its JetStream API exports while
+		// re-enabling JetStream without the lock its API dispatch reads
+		// them under: the race detector flags the library, not this
+		// code. make test runs this test again without it (NORACE_TESTS).
+		t.Skip("JetStream re-enabled under API requests races inside nats-server; run without -race")
+	}
 	s := startServer(t, ServerOptions{})
 	c := connect(t, ClientOptions{Embedded: s, Name: "test", Logger: testutil.Quiet()})
 	ctx := context.Background()
