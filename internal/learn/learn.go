@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // SeqLen is the number of consecutive count vectors in a sample (seed 001:
@@ -36,6 +37,9 @@ type Sample struct {
 	// Group names where the sample came from (its host), for splits that
 	// keep groups apart; models never read it.
 	Group string
+	// Start is when the sample's first interval began, for splits by time;
+	// models never read it.
+	Start time.Time
 }
 
 // Data is what a model learns from or is tested on.
