@@ -158,3 +158,25 @@ func (r *Registry) Build(ctx context.Context, spec config.PluginSpec, deps Deps)
 }
 
 var _ config.Kinds = (*Registry)(nil)
+
+// VectorHandler is implemented by an engine that analyses system call
+// count vectors (event.CountVector, stream VIGIL_CV) besides events. A
+// monitor consumes the count vectors of its bus only when one of its
+// engines implements it; the others never see them.
+//
+// The monitor calls HandleVectors from the same goroutine as Handle and
+// Tick, never concurrently with them. The vectors passed are the
+// engine's to keep; each is valid (event.CountVector.Validate). Vectors
+// of one process arrive in the order they were published, which is time
+// order; the monitor drops the vectors it recognises as delivered again
+// (by host, pid and start) within its window, but after a restart a
+// vector handled before and not yet acknowledged may come again, so an
+// engine that must not count one twice ignores a vector that does not
+// start after the last it took for that process. A vector counts as
+// analysed once HandleVectors returns: the monitor acknowledges it on the
+// bus then, so a monitor stopped in order neither loses nor repeats one.
+// Emit may be called during HandleVectors, never after it returns. An
+// error is logged and counted; the monitor goes on with the next vectors.
+type VectorHandler interface {
+	HandleVectors(ctx context.Context, vs []*event.CountVector, emit Emit) error
+}

@@ -72,9 +72,12 @@ type Monitor struct {
 	unit     *resolver.Unit
 	runners  []*runner
 	met      *metrics
-	dedup    *dedup
-	acks     *acker
-	bad      *badLog
+	// vec consumes count vectors for the engines that take them
+	// (vectors.go); nil when none does.
+	vec   *vectorState
+	dedup *dedup
+	acks  *acker
+	bad   *badLog
 	// misrouted logs observations about another host than their
 	// subject's (stampPublisher).
 	misrouted *badLog
@@ -115,6 +118,10 @@ type item struct {
 	ev  *event.Event
 	msg *bus.Msg
 	src *source
+	// vector: a count-vector message, cv its vector when it is a valid
+	// one (vectors.go).
+	vector bool
+	cv     *event.CountVector
 }
 
 // source is one consumed stream, with its filter and its counters
@@ -241,6 +248,7 @@ func New(ctx context.Context, o Options) (*Monitor, error) {
 		return nil, err
 	}
 	m.runners = runners
+	m.initVectors()
 	return m, nil
 }
 
@@ -293,6 +301,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	posCtx, stopPositions := context.WithCancel(context.WithoutCancel(ctx))
 	posDone := make(chan struct{})
 	go func() { defer close(posDone); m.positionLoop(posCtx) }()
+	vecAckDone := make(chan struct{})
+	go func() { defer close(vecAckDone); m.vectorAckLoop(posCtx) }()
 
 	unitCtx, stopUnit := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopUnit()
@@ -308,7 +318,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		m.stopProbes = m.startProbes()
 		m.stopFlood = m.startFloodSummaries(m.floods)
 		close(m.ready)
-		m.log.Info("monitor running", "sources", len(m.cfg.Sources), "subscriptions", len(m.cfg.Subscriptions), "engines", len(m.runners))
+		m.log.Info("monitor running", "sources", len(m.cfg.Sources), "subscriptions", len(m.cfg.Subscriptions), "engines", len(m.runners), "count_vectors", m.vec != nil)
 		<-ctx.Done()
 	}
 
@@ -341,6 +351,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 		close(r.ch)
 	}
 	wg.Wait()
+	// Every vector received has been handled: acknowledged now.
+	m.flushVectorAcks()
 	// The engines are done: the decision unit stops (reports it had not
 	// decided on yet are stored, not acted on) and its methods close.
 	stopUnit()
@@ -355,6 +367,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	stopPositions()
 	<-posDone
+	<-vecAckDone
 	m.savePositions(drainCtx)
 	for _, r := range m.runners {
 		if cerr := r.eng.Close(drainCtx); cerr != nil {
@@ -418,7 +431,7 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 		}
 		m.subs = append(m.subs, sub)
 	}
-	return nil
+	return m.subscribeVectors(ctx)
 }
 
 // receive decodes one message of a source (called on the bus's goroutine
@@ -595,6 +608,10 @@ func (m *Monitor) loop() {
 }
 
 func (m *Monitor) handle(ctx context.Context, it item) {
+	if it.vector {
+		m.handleVector(it)
+		return
+	}
 	done := m.acks.doneFunc(it.src, it.msg)
 	if it.ev == nil || m.dedup.seen(it.ev.ID) {
 		if it.ev != nil {

@@ -15,10 +15,14 @@ import (
 	"github.com/vigil-ids/vigil/internal/resolver"
 )
 
-// work is one thing for an engine to do: an event, or a tick.
+// work is one thing for an engine to do: an event, count vectors, or a
+// tick. done, when set, is called once it is done (count vectors: then
+// acknowledged); a work with done and nothing else only marks its place.
 type work struct {
 	ev   *event.Event
+	vecs []*event.CountVector
 	tick time.Time
+	done func()
 }
 
 // runner runs one engine on its own goroutine, fed through a channel, so a
@@ -26,6 +30,8 @@ type work struct {
 type runner struct {
 	name string
 	eng  engine.Engine
+	// vec is eng as a handler of count vectors, nil when it is not one.
+	vec  engine.VectorHandler
 	ch   chan work
 	emit engine.Emit
 	met  *metrics
@@ -131,10 +137,16 @@ func (r *runner) do(ctx context.Context, w work) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var err error
-	if w.ev != nil {
+	switch {
+	case w.ev != nil:
 		err = r.eng.Handle(ctx, w.ev, r.emit)
-	} else {
+	case w.vecs != nil:
+		err = r.vec.HandleVectors(ctx, w.vecs, r.emit)
+	case w.done == nil:
 		err = r.eng.Tick(ctx, w.tick, r.emit)
+	}
+	if w.done != nil {
+		w.done()
 	}
 	if err != nil {
 		r.met.engineErrors.WithLabelValues(r.name).Inc()
