@@ -22,8 +22,8 @@ func checkCmd(e *env) *cobra.Command {
 		Long:  help("check"),
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if kind != node.KindAuto && kind != node.KindConfig && kind != node.KindRules && kind != node.KindModel {
-				return fail(fmt.Errorf("--kind %q: want auto, config, rules or model", kind))
+			if kind != node.KindAuto && kind != node.KindConfig && kind != node.KindRules && kind != node.KindModel && kind != node.KindClassifier {
+				return fail(fmt.Errorf("--kind %q: want auto, config, rules, model or classifier", kind))
 			}
 			files, err := checkFiles(args)
 			if err != nil {
@@ -82,7 +82,7 @@ func checkCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&kind, "kind", "auto", "what the files are: auto, config (resource objects), rules (signature rules) or model (process models)")
+	cmd.Flags().StringVar(&kind, "kind", "auto", "what the files are: auto, config (resource objects), rules (signature rules), model (process models) or classifier (process classifier model files)")
 	return cmd
 }
 

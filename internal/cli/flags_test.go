@@ -230,7 +230,7 @@ func TestVerbUsageErrors(t *testing.T) {
 		{[]string{"ingest", "suricata", "--eve", "a", "--fast", "b"}, "--eve and --fast: give one input"},
 		{[]string{"ingest", "snort"}, "no input: give --fast or --json"},
 		{[]string{"ingest", "suricata", "--eve", "-", "--follow"}, "--follow follows a file"},
-		{[]string{"check", "--kind", "yaml", "x"}, `--kind "yaml": want auto, config, rules or model`},
+		{[]string{"check", "--kind", "yaml", "x"}, `--kind "yaml": want auto, config, rules, model or classifier`},
 		{[]string{"record"}, "--syscalls"},
 		{[]string{"record", "--syscalls"}, "--out FILE is required"},
 		{[]string{"record", "--syscalls", "--out", "x", "--duration", "0s"}, "--duration must be positive"},

@@ -5,10 +5,12 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/engine/classify"
 	"github.com/vigil-ids/vigil/internal/engine/population"
 	"github.com/vigil-ids/vigil/internal/engine/profile"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/engine/track"
+	"github.com/vigil-ids/vigil/internal/learn"
 	"github.com/vigil-ids/vigil/internal/resolver"
 	"github.com/vigil-ids/vigil/internal/resolver/action"
 	"github.com/vigil-ids/vigil/internal/resolver/effect"
@@ -29,7 +31,7 @@ var ResponseKinds = []func(*action.Registry) error{resolver.Register, notify.Reg
 // response methods (config.Registries.Responses is an *action.Registry).
 func Registries() (config.Registries, *engine.Registry) {
 	engines := engine.NewRegistry()
-	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory(), population.Factory()} {
+	for _, f := range []engine.Factory{signature.Factory(), track.Factory(), profile.Factory(), population.Factory(), classify.Factory()} {
 		if err := engines.Register(f); err != nil {
 			panic(err) // a kind registered twice is a programming error
 		}
@@ -54,6 +56,9 @@ const (
 	KindConfig = "config"
 	KindRules  = "rules"
 	KindModel  = "model"
+	// KindClassifier is a process classifier's model file (vigil train
+	// classifier).
+	KindClassifier = "classifier"
 )
 
 // CheckFile loads the file path as kind (KindAuto: as config.FileKind
@@ -76,11 +81,17 @@ func CheckFileObject(path, kind string) (string, []string, *config.ResourceObjec
 		if data, err := config.ReadFile(path); err == nil {
 			kind = config.FileKind(data)
 		}
-	case KindConfig, KindRules, KindModel:
+	case KindConfig, KindRules, KindModel, KindClassifier:
 	default:
-		return "", nil, nil, fmt.Errorf("unknown kind %q: want auto, config, rules or model", kind)
+		return "", nil, nil, fmt.Errorf("unknown kind %q: want auto, config, rules, model or classifier", kind)
 	}
 	switch kind {
+	case KindClassifier:
+		f, err := learn.LoadFile(path)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		return fmt.Sprintf("a %s process classifier of %d classes over %s", f.Kind, len(f.Classes), plural(len(f.Features)+1, "feature")), nil, nil, nil
 	case KindModel:
 		ms, err := track.LoadModels([]string{path})
 		return plural(len(ms), "model"), nil, nil, err
