@@ -47,15 +47,15 @@ type Options struct {
 
 // Stats are an engine's counters.
 type Stats struct {
-	Vectors    uint64 // vectors taken
-	Ignored    uint64 // vectors not after their process's last (repeated, out of order)
-	Sequences  uint64 // sequences classified
-	Processes  int    // processes followed now
-	Evicted    uint64 // processes forgotten because of max_processes
-	Expired    uint64 // processes forgotten because they went quiet
-	Reports    uint64 // reports made
-	HeldBack   uint64 // reports held back by suppression
-	Restarted  uint64 // sequences broken by a gap or a new program under the pid
+	Vectors   uint64 // vectors taken
+	Ignored   uint64 // vectors not after their process's last (repeated, out of order)
+	Sequences uint64 // sequences classified
+	Processes int    // processes followed now
+	Evicted   uint64 // processes forgotten because of max_processes
+	Expired   uint64 // processes forgotten because they went quiet
+	Reports   uint64 // reports made
+	HeldBack  uint64 // reports held back by suppression
+	Restarted uint64 // sequences broken by a gap or a new program under the pid
 }
 
 // Engine classifies processes' count-vector sequences. Its methods are
