@@ -17,7 +17,7 @@ func evalCmd(e *env) *cobra.Command {
 		Short: "Measure a detector on a public dataset, beside a baseline in the same run",
 		Long:  help("eval"),
 	}
-	cmd.AddCommand(evalNABCmd(e), evalKDDCmd(e), evalCapturesCmd(e), evalLIDDSCmd(e))
+	cmd.AddCommand(evalNABCmd(e), evalKDDCmd(e), evalCapturesCmd(e), evalLIDDSCmd(e), evalCountVecCmd(e))
 	return cmd
 }
 

@@ -91,7 +91,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(
-		versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e), evalCmd(e), profilesCmd(e), recordCmd(e), respondCmd(e), pkiCmd(e), enrollCmd(e), usersCmd(e), installCmd(e),
+		versionCmd(e), upCmd(e), agentCmd(e), netsensorCmd(e), monitorCmd(e), replayCmd(e), checkCmd(e), ingestCmd(e), benchCmd(e), labCmd(e), evalCmd(e), trainCmd(e), profilesCmd(e), recordCmd(e), respondCmd(e), pkiCmd(e), enrollCmd(e), usersCmd(e), installCmd(e),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -43,6 +43,20 @@ type Options struct {
 	Expire       time.Duration
 	Top          int
 	Logger       *slog.Logger
+	// OnSequence, when set, is told every classification (evaluations).
+	OnSequence func(Sequence)
+}
+
+// Sequence is one classification of a process's sequence.
+type Sequence struct {
+	Host     string
+	PID      int32
+	Process  string
+	End      time.Time // the end of the sequence's last interval
+	Prob     []float64 // per class of the model file
+	Top      int       // the most probable class
+	Known    bool      // the process's name is a class
+	Scenario string    // what it shows ("": nothing), before suppression
 }
 
 // Stats are an engine's counters.
@@ -164,6 +178,15 @@ func (e *Engine) Observe(v *event.CountVector, emit engine.Emit) {
 			p.lastReport, p.held = [len(scenarios)]time.Time{}, [len(scenarios)]uint64{}
 			p.name, p.exe = v.Process, v.Exe
 		} else if p.n > 0 {
+			if v.Start.Sub(p.last) < e.interval/2 {
+				// Part of the latest interval (learn.Build adds it).
+				e.st.Vectors++
+				last := p.ring[(p.head+p.n-1)%e.seqLen]
+				for i, q := range learn.Dense(v, e.f.Features) {
+					last[i] += q
+				}
+				return
+			}
 			e.fillGap(p, v.Start)
 		}
 	} else {
@@ -283,10 +306,17 @@ func (e *Engine) classify(p *proc, v *event.CountVector, emit engine.Emit) {
 	case !math.IsNaN(e.novelty[presented]) && prob[presented] < e.novelty[presented]:
 		scenario = 0
 	}
+	at := v.Start.Add(v.Interval)
+	if e.o.OnSequence != nil {
+		sq := Sequence{Host: p.key.host, PID: p.key.pid, Process: p.name, End: at, Prob: prob, Top: top, Known: known}
+		if scenario >= 0 {
+			sq.Scenario = scenarios[scenario]
+		}
+		e.o.OnSequence(sq)
+	}
 	if scenario < 0 {
 		return
 	}
-	at := v.Start.Add(v.Interval)
 	if last := p.lastReport[scenario]; !last.IsZero() && at.Sub(last) < e.o.Suppress {
 		p.held[scenario]++
 		e.st.HeldBack++

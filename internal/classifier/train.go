@@ -1,0 +1,309 @@
+// Package classifier holds the process classifier's protocols on top of
+// internal/learn (seed 001 section 5): training a model from recordings
+// of count vectors into a model file, with per-class novelty thresholds
+// set from held-out confidences, and the progress a trainer shows.
+// `vigil train classifier` runs Train; `vigil eval countvec` (internal/eval)
+// uses the same steps to compare model kinds.
+package classifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/learn"
+	_ "github.com/vigil-ids/vigil/internal/learn/kinds" // every model kind
+)
+
+// Defaults of TrainOptions.
+const (
+	DefaultKind            = "lstm"
+	DefaultMaxClasses      = 28 // seed 001 kept the 28 most represented processes
+	DefaultNoveltyQuantile = 0.01
+	DefaultTrainFraction   = 0.8
+)
+
+// TrainOptions configure Train.
+type TrainOptions struct {
+	// Data is a recordings directory or file (learn.ReadRecordings).
+	Data string
+	// Kind is the model kind (learn.Kinds; default DefaultKind).
+	Kind   string
+	Epochs int   // 0: the kind's default
+	Seed   int64 // every random choice derives from it
+	// MaxClasses keeps the most represented classes (default
+	// DefaultMaxClasses; non-grata classes count among them).
+	MaxClasses int
+	// MaxFeatures bounds the system calls counted one by one, the most
+	// frequent (0: every call seen).
+	MaxFeatures int
+	// NoveltyQuantile is the quantile of held-out true-class confidences
+	// a class's novelty threshold is set at (default
+	// DefaultNoveltyQuantile).
+	NoveltyQuantile float64
+	// TrainFraction of each class's time span trains, the rest tests
+	// (default DefaultTrainFraction).
+	TrainFraction float64
+	Workers       int // default GOMAXPROCS
+	// Progress, when set, receives a line per progress report.
+	Progress io.Writer
+	// Now stamps the model file (default time.Now).
+	Now func() time.Time
+}
+
+// TrainResult is what Train made and measured.
+type TrainResult struct {
+	File          *learn.File
+	Train, Test   int // samples
+	Scores        learn.Scores
+	TrainDuration time.Duration
+}
+
+func (o *TrainOptions) fill() error {
+	if o.Data == "" {
+		return errors.New("no recordings (--data)")
+	}
+	if o.Kind == "" {
+		o.Kind = DefaultKind
+	}
+	if _, ok := learn.Lookup(o.Kind); !ok {
+		return fmt.Errorf("unknown model kind %q: want one of %s", o.Kind, strings.Join(learn.Kinds(), ", "))
+	}
+	if o.MaxClasses == 0 {
+		o.MaxClasses = DefaultMaxClasses
+	}
+	if o.NoveltyQuantile == 0 {
+		o.NoveltyQuantile = DefaultNoveltyQuantile
+	}
+	if o.TrainFraction == 0 {
+		o.TrainFraction = DefaultTrainFraction
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	switch {
+	case o.MaxClasses < 2:
+		return fmt.Errorf("max classes %d: at least 2", o.MaxClasses)
+	case !(o.NoveltyQuantile > 0 && o.NoveltyQuantile < 1):
+		return fmt.Errorf("novelty quantile %v: between 0 and 1", o.NoveltyQuantile)
+	case !(o.TrainFraction > 0 && o.TrainFraction < 1):
+		return fmt.Errorf("train fraction %v: between 0 and 1", o.TrainFraction)
+	case o.Epochs < 0 || o.MaxFeatures < 0:
+		return errors.New("epochs and max features must not be negative")
+	}
+	return nil
+}
+
+// Prepared is data ready to learn from: the samples split by time, the
+// features and interval they were built with.
+type Prepared struct {
+	Recordings  []learn.Recording
+	Features    []uint16
+	Interval    time.Duration
+	All         *learn.Data
+	Train, Test *learn.Data
+}
+
+// Prepare reads the recordings, selects the features and builds the
+// samples of the most represented classes.
+func Prepare(data string, maxClasses, maxFeatures int) (*Prepared, error) {
+	recs, err := learn.ReadRecordings(data)
+	if err != nil {
+		return nil, err
+	}
+	return PrepareRecordings(recs, maxClasses, maxFeatures)
+}
+
+// PrepareRecordings is Prepare on recordings already read.
+func PrepareRecordings(recs []learn.Recording, maxClasses, maxFeatures int) (*Prepared, error) {
+	iv := IntervalOf(recs)
+	if iv == 0 {
+		return nil, errors.New("the recordings hold no count vectors")
+	}
+	fs := learn.SelectFeatures(recs, maxFeatures)
+	d, err := learn.Build(recs, learn.BuildOptions{Features: fs, MaxClasses: maxClasses, Interval: iv})
+	if err != nil {
+		return nil, err
+	}
+	if len(d.Classes) < 2 {
+		return nil, fmt.Errorf("%d classes with enough samples: at least 2 are needed", len(d.Classes))
+	}
+	return &Prepared{Recordings: recs, Features: fs, Interval: iv, All: d}, nil
+}
+
+// IntervalOf is the interval of the first vector of recs (0: none).
+func IntervalOf(recs []learn.Recording) time.Duration {
+	for _, r := range recs {
+		if len(r.Vectors) > 0 {
+			return r.Vectors[0].Interval
+		}
+	}
+	return 0
+}
+
+// Train reads the recordings, trains a model on the first part of each
+// class's time, evaluates it on the rest, sets the novelty thresholds
+// from the held-out confidences and returns the model file (not yet
+// written: learn.SaveFile).
+func Train(ctx context.Context, o TrainOptions) (*TrainResult, error) {
+	if err := o.fill(); err != nil {
+		return nil, err
+	}
+	p, err := Prepare(o.Data, o.MaxClasses, o.MaxFeatures)
+	if err != nil {
+		return nil, err
+	}
+	p.Train, p.Test = learn.SplitByTime(p.All, o.TrainFraction)
+	if len(p.Train.Samples) == 0 || len(p.Test.Samples) == 0 {
+		return nil, fmt.Errorf("the split left %d samples to train and %d to test: record for longer", len(p.Train.Samples), len(p.Test.Samples))
+	}
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "%d classes, %d features, %d samples to train, %d to test (split by time %.0f/%.0f)\n",
+			len(p.All.Classes), len(p.Features)+1, len(p.Train.Samples), len(p.Test.Samples), 100*o.TrainFraction, 100*(1-o.TrainFraction))
+	}
+	kind, _ := learn.Lookup(o.Kind)
+	start := time.Now()
+	m, err := kind.Train(ctx, p.Train, learn.Options{Seed: o.Seed, Epochs: o.Epochs, Workers: o.Workers, Progress: ProgressPrinter(o.Progress)})
+	if err != nil {
+		return nil, fmt.Errorf("training %s: %w", o.Kind, err)
+	}
+	took := time.Since(start)
+	scores := learn.Evaluate(m, p.Test, o.Workers)
+	f := &learn.File{Kind: o.Kind, Classes: p.All.Classes, Features: p.Features, SeqLen: learn.SeqLen, Interval: p.Interval,
+		Novelty: NoveltyThresholds(m, p.Test, o.NoveltyQuantile, o.Workers), NoveltyQuantile: o.NoveltyQuantile,
+		Trained: learn.TrainInfo{At: o.Now().UTC(), Samples: len(p.Train.Samples), Epochs: o.Epochs, Seed: o.Seed, Groups: groupsOf(p.Train),
+			Options: fmt.Sprintf("max_classes=%d max_features=%d train_fraction=%g", o.MaxClasses, o.MaxFeatures, o.TrainFraction)},
+		Model: m}
+	return &TrainResult{File: f, Train: len(p.Train.Samples), Test: len(p.Test.Samples), Scores: scores, TrainDuration: took}, nil
+}
+
+func groupsOf(d *learn.Data) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range d.Samples {
+		if !seen[s.Group] {
+			seen[s.Group] = true
+			out = append(out, s.Group)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NoveltyThresholds sets each class's novelty threshold at quantile q of
+// the probabilities m gives the true class of d's samples of that class
+// (held out): a sequence of a process presenting the class's name whose
+// probability is lower than all but a q share of its known behaviour is
+// novel. Non-grata classes ("nongrata:" names) and classes without
+// samples in d get none.
+func NoveltyThresholds(m learn.Model, d *learn.Data, q float64, workers int) map[string]float64 {
+	conf := make([][]float64, len(d.Classes))
+	var mu sync.Mutex
+	parallel(len(d.Samples), workers, func(i int) {
+		s := &d.Samples[i]
+		p := m.Predict(s.X)
+		if s.Y < len(p) {
+			mu.Lock()
+			conf[s.Y] = append(conf[s.Y], p[s.Y])
+			mu.Unlock()
+		}
+	})
+	out := map[string]float64{}
+	for k, c := range d.Classes {
+		if strings.HasPrefix(c, "nongrata:") || len(conf[k]) == 0 {
+			continue
+		}
+		out[c] = Quantile(conf[k], q)
+	}
+	return out
+}
+
+// Quantile returns the q-quantile of xs (linear between order
+// statistics); xs is sorted in place.
+func Quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(xs)
+	pos := q * float64(len(xs)-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, len(xs)-1)
+	return xs[lo] + (xs[hi]-xs[lo])*(pos-float64(lo))
+}
+
+// parallel runs fn(0..n-1) on workers goroutines.
+func parallel(n, workers int, fn func(i int)) {
+	if workers < 1 {
+		workers = 1
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+}
+
+// ProgressPrinter returns a learn.Options.Progress that writes to w at
+// most a line a second, and one at the end of each epoch: the kind, the
+// epoch, the loss so far and the samples (or trees) per second. Nil w:
+// nil.
+func ProgressPrinter(w io.Writer) func(learn.Progress) {
+	if w == nil {
+		return nil
+	}
+	var (
+		epoch     = -1
+		epochAt   time.Time
+		lastPrint time.Time
+	)
+	return func(p learn.Progress) {
+		now := time.Now()
+		if p.Epoch != epoch {
+			epoch, epochAt = p.Epoch, now
+		}
+		end := p.Total > 0 && p.Done >= p.Total
+		if !end && now.Sub(lastPrint) < time.Second {
+			return
+		}
+		lastPrint = now
+		rate := 0.0
+		if el := now.Sub(epochAt).Seconds(); el > 0 {
+			rate = float64(p.Done) / el
+		}
+		fmt.Fprintf(w, "%s epoch %d/%d  %d/%d  loss %.4f  %.0f samples/s\n", p.Kind, p.Epoch, p.Epochs, p.Done, p.Total, p.Loss, rate)
+	}
+}
+
+// WriteScores writes macro precision and recall, then each class's.
+func WriteScores(w io.Writer, s learn.Scores) error {
+	fmt.Fprintf(w, "held-out: accuracy %.3f, macro precision %.3f, macro recall %.3f\n", s.Accuracy, s.MacroPrecision, s.MacroRecall)
+	fmt.Fprintf(w, "  %-28s %9s %9s %8s\n", "class", "precision", "recall", "samples")
+	for _, c := range s.PerClass {
+		if _, err := fmt.Fprintf(w, "  %-28q %9.3f %9.3f %8d\n", c.Class, c.Precision, c.Recall, c.Support); err != nil {
+			return err
+		}
+	}
+	return nil
+}
