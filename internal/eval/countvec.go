@@ -17,7 +17,7 @@ import (
 // (production, trained on some servers and tested on others); macro
 // precision and recall, mean (standard deviation) over 10 runs.
 type PaperFigure struct {
-	Row                            string
+	Row                           string
 	Precision, Recall, PStd, RStd float64
 }
 

@@ -2,6 +2,8 @@ package node
 
 import (
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
@@ -78,7 +80,9 @@ func CheckFileObject(path, kind string) (string, []string, *config.ResourceObjec
 	switch kind {
 	case KindAuto:
 		kind = KindConfig
-		if data, err := config.ReadFile(path); err == nil {
+		if isClassifierFile(path) {
+			kind = KindClassifier
+		} else if data, err := config.ReadFile(path); err == nil {
 			kind = config.FileKind(data)
 		}
 	case KindConfig, KindRules, KindModel, KindClassifier:
@@ -110,6 +114,21 @@ func CheckFileObject(path, kind string) (string, []string, *config.ResourceObjec
 	regs, _ := Registries()
 	ro, err := config.LoadFile(path, regs)
 	return "", nil, ro, err
+}
+
+// isClassifierFile reports whether path starts as a process classifier's
+// model file does.
+func isClassifierFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, len(learn.FileMagic)+1)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return false
+	}
+	return string(head) == learn.FileMagic+" "
 }
 
 func plural(n int, word string) string {

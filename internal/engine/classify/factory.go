@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/learn"
+	_ "github.com/vigil-ids/vigil/internal/learn/kinds" // the model kinds a model file may name
 )
 
 var (
