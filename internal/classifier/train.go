@@ -125,8 +125,11 @@ func Prepare(data string, maxClasses, maxFeatures int) (*Prepared, error) {
 	return PrepareRecordings(recs, maxClasses, maxFeatures)
 }
 
-// PrepareRecordings is Prepare on recordings already read.
+// PrepareRecordings is Prepare on recordings already read. The vectors'
+// intervals are rounded to IntervalPrecision first: an agent measures
+// each interval, a little off the nominal length.
 func PrepareRecordings(recs []learn.Recording, maxClasses, maxFeatures int) (*Prepared, error) {
+	RoundIntervals(recs)
 	iv := IntervalOf(recs)
 	if iv == 0 {
 		return nil, errors.New("the recordings hold no count vectors")
@@ -140,6 +143,20 @@ func PrepareRecordings(recs []learn.Recording, maxClasses, maxFeatures int) (*Pr
 		return nil, fmt.Errorf("%d classes with enough samples: at least 2 are needed", len(d.Classes))
 	}
 	return &Prepared{Recordings: recs, Features: fs, Interval: iv, All: d}, nil
+}
+
+// IntervalPrecision is what recorded intervals are rounded to.
+const IntervalPrecision = 100 * time.Millisecond
+
+// RoundIntervals rounds every vector's interval to IntervalPrecision (at
+// least IntervalPrecision).
+func RoundIntervals(recs []learn.Recording) {
+	for i := range recs {
+		for j := range recs[i].Vectors {
+			v := &recs[i].Vectors[j]
+			v.Interval = max(v.Interval.Round(IntervalPrecision), IntervalPrecision)
+		}
+	}
 }
 
 // IntervalOf is the interval of the first vector of recs (0: none).

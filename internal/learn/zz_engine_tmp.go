@@ -54,3 +54,4 @@ type File struct {
 }
 
 func LoadFile(path string) (*File, error) { return nil, errors.New("model files: not yet") }
+const FileMagic = "vigil-model"

@@ -61,15 +61,16 @@ type Sequence struct {
 
 // Stats are an engine's counters.
 type Stats struct {
-	Vectors   uint64 // vectors taken
-	Ignored   uint64 // vectors not after their process's last (repeated, out of order)
-	Sequences uint64 // sequences classified
-	Processes int    // processes followed now
-	Evicted   uint64 // processes forgotten because of max_processes
-	Expired   uint64 // processes forgotten because they went quiet
-	Reports   uint64 // reports made
-	HeldBack  uint64 // reports held back by suppression
-	Restarted uint64 // sequences broken by a gap or a new program under the pid
+	Vectors    uint64 // vectors taken
+	Ignored    uint64 // vectors not after their process's last (repeated, out of order)
+	Mismatched uint64 // vectors of another interval than the model's, ignored
+	Sequences  uint64 // sequences classified
+	Processes  int    // processes followed now
+	Evicted    uint64 // processes forgotten because of max_processes
+	Expired    uint64 // processes forgotten because they went quiet
+	Reports    uint64 // reports made
+	HeldBack   uint64 // reports held back by suppression
+	Restarted  uint64 // sequences broken by a gap or a new program under the pid
 }
 
 // Engine classifies processes' count-vector sequences. Its methods are
@@ -163,6 +164,15 @@ func (e *Engine) Stats() Stats {
 // Observe takes one count vector and emits what its process's sequence,
 // when one is due, shows.
 func (e *Engine) Observe(v *event.CountVector, emit engine.Emit) {
+	if d := v.Interval - e.interval; d > e.interval/4 || d < -e.interval/4 {
+		// The agent's intervals are measured, a little off the nominal
+		// length; a model of 1 s vectors says nothing of 5 s ones.
+		if e.st.Mismatched == 0 {
+			e.o.Logger.Warn("count vectors of another interval than the model's are ignored", "interval", v.Interval, "model_interval", e.interval, "host", v.Host)
+		}
+		e.st.Mismatched++
+		return
+	}
 	k := procKey{v.Host, v.PID}
 	var p *proc
 	if el, ok := e.procs[k]; ok {

@@ -42,6 +42,7 @@ func (c *collector) descs() []metricDesc {
 	return []metricDesc{
 		{d("vigil_classify_vectors_total", "Count vectors the process classifier took."), prometheus.CounterValue, func(s Stats) float64 { return float64(s.Vectors) }},
 		{d("vigil_classify_vectors_ignored_total", "Count vectors not after their process's latest (repeated or out of order), ignored."), prometheus.CounterValue, func(s Stats) float64 { return float64(s.Ignored) }},
+		{d("vigil_classify_vectors_mismatched_total", "Count vectors of another interval than the model's, ignored."), prometheus.CounterValue, func(s Stats) float64 { return float64(s.Mismatched) }},
 		{d("vigil_classify_sequences_total", "Sequences of count vectors classified."), prometheus.CounterValue, func(s Stats) float64 { return float64(s.Sequences) }},
 		{d("vigil_classify_processes", "Processes followed."), prometheus.GaugeValue, func(s Stats) float64 { return float64(s.Processes) }},
 		{d("vigil_classify_evicted_total", "Processes forgotten because max_processes were followed."), prometheus.CounterValue, func(s Stats) float64 { return float64(s.Evicted) }},
