@@ -196,6 +196,9 @@ func Train(ctx context.Context, o TrainOptions) (*TrainResult, error) {
 		return nil, fmt.Errorf("training %s: %w", o.Kind, err)
 	}
 	took := time.Since(start)
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "trained %s in %.1f s\n", o.Kind, took.Seconds())
+	}
 	scores := learn.Evaluate(m, p.Test, o.Workers)
 	f := &learn.File{Kind: o.Kind, Classes: p.All.Classes, Features: p.Features, SeqLen: learn.SeqLen, Interval: p.Interval,
 		Novelty: NoveltyThresholds(m, p.Test, o.NoveltyQuantile, o.Workers), NoveltyQuantile: o.NoveltyQuantile,
@@ -283,33 +286,37 @@ func parallel(n, workers int, fn func(i int)) {
 }
 
 // ProgressPrinter returns a learn.Options.Progress that writes to w at
-// most a line a second, and one at the end of each epoch: the kind, the
-// epoch, the loss so far and the samples (or trees) per second. Nil w:
-// nil.
+// most a line a second (and the last epoch's end): the kind, the epoch,
+// the loss so far and the samples (or trees) per second since the line
+// before. Nil w: nil.
 func ProgressPrinter(w io.Writer) func(learn.Progress) {
 	if w == nil {
 		return nil
 	}
 	var (
-		epoch     = -1
-		epochAt   time.Time
-		lastPrint time.Time
+		last      learn.Progress
+		lastAt    = time.Now()
+		done      int // samples since the last line
+		printedAt time.Time
 	)
 	return func(p learn.Progress) {
 		now := time.Now()
-		if p.Epoch != epoch {
-			epoch, epochAt = p.Epoch, now
+		if p.Epoch != last.Epoch {
+			done += p.Done + max(last.Total-last.Done, 0)
+		} else {
+			done += p.Done - last.Done
 		}
-		end := p.Total > 0 && p.Done >= p.Total
-		if !end && now.Sub(lastPrint) < time.Second {
+		last = p
+		final := p.Epoch == p.Epochs && p.Total > 0 && p.Done >= p.Total
+		if !final && now.Sub(printedAt) < time.Second {
 			return
 		}
-		lastPrint = now
 		rate := 0.0
-		if el := now.Sub(epochAt).Seconds(); el > 0 {
-			rate = float64(p.Done) / el
+		if el := now.Sub(lastAt).Seconds(); el > 0 {
+			rate = float64(done) / el
 		}
 		fmt.Fprintf(w, "%s epoch %d/%d  %d/%d  loss %.4f  %.0f samples/s\n", p.Kind, p.Epoch, p.Epochs, p.Done, p.Total, p.Loss, rate)
+		printedAt, lastAt, done = now, now, 0
 	}
 }
 

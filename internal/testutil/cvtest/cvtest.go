@@ -53,11 +53,28 @@ func Vector(rng *rand.Rand, host string, pid int32, name string, start time.Time
 	return v
 }
 
-// Vectors draws n consecutive one-second vectors of one process.
+// Vectors draws n consecutive one-second vectors of one process: each
+// mostly its behaviour b, mixed with up to 40% of another class's (a
+// process does other things now and then), so that a model is not always
+// sure.
 func Vectors(rng *rand.Rand, host string, pid int32, name string, t0 time.Time, n int, b Behaviour) []event.CountVector {
+	names := make([]string, 0, len(Behaviours))
+	for n := range Behaviours {
+		names = append(names, n)
+	}
+	slices.Sort(names)
 	out := make([]event.CountVector, n)
 	for i := range out {
-		out[i] = Vector(rng, host, pid, name, t0.Add(time.Duration(i)*time.Second), b, 200+800*rng.Float64())
+		other := Behaviours[names[rng.IntN(len(names))]]
+		w := 0.4 * rng.Float64()
+		mix := Behaviour{}
+		for nr, q := range b {
+			mix[nr] += (1 - w) * q
+		}
+		for nr, q := range other {
+			mix[nr] += w * q
+		}
+		out[i] = Vector(rng, host, pid, name, t0.Add(time.Duration(i)*time.Second), mix, 50+150*rng.Float64())
 	}
 	return out
 }
