@@ -12,7 +12,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/learn"
 )
 
-// Synthetic behaviours over four features (read, write, openat, close)
+// Synthetic behaviours over four features (read, write, close, openat)
 // and "other": what each class's vectors mostly call.
 var behaviours = map[string][]float64{
 	"nginx":          {0.45, 0.45, 0.04, 0.04, 0.02},
@@ -20,7 +20,7 @@ var behaviours = map[string][]float64{
 	"nongrata:miner": {0.02, 0.02, 0.01, 0.01, 0.94},
 }
 
-var testFeatures = []uint16{0, 1, 257, 3}
+var testFeatures = []uint16{0, 1, 3, 257}
 
 // otherNr is a system call outside the features, far beyond them.
 const otherNr = 450

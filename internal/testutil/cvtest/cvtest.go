@@ -54,7 +54,7 @@ func Vector(rng *rand.Rand, host string, pid int32, name string, start time.Time
 }
 
 // Vectors draws n consecutive one-second vectors of one process: each
-// mostly its behaviour b, mixed with up to 40% of another class's (a
+// mostly its behaviour b, mixed with up to 25% of another class's (a
 // process does other things now and then), so that a model is not always
 // sure.
 func Vectors(rng *rand.Rand, host string, pid int32, name string, t0 time.Time, n int, b Behaviour) []event.CountVector {
@@ -66,7 +66,7 @@ func Vectors(rng *rand.Rand, host string, pid int32, name string, t0 time.Time, 
 	out := make([]event.CountVector, n)
 	for i := range out {
 		other := Behaviours[names[rng.IntN(len(names))]]
-		w := 0.4 * rng.Float64()
+		w := 0.25 * rng.Float64()
 		mix := Behaviour{}
 		for nr, q := range b {
 			mix[nr] += (1 - w) * q
