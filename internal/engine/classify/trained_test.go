@@ -77,8 +77,8 @@ func TestTrainedModelScenarios(t *testing.T) {
 	if len(rec.reps) != 0 {
 		t.Fatalf("known programs behaving as themselves reported: %v", rec.scenarios())
 	}
-	run(3, "sshd", cvtest.Behaviours["nginx"])             // nc copied over sshd, say
-	run(4, "cron", cvtest.Behaviours["nongrata:miner"])    // a miner renamed cron
+	run(3, "sshd", cvtest.Behaviours["nginx"])              // nc copied over sshd, say
+	run(4, "cron", cvtest.Behaviours["nongrata:miner"])     // a miner renamed cron
 	run(5, "kthreadx", cvtest.Behaviours["nongrata:miner"]) // a miner under a name the model does not know
 	run(6, "kthreadx", cvtest.Behaviours["nginx"])          // unknown name, known behaviour: nothing
 	got := map[int64]string{}
