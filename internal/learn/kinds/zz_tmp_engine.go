@@ -1,2 +1,0 @@
-// Package kinds: temporary, deleted before merging.
-package kinds
