@@ -231,6 +231,9 @@ func LoadFile(path string) (*File, error) {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
 	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%q: load model: %d bytes, over the limit of %d: %w", path, st.Size(), MaxFileBytes, ErrTooLarge)
+	}
 	f, err := Load(fh)
 	if err != nil {
 		return nil, fmt.Errorf("%q: %w", path, err)
