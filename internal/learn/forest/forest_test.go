@@ -10,7 +10,7 @@ import (
 )
 
 func TestForestLearnsSeparableClasses(t *testing.T) {
-	learntest.CheckKind(t, Kind, learn.Options{Seed: 1}, 0.95)
+	learntest.CheckKind(t, Kind, learn.Options{Seed: 1}, 0.95, false)
 }
 
 func TestTreeSplitsWhereTheClassesPart(t *testing.T) {

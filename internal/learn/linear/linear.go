@@ -8,9 +8,11 @@
 package linear
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"gonum.org/v1/gonum/floats"
 	"math"
 
 	"github.com/vigil-ids/vigil/internal/learn"
@@ -18,15 +20,19 @@ import (
 
 func init() {
 	learn.Register(learn.Kind{
-		Name:   KindLogReg,
-		Doc:    "multinomial logistic regression over single vectors (L2, L-BFGS), majority vote",
-		Train:  trainLogReg,
+		Name: KindLogReg,
+		Doc:  "multinomial logistic regression over single vectors (L2, L-BFGS), majority vote",
+		Train: func(ctx context.Context, d *learn.Data, o learn.Options) (learn.Model, error) {
+			return TrainLogReg(ctx, d, o, Default)
+		},
 		Decode: func(b []byte, classes, dim int) (learn.Model, error) { return decode(KindLogReg, b, classes, dim) },
 	})
 	learn.Register(learn.Kind{
-		Name:   KindSVM,
-		Doc:    "linear SVM over single vectors (one-vs-rest, hinge loss, L2, Pegasos SGD), majority vote",
-		Train:  trainSVM,
+		Name: KindSVM,
+		Doc:  "linear SVM over single vectors (one-vs-rest, squared hinge loss, L2, L-BFGS), majority vote",
+		Train: func(ctx context.Context, d *learn.Data, o learn.Options) (learn.Model, error) {
+			return TrainSVM(ctx, d, o, Default)
+		},
 		Decode: func(b []byte, classes, dim int) (learn.Model, error) { return decode(KindSVM, b, classes, dim) },
 	})
 }
@@ -37,7 +43,7 @@ const (
 	KindSVM    = "svm"
 )
 
-// minScale bounds the standard deviation an entry is divided by, so that
+// minStd bounds the standard deviation an entry is divided by, so that
 // an entry (nearly) constant in training does not blow up at prediction.
 const minStd = 1e-3
 
@@ -81,13 +87,7 @@ func (m *model) classify(z []float64) int {
 	return best
 }
 
-func dot(a, b []float64) float64 {
-	s := 0.0
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
+func dot(a, b []float64) float64 { return floats.Dot(a, b) }
 
 // standardiser returns the mean and 1/std of each column of the n-row
 // matrix x.
