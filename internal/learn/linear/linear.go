@@ -1,6 +1,8 @@
 // Package linear holds the process classifier's linear baselines of seed
 // 001 section 5.1: multinomial logistic regression ("logreg") and a linear
-// support vector machine, one-vs-rest ("svm"). Both classify single count
+// support vector machine, one-vs-rest ("svm", with the squared hinge loss
+// of scikit-learn's LinearSVC). Both are trained with L-BFGS, an L2
+// penalty on the weights, deterministically. Both classify single count
 // vectors, each normalised by its sum and standardised (per entry, the
 // training vectors' mean and standard deviation), and name a sample by the
 // majority vote of its vectors: Predict returns each class's share of the
@@ -12,8 +14,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"gonum.org/v1/gonum/floats"
 	"math"
+
+	"gonum.org/v1/gonum/floats"
 
 	"github.com/vigil-ids/vigil/internal/learn"
 )
