@@ -255,16 +255,23 @@ const ClassLimit = 4096
 // maxNameLen bounds a class name (a process name, or nongrata: and one).
 const maxNameLen = 256
 
-func checkText(s string) error {
-	if len(s) > maxNameLen {
-		return fmt.Errorf("name of %d bytes, over the limit of %d", len(s), maxNameLen)
+// maxOptionsLen bounds a model file's training options text.
+const maxOptionsLen = 4096
+
+// checkText says what is wrong with a name: over maxNameLen bytes, not
+// UTF-8, or a control character in it.
+func checkText(s string) error { return checkTextLen(s, maxNameLen) }
+
+func checkTextLen(s string, limit int) error {
+	if len(s) > limit {
+		return fmt.Errorf("%d bytes, over the limit of %d", len(s), limit)
 	}
 	if !utf8.ValidString(s) {
-		return fmt.Errorf("name %q: invalid UTF-8", s)
+		return fmt.Errorf("%q: invalid UTF-8", s)
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return fmt.Errorf("name %q: control character %U", s, r)
+			return fmt.Errorf("%q: control character %U", s, r)
 		}
 	}
 	return nil

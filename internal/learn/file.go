@@ -136,6 +136,14 @@ func (f *File) check() error {
 	if f.Trained.Samples < 0 || f.Trained.Epochs < 0 {
 		return fmt.Errorf("trained: negative samples or epochs")
 	}
+	for i, g := range f.Trained.Groups {
+		if err := checkText(g); err != nil {
+			return fmt.Errorf("trained: group %d: %w", i, err)
+		}
+	}
+	if err := checkTextLen(f.Trained.Options, maxOptionsLen); err != nil {
+		return fmt.Errorf("trained: options: %w", err)
+	}
 	return nil
 }
 

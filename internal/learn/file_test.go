@@ -209,6 +209,8 @@ func TestSaveRefusesInconsistentFiles(t *testing.T) {
 		"features":     func(f *File) { f.Features = nil },
 		"novelty":      func(f *File) { f.Novelty["x"] = 0.1 },
 		"interval":     func(f *File) { f.Interval = 0 },
+		"group":        func(f *File) { f.Trained.Groups = []string{"h\x00"} },
+		"options":      func(f *File) { f.Trained.Options = "a\nb" },
 	} {
 		f := testFile()
 		edit(f)
