@@ -90,3 +90,15 @@ func FuzzDecode(f *testing.F) {
 		learntest.FuzzDecode(t, kind, b, int(classes), int(dim))
 	})
 }
+
+func TestTrainReportsEachTree(t *testing.T) {
+	d := learntest.Synthetic(3, 5, 10, 0.3, 2)
+	var got []learn.Progress
+	if _, err := Train(context.Background(), d, learn.Options{Workers: 2, Progress: func(p learn.Progress) { got = append(got, p) }},
+		Config{Trees: 7, MaxDepth: 8, MinLeaf: 2, Bins: 16}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 7 || got[6].Done != 7 || got[6].Total != 7 || got[0].Kind != Kind {
+		t.Fatalf("progress %+v, want one report per tree", got)
+	}
+}

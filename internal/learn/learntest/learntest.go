@@ -161,6 +161,13 @@ func CheckKind(t *testing.T, name string, o learn.Options, minAccuracy float64, 
 	if _, err := kind.Train(ctx, train, o); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Train with its context ended: %v", err)
 	}
+	// Ended while it trains: it stops with the context's error.
+	ctx, cancel = context.WithCancel(context.Background())
+	stopped := o
+	stopped.Progress = func(learn.Progress) { cancel() }
+	if _, err := kind.Train(ctx, train, stopped); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Train with its context ended after the first progress: %v", err)
+	}
 	if _, err := kind.Train(context.Background(), &learn.Data{Classes: []string{"a"}, Dim: 3}, o); err == nil {
 		t.Fatal("trained on no sample")
 	}
