@@ -95,7 +95,11 @@ func (m *model) Predict(x [][]float64) []float64 {
 	return learn.VoteShares(x, m.dim, m.k, func(v []float64) int {
 		clear(votes)
 		for _, t := range m.trees {
-			votes[t.classify(v)]++
+			c := t.classify(v)
+			votes[c]++
+			if 2*votes[c] > len(m.trees) { // a majority of all the trees: no other class can win
+				return c
+			}
 		}
 		best := 0
 		for c, n := range votes {
