@@ -39,30 +39,9 @@ func Argmax(p []float64) int {
 // Evaluate predicts every sample of d with m using workers goroutines
 // (0 = GOMAXPROCS) and scores the predicted classes (Argmax of Predict).
 func Evaluate(m Model, d *Data, workers int) Scores {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	k := len(d.Classes)
 	pred := make([]int, len(d.Samples))
-	var wg sync.WaitGroup
-	next := make(chan int, workers)
-	const chunk = 64
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for lo := range next {
-				for i := lo; i < min(lo+chunk, len(d.Samples)); i++ {
-					pred[i] = Argmax(m.Predict(d.Samples[i].X))
-				}
-			}
-		}()
-	}
-	for lo := 0; lo < len(d.Samples); lo += chunk {
-		next <- lo
-	}
-	close(next)
-	wg.Wait()
+	parallel(len(d.Samples), workers, func(i int) { pred[i] = Argmax(m.Predict(d.Samples[i].X)) })
 	return score(d, pred, k)
 }
 
@@ -111,4 +90,31 @@ func score(d *Data, pred []int, k int) Scores {
 		sc.MacroRecall /= float64(counted)
 	}
 	return sc
+}
+
+// parallel calls f for 0..n-1 on workers goroutines (0 = GOMAXPROCS), in
+// chunks, and returns when all are done.
+func parallel(n, workers int, f func(i int)) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	const chunk = 64
+	next := make(chan int, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lo := range next {
+				for i := lo; i < min(lo+chunk, n); i++ {
+					f(i)
+				}
+			}
+		}()
+	}
+	for lo := 0; lo < n; lo += chunk {
+		next <- lo
+	}
+	close(next)
+	wg.Wait()
 }

@@ -95,3 +95,27 @@ func TestArgmaxTakesTheLowestIndexOfATie(t *testing.T) {
 		t.Fatal("Argmax")
 	}
 }
+
+func TestNoveltyThresholdsAreQuantilesOfOwnClassConfidence(t *testing.T) {
+	// byFirst gives probability 1 to the class in the first count: class
+	// a's samples get confidence 1 four times in five, class b's always 0.
+	m := &fixedModel{p: make([]float64, 3), byFirst: true}
+	d := &Data{Classes: []string{"a", "b", "c"}, Dim: 2}
+	for i := range 10 {
+		first := 0.0
+		if i%5 == 4 {
+			first = 2
+		}
+		d.Samples = append(d.Samples, sample(0, "h", i, first), sample(1, "h", i, 0))
+	}
+	got := NoveltyThresholds(m, d, 0.1, 2)
+	if len(got) != 2 || got["a"] != 0 || got["b"] != 0 {
+		t.Fatalf("q 0.1: %v", got)
+	}
+	if got := NoveltyThresholds(m, d, 0.5, 1); got["a"] != 1 {
+		t.Fatalf("q 0.5: %v, want a's median confidence 1", got)
+	}
+	if _, ok := got["c"]; ok {
+		t.Fatal("a class without samples got a threshold")
+	}
+}
