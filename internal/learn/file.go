@@ -127,10 +127,10 @@ func (f *File) check() error {
 	}
 	for c, t := range f.Novelty {
 		if !known[c] {
-			return fmt.Errorf("novelty threshold for %q, which is not a class", c)
+			return fmt.Errorf("novelty threshold for %q, which is not a class", short(c))
 		}
 		if !(t >= 0 && t <= 1) {
-			return fmt.Errorf("novelty threshold %v for %q outside [0,1]", t, c)
+			return fmt.Errorf("novelty threshold %v for %q outside [0,1]", t, short(c))
 		}
 	}
 	if f.Trained.Samples < 0 || f.Trained.Epochs < 0 {
@@ -265,7 +265,7 @@ func decodeFile(b []byte) (*File, error) {
 	}
 	v, err := strconv.Atoi(string(ver))
 	if err != nil {
-		return nil, fmt.Errorf("load model: version %q is not a number: %w", ver, ErrNotModel)
+		return nil, fmt.Errorf("load model: version %q is not a number: %w", short(string(ver)), ErrNotModel)
 	}
 	if v != FileVersion {
 		return nil, fmt.Errorf("load model: version %d, this build reads version %d: %w", v, FileVersion, ErrVersion)
@@ -316,15 +316,15 @@ func decodeFile(b []byte) (*File, error) {
 		return nil, fmt.Errorf("load model: metadata: weights_bytes %d, but %d bytes of weights: %w", m.WeightsBytes, len(weights), ErrInconsistent)
 	}
 	if m.Normalisation != Normalisation {
-		return nil, fmt.Errorf("load model: metadata: normalisation %q, this build knows only %q: %w", m.Normalisation, Normalisation, ErrInconsistent)
+		return nil, fmt.Errorf("load model: metadata: normalisation %q, this build knows only %q: %w", short(m.Normalisation), Normalisation, ErrInconsistent)
 	}
 	iv, err := time.ParseDuration(m.Interval)
 	if err != nil {
-		return nil, fmt.Errorf("load model: metadata: interval %q: %v: %w", m.Interval, err, ErrInconsistent)
+		return nil, fmt.Errorf("load model: metadata: interval %q is not a duration: %w", short(m.Interval), ErrInconsistent)
 	}
 	for c, t := range m.Novelty {
 		if math.IsNaN(t) {
-			return nil, fmt.Errorf("load model: metadata: novelty threshold for %q is not a number: %w", c, ErrInconsistent)
+			return nil, fmt.Errorf("load model: metadata: novelty threshold for %q is not a number: %w", short(c), ErrInconsistent)
 		}
 	}
 	f := &File{
@@ -347,7 +347,7 @@ func decodeFile(b []byte) (*File, error) {
 		if reg == "" {
 			reg = "none (the program imports no kind package)"
 		}
-		return nil, fmt.Errorf("load model: kind %q; registered kinds: %s: %w", m.Kind, reg, ErrUnknownKind)
+		return nil, fmt.Errorf("load model: kind %q; registered kinds: %s: %w", short(m.Kind), reg, ErrUnknownKind)
 	}
 	model, err := k.Decode(weights, len(f.Classes), f.Dim())
 	if err != nil {
@@ -358,4 +358,13 @@ func decodeFile(b []byte) (*File, error) {
 	}
 	f.Model = model
 	return f, nil
+}
+
+// short cuts what a file says to a length an error message can show.
+func short(s string) string {
+	const most = 64
+	if len(s) <= most {
+		return s
+	}
+	return s[:most] + "..."
 }
