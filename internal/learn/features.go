@@ -1,0 +1,87 @@
+package learn
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/vigil-ids/vigil/internal/event"
+)
+
+// Dense returns cv's counts as a model's input: len(features)+1 entries,
+// the count of each listed system call number (features sorted by
+// number), then the count of every other call. The counts are raw; a
+// model normalises them (Normalise).
+func Dense(cv *event.CountVector, features []uint16) []float64 {
+	out := make([]float64, len(features)+1)
+	for _, c := range cv.Counts {
+		if i, ok := slices.BinarySearch(features, c.Nr); ok {
+			out[i] += float64(c.Count)
+		} else {
+			out[len(features)] += float64(c.Count)
+		}
+	}
+	return out
+}
+
+// SelectFeatures returns the system calls seen in recs, most frequent
+// first, at most max of them (0 = all), sorted by number. A call's
+// frequency is the number of vectors it appears in (so that one busy
+// process does not decide alone); ties go to the larger total count, then
+// to the lower number.
+func SelectFeatures(recs []Recording, max int) []uint16 {
+	type freq struct {
+		nr      uint16
+		vectors int
+		calls   uint64
+	}
+	var fs [event.MaxSyscallNr + 1]freq
+	for i := range fs {
+		fs[i].nr = uint16(i)
+	}
+	for _, r := range recs {
+		for i := range r.Vectors {
+			for _, c := range r.Vectors[i].Counts {
+				if int(c.Nr) < len(fs) {
+					fs[c.Nr].vectors++
+					fs[c.Nr].calls += c.Count
+				}
+			}
+		}
+	}
+	seen := make([]freq, 0, 64)
+	for _, f := range fs {
+		if f.vectors > 0 {
+			seen = append(seen, f)
+		}
+	}
+	slices.SortFunc(seen, func(a, b freq) int {
+		return cmp.Or(cmp.Compare(b.vectors, a.vectors), cmp.Compare(b.calls, a.calls), cmp.Compare(a.nr, b.nr))
+	})
+	if max > 0 && len(seen) > max {
+		seen = seen[:max]
+	}
+	out := make([]uint16, len(seen))
+	for i, f := range seen {
+		out[i] = f.nr
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkFeatures says what is wrong with a feature list: empty, over
+// event.MaxSyscallNr, unsorted or repeated.
+func checkFeatures(fs []uint16) error {
+	if len(fs) == 0 {
+		return fmt.Errorf("no features")
+	}
+	for i, f := range fs {
+		if f > event.MaxSyscallNr {
+			return fmt.Errorf("feature %d: system call number %d over %d", i, f, event.MaxSyscallNr)
+		}
+		if i > 0 && fs[i-1] >= f {
+			return fmt.Errorf("feature %d: system call numbers not sorted or repeated at %d", i, f)
+		}
+	}
+	return nil
+}
