@@ -11,12 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/learn"
@@ -201,7 +198,7 @@ func Train(ctx context.Context, o TrainOptions) (*TrainResult, error) {
 	}
 	scores := learn.Evaluate(m, p.Test, o.Workers)
 	f := &learn.File{Kind: o.Kind, Classes: p.All.Classes, Features: p.Features, SeqLen: learn.SeqLen, Interval: p.Interval,
-		Novelty: NoveltyThresholds(m, p.Test, o.NoveltyQuantile, o.Workers), NoveltyQuantile: o.NoveltyQuantile,
+		Novelty: noveltyThresholds(m, p.Test, o.NoveltyQuantile, o.Workers), NoveltyQuantile: o.NoveltyQuantile,
 		Trained: learn.TrainInfo{At: o.Now().UTC(), Samples: len(p.Train.Samples), Epochs: o.Epochs, Seed: o.Seed, Groups: groupsOf(p.Train),
 			Options: fmt.Sprintf("max_classes=%d max_features=%d train_fraction=%g", o.MaxClasses, o.MaxFeatures, o.TrainFraction)},
 		Model: m}
@@ -221,68 +218,18 @@ func groupsOf(d *learn.Data) []string {
 	return out
 }
 
-// NoveltyThresholds sets each class's novelty threshold at quantile q of
+// noveltyThresholds sets each class's novelty threshold at quantile q of
 // the probabilities m gives the true class of d's samples of that class
-// (held out): a sequence of a process presenting the class's name whose
-// probability is lower than all but a q share of its known behaviour is
-// novel. Non-grata classes ("nongrata:" names) and classes without
-// samples in d get none.
-func NoveltyThresholds(m learn.Model, d *learn.Data, q float64, workers int) map[string]float64 {
-	conf := make([][]float64, len(d.Classes))
-	var mu sync.Mutex
-	parallel(len(d.Samples), workers, func(i int) {
-		s := &d.Samples[i]
-		p := m.Predict(s.X)
-		if s.Y < len(p) {
-			mu.Lock()
-			conf[s.Y] = append(conf[s.Y], p[s.Y])
-			mu.Unlock()
+// (held out, learn.NoveltyThresholds). Non-grata classes ("nongrata:"
+// names) get none: a process never presents such a name.
+func noveltyThresholds(m learn.Model, d *learn.Data, q float64, workers int) map[string]float64 {
+	out := learn.NoveltyThresholds(m, d, q, workers)
+	for c := range out {
+		if strings.HasPrefix(c, "nongrata:") {
+			delete(out, c)
 		}
-	})
-	out := map[string]float64{}
-	for k, c := range d.Classes {
-		if strings.HasPrefix(c, "nongrata:") || len(conf[k]) == 0 {
-			continue
-		}
-		out[c] = Quantile(conf[k], q)
 	}
 	return out
-}
-
-// Quantile returns the q-quantile of xs (linear between order
-// statistics); xs is sorted in place.
-func Quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	slices.Sort(xs)
-	pos := q * float64(len(xs)-1)
-	lo := int(math.Floor(pos))
-	hi := min(lo+1, len(xs)-1)
-	return xs[lo] + (xs[hi]-xs[lo])*(pos-float64(lo))
-}
-
-// parallel runs fn(0..n-1) on workers goroutines.
-func parallel(n, workers int, fn func(i int)) {
-	if workers < 1 {
-		workers = 1
-	}
-	var wg sync.WaitGroup
-	next := make(chan int, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				fn(i)
-			}
-		}()
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 }
 
 // ProgressPrinter returns a learn.Options.Progress that writes to w at

@@ -107,12 +107,3 @@ func TestTrainRefusals(t *testing.T) {
 		}
 	}
 }
-
-func TestQuantile(t *testing.T) {
-	xs := []float64{0.9, 0.1, 0.5, 0.3, 0.7}
-	for q, want := range map[float64]float64{0: 0.1, 1: 0.9, 0.5: 0.5, 0.25: 0.3, 0.1: 0.18} {
-		if got := Quantile(append([]float64(nil), xs...), q); got < want-1e-12 || got > want+1e-12 {
-			t.Errorf("quantile %v: %v, want %v", q, got, want)
-		}
-	}
-}
