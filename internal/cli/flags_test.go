@@ -236,6 +236,13 @@ func TestVerbUsageErrors(t *testing.T) {
 		{[]string{"record", "--syscalls", "--out", "x", "--duration", "0s"}, "--duration must be positive"},
 		{[]string{"eval", "lidds", "--interval", "0s", "x.zip"}, "--interval must be positive"},
 		{[]string{"eval", "kdd"}, "--train FILE is required"},
+		{[]string{"eval", "countvec"}, "--data RECORDINGS is required"},
+		{[]string{"eval", "countvec", "--data", "x", "--runs", "0"}, "--runs must be at least 1"},
+		{[]string{"eval", "countvec", "--data", "x", "--cross-host", "hostA"}, `--cross-host "hostA": want test=HOST`},
+		{[]string{"eval", "countvec", "--lidds", "x"}, "--lidds needs --model FILE"},
+		{[]string{"train", "classifier", "--model", "m"}, "--data RECORDINGS is required"},
+		{[]string{"train", "classifier", "--data", "d"}, "--model OUT is required"},
+		{[]string{"train", "classifier", "--data", "d", "--model", "m", "--kind", "perceptron"}, `unknown model kind "perceptron"`},
 		{[]string{"--log-level", "loud", "version"}, `--log-level: "loud"`},
 		{[]string{"agent", "--no-such-flag"}, "unknown flag: --no-such-flag"},
 	} {
