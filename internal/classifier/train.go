@@ -12,10 +12,12 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/learn"
 	_ "github.com/vigil-ids/vigil/internal/learn/kinds" // every model kind
 )
@@ -123,13 +125,18 @@ func Prepare(data string, maxClasses, maxFeatures int) (*Prepared, error) {
 }
 
 // PrepareRecordings is Prepare on recordings already read. The vectors'
-// intervals are rounded to IntervalPrecision first: an agent measures
-// each interval, a little off the nominal length.
+// intervals are rounded to IntervalPrecision first (an agent measures each
+// interval, a little off the nominal length); the most common one is the
+// data's, and vectors of another (a recording's first, partial interval)
+// are left out.
 func PrepareRecordings(recs []learn.Recording, maxClasses, maxFeatures int) (*Prepared, error) {
 	RoundIntervals(recs)
 	iv := IntervalOf(recs)
 	if iv == 0 {
 		return nil, errors.New("the recordings hold no count vectors")
+	}
+	for i := range recs {
+		recs[i].Vectors = slices.DeleteFunc(recs[i].Vectors, func(v event.CountVector) bool { return v.Interval != iv })
 	}
 	fs := learn.SelectFeatures(recs, maxFeatures)
 	d, err := learn.Build(recs, learn.BuildOptions{Features: fs, MaxClasses: maxClasses, Interval: iv})
@@ -156,14 +163,22 @@ func RoundIntervals(recs []learn.Recording) {
 	}
 }
 
-// IntervalOf is the interval of the first vector of recs (0: none).
+// IntervalOf is the most common interval of recs' vectors (0: none; the
+// shorter of equally common ones).
 func IntervalOf(recs []learn.Recording) time.Duration {
+	n := map[time.Duration]int{}
 	for _, r := range recs {
-		if len(r.Vectors) > 0 {
-			return r.Vectors[0].Interval
+		for i := range r.Vectors {
+			n[r.Vectors[i].Interval]++
 		}
 	}
-	return 0
+	var best time.Duration
+	for iv, c := range n {
+		if c > n[best] || c == n[best] && iv < best {
+			best = iv
+		}
+	}
+	return best
 }
 
 // Train reads the recordings, trains a model on the first part of each
