@@ -182,8 +182,13 @@ func (e *Engine) Observe(v *event.CountVector, emit engine.Emit) {
 			e.st.Ignored++
 			return
 		}
-		if v.Process != p.name || v.Exe != p.exe {
-			// Another program under the pid (an exec, a reused pid).
+		if v.Exe != "" && p.exe == "" && v.Process == p.name {
+			p.exe = v.Exe // known now (an agent reads it from /proc)
+		}
+		if v.Process != p.name || v.Exe != "" && v.Exe != p.exe {
+			// Another program under the pid (an exec, a reused pid); an
+			// executable not known this time (the process has exited)
+			// changes nothing.
 			e.restart(p)
 			p.lastReport, p.held = [len(scenarios)]time.Time{}, [len(scenarios)]uint64{}
 			p.name, p.exe = v.Process, v.Exe

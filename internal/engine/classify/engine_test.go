@@ -250,9 +250,17 @@ func TestSequenceContinuity(t *testing.T) {
 	if s := e.Stats(); s.Sequences != 1 || s.Restarted != 1 {
 		t.Fatalf("stats %+v: want the sequence started again", s)
 	}
+	// The executable unknown in one vector (the process exited before
+	// the agent read it) is the same process.
+	gone := sequence(rng, "web1", 7, "nginx", t0.Add(89*time.Second), 1, one("nginx"))
+	gone[0].Exe = ""
+	feed(e, &rec, gone)
+	if s := e.Stats(); s.Restarted != 1 || s.Sequences != 2 {
+		t.Fatalf("stats %+v: a vector without the executable started the sequence again", s)
+	}
 	// An exec: another name under the pid starts again.
-	feed(e, &rec, sequence(rng, "web1", 7, "sshd", t0.Add(89*time.Second), 9, one("sshd")))
-	if s := e.Stats(); s.Sequences != 1 || s.Restarted != 2 {
+	feed(e, &rec, sequence(rng, "web1", 7, "sshd", t0.Add(90*time.Second), 9, one("sshd")))
+	if s := e.Stats(); s.Sequences != 2 || s.Restarted != 2 {
 		t.Fatalf("stats %+v: want the sequence started again for the new program", s)
 	}
 	if len(rec.reps) != 0 {
