@@ -46,6 +46,7 @@ func TestBenchHierarchyFast(t *testing.T) {
 		} `json:"heartbeats"`
 		Probes []struct {
 			From   string `json:"from"`
+			Via    string `json:"via"`
 			To     string `json:"to"`
 			Kind   string `json:"kind"`
 			N      int    `json:"n"`
