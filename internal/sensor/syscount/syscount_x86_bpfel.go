@@ -44,6 +44,7 @@ const (
 	syscountProgCountEnter = "count_enter"
 	syscountProgNoteExec   = "note_exec"
 	syscountProgNoteExit   = "note_exit"
+	syscountVarPidnsInum   = "pidns_inum"
 )
 
 // loadSyscount returns the embedded CollectionSpec for syscount.
@@ -109,6 +110,7 @@ type syscountMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscountVariableSpecs struct {
+	PidnsInum *ebpf.VariableSpec `ebpf:"pidns_inum"`
 }
 
 // syscountObjects contains all objects after they have been loaded into the kernel.
@@ -154,6 +156,7 @@ func (m *syscountMaps) Close() error {
 //
 // It can be passed to loadSyscountObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscountVariables struct {
+	PidnsInum *ebpf.Variable `ebpf:"pidns_inum"`
 }
 
 // syscountPrograms contains all programs after they have been loaded into the kernel.

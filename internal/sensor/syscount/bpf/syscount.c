@@ -10,6 +10,12 @@
 // an RCU grace period, so every program that could still be counting into
 // the old map has finished, and the old map is then drained and emptied.
 // Each count therefore lands in exactly one interval.
+//
+// A counter in a pid namespace other than the initial one (a container's,
+// a lab host's) sets pidns_inum to its namespace's inode number: only the
+// processes of that namespace (and of namespaces below it) are counted,
+// each under the pid that namespace gives it, so that the pids are those
+// the counter's /proc shows.
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -19,6 +25,15 @@
 #define MAX_PATH 256
 #define E2BIG 7
 #define EEXIST 17
+
+// The counter's pid namespace (its inode number) when only its processes
+// are counted; 0 counts every process under its pid in the initial
+// namespace. Set by user space before loading.
+volatile const __u32 pidns_inum = 0;
+
+// MAX_PIDNS_LEVEL bounds how deep below the initial pid namespace the
+// counter's may be.
+#define MAX_PIDNS_LEVEL 8
 
 // A process (thread group) and one of its system calls.
 struct key {
@@ -42,6 +57,29 @@ struct exe {
 // kernel's BTF when the program is loaded (CO-RE).
 struct linux_binprm {
 	const char *filename;
+} __attribute__((preserve_access_index));
+
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct pid_namespace {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+} __attribute__((preserve_access_index));
+
+struct pid {
+	unsigned int level;
+	struct upid numbers[];
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct pid *thread_pid;
+	struct task_struct *group_leader;
 } __attribute__((preserve_access_index));
 
 // Indexes of the per-CPU statistics.
@@ -107,6 +145,31 @@ static __always_inline void stat_inc(__u32 which)
 		*v += 1;
 }
 
+// current_tgid is the current process's id as the counter sees it: in the
+// initial pid namespace, or with pidns_inum set in that namespace, where 0
+// means the process is outside it (not counted).
+static __always_inline __u32 current_tgid(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!pidns_inum)
+		return tgid;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
+	if (!p)
+		return 0;
+	unsigned int level = BPF_CORE_READ(p, level);
+	for (int i = 0; i < MAX_PIDNS_LEVEL; i++) {
+		if (i > level)
+			break;
+		struct upid u = {};
+		if (bpf_probe_read_kernel(&u, sizeof(u), &p->numbers[i]))
+			return 0;
+		if (u.ns && BPF_CORE_READ(u.ns, ns.inum) == pidns_inum)
+			return u.nr;
+	}
+	return 0;
+}
+
 static __always_inline void remember_name(__u32 tgid, __u32 exited)
 {
 	struct name n = {};
@@ -130,9 +193,11 @@ int count_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	struct key k = {
-		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.tgid = current_tgid(),
 		.nr = (__u32)nr,
 	};
+	if (!k.tgid)
+		return 0; // outside the counter's pid namespace
 	__u64 *c = bpf_map_lookup_elem(counts, &k);
 	if (c) {
 		__sync_fetch_and_add(c, 1);
@@ -167,6 +232,9 @@ int note_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tgid = id >> 32;
 	if (tgid != (__u32)id)
 		return 0; // a thread other than the leader
+	tgid = current_tgid();
+	if (!tgid)
+		return 0;
 	stat_inc(STAT_EXITS);
 	remember_name(tgid, 1);
 	return 0;
@@ -177,7 +245,9 @@ int note_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
 	const char *filename = BPF_CORE_READ(bprm, filename);
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_tgid();
+	if (!tgid)
+		return 0;
 	struct exe e = {};
 	if (bpf_probe_read_kernel_str(e.path, sizeof(e.path), filename) <= 0)
 		return 0;
