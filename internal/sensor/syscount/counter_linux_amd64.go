@@ -57,6 +57,9 @@ type Counter struct {
 	// noProc: pids are a pid namespace's whose processes ProcRoot does
 	// not show under them; names come from the kernel's maps alone.
 	noProc bool
+	// self is this process's pid in the counter's numbering when its
+	// vectors are left out (Options.SkipSelf), else 0.
+	self uint32
 }
 
 type entry struct {
@@ -120,7 +123,7 @@ func Open(o Options) (*Counter, error) {
 	spec.Maps[syscountMapActive].InnerMap.MaxEntries = uint32(o.MapEntries)
 	c := &Counter{o: o, filter: newFilter(o.Procs, o.Exclude), procs: map[uint32]*procInfo{}}
 	if !o.AllPidNamespaces {
-		ns, err := ownPidNamespace()
+		dev, ns, err := ownPidNamespace()
 		if err != nil {
 			return nil, fmt.Errorf("system call counter: %w", err)
 		}
@@ -128,8 +131,18 @@ func Open(o Options) (*Counter, error) {
 			if err := spec.Variables[syscountVarPidnsInum].Set(ns); err != nil {
 				return nil, fmt.Errorf("system call counter: %w", err)
 			}
+			if err := spec.Variables[syscountVarPidnsDev].Set(dev); err != nil {
+				return nil, fmt.Errorf("system call counter: %w", err)
+			}
 			c.noProc = !procShowsOwnNamespace(o.ProcRoot)
 			o.Logger.Info("counting the system calls of this pid namespace only", "pidns", ns, "proc_of_other_namespace", c.noProc)
+		}
+	}
+	if o.SkipSelf {
+		// The counter numbers pids as this process's namespace does
+		// unless it counts every namespace from one below the initial.
+		if dev, _, err := ownPidNamespace(); err == nil && (dev == 0 || !o.AllPidNamespaces) {
+			c.self = uint32(os.Getpid())
 		}
 	}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
@@ -393,7 +406,7 @@ func (c *Counter) vectors(st *IntervalStats) ([]event.CountVector, []uint32) {
 			st.Calls += e.count
 		}
 		i = j
-		if !c.filter.keep(p.name) {
+		if !c.filter.keep(p.name) || (c.self != 0 && tgid == c.self) {
 			continue
 		}
 		vs = append(vs, event.CountVector{

@@ -13,17 +13,17 @@ import (
 // (the kernel's PROC_PID_INIT_INO).
 const initialPidNamespace = 0xEFFFFFFC
 
-// ownPidNamespace returns the inode number of this process's pid
-// namespace, or 0 when that is the initial one.
-func ownPidNamespace() (uint32, error) {
+// ownPidNamespace returns the device and inode number of this process's
+// pid namespace, or 0, 0 when that is the initial one.
+func ownPidNamespace() (dev uint64, ino uint32, err error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/pid", &st); err != nil {
-		return 0, fmt.Errorf("reading the pid namespace: %w", err)
+		return 0, 0, fmt.Errorf("reading the pid namespace: %w", err)
 	}
 	if st.Ino == initialPidNamespace || st.Ino > 0xffffffff {
-		return 0, nil
+		return 0, 0, nil
 	}
-	return uint32(st.Ino), nil
+	return st.Dev, uint32(st.Ino), nil
 }
 
 // procShowsOwnNamespace says whether the proc filesystem at procRoot

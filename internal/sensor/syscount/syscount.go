@@ -65,6 +65,9 @@ type Options struct {
 	// the processes of its own namespace and of those below it, under the
 	// pids its namespace gives them.
 	AllPidNamespaces bool
+	// SkipSelf leaves the counting process's own vectors out (a recorder
+	// records what runs beside it).
+	SkipSelf bool
 	Clock            clock.Clock
 	Logger           *slog.Logger
 }

@@ -44,6 +44,7 @@ const (
 	syscountProgCountEnter = "count_enter"
 	syscountProgNoteExec   = "note_exec"
 	syscountProgNoteExit   = "note_exit"
+	syscountVarPidnsDev    = "pidns_dev"
 	syscountVarPidnsInum   = "pidns_inum"
 )
 
@@ -110,6 +111,7 @@ type syscountMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscountVariableSpecs struct {
+	PidnsDev  *ebpf.VariableSpec `ebpf:"pidns_dev"`
 	PidnsInum *ebpf.VariableSpec `ebpf:"pidns_inum"`
 }
 
@@ -156,6 +158,7 @@ func (m *syscountMaps) Close() error {
 //
 // It can be passed to loadSyscountObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscountVariables struct {
+	PidnsDev  *ebpf.Variable `ebpf:"pidns_dev"`
 	PidnsInum *ebpf.Variable `ebpf:"pidns_inum"`
 }
 

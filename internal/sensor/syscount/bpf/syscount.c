@@ -12,10 +12,11 @@
 // Each count therefore lands in exactly one interval.
 //
 // A counter in a pid namespace other than the initial one (a container's,
-// a lab host's) sets pidns_inum to its namespace's inode number: only the
-// processes of that namespace (and of namespaces below it) are counted,
-// each under the pid that namespace gives it, so that the pids are those
-// the counter's /proc shows.
+// a lab host's) sets pidns_dev and pidns_inum to its namespace's: only the
+// processes of that namespace are counted (not those of namespaces below
+// it), each under the pid that namespace gives it, so that the pids are
+// those the counter's /proc shows. The helper used needs Linux 5.7; the
+// initial namespace's counter never calls it.
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -30,10 +31,8 @@
 // are counted; 0 counts every process under its pid in the initial
 // namespace. Set by user space before loading.
 volatile const __u32 pidns_inum = 0;
-
-// MAX_PIDNS_LEVEL bounds how deep below the initial pid namespace the
-// counter's may be.
-#define MAX_PIDNS_LEVEL 8
+// The device of the namespace file system that numbers it.
+volatile const __u64 pidns_dev = 0;
 
 // A process (thread group) and one of its system calls.
 struct key {
@@ -57,29 +56,6 @@ struct exe {
 // kernel's BTF when the program is loaded (CO-RE).
 struct linux_binprm {
 	const char *filename;
-} __attribute__((preserve_access_index));
-
-struct ns_common {
-	unsigned int inum;
-} __attribute__((preserve_access_index));
-
-struct pid_namespace {
-	struct ns_common ns;
-} __attribute__((preserve_access_index));
-
-struct upid {
-	int nr;
-	struct pid_namespace *ns;
-} __attribute__((preserve_access_index));
-
-struct pid {
-	unsigned int level;
-	struct upid numbers[];
-} __attribute__((preserve_access_index));
-
-struct task_struct {
-	struct pid *thread_pid;
-	struct task_struct *group_leader;
 } __attribute__((preserve_access_index));
 
 // Indexes of the per-CPU statistics.
@@ -150,24 +126,12 @@ static __always_inline void stat_inc(__u32 which)
 // means the process is outside it (not counted).
 static __always_inline __u32 current_tgid(void)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!pidns_inum)
-		return tgid;
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
-	if (!p)
+		return bpf_get_current_pid_tgid() >> 32;
+	struct bpf_pidns_info ns = {};
+	if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_inum, &ns, sizeof(ns)))
 		return 0;
-	unsigned int level = BPF_CORE_READ(p, level);
-	for (int i = 0; i < MAX_PIDNS_LEVEL; i++) {
-		if (i > level)
-			break;
-		struct upid u = {};
-		if (bpf_probe_read_kernel(&u, sizeof(u), &p->numbers[i]))
-			return 0;
-		if (u.ns && BPF_CORE_READ(u.ns, ns.inum) == pidns_inum)
-			return u.nr;
-	}
-	return 0;
+	return ns.tgid;
 }
 
 static __always_inline void remember_name(__u32 tgid, __u32 exited)
