@@ -68,8 +68,8 @@ type Options struct {
 	// SkipSelf leaves the counting process's own vectors out (a recorder
 	// records what runs beside it).
 	SkipSelf bool
-	Clock            clock.Clock
-	Logger           *slog.Logger
+	Clock    clock.Clock
+	Logger   *slog.Logger
 }
 
 func (o *Options) defaults() error {
