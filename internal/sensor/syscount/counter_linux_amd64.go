@@ -435,6 +435,16 @@ func (c *Counter) identify(tgid uint32) (*procInfo, bool) {
 	} else if b, err := os.ReadFile(filepath.Join(c.o.ProcRoot, strconv.Itoa(int(tgid)), "comm")); err == nil {
 		name = cleanName([]byte(strings.TrimSuffix(string(b), "\n")))
 	}
+	if name != p.name && !c.noProc {
+		// The kernel's map holds the name of whichever thread made the
+		// process's first call of the interval; a live process is named
+		// by its leader, as /proc shows it.
+		if b, err := os.ReadFile(filepath.Join(c.o.ProcRoot, strconv.Itoa(int(tgid)), "comm")); err == nil {
+			if n := cleanName([]byte(strings.TrimSuffix(string(b), "\n"))); n != "" {
+				name = n
+			}
+		}
+	}
 	if name == "" {
 		name = p.name
 	}
