@@ -506,12 +506,15 @@ type masquerade struct {
 }
 
 var masquerades = []masquerade{
-	{"nginx", "ncat (the nc of this machine) copied to a lab path named nginx, listening and relaying lines a client sends it every half second", func(state string) string {
+	{"nginx", "ncat (the nc of this machine) copied to a lab path named nginx, listening and taking the lines a client sends it every half second", func(state string) string {
 		return fmt.Sprintf(`cp "$(readlink -f "$(command -v nc || command -v ncat)")" %[1]s/bin/nginx
 %[1]s/bin/nginx -l -k -p 8088 >/dev/null 2>&1 &
 n=$!
 sleep 0.5
-while [ $(left) -gt 1 ]; do echo "GET / $(date +%%s%%N)" | ncat --send-only 127.0.0.1 8088 2>/dev/null; sleep 0.5; done
+while [ $(left) -gt 2 ]; do
+  (while [ $(left) -gt 1 ]; do echo "GET / $(date +%%s%%N)"; sleep 0.5; done) | ncat --send-only 127.0.0.1 8088 2>/dev/null
+  sleep 0.5
+done
 kill $n
 `, state)
 	}},
