@@ -90,7 +90,8 @@ func CheckServices() error {
 		"nginx": "nginx", "apache2": "apache2", "redis-server": "redis-server", "redis-cli": "redis-tools",
 		"sshd": "openssh-server", "vsftpd": "vsftpd", "ssh": "openssh-client", "ssh-keygen": "openssh-client", "cron": "cron", "rsyslogd": "rsyslog",
 		"python3": "python3", "git": "git", "tar": "tar", "gzip": "gzip", "gcc": "gcc", "curl": "curl", "wrk": "wrk",
-		"psql": "postgresql-client", "logger": "bsdutils", "useradd": "passwd",
+		"psql": "postgresql-client", "pgbench": "postgresql-client", "logger": "bsdutils", "useradd": "passwd",
+		"ping": "iputils-ping", "vmstat": "procps", "top": "procps",
 		"ncat": "ncat", "socat": "socat", "nmap": "nmap", "hydra": "hydra", "openssl": "openssl", "stress-ng": "stress-ng",
 	} {
 		if _, err := lookPath(tool); err != nil {
