@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/user"
@@ -160,6 +161,9 @@ func RunServices(ctx context.Context, o Options, so ServicesOptions) (*ServicesR
 	if o.Progress == nil {
 		o.Progress = os.Stderr
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	for _, d := range servicesMounts {
 		if o.Dir == d || strings.HasPrefix(o.Dir, d+"/") || strings.HasPrefix(o.Vigil, d+"/") {
 			return nil, fmt.Errorf("the lab's directory and the vigil binary must not be under %s, which the hosts mount afresh", d)
@@ -175,11 +179,9 @@ func RunServices(ctx context.Context, o Options, so ServicesOptions) (*ServicesR
 	}
 	l := &servicesLab{lab: &lab{o: o, tag: fmt.Sprintf("vs%d", os.Getpid()%10000)}, so: so, inits: map[string]int{}}
 	l.o.Dir = filepath.Join(o.Dir, "logs") // the processes' logs
-	defer l.cleanup()
 	defer func() {
-		if l.state != "" {
-			_ = os.RemoveAll(l.state)
-		}
+		l.cleanup()
+		l.removeState()
 	}()
 	res := &ServicesResult{Dir: o.Dir, Duration: so.Duration.Seconds()}
 	l.say("services lab: building the network and %d hosts", len(serviceHosts))
@@ -202,6 +204,28 @@ func RunServices(ctx context.Context, o Options, so ServicesOptions) (*ServicesR
 		return nil, err
 	}
 	return res, nil
+}
+
+// removeState removes the daemons' directory once the processes killed
+// with the lab's namespaces have stopped writing there.
+func (l *servicesLab) removeState() {
+	if l.state == "" {
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := os.RemoveAll(l.state)
+		if err == nil {
+			if _, serr := os.Stat(l.state); errors.Is(serr, os.ErrNotExist) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			l.o.Logger.Warn("the lab's daemon directory could not be removed", "dir", l.state, "err", err)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // buildNet makes the router namespace with the lab's bridge, one network
