@@ -51,7 +51,7 @@ for d in %[3]s; do
   if [ -d "$d" ]; then mount -t tmpfs -o mode=0755 lab "$d"; fi
 done
 chmod 1777 %[2]s/tmp /dev/shm
-chgrp mail /var/mail && chmod 2775 /var/mail
+if [ -d /var/mail ]; then chgrp mail /var/mail && chmod 2775 /var/mail; fi
 mkdir -p /run/sshd /run/postgresql /run/dovecot /var/spool/cron/crontabs /var/log/nginx
 chown postgres:postgres /run/postgresql
 rm -f /etc/cron.d/* /etc/crontab /etc/cron.hourly/* /etc/cron.daily/* /etc/cron.weekly/* /etc/cron.monthly/*
