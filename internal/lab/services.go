@@ -409,7 +409,8 @@ r=$!
 for i in $(seq 100); do [ -e %[2]s ] && break; sleep 0.1; done
 sleep 1
 END=$(( $(date +%%s) + %[3]d - 3 ))
-left() { echo $(( END - $(date +%%s) )); }
+# The seconds left, at least 1 (timeout 0 would never end a tool).
+left() { l=$(( END - $(date +%%s) )); [ $l -lt 1 ] && l=1; echo $l; }
 %[5]s
 wait $r
 `, rec(file, dir+"-"+name, procs), file, secs, l.state, body)
