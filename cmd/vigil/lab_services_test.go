@@ -24,7 +24,8 @@ import (
 // classes (process names) with at least 3 whole sequences of ten vectors
 // each across the hosts; every known-bad tool's and masquerading
 // program's recording present, holding only the tool's own process
-// names; the masquerade README; and no namespace left behind. It takes
+// names, the masquerading nginx run from /usr/local/bin/nginx; the
+// masquerade README; and no namespace left behind. It takes
 // about two to three minutes.
 func TestLabServices(t *testing.T) {
 	if testing.Short() {
@@ -146,6 +147,22 @@ func TestLabServices(t *testing.T) {
 	}
 	check("nongrata", res.Nongrata, wantBad)
 	check("masquerade", res.Masquerade, map[string][]string{"nginx": {"nginx"}, "sshd": {"sshd"}})
+	// The masquerading nginx presents nginx's name from another program's
+	// file: /usr/local/bin/nginx, not Debian's /usr/sbin/nginx.
+	if f, err := os.Open(filepath.Join(dir, "masquerade", "nginx.jsonl")); err == nil {
+		vs, err := syscalls.ReadVectors(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		exes := map[string]bool{}
+		for _, v := range vs {
+			exes[v.Exe] = true
+		}
+		if exes["/usr/sbin/nginx"] || (!exes["/usr/local/bin/nginx"] && len(exes) > 0 && func() bool { _, err := os.Stat("/usr/local/bin"); return err == nil }()) {
+			t.Errorf("the masquerading nginx's executables are %v; want /usr/local/bin/nginx", exes)
+		}
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, "masquerade", "README")); err != nil || !strings.Contains(string(b), "nginx") || !strings.Contains(string(b), "sshd") {
 		t.Errorf("masquerade/README missing or not naming both programs: %v %q", err, b)
 	}

@@ -506,9 +506,12 @@ type masquerade struct {
 }
 
 var masquerades = []masquerade{
-	{"nginx", "ncat (the nc of this machine) copied to a lab path named nginx, listening and taking the lines a client sends it every half second", func(state string) string {
-		return fmt.Sprintf(`cp "$(readlink -f "$(command -v nc || command -v ncat)")" %[1]s/bin/nginx
-%[1]s/bin/nginx -l -k -p 8088 >/dev/null 2>&1 &
+	{"nginx", "ncat (the nc of this machine) copied to /usr/local/bin/nginx (a tmpfs of its namespace), listening and taking the lines a client sends it every half second", func(state string) string {
+		return fmt.Sprintf(`d=%[1]s/bin
+# /usr/local/bin of this namespace alone: a tmpfs over it.
+if [ -d /usr/local/bin ] && mount -t tmpfs lab /usr/local/bin; then d=/usr/local/bin; fi
+cp "$(readlink -f "$(command -v nc || command -v ncat)")" $d/nginx
+$d/nginx -l -k -p 8088 >/dev/null 2>&1 &
 n=$!
 sleep 0.5
 while [ $(left) -gt 2 ]; do
@@ -518,9 +521,11 @@ done
 kill $n
 `, state)
 	}},
-	{"sshd", "bash copied to a lab path named sshd, running an administrator's command loop (ls, id, ps, a file read) every second", func(state string) string {
-		return fmt.Sprintf(`cp /bin/bash %[1]s/bin/sshd
-(while [ $(left) -gt 1 ]; do echo 'ls -la /etc >/dev/null; id >/dev/null; ps aux >/dev/null; cat /etc/hostname >/dev/null'; sleep 1; done) | %[1]s/bin/sshd -s >/dev/null 2>&1
+	{"sshd", "bash copied to /usr/local/sbin/sshd (a tmpfs of its namespace), running an administrator's command loop (ls, id, ps, a file read) every second", func(state string) string {
+		return fmt.Sprintf(`d=%[1]s/bin
+if [ -d /usr/local/sbin ] && mount -t tmpfs lab /usr/local/sbin; then d=/usr/local/sbin; fi
+cp /bin/bash $d/sshd
+(while [ $(left) -gt 1 ]; do echo 'ls -la /etc >/dev/null; id >/dev/null; ps aux >/dev/null; cat /etc/hostname >/dev/null'; sleep 1; done) | $d/sshd -s >/dev/null 2>&1
 `, state)
 	}},
 }
@@ -528,11 +533,13 @@ kill $n
 const masqueradeReadme = `Masquerading programs recorded by vigil lab services, each in a pid
 namespace of its own, its recorder keeping the one process name:
 
-nginx.jsonl  ncat (the nc of this machine) copied to a lab path named nginx,
-             listening on a port and taking the lines a client sends it every
-             half second. A classifier that knows nginx should not take it
+nginx.jsonl  ncat (the nc of this machine) copied to /usr/local/bin/nginx (a
+             tmpfs mounted in its own mount namespace: the machine's
+             /usr/local/bin is untouched), listening on a port and taking the
+             lines a client sends it every half second. A classifier that knows nginx should not take it
              for nginx.
-sshd.jsonl   bash copied to a lab path named sshd, reading an administrator's
+sshd.jsonl   bash copied to /usr/local/sbin/sshd (likewise a tmpfs of its own
+             namespace), reading an administrator's
              commands (ls, id, ps, a file read) once a second from a pipe and
              running them. A classifier that knows sshd should not take it
              for sshd.
