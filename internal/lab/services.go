@@ -413,7 +413,7 @@ END=$(( $(date +%%s) + %[3]d - 3 ))
 left() { l=$(( END - $(date +%%s) )); [ $l -lt 1 ] && l=1; echo $l; }
 %[5]s
 wait $r
-`, rec(file, dir+"-"+name, procs), file, secs, l.state, body)
+`, rec(file, dir+"-"+name, procs), shellJoin([]string{file}), secs, l.state, body)
 		cmd, err := l.startDone("bad", dir+"-"+name, "unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc", labrun, "-c", script)
 		if err != nil {
 			return err
