@@ -56,7 +56,7 @@ type hosteventsScratch struct {
 		Cgroup uint64
 		Comm   [16]int8
 	}
-	Body  [128]uint8
+	Body  [160]uint8
 	Data  [6656]uint8
 	Names [32]uint64
 	Depth uint32

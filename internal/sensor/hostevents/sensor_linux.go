@@ -314,13 +314,6 @@ func nameKey(n string) *hosteventsNameKey {
 	return &k
 }
 
-// Watch classes (CLASS_* in the C source).
-const (
-	classOpen   = 1
-	classModify = 2
-	classPerm   = 4
-)
-
 // diagnose turns a load or attach error into an UnavailableError when it
 // is for want of a privilege or a kernel feature.
 func diagnose(err error) error {
