@@ -51,16 +51,14 @@ func (t *pipeTable) put(ino uint64, e pipeEnd) {
 	t.fifo = append(t.fifo, pipeKey{ino, e.ktime})
 	for len(t.fifo) > 0 {
 		k := t.fifo[0]
-		if len(t.fifo) <= maxPipes && e.ktime-k.ktime < pipeTTL {
+		// (Records of different CPUs may come a little out of order.)
+		if len(t.fifo) <= maxPipes && (e.ktime <= k.ktime || e.ktime-k.ktime < pipeTTL) {
 			break
 		}
 		if cur, ok := t.m[k.ino]; ok && cur.ktime == k.ktime {
 			delete(t.m, k.ino)
 		}
 		t.fifo = t.fifo[1:]
-	}
-	if cap(t.fifo) > 4*maxPipes {
-		t.fifo = append([]pipeKey(nil), t.fifo...)
 	}
 }
 

@@ -1255,9 +1255,17 @@ int x_open(struct bpf_raw_tracepoint_args *ctx)
 	return file_event(s, writes ? OP_WRITE : OP_OPEN, writes ? CLASS_MODIFY : CLASS_OPEN, len, trunc, flags, 0, 0, 0);
 }
 
+// The handlers of calls given a path come in two builds: NAME finds "."
+// and ".." components with bpf_loop (Linux 5.17), NAME_noloop, loaded
+// where the kernel has no bpf_loop, filters paths as written.
+#define PATH_HANDLER(name, fn)                                         \
+	SEC("raw_tracepoint/sys_enter")                                \
+	int name(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx, 1); } \
+	SEC("raw_tracepoint/sys_enter")                                \
+	int name##_noloop(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx, 0); }
+
 // truncate(path, length)
-SEC("raw_tracepoint/sys_enter")
-int e_truncate(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_truncate(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1266,8 +1274,9 @@ int e_truncate(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	u32 trunc = 0;
 	u32 len = upath(s, 0, AT_FDCWD, (const char *)ARG(REGS(ctx), di), &trunc);
-	return file_event(s, OP_TRUNCATE, CLASS_MODIFY, len, trunc, 0, 0, 0, 1);
+	return file_event(s, OP_TRUNCATE, CLASS_MODIFY, len, trunc, 0, 0, 0, loop);
 }
+PATH_HANDLER(e_truncate, do_truncate)
 
 // ftruncate(fd, length)
 SEC("raw_tracepoint/sys_enter")
@@ -1287,8 +1296,7 @@ int e_ftruncate(struct bpf_raw_tracepoint_args *ctx)
 }
 
 // unlink(path), unlinkat(dfd, path, flags)
-SEC("raw_tracepoint/sys_enter")
-int e_unlink(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_unlink(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1304,12 +1312,12 @@ int e_unlink(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	u32 trunc = 0;
 	u32 len = upath(s, 0, dfd, p, &trunc);
-	return file_event(s, OP_UNLINK, CLASS_MODIFY, len, trunc, 0, 0, 0, 1);
+	return file_event(s, OP_UNLINK, CLASS_MODIFY, len, trunc, 0, 0, 0, loop);
 }
+PATH_HANDLER(e_unlink, do_unlink)
 
 // rename(old, new), renameat(olddfd, old, newdfd, new), renameat2(..., flags)
-SEC("raw_tracepoint/sys_enter")
-int e_rename(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_rename(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1333,7 +1341,7 @@ int e_rename(struct bpf_raw_tracepoint_args *ctx)
 	u32 base2 = (len + 1) & PATH_MASK;
 	u32 len2 = upath(s, base2, nd, np, &t2);
 	classes |= watched(s, base2, len2);
-	if (unclean(s, 0, len) || unclean(s, base2, len2))
+	if (loop && (unclean(s, 0, len) || unclean(s, base2, len2)))
 		s->h.flags |= F_PATH_UNCLEAN;
 	else if (!(classes & CLASS_MODIFY))
 		return 0;
@@ -1351,11 +1359,11 @@ int e_rename(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF + base2 + len2);
 	return 0;
 }
+PATH_HANDLER(e_rename, do_rename)
 
 // chmod(path, mode), fchmodat(dfd, path, mode), fchmodat2(dfd, path, mode,
 // flags), fchmod(fd, mode)
-SEC("raw_tracepoint/sys_enter")
-int e_chmod(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_chmod(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1378,13 +1386,13 @@ int e_chmod(struct bpf_raw_tracepoint_args *ctx)
 		len = upath(s, 0, ARG(regs, di), (const char *)ARG(regs, si), &trunc);
 		mode = ARG(regs, dx);
 	}
-	return file_event(s, OP_CHMOD, CLASS_PERM | CLASS_MODIFY, len, trunc, mode, 0, 0, nr != 91);
+	return file_event(s, OP_CHMOD, CLASS_PERM | CLASS_MODIFY, len, trunc, mode, 0, 0, loop && nr != 91);
 }
+PATH_HANDLER(e_chmod, do_chmod)
 
 // chown(path, uid, gid), lchown, fchownat(dfd, path, uid, gid, flags),
 // fchown(fd, uid, gid)
-SEC("raw_tracepoint/sys_enter")
-int e_chown(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_chown(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1410,8 +1418,9 @@ int e_chown(struct bpf_raw_tracepoint_args *ctx)
 		uid = ARG(regs, si);
 		gid = ARG(regs, dx);
 	}
-	return file_event(s, OP_CHOWN, CLASS_PERM | CLASS_MODIFY, len, trunc, 0, uid, gid, nr != 93);
+	return file_event(s, OP_CHOWN, CLASS_PERM | CLASS_MODIFY, len, trunc, 0, uid, gid, loop && nr != 93);
 }
+PATH_HANDLER(e_chown, do_chown)
 
 // --- privileges and injection ---
 
