@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/controlmsg"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/engine/population"
 	"github.com/vigil-ids/vigil/internal/engine/profile"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/event"
@@ -42,7 +43,7 @@ func (r regs) config() config.Registries {
 func registries(t *testing.T) regs {
 	t.Helper()
 	eng := engine.NewRegistry()
-	for _, f := range []engine.Factory{signature.Factory(), profile.Factory()} {
+	for _, f := range []engine.Factory{signature.Factory(), profile.Factory(), population.Factory()} {
 		if err := eng.Register(f); err != nil {
 			t.Fatal(err)
 		}

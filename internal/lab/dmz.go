@@ -5,7 +5,10 @@
 // the network sensor and a monitor running the gateway signatures and the
 // track engine's M3 and M4 over both observation spaces. It scans the
 // servers with nmap, waits, floods one of them with HTTP requests, and
-// reports when each server's M3 track reached yellow and red.
+// reports when each server's M3 track reached yellow and red. Its other
+// labs (attacks, enterprise, services) share the namespaces and teardown;
+// the services lab (services.go) records the process classifier's
+// training data from real daemons under load.
 package lab
 
 import (

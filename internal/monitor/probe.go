@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,34 +23,82 @@ import (
 // probeTimeout bounds the store queries behind one probe.
 const probeTimeout = 5 * time.Second
 
+// A monitor relaying a probe keeps a tenth of the sender's time for
+// itself (its reply's way back up), at least relayMargin: the next hop
+// gets the rest. minRelay is the least a hop is given; with less left,
+// the relay answers unreachable at once.
+const (
+	relayMargin = 100 * time.Millisecond
+	minRelay    = 200 * time.Millisecond
+)
+
+// maxRelays bounds the relayed probes a monitor waits on at once; one
+// more is answered failed (a lost child never queues its parent's
+// probes without bound).
+const maxRelays = 8
+
 // startProbes answers probes on the monitor's probe subject
 // (bus.ProbeListenSubject) from its parent only: a monitor with no parent
-// answers nobody over the bus. It returns the function that stops.
+// answers nobody over the bus. A probe to relay further down waits for
+// the next hop on a goroutine of its own (at most maxRelays), so that the
+// monitor answers its other probes meanwhile. It returns the function
+// that stops, once every relay has ended.
 func (m *Monitor) startProbes() func() {
 	parent := m.cfg.Monitor.Parent
 	if m.o.Conn == nil || parent == "" {
 		return func() {}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	relays := make(chan struct{}, maxRelays)
 	sub, err := m.o.Conn.NC.Subscribe(bus.ProbeListenSubject(m.cfg.Monitor.Name), func(msg *nats.Msg) {
 		if msg.Reply == "" {
 			return
 		}
 		sender := msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:]
-		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
-		defer cancel()
-		rep := m.answerProbe(ctx, sender, msg.Data)
-		if err := msg.Respond(probemsg.Encode(rep)); err != nil {
-			m.log.Warn("probe reply not sent", "sender", sender, "err", err)
+		respond := func(rep probemsg.Reply) {
+			if err := msg.Respond(probemsg.Encode(rep)); err != nil {
+				m.log.Warn("probe reply not sent", "sender", sender, "err", err)
+			}
 		}
+		req, refusal := m.admitProbe(sender, msg.Data)
+		if refusal != nil {
+			respond(*refusal)
+			return
+		}
+		if len(req.Via) == 0 {
+			qctx, qcancel := context.WithTimeout(ctx, min(probeTimeout, req.Within()))
+			defer qcancel()
+			respond(m.Probe(qctx, req))
+			return
+		}
+		select {
+		case relays <- struct{}{}:
+		default:
+			respond(probemsg.Reply{Version: probemsg.Version, ID: req.ID, Monitor: m.cfg.Monitor.Name, Status: probemsg.StatusFailed,
+				Detail: fmt.Sprintf("monitor %s relays %d probes already; try again", m.cfg.Monitor.Name, maxRelays)})
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-relays }()
+			respond(m.relayProbe(ctx, req))
+		}()
 	})
 	if err != nil {
+		cancel()
 		m.log.Warn("probes are not answered", "err", err)
 		return func() {}
 	}
 	// Probes come from one parent; a burst beyond this is dropped by the
 	// client rather than queued without bound.
 	_ = sub.SetPendingLimits(64, 1<<20)
-	return func() { _ = sub.Unsubscribe() }
+	return func() {
+		_ = sub.Unsubscribe()
+		cancel()
+		wg.Wait()
+	}
 }
 
 // mayProbe says whether sender (the last token of the probe's subject:
@@ -60,19 +109,56 @@ func (m *Monitor) mayProbe(sender string) bool {
 	return p != "" && bus.Token(p) == sender
 }
 
-// answerProbe answers one probe from sender.
-func (m *Monitor) answerProbe(ctx context.Context, sender string, data []byte) probemsg.Reply {
+// admitProbe decodes a probe from sender and checks that sender may send
+// it; otherwise it returns the refusal to answer.
+func (m *Monitor) admitProbe(sender string, data []byte) (probemsg.Request, *probemsg.Reply) {
 	self := m.cfg.Monitor.Name
 	req, err := probemsg.DecodeRequest(data)
 	if err != nil {
-		return probemsg.Reply{Version: probemsg.Version, ID: looseID(data), Monitor: self, Status: probemsg.StatusRefused, Detail: err.Error()}
+		return req, &probemsg.Reply{Version: probemsg.Version, ID: looseID(data), Monitor: self, Status: probemsg.StatusRefused, Detail: err.Error()}
 	}
 	if !m.mayProbe(sender) {
 		m.log.Warn("probe refused: not from the parent", "sender", sender, "kind", req.Kind)
-		return probemsg.Reply{Version: probemsg.Version, ID: req.ID, Monitor: self, Status: probemsg.StatusRefused,
+		return req, &probemsg.Reply{Version: probemsg.Version, ID: req.ID, Monitor: self, Status: probemsg.StatusRefused,
 			Detail: fmt.Sprintf("monitor %s answers probes from its parent %s only, not from %s", self, m.cfg.Monitor.Parent, sender)}
 	}
-	return m.Probe(ctx, req)
+	return req, nil
+}
+
+// relayProbe sends a probe (from the parent, already checked) on to the
+// next monitor on its path, one of this monitor's own children, as this
+// monitor, with the rest of the path and less time, and returns the reply
+// that comes back, unchanged: the last monitor's answer, or a hop's word
+// that the path goes no further. A next hop that is no child of this
+// monitor is not asked (not found); one that does not answer in time, or
+// at all, is unreachable; either reply names this monitor and the hop.
+func (m *Monitor) relayProbe(ctx context.Context, req probemsg.Request) probemsg.Reply {
+	self := m.cfg.Monitor.Name
+	next := req.Via[0]
+	rep := probemsg.Reply{Version: probemsg.Version, ID: req.ID, Monitor: self}
+	if slices.Contains(req.Via, self) {
+		rep.Status, rep.Detail = probemsg.StatusRefused, clipDetail(fmt.Sprintf("monitor %s is itself on the probe's path %s", self, strings.Join(req.Via, " > ")))
+		return rep
+	}
+	if !slices.Contains(m.ChildNames(), next) {
+		rep.Status, rep.Detail = probemsg.StatusNotFound, clipDetail(fmt.Sprintf("monitor %s has no child %q: the probe goes no further", self, next))
+		return rep
+	}
+	within := req.Within() - max(relayMargin, req.Within()/10)
+	if within < minRelay {
+		rep.Status, rep.Detail = probemsg.StatusUnreachable, fmt.Sprintf("monitor %s: no time left to relay the probe to %s", self, next)
+		return rep
+	}
+	fwd := req
+	fwd.Via = req.Via[1:]
+	fwd.WithinMS = 0
+	m.log.Debug("probe relayed", "id", req.ID, "kind", req.Kind, "to", next, "within", within)
+	back, err := probemsg.Probe(ctx, m.o.Conn.NC, next, self, fwd, within)
+	if err != nil {
+		rep.Status, rep.Detail = probemsg.StatusUnreachable, clipDetail(fmt.Sprintf("monitor %s relaying to %s: %v", self, next, err))
+		return rep
+	}
+	return back
 }
 
 // looseID is the id of a probe that did not decode, when it has a usable

@@ -4,6 +4,13 @@
 // profile summary, the evidence events behind one of its reports, or its
 // status (counters and its own children's health).
 //
+// A probe may name a path further down (Via): the probed monitor relays
+// it to the first monitor on the path, one of its own children, as
+// itself, and so on down; the last answers, and its reply comes back up
+// unchanged. Each hop is a probe from a parent to its child, so every
+// monitor on the way still answers its parent only. The path is bounded
+// (MaxVia), and so is the time (Within: each hop gives its child less).
+//
 // Both sides decode strictly: JSON of this version only, no unknown
 // field, nothing after the object, a bounded size, no control character
 // in a name, and the fields each kind takes. Probe is the client.
@@ -42,6 +49,10 @@ const (
 	DefaultLimit = 50
 	// DefaultTimeout is how long Probe waits for a reply by default.
 	DefaultTimeout = 5 * time.Second
+	// MaxVia bounds the monitors a probe is relayed through below its
+	// target; MaxWithin the time a relayed probe may take in all.
+	MaxVia    = 8
+	MaxWithin = 60 * time.Second
 )
 
 // Kinds of probe.
@@ -66,9 +77,13 @@ const (
 	StatusNotFound = "not-found" // no such subject or report
 	StatusRefused  = "refused"   // not from this monitor's parent, or malformed
 	StatusFailed   = "failed"    // the monitor could not answer (its store closed)
+	// StatusUnreachable: a monitor relaying the probe got no answer from
+	// the next one on the path (none of that name listens, or none in
+	// time); the reply names the relaying monitor and the hop.
+	StatusUnreachable = "unreachable"
 )
 
-var statuses = []string{StatusOK, StatusNotFound, StatusRefused, StatusFailed}
+var statuses = []string{StatusOK, StatusNotFound, StatusRefused, StatusFailed, StatusUnreachable}
 
 // Request is a probe.
 type Request struct {
@@ -79,6 +94,17 @@ type Request struct {
 	Report  string `json:"report,omitempty"`
 	// Limit bounds the items in the reply (0: DefaultLimit).
 	Limit int `json:"limit,omitempty"`
+	// Via is the path below the probed monitor, down to the one that
+	// answers: the probed monitor relays the probe to Via[0], one of its
+	// own children, with the rest of the path, and so on (at most MaxVia
+	// monitors, each once, none the probed monitor itself). Empty: the
+	// probed monitor answers.
+	Via []string `json:"via,omitempty"`
+	// WithinMS is how long, in milliseconds, the sender of a relayed
+	// probe waits for the reply (at most MaxWithin; 0: DefaultTimeout):
+	// each monitor on the path gives the next one less, so the reply, or
+	// the word that a hop did not answer, comes back in time.
+	WithinMS int64 `json:"within_ms,omitempty"`
 }
 
 // Reply is a child's answer.
@@ -135,7 +161,35 @@ func (r Request) Check() error {
 	if r.Limit < 0 || r.Limit > MaxLimit {
 		return fmt.Errorf("limit %d: want 0 to %d", r.Limit, MaxLimit)
 	}
+	if len(r.Via) > MaxVia {
+		return fmt.Errorf("via: %d monitors, at most %d", len(r.Via), MaxVia)
+	}
+	for i, name := range r.Via {
+		if err := wiremsg.Text(fmt.Sprintf("via[%d]", i), name, MaxName, true); err != nil {
+			return err
+		}
+		if slices.Contains(r.Via[:i], name) {
+			return fmt.Errorf("via[%d]: monitor %q is on the path twice", i, clip(name))
+		}
+	}
+	if r.WithinMS < 0 || r.WithinMS > MaxWithin.Milliseconds() {
+		return fmt.Errorf("within_ms %d: want 0 to %d", r.WithinMS, MaxWithin.Milliseconds())
+	}
 	return nil
+}
+
+// Within is how long the sender waits for the reply.
+func (r Request) Within() time.Duration {
+	if r.WithinMS == 0 {
+		return DefaultTimeout
+	}
+	return time.Duration(r.WithinMS) * time.Millisecond
+}
+
+// Equal says whether two probes are the same.
+func (r Request) Equal(o Request) bool {
+	return r.Version == o.Version && r.ID == o.ID && r.Kind == o.Kind && r.Subject == o.Subject && r.Report == o.Report &&
+		r.Limit == o.Limit && r.WithinMS == o.WithinMS && slices.Equal(r.Via, o.Via)
 }
 
 // Items is the number of items the probe asks for at most.
@@ -186,6 +240,9 @@ func (r Reply) Check() error {
 // use it) and returns the reply, waiting at most timeout (0:
 // DefaultTimeout) or until ctx ends. A reply that is not a valid reply to
 // req is an error.
+//
+// A probe with a path (req.Via) is answered by the last monitor on it;
+// req.WithinMS is set to the timeout, which the hops share.
 func Probe(ctx context.Context, nc *nats.Conn, target, sender string, req Request, timeout time.Duration) (Reply, error) {
 	if req.Version == 0 {
 		req.Version = Version
@@ -195,6 +252,10 @@ func Probe(ctx context.Context, nc *nats.Conn, target, sender string, req Reques
 	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout
+	}
+	if len(req.Via) > 0 {
+		// The monitors on the path share the time the sender waits.
+		req.WithinMS = min(timeout, MaxWithin).Milliseconds()
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -1,6 +1,7 @@
 package probemsg
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,13 +13,15 @@ func TestDecodeRequestTakesEachKind(t *testing.T) {
 		`{"version":1,"id":"p3","kind":"profile","subject":"web-3"}`,
 		`{"version":1,"id":"p4","kind":"evidence","report":"01M81B5HBVE700GJC6X35D8GGE","limit":500}`,
 		`{"version":1,"id":"p5","kind":"status"}`,
+		`{"version":1,"id":"p6","kind":"evidence","report":"01M81B5HBVE700GJC6X35D8GGE","via":["svc1"],"within_ms":5000}`,
+		`{"version":1,"id":"p7","kind":"status","via":["dom1","svc1","leaf"]}`,
 	} {
 		r, err := DecodeRequest([]byte(msg))
 		if err != nil {
 			t.Errorf("%s: %v", msg, err)
 			continue
 		}
-		if back, err := DecodeRequest(Encode(r)); err != nil || back != r {
+		if back, err := DecodeRequest(Encode(r)); err != nil || !back.Equal(r) {
 			t.Errorf("round trip of %s: %+v %v", msg, back, err)
 		}
 	}
@@ -42,6 +45,13 @@ func TestDecodeRequestRefusesBadProbesNamingWhy(t *testing.T) {
 		{`{"version":1,"id":"p","kind":"status","x":1}`, `unknown field "x"`},
 		{`{"version":1,"id":"p","kind":"status"} {}`, "data after the message"},
 		{`{"version":1,"id":"` + strings.Repeat("p", MaxRequest) + `"}`, "at most 4096"},
+		{`{"version":1,"id":"p","kind":"status","via":["a","b","c","d","e","f","g","h","i"]}`, "via: 9 monitors, at most 8"},
+		{`{"version":1,"id":"p","kind":"status","via":["svc1","svc1"]}`, `via[1]: monitor "svc1" is on the path twice`},
+		{`{"version":1,"id":"p","kind":"status","via":[""]}`, `missing "via[0]"`},
+		{`{"version":1,"id":"p","kind":"status","via":["a\u0000b"]}`, "control character"},
+		{`{"version":1,"id":"p","kind":"status","via":"svc1"}`, "via"},
+		{`{"version":1,"id":"p","kind":"status","via":["svc1"],"within_ms":60001}`, "within_ms 60001: want 0 to 60000"},
+		{`{"version":1,"id":"p","kind":"status","within_ms":-1}`, "within_ms -1"},
 	} {
 		_, err := DecodeRequest([]byte(c.msg))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "probe: ") {
@@ -60,6 +70,7 @@ func TestDecodeReply(t *testing.T) {
 		{`{"version":1,"id":"p","status":"ok"}`, `missing "monitor"`},
 		{`{"version":1,"id":"p","monitor":"m","status":"ok","data":[1]}`, "data: want a JSON object"},
 		{`{"version":1,"id":"p","monitor":"m","status":"ok","data":{]}`, "not JSON"},
+		{`{"version":1,"id":"p","monitor":"m","status":"lost"}`, "want one of ok, not-found, refused, failed, unreachable"},
 	} {
 		_, err := DecodeReply([]byte(c.msg))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -72,6 +83,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte(`{"version":1,"id":"p4","kind":"evidence","report":"01M81B5HBVE700GJC6X35D8GGE","limit":5}`))
 	f.Add([]byte(`{"version":1,"id":"p3","kind":"profile","subject":"web-3"}`))
 	f.Add([]byte(`{"version":1}`))
+	f.Add([]byte(`{"version":1,"id":"p6","kind":"evidence","report":"r","via":["svc1","leaf"],"within_ms":4900}`))
+	f.Add([]byte(`{"version":1,"id":"p","kind":"status","via":["a","a"]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeRequest(data)
 		if err != nil {
@@ -83,8 +96,16 @@ func FuzzDecodeRequest(f *testing.F) {
 		if n := r.Items(); n < 1 || n > MaxLimit {
 			t.Fatalf("items %d out of bounds", n)
 		}
+		if len(r.Via) > MaxVia || r.Within() <= 0 || r.Within() > MaxWithin {
+			t.Fatalf("path of %d or time %v out of bounds", len(r.Via), r.Within())
+		}
+		for i, name := range r.Via {
+			if name == "" || slices.Contains(r.Via[:i], name) {
+				t.Fatalf("via %q: an empty or repeated hop", r.Via)
+			}
+		}
 		back, err := DecodeRequest(Encode(r))
-		if err != nil || back != r {
+		if err != nil || !back.Equal(r) {
 			t.Fatalf("round trip changed %+v into %+v (%v)", r, back, err)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/hierarchy"
@@ -56,15 +57,17 @@ func (s *Server) getHierarchy(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// getProbe sends a probe to one of the monitor's children and answers
-// with its reply: 200 when found, 404 when the child holds no such
-// subject or report (or is no child), 502 when it refused or failed,
-// 504 when it did not answer in time.
+// getProbe sends a probe to one of the monitor's children, or through it
+// further down (via: the path below the child, comma-separated), and
+// answers with the reply: 200 when found, 404 when the monitor asked
+// holds no such subject or report (or a hop is no child of the one
+// before), 502 when it refused or failed, 504 when it, or a hop, did not
+// answer in time.
 func (s *Server) getProbe(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k, v := range q {
 		switch k {
-		case "monitor", "kind", "subject", "report", "limit":
+		case "monitor", "kind", "subject", "report", "limit", "via":
 			if len(v) > 1 {
 				writeError(w, http.StatusBadRequest, fmt.Errorf("parameter %q given %d times", k, len(v)))
 				return
@@ -91,6 +94,9 @@ func (s *Server) getProbe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		req.Limit = n
+	}
+	if v := q.Get("via"); v != "" {
+		req.Via = strings.Split(v, ",")
 	}
 	if err := req.Check(); err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -119,6 +125,8 @@ func (s *Server) getProbe(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusNotFound
 	case probemsg.StatusRefused, probemsg.StatusFailed:
 		code = http.StatusBadGateway
+	case probemsg.StatusUnreachable:
+		code = http.StatusGatewayTimeout
 	}
 	writeRaw(w, code, append(probemsg.Encode(rep), '\n'))
 }

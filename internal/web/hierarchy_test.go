@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -28,7 +29,9 @@ import (
 // hierFixture is a domain monitor "dom" and its child, the service
 // monitor "svc1", on a real embedded bus, with short heartbeats; the
 // child's signature engine reports two process spawns of a host, and the
-// domain monitor's reports a lost child (MONITOR.LOST is matchable).
+// domain monitor's reports a lost child (MONITOR.LOST is matchable) and
+// each report of its child, and publishes its reports (for its parent,
+// the enterprise monitor "ent", when a test starts it).
 type hierFixture struct {
 	t      *testing.T
 	srv    *bus.Server
@@ -36,6 +39,7 @@ type hierFixture struct {
 	dom    *monitor.Monitor
 	hub    *Hub
 	svcCfg *config.ResourceObject
+	entCfg *config.ResourceObject
 	svcDir string
 	mu     sync.Mutex
 	svc    *monitor.Monitor
@@ -54,6 +58,16 @@ subscriptions: [{monitor: svc1}]
 engines:
   - kind: signature
     rules: [%s]
+resolver: {publish: true, min_severity: green}
+`
+
+const entYAML = `
+monitor:
+  name: ent
+  layer: enterprise
+  children: [dom]
+  heartbeat: {interval: 200ms, stale_after: 2, lost_after: 3}
+subscriptions: [{monitor: dom}]
 `
 
 const svcYAML = `
@@ -74,6 +88,7 @@ func newHierFixture(t *testing.T) *hierFixture {
 	if err := os.WriteFile(rules, []byte(`rules:
   - {id: spawns, severity: red, suppress: 0s, match: {type: PROC.SPAWN}, threshold: {count: 2, window: 1h}}
   - {id: child-lost, severity: yellow, suppress: 0s, match: {type: MONITOR.LOST}}
+  - {id: child-report, severity: red, suppress: 0s, match: {type: REPORT, where: {monitor: svc1}}}
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +104,18 @@ func newHierFixture(t *testing.T) *hierFixture {
 		return cfg
 	}
 	f.svcCfg = load(svcYAML, "svc1.yaml")
+	f.entCfg = load(entYAML, "ent.yaml")
 	f.dom, _ = f.run(load(domYAML, "dom.yaml"), t.TempDir(), f.hub)
 	return f
+}
+
+// startEnterprise starts ent, dom's parent, which takes dom's reports; it
+// returns ent and the hub of its live page.
+func (f *hierFixture) startEnterprise() (*monitor.Monitor, *Hub) {
+	f.t.Helper()
+	hub := NewHub()
+	m, _ := f.run(f.entCfg, f.t.TempDir(), hub)
+	return m, hub
 }
 
 // run starts a monitor until the test ends (or until the returned
@@ -280,4 +305,114 @@ func TestHierarchyAPI(t *testing.T) {
 		rs, err := f.dom.Store().Reports(context.Background(), store.Filter{Model: "child-lost"})
 		return err == nil && len(rs) >= 1 && rs[0].Host == "svc1"
 	})
+}
+
+// TestProbeThroughDomainAPI serves the enterprise monitor's API over a
+// tree of three monitors on a real bus (ent, its domain dom, dom's
+// service monitor svc1) and drills down from the enterprise: dom's report
+// of svc1's report, the evidence behind it from dom's store (svc1's
+// report), then, through dom (via=svc1), the evidence behind svc1's
+// report from svc1's store: the host's observations. A hop that is no
+// child of dom, a bad path and a stopped service monitor each get a
+// clear answer naming the hop.
+func TestProbeThroughDomainAPI(t *testing.T) {
+	f := newHierFixture(t)
+	f.startChild()
+	ent, hub := f.startEnterprise()
+	s, err := New(Options{Listen: "127.0.0.1:0", Store: ent.Store(), Live: ent, Hierarchy: ent, Hub: hub, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(s.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		if _, err := io.Copy(&b, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b.String()
+	}
+	evidence := func(path string) (probemsg.Reply, []event.Event) {
+		t.Helper()
+		code, body := get(path)
+		rep, err := probemsg.DecodeReply([]byte(strings.TrimSpace(body)))
+		var ev probemsg.Evidence
+		if code != http.StatusOK || err != nil || json.Unmarshal(rep.Data, &ev) != nil {
+			t.Fatalf("GET %s: %d %s (%v)", path, code, body, err)
+		}
+		var out []event.Event
+		for _, raw := range ev.Events {
+			e, err := event.DecodeJSON(raw)
+			if err != nil {
+				t.Fatalf("GET %s: event %s: %v", path, raw, err)
+			}
+			out = append(out, e)
+		}
+		return rep, out
+	}
+
+	testutil.WaitFor(t, 10*time.Second, "dom alive under ent", func() bool {
+		cs := ent.Children()
+		return len(cs) == 1 && cs[0].State == hierarchy.StateAlive
+	})
+	svcReport := f.spawns()
+	var domReport event.Event
+	testutil.WaitFor(t, 20*time.Second, "dom's report at the enterprise", func() bool {
+		evs, err := ent.Store().Events(context.Background(), store.Filter{Type: event.TypeReport})
+		if err != nil || len(evs) == 0 {
+			return false
+		}
+		domReport = evs[0]
+		return true
+	})
+	if domReport.Source != "dom" {
+		t.Fatalf("report at the enterprise from %q", domReport.Source)
+	}
+
+	rep, evs := evidence("/api/probe?monitor=dom&kind=evidence&report=" + domReport.ID)
+	if rep.Monitor != "dom" || len(evs) != 1 || evs[0].ID != svcReport.ID || evs[0].Type != event.TypeReport || evs[0].Source != "svc1" {
+		t.Fatalf("dom's evidence %+v: %+v", rep, evs)
+	}
+	rep, evs = evidence("/api/probe?monitor=dom&via=svc1&kind=evidence&report=" + svcReport.ID)
+	if rep.Monitor != "svc1" || len(evs) != 2 {
+		t.Fatalf("svc1's evidence through dom %+v: %+v", rep, evs)
+	}
+	for _, e := range evs {
+		if e.Type != event.TypeProcSpawn || e.Host != "web-1" {
+			t.Errorf("svc1's evidence event %+v", e)
+		}
+	}
+
+	for _, c := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/api/probe?monitor=dom&via=svc1&kind=evidence&report=01NOSUCH", http.StatusNotFound, `"monitor":"svc1","status":"not-found","detail":"monitor svc1 holds no report \"01NOSUCH\""`},
+		{"/api/probe?monitor=dom&via=svc9&kind=status", http.StatusNotFound, `"monitor":"dom","status":"not-found","detail":"monitor dom has no child \"svc9\": the probe goes no further"`},
+		{"/api/probe?monitor=svc1&kind=status", http.StatusNotFound, `monitor \"svc1\": not a child of this monitor ent`},
+		{"/api/probe?monitor=dom&via=svc1,,x&kind=status", http.StatusBadRequest, `missing \"via[1]\"`},
+		{"/api/probe?monitor=dom&via=svc1,svc1&kind=status", http.StatusBadRequest, `via[1]: monitor \"svc1\" is on the path twice`},
+		{"/api/probe?monitor=dom&via=a,b,c,d,e,f,g,h,i&kind=status", http.StatusBadRequest, `via: 9 monitors, at most 8`},
+		{"/api/probe?monitor=dom&via=svc1&via=svc2&kind=status", http.StatusBadRequest, `parameter \"via\" given 2 times`},
+	} {
+		code, body := get(c.path)
+		if code != c.code || !strings.Contains(body, c.want) {
+			t.Errorf("GET %s: %d %s, want %d with %s", c.path, code, body, c.code, c.want)
+		}
+	}
+
+	f.stopChild()
+	code, body := get("/api/probe?monitor=dom&via=svc1&kind=status")
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, `"monitor":"dom","status":"unreachable","detail":"monitor dom relaying to svc1: probe of svc1: no monitor of that name answers probes"`) {
+		t.Errorf("probe through dom of a stopped svc1: %d %s", code, body)
+	}
 }

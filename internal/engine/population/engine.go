@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
-	"path/filepath"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/clock"
@@ -16,9 +15,6 @@ import (
 )
 
 var _ engine.Engine = (*adapter)(nil)
-
-// saveEvery is how often the hosts' mixes are saved while running.
-const saveEvery = 5 * time.Minute
 
 // Factory makes population engines for a monitor's registry.
 func Factory() engine.Factory {
@@ -30,20 +26,9 @@ func Factory() engine.Factory {
 			if s.cfg == nil {
 				return nil, fmt.Errorf("population settings not validated")
 			}
-			a := &adapter{p: New(s.cfg), c: s.cfg, name: d.Name, log: d.Logger, store: d.State, clock: d.Clock,
-				last: map[string]time.Time{}, held: map[string]int{}}
-			if a.clock == nil {
-				a.clock = clock.Real{}
-			}
-			if a.log == nil {
-				a.log = slog.Default()
-			}
-			if s.State != "" {
-				a.file = s.State
-				if !filepath.IsAbs(a.file) && d.Resolve != nil {
-					a.file = d.Resolve(a.file)
-				}
-			}
+			a := &adapter{p: New(s.cfg), c: s.cfg, name: d.Name, log: d.LoggerOrDefault(), store: d.State, clock: d.ClockOrReal(),
+				file: d.StateFile(s.State), last: map[string]time.Time{}, held: map[string]int{}}
+			a.grants = engine.NewGrants(a.name, "host", a.log)
 			if err := a.load(ctx); err != nil {
 				return nil, err
 			}
@@ -71,8 +56,7 @@ type adapter struct {
 	last      map[string]time.Time // host -> last report
 	held      map[string]int       // host -> reports held back since
 	// grants lower hosts' thresholds (sensitise.go).
-	grants  map[string]grant
-	lowered map[string]float64
+	grants *engine.Grants
 }
 
 func (a *adapter) Handle(_ context.Context, ev *event.Event, _ engine.Emit) error {
@@ -82,7 +66,7 @@ func (a *adapter) Handle(_ context.Context, ev *event.Event, _ engine.Emit) erro
 
 func (a *adapter) Tick(ctx context.Context, now time.Time, emit engine.Emit) error {
 	a.now = now
-	a.expireGrants(now)
+	a.grants.Expire(now)
 	if a.evaluated.IsZero() {
 		a.evaluated, a.saved = now, now
 	}
@@ -90,7 +74,7 @@ func (a *adapter) Tick(ctx context.Context, now time.Time, emit engine.Emit) err
 		a.evaluated = now
 		a.evaluate(now, emit)
 	}
-	if now.Sub(a.saved) < saveEvery {
+	if now.Sub(a.saved) < engine.SaveEvery {
 		return nil
 	}
 	a.saved = now

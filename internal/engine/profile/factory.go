@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/clock"
@@ -19,9 +18,6 @@ import (
 
 var _ engine.Engine = (*adapter)(nil)
 
-// saveEvery is how often the learnt profiles are saved while running.
-const saveEvery = 5 * time.Minute
-
 // Factory makes profile engines for a monitor's registry.
 func Factory() engine.Factory {
 	return engine.Factory{
@@ -30,19 +26,9 @@ func Factory() engine.Factory {
 		New: func(ctx context.Context, cs config.Settings, d engine.Deps) (engine.Engine, error) {
 			s := cs.(*Settings)
 			e := &adapter{p: New(s.classes, Options{MaxSubjects: s.MaxSubjects, Expire: s.Expire}), suppress: s.Suppress,
-				last: map[string]time.Time{}, held: map[string]int{}, name: d.Name, log: d.Logger, store: d.State, clock: d.Clock}
-			if e.clock == nil {
-				e.clock = clock.Real{}
-			}
-			if e.log == nil {
-				e.log = slog.Default()
-			}
-			if s.State != "" {
-				e.file = s.State
-				if !filepath.IsAbs(e.file) && d.Resolve != nil {
-					e.file = d.Resolve(e.file)
-				}
-			}
+				last: map[string]time.Time{}, held: map[string]int{}, name: d.Name, log: d.LoggerOrDefault(), store: d.State,
+				clock: d.ClockOrReal(), file: d.StateFile(s.State)}
+			e.grants = engine.NewGrants(e.name, "subject", e.log)
 			if err := e.load(ctx); err != nil {
 				return nil, err
 			}
@@ -70,10 +56,8 @@ type adapter struct {
 	// savedOnce: the store holds every profile, so saves write changes.
 	savedOnce bool
 	// grants are the control requests in force that lowered subjects'
-	// thresholds; lowered their factors by class and subject
-	// (sensitise.go).
-	grants  map[string]thresholdGrant
-	lowered map[string]float64
+	// thresholds (sensitise.go).
+	grants *engine.Grants
 }
 
 func (a *adapter) Handle(_ context.Context, ev *event.Event, emit engine.Emit) error {
@@ -148,11 +132,11 @@ func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
 func (a *adapter) Tick(ctx context.Context, now time.Time, _ engine.Emit) error {
 	a.now = now
-	a.expireGrants(now)
+	a.grants.Expire(now)
 	if a.saved.IsZero() {
 		a.saved = now
 	}
-	if now.Sub(a.saved) < saveEvery {
+	if now.Sub(a.saved) < engine.SaveEvery {
 		return nil
 	}
 	a.saved = now

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
+	"github.com/vigil-ids/vigil/internal/engine/population"
 	"github.com/vigil-ids/vigil/internal/engine/profile"
 	"github.com/vigil-ids/vigil/internal/engine/signature"
 	"github.com/vigil-ids/vigil/internal/event"
@@ -700,7 +701,7 @@ func TestChildrenNotReportingPlan(t *testing.T) {
 func TestSensitiseChildrenNotReportingOverTheBus(t *testing.T) {
 	s, mon, _ := bustest.StartLocal(t)
 	engines := engine.NewRegistry()
-	for _, f := range []engine.Factory{signature.Factory(), profile.Factory()} {
+	for _, f := range []engine.Factory{signature.Factory(), profile.Factory(), population.Factory()} {
 		if err := engines.Register(f); err != nil {
 			t.Fatal(err)
 		}

@@ -59,6 +59,11 @@ type converter struct {
 	// and an entry of an older generation is built again.
 	ctxCache map[uint32]*ctxEntry
 	gen      uint64
+	// writers and readers are the programs lately exec'd with a pipe as
+	// their standard output or input, by the pipe's inode (pipes.go).
+	writers, readers *pipeTable
+	// filter filters again the paths the kernel sent unfiltered.
+	filter *pathFilter
 }
 
 // ctxEntry is a process's cached context and what it was built from.
@@ -85,6 +90,7 @@ func newConverter(o Options, mono uint64, wall time.Time) *converter {
 		o: o, tree: NewTree(o.Events.MaxProcesses, o.ProcRoot), procs: set(o.Procs), exclude: set(o.Exclude),
 		credExes: set(o.Events.CredExes), mono: mono, wall: wall, containers: map[uint32]string{},
 		exited: map[uint32]bool{}, ctxCache: map[uint32]*ctxEntry{},
+		writers: newPipeTable(), readers: newPipeTable(), filter: newPathFilter(o),
 	}
 	if o.ProcRoot == "/proc" {
 		c.byCgroups = map[uint64]string{}
@@ -334,6 +340,8 @@ func (c *converter) exec(r *Record) []event.Event {
 		a["cwd"] = cwd
 	}
 	a["stdin"] = stdinKind(r.StdinMode, r.StdinRdev)
+	a["stdout"] = stdinKind(r.StdoutMode, r.StdoutRdev)
+	c.joinPipes(r, a, exe)
 	evs := []event.Event{c.event(r, TypeExec, a)}
 	if c.o.Spawn && (c.procs == nil || c.procs[r.Comm]) && !c.exclude[r.Comm] {
 		s := map[string]any{"name": r.Comm, "pid": a["pid"], "ppid": a["ppid"], "uid": a["uid"], "exe": exe, "state": "R"}
@@ -392,7 +400,17 @@ func (c *converter) exit(r *Record) []event.Event {
 }
 
 func (c *converter) file(r *Record) []event.Event {
+	given, given2 := r.Path, r.Path2
+	if r.Flags&FlagPathUnclean != 0 && !c.reFilter(r) {
+		return nil
+	}
 	a := c.context(r)
+	if r.Path != given {
+		a["path_given"] = given
+	}
+	if r.Op == OpRename && r.Path2 != given2 {
+		a["new_path_given"] = given2
+	}
 	p := r.Path
 	if r.Flags&FlagPathTrunc != 0 {
 		a["path_truncated"] = true

@@ -56,7 +56,7 @@ type hosteventsScratch struct {
 		Cgroup uint64
 		Comm   [16]int8
 	}
-	Body  [128]uint8
+	Body  [160]uint8
 	Data  [6656]uint8
 	Names [32]uint64
 	Depth uint32
@@ -67,47 +67,52 @@ type hosteventsScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	hosteventsMapEnterCalls   = "enter_calls"
-	hosteventsMapEvents       = "events"
-	hosteventsMapExecTail     = "exec_tail"
-	hosteventsMapExitCalls    = "exit_calls"
-	hosteventsMapLpmScratch   = "lpm_scratch"
-	hosteventsMapNames        = "names"
-	hosteventsMapPendingConn  = "pending_conn"
-	hosteventsMapPendingCred  = "pending_cred"
-	hosteventsMapPrefixes     = "prefixes"
-	hosteventsMapRoots        = "roots"
-	hosteventsMapScratch      = "scratch"
-	hosteventsMapStats        = "stats"
-	hosteventsProgE_bpf       = "e_bpf"
-	hosteventsProgE_chmod     = "e_chmod"
-	hosteventsProgE_chown     = "e_chown"
-	hosteventsProgE_connect   = "e_connect"
-	hosteventsProgE_exec      = "e_exec"
-	hosteventsProgE_ftruncate = "e_ftruncate"
-	hosteventsProgE_memfd     = "e_memfd"
-	hosteventsProgE_module    = "e_module"
-	hosteventsProgE_ptrace    = "e_ptrace"
-	hosteventsProgE_rename    = "e_rename"
-	hosteventsProgE_setuid    = "e_setuid"
-	hosteventsProgE_truncate  = "e_truncate"
-	hosteventsProgE_unlink    = "e_unlink"
-	hosteventsProgExecCwd     = "exec_cwd"
-	hosteventsProgOnExec      = "on_exec"
-	hosteventsProgOnExit      = "on_exit"
-	hosteventsProgOnFork      = "on_fork"
-	hosteventsProgSysEnter    = "sys_enter"
-	hosteventsProgSysExit     = "sys_exit"
-	hosteventsProgX_accept    = "x_accept"
-	hosteventsProgX_connect   = "x_connect"
-	hosteventsProgX_exec      = "x_exec"
-	hosteventsProgX_open      = "x_open"
-	hosteventsProgX_setuid    = "x_setuid"
-	hosteventsVarAgentTgid    = "agent_tgid"
-	hosteventsVarArgsMax      = "args_max"
-	hosteventsVarPidnsInum    = "pidns_inum"
-	hosteventsVarPrefilter    = "prefilter"
-	hosteventsVarWakeupBytes  = "wakeup_bytes"
+	hosteventsMapEnterCalls        = "enter_calls"
+	hosteventsMapEvents            = "events"
+	hosteventsMapExecTail          = "exec_tail"
+	hosteventsMapExitCalls         = "exit_calls"
+	hosteventsMapLpmScratch        = "lpm_scratch"
+	hosteventsMapNames             = "names"
+	hosteventsMapPendingConn       = "pending_conn"
+	hosteventsMapPendingCred       = "pending_cred"
+	hosteventsMapPrefixes          = "prefixes"
+	hosteventsMapRoots             = "roots"
+	hosteventsMapScratch           = "scratch"
+	hosteventsMapStats             = "stats"
+	hosteventsProgE_bpf            = "e_bpf"
+	hosteventsProgE_chmod          = "e_chmod"
+	hosteventsProgE_chmodNoloop    = "e_chmod_noloop"
+	hosteventsProgE_chown          = "e_chown"
+	hosteventsProgE_chownNoloop    = "e_chown_noloop"
+	hosteventsProgE_connect        = "e_connect"
+	hosteventsProgE_exec           = "e_exec"
+	hosteventsProgE_ftruncate      = "e_ftruncate"
+	hosteventsProgE_memfd          = "e_memfd"
+	hosteventsProgE_module         = "e_module"
+	hosteventsProgE_ptrace         = "e_ptrace"
+	hosteventsProgE_rename         = "e_rename"
+	hosteventsProgE_renameNoloop   = "e_rename_noloop"
+	hosteventsProgE_setuid         = "e_setuid"
+	hosteventsProgE_truncate       = "e_truncate"
+	hosteventsProgE_truncateNoloop = "e_truncate_noloop"
+	hosteventsProgE_unlink         = "e_unlink"
+	hosteventsProgE_unlinkNoloop   = "e_unlink_noloop"
+	hosteventsProgExecCwd          = "exec_cwd"
+	hosteventsProgOnExec           = "on_exec"
+	hosteventsProgOnExit           = "on_exit"
+	hosteventsProgOnFork           = "on_fork"
+	hosteventsProgSysEnter         = "sys_enter"
+	hosteventsProgSysExit          = "sys_exit"
+	hosteventsProgX_accept         = "x_accept"
+	hosteventsProgX_connect        = "x_connect"
+	hosteventsProgX_exec           = "x_exec"
+	hosteventsProgX_open           = "x_open"
+	hosteventsProgX_setuid         = "x_setuid"
+	hosteventsVarAgentTgid         = "agent_tgid"
+	hosteventsVarArgsMax           = "args_max"
+	hosteventsVarPidnsInum         = "pidns_inum"
+	hosteventsVarPrefilter         = "prefilter"
+	hosteventsVarWakeupBytes       = "wakeup_bytes"
 )
 
 // loadHostevents returns the embedded CollectionSpec for hostevents.
@@ -152,30 +157,35 @@ type hosteventsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hosteventsProgramSpecs struct {
-	E_bpf       *ebpf.ProgramSpec `ebpf:"e_bpf"`
-	E_chmod     *ebpf.ProgramSpec `ebpf:"e_chmod"`
-	E_chown     *ebpf.ProgramSpec `ebpf:"e_chown"`
-	E_connect   *ebpf.ProgramSpec `ebpf:"e_connect"`
-	E_exec      *ebpf.ProgramSpec `ebpf:"e_exec"`
-	E_ftruncate *ebpf.ProgramSpec `ebpf:"e_ftruncate"`
-	E_memfd     *ebpf.ProgramSpec `ebpf:"e_memfd"`
-	E_module    *ebpf.ProgramSpec `ebpf:"e_module"`
-	E_ptrace    *ebpf.ProgramSpec `ebpf:"e_ptrace"`
-	E_rename    *ebpf.ProgramSpec `ebpf:"e_rename"`
-	E_setuid    *ebpf.ProgramSpec `ebpf:"e_setuid"`
-	E_truncate  *ebpf.ProgramSpec `ebpf:"e_truncate"`
-	E_unlink    *ebpf.ProgramSpec `ebpf:"e_unlink"`
-	ExecCwd     *ebpf.ProgramSpec `ebpf:"exec_cwd"`
-	OnExec      *ebpf.ProgramSpec `ebpf:"on_exec"`
-	OnExit      *ebpf.ProgramSpec `ebpf:"on_exit"`
-	OnFork      *ebpf.ProgramSpec `ebpf:"on_fork"`
-	SysEnter    *ebpf.ProgramSpec `ebpf:"sys_enter"`
-	SysExit     *ebpf.ProgramSpec `ebpf:"sys_exit"`
-	X_accept    *ebpf.ProgramSpec `ebpf:"x_accept"`
-	X_connect   *ebpf.ProgramSpec `ebpf:"x_connect"`
-	X_exec      *ebpf.ProgramSpec `ebpf:"x_exec"`
-	X_open      *ebpf.ProgramSpec `ebpf:"x_open"`
-	X_setuid    *ebpf.ProgramSpec `ebpf:"x_setuid"`
+	E_bpf            *ebpf.ProgramSpec `ebpf:"e_bpf"`
+	E_chmod          *ebpf.ProgramSpec `ebpf:"e_chmod"`
+	E_chmodNoloop    *ebpf.ProgramSpec `ebpf:"e_chmod_noloop"`
+	E_chown          *ebpf.ProgramSpec `ebpf:"e_chown"`
+	E_chownNoloop    *ebpf.ProgramSpec `ebpf:"e_chown_noloop"`
+	E_connect        *ebpf.ProgramSpec `ebpf:"e_connect"`
+	E_exec           *ebpf.ProgramSpec `ebpf:"e_exec"`
+	E_ftruncate      *ebpf.ProgramSpec `ebpf:"e_ftruncate"`
+	E_memfd          *ebpf.ProgramSpec `ebpf:"e_memfd"`
+	E_module         *ebpf.ProgramSpec `ebpf:"e_module"`
+	E_ptrace         *ebpf.ProgramSpec `ebpf:"e_ptrace"`
+	E_rename         *ebpf.ProgramSpec `ebpf:"e_rename"`
+	E_renameNoloop   *ebpf.ProgramSpec `ebpf:"e_rename_noloop"`
+	E_setuid         *ebpf.ProgramSpec `ebpf:"e_setuid"`
+	E_truncate       *ebpf.ProgramSpec `ebpf:"e_truncate"`
+	E_truncateNoloop *ebpf.ProgramSpec `ebpf:"e_truncate_noloop"`
+	E_unlink         *ebpf.ProgramSpec `ebpf:"e_unlink"`
+	E_unlinkNoloop   *ebpf.ProgramSpec `ebpf:"e_unlink_noloop"`
+	ExecCwd          *ebpf.ProgramSpec `ebpf:"exec_cwd"`
+	OnExec           *ebpf.ProgramSpec `ebpf:"on_exec"`
+	OnExit           *ebpf.ProgramSpec `ebpf:"on_exit"`
+	OnFork           *ebpf.ProgramSpec `ebpf:"on_fork"`
+	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	X_accept         *ebpf.ProgramSpec `ebpf:"x_accept"`
+	X_connect        *ebpf.ProgramSpec `ebpf:"x_connect"`
+	X_exec           *ebpf.ProgramSpec `ebpf:"x_exec"`
+	X_open           *ebpf.ProgramSpec `ebpf:"x_open"`
+	X_setuid         *ebpf.ProgramSpec `ebpf:"x_setuid"`
 }
 
 // hosteventsMapSpecs contains maps before they are loaded into the kernel.
@@ -273,37 +283,44 @@ type hosteventsVariables struct {
 //
 // It can be passed to loadHosteventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hosteventsPrograms struct {
-	E_bpf       *ebpf.Program `ebpf:"e_bpf"`
-	E_chmod     *ebpf.Program `ebpf:"e_chmod"`
-	E_chown     *ebpf.Program `ebpf:"e_chown"`
-	E_connect   *ebpf.Program `ebpf:"e_connect"`
-	E_exec      *ebpf.Program `ebpf:"e_exec"`
-	E_ftruncate *ebpf.Program `ebpf:"e_ftruncate"`
-	E_memfd     *ebpf.Program `ebpf:"e_memfd"`
-	E_module    *ebpf.Program `ebpf:"e_module"`
-	E_ptrace    *ebpf.Program `ebpf:"e_ptrace"`
-	E_rename    *ebpf.Program `ebpf:"e_rename"`
-	E_setuid    *ebpf.Program `ebpf:"e_setuid"`
-	E_truncate  *ebpf.Program `ebpf:"e_truncate"`
-	E_unlink    *ebpf.Program `ebpf:"e_unlink"`
-	ExecCwd     *ebpf.Program `ebpf:"exec_cwd"`
-	OnExec      *ebpf.Program `ebpf:"on_exec"`
-	OnExit      *ebpf.Program `ebpf:"on_exit"`
-	OnFork      *ebpf.Program `ebpf:"on_fork"`
-	SysEnter    *ebpf.Program `ebpf:"sys_enter"`
-	SysExit     *ebpf.Program `ebpf:"sys_exit"`
-	X_accept    *ebpf.Program `ebpf:"x_accept"`
-	X_connect   *ebpf.Program `ebpf:"x_connect"`
-	X_exec      *ebpf.Program `ebpf:"x_exec"`
-	X_open      *ebpf.Program `ebpf:"x_open"`
-	X_setuid    *ebpf.Program `ebpf:"x_setuid"`
+	E_bpf            *ebpf.Program `ebpf:"e_bpf"`
+	E_chmod          *ebpf.Program `ebpf:"e_chmod"`
+	E_chmodNoloop    *ebpf.Program `ebpf:"e_chmod_noloop"`
+	E_chown          *ebpf.Program `ebpf:"e_chown"`
+	E_chownNoloop    *ebpf.Program `ebpf:"e_chown_noloop"`
+	E_connect        *ebpf.Program `ebpf:"e_connect"`
+	E_exec           *ebpf.Program `ebpf:"e_exec"`
+	E_ftruncate      *ebpf.Program `ebpf:"e_ftruncate"`
+	E_memfd          *ebpf.Program `ebpf:"e_memfd"`
+	E_module         *ebpf.Program `ebpf:"e_module"`
+	E_ptrace         *ebpf.Program `ebpf:"e_ptrace"`
+	E_rename         *ebpf.Program `ebpf:"e_rename"`
+	E_renameNoloop   *ebpf.Program `ebpf:"e_rename_noloop"`
+	E_setuid         *ebpf.Program `ebpf:"e_setuid"`
+	E_truncate       *ebpf.Program `ebpf:"e_truncate"`
+	E_truncateNoloop *ebpf.Program `ebpf:"e_truncate_noloop"`
+	E_unlink         *ebpf.Program `ebpf:"e_unlink"`
+	E_unlinkNoloop   *ebpf.Program `ebpf:"e_unlink_noloop"`
+	ExecCwd          *ebpf.Program `ebpf:"exec_cwd"`
+	OnExec           *ebpf.Program `ebpf:"on_exec"`
+	OnExit           *ebpf.Program `ebpf:"on_exit"`
+	OnFork           *ebpf.Program `ebpf:"on_fork"`
+	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
+	SysExit          *ebpf.Program `ebpf:"sys_exit"`
+	X_accept         *ebpf.Program `ebpf:"x_accept"`
+	X_connect        *ebpf.Program `ebpf:"x_connect"`
+	X_exec           *ebpf.Program `ebpf:"x_exec"`
+	X_open           *ebpf.Program `ebpf:"x_open"`
+	X_setuid         *ebpf.Program `ebpf:"x_setuid"`
 }
 
 func (p *hosteventsPrograms) Close() error {
 	return _HosteventsClose(
 		p.E_bpf,
 		p.E_chmod,
+		p.E_chmodNoloop,
 		p.E_chown,
+		p.E_chownNoloop,
 		p.E_connect,
 		p.E_exec,
 		p.E_ftruncate,
@@ -311,9 +328,12 @@ func (p *hosteventsPrograms) Close() error {
 		p.E_module,
 		p.E_ptrace,
 		p.E_rename,
+		p.E_renameNoloop,
 		p.E_setuid,
 		p.E_truncate,
+		p.E_truncateNoloop,
 		p.E_unlink,
+		p.E_unlinkNoloop,
 		p.ExecCwd,
 		p.OnExec,
 		p.OnExit,

@@ -58,13 +58,17 @@ const (
 	FlagViaExec    = 1 << 4
 	FlagPath2Trunc = 1 << 5
 	FlagCwdTrunc   = 1 << 6
+	// FlagPathUnclean: a path a system call was given has "." or ".."
+	// components or repeated slashes; the kernel did not filter it (user
+	// space cleans it and filters it again).
+	FlagPathUnclean = 1 << 7
 )
 
 // The layout of a record: the header, a fixed body, then strings (see
 // bpf/hostevents.c).
 const (
 	hdrSize   = 64
-	bodySize  = 128
+	bodySize  = 160
 	dataOff   = hdrSize + bodySize
 	pathCap   = 1024
 	strCap    = 256
@@ -96,6 +100,8 @@ type Record struct {
 	Args                       []string
 	ArgsBytes, ArgsTotal       uint32
 	StdinMode, StdinRdev       uint32
+	StdoutMode, StdoutRdev     uint32 // exec: fd 1's inode's mode (0: none) and device
+	StdinPipe, StdoutPipe      uint64 // exec: inode numbers of the pipes on fd 0 and fd 1 (0: not a pipe)
 	Ancestors                  []Ancestor
 	ExitCode                   uint32
 	Start                      uint64 // exit: the process's start, CLOCK_MONOTONIC ns
@@ -183,6 +189,8 @@ func Decode(b []byte) (Record, error) {
 			r.Ancestors = append(r.Ancestors, Ancestor{PID: le.Uint32(a), Comm: Comm(a[4:20])})
 		}
 		r.BootStart = le.Uint64(body[120:])
+		r.StdinPipe, r.StdoutPipe = le.Uint64(body[128:]), le.Uint64(body[136:])
+		r.StdoutMode, r.StdoutRdev = le.Uint32(body[144:]), le.Uint32(body[148:])
 	case KindExit:
 		r.ExitCode, r.Start, r.BootStart = u(0), le.Uint64(body[8:]), le.Uint64(body[16:])
 	case KindFork:

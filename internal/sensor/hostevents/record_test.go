@@ -77,7 +77,7 @@ func TestDecodeRejectsDamagedRecords(t *testing.T) {
 		b    []byte
 		want string
 	}{
-		{"empty", nil, "shorter than its 192-byte header and body"},
+		{"empty", nil, "shorter than its 224-byte header and body"},
 		{"short", good[:100], "shorter than"},
 		{"huge", make([]byte, MaxRecordBytes+1), "longer than"},
 		{"path over its bound", longPath, "string length 5000 over its bound"},
@@ -180,6 +180,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add(rec(KindFork, 0, 7, "x", []uint32{8}, nil))
 	f.Add(rec(KindFork, 0, 7, "x", []uint32{8, 0, 0xffffffff, 0xffffffff}, nil)) // the largest start time
 	f.Add(rec(KindExit, 0, 7, "x", []uint32{0, 0, 1, 0, 5, 1}, nil))
+	f.Add(rec(KindFile, FlagPathUnclean, 7, "rm", []uint32{OpUnlink, 0, 0, 0, 12}, []byte("/etc/../\xff/.\x00")))
+	f.Add(rec(KindFile, FlagPathUnclean|FlagPathTrunc, 7, "mv", []uint32{OpRename, 0, 0, 0, 4, 5}, []byte("/a/.\x00//b/\x00")))
+	piped := execRec("/bin/sh", []string{"sh"}, 0)
+	binary.LittleEndian.PutUint64(piped[hdrSize+128:], 77)
+	binary.LittleEndian.PutUint64(piped[hdrSize+136:], 78)
+	f.Add(piped)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := Decode(b)
 		if err != nil {

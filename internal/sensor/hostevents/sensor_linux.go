@@ -61,6 +61,10 @@ var tails = map[string]string{"exec_cwd": "exec_tail"}
 // the handlers of the calls watched.
 var dispatchers = map[string]string{"sys_enter": "sys_enter", "sys_exit": "sys_exit"}
 
+// noLoop ends the names of the handlers built without bpf_loop, loaded in
+// place of those that need it on kernels without it (before 5.17).
+const noLoop = "_noloop"
+
 // Handlers of system calls (x86-64 numbers) at entry (enter_calls) and at
 // return (exit_calls).
 var (
@@ -154,7 +158,14 @@ func Open(o Options) (*Sensor, error) {
 		return 1
 	}
 	slices.SortStableFunc(names, func(a, b string) int { return rank(a) - rank(b) })
+	failed := map[string]bool{}
 	for _, name := range names {
+		// NAME_noloop stands in for NAME where NAME (which needs
+		// bpf_loop) could not be loaded.
+		primary, alt := strings.CutSuffix(name, noLoop)
+		if alt && !failed[primary] {
+			continue
+		}
 		ps := progs[name]
 		one := &ebpf.CollectionSpec{Maps: maps.Maps, Variables: maps.Variables, Programs: map[string]*ebpf.ProgramSpec{name: ps}, Types: spec.Types}
 		c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: coll.Maps})
@@ -171,8 +182,14 @@ func Open(o Options) (*Sensor, error) {
 				s.Close()
 				return nil, diagnose(fmt.Errorf("%s: %w", name, err))
 			}
-			s.Off = append(s.Off, fmt.Sprintf("%s: %v", name, firstLine(err)))
+			failed[name] = true
+			if _, ok := progs[name+noLoop]; !ok {
+				s.Off = append(s.Off, fmt.Sprintf("%s: %v", name, firstLine(err)))
+			}
 			continue
+		}
+		if alt {
+			s.Off = append(s.Off, fmt.Sprintf("%s: without bpf_loop (Linux 5.17): paths with . and .. filtered as written", primary))
 		}
 		if l != nil {
 			s.links = append(s.links, l)
@@ -202,6 +219,7 @@ func Open(o Options) (*Sensor, error) {
 // install attaches a program to its tracepoint, or puts a system call
 // handler in its array at its calls' numbers.
 func (s *Sensor) install(name string, p *ebpf.Program, l *link.Link) error {
+	name = strings.TrimSuffix(name, noLoop)
 	tp, ok := core[name]
 	if !ok {
 		tp, ok = dispatchers[name]
@@ -313,13 +331,6 @@ func nameKey(n string) *hosteventsNameKey {
 	}
 	return &k
 }
-
-// Watch classes (CLASS_* in the C source).
-const (
-	classOpen   = 1
-	classModify = 2
-	classPerm   = 4
-)
 
 // diagnose turns a load or attach error into an UnavailableError when it
 // is for want of a privilege or a kernel feature.

@@ -54,6 +54,12 @@ type Counter struct {
 	round   uint64
 	exited  []uint32 // processes seen to have exited at the last drain
 	noBatch bool     // the kernel has no batch lookup for hash maps
+	// noProc: pids are a pid namespace's whose processes ProcRoot does
+	// not show under them; names come from the kernel's maps alone.
+	noProc bool
+	// self is this process's pid in the counter's numbering when its
+	// vectors are left out (Options.SkipSelf), else 0.
+	self uint32
 }
 
 type entry struct {
@@ -116,6 +122,29 @@ func Open(o Options) (*Counter, error) {
 	}
 	spec.Maps[syscountMapActive].InnerMap.MaxEntries = uint32(o.MapEntries)
 	c := &Counter{o: o, filter: newFilter(o.Procs, o.Exclude), procs: map[uint32]*procInfo{}}
+	if !o.AllPidNamespaces {
+		dev, ns, err := ownPidNamespace()
+		if err != nil {
+			return nil, fmt.Errorf("system call counter: %w", err)
+		}
+		if ns != 0 {
+			if err := spec.Variables[syscountVarPidnsInum].Set(ns); err != nil {
+				return nil, fmt.Errorf("system call counter: %w", err)
+			}
+			if err := spec.Variables[syscountVarPidnsDev].Set(dev); err != nil {
+				return nil, fmt.Errorf("system call counter: %w", err)
+			}
+			c.noProc = !procShowsOwnNamespace(o.ProcRoot)
+			o.Logger.Info("counting the system calls of this pid namespace only", "pidns", ns, "proc_of_other_namespace", c.noProc)
+		}
+	}
+	if o.SkipSelf {
+		// The counter numbers pids as this process's namespace does
+		// unless it counts every namespace from one below the initial.
+		if dev, _, err := ownPidNamespace(); err == nil && (dev == 0 || !o.AllPidNamespaces) {
+			c.self = uint32(os.Getpid())
+		}
+	}
 	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
 		return nil, diagnose(err)
 	}
@@ -377,7 +406,7 @@ func (c *Counter) vectors(st *IntervalStats) ([]event.CountVector, []uint32) {
 			st.Calls += e.count
 		}
 		i = j
-		if !c.filter.keep(p.name) {
+		if !c.filter.keep(p.name) || (c.self != 0 && tgid == c.self) {
 			continue
 		}
 		vs = append(vs, event.CountVector{
@@ -401,8 +430,20 @@ func (c *Counter) identify(tgid uint32) (*procInfo, bool) {
 	name, exited := "", false
 	if err := c.objs.Names.Lookup(tgid, &n); err == nil {
 		name, exited = cleanName(cBytes(n.Comm[:])), n.Exited != 0
+	} else if c.noProc {
+		// pids of another namespace than /proc's: nothing to read there.
 	} else if b, err := os.ReadFile(filepath.Join(c.o.ProcRoot, strconv.Itoa(int(tgid)), "comm")); err == nil {
 		name = cleanName([]byte(strings.TrimSuffix(string(b), "\n")))
+	}
+	if name != p.name && !c.noProc {
+		// The kernel's map holds the name of whichever thread made the
+		// process's first call of the interval; a live process is named
+		// by its leader, as /proc shows it.
+		if b, err := os.ReadFile(filepath.Join(c.o.ProcRoot, strconv.Itoa(int(tgid)), "comm")); err == nil {
+			if n := cleanName([]byte(strings.TrimSuffix(string(b), "\n"))); n != "" {
+				name = n
+			}
+		}
 	}
 	if name == "" {
 		name = p.name
@@ -411,7 +452,7 @@ func (c *Counter) identify(tgid uint32) (*procInfo, bool) {
 		// New, or it has run another program: find the executable again,
 		// from /proc while the process lives (the resolved path), else as
 		// the kernel saw it given to execve.
-		if exe, err := os.Readlink(filepath.Join(c.o.ProcRoot, strconv.Itoa(int(tgid)), "exe")); err == nil {
+		if exe, err := os.Readlink(filepath.Join(c.o.ProcRoot, strconv.Itoa(int(tgid)), "exe")); err == nil && !c.noProc {
 			p.exe = strings.ToValidUTF8(exe, "?")
 		} else if exe := c.execPath(tgid); exe != "" {
 			p.exe = exe

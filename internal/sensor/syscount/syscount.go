@@ -13,6 +13,11 @@
 // interval. The maps are bounded; calls that find the map full are counted
 // as lost and reported with the interval, never dropped silently.
 //
+// A counter in a pid namespace other than the initial one counts only that
+// namespace's processes, with the pids the namespace shows (the eBPF
+// program translates them), unless Options.AllPidNamespaces says
+// otherwise.
+//
 // Without root (or CAP_BPF and CAP_PERFMON) or kernel support, Open returns
 // an *UnavailableError that says exactly what is missing.
 package syscount
@@ -54,6 +59,15 @@ type Options struct {
 	// ProcRoot is the proc filesystem, for executables and names of
 	// processes the kernel maps no longer name (default /proc).
 	ProcRoot string
+	// AllPidNamespaces counts every process of the machine even when the
+	// counter runs in a pid namespace other than the initial one. By
+	// default such a counter (in a container, in a lab host) counts only
+	// the processes of its own namespace and of those below it, under the
+	// pids its namespace gives them.
+	AllPidNamespaces bool
+	// SkipSelf leaves the counting process's own vectors out (a recorder
+	// records what runs beside it).
+	SkipSelf bool
 	Clock    clock.Clock
 	Logger   *slog.Logger
 }

@@ -44,6 +44,8 @@ const (
 	syscountProgCountEnter = "count_enter"
 	syscountProgNoteExec   = "note_exec"
 	syscountProgNoteExit   = "note_exit"
+	syscountVarPidnsDev    = "pidns_dev"
+	syscountVarPidnsInum   = "pidns_inum"
 )
 
 // loadSyscount returns the embedded CollectionSpec for syscount.
@@ -109,6 +111,8 @@ type syscountMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscountVariableSpecs struct {
+	PidnsDev  *ebpf.VariableSpec `ebpf:"pidns_dev"`
+	PidnsInum *ebpf.VariableSpec `ebpf:"pidns_inum"`
 }
 
 // syscountObjects contains all objects after they have been loaded into the kernel.
@@ -154,6 +158,8 @@ func (m *syscountMaps) Close() error {
 //
 // It can be passed to loadSyscountObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscountVariables struct {
+	PidnsDev  *ebpf.Variable `ebpf:"pidns_dev"`
+	PidnsInum *ebpf.Variable `ebpf:"pidns_inum"`
 }
 
 // syscountPrograms contains all programs after they have been loaded into the kernel.

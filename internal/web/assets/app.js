@@ -490,7 +490,9 @@ setInterval(checkHealth, 3000);
 
 // ---- The monitor tree: this monitor, its children's health from their
 // heartbeats (alive, stale, lost) and counters, and probes of a child: its
-// status, and the evidence events behind one of its reports. --------------
+// status, and the evidence events behind one of its reports; among those,
+// a report of the child's own child leads on to its evidence, the probe
+// relayed through the child (and so on down). ------------------------------
 
 const childNames = new Set();
 
@@ -512,6 +514,10 @@ function onReportClick(e) {
 }
 document.querySelector("#events tbody").addEventListener("click", onReportClick);
 document.querySelector("#evidence tbody").addEventListener("click", onReportClick);
+document.querySelector("#probe-events tbody").addEventListener("click", (e) => {
+  const tr = e.target.closest("tr.child-report");
+  if (tr) probeEvidence(tr.dataset.child, tr.dataset.report, tr.dataset.via);
+});
 
 function healthCell(tr, state) {
   const td = cell(tr, "", "health-col");
@@ -633,8 +639,16 @@ async function probeStatus(child) {
   table.hidden = (d.children || []).length === 0;
 }
 
-async function probeEvidence(child, report) {
-  const d = await probe(child, { kind: "evidence", report }, "evidence of report " + report + " from " + child);
+// probeEvidence asks child for the evidence behind report, or, with a
+// path (via: the monitors below the child, in order), the last monitor on
+// it, through the child. A REPORT event among the evidence, made by a
+// monitor below the one that answered, leads one hop further down.
+async function probeEvidence(child, report, via) {
+  const path = via ? via.split(",") : [];
+  const from = path.length ? path[path.length - 1] + " through " + [child, ...path.slice(0, -1)].join(", ") : child;
+  const params = { kind: "evidence", report };
+  if (path.length) params.via = path.join(",");
+  const d = await probe(child, params, "evidence of report " + report + " from " + from);
   if (!d) return;
   const evs = (d.events || []).slice().sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
   const table = document.getElementById("probe-events");
@@ -644,6 +658,13 @@ async function probeEvidence(child, report) {
     const tr = document.createElement("tr");
     for (const v of [ev.time, ev.type, ev.host, ev.ip, ev.source]) cell(tr, v);
     cell(tr, attrsText(ev.attrs), "attrs");
+    if (ev.type === "REPORT" && ev.source) {
+      tr.classList.add("child-report");
+      tr.dataset.child = child;
+      tr.dataset.report = ev.id;
+      tr.dataset.via = [...path, ev.source].join(",");
+      tr.title = "click: the evidence behind this report, from " + ev.source + " through " + [child, ...path].join(", ");
+    }
     tbody.appendChild(tr);
   }
   table.hidden = false;

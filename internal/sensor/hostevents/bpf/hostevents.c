@@ -23,8 +23,17 @@
 // dentries: absolute, symbolic links resolved, mount points crossed. For a
 // call naming a path (unlink, rename, chmod, chown, truncate) it is the
 // path as given, made absolute with the process's working directory or the
-// directory descriptor; "." and ".." and symbolic links in it are not
-// resolved.
+// directory descriptor; symbolic links in it are not resolved. A path given
+// with "." or ".." components or repeated slashes ("/etc/../etc/passwd")
+// is not filtered here: it goes to user space flagged F_PATH_UNCLEAN, where
+// it is cleaned lexically and filtered (the prefix trie would match it as
+// written, not as the kernel resolves it). Cleaning in the kernel would
+// need a stack of components per path, over the verifier's budget with
+// the rest of each program.
+//
+// An exec record names the pipes on the new program's standard input and
+// output (their inode numbers), so that user space can join the two ends
+// of a pipeline such as "curl URL | sh".
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -95,6 +104,7 @@ enum op {
 #define F_VIA_EXEC 16    // a credential change made by exec
 #define F_PATH2_TRUNC 32 // the second path was cut
 #define F_CWD_TRUNC 64   // the working directory was cut
+#define F_PATH_UNCLEAN 128 // a path given has "." or ".." components or "//": not filtered here
 
 // Per-CPU statistics.
 enum stat {
@@ -147,6 +157,10 @@ struct exec_body {
 	u64 cgroups;    // a key naming the process's cgroups (cgroups_key)
 	struct ancestor anc[ANCESTORS]; // parent first
 	u64 boot_start; // the process's start, CLOCK_BOOTTIME ns (boot_start)
+	u64 stdin_ino;  // fd 0's inode number when it is a pipe (S_IFIFO), else 0
+	u64 stdout_ino; // fd 1's, likewise
+	u32 stdout_mode; // i_mode of fd 1's inode, 0 when there is none
+	u32 stdout_rdev;
 };
 
 struct exit_body {
@@ -211,7 +225,7 @@ struct net_body {
 };
 
 // The scratch a record is built in (one per CPU).
-#define BODY_CAP 128
+#define BODY_CAP 160
 _Static_assert(sizeof(struct exec_body) <= BODY_CAP, "exec body over BODY_CAP");
 struct scratch {
 	struct hdr h;
@@ -250,6 +264,7 @@ struct qstr {
 
 struct inode {
 	unsigned short i_mode;
+	unsigned long i_ino;
 	unsigned int i_nlink;
 	unsigned int i_rdev;
 } __attribute__((preserve_access_index));
@@ -944,11 +959,16 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 	b->cgroups = cgroups_key(t);
 	b->boot_start = boot_start(BPF_CORE_READ(t, group_leader));
 
-	// Standard input.
+	// Standard input and output; the inode numbers of pipes.
 	b->stdin_mode = 0;
 	b->stdin_rdev = 0;
+	b->stdin_ino = 0;
+	b->stdout_ino = 0;
+	b->stdout_mode = 0;
+	b->stdout_rdev = 0;
 	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (fdt && BPF_CORE_READ(fdt, max_fds) > 0) {
+	u32 nfds = fdt ? BPF_CORE_READ(fdt, max_fds) : 0;
+	if (nfds > 0) {
 		struct file **fds = BPF_CORE_READ(fdt, fd);
 		struct file *f0 = 0;
 		bpf_probe_read_kernel(&f0, sizeof(f0), fds);
@@ -956,6 +976,18 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx)
 			struct inode *i0 = BPF_CORE_READ(f0, f_inode);
 			b->stdin_mode = BPF_CORE_READ(i0, i_mode);
 			b->stdin_rdev = BPF_CORE_READ(i0, i_rdev);
+			if ((b->stdin_mode & 0170000) == 0010000) // S_IFIFO
+				b->stdin_ino = BPF_CORE_READ(i0, i_ino);
+		}
+		struct file *f1 = 0;
+		if (nfds > 1)
+			bpf_probe_read_kernel(&f1, sizeof(f1), fds + 1);
+		if (f1) {
+			struct inode *i1 = BPF_CORE_READ(f1, f_inode);
+			b->stdout_mode = BPF_CORE_READ(i1, i_mode);
+			b->stdout_rdev = BPF_CORE_READ(i1, i_rdev);
+			if ((b->stdout_mode & 0170000) == 0010000)
+				b->stdout_ino = BPF_CORE_READ(i1, i_ino);
 		}
 	}
 
@@ -1063,6 +1095,57 @@ static __always_inline u32 file_path(struct scratch *s, u32 base, struct file *f
 	return walk(s, base, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), trunc);
 }
 
+// unclean_ctx is what unclean_at reads and sets.
+struct unclean_ctx {
+	u8 *p;
+	u32 len;
+	u32 found;
+};
+
+// unclean_at: whether the path has a "." or ".." component or "//" at
+// byte i (bpf_loop's callback: checked once by the verifier).
+static long unclean_at(u64 i, void *arg)
+{
+	struct unclean_ctx *c = arg;
+	if (i + 1 >= c->len)
+		return 1;
+	u8 *p = c->p;
+	if (p[MASK(i, PATH_MASK)] != '/')
+		return 0;
+	u8 a = p[MASK(i + 1, PATH_MASK)];
+	if (a == '/') {
+		c->found = 1;
+		return 1;
+	}
+	if (a != '.')
+		return 0;
+	// p[len] is the NUL after the path.
+	u8 b2 = i + 2 <= c->len ? p[MASK(i + 2, PATH_MASK)] : 0;
+	if (b2 == '/' || b2 == 0) {
+		c->found = 1;
+		return 1;
+	}
+	if (b2 != '.')
+		return 0;
+	u8 b3 = i + 3 <= c->len ? p[MASK(i + 3, PATH_MASK)] : 0;
+	if (b3 == '/' || b3 == 0) {
+		c->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+// unclean says whether the path at s->data[base] (len bytes) has "." or
+// ".." components or repeated slashes.
+static __always_inline u32 unclean(struct scratch *s, u32 base, u32 len)
+{
+	struct unclean_ctx c = {.p = s->data + MASK(base, BASE_MASK), .len = len, .found = 0};
+	if (len < 2 || len > PATH_CAP - 1)
+		return 0;
+	bpf_loop(len, unclean_at, &c, 0);
+	return c.found;
+}
+
 // upath writes the path a system call was given (user memory), made
 // absolute with the working directory or directory descriptor dfd, to
 // s->data at base, and returns its length.
@@ -1109,14 +1192,20 @@ static __always_inline u32 upath(struct scratch *s, u32 base, long dfd, const ch
 
 // file_event submits the file record whose path s->data holds (len bytes)
 // when the path is watched for one of the classes need.
-static __always_inline int file_event(struct scratch *s, u32 op, u32 need, u32 len, u32 trunc, u32 mode, u32 owner, u32 group)
+// given: the path is one a system call was given (upath), not built from
+// dentries.
+static __always_inline int file_event(struct scratch *s, u32 op, u32 need, u32 len, u32 trunc, u32 mode, u32 owner, u32 group, u32 given)
 {
 	if (len == 0)
 		return 0;
 	u32 classes = watched(s, 0, len);
 	if (op == OP_CHMOD && (mode & 06000))
 		classes |= CLASS_PERM;
-	if (!(classes & need))
+	// A path given with "." or ".." components is cleaned and filtered
+	// in user space, whatever it matches as written.
+	if (given && unclean(s, 0, len))
+		s->h.flags |= F_PATH_UNCLEAN;
+	else if (!(classes & need))
 		return 0;
 	if (trunc)
 		s->h.flags |= F_PATH_TRUNC;
@@ -1163,12 +1252,20 @@ int x_open(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	u32 len = build(s, 0, n, &trunc);
 	u32 writes = (flags & 3) != 0 || (flags & 01000);
-	return file_event(s, writes ? OP_WRITE : OP_OPEN, writes ? CLASS_MODIFY : CLASS_OPEN, len, trunc, flags, 0, 0);
+	return file_event(s, writes ? OP_WRITE : OP_OPEN, writes ? CLASS_MODIFY : CLASS_OPEN, len, trunc, flags, 0, 0, 0);
 }
 
+// The handlers of calls given a path come in two builds: NAME finds "."
+// and ".." components with bpf_loop (Linux 5.17), NAME_noloop, loaded
+// where the kernel has no bpf_loop, filters paths as written.
+#define PATH_HANDLER(name, fn)                                         \
+	SEC("raw_tracepoint/sys_enter")                                \
+	int name(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx, 1); } \
+	SEC("raw_tracepoint/sys_enter")                                \
+	int name##_noloop(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx, 0); }
+
 // truncate(path, length)
-SEC("raw_tracepoint/sys_enter")
-int e_truncate(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_truncate(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1177,8 +1274,9 @@ int e_truncate(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	u32 trunc = 0;
 	u32 len = upath(s, 0, AT_FDCWD, (const char *)ARG(REGS(ctx), di), &trunc);
-	return file_event(s, OP_TRUNCATE, CLASS_MODIFY, len, trunc, 0, 0, 0);
+	return file_event(s, OP_TRUNCATE, CLASS_MODIFY, len, trunc, 0, 0, 0, loop);
 }
+PATH_HANDLER(e_truncate, do_truncate)
 
 // ftruncate(fd, length)
 SEC("raw_tracepoint/sys_enter")
@@ -1194,12 +1292,11 @@ int e_ftruncate(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	u32 trunc = 0;
 	u32 len = file_path(s, 0, f, &trunc);
-	return file_event(s, OP_TRUNCATE, CLASS_MODIFY, len, trunc, 0, 0, 0);
+	return file_event(s, OP_TRUNCATE, CLASS_MODIFY, len, trunc, 0, 0, 0, 0);
 }
 
 // unlink(path), unlinkat(dfd, path, flags)
-SEC("raw_tracepoint/sys_enter")
-int e_unlink(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_unlink(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1215,12 +1312,12 @@ int e_unlink(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	u32 trunc = 0;
 	u32 len = upath(s, 0, dfd, p, &trunc);
-	return file_event(s, OP_UNLINK, CLASS_MODIFY, len, trunc, 0, 0, 0);
+	return file_event(s, OP_UNLINK, CLASS_MODIFY, len, trunc, 0, 0, 0, loop);
 }
+PATH_HANDLER(e_unlink, do_unlink)
 
 // rename(old, new), renameat(olddfd, old, newdfd, new), renameat2(..., flags)
-SEC("raw_tracepoint/sys_enter")
-int e_rename(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_rename(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1244,7 +1341,9 @@ int e_rename(struct bpf_raw_tracepoint_args *ctx)
 	u32 base2 = (len + 1) & PATH_MASK;
 	u32 len2 = upath(s, base2, nd, np, &t2);
 	classes |= watched(s, base2, len2);
-	if (!(classes & CLASS_MODIFY))
+	if (loop && (unclean(s, 0, len) || unclean(s, base2, len2)))
+		s->h.flags |= F_PATH_UNCLEAN;
+	else if (!(classes & CLASS_MODIFY))
 		return 0;
 	if (t1)
 		s->h.flags |= F_PATH_TRUNC;
@@ -1260,11 +1359,11 @@ int e_rename(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF + base2 + len2);
 	return 0;
 }
+PATH_HANDLER(e_rename, do_rename)
 
 // chmod(path, mode), fchmodat(dfd, path, mode), fchmodat2(dfd, path, mode,
 // flags), fchmod(fd, mode)
-SEC("raw_tracepoint/sys_enter")
-int e_chmod(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_chmod(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1287,13 +1386,13 @@ int e_chmod(struct bpf_raw_tracepoint_args *ctx)
 		len = upath(s, 0, ARG(regs, di), (const char *)ARG(regs, si), &trunc);
 		mode = ARG(regs, dx);
 	}
-	return file_event(s, OP_CHMOD, CLASS_PERM | CLASS_MODIFY, len, trunc, mode, 0, 0);
+	return file_event(s, OP_CHMOD, CLASS_PERM | CLASS_MODIFY, len, trunc, mode, 0, 0, loop && nr != 91);
 }
+PATH_HANDLER(e_chmod, do_chmod)
 
 // chown(path, uid, gid), lchown, fchownat(dfd, path, uid, gid, flags),
 // fchown(fd, uid, gid)
-SEC("raw_tracepoint/sys_enter")
-int e_chown(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_chown(struct bpf_raw_tracepoint_args *ctx, int loop)
 {
 	if (is_agent())
 		return 0;
@@ -1319,8 +1418,9 @@ int e_chown(struct bpf_raw_tracepoint_args *ctx)
 		uid = ARG(regs, si);
 		gid = ARG(regs, dx);
 	}
-	return file_event(s, OP_CHOWN, CLASS_PERM | CLASS_MODIFY, len, trunc, 0, uid, gid);
+	return file_event(s, OP_CHOWN, CLASS_PERM | CLASS_MODIFY, len, trunc, 0, uid, gid, loop && nr != 93);
 }
+PATH_HANDLER(e_chown, do_chown)
 
 // --- privileges and injection ---
 

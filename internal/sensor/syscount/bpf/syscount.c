@@ -10,6 +10,13 @@
 // an RCU grace period, so every program that could still be counting into
 // the old map has finished, and the old map is then drained and emptied.
 // Each count therefore lands in exactly one interval.
+//
+// A counter in a pid namespace other than the initial one (a container's,
+// a lab host's) sets pidns_dev and pidns_inum to its namespace's: only the
+// processes of that namespace are counted (not those of namespaces below
+// it), each under the pid that namespace gives it, so that the pids are
+// those the counter's /proc shows. The helper used needs Linux 5.7; the
+// initial namespace's counter never calls it.
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -19,6 +26,13 @@
 #define MAX_PATH 256
 #define E2BIG 7
 #define EEXIST 17
+
+// The counter's pid namespace (its inode number) when only its processes
+// are counted; 0 counts every process under its pid in the initial
+// namespace. Set by user space before loading.
+volatile const __u32 pidns_inum = 0;
+// The device of the namespace file system that numbers it.
+volatile const __u64 pidns_dev = 0;
 
 // A process (thread group) and one of its system calls.
 struct key {
@@ -107,6 +121,19 @@ static __always_inline void stat_inc(__u32 which)
 		*v += 1;
 }
 
+// current_tgid is the current process's id as the counter sees it: in the
+// initial pid namespace, or with pidns_inum set in that namespace, where 0
+// means the process is outside it (not counted).
+static __always_inline __u32 current_tgid(void)
+{
+	if (!pidns_inum)
+		return bpf_get_current_pid_tgid() >> 32;
+	struct bpf_pidns_info ns = {};
+	if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_inum, &ns, sizeof(ns)))
+		return 0;
+	return ns.tgid;
+}
+
 static __always_inline void remember_name(__u32 tgid, __u32 exited)
 {
 	struct name n = {};
@@ -130,9 +157,11 @@ int count_enter(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	struct key k = {
-		.tgid = bpf_get_current_pid_tgid() >> 32,
+		.tgid = current_tgid(),
 		.nr = (__u32)nr,
 	};
+	if (!k.tgid)
+		return 0; // outside the counter's pid namespace
 	__u64 *c = bpf_map_lookup_elem(counts, &k);
 	if (c) {
 		__sync_fetch_and_add(c, 1);
@@ -167,6 +196,9 @@ int note_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tgid = id >> 32;
 	if (tgid != (__u32)id)
 		return 0; // a thread other than the leader
+	tgid = current_tgid();
+	if (!tgid)
+		return 0;
 	stat_inc(STAT_EXITS);
 	remember_name(tgid, 1);
 	return 0;
@@ -177,7 +209,9 @@ int note_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
 	const char *filename = BPF_CORE_READ(bprm, filename);
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = current_tgid();
+	if (!tgid)
+		return 0;
 	struct exe e = {};
 	if (bpf_probe_read_kernel_str(e.path, sizeof(e.path), filename) <= 0)
 		return 0;

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ids/vigil/internal/lab"
+	"github.com/vigil-ids/vigil/internal/syscalls"
+)
+
+// TestLabServices runs `vigil lab services --fast --json --out DIR` (as
+// root, with the Debian packages .ci/run installs) and checks the
+// recordings the process classifier trains on: three hosts, each with a
+// recording of its own processes only (each host's own daemons, none of
+// another host's, none of the machine's outside the lab); at least 28
+// classes (process names) with at least 3 whole sequences of ten vectors
+// each across the hosts; every known-bad tool's and masquerading
+// program's recording present, holding only the tool's own process
+// names, the masquerading nginx run from /usr/local/bin/nginx; the
+// masquerade README; and no namespace left behind. It takes
+// about two to three minutes.
+func TestLabServices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the lab takes about 2-3 minutes")
+	}
+	if err := lab.CheckServices(); err != nil {
+		t.Skipf("cannot run the services lab here: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "rec")
+	cmd := exec.Command(vigilBin, "lab", "services", "--fast", "--json", "--out", dir)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	began := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("vigil lab services: %v\nprogress:\n%s\noutput:\n%s", err, stderr.String(), stdout.String())
+	}
+	took := time.Since(began)
+	t.Logf("the lab took %v", took.Round(time.Second))
+	var res lab.ServicesResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+
+	// Three hosts, each recorded.
+	if len(res.Hosts) < 3 {
+		t.Fatalf("%d hosts recorded; want at least 3", len(res.Hosts))
+	}
+	// What each host runs, and what only other hosts run.
+	own := map[string][]string{
+		"mail":   {"master", "smtpd", "local", "procmail", "dovecot", "rsyslogd"},
+		"client": {"fetchmail", "procmail", "sendmail", "git", "ssh"},
+		"web":    {"postgres", "nginx", "python3", "apache2", "redis-server", "sshd"},
+	}
+	foreign := map[string][]string{
+		"mail":   {"postgres", "nginx", "fetchmail", "redis-server"},
+		"client": {"dovecot", "postgres", "nginx", "redis-server"},
+		"web":    {"dovecot", "fetchmail", "smtpd"},
+	}
+	// Processes of the machine outside the lab: this test, the go tool,
+	// the lab itself and its recorders.
+	self := filepath.Base(os.Args[0])
+	if len(self) > 15 {
+		self = self[:15]
+	}
+	outside := []string{self, "go", "vigil"}
+	for _, h := range res.Hosts {
+		f, err := os.Open(h.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs, err := syscalls.ReadVectors(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) == 0 {
+			t.Errorf("host %s: no vectors in %s", h.Name, h.File)
+			continue
+		}
+		names := map[string]bool{}
+		for _, v := range vs {
+			names[v.Process] = true
+			if v.Host != h.Name {
+				t.Errorf("host %s's recording holds a vector of host %q", h.Name, v.Host)
+				break
+			}
+		}
+		for _, n := range own[h.Name] {
+			if !names[n] {
+				t.Errorf("host %s's recording has no %s (names: %s)", h.Name, n, strings.Join(h.Names, " "))
+			}
+		}
+		for _, n := range append(foreign[h.Name], outside...) {
+			if names[n] {
+				t.Errorf("host %s's recording holds %s, a process from outside the host", h.Name, n)
+			}
+		}
+	}
+
+	const minSeqs, minClasses = 3, 28
+	if n := res.ClassesWith(minSeqs); n < minClasses {
+		var b strings.Builder
+		for _, c := range res.Classes {
+			b.WriteString(c.Class + " ")
+		}
+		t.Errorf("%d classes with at least %d sequences of %d vectors; want at least %d (classes, most first: %s)", n, minSeqs, lab.SeqLen, minClasses, b.String())
+	}
+
+	// Every known-bad tool and masquerading program, recorded alone.
+	wantBad := map[string][]string{
+		"reverse-shell": {"bash", "socat", "ncat", "sh"},
+		"miner":         {"stress-ng", "stress-ng-cpu", "openssl"},
+		"scanner":       {"nmap"},
+		"bruteforce":    {"hydra"},
+	}
+	check := func(kind string, recs []lab.Recorded, want map[string][]string) {
+		got := map[string]lab.Recorded{}
+		for _, r := range recs {
+			got[r.Name] = r
+		}
+		for name, procs := range want {
+			r, ok := got[name]
+			if !ok {
+				t.Errorf("no %s recording of %s", kind, name)
+				continue
+			}
+			if r.Vectors < 10 {
+				t.Errorf("%s %s: %d vectors in %s; want at least 10", kind, name, r.Vectors, r.File)
+			}
+			for p := range r.Processes {
+				if !slices.Contains(procs, p) {
+					t.Errorf("%s %s's recording holds %q, not one of its processes %v", kind, name, p, procs)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, kind, name+".jsonl")); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	check("nongrata", res.Nongrata, wantBad)
+	check("masquerade", res.Masquerade, map[string][]string{"nginx": {"nginx"}, "sshd": {"sshd"}})
+	// The masquerading nginx presents nginx's name from another program's
+	// file: /usr/local/bin/nginx, not Debian's /usr/sbin/nginx.
+	if f, err := os.Open(filepath.Join(dir, "masquerade", "nginx.jsonl")); err == nil {
+		vs, err := syscalls.ReadVectors(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		exes := map[string]bool{}
+		for _, v := range vs {
+			exes[v.Exe] = true
+		}
+		_, lerr := os.Stat("/usr/local/bin") // else the lab's own directory holds it
+		if exes["/usr/sbin/nginx"] || (lerr == nil && !exes["/usr/local/bin/nginx"]) {
+			t.Errorf("the masquerading nginx's executables are %v; want /usr/local/bin/nginx", exes)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "masquerade", "README")); err != nil || !strings.Contains(string(b), "nginx") || !strings.Contains(string(b), "sshd") {
+		t.Errorf("masquerade/README missing or not naming both programs: %v %q", err, b)
+	}
+
+	// Nothing left behind.
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := fmt.Sprintf("vs%d-", cmd.Process.Pid%10000)
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, tag) {
+			t.Errorf("namespace left behind: %s", line)
+		}
+	}
+	if took > 5*time.Minute {
+		t.Errorf("the lab took %v; want well under 5 minutes with --fast", took)
+	}
+}
