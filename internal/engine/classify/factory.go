@@ -3,7 +3,6 @@ package classify
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,10 +38,7 @@ func Factory() engine.Factory {
 					return nil, err
 				}
 			}
-			log := d.Logger
-			if log == nil {
-				log = slog.Default()
-			}
+			log := d.LoggerOrDefault()
 			e, err := New(f, Options{Stride: s.Stride, Confidence: s.Confidence, Suppress: s.Suppress,
 				MaxProcesses: s.MaxProcesses, Expire: s.Expire, Top: s.Top, Logger: log})
 			if err != nil {
