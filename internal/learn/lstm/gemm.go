@@ -1,0 +1,68 @@
+package lstm
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Tiles no larger than gemmRows×gemmCols keep gonum's Dgemm on its serial
+// kernel (it starts goroutines of its own for four or more 64×64 blocks of
+// C): the trainer's workers are the only parallelism, so Options.Workers
+// says how many cores training uses, and every product is summed in the
+// same order whatever the number of cores.
+const (
+	gemmRows = 128
+	gemmCols = 64
+)
+
+var impl = blas64.Implementation()
+
+// gemm computes C = alpha·op(A)·op(B) + beta·C for row-major slices, with
+// op(A) m×k and op(B) k×n, as blas Dgemm does, tile by tile.
+func gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	ta, tb := blas.NoTrans, blas.NoTrans
+	if tA {
+		ta = blas.Trans
+	}
+	if tB {
+		tb = blas.Trans
+	}
+	if k == 0 {
+		// Dgemm with k = 0 only scales C; keep the same meaning.
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j := range row {
+				if beta == 0 {
+					row[j] = 0
+				} else {
+					row[j] *= beta
+				}
+			}
+		}
+		return
+	}
+	for i0 := 0; i0 < m; i0 += gemmRows {
+		mi := min(gemmRows, m-i0)
+		// op(A) rows i0.. : stored rows i0.. (no transpose) or columns i0.. (transposed).
+		var as []float64
+		if tA {
+			as = a[i0:]
+		} else {
+			as = a[i0*lda:]
+		}
+		for j0 := 0; j0 < n; j0 += gemmCols {
+			nj := min(gemmCols, n-j0)
+			// op(B) columns j0.. : stored columns j0.. (no transpose) or rows j0.. (transposed).
+			var bs []float64
+			if tB {
+				bs = b[j0*ldb:]
+			} else {
+				bs = b[j0:]
+			}
+			impl.Dgemm(ta, tb, mi, nj, k, alpha, as, lda, bs, ldb, beta, c[i0*ldc+j0:], ldc)
+		}
+	}
+}
