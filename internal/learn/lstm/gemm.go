@@ -5,15 +5,18 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
-// Tiles no larger than gemmRows×gemmCols keep gonum's Dgemm on its serial
-// kernel (it starts goroutines of its own for four or more 64×64 blocks of
-// C): the trainer's workers are the only parallelism, so Options.Workers
-// says how many cores training uses, and every product is summed in the
-// same order whatever the number of cores.
+// gonum's Dgemm starts goroutines of its own when C has four or more
+// blocks of 64×64 (gonumBlock); gemm hands it tiles of at most three, so
+// that it stays on its serial kernel: the trainer's workers are the only
+// parallelism, Options.Workers says how many cores training uses, and
+// every product is summed in the same order whatever the number of cores.
+// Tiles are as wide as that allows, for the kernel's long vector updates.
 const (
-	gemmRows = 128
-	gemmCols = 64
+	gonumBlock    = 64
+	maxTileBlocks = 3
 )
+
+func blocks(n int) int { return (n + gonumBlock - 1) / gonumBlock }
 
 var impl = blas64.Implementation()
 
@@ -44,8 +47,13 @@ func gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []flo
 		}
 		return
 	}
-	for i0 := 0; i0 < m; i0 += gemmRows {
-		mi := min(gemmRows, m-i0)
+	// Columns in balanced chunks of at most three blocks, rows in as many
+	// blocks as the chunk's width leaves.
+	chunks := (n + maxTileBlocks*gonumBlock - 1) / (maxTileBlocks * gonumBlock)
+	tileCols := (n + chunks - 1) / chunks
+	tileRows := max(1, maxTileBlocks/blocks(tileCols)) * gonumBlock
+	for i0 := 0; i0 < m; i0 += tileRows {
+		mi := min(tileRows, m-i0)
 		// op(A) rows i0.. : stored rows i0.. (no transpose) or columns i0.. (transposed).
 		var as []float64
 		if tA {
@@ -53,8 +61,8 @@ func gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []flo
 		} else {
 			as = a[i0*lda:]
 		}
-		for j0 := 0; j0 < n; j0 += gemmCols {
-			nj := min(gemmCols, n-j0)
+		for j0 := 0; j0 < n; j0 += tileCols {
+			nj := min(tileCols, n-j0)
 			// op(B) columns j0.. : stored columns j0.. (no transpose) or rows j0.. (transposed).
 			var bs []float64
 			if tB {

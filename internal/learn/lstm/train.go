@@ -141,6 +141,7 @@ type trainer struct {
 	m, v    []float64
 	steps   int
 	workers int
+	sq      []float64 // per chunk of parameters: the squared gradient's sum
 	shards  []*work
 	xs      [][][][]float64 // per shard: the samples' X
 	ys      [][]int         // per shard: their classes
@@ -152,6 +153,7 @@ func newTrainer(s shape, theta []float64, p Params, workers int) *trainer {
 		grad: make([]float64, len(theta)),
 		m:    make([]float64, len(theta)),
 		v:    make([]float64, len(theta)),
+		sq:   make([]float64, (len(theta)+chunk-1)/chunk),
 	}
 	n := (p.Batch + p.Shard - 1) / p.Shard
 	for range n {
@@ -163,7 +165,8 @@ func newTrainer(s shape, theta []float64, p Params, workers int) *trainer {
 }
 
 // gradient sets t.grad to the gradient of the batch's loss (the mean
-// cross-entropy plus 0.5·L2·‖V‖²) and returns the summed cross-entropy.
+// cross-entropy plus 0.5·L2·‖V‖²), t.sq to its squares summed chunk by
+// chunk, and returns the summed cross-entropy.
 func (t *trainer) gradient(samples []learn.Sample, batch []int, L int) float64 {
 	sh := t.p.Shard
 	n := (len(batch) + sh - 1) / sh
@@ -175,55 +178,70 @@ func (t *trainer) gradient(samples []learn.Sample, batch []int, L int) float64 {
 			t.ys[k] = append(t.ys[k], samples[i].Y)
 		}
 	}
-	do := func(k int) {
+	t.parallel(n, func(k int) {
 		w := t.shards[k]
 		w.ensure(len(t.xs[k]), L)
 		w.fill(t.xs[k])
 		w.forward(t.theta)
 		w.backward(t.theta, t.ys[k])
-	}
-	if t.workers <= 1 || n == 1 {
-		for k := 0; k < n; k++ {
-			do(k)
-		}
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range min(t.workers, n) {
-			wg.Go(func() {
-				for {
-					k := int(next.Add(1)) - 1
-					if k >= n {
-						return
-					}
-					do(k)
-				}
-			})
-		}
-		wg.Wait()
-	}
-	// Shards added in a fixed order: the same sums for any number of workers.
-	copy(t.grad, t.shards[0].grad)
-	loss := t.shards[0].loss
-	for k := 1; k < n; k++ {
-		for i, g := range t.shards[k].grad {
-			t.grad[i] += g
-		}
+	})
+	loss := 0.0
+	for k := 0; k < n; k++ {
 		loss += t.shards[k].loss
 	}
+	// The shards' gradients added in shard order, chunk by chunk: the same
+	// sums for any number of workers.
 	inv := 1 / float64(len(batch))
-	for i := range t.grad {
-		t.grad[i] *= inv
-	}
-	if t.p.L2 > 0 {
-		s := t.s
-		v := t.theta[s.v() : s.v()+s.F()*s.C]
-		gv := t.grad[s.v() : s.v()+s.F()*s.C]
-		for i, x := range v {
-			gv[i] += t.p.L2 * x
+	s := t.s
+	v0, v1 := s.v(), s.v()+s.F()*s.C
+	t.parallel(len(t.sq), func(c int) {
+		lo, hi := c*chunk, min((c+1)*chunk, len(t.grad))
+		g := t.grad[lo:hi]
+		copy(g, t.shards[0].grad[lo:hi])
+		for k := 1; k < n; k++ {
+			for i, x := range t.shards[k].grad[lo:hi] {
+				g[i] += x
+			}
 		}
-	}
+		var sq float64
+		for i := range g {
+			g[i] *= inv
+			if j := lo + i; t.p.L2 > 0 && j >= v0 && j < v1 {
+				g[i] += t.p.L2 * t.theta[j]
+			}
+			sq += g[i] * g[i]
+		}
+		t.sq[c] = sq
+	})
 	return loss
+}
+
+// chunk is how many parameters a worker takes at a time outside the
+// forward and backward passes.
+const chunk = 4096
+
+// parallel calls fn(0) to fn(n-1) on the trainer's workers and waits.
+func (t *trainer) parallel(n int, fn func(k int)) {
+	if t.workers <= 1 || n == 1 {
+		for k := 0; k < n; k++ {
+			fn(k)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(t.workers, n) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= n {
+					return
+				}
+				fn(k)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // objective is the batch loss gradient minimises, for tests.
@@ -249,26 +267,29 @@ const (
 // step trains on one batch and returns its summed cross-entropy.
 func (t *trainer) step(samples []learn.Sample, batch []int, L int) float64 {
 	loss := t.gradient(samples, batch, L)
+	f := 1.0
 	if t.p.ClipNorm > 0 {
 		var sq float64
-		for _, g := range t.grad {
-			sq += g * g
+		for _, x := range t.sq {
+			sq += x
 		}
 		if n := math.Sqrt(sq); n > t.p.ClipNorm {
-			f := t.p.ClipNorm / n
-			for i := range t.grad {
-				t.grad[i] *= f
-			}
+			f = t.p.ClipNorm / n
 		}
 	}
 	t.steps++
 	c1 := 1 - math.Pow(adamBeta1, float64(t.steps))
 	c2 := 1 - math.Pow(adamBeta2, float64(t.steps))
 	lr := t.p.LearnRate
-	for i, g := range t.grad {
-		t.m[i] = adamBeta1*t.m[i] + (1-adamBeta1)*g
-		t.v[i] = adamBeta2*t.v[i] + (1-adamBeta2)*g*g
-		t.theta[i] -= lr * (t.m[i] / c1) / (math.Sqrt(t.v[i]/c2) + adamEps)
-	}
+	t.parallel(len(t.sq), func(c int) {
+		lo, hi := c*chunk, min((c+1)*chunk, len(t.grad))
+		m, v, theta := t.m[lo:hi], t.v[lo:hi], t.theta[lo:hi]
+		for i, g := range t.grad[lo:hi] {
+			g *= f
+			m[i] = adamBeta1*m[i] + (1-adamBeta1)*g
+			v[i] = adamBeta2*v[i] + (1-adamBeta2)*g*g
+			theta[i] -= lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + adamEps)
+		}
+	})
 	return loss
 }
