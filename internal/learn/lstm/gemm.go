@@ -18,6 +18,23 @@ const (
 
 func blocks(n int) int { return (n + gonumBlock - 1) / gonumBlock }
 
+// tiles returns the tile size for a product with n columns: columns in
+// balanced chunks of at most three blocks, rows in as many blocks as the
+// chunk's width leaves.
+func tiles(n int) (rows, cols int) {
+	chunks := max(1, (n+maxTileBlocks*gonumBlock-1)/(maxTileBlocks*gonumBlock))
+	cols = max(1, (n+chunks-1)/chunks)
+	rows = max(1, maxTileBlocks/blocks(cols)) * gonumBlock
+	return rows, cols
+}
+
+// tileBlocks is the number of gonum blocks in gemm's largest tile of an
+// m×n product.
+func tileBlocks(m, n int) int {
+	rows, cols := tiles(n)
+	return blocks(min(rows, m)) * blocks(min(cols, n))
+}
+
 var impl = blas64.Implementation()
 
 // gemm computes C = alpha·op(A)·op(B) + beta·C for row-major slices, with
@@ -47,11 +64,7 @@ func gemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []flo
 		}
 		return
 	}
-	// Columns in balanced chunks of at most three blocks, rows in as many
-	// blocks as the chunk's width leaves.
-	chunks := (n + maxTileBlocks*gonumBlock - 1) / (maxTileBlocks * gonumBlock)
-	tileCols := (n + chunks - 1) / chunks
-	tileRows := max(1, maxTileBlocks/blocks(tileCols)) * gonumBlock
+	tileRows, tileCols := tiles(n)
 	for i0 := 0; i0 < m; i0 += tileRows {
 		mi := min(tileRows, m-i0)
 		// op(A) rows i0.. : stored rows i0.. (no transpose) or columns i0.. (transposed).
