@@ -97,7 +97,7 @@ func (p Params) validate() error {
 		return fmt.Errorf("batch size %d: want at least 1", p.Batch)
 	case p.Shard < 1:
 		return fmt.Errorf("shard size %d: want at least 1", p.Shard)
-	case !(p.LearnRate > 0):
+	case !(p.LearnRate > 0) || math.IsInf(p.LearnRate, 1):
 		return fmt.Errorf("learning rate %g: want > 0", p.LearnRate)
 	case math.IsNaN(p.L2) || math.IsInf(p.L2, 0):
 		return fmt.Errorf("L2 weight %g: want a number", p.L2)

@@ -235,6 +235,9 @@ func TestTrainRefusesBadData(t *testing.T) {
 	if _, err := TrainWith(context.Background(), Simple, good(), learn.Options{}, Params{Hidden: -1}); err == nil || !strings.Contains(err.Error(), "hidden units -1") {
 		t.Errorf("negative hidden size: err = %v", err)
 	}
+	if _, err := TrainWith(context.Background(), Bidirectional, good(), learn.Options{}, Params{Hidden: 4096}); err == nil || !strings.Contains(err.Error(), "more than the 64 MiB") {
+		t.Errorf("oversized model: err = %v", err)
+	}
 	if _, err := TrainWith(context.Background(), "gru", good(), learn.Options{}, Params{}); err == nil || !strings.Contains(err.Error(), `"gru"`) {
 		t.Errorf("unknown architecture: err = %v", err)
 	}

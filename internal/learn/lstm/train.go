@@ -48,6 +48,9 @@ func TrainWith(ctx context.Context, a Arch, d *learn.Data, o learn.Options, p Pa
 
 	rng := rand.New(rand.NewPCG(uint64(o.Seed), 0x6c73746d))
 	s := shape{a: ar, H: p.Hidden, D: d.Dim, C: len(d.Classes)}
+	if s.size() > maxBytes/8 {
+		return nil, fmt.Errorf("lstm: train %s: %d parameters (%d hidden units, %d classes, vectors of %d) would take more than the %d MiB a model may have", a, s.size(), s.H, s.C, s.D, maxBytes>>20)
+	}
 	t := newTrainer(s, initParams(s, rng), p, workers)
 	N := len(d.Samples)
 	order := make([]int, N)
