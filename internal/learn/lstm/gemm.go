@@ -2,7 +2,7 @@ package lstm
 
 import (
 	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // gonum's Dgemm starts goroutines of its own when C has four or more
@@ -35,7 +35,9 @@ func tileBlocks(m, n int) int {
 	return blocks(min(rows, m)) * blocks(min(cols, n))
 }
 
-var impl = blas64.Implementation()
+// impl is gonum's pure Go BLAS itself (not whatever blas64.Use installed),
+// whose parallel split gemm's tiling is made for.
+var impl gonum.Implementation
 
 // gemm computes C = alpha·op(A)·op(B) + beta·C for row-major slices, with
 // op(A) m×k and op(B) k×n, as blas Dgemm does, tile by tile.
