@@ -9,4 +9,5 @@ package kinds
 import (
 	_ "github.com/vigil-ids/vigil/internal/learn/forest" // "forest"
 	_ "github.com/vigil-ids/vigil/internal/learn/linear" // "logreg", "svm"
+	_ "github.com/vigil-ids/vigil/internal/learn/lstm"   // "lstm", "bilstm", "inception"
 )
