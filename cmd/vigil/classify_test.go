@@ -39,7 +39,7 @@ func TestUpClassifiesNonGrataProcess(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "wrote "+model) {
 		t.Fatalf("vigil train classifier: exit %d\n%s", code, out)
 	}
-	if out, code := run(t, "", "check", model); code != 0 || !strings.Contains(out, "logreg process classifier of 6 classes") {
+	if out, code := run(t, "", "check", model); code != 0 || !strings.Contains(out, "a process classifier (logreg) of 6 classes") {
 		t.Fatalf("vigil check %s: exit %d\n%s", model, code, out)
 	}
 	cfg := filepath.Join(dir, "vigil.yaml")

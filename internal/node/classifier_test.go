@@ -26,7 +26,7 @@ func TestCheckClassifierFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	what, _, err := CheckFile(path, KindAuto)
-	if err != nil || what != "a logreg process classifier of 6 classes over 14 features" {
+	if err != nil || what != "a process classifier (logreg) of 6 classes over 14 features" {
 		t.Fatalf("check: %q, %v", what, err)
 	}
 	b, err := os.ReadFile(path)

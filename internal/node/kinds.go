@@ -95,7 +95,7 @@ func CheckFileObject(path, kind string) (string, []string, *config.ResourceObjec
 		if err != nil {
 			return "", nil, nil, err
 		}
-		return fmt.Sprintf("a %s process classifier of %d classes over %s", f.Kind, len(f.Classes), plural(len(f.Features)+1, "feature")), nil, nil, nil
+		return fmt.Sprintf("a process classifier (%s) of %d classes over %s", f.Kind, len(f.Classes), plural(len(f.Features)+1, "feature")), nil, nil, nil
 	case KindModel:
 		ms, err := track.LoadModels([]string{path})
 		return plural(len(ms), "model"), nil, nil, err
