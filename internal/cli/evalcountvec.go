@@ -18,7 +18,7 @@ func evalCountVecCmd(e *env) *cobra.Command {
 		asJSON        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "countvec --data RECORDINGS | --lidds DIR --model FILE",
+		Use:   "countvec --data RECORDINGS [--model FILE] | --lidds DIR --model FILE",
 		Short: "Process classifiers on count vectors with seed 001's protocols, every model kind side by side",
 		Long:  help("eval-countvec"),
 		Args:  cobra.NoArgs,
@@ -42,6 +42,20 @@ func evalCountVecCmd(e *env) *cobra.Command {
 			}
 			if o.Data == "" {
 				return fail(fmt.Errorf("--data RECORDINGS is required (or --lidds DIR --model FILE)"))
+			}
+			if model != "" {
+				f, err := learn.LoadFile(model)
+				if err != nil {
+					return fail(err)
+				}
+				recs, err := eval.ScenarioClassify(o.Data, f)
+				if err != nil {
+					return fail(err)
+				}
+				if asJSON {
+					return e.printJSON(recs)
+				}
+				return failed(eval.WriteScenarioClassify(e.stdout, f, recs))
 			}
 			if o.Runs < 1 {
 				return fail(fmt.Errorf("--runs must be at least 1"))
@@ -79,7 +93,7 @@ func evalCountVecCmd(e *env) *cobra.Command {
 	fs.IntVar(&o.Workers, "workers", 0, "goroutines that train (0: one per CPU)")
 	fs.BoolVar(&o.Verbose, "verbose", false, "show the trainers' progress too")
 	fs.StringVar(&lidds, "lidds", "", "instead: run the model of --model over the LID-DS recordings (zips) in DIR")
-	fs.StringVar(&model, "model", "", "model file for --lidds")
+	fs.StringVar(&model, "model", "", "a trained model file: with --data, the classify engine's conclusions on each recording; with --lidds, on LID-DS")
 	fs.BoolVar(&asJSON, "json", false, "print the results as JSON")
 	return cmd
 }

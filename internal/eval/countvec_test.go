@@ -3,12 +3,14 @@ package eval
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vigil-ids/vigil/internal/classifier"
+	"github.com/vigil-ids/vigil/internal/syscalls"
 	"github.com/vigil-ids/vigil/internal/testutil/cvtest"
 )
 
@@ -95,5 +97,55 @@ func TestLIDDSClassify(t *testing.T) {
 	var out bytes.Buffer
 	if err := WriteLIDDSClassify(&out, res.File, recs); err != nil || !strings.Contains(out.String(), `"apache2" (not a class`) {
 		t.Fatalf("written:\n%s", out.String())
+	}
+}
+
+// A model trained on one run of a lab is tried on another: the ordinary
+// processes raise mostly nothing, each known-bad tool is named non-grata
+// with its own class, and sshd's behaviour under nginx's name is a
+// masquerade.
+func TestScenarioClassify(t *testing.T) {
+	res, err := classifier.Train(context.Background(), classifier.TrainOptions{Data: cvtest.WriteRecordings(t, t.TempDir(), 120, 5), Kind: "logreg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := cvtest.WriteRecordings(t, t.TempDir(), 60, 9)
+	if err := os.MkdirAll(filepath.Join(other, "masquerade"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	fake := cvtest.Vectors(rng, "host1", 4242, "nginx", cvtest.T0, 60, cvtest.Behaviours["sshd"])
+	f, err := os.Create(filepath.Join(other, "masquerade", "nginx.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscalls.WriteVectors(f, fake); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	recs, err := ScenarioClassify(other, res.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, r := range recs {
+		kinds[r.Kind]++
+		if r.Sequences == 0 {
+			t.Fatalf("%s/%s: no sequence classified", r.Kind, r.Name)
+		}
+		if share := float64(r.Expected) / float64(r.Sequences); share < 0.8 {
+			t.Errorf("%s/%s: %d of %d sequences as expected (%v, top %v)", r.Kind, r.Name, r.Expected, r.Sequences, r.Scenarios, r.TopClass)
+		}
+	}
+	if kinds[RecordingHost] != len(cvtest.Hosts) || kinds[RecordingNonGrata] != 2 || kinds[RecordingMasquerade] != 1 {
+		t.Fatalf("recordings read: %v", kinds)
+	}
+	var out bytes.Buffer
+	if err := WriteScenarioClassify(&out, res.File, recs); err != nil || !strings.Contains(out.String(), "non-grata miner") || !strings.Contains(out.String(), "masquerade") {
+		t.Fatalf("written:\n%s", out.String())
+	}
+	if _, err := ScenarioClassify(t.TempDir(), res.File); err == nil || !strings.Contains(err.Error(), "no recording under") {
+		t.Fatalf("an empty directory: %v", err)
 	}
 }
