@@ -44,6 +44,9 @@ type TrainOptions struct {
 	// MaxFeatures bounds the system calls counted one by one, the most
 	// frequent (0: every call seen).
 	MaxFeatures int
+	// MinSamples leaves out classes with fewer samples (default
+	// learn.DefaultMinSamples).
+	MinSamples int
 	// NoveltyQuantile is the quantile of held-out true-class confidences
 	// a class's novelty threshold is set at (default
 	// DefaultNoveltyQuantile).
@@ -98,8 +101,8 @@ func (o *TrainOptions) fill() error {
 		return fmt.Errorf("novelty quantile %v: between 0 and 1", o.NoveltyQuantile)
 	case !(o.TrainFraction > 0 && o.TrainFraction < 1):
 		return fmt.Errorf("train fraction %v: between 0 and 1", o.TrainFraction)
-	case o.Epochs < 0 || o.MaxFeatures < 0:
-		return errors.New("epochs and max features must not be negative")
+	case o.Epochs < 0 || o.MaxFeatures < 0 || o.MinSamples < 0:
+		return errors.New("epochs, max features and min samples must not be negative")
 	}
 	return nil
 }
@@ -117,11 +120,17 @@ type Prepared struct {
 // Prepare reads the recordings, selects the features and builds the
 // samples of the most represented classes.
 func Prepare(data string, maxClasses, maxFeatures int) (*Prepared, error) {
+	return PrepareMin(data, maxClasses, maxFeatures, 0)
+}
+
+// PrepareMin is Prepare leaving out classes of fewer than minSamples
+// samples (0: learn.DefaultMinSamples).
+func PrepareMin(data string, maxClasses, maxFeatures, minSamples int) (*Prepared, error) {
 	recs, err := learn.ReadRecordings(data)
 	if err != nil {
 		return nil, err
 	}
-	return PrepareRecordings(recs, maxClasses, maxFeatures)
+	return prepareRecordings(recs, maxClasses, maxFeatures, minSamples)
 }
 
 // PrepareRecordings is Prepare on recordings already read. The vectors'
@@ -130,6 +139,10 @@ func Prepare(data string, maxClasses, maxFeatures int) (*Prepared, error) {
 // data's, and vectors of another (a recording's first, partial interval)
 // are left out.
 func PrepareRecordings(recs []learn.Recording, maxClasses, maxFeatures int) (*Prepared, error) {
+	return prepareRecordings(recs, maxClasses, maxFeatures, 0)
+}
+
+func prepareRecordings(recs []learn.Recording, maxClasses, maxFeatures, minSamples int) (*Prepared, error) {
 	RoundIntervals(recs)
 	iv := IntervalOf(recs)
 	if iv == 0 {
@@ -139,7 +152,7 @@ func PrepareRecordings(recs []learn.Recording, maxClasses, maxFeatures int) (*Pr
 		recs[i].Vectors = slices.DeleteFunc(recs[i].Vectors, func(v event.CountVector) bool { return v.Interval != iv })
 	}
 	fs := learn.SelectFeatures(recs, maxFeatures)
-	d, err := learn.Build(recs, learn.BuildOptions{Features: fs, MaxClasses: maxClasses, Interval: iv})
+	d, err := learn.Build(recs, learn.BuildOptions{Features: fs, MaxClasses: maxClasses, MinSamples: minSamples, Interval: iv})
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +202,7 @@ func Train(ctx context.Context, o TrainOptions) (*TrainResult, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	p, err := Prepare(o.Data, o.MaxClasses, o.MaxFeatures)
+	p, err := PrepareMin(o.Data, o.MaxClasses, o.MaxFeatures, o.MinSamples)
 	if err != nil {
 		return nil, err
 	}
