@@ -22,7 +22,7 @@ func benchCmd(e *env) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure Vigil's parts under load, beside a baseline from the same run",
 	}
-	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e), benchSignatureCmd(e), benchTrackCmd(e), benchProfileCmd(e), benchSyscallsCmd(e), benchResolverCmd(e), benchHierarchyCmd(e), benchSyscallsWorkerCmd())
+	cmd.AddCommand(benchBusCmd(e), benchAgentCmd(e), benchNetsensorCmd(e), benchSignatureCmd(e), benchTrackCmd(e), benchProfileCmd(e), benchSyscallsCmd(e), benchResolverCmd(e), benchHierarchyCmd(e), benchClassifyCmd(e), benchSyscallsWorkerCmd())
 	return cmd
 }
 
@@ -52,6 +52,20 @@ func benchVerb[R summary](e *env, use, short string, progress *io.Writer, run fu
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func benchClassifyCmd(e *env) *cobra.Command {
+	var o bench.ClassifyOptions
+	cmd := benchVerb(e, "classify", "Measure the process classifier's sequences per second on one core and its training time, for each model kind", &o.Progress,
+		func(ctx context.Context) (bench.ClassifyResult, error) { return bench.RunClassify(ctx, o) })
+	fs := cmd.Flags()
+	fs.StringSliceVar(&o.Kinds, "kinds", nil, "model kinds to measure (default every kind)")
+	fs.IntVar(&o.Sequences, "sequences", 20_000, "sequences classified per kind")
+	fs.IntVar(&o.Epochs, "epochs", 2, "training epochs")
+	fs.IntVar(&o.SamplesPerClass, "samples-per-class", 40, "synthetic samples of each class (80% train)")
+	fs.IntVar(&o.Processes, "processes", 1000, "processes followed at once while classifying")
+	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the synthetic lab and of training")
 	return cmd
 }
 
