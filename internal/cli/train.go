@@ -107,6 +107,9 @@ func trainClassifierCmd(e *env) *cobra.Command {
 			}
 			o.Progress = e.stderr
 			res, err := classifier.Train(cmd.Context(), o)
+			if err != nil && local {
+				return fail(fmt.Errorf("training on the recording %s (kept; train again with --data): %w", o.Data, err))
+			}
 			if err != nil {
 				return fail(err)
 			}
