@@ -39,7 +39,7 @@ type TrainOptions struct {
 	Epochs int   // 0: the kind's default
 	Seed   int64 // every random choice derives from it
 	// MaxClasses keeps the most represented classes (default
-	// DefaultMaxClasses; non-grata classes count among them).
+	// DefaultMaxClasses; every non-grata class is kept beside them).
 	MaxClasses int
 	// MaxFeatures bounds the system calls counted one by one, the most
 	// frequent (0: every call seen).

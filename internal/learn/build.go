@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -21,7 +22,8 @@ type BuildOptions struct {
 	// Classes to keep every class).
 	MinSamples int
 	// MaxClasses keeps the most represented classes (0 = all); seed 001
-	// kept 28.
+	// kept 28. Non-grata classes are kept beside them whatever their
+	// rank.
 	MaxClasses int
 	// Classes, when set, are exactly the classes of the data, in this
 	// order (a model's); vectors of other processes are left out and
@@ -147,8 +149,22 @@ func Build(recs []Recording, o BuildOptions) (*Data, error) {
 			return nil, fmt.Errorf("build: no class has %d samples (the most: %q with %d)", o.MinSamples, best, most)
 		}
 		slices.SortFunc(classes, func(a, b string) int { return cmp.Or(cmp.Compare(count[b], count[a]), cmp.Compare(a, b)) })
-		if o.MaxClasses > 0 && len(classes) > o.MaxClasses {
-			classes = classes[:o.MaxClasses]
+		if o.MaxClasses > 0 {
+			// Known-bad tools are what a model is for: every non-grata
+			// class with enough samples is kept beside the MaxClasses
+			// most represented others.
+			var kept []string
+			ordinary := 0
+			for _, c := range classes {
+				switch {
+				case strings.HasPrefix(c, NonGrataPrefix):
+					kept = append(kept, c)
+				case ordinary < o.MaxClasses:
+					kept = append(kept, c)
+					ordinary++
+				}
+			}
+			classes = kept
 		}
 		slices.Sort(classes)
 	}

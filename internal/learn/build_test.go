@@ -112,7 +112,8 @@ func TestBuildKeepsClassesWithEnoughSamplesTheMostRepresentedFirst(t *testing.T)
 		}
 	}
 	check(BuildOptions{MinSamples: 2}, "a", "b", "c", "nongrata:miner")
-	check(BuildOptions{MinSamples: 1, MaxClasses: 3}, "a", "b", "c") // b, c and miner tie on 2: names decide
+	check(BuildOptions{MinSamples: 1, MaxClasses: 3}, "a", "b", "c", "nongrata:miner") // a non-grata class is kept whatever its rank
+	check(BuildOptions{MinSamples: 1, MaxClasses: 2}, "a", "b", "nongrata:miner")      // b and c tie on 2: names decide
 	check(BuildOptions{Classes: []string{"d", "zzz", "a"}}, "d", "zzz", "a")
 	if _, err := Build(recs, BuildOptions{Features: f}); err == nil || !strings.Contains(err.Error(), `no class has 20 samples (the most: "a" with 3)`) {
 		t.Fatalf("default MinSamples: %v", err)
