@@ -35,7 +35,9 @@ type ScenarioRecording struct {
 	TopClass  map[string]int `json:"top_class"` // most probable class -> sequences
 	// Expected is how many sequences drew the conclusion the recording's
 	// kind calls for: none for hosts; non-grata naming this recording's
-	// class for nongrata; masquerade for masquerade.
+	// class for nongrata; masquerade for masquerade (or non-grata of a
+	// process presenting a known class's name, which names the
+	// masquerade).
 	Expected int `json:"expected"`
 }
 
@@ -91,7 +93,10 @@ func scenarioRecording(path, kind string, f *learn.File) (ScenarioRecording, err
 		switch {
 		case kind == RecordingHost && s.Scenario == "",
 			kind == RecordingNonGrata && s.Scenario == classify.ScenarioNonGrata && f.Classes[s.Top] == want,
-			kind == RecordingMasquerade && s.Scenario == classify.ScenarioMasquerade:
+			kind == RecordingMasquerade && s.Scenario == classify.ScenarioMasquerade,
+			// A known-bad tool under a known process's name is
+			// reported as non-grata, naming the masquerade.
+			kind == RecordingMasquerade && s.Scenario == classify.ScenarioNonGrata && s.Known:
 			r.Expected++
 		}
 	}})

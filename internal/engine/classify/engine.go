@@ -381,6 +381,13 @@ func (e *Engine) report(p *proc, scenario int, prob []float64, top, presented in
 		r.Severity, r.State, r.Score = event.SeverityRed, "NonGrata", clamp01(prob[top])
 		r.Explanation = fmt.Sprintf("%s makes the system calls of the known-bad tool %s (probability %.3f)",
 			who, strconv.Quote(strings.TrimPrefix(topName, NonGrataPrefix)), prob[top])
+		if known {
+			// A known-bad tool under the name of a known process is a
+			// masquerade too (a shell renamed sshd).
+			r.Attrs["masquerade"] = true
+			r.Explanation = fmt.Sprintf("%s presents itself as %s but makes the system calls of the known-bad tool %s (probability %.3f; %s %.3f)",
+				who, strconv.Quote(p.name), strconv.Quote(strings.TrimPrefix(topName, NonGrataPrefix)), prob[top], strconv.Quote(p.name), prob[presented])
+		}
 	case 2:
 		r.Severity, r.State, r.Score = event.SeverityRed, "Masquerading", clamp01(prob[top])
 		r.Explanation = fmt.Sprintf("%s presents itself as %s but makes the system calls of %s (probability %.3f; %s %.3f)",

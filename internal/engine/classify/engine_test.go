@@ -172,6 +172,10 @@ func TestScenariosReported(t *testing.T) {
 				if r.Attrs["class"] != "nongrata:miner" || r.Attrs["probability"].(float64) < DefaultConfidence {
 					t.Fatalf("non-grata class %v probability %v", r.Attrs["class"], r.Attrs["probability"])
 				}
+				// Under a known process's name it masquerades as well.
+				if masq := r.Attrs["masquerade"] == true; masq != (c.process == "nginx") || masq != strings.Contains(r.Explanation, "presents itself as") {
+					t.Fatalf("%s: masquerade attribute %v, explanation %q", c.process, r.Attrs["masquerade"], r.Explanation)
+				}
 			case ScenarioNovelty:
 				if p := r.Attrs["presented_probability"].(float64); p >= r.Attrs["threshold"].(float64) {
 					t.Fatalf("novelty with nginx's probability %v not below its threshold %v", p, r.Attrs["threshold"])
