@@ -142,7 +142,15 @@ func CountVec(ctx context.Context, o CountVecOptions) (*CountVecReport, error) {
 			}
 		}
 		p.Train, p.Test = learn.SplitByGroup(p.All, o.TestGroups)
-		rep.Protocol = "cross-host: trained on " + strings.Join(groups(p.Train), ", ") + ", tested on " + strings.Join(groups(p.Test), ", ")
+		// Hosts that run other software than the training hosts can be
+		// scored only on the programs both run.
+		p.Train, p.Test = learn.CommonClasses(p.Train, p.Test)
+		rep.Classes = p.Train.Classes
+		if len(rep.Classes) < 2 {
+			return nil, fmt.Errorf("the training and test hosts share %d classes; a cross-host test needs at least 2", len(rep.Classes))
+		}
+		rep.Protocol = "cross-host: trained on " + strings.Join(groups(p.Train), ", ") + ", tested on " + strings.Join(groups(p.Test), ", ") +
+			fmt.Sprintf(", the %d classes both sides run", len(rep.Classes))
 		rep.Table = "Table 2 (production, other servers)"
 		rep.TrainHosts, rep.TestHosts = groups(p.Train), groups(p.Test)
 		paper = PaperTable2

@@ -54,3 +54,39 @@ func SplitByGroup(d *Data, testGroups []string) (train, test *Data) {
 func empty(d *Data) *Data {
 	return &Data{Classes: d.Classes, Dim: d.Dim}
 }
+
+// CommonClasses keeps of a train/test split only the classes both sides
+// have samples of, renumbered in their order: a cross-host test of hosts
+// running other software than the training hosts can only score the
+// programs both run.
+func CommonClasses(train, test *Data) (*Data, *Data) {
+	var in [2][]bool
+	for i, d := range []*Data{train, test} {
+		in[i] = make([]bool, len(d.Classes))
+		for _, s := range d.Samples {
+			if s.Y >= 0 && s.Y < len(in[i]) {
+				in[i][s.Y] = true
+			}
+		}
+	}
+	index := make([]int, len(train.Classes))
+	var classes []string
+	for c := range train.Classes {
+		index[c] = -1
+		if in[0][c] && c < len(in[1]) && in[1][c] {
+			index[c] = len(classes)
+			classes = append(classes, train.Classes[c])
+		}
+	}
+	keep := func(d *Data) *Data {
+		out := &Data{Classes: classes, Dim: d.Dim}
+		for _, s := range d.Samples {
+			if s.Y >= 0 && s.Y < len(index) && index[s.Y] >= 0 {
+				s.Y = index[s.Y]
+				out.Samples = append(out.Samples, s)
+			}
+		}
+		return out
+	}
+	return keep(train), keep(test)
+}

@@ -1,7 +1,9 @@
 package learn
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -117,5 +119,24 @@ func TestNoveltyThresholdsAreQuantilesOfOwnClassConfidence(t *testing.T) {
 	}
 	if _, ok := got["c"]; ok {
 		t.Fatal("a class without samples got a threshold")
+	}
+}
+
+// Only the classes both sides of a split have samples of remain,
+// renumbered.
+func TestCommonClasses(t *testing.T) {
+	d := &Data{Classes: []string{"a", "b", "c", "d"}, Dim: 2}
+	train := &Data{Classes: d.Classes, Dim: 2, Samples: []Sample{{Y: 0}, {Y: 1}, {Y: 3}, {Y: 3}}}
+	test := &Data{Classes: d.Classes, Dim: 2, Samples: []Sample{{Y: 2}, {Y: 3}, {Y: 1}, {Y: 1}}}
+	tr, te := CommonClasses(train, test)
+	if got := strings.Join(tr.Classes, ","); got != "b,d" || strings.Join(te.Classes, ",") != got {
+		t.Fatalf("classes %q and %q; want b,d on both sides", tr.Classes, te.Classes)
+	}
+	var ys []int
+	for _, s := range append(tr.Samples, te.Samples...) {
+		ys = append(ys, s.Y)
+	}
+	if fmt.Sprint(ys) != "[0 1 1 1 0 0]" {
+		t.Fatalf("labels %v", ys)
 	}
 }
