@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/eval"
 	"github.com/vigil-ids/vigil/internal/lab"
 	"github.com/vigil-ids/vigil/internal/syscalls"
 )
@@ -25,8 +26,10 @@ import (
 // each across the hosts; every known-bad tool's and masquerading
 // program's recording present, holding only the tool's own process
 // names, the masquerading nginx run from /usr/local/bin/nginx; the
-// masquerade README; and no namespace left behind. It takes
-// about two to three minutes.
+// masquerade README; no namespace left behind; and a small model trained
+// on the recording with which the classify engine names the reverse
+// shells and both masquerading programs. It takes about two to three
+// minutes.
 func TestLabServices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the lab takes about 2-3 minutes")
@@ -181,5 +184,36 @@ func TestLabServices(t *testing.T) {
 	}
 	if took > 5*time.Minute {
 		t.Errorf("the lab took %v; want well under 5 minutes with --fast", took)
+	}
+
+	// The recording trains a small model, and the classify engine, run
+	// over the recordings with it, names the reverse shells and the two
+	// masquerading programs (which the model never saw).
+	model := filepath.Join(t.TempDir(), "lab.vgm")
+	if b, err := exec.Command(vigilBin, "train", "classifier", "--data", dir, "--kind", "logreg", "--min-samples", "3", "--model", model).CombinedOutput(); err != nil {
+		t.Fatalf("vigil train classifier: %v\n%s", err, b)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	ev := exec.Command(vigilBin, "eval", "countvec", "--data", dir, "--model", model, "--json")
+	ev.Stdout, ev.Stderr = &stdout, &stderr
+	if err := ev.Run(); err != nil {
+		t.Fatalf("vigil eval countvec --model: %v\n%s", err, stderr.String())
+	}
+	var concluded []eval.ScenarioRecording
+	if err := json.Unmarshal(stdout.Bytes(), &concluded); err != nil {
+		t.Fatalf("%v\n%s", err, stdout.String())
+	}
+	found := map[string]eval.ScenarioRecording{}
+	for _, r := range concluded {
+		found[r.Kind+"/"+r.Name] = r
+	}
+	for _, name := range []string{"nongrata/reverse-shell", "masquerade/nginx", "masquerade/sshd"} {
+		r, ok := found[name]
+		if !ok || r.Expected == 0 {
+			t.Errorf("%s: the classify engine reported it in none of its sequences (%+v)", name, r)
+			continue
+		}
+		t.Logf("%s: reported as expected in %d of %d sequences", name, r.Expected, r.Sequences)
 	}
 }
