@@ -90,6 +90,10 @@ func (l *edgeLab) run(t *testing.T, ns string, limit time.Duration, dir string, 
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--net=/run/netns/" + ns, "--", prog}, args...)...)
 	cmd.Dir = dir
+	// The test's directory is the programs' home: an interactive shell
+	// reads no startup file of the machine's user (a ~/.bashrc that runs
+	// pyenv took a minute on a loaded machine).
+	cmd.Env = append(os.Environ(), "HOME="+dir)
 	p := &program{cmd: cmd, out: &vigilproc.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	in, err := cmd.StdinPipe()
