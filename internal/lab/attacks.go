@@ -314,14 +314,8 @@ func (l *attacksLab) dashboard() string { return fmt.Sprintf("http://10.%d.251.2
 // build makes the namespaces, the link, the monitor, the service host
 // and its sensors.
 func (l *attacksLab) build(ctx context.Context) error {
-	for _, name := range []string{"svc", "atk"} {
-		if err := l.sh("ip", "netns", "add", l.ns(name)); err != nil {
-			return err
-		}
-		l.netns = append(l.netns, l.ns(name))
-		if err := l.in(name, "ip", "link", "set", "lo", "up"); err != nil {
-			return err
-		}
+	if err := l.addNamespaces([]string{"svc", "atk"}...); err != nil {
+		return err
 	}
 	sv, av, mh, ms := l.tag+"s", l.tag+"a", l.tag+"m", l.tag+"n"
 	steps := [][]string{

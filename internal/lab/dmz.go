@@ -236,14 +236,8 @@ func (l *lab) build() error {
 	for i := 1; i <= nHosts; i++ {
 		names = append(names, fmt.Sprintf("h%d", i))
 	}
-	for _, name := range names {
-		if err := l.sh("ip", "netns", "add", l.ns(name)); err != nil {
-			return err
-		}
-		l.netns = append(l.netns, l.ns(name))
-		if err := l.in(name, "ip", "link", "set", "lo", "up"); err != nil {
-			return err
-		}
+	if err := l.addNamespaces(names...); err != nil {
+		return err
 	}
 	// The gateway: a bridge for the DMZ, a link to the attacker's
 	// network, a management link to this namespace (the dashboard).

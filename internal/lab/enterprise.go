@@ -180,14 +180,8 @@ func (e *entLab) build(ctx context.Context) error {
 	for d := 1; d <= entDomains; d++ {
 		names = append(names, fmt.Sprintf("gw%d", d), fmt.Sprintf("d%dweb", d), fmt.Sprintf("d%dmail", d))
 	}
-	for _, name := range names {
-		if err := e.sh("ip", "netns", "add", e.ns(name)); err != nil {
-			return err
-		}
-		e.netns = append(e.netns, e.ns(name))
-		if err := e.in(name, "ip", "link", "set", "lo", "up"); err != nil {
-			return err
-		}
+	if err := e.addNamespaces(names...); err != nil {
+		return err
 	}
 	core := e.ns("core")
 	steps := [][]string{

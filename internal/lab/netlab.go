@@ -71,6 +71,21 @@ func (l *lab) in(ns string, args ...string) error {
 
 // start starts a long-running command in a namespace; its output goes to
 // a log file in the lab's directory.
+// addNamespaces makes a network namespace for each name, noted for
+// cleanup, with its loopback up.
+func (l *lab) addNamespaces(names ...string) error {
+	for _, name := range names {
+		if err := l.sh("ip", "netns", "add", l.ns(name)); err != nil {
+			return err
+		}
+		l.netns = append(l.netns, l.ns(name))
+		if err := l.in(name, "ip", "link", "set", "lo", "up"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (l *lab) start(ns, logName string, args ...string) (*exec.Cmd, error) {
 	ipPath, err := lookPath("ip")
 	if err != nil {

@@ -236,14 +236,8 @@ func (l *servicesLab) buildNet() error {
 	for _, h := range serviceHosts {
 		names = append(names, h.Name)
 	}
-	for _, n := range names {
-		if err := l.sh("ip", "netns", "add", l.ns(n)); err != nil {
-			return err
-		}
-		l.netns = append(l.netns, l.ns(n))
-		if err := l.in(n, "ip", "link", "set", "lo", "up"); err != nil {
-			return err
-		}
+	if err := l.addNamespaces(names...); err != nil {
+		return err
 	}
 	rt := l.ns("rt")
 	steps := [][]string{
