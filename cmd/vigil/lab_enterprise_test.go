@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +33,7 @@ func TestLabEnterprise(t *testing.T) {
 		t.Skipf("cannot run the enterprise lab here: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "lab")
+	before := labNames("ve")
 	cmd := exec.Command(vigilBin, "lab", "enterprise", "--fast", "--json", "--dir", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -49,9 +49,7 @@ func TestLabEnterprise(t *testing.T) {
 		t.Fatal(serr)
 	}
 	t.Logf("vigil lab enterprise --fast --json: %v\nprogress:\n%s\nsummary:\n%s", took.Round(time.Second), stderr.String(), summary.String())
-	if ns, _ := exec.Command("ip", "netns", "list").Output(); regexp.MustCompile(`(?m)^ve\d+-`).Match(ns) {
-		t.Errorf("namespaces left behind: %s", ns)
-	}
+	assertNothingLeft(t, "ve", before)
 	if len(res.Missing) > 0 {
 		t.Errorf("the hierarchy is missing parts: %s", strings.Join(res.Missing, "; "))
 	}

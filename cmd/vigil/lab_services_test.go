@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +37,7 @@ func TestLabServices(t *testing.T) {
 		t.Skipf("cannot run the services lab here: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "rec")
+	before := labNames("vs")
 	cmd := exec.Command(vigilBin, "lab", "services", "--fast", "--json", "--out", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -172,16 +172,7 @@ func TestLabServices(t *testing.T) {
 	}
 
 	// Nothing left behind.
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag := fmt.Sprintf("vs%d-", cmd.Process.Pid%10000)
-	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(line, tag) {
-			t.Errorf("namespace left behind: %s", line)
-		}
-	}
+	assertNothingLeft(t, "vs", before)
 	if took > 5*time.Minute {
 		t.Errorf("the lab took %v; want well under 5 minutes with --fast", took)
 	}

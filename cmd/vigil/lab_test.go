@@ -38,6 +38,7 @@ func TestLabDMZ(t *testing.T) {
 		t.Skipf("cannot run the lab here: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "lab")
+	before := labNames("vl")
 	cmd := exec.Command(vigilBin, "lab", "dmz", "--fast", "--json", "--dir", dir)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -124,9 +125,7 @@ func TestLabDMZ(t *testing.T) {
 			t.Errorf("%s: %v (%d bytes)", f, err, len(data))
 		}
 	}
-	if ns, _ := exec.Command("ip", "netns", "list").Output(); regexp.MustCompile(`(?m)^vl\d+-`).Match(ns) {
-		t.Errorf("namespaces left behind: %s", ns)
-	}
+	assertNothingLeft(t, "vl", before)
 }
 
 func band(s string) event.Severity {
@@ -217,6 +216,7 @@ func TestLabDMZInterrupted(t *testing.T) {
 		t.Skipf("cannot run the lab here: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "lab")
+	before := labNames("vl")
 	cmd := exec.Command(vigilBin, "lab", "dmz", "--fast", "--json", "--dir", dir)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -225,7 +225,6 @@ func TestLabDMZInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	tag := fmt.Sprintf("vl%d", cmd.Process.Pid%10000)
 	up := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -264,12 +263,7 @@ func TestLabDMZInterrupted(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatal("the lab did not stop within a minute of the interrupt")
 	}
-	if ns, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(ns), tag+"-") {
-		t.Errorf("namespaces left behind: %s", ns)
-	}
-	if links, _ := exec.Command("ip", "-o", "link").Output(); strings.Contains(string(links), tag) {
-		t.Errorf("links left behind: %s", links)
-	}
+	assertNothingLeft(t, "vl", before)
 	if ps, _ := exec.Command("pgrep", "-af", dir).Output(); len(bytes.TrimSpace(ps)) > 0 {
 		t.Errorf("processes left behind: %s", ps)
 	}
@@ -287,6 +281,7 @@ func TestLabAttacks(t *testing.T) {
 		t.Skipf("cannot run the lab here: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "lab")
+	before := labNames("va")
 	cmd := exec.Command(vigilBin, "lab", "attacks", "--fast", "--json", "--dir", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -328,6 +323,7 @@ func TestLabAttacks(t *testing.T) {
 	if err == nil && !res.Passed() {
 		t.Error("vigil lab attacks exited 0 although it did not pass")
 	}
+	assertNothingLeft(t, "va", before)
 	if t.Failed() {
 		t.Logf("progress:\n%s", stderr.String())
 	}
@@ -351,6 +347,7 @@ func TestLabDMZRespond(t *testing.T) {
 		t.Skipf("cannot run the acting lab here: %v", err)
 	}
 	dir := filepath.Join(t.TempDir(), "lab")
+	before := labNames("vl")
 	cmd := exec.Command(vigilBin, "lab", "dmz", "--respond", "--fast", "--json", "--dir", dir)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -417,9 +414,7 @@ func TestLabDMZRespond(t *testing.T) {
 	if !decoyRefused {
 		t.Errorf("no decision about the decoy address %s was refused as possibly forged", rr.Admin)
 	}
-	if ns, _ := exec.Command("ip", "netns", "list").Output(); regexp.MustCompile(`(?m)^vl\d+-`).Match(ns) {
-		t.Errorf("namespaces left behind: %s", ns)
-	}
+	assertNothingLeft(t, "vl", before)
 }
 
 func secsOf(v *float64) string {
@@ -427,4 +422,33 @@ func secsOf(v *float64) string {
 		return "never"
 	}
 	return fmt.Sprintf("%.3f s", *v)
+}
+
+// labNames lists the network namespaces and links whose names start
+// with prefix and a digit: those of the labs with that prefix.
+func labNames(prefix string) map[string]bool {
+	names := map[string]bool{}
+	for _, dir := range []string{"/run/netns", "/sys/class/net"} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			rest, ok := strings.CutPrefix(e.Name(), prefix)
+			if ok && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
+				names[filepath.Join(dir, e.Name())] = true
+			}
+		}
+	}
+	return names
+}
+
+// assertNothingLeft fails the test if a lab left network namespaces or
+// links (named PREFIX<n>...) that were not there before it ran (before,
+// from labNames). What an earlier run killed before it could clean up
+// left is not this run's to answer for.
+func assertNothingLeft(t *testing.T, prefix string, before map[string]bool) {
+	t.Helper()
+	for name := range labNames(prefix) {
+		if !before[name] {
+			t.Errorf("left behind: %s", name)
+		}
+	}
 }

@@ -237,7 +237,8 @@ func RunAttacks(ctx context.Context, o Options, only []string) (*AttacksResult, 
 	if err := prepareDir(o.Dir); err != nil {
 		return nil, err
 	}
-	l := &attacksLab{lab: &lab{o: o, tag: fmt.Sprintf("va%d", os.Getpid()%10000)}, n: os.Getpid()%200 + 20}
+	l := &attacksLab{lab: newLab(o, "va")}
+	l.n = l.id%200 + 20
 	defer l.cleanup()
 	if err := l.build(ctx); err != nil {
 		return nil, err

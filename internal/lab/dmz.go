@@ -187,7 +187,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := prepareDir(o.Dir); err != nil {
 		return nil, err
 	}
-	l := &lab{o: o, tag: fmt.Sprintf("vl%d", os.Getpid()%10000)}
+	l := newLab(o, "vl")
 	defer l.cleanup()
 	if err := l.build(); err != nil {
 		return nil, err
@@ -230,7 +230,7 @@ func (l *lab) say(format string, args ...any) {
 
 // build makes the namespaces, links, servers, sensors and monitor.
 func (l *lab) build() error {
-	n := os.Getpid()%200 + 20
+	n := l.id%200 + 20
 	l.mgmtIP = fmt.Sprintf("10.%d.250.2", n)
 	names := []string{"gw", "atk"}
 	for i := 1; i <= nHosts; i++ {

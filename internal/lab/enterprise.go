@@ -154,8 +154,8 @@ func RunEnterprise(ctx context.Context, o Options) (*EnterpriseResult, error) {
 	if err := prepareDir(o.Dir); err != nil {
 		return nil, err
 	}
-	e := &entLab{lab: &lab{o: o, tag: fmt.Sprintf("ve%d", os.Getpid()%10000)}, n: os.Getpid()%200 + 20,
-		mons: map[string]*monProc{}, t0: time.Now()}
+	e := &entLab{lab: newLab(o, "ve"), mons: map[string]*monProc{}, t0: time.Now()}
+	e.n = e.id%200 + 20
 	defer e.cleanup()
 	// tc's queueing disciplines live on the namespaces' links and go
 	// with them; the namespaces go in cleanup.

@@ -40,6 +40,7 @@ func lookPath(name string) (string, error) {
 type lab struct {
 	o      Options
 	tag    string // unique prefix of namespace and link names
+	id     int    // the number in tag, which also picks the lab's subnets
 	procs  []*exec.Cmd
 	netns  []string
 	links  []string
@@ -48,6 +49,34 @@ type lab struct {
 	// www holds the servers' documents and application, readable by the
 	// user Apache's workers run as (the lab's directory may not be).
 	www string
+}
+
+// newLab makes a lab whose namespaces and links are named PREFIX<id>...,
+// id being the process's pid modulo 10,000 or, when names with that id
+// are already there, the next free one: a lab that was killed before it
+// could clean up (SIGKILL, the machine stopped) leaves names behind, and
+// they must not make the next run fail.
+func newLab(o Options, prefix string) *lab {
+	id := os.Getpid() % 10000
+	for i := 0; i < 10000 && namesTaken(fmt.Sprintf("%s%d", prefix, id)); i++ {
+		id = (id + 1) % 10000
+	}
+	return &lab{o: o, tag: fmt.Sprintf("%s%d", prefix, id), id: id}
+}
+
+// namesTaken reports whether a network namespace (TAG-name) or a link
+// (TAG followed by a letter) with the tag exists.
+func namesTaken(tag string) bool {
+	for _, dir := range []string{"/run/netns", "/sys/class/net"} {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			rest, ok := strings.CutPrefix(e.Name(), tag)
+			if ok && rest != "" && (rest[0] < '0' || rest[0] > '9') {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (l *lab) ns(name string) string { return l.tag + "-" + name }
@@ -69,8 +98,6 @@ func (l *lab) in(ns string, args ...string) error {
 	return l.sh(append([]string{"ip", "netns", "exec", l.ns(ns)}, args...)...)
 }
 
-// start starts a long-running command in a namespace; its output goes to
-// a log file in the lab's directory.
 // addNamespaces makes a network namespace for each name, noted for
 // cleanup, with its loopback up.
 func (l *lab) addNamespaces(names ...string) error {
@@ -86,6 +113,8 @@ func (l *lab) addNamespaces(names ...string) error {
 	return nil
 }
 
+// start starts a long-running command in a namespace; its output goes to
+// a log file in the lab's directory.
 func (l *lab) start(ns, logName string, args ...string) (*exec.Cmd, error) {
 	ipPath, err := lookPath("ip")
 	if err != nil {

@@ -177,7 +177,7 @@ func RunServices(ctx context.Context, o Options, so ServicesOptions) (*ServicesR
 			return nil, err
 		}
 	}
-	l := &servicesLab{lab: &lab{o: o, tag: fmt.Sprintf("vs%d", os.Getpid()%10000)}, so: so, inits: map[string]int{}}
+	l := &servicesLab{lab: newLab(o, "vs"), so: so, inits: map[string]int{}}
 	l.o.Dir = filepath.Join(o.Dir, "logs") // the processes' logs
 	defer func() {
 		l.cleanup()
