@@ -135,12 +135,30 @@ func init() {
 type Model struct {
 	s     shape
 	theta []float64
-	pool  sync.Pool // *work for one sample
+	pool  sync.Pool // *work for one sample (the exact pass)
+	fast  *fastNet  // nil: Predict runs the exact pass
+	fpool sync.Pool // *fastWork
 }
+
+// maxFastWeight bounds the weights the float32 inference path takes; a
+// model with a larger one (no trained net has one) is read by the exact
+// float64 pass, where float32 would round it too coarsely or overflow.
+const maxFastWeight = 1e4
 
 func newModel(a *arch, hidden, classes, dim int, theta []float64) *Model {
 	m := &Model{s: shape{a: a, H: hidden, D: dim, C: classes}, theta: theta}
 	m.pool.New = func() any { return newWork(m.s, false) }
+	fast := true
+	for _, v := range theta {
+		if !(math.Abs(v) <= maxFastWeight) {
+			fast = false
+			break
+		}
+	}
+	if fast {
+		m.fast = newFastNet(m.s, theta)
+		m.fpool.New = func() any { return m.fast.newWork() }
+	}
 	return m
 }
 
@@ -160,11 +178,28 @@ func (m *Model) Dim() int { return m.s.D }
 // time order (learn.SeqLen of them for the models Vigil trains; other
 // lengths are read as they are). A vector's entries past Dim are ignored
 // and missing ones count as 0, as do negative or non-finite counts.
+//
+// Predict computes the net in float32 with approximate gates (infer.go);
+// its probabilities are within 1e-5 of the exact float64 pass's.
 func (m *Model) Predict(x [][]float64) []float64 {
+	p := make([]float64, m.s.C)
+	if m.fast == nil {
+		return m.predictExact(x, p)
+	}
+	w := m.fpool.Get().(*fastWork)
+	m.fast.predict(w, x, p)
+	m.fpool.Put(w)
+	return p
+}
+
+// predictExact runs the training's float64 forward pass on one sample,
+// leaving its probabilities in p.
+func (m *Model) predictExact(x [][]float64, p []float64) []float64 {
 	w := m.pool.Get().(*work)
 	defer m.pool.Put(w)
 	w.ensure(1, len(x))
 	w.fill([][][]float64{x})
 	w.forward(m.theta)
-	return append([]float64(nil), w.p[:m.s.C]...)
+	copy(p, w.p[:m.s.C])
+	return p
 }

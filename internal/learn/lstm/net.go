@@ -170,10 +170,24 @@ func (w *work) fill(xs [][][]float64) {
 						}
 					}
 				}
-				learn.Normalise(row)
+				normalise(row)
 			}
 		}
 	}
+}
+
+// normalise divides row by its sum; a row whose sum is not finite (raw
+// counts that overflow when added) is read as zero, not as NaN.
+func normalise(row []float64) {
+	var sum float64
+	for _, v := range row {
+		sum += v
+	}
+	if !(sum <= math.MaxFloat64) {
+		clear(row)
+		return
+	}
+	learn.Normalise(row)
 }
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
