@@ -24,6 +24,48 @@ func Dense(cv *event.CountVector, features []uint16) []float64 {
 	return out
 }
 
+// Densifier writes count vectors as Dense does, into a vector it is
+// given, without allocating: a table from system call numbers to entries
+// stands in for Dense's search. It maps every number exactly as Dense
+// does.
+type Densifier struct {
+	entry []int32 // by system call number, up to the largest feature
+	other int     // the entry of every other call
+}
+
+// NewDensifier makes a Densifier for features (sorted by number, as
+// Dense's are).
+func NewDensifier(features []uint16) *Densifier {
+	d := &Densifier{other: len(features)}
+	if len(features) > 0 {
+		d.entry = make([]int32, int(slices.Max(features))+1)
+		for nr := range d.entry {
+			i, ok := slices.BinarySearch(features, uint16(nr))
+			if !ok {
+				i = len(features)
+			}
+			d.entry[nr] = int32(i)
+		}
+	}
+	return d
+}
+
+// Dim is the number of entries of the vectors it writes.
+func (d *Densifier) Dim() int { return d.other + 1 }
+
+// Add adds cv's counts to dst, which has Dim entries: after it, a zero
+// dst equals Dense(cv, features).
+func (d *Densifier) Add(dst []float64, cv *event.CountVector) {
+	dst = dst[:d.other+1]
+	for _, c := range cv.Counts {
+		i := d.other
+		if int(c.Nr) < len(d.entry) {
+			i = int(d.entry[c.Nr])
+		}
+		dst[i] += float64(c.Count)
+	}
+}
+
 // SelectFeatures returns the system calls seen in recs, most frequent
 // first, at most max of them (0 = all), sorted by number. A call's
 // frequency is the number of vectors it appears in (so that one busy

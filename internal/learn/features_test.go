@@ -1,6 +1,7 @@
 package learn
 
 import (
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -17,6 +18,49 @@ func TestDenseCountsEachFeatureThenEveryOtherCall(t *testing.T) {
 	empty := vec("h", "p", 1, 0)
 	if got := Dense(&empty, []uint16{1}); !slices.Equal(got, []float64{0, 0}) {
 		t.Fatalf("Dense of an empty vector = %v", got)
+	}
+}
+
+// TestDensifierAddsAsDenseCounts: on vectors with features, other calls,
+// numbers past the largest feature, repeated numbers and huge counts, a
+// Densifier's Add to a zero vector gives Dense's vector, and to a
+// non-zero one adds to it.
+func TestDensifierAddsAsDenseCounts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, features := range [][]uint16{{1, 3, 9}, {0}, {event.MaxSyscallNr}, {2, 40, 41, 300, 1000}} {
+		d := NewDensifier(features)
+		if d.Dim() != len(features)+1 {
+			t.Fatalf("Dim %d for %d features", d.Dim(), len(features))
+		}
+		for range 200 {
+			var v event.CountVector
+			for range rng.IntN(12) {
+				nr := uint16(rng.IntN(1100))
+				if rng.IntN(2) == 0 {
+					nr = features[rng.IntN(len(features))]
+				}
+				v.Counts = append(v.Counts, event.SyscallCount{Nr: nr, Count: uint64(rng.IntN(1000))})
+			}
+			huge := rng.IntN(10) == 0
+			if huge {
+				v.Counts = append(v.Counts, event.SyscallCount{Nr: 65535, Count: 1 << 62})
+			}
+			want := Dense(&v, features)
+			got := make([]float64, d.Dim())
+			d.Add(got, &v)
+			if !slices.Equal(got, want) {
+				t.Fatalf("features %v, counts %v: Add gives %v, Dense %v", features, v.Counts, got, want)
+			}
+			if huge {
+				continue // adding twice rounds
+			}
+			d.Add(got, &v)
+			for i := range got {
+				if got[i] != 2*want[i] {
+					t.Fatalf("a second Add gives %v, want twice %v", got, want)
+				}
+			}
+		}
 	}
 }
 

@@ -89,6 +89,8 @@ type Engine struct {
 	lru   *list.List                // front: most recently seen
 	st    Stats
 	free  [][][]float64 // rings of forgotten processes, reused
+	dense *learn.Densifier
+	seq   [][]float64 // the sequence classify hands the model, reused
 }
 
 type procKey struct {
@@ -116,10 +118,12 @@ func New(f *learn.File, o Options) (*Engine, error) {
 		return nil, fmt.Errorf("classify: no model")
 	}
 	e := &Engine{f: f, o: o, seqLen: f.SeqLen, dim: len(f.Features) + 1, interval: f.Interval,
-		class: map[string]int{}, procs: map[procKey]*list.Element{}, lru: list.New()}
+		class: map[string]int{}, procs: map[procKey]*list.Element{}, lru: list.New(),
+		dense: learn.NewDensifier(f.Features)}
 	if e.seqLen <= 0 {
 		e.seqLen = learn.SeqLen
 	}
+	e.seq = make([][]float64, e.seqLen)
 	if e.interval <= 0 {
 		e.interval = time.Second
 	}
@@ -196,10 +200,7 @@ func (e *Engine) Observe(v *event.CountVector, emit engine.Emit) {
 			if v.Start.Sub(p.last) < e.interval/2 {
 				// Part of the latest interval (learn.Build adds it).
 				e.st.Vectors++
-				last := p.ring[(p.head+p.n-1)%e.seqLen]
-				for i, q := range learn.Dense(v, e.f.Features) {
-					last[i] += q
-				}
+				e.dense.Add(p.ring[(p.head+p.n-1)%e.seqLen], v)
 				return
 			}
 			e.fillGap(p, v.Start)
@@ -210,7 +211,7 @@ func (e *Engine) Observe(v *event.CountVector, emit engine.Emit) {
 	e.st.Vectors++
 	p.ip = v.IP
 	p.last = v.Start
-	e.push(p, learn.Dense(v, e.f.Features))
+	e.push(p, v)
 	if p.n < e.seqLen || p.fresh < e.o.Stride {
 		return
 	}
@@ -273,8 +274,8 @@ func (e *Engine) fillGap(p *proc, start time.Time) {
 	}
 }
 
-// push appends a dense vector (nil: all zero) to p's ring.
-func (e *Engine) push(p *proc, x []float64) {
+// push appends v's counts as a dense vector (nil: all zero) to p's ring.
+func (e *Engine) push(p *proc, v *event.CountVector) {
 	var slot []float64
 	if p.n < e.seqLen {
 		slot = p.ring[(p.head+p.n)%e.seqLen]
@@ -283,17 +284,16 @@ func (e *Engine) push(p *proc, x []float64) {
 		slot = p.ring[p.head]
 		p.head = (p.head + 1) % e.seqLen
 	}
-	if x == nil {
-		clear(slot)
-	} else {
-		copy(slot, x)
+	clear(slot)
+	if v != nil {
+		e.dense.Add(slot, v)
 	}
 	p.fresh++
 }
 
 // classify runs the model on p's sequence and reports what it shows.
 func (e *Engine) classify(p *proc, v *event.CountVector, emit engine.Emit) {
-	x := make([][]float64, e.seqLen)
+	x := e.seq
 	for i := range x {
 		x[i] = p.ring[(p.head+i)%e.seqLen]
 	}

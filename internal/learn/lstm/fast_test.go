@@ -17,20 +17,23 @@ const fastTolerance = 1e-5
 // processor has: the portable one, and the AVX2 one where it runs.
 func kernelModes(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
-	modes := []bool{false}
+	type mode struct {
+		name         string
+		avx2, avx512 bool
+	}
+	modes := []mode{{"portable", false, false}}
 	if haveAVX2 {
-		modes = append(modes, true)
+		modes = append(modes, mode{"avx2", true, false})
 	} else {
 		t.Log("no AVX2 and FMA here (or the purego tag): the portable kernels only")
 	}
-	defer func(v bool) { useAVX2 = v }(useAVX2)
+	if haveAVX512 {
+		modes = append(modes, mode{"avx512", true, true})
+	}
+	defer func(a, b bool) { useAVX2, useAVX512 = a, b }(useAVX2, useAVX512)
 	for _, m := range modes {
-		useAVX2 = m
-		name := "portable"
-		if m {
-			name = "avx2"
-		}
-		t.Run(name, f)
+		useAVX2, useAVX512 = m.avx2, m.avx512
+		t.Run(m.name, f)
 	}
 }
 
@@ -83,7 +86,7 @@ func TestGates(t *testing.T) {
 func TestAxpyRows(t *testing.T) {
 	kernelModes(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 1))
-		const rows, ldw, cols = 9, 200, 192
+		const rows, ldw, cols = 9, 300, 256
 		w := make([]float32, (rows-1)*ldw+cols)
 		for i := range w {
 			w[i] = float32(rng.NormFloat64())

@@ -7,13 +7,14 @@ import (
 
 // The inference path's two kernels: a sum of scaled matrix rows and the
 // gates' nonlinearity over a vector. Each has an AVX2+FMA form
-// (kernels_amd64.s) and a portable one; useAVX2 picks, once, from what the
-// processor has (tests run both).
-var useAVX2 = haveAVX2
+// (kernels_amd64.s; the row kernel an AVX-512 one too) and a portable one;
+// useAVX2 and useAVX512 pick, once, from what the processor has (tests run
+// every form the processor has).
+var useAVX2, useAVX512 = haveAVX2, haveAVX512
 
-// blockCols is the column block of the row kernel: rows of the inference
-// path's matrices are padded to a multiple of it.
-const blockCols = 64
+// blockCols is the column block of the widest row kernel: rows of the
+// inference path's matrices are padded to a multiple of it.
+const blockCols = 128
 
 // gateLanes is the vector width of the gate kernel: each gate's block of
 // pre-activations is padded to a multiple of it.
@@ -38,8 +39,14 @@ func axpyRows(z, w []float32, ldw int, idx []int32, val []float32) {
 	if len(idx) == 0 {
 		return
 	}
-	if useAVX2 {
-		for c := 0; c < n; c += blockCols {
+	switch {
+	case useAVX512:
+		for c := 0; c < n; c += 128 {
+			axpyRows128(&z[c], &w[c], ldw, &idx[0], &val[0], len(idx))
+		}
+		return
+	case useAVX2:
+		for c := 0; c < n; c += 64 {
 			axpyRows64(&z[c], &w[c], ldw, &idx[0], &val[0], len(idx))
 		}
 		return

@@ -103,3 +103,55 @@ act_loop:
 act_done:
 	VZEROUPPER
 	RET
+
+// func axpyRows128(z *float32, w *float32, ldw int, idx *int32, val *float32, n int)
+//
+// axpyRows64 over 128 columns with AVX-512: eight registers of sixteen
+// lanes.
+TEXT ·axpyRows128(SB), NOSPLIT, $0-48
+	MOVQ    z+0(FP), DI
+	MOVQ    w+8(FP), SI
+	MOVQ    ldw+16(FP), DX
+	SHLQ    $2, DX
+	MOVQ    idx+24(FP), R8
+	MOVQ    val+32(FP), R9
+	MOVQ    n+40(FP), CX
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS 192(DI), Z3
+	VMOVUPS 256(DI), Z4
+	VMOVUPS 320(DI), Z5
+	VMOVUPS 384(DI), Z6
+	VMOVUPS 448(DI), Z7
+	TESTQ   CX, CX
+	JE      rows128_done
+
+rows128_loop:
+	MOVLQSX      (R8), AX
+	IMULQ        DX, AX
+	VBROADCASTSS (R9), Z8
+	VFMADD231PS  0(SI)(AX*1), Z8, Z0
+	VFMADD231PS  64(SI)(AX*1), Z8, Z1
+	VFMADD231PS  128(SI)(AX*1), Z8, Z2
+	VFMADD231PS  192(SI)(AX*1), Z8, Z3
+	VFMADD231PS  256(SI)(AX*1), Z8, Z4
+	VFMADD231PS  320(SI)(AX*1), Z8, Z5
+	VFMADD231PS  384(SI)(AX*1), Z8, Z6
+	VFMADD231PS  448(SI)(AX*1), Z8, Z7
+	ADDQ         $4, R8
+	ADDQ         $4, R9
+	DECQ         CX
+	JNZ          rows128_loop
+
+rows128_done:
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	VZEROUPPER
+	RET
