@@ -180,7 +180,8 @@ func (o *ClassifyOptions) fill() error {
 // engine's Observe at stride 10 on one core (GOMAXPROCS 1, the goroutine
 // locked to its thread) until o.Sequences sequences are classified, timing
 // each call that completes a sequence and counting the processor time the
-// process used meanwhile.
+// process used meanwhile. The clock starts when the processes' first
+// sequences are due (their first SeqLen-1 vectors a warm-up).
 func RunClassify(ctx context.Context, o ClassifyOptions) (ClassifyResult, error) {
 	if err := o.fill(); err != nil {
 		return ClassifyResult{}, err
@@ -261,13 +262,22 @@ func classifyKind(ctx context.Context, o ClassifyOptions, p *classifier.Prepared
 		emit := func(event.Report) {}
 		t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 		var ru0, ru1 syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-		begin := time.Now()
+		var begin time.Time
 		var seqs uint64
 	loop:
 		for step := 0; ; step++ {
 			if ctx.Err() != nil {
 				break
+			}
+			if step == learn.SeqLen-1 {
+				// The engine's steady state from here: every process has
+				// its vectors but one and the next completes a sequence.
+				// The warm-up (the processes' rings made) and training's
+				// garbage (collected now) are not timed: they would count
+				// against the first kind measured.
+				runtime.GC()
+				syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+				begin = time.Now()
 			}
 			for proc := range o.Processes {
 				c := proc % len(pool)
