@@ -138,6 +138,7 @@ func fastInputs(d *learn.Data, rng *rand.Rand) [][][]float64 {
 		{-1, -2, -3},
 		{1e300, 1},
 		{0, 0, 0, 0, 0, 0, 0, 0, 0, 1e-300},
+		{5e-324, 0, 1e-320}, // subnormal: the sum's inverse overflows
 	}
 	var out [][][]float64
 	for i := 0; i < 60; i++ {
@@ -271,4 +272,64 @@ func TestPredictAllocations(t *testing.T) {
 			t.Errorf("%s: %g allocations per Predict, want 1", a, n)
 		}
 	}
+}
+
+// FuzzPredict: whatever the counts (any float64, any vector and sequence
+// length), Predict of each kind answers probabilities that sum to 1, never
+// NaN, within fastTolerance of the exact pass's.
+func FuzzPredict(f *testing.F) {
+	const dim = 12
+	d := benchData(60, dim, 3)
+	var models []*Model
+	for _, a := range []Arch{Simple, Bidirectional, Inception} {
+		m, err := TrainWith(context.Background(), a, d, learn.Options{Seed: 2, Epochs: 2, Workers: 1}, Params{Hidden: 6})
+		if err != nil {
+			f.Fatal(err)
+		}
+		models = append(models, m)
+	}
+	f.Add([]byte{10, 12, 0, 0, 0, 0, 0, 0, 240, 63})
+	f.Add([]byte{3, 2, 255, 255, 255, 255, 255, 255, 239, 127, 1, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) == 0 {
+			return
+		}
+		// b[0]: vectors; then each vector's length in one byte and its
+		// entries in 8 bytes each (little-endian float64 bits), cycling
+		// through b.
+		L, pos := int(b[0])%14, 1
+		next := func() byte {
+			if len(b) == 1 {
+				return 0
+			}
+			c := b[1+(pos-1)%(len(b)-1)]
+			pos++
+			return c
+		}
+		x := make([][]float64, L)
+		for t := range x {
+			x[t] = make([]float64, int(next())%(dim+4))
+			for k := range x[t] {
+				var u uint64
+				for i := range 8 {
+					u |= uint64(next()) << (8 * i)
+				}
+				x[t][k] = math.Float64frombits(u)
+			}
+		}
+		for _, m := range models {
+			got := m.Predict(x)
+			want := m.predictExact(x, make([]float64, len(got)))
+			var sum float64
+			for j := range got {
+				if !(got[j] >= 0 && got[j] <= 1) || math.Abs(got[j]-want[j]) > fastTolerance {
+					t.Fatalf("%s: probabilities %v, exact %v", m.Kind(), got, want)
+				}
+				sum += got[j]
+			}
+			if math.Abs(sum-1) > 1e-12 {
+				t.Fatalf("%s: probabilities %v sum to %g", m.Kind(), got, sum)
+			}
+		}
+	})
 }

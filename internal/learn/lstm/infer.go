@@ -148,10 +148,15 @@ func (n *fastNet) predict(w *fastWork, x [][]float64, p []float64) {
 		if !(sum <= math.MaxFloat64) {
 			continue // counts too large to add up: zero in the exact pass too
 		}
-		inv := 1 / sum
 		val := w.val[:len(idx)]
-		for i, k := range idx {
-			val[i] = float32(v[k] * inv)
+		if inv := 1 / sum; inv <= math.MaxFloat64 {
+			for i, k := range idx {
+				val[i] = float32(v[k] * inv)
+			}
+		} else { // a sum so small that its inverse overflows
+			for i, k := range idx {
+				val[i] = float32(v[k] / sum)
+			}
 		}
 		for l, wx := range n.wx {
 			axpyRows(w.proj[l][t*ldg:(t+1)*ldg], wx, ldg, idx, val)

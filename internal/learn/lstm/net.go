@@ -177,17 +177,24 @@ func (w *work) fill(xs [][][]float64) {
 }
 
 // normalise divides row by its sum; a row whose sum is not finite (raw
-// counts that overflow when added) is read as zero, not as NaN.
+// counts that overflow when added) is read as zero, not as NaN, and one
+// whose sum is so small that its inverse overflows is divided entry by
+// entry.
 func normalise(row []float64) {
 	var sum float64
 	for _, v := range row {
 		sum += v
 	}
-	if !(sum <= math.MaxFloat64) {
+	switch {
+	case !(sum <= math.MaxFloat64):
 		clear(row)
-		return
+	case sum > 0 && 1/sum > math.MaxFloat64:
+		for i := range row {
+			row[i] /= sum
+		}
+	default:
+		learn.Normalise(row)
 	}
-	learn.Normalise(row)
 }
 
 func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
