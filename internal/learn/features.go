@@ -53,16 +53,20 @@ func NewDensifier(features []uint16) *Densifier {
 // Dim is the number of entries of the vectors it writes.
 func (d *Densifier) Dim() int { return d.other + 1 }
 
+// Entry is the entry of system call nr in the vectors it writes.
+func (d *Densifier) Entry(nr uint16) int {
+	if int(nr) < len(d.entry) {
+		return int(d.entry[nr])
+	}
+	return d.other
+}
+
 // Add adds cv's counts to dst, which has Dim entries: after it, a zero
 // dst equals Dense(cv, features).
 func (d *Densifier) Add(dst []float64, cv *event.CountVector) {
 	dst = dst[:d.other+1]
 	for _, c := range cv.Counts {
-		i := d.other
-		if int(c.Nr) < len(d.entry) {
-			i = int(d.entry[c.Nr])
-		}
-		dst[i] += float64(c.Count)
+		dst[d.Entry(c.Nr)] += float64(c.Count)
 	}
 }
 

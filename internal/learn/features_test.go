@@ -24,7 +24,7 @@ func TestDenseCountsEachFeatureThenEveryOtherCall(t *testing.T) {
 // TestDensifierAddsAsDenseCounts: on vectors with features, other calls,
 // numbers past the largest feature, repeated numbers and huge counts, a
 // Densifier's Add to a zero vector gives Dense's vector, and to a
-// non-zero one adds to it.
+// non-zero one adds to it; Entry places each call where Dense does.
 func TestDensifierAddsAsDenseCounts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, features := range [][]uint16{{1, 3, 9}, {0}, {event.MaxSyscallNr}, {2, 40, 41, 300, 1000}} {
@@ -48,8 +48,12 @@ func TestDensifierAddsAsDenseCounts(t *testing.T) {
 			want := Dense(&v, features)
 			got := make([]float64, d.Dim())
 			d.Add(got, &v)
-			if !slices.Equal(got, want) {
-				t.Fatalf("features %v, counts %v: Add gives %v, Dense %v", features, v.Counts, got, want)
+			entries := make([]float64, d.Dim())
+			for _, c := range v.Counts {
+				entries[d.Entry(c.Nr)] += float64(c.Count)
+			}
+			if !slices.Equal(got, want) || !slices.Equal(entries, want) {
+				t.Fatalf("features %v, counts %v: Add gives %v, Entry %v, Dense %v", features, v.Counts, got, entries, want)
 			}
 			if huge {
 				continue // adding twice rounds

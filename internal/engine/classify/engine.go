@@ -88,9 +88,18 @@ type Engine struct {
 	procs map[procKey]*list.Element // of *proc
 	lru   *list.List                // front: most recently seen
 	st    Stats
-	free  [][][]float64 // rings of forgotten processes, reused
+	free  [][][]count // rings of forgotten processes, reused
 	dense *learn.Densifier
-	seq   [][]float64 // the sequence classify hands the model, reused
+	seq   [][]float64 // the dense sequence classify hands the model, reused
+}
+
+// count is one system call count of a vector kept in a ring: its entry in
+// the model's dense vectors and the count. A ring keeps a process's
+// vectors sparse (the few dozen calls it makes, not every feature); they
+// are made dense only when the process's sequence is classified.
+type count struct {
+	i int32
+	n float64
 }
 
 type procKey struct {
@@ -103,7 +112,7 @@ type proc struct {
 	key        procKey
 	ip         string
 	name, exe  string
-	ring       [][]float64 // seqLen dense vectors; ring[(head+i)%seqLen] is the i-th oldest
+	ring       [][]count // seqLen vectors; ring[(head+i)%seqLen] is the i-th oldest
 	head, n    int
 	fresh      int       // vectors since the last classification
 	last       time.Time // start of the latest vector
@@ -124,6 +133,9 @@ func New(f *learn.File, o Options) (*Engine, error) {
 		e.seqLen = learn.SeqLen
 	}
 	e.seq = make([][]float64, e.seqLen)
+	for i := range e.seq {
+		e.seq[i] = make([]float64, e.dim)
+	}
 	if e.interval <= 0 {
 		e.interval = time.Second
 	}
@@ -200,7 +212,8 @@ func (e *Engine) Observe(v *event.CountVector, emit engine.Emit) {
 			if v.Start.Sub(p.last) < e.interval/2 {
 				// Part of the latest interval (learn.Build adds it).
 				e.st.Vectors++
-				e.dense.Add(p.ring[(p.head+p.n-1)%e.seqLen], v)
+				last := &p.ring[(p.head+p.n-1)%e.seqLen]
+				*last = e.appendCounts(*last, v)
 				return
 			}
 			e.fillGap(p, v.Start)
@@ -222,7 +235,7 @@ func (e *Engine) Observe(v *event.CountVector, emit engine.Emit) {
 // add starts following a process, forgetting the least recently seen one
 // when there are as many as allowed.
 func (e *Engine) add(k procKey, v *event.CountVector) *proc {
-	var ring [][]float64
+	var ring [][]count
 	if len(e.procs) >= e.o.MaxProcesses {
 		old := e.lru.Back()
 		op := old.Value.(*proc)
@@ -233,10 +246,7 @@ func (e *Engine) add(k procKey, v *event.CountVector) *proc {
 		ring, e.free = e.free[n-1], e.free[:n-1]
 	}
 	if ring == nil {
-		ring = make([][]float64, e.seqLen)
-		for i := range ring {
-			ring[i] = make([]float64, e.dim)
-		}
+		ring = make([][]count, e.seqLen)
 	}
 	p := &proc{key: k, name: v.Process, exe: v.Exe, ring: ring}
 	e.procs[k] = e.lru.PushFront(p)
@@ -274,28 +284,55 @@ func (e *Engine) fillGap(p *proc, start time.Time) {
 	}
 }
 
-// push appends v's counts as a dense vector (nil: all zero) to p's ring.
+// push appends v's counts (nil: none) to p's ring.
 func (e *Engine) push(p *proc, v *event.CountVector) {
-	var slot []float64
+	var slot *[]count
 	if p.n < e.seqLen {
-		slot = p.ring[(p.head+p.n)%e.seqLen]
+		slot = &p.ring[(p.head+p.n)%e.seqLen]
 		p.n++
 	} else {
-		slot = p.ring[p.head]
+		slot = &p.ring[p.head]
 		p.head = (p.head + 1) % e.seqLen
 	}
-	clear(slot)
+	*slot = (*slot)[:0]
 	if v != nil {
-		e.dense.Add(slot, v)
+		*slot = e.appendCounts(*slot, v)
 	}
 	p.fresh++
+}
+
+// appendCounts appends v's counts to a ring's vector. A vector that grows
+// past the model's dimension (parts of one interval added again and
+// again) is compacted to one count per entry, so that it stays bounded.
+func (e *Engine) appendCounts(cs []count, v *event.CountVector) []count {
+	for _, c := range v.Counts {
+		cs = append(cs, count{int32(e.dense.Entry(c.Nr)), float64(c.Count)})
+	}
+	if len(cs) <= e.dim {
+		return cs
+	}
+	row := e.seq[0]
+	clear(row)
+	for _, c := range cs {
+		row[c.i] += c.n
+	}
+	cs = cs[:0]
+	for i, n := range row {
+		if n != 0 {
+			cs = append(cs, count{int32(i), n})
+		}
+	}
+	return cs
 }
 
 // classify runs the model on p's sequence and reports what it shows.
 func (e *Engine) classify(p *proc, v *event.CountVector, emit engine.Emit) {
 	x := e.seq
-	for i := range x {
-		x[i] = p.ring[(p.head+i)%e.seqLen]
+	for i, row := range x {
+		clear(row)
+		for _, c := range p.ring[(p.head+i)%e.seqLen] {
+			row[c.i] += c.n
+		}
 	}
 	prob := e.f.Model.Predict(x)
 	e.st.Sequences++

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -295,8 +296,8 @@ func TestBoundedUnderPidFlood(t *testing.T) {
 	if s.Processes != max || s.Evicted != 100_000-max {
 		t.Fatalf("stats %+v: want %d followed, %d evicted", s, max, 100_000-max)
 	}
-	// Each process holds 10 vectors of 5 floats: 400 bytes, plus its
-	// bookkeeping; allow 2 KiB each.
+	// Each process holds at most 10 vectors of at most 5 counts (16 bytes
+	// each): 800 bytes, plus its bookkeeping; allow 2 KiB each.
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > max*2048 {
 		t.Fatalf("heap grew %d bytes for %d processes", grown, max)
 	}
@@ -327,5 +328,75 @@ func TestUnknownSyscallsCountAsOther(t *testing.T) {
 	x := learn.Dense(&event.CountVector{Counts: []event.SyscallCount{{Nr: 1, Count: 2}, {Nr: 999, Count: 3}}}, testFeatures)
 	if len(x) != len(testFeatures)+1 || x[1] != 2 || x[len(testFeatures)] != 3 || math.IsNaN(x[0]) {
 		t.Fatalf("dense %v", x)
+	}
+}
+
+// capture is the centroid model that keeps a copy of every sequence it is
+// given.
+type capture struct {
+	centroid
+	seen [][][]float64
+}
+
+func (c *capture) Predict(x [][]float64) []float64 {
+	cp := make([][]float64, len(x))
+	for i, v := range x {
+		cp[i] = append([]float64(nil), v...)
+	}
+	c.seen = append(c.seen, cp)
+	return c.centroid.Predict(x)
+}
+
+// A process whose intervals come in many parts (each part's start within
+// half an interval of the interval's) is classified on the parts' sums:
+// every vector of its sequences but the latest (classified when its first
+// part comes) is exactly what its whole vectors give. The engine keeps
+// each interval in bounded memory however many parts it has.
+func TestPartsOfOneIntervalAddUp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	whole := sequence(rng, "web1", 7, "nginx", t0, 25, map[string]float64{"nginx": 0.7, "sshd": 0.3})
+	run := func(parts int) (*Engine, *capture) {
+		f := testFile(t)
+		m := &capture{centroid: f.Model.(centroid)}
+		f.Model = m
+		e, err := New(f, Options{Stride: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec recorder
+		for _, v := range whole {
+			for j := range parts {
+				part := *v
+				part.Start = v.Start.Add(time.Duration(j) * time.Millisecond)
+				part.Counts = nil
+				for _, c := range v.Counts {
+					n := c.Count / uint64(parts)
+					if j == 0 {
+						n += c.Count % uint64(parts)
+					}
+					part.Counts = append(part.Counts, event.SyscallCount{Nr: c.Nr, Count: n})
+				}
+				e.Observe(&part, rec.emit)
+			}
+		}
+		return e, m
+	}
+	_, one := run(1)
+	e, many := run(200)
+	if len(one.seen) != 6 || len(many.seen) != len(one.seen) {
+		t.Fatalf("%d sequences from whole vectors, %d from parts: want 6 each", len(one.seen), len(many.seen))
+	}
+	for i := range one.seen {
+		for j := range len(one.seen[i]) - 1 {
+			if !slices.Equal(one.seen[i][j], many.seen[i][j]) {
+				t.Fatalf("sequence %d vector %d: %v from parts, %v from whole vectors", i, j, many.seen[i][j], one.seen[i][j])
+			}
+		}
+	}
+	p := e.procs[procKey{"web1", 7}].Value.(*proc)
+	for i, cs := range p.ring {
+		if len(cs) > e.dim {
+			t.Errorf("ring vector %d holds %d counts, more than the %d entries of a dense one", i, len(cs), e.dim)
+		}
 	}
 }
