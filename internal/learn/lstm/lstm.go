@@ -139,6 +139,8 @@ func init() {
 	}
 }
 
+var _ learn.Model = (*Model)(nil)
+
 // Model is a trained net. Predict is safe for concurrent use.
 type Model struct {
 	s     shape
