@@ -1,16 +1,15 @@
 package lstm
 
-import (
-	"math"
-)
+import "math"
 
 // The single-sample inference path (Model.Predict). Training keeps the
 // exact float64 forward and backward passes of net.go; a model answers
 // Predict with the same net computed more cheaply:
 //
 //   - float32 copies of the weights, made once when the model is built or
-//     decoded (the file keeps float64), multiplied with gonum's float32
-//     kernels, which work on four lanes at a time;
+//     decoded (the file keeps float64), multiplied by the row kernel
+//     (axpyRows: AVX-512 or AVX2 where the processor has them, gonum's
+//     float32 Saxpy elsewhere);
 //   - each raw vector's input projection x·Wx summed over the vector's
 //     nonzero counts only (a process makes a few dozen of the system
 //     calls), each LSTM's projection made once per raw vector and shared
@@ -19,7 +18,9 @@ import (
 //     of their own: the projection is linear, and a group's normalised sum
 //     (a+b)/(|a|+|b|) projects to (|a|·P(a/|a|) + |b|·P(b/|b|)) / (|a|+|b|),
 //     a weighted sum of the single vectors' projections;
-//   - the gates' sigmoid and tanh read a table of cubic pieces (tanhApprox).
+//   - the gates' sigmoid and tanh from the gate kernel (act: 2^y from a
+//     polynomial and the float's exponent, eight lanes at a time, or a
+//     table of cubic pieces, tanhApprox, elsewhere).
 //
 // fast_test.go checks it against the exact forward pass.
 
@@ -239,13 +240,13 @@ func (w *fastWork) group(proj []float32, first, size, ldg int) []float32 {
 	return in
 }
 
-// The gates' nonlinearities come from one table of tanh on [0, tanhMax):
-// a cubic per interval of tanhStep, the Hermite cubic that matches tanh and
-// its derivative at both ends of the interval, built at start from
+// The portable gate kernel reads one table of tanh on [0, tanhMax): a
+// cubic per interval of 1/tanhPerUnit, the Hermite cubic that matches tanh
+// and its derivative at both ends of the interval, built at start from
 // math.Tanh. Beyond tanhMax, tanh is ±1 (1 - tanh(9) = 3.0e-8). The
-// interpolation error is at most tanhStep⁴/384 · max|tanh⁗| (about 1e-8);
-// fast_test.go measures the largest error against math.Tanh over a fine grid
-// (below 5e-8 for tanh, half that for the sigmoid).
+// interpolation error is at most h⁴/384 · max|tanh⁗| (about 1e-8 for h =
+// 1/32); TestGates measures the largest error against math over a fine
+// grid (below 5e-8).
 const (
 	tanhPerUnit = 32 // intervals per unit
 	tanhMax     = 9
