@@ -40,7 +40,7 @@ func Factory() engine.Factory {
 			}
 			log := d.LoggerOrDefault()
 			e, err := New(f, Options{Stride: s.Stride, Confidence: s.Confidence, Suppress: s.Suppress,
-				MaxProcesses: s.MaxProcesses, Expire: s.Expire, Top: s.Top, Logger: log})
+				MaxProcesses: s.MaxProcesses, Expire: s.Expire, Top: s.Top, NoveltyBelow: s.NoveltyBelow, Persist: s.Persist, Logger: log})
 			if err != nil {
 				return nil, err
 			}
