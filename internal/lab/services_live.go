@@ -146,7 +146,9 @@ func (lv *ServicesLive) Passed() bool {
 	return len(lv.Attacks) > 0
 }
 
-func (l *servicesLab) liveDashboard() string { return fmt.Sprintf("http://10.%d.252.2:8080", l.id%200+20) }
+func (l *servicesLab) liveDashboard() string {
+	return fmt.Sprintf("http://10.%d.252.2:8080", l.id%200+20)
+}
 
 // train trains the live phase's model on this run's recording.
 func (l *servicesLab) train(ctx context.Context, dir, model, kind string) error {
