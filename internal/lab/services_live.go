@@ -32,6 +32,10 @@ import (
 // (seconds): ten one-second vectors make the first sequence.
 const LiveTarget = 15
 
+// liveSettle is how long the hosts' daemons run before the live phase's
+// agents start when nothing was recorded before it.
+const liveSettle = 30 * time.Second
+
 // liveWait is how long the lab waits for an attack's report before it
 // counts the attack missed and stops it.
 const liveWait = 30 * time.Second
@@ -77,7 +81,7 @@ func liveAttacks() []liveAttack {
 		liveAttack{id: "miner-stress-ng", host: web.Name, procs: []string{"stress-ng", "stress-ng-cpu"}, scenarios: ng,
 			script: "nice -n 10 stress-ng --cpu 1 --cpu-load 30 --timeout 60s >/dev/null 2>&1\n"},
 		liveAttack{id: "scanner-nmap", host: client.Name, procs: []string{"nmap"}, scenarios: ng,
-			script: fmt.Sprintf("while :; do nmap -sT -n -Pn --max-rate 300 -p 1-1024 %[1]s.1-3 >/dev/null 2>&1; nmap -sS -n -Pn --max-rate 300 -p 1-2000 %[1]s.1-3 >/dev/null 2>&1; done\n", servicesSubnet)},
+			script: fmt.Sprintf("while :; do nmap -sS -n -Pn --max-rate 300 -p 1-2000 %[1]s.1-3 >/dev/null 2>&1; nmap -sT -n -Pn --max-rate 300 -p 1-1024 %[1]s.1-3 >/dev/null 2>&1; done\n", servicesSubnet)},
 		liveAttack{id: "bruteforce-hydra", host: client.Name, procs: []string{"hydra"}, scenarios: ng,
 			script: "while :; do hydra -I -l lab -P STATE/passwords.lst -t 2 -W 1 ssh://" + web.IP + " >/dev/null 2>&1; done\n"},
 		// The copies live on a tmpfs of a mount namespace of their own, so
@@ -227,6 +231,15 @@ engines:
 	if err := dashboardLogin(l.liveDashboard(), pw); err != nil {
 		return err
 	}
+	if !lv.Trained {
+		// With a model given nothing was recorded: the daemons started
+		// moments ago. Their start is not what the healthy run measures
+		// (the recording saw little of it), so they settle first.
+		l.say("live: letting the hosts' daemons settle for %v", liveSettle)
+		if err := sleep(ctx, liveSettle); err != nil {
+			return err
+		}
+	}
 	identity := filepath.Join(node.IdentityDir(data), bus.SensorIdentityFile)
 	for _, h := range serviceHosts {
 		if _, err := l.start(h.Name, "live-agent-"+h.Name, "nsenter", "-t", strconv.Itoa(l.inits[h.Name]), "-p", "-m", "-u", "--",
@@ -295,8 +308,8 @@ func (a liveAttack) matches(r event.Report) bool {
 
 // liveAttack runs one attack in its host's namespaces until its report
 // arrives or liveWait passes, then stops it.
-func (l *servicesLab) liveAttack(ctx context.Context, dir string, a liveAttack) LiveOutcome {
-	out := LiveOutcome{ID: a.id, Host: a.host}
+func (l *servicesLab) liveAttack(ctx context.Context, dir string, a liveAttack) (out LiveOutcome) {
+	out = LiveOutcome{ID: a.id, Host: a.host}
 	if a.listener != 0 {
 		if _, err := l.start("rt", "live-listener-"+a.id, "sh", "-c", fmt.Sprintf(
 			"(while :; do echo 'id; uname -a; ls -la /etc | wc -l; cat /etc/hostname /proc/loadavg'; sleep 1; done) | ncat -l -p %d >/dev/null", a.listener)); err != nil {
@@ -322,7 +335,15 @@ func (l *servicesLab) liveAttack(ctx context.Context, dir string, a liveAttack) 
 		return out
 	}
 	defer func() {
-		_ = l.runIn(ctx, a.host, 10*time.Second, fmt.Sprintf("[ -s %[1]s ] && kill -KILL -- -$(cat %[1]s); rm -f %[1]s", shellJoin([]string{pidFile})))
+		// The attack's process group, killed; what is left of it after
+		// a moment is said.
+		stop := fmt.Sprintf(`g=$(cat %[1]s) || exit 0
+pkill -KILL -g "$g"; sleep 0.5
+if pgrep -g "$g" >/dev/null; then echo "left running: $(pgrep -l -g "$g" | tr '\n' ' ')"; exit 1; fi
+rm -f %[1]s`, shellJoin([]string{pidFile}))
+		if err := l.runIn(ctx, a.host, 10*time.Second, stop); err != nil {
+			out.Error = strings.TrimSpace(out.Error + " stopping it: " + err.Error())
+		}
 		// The reports of one attack stay apart from the next's.
 		_ = sleep(ctx, 2*time.Second)
 	}()

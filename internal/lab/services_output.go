@@ -223,6 +223,11 @@ func (lv *ServicesLive) WriteSummary(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, a := range lv.Attacks {
+		if a.Caught && a.Error != "" {
+			fmt.Fprintf(w, "  %s: %s\n", a.ID, a.Error)
+		}
+	}
 	fmt.Fprintf(w, "Other reports during the attacks: %d\n", len(lv.Others))
 	for _, r := range lv.Others {
 		fmt.Fprintf(w, "  %s\n", r)
