@@ -1,11 +1,15 @@
 package classify
 
 import (
+	"bytes"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/learn"
+	"github.com/vigil-ids/vigil/models"
 )
 
 // Kind is the engine kind resource objects name.
@@ -99,10 +103,10 @@ func (s *Settings) Validate(p *config.Problems, path string) {
 		return
 	}
 	s.path = s.Model
-	if !filepath.IsAbs(s.path) && p.BaseDir != "" {
+	if !filepath.IsAbs(s.path) && p.BaseDir != "" && !strings.HasPrefix(s.Model, models.Prefix) {
 		s.path = filepath.Join(p.BaseDir, s.path)
 	}
-	f, err := learn.LoadFile(s.path)
+	f, err := loadModel(s.path)
 	if err != nil {
 		p.Addf(config.Join(path, "model"), "%v", err)
 		return
@@ -111,4 +115,22 @@ func (s *Settings) Validate(p *config.Problems, path string) {
 		p.Addf(config.Join(path, "stride"), "at most the model's sequence length, %d", f.SeqLen)
 	}
 	s.file = f
+}
+
+// loadModel loads a model file, or one shipped in the binary
+// (builtin:classifier.vgm).
+func loadModel(path string) (*learn.File, error) {
+	name, ok := strings.CutPrefix(path, models.Prefix)
+	if !ok {
+		return learn.LoadFile(path)
+	}
+	data, found := models.Builtin(name)
+	if !found {
+		return nil, fmt.Errorf("%q: no such model in the binary (the one shipped: %sclassifier.vgm)", path, models.Prefix)
+	}
+	f, err := learn.Load(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", path, err)
+	}
+	return f, nil
 }
