@@ -331,7 +331,7 @@ func (e *Engine) classify(p *proc, v *event.CountVector, emit engine.Emit) {
 		scenario = 1
 	case !known:
 		// Only non-grata applies to a name the model does not know.
-	case top != presented && !e.nongrata[top] && prob[top] >= e.o.Confidence:
+	case top != presented && !e.nongrata[top] && e.f.Classes[top] != learn.OtherClass && prob[top] >= e.o.Confidence:
 		scenario = 2
 	case !math.IsNaN(e.novelty[presented]) && prob[presented] < e.novelty[presented]:
 		scenario = 0
