@@ -1,10 +1,12 @@
-// Package models holds the process models shipped inside the binary,
-// which resource objects name as builtin:<file> (docs/MODELS.md).
+// Package models holds the models shipped inside the binary, which
+// resource objects name as builtin:<file>: the track engine's process
+// models (docs/MODELS.md) and the process classifier's model of common
+// server daemons, classifier.vgm (docs/CLASSIFIER.md).
 package models
 
 import "embed"
 
-//go:embed m1.yaml m2.yaml m3.yaml m3r.yaml m4.yaml
+//go:embed m1.yaml m2.yaml m3.yaml m3r.yaml m4.yaml classifier.vgm
 var files embed.FS
 
 // Prefix marks a model file shipped in the binary.

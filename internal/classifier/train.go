@@ -44,6 +44,9 @@ type TrainOptions struct {
 	// MaxFeatures bounds the system calls counted one by one, the most
 	// frequent (0: every call seen).
 	MaxFeatures int
+	// Other trains one class more, learn.OtherClass, of the ordinary
+	// processes MaxClasses and MinSamples leave out.
+	Other bool
 	// MinSamples leaves out classes with fewer samples (default
 	// learn.DefaultMinSamples).
 	MinSamples int
@@ -130,7 +133,7 @@ func PrepareMin(data string, maxClasses, maxFeatures, minSamples int) (*Prepared
 	if err != nil {
 		return nil, err
 	}
-	return prepareRecordings(recs, maxClasses, maxFeatures, minSamples)
+	return prepareRecordings(recs, maxClasses, maxFeatures, minSamples, false)
 }
 
 // PrepareRecordings is Prepare on recordings already read. The vectors'
@@ -139,10 +142,10 @@ func PrepareMin(data string, maxClasses, maxFeatures, minSamples int) (*Prepared
 // data's, and vectors of another (a recording's first, partial interval)
 // are left out.
 func PrepareRecordings(recs []learn.Recording, maxClasses, maxFeatures int) (*Prepared, error) {
-	return prepareRecordings(recs, maxClasses, maxFeatures, 0)
+	return prepareRecordings(recs, maxClasses, maxFeatures, 0, false)
 }
 
-func prepareRecordings(recs []learn.Recording, maxClasses, maxFeatures, minSamples int) (*Prepared, error) {
+func prepareRecordings(recs []learn.Recording, maxClasses, maxFeatures, minSamples int, other bool) (*Prepared, error) {
 	RoundIntervals(recs)
 	iv := IntervalOf(recs)
 	if iv == 0 {
@@ -152,7 +155,7 @@ func prepareRecordings(recs []learn.Recording, maxClasses, maxFeatures, minSampl
 		recs[i].Vectors = slices.DeleteFunc(recs[i].Vectors, func(v event.CountVector) bool { return v.Interval != iv })
 	}
 	fs := learn.SelectFeatures(recs, maxFeatures)
-	d, err := learn.Build(recs, learn.BuildOptions{Features: fs, MaxClasses: maxClasses, MinSamples: minSamples, Interval: iv})
+	d, err := learn.Build(recs, learn.BuildOptions{Features: fs, MaxClasses: maxClasses, MinSamples: minSamples, Interval: iv, Other: other})
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +205,11 @@ func Train(ctx context.Context, o TrainOptions) (*TrainResult, error) {
 	if err := o.fill(); err != nil {
 		return nil, err
 	}
-	p, err := PrepareMin(o.Data, o.MaxClasses, o.MaxFeatures, o.MinSamples)
+	recs, err := learn.ReadRecordings(o.Data)
+	if err != nil {
+		return nil, err
+	}
+	p, err := prepareRecordings(recs, o.MaxClasses, o.MaxFeatures, o.MinSamples, o.Other)
 	if err != nil {
 		return nil, err
 	}

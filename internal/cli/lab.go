@@ -148,6 +148,7 @@ func labServicesCmd(e *env) *cobra.Command {
 		fast, asJSON bool
 		dir          string
 		duration     time.Duration
+		so           lab.ServicesOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "services",
@@ -162,7 +163,6 @@ func labServicesCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
-			so := lab.ServicesOptions{}
 			if cmd.Flags().Changed("duration") || !fast {
 				so.Duration = duration
 			}
@@ -171,9 +171,17 @@ func labServicesCmd(e *env) *cobra.Command {
 				return fail(err)
 			}
 			if asJSON {
-				return e.printJSON(res)
+				err = e.printJSON(res)
+			} else {
+				err = res.WriteSummary(e.stdout)
 			}
-			return failed(res.WriteSummary(e.stdout))
+			if err != nil {
+				return fail(err)
+			}
+			if res.Live != nil && !res.Live.Passed() {
+				return partial("live phase: not every attack was reported within %d s", lab.LiveTarget)
+			}
+			return nil
 		},
 	}
 	fs := cmd.Flags()
@@ -181,6 +189,12 @@ func labServicesCmd(e *env) *cobra.Command {
 	fs.BoolVar(&asJSON, "json", false, "print the outcome as one JSON object")
 	fs.StringVar(&dir, "out", "", "directory of the recordings (hosts/, nongrata/, masquerade/) and the lab's logs; made if missing, else it must hold an earlier lab's files")
 	fs.DurationVar(&duration, "duration", 10*time.Minute, "how long to record")
+	fs.BoolVar(&so.Attack, "attack", false, "then run the classify engine live on the hosts, healthy for --healthy, then each attack, timing its report")
+	fs.StringVar(&so.Model, "model", "", "with --attack: the model the engine runs (the recording is left out); default: one trained on this run's recording")
+	fs.StringVar(&so.Kind, "kind", "", "with --attack and no --model: the kind trained (default lstm; logreg with --fast)")
+	fs.DurationVar(&so.Healthy, "healthy", 0, "with --attack: how long the hosts run healthy before the attacks (default 5m; 45s with --fast)")
+	fs.IntVar(&so.Stride, "stride", 0, "with --attack: the engine's stride, new vectors per classified sequence (default 1)")
+	fs.IntVar(&so.Persist, "persist", 0, "with --attack: the engine's persist, consecutive sequences showing a scenario before a report (default 3)")
 	return cmd
 }
 

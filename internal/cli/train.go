@@ -142,6 +142,7 @@ func trainClassifierCmd(e *env) *cobra.Command {
 	fs.IntVar(&o.Epochs, "epochs", 0, "training epochs (0: the kind's default)")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of every random choice (same seed, same model)")
 	fs.IntVar(&o.MaxClasses, "max-classes", classifier.DefaultMaxClasses, "keep the most represented classes")
+	fs.BoolVar(&o.Other, "other", false, `train one class more, "(other processes)", of the ordinary processes --max-classes and --min-samples leave out: a process unlike every named class gets that answer rather than the nearest class's`)
 	fs.IntVar(&o.MaxFeatures, "max-features", 0, "count at most this many system calls one by one, the most frequent (0: all seen)")
 	fs.Float64Var(&o.NoveltyQuantile, "novelty-quantile", classifier.DefaultNoveltyQuantile, "quantile of held-out true-class confidences each class's novelty threshold is set at")
 	fs.IntVar(&o.Workers, "workers", 0, "goroutines that train (0: one per CPU)")

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vigil-ids/vigil/internal/learn"
 )
 
 // The services lab (seed 001's setup, extended): three hosts, each with
@@ -47,6 +49,24 @@ import (
 type ServicesOptions struct {
 	// Duration is how long the recordings run (default 10m; Fast: 90s).
 	Duration time.Duration
+	// Attack runs the live phase after the recording (services_live.go).
+	Attack bool
+	// Model is the classifier the live phase runs; empty: one of Kind
+	// trained on this run's recording. With a model the recording is
+	// left out.
+	Model string
+	// Kind is the kind trained for the live phase (default lstm; Fast:
+	// logreg, which trains in seconds).
+	Kind string
+	// Healthy is how long the hosts run healthy with the engine live
+	// before the attacks (default 5m; Fast: 45s).
+	Healthy time.Duration
+	// Stride is the classify engine's stride in the live phase (default
+	// 1: a sequence every second per process).
+	Stride int
+	// Persist is the engine's persist in the live phase: consecutive
+	// sequences showing a scenario before a report (default 3).
+	Persist int
 }
 
 // servicesSubnet is the lab's network (inside its namespaces only).
@@ -155,6 +175,37 @@ func RunServices(ctx context.Context, o Options, so ServicesOptions) (*ServicesR
 			so.Duration = 90 * time.Second
 		}
 	}
+	if so.Healthy == 0 {
+		so.Healthy = 5 * time.Minute
+		if o.Fast {
+			so.Healthy = 45 * time.Second
+		}
+	}
+	if so.Kind == "" {
+		so.Kind = "lstm"
+		if o.Fast {
+			so.Kind = "logreg"
+		}
+	}
+	if so.Stride == 0 {
+		so.Stride = 1
+	}
+	if so.Persist == 0 {
+		so.Persist = 3
+	}
+	if so.Model != "" && !so.Attack {
+		return nil, errors.New("a model is for the live phase: --model needs --attack")
+	}
+	if so.Model != "" {
+		abs, err := filepath.Abs(so.Model)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("--model: %w", err)
+		}
+		so.Model = abs
+	}
 	if so.Duration < 20*time.Second {
 		return nil, fmt.Errorf("--duration %v: want at least 20s (sequences are ten one-second vectors)", so.Duration)
 	}
@@ -191,16 +242,41 @@ func RunServices(ctx context.Context, o Options, so ServicesOptions) (*ServicesR
 	if err := l.buildHosts(ctx); err != nil {
 		return nil, err
 	}
-	l.say("recording for %v: %d hosts, %d known-bad tools, %d masquerading programs", so.Duration, len(serviceHosts), len(nongrata), len(masquerades))
-	res.Start = time.Now().UTC()
-	if err := l.record(ctx, o.Dir); err != nil {
-		return nil, err
+	if so.Model == "" {
+		l.say("recording for %v: %d hosts, %d known-bad tools, %d masquerading programs", so.Duration, len(serviceHosts), len(nongrata), len(masquerades))
+		res.Start = time.Now().UTC()
+		if err := l.record(ctx, o.Dir); err != nil {
+			return nil, err
+		}
+		res.End = time.Now().UTC()
+		if err := os.WriteFile(filepath.Join(o.Dir, "masquerade", "README"), []byte(masqueradeReadme), 0o644); err != nil {
+			return nil, err
+		}
+		if err := res.summarize(); err != nil {
+			return nil, err
+		}
+	} else {
+		res.Duration = 0
 	}
-	res.End = time.Now().UTC()
-	if err := os.WriteFile(filepath.Join(o.Dir, "masquerade", "README"), []byte(masqueradeReadme), 0o644); err != nil {
-		return nil, err
+	if !so.Attack {
+		return res, nil
 	}
-	if err := res.summarize(); err != nil {
+	lv := &ServicesLive{Model: so.Model, Kind: so.Kind, Stride: so.Stride, Persist: so.Persist}
+	res.Live = lv
+	if lv.Model == "" {
+		lv.Model, lv.Trained = filepath.Join(o.Dir, "live", "classifier.vgm"), true
+		if err := os.MkdirAll(filepath.Dir(lv.Model), 0o755); err != nil {
+			return nil, err
+		}
+		if err := l.train(ctx, o.Dir, lv.Model, so.Kind); err != nil {
+			return nil, err
+		}
+	} else if f, err := learn.LoadFile(lv.Model); err != nil {
+		return nil, err
+	} else {
+		lv.Kind = f.Kind
+	}
+	if err := l.live(ctx, filepath.Join(o.Dir, "live"), lv, so.Healthy); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -34,6 +34,8 @@ type ServicesResult struct {
 	// DIR/masquerade/<name>.jsonl).
 	Nongrata   []Recorded `json:"nongrata"`
 	Masquerade []Recorded `json:"masquerade"`
+	// Live is the live phase's outcome (--attack).
+	Live *ServicesLive `json:"live,omitempty"`
 }
 
 // HostRecording is one host's recording.
@@ -183,6 +185,58 @@ func (r *ServicesResult) ClassesWith(minSeqs int) int {
 // WriteSummary prints the recordings: hosts, classes with vectors and
 // sequences per host, the known-bad tools and the masquerading programs.
 func (r *ServicesResult) WriteSummary(w io.Writer) error {
+	if r.Duration > 0 {
+		if err := r.writeRecording(w); err != nil {
+			return err
+		}
+	}
+	if r.Live != nil {
+		return r.Live.WriteSummary(w)
+	}
+	return nil
+}
+
+// WriteSummary prints the live phase: the model, the healthy run's
+// reports, each attack's report and latency, and the other reports.
+func (lv *ServicesLive) WriteSummary(w io.Writer) error {
+	how := "given"
+	if lv.Trained {
+		how = "trained on this recording"
+	}
+	fmt.Fprintf(w, "\nLive: the classify engine with %s (%s, %s), stride %d, persist %d\n", lv.Model, lv.Kind, how, lv.Stride, lv.Persist)
+	fmt.Fprintf(w, "Healthy hosts for %.0f s: %d classifier reports (each a false alarm)\n", lv.Healthy, len(lv.HealthyReports))
+	for _, r := range lv.HealthyReports {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
+	fmt.Fprintf(w, "Attacks (target: each reported within %d s of its start):\n", LiveTarget)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ATTACK\tHOST\tREPORTED\tAFTER\tREPORT")
+	for _, a := range lv.Attacks {
+		after, what := "-", a.Report
+		if a.Caught {
+			after = fmt.Sprintf("%.1f s", a.Seconds)
+		} else if a.Error != "" {
+			what = a.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", a.ID, a.Host, a.Caught, after, what)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, a := range lv.Attacks {
+		if a.Caught && a.Error != "" {
+			fmt.Fprintf(w, "  %s: %s\n", a.ID, a.Error)
+		}
+	}
+	fmt.Fprintf(w, "Other reports during the attacks: %d\n", len(lv.Others))
+	for _, r := range lv.Others {
+		fmt.Fprintf(w, "  %s\n", r)
+	}
+	return nil
+}
+
+// writeRecording prints the recording's part of the summary.
+func (r *ServicesResult) writeRecording(w io.Writer) error {
 	fmt.Fprintf(w, "Recorded %.0f s into %s\n\nHosts:\n", r.Duration, r.Dir)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tIP\tVECTORS\tPROCESSES\tNAMES\tMIX")

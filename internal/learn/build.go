@@ -26,9 +26,15 @@ type BuildOptions struct {
 	// rank.
 	MaxClasses int
 	// Classes, when set, are exactly the classes of the data, in this
-	// order (a model's); vectors of other processes are left out and
-	// MinSamples and MaxClasses do not apply.
+	// order (a model's); vectors of other processes are left out (or, when
+	// OtherClass is one of them, labelled it) and MinSamples and
+	// MaxClasses do not apply.
 	Classes []string
+	// Other labels the samples of the ordinary processes that MinSamples
+	// and MaxClasses leave out OtherClass, one class more, instead of
+	// leaving them out: a model then has an answer for a process unlike
+	// every class it names (an open set), rather than the nearest class.
+	Other bool
 	// Features are the system call numbers a sample's vectors count one by
 	// one (sorted; see SelectFeatures); every other call is counted in the
 	// last entry.
@@ -41,6 +47,11 @@ type BuildOptions struct {
 	// than half an interval apart are added into one.
 	Interval time.Duration
 }
+
+// OtherClass is the class of every ordinary process a model does not name
+// (BuildOptions.Other). It is longer than a process name can be (15
+// bytes), so no process presents it.
+const OtherClass = "(other processes)"
 
 // DefaultMinSamples is BuildOptions.MinSamples' default.
 const DefaultMinSamples = 20
@@ -168,13 +179,34 @@ func Build(recs []Recording, o BuildOptions) (*Data, error) {
 		}
 		slices.Sort(classes)
 	}
+	if o.Classes == nil && o.Other {
+		kept := map[string]bool{}
+		for _, c := range classes {
+			kept[c] = true
+		}
+		rest := 0
+		for c, n := range count {
+			if !kept[c] && !strings.HasPrefix(c, NonGrataPrefix) {
+				rest += n
+			}
+		}
+		if rest >= o.MinSamples {
+			classes = append(classes, OtherClass)
+			slices.Sort(classes)
+		}
+	}
 	index := make(map[string]int, len(classes))
 	for i, c := range classes {
 		index[c] = i
 	}
+	other, hasOther := index[OtherClass]
 	d := &Data{Classes: slices.Clone(classes), Dim: len(o.Features) + 1}
 	for _, l := range all {
-		if y, ok := index[l.label]; ok {
+		y, ok := index[l.label]
+		if !ok && hasOther && l.label != OtherClass && !strings.HasPrefix(l.label, NonGrataPrefix) {
+			y, ok = other, true
+		}
+		if ok {
 			l.s.Y = y
 			d.Samples = append(d.Samples, l.s)
 		}

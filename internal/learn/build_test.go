@@ -120,6 +120,48 @@ func TestBuildKeepsClassesWithEnoughSamplesTheMostRepresentedFirst(t *testing.T)
 	}
 }
 
+// With Other, the ordinary processes MaxClasses and MinSamples leave out
+// are one class more, OtherClass, and never a known-bad tool's samples; a
+// model's class list that names OtherClass labels every unnamed ordinary
+// process with it.
+func TestBuildOtherClassGathersTheRest(t *testing.T) {
+	var vs []event.CountVector
+	for name, n := range map[string]int{"a": 3, "b": 2, "c": 2, "d": 1} {
+		vs = append(vs, steady("h", name, int32(name[0]), 0, n*SeqLen, 0, 1)...)
+	}
+	recs := []Recording{{Vectors: vs}, {Label: NonGrataPrefix + "miner", Vectors: steady("lab", "openssl", 9, 0, 20, 1, 9)}}
+	per := func(d *Data) map[string]int {
+		out := map[string]int{}
+		for _, s := range d.Samples {
+			out[d.Classes[s.Y]]++
+		}
+		return out
+	}
+	d, err := Build(recs, BuildOptions{Features: []uint16{0, 1}, MinSamples: 1, MaxClasses: 2, Other: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{OtherClass, "a", "b", "nongrata:miner"}; !slices.Equal(d.Classes, want) {
+		t.Fatalf("classes %q, want %q", d.Classes, want)
+	}
+	if got := per(d); got[OtherClass] != 3 || got["a"] != 3 || got["b"] != 2 || got["nongrata:miner"] != 2 {
+		t.Fatalf("samples per class %v: want c's 2 and d's 1 as %q", got, OtherClass)
+	}
+	// Too few left out for the class: none.
+	d, err = Build(recs, BuildOptions{Features: []uint16{0, 1}, MinSamples: 4, MaxClasses: 2, Other: true})
+	if err == nil && slices.Contains(d.Classes, OtherClass) {
+		t.Fatalf("classes %q: the 3 samples left out are fewer than MinSamples 4", d.Classes)
+	}
+	// A model's classes.
+	d, err = Build(recs, BuildOptions{Features: []uint16{0, 1}, Classes: []string{"a", OtherClass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := per(d); got["a"] != 3 || got[OtherClass] != 5 {
+		t.Fatalf("samples per class %v: want b, c and d's 5 as %q, the miner left out", got, OtherClass)
+	}
+}
+
 func TestBuildRefusesBadOptionsAndMixedIntervals(t *testing.T) {
 	vs := steady("h", "p", 1, 0, 10, 0, 1)
 	for _, o := range []BuildOptions{

@@ -42,7 +42,14 @@ type Options struct {
 	MaxProcesses int
 	Expire       time.Duration
 	Top          int
-	Logger       *slog.Logger
+	// NoveltyBelow caps every class's novelty threshold: a process is
+	// novel only when its class's probability is below both its class's
+	// threshold from training and this (default DefaultNoveltyBelow).
+	NoveltyBelow float64
+	// Persist is how many consecutive classified sequences of a process
+	// must show the same scenario before it is reported (default 1).
+	Persist int
+	Logger  *slog.Logger
 	// OnSequence, when set, is told every classification (evaluations).
 	OnSequence func(Sequence)
 }
@@ -119,6 +126,7 @@ type proc struct {
 	first      time.Time // start of the oldest vector in the ring
 	lastReport [len(scenarios)]time.Time
 	held       [len(scenarios)]uint64
+	streak     [len(scenarios)]int // consecutive sequences showing each scenario
 }
 
 // New makes an engine around a loaded model file.
@@ -154,6 +162,12 @@ func New(f *learn.File, o Options) (*Engine, error) {
 	if e.o.Top <= 0 {
 		e.o.Top = DefaultTop
 	}
+	if !(e.o.NoveltyBelow > 0) || e.o.NoveltyBelow > 1 {
+		e.o.NoveltyBelow = DefaultNoveltyBelow
+	}
+	if e.o.Persist <= 0 {
+		e.o.Persist = 1
+	}
 	if e.o.Logger == nil {
 		e.o.Logger = slog.Default()
 	}
@@ -164,7 +178,7 @@ func New(f *learn.File, o Options) (*Engine, error) {
 		e.nongrata[i] = strings.HasPrefix(c, NonGrataPrefix)
 		e.novelty[i] = math.NaN()
 		if t, ok := f.Novelty[c]; ok && !e.nongrata[i] {
-			e.novelty[i] = t
+			e.novelty[i] = math.Min(t, e.o.NoveltyBelow)
 		}
 	}
 	return e, nil
@@ -264,6 +278,7 @@ func (e *Engine) restart(p *proc) {
 		e.st.Restarted++
 	}
 	p.head, p.n, p.fresh = 0, 0, 0
+	p.streak = [len(scenarios)]int{}
 }
 
 // fillGap follows the training data's rule (learn.Build): intervals a
@@ -353,7 +368,7 @@ func (e *Engine) classify(p *proc, v *event.CountVector, emit engine.Emit) {
 		scenario = 1
 	case !known:
 		// Only non-grata applies to a name the model does not know.
-	case top != presented && !e.nongrata[top] && prob[top] >= e.o.Confidence:
+	case top != presented && !e.nongrata[top] && e.f.Classes[top] != learn.OtherClass && prob[top] >= e.o.Confidence:
 		scenario = 2
 	case !math.IsNaN(e.novelty[presented]) && prob[presented] < e.novelty[presented]:
 		scenario = 0
@@ -366,7 +381,14 @@ func (e *Engine) classify(p *proc, v *event.CountVector, emit engine.Emit) {
 		}
 		e.o.OnSequence(sq)
 	}
-	if scenario < 0 {
+	for i := range p.streak {
+		if i == scenario {
+			p.streak[i]++
+		} else {
+			p.streak[i] = 0
+		}
+	}
+	if scenario < 0 || p.streak[scenario] < e.o.Persist {
 		return
 	}
 	if last := p.lastReport[scenario]; !last.IsZero() && at.Sub(last) < e.o.Suppress {

@@ -129,7 +129,7 @@ func TestScenariosReported(t *testing.T) {
 		{"masquerade: sshd's calls under nginx's name", "nginx", one("sshd"), ScenarioMasquerade, "Masquerading", event.SeverityRed},
 		{"non-grata under a known name", "nginx", one("nongrata:miner"), ScenarioNonGrata, "NonGrata", event.SeverityRed},
 		{"non-grata under an unknown name", "kworker", one("nongrata:miner"), ScenarioNonGrata, "NonGrata", event.SeverityRed},
-		{"novelty: half like nginx, half like sshd", "nginx", map[string]float64{"nginx": 0.5, "sshd": 0.5}, ScenarioNovelty, "Novel", event.SeverityYellow},
+		{"novelty: more like sshd than nginx, but not confidently sshd", "nginx", map[string]float64{"nginx": 0.4, "sshd": 0.6}, ScenarioNovelty, "Novel", event.SeverityYellow},
 		{"unknown name behaving like a known program: only non-grata applies", "myapp", one("sshd"), "", "", 0},
 		{"unknown name with an unclear behaviour", "myapp", map[string]float64{"nginx": 0.5, "sshd": 0.5}, "", "", 0},
 	}
@@ -398,5 +398,42 @@ func TestPartsOfOneIntervalAddUp(t *testing.T) {
 		if len(cs) > e.dim {
 			t.Errorf("ring vector %d holds %d counts, more than the %d entries of a dense one", i, len(cs), e.dim)
 		}
+	}
+}
+
+// A process whose own class is still the likelier answer is not novel by
+// default, whatever threshold training set; novelty_below raises the cap.
+func TestNoveltyThresholdCapped(t *testing.T) {
+	for _, c := range []struct {
+		below float64
+		want  int
+	}{{0, 0}, {0.6, 1}} {
+		rng := rand.New(rand.NewPCG(3, 4))
+		e := newTestEngine(t, Options{NoveltyBelow: c.below})
+		var rec recorder
+		// About half like each: nginx's probability 0.50 to 0.56, below
+		// the model's threshold 0.6 but not below the default cap 0.5
+		// for most sequences.
+		feed(e, &rec, sequence(rng, "web1", 7, "nginx", t0, 10, map[string]float64{"nginx": 0.52, "sshd": 0.48}))
+		if got := len(rec.reps); got != c.want {
+			t.Errorf("novelty_below %v: %d reports %v, want %d", c.below, got, rec.scenarios(), c.want)
+		}
+	}
+}
+
+// With persist N, a scenario is reported at the N-th consecutive sequence
+// that shows it.
+func TestPersistNeedsConsecutiveSequences(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	e := newTestEngine(t, Options{Stride: 1, Persist: 3})
+	var rec recorder
+	vs := sequence(rng, "web1", 9, "nginx", t0, 12, one("sshd"))
+	feed(e, &rec, vs[:11])
+	if len(rec.reps) != 0 {
+		t.Fatalf("reported after 2 sequences with persist 3: %v", rec.scenarios())
+	}
+	feed(e, &rec, vs[11:])
+	if len(rec.reps) != 1 || rec.reps[0].Attrs["scenario"] != ScenarioMasquerade || !rec.reps[0].Time.Equal(t0.Add(12*time.Second)) {
+		t.Fatalf("reports %+v: want one masquerade at the third sequence's end", rec.reps)
 	}
 }

@@ -3,6 +3,7 @@ package classify
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,8 +11,8 @@ import (
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/engine"
 	"github.com/vigil-ids/vigil/internal/event"
-	"github.com/vigil-ids/vigil/internal/learn"
 	_ "github.com/vigil-ids/vigil/internal/learn/kinds" // the model kinds a model file may name
+	"github.com/vigil-ids/vigil/models"
 )
 
 var (
@@ -30,17 +31,17 @@ func Factory() engine.Factory {
 			if f == nil {
 				// Settings made without the loader (a program's own).
 				path := s.Model
-				if d.Resolve != nil {
+				if d.Resolve != nil && !strings.HasPrefix(path, models.Prefix) {
 					path = d.Resolve(path)
 				}
 				var err error
-				if f, err = learn.LoadFile(path); err != nil {
+				if f, err = loadModel(path); err != nil {
 					return nil, err
 				}
 			}
 			log := d.LoggerOrDefault()
 			e, err := New(f, Options{Stride: s.Stride, Confidence: s.Confidence, Suppress: s.Suppress,
-				MaxProcesses: s.MaxProcesses, Expire: s.Expire, Top: s.Top, Logger: log})
+				MaxProcesses: s.MaxProcesses, Expire: s.Expire, Top: s.Top, NoveltyBelow: s.NoveltyBelow, Persist: s.Persist, Logger: log})
 			if err != nil {
 				return nil, err
 			}

@@ -131,6 +131,10 @@ func TestSettingsValidateModelFile(t *testing.T) {
 		{"model: classifier.vgm\n    stride: 11", []string{"ro.yml:5", "stride", "at most the model's sequence length, 10"}},
 		{"model: classifier.vgm\n    max_processes: 0", []string{"ro.yml:5", "max_processes"}},
 		{"model: classifier.vgm\n    modle: x", []string{"ro.yml:5", "modle"}},
+		{"model: builtin:classifier.vgm\n    persist: 3", nil},
+		{"model: builtin:nope.vgm", []string{"ro.yml:4", "no such model in the binary", "builtin:classifier.vgm"}},
+		{"model: classifier.vgm\n    persist: 0", []string{"ro.yml:5", "persist", "1 to 60"}},
+		{"model: classifier.vgm\n    novelty_below: 0", []string{"ro.yml:5", "novelty_below"}},
 	} {
 		_, err := loadRO(t, dir, "monitor: {name: m}\nengines:\n  - kind: classify\n    "+c.settings+"\n")
 		if c.want == nil {
