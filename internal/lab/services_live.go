@@ -156,7 +156,11 @@ func (l *servicesLab) liveDashboard() string {
 
 // train trains the live phase's model on this run's recording.
 func (l *servicesLab) train(ctx context.Context, dir, model, kind string) error {
-	args := []string{"train", "classifier", "--data", dir, "--model", model, "--kind", kind, "--log-level", "warn"}
+	// Up to 40 classes: every daemon and session of the hosts with enough
+	// samples is named (a shell session the model does not know may only
+	// be taken for a known-bad tool, and a masquerade shows only as
+	// another known program).
+	args := []string{"train", "classifier", "--data", dir, "--model", model, "--kind", kind, "--max-classes", "40", "--log-level", "warn"}
 	if l.o.Fast {
 		// A recording of a minute and a half holds few sequences of the
 		// rarer processes.
