@@ -120,10 +120,7 @@ type ServicesLive struct {
 	// HealthyReports the classifier's reports in that time: false alarms.
 	Healthy        float64  `json:"healthy_seconds"`
 	HealthyReports []string `json:"healthy_reports"`
-	// Sequences is how many sequences the engine had classified by the
-	// end of the healthy run (its metrics), when the monitor says.
-	Sequences int64         `json:"healthy_sequences,omitempty"`
-	Attacks   []LiveOutcome `json:"attacks"`
+	Attacks []LiveOutcome `json:"attacks"`
 	// Others are reports during the attacks that name none of them.
 	Others []string `json:"other_reports"`
 }
