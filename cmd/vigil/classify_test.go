@@ -77,24 +77,7 @@ engines:
 
 	// Ten one-second vectors make the first sequence; the agent sends
 	// each a second late at most.
-	var reps []struct {
-		Model, Host, Severity, State string
-		Attrs                        map[string]any
-	}
-	testutil.WaitFor(t, 40*time.Second, "a non-grata report about the spinning process", func() bool {
-		reps = nil
-		getJSON(t, base+"/api/reports?model=classify:non-grata", &reps)
-		for _, r := range reps {
-			if pid, _ := r.Attrs["pid"].(float64); int(pid) == cmd.Process.Pid {
-				return true
-			}
-		}
-		return false
-	})
-	for _, r := range reps {
-		if pid, _ := r.Attrs["pid"].(float64); int(pid) != cmd.Process.Pid {
-			continue
-		}
+	for _, r := range waitNonGrata(t, base, cmd.Process.Pid, 40*time.Second) {
 		if r.Host != "cv-host" || r.Severity != "red" || r.State != "NonGrata" || r.Attrs["class"] != "nongrata:getppid" {
 			t.Fatalf("report %+v", r)
 		}
@@ -172,27 +155,35 @@ func TestUpShippedClassifierReportsReverseShell(t *testing.T) {
 	defer func() { cancel(); _ = cmd.Wait() }()
 	started := time.Now()
 
-	var reps []struct {
-		Host, State string
-		Attrs       map[string]any
-	}
-	testutil.WaitFor(t, 45*time.Second, "a non-grata report about the reverse shell's bash", func() bool {
-		reps = nil
-		getJSON(t, base+"/api/reports?model=classify:non-grata", &reps)
-		for _, r := range reps {
-			if pid, _ := r.Attrs["pid"].(float64); int(pid) == cmd.Process.Pid {
-				return true
-			}
-		}
-		return false
-	})
-	for _, r := range reps {
-		if pid, _ := r.Attrs["pid"].(float64); int(pid) != cmd.Process.Pid {
-			continue
-		}
+	for _, r := range waitNonGrata(t, base, cmd.Process.Pid, 45*time.Second) {
 		if r.Host != "shell-host" || r.State != "NonGrata" || r.Attrs["class"] != "nongrata:reverse-shell" || r.Attrs["process"] != "bash" {
 			t.Fatalf("report %+v: want the reverse-shell class about bash", r)
 		}
 	}
 	t.Logf("reported %.1f s after the shell started", time.Since(started).Seconds())
+}
+
+// classifierReport is the part of a classify report the tests read.
+type classifierReport struct {
+	Model, Host, Severity, State string
+	Attrs                        map[string]any
+}
+
+// waitNonGrata waits for a monitor's API at base to hold a non-grata
+// report about pid and returns the non-grata reports about it.
+func waitNonGrata(t *testing.T, base string, pid int, limit time.Duration) []classifierReport {
+	t.Helper()
+	var about []classifierReport
+	testutil.WaitFor(t, limit, fmt.Sprintf("a non-grata report about pid %d", pid), func() bool {
+		var reps []classifierReport
+		getJSON(t, base+"/api/reports?model=classify:non-grata", &reps)
+		about = about[:0]
+		for _, r := range reps {
+			if p, _ := r.Attrs["pid"].(float64); int(p) == pid {
+				about = append(about, r)
+			}
+		}
+		return len(about) > 0
+	})
+	return about
 }

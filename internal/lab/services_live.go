@@ -118,9 +118,9 @@ type ServicesLive struct {
 	// Healthy is how long the hosts ran healthy with the engine live
 	// (seconds, from the agents' start to the first attack), and
 	// HealthyReports the classifier's reports in that time: false alarms.
-	Healthy        float64  `json:"healthy_seconds"`
-	HealthyReports []string `json:"healthy_reports"`
-	Attacks []LiveOutcome `json:"attacks"`
+	Healthy        float64       `json:"healthy_seconds"`
+	HealthyReports []string      `json:"healthy_reports"`
+	Attacks        []LiveOutcome `json:"attacks"`
 	// Others are reports during the attacks that name none of them.
 	Others []string `json:"other_reports"`
 }
