@@ -116,26 +116,42 @@ func (l *lab) addNamespaces(names ...string) error {
 // start starts a long-running command in a namespace; its output goes to
 // a log file in the lab's directory.
 func (l *lab) start(ns, logName string, args ...string) (*exec.Cmd, error) {
+	cmd, _, err := l.startEnv(ns, logName, append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"), args...)
+	return cmd, err
+}
+
+// startEnv starts a command in a network namespace with the environment
+// env, its output to a log file in the lab's directory, noted for
+// cleanup; the channel receives its outcome (named after its log).
+func (l *lab) startEnv(ns, logName string, env []string, args ...string) (*exec.Cmd, <-chan error, error) {
 	ipPath, err := lookPath("ip")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	f, err := os.Create(filepath.Join(l.o.Dir, logName+".log"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cmd := exec.Command(ipPath, append([]string{"netns", "exec", l.ns(ns)}, args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	cmd.Env = env
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", strings.Join(args, " "), err)
+		return nil, nil, fmt.Errorf("starting %s: %w", strings.Join(args, " "), err)
 	}
 	l.mu.Lock()
 	l.procs = append(l.procs, cmd)
 	l.mu.Unlock()
-	go func() { _ = cmd.Wait(); f.Close() }()
-	return cmd, nil
+	done := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		f.Close()
+		if err != nil {
+			err = fmt.Errorf("%s: %w", logName, err)
+		}
+		done <- err
+	}()
+	return cmd, done, nil
 }
 
 // cleanup stops every process and removes every namespace and link the lab

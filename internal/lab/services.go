@@ -536,34 +536,8 @@ wait $r
 // startDone starts a command in a network namespace like start and
 // returns a channel that receives its outcome (named after its log).
 func (l *servicesLab) startDone(ns, logName string, args ...string) (<-chan error, error) {
-	ipPath, err := lookPath("ip")
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Create(filepath.Join(l.o.Dir, logName+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(ipPath, append([]string{"netns", "exec", l.ns(ns)}, args...)...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = labEnv()
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting %s: %w", strings.Join(args, " "), err)
-	}
-	l.mu.Lock()
-	l.procs = append(l.procs, cmd)
-	l.mu.Unlock()
-	ch := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		f.Close()
-		if err != nil {
-			err = fmt.Errorf("%s: %w", logName, err)
-		}
-		ch <- err
-	}()
-	return ch, nil
+	_, done, err := l.startEnv(ns, logName, labEnv(), args...)
+	return done, err
 }
 
 // shellJoin quotes args for sh.

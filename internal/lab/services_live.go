@@ -249,9 +249,10 @@ engines:
 			return err
 		}
 	}
+	attacks := liveAttacks()
 	began := time.Now()
 	l.say("live: the classify engine (%s, stride %d, persist %d) on the hosts' count vectors; healthy for %v, then %d attacks; dashboard %s (login in %s)",
-		lv.Kind, lv.Stride, lv.Persist, healthy, len(liveAttacks()), l.liveDashboard(), filepath.Join(dir, "dashboard-login.txt"))
+		lv.Kind, lv.Stride, lv.Persist, healthy, len(attacks), l.liveDashboard(), filepath.Join(dir, "dashboard-login.txt"))
 	if err := sleep(ctx, healthy); err != nil {
 		return err
 	}
@@ -266,8 +267,8 @@ engines:
 	l.say("live: %d classifier reports in %.0f s of healthy hosts", len(lv.HealthyReports), lv.Healthy)
 
 	attacksFrom := time.Now()
-	for _, a := range liveAttacks() {
-		out := l.liveAttack(ctx, dir, a)
+	for _, a := range attacks {
+		out := l.liveAttack(ctx, a)
 		lv.Attacks = append(lv.Attacks, out)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -284,7 +285,7 @@ engines:
 		return err
 	}
 	for _, r := range reps {
-		if !slices.ContainsFunc(liveAttacks(), func(a liveAttack) bool { return a.matches(r) }) {
+		if !slices.ContainsFunc(attacks, func(a liveAttack) bool { return a.matches(r) }) {
 			lv.Others = append(lv.Others, describeReport(r))
 		}
 	}
@@ -309,7 +310,7 @@ func (a liveAttack) matches(r event.Report) bool {
 
 // liveAttack runs one attack in its host's namespaces until its report
 // arrives or liveWait passes, then stops it.
-func (l *servicesLab) liveAttack(ctx context.Context, dir string, a liveAttack) (out LiveOutcome) {
+func (l *servicesLab) liveAttack(ctx context.Context, a liveAttack) (out LiveOutcome) {
 	out = LiveOutcome{ID: a.id, Host: a.host}
 	if a.listener != 0 {
 		if _, err := l.start("rt", "live-listener-"+a.id, "sh", "-c", fmt.Sprintf(
