@@ -17,12 +17,8 @@ build:
 # every fuzz target (every decoder of outside data has one) for FUZZSHORT.
 test: fmt-check vet unit faults fuzz-short
 
-# NORACE_TESTS skip themselves under the race detector (it flags a
-# library they drive, not Vigil's code) and run here without it.
-NORACE_TESTS ?= ./internal/bus:TestConsumeAcrossJetStreamRestart
 unit:
 	$(GO) test -race -timeout 25m $$($(GO) list ./... | grep -v '/test/faults$$')
-	@for t in $(NORACE_TESTS); do $(GO) test -count=1 -run "^$${t#*:}$$" $${t%%:*} || exit 1; done
 
 # The fault suite (test/faults) runs the vigil binary through crashes, a
 # bus outage, a full disk, hostile input and a local attacker; its figures

@@ -131,9 +131,18 @@ func (a *certAuth) ticker(c clock.Clock) clock.Ticker {
 	return clock.NewTicker(c, interval)
 }
 
+// forget drops the connections admitted so far: after the server
+// restarted they are gone, their ids given to new connections, which are
+// admitted again.
+func (a *certAuth) forget() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.clients)
+}
+
 // run reads the CRL again at every tick of t until ctx ends, and after
 // each read disconnects the certificate clients the verifier now refuses.
-func (a *certAuth) run(ctx context.Context, t clock.Ticker, ns *server.Server) {
+func (a *certAuth) run(ctx context.Context, t clock.Ticker, ns func() *server.Server) {
 	defer t.Stop()
 	for {
 		select {
@@ -141,7 +150,7 @@ func (a *certAuth) run(ctx context.Context, t clock.Ticker, ns *server.Server) {
 			return
 		case <-t.C():
 			_ = a.reloader.Load()
-			a.sweep(ns)
+			a.sweep(ns())
 		}
 	}
 }

@@ -97,7 +97,7 @@ type Conn struct {
 	// again with them.
 	streamLimits atomic.Pointer[StreamLimits]
 	// embedded says the server is this process's own, which restarts its
-	// JetStream in place after a write error.
+	// JetStream after a write error.
 	embedded bool
 }
 
@@ -150,7 +150,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
 	if o.Embedded != nil {
-		opts = append(opts, nats.InProcessServer(o.Embedded.ns))
+		opts = append(opts, nats.InProcessServer(inProcess{o.Embedded}))
 	}
 	n := 0
 	if o.User != "" {
@@ -339,10 +339,10 @@ func (c *Conn) ensureStream(ctx context.Context, sc jetstream.StreamConfig) erro
 }
 
 // JetStreamSettle is how long making streams and consumers keeps retrying
-// while JetStream is being restarted in place (the monitor's health watch
-// restarts it after a write error): it answers "not enabled" or nothing
-// while it is off, and a stream that was being made when it went off may
-// be gone after it.
+// while JetStream is being restarted (the monitor's health watch restarts
+// it, with the bus server in its process, after a write error): it
+// answers "not enabled" or nothing while it is off, and a stream that was
+// being made when it went off may be gone after it.
 const JetStreamSettle = 20 * time.Second
 
 // restarting reports whether err is what JetStream answers while it is

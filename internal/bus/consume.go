@@ -486,8 +486,8 @@ func (sc *streamConsumer) stop() {
 
 // pullExpiry is how long a pull request lasts: the server sends
 // heartbeats at half of it, and a consumer that misses two pulls again.
-// After JetStream restarts in place (a full disk, see RestartJetStream)
-// the pull requests of the old JetStream are gone: this bounds how long
+// After JetStream restarts (a full disk, see RestartJetStream) the pull
+// requests of the old JetStream are gone: this bounds how long
 // consumption waits to resume.
 const pullExpiry = 5 * time.Second
 

@@ -285,7 +285,7 @@ func redactURL(s string) string {
 // LeafURL is the URL other servers' leaf connections reach this one at
 // ("" without a leaf listener).
 func (s *Server) LeafURL() string {
-	v, err := s.ns.Varz(nil)
+	v, err := s.nats().Varz(nil)
 	if err != nil || v.LeafNode.Port == 0 {
 		return ""
 	}
@@ -298,7 +298,7 @@ func (s *Server) LeafURL() string {
 
 // LeafLinks are the leaf connections up now, sorted by remote.
 func (s *Server) LeafLinks() []LeafLink {
-	lz, err := s.ns.Leafz(nil)
+	lz, err := s.nats().Leafz(nil)
 	if err != nil || lz == nil {
 		return nil
 	}

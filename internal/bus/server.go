@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -95,13 +97,21 @@ const ResponseWindow = 2 * time.Minute
 
 // Server is a running embedded NATS server with JetStream.
 type Server struct {
-	ns  *server.Server
+	// cur is the running nats-server: RestartJetStream replaces it.
+	cur atomic.Pointer[server.Server]
 	log *slog.Logger
-	// storeDir and jsConfig are what RestartJetStream enables JetStream
-	// with again: the directory given and the limits computed at start.
+	// opts are what RestartJetStream starts the server with again: the
+	// options given, with the ports and JetStream limits it got at start.
+	opts *server.Options
+	// storeDir and jsConfig are the directory given and the JetStream
+	// limits computed at start.
 	storeDir string
 	jsConfig server.JetStreamConfig
-	// stopAuth ends the CRL refresh of a server with mutual TLS.
+	// restart is held while RestartJetStream or Shutdown runs.
+	restart sync.Mutex
+	// auth checks client certificates (nil without mutual TLS); stopAuth
+	// ends its CRL refresh.
+	auth     *certAuth
 	stopAuth func()
 	// domain is the JetStream domain; leafRemotes the (redacted) URLs of
 	// the servers this one dials as a leaf node; leaf what its links
@@ -194,29 +204,19 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		leaf.stop()
-		return nil, fmt.Errorf("bus server: %w", err)
-	}
-	lg := o.Logger.With("component", "nats")
-	ns.SetLoggerV2(&natsLogger{lg}, false, false, false)
-	go ns.Start()
 	deadline := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		deadline = time.Until(d)
 	}
-	if !ns.ReadyForConnections(deadline) {
-		ns.Shutdown()
+	lg := o.Logger.With("component", "nats")
+	ns, err := startNATS(opts, lg, deadline)
+	if err != nil {
 		leaf.stop()
-		return nil, fmt.Errorf("bus server: not ready to accept connections on %s within %v", o.Listen, deadline)
+		return nil, err
 	}
-	if !ns.JetStreamEnabled() {
-		ns.Shutdown()
-		leaf.stop()
-		return nil, errors.New("bus server: JetStream did not start")
-	}
-	srv := &Server{ns: ns, log: lg, storeDir: o.StoreDir, jsConfig: *ns.JetStreamConfig(), domain: o.JetStreamDomain, leaf: leaf}
+	srv := &Server{log: lg, storeDir: o.StoreDir, jsConfig: *ns.JetStreamConfig(), domain: o.JetStreamDomain, leaf: leaf, auth: auth}
+	srv.cur.Store(ns)
+	srv.opts = restartOptions(opts, ns, srv.jsConfig)
 	for _, r := range opts.LeafNode.Remotes {
 		for _, u := range r.URLs {
 			srv.leafRemotes = append(srv.leafRemotes, u.Redacted())
@@ -238,18 +238,66 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 		t := auth.ticker(o.Clock)
 		go func() {
 			defer close(done)
-			auth.run(ctx, t, ns)
+			auth.run(ctx, t, srv.nats)
 		}()
 		srv.stopAuth = func() { cancel(); <-done }
 	}
 	return srv, nil
 }
 
+// startNATS starts a nats-server with opts and waits until it accepts
+// connections with JetStream on.
+func startNATS(opts *server.Options, lg *slog.Logger, deadline time.Duration) (*server.Server, error) {
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("bus server: %w", err)
+	}
+	ns.SetLoggerV2(&natsLogger{lg}, false, false, false)
+	go ns.Start()
+	if !ns.ReadyForConnections(deadline) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("bus server: not ready to accept connections on %s:%d within %v", opts.Host, opts.Port, deadline)
+	}
+	if !ns.JetStreamEnabled() {
+		ns.Shutdown()
+		return nil, errors.New("bus server: JetStream did not start")
+	}
+	return ns, nil
+}
+
+// restartOptions are the options a server started with opts is started
+// with again: on the ports it got (a random port stays the one chosen,
+// so that clients reconnect to it) and with the JetStream limits computed
+// at start (a limit computed again from a disk just filled would shrink).
+func restartOptions(opts *server.Options, ns *server.Server, js server.JetStreamConfig) *server.Options {
+	again := opts.Clone()
+	if a, ok := ns.Addr().(*net.TCPAddr); ok {
+		again.Port = a.Port
+	}
+	if v, err := ns.Varz(nil); err == nil && v.LeafNode.Port != 0 {
+		again.LeafNode.Port = v.LeafNode.Port
+	}
+	again.JetStreamMaxStore = js.MaxStore
+	again.JetStreamMaxMemory = js.MaxMemory
+	return again
+}
+
+// nats is the running nats-server.
+func (s *Server) nats() *server.Server { return s.cur.Load() }
+
+// inProcess gives this process's clients a connection to whichever
+// nats-server is running, so that they reconnect in process after
+// RestartJetStream.
+type inProcess struct{ s *Server }
+
+// InProcessConn implements nats.InProcessConnProvider.
+func (p inProcess) InProcessConn() (net.Conn, error) { return p.s.nats().InProcessConn() }
+
 // ClientURL is the URL clients use to reach the server.
-func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+func (s *Server) ClientURL() string { return s.nats().ClientURL() }
 
 // Addr is the address the server listens on.
-func (s *Server) Addr() net.Addr { return s.ns.Addr() }
+func (s *Server) Addr() net.Addr { return s.nats().Addr() }
 
 // Shutdown stops the server and waits until it has stopped; JetStream
 // flushes its files.
@@ -257,8 +305,11 @@ func (s *Server) Shutdown() {
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}
-	s.ns.Shutdown()
-	s.ns.WaitForShutdown()
+	s.restart.Lock()
+	ns := s.nats()
+	s.restart.Unlock()
+	ns.Shutdown()
+	ns.WaitForShutdown()
 	if s.stopAuth != nil {
 		s.stopAuth()
 	}
@@ -275,7 +326,7 @@ func clockOr(c clock.Clock) clock.Clock {
 // SlowConsumers is how many times the server cut off a client that could
 // not keep up.
 func (s *Server) SlowConsumers() int64 {
-	v, err := s.ns.Varz(nil)
+	v, err := s.nats().Varz(nil)
 	if err != nil {
 		return 0
 	}
@@ -283,7 +334,7 @@ func (s *Server) SlowConsumers() int64 {
 }
 
 // NumClients returns the number of connected clients.
-func (s *Server) NumClients() int { return s.ns.NumClients() }
+func (s *Server) NumClients() int { return s.nats().NumClients() }
 
 // isLoopback says whether a listen host is reachable from this machine
 // only ("" and unspecified addresses listen everywhere).

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -27,35 +28,46 @@ func IsJetStreamOff(err error) bool { return errors.Is(err, ErrJetStreamOff) }
 // publisher, until JetStream is restarted; when the error is a full disk
 // the server may also disable JetStream by itself.
 func (s *Server) JetStreamProblem() error {
-	if !s.ns.JetStreamEnabled() {
+	if !s.nats().JetStreamEnabled() {
 		return ErrJetStreamOff
 	}
-	h := s.ns.Healthz(&server.HealthzOptions{})
+	h := s.nats().Healthz(&server.HealthzOptions{})
 	if h.StatusCode != http.StatusOK || h.Error != "" {
 		return fmt.Errorf("JetStream storage failing: %s", h.Error)
 	}
 	return nil
 }
 
-// RestartJetStream restarts JetStream inside the running server, keeping
-// its clients connected: JetStream is shut down (streams and consumers
-// close their files) and enabled again with the directory and limits it
-// started with, recovering its streams and consumers from disk with their
-// write errors cleared. Messages already acknowledged are in the stream
-// files and stay; a publish that was not acknowledged is the publisher's
-// to repeat (its message id de-duplicates it).
+// RestartJetStream restarts JetStream by restarting the server in this
+// process on the same ports, directory and limits: JetStream shuts down
+// (streams and consumers close their files) and starts again, recovering
+// its streams and consumers from disk with their write errors cleared.
+// Clients reconnect by themselves (this process's own at once, in
+// process) and their subscriptions and consumers resume. Messages
+// already acknowledged are in the stream files and stay; a publish that
+// was not acknowledged is the publisher's to repeat (its message id
+// de-duplicates it).
+//
+// JetStream is not re-enabled inside the running server: nats-server
+// (v2.15) keeps the first JetStream's API subscription when it is shut
+// down, so that after EnableJetStream every API request is handled
+// twice; a consumer deleted and made again could be deleted by the
+// second handling of the delete, and a stream the same way.
 func (s *Server) RestartJetStream() error {
-	if s.ns.JetStreamEnabled() {
-		if err := s.ns.ShutdownJetStream(); err != nil {
-			return fmt.Errorf("bus server: shutting JetStream down: %w", err)
-		}
+	s.restart.Lock()
+	defer s.restart.Unlock()
+	old := s.nats()
+	old.Shutdown()
+	old.WaitForShutdown()
+	ns, err := startNATS(s.opts.Clone(), s.log, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("bus server: starting again to restart JetStream: %w", err)
 	}
-	cfg := s.jsConfig
-	cfg.StoreDir = s.storeDir // EnableJetStream adds the "jetstream" directory again
-	if err := s.ns.EnableJetStream(&cfg); err != nil {
-		return fmt.Errorf("bus server: enabling JetStream again: %w", err)
+	s.cur.Store(ns)
+	if s.auth != nil {
+		s.auth.forget()
 	}
-	s.log.Info("JetStream restarted in place")
+	s.log.Info("bus server restarted, and JetStream with it")
 	return nil
 }
 
@@ -65,11 +77,11 @@ func (s *Server) StoreDir() string { return s.storeDir }
 // ShutdownJetStream turns JetStream off, keeping the server and its
 // clients: publishers get "no responders" at once.
 func (s *Server) ShutdownJetStream() error {
-	if !s.ns.JetStreamEnabled() {
+	if !s.nats().JetStreamEnabled() {
 		return nil
 	}
 	s.log.Warn("shutting JetStream down")
-	return s.ns.ShutdownJetStream()
+	return s.nats().ShutdownJetStream()
 }
 
 // FitStreamBytes is want, or less when JetStream's storage (its limit,

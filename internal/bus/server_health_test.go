@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,19 +52,12 @@ func TestJetStreamProblemKinds(t *testing.T) {
 
 // TestConsumeAcrossJetStreamRestart: a durable consumer set up, through
 // the process's own server, while JetStream is being restarted waits for
-// it instead of failing, and a
-// stream lost to the restart while it was being made is made again, so a
+// it instead of failing, and a stream lost to the restart (it was being
+// made when JetStream went down, and is not on disk) is made again, so a
 // monitor starting then does not end with "stream not found". A
 // connection that did not make the streams is told at once that one is
 // missing.
 func TestConsumeAcrossJetStreamRestart(t *testing.T) {
-	if testutil.Race {
-		// nats-server (v2.15.2) rewrites its JetStream API exports while
-		// re-enabling JetStream without the lock its API dispatch reads
-		// them under: the race detector flags the library, not this
-		// code. make test runs this test again without it (NORACE_TESTS).
-		t.Skip("JetStream re-enabled under API requests races inside nats-server; run without -race")
-	}
 	s := startServer(t, ServerOptions{})
 	c := connect(t, ClientOptions{Embedded: s, Name: "test", Logger: testutil.Quiet()})
 	ctx := context.Background()
@@ -73,8 +67,16 @@ func TestConsumeAcrossJetStreamRestart(t *testing.T) {
 	var got atomic.Int64
 	count := func(m *Msg) { got.Add(1); _ = m.Ack() }
 
-	// JetStream off while the consumer is set up, back on a moment later.
+	// JetStream off while the consumer is set up, back a moment later,
+	// without the reports stream.
 	if err := s.ShutdownJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	reports, _ := filepath.Glob(filepath.Join(s.StoreDir(), "jetstream", "*", "streams", StreamReports))
+	if len(reports) != 1 {
+		t.Fatalf("stream %s's directory under %s: %v", StreamReports, s.StoreDir(), reports)
+	}
+	if err := os.RemoveAll(reports[0]); err != nil {
 		t.Fatal(err)
 	}
 	restarted := make(chan error, 1)
@@ -91,10 +93,6 @@ func TestConsumeAcrossJetStreamRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The stream is gone, as one being made when JetStream was restarted.
-	if err := c.JS.DeleteStream(ctx, StreamReports); err != nil {
-		t.Fatal(err)
-	}
 	other := connect(t, ClientOptions{URL: s.ClientURL(), Name: "other", Logger: testutil.Quiet()})
 	began := time.Now()
 	if _, err := other.ConsumeDurable(ctx, DurableOptions{Name: "other", Subjects: []string{ReportSubject("m")}}, count); !errors.Is(err, jetstream.ErrStreamNotFound) || time.Since(began) > JetStreamSettle/2 {
@@ -119,5 +117,61 @@ func TestConsumeAcrossJetStreamRestart(t *testing.T) {
 	}
 	if got.Load() != int64(len(evs)) {
 		t.Errorf("consumer set up across the restart received %d of %d", got.Load(), len(evs))
+	}
+}
+
+// TestJetStreamRestartAnswersEachRequestOnce: after JetStream restarts,
+// each API request is handled once. A consumer deleted and made again,
+// fifty times over, is there after each time, and every request gets the
+// answer it should: handled twice, the second delete would answer "not
+// found" or delete the consumer just made.
+func TestJetStreamRestartAnswersEachRequestOnce(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	c := connect(t, ClientOptions{Embedded: s, Name: "test", Logger: testutil.Quiet()})
+	ctx := context.Background()
+	if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	for restart := 1; restart <= 2; restart++ {
+		if err := s.RestartJetStream(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := settled(t, func() (jetstream.Stream, error) { return c.JS.Stream(ctx, StreamObs) })
+		if err != nil {
+			t.Fatalf("restart %d: stream %s: %v", restart, StreamObs, err)
+		}
+		cc := jetstream.ConsumerConfig{Durable: "d", AckPolicy: jetstream.AckAllPolicy, FilterSubject: AllObs}
+		var problems []string
+		for i := 0; i < 50; i++ {
+			if _, err := st.CreateOrUpdateConsumer(ctx, cc); err != nil {
+				problems = append(problems, fmt.Sprintf("create %d: %v", i, err))
+			}
+			if err := st.DeleteConsumer(ctx, "d"); err != nil {
+				problems = append(problems, fmt.Sprintf("delete %d: %v", i, err))
+			}
+			if _, err := st.CreateOrUpdateConsumer(ctx, cc); err != nil {
+				problems = append(problems, fmt.Sprintf("create again %d: %v", i, err))
+			}
+			if _, err := st.Consumer(ctx, "d"); err != nil {
+				problems = append(problems, fmt.Sprintf("consumer after create %d: %v", i, err))
+			}
+		}
+		if len(problems) > 0 {
+			t.Errorf("after restart %d, %d problems; the first: %s", restart, len(problems), strings.Join(problems[:min(3, len(problems))], "; "))
+		}
+	}
+}
+
+// settled is fn's result once this process's connection is back after a
+// restart (in process, within a second).
+func settled[T any](t *testing.T, fn func() (T, error)) (T, error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, err := fn()
+		if err == nil || time.Now().After(deadline) {
+			return v, err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

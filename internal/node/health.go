@@ -83,7 +83,8 @@ func (h *HealthWatch) Component() Component {
 // Check looks at every part once: the store's commits and queue, and the
 // embedded server's JetStream, which it shuts down while its disk is full
 // (publishers are then refused at once rather than left without an
-// answer) and restarts in place once there is space again.
+// answer) and restarts it (the bus server in this process) once there is
+// space again.
 func (h *HealthWatch) Check(now time.Time) {
 	b := h.Board
 	if h.Store != nil {
@@ -148,7 +149,7 @@ func (h *HealthWatch) Check(now time.Time) {
 		return
 	}
 	h.lastRestart = now
-	log.Info("restarting JetStream in place", "problem", problem, "free_bytes", avail)
+	log.Info("restarting JetStream (the bus server in this process)", "problem", problem, "free_bytes", avail)
 	if err := h.Server.RestartJetStream(); err != nil {
 		log.Warn("JetStream did not restart; retrying", "err", err)
 		return

@@ -77,8 +77,9 @@ func TestHealthWatchSpool(t *testing.T) {
 // TestHealthWatchJetStream: JetStream turned off (as the server does after
 // a write error) shows on the board; while the disk has no space the
 // watch keeps it off, so publishers are refused at once; once there is
-// space it restarts JetStream in place, and what was stored before is
-// still there and publishing works again, on the same connection.
+// space it restarts JetStream (the bus server in the process), and what
+// was stored before is still there and publishing works again, on the
+// same connection (which reconnects by itself).
 func TestHealthWatchJetStream(t *testing.T) {
 	srv := bustest.Start(t, bus.ServerOptions{})
 	conn := bustest.Connect(t, srv, "watch-test")
