@@ -69,22 +69,31 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 }
 
 func appendAttrs(b []byte, attrs map[string]any) []byte {
-	var small [16]string
-	keys := small[:0]
-	for k := range attrs {
-		keys = append(keys, k)
+	// The pairs are taken in one pass and sorted by key: no key is looked
+	// up again, and an event's attributes (an exec has about twenty) fit
+	// the array on the stack.
+	var small [32]attr
+	pairs := small[:0]
+	for k, v := range attrs {
+		pairs = append(pairs, attr{k, v})
 	}
-	slices.Sort(keys)
+	slices.SortFunc(pairs, func(x, y attr) int { return strings.Compare(x.k, y.k) })
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, p := range pairs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
+		b = appendString(b, p.k)
 		b = append(b, ':')
-		b = appendValue(b, attrs[k])
+		b = appendValue(b, p.v)
 	}
 	return append(b, '}')
+}
+
+// attr is one attribute while an event is written.
+type attr struct {
+	k string
+	v any
 }
 
 func appendValue(b []byte, v any) []byte {

@@ -123,9 +123,13 @@ func (c *converter) convert(r *Record) []event.Event {
 		delete(c.exited, r.PID)
 		return c.exec(r)
 	case KindExit:
+		// The exit's context is the one the process's last events had
+		// (built once, at its exec, for a short-lived process); the tree
+		// changes after it.
+		evs := c.exit(r)
 		c.gen++
 		delete(c.ctxCache, r.PID)
-		return c.exit(r)
+		return evs
 	case KindFile:
 		return c.file(r)
 	}
