@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -359,5 +362,50 @@ func TestScannerAgreesWithEncodingJSON(t *testing.T) {
 	deep := strings.Repeat("[", 100) + strings.Repeat("]", 100)
 	if _, err := splitObject([]byte(`{"a":`+deep+`}`), 10); err == nil || !strings.Contains(err.Error(), "nested too deeply") {
 		t.Errorf("deep nesting: %v", err)
+	}
+}
+
+// TestAttributesWrittenInKeyOrder: an event's attributes are written in
+// the order of their keys, every one once with its value, however many
+// there are (up to 32 are sorted on the stack, more another way).
+func TestAttributesWrittenInKeyOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, 7, 31, 32, 33, 100} {
+		attrs := map[string]any{}
+		for len(attrs) < n {
+			k := fmt.Sprintf("k%d", rng.IntN(10*n+10))
+			attrs[k] = int64(len(k))
+		}
+		ev := Event{ID: "01JABCDEFGHJKMNPQRSTVWXYZ0", Time: time.Unix(1, 0), Type: "T", Host: "h", Attrs: attrs}
+		b := ev.AppendJSON(nil)
+		var got struct {
+			Attrs json.RawMessage `json:"attrs"`
+		}
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%d attributes: %v in %s", n, err, b)
+		}
+		if n == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(got.Attrs))
+		if _, err := dec.Token(); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := tok.(string)
+			var v int64
+			if err := dec.Decode(&v); err != nil || v != int64(len(k)) {
+				t.Fatalf("%d attributes: %s's value %d (%v)", n, k, v, err)
+			}
+			keys = append(keys, k)
+		}
+		if len(keys) != n || !slices.IsSorted(keys) {
+			t.Errorf("%d attributes written as %d keys, sorted: %v", n, len(keys), slices.IsSorted(keys))
+		}
 	}
 }

@@ -69,11 +69,46 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 }
 
 func appendAttrs(b []byte, attrs map[string]any) []byte {
-	// The pairs are taken in one pass and sorted by key: no key is looked
-	// up again, and an event's attributes (an exec has about twenty) fit
-	// the array on the stack.
-	var small [32]attr
-	pairs := small[:0]
+	if len(attrs) > maxSmallAttrs {
+		return appendManyAttrs(b, attrs)
+	}
+	// The pairs are taken in one pass into an array on the stack (an exec
+	// has about twenty) and their positions sorted by key: no key is
+	// looked up again, and sorting moves bytes, not pointers.
+	var small [maxSmallAttrs]attr
+	var order [maxSmallAttrs]uint8
+	n := 0
+	for k, v := range attrs {
+		small[n] = attr{k, v}
+		order[n] = uint8(n)
+		n++
+	}
+	for i := 1; i < n; i++ {
+		x := order[i]
+		j := i
+		for ; j > 0 && small[order[j-1]].k > small[x].k; j-- {
+			order[j] = order[j-1]
+		}
+		order[j] = x
+	}
+	b = append(b, '{')
+	for i, o := range order[:n] {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, small[o].k)
+		b = append(b, ':')
+		b = appendValue(b, small[o].v)
+	}
+	return append(b, '}')
+}
+
+// maxSmallAttrs is how many attributes appendAttrs sorts on the stack.
+const maxSmallAttrs = 32
+
+// appendManyAttrs is appendAttrs for more attributes than that.
+func appendManyAttrs(b []byte, attrs map[string]any) []byte {
+	pairs := make([]attr, 0, len(attrs))
 	for k, v := range attrs {
 		pairs = append(pairs, attr{k, v})
 	}
