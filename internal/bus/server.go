@@ -107,8 +107,10 @@ type Server struct {
 	// limits computed at start.
 	storeDir string
 	jsConfig server.JetStreamConfig
-	// restart is held while RestartJetStream or Shutdown runs.
+	// restart is held while RestartJetStream or Shutdown runs; stopped
+	// says Shutdown ran, after which nothing starts the server again.
 	restart sync.Mutex
+	stopped bool
 	// auth checks client certificates (nil without mutual TLS); stopAuth
 	// ends its CRL refresh.
 	auth     *certAuth
@@ -307,6 +309,7 @@ func (s *Server) Shutdown() {
 	}
 	s.restart.Lock()
 	ns := s.nats()
+	s.stopped = true
 	s.restart.Unlock()
 	ns.Shutdown()
 	ns.WaitForShutdown()

@@ -56,6 +56,9 @@ func (s *Server) JetStreamProblem() error {
 func (s *Server) RestartJetStream() error {
 	s.restart.Lock()
 	defer s.restart.Unlock()
+	if s.stopped {
+		return errors.New("bus server: shut down, not restarted")
+	}
 	old := s.nats()
 	old.Shutdown()
 	old.WaitForShutdown()

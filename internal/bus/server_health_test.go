@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,4 +175,21 @@ func settled[T any](t *testing.T, fn func() (T, error)) (T, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestNoRestartAfterShutdown: a JetStream restart asked for after the
+// server was shut down (a health watch that outlived it) starts nothing:
+// it fails, and the port stays free.
+func TestNoRestartAfterShutdown(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	addr := s.Addr().String()
+	s.Shutdown()
+	if err := s.RestartJetStream(); err == nil {
+		t.Fatal("restart after shutdown succeeded")
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the server's port after a refused restart: %v", err)
+	}
+	l.Close()
 }
