@@ -71,16 +71,26 @@ func BenchmarkDecodeStdJSON(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendAttrs writes the attributes of a host event: 12 (a
-// watched open's) and 22 (an exec's), and 40, past what is sorted on the
-// stack (go test -run XXX -bench AppendAttrs ./internal/event).
+// BenchmarkAppendAttrs writes attributes: 12, 22 and 40 (past what is
+// sorted on the stack) whose names share their first eight bytes, the
+// worst case of the sort's key prefixes; and the 17 of an exec's
+// PROC.EXEC (go test -run XXX -bench AppendAttrs ./internal/event).
 func BenchmarkAppendAttrs(b *testing.B) {
-	for _, n := range []int{12, 22, 40} {
+	for _, n := range []int{12, 22, 40, -1} {
 		attrs := map[string]any{}
 		for i := range n {
 			attrs[fmt.Sprintf("attribute_%02d", (i*7)%n)] = int64(i)
 		}
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
+		name := strconv.Itoa(n)
+		if n < 0 {
+			// The keys of an exec's PROC.EXEC.
+			name = "exec"
+			for i, k := range []string{"pid", "ppid", "uid", "euid", "gid", "name", "exe", "start", "parent_name", "parent_exe",
+				"ancestors", "ancestor_exes", "cgroup_id", "args", "cwd", "stdin", "stdout"} {
+				attrs[k] = int64(i)
+			}
+		}
+		b.Run(name, func(b *testing.B) {
 			var buf []byte
 			b.ReportAllocs()
 			for b.Loop() {

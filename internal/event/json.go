@@ -74,20 +74,28 @@ func appendAttrs(b []byte, attrs map[string]any) []byte {
 	}
 	// The pairs are taken in one pass into an array on the stack (an exec
 	// has about twenty) and their positions sorted by key: no key is
-	// looked up again, and sorting moves bytes, not pointers.
+	// looked up again, and sorting moves bytes, not pointers. Keys are
+	// compared by their first eight bytes as a number first.
 	var small [maxSmallAttrs]attr
 	var order [maxSmallAttrs]uint8
+	var prefix [maxSmallAttrs]uint64
 	n := 0
 	for k, v := range attrs {
 		small[n] = attr{k, v}
 		order[n] = uint8(n)
+		prefix[n] = keyPrefix(k)
 		n++
 	}
 	for i := 1; i < n; i++ {
 		x := order[i]
+		px, kx := prefix[x], small[x].k
 		j := i
-		for ; j > 0 && small[order[j-1]].k > small[x].k; j-- {
-			order[j] = order[j-1]
+		for ; j > 0; j-- {
+			y := order[j-1]
+			if py := prefix[y]; py < px || py == px && small[y].k <= kx {
+				break
+			}
+			order[j] = y
 		}
 		order[j] = x
 	}
@@ -101,6 +109,19 @@ func appendAttrs(b []byte, attrs map[string]any) []byte {
 		b = appendValue(b, small[o].v)
 	}
 	return append(b, '}')
+}
+
+// keyPrefix is k's first eight bytes as a big-endian number (zeros past
+// its end): keys whose prefixes differ sort as their prefixes do.
+func keyPrefix(k string) uint64 {
+	var p uint64
+	for i := range 8 {
+		p <<= 8
+		if i < len(k) {
+			p |= uint64(k[i])
+		}
+	}
+	return p
 }
 
 // maxSmallAttrs is how many attributes appendAttrs sorts on the stack.
@@ -185,11 +206,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plainJSON[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -227,6 +248,18 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// plainJSON holds the bytes appendString copies as they are: printable
+// ASCII other than the quote, the backslash, <, > and &.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()
 
 // DecodeJSON decodes one event from its JSON form. The id and time may be
 // absent (Normalize fills them); everything present must be well-formed and
