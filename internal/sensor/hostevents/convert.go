@@ -2,6 +2,7 @@ package hostevents
 
 import (
 	"bufio"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -52,6 +53,12 @@ type converter struct {
 	// the kernel gives it (exec records' Cgroups), so that most execs read
 	// nothing from /proc; nil when /proc is not the kernel's (tests).
 	byCgroups map[uint64]string
+	// unreadCgroups holds, for the cgroup sets whose container could not
+	// be read (their processes had ended before their exec was read, as a
+	// short-lived process's has), when the reading was last tried: it is
+	// tried again for the set at most once a second, so a storm of short
+	// processes does not cost an open of /proc for each.
+	unreadCgroups map[uint64]uint64
 	// ctxCache keeps each process's context attributes (its ids, its
 	// program, its ancestors, its container) as last built, so that a
 	// process's many file or network events do not build them again;
@@ -93,7 +100,7 @@ func newConverter(o Options, mono uint64, wall time.Time) *converter {
 		writers: newPipeTable(), readers: newPipeTable(), filter: newPathFilter(o),
 	}
 	if o.ProcRoot == "/proc" {
-		c.byCgroups = map[uint64]string{}
+		c.byCgroups, c.unreadCgroups = map[uint64]string{}, map[uint64]uint64{}
 	}
 	return c
 }
@@ -216,8 +223,21 @@ func (c *converter) convert(r *Record) []event.Event {
 	return []event.Event{c.event(r, typ, a)}
 }
 
-// context is the acting process's attributes, shared by every event.
+// context is the acting process's attributes, shared by every event, in
+// a map of the event's own.
 func (c *converter) context(r *Record) map[string]any {
+	// A clone copies the map's tables as they are, with their room for
+	// more (buildContext's): no key is hashed again.
+	a := maps.Clone(c.cachedContext(r).attrs)
+	if r.TID != r.PID {
+		a["tid"] = int64(r.TID)
+	}
+	return a
+}
+
+// cachedContext returns the process's context as last built, building it
+// again when the process or what it was built from changed.
+func (c *converter) cachedContext(r *Record) *ctxEntry {
 	e := c.ctxCache[r.PID]
 	if e == nil || e.gen != c.gen || e.ppid != r.PPID || e.uid != r.UID || e.euid != r.EUID || e.gid != r.GID ||
 		e.cgroup != r.Cgroup || e.comm != r.Comm {
@@ -227,23 +247,30 @@ func (c *converter) context(r *Record) map[string]any {
 		e = &ctxEntry{gen: c.gen, ppid: r.PPID, uid: r.UID, euid: r.EUID, gid: r.GID, cgroup: r.Cgroup, comm: r.Comm, attrs: c.buildContext(r)}
 		c.ctxCache[r.PID] = e
 	}
-	// A map of its own for each event, room for what the event adds.
-	a := make(map[string]any, len(e.attrs)+4)
-	for k, v := range e.attrs {
-		a[k] = v
+	return e
+}
+
+// lastContext is context for a process's last event (its exit): the
+// cached map itself, which is forgotten after it, when it is current.
+func (c *converter) lastContext(r *Record) map[string]any {
+	if e := c.ctxCache[r.PID]; e != nil && e.gen == c.gen && e.ppid == r.PPID && e.uid == r.UID && e.euid == r.EUID &&
+		e.gid == r.GID && e.cgroup == r.Cgroup && e.comm == r.Comm {
+		delete(c.ctxCache, r.PID)
+		if r.TID != r.PID {
+			e.attrs["tid"] = int64(r.TID)
+		}
+		return e.attrs
 	}
-	if r.TID != r.PID {
-		a["tid"] = int64(r.TID)
-	}
-	return a
+	return c.context(r)
 }
 
 // buildContext makes the attributes every event of a process carries.
 func (c *converter) buildContext(r *Record) map[string]any {
-	a := map[string]any{
-		"pid": int64(r.PID), "ppid": int64(r.PPID), "uid": int64(r.UID), "euid": int64(r.EUID), "gid": int64(r.GID),
-		"name": r.Comm,
-	}
+	// Room for what an exec adds to its clone (context), or an exit,
+	// which takes the map over (lastContext).
+	a := make(map[string]any, 24)
+	a["pid"], a["ppid"], a["uid"], a["euid"], a["gid"] = int64(r.PID), int64(r.PPID), int64(r.UID), int64(r.EUID), int64(r.GID)
+	a["name"] = r.Comm
 	if _, exe, _, ok := c.tree.Lookup(r.PID); ok && exe != "" {
 		a["exe"] = exe
 	}
@@ -283,24 +310,11 @@ func (c *converter) exec(r *Record) []event.Event {
 			c.tree.Exec(an.PID, pp, an.Comm, "", 0)
 		}
 	}
-	dir := filepath.Join(c.o.ProcRoot, strconv.FormatUint(uint64(r.PID), 10))
-	if ct, ok := c.byCgroups[r.Cgroups]; ok && r.Cgroups != 0 {
-		c.setContainer(r.PID, ct)
-	} else if ct, ok := containerOf(filepath.Join(dir, "cgroup")); ok {
-		if ct != "" || c.containers[r.PID] == "" {
-			c.setContainer(r.PID, ct)
-		}
-		if c.byCgroups != nil && r.Cgroups != 0 {
-			if len(c.byCgroups) >= c.o.Events.MaxProcesses {
-				clear(c.byCgroups)
-			}
-			c.byCgroups[r.Cgroups] = ct
-		}
-	}
+	c.execContainer(r)
 	a := c.context(r)
 	a["exe"] = exe
 	if len(r.Ancestors) > 0 {
-		names, exes := []string{}, []string{}
+		names, exes := make([]string, 0, maxAncestors), make([]string, 0, maxAncestors)
 		for _, an := range r.Ancestors {
 			_, e, _, _ := c.tree.Lookup(an.PID)
 			names, exes = append(names, an.Comm), append(exes, e)
@@ -343,12 +357,14 @@ func (c *converter) exec(r *Record) []event.Event {
 		}
 		a["cwd"] = cwd
 	}
-	a["stdin"] = stdinKind(r.StdinMode, r.StdinRdev)
-	a["stdout"] = stdinKind(r.StdoutMode, r.StdoutRdev)
+	a["stdin"] = boxedKind(r.StdinMode, r.StdinRdev)
+	a["stdout"] = boxedKind(r.StdoutMode, r.StdoutRdev)
 	c.joinPipes(r, a, exe)
-	evs := []event.Event{c.event(r, TypeExec, a)}
+	evs := make([]event.Event, 1, 2)
+	evs[0] = c.event(r, TypeExec, a)
 	if c.o.Spawn && (c.procs == nil || c.procs[r.Comm]) && !c.exclude[r.Comm] {
-		s := map[string]any{"name": r.Comm, "pid": a["pid"], "ppid": a["ppid"], "uid": a["uid"], "exe": exe, "state": "R"}
+		// The values boxed once for both events.
+		s := map[string]any{"name": a["name"], "pid": a["pid"], "ppid": a["ppid"], "uid": a["uid"], "exe": a["exe"], "state": "R"}
 		if v, ok := a["start"]; ok {
 			s["start"] = v
 		}
@@ -358,6 +374,43 @@ func (c *converter) exec(r *Record) []event.Event {
 		evs = append(evs, c.event(r, event.TypeProcSpawn, s))
 	}
 	return evs
+}
+
+// cgroupRetry is how long after failing to read a cgroup set's container
+// the converter tries again for another process of the set, in ns.
+const cgroupRetry = uint64(time.Second)
+
+// execContainer notes the container of a process that exec'd: the one
+// known for its cgroup set, else the one /proc/PID/cgroup names; when
+// neither can be had, the one it inherited at its fork stays.
+func (c *converter) execContainer(r *Record) {
+	if ct, ok := c.byCgroups[r.Cgroups]; ok && r.Cgroups != 0 {
+		c.setContainer(r.PID, ct)
+		return
+	}
+	if last, ok := c.unreadCgroups[r.Cgroups]; ok && r.Cgroups != 0 && r.KTime-last < cgroupRetry {
+		return
+	}
+	ct, ok := containerOf(filepath.Join(c.o.ProcRoot, strconv.FormatUint(uint64(r.PID), 10), "cgroup"))
+	if !ok {
+		if c.unreadCgroups != nil && r.Cgroups != 0 {
+			if len(c.unreadCgroups) >= c.o.Events.MaxProcesses {
+				clear(c.unreadCgroups)
+			}
+			c.unreadCgroups[r.Cgroups] = r.KTime
+		}
+		return
+	}
+	if ct != "" || c.containers[r.PID] == "" {
+		c.setContainer(r.PID, ct)
+	}
+	if c.byCgroups != nil && r.Cgroups != 0 {
+		if len(c.byCgroups) >= c.o.Events.MaxProcesses {
+			clear(c.byCgroups)
+		}
+		c.byCgroups[r.Cgroups] = ct
+		delete(c.unreadCgroups, r.Cgroups)
+	}
 }
 
 func (c *converter) setContainer(pid uint32, ct string) {
@@ -383,7 +436,7 @@ func (c *converter) exit(r *Record) []event.Event {
 		delete(c.exited, c.exitedFIFO[0])
 		c.exitedFIFO = c.exitedFIFO[1:]
 	}
-	a := c.context(r)
+	a := c.lastContext(r)
 	if r.BootStart != 0 {
 		a["start"] = int64(StartTicks(r.BootStart))
 	}
@@ -469,6 +522,18 @@ func (c *converter) file(r *Record) []event.Event {
 	}
 	return []event.Event{c.event(r, typ, a)}
 }
+
+// boxedKinds are the names stdinKind gives, each boxed once.
+var boxedKinds = func() map[string]any {
+	m := map[string]any{}
+	for _, k := range []string{"none", "pipe", "socket", "file", "dir", "null", "tty", "char", "other"} {
+		m[k] = k
+	}
+	return m
+}()
+
+// boxedKind is stdinKind as an attribute value.
+func boxedKind(mode, rdev uint32) any { return boxedKinds[stdinKind(mode, rdev)] }
 
 // stdinKind names what a process's standard input is from its inode's
 // mode and device.

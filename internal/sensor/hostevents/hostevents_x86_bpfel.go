@@ -112,6 +112,7 @@ const (
 	hosteventsVarArgsMax           = "args_max"
 	hosteventsVarPidnsInum         = "pidns_inum"
 	hosteventsVarPrefilter         = "prefilter"
+	hosteventsVarWakeNext          = "wake_next"
 	hosteventsVarWakeupBytes       = "wakeup_bytes"
 )
 
@@ -214,6 +215,7 @@ type hosteventsVariableSpecs struct {
 	ArgsMax     *ebpf.VariableSpec `ebpf:"args_max"`
 	PidnsInum   *ebpf.VariableSpec `ebpf:"pidns_inum"`
 	Prefilter   *ebpf.VariableSpec `ebpf:"prefilter"`
+	WakeNext    *ebpf.VariableSpec `ebpf:"wake_next"`
 	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -276,6 +278,7 @@ type hosteventsVariables struct {
 	ArgsMax     *ebpf.Variable `ebpf:"args_max"`
 	PidnsInum   *ebpf.Variable `ebpf:"pidns_inum"`
 	Prefilter   *ebpf.Variable `ebpf:"prefilter"`
+	WakeNext    *ebpf.Variable `ebpf:"wake_next"`
 	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -135,7 +135,34 @@ var le = binary.LittleEndian
 
 // Decode reads one record as the kernel wrote it to the ring buffer. Every
 // length is checked against the bytes there are; nothing is trusted.
-func Decode(b []byte) (Record, error) {
+func Decode(b []byte) (Record, error) { return decode(b, nil) }
+
+// comms keeps the text of the process names lately decoded, so that the
+// same name read again is not made text again (nor allocated). Bounded;
+// not safe for concurrent use.
+type comms map[[16]byte]string
+
+// maxComms bounds a comms.
+const maxComms = 4096
+
+// text returns Comm(b) for the 16 bytes of a name.
+func (c comms) text(b []byte) string {
+	if c == nil {
+		return Comm(b)
+	}
+	k := [16]byte(b)
+	if s, ok := c[k]; ok {
+		return s
+	}
+	if len(c) >= maxComms {
+		clear(c)
+	}
+	s := Comm(b)
+	c[k] = s
+	return s
+}
+
+func decode(b []byte, cc comms) (Record, error) {
 	var r Record
 	if len(b) < dataOff {
 		return r, &DecodeError{Offset: len(b), What: fmt.Sprintf("record of %d bytes is shorter than its %d-byte header and body", len(b), dataOff)}
@@ -149,7 +176,7 @@ func Decode(b []byte) (Record, error) {
 	r.PID, r.TID, r.PPID = le.Uint32(b[16:]), le.Uint32(b[20:]), le.Uint32(b[24:])
 	r.UID, r.EUID, r.GID = le.Uint32(b[28:]), le.Uint32(b[32:]), le.Uint32(b[36:])
 	r.Cgroup = le.Uint64(b[40:])
-	r.Comm = Comm(b[48:64])
+	r.Comm = cc.text(b[48:64])
 	body, data := b[hdrSize:dataOff], b[dataOff:]
 	u := func(i int) uint32 { return le.Uint32(body[4*i:]) }
 	str := func(off, n uint32, limit int) (string, error) {
@@ -184,9 +211,10 @@ func Decode(b []byte) (Record, error) {
 		if n > ancestors {
 			return r, &DecodeError{Kind: r.Kind, Offset: hdrSize + 20, What: fmt.Sprintf("%d ancestors, at most %d", n, ancestors)}
 		}
+		r.Ancestors = make([]Ancestor, 0, n)
 		for i := range n {
 			a := body[40+20*i:]
-			r.Ancestors = append(r.Ancestors, Ancestor{PID: le.Uint32(a), Comm: Comm(a[4:20])})
+			r.Ancestors = append(r.Ancestors, Ancestor{PID: le.Uint32(a), Comm: cc.text(a[4:20])})
 		}
 		r.BootStart = le.Uint64(body[120:])
 		r.StdinPipe, r.StdoutPipe = le.Uint64(body[128:]), le.Uint64(body[136:])

@@ -336,3 +336,67 @@ func TestStartOfSeededProcess(t *testing.T) {
 		}
 	}
 }
+
+// The container of a process that exec'd comes from its cgroup set: read
+// from /proc/PID/cgroup once for the set, then known. A set whose file
+// could not be read (its process had ended, as short-lived ones have by
+// the time their exec is read) is tried again at most once a second, not
+// at every exec.
+func TestUnreadCgroupsTriedAgainOncePerSecond(t *testing.T) {
+	proc := t.TempDir()
+	o := Options{Host: "h", Events: config.DefaultAgentEvents(), ProcRoot: proc}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	c := newConverter(o, 0, time.Unix(0, 0))
+	c.byCgroups, c.unreadCgroups = map[uint64]string{}, map[uint64]uint64{}
+	id := strings.Repeat("0123456789abcdef", 4)
+	exec := func(pid uint32, ktime time.Duration) any {
+		t.Helper()
+		r, err := Decode(execRec("/bin/true", []string{"true"}, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.PID, r.TID, r.Cgroups, r.KTime = pid, pid, 7, uint64(ktime)
+		return execOf(t, c.convert(&r)).Attrs["container_id"]
+	}
+	if ct := exec(100, 10*time.Second); ct != nil {
+		t.Fatalf("a process with no /proc entry has container %v", ct)
+	}
+	if err := os.MkdirAll(filepath.Join(proc, "101"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "101", "cgroup"), []byte("0::/system.slice/docker-"+id+".scope\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ct := exec(101, 10500*time.Millisecond); ct != nil {
+		t.Fatalf("the set was read again 0.5 s after it could not be: container %v", ct)
+	}
+	if ct := exec(101, 11100*time.Millisecond); ct != id {
+		t.Fatalf("1.1 s later: container %v, want %s", ct, id)
+	}
+	if ct := exec(102, 11200*time.Millisecond); ct != id {
+		t.Fatalf("another process of the set, with no /proc entry: container %v, want %s (known for the set)", ct, id)
+	}
+}
+
+// The decoder's cache of process names gives what Comm gives, hostile
+// bytes included, and stays bounded.
+func TestCommCache(t *testing.T) {
+	cc := comms{}
+	for _, name := range []string{"sh", "a\nb\x1b[31m", "\xff\xfeok", "sh"} {
+		var b [16]byte
+		copy(b[:], name)
+		if got, want := cc.text(b[:]), Comm(b[:]); got != want {
+			t.Errorf("%q: %q, want %q", name, got, want)
+		}
+	}
+	for i := range maxComms + 10 {
+		var b [16]byte
+		copy(b[:], strconv.Itoa(i))
+		cc.text(b[:])
+	}
+	if len(cc) > maxComms {
+		t.Errorf("%d names kept, bound %d", len(cc), maxComms)
+	}
+}

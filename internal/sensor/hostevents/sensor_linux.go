@@ -34,7 +34,18 @@ type Sensor struct {
 	progs []*ebpf.Program
 	links []link.Link
 	rd    *ringbuf.Reader
-	conv  *converter
+	// wake is the programs' wake_next setting: set, the next record wakes
+	// the reader (nil where it cannot be written, before Linux 5.5: the
+	// reader then looks at the ring buffer every pollEvery).
+	wake *ebpf.Variable
+	// idle: the reader's last wait on its timer brought no record, so it
+	// waits for the kernel to wake it; got counts the records read since
+	// that wait began.
+	idle bool
+	got  uint64
+	conv *converter
+	// comms are the process names lately decoded.
+	comms comms
 	rec   ringbuf.Record
 	// The counts Stats reports, read from any goroutine.
 	records, events, decodeErrors atomic.Uint64
@@ -133,7 +144,7 @@ func Open(o Options) (*Sensor, error) {
 	if err != nil {
 		return nil, diagnose(fmt.Errorf("creating maps: %w", err))
 	}
-	s := &Sensor{o: o, coll: coll}
+	s := &Sensor{o: o, coll: coll, comms: comms{}}
 	if err := s.fillFilters(roots); err != nil {
 		s.Close()
 		return nil, err
@@ -201,6 +212,9 @@ func Open(o Options) (*Sensor, error) {
 		return nil, fmt.Errorf("host events: ring buffer: %w", err)
 	}
 	s.rd = rd
+	if v := coll.Variables["wake_next"]; v != nil && v.Set(uint32(0)) == nil {
+		s.wake = v
+	}
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		s.Close()
@@ -397,10 +411,11 @@ func (s *Sensor) dropped() uint64 {
 	return n
 }
 
-// pollEvery is how often the reader looks at the ring buffer by itself:
-// the kernel wakes it only once wakeupBytes wait there (a wakeup for every
-// record costs more than the record), so an event waits at most this long
-// to be read.
+// pollEvery is how often the reader looks at the ring buffer by itself
+// while records come: the kernel wakes it only once wakeupBytes wait there
+// (a wakeup for every record costs more than the record), so an event
+// waits at most this long to be read. Once a look finds nothing, the
+// reader asks the kernel to wake it at the next record and sleeps.
 const pollEvery = 25 * time.Millisecond
 
 // wakeupBytes is how many bytes waiting in a ring buffer of size bytes
@@ -410,28 +425,18 @@ func wakeupBytes(size int) uint32 {
 }
 
 // Next reads records until one makes events or wait passes, and returns
-// those events (nil when wait passed).
+// those events (nil when wait passed, or when Flush was called).
 func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		poll := time.Now().Add(pollEvery)
-		if poll.After(deadline) {
-			poll = deadline
-		}
-		s.rd.SetDeadline(poll)
-		if err := s.rd.ReadInto(&s.rec); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				// The poller counts whole milliseconds: less than one
-				// left would spin.
-				if time.Until(deadline) >= time.Millisecond {
-					continue
-				}
+		if err := s.next(deadline); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
 				return nil, nil
 			}
 			return nil, fmt.Errorf("host events: reading the ring buffer: %w", err)
 		}
 		s.records.Add(1)
-		r, err := Decode(s.rec.RawSample)
+		r, err := decode(s.rec.RawSample, s.comms)
 		if err != nil {
 			n := s.decodeErrors.Add(1)
 			// Logged at most every 10 s, with how many since.
@@ -448,6 +453,56 @@ func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 	}
 }
 
+// noWait is a deadline long past: the ring buffer's reader reads what there
+// is without waiting.
+var noWait = time.Unix(1, 0)
+
+// fence orders the wake_next store before the ring buffer's positions are
+// read (a locked instruction on x86-64).
+var fence atomic.Uint32
+
+// next reads the next record into s.rec, waiting for one until deadline
+// (os.ErrDeadlineExceeded when none came). While records come it waits on
+// a timer of pollEvery, so that they are read in batches; once a wait
+// brought none it asks the kernel to wake it at the next record and waits
+// until deadline. A record the kernel wrote just as the reader asked may
+// not wake it: it is read at the next record or at deadline.
+func (s *Sensor) next(deadline time.Time) error {
+	for {
+		d := noWait
+		if left := time.Until(deadline); left >= time.Millisecond { // epoll counts whole ms
+			d = time.Now().Add(min(left, pollEvery))
+			if s.idle && s.wake != nil && s.wake.Set(uint32(1)) == nil {
+				fence.Add(1)
+				if d = deadline; s.rd.AvailableBytes() > 0 {
+					d = noWait
+				}
+			}
+		}
+		s.rd.SetDeadline(d)
+		err := s.rd.ReadInto(&s.rec)
+		if err == nil {
+			s.got++
+			s.idle = false
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if d != noWait {
+			s.idle = s.got == 0
+			s.got = 0
+		}
+		if time.Until(deadline) < time.Millisecond {
+			return err
+		}
+	}
+}
+
+// Flush makes a Next waiting for records return at once (nil events). It
+// may be called from any goroutine.
+func (s *Sensor) Flush() error { return s.rd.Flush() }
+
 // Run reads records until ctx ends, handing their events to emit in
 // batches, and reports records the ring buffer dropped as SENSOR.DROPPED
 // observations (at most once a second). An error from emit stops Run.
@@ -455,6 +510,8 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.progs), "off", len(s.Off), "processes", s.conv.tree.Len())
 	var batch []event.Event
 	lastReport := s.o.Clock.Now()
+	stop := context.AfterFunc(ctx, func() { _ = s.Flush() })
+	defer stop()
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -470,7 +527,7 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 			}
 			return s.reportDrops(emit)
 		}
-		wait := 200 * time.Millisecond
+		wait := time.Second // the drop report's period; ctx's end flushes it
 		if len(batch) > 0 {
 			wait = 0 // what the last poll found is read; then the batch goes
 		}

@@ -29,3 +29,6 @@ func (s *Sensor) Next(time.Duration) ([]event.Event, error) { return nil, nil }
 
 // Run does nothing.
 func (s *Sensor) Run(context.Context, func([]event.Event) error) error { return nil }
+
+// Flush does nothing.
+func (s *Sensor) Flush() error { return nil }

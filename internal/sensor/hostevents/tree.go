@@ -3,6 +3,7 @@ package hostevents
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -173,19 +174,26 @@ func (t *Tree) Start(pid uint32) (uint64, bool) {
 // Ancestors returns the names and executables of up to max processes above
 // pid, nearest first.
 func (t *Tree) Ancestors(pid uint32, max int) (names, exes []string) {
-	seen := map[uint32]bool{pid: true}
+	// The pids walked, to stop at a loop (a tree read from /proc while
+	// pids were reused can have one).
+	var seenBuf [maxAncestors + 1]uint32
+	seen := append(seenBuf[:0], pid)
+	names, exes = make([]string, 0, max), make([]string, 0, max)
 	for len(names) < max {
 		_, _, ppid, ok := t.Lookup(pid)
-		if !ok || ppid == 0 || seen[ppid] {
+		if !ok || ppid == 0 || slices.Contains(seen, ppid) {
 			break
 		}
-		seen[ppid] = true
+		seen = append(seen, ppid)
 		name, exe, _, ok := t.Lookup(ppid)
 		if !ok {
 			break
 		}
 		names, exes = append(names, name), append(exes, exe)
 		pid = ppid
+	}
+	if len(names) == 0 {
+		return nil, nil
 	}
 	return names, exes
 }

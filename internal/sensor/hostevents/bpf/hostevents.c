@@ -126,6 +126,11 @@ volatile const u32 prefilter = 0;
 // it reads on its own timer. 0: woken for every record.
 volatile const u32 wakeup_bytes = 0;
 
+// Settings user space changes while the programs run.
+// wake_next: user space found the ring buffer empty and waits without a
+// timer; the next record wakes it, whatever its size (and clears this).
+volatile u32 wake_next = 0;
+
 struct hdr {
 	u32 kind;
 	u32 flags;
@@ -623,12 +628,17 @@ static __always_inline void submit(struct scratch *s, u64 size)
 {
 	if (size > sizeof(struct hdr) + BODY_CAP + sizeof(s->data))
 		size = sizeof(struct hdr) + BODY_CAP + sizeof(s->data);
-	// User space is woken only once wakeup_bytes wait to be read; it
-	// reads what is there at least every few milliseconds by itself
-	// (0: woken for every record).
+	// User space is woken only once wakeup_bytes wait to be read, or by
+	// the first record after it found the ring buffer empty; while
+	// records come it reads what is there every few milliseconds by
+	// itself (wakeup_bytes 0: woken for every record).
 	u64 flags = 0;
-	if (wakeup_bytes)
+	if (wake_next) {
+		wake_next = 0;
+		flags = BPF_RB_FORCE_WAKEUP;
+	} else if (wakeup_bytes) {
 		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	}
 	if (bpf_ringbuf_output(&events, s, size, flags))
 		stat_inc(STAT_DROPPED);
 }
