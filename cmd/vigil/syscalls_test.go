@@ -336,9 +336,14 @@ func TestBenchSyscalls(t *testing.T) {
 	if res.EventsMissing == "" {
 		// Every watched open is an event, unless the ring buffer dropped
 		// records, which are then counted.
-		f := res.Flood
-		if f == nil || f.Opens != 20000 || f.Events == 0 || f.Events > uint64(f.Opens) || (f.Dropped == 0 && f.Events != uint64(f.Opens)) {
-			t.Errorf("event flood %+v: want every open an event, or the records dropped counted", f)
+		for _, f := range []*bench.FloodMeasure{res.Flood, res.PacedFlood} {
+			if f == nil || f.Opens != 20000 || f.Events == 0 || f.Events > uint64(f.Opens) || (f.Dropped == 0 && f.Events != uint64(f.Opens)) {
+				t.Errorf("event flood %+v: want every open an event, or the records dropped counted", f)
+			}
+		}
+		// Paced at 100,000 a second, 20,000 opens take at least 0.2 s.
+		if p := res.PacedFlood; p != nil && (p.Rate != 100_000 || p.Seconds < 0.2) {
+			t.Errorf("paced flood %+v: want 100,000 opens a second offered, taking at least 0.2 s", p)
 		}
 		if res.ExecCostUS <= 0 {
 			t.Errorf("no cost of an exec measured: %+v", res)

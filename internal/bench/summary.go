@@ -142,9 +142,16 @@ func (r SyscallBenchResult) WriteSummary(w io.Writer) error {
 	if r.ExecCostUS > 0 {
 		fmt.Fprintf(w, "an exec costs the host events %.0f µs of CPU in user space: %.1f%% of a core at 1,000 execs a second\n", r.ExecCostUS, 100*r.CoreAt1000)
 	}
-	if f := r.Flood; f != nil {
-		fmt.Fprintf(w, "event flood: %d opens of %s by %d processes in %.2f s (%.0f/s); %d FILE.OPEN events (%.0f/s), %d records dropped; reader %.0f%% of a core\n",
-			f.Opens, floodFile, f.Workers, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.Dropped, 100*f.ReaderCPU)
+	for _, f := range []*FloodMeasure{r.Flood, r.PacedFlood} {
+		if f == nil {
+			continue
+		}
+		what := "event flood"
+		if f.Rate > 0 {
+			what = fmt.Sprintf("event flood paced at %d/s", f.Rate)
+		}
+		fmt.Fprintf(w, "%s: %d opens of %s by %d processes in %.2f s (%.0f/s); %d FILE.OPEN events (%.0f/s), %d records dropped; reader %.0f%% of a core\n",
+			what, f.Opens, floodFile, f.Workers, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.Dropped, 100*f.ReaderCPU)
 	}
 	if r.EventsMissing != "" {
 		fmt.Fprintln(w, "host events not measured:", r.EventsMissing)

@@ -59,8 +59,10 @@ type SyscallBenchOptions struct {
 	BuildFiles, GitFiles, GitLoops int
 	// Opens is how many opens of a watched file the event flood makes
 	// (default 1,000,000), from FloodWorkers processes at once (default
-	// 2); below 0 skips it.
-	Opens, FloodWorkers int
+	// 2), as fast as they can; below 0 skips it. The paced flood makes as
+	// many at FloodRate opens a second between them (default 100,000);
+	// FloodRate below 0 skips it.
+	Opens, FloodWorkers, FloodRate int
 	// Work is where the build and git workloads are made (default a
 	// temporary directory, removed at the end).
 	Work     string
@@ -148,16 +150,20 @@ type SyscallBenchResult struct {
 	// BuildMissing and GitMissing say why those workloads were skipped.
 	BuildMissing string `json:"build_missing,omitempty"`
 	GitMissing   string `json:"git_missing,omitempty"`
-	// Flood is the event flood through the ring buffer.
-	Flood *FloodMeasure `json:"flood,omitempty"`
-	Drain DrainMeasure  `json:"drain"`
+	// Flood is the event flood through the ring buffer, as fast as the
+	// workers can; PacedFlood the same at FloodRate.
+	Flood      *FloodMeasure `json:"flood,omitempty"`
+	PacedFlood *FloodMeasure `json:"paced_flood,omitempty"`
+	Drain      DrainMeasure  `json:"drain"`
 }
 
 // FloodMeasure is the host events under a flood of watched opens: how
 // many were made, how many events came through the ring buffer, how many
 // records it dropped, and the reader's CPU.
 type FloodMeasure struct {
-	Workers      int     `json:"workers"`
+	Workers int `json:"workers"`
+	// Rate is the opens a second offered (0: as fast as they can).
+	Rate         int     `json:"offered_per_s,omitempty"`
 	Opens        int     `json:"opens"`
 	Seconds      float64 `json:"seconds"`
 	OpensPerSec  float64 `json:"opens_per_s"`
@@ -236,6 +242,9 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 	}
 	if o.FloodWorkers <= 0 {
 		o.FloodWorkers = 2
+	}
+	if o.FloodRate == 0 {
+		o.FloodRate = 100_000
 	}
 	res.Calls, res.Tree, res.Execs = o.Calls, o.Tree, o.Execs
 	progress := o.Progress
@@ -364,11 +373,18 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 		res.CoreAt1000 = res.ExecCostUS * 1000 / 1e6
 	}
 	if res.EventsMissing == "" && o.Opens > 0 {
-		f, err := measureFlood(ctx, o, progress)
+		f, err := measureFlood(ctx, o, 0, progress)
 		if err != nil {
 			return res, err
 		}
 		res.Flood = &f
+		if o.FloodRate > 0 {
+			p, err := measureFlood(ctx, o, o.FloodRate, progress)
+			if err != nil {
+				return res, err
+			}
+			res.PacedFlood = &p
+		}
 	}
 	if err := measureWeb(ctx, o, &res, progress); err != nil {
 		return res, err
@@ -424,7 +440,7 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	start := time.Now()
-	err := cmd.Run()
+	err := runQuietly(cmd)
 	r.wall = time.Since(start)
 	var after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
@@ -451,6 +467,38 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 	}
 	r.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	return r, nil
+}
+
+// runQuietly runs cmd to its end, waiting for it in Go's poller (its
+// output pipe's end) rather than in a blocking wait4: a thread blocked in a
+// system call keeps the runtime's monitor thread waking every few
+// microseconds, CPU this process would count as the sensor's.
+func runQuietly(cmd *exec.Cmd) error {
+	wait, err := startQuietly(cmd)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// startQuietly starts cmd; wait waits for its end as runQuietly does.
+func startQuietly(cmd *exec.Cmd) (wait func() error, err error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	return func() error {
+		_, _ = io.Copy(io.Discard, pr)
+		pr.Close()
+		return cmd.Wait()
+	}, nil
 }
 
 func rusageCPU(ru *syscall.Rusage) time.Duration {
@@ -622,10 +670,10 @@ func measureDrain(ctx context.Context, o SyscallBenchOptions, progress io.Writer
 
 // SyscallWorker is the hidden worker of `vigil bench syscalls`: "getppid N"
 // makes N getppid calls; "exec N" runs /bin/true N times, one after
-// another; "opens N" opens and closes a watched file N times; "active"
-// makes a spread of 20 different cheap system calls ten times a second
-// until killed.
-func SyscallWorker(kind string, n int) error {
+// another; "opens N [RATE]" opens and closes a watched file N times, at
+// RATE a second when given; "active" makes a spread of 20 different cheap
+// system calls ten times a second until killed.
+func SyscallWorker(kind string, n int, rate ...int) error {
 	switch kind {
 	case "exec":
 		for range n {
@@ -635,7 +683,19 @@ func SyscallWorker(kind string, n int) error {
 		}
 		return nil
 	case "opens":
-		for range n {
+		per := 0
+		if len(rate) > 0 {
+			per = rate[0]
+		}
+		start := time.Now()
+		for i := range n {
+			// Paced, the worker catches up with its schedule every 64
+			// opens.
+			if per > 0 && i%64 == 0 {
+				if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(per))); d > 0 {
+					time.Sleep(d)
+				}
+			}
 			fd, err := syscall.Open(floodFile, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 			if err != nil {
 				return fmt.Errorf("opening %s: %w", floodFile, err)

@@ -108,12 +108,13 @@ func makeGitTree(ctx context.Context, dir string, n int) (string, error) {
 }
 
 // measureFlood opens the host event programs and has o.FloodWorkers
-// processes open a watched file o.Opens times between them as fast as
-// they can, while the events are read, decoded, given their context and
-// encoded as JSON, as the agent does; it counts the FILE.OPEN events of
-// the workers and the records the ring buffer dropped.
-func measureFlood(ctx context.Context, o SyscallBenchOptions, progress io.Writer) (FloodMeasure, error) {
-	f := FloodMeasure{Workers: o.FloodWorkers, Opens: o.Opens / o.FloodWorkers * o.FloodWorkers}
+// processes open a watched file o.Opens times between them, at rate opens
+// a second (0: as fast as they can), while the events are read, decoded,
+// given their context and encoded as JSON, as the agent does; it counts
+// the FILE.OPEN events of the workers and the records the ring buffer
+// dropped.
+func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress io.Writer) (FloodMeasure, error) {
+	f := FloodMeasure{Workers: o.FloodWorkers, Opens: o.Opens / o.FloodWorkers * o.FloodWorkers, Rate: rate}
 	s, err := hostevents.Open(hostevents.Options{Host: "bench", Events: config.DefaultAgentEvents()})
 	if err != nil {
 		return f, err
@@ -142,25 +143,30 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, progress io.Writer
 	}()
 	var workers []*exec.Cmd
 	for range o.FloodWorkers {
-		w := exec.CommandContext(ctx, o.Vigil, "bench", "syscalls-worker", "opens", strconv.Itoa(o.Opens/o.FloodWorkers))
+		args := []string{"bench", "syscalls-worker", "opens", strconv.Itoa(o.Opens / o.FloodWorkers)}
+		if rate > 0 {
+			args = append(args, strconv.Itoa(max(1, rate/o.FloodWorkers)))
+		}
+		w := exec.CommandContext(ctx, o.Vigil, args...)
 		workers = append(workers, w)
 	}
 	var before, after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	start := time.Now()
 	var errs []error
+	var waits []func() error
 	for _, w := range workers {
-		if err := w.Start(); err != nil {
+		wait, err := startQuietly(w)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		waits = append(waits, wait)
 		pids[int64(w.Process.Pid)] = true
 	}
 	close(started)
-	for _, w := range workers {
-		if w.Process != nil {
-			errs = append(errs, w.Wait())
-		}
+	for _, wait := range waits {
+		errs = append(errs, wait())
 	}
 	f.Seconds = time.Since(start).Seconds()
 	time.Sleep(200 * time.Millisecond) // the last records read
@@ -174,7 +180,11 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, progress io.Writer
 	f.OpensPerSec = float64(f.Opens) / f.Seconds
 	f.EventsPerSec = float64(f.Events) / f.Seconds
 	f.ReaderCPU = (rusageCPU(&after) - rusageCPU(&before)).Seconds() / (f.Seconds + 0.2)
-	fmt.Fprintf(progress, "event flood: %d opens in %.2f s (%.0f/s), %d events (%.0f/s), %d records dropped, reader %.0f%% of a core\n",
-		f.Opens, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.Dropped, 100*f.ReaderCPU)
+	what := "event flood"
+	if rate > 0 {
+		what = fmt.Sprintf("event flood paced at %d/s", rate)
+	}
+	fmt.Fprintf(progress, "%s: %d opens in %.2f s (%.0f/s), %d events (%.0f/s), %d records dropped, reader %.0f%% of a core\n",
+		what, f.Opens, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.Dropped, 100*f.ReaderCPU)
 	return f, nil
 }

@@ -255,24 +255,30 @@ func benchSyscallsCmd(e *env) *cobra.Command {
 	fs.IntVar(&o.GitLoops, "git-loops", 20, "git status runs in the git workload")
 	fs.IntVar(&o.Opens, "opens", 1_000_000, "opens of a watched file in the event flood (-1: no flood)")
 	fs.IntVar(&o.FloodWorkers, "flood-workers", 2, "processes making the event flood's opens")
+	fs.IntVar(&o.FloodRate, "flood-rate", 100_000, "opens a second of the paced event flood, between its processes (-1: no paced flood)")
 	return cmd
 }
 
 // benchSyscallsWorkerCmd is the hidden worker `vigil bench syscalls` runs.
 func benchSyscallsWorkerCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:    "syscalls-worker getppid N | exec N | opens N | active",
+		Use:    "syscalls-worker getppid N | exec N | opens N [RATE] | active",
 		Hidden: true,
-		Args:   cobra.RangeArgs(1, 2),
+		Args:   cobra.RangeArgs(1, 3),
 		RunE: func(_ *cobra.Command, args []string) error {
-			n := 0
-			if len(args) == 2 {
-				var err error
-				if n, err = strconv.Atoi(args[1]); err != nil {
+			var nums []int
+			for _, a := range args[1:] {
+				n, err := strconv.Atoi(a)
+				if err != nil {
 					return fail(err)
 				}
+				nums = append(nums, n)
 			}
-			return failed(bench.SyscallWorker(args[0], n))
+			n := 0
+			if len(nums) > 0 {
+				n = nums[0]
+			}
+			return failed(bench.SyscallWorker(args[0], n, nums[min(1, len(nums)):]...))
 		},
 	}
 }
