@@ -239,8 +239,7 @@ func (c *converter) context(r *Record) map[string]any {
 // again when the process or what it was built from changed.
 func (c *converter) cachedContext(r *Record) *ctxEntry {
 	e := c.ctxCache[r.PID]
-	if e == nil || e.gen != c.gen || e.ppid != r.PPID || e.uid != r.UID || e.euid != r.EUID || e.gid != r.GID ||
-		e.cgroup != r.Cgroup || e.comm != r.Comm {
+	if !c.current(e, r) {
 		if len(c.ctxCache) >= c.o.Events.MaxProcesses {
 			clear(c.ctxCache)
 		}
@@ -250,11 +249,17 @@ func (c *converter) cachedContext(r *Record) *ctxEntry {
 	return e
 }
 
+// current says whether e, a cached context, is still the one of the
+// process r is about: nothing it was built from changed.
+func (c *converter) current(e *ctxEntry, r *Record) bool {
+	return e != nil && e.gen == c.gen && e.ppid == r.PPID && e.uid == r.UID && e.euid == r.EUID && e.gid == r.GID &&
+		e.cgroup == r.Cgroup && e.comm == r.Comm
+}
+
 // lastContext is context for a process's last event (its exit): the
 // cached map itself, which is forgotten after it, when it is current.
 func (c *converter) lastContext(r *Record) map[string]any {
-	if e := c.ctxCache[r.PID]; e != nil && e.gen == c.gen && e.ppid == r.PPID && e.uid == r.UID && e.euid == r.EUID &&
-		e.gid == r.GID && e.cgroup == r.Cgroup && e.comm == r.Comm {
+	if e := c.ctxCache[r.PID]; c.current(e, r) {
 		delete(c.ctxCache, r.PID)
 		if r.TID != r.PID {
 			e.attrs["tid"] = int64(r.TID)
