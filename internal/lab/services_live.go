@@ -338,9 +338,10 @@ func (l *servicesLab) liveAttack(ctx context.Context, a liveAttack) (out LiveOut
 	}
 	defer func() {
 		// The attack's process group, killed; what is left of it after
-		// a moment is said.
+		// up to 5 s (a loaded machine reaps slowly) is said.
 		stop := fmt.Sprintf(`g=$(cat %[1]s) || exit 0
-pkill -KILL -g "$g"; sleep 0.5
+pkill -KILL -g "$g"
+for i in $(seq 50); do pgrep -g "$g" >/dev/null || break; sleep 0.1; done
 if pgrep -g "$g" >/dev/null; then echo "left running: $(pgrep -l -g "$g" | tr '\n' ' ')"; exit 1; fi
 rm -f %[1]s`, shellJoin([]string{pidFile}))
 		if err := l.runIn(ctx, a.host, 10*time.Second, stop); err != nil {
