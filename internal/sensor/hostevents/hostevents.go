@@ -42,6 +42,9 @@ type Options struct {
 	Clock    clock.Clock
 	IDs      event.IDSource
 	Logger   *slog.Logger
+	// rawHooks: the system call handlers behind the raw tracepoints'
+	// dispatchers, the typed ones not tried (tests of that way).
+	rawHooks bool
 }
 
 func (o *Options) defaults() error {

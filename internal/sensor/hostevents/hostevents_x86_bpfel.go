@@ -102,7 +102,9 @@ const (
 	hosteventsProgOnExit           = "on_exit"
 	hosteventsProgOnFork           = "on_fork"
 	hosteventsProgSysEnter         = "sys_enter"
+	hosteventsProgSysEnterBtf      = "sys_enter_btf"
 	hosteventsProgSysExit          = "sys_exit"
+	hosteventsProgSysExitBtf       = "sys_exit_btf"
 	hosteventsProgX_accept         = "x_accept"
 	hosteventsProgX_connect        = "x_connect"
 	hosteventsProgX_exec           = "x_exec"
@@ -181,7 +183,9 @@ type hosteventsProgramSpecs struct {
 	OnExit           *ebpf.ProgramSpec `ebpf:"on_exit"`
 	OnFork           *ebpf.ProgramSpec `ebpf:"on_fork"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysEnterBtf      *ebpf.ProgramSpec `ebpf:"sys_enter_btf"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	SysExitBtf       *ebpf.ProgramSpec `ebpf:"sys_exit_btf"`
 	X_accept         *ebpf.ProgramSpec `ebpf:"x_accept"`
 	X_connect        *ebpf.ProgramSpec `ebpf:"x_connect"`
 	X_exec           *ebpf.ProgramSpec `ebpf:"x_exec"`
@@ -309,7 +313,9 @@ type hosteventsPrograms struct {
 	OnExit           *ebpf.Program `ebpf:"on_exit"`
 	OnFork           *ebpf.Program `ebpf:"on_fork"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
+	SysEnterBtf      *ebpf.Program `ebpf:"sys_enter_btf"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
+	SysExitBtf       *ebpf.Program `ebpf:"sys_exit_btf"`
 	X_accept         *ebpf.Program `ebpf:"x_accept"`
 	X_connect        *ebpf.Program `ebpf:"x_connect"`
 	X_exec           *ebpf.Program `ebpf:"x_exec"`
@@ -342,7 +348,9 @@ func (p *hosteventsPrograms) Close() error {
 		p.OnExit,
 		p.OnFork,
 		p.SysEnter,
+		p.SysEnterBtf,
 		p.SysExit,
+		p.SysExitBtf,
 		p.X_accept,
 		p.X_connect,
 		p.X_exec,

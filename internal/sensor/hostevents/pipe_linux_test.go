@@ -16,7 +16,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: loading the event programs needs root")

@@ -57,6 +57,9 @@ type Sensor struct {
 	// Off lists the programs that could not be attached (what they report
 	// is missing), each with the reason.
 	Off []string
+	// Hooks says how the system call handlers are reached: HooksTyped
+	// or HooksRaw.
+	Hooks string
 }
 
 // core are the programs without which there are no events, and the raw
@@ -71,6 +74,28 @@ var tails = map[string]string{"exec_cwd": "exec_tail"}
 // dispatchers run at every system call's entry and return, and tail-call
 // the handlers of the calls watched.
 var dispatchers = map[string]string{"sys_enter": "sys_enter", "sys_exit": "sys_exit"}
+
+// typedDispatchers are the dispatchers' tp_btf twins, loaded in their
+// place where the kernel takes them (Sensor.Hooks says which run). The
+// system call handlers are then loaded as tp_btf programs too.
+var typedDispatchers = map[string]string{"sys_enter_btf": "sys_enter", "sys_exit_btf": "sys_exit"}
+
+// The ways the system call handlers are reached (Sensor.Hooks).
+const (
+	// HooksTyped: BTF-enabled raw tracepoints (tp_btf), whose typed
+	// context lets the exit dispatcher read the call's number without a
+	// helper call.
+	HooksTyped = "tp_btf"
+	// HooksRaw: raw tracepoints, where the kernel cannot load the typed
+	// ones.
+	HooksRaw = "raw_tracepoint"
+)
+
+// hookError is a failure of the typed hooks: Open then loads the raw ones.
+type hookError struct{ err error }
+
+func (e *hookError) Error() string { return "tp_btf hooks: " + e.err.Error() }
+func (e *hookError) Unwrap() error { return e.err }
 
 // noLoop ends the names of the handlers built without bpf_loop, loaded in
 // place of those that need it on kernels without it (before 5.17).
@@ -98,6 +123,20 @@ func Open(o Options) (*Sensor, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
+	if !o.rawHooks {
+		s, err := open(o, true)
+		var he *hookError
+		if !errors.As(err, &he) {
+			return s, err
+		}
+		o.Logger.Info("host events: system calls hooked on raw tracepoints", "reason", firstLine(he))
+	}
+	return open(o, false)
+}
+
+// open is Open with the system call handlers behind the typed (tp_btf)
+// dispatchers or the raw ones.
+func open(o Options, typed bool) (*Sensor, error) {
 	if missing, detail := syscount.MissingPrivileges(o.ProcRoot); len(missing) > 0 {
 		return nil, &UnavailableError{Part: part, Missing: missing, Detail: detail}
 	}
@@ -144,7 +183,10 @@ func Open(o Options) (*Sensor, error) {
 	if err != nil {
 		return nil, diagnose(fmt.Errorf("creating maps: %w", err))
 	}
-	s := &Sensor{o: o, coll: coll, comms: comms{}}
+	s := &Sensor{o: o, coll: coll, comms: comms{}, Hooks: HooksRaw}
+	if typed {
+		s.Hooks = HooksTyped
+	}
 	if err := s.fillFilters(roots); err != nil {
 		s.Close()
 		return nil, err
@@ -166,6 +208,9 @@ func Open(o Options) (*Sensor, error) {
 		if _, ok := dispatchers[n]; ok {
 			return 2
 		}
+		if _, ok := typedDispatchers[n]; ok {
+			return 2
+		}
 		return 1
 	}
 	slices.SortStableFunc(names, func(a, b string) int { return rank(a) - rank(b) })
@@ -177,7 +222,15 @@ func Open(o Options) (*Sensor, error) {
 		if alt && !failed[primary] {
 			continue
 		}
+		_, rawDispatcher := dispatchers[name]
+		_, typedDispatcher := typedDispatchers[name]
+		if (rawDispatcher && typed) || (typedDispatcher && !typed) {
+			continue // the other way's
+		}
 		ps := progs[name]
+		if typed {
+			ps = asTyped(primary, ps)
+		}
 		one := &ebpf.CollectionSpec{Maps: maps.Maps, Variables: maps.Variables, Programs: map[string]*ebpf.ProgramSpec{name: ps}, Types: spec.Types}
 		c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: coll.Maps})
 		var l link.Link
@@ -195,6 +248,12 @@ func Open(o Options) (*Sensor, error) {
 			}
 			failed[name] = true
 			if _, ok := progs[name+noLoop]; !ok {
+				if typed {
+					// Perhaps the typed hook, not the program, fails
+					// here: the raw hooks are tried.
+					s.Close()
+					return nil, &hookError{fmt.Errorf("%s: %w", name, err)}
+				}
 				s.Off = append(s.Off, fmt.Sprintf("%s: %v", name, firstLine(err)))
 			}
 			continue
@@ -230,6 +289,25 @@ func Open(o Options) (*Sensor, error) {
 	return s, nil
 }
 
+// asTyped returns the spec of system call handler name as a tp_btf
+// program of the tracepoint its dispatcher runs on (other programs as they
+// are). The handlers read the call's registers from ctx->args[0] and, at
+// its return, the result from ctx->args[1], where the typed context has
+// them too.
+func asTyped(name string, ps *ebpf.ProgramSpec) *ebpf.ProgramSpec {
+	tp := ""
+	if _, ok := enterCalls[name]; ok {
+		tp = typedDispatchers["sys_enter_btf"]
+	} else if _, ok := exitCalls[name]; ok {
+		tp = typedDispatchers["sys_exit_btf"]
+	} else {
+		return ps
+	}
+	ps = ps.Copy()
+	ps.Type, ps.AttachType, ps.AttachTo = ebpf.Tracing, ebpf.AttachTraceRawTp, tp
+	return ps
+}
+
 // install attaches a program to its tracepoint, or puts a system call
 // handler in its array at its calls' numbers.
 func (s *Sensor) install(name string, p *ebpf.Program, l *link.Link) error {
@@ -241,6 +319,11 @@ func (s *Sensor) install(name string, p *ebpf.Program, l *link.Link) error {
 	if ok {
 		var err error
 		*l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: p})
+		return err
+	}
+	if _, ok := typedDispatchers[name]; ok {
+		var err error
+		*l, err = link.AttachTracing(link.TracingOptions{Program: p})
 		return err
 	}
 	if arr, ok := tails[name]; ok {
@@ -507,7 +590,7 @@ func (s *Sensor) Flush() error { return s.rd.Flush() }
 // batches, and reports records the ring buffer dropped as SENSOR.DROPPED
 // observations (at most once a second). An error from emit stops Run.
 func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error {
-	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.progs), "off", len(s.Off), "processes", s.conv.tree.Len())
+	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.progs), "off", len(s.Off), "system_call_hooks", s.Hooks, "processes", s.conv.tree.Len())
 	var batch []event.Event
 	lastReport := s.o.Clock.Now()
 	stop := context.AfterFunc(ctx, func() { _ = s.Flush() })

@@ -10,6 +10,7 @@
 // sys_enter and sys_exit run for every system call; each only looks its
 // number up in a program array and tail-calls the handler of the few calls
 // watched (user space fills the arrays), so other calls cost one lookup.
+// Where the kernel takes them, their tp_btf twins run instead.
 //
 // Every record starts with struct hdr (the process that acted); the body
 // depends on the kind, and variable-length strings follow the body, their
@@ -1077,6 +1078,32 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	long nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr >= 0 && nr < NR_MAX)
+		bpf_tail_call(ctx, &exit_calls, (u32)nr);
+	return 0;
+}
+
+// The same two dispatchers as BTF-enabled raw tracepoints (tp_btf, Linux
+// 5.5), which user space loads in place of those above where the kernel
+// takes them, with the handlers loaded as tp_btf programs too (a tail
+// call needs caller and callee of one type). Their context is typed, so
+// sys_exit_btf reads the call's number straight from the registers, where
+// sys_exit needs a bpf_probe_read_kernel call at every system call's
+// return.
+SEC("tp_btf/sys_enter")
+int sys_enter_btf(u64 *ctx)
+{
+	long nr = (long)ctx[1];
+	if (nr >= 0 && nr < NR_MAX)
+		bpf_tail_call(ctx, &enter_calls, (u32)nr);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int sys_exit_btf(u64 *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx[0];
+	long nr = regs->orig_ax;
 	if (nr >= 0 && nr < NR_MAX)
 		bpf_tail_call(ctx, &exit_calls, (u32)nr);
 	return 0;
