@@ -1,13 +1,11 @@
 package monitor
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,23 +19,12 @@ import (
 )
 
 // lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type lockedBuffer struct{ testutil.LockedBuffer }
 
 // lines are the log records that say a message was skipped.
 func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for _, ln := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+	for _, ln := range strings.Split(strings.TrimSpace(l.String()), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(ln), &rec); err != nil {
 			t.Fatalf("log line %q: %v", ln, err)
@@ -218,13 +205,11 @@ func TestObservationAboutAnotherHostDropped(t *testing.T) {
 		}
 	}
 	n := 0
-	logs.mu.Lock()
-	for _, ln := range strings.Split(logs.b.String(), "\n") {
+	for _, ln := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(ln, "observation about another host than its publisher") {
 			n++
 		}
 	}
-	logs.mu.Unlock()
 	if n != 1 {
 		t.Errorf("%d log lines for one subject within 10 s, want 1", n)
 	}

@@ -1,13 +1,11 @@
 package testutil
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 )
@@ -22,24 +20,6 @@ const alertmanagerConfig = `route:
 receivers:
   - name: discard
 `
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // AlertmanagerBinary finds Prometheus Alertmanager: $VIGIL_ALERTMANAGER,
 // or Debian's prometheus-alertmanager, or alertmanager on the PATH.
@@ -74,7 +54,7 @@ func StartAlertmanager(t testing.TB) string {
 	var lastOut string
 	for attempt := 0; attempt < 3; attempt++ {
 		addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-		out := &lockedBuffer{}
+		out := &LockedBuffer{}
 		cmd := exec.Command(bin,
 			"--config.file="+cfg,
 			"--storage.path="+filepath.Join(dir, fmt.Sprintf("data%d", attempt)),

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -91,6 +92,32 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // log lines a test does not check. (A logger writing to t.Log would fail
 // the test when a component's goroutine logs after the test ended.)
 func Quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// LockedBuffer collects what a process or a logger writes while it runs,
+// read from any goroutine.
+type LockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// BufferLogger returns a logger writing text lines to a buffer the test
+// reads.
+func BufferLogger() (*slog.Logger, *LockedBuffer) {
+	b := &LockedBuffer{}
+	return slog.New(slog.NewTextHandler(b, nil)), b
+}
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. The
 // port is not held, so another process may take it before it is used: use

@@ -1,7 +1,6 @@
 package sensitise
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -128,22 +127,9 @@ responses:
 }
 
 // logBuffer keeps a monitor's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+type logBuffer struct{ testutil.LockedBuffer }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) has(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Contains(l.b.String(), s)
-}
+func (l *logBuffer) has(s string) bool { return strings.Contains(l.String(), s) }
 
 // reports keeps the reports a monitor makes.
 type reports struct {

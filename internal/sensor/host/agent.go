@@ -51,7 +51,24 @@ type Agent struct {
 	raises  map[string]raise
 	wake    chan struct{}
 	ticking atomic.Int64
+
+	// The sample being taken, for the watchdog: when it began (Unix ns
+	// of the agent's clock, 0 between samples) and its stage.
+	began atomic.Int64
+	stage atomic.Int32
 }
+
+// The stages of a sample.
+const (
+	stageSnapshot int32 = iota
+	stageEvaluate
+	stageSink
+)
+
+// StuckAfter is how long a sample may take before the agent logs that it
+// is stuck, and where: a read of /proc can block (on a process holding a
+// kernel lock, say), and the agent then reports nothing until it ends.
+func (a *Agent) StuckAfter() time.Duration { return max(10*time.Second, 5*a.o.Interval) }
 
 // NewAgent returns an agent.
 func NewAgent(o AgentOptions) *Agent {
@@ -87,10 +104,20 @@ func NewAgent(o AgentOptions) *Agent {
 // Step takes one sample now, evaluates it and hands the observations to the
 // sink. It returns them too.
 func (a *Agent) Step(now time.Time) ([]event.Event, error) {
+	start := a.o.Clock.Now()
+	a.stage.Store(stageSnapshot)
+	a.began.Store(start.UnixNano())
+	defer func() {
+		if took := a.o.Clock.Now().Sub(start); took >= a.StuckAfter() {
+			a.o.Logger.Warn("host sensor: a sample took long", "took", took)
+		}
+		a.began.Store(0)
+	}()
 	snap, err := a.o.Extractor.Snapshot(now)
 	if err != nil {
 		return nil, err
 	}
+	a.stage.Store(stageEvaluate)
 	evs := a.eval.Evaluate(snap)
 	kept := evs[:0]
 	for i := range evs {
@@ -103,6 +130,7 @@ func (a *Agent) Step(now time.Time) ([]event.Event, error) {
 		kept = append(kept, ev)
 	}
 	if len(kept) > 0 && a.o.Sink != nil {
+		a.stage.Store(stageSink)
 		if err := a.o.Sink.Write(kept); err != nil {
 			return kept, fmt.Errorf("host sensor: %w", err)
 		}
@@ -118,6 +146,10 @@ func (a *Agent) Step(now time.Time) ([]event.Event, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	a.o.Logger.Info("host sensor running", "host", a.o.HostID, "ip", a.o.IP, "interval", a.o.Interval,
 		"window", a.eval.cfg.Window, "proc", a.o.Extractor.Root())
+	watched := make(chan struct{})
+	wctx, stopWatch := context.WithCancel(ctx)
+	go a.watch(wctx, watched)
+	defer func() { stopWatch(); <-watched }()
 	cur := a.Interval()
 	t := clock.NewTicker(a.o.Clock, cur)
 	defer func() { t.Stop() }()
@@ -131,6 +163,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case <-a.wake:
 		case <-t.C():
+			if ctx.Err() != nil {
+				return nil // ended while the last sample was taken
+			}
 			if _, err := a.Step(a.o.Clock.Now()); err != nil {
 				a.o.Logger.Error("sample failed", "err", err)
 			}
@@ -143,6 +178,43 @@ func (a *Agent) Run(ctx context.Context) error {
 			cur = next
 			a.ticking.Store(int64(cur))
 		}
+	}
+}
+
+// watch logs, once a sample, a sample that has taken StuckAfter and not
+// ended, with where it is; it looks every interval of the agent's clock
+// until ctx ends, and then closes done.
+func (a *Agent) watch(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := clock.NewTicker(a.o.Clock, a.o.Interval)
+	defer t.Stop()
+	var told int64 // the start of the sample last logged
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C():
+			began := a.began.Load()
+			if began == 0 || began == told {
+				continue
+			}
+			if d := now.Sub(time.Unix(0, began)); d >= a.StuckAfter() {
+				told = began
+				a.o.Logger.Warn("host sensor: a sample is stuck; nothing is reported until it ends", "for", d, "in", a.where())
+			}
+		}
+	}
+}
+
+// where says where the sample being taken is.
+func (a *Agent) where() string {
+	switch a.stage.Load() {
+	case stageSnapshot:
+		return "reading " + a.o.Extractor.Phase()
+	case stageEvaluate:
+		return "evaluating the sample (reading processes' executables and users)"
+	default:
+		return "handing the observations on"
 	}
 }
 

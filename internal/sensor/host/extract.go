@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -88,6 +89,11 @@ type Extractor struct {
 
 	stat *statReader
 
+	// Where the snapshot being taken is (Phase): a phase* constant, and
+	// the process whose stat file is being read.
+	phase atomic.Int32
+	pid   atomic.Int64
+
 	mu     sync.Mutex
 	warned map[string]bool // unreadable entries already reported
 	users  map[int]string  // user names by id, as looked up
@@ -124,6 +130,8 @@ func (e *Extractor) Root() string { return e.root }
 // the log and skipped.
 func (e *Extractor) Snapshot(now time.Time) (*Snapshot, error) {
 	s := &Snapshot{Time: now}
+	defer e.phase.Store(phaseIdle)
+	e.phase.Store(phaseStat)
 	st, err := e.fs.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("host sensor: %s/stat: %w", e.root, err)
@@ -132,6 +140,7 @@ func (e *Extractor) Snapshot(now time.Time) (*Snapshot, error) {
 	c := st.CPUTotal
 	s.CPUTotal = c.User + c.Nice + c.System + c.Idle + c.Iowait + c.IRQ + c.SoftIRQ + c.Steal
 	s.CPUBusy = s.CPUTotal - c.Idle - c.Iowait
+	e.phase.Store(phaseMeminfo)
 	if mi, err := e.fs.Meminfo(); err != nil {
 		e.warn("meminfo", err)
 	} else {
@@ -145,11 +154,45 @@ func (e *Extractor) Snapshot(now time.Time) (*Snapshot, error) {
 			s.MemAvailable = *mi.MemFree * 1024
 		}
 	}
+	e.phase.Store(phaseProcs)
 	e.readProcs(s)
+	e.phase.Store(phaseNet)
 	e.readNet(s)
+	e.phase.Store(phaseDisks)
 	e.readDisks(s)
+	e.phase.Store(phaseSockets)
 	e.readSockets(s)
 	return s, nil
+}
+
+// The phases of a snapshot (Extractor.Phase).
+const (
+	phaseIdle int32 = iota
+	phaseStat
+	phaseMeminfo
+	phaseProcs
+	phaseNet
+	phaseDisks
+	phaseSockets
+)
+
+var phaseNames = [...]string{phaseIdle: "not reading", phaseStat: "stat", phaseMeminfo: "meminfo",
+	phaseProcs: "processes", phaseNet: "network", phaseDisks: "disks", phaseSockets: "sockets"}
+
+// Phase says what the snapshot being taken reads now (the file of /proc,
+// and in the process phase the pid), for a watchdog in another goroutine.
+func (e *Extractor) Phase() string {
+	ph := e.phase.Load()
+	if ph < 0 || int(ph) >= len(phaseNames) {
+		return "unknown"
+	}
+	if ph == phaseProcs {
+		return fmt.Sprintf("%s/%d/stat", e.root, e.pid.Load())
+	}
+	if ph == phaseIdle {
+		return phaseNames[ph]
+	}
+	return e.root + " " + phaseNames[ph]
 }
 
 func (e *Extractor) readProcs(s *Snapshot) {
@@ -160,6 +203,7 @@ func (e *Extractor) readProcs(s *Snapshot) {
 	}
 	s.Procs = make([]Proc, 0, len(procs))
 	for _, p := range procs {
+		e.pid.Store(int64(p.PID))
 		pr, err := e.stat.read(p.PID)
 		if err != nil {
 			if err != errVanished && !vanished(err) {
