@@ -101,12 +101,7 @@ func appendAttrs(b []byte, attrs map[string]any) []byte {
 	}
 	b = append(b, '{')
 	for i, o := range order[:n] {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, small[o].k)
-		b = append(b, ':')
-		b = appendValue(b, small[o].v)
+		b = appendPair(b, i, small[o])
 	}
 	return append(b, '}')
 }
@@ -136,12 +131,7 @@ func appendManyAttrs(b []byte, attrs map[string]any) []byte {
 	slices.SortFunc(pairs, func(x, y attr) int { return strings.Compare(x.k, y.k) })
 	b = append(b, '{')
 	for i, p := range pairs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, p.k)
-		b = append(b, ':')
-		b = appendValue(b, p.v)
+		b = appendPair(b, i, p)
 	}
 	return append(b, '}')
 }
@@ -150,6 +140,16 @@ func appendManyAttrs(b []byte, attrs map[string]any) []byte {
 type attr struct {
 	k string
 	v any
+}
+
+// appendPair writes the i-th (from 0) name and value of an object.
+func appendPair(b []byte, i int, a attr) []byte {
+	if i > 0 {
+		b = append(b, ',')
+	}
+	b = appendString(b, a.k)
+	b = append(b, ':')
+	return appendValue(b, a.v)
 }
 
 func appendValue(b []byte, v any) []byte {
