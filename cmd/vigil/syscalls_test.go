@@ -339,6 +339,8 @@ func TestBenchSyscalls(t *testing.T) {
 		for _, f := range []*bench.FloodMeasure{res.Flood, res.PacedFlood} {
 			if f == nil || f.Opens != 20000 || f.Events == 0 || f.Events > uint64(f.Opens) || (f.Dropped == 0 && f.Events != uint64(f.Opens)) {
 				t.Errorf("event flood %+v: want every open an event, or the records dropped counted", f)
+			} else if f.Events > 1 && (f.Span <= 0 || f.Span > f.Seconds || f.SpanEventsPerSec < f.EventsPerSec) {
+				t.Errorf("event flood %+v: the span of the opens is within the workers' run, its rate at least the run's", f)
 			}
 		}
 		// Paced at 100,000 a second, 20,000 opens take at least 0.2 s.

@@ -150,8 +150,8 @@ func (r SyscallBenchResult) WriteSummary(w io.Writer) error {
 		if f.Rate > 0 {
 			what = fmt.Sprintf("event flood paced at %d/s", f.Rate)
 		}
-		fmt.Fprintf(w, "%s: %d opens of %s by %d processes in %.2f s (%.0f/s); %d FILE.OPEN events (%.0f/s), %d records dropped; reader %.0f%% of a core\n",
-			what, f.Opens, floodFile, f.Workers, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.Dropped, 100*f.ReaderCPU)
+		fmt.Fprintf(w, "%s: %d opens of %s by %d processes in %.2f s (%.0f/s); %d FILE.OPEN events (%.0f/s; %.0f/s from the first open to the last, %.2f s), %d records dropped; reader %.0f%% of a core\n",
+			what, f.Opens, floodFile, f.Workers, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.SpanEventsPerSec, f.Span, f.Dropped, 100*f.ReaderCPU)
 	}
 	if r.EventsMissing != "" {
 		fmt.Fprintln(w, "host events not measured:", r.EventsMissing)

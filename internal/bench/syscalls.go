@@ -169,8 +169,14 @@ type FloodMeasure struct {
 	OpensPerSec  float64 `json:"opens_per_s"`
 	Events       uint64  `json:"events"`
 	EventsPerSec float64 `json:"events_per_s"`
-	Dropped      uint64  `json:"dropped"`
-	ReaderCPU    float64 `json:"reader_cpu_share_of_a_core"`
+	// Span is the time from the workers' first open to their last, by
+	// the kernel's timestamps on the events read (Seconds adds the
+	// workers' start and end as processes); SpanEventsPerSec is the
+	// events read a second over it: the rate through the ring buffer.
+	Span             float64 `json:"span_s"`
+	SpanEventsPerSec float64 `json:"span_events_per_s"`
+	Dropped          uint64  `json:"dropped"`
+	ReaderCPU        float64 `json:"reader_cpu_share_of_a_core"`
 }
 
 // Measure returns the measure of a workload in a mode.

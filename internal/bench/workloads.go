@@ -126,6 +126,7 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress
 	pids := map[int64]bool{}
 	started := make(chan struct{})
 	var events uint64
+	var first, last time.Time // of the workers' events
 	go func() {
 		var buf []byte
 		<-started
@@ -135,6 +136,12 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress
 				if evs[i].Type == event.TypeFileOpen {
 					if pid, ok := evs[i].Attrs["pid"].(int64); ok && pids[pid] {
 						events++
+						if t := evs[i].Time; first.IsZero() || t.Before(first) {
+							first = t
+						}
+						if t := evs[i].Time; t.After(last) {
+							last = t
+						}
 					}
 				}
 			}
@@ -179,12 +186,15 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress
 	f.Events, f.Dropped = events, s.Stats().Dropped
 	f.OpensPerSec = float64(f.Opens) / f.Seconds
 	f.EventsPerSec = float64(f.Events) / f.Seconds
+	if f.Span = last.Sub(first).Seconds(); f.Span > 0 && f.Events > 1 {
+		f.SpanEventsPerSec = float64(f.Events-1) / f.Span
+	}
 	f.ReaderCPU = (rusageCPU(&after) - rusageCPU(&before)).Seconds() / (f.Seconds + 0.2)
 	what := "event flood"
 	if rate > 0 {
 		what = fmt.Sprintf("event flood paced at %d/s", rate)
 	}
-	fmt.Fprintf(progress, "%s: %d opens in %.2f s (%.0f/s), %d events (%.0f/s), %d records dropped, reader %.0f%% of a core\n",
-		what, f.Opens, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.Dropped, 100*f.ReaderCPU)
+	fmt.Fprintf(progress, "%s: %d opens in %.2f s (%.0f/s), %d events (%.0f/s; %.0f/s from the first open to the last, %.2f s), %d records dropped, reader %.0f%% of a core\n",
+		what, f.Opens, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.SpanEventsPerSec, f.Span, f.Dropped, 100*f.ReaderCPU)
 	return f, nil
 }
