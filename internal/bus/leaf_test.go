@@ -1,7 +1,6 @@
 package bus
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -596,22 +595,7 @@ func TestLeafStallsLoseNothing(t *testing.T) {
 }
 
 // lockedBuffer collects log lines written from any goroutine.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = testutil.LockedBuffer
 
 // Reports made just as a stalled link comes back, and then none for a
 // while: the consumer above has given up on its run during the stall, and

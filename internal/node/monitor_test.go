@@ -1,12 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -110,24 +108,8 @@ func storedWhileRunning(dir string) int64 {
 	return evs
 }
 
-// syncBuffer is a buffer the monitor's logger writes to while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log lines written from any goroutine.
+type syncBuffer = testutil.LockedBuffer
 
 // TestDefaultPoliciesActOnNothing runs the monitor of `vigil up` with the
 // built-in resource object and its policies: a web server spawning a
