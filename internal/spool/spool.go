@@ -10,6 +10,11 @@
 // cursor file naming the next record to deliver. A record is a uvarint
 // length, a CRC-32C of the data, and the data; a torn record at the end of
 // the last segment (a crash mid-write) is cut off when the spool opens.
+//
+// Delivery is at least once: the cursor file is written at most once per
+// Options.CursorEvery (and when the spool closes or drops a segment), so
+// a crash delivers again what the bus acknowledged in the last interval.
+// Records carry their own ids, by which the bus drops such repeats.
 package spool
 
 import (
@@ -26,7 +31,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/config"
 )
 
@@ -43,8 +50,18 @@ type Options struct {
 	// SegmentBytes is the size at which a new segment starts (default
 	// MaxBytes/8).
 	SegmentBytes int64
-	Logger       *slog.Logger
+	// CursorEvery is the longest the cursor file lags behind the
+	// committed cursor (default DefaultCursorEvery; negative: written at
+	// every commit).
+	CursorEvery time.Duration
+	// Clock times CursorEvery (default the wall clock).
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
+
+// DefaultCursorEvery is the default of Options.CursorEvery: well inside
+// the bus's window for dropping repeated ids (two minutes).
+const DefaultCursorEvery = time.Second
 
 // Cursor is a position in the spool: a segment and an offset in it.
 type Cursor struct {
@@ -70,6 +87,8 @@ type Spool struct {
 	dropped uint64
 	ready   chan struct{}
 	closed  bool
+	saved   Cursor    // the cursor the file holds
+	savedAt time.Time // when it was written
 }
 
 // Open opens (creating if need be) the spool in o.Dir.
@@ -82,6 +101,12 @@ func Open(o Options) (*Spool, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.CursorEvery == 0 {
+		o.CursorEvery = DefaultCursorEvery
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
@@ -110,6 +135,7 @@ func Open(o Options) (*Spool, error) {
 	if err := s.readCursor(); err != nil {
 		return nil, err
 	}
+	s.saved, s.savedAt = s.cur, o.Clock.Now()
 	if len(s.segs) == 0 {
 		s.segs = append(s.segs, segment{seq: 1})
 	}
@@ -230,6 +256,7 @@ func (s *Spool) writeCursor() error {
 	if err := os.Rename(tmp, s.cursorPath()); err != nil {
 		return fmt.Errorf("spool: cursor: %w", err)
 	}
+	s.saved, s.savedAt = s.cur, s.o.Clock.Now()
 	return nil
 }
 
@@ -250,37 +277,47 @@ func (s *Spool) openWriter() error {
 // Append adds a record at the end, dropping the oldest records when the
 // spool would exceed its bound. The record is written to the operating
 // system before Append returns (it survives the process, not the machine).
-func (s *Spool) Append(rec []byte) error {
-	if len(rec) > MaxRecord {
-		return fmt.Errorf("spool: record of %d bytes over the limit of %d", len(rec), MaxRecord)
+func (s *Spool) Append(rec []byte) error { return s.AppendAll([][]byte{rec}) }
+
+// AppendAll appends recs in order, as Append does each, but written to
+// the operating system together before it returns (one write where they
+// fit the buffer). A record over MaxRecord is an error before anything is
+// written.
+func (s *Spool) AppendAll(recs [][]byte) error {
+	for i, rec := range recs {
+		if len(rec) > MaxRecord {
+			return fmt.Errorf("spool: record %d of %d: %d bytes over the limit of %d", i+1, len(recs), len(rec), MaxRecord)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return errors.New("spool: closed")
 	}
-	last := &s.segs[len(s.segs)-1]
-	if last.size >= s.o.SegmentBytes {
-		if err := s.rotate(); err != nil {
-			return err
+	for _, rec := range recs {
+		last := &s.segs[len(s.segs)-1]
+		if last.size >= s.o.SegmentBytes {
+			if err := s.rotate(); err != nil {
+				return err
+			}
+			last = &s.segs[len(s.segs)-1]
 		}
-		last = &s.segs[len(s.segs)-1]
-	}
-	var hdr [binary.MaxVarintLen64 + 4]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(rec)))
-	binary.LittleEndian.PutUint32(hdr[n:], crc32.Checksum(rec, castagnoli))
-	if _, err := s.bw.Write(hdr[:n+4]); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	if _, err := s.bw.Write(rec); err != nil {
-		return fmt.Errorf("spool: %w", err)
+		var hdr [binary.MaxVarintLen64 + 4]byte
+		n := binary.PutUvarint(hdr[:], uint64(len(rec)))
+		binary.LittleEndian.PutUint32(hdr[n:], crc32.Checksum(rec, castagnoli))
+		if _, err := s.bw.Write(hdr[:n+4]); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		if _, err := s.bw.Write(rec); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+		last.size += int64(n + 4 + len(rec))
+		last.records++
+		s.enforceBound()
 	}
 	if err := s.bw.Flush(); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	last.size += int64(n + 4 + len(rec))
-	last.records++
-	s.enforceBound()
 	s.signal()
 	return nil
 }
@@ -435,13 +472,18 @@ func (s *Spool) Commit(c Cursor) error {
 		return nil
 	}
 	s.cur = c
+	removed := false
 	for len(s.segs) > 1 && s.segs[0].seq < c.Seg {
 		if err := os.Remove(s.path(s.segs[0].seq)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("spool: %w", err)
 		}
 		s.segs = s.segs[1:]
+		removed = true
 	}
-	return s.writeCursor()
+	if removed || s.o.Clock.Now().Sub(s.savedAt) >= s.o.CursorEvery {
+		return s.writeCursor()
+	}
+	return nil
 }
 
 // Close flushes and closes the spool.
@@ -455,6 +497,11 @@ func (s *Spool) Close() error {
 	err := s.bw.Flush()
 	if cerr := s.w.Close(); err == nil {
 		err = cerr
+	}
+	if s.cur != s.saved {
+		if cerr := s.writeCursor(); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/clock"
 	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
@@ -137,6 +139,102 @@ func TestBoundDropsOldestAndCounts(t *testing.T) {
 		if !bytes.Equal(r, rec(first+i)) {
 			t.Fatalf("record %d is %q", i, r)
 		}
+	}
+}
+
+func TestAppendAllWritesABatchInOrderAcrossSegments(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20)
+	var batch [][]byte
+	for i := range 100 {
+		batch = append(batch, rec(i))
+	}
+	if err := s.AppendAll(batch[:60]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAll(batch[60:]); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ := filepath.Glob(filepath.Join(dir, "*.seg")); len(segs) < 3 {
+		t.Fatalf("%d segments; the test wants a batch to cross several", len(segs))
+	}
+	s.Close()
+	s = open(t, dir, 1<<20) // what was written is on disk, and counted again
+	got := readAll(t, s)
+	if len(got) != 100 {
+		t.Fatalf("got %d records, want 100", len(got))
+	}
+	for i, r := range got {
+		if !bytes.Equal(r, rec(i)) {
+			t.Fatalf("record %d is %q, want %q", i, r, rec(i))
+		}
+	}
+}
+
+func TestAppendAllRefusesAnOversizedRecordBeforeWriting(t *testing.T) {
+	s := open(t, t.TempDir(), 1<<20)
+	err := s.AppendAll([][]byte{rec(0), make([]byte, MaxRecord+1)})
+	if err == nil || !strings.Contains(err.Error(), "record 2 of 2") {
+		t.Fatalf("err %v, want the oversized record named", err)
+	}
+	if got := readAll(t, s); len(got) != 0 {
+		t.Errorf("%d records written from a refused batch", len(got))
+	}
+}
+
+// A crash (a second spool opened on the directory, the first never
+// closed) delivers again at most what was committed since the cursor was
+// last written; a close writes it.
+func TestCursorLagsAtMostCursorEvery(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewManual(time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC))
+	o := Options{Dir: dir, MaxBytes: 1 << 20, CursorEvery: time.Second, Clock: clk, Logger: testutil.Quiet()}
+	s, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if err := s.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit := func(n int) {
+		t.Helper()
+		recs, next, err := s.Read(n)
+		if err != nil || len(recs) != n {
+			t.Fatalf("read %d of %d: %v", len(recs), n, err)
+		}
+		if err := s.Commit(next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func() int {
+		t.Helper()
+		c, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, _, err := c.Read(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(recs)
+	}
+	commit(10)
+	if n := pending(); n != 30 {
+		t.Errorf("after a commit within the interval a crash delivers %d again, want all 30 (the cursor not yet written)", n)
+	}
+	clk.Advance(time.Second)
+	commit(10)
+	if n := pending(); n != 10 {
+		t.Errorf("after a commit at the interval a crash delivers %d, want the 10 not committed", n)
+	}
+	commit(5)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := pending(); n != 5 {
+		t.Errorf("after a close %d records are pending, want the 5 not committed", n)
 	}
 }
 

@@ -48,7 +48,9 @@ type Deliverer struct {
 	sp        *spool.Spool
 	reported  atomic.Uint64 // drops already reported
 	delivered atomic.Uint64
-	buf       []byte
+	buf       []byte   // a Write's records, encoded one after another
+	ends      []int    // where each ends in buf
+	recs      [][]byte // and each, in buf
 }
 
 // Open opens the spool (delivering what a previous run left in it once
@@ -74,17 +76,35 @@ func Open(o Options) (*Deliverer, error) {
 // An invalid observation is logged and skipped: the spool holds only what
 // the bus will accept, published later as it is.
 func (d *Deliverer) Write(evs []event.Event) error {
+	_, err := d.write(evs)
+	return err
+}
+
+// write is Write, returning how many observations the spool took.
+func (d *Deliverer) write(evs []event.Event) (int, error) {
+	d.buf = d.buf[:0]
+	d.ends = d.ends[:0]
 	for i := range evs {
 		if err := evs[i].Validate(); err != nil {
 			d.o.Logger.Error("deliver: invalid observation skipped", "id", evs[i].ID, "type", evs[i].Type, "err", err)
 			continue
 		}
-		d.buf = evs[i].AppendCompact(d.buf[:0])
-		if err := d.sp.Append(d.buf); err != nil {
-			return fmt.Errorf("deliver: %w", err)
-		}
+		d.buf = evs[i].AppendCompact(d.buf)
+		d.ends = append(d.ends, len(d.buf))
 	}
-	return nil
+	d.recs = d.recs[:0]
+	start := 0
+	for _, end := range d.ends {
+		d.recs = append(d.recs, d.buf[start:end])
+		start = end
+	}
+	if len(d.recs) == 0 {
+		return 0, nil
+	}
+	if err := d.sp.AppendAll(d.recs); err != nil {
+		return 0, fmt.Errorf("deliver: %w", err)
+	}
+	return len(d.recs), nil
 }
 
 // Delivered is how many observations reached the bus.

@@ -60,17 +60,9 @@ func (t *Tracked) acknowledged(recs [][]byte) {
 // Write spools the sensor's records and counts those the spool takes
 // (the deliverer skips invalid ones).
 func (t *Tracked) Write(evs []event.Event) error {
-	if err := t.Deliverer.Write(evs); err != nil {
-		return err
-	}
-	n := 0
-	for i := range evs {
-		if evs[i].Validate() == nil {
-			n++
-		}
-	}
+	n, err := t.Deliverer.write(evs)
 	t.written.Add(uint64(n))
-	return nil
+	return err
 }
 
 // Written is how many records the sensor handed over.

@@ -3,12 +3,15 @@
 package hostevents
 
 import (
+	"log/slog"
 	"os/exec"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/config"
+	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/spool"
 )
 
 // recordRing opens the event programs, runs script under sh and returns
@@ -74,4 +77,69 @@ func BenchmarkRecordedOpens(b *testing.B) {
 	const n = 2000
 	raws, c := recordRing(b, "i=0; while [ $i -lt 2000 ]; do : < /etc/shadow; i=$((i+1)); done")
 	convertAll(b, raws, c, n, "open")
+}
+
+// BenchmarkRecordedExecsSpooled measures the agent's user-space work for
+// the same records short of the network: each converted batch validated,
+// put in compact form and appended to an on-disk spool, then read back
+// from it and committed, as its deliverer does before publishing
+// (sudo go test -run '^$' -bench RecordedExecsSpooled
+// ./internal/sensor/hostevents).
+func BenchmarkRecordedExecsSpooled(b *testing.B) {
+	const n = 300
+	raws, c := recordRing(b, "i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done")
+	sp, err := spool.Open(spool.Options{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	cc := comms{}
+	var evs []event.Event
+	var buf []byte
+	var recs [][]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, raw := range raws {
+			r, err := decode(raw, cc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, c.convert(&r)...)
+			if len(evs) < 64 && raw != nil {
+				continue
+			}
+			buf, recs = buf[:0], recs[:0]
+			var ends []int
+			for i := range evs {
+				if err := evs[i].Validate(); err != nil {
+					b.Fatal(err)
+				}
+				buf = evs[i].AppendCompact(buf)
+				ends = append(ends, len(buf))
+			}
+			start := 0
+			for _, e := range ends {
+				recs = append(recs, buf[start:e])
+				start = e
+			}
+			if err := sp.AppendAll(recs); err != nil {
+				b.Fatal(err)
+			}
+			evs = evs[:0]
+			out, next, err := sp.Read(512)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, o := range out {
+				if _, err := event.PeekCompact(o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := sp.Commit(next); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n)/1000, "µs/exec")
 }
