@@ -34,6 +34,13 @@ type Sensor struct {
 	progs []*ebpf.Program
 	links []link.Link
 	rd    *ringbuf.Reader
+	// ring is the ring buffer's descriptor in Go's poller, where the
+	// reader waits for it without holding a thread in a system call (nil
+	// where it cannot be polled so: the reader then waits in rd's own
+	// epoll); ringConn waits on it, and flushed ends a wait at once.
+	ring     *os.File
+	ringConn syscall.RawConn
+	flushed  atomic.Bool
 	// wake is the programs' wake_next setting: set, the next record wakes
 	// the reader (nil where it cannot be written, before Linux 5.5: the
 	// reader then looks at the ring buffer every pollEvery).
@@ -271,6 +278,7 @@ func open(o Options, typed bool) (*Sensor, error) {
 		return nil, fmt.Errorf("host events: ring buffer: %w", err)
 	}
 	s.rd = rd
+	s.pollRing(coll.Maps["events"])
 	if v := coll.Variables["wake_next"]; v != nil && v.Set(uint32(0)) == nil {
 		s.wake = v
 	}
@@ -449,6 +457,9 @@ func diagnose(err error) error {
 // Close detaches the programs and frees the maps.
 func (s *Sensor) Close() error {
 	var errs []error
+	if s.ring != nil {
+		errs = append(errs, s.ring.Close())
+	}
 	if s.rd != nil {
 		errs = append(errs, s.rd.Close())
 	}
@@ -544,13 +555,96 @@ var noWait = time.Unix(1, 0)
 // read (a locked instruction on x86-64).
 var fence atomic.Uint32
 
+// pollRing puts a descriptor of the ring buffer in Go's poller, so that
+// the reader waits there (see ring); where it cannot, the reader waits in
+// rd's epoll.
+func (s *Sensor) pollRing(m *ebpf.Map) {
+	fd, err := unix.FcntlInt(uintptr(m.FD()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		s.o.Logger.Debug("host events: the ring buffer is waited on in its own epoll", "err", err)
+		return
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		s.o.Logger.Debug("host events: the ring buffer is waited on in its own epoll", "err", err)
+		return
+	}
+	f := os.NewFile(uintptr(fd), "host events ring buffer")
+	conn, err := f.SyscallConn()
+	if err == nil {
+		err = f.SetReadDeadline(time.Time{}) // os.ErrNoDeadline: not in the poller
+	}
+	if err != nil {
+		f.Close()
+		s.o.Logger.Debug("host events: the ring buffer is waited on in its own epoll", "err", err)
+		return
+	}
+	s.ring, s.ringConn = f, conn
+	s.rd.SetDeadline(noWait) // rd only reads what is there
+}
+
 // next reads the next record into s.rec, waiting for one until deadline
 // (os.ErrDeadlineExceeded when none came). While records come it waits on
 // a timer of pollEvery, so that they are read in batches; once a wait
 // brought none it asks the kernel to wake it at the next record and waits
 // until deadline. A record the kernel wrote just as the reader asked may
 // not wake it: it is read at the next record or at deadline.
+//
+// The reader waits in Go's poller: a thread blocked in epoll_wait has its
+// processor taken back by the runtime's monitor, which then wakes every
+// 20 µs for a while, paid at every wait while records come.
 func (s *Sensor) next(deadline time.Time) error {
+	if s.ring == nil {
+		return s.nextInEpoll(deadline)
+	}
+	timed := false // the last wait ran out on its timer
+	for {
+		err := s.rd.ReadInto(&s.rec)
+		if err == nil {
+			s.got++
+			s.idle = false
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		if timed {
+			s.idle = s.got == 0
+			s.got = 0
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return err
+		}
+		d := time.Now().Add(min(left, pollEvery))
+		if s.idle && s.wake != nil && s.wake.Set(uint32(1)) == nil {
+			fence.Add(1)
+			d = deadline
+		}
+		if timed, err = s.wait(d); err != nil {
+			return err
+		}
+	}
+}
+
+// wait waits in Go's poller until the ring buffer holds a record (false),
+// or until d (true), or until Flush (ringbuf.ErrFlushed).
+func (s *Sensor) wait(d time.Time) (timedOut bool, err error) {
+	if err := s.ring.SetReadDeadline(d); err != nil {
+		return false, err
+	}
+	err = s.ringConn.Read(func(uintptr) bool { return s.flushed.Load() || s.rd.AvailableBytes() > 0 })
+	if s.flushed.Swap(false) {
+		return false, ringbuf.ErrFlushed
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true, nil
+	}
+	return false, err
+}
+
+// nextInEpoll is next where the ring buffer is waited on in rd's epoll.
+func (s *Sensor) nextInEpoll(deadline time.Time) error {
 	for {
 		d := noWait
 		if left := time.Until(deadline); left >= time.Millisecond { // epoll counts whole ms
@@ -584,7 +678,13 @@ func (s *Sensor) next(deadline time.Time) error {
 
 // Flush makes a Next waiting for records return at once (nil events). It
 // may be called from any goroutine.
-func (s *Sensor) Flush() error { return s.rd.Flush() }
+func (s *Sensor) Flush() error {
+	if s.ring == nil {
+		return s.rd.Flush()
+	}
+	s.flushed.Store(true)
+	return s.ring.SetReadDeadline(time.Now())
+}
 
 // Run reads records until ctx ends, handing their events to emit in
 // batches, and reports records the ring buffer dropped as SENSOR.DROPPED

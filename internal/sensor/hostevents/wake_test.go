@@ -98,3 +98,83 @@ func TestRunEndsWithItsContext(t *testing.T) {
 		t.Fatal("Run still waiting 600 ms after its context ended")
 	}
 }
+
+// execEvent runs /bin/true and reads with next until its PROC.EXEC,
+// returning how long that took (failing after 10 s).
+func execEvent(t *testing.T, s *Sensor, next func() ([]event.Event, error)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for time.Since(start) < 10*time.Second {
+		evs, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if ev.Type == TypeExec && ev.Attrs["pid"] == int64(cmd.Process.Pid) {
+				return time.Since(start)
+			}
+		}
+	}
+	t.Fatal("no PROC.EXEC of /bin/true in 10 s")
+	return 0
+}
+
+// The reader waits for the ring buffer in Go's poller, not in a thread
+// blocked in epoll_wait; an idle reader there is woken by the next record
+// (well before the end of its 5 s wait), and Flush ends a wait at once.
+func TestReaderWaitsInGoPoller(t *testing.T) {
+	s := openBare(t)
+	if s.ring == nil {
+		t.Fatal("the ring buffer is not in Go's poller")
+	}
+	for i := 0; !s.idle; i++ { // until a wait on the timer brought nothing
+		if i > 400 {
+			t.Fatal("the reader never went idle")
+		}
+		if _, err := s.Next(3 * pollEvery); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := execEvent(t, s, func() ([]event.Event, error) { return s.Next(5 * time.Second) }); took > 2500*time.Millisecond {
+		t.Errorf("an idle reader read the next exec after %v of a 5 s wait: not woken by the record", took)
+	}
+	flushEndsWait(t, s)
+}
+
+// Where the ring buffer cannot be put in Go's poller, the reader waits in
+// its own epoll and reads the same records.
+func TestReaderWithoutGoPollerReadsTheSame(t *testing.T) {
+	s := openBare(t)
+	if s.ring != nil {
+		s.ring.Close()
+		s.ring, s.ringConn = nil, nil
+	}
+	execEvent(t, s, func() ([]event.Event, error) { return s.Next(time.Second) })
+	flushEndsWait(t, s)
+}
+
+// flushEndsWait checks that Flush ends a reader's wait of 5 s.
+func flushEndsWait(t *testing.T, s *Sensor) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Next(5 * time.Second)
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2500 * time.Millisecond):
+		t.Fatal("a wait of 5 s still running 2.5 s after Flush")
+	}
+}
