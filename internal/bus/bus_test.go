@@ -22,7 +22,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
-func startServer(t *testing.T, o ServerOptions) *Server {
+func startServer(t testing.TB, o ServerOptions) *Server {
 	t.Helper()
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:0"
@@ -45,7 +45,7 @@ func startServer(t *testing.T, o ServerOptions) *Server {
 	return s
 }
 
-func connect(t *testing.T, o ClientOptions) *Conn {
+func connect(t testing.TB, o ClientOptions) *Conn {
 	t.Helper()
 	c, err := Connect(context.Background(), o)
 	if err != nil {

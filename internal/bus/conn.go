@@ -83,6 +83,9 @@ type Conn struct {
 	// (permissions violations), so that a publish that is then never
 	// acknowledged says why.
 	denied *refusals
+	// ackWait bounds a durable publish's wait for its next
+	// acknowledgement (Options.AckWait).
+	ackWait time.Duration
 	// domains are the JetStream APIs of other servers' domains reached
 	// through leaf nodes, made as consumers need them.
 	domainsMu sync.Mutex
@@ -251,7 +254,7 @@ func Connect(ctx context.Context, o ClientOptions) (*Conn, error) {
 		stopCRL()
 		return nil, fmt.Errorf("bus: JetStream: %w", err)
 	}
-	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, route: route, denied: denied, stopCRL: stopCRL, embedded: o.Embedded != nil}, nil
+	return &Conn{NC: nc, JS: js, log: lg, user: o.User, role: role, route: route, denied: denied, ackWait: o.AckWait, stopCRL: stopCRL, embedded: o.Embedded != nil}, nil
 }
 
 // Close drains subscriptions and closes the connection.

@@ -28,48 +28,6 @@ func (c *Conn) PublishEvents(ctx context.Context, events []event.Event) (int, er
 		func(i int) string { return "event " + events[i].ID })
 }
 
-// publishAcked publishes n messages durably, up to publishWindow awaiting
-// acknowledgement at once, and returns how many were acknowledged, in
-// order, before the first error. what names message i in errors.
-func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Msg, what func(i int) string) (int, error) {
-	futures := make([]jetstream.PubAckFuture, 0, min(n, publishWindow))
-	acked := 0 // messages before acked are acknowledged; futures[i] is message acked+i
-	wait := func() error {
-		f := futures[0]
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			if denied := c.denied.of(f.Msg().Subject); denied != nil {
-				return fmt.Errorf("bus: %s not stored: the bus refused this identity publishing on %s (%v): %w", what(acked), f.Msg().Subject, denied, ErrRefused)
-			}
-			return fmt.Errorf("bus: %s not stored: %w%s", what(acked), err, StorageHint(err))
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		futures = futures[1:]
-		acked++
-		return nil
-	}
-	for i := range n {
-		if len(futures) == publishWindow {
-			if err := wait(); err != nil {
-				return acked, err
-			}
-		}
-		f, err := c.JS.PublishMsgAsync(msg(i))
-		if err != nil {
-			return acked, fmt.Errorf("bus: publishing %s: %w%s", what(i), err, StorageHint(err))
-		}
-		futures = append(futures, f)
-	}
-	for len(futures) > 0 {
-		if err := wait(); err != nil {
-			return acked, err
-		}
-	}
-	return acked, nil
-}
-
 // PublishEventCore publishes an event at most once on its host's live
 // subject (core NATS): no acknowledgement, no stream, the lowest latency.
 func (c *Conn) PublishEventCore(ev *event.Event) error {
