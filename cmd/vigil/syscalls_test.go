@@ -350,6 +350,11 @@ func TestBenchSyscalls(t *testing.T) {
 		if res.ExecCostUS <= 0 {
 			t.Errorf("no cost of an exec measured: %+v", res)
 		}
+		// The agent's way: every observation spooled reached the bus,
+		// the 200 execs' PROC.EXEC among them.
+		if e, ok := res.Measure(bench.WorkloadExec, "events"); !ok || e.Execs < 200 || e.Written < e.Execs || e.Delivered != e.Written {
+			t.Errorf("exec storm with the agent %+v: want its 200 PROC.EXEC events among the observations written, and all of them delivered", e)
+		}
 	}
 	if res.Drain.Intervals < 2 || res.Drain.MeanSeen < 10 || res.Drain.CPUPctOfCore <= 0 {
 		t.Errorf("drain measure %+v: want at least 2 intervals seeing the 10 active processes", res.Drain)

@@ -67,7 +67,8 @@ type SyscallBenchOptions struct {
 	// temporary directory, removed at the end).
 	Work     string
 	Progress io.Writer
-	pin      string // taskset, when the workload is pinned to the last CPU
+	pin      string    // taskset, when the workload is pinned to the last CPU
+	bus      *agentBus // events mode: the bus the agent's observations go to
 }
 
 // SyscallMeasure is one workload in one mode.
@@ -93,13 +94,17 @@ type SyscallMeasure struct {
 	// Counted is the getppid calls the counter counted for the loop's
 	// process (vigil mode of the getppid loop): it must equal Calls.
 	Counted uint64 `json:"counted,omitempty"`
-	// EventsCPU is the host events' own CPU time (reading, decoding,
-	// encoding as JSON) per second of workload (events mode); Execs the
-	// PROC.EXEC events of the best run, and Dropped the records the ring
-	// buffer had no room for.
+	// EventsCPU is the agent's CPU time for the host events (reading,
+	// converting, spooling and publishing them to a bus in another
+	// process, as `vigil agent` does) per second of workload (events
+	// mode); Execs the PROC.EXEC events of the best run, Dropped the
+	// records the ring buffer had no room for, Written the observations
+	// spooled and Delivered those the bus acknowledged.
 	EventsCPU float64 `json:"events_cpu_s_per_s,omitempty"`
 	Execs     uint64  `json:"exec_events,omitempty"`
 	Dropped   uint64  `json:"dropped,omitempty"`
+	Written   uint64  `json:"written,omitempty"`
+	Delivered uint64  `json:"delivered,omitempty"`
 }
 
 // WebMeasure is the web workload in one mode: requests per second (best
@@ -142,8 +147,9 @@ type SyscallBenchResult struct {
 	// host events were not measured.
 	Execs         int    `json:"execs"`
 	EventsMissing string `json:"events_missing,omitempty"`
-	// ExecCostUS is what one exec costs the host events in user space
-	// (their CPU during the exec storm over the execs), in microseconds;
+	// ExecCostUS is what one exec costs the agent (its CPU for the host
+	// events during the exec storm, spooling and publishing included,
+	// over the execs), in microseconds;
 	// CoreAt1000 the share of a core that makes at 1,000 execs a second.
 	ExecCostUS float64 `json:"exec_cost_us,omitempty"`
 	CoreAt1000 float64 `json:"core_share_at_1000_execs_per_s,omitempty"`
@@ -281,6 +287,12 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 		res.EventsMissing = err.Error()
 	} else {
 		ev.Close()
+		b, err := startAgentBus(ctx, o.Vigil)
+		if err != nil {
+			return res, err
+		}
+		defer b.close()
+		o.bus = b
 		modes = append(modes, "events")
 	}
 
@@ -365,7 +377,7 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 			}
 			if mode == "events" {
 				sm.EventsCPU = m.vigilCPU.Seconds() / m.wall.Seconds()
-				sm.Execs, sm.Dropped = m.execs, m.dropped
+				sm.Execs, sm.Dropped, sm.Written, sm.Delivered = m.execs, m.dropped, m.written, m.delivered
 			}
 			res.Measures = append(res.Measures, sm)
 		}
@@ -408,6 +420,7 @@ type run struct {
 	wall, cpu, vigilCPU time.Duration
 	getppids            uint64
 	execs, dropped      uint64 // events mode: PROC.EXEC events, records dropped
+	written, delivered  uint64 // events mode: observations spooled, acknowledged by the bus
 }
 
 func bestRun(rs []run) run {
@@ -435,7 +448,7 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 		}
 	case "events":
 		var err error
-		if stop, err = attachEvents(&r); err != nil {
+		if stop, err = attachAgent(&r, o.bus); err != nil {
 			return r, err
 		}
 	}
@@ -566,39 +579,6 @@ func attachCounter(o SyscallBenchOptions, keep func([]event.CountVector)) (stop 
 	}, nil
 }
 
-// attachEvents opens the host event programs and reads their events as
-// the agent does (encoded as JSON and thrown away), counting PROC.EXEC
-// events in r, until stop, which closes them and notes the records
-// dropped.
-func attachEvents(r *run) (stop func() error, err error) {
-	s, err := hostevents.Open(hostevents.Options{Host: "bench", Events: config.DefaultAgentEvents()})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	var execs uint64
-	go func() {
-		var buf []byte
-		done <- s.Run(ctx, func(evs []event.Event) error {
-			for i := range evs {
-				buf = append(evs[i].AppendJSON(buf[:0]), '\n')
-				if evs[i].Type == event.TypeProcExec {
-					execs++
-				}
-			}
-			return nil
-		})
-	}()
-	return func() error {
-		time.Sleep(50 * time.Millisecond) // the last records read
-		cancel()
-		err := <-done
-		r.execs, r.dropped = execs, s.Stats().Dropped
-		return errors.Join(err, s.Close())
-	}, nil
-}
-
 // measureDrain runs o.Active processes that each make a spread of system
 // calls ten times a second and measures the counter's CPU while it drains
 // every interval.
@@ -678,7 +658,8 @@ func measureDrain(ctx context.Context, o SyscallBenchOptions, progress io.Writer
 // makes N getppid calls; "exec N" runs /bin/true N times, one after
 // another; "opens N [RATE]" opens and closes a watched file N times, at
 // RATE a second when given; "active" makes a spread of 20 different cheap
-// system calls ten times a second until killed.
+// system calls ten times a second until killed; "bus" runs BusWorker on
+// its standard input and output.
 func SyscallWorker(kind string, n int, rate ...int) error {
 	switch kind {
 	case "exec":
@@ -709,6 +690,8 @@ func SyscallWorker(kind string, n int, rate ...int) error {
 			syscall.Close(fd)
 		}
 		return nil
+	case "bus":
+		return BusWorker(os.Stdin, os.Stdout)
 	case "getppid":
 		for range n {
 			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
@@ -731,7 +714,7 @@ func SyscallWorker(kind string, n int, rate ...int) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	return fmt.Errorf("unknown worker %q (getppid, exec, opens or active)", kind)
+	return fmt.Errorf("unknown worker %q (getppid, exec, opens, active or bus)", kind)
 }
 
 // measureWeb runs lighttpd (pinned to the last CPU) serving a 4 KB page on

@@ -262,7 +262,7 @@ func benchSyscallsCmd(e *env) *cobra.Command {
 // benchSyscallsWorkerCmd is the hidden worker `vigil bench syscalls` runs.
 func benchSyscallsWorkerCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:    "syscalls-worker getppid N | exec N | opens N [RATE] | active",
+		Use:    "syscalls-worker getppid N | exec N | opens N [RATE] | active | bus",
 		Hidden: true,
 		Args:   cobra.RangeArgs(1, 3),
 		RunE: func(_ *cobra.Command, args []string) error {
