@@ -48,9 +48,12 @@ type Deliverer struct {
 	sp        *spool.Spool
 	reported  atomic.Uint64 // drops already reported
 	delivered atomic.Uint64
-	buf       []byte   // a Write's records, encoded one after another
-	ends      []int    // where each ends in buf
-	recs      [][]byte // and each, in buf
+	// onDelivered, if set before Run, is told of every batch delivered:
+	// how many of the sensor's observations it held.
+	onDelivered func(n uint64)
+	buf         []byte   // a Write's records, encoded one after another
+	ends        []int    // where each ends in buf
+	recs        [][]byte // and each, in buf
 }
 
 // Open opens the spool (delivering what a previous run left in it once
@@ -107,7 +110,8 @@ func (d *Deliverer) write(evs []event.Event) (int, error) {
 	return len(d.recs), nil
 }
 
-// Delivered is how many observations reached the bus.
+// Delivered is how many of the sensor's observations the bus acknowledged
+// (a batch counted once, when the whole of it was).
 func (d *Deliverer) Delivered() uint64 { return d.delivered.Load() }
 
 // Dropped is how many observations the full spool dropped.
@@ -148,10 +152,13 @@ func (d *Deliverer) send(ctx context.Context, recs [][]byte) error {
 	// never comes; give up after a while and offer the batch again.
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	n, err := d.o.Publish(pctx, out)
-	d.delivered.Add(uint64(min(n, spooled)))
-	if err == nil {
-		d.reported.Store(dropped)
+	if _, err := d.o.Publish(pctx, out); err != nil {
+		return err // offered again whole: counted once delivered
 	}
-	return err
+	d.reported.Store(dropped)
+	d.delivered.Add(uint64(spooled))
+	if d.onDelivered != nil {
+		d.onDelivered(uint64(spooled))
+	}
+	return nil
 }

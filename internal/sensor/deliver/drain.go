@@ -23,33 +23,17 @@ type Tracked struct {
 
 // OpenTracked opens a deliverer (see Open) that counts what it carries.
 func OpenTracked(o Options) (*Tracked, error) {
-	t := &Tracked{progress: make(chan struct{})}
-	publish := o.Publish
-	o.Publish = func(ctx context.Context, recs [][]byte) (int, error) {
-		n, err := publish(ctx, recs)
-		if err == nil { // a failed batch is offered again whole: count it then
-			t.acknowledged(recs[:min(n, len(recs))])
-		}
-		return n, err
-	}
 	d, err := Open(o)
 	if err != nil {
 		return nil, err
 	}
-	t.Deliverer = d
+	t := &Tracked{Deliverer: d, progress: make(chan struct{})}
+	d.onDelivered = t.acknowledged
 	return t, nil
 }
 
-// acknowledged counts the sensor's records among recs: not the loss
-// report the deliverer adds on its own at the end of a batch (it carries
-// dropped_total).
-func (t *Tracked) acknowledged(recs [][]byte) {
-	n := uint64(len(recs))
-	if n > 0 {
-		if ev, err := event.DecodeCompact(recs[n-1]); err == nil && ev.Type == TypeDropped && ev.Attrs["dropped_total"] != nil {
-			n--
-		}
-	}
+// acknowledged counts n more of the sensor's records delivered.
+func (t *Tracked) acknowledged(n uint64) {
 	t.mu.Lock()
 	t.acked += n
 	close(t.progress)

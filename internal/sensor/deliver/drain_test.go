@@ -78,3 +78,44 @@ func TestTrackedDrain(t *testing.T) {
 		t.Fatalf("Left = %d after the drain", d.Left())
 	}
 }
+
+// TestTrackedCountsARetriedBatchOnce has the bus store part of a batch and
+// fail: the batch is offered again whole, and its records are counted as
+// delivered once, when all of them were.
+func TestTrackedCountsARetriedBatchOnce(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	publish := func(ctx context.Context, recs [][]byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls == 1 {
+			return len(recs) / 2, fmt.Errorf("the bus went away")
+		}
+		return len(recs), nil
+	}
+	d, err := OpenTracked(Options{Dir: t.TempDir(), Publish: publish, HostID: "h", Source: "test", Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var evs []event.Event
+	for i := range 20 {
+		evs = append(evs, event.Event{ID: fmt.Sprintf("e%02d", i), Time: now, Type: "PROC.CPU", Host: "h", Source: "test"})
+	}
+	if err := d.Write(evs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	stop()
+	if left := d.RunDrained(ctx, 10*time.Second); left != 0 {
+		t.Fatalf("RunDrained left %d", left)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls < 2 {
+		t.Fatalf("published %d times, want the failed batch offered again", calls)
+	}
+	if d.Acknowledged() != 20 || d.Delivered() != 20 || d.Left() != 0 {
+		t.Fatalf("acknowledged %d, delivered %d, left %d; want 20, 20, 0", d.Acknowledged(), d.Delivered(), d.Left())
+	}
+}
