@@ -21,7 +21,9 @@ import (
 // connection's reader straight into a channel, each naming its message by
 // the last token of its reply subject: no future, goroutine or decoding
 // per message beyond a look at the acknowledgement's first bytes. A call
-// that hears no acknowledgement for the connection's AckWait gives up.
+// that hears no acknowledgement for the connection's AckWait gives up; a
+// message no stream answered is published again twice, 250 ms apart,
+// before the call gives up on it.
 func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Msg, what func(i int) string) (int, error) {
 	if n == 0 {
 		return 0, nil
@@ -46,6 +48,31 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 	subjects := make([]string, 0, n)
 	done := make([]bool, n)
 	acked, sent := 0, 0 // messages before acked are acknowledged; before sent, published
+	prefix := inbox + "."
+	publish := func(i int) error {
+		m := msg(i)
+		m.Reply = prefix + strconv.Itoa(i)
+		if i == len(subjects) {
+			subjects = append(subjects, m.Subject)
+		}
+		if err := c.NC.PublishMsg(m); err != nil {
+			return fmt.Errorf("bus: publishing %s: %w%s", what(i), err, StorageHint(err))
+		}
+		return nil
+	}
+	// Messages no stream answered (a stream being made, or moving) are
+	// published again after a pause, as the JetStream client does.
+	var (
+		retried []uint8
+		again   []int
+		retry   *time.Timer
+		retryC  <-chan time.Time
+	)
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
 	unstored := func(err error) error {
 		if denied := c.denied.of(subjects[acked]); denied != nil {
 			return fmt.Errorf("bus: %s not stored: the bus refused this identity publishing on %s (%v): %w", what(acked), subjects[acked], denied, ErrRefused)
@@ -59,6 +86,22 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 			if err != nil || i < 0 || i >= sent || done[i] {
 				return nil // not an acknowledgement of this call's
 			}
+			if noResponders(m) {
+				if retried == nil {
+					retried = make([]uint8, n)
+				}
+				if retried[i] == pubRetries {
+					err := jetstream.ErrNoStreamResponse
+					return fmt.Errorf("bus: %s not stored: %w%s", what(i), err, StorageHint(err))
+				}
+				retried[i]++
+				if again = append(again, i); retry == nil {
+					retry = time.NewTimer(pubRetryWait)
+					retryC = retry.C
+				}
+				quiet.Reset(ackWait)
+				return nil
+			}
 			if err := ackError(m); err != nil {
 				return fmt.Errorf("bus: %s not stored: %w%s", what(i), err, StorageHint(err))
 			}
@@ -68,13 +111,21 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 			}
 			quiet.Reset(ackWait)
 			return nil
+		case <-retryC:
+			retry, retryC = nil, nil
+			for _, i := range again {
+				if err := publish(i); err != nil {
+					return err
+				}
+			}
+			again = again[:0]
+			return nil
 		case <-quiet.C:
 			return unstored(jetstream.ErrAsyncPublishTimeout)
 		case <-ctx.Done():
 			return unstored(ctx.Err())
 		}
 	}
-	prefix := inbox + "."
 	for sent < n {
 		if sent-acked >= window {
 			if err := receive(); err != nil {
@@ -82,11 +133,8 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 			}
 			continue
 		}
-		m := msg(sent)
-		m.Reply = prefix + strconv.Itoa(sent)
-		subjects = append(subjects, m.Subject)
-		if err := c.NC.PublishMsg(m); err != nil {
-			return acked, fmt.Errorf("bus: publishing %s: %w%s", what(sent), err, StorageHint(err))
+		if err := publish(sent); err != nil {
+			return acked, err
 		}
 		sent++
 	}
@@ -98,10 +146,22 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 	return acked, nil
 }
 
+// pubRetries is how many times a message no stream answered is published
+// again, pubRetryWait apart (the JetStream client's defaults).
+const (
+	pubRetries   = jetstream.DefaultPubRetryAttempts
+	pubRetryWait = jetstream.DefaultPubRetryWait
+)
+
+// noResponders says the server found no stream to take the message.
+func noResponders(m *nats.Msg) bool {
+	return len(m.Data) == 0 && m.Header.Get("Status") == "503"
+}
+
 // ackError is the error a JetStream publish acknowledgement carries, if
 // any: no stream listening, or the stream's refusal.
 func ackError(m *nats.Msg) error {
-	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+	if noResponders(m) {
 		return nats.ErrNoResponders
 	}
 	if bytes.HasPrefix(m.Data, []byte(`{"stream":`)) && !bytes.Contains(m.Data, []byte(`"error"`)) {

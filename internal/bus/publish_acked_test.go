@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-ids/vigil/internal/event"
+	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // TestDurablePublishBeyondTheWindow publishes more events than may await
@@ -53,14 +54,58 @@ func TestDurablePublishBeyondTheWindow(t *testing.T) {
 	}
 }
 
-// TestDurablePublishWithoutAStream says no stream answered, having stored
-// nothing.
+// TestDurablePublishWithoutAStream tries each message three times, 250 ms
+// apart, then says no stream answered, having stored nothing.
 func TestDurablePublishWithoutAStream(t *testing.T) {
 	s := startServer(t, ServerOptions{})
 	c := connect(t, ClientOptions{URL: s.ClientURL()})
+	start := time.Now()
 	n, err := c.PublishEvents(context.Background(), makeEvents(3, "web-1"))
-	if n != 0 || !errors.Is(err, nats.ErrNoResponders) || !strings.Contains(err.Error(), "no stream answered") {
-		t.Fatalf("published %d, err %v; want 0 and no responders, with the hint", n, err)
+	if n != 0 || !errors.Is(err, jetstream.ErrNoStreamResponse) || !strings.Contains(err.Error(), "no stream answered") {
+		t.Fatalf("published %d, err %v; want 0 and no stream response, with the hint", n, err)
+	}
+	if took := time.Since(start); took < 2*pubRetryWait {
+		t.Fatalf("gave up after %v: not tried again %d times %v apart", took, pubRetries, pubRetryWait)
+	}
+}
+
+// TestDurablePublishWhileTheStreamIsMade stores events published just
+// before their stream exists: those no stream answered are tried again.
+func TestDurablePublishWhileTheStreamIsMade(t *testing.T) {
+	s := startServer(t, ServerOptions{})
+	c := connect(t, ClientOptions{URL: s.ClientURL()})
+	ctx := context.Background()
+	evs := makeEvents(20, "web-1")
+	type result struct {
+		n   int
+		err error
+	}
+	res := make(chan result, 1)
+	before := c.NC.Stats().OutMsgs
+	go func() {
+		n, err := c.PublishEvents(ctx, evs)
+		res <- result{n, err}
+	}()
+	// The stream is made by requests on the same connection: the server
+	// takes them after every event's first publish.
+	testutil.WaitFor(t, 5*time.Second, "the events to be published once", func() bool {
+		return c.NC.Stats().OutMsgs >= before+uint64(len(evs))
+	})
+	start := time.Now()
+	if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the streams made in %v", time.Since(start))
+	r := <-res
+	if r.err != nil || r.n != len(evs) {
+		t.Fatalf("published %d of %d: %v", r.n, len(evs), r.err)
+	}
+	st, err := c.JS.Stream(ctx, StreamObs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().State.Msgs; got != uint64(len(evs)) {
+		t.Fatalf("%d messages stored, want %d", got, len(evs))
 	}
 }
 
