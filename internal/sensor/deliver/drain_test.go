@@ -35,18 +35,7 @@ func TestTrackedDrain(t *testing.T) {
 		mu.Unlock()
 		return len(recs), nil
 	}
-	d, err := OpenTracked(Options{Dir: t.TempDir(), Publish: publish, HostID: "h", Source: "test", Logger: testutil.Quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var evs []event.Event
-	for i := range 50 {
-		evs = append(evs, event.Event{ID: fmt.Sprintf("e%02d", i), Time: now, Type: "PROC.CPU", Host: "h", Source: "test"})
-	}
-	if err := d.Write(evs); err != nil {
-		t.Fatal(err)
-	}
+	d := openTrackedWith(t, publish, 50)
 	if d.Written() != 50 {
 		t.Fatalf("Written = %d, want 50", d.Written())
 	}
@@ -93,18 +82,7 @@ func TestTrackedCountsARetriedBatchOnce(t *testing.T) {
 		}
 		return len(recs), nil
 	}
-	d, err := OpenTracked(Options{Dir: t.TempDir(), Publish: publish, HostID: "h", Source: "test", Logger: testutil.Quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var evs []event.Event
-	for i := range 20 {
-		evs = append(evs, event.Event{ID: fmt.Sprintf("e%02d", i), Time: now, Type: "PROC.CPU", Host: "h", Source: "test"})
-	}
-	if err := d.Write(evs); err != nil {
-		t.Fatal(err)
-	}
+	d := openTrackedWith(t, publish, 20)
 	ctx, stop := context.WithCancel(context.Background())
 	stop()
 	if left := d.RunDrained(ctx, 10*time.Second); left != 0 {
@@ -118,4 +96,23 @@ func TestTrackedCountsARetriedBatchOnce(t *testing.T) {
 	if d.Acknowledged() != 20 || d.Delivered() != 20 || d.Left() != 0 {
 		t.Fatalf("acknowledged %d, delivered %d, left %d; want 20, 20, 0", d.Acknowledged(), d.Delivered(), d.Left())
 	}
+}
+
+// openTrackedWith opens a tracked deliverer publishing with publish and
+// has it write n observations.
+func openTrackedWith(t *testing.T, publish Publisher, n int) *Tracked {
+	t.Helper()
+	d, err := OpenTracked(Options{Dir: t.TempDir(), Publish: publish, HostID: "h", Source: "test", Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	evs := make([]event.Event, 0, n)
+	for i := range n {
+		evs = append(evs, event.Event{ID: fmt.Sprintf("e%02d", i), Time: now, Type: "PROC.CPU", Host: "h", Source: "test"})
+	}
+	if err := d.Write(evs); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
