@@ -12,8 +12,9 @@
 // the last segment (a crash mid-write) is cut off when the spool opens.
 //
 // Delivery is at least once: the cursor file is written at most once per
-// Options.CursorEvery (and when the spool closes or drops a segment), so
-// a crash delivers again what the bus acknowledged in the last interval.
+// Options.CursorEvery (and when the spool closes or delivery empties a
+// segment), so a crash delivers again what the bus acknowledged in the
+// last interval.
 // Records carry their own ids, by which the bus drops such repeats.
 package spool
 
