@@ -63,6 +63,11 @@ const (
 	DefaultEventsMaxArgBytes = 4096
 	// DefaultEventsMaxProcesses bounds the host events' process tree.
 	DefaultEventsMaxProcesses = 65536
+	// DefaultEventsReadEvery is how often the host events' reader looks at
+	// the ring buffer while records come: an event waits at most this long
+	// to be read, and every look costs the agent about as much as a few
+	// execs (docs/PERFORMANCE.md).
+	DefaultEventsReadEvery = 100 * time.Millisecond
 
 	// DefaultSummaryInterval is the length of the network sensor's
 	// interval summaries.
@@ -100,6 +105,7 @@ func DefaultAgentEvents() AgentEvents {
 		MaxArgs:         DefaultEventsMaxArgs,
 		MaxArgBytes:     DefaultEventsMaxArgBytes,
 		MaxProcesses:    DefaultEventsMaxProcesses,
+		ReadEvery:       DefaultEventsReadEvery,
 		OpenPaths: []string{
 			"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/security/opasswd",
 			"/etc/ssh/ssh_host_", "/root/.ssh/id_",

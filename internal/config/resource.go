@@ -387,6 +387,11 @@ type AgentEvents struct {
 	MaxArgBytes int `yaml:"max_arg_bytes"`
 	// MaxProcesses bounds the user-space process tree.
 	MaxProcesses int `yaml:"max_processes"`
+	// ReadEvery is how often the reader looks at the ring buffer while
+	// records come (the kernel wakes it at the first record after a quiet
+	// look, and when a sixteenth of the buffer waits): the longest an
+	// event waits to be read, against the cost of each look.
+	ReadEvery time.Duration `yaml:"read_every"`
 	// OpenPaths and OpenNames: opens for reading of files under these path
 	// prefixes, or with these names, are FILE.OPEN events.
 	OpenPaths []string `yaml:"open_paths"`
@@ -1163,6 +1168,9 @@ func (e *AgentEvents) validate(p *Problems, path string) {
 	}
 	if e.MaxProcesses < 64 || e.MaxProcesses > 1<<22 {
 		p.Addf(Join(path, "max_processes"), "must be between 64 and 4194304")
+	}
+	if e.ReadEvery < time.Millisecond || e.ReadEvery > time.Second {
+		p.Addf(Join(path, "read_every"), "must be between 1ms and 1s, not %s", e.ReadEvery)
 	}
 	prefixes := 0
 	for _, l := range []struct {

@@ -62,6 +62,9 @@ func (o *Options) defaults() error {
 	if e.MaxProcesses == 0 {
 		e.MaxProcesses = d.MaxProcesses
 	}
+	if e.ReadEvery == 0 {
+		e.ReadEvery = d.ReadEvery
+	}
 	if err := config.ValidateAgentEvents(*e); err != nil {
 		return err
 	}

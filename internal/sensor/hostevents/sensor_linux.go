@@ -43,7 +43,7 @@ type Sensor struct {
 	flushed  atomic.Bool
 	// wake is the programs' wake_next setting: set, the next record wakes
 	// the reader (nil where it cannot be written, before Linux 5.5: the
-	// reader then looks at the ring buffer every pollEvery).
+	// reader then looks at the ring buffer every Events.ReadEvery).
 	wake *ebpf.Variable
 	// idle: the reader's last wait on its timer brought no record, so it
 	// waits for the kernel to wake it; got counts the records read since
@@ -505,12 +505,11 @@ func (s *Sensor) dropped() uint64 {
 	return n
 }
 
-// pollEvery is how often the reader looks at the ring buffer by itself
-// while records come: the kernel wakes it only once wakeupBytes wait there
-// (a wakeup for every record costs more than the record), so an event
-// waits at most this long to be read. Once a look finds nothing, the
-// reader asks the kernel to wake it at the next record and sleeps.
-const pollEvery = 25 * time.Millisecond
+// While records come the reader looks at the ring buffer by itself every
+// Events.ReadEvery: the kernel wakes it only once wakeupBytes wait there (a
+// wakeup for every record costs more than the record), so an event waits
+// at most that long to be read. Once a look finds nothing, the reader asks
+// the kernel to wake it at the next record and sleeps.
 
 // wakeupBytes is how many bytes waiting in a ring buffer of size bytes
 // wake the reader: a sixteenth of the buffer, at most 256 KiB.
@@ -585,7 +584,7 @@ func (s *Sensor) pollRing(m *ebpf.Map) {
 
 // next reads the next record into s.rec, waiting for one until deadline
 // (os.ErrDeadlineExceeded when none came). While records come it waits on
-// a timer of pollEvery, so that they are read in batches; once a wait
+// a timer of Events.ReadEvery, so that they are read in batches; once a wait
 // brought none it asks the kernel to wake it at the next record and waits
 // until deadline. A record the kernel wrote just as the reader asked may
 // not wake it: it is read at the next record or at deadline.
@@ -616,7 +615,7 @@ func (s *Sensor) next(deadline time.Time) error {
 		if left <= 0 {
 			return err
 		}
-		d := time.Now().Add(min(left, pollEvery))
+		d := time.Now().Add(min(left, s.o.Events.ReadEvery))
 		if s.idle && s.wake != nil && s.wake.Set(uint32(1)) == nil {
 			fence.Add(1)
 			d = deadline
@@ -648,7 +647,7 @@ func (s *Sensor) nextInEpoll(deadline time.Time) error {
 	for {
 		d := noWait
 		if left := time.Until(deadline); left >= time.Millisecond { // epoll counts whole ms
-			d = time.Now().Add(min(left, pollEvery))
+			d = time.Now().Add(min(left, s.o.Events.ReadEvery))
 			if s.idle && s.wake != nil && s.wake.Set(uint32(1)) == nil {
 				fence.Add(1)
 				if d = deadline; s.rd.AvailableBytes() > 0 {
@@ -705,6 +704,9 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 	}
 	for {
 		if ctx.Err() != nil {
+			if err := s.drain(&batch, flush); err != nil {
+				return err
+			}
 			if err := flush(); err != nil {
 				return err
 			}
@@ -734,6 +736,30 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 			}
 		}
 	}
+}
+
+// drainMax bounds the events read at the end of Run: a flood does not hold
+// the agent's stop.
+const drainMax = 1 << 16
+
+// drain reads what waits in the ring buffer without waiting (up to
+// drainMax events), into batch, flushed at every 512 events: at the end of
+// Run, so that what the kernel wrote before the stop is not left behind.
+func (s *Sensor) drain(batch *[]event.Event, flush func() error) error {
+	for n := 0; n < drainMax; {
+		evs, err := s.Next(0)
+		if err != nil || evs == nil {
+			return err
+		}
+		if len(*batch)+len(evs) > 512 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		*batch = append(*batch, evs...)
+		n += len(evs)
+	}
+	return nil
 }
 
 // reportDrops emits a SENSOR.DROPPED observation for records dropped since

@@ -55,7 +55,7 @@ func openSensorB(b *testing.B) (stop func()) {
 				return
 			default:
 			}
-			if _, err := s.Next(pollEvery); err != nil {
+			if _, err := s.Next(s.o.Events.ReadEvery); err != nil {
 				return
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,13 @@ import (
 // openBare opens the event programs for a test that reads them itself.
 func openBare(t *testing.T) *Sensor {
 	t.Helper()
-	s, err := Open(Options{Host: "test-host", Events: config.DefaultAgentEvents(), Spawn: true})
+	return openBareWith(t, config.DefaultAgentEvents())
+}
+
+// openBareWith is openBare with these events settings.
+func openBareWith(t *testing.T, ev config.AgentEvents) *Sensor {
+	t.Helper()
+	s, err := Open(Options{Host: "test-host", Events: ev, Spawn: true})
 	var ue *UnavailableError
 	if errors.As(err, &ue) {
 		t.Skipf("skipped: %v", err)
@@ -52,7 +59,7 @@ func TestIdleReaderIsWokenByTheNextRecord(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("in 10 s the reader never asked to be woken (idle %v, wake_next %d)", s.idle, wakeNext(t, s))
 		}
-		if _, err := s.Next(3 * pollEvery); err != nil {
+		if _, err := s.Next(3 * s.o.Events.ReadEvery); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -135,7 +142,7 @@ func TestReaderWaitsInGoPoller(t *testing.T) {
 		if i > 400 {
 			t.Fatal("the reader never went idle")
 		}
-		if _, err := s.Next(3 * pollEvery); err != nil {
+		if _, err := s.Next(3 * s.o.Events.ReadEvery); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -176,5 +183,64 @@ func flushEndsWait(t *testing.T, s *Sensor) {
 		}
 	case <-time.After(2500 * time.Millisecond):
 		t.Fatal("a wait of 5 s still running 2.5 s after Flush")
+	}
+}
+
+// What the kernel wrote before Run's context ended is read and emitted
+// before Run returns, even while the reader was waiting on its timer: an
+// exec made just before the stop, with read_every at a second, is in Run's
+// last batches.
+func TestRunEmitsWhatWaitsAtTheStop(t *testing.T) {
+	ev := config.DefaultAgentEvents()
+	ev.ReadEvery = time.Second
+	s := openBareWith(t, ev)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		execs = map[int64]bool{}
+	)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, func(evs []event.Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, e := range evs {
+				if e.Type == TypeExec {
+					execs[e.Attrs["pid"].(int64)] = true
+				}
+			}
+			return nil
+		})
+	}()
+	seen := func(pid int) bool { mu.Lock(); defer mu.Unlock(); return execs[int64(pid)] }
+	// A first exec wakes the reader, which then reads on its timer.
+	first := exec.Command("/bin/true")
+	if err := first.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !seen(first.Process.Pid); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first exec was not emitted in 10 s")
+		}
+	}
+	// The reader is done with the first exec's records, and waits on its
+	// timer until well after the stop.
+	time.Sleep(200 * time.Millisecond)
+	last := exec.Command("/bin/true")
+	if err := last.Run(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return 10 s after its context ended")
+	}
+	if !seen(last.Process.Pid) {
+		t.Error("the exec made just before the stop was not emitted")
 	}
 }
