@@ -268,6 +268,14 @@ func TestRecordSyscalls(t *testing.T) {
 	}
 }
 
+// A bad --exits is refused before anything is measured, naming the setting.
+func TestBenchSyscallsRefusesBadExits(t *testing.T) {
+	out, code := run(t, "", "bench", "syscalls", "--exits", "some")
+	if code == 0 || !strings.Contains(out, `agent.events.exits: must be all, signalled or none, not "some"`) {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
 // TestBenchSyscalls runs a short `vigil bench syscalls` and checks that
 // what it measured holds together: the loop's calls all counted, strace
 // slower than the counter, the drain seeing the active processes.

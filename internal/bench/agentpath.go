@@ -141,9 +141,13 @@ func (c *countingSink) Write(evs []event.Event) error {
 // events, waits until what they wrote has reached the bus (at most 10 s),
 // and notes in r the PROC.EXEC events, the records dropped in the kernel
 // and the observations written and delivered.
-func attachAgent(r *run, b *agentBus) (stop func() error, err error) {
+func attachAgent(r *run, b *agentBus, exits string) (stop func() error, err error) {
 	log := quietLog
-	s, err := hostevents.Open(hostevents.Options{Host: "bench", Events: config.DefaultAgentEvents(), Spawn: true, Logger: log})
+	ev := config.DefaultAgentEvents()
+	if exits != "" {
+		ev.Exits = exits
+	}
+	s, err := hostevents.Open(hostevents.Options{Host: "bench", Events: ev, Spawn: true, Logger: log})
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,9 @@ type SyscallBenchOptions struct {
 	// many at FloodRate opens a second between them (default 100,000);
 	// FloodRate below 0 skips it.
 	Opens, FloodWorkers, FloodRate int
+	// Exits is the agent's agent.events.exits on its whole path (default
+	// all): which process ends are PROC.EXIT observations.
+	Exits string
 	// Work is where the build and git workloads are made (default a
 	// temporary directory, removed at the end).
 	Work     string
@@ -145,7 +148,9 @@ type SyscallBenchResult struct {
 	WebMissing string       `json:"web_missing,omitempty"`
 	// Execs is the exec workload's length; EventsMissing says why the
 	// host events were not measured.
-	Execs         int    `json:"execs"`
+	Execs int `json:"execs"`
+	// Exits is the agent's agent.events.exits in the exec storm.
+	Exits         string `json:"exits"`
 	EventsMissing string `json:"events_missing,omitempty"`
 	// ExecCostUS is what one exec costs the agent (its CPU for the host
 	// events during the exec storm, spooling and publishing included,
@@ -258,6 +263,15 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 	if o.FloodRate == 0 {
 		o.FloodRate = 100_000
 	}
+	if o.Exits == "" {
+		o.Exits = config.DefaultEventsExits
+	}
+	agentEvents := config.DefaultAgentEvents()
+	agentEvents.Exits = o.Exits
+	if err := config.ValidateAgentEvents(agentEvents); err != nil {
+		return res, fmt.Errorf("bench syscalls: %w", err)
+	}
+	res.Exits = o.Exits
 	res.Calls, res.Tree, res.Execs = o.Calls, o.Tree, o.Execs
 	progress := o.Progress
 	if progress == nil {
@@ -448,7 +462,7 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 		}
 	case "events":
 		var err error
-		if stop, err = attachAgent(&r, o.bus); err != nil {
+		if stop, err = attachAgent(&r, o.bus, o.Exits); err != nil {
 			return r, err
 		}
 	}

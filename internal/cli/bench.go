@@ -256,6 +256,7 @@ func benchSyscallsCmd(e *env) *cobra.Command {
 	fs.IntVar(&o.Opens, "opens", 1_000_000, "opens of a watched file in the event flood (-1: no flood)")
 	fs.IntVar(&o.FloodWorkers, "flood-workers", 2, "processes making the event flood's opens")
 	fs.IntVar(&o.FloodRate, "flood-rate", 100_000, "opens a second of the paced event flood, between its processes (-1: no paced flood)")
+	fs.StringVar(&o.Exits, "exits", config.DefaultEventsExits, "the agent's agent.events.exits on its whole path: all, signalled or none")
 	return cmd
 }
 

@@ -123,7 +123,7 @@ func TestFullFile(t *testing.T) {
 	ev := ro.Agent.Events
 	if !ev.Enabled || ev.RingBufferBytes != 16<<20 || len(ev.ModifyPaths) != 2 || len(ev.ModifyNames) != 1 ||
 		len(ev.OpenPaths) != len(DefaultAgentEvents().OpenPaths) || ev.MaxArgs != DefaultEventsMaxArgs ||
-		ev.ReadEvery != 50*time.Millisecond {
+		ev.ReadEvery != 50*time.Millisecond || ev.Exits != EventsExitsSignalled {
 		t.Errorf("agent.events: %+v", ev)
 	}
 }
@@ -136,7 +136,7 @@ func TestDefaults(t *testing.T) {
 	if len(ro.Sources) != 1 || ro.Sources[0].Subjects[0] != "vigil.obs.>" || ro.Monitor.Layer != "service" ||
 		!ro.Resolver.Publish || ro.Store.Retention != 7*24*time.Hour || ro.Server.Listen != "127.0.0.1:4222" ||
 		ro.Agent.Levels.CPU != 90 || ro.Agent.Levels.CPUFor != time.Minute ||
-		ro.Agent.Events.ReadEvery != DefaultEventsReadEvery {
+		ro.Agent.Events.ReadEvery != DefaultEventsReadEvery || ro.Agent.Events.Exits != EventsExitsAll {
 		t.Errorf("defaults not applied: %+v", ro)
 	}
 	// The embedded default names engine kinds this package does not

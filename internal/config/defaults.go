@@ -68,6 +68,8 @@ const (
 	// to be read, and every look costs the agent about as much as a few
 	// execs (docs/PERFORMANCE.md).
 	DefaultEventsReadEvery = 100 * time.Millisecond
+	// DefaultEventsExits: every process's end is a PROC.EXIT.
+	DefaultEventsExits = EventsExitsAll
 
 	// DefaultSummaryInterval is the length of the network sensor's
 	// interval summaries.
@@ -106,6 +108,7 @@ func DefaultAgentEvents() AgentEvents {
 		MaxArgBytes:     DefaultEventsMaxArgBytes,
 		MaxProcesses:    DefaultEventsMaxProcesses,
 		ReadEvery:       DefaultEventsReadEvery,
+		Exits:           DefaultEventsExits,
 		OpenPaths: []string{
 			"/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/security/opasswd",
 			"/etc/ssh/ssh_host_", "/root/.ssh/id_",

@@ -392,6 +392,11 @@ type AgentEvents struct {
 	// look, and when a sixteenth of the buffer waits): the longest an
 	// event waits to be read, against the cost of each look.
 	ReadEvery time.Duration `yaml:"read_every"`
+	// Exits says which processes' ends are PROC.EXIT observations:
+	// EventsExitsAll, EventsExitsSignalled (ended by a signal) or
+	// EventsExitsNone. The process tree is kept by every end either way;
+	// an exec makes three observations with all, two without its exit.
+	Exits string `yaml:"exits"`
 	// OpenPaths and OpenNames: opens for reading of files under these path
 	// prefixes, or with these names, are FILE.OPEN events.
 	OpenPaths []string `yaml:"open_paths"`
@@ -1109,6 +1114,13 @@ func ValidateAgent(a Agent) error {
 	return nil
 }
 
+// The values of AgentEvents.Exits.
+const (
+	EventsExitsAll       = "all"
+	EventsExitsSignalled = "signalled"
+	EventsExitsNone      = "none"
+)
+
 // ValidateAgentEvents checks an events section given in code (the host
 // events sensor's options).
 func ValidateAgentEvents(e AgentEvents) error {
@@ -1171,6 +1183,11 @@ func (e *AgentEvents) validate(p *Problems, path string) {
 	}
 	if e.ReadEvery < time.Millisecond || e.ReadEvery > time.Second {
 		p.Addf(Join(path, "read_every"), "must be between 1ms and 1s, not %s", e.ReadEvery)
+	}
+	switch e.Exits {
+	case EventsExitsAll, EventsExitsSignalled, EventsExitsNone:
+	default:
+		p.Addf(Join(path, "exits"), "must be %s, %s or %s, not %q", EventsExitsAll, EventsExitsSignalled, EventsExitsNone, e.Exits)
 	}
 	prefixes := 0
 	for _, l := range []struct {

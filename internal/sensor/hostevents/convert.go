@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
 )
 
@@ -441,11 +442,17 @@ func (c *converter) exit(r *Record) []event.Event {
 		delete(c.exited, c.exitedFIFO[0])
 		c.exitedFIFO = c.exitedFIFO[1:]
 	}
+	code := r.ExitCode
+	if e := c.o.Events.Exits; e == config.EventsExitsNone || e == config.EventsExitsSignalled && code&0x7f == 0 {
+		delete(c.ctxCache, r.PID)
+		c.tree.Exit(r.PID)
+		delete(c.containers, r.PID)
+		return nil
+	}
 	a := c.lastContext(r)
 	if r.BootStart != 0 {
 		a["start"] = int64(StartTicks(r.BootStart))
 	}
-	code := r.ExitCode
 	a["exit_code"] = int64((code >> 8) & 0xff)
 	if sig := code & 0x7f; sig != 0 {
 		a["signal"] = int64(sig)

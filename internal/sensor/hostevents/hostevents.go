@@ -65,6 +65,9 @@ func (o *Options) defaults() error {
 	if e.ReadEvery == 0 {
 		e.ReadEvery = d.ReadEvery
 	}
+	if e.Exits == "" {
+		e.Exits = d.Exits
+	}
 	if err := config.ValidateAgentEvents(*e); err != nil {
 		return err
 	}

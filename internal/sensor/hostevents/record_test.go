@@ -400,3 +400,48 @@ func TestCommCache(t *testing.T) {
 		t.Errorf("%d names kept, bound %d", len(cc), maxComms)
 	}
 }
+
+// agent.events.exits says which ends are PROC.EXIT: all, those by a
+// signal, or none; the process tree forgets every ended process either way.
+func TestExitsSetting(t *testing.T) {
+	for _, tc := range []struct {
+		exits string
+		want  []int64 // the pids whose PROC.EXIT is made
+	}{
+		{config.EventsExitsAll, []int64{77, 78}},
+		{config.EventsExitsSignalled, []int64{77}},
+		{config.EventsExitsNone, nil},
+	} {
+		t.Run(tc.exits, func(t *testing.T) {
+			c := converterFor(t)
+			c.o.Events.Exits = tc.exits
+			var got []int64
+			for _, p := range []struct {
+				pid  uint32
+				code uint32
+			}{{77, 9}, {78, 1 << 8}} { // killed by SIGKILL; exit(1)
+				fork, _ := Decode(rec(KindFork, 0, 1, "init", []uint32{p.pid}, nil))
+				c.convert(&fork)
+				if _, _, _, ok := c.tree.Lookup(p.pid); !ok {
+					t.Fatalf("pid %d not in the tree after its fork", p.pid)
+				}
+				exit, err := Decode(rec(KindExit, 0, p.pid, "w", []uint32{p.code, 0, 1, 0}, nil))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range c.convert(&exit) {
+					if e.Type != TypeExit {
+						t.Errorf("an end made %s", e.Type)
+					}
+					got = append(got, e.Attrs["pid"].(int64))
+				}
+				if _, _, _, ok := c.tree.Lookup(p.pid); ok {
+					t.Errorf("pid %d still in the tree after its end", p.pid)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("PROC.EXIT of %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
