@@ -505,14 +505,12 @@ func (s *Sensor) dropped() uint64 {
 	return n
 }
 
-// While records come the reader looks at the ring buffer by itself every
-// Events.ReadEvery: the kernel wakes it only once wakeupBytes wait there (a
+// wakeupBytes is how many bytes waiting in a ring buffer of size bytes
+// wake the reader: a sixteenth of the buffer, at most 256 KiB. Below that,
+// while records come, the reader looks by itself every Events.ReadEvery (a
 // wakeup for every record costs more than the record), so an event waits
 // at most that long to be read. Once a look finds nothing, the reader asks
 // the kernel to wake it at the next record and sleeps.
-
-// wakeupBytes is how many bytes waiting in a ring buffer of size bytes
-// wake the reader: a sixteenth of the buffer, at most 256 KiB.
 func wakeupBytes(size int) uint32 {
 	return uint32(min(size/16, 256<<10))
 }
