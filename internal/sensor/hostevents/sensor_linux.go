@@ -718,7 +718,7 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 		if err != nil {
 			return err
 		}
-		if evs == nil || len(batch)+len(evs) > 512 {
+		if evs == nil || len(batch)+len(evs) > maxBatch {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -736,12 +736,15 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 	}
 }
 
+// maxBatch bounds the events Run hands to emit at once.
+const maxBatch = 512
+
 // drainMax bounds the events read at the end of Run: a flood does not hold
 // the agent's stop.
 const drainMax = 1 << 16
 
 // drain reads what waits in the ring buffer without waiting (up to
-// drainMax events), into batch, flushed at every 512 events: at the end of
+// drainMax events), into batch, flushed at every maxBatch events: at the end of
 // Run, so that what the kernel wrote before the stop is not left behind.
 func (s *Sensor) drain(batch *[]event.Event, flush func() error) error {
 	for n := 0; n < drainMax; {
@@ -749,7 +752,7 @@ func (s *Sensor) drain(batch *[]event.Event, flush func() error) error {
 		if err != nil || evs == nil {
 			return err
 		}
-		if len(*batch)+len(evs) > 512 {
+		if len(*batch)+len(evs) > maxBatch {
 			if err := flush(); err != nil {
 				return err
 			}
