@@ -86,6 +86,9 @@ type Conn struct {
 	// ackWait bounds a durable publish's wait for its next
 	// acknowledgement (Options.AckWait).
 	ackWait time.Duration
+	// batchesOffUntil is when, in Unix nanoseconds, this connection tries
+	// a batch publish again after the stream refused one.
+	batchesOffUntil atomic.Int64
 	// domains are the JetStream APIs of other servers' domains reached
 	// through leaf nodes, made as consumers need them.
 	domainsMu sync.Mutex
@@ -309,7 +312,8 @@ func (c *Conn) EnsureStreams(ctx context.Context, lim StreamLimits) error {
 		lim.Replicas = 1
 	}
 	streams := []jetstream.StreamConfig{
-		{Name: StreamObs, Subjects: []string{PrefixObs + ">"}, MaxAge: lim.MaxAge, Description: "observations"},
+		// Sensors publish their observations in batches (publish_batch.go).
+		{Name: StreamObs, Subjects: []string{PrefixObs + ">"}, MaxAge: lim.MaxAge, Description: "observations", AllowBatchPublish: true},
 		{Name: StreamCV, Subjects: []string{PrefixCV + ">"}, MaxAge: max(lim.MaxAge/10, time.Hour), Description: "system-call count vectors"},
 		{Name: StreamReports, Subjects: []string{PrefixReport + ">"}, MaxAge: lim.MaxAge * 10, Description: "monitor reports"},
 	}
@@ -328,9 +332,18 @@ func (c *Conn) EnsureStreams(ctx context.Context, lim StreamLimits) error {
 	return nil
 }
 
-// ensureStream makes the stream sc unless it exists.
+// ensureStream makes the stream sc unless it exists. An existing stream
+// is left as it is, except that it is made to take batch publishes where
+// sc does (a stream made by an earlier version).
 func (c *Conn) ensureStream(ctx context.Context, sc jetstream.StreamConfig) error {
-	if _, err := c.JS.Stream(ctx, sc.Name); err == nil {
+	if st, err := c.JS.Stream(ctx, sc.Name); err == nil {
+		if cfg := st.CachedInfo().Config; sc.AllowBatchPublish && !cfg.AllowBatchPublish {
+			cfg.AllowBatchPublish = true
+			if _, err := c.JS.UpdateStream(ctx, cfg); err != nil {
+				// Publishes then go message by message, as before.
+				c.log.Warn("could not let a stream take batch publishes", "stream", sc.Name, "err", err)
+			}
+		}
 		return nil
 	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return fmt.Errorf("bus: looking up stream %s: %w%s", sc.Name, err, StorageHint(err))

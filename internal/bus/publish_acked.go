@@ -31,19 +31,12 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 	window := min(n, publishWindow)
 	// The channel holds every acknowledgement that can be outstanding, so
 	// the reader never finds it full (which would drop one).
-	ch := make(chan *nats.Msg, window)
-	inbox := c.NC.NewInbox()
-	sub, err := c.NC.ChanSubscribe(inbox+".*", ch)
+	aw, err := c.awaitAnswers(window)
 	if err != nil {
-		return 0, fmt.Errorf("bus: subscribing to acknowledgements: %w", err)
+		return 0, err
 	}
-	defer func() { _ = sub.Unsubscribe() }()
-	ackWait := c.ackWait
-	if ackWait <= 0 {
-		ackWait = DefaultAckWait
-	}
-	quiet := time.NewTimer(ackWait)
-	defer quiet.Stop()
+	defer aw.stop()
+	ch, inbox, quiet, ackWait := aw.ch, aw.inbox, aw.quiet, aw.wait
 
 	subjects := make([]string, 0, n)
 	done := make([]bool, n)
@@ -181,4 +174,36 @@ func ackError(m *nats.Msg) error {
 		return jetstream.ErrInvalidJSAck
 	}
 	return nil
+}
+
+// answerWait is where a durable publish hears the stream: a channel fed by
+// a subscription to an inbox of the publish's own (every subject under
+// it), and a timer of the connection's AckWait.
+type answerWait struct {
+	inbox string
+	ch    chan *nats.Msg
+	sub   *nats.Subscription
+	quiet *time.Timer
+	wait  time.Duration
+}
+
+// awaitAnswers subscribes a channel of room answers to a new inbox and
+// starts the AckWait timer; stop ends both.
+func (c *Conn) awaitAnswers(room int) (*answerWait, error) {
+	a := &answerWait{inbox: c.NC.NewInbox(), ch: make(chan *nats.Msg, room), wait: c.ackWait}
+	sub, err := c.NC.ChanSubscribe(a.inbox+".>", a.ch)
+	if err != nil {
+		return nil, fmt.Errorf("bus: subscribing to acknowledgements: %w", err)
+	}
+	a.sub = sub
+	if a.wait <= 0 {
+		a.wait = DefaultAckWait
+	}
+	a.quiet = time.NewTimer(a.wait)
+	return a, nil
+}
+
+func (a *answerWait) stop() {
+	_ = a.sub.Unsubscribe()
+	a.quiet.Stop()
 }

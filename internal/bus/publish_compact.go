@@ -27,16 +27,16 @@ func (c *Conn) PublishCompactEvents(ctx context.Context, recs [][]byte) (int, er
 		}
 		keys[i] = k
 	}
-	return c.publishAcked(ctx, len(recs),
-		func(i int) *nats.Msg {
-			host := keys[i].Host
-			if host == "" {
-				host = keys[i].IP
-			}
-			m := nats.NewMsg(ObsSubject(c.routeOf(host)))
-			m.Data = recs[i]
-			m.Header.Set(jetstream.MsgIDHeader, keys[i].ID)
-			return m
-		},
-		func(i int) string { return "event " + keys[i].ID })
+	msg := func(i int) *nats.Msg {
+		host := keys[i].Host
+		if host == "" {
+			host = keys[i].IP
+		}
+		m := nats.NewMsg(ObsSubject(c.routeOf(host)))
+		m.Data = recs[i]
+		m.Header.Set(jetstream.MsgIDHeader, keys[i].ID)
+		return m
+	}
+	what := func(i int) string { return "event " + keys[i].ID }
+	return c.publishMany(ctx, len(recs), msg, what)
 }

@@ -90,6 +90,10 @@ type Spool struct {
 	closed  bool
 	saved   Cursor    // the cursor the file holds
 	savedAt time.Time // when it was written
+	// The reader's: the segment it has open (rseq), kept between Reads.
+	rmu  sync.Mutex
+	rf   *os.File
+	rseq uint64
 }
 
 // Open opens (creating if need be) the spool in o.Dir.
@@ -183,7 +187,8 @@ func (s *Spool) scan(seq uint64) (segment, error) {
 // readRecord reads one record; it returns the bytes it spans. With buf nil
 // the data is skipped.
 func readRecord(r *bufio.Reader, data *[]byte) (int, error) {
-	l, err := binary.ReadUvarint(r)
+	cr := countingByteReader{r: r}
+	l, err := binary.ReadUvarint(&cr)
 	if err == io.EOF {
 		return 0, io.EOF
 	}
@@ -207,7 +212,22 @@ func readRecord(r *bufio.Reader, data *[]byte) (int, error) {
 	if data != nil {
 		*data = b
 	}
-	return uvarintLen(l) + 4 + int(l), nil
+	return cr.n + 4 + int(l), nil
+}
+
+// countingByteReader counts the bytes a length took (one written with
+// more bytes than it needs, in a damaged segment, spans them all).
+type countingByteReader struct {
+	r *bufio.Reader
+	n int
+}
+
+func (c *countingByteReader) ReadByte() (byte, error) {
+	b, err := c.r.ReadByte()
+	if err == nil {
+		c.n++
+	}
+	return b, err
 }
 
 func unexpected(err error) error {
@@ -215,11 +235,6 @@ func unexpected(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
-}
-
-func uvarintLen(v uint64) int {
-	var b [binary.MaxVarintLen64]byte
-	return binary.PutUvarint(b[:], v)
 }
 
 func (s *Spool) cursorPath() string { return filepath.Join(s.o.Dir, "cursor") }
@@ -418,8 +433,12 @@ func (s *Spool) pendingLocked() bool {
 }
 
 // Read returns up to max records from the cursor on, and the cursor after
-// them; it does not move the cursor (Commit does).
+// them; it does not move the cursor (Commit does). The segment being read
+// stays open between calls, and its records are read in one go: a batch
+// costs one system call, not several per record.
 func (s *Spool) Read(max int) ([][]byte, Cursor, error) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	s.mu.Lock()
 	cur := s.cur
 	segs := append([]segment(nil), s.segs...)
@@ -435,33 +454,118 @@ func (s *Spool) Read(max int) ([][]byte, Cursor, error) {
 		if cur.Off >= sg.size {
 			continue
 		}
-		f, err := os.Open(s.path(sg.seq))
+		f, err := s.reader(sg.seq)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // dropped meanwhile
 		}
 		if err != nil {
 			return out, cur, fmt.Errorf("spool: %w", err)
 		}
-		if _, err := f.Seek(cur.Off, io.SeekStart); err != nil {
-			f.Close()
+		if out, err = readRecords(f, sg.size, &cur, max, out); err != nil {
 			return out, cur, fmt.Errorf("spool: %w", err)
 		}
-		r := bufio.NewReader(io.LimitReader(f, sg.size-cur.Off))
-		for len(out) < max {
-			var rec []byte
-			n, err := readRecord(r, &rec)
-			if err != nil {
-				break
-			}
-			out = append(out, rec)
-			cur.Off += int64(n)
-		}
-		f.Close()
 		if len(out) >= max {
 			break
 		}
 	}
 	return out, cur, nil
+}
+
+// readChunk is how much of a segment Read reads at once (more when a
+// record is larger).
+const readChunk = 256 << 10
+
+// reader returns the segment seq open for reading, opening it (and closing
+// the one open before) when it is not. Called with rmu held.
+func (s *Spool) reader(seq uint64) (*os.File, error) {
+	if s.rf != nil && s.rseq == seq {
+		return s.rf, nil
+	}
+	if s.rf != nil {
+		s.rf.Close()
+		s.rf = nil
+	}
+	f, err := os.Open(s.path(seq))
+	if err != nil {
+		return nil, err
+	}
+	s.rf, s.rseq = f, seq
+	return f, nil
+}
+
+// readRecords appends to out the records of f from cur on, up to size (the
+// segment's length when Read began) and until out holds max, moving cur
+// past them. It stops early at a record it cannot read (torn, or not
+// there); Read then goes on with the next segment, as it always has.
+func readRecords(f *os.File, size int64, cur *Cursor, max int, out [][]byte) ([][]byte, error) {
+	for len(out) < max && cur.Off < size {
+		want := min(size-cur.Off, readChunk)
+		buf := make([]byte, want)
+		n, err := f.ReadAt(buf, cur.Off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return out, err
+		}
+		buf = buf[:n]
+		used := 0
+		for len(out) < max {
+			rec, l, err := splitRecord(buf[used:])
+			if err != nil {
+				if !errors.Is(err, errShort) {
+					return out, nil // unreadable: stop here, as scan would cut it
+				}
+				if used == 0 && l > 0 && int64(l) <= size-cur.Off && len(buf) == int(want) {
+					// A record longer than the chunk: read it whole.
+					big := make([]byte, l)
+					if _, err := f.ReadAt(big, cur.Off); err != nil {
+						return out, nil
+					}
+					rec, l, err = splitRecord(big)
+					if err != nil {
+						return out, nil
+					}
+					out = append(out, rec)
+					cur.Off += int64(l)
+					break
+				}
+				if used == 0 {
+					return out, nil // short of what the segment should hold
+				}
+				break
+			}
+			out = append(out, rec)
+			used += l
+			cur.Off += int64(l)
+		}
+	}
+	return out, nil
+}
+
+// errShort says a buffer ends inside a record.
+var errShort = errors.New("record continues past the buffer")
+
+// splitRecord reads the record at the start of b: its data (aliasing b)
+// and the bytes it spans. When b ends inside it, the error is errShort
+// and n, if known, is the record's whole length.
+func splitRecord(b []byte) (data []byte, n int, err error) {
+	l, k := binary.Uvarint(b)
+	if k == 0 {
+		return nil, 0, errShort
+	}
+	if k < 0 {
+		return nil, 0, errors.New("length: bad varint")
+	}
+	if l > MaxRecord {
+		return nil, 0, fmt.Errorf("length %d over the limit", l)
+	}
+	n = k + 4 + int(l)
+	if len(b) < n {
+		return nil, n, errShort
+	}
+	data = b[k+4 : n : n]
+	if crc32.Checksum(data, castagnoli) != binary.LittleEndian.Uint32(b[k:]) {
+		return nil, 0, errors.New("checksum mismatch")
+	}
+	return data, n, nil
 }
 
 // Commit marks everything before c delivered: the cursor moves there (and
@@ -489,12 +593,18 @@ func (s *Spool) Commit(c Cursor) error {
 
 // Close flushes and closes the spool.
 func (s *Spool) Close() error {
+	s.rmu.Lock() // as Read: rmu, then mu
+	defer s.rmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
+	if s.rf != nil {
+		s.rf.Close()
+		s.rf = nil
+	}
 	err := s.bw.Flush()
 	if cerr := s.w.Close(); err == nil {
 		err = cerr

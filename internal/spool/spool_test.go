@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -310,6 +312,100 @@ func FuzzReadRecord(f *testing.F) {
 			if n < len(rec) || len(rec) > MaxRecord {
 				t.Fatalf("record of %d bytes spanning %d", len(rec), n)
 			}
+		}
+	})
+}
+
+// Read reads a segment in chunks; a record longer than a chunk, up to
+// MaxRecord, comes back whole and in its place.
+func TestReadReturnsRecordsLongerThanItsChunk(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), MaxBytes: 64 << 20, SegmentBytes: 4 << 20, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sizes := []int{1, readChunk - 10, readChunk + 1, 17, MaxRecord, 3, 2*readChunk + 5, 0}
+	var want [][]byte
+	for i, n := range sizes {
+		r := bytes.Repeat([]byte{byte('a' + i)}, n)
+		want = append(want, r)
+		if err := s.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := readAll(t, s)
+	if len(got) != len(want) {
+		t.Fatalf("read %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("record %d: %d bytes, want %d", i, len(got[i]), len(want[i]))
+		}
+	}
+}
+
+// Records read in one batch are each their own: changing one changes no
+// other, and records appended meanwhile do not move them.
+func TestReadRecordsStayPut(t *testing.T) {
+	s := open(t, t.TempDir(), 1<<20)
+	defer s.Close()
+	for i := range 5 {
+		if err := s.Append(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, _, err := s.Read(5)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("read %d: %v", len(recs), err)
+	}
+	recs[0] = append(recs[0], "more"...)
+	for i := range 20 {
+		if err := s.Append(rec(100 + i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < 5; i++ {
+		if !bytes.Equal(recs[i], rec(i)) {
+			t.Fatalf("record %d became %q", i, recs[i])
+		}
+	}
+}
+
+// splitRecord, which reads records out of a chunk, reads what readRecord
+// reads from a stream: the same records, the same lengths, and stops
+// where it stops.
+func FuzzSplitRecord(f *testing.F) {
+	f.Add([]byte{5, 0, 0, 0, 0, 'h', 'e', 'l', 'l', 'o'})
+	var seg []byte
+	for _, r := range [][]byte{[]byte("hello"), []byte("world!"), {}} {
+		var hdr [binary.MaxVarintLen64 + 4]byte
+		n := binary.PutUvarint(hdr[:], uint64(len(r)))
+		binary.LittleEndian.PutUint32(hdr[n:], crc32.Checksum(r, castagnoli))
+		seg = append(append(seg, hdr[:n+4]...), r...)
+	}
+	f.Add(seg)
+	f.Add(seg[:len(seg)-3])
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReader(bytes.NewReader(data))
+		off := 0
+		for {
+			var want []byte
+			wn, werr := readRecord(r, &want)
+			got, gn, gerr := splitRecord(data[off:])
+			if (werr == nil) != (gerr == nil) {
+				t.Fatalf("at %d: readRecord %v, splitRecord %v", off, werr, gerr)
+			}
+			if werr != nil {
+				if gn > 0 && !errors.Is(gerr, errShort) {
+					t.Fatalf("at %d: a length %d with %v", off, gn, gerr)
+				}
+				return
+			}
+			if wn != gn || !bytes.Equal(want, got) {
+				t.Fatalf("at %d: %d bytes %q, split %d bytes %q", off, wn, want, gn, got)
+			}
+			off += gn
 		}
 	})
 }
