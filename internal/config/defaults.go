@@ -66,8 +66,8 @@ const (
 	// DefaultEventsReadEvery is how often the host events' reader looks at
 	// the ring buffer while records come: an event waits at most this long
 	// to be read, and every look costs the agent about as much as a few
-	// execs (docs/PERFORMANCE.md).
-	DefaultEventsReadEvery = 100 * time.Millisecond
+	// dozen execs (docs/PERFORMANCE.md, "A look every 250 ms").
+	DefaultEventsReadEvery = 250 * time.Millisecond
 	// DefaultEventsExits: every process's end is a PROC.EXIT.
 	DefaultEventsExits = EventsExitsAll
 
