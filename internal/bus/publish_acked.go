@@ -66,12 +66,7 @@ func (c *Conn) publishAcked(ctx context.Context, n int, msg func(i int) *nats.Ms
 			retry.Stop()
 		}
 	}()
-	unstored := func(err error) error {
-		if denied := c.denied.of(subjects[acked]); denied != nil {
-			return fmt.Errorf("bus: %s not stored: the bus refused this identity publishing on %s (%v): %w", what(acked), subjects[acked], denied, ErrRefused)
-		}
-		return fmt.Errorf("bus: %s not stored: %w%s", what(acked), err, StorageHint(err))
-	}
+	unstored := func(err error) error { return c.notStored(what(acked), subjects[acked], err) }
 	receive := func() error {
 		select {
 		case m := <-ch:
@@ -206,4 +201,14 @@ func (c *Conn) awaitAnswers(room int) (*answerWait, error) {
 func (a *answerWait) stop() {
 	_ = a.sub.Unsubscribe()
 	a.quiet.Stop()
+}
+
+// notStored is the error of a durable publish whose message what, on
+// subject, was not stored because of err: the bus's refusal of this
+// identity on that subject, when it refused one, says why better.
+func (c *Conn) notStored(what, subject string, err error) error {
+	if denied := c.denied.of(subject); denied != nil {
+		return fmt.Errorf("bus: %s not stored: the bus refused this identity publishing on %s (%v): %w", what, subject, denied, ErrRefused)
+	}
+	return fmt.Errorf("bus: %s not stored: %w%s", what, err, StorageHint(err))
 }

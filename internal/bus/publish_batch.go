@@ -153,10 +153,7 @@ func (c *Conn) publishBatch(ctx context.Context, n int, msg func(i int) *nats.Ms
 				}
 			}
 			if a.Error != nil {
-				if c.denied.of(subject) != nil {
-					return fmt.Errorf("bus: %s not stored: the bus refused this identity publishing on %s: %w", what(stored), subject, ErrRefused)
-				}
-				return fmt.Errorf("bus: %s not stored: %w%s", what(stored), a.Error, StorageHint(a.Error))
+				return c.notStored(what(stored), subject, a.Error)
 			}
 			if a.Stream == "" || a.Batch != id {
 				return fmt.Errorf("bus: unexpected batch acknowledgement %q: %w", m.Data, jetstream.ErrInvalidJSAck)
@@ -164,12 +161,9 @@ func (c *Conn) publishBatch(ctx context.Context, n int, msg func(i int) *nats.Ms
 			ended = max(0, min(a.Count, n))
 			return nil
 		case <-quiet.C:
-			if c.denied.of(subject) != nil {
-				return fmt.Errorf("bus: %s not stored: the bus refused this identity publishing on %s: %w", what(stored), subject, ErrRefused)
-			}
-			return fmt.Errorf("bus: %s not stored: %w", what(stored), jetstream.ErrAsyncPublishTimeout)
+			return c.notStored(what(stored), subject, jetstream.ErrAsyncPublishTimeout)
 		case <-ctx.Done():
-			return fmt.Errorf("bus: %s not stored: %w", what(stored), ctx.Err())
+			return c.notStored(what(stored), subject, ctx.Err())
 		}
 	}
 	for sent < n && ended < 0 {
@@ -207,7 +201,7 @@ func (c *Conn) publishBatch(ctx context.Context, n int, msg func(i int) *nats.Ms
 		if err == nil {
 			err = errors.New("the batch ended early (a message lost on the way?)")
 		}
-		return ended, fmt.Errorf("bus: %s not stored: %w%s", what(ended), err, StorageHint(err))
+		return ended, c.notStored(what(ended), subject, err)
 	}
 	return n, nil
 }
