@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -126,10 +127,25 @@ var (
 // Open loads the event programs, fills the kernel filters and attaches
 // the programs. The process tree is seeded from /proc after the programs
 // are attached, so no process falls between the two.
+//
+// Loading leaves several megabytes of garbage (the kernel's types, the
+// programs' ELF, the walk of /proc). Open collects it and returns it to
+// the system before it returns: otherwise the runtime's scavenger returns
+// it page run by page run while the first events flow, each return a
+// system call and a flush of every CPU's TLB, on the reader's time.
 func Open(o Options) (*Sensor, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
+	s, err := openHooks(o)
+	if err == nil {
+		debug.FreeOSMemory()
+	}
+	return s, err
+}
+
+// openHooks is Open with the typed hooks, else the raw ones.
+func openHooks(o Options) (*Sensor, error) {
 	if !o.rawHooks {
 		s, err := open(o, true)
 		var he *hookError
@@ -147,7 +163,10 @@ func open(o Options, typed bool) (*Sensor, error) {
 	if missing, detail := syscount.MissingPrivileges(o.ProcRoot); len(missing) > 0 {
 		return nil, &UnavailableError{Part: part, Missing: missing, Detail: detail}
 	}
-	if _, err := btf.LoadKernelSpec(); err != nil {
+	// The kernel's types, decoded once here for every program's
+	// relocations (each load would otherwise decode them again).
+	kernelTypes := btf.NewCache()
+	if _, err := kernelTypes.Kernel(); err != nil {
 		return nil, &UnavailableError{Part: part, Missing: []string{"kernel BTF (/sys/kernel/btf/vmlinux)"}, Err: err}
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
@@ -239,7 +258,7 @@ func open(o Options, typed bool) (*Sensor, error) {
 			ps = asTyped(primary, ps)
 		}
 		one := &ebpf.CollectionSpec{Maps: maps.Maps, Variables: maps.Variables, Programs: map[string]*ebpf.ProgramSpec{name: ps}, Types: spec.Types}
-		c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: coll.Maps})
+		c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: coll.Maps, Cache: kernelTypes})
 		var l link.Link
 		if err == nil {
 			p := c.Programs[name]
