@@ -211,6 +211,9 @@ func (c *Conn) publishBatch(ctx context.Context, n int, msg func(i int) *nats.Ms
 // error: as one batch when there are enough and the stream takes batches,
 // else message by message (publishAcked). A stream that refuses batches
 // is published to message by message for batchRetryAfter.
+//
+// msg(i) makes message i; what it returns is published before the next
+// call, which may reuse it. what(i) names message i in errors.
 func (c *Conn) publishMany(ctx context.Context, n int, msg func(i int) *nats.Msg, what func(i int) string) (int, error) {
 	if n < batchMin || time.Now().UnixNano() < c.batchesOffUntil.Load() {
 		return c.publishAcked(ctx, n, msg, what)

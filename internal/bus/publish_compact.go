@@ -27,14 +27,22 @@ func (c *Conn) PublishCompactEvents(ctx context.Context, recs [][]byte) (int, er
 		}
 		keys[i] = k
 	}
+	// One message, filled for each record in turn: it is published (its
+	// bytes copied out) before the next is asked for. A sensor's records
+	// are all of one host, so the subject is made once.
+	m := &nats.Msg{Header: nats.Header{}}
+	id := []string{""}
+	m.Header[jetstream.MsgIDHeader] = id
+	var lastHost string
 	msg := func(i int) *nats.Msg {
 		host := keys[i].Host
 		if host == "" {
 			host = keys[i].IP
 		}
-		m := nats.NewMsg(ObsSubject(c.routeOf(host)))
-		m.Data = recs[i]
-		m.Header.Set(jetstream.MsgIDHeader, keys[i].ID)
+		if m.Subject == "" || host != lastHost {
+			lastHost, m.Subject = host, ObsSubject(c.routeOf(host))
+		}
+		m.Data, m.Reply, id[0] = recs[i], "", keys[i].ID
 		return m
 	}
 	what := func(i int) string { return "event " + keys[i].ID }

@@ -7,8 +7,9 @@ import (
 )
 
 // Forward delivers the spool's records in order with send until ctx ends.
-// send gets a batch of at most batch records and returns nil only once all
-// of them are delivered; the batch is then committed. On an error the same
+// send gets a batch of at most batch records (valid until it returns: the
+// next read reuses their memory) and returns nil only once all of them are
+// delivered; the batch is then committed. On an error the same
 // records are offered again after a pause that grows to five seconds, so
 // send must tolerate seeing a record twice (the bus de-duplicates by event
 // id).

@@ -90,10 +90,12 @@ type Spool struct {
 	closed  bool
 	saved   Cursor    // the cursor the file holds
 	savedAt time.Time // when it was written
-	// The reader's: the segment it has open (rseq), kept between Reads.
-	rmu  sync.Mutex
-	rf   *os.File
-	rseq uint64
+	// The reader's: the segment it has open (rseq), kept between Reads,
+	// and the buffers a Read reads its chunks into, reused by the next.
+	rmu   sync.Mutex
+	rf    *os.File
+	rseq  uint64
+	rbufs [][]byte
 }
 
 // Open opens (creating if need be) the spool in o.Dir.
@@ -436,6 +438,9 @@ func (s *Spool) pendingLocked() bool {
 // them; it does not move the cursor (Commit does). The segment being read
 // stays open between calls, and its records are read in one go: a batch
 // costs one system call, not several per record.
+//
+// The records are valid until the next Read: it reads into the same
+// memory (a reader that keeps a record longer copies it).
 func (s *Spool) Read(max int) ([][]byte, Cursor, error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
@@ -443,7 +448,9 @@ func (s *Spool) Read(max int) ([][]byte, Cursor, error) {
 	cur := s.cur
 	segs := append([]segment(nil), s.segs...)
 	s.mu.Unlock()
-	var out [][]byte
+	out := make([][]byte, 0, min(max, 512))
+	chunks := 0 // buffers of rbufs used by this Read
+	s.trimBuffers()
 	for _, sg := range segs {
 		if sg.seq < cur.Seg {
 			continue
@@ -461,7 +468,7 @@ func (s *Spool) Read(max int) ([][]byte, Cursor, error) {
 		if err != nil {
 			return out, cur, fmt.Errorf("spool: %w", err)
 		}
-		if out, err = readRecords(f, sg.size, &cur, max, out); err != nil {
+		if out, err = s.readRecords(f, sg.size, &cur, max, out, &chunks); err != nil {
 			return out, cur, fmt.Errorf("spool: %w", err)
 		}
 		if len(out) >= max {
@@ -493,14 +500,49 @@ func (s *Spool) reader(seq uint64) (*os.File, error) {
 	return f, nil
 }
 
+// keptBuffers is how many of a Read's buffers the next one reuses; those
+// beyond, and any larger than a chunk (a long record's), are let go, so
+// that one large Read does not hold its memory for good.
+const keptBuffers = 4
+
+// trimBuffers lets go of the buffers the next Read will not reuse (called
+// with rmu held, before a Read: the last one's records are then invalid).
+func (s *Spool) trimBuffers() {
+	if len(s.rbufs) > keptBuffers {
+		clear(s.rbufs[keptBuffers:])
+		s.rbufs = s.rbufs[:keptBuffers]
+	}
+	for i, b := range s.rbufs {
+		if cap(b) > readChunk {
+			s.rbufs[i] = nil
+		}
+	}
+}
+
+// chunk returns the i-th buffer of a Read, of n bytes, growing it when it
+// is too small: to a whole chunk, or to n for a longer record (called with
+// rmu held).
+func (s *Spool) chunk(i, n int) []byte {
+	if i == len(s.rbufs) {
+		s.rbufs = append(s.rbufs, nil)
+	}
+	if cap(s.rbufs[i]) < n {
+		s.rbufs[i] = make([]byte, max(n, readChunk))
+	}
+	return s.rbufs[i][:n]
+}
+
 // readRecords appends to out the records of f from cur on, up to size (the
 // segment's length when Read began) and until out holds max, moving cur
-// past them. It stops early at a record it cannot read (torn, or not
-// there); Read then goes on with the next segment, as it always has.
-func readRecords(f *os.File, size int64, cur *Cursor, max int, out [][]byte) ([][]byte, error) {
+// past them. Each chunk read goes into the next of the spool's buffers
+// (*chunks counts those taken). It stops early at a record it cannot read
+// (torn, or not there); Read then goes on with the next segment, as it
+// always has.
+func (s *Spool) readRecords(f *os.File, size int64, cur *Cursor, max int, out [][]byte, chunks *int) ([][]byte, error) {
 	for len(out) < max && cur.Off < size {
 		want := min(size-cur.Off, readChunk)
-		buf := make([]byte, want)
+		buf := s.chunk(*chunks, int(want))
+		*chunks++
 		n, err := f.ReadAt(buf, cur.Off)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return out, err
@@ -515,7 +557,8 @@ func readRecords(f *os.File, size int64, cur *Cursor, max int, out [][]byte) ([]
 				}
 				if used == 0 && l > 0 && int64(l) <= size-cur.Off && len(buf) == int(want) {
 					// A record longer than the chunk: read it whole.
-					big := make([]byte, l)
+					big := s.chunk(*chunks, l)
+					*chunks++
 					if _, err := f.ReadAt(big, cur.Off); err != nil {
 						return out, nil
 					}

@@ -30,7 +30,8 @@ func open(t *testing.T, dir string, max int64) *Spool {
 
 func rec(i int) []byte { return fmt.Appendf(nil, "record-%05d-%s", i, bytes.Repeat([]byte("x"), i%50)) }
 
-// readAll reads and commits everything pending.
+// readAll reads and commits everything pending (copying the records: a
+// Read's are valid until the next).
 func readAll(t *testing.T, s *Spool) [][]byte {
 	t.Helper()
 	var out [][]byte
@@ -42,7 +43,9 @@ func readAll(t *testing.T, s *Spool) [][]byte {
 		if len(recs) == 0 {
 			return out
 		}
-		out = append(out, recs...)
+		for _, r := range recs {
+			out = append(out, bytes.Clone(r))
+		}
 		if err := s.Commit(next); err != nil {
 			t.Fatal(err)
 		}
@@ -253,7 +256,9 @@ func TestForwardRetriesUntilDelivered(t *testing.T) {
 			failures--
 			return errors.New("bus away")
 		}
-		delivered = append(delivered, recs...)
+		for _, r := range recs {
+			delivered = append(delivered, bytes.Clone(r)) // valid until send returns
+		}
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -368,6 +373,47 @@ func TestReadRecordsStayPut(t *testing.T) {
 		if !bytes.Equal(recs[i], rec(i)) {
 			t.Fatalf("record %d became %q", i, recs[i])
 		}
+	}
+}
+
+// A Read reads into the memory the last one read into: reading a batch
+// allocates the list of records, not the records again.
+func TestReadReusesItsMemory(t *testing.T) {
+	// One segment, and no cursor written within the test: what is counted
+	// is the Read.
+	s, err := Open(Options{Dir: t.TempDir(), MaxBytes: 1 << 20, SegmentBytes: 1 << 20, CursorEvery: time.Hour, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const runs, batch = 50, 10
+	var want [][]byte
+	for i := range (runs + 2) * batch {
+		want = append(want, rec(i))
+		if err := s.Append(want[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	read := func() {
+		recs, next, err := s.Read(batch)
+		if err != nil || len(recs) != batch {
+			t.Fatalf("read %d: %v", len(recs), err)
+		}
+		for _, r := range recs {
+			if !bytes.Equal(r, want[n]) {
+				t.Fatalf("record %d read as %q", n, r)
+			}
+			n++
+		}
+		if err := s.Commit(next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read() // the first Read makes its buffer
+	// The list of records, and the copy of the segments' list.
+	if allocs := testing.AllocsPerRun(runs, read); allocs > 2 {
+		t.Errorf("a Read of %d records makes %.1f allocations, want at most 2", batch, allocs)
 	}
 }
 

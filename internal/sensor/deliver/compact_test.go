@@ -80,9 +80,13 @@ func TestPublishesSpooledBytes(t *testing.T) {
 	if err := d.Write(append(evs, bad)); err != nil {
 		t.Fatal(err)
 	}
-	spooled, _, err := d.sp.Read(10000)
+	read, _, err := d.sp.Read(10000)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var spooled [][]byte // copied: a Read's records are valid until the next
+	for _, r := range read {
+		spooled = append(spooled, bytes.Clone(r))
 	}
 	if len(spooled) != len(evs) {
 		t.Fatalf("%d records spooled for %d valid observations", len(spooled), len(evs))

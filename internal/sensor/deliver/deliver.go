@@ -25,7 +25,8 @@ const TypeDropped = "SENSOR.DROPPED"
 
 // Publisher stores events durably on the bus, each record one event in
 // compact form published as it is (bus.Conn.PublishCompactEvents), and
-// returns how many were acknowledged, in order.
+// returns how many were acknowledged, in order. The records are valid only
+// until it returns (the spool reads the next batch into their memory).
 type Publisher func(ctx context.Context, recs [][]byte) (int, error)
 
 // Options configure a deliverer.
