@@ -92,10 +92,13 @@ type Spool struct {
 	savedAt time.Time // when it was written
 	// The reader's: the segment it has open (rseq), kept between Reads,
 	// and the buffers a Read reads its chunks into, reused by the next.
+	// rsegs and rout are the last Read's lists, reused likewise.
 	rmu   sync.Mutex
 	rf    *os.File
 	rseq  uint64
 	rbufs [][]byte
+	rsegs []segment
+	rout  [][]byte
 }
 
 // Open opens (creating if need be) the spool in o.Dir.
@@ -439,16 +442,20 @@ func (s *Spool) pendingLocked() bool {
 // stays open between calls, and its records are read in one go: a batch
 // costs one system call, not several per record.
 //
-// The records are valid until the next Read: it reads into the same
-// memory (a reader that keeps a record longer copies it).
-func (s *Spool) Read(max int) ([][]byte, Cursor, error) {
+// The records, and the list of them, are valid until the next Read: it
+// reads into the same memory (a reader that keeps a record longer copies
+// it).
+func (s *Spool) Read(max int) (recs [][]byte, _ Cursor, _ error) {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	s.mu.Lock()
 	cur := s.cur
-	segs := append([]segment(nil), s.segs...)
+	segs := append(s.rsegs[:0], s.segs...)
+	s.rsegs = segs
 	s.mu.Unlock()
-	out := make([][]byte, 0, min(max, 512))
+	clear(s.rout)
+	out := s.rout[:0]
+	defer func() { s.rout = recs }()
 	chunks := 0 // buffers of rbufs used by this Read
 	s.trimBuffers()
 	for _, sg := range segs {
