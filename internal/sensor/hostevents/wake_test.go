@@ -38,16 +38,32 @@ func openBareWith(t *testing.T, ev config.AgentEvents) *Sensor {
 	return s
 }
 
-// openIdling is openBare with a short look at the ring buffer, for the
-// tests that need a look that finds nothing: on a machine busy with other
-// processes (other test packages, in CI) a quiet 25 ms comes much sooner
-// than a quiet default look. What they check does not depend on the
-// look's period.
+// openIdling is openBare with the shortest look at the ring buffer (1 ms),
+// for the tests that need a look that finds nothing: on a machine busy
+// with other processes (other test packages in CI, each exec and loopback
+// connection a record) a quiet millisecond comes far sooner than a quiet
+// default look. What they check does not depend on the look's period.
 func openIdling(t *testing.T) *Sensor {
 	t.Helper()
 	ev := config.DefaultAgentEvents()
-	ev.ReadEvery = 25 * time.Millisecond
+	ev.ReadEvery = time.Millisecond
 	return openBareWith(t, ev)
+}
+
+// untilIdle reads until the reader is idle and still asks to be woken at
+// the next record (other processes' records may wake it, and clear the
+// request, before it is looked at), failing after 30 s.
+func untilIdle(t *testing.T, s *Sensor) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !s.idle || wakeNext(t, s) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("in 30 s the reader never asked to be woken (idle %v, wake_next %d)", s.idle, wakeNext(t, s))
+		}
+		if _, err := s.Next(3 * s.o.Events.ReadEvery); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func wakeNext(t *testing.T, s *Sensor) uint32 {
@@ -64,17 +80,7 @@ func wakeNext(t *testing.T, s *Sensor) uint32 {
 // request, and the reader goes back to reading on its timer.
 func TestIdleReaderIsWokenByTheNextRecord(t *testing.T) {
 	s := openIdling(t)
-	// Other processes' records may come first, and clear the request
-	// before it is looked at.
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.idle || wakeNext(t, s) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("in 10 s the reader never asked to be woken (idle %v, wake_next %d)", s.idle, wakeNext(t, s))
-		}
-		if _, err := s.Next(3 * s.o.Events.ReadEvery); err != nil {
-			t.Fatal(err)
-		}
-	}
+	untilIdle(t, s)
 	cmd := exec.Command("/bin/true")
 	if err := cmd.Run(); err != nil {
 		t.Fatal(err)
@@ -82,7 +88,7 @@ func TestIdleReaderIsWokenByTheNextRecord(t *testing.T) {
 	if v := wakeNext(t, s); v != 0 {
 		t.Fatalf("after a record: wake_next %d, want 0 (the kernel clears it as it wakes the reader)", v)
 	}
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		evs, err := s.Next(time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -150,14 +156,7 @@ func TestReaderWaitsInGoPoller(t *testing.T) {
 	if s.ring == nil {
 		t.Fatal("the ring buffer is not in Go's poller")
 	}
-	for i := 0; !s.idle; i++ { // until a wait on the timer brought nothing
-		if i > 400 {
-			t.Fatal("the reader never went idle")
-		}
-		if _, err := s.Next(3 * s.o.Events.ReadEvery); err != nil {
-			t.Fatal(err)
-		}
-	}
+	untilIdle(t, s)
 	if took := execEvent(t, s, func() ([]event.Event, error) { return s.Next(5 * time.Second) }); took > 2500*time.Millisecond {
 		t.Errorf("an idle reader read the next exec after %v of a 5 s wait: not woken by the record", took)
 	}
