@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -357,6 +358,17 @@ func TestBenchSyscalls(t *testing.T) {
 		}
 		if res.ExecCostUS <= 0 {
 			t.Errorf("no cost of an exec measured: %+v", res)
+		}
+		// The paced storm: 200 execs at 1,000 a second take at least the
+		// 192 ms of their schedule, and the agent delivered them all.
+		if p := res.PacedExecs; p == nil {
+			if runtime.GOARCH == "amd64" {
+				t.Errorf("no paced exec storm: %s", res.PacedExecsMissing)
+			}
+		} else if p.Rate != 1000 || p.Execs != 200 || len(p.Runs) != 1 {
+			t.Errorf("paced exec storm %+v: want one run of 200 execs at 1,000 a second", p)
+		} else if r := p.Runs[0]; r.Seconds < 0.192 || r.ExecEvents < 200 || r.Written < r.ExecEvents || r.Delivered != r.Written || r.CoreShare <= 0 || p.MedianCoreShare != r.CoreShare {
+			t.Errorf("paced exec storm run %+v: want it paced, its 200 PROC.EXEC among the observations written, all delivered, the agent's CPU measured", r)
 		}
 		// The agent's way: every observation spooled reached the bus,
 		// the 200 execs' PROC.EXEC among them.

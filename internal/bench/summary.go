@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -141,6 +142,16 @@ func (r SyscallBenchResult) WriteSummary(w io.Writer) error {
 	}
 	if r.ExecCostUS > 0 {
 		fmt.Fprintf(w, "an exec costs the host events %.0f µs of CPU in user space: %.1f%% of a core at 1,000 execs a second\n", r.ExecCostUS, 100*r.CoreAt1000)
+	}
+	if p := r.PacedExecs; p != nil && len(p.Runs) > 0 {
+		rates := make([]string, len(p.Runs))
+		for i, pr := range p.Runs {
+			rates[i] = fmt.Sprintf("%.0f", pr.ExecsPerSec)
+		}
+		fmt.Fprintf(w, "paced exec storm, %d execs at %d/s offered (reached %s/s): the agent used %.2f%% of a core (median of %d runs; best %.2f%%; %.1f µs an exec)\n",
+			p.Execs, p.Rate, strings.Join(rates, ", "), 100*p.MedianCoreShare, len(p.Runs), 100*p.BestCoreShare, p.MedianCostUS)
+	} else if r.PacedExecsMissing != "" {
+		fmt.Fprintln(w, "paced exec storm not measured:", r.PacedExecsMissing)
 	}
 	for _, f := range []*FloodMeasure{r.Flood, r.PacedFlood} {
 		if f == nil {

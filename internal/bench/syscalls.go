@@ -49,8 +49,9 @@ type SyscallBenchOptions struct {
 	// Interval is the counter's interval (default 1 s).
 	Interval time.Duration
 	// Execs is how many processes the exec workload starts, one after
-	// another (default 2,000).
-	Execs int
+	// another (default 2,000). The paced exec storm starts as many, at
+	// ExecRate a second (default 1,000; below 0 skips it).
+	Execs, ExecRate int
 	// BuildFiles is the size of the C project the build workload makes
 	// with `make -j2` (default 40 files); GitFiles the tree the git
 	// workload runs `git status` on (default 20,000 files), GitLoops how
@@ -158,6 +159,10 @@ type SyscallBenchResult struct {
 	// CoreAt1000 the share of a core that makes at 1,000 execs a second.
 	ExecCostUS float64 `json:"exec_cost_us,omitempty"`
 	CoreAt1000 float64 `json:"core_share_at_1000_execs_per_s,omitempty"`
+	// PacedExecs is the agent's CPU measured while processes start at a
+	// set rate; PacedExecsMissing says why it was not measured.
+	PacedExecs        *PacedExecMeasure `json:"paced_execs,omitempty"`
+	PacedExecsMissing string            `json:"paced_execs_missing,omitempty"`
 	// BuildMissing and GitMissing say why those workloads were skipped.
 	BuildMissing string `json:"build_missing,omitempty"`
 	GitMissing   string `json:"git_missing,omitempty"`
@@ -244,6 +249,9 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 	}
 	if o.Execs <= 0 {
 		o.Execs = 2000
+	}
+	if o.ExecRate == 0 {
+		o.ExecRate = 1000
 	}
 	if o.BuildFiles == 0 {
 		o.BuildFiles = 40
@@ -403,6 +411,17 @@ func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult
 	if e, ok := res.Measure(WorkloadExec, "events"); ok && e.Execs > 0 {
 		res.ExecCostUS = 1e6 * e.EventsCPU * e.Best / float64(o.Execs)
 		res.CoreAt1000 = res.ExecCostUS * 1000 / 1e6
+	}
+	if res.EventsMissing == "" {
+		if o.ExecRate < 0 {
+			res.PacedExecsMissing = "not asked for"
+		} else if p, err := measurePacedExecs(ctx, o, progress); errors.Is(err, errNoMinimalProgram) {
+			res.PacedExecsMissing = err.Error()
+		} else if err != nil {
+			return res, err
+		} else {
+			res.PacedExecs = &p
+		}
 	}
 	if res.EventsMissing == "" && o.Opens > 0 {
 		f, err := measureFlood(ctx, o, 0, progress)
@@ -670,7 +689,8 @@ func measureDrain(ctx context.Context, o SyscallBenchOptions, progress io.Writer
 
 // SyscallWorker is the hidden worker of `vigil bench syscalls`: "getppid N"
 // makes N getppid calls; "exec N" runs /bin/true N times, one after
-// another; "opens N [RATE]" opens and closes a watched file N times, at
+// another; "exec-paced N RATE" runs the minimal program (minimal.go) N
+// times, one after another, at RATE a second; "opens N [RATE]" opens and closes a watched file N times, at
 // RATE a second when given; "active" makes a spread of 20 different cheap
 // system calls ten times a second until killed; "bus" runs BusWorker on
 // its standard input and output.
@@ -683,6 +703,11 @@ func SyscallWorker(kind string, n int, rate ...int) error {
 			}
 		}
 		return nil
+	case "exec-paced":
+		if len(rate) == 0 || rate[0] <= 0 {
+			return errors.New("exec-paced needs a rate above 0")
+		}
+		return execPaced(n, rate[0])
 	case "opens":
 		per := 0
 		if len(rate) > 0 {
@@ -728,7 +753,7 @@ func SyscallWorker(kind string, n int, rate ...int) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	return fmt.Errorf("unknown worker %q (getppid, exec, opens, active or bus)", kind)
+	return fmt.Errorf("unknown worker %q (getppid, exec, exec-paced, opens, active or bus)", kind)
 }
 
 // measureWeb runs lighttpd (pinned to the last CPU) serving a 4 KB page on

@@ -250,6 +250,7 @@ func benchSyscallsCmd(e *env) *cobra.Command {
 	fs.DurationVar(&o.ActiveTime, "active-time", 10*time.Second, "length of the drain measurement")
 	fs.DurationVar(&o.Interval, "interval", config.DefaultSyscallInterval, "the counter's interval")
 	fs.IntVar(&o.Execs, "execs", 2000, "processes the exec workload starts, one after another")
+	fs.IntVar(&o.ExecRate, "exec-rate", 1000, "execs a second of the paced exec storm, as many as --execs (-1: no paced storm)")
 	fs.IntVar(&o.BuildFiles, "build-files", 40, "C files of the make -j2 build workload (-1: no build workload)")
 	fs.IntVar(&o.GitFiles, "git-files", 20_000, "files in the tree of the git status workload (-1: no git workload)")
 	fs.IntVar(&o.GitLoops, "git-loops", 20, "git status runs in the git workload")
@@ -263,7 +264,7 @@ func benchSyscallsCmd(e *env) *cobra.Command {
 // benchSyscallsWorkerCmd is the hidden worker `vigil bench syscalls` runs.
 func benchSyscallsWorkerCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:    "syscalls-worker getppid N | exec N | opens N [RATE] | active | bus",
+		Use:    "syscalls-worker getppid N | exec N | exec-paced N RATE | opens N [RATE] | active | bus",
 		Hidden: true,
 		Args:   cobra.RangeArgs(1, 3),
 		RunE: func(_ *cobra.Command, args []string) error {
