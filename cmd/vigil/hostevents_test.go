@@ -35,6 +35,16 @@ func TestAgentEvents(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The agent's threads sleep with agent.timer_slack's default of 1 ms.
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(agent.Cmd.Process.Pid) + "/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tasks {
+		if b, err := os.ReadFile("/proc/" + tk.Name() + "/timerslack_ns"); err == nil && strings.TrimSpace(string(b)) != "1000000" {
+			t.Errorf("agent thread %s: timer slack %s ns, want 1000000", tk.Name(), strings.TrimSpace(string(b)))
+		}
+	}
 	dir := t.TempDir()
 	prog := filepath.Join(dir, "vigil-nap")
 	b, err := os.ReadFile("/bin/sleep")

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/sensor/deliver"
 	"github.com/vigil-ids/vigil/internal/sensor/host"
 	"github.com/vigil-ids/vigil/internal/sensor/hostevents"
+	"github.com/vigil-ids/vigil/internal/timerslack"
 )
 
 // The host events are measured on the agent's whole path: read from the
@@ -136,13 +137,25 @@ func (c *countingSink) Write(evs []event.Event) error {
 }
 
 // attachAgent runs the host event programs as `vigil agent` does (with
-// PROC.SPAWN from the exec events), their observations spooled in a
-// temporary directory and published to b, until stop, which stops the
-// events, waits until what they wrote has reached the bus (at most 10 s),
-// and notes in r the PROC.EXEC events, the records dropped in the kernel
-// and the observations written and delivered.
-func attachAgent(r *run, b *agentBus, exits string) (stop func() error, err error) {
+// PROC.SPAWN from the exec events, and the agent's default timer slack on
+// this process's threads), their observations spooled in a temporary
+// directory and published to b, until stop, which stops the events,
+// waits until what they wrote has reached the bus (at most 10 s), puts
+// back the timer slack of before (restore), and notes in r the PROC.EXEC
+// events, the records dropped in the kernel and the observations written
+// and delivered.
+func attachAgent(r *run, b *agentBus, exits string, restore time.Duration) (stop func() error, err error) {
 	log := quietLog
+	if restore > 0 {
+		if _, err := timerslack.Set(config.DefaultAgentTimerSlack); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_, _ = timerslack.Set(restore)
+			}
+		}()
+	}
 	ev := config.DefaultAgentEvents()
 	if exits != "" {
 		ev.Exits = exits
@@ -178,6 +191,11 @@ func attachAgent(r *run, b *agentBus, exits string) (stop func() error, err erro
 		r.written, r.delivered = d.Written(), d.Acknowledged()
 		if left > 0 {
 			err = errors.Join(err, fmt.Errorf("%d observations did not reach the bench's bus", left))
+		}
+		if restore > 0 {
+			if _, serr := timerslack.Set(restore); serr != nil {
+				err = errors.Join(err, serr)
+			}
 		}
 		return errors.Join(err, os.RemoveAll(dir))
 	}, nil

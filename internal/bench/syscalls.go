@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/sensor/hostevents"
 	"github.com/vigil-ids/vigil/internal/sensor/syscount"
+	"github.com/vigil-ids/vigil/internal/timerslack"
 )
 
 // SyscallBenchOptions configure `vigil bench syscalls`.
@@ -73,6 +74,9 @@ type SyscallBenchOptions struct {
 	Progress io.Writer
 	pin      string    // taskset, when the workload is pinned to the last CPU
 	bus      *agentBus // events mode: the bus the agent's observations go to
+	// slack is this process's timer slack at the start: every workload
+	// starts with it, whatever the agent's path set meanwhile.
+	slack time.Duration
 }
 
 // SyscallMeasure is one workload in one mode.
@@ -225,6 +229,7 @@ const floodFile = "/etc/shadow"
 // many active processes.
 func RunSyscalls(ctx context.Context, o SyscallBenchOptions) (SyscallBenchResult, error) {
 	res := SyscallBenchResult{StraceRatio: map[string]float64{}, PinnedCPU: -1}
+	o.slack, _ = timerslack.Get()
 	if o.Calls <= 0 {
 		o.Calls = 5_000_000
 	}
@@ -481,7 +486,7 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 		}
 	case "events":
 		var err error
-		if stop, err = attachAgent(&r, o.bus, o.Exits); err != nil {
+		if stop, err = attachAgent(&r, o.bus, o.Exits, o.slack); err != nil {
 			return r, err
 		}
 	}
@@ -492,7 +497,7 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	start := time.Now()
-	err := runQuietly(cmd)
+	err := runQuietly(cmd, o.slack)
 	r.wall = time.Since(start)
 	var after syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
@@ -521,26 +526,28 @@ func runWorkload(ctx context.Context, argv []string, mode string, o SyscallBench
 	return r, nil
 }
 
-// runQuietly runs cmd to its end, waiting for it in Go's poller (its
-// output pipe's end) rather than in a blocking wait4: a thread blocked in a
-// system call keeps the runtime's monitor thread waking every few
-// microseconds, CPU this process would count as the sensor's.
-func runQuietly(cmd *exec.Cmd) error {
-	wait, err := startQuietly(cmd)
+// runQuietly runs cmd to its end, started with timer slack slack (see
+// timerslack.StartWith), waiting for it in Go's poller (its output pipe's
+// end) rather than in a blocking wait4: a thread blocked in a system call
+// keeps the runtime's monitor thread waking every few microseconds, CPU
+// this process would count as the sensor's.
+func runQuietly(cmd *exec.Cmd, slack time.Duration) error {
+	wait, err := startQuietly(cmd, slack)
 	if err != nil {
 		return err
 	}
 	return wait()
 }
 
-// startQuietly starts cmd; wait waits for its end as runQuietly does.
-func startQuietly(cmd *exec.Cmd) (wait func() error, err error) {
+// startQuietly starts cmd, with timer slack slack; wait waits for its end
+// as runQuietly does.
+func startQuietly(cmd *exec.Cmd, slack time.Duration) (wait func() error, err error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-	err = cmd.Start()
+	err = timerslack.StartWith(cmd, slack)
 	pw.Close()
 	if err != nil {
 		pr.Close()

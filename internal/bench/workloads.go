@@ -163,7 +163,7 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress
 	var errs []error
 	var waits []func() error
 	for _, w := range workers {
-		wait, err := startQuietly(w)
+		wait, err := startQuietly(w, o.slack)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -126,6 +126,9 @@ func TestFullFile(t *testing.T) {
 		ev.ReadEvery != 50*time.Millisecond || ev.Exits != EventsExitsSignalled {
 		t.Errorf("agent.events: %+v", ev)
 	}
+	if ro.Agent.TimerSlack != 2*time.Millisecond {
+		t.Errorf("agent.timer_slack: %v", ro.Agent.TimerSlack)
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -136,7 +139,8 @@ func TestDefaults(t *testing.T) {
 	if len(ro.Sources) != 1 || ro.Sources[0].Subjects[0] != "vigil.obs.>" || ro.Monitor.Layer != "service" ||
 		!ro.Resolver.Publish || ro.Store.Retention != 7*24*time.Hour || ro.Server.Listen != "127.0.0.1:4222" ||
 		ro.Agent.Levels.CPU != 90 || ro.Agent.Levels.CPUFor != time.Minute ||
-		ro.Agent.Events.ReadEvery != DefaultEventsReadEvery || ro.Agent.Events.Exits != EventsExitsAll {
+		ro.Agent.Events.ReadEvery != DefaultEventsReadEvery || ro.Agent.Events.Exits != EventsExitsAll ||
+		ro.Agent.TimerSlack != DefaultAgentTimerSlack {
 		t.Errorf("defaults not applied: %+v", ro)
 	}
 	// The embedded default names engine kinds this package does not

@@ -46,6 +46,11 @@ const (
 	DefaultLevelRepeat = 10 * time.Minute
 	// DefaultProc is the root of the proc filesystem.
 	DefaultProc = "/proc"
+	// DefaultAgentTimerSlack is the agent process's timer slack: its
+	// sleeps may end up to a millisecond late, which spares the runtime's
+	// monitor thread a wakeup about every 100 µs while the agent works
+	// (docs/PERFORMANCE.md).
+	DefaultAgentTimerSlack = time.Millisecond
 	// DefaultSpoolMaxBytes bounds a sensor's spool.
 	DefaultSpoolMaxBytes = 64 << 20
 	// DefaultSyscallInterval is the length of a system call count interval.

@@ -340,6 +340,11 @@ type Agent struct {
 	// bounds it (the oldest are dropped, and counted, beyond it).
 	SpoolDir      string `yaml:"spool_dir"`
 	SpoolMaxBytes int64  `yaml:"spool_max_bytes"`
+	// TimerSlack is how late the kernel may end the `vigil agent`
+	// process's sleeps and timed waits (its threads' timer slack), so
+	// that it can end several with one wakeup; 0 keeps the kernel's
+	// default (50 µs).
+	TimerSlack time.Duration `yaml:"timer_slack"`
 	// Syscalls configures the eBPF system call counter.
 	Syscalls AgentSyscalls `yaml:"syscalls"`
 	// Levels configures the level observations (PROC.CPU.LEVEL,
@@ -583,9 +588,10 @@ func Default() *ResourceObject {
 		Resolver: DefaultResolver(),
 		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
 		Agent: Agent{Interval: DefaultAgentInterval, Window: DefaultAgentWindow, Proc: DefaultProc, SpoolMaxBytes: DefaultSpoolMaxBytes,
-			Syscalls: AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries},
-			Levels:   DefaultLevels(),
-			Events:   DefaultAgentEvents(), Effector: DefaultAgentEffector()},
+			TimerSlack: DefaultAgentTimerSlack,
+			Syscalls:   AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries},
+			Levels:     DefaultLevels(),
+			Events:     DefaultAgentEvents(), Effector: DefaultAgentEffector()},
 	}
 }
 
@@ -762,6 +768,9 @@ func (a *Agent) validate(p *Problems, path string) {
 	}
 	if a.SpoolMaxBytes < 1<<20 {
 		p.Addf(Join(path, "spool_max_bytes"), "must be at least 1 MiB")
+	}
+	if a.TimerSlack < 0 || a.TimerSlack > 100*time.Millisecond {
+		p.Addf(Join(path, "timer_slack"), "must be between 0s (the kernel's default) and 100ms, not %s", a.TimerSlack)
 	}
 	if s := a.Syscalls; s.Interval < 10*time.Millisecond || s.Interval > time.Hour {
 		p.Addf(Join(path, "syscalls.interval"), "must be between 10ms and 1h")

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/vigil-ids/vigil/internal/sensor/deliver"
 	"github.com/vigil-ids/vigil/internal/sensor/host"
 	"github.com/vigil-ids/vigil/internal/sensor/netsensor"
+	"github.com/vigil-ids/vigil/internal/timerslack"
 )
 
 // SensorOptions say where a sensor's records go: as JSON lines to Stdout
@@ -30,6 +32,7 @@ type SensorOptions struct {
 // and, on the bus, their deliverer and the bus connection.
 func RunAgent(ctx context.Context, a config.Agent, o SensorOptions) error {
 	log := o.Logger
+	setTimerSlack(a.TimerSlack, log)
 	if o.Stdout != nil {
 		sink := host.NewJSONSink(o.Stdout)
 		cs, err := AgentTo(a, sink, sink.VectorWriter(), log)
@@ -73,6 +76,23 @@ func RunAgent(ctx context.Context, a config.Agent, o SensorOptions) error {
 		cs = append(cs, *eff)
 	}
 	return RunSensor(ctx, cs, conn, log)
+}
+
+// setTimerSlack sets the agent process's timer slack (agent.timer_slack):
+// a refusal (without CAP_SYS_NICE) is logged, and the agent runs on.
+func setTimerSlack(d time.Duration, log *slog.Logger) {
+	if d <= 0 {
+		return
+	}
+	n, err := timerslack.Set(d)
+	switch {
+	case errors.Is(err, timerslack.ErrUnsupported):
+		log.Debug("timer slack not set", "err", err)
+	case err != nil:
+		log.Warn("the agent's timer slack is not set on every thread; it runs on", "timer_slack", d, "threads_set", n, "err", err)
+	default:
+		log.Debug("timer slack set", "timer_slack", d, "threads", n)
+	}
 }
 
 // Delivery after a network sensor stopped: what a live capture had in
