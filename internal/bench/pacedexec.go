@@ -90,13 +90,19 @@ func execPaced(n, rate int) error {
 	start := time.Now()
 	for i := range n {
 		if i%16 == 0 {
-			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
-				time.Sleep(d)
-			}
+			pace(start, i, rate)
 		}
 		if err := exec.Command(prog).Run(); err != nil {
 			return fmt.Errorf("running the minimal program %s: %w", prog, err)
 		}
 	}
 	return nil
+}
+
+// pace sleeps until the i-th of a series paced at rate a second from start
+// is due (at once when it is late).
+func pace(start time.Time, i, rate int) {
+	if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+		time.Sleep(d)
+	}
 }

@@ -725,9 +725,7 @@ func SyscallWorker(kind string, n int, rate ...int) error {
 			// Paced, the worker catches up with its schedule every 64
 			// opens.
 			if per > 0 && i%64 == 0 {
-				if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(per))); d > 0 {
-					time.Sleep(d)
-				}
+				pace(start, i, per)
 			}
 			fd, err := syscall.Open(floodFile, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 			if err != nil {
