@@ -44,6 +44,44 @@ var ErrNotCompact = errors.New("not a compact record")
 
 // AppendCompact appends the compact form of e to b.
 func (e *Event) AppendCompact(b []byte) []byte {
+	b = e.appendHead(b)
+	for k, v := range e.Attrs {
+		b = appendAttr(b, k, v)
+	}
+	return b
+}
+
+// AppendValidCompact is Validate and AppendCompact in one pass over the
+// attributes: it appends e's compact form to b when e is valid, and
+// returns b as it was with the first problem found when not (the same
+// problem Validate reports, though of several it may find another first).
+func (e *Event) AppendValidCompact(b []byte) ([]byte, error) {
+	if e.ID == "" {
+		return b, fieldErr("id", "missing")
+	}
+	if err := checkID(e.ID); err != nil {
+		return b, fieldErr("id", "%v", err)
+	}
+	if e.Time.IsZero() {
+		return b, fieldErr("time", "missing")
+	}
+	if err := e.validateFields(); err != nil {
+		return b, err
+	}
+	n := len(b)
+	out := e.appendHead(b)
+	for k, v := range e.Attrs {
+		if err := checkAttr(k, v); err != nil {
+			return b[:n], err
+		}
+		out = appendAttr(out, k, v)
+	}
+	return out, nil
+}
+
+// appendHead appends the magic byte, the fields and the number of
+// attributes.
+func (e *Event) appendHead(b []byte) []byte {
 	b = append(b, magicEvent)
 	b = appendStr(b, e.ID)
 	b = binary.AppendVarint(b, e.Time.UnixNano())
@@ -51,35 +89,37 @@ func (e *Event) AppendCompact(b []byte) []byte {
 	b = appendStr(b, e.Host)
 	b = appendStr(b, e.IP)
 	b = appendStr(b, e.Source)
-	b = binary.AppendUvarint(b, uint64(len(e.Attrs)))
-	for k, v := range e.Attrs {
-		b = appendStr(b, k)
-		switch v := v.(type) {
-		case string:
-			b = append(b, tagString)
-			b = appendStr(b, v)
-		case int64:
-			b = append(b, tagInt)
-			b = binary.AppendVarint(b, v)
-		case float64:
-			b = append(b, tagFloat)
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-		case bool:
-			if v {
-				b = append(b, tagTrue)
-			} else {
-				b = append(b, tagFalse)
-			}
-		case []string:
-			b = append(b, tagList)
-			b = binary.AppendUvarint(b, uint64(len(v)))
-			for _, s := range v {
-				b = appendStr(b, s)
-			}
-		default:
-			b = append(b, tagString)
-			b = appendStr(b, FormatValue(v))
+	return binary.AppendUvarint(b, uint64(len(e.Attrs)))
+}
+
+// appendAttr appends one attribute, its name then its tagged value.
+func appendAttr(b []byte, k string, v any) []byte {
+	b = appendStr(b, k)
+	switch v := v.(type) {
+	case string:
+		b = append(b, tagString)
+		b = appendStr(b, v)
+	case int64:
+		b = append(b, tagInt)
+		b = binary.AppendVarint(b, v)
+	case float64:
+		b = append(b, tagFloat)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	case bool:
+		if v {
+			b = append(b, tagTrue)
+		} else {
+			b = append(b, tagFalse)
 		}
+	case []string:
+		b = append(b, tagList)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		for _, s := range v {
+			b = appendStr(b, s)
+		}
+	default:
+		b = append(b, tagString)
+		b = appendStr(b, FormatValue(v))
 	}
 	return b
 }

@@ -109,6 +109,20 @@ func (e *Event) Validate() error {
 // validateBody checks every field but the id and the time, which may be
 // filled in later by Normalize.
 func (e *Event) validateBody() error {
+	if err := e.validateFields(); err != nil {
+		return err
+	}
+	for k, v := range e.Attrs {
+		if err := checkAttr(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateFields checks the type, host, ip and source, and the number of
+// attributes.
+func (e *Event) validateFields() error {
 	if e.Type == "" {
 		return fieldErr("type", "missing")
 	}
@@ -132,13 +146,16 @@ func (e *Event) validateBody() error {
 	if len(e.Attrs) > MaxAttrs {
 		return fieldErr("attrs", "%d attributes, more than the limit of %d", len(e.Attrs), MaxAttrs)
 	}
-	for k, v := range e.Attrs {
-		if err := checkAttrName(k); err != nil {
-			return fieldErr("attrs", "attribute name %q: %v", k, err)
-		}
-		if err := checkValue(v); err != nil {
-			return fieldErr("attrs."+k, "%v", err)
-		}
+	return nil
+}
+
+// checkAttr checks one attribute's name and value.
+func checkAttr(k string, v any) error {
+	if err := checkAttrName(k); err != nil {
+		return fieldErr("attrs", "attribute name %q: %v", k, err)
+	}
+	if err := checkValue(v); err != nil {
+		return fieldErr("attrs."+k, "%v", err)
 	}
 	return nil
 }
@@ -291,8 +308,7 @@ func checkID(s string) error {
 		return fmt.Errorf("%d bytes, longer than the limit of %d", len(s), MaxIDLen)
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isAlnum(c) && c != '.' && c != '_' && c != ':' && c != '-' {
+		if c := s[i]; !idByte[c] {
 			return fmt.Errorf("character %q not allowed in an id (use A-Z a-z 0-9 . _ : -)", rune(c))
 		}
 	}
@@ -326,6 +342,13 @@ func checkName(s string) error {
 	if len(s) > MaxNameLen {
 		return fmt.Errorf("%d bytes, longer than the limit of %d", len(s), MaxNameLen)
 	}
+	ascii := true
+	for i := 0; i < len(s) && ascii; i++ {
+		ascii = s[i] >= 0x20 && s[i] < 0x7f
+	}
+	if ascii {
+		return nil
+	}
 	if !utf8.ValidString(s) {
 		return errors.New("invalid UTF-8")
 	}
@@ -347,13 +370,22 @@ func checkAttrName(s string) error {
 		return fmt.Errorf("%d bytes, longer than the limit of %d", len(s), MaxNameLen)
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isAlnum(c) && c != '.' && c != '_' && c != ':' && c != '-' {
+		if c := s[i]; !idByte[c] {
 			return fmt.Errorf("character %q not allowed in an attribute name", rune(c))
 		}
 	}
 	return nil
 }
+
+// idByte holds the bytes allowed in ids and attribute names:
+// [A-Za-z0-9._:-].
+var idByte = func() (t [256]bool) {
+	for c := range 256 {
+		b := byte(c)
+		t[c] = isAlnum(b) || b == '.' || b == '_' || b == ':' || b == '-'
+	}
+	return t
+}()
 
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 func isAlnum(c byte) bool { return isAlpha(c) || c >= '0' && c <= '9' }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"reflect"
@@ -407,5 +408,64 @@ func TestAttributesWrittenInKeyOrder(t *testing.T) {
 		if len(keys) != n || !slices.IsSorted(keys) {
 			t.Errorf("%d attributes written as %d keys, sorted: %v", n, len(keys), slices.IsSorted(keys))
 		}
+	}
+}
+
+// TestAppendValidCompact: a valid event is appended exactly as
+// AppendCompact appends it; an invalid one is refused with the problem
+// Validate reports, and what was in the buffer before it stays as it was.
+func TestAppendValidCompact(t *testing.T) {
+	prefix := []byte("earlier records")
+	for _, ev := range sampleEvents() {
+		t.Run(ev.ID, func(t *testing.T) {
+			got, err := ev.AppendValidCompact(slices.Clone(prefix))
+			if err != nil {
+				t.Fatalf("valid event refused: %v", err)
+			}
+			if !bytes.HasPrefix(got, prefix) {
+				t.Fatalf("the buffer's earlier bytes changed: %q", got[:len(prefix)])
+			}
+			back, err := DecodeCompact(got[len(prefix):])
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			eventsEqual(t, ev, back)
+		})
+	}
+	valid := sampleEvents()[0]
+	bad := []struct {
+		name string
+		edit func(*Event)
+	}{
+		{"no id", func(e *Event) { e.ID = "" }},
+		{"bad id", func(e *Event) { e.ID = "a b" }},
+		{"no time", func(e *Event) { e.Time = time.Time{} }},
+		{"bad type", func(e *Event) { e.Type = "PROC CPU" }},
+		{"no host or ip", func(e *Event) { e.Host, e.IP = "", "" }},
+		{"host with a control character", func(e *Event) { e.Host = "web\x073" }},
+		{"host not UTF-8", func(e *Event) { e.Host = "web\xff" }},
+		{"bad ip", func(e *Event) { e.IP = "10.0.0.300" }},
+		{"bad attribute name", func(e *Event) { e.Attrs["a b"] = "x" }},
+		{"value not UTF-8", func(e *Event) { e.Attrs["exe"] = "/tmp/\xff" }},
+		{"list item not UTF-8", func(e *Event) { e.Attrs["args"] = []string{"ok", "\xfe"} }},
+		{"not a finite number", func(e *Event) { e.Attrs["cpu_pct"] = math.Inf(1) }},
+		{"unsupported value", func(e *Event) { e.Attrs["when"] = time.Second }},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := valid.Clone()
+			tc.edit(&ev)
+			want := ev.Validate()
+			if want == nil {
+				t.Fatal("the edited event is valid: the case tests nothing")
+			}
+			got, err := ev.AppendValidCompact(slices.Clone(prefix))
+			if err == nil || err.Error() != want.Error() {
+				t.Errorf("error %v, want Validate's %v", err, want)
+			}
+			if !bytes.Equal(got, prefix) {
+				t.Errorf("the buffer is %q, want it as it was (%q)", got, prefix)
+			}
+		})
 	}
 }

@@ -109,6 +109,42 @@ func TestPublishesSpooledBytes(t *testing.T) {
 	}
 }
 
+// TestSkipsUnreadableSpooledRecord puts a record the bus cannot read (a
+// spool written in a form this version does not know) between readable
+// ones: the bus refuses the batch, the deliverer skips that record, and
+// every other reaches the bus once, in order.
+func TestSkipsUnreadableSpooledRecord(t *testing.T) {
+	srv := bustest.Start(t, bus.ServerOptions{})
+	conn := bustest.Connect(t, srv, "test")
+	d, err := Open(Options{Dir: t.TempDir(), Publish: conn.PublishCompactEvents, Logger: testutil.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := observations(40, "web-3")
+	if err := d.Write(evs[:20]); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.sp.AppendAll([][]byte{{0x7e, 'n', 'o', 't', ' ', 'a', 'n', ' ', 'e', 'v', 'e', 'n', 't'}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(evs[20:]); err != nil {
+		t.Fatal(err)
+	}
+	deliverAll(t, d, len(evs))
+	msgs := stored(t, conn)
+	if len(msgs) != len(evs) {
+		t.Fatalf("%d messages on the bus, want the %d readable records", len(msgs), len(evs))
+	}
+	for i, m := range msgs {
+		if id := m.Headers().Get(jetstream.MsgIDHeader); id != evs[i].ID {
+			t.Fatalf("message %d is %s, want %s", i, id, evs[i].ID)
+		}
+	}
+	if d.Delivered() != uint64(len(evs)) {
+		t.Errorf("delivered %d, want %d", d.Delivered(), len(evs))
+	}
+}
+
 // TestDeliversOldSpool delivers a spool written by the previous version
 // (testdata/spool-v1, compact records only) and checks that every record
 // reaches the bus as it was, once, even when the spool is delivered twice.

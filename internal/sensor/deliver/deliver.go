@@ -89,11 +89,11 @@ func (d *Deliverer) write(evs []event.Event) (int, error) {
 	d.buf = d.buf[:0]
 	d.ends = d.ends[:0]
 	for i := range evs {
-		if err := evs[i].Validate(); err != nil {
+		var err error
+		if d.buf, err = evs[i].AppendValidCompact(d.buf); err != nil {
 			d.o.Logger.Error("deliver: invalid observation skipped", "id", evs[i].ID, "type", evs[i].Type, "err", err)
 			continue
 		}
-		d.buf = evs[i].AppendCompact(d.buf)
 		d.ends = append(d.ends, len(d.buf))
 	}
 	d.recs = d.recs[:0]
@@ -129,16 +129,8 @@ func (d *Deliverer) Run(ctx context.Context) {
 
 // send publishes the spooled records as they are, in their compact form.
 func (d *Deliverer) send(ctx context.Context, recs [][]byte) error {
-	out := make([][]byte, 0, len(recs)+1)
-	for _, r := range recs {
-		if _, err := event.PeekCompact(r); err != nil {
-			// Written by this package, checked by CRC: only a change of
-			// format could cause this. Skip rather than block the queue.
-			d.o.Logger.Error("deliver: unreadable spooled observation skipped", "err", err)
-			continue
-		}
-		out = append(out, r)
-	}
+	out := make([][]byte, len(recs), len(recs)+1)
+	copy(out, recs)
 	spooled := len(out)
 	dropped := d.sp.Dropped()
 	if dropped > d.reported.Load() {
@@ -149,11 +141,19 @@ func (d *Deliverer) send(ctx context.Context, recs [][]byte) error {
 		}
 		out = append(out, ev.AppendCompact(nil))
 	}
-	// A publish to a bus that went away waits for an acknowledgement that
-	// never comes; give up after a while and offer the batch again.
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := d.o.Publish(pctx, out); err != nil {
+	err := d.publish(ctx, out)
+	if err != nil {
+		// The spool's records were written by this package and are checked
+		// by CRC: only a change of format could make one unreadable. They
+		// are looked at only when a batch was refused, and one that cannot
+		// be read is skipped rather than block the queue.
+		if readable := d.readable(out[:spooled]); len(readable) < spooled {
+			out = append(readable, out[spooled:]...)
+			spooled = len(readable)
+			err = d.publish(ctx, out)
+		}
+	}
+	if err != nil {
 		return err // offered again whole: counted once delivered
 	}
 	d.reported.Store(dropped)
@@ -162,4 +162,31 @@ func (d *Deliverer) send(ctx context.Context, recs [][]byte) error {
 		d.onDelivered(uint64(spooled))
 	}
 	return nil
+}
+
+// publish publishes a batch, giving up after a while: a publish to a bus
+// that went away waits for an acknowledgement that never comes, and the
+// batch is offered again.
+func (d *Deliverer) publish(ctx context.Context, recs [][]byte) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := d.o.Publish(pctx, recs)
+	return err
+}
+
+// readable returns, in a new list, the records whose leading fields can be
+// read, logging each of the others.
+func (d *Deliverer) readable(recs [][]byte) [][]byte {
+	out := make([][]byte, 0, len(recs)+1)
+	for _, r := range recs {
+		if _, err := event.PeekCompact(r); err != nil {
+			d.o.Logger.Error("deliver: unreadable spooled observation skipped", "err", err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
