@@ -227,9 +227,14 @@ func (c *converter) convert(r *Record) []event.Event {
 // context is the acting process's attributes, shared by every event, in
 // a map of the event's own.
 func (c *converter) context(r *Record) map[string]any {
+	return c.cloneContext(c.cachedContext(r), r)
+}
+
+// cloneContext is a cached context in a map of the event's own.
+func (c *converter) cloneContext(e *ctxEntry, r *Record) map[string]any {
 	// A clone copies the map's tables as they are, with their room for
 	// more (buildContext's): no key is hashed again.
-	a := maps.Clone(c.cachedContext(r).attrs)
+	a := maps.Clone(e.attrs)
 	if r.TID != r.PID {
 		a["tid"] = int64(r.TID)
 	}
@@ -239,14 +244,24 @@ func (c *converter) context(r *Record) map[string]any {
 // cachedContext returns the process's context as last built, building it
 // again when the process or what it was built from changed.
 func (c *converter) cachedContext(r *Record) *ctxEntry {
-	e := c.ctxCache[r.PID]
-	if !c.current(e, r) {
-		if len(c.ctxCache) >= c.o.Events.MaxProcesses {
-			clear(c.ctxCache)
-		}
-		e = &ctxEntry{gen: c.gen, ppid: r.PPID, uid: r.UID, euid: r.EUID, gid: r.GID, cgroup: r.Cgroup, comm: r.Comm, attrs: c.buildContext(r)}
-		c.ctxCache[r.PID] = e
+	if e := c.ctxCache[r.PID]; c.current(e, r) {
+		return e
 	}
+	return c.newContext(r, nil, nil)
+}
+
+// newContext builds the process's context and caches it. Its ancestors
+// are names and exes, or the tree's when names is empty.
+func (c *converter) newContext(r *Record, names, exes []string) *ctxEntry {
+	if len(c.ctxCache) >= c.o.Events.MaxProcesses {
+		clear(c.ctxCache)
+	}
+	if len(names) == 0 {
+		names, exes = c.tree.Ancestors(r.PID, maxAncestors)
+	}
+	e := &ctxEntry{gen: c.gen, ppid: r.PPID, uid: r.UID, euid: r.EUID, gid: r.GID, cgroup: r.Cgroup, comm: r.Comm,
+		attrs: c.buildContext(r, names, exes)}
+	c.ctxCache[r.PID] = e
 	return e
 }
 
@@ -270,8 +285,9 @@ func (c *converter) lastContext(r *Record) map[string]any {
 	return c.context(r)
 }
 
-// buildContext makes the attributes every event of a process carries.
-func (c *converter) buildContext(r *Record) map[string]any {
+// buildContext makes the attributes every event of a process carries,
+// naming the ancestors given.
+func (c *converter) buildContext(r *Record, names, exes []string) map[string]any {
 	// Room for what an exec adds to its clone (context), or an exit,
 	// which takes the map over (lastContext).
 	a := make(map[string]any, 24)
@@ -283,7 +299,6 @@ func (c *converter) buildContext(r *Record) map[string]any {
 	if st, ok := c.tree.Start(r.PID); ok {
 		a["start"] = int64(st)
 	}
-	names, exes := c.tree.Ancestors(r.PID, maxAncestors)
 	if len(names) > 0 {
 		a["parent_name"] = names[0]
 		if exes[0] != "" {
@@ -317,10 +332,12 @@ func (c *converter) exec(r *Record) []event.Event {
 		}
 	}
 	c.execContainer(r)
-	a := c.context(r)
-	a["exe"] = exe
+	// The process's context, built anew (an exec changes it), names the
+	// ancestors the kernel sent, then the tree's beyond them: its exit and
+	// its other events name the same.
+	var names, exes []string
 	if len(r.Ancestors) > 0 {
-		names, exes := make([]string, 0, maxAncestors), make([]string, 0, maxAncestors)
+		names, exes = make([]string, 0, maxAncestors), make([]string, 0, maxAncestors)
 		for _, an := range r.Ancestors {
 			_, e, _, _ := c.tree.Lookup(an.PID)
 			names, exes = append(names, an.Comm), append(exes, e)
@@ -329,14 +346,9 @@ func (c *converter) exec(r *Record) []event.Event {
 			more, moreExes := c.tree.Ancestors(r.Ancestors[ancestors-1].PID, maxAncestors-ancestors)
 			names, exes = append(names, more...), append(exes, moreExes...)
 		}
-		a["ancestors"], a["ancestor_exes"] = names, exes
-		a["parent_name"] = names[0]
-		if exes[0] != "" {
-			a["parent_exe"] = exes[0]
-		} else {
-			delete(a, "parent_exe")
-		}
 	}
+	a := c.cloneContext(c.newContext(r, names, exes), r)
+	a["exe"] = exe
 	if r.Flags&FlagExeMemfd != 0 {
 		a["exe_memfd"] = true
 	}
