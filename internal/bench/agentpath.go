@@ -9,12 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ids/vigil/internal/bus"
 	"github.com/vigil-ids/vigil/internal/config"
-	"github.com/vigil-ids/vigil/internal/event"
 	"github.com/vigil-ids/vigil/internal/sensor/deliver"
 	"github.com/vigil-ids/vigil/internal/sensor/host"
 	"github.com/vigil-ids/vigil/internal/sensor/hostevents"
@@ -121,21 +119,6 @@ func (b *agentBus) close() {
 	}
 }
 
-// countingSink counts the PROC.EXEC events it passes on.
-type countingSink struct {
-	host.Sink
-	execs atomic.Uint64
-}
-
-func (c *countingSink) Write(evs []event.Event) error {
-	for i := range evs {
-		if evs[i].Type == event.TypeProcExec {
-			c.execs.Add(1)
-		}
-	}
-	return c.Sink.Write(evs)
-}
-
 // attachAgent runs the host event programs as `vigil agent` does (with
 // PROC.SPAWN from the exec events, and the agent's default timer slack on
 // this process's threads), their observations spooled in a temporary
@@ -175,11 +158,10 @@ func attachAgent(r *run, b *agentBus, exits string, restore time.Duration) (stop
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	sink := &countingSink{Sink: d}
 	evCtx, stopEvents := context.WithCancel(context.Background())
 	dCtx, stopDeliver := context.WithCancel(context.Background())
 	evDone, dDone := make(chan error, 1), make(chan int64, 1)
-	go func() { evDone <- host.RunEvents(evCtx, s, sink, log) }()
+	go func() { evDone <- host.RunEvents(evCtx, s, d, log) }()
 	go func() { dDone <- d.RunDrained(dCtx, 10*time.Second) }()
 	return func() error {
 		time.Sleep(50 * time.Millisecond) // the last records read
@@ -187,7 +169,8 @@ func attachAgent(r *run, b *agentBus, exits string, restore time.Duration) (stop
 		err := <-evDone
 		stopDeliver()
 		left := <-dDone
-		r.execs, r.dropped = sink.execs.Load(), s.Stats().Dropped
+		st := s.Stats()
+		r.execs, r.dropped = st.Execs, st.Dropped
 		r.written, r.delivered = d.Written(), d.Acknowledged()
 		if left > 0 {
 			err = errors.Join(err, fmt.Errorf("%d observations did not reach the bench's bus", left))

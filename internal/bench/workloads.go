@@ -128,19 +128,22 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress
 	var events uint64
 	var first, last time.Time // of the workers' events
 	go func() {
-		var buf []byte
 		<-started
-		done <- s.Run(rctx, func(evs []event.Event) error {
-			for i := range evs {
-				buf = append(evs[i].AppendJSON(buf[:0]), '\n')
-				if evs[i].Type == event.TypeFileOpen {
-					if pid, ok := evs[i].Attrs["pid"].(int64); ok && pids[pid] {
+		done <- s.Run(rctx, func(recs [][]byte) error {
+			// Each record decoded: the work of a sink that reads them.
+			for _, rec := range recs {
+				ev, err := event.DecodeCompact(rec)
+				if err != nil {
+					return fmt.Errorf("flood: an event does not decode: %w", err)
+				}
+				if ev.Type == event.TypeFileOpen {
+					if pid, ok := ev.Attrs["pid"].(int64); ok && pids[pid] {
 						events++
-						if t := evs[i].Time; first.IsZero() || t.Before(first) {
-							first = t
+						if first.IsZero() || ev.Time.Before(first) {
+							first = ev.Time
 						}
-						if t := evs[i].Time; t.After(last) {
-							last = t
+						if ev.Time.After(last) {
+							last = ev.Time
 						}
 					}
 				}

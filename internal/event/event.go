@@ -123,25 +123,8 @@ func (e *Event) validateBody() error {
 // validateFields checks the type, host, ip and source, and the number of
 // attributes.
 func (e *Event) validateFields() error {
-	if e.Type == "" {
-		return fieldErr("type", "missing")
-	}
-	if err := CheckType(e.Type); err != nil {
-		return fieldErr("type", "%v", err)
-	}
-	if e.Host == "" && e.IP == "" {
-		return fieldErr("host", "an event needs a host or an ip")
-	}
-	if err := checkName(e.Host); err != nil {
-		return fieldErr("host", "%v", err)
-	}
-	if e.IP != "" {
-		if _, err := netip.ParseAddr(e.IP); err != nil {
-			return fieldErr("ip", "not an IP address: %q", e.IP)
-		}
-	}
-	if err := checkName(e.Source); err != nil {
-		return fieldErr("source", "%v", err)
+	if err := checkHead(e.Type, e.Host, e.IP, e.Source); err != nil {
+		return err
 	}
 	if len(e.Attrs) > MaxAttrs {
 		return fieldErr("attrs", "%d attributes, more than the limit of %d", len(e.Attrs), MaxAttrs)

@@ -414,11 +414,48 @@ func TestAttributesWrittenInKeyOrder(t *testing.T) {
 // TestAppendValidCompact: a valid event is appended exactly as
 // AppendCompact appends it; an invalid one is refused with the problem
 // Validate reports, and what was in the buffer before it stays as it was.
+// invalidEdit makes a valid event invalid in one way.
+type invalidEdit struct {
+	name string
+	edit func(*Event)
+}
+
+// invalidEdits are the ways an event can be invalid that every writer of
+// the compact form must refuse as Validate does.
+func invalidEdits() []invalidEdit {
+	return []invalidEdit{
+		{"no id", func(e *Event) { e.ID = "" }},
+		{"bad id", func(e *Event) { e.ID = "a b" }},
+		{"no time", func(e *Event) { e.Time = time.Time{} }},
+		{"bad type", func(e *Event) { e.Type = "PROC CPU" }},
+		{"no host or ip", func(e *Event) { e.Host, e.IP = "", "" }},
+		{"host with a control character", func(e *Event) { e.Host = "web\x073" }},
+		{"host not UTF-8", func(e *Event) { e.Host = "web\xff" }},
+		{"bad ip", func(e *Event) { e.IP = "10.0.0.300" }},
+		{"bad source", func(e *Event) { e.Source = "a\nb" }},
+		{"bad attribute name", func(e *Event) { e.Attrs["a b"] = "x" }},
+		{"value not UTF-8", func(e *Event) { e.Attrs["exe"] = "/tmp/\xff" }},
+		{"list item not UTF-8", func(e *Event) { e.Attrs["args"] = []string{"ok", "\xfe"} }},
+		{"list too long", func(e *Event) { e.Attrs["args"] = make([]string, MaxListLen+1) }},
+		{"not a finite number", func(e *Event) { e.Attrs["cpu_pct"] = math.Inf(1) }},
+	}
+}
+
 func TestAppendValidCompact(t *testing.T) {
+	checkCompactWriter(t, func(dst []byte, ev *Event) ([]byte, error) { return ev.AppendValidCompact(dst) },
+		invalidEdit{"unsupported value", func(e *Event) { e.Attrs["when"] = time.Second }})
+}
+
+// checkCompactWriter checks a writer of the compact form: each sample
+// event, appended after what the buffer held, decodes to itself; each
+// invalid one (invalidEdits, and extra) is refused with Validate's error,
+// the buffer left as it was.
+func checkCompactWriter(t *testing.T, write func(dst []byte, ev *Event) ([]byte, error), extra ...invalidEdit) {
+	t.Helper()
 	prefix := []byte("earlier records")
 	for _, ev := range sampleEvents() {
 		t.Run(ev.ID, func(t *testing.T) {
-			got, err := ev.AppendValidCompact(slices.Clone(prefix))
+			got, err := write(slices.Clone(prefix), &ev)
 			if err != nil {
 				t.Fatalf("valid event refused: %v", err)
 			}
@@ -433,25 +470,7 @@ func TestAppendValidCompact(t *testing.T) {
 		})
 	}
 	valid := sampleEvents()[0]
-	bad := []struct {
-		name string
-		edit func(*Event)
-	}{
-		{"no id", func(e *Event) { e.ID = "" }},
-		{"bad id", func(e *Event) { e.ID = "a b" }},
-		{"no time", func(e *Event) { e.Time = time.Time{} }},
-		{"bad type", func(e *Event) { e.Type = "PROC CPU" }},
-		{"no host or ip", func(e *Event) { e.Host, e.IP = "", "" }},
-		{"host with a control character", func(e *Event) { e.Host = "web\x073" }},
-		{"host not UTF-8", func(e *Event) { e.Host = "web\xff" }},
-		{"bad ip", func(e *Event) { e.IP = "10.0.0.300" }},
-		{"bad attribute name", func(e *Event) { e.Attrs["a b"] = "x" }},
-		{"value not UTF-8", func(e *Event) { e.Attrs["exe"] = "/tmp/\xff" }},
-		{"list item not UTF-8", func(e *Event) { e.Attrs["args"] = []string{"ok", "\xfe"} }},
-		{"not a finite number", func(e *Event) { e.Attrs["cpu_pct"] = math.Inf(1) }},
-		{"unsupported value", func(e *Event) { e.Attrs["when"] = time.Second }},
-	}
-	for _, tc := range bad {
+	for _, tc := range append(invalidEdits(), extra...) {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := valid.Clone()
 			tc.edit(&ev)
@@ -459,7 +478,7 @@ func TestAppendValidCompact(t *testing.T) {
 			if want == nil {
 				t.Fatal("the edited event is valid: the case tests nothing")
 			}
-			got, err := ev.AppendValidCompact(slices.Clone(prefix))
+			got, err := write(slices.Clone(prefix), &ev)
 			if err == nil || err.Error() != want.Error() {
 				t.Errorf("error %v, want Validate's %v", err, want)
 			}

@@ -13,6 +13,12 @@ import (
 	"github.com/vigil-ids/vigil/internal/sensor/syscount"
 )
 
+// The deliverers take the host events' compact records as they are.
+var (
+	_ host.CompactSink = (*Deliverer)(nil)
+	_ host.CompactSink = (*Tracked)(nil)
+)
+
 // AgentDrainGrace is how long a stopped agent goes on delivering what it
 // sampled last, when the bus does not take it sooner.
 const AgentDrainGrace = time.Second

@@ -102,13 +102,26 @@ func (d *Deliverer) write(evs []event.Event) (int, error) {
 		d.recs = append(d.recs, d.buf[start:end])
 		start = end
 	}
-	if len(d.recs) == 0 {
+	return d.writeCompact(d.recs)
+}
+
+// WriteCompact appends observations already in compact form, valid ones
+// (a sensor's that wrote them with event.Builder), to the spool as they
+// are. It implements host.CompactSink.
+func (d *Deliverer) WriteCompact(recs [][]byte) error {
+	_, err := d.writeCompact(recs)
+	return err
+}
+
+// writeCompact is WriteCompact, returning how many the spool took.
+func (d *Deliverer) writeCompact(recs [][]byte) (int, error) {
+	if len(recs) == 0 {
 		return 0, nil
 	}
-	if err := d.sp.AppendAll(d.recs); err != nil {
+	if err := d.sp.AppendAll(recs); err != nil {
 		return 0, fmt.Errorf("deliver: %w", err)
 	}
-	return len(d.recs), nil
+	return len(recs), nil
 }
 
 // Delivered is how many of the sensor's observations the bus acknowledged

@@ -26,6 +26,15 @@ type Sink interface {
 	Write(evs []event.Event) error
 }
 
+// CompactSink is a Sink that also takes observations already in compact
+// form (event.AppendCompact's), valid ones (as Validate would find them),
+// as they are: no decoding. The records are valid only until WriteCompact
+// returns; it must copy what it keeps.
+type CompactSink interface {
+	Sink
+	WriteCompact(recs [][]byte) error
+}
+
 // AgentOptions configure an agent.
 type AgentOptions struct {
 	Extractor *Extractor

@@ -114,14 +114,32 @@ func OpenEvents(a config.Agent, log *slog.Logger) *hostevents.Sensor {
 	return s
 }
 
-// RunEvents hands the host events to sink until ctx ends, then closes s.
-// A write the sink refuses is logged and the events go on, as a sample
+// RunEvents hands the host events to sink until ctx ends, then closes s:
+// in compact form, as they are, to a CompactSink; decoded to any other. A
+// write the sink refuses is logged and the events go on, as a sample
 // that fails does.
 func RunEvents(ctx context.Context, s *hostevents.Sensor, sink Sink, log *slog.Logger) error {
 	defer s.Close()
-	return s.Run(ctx, func(evs []event.Event) error {
-		if err := sink.Write(evs); err != nil {
-			log.Error("host events not written", "events", len(evs), "err", err)
+	cs, _ := sink.(CompactSink)
+	var evs []event.Event
+	return s.Run(ctx, func(recs [][]byte) error {
+		var err error
+		if cs != nil {
+			err = cs.WriteCompact(recs)
+		} else {
+			evs = evs[:0]
+			for _, rec := range recs {
+				ev, derr := event.DecodeCompact(rec)
+				if derr != nil {
+					log.Error("host event not decoded", "err", derr)
+					continue
+				}
+				evs = append(evs, ev)
+			}
+			err = sink.Write(evs)
+		}
+		if err != nil {
+			log.Error("host events not written", "events", len(recs), "err", err)
 		}
 		return nil
 	})

@@ -21,22 +21,20 @@ func BenchmarkConvertExec(b *testing.B) {
 	raw := execRec("/usr/bin/sh", []string{"sh", "-c", "id"}, 0)
 	binary.LittleEndian.PutUint32(raw[16:], uint32(os.Getpid()))
 	binary.LittleEndian.PutUint32(raw[24:], uint32(os.Getppid()))
-	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
 		r, err := Decode(raw)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, ev := range c.convert(&r) {
-			buf = ev.AppendJSON(buf[:0])
-		}
+		c.reset()
+		c.add(&r)
 	}
 }
 
 // BenchmarkConvertOpen measures what user space does for one record of a
 // watched open (the event flood's records): decoding, the process's
-// context from the tree, the event and its JSON (go test -bench
+// context from the tree, the event in compact form (go test -bench
 // ConvertOpen ./internal/sensor/hostevents).
 func BenchmarkConvertOpen(b *testing.B) {
 	o := Options{Host: "h", Events: config.DefaultAgentEvents()}
@@ -47,15 +45,13 @@ func BenchmarkConvertOpen(b *testing.B) {
 	c.tree.Seed()
 	raw := rec(KindFile, 0, uint32(os.Getpid()), "cat", []uint32{OpOpen, 0, 0, 0, 11}, []byte("/etc/shadow\x00"))
 	binary.LittleEndian.PutUint32(raw[24:], uint32(os.Getppid()))
-	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
 		r, err := Decode(raw)
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, ev := range c.convert(&r) {
-			buf = ev.AppendJSON(buf[:0])
-		}
+		c.reset()
+		c.add(&r)
 	}
 }

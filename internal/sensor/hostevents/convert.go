@@ -2,7 +2,6 @@ package hostevents
 
 import (
 	"bufio"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -72,6 +71,17 @@ type converter struct {
 	writers, readers *pipeTable
 	// filter filters again the paths the kernel sent unfiltered.
 	filter *pathFilter
+	// b writes one event at a time; out and ends are the events made
+	// since the last reset (see reset).
+	b       event.Builder
+	scratch event.Attrs // buildContext's
+	out     []byte
+	ends    []int
+	// execs counts the PROC.EXEC events made; invalid the events refused
+	// as invalid, logged at most every 10 s (lastInvalidLog, when
+	// loggedInvalid had been).
+	execs, invalid, loggedInvalid uint64
+	lastInvalidLog                time.Time
 }
 
 // ctxEntry is a process's cached context and what it was built from.
@@ -80,7 +90,15 @@ type ctxEntry struct {
 	ppid, uid, euid, gid uint32
 	cgroup               uint64
 	comm                 string
-	attrs                map[string]any
+	// attrs are the context's attributes in compact form, but for exe and
+	// start, which each event writes (an exec's, a setuid exec's and an
+	// exit's may differ from the process's last known).
+	attrs    event.Attrs
+	exe      string
+	start    int64
+	hasStart bool
+	// parent is the nearest ancestor's name ("" when none is known).
+	parent string
 }
 
 func newConverter(o Options, mono uint64, wall time.Time) *converter {
@@ -110,13 +128,72 @@ func (c *converter) time(ktime uint64) time.Time {
 	return c.wall.Add(time.Duration(int64(ktime - c.mono)))
 }
 
-func (c *converter) event(r *Record, typ string, attrs map[string]any) event.Event {
-	t := c.time(r.KTime).UTC()
-	return event.Event{ID: c.o.IDs.NewID(t), Time: t, Type: typ, Host: c.o.Host, IP: c.o.IP, Source: "agent", Attrs: attrs}
+// The converter's output: the events made since the last reset, in
+// compact form one after another in out, event i ending at ends[i].
+
+// reset forgets the output (its memory is reused).
+func (c *converter) reset() { c.out, c.ends = c.out[:0], c.ends[:0] }
+
+// pending is how many events the output holds.
+func (c *converter) pending() int { return len(c.ends) }
+
+// records appends the output's events to recs; they are valid until the
+// next reset.
+func (c *converter) records(recs [][]byte) [][]byte {
+	start := 0
+	for _, end := range c.ends {
+		recs = append(recs, c.out[start:end])
+		start = end
+	}
+	return recs
 }
 
-// convert returns the events of one record (none for a fork).
-func (c *converter) convert(r *Record) []event.Event {
+// begin starts an event of type typ about r's moment.
+func (c *converter) begin(r *Record, typ string) *event.Builder {
+	t := c.time(r.KTime).UTC()
+	c.b.Begin(c.o.IDs.NewID(t), t, typ, c.o.Host, c.o.IP, "agent")
+	return &c.b
+}
+
+// beginWith starts an event of type typ with the process's context e:
+// its attributes, the thread's id when not the process's, and the exe
+// and start e knows (withExe false: the caller writes the exe).
+func (c *converter) beginWith(r *Record, typ string, e *ctxEntry, withExe bool) *event.Builder {
+	b := c.begin(r, typ)
+	b.Append(&e.attrs)
+	if r.TID != r.PID {
+		b.Int("tid", int64(r.TID))
+	}
+	if withExe && e.exe != "" {
+		b.Str("exe", e.exe)
+	}
+	if e.hasStart {
+		b.Int("start", e.start)
+	}
+	return b
+}
+
+// end ends the event begun and adds it to the output: 1, or 0 when it is
+// not valid (logged, as the deliverer would have refused it).
+func (c *converter) end() int {
+	out, err := c.b.End(c.out)
+	if err != nil {
+		c.invalid++
+		// Logged at most every 10 s, with how many since.
+		if now := c.o.Clock.Now(); now.Sub(c.lastInvalidLog) >= 10*time.Second {
+			c.o.Logger.Error("host events: invalid observation skipped", "count", c.invalid-c.loggedInvalid, "last", err)
+			c.lastInvalidLog, c.loggedInvalid = now, c.invalid
+		}
+		return 0
+	}
+	c.out = out
+	c.ends = append(c.ends, len(out))
+	return 1
+}
+
+// add converts one record, adding its events (none for a fork) to the
+// output, and returns how many it added.
+func (c *converter) add(r *Record) int {
 	switch r.Kind {
 	case KindFork:
 		delete(c.exited, r.Child) // the pid is in use again
@@ -125,7 +202,7 @@ func (c *converter) convert(r *Record) []event.Event {
 		if ct, ok := c.containers[r.PID]; ok && len(c.containers) < c.o.Events.MaxProcesses {
 			c.containers[r.Child] = ct
 		}
-		return nil
+		return 0
 	case KindExec:
 		c.gen++
 		delete(c.exited, r.PID)
@@ -134,111 +211,105 @@ func (c *converter) convert(r *Record) []event.Event {
 		// The exit's context is the one the process's last events had
 		// (built once, at its exec, for a short-lived process); the tree
 		// changes after it.
-		evs := c.exit(r)
+		n := c.exit(r)
 		c.gen++
 		delete(c.ctxCache, r.PID)
-		return evs
+		return n
 	case KindFile:
 		return c.file(r)
 	}
-	a := c.context(r)
-	var typ string
+	e := c.cachedContext(r)
+	var b *event.Builder
 	switch r.Kind {
 	case KindCred:
-		exe := a["exe"]
-		if r.Flags&FlagViaExec != 0 {
+		exe := e.exe
+		via := r.Flags&FlagViaExec != 0
+		if via {
 			exe = r.Path
-			a["via_exec"] = true
 		}
-		if s, _ := exe.(string); c.credExes[s] {
-			return nil
+		if c.credExes[exe] {
+			return 0
 		}
-		if s, _ := exe.(string); s != "" {
-			a["exe"] = s
+		b = c.beginWith(r, TypeCred, e, false)
+		if via {
+			b.Bool("via_exec", true)
 		}
-		typ = TypeCred
-		for k, v := range map[string]uint32{"old_uid": r.OldUID, "old_euid": r.OldEUID, "old_gid": r.OldGID, "new_uid": r.NewUID, "new_euid": r.NewEUID, "new_gid": r.NewGID} {
-			a[k] = int64(v)
+		if exe != "" {
+			b.Str("exe", exe)
 		}
+		b.Int("old_uid", int64(r.OldUID))
+		b.Int("old_euid", int64(r.OldEUID))
+		b.Int("old_gid", int64(r.OldGID))
+		b.Int("new_uid", int64(r.NewUID))
+		b.Int("new_euid", int64(r.NewEUID))
+		b.Int("new_gid", int64(r.NewGID))
 	case KindPtrace:
-		typ = TypePtrace
-		a["request"] = ptraceRequest(r.Request)
-		a["target_pid"] = int64(r.Target)
+		b = c.beginWith(r, TypePtrace, e, true)
+		b.Str("request", ptraceRequest(r.Request))
+		b.Int("target_pid", int64(r.Target))
 		if name, exe, _, ok := c.tree.Lookup(r.Target); ok {
-			a["target_name"] = name
+			b.Str("target_name", name)
 			if exe != "" {
-				a["target_exe"] = exe
+				b.Str("target_exe", exe)
 			}
 		}
 	case KindMemfd:
-		typ = TypeMemfd
-		a["memfd_name"] = r.Str
-		a["flags"] = int64(r.A)
+		b = c.beginWith(r, TypeMemfd, e, true)
+		b.Str("memfd_name", r.Str)
+		b.Int("flags", int64(r.A))
 	case KindModule:
-		typ = TypeModule
+		b = c.beginWith(r, TypeModule, e, true)
 		if r.A == 2 {
-			a["syscall"] = "finit_module"
-			a["fd"] = int64(r.B)
+			b.Str("syscall", "finit_module")
+			b.Int("fd", int64(r.B))
 			if r.Path != "" {
-				a["file"] = r.Path
+				b.Str("file", r.Path)
 			}
 		} else {
-			a["syscall"] = "init_module"
-			a["bytes"] = int64(r.B)
+			b.Str("syscall", "init_module")
+			b.Int("bytes", int64(r.B))
 		}
 		if r.Str != "" {
-			a["params"] = r.Str
+			b.Str("params", r.Str)
 		}
 	case KindBPF:
-		typ = TypeBPF
-		a["command"] = "BPF_PROG_LOAD"
-		a["prog_type"] = int64(r.ProgType)
-		a["insns"] = int64(r.InsnCnt)
+		b = c.beginWith(r, TypeBPF, e, true)
+		b.Str("command", "BPF_PROG_LOAD")
+		b.Int("prog_type", int64(r.ProgType))
+		b.Int("insns", int64(r.InsnCnt))
 		if r.Str != "" {
-			a["prog_name"] = r.Str
+			b.Str("prog_name", r.Str)
 		}
 	case KindConnect:
-		typ = TypeConnect
-		a["family"], a["proto"] = family(r.Family), proto(r.Protocol, r.SockType)
-		a["daddr"], a["dport"] = r.RAddr.String(), int64(r.RPort)
+		b = c.beginWith(r, TypeConnect, e, true)
+		b.Str("family", family(r.Family))
+		b.Str("proto", proto(r.Protocol, r.SockType))
+		b.Str("daddr", r.RAddr.String())
+		b.Int("dport", int64(r.RPort))
 		if r.LPort != 0 {
-			a["sport"] = int64(r.LPort)
+			b.Int("sport", int64(r.LPort))
 		}
 		switch {
 		case r.Result == 0:
-			a["result"] = "ok"
+			b.Str("result", "ok")
 		case r.Result == -115: // EINPROGRESS: a non-blocking connect under way
-			a["result"] = "in_progress"
+			b.Str("result", "in_progress")
 		default:
-			a["result"] = "error"
-			a["errno"] = int64(-r.Result)
+			b.Str("result", "error")
+			b.Int("errno", int64(-r.Result))
 		}
 	case KindAccept:
-		typ = TypeAccept
-		a["family"], a["proto"] = family(r.Family), proto(r.Protocol, r.SockType)
-		a["peer_addr"], a["peer_port"] = r.RAddr.String(), int64(r.RPort)
-		a["local_addr"], a["local_port"] = r.LAddr.String(), int64(r.LPort)
+		b = c.beginWith(r, TypeAccept, e, true)
+		b.Str("family", family(r.Family))
+		b.Str("proto", proto(r.Protocol, r.SockType))
+		b.Str("peer_addr", r.RAddr.String())
+		b.Int("peer_port", int64(r.RPort))
+		b.Str("local_addr", r.LAddr.String())
+		b.Int("local_port", int64(r.LPort))
 	default:
-		return nil
+		return 0
 	}
-	return []event.Event{c.event(r, typ, a)}
-}
-
-// context is the acting process's attributes, shared by every event, in
-// a map of the event's own.
-func (c *converter) context(r *Record) map[string]any {
-	return c.cloneContext(c.cachedContext(r), r)
-}
-
-// cloneContext is a cached context in a map of the event's own.
-func (c *converter) cloneContext(e *ctxEntry, r *Record) map[string]any {
-	// A clone copies the map's tables as they are, with their room for
-	// more (buildContext's): no key is hashed again.
-	a := maps.Clone(e.attrs)
-	if r.TID != r.PID {
-		a["tid"] = int64(r.TID)
-	}
-	return a
+	return c.end()
 }
 
 // cachedContext returns the process's context as last built, building it
@@ -259,8 +330,8 @@ func (c *converter) newContext(r *Record, names, exes []string) *ctxEntry {
 	if len(names) == 0 {
 		names, exes = c.tree.Ancestors(r.PID, maxAncestors)
 	}
-	e := &ctxEntry{gen: c.gen, ppid: r.PPID, uid: r.UID, euid: r.EUID, gid: r.GID, cgroup: r.Cgroup, comm: r.Comm,
-		attrs: c.buildContext(r, names, exes)}
+	e := &ctxEntry{gen: c.gen, ppid: r.PPID, uid: r.UID, euid: r.EUID, gid: r.GID, cgroup: r.Cgroup, comm: r.Comm}
+	c.buildContext(e, r, names, exes)
 	c.ctxCache[r.PID] = e
 	return e
 }
@@ -272,50 +343,43 @@ func (c *converter) current(e *ctxEntry, r *Record) bool {
 		e.cgroup == r.Cgroup && e.comm == r.Comm
 }
 
-// lastContext is context for a process's last event (its exit): the
-// cached map itself, which is forgotten after it, when it is current.
-func (c *converter) lastContext(r *Record) map[string]any {
-	if e := c.ctxCache[r.PID]; c.current(e, r) {
-		delete(c.ctxCache, r.PID)
-		if r.TID != r.PID {
-			e.attrs["tid"] = int64(r.TID)
-		}
-		return e.attrs
-	}
-	return c.context(r)
-}
-
-// buildContext makes the attributes every event of a process carries,
-// naming the ancestors given.
-func (c *converter) buildContext(r *Record, names, exes []string) map[string]any {
-	// Room for what an exec adds to its clone (context), or an exit,
-	// which takes the map over (lastContext).
-	a := make(map[string]any, 24)
-	a["pid"], a["ppid"], a["uid"], a["euid"], a["gid"] = int64(r.PID), int64(r.PPID), int64(r.UID), int64(r.EUID), int64(r.GID)
-	a["name"] = r.Comm
-	if _, exe, _, ok := c.tree.Lookup(r.PID); ok && exe != "" {
-		a["exe"] = exe
+// buildContext writes into e the attributes every event of a process
+// carries, naming the ancestors given.
+func (c *converter) buildContext(e *ctxEntry, r *Record, names, exes []string) {
+	// Written in the converter's scratch, then copied once at its size.
+	a := &c.scratch
+	a.Reset()
+	defer func() { e.attrs = a.Clone() }()
+	a.Int("pid", int64(r.PID))
+	a.Int("ppid", int64(r.PPID))
+	a.Int("uid", int64(r.UID))
+	a.Int("euid", int64(r.EUID))
+	a.Int("gid", int64(r.GID))
+	a.Str("name", r.Comm)
+	if _, exe, _, ok := c.tree.Lookup(r.PID); ok {
+		e.exe = exe
 	}
 	if st, ok := c.tree.Start(r.PID); ok {
-		a["start"] = int64(st)
+		e.start, e.hasStart = int64(st), true
 	}
 	if len(names) > 0 {
-		a["parent_name"] = names[0]
+		e.parent = names[0]
+		a.Str("parent_name", names[0])
 		if exes[0] != "" {
-			a["parent_exe"] = exes[0]
+			a.Str("parent_exe", exes[0])
 		}
-		a["ancestors"], a["ancestor_exes"] = names, exes
+		a.List("ancestors", names)
+		a.List("ancestor_exes", exes)
 	}
 	if ct := c.containers[r.PID]; ct != "" {
-		a["container_id"] = ct
+		a.Str("container_id", ct)
 	}
 	if r.Cgroup != 0 {
-		a["cgroup_id"] = int64(r.Cgroup)
+		a.Int("cgroup_id", int64(r.Cgroup))
 	}
-	return a
 }
 
-func (c *converter) exec(r *Record) []event.Event {
+func (c *converter) exec(r *Record) int {
 	exe := r.Path
 	if r.Flags&FlagPathTrunc != 0 {
 		exe += "..."
@@ -347,51 +411,54 @@ func (c *converter) exec(r *Record) []event.Event {
 			names, exes = append(names, more...), append(exes, moreExes...)
 		}
 	}
-	a := c.cloneContext(c.newContext(r, names, exes), r)
-	a["exe"] = exe
+	e := c.newContext(r, names, exes)
+	b := c.beginWith(r, TypeExec, e, false)
+	b.Str("exe", exe)
 	if r.Flags&FlagExeMemfd != 0 {
-		a["exe_memfd"] = true
+		b.Bool("exe_memfd", true)
 	}
 	if r.Flags&FlagExeDeleted != 0 {
-		a["exe_deleted"] = true
+		b.Bool("exe_deleted", true)
 	}
 	args := r.Args
 	trunc := r.Flags&FlagArgsTrunc != 0 || int(r.ArgsBytes) > c.o.Events.MaxArgBytes
 	if len(args) > c.o.Events.MaxArgs {
 		args, trunc = args[:c.o.Events.MaxArgs], true
 	}
-	if args == nil {
-		args = []string{}
-	}
-	a["args"] = args
+	b.List("args", args)
 	if trunc {
-		a["args_truncated"] = true
-		a["args_bytes"] = int64(r.ArgsTotal)
+		b.Bool("args_truncated", true)
+		b.Int("args_bytes", int64(r.ArgsTotal))
 	}
 	if r.Cwd != "" {
 		cwd := r.Cwd
 		if r.Flags&FlagCwdTrunc != 0 {
 			cwd += "..."
 		}
-		a["cwd"] = cwd
+		b.Str("cwd", cwd)
 	}
-	a["stdin"] = boxedKind(r.StdinMode, r.StdinRdev)
-	a["stdout"] = boxedKind(r.StdoutMode, r.StdoutRdev)
-	c.joinPipes(r, a, exe)
-	evs := make([]event.Event, 1, 2)
-	evs[0] = c.event(r, TypeExec, a)
+	b.Str("stdin", stdinKind(r.StdinMode, r.StdinRdev))
+	b.Str("stdout", stdinKind(r.StdoutMode, r.StdoutRdev))
+	c.joinPipes(r, &b.Attrs, exe)
+	n := c.end()
+	c.execs += uint64(n)
 	if c.o.Spawn && (c.procs == nil || c.procs[r.Comm]) && !c.exclude[r.Comm] {
-		// The values boxed once for both events.
-		s := map[string]any{"name": a["name"], "pid": a["pid"], "ppid": a["ppid"], "uid": a["uid"], "exe": a["exe"], "state": "R"}
-		if v, ok := a["start"]; ok {
-			s["start"] = v
+		b := c.begin(r, event.TypeProcSpawn)
+		b.Str("name", r.Comm)
+		b.Int("pid", int64(r.PID))
+		b.Int("ppid", int64(r.PPID))
+		b.Int("uid", int64(r.UID))
+		b.Str("exe", exe)
+		b.Str("state", "R")
+		if e.hasStart {
+			b.Int("start", e.start)
 		}
-		if v, ok := a["parent_name"]; ok {
-			s["parent_name"] = v
+		if e.parent != "" {
+			b.Str("parent_name", e.parent)
 		}
-		evs = append(evs, c.event(r, event.TypeProcSpawn, s))
+		n += c.end()
 	}
-	return evs
+	return n
 }
 
 // cgroupRetry is how long after failing to read a cgroup set's container
@@ -444,9 +511,9 @@ func (c *converter) setContainer(pid uint32, ct string) {
 // maxExited bounds the processes remembered as ended.
 const maxExited = 4096
 
-func (c *converter) exit(r *Record) []event.Event {
+func (c *converter) exit(r *Record) int {
 	if c.exited[r.PID] {
-		return nil
+		return 0
 	}
 	c.exited[r.PID] = true
 	c.exitedFIFO = append(c.exitedFIFO, r.PID)
@@ -459,105 +526,97 @@ func (c *converter) exit(r *Record) []event.Event {
 		delete(c.ctxCache, r.PID)
 		c.tree.Exit(r.PID)
 		delete(c.containers, r.PID)
-		return nil
+		return 0
 	}
-	a := c.lastContext(r)
+	e := c.cachedContext(r)
 	if r.BootStart != 0 {
-		a["start"] = int64(StartTicks(r.BootStart))
+		// The kernel's start, not the one the process was last known by.
+		e.start, e.hasStart = int64(StartTicks(r.BootStart)), true
 	}
-	a["exit_code"] = int64((code >> 8) & 0xff)
+	b := c.beginWith(r, TypeExit, e, true)
+	b.Int("exit_code", int64((code>>8)&0xff))
 	if sig := code & 0x7f; sig != 0 {
-		a["signal"] = int64(sig)
+		b.Int("signal", int64(sig))
 		if code&0x80 != 0 {
-			a["core_dumped"] = true
+			b.Bool("core_dumped", true)
 		}
 	}
 	if r.Start != 0 && r.KTime >= r.Start {
-		a["lifetime_ms"] = int64((r.KTime - r.Start) / 1e6)
+		b.Int("lifetime_ms", int64((r.KTime-r.Start)/1e6))
 	}
 	c.tree.Exit(r.PID)
 	delete(c.containers, r.PID)
-	return []event.Event{c.event(r, TypeExit, a)}
+	return c.end()
 }
 
-func (c *converter) file(r *Record) []event.Event {
+func (c *converter) file(r *Record) int {
 	given, given2 := r.Path, r.Path2
 	if r.Flags&FlagPathUnclean != 0 && !c.reFilter(r) {
-		return nil
+		return 0
 	}
-	a := c.context(r)
-	if r.Path != given {
-		a["path_given"] = given
-	}
-	if r.Op == OpRename && r.Path2 != given2 {
-		a["new_path_given"] = given2
-	}
-	p := r.Path
-	if r.Flags&FlagPathTrunc != 0 {
-		a["path_truncated"] = true
-	}
-	a["path"] = p
 	typ := TypeModify
 	switch r.Op {
 	case OpOpen:
 		typ = TypeOpen
-		a["flags"] = int64(r.Mode)
+	case OpChmod, OpChown:
+		typ = TypePerm
+	}
+	b := c.beginWith(r, typ, c.cachedContext(r), true)
+	if r.Path != given {
+		b.Str("path_given", given)
+	}
+	if r.Op == OpRename && r.Path2 != given2 {
+		b.Str("new_path_given", given2)
+	}
+	if r.Flags&FlagPathTrunc != 0 {
+		b.Bool("path_truncated", true)
+	}
+	b.Str("path", r.Path)
+	switch r.Op {
+	case OpOpen:
+		b.Int("flags", int64(r.Mode))
 	case OpWrite:
-		a["op"] = "write"
-		a["flags"] = int64(r.Mode)
+		b.Str("op", "write")
+		b.Int("flags", int64(r.Mode))
 		if r.Mode&0o2000 != 0 {
-			a["append"] = true
+			b.Bool("append", true)
 		}
 		if r.Mode&0o1000 != 0 {
-			a["truncate"] = true
+			b.Bool("truncate", true)
 		}
 		if r.Mode&0o100 != 0 {
-			a["create"] = true
+			b.Bool("create", true)
 		}
 	case OpTruncate:
-		a["op"] = "truncate"
+		b.Str("op", "truncate")
 	case OpRename:
-		a["op"] = "rename"
-		a["new_path"] = r.Path2
+		b.Str("op", "rename")
+		b.Str("new_path", r.Path2)
 		if r.Flags&FlagPath2Trunc != 0 {
-			a["new_path_truncated"] = true
+			b.Bool("new_path_truncated", true)
 		}
 	case OpUnlink:
-		a["op"] = "unlink"
+		b.Str("op", "unlink")
 	case OpChmod:
-		typ = TypePerm
-		a["op"] = "chmod"
-		a["mode"] = strconv.FormatUint(uint64(r.Mode&0o7777), 8)
+		b.Str("op", "chmod")
+		b.Str("mode", strconv.FormatUint(uint64(r.Mode&0o7777), 8))
 		if r.Mode&0o4000 != 0 {
-			a["setuid"] = true
+			b.Bool("setuid", true)
 		}
 		if r.Mode&0o2000 != 0 {
-			a["setgid"] = true
+			b.Bool("setgid", true)
 		}
 	case OpChown:
-		typ = TypePerm
-		a["op"] = "chown"
+		b.Str("op", "chown")
 		if r.Owner != ^uint32(0) {
-			a["owner_uid"] = int64(r.Owner)
+			b.Int("owner_uid", int64(r.Owner))
 		}
 		if r.Group != ^uint32(0) {
-			a["owner_gid"] = int64(r.Group)
+			b.Int("owner_gid", int64(r.Group))
 		}
 	}
-	return []event.Event{c.event(r, typ, a)}
+	return c.end()
 }
-
-// boxedKinds are the names stdinKind gives, each boxed once.
-var boxedKinds = func() map[string]any {
-	m := map[string]any{}
-	for _, k := range []string{"none", "pipe", "socket", "file", "dir", "null", "tty", "char", "other"} {
-		m[k] = k
-	}
-	return m
-}()
-
-// boxedKind is stdinKind as an attribute value.
-func boxedKind(mode, rdev uint32) any { return boxedKinds[stdinKind(mode, rdev)] }
 
 // stdinKind names what a process's standard input is from its inode's
 // mode and device.

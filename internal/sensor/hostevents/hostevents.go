@@ -94,6 +94,8 @@ type Stats struct {
 	// Records is how many kernel records were read, Events how many events
 	// were made of them.
 	Records, Events uint64
+	// Execs is how many of the events were PROC.EXEC.
+	Execs uint64
 	// Dropped is how many records found the ring buffer full.
 	Dropped uint64
 	// DecodeErrors is how many records could not be read.

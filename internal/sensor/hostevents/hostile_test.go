@@ -134,7 +134,7 @@ func TestRingBufferOverrunIsReported(t *testing.T) {
 	var dropped []event.Event
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Run(ctx, func(evs []event.Event) error {
+		done <- s.Run(ctx, decoded(func(evs []event.Event) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, ev := range evs {
@@ -143,7 +143,7 @@ func TestRingBufferOverrunIsReported(t *testing.T) {
 				}
 			}
 			return nil
-		})
+		}))
 	}()
 	testutil.WaitFor(t, 3*time.Second, "a SENSOR.DROPPED observation", func() bool {
 		mu.Lock()

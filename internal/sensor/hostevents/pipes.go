@@ -3,6 +3,8 @@ package hostevents
 import (
 	"path"
 	"strings"
+
+	"github.com/vigil-ids/vigil/internal/event"
 )
 
 // The pipe join: an exec record names the pipes on the new program's
@@ -100,18 +102,18 @@ func cutText(s string, n int) string {
 // joinPipes adds to an exec's attributes a the program at the other end of
 // its standard input (stdin_from...) or output (stdout_to...) pipe, when
 // that one was seen first, and remembers this exec's ends for the other's.
-func (c *converter) joinPipes(r *Record, a map[string]any, exe string) {
+func (c *converter) joinPipes(r *Record, a *event.Attrs, exe string) {
 	if r.StdinPipe == 0 && r.StdoutPipe == 0 {
 		return
 	}
 	self := pipeEnd{pid: r.PID, name: r.Comm, exe: exe, args: boundArgs(r.Args), ktime: r.KTime}
 	set := func(prefix string, e pipeEnd) {
-		a[prefix] = e.name
-		a[prefix+"_pid"] = int64(e.pid)
+		a.Str(prefix, e.name)
+		a.Int(prefix+"_pid", int64(e.pid))
 		if e.exe != "" {
-			a[prefix+"_exe"] = e.exe
+			a.Str(prefix+"_exe", e.exe)
 		}
-		a[prefix+"_args"] = e.args
+		a.List(prefix+"_args", e.args)
 	}
 	if r.StdinPipe != 0 {
 		if w, ok := c.writers.get(r.StdinPipe, r.KTime); ok && w.pid != r.PID {

@@ -42,7 +42,6 @@ func recordRing(b *testing.B, script string) ([][]byte, *converter) {
 // b.N times over, and reports the cost per unit (what the script did n
 // times).
 func convertAll(b *testing.B, raws [][]byte, c *converter, n int, unit string) {
-	var buf []byte
 	cc := comms{}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -52,9 +51,8 @@ func convertAll(b *testing.B, raws [][]byte, c *converter, n int, unit string) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, ev := range c.convert(&r) {
-				buf = ev.AppendJSON(buf[:0])
-			}
+			c.reset()
+			c.add(&r)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n)/1000, "µs/"+unit)
@@ -63,7 +61,7 @@ func convertAll(b *testing.B, raws [][]byte, c *converter, n int, unit string) {
 // BenchmarkRecordedExecs measures what user space does for the records of
 // real execs of short-lived processes (a shell running /bin/true 300
 // times: fork, exec and exit records, the exec's PROC.EXEC and PROC.SPAWN
-// and the exit's PROC.EXIT, encoded as JSON), replayed (sudo go test -run
+// and the exit's PROC.EXIT, made in compact form), replayed (sudo go test -run
 // '^$' -bench Recorded ./internal/sensor/hostevents).
 func BenchmarkRecordedExecs(b *testing.B) {
 	const n = 300
@@ -80,8 +78,8 @@ func BenchmarkRecordedOpens(b *testing.B) {
 }
 
 // BenchmarkRecordedExecsSpooled measures the agent's user-space work for
-// the same records short of the network: each converted batch validated
-// and put in compact form, appended to an on-disk spool, then read back
+// the same records short of the network: each batch of events (made in
+// compact form, checked as they are written) appended to an on-disk spool, then read back
 // from it, its records' keys read (as the bus does to publish them) and
 // committed, as its deliverer does before publishing
 // (sudo go test -run '^$' -bench RecordedExecsSpooled
@@ -95,38 +93,25 @@ func BenchmarkRecordedExecsSpooled(b *testing.B) {
 	}
 	defer sp.Close()
 	cc := comms{}
-	var evs []event.Event
-	var buf []byte
 	var recs [][]byte
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
+		c.reset()
 		for _, raw := range raws {
 			r, err := decode(raw, cc)
 			if err != nil {
 				b.Fatal(err)
 			}
-			evs = append(evs, c.convert(&r)...)
-			if len(evs) < 64 && raw != nil {
+			c.add(&r)
+			if c.pending() < 64 && raw != nil {
 				continue
 			}
-			buf, recs = buf[:0], recs[:0]
-			var ends []int
-			for i := range evs {
-				if buf, err = evs[i].AppendValidCompact(buf); err != nil {
-					b.Fatal(err)
-				}
-				ends = append(ends, len(buf))
-			}
-			start := 0
-			for _, e := range ends {
-				recs = append(recs, buf[start:e])
-				start = e
-			}
+			recs = c.records(recs[:0])
 			if err := sp.AppendAll(recs); err != nil {
 				b.Fatal(err)
 			}
-			evs = evs[:0]
+			c.reset()
 			out, next, err := sp.Read(512)
 			if err != nil {
 				b.Fatal(err)

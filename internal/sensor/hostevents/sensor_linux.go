@@ -56,7 +56,7 @@ type Sensor struct {
 	comms comms
 	rec   ringbuf.Record
 	// The counts Stats reports, read from any goroutine.
-	records, events, decodeErrors atomic.Uint64
+	records, events, execs, decodeErrors atomic.Uint64
 	// dropped at the last report
 	reported atomic.Uint64
 	// decode errors logged, and when
@@ -500,7 +500,7 @@ func (s *Sensor) Close() error {
 // Stats returns the sensor's counts so far. It may be called while Run
 // or Next reads.
 func (s *Sensor) Stats() Stats {
-	st := Stats{Records: s.records.Load(), Events: s.events.Load(), DecodeErrors: s.decodeErrors.Load(), Dropped: s.dropped()}
+	st := Stats{Records: s.records.Load(), Events: s.events.Load(), Execs: s.execs.Load(), DecodeErrors: s.decodeErrors.Load(), Dropped: s.dropped()}
 	if s.conv != nil {
 		st.TreeRefused = s.conv.tree.Refused.Load()
 	}
@@ -535,15 +535,37 @@ func wakeupBytes(size int) uint32 {
 }
 
 // Next reads records until one makes events or wait passes, and returns
-// those events (nil when wait passed, or when Flush was called).
+// those events (nil when wait passed, or when Flush was called), decoded
+// from the compact form Run hands on. Run reads them without decoding.
 func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
+	s.conv.reset()
+	n, err := s.nextRecords(wait)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	recs := s.conv.records(nil)
+	evs := make([]event.Event, 0, len(recs))
+	for _, rec := range recs {
+		ev, err := event.DecodeCompact(rec)
+		if err != nil {
+			return nil, fmt.Errorf("host events: an event made does not decode: %w", err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// nextRecords reads records until one makes events or wait passes, adds
+// those events to the converter's output and returns how many (0 when
+// wait passed, or when Flush was called).
+func (s *Sensor) nextRecords(wait time.Duration) (int, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		if err := s.next(deadline); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ringbuf.ErrFlushed) {
-				return nil, nil
+				return 0, nil
 			}
-			return nil, fmt.Errorf("host events: reading the ring buffer: %w", err)
+			return 0, fmt.Errorf("host events: reading the ring buffer: %w", err)
 		}
 		s.records.Add(1)
 		r, err := decode(s.rec.RawSample, s.comms)
@@ -556,9 +578,13 @@ func (s *Sensor) Next(wait time.Duration) ([]event.Event, error) {
 			}
 			continue
 		}
-		if evs := s.conv.convert(&r); len(evs) > 0 {
-			s.events.Add(uint64(len(evs)))
-			return evs, nil
+		execs := s.conv.execs
+		if n := s.conv.add(&r); n > 0 {
+			s.events.Add(uint64(n))
+			if s.conv.execs != execs {
+				s.execs.Add(s.conv.execs - execs)
+			}
+			return n, nil
 		}
 	}
 }
@@ -703,25 +729,29 @@ func (s *Sensor) Flush() error {
 }
 
 // Run reads records until ctx ends, handing their events to emit in
-// batches, and reports records the ring buffer dropped as SENSOR.DROPPED
-// observations (at most once a second). An error from emit stops Run.
-func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error {
+// batches, in compact form (event.AppendCompact's, valid: each was
+// checked as it was written), and reports records the ring buffer dropped
+// as SENSOR.DROPPED observations (at most once a second). The records are
+// valid only until emit returns. An error from emit stops Run.
+func (s *Sensor) Run(ctx context.Context, emit func(recs [][]byte) error) error {
 	s.o.Logger.Info("host events running", "ring_buffer_bytes", s.o.Events.RingBufferBytes, "programs", len(s.progs), "off", len(s.Off), "system_call_hooks", s.Hooks, "processes", s.conv.tree.Len())
-	var batch []event.Event
 	lastReport := s.o.Clock.Now()
 	stop := context.AfterFunc(ctx, func() { _ = s.Flush() })
 	defer stop()
+	s.conv.reset()
+	var recs [][]byte
 	flush := func() error {
-		if len(batch) == 0 {
+		if s.conv.pending() == 0 {
 			return nil
 		}
-		err := emit(batch)
-		batch = batch[:0]
+		recs = s.conv.records(recs[:0])
+		err := emit(recs)
+		s.conv.reset()
 		return err
 	}
 	for {
 		if ctx.Err() != nil {
-			if err := s.drain(&batch, flush); err != nil {
+			if err := s.drain(flush); err != nil {
 				return err
 			}
 			if err := flush(); err != nil {
@@ -730,19 +760,18 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 			return s.reportDrops(emit)
 		}
 		wait := time.Second // the drop report's period; ctx's end flushes it
-		if len(batch) > 0 {
+		if s.conv.pending() > 0 {
 			wait = 0 // what the last poll found is read; then the batch goes
 		}
-		evs, err := s.Next(wait)
+		n, err := s.nextRecords(wait)
 		if err != nil {
 			return err
 		}
-		if evs == nil || len(batch)+len(evs) > maxBatch {
+		if n == 0 || s.conv.pending() >= maxBatch {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		batch = append(batch, evs...)
 		if now := s.o.Clock.Now(); now.Sub(lastReport) >= time.Second {
 			lastReport = now
 			if err := flush(); err != nil {
@@ -755,7 +784,8 @@ func (s *Sensor) Run(ctx context.Context, emit func([]event.Event) error) error 
 	}
 }
 
-// maxBatch bounds the events Run hands to emit at once.
+// maxBatch bounds the events Run hands to emit at once (a record's
+// events may go over it by one).
 const maxBatch = 512
 
 // drainMax bounds the events read at the end of Run: a flood does not hold
@@ -763,28 +793,27 @@ const maxBatch = 512
 const drainMax = 1 << 16
 
 // drain reads what waits in the ring buffer without waiting (up to
-// drainMax events), into batch, flushed at every maxBatch events: at the end of
-// Run, so that what the kernel wrote before the stop is not left behind.
-func (s *Sensor) drain(batch *[]event.Event, flush func() error) error {
+// drainMax events), flushed at every maxBatch events: at the end of Run,
+// so that what the kernel wrote before the stop is not left behind.
+func (s *Sensor) drain(flush func() error) error {
 	for n := 0; n < drainMax; {
-		evs, err := s.Next(0)
-		if err != nil || evs == nil {
+		k, err := s.nextRecords(0)
+		if err != nil || k == 0 {
 			return err
 		}
-		if len(*batch)+len(evs) > maxBatch {
+		if s.conv.pending() >= maxBatch {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		*batch = append(*batch, evs...)
-		n += len(evs)
+		n += k
 	}
 	return nil
 }
 
 // reportDrops emits a SENSOR.DROPPED observation for records dropped since
 // the last one.
-func (s *Sensor) reportDrops(emit func([]event.Event) error) error {
+func (s *Sensor) reportDrops(emit func([][]byte) error) error {
 	n := s.dropped()
 	last := s.reported.Load()
 	if n <= last {
@@ -795,10 +824,15 @@ func (s *Sensor) reportDrops(emit func([]event.Event) error) error {
 	now := s.o.Clock.Now().UTC()
 	reason := DropReason(s.o.Events.RingBufferBytes)
 	s.o.Logger.Warn("host events dropped", "count", d, "reason", reason)
-	return emit([]event.Event{{
+	ev := event.Event{
 		ID: s.o.IDs.NewID(now), Time: now, Type: "SENSOR.DROPPED", Host: s.o.Host, IP: s.o.IP, Source: "agent",
 		Attrs: map[string]any{"dropped": int64(d), "what": "host events", "reason": reason},
-	}})
+	}
+	rec, err := ev.AppendValidCompact(nil)
+	if err != nil {
+		return fmt.Errorf("host events: the drop report: %w", err)
+	}
+	return emit([][]byte{rec})
 }
 
 // initialPidNamespace is the inode number of the initial pid namespace

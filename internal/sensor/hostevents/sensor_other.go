@@ -28,7 +28,7 @@ func (s *Sensor) Stats() Stats { return Stats{} }
 func (s *Sensor) Next(time.Duration) ([]event.Event, error) { return nil, nil }
 
 // Run does nothing.
-func (s *Sensor) Run(context.Context, func([]event.Event) error) error { return nil }
+func (s *Sensor) Run(context.Context, func([][]byte) error) error { return nil }
 
 // Flush does nothing.
 func (s *Sensor) Flush() error { return nil }

@@ -111,7 +111,7 @@ func TestRunEndsWithItsContext(t *testing.T) {
 	s := openBare(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, func([]event.Event) error { return nil }) }()
+	go func() { done <- s.Run(ctx, func([][]byte) error { return nil }) }()
 	time.Sleep(300 * time.Millisecond) // Run is waiting for records
 	cancel()
 	select {
@@ -213,7 +213,7 @@ func TestRunEmitsWhatWaitsAtTheStop(t *testing.T) {
 	)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Run(ctx, func(evs []event.Event) error {
+		done <- s.Run(ctx, decoded(func(evs []event.Event) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, e := range evs {
@@ -222,7 +222,7 @@ func TestRunEmitsWhatWaitsAtTheStop(t *testing.T) {
 				}
 			}
 			return nil
-		})
+		}))
 	}()
 	seen := func(pid int) bool { mu.Lock(); defer mu.Unlock(); return execs[int64(pid)] }
 	// A first exec wakes the reader, which then reads on its timer.
