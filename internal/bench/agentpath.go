@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"time"
 
@@ -120,15 +121,22 @@ func (b *agentBus) close() {
 }
 
 // attachAgent runs the host event programs as `vigil agent` does (with
-// PROC.SPAWN from the exec events, and the agent's default timer slack on
-// this process's threads), their observations spooled in a temporary
-// directory and published to b, until stop, which stops the events,
-// waits until what they wrote has reached the bus (at most 10 s), puts
-// back the timer slack of before (restore), and notes in r the PROC.EXEC
+// PROC.SPAWN from the exec events, the agent's default timer slack on
+// this process's threads and its default number of threads running Go
+// code), their observations spooled in a temporary directory and
+// published to b, until stop, which stops the events, waits until what
+// they wrote has reached the bus (at most 10 s), puts back the timer
+// slack of before (restore) and the threads, and notes in r the PROC.EXEC
 // events, the records dropped in the kernel and the observations written
 // and delivered.
 func attachAgent(r *run, b *agentBus, exits string, restore time.Duration) (stop func() error, err error) {
 	log := quietLog
+	procs := runtime.GOMAXPROCS(config.DefaultAgentMaxProcs)
+	defer func() {
+		if err != nil {
+			runtime.GOMAXPROCS(procs)
+		}
+	}()
 	if restore > 0 {
 		// As vigil agent does, a slack refused (without CAP_SYS_NICE) on
 		// some threads leaves the others set, and the agent runs on.
@@ -178,6 +186,7 @@ func attachAgent(r *run, b *agentBus, exits string, restore time.Duration) (stop
 		if restore > 0 {
 			_, _ = timerslack.Set(restore)
 		}
+		runtime.GOMAXPROCS(procs)
 		return errors.Join(err, os.RemoveAll(dir))
 	}, nil
 }

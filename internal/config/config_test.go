@@ -126,8 +126,8 @@ func TestFullFile(t *testing.T) {
 		ev.ReadEvery != 50*time.Millisecond || ev.Exits != EventsExitsSignalled {
 		t.Errorf("agent.events: %+v", ev)
 	}
-	if ro.Agent.TimerSlack != 2*time.Millisecond {
-		t.Errorf("agent.timer_slack: %v", ro.Agent.TimerSlack)
+	if ro.Agent.TimerSlack != 2*time.Millisecond || ro.Agent.MaxProcs != 2 {
+		t.Errorf("agent.timer_slack %v, max_procs %d", ro.Agent.TimerSlack, ro.Agent.MaxProcs)
 	}
 }
 
@@ -140,7 +140,7 @@ func TestDefaults(t *testing.T) {
 		!ro.Resolver.Publish || ro.Store.Retention != 7*24*time.Hour || ro.Server.Listen != "127.0.0.1:4222" ||
 		ro.Agent.Levels.CPU != 90 || ro.Agent.Levels.CPUFor != time.Minute ||
 		ro.Agent.Events.ReadEvery != DefaultEventsReadEvery || ro.Agent.Events.Exits != EventsExitsAll ||
-		ro.Agent.TimerSlack != DefaultAgentTimerSlack {
+		ro.Agent.TimerSlack != DefaultAgentTimerSlack || ro.Agent.MaxProcs != DefaultAgentMaxProcs {
 		t.Errorf("defaults not applied: %+v", ro)
 	}
 	// The embedded default names engine kinds this package does not

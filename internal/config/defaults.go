@@ -51,6 +51,13 @@ const (
 	// monitor thread a wakeup about every 100 µs while the agent works
 	// (docs/PERFORMANCE.md).
 	DefaultAgentTimerSlack = time.Millisecond
+	// DefaultAgentMaxProcs is how many threads may run the agent's Go code
+	// at once: one. The agent's work comes in short bursts (a look at the
+	// ring buffer, a batch spooled and published) that one thread does
+	// in turn; with more, each hand-over from one of its goroutines to
+	// another wakes a second thread, which costs more than the work
+	// (docs/PERFORMANCE.md, "One thread for the agent").
+	DefaultAgentMaxProcs = 1
 	// DefaultSpoolMaxBytes bounds a sensor's spool.
 	DefaultSpoolMaxBytes = 64 << 20
 	// DefaultSyscallInterval is the length of a system call count interval.

@@ -345,6 +345,10 @@ type Agent struct {
 	// that it can end several with one wakeup; 0 keeps the kernel's
 	// default (50 µs).
 	TimerSlack time.Duration `yaml:"timer_slack"`
+	// MaxProcs is how many threads may run the `vigil agent` process's Go
+	// code at once (its GOMAXPROCS); 0 leaves the Go runtime's choice (the
+	// GOMAXPROCS environment variable, else the CPUs it may use).
+	MaxProcs int `yaml:"max_procs"`
 	// Syscalls configures the eBPF system call counter.
 	Syscalls AgentSyscalls `yaml:"syscalls"`
 	// Levels configures the level observations (PROC.CPU.LEVEL,
@@ -588,10 +592,10 @@ func Default() *ResourceObject {
 		Resolver: DefaultResolver(),
 		Store:    Store{Retention: 7 * 24 * time.Hour, BatchSize: 16384, FlushInterval: 5 * time.Millisecond},
 		Agent: Agent{Interval: DefaultAgentInterval, Window: DefaultAgentWindow, Proc: DefaultProc, SpoolMaxBytes: DefaultSpoolMaxBytes,
-			TimerSlack: DefaultAgentTimerSlack,
-			Syscalls:   AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries},
-			Levels:     DefaultLevels(),
-			Events:     DefaultAgentEvents(), Effector: DefaultAgentEffector()},
+			TimerSlack: DefaultAgentTimerSlack, MaxProcs: DefaultAgentMaxProcs,
+			Syscalls: AgentSyscalls{Interval: DefaultSyscallInterval, MapEntries: DefaultSyscallMapEntries},
+			Levels:   DefaultLevels(),
+			Events:   DefaultAgentEvents(), Effector: DefaultAgentEffector()},
 	}
 }
 
@@ -771,6 +775,9 @@ func (a *Agent) validate(p *Problems, path string) {
 	}
 	if a.TimerSlack < 0 || a.TimerSlack > 100*time.Millisecond {
 		p.Addf(Join(path, "timer_slack"), "must be between 0s (the kernel's default) and 100ms, not %s", a.TimerSlack)
+	}
+	if a.MaxProcs < 0 || a.MaxProcs > 1024 {
+		p.Addf(Join(path, "max_procs"), "must be between 0 (the Go runtime's choice) and 1024, not %d", a.MaxProcs)
 	}
 	if s := a.Syscalls; s.Interval < 10*time.Millisecond || s.Interval > time.Hour {
 		p.Addf(Join(path, "syscalls.interval"), "must be between 10ms and 1h")

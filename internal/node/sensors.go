@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,7 @@ type SensorOptions struct {
 // and, on the bus, their deliverer and the bus connection.
 func RunAgent(ctx context.Context, a config.Agent, o SensorOptions) error {
 	log := o.Logger
+	setMaxProcs(a.MaxProcs, log)
 	setTimerSlack(a.TimerSlack, log)
 	if o.Stdout != nil {
 		sink := host.NewJSONSink(o.Stdout)
@@ -76,6 +78,16 @@ func RunAgent(ctx context.Context, a config.Agent, o SensorOptions) error {
 		cs = append(cs, *eff)
 	}
 	return RunSensor(ctx, cs, conn, log)
+}
+
+// setMaxProcs sets how many threads may run the agent process's Go code
+// at once (agent.max_procs; 0 leaves the runtime's choice).
+func setMaxProcs(n int, log *slog.Logger) {
+	if n <= 0 {
+		return
+	}
+	was := runtime.GOMAXPROCS(n)
+	log.Debug("agent threads set", "max_procs", n, "was", was)
 }
 
 // setTimerSlack sets the agent process's timer slack (agent.timer_slack):
