@@ -20,12 +20,13 @@ import (
 // records must not change until it returns.
 func (c *Conn) PublishCompactEvents(ctx context.Context, recs [][]byte) (int, error) {
 	keys := make([]event.CompactKey, len(recs))
+	var like event.CompactKey // the previous key: a sensor's records share their host
 	for i, r := range recs {
-		k, err := event.PeekCompact(r)
+		k, err := event.PeekCompactLike(r, like)
 		if err != nil {
 			return 0, fmt.Errorf("bus: compact event %d of %d: %w", i+1, len(recs), err)
 		}
-		keys[i] = k
+		keys[i], like = k, k
 	}
 	// One message, filled for each record in turn: it is published (its
 	// bytes copied out) before the next is asked for. A sensor's records

@@ -20,24 +20,24 @@ import (
 // reports it. The caller must not write one name twice (End reports it:
 // a decoder would refuse the record).
 type Attrs struct {
-	buf []byte
-	n   int
-	err error
+	buf   []byte
+	names []string // the names written, in order (End's check)
+	err   error
 }
 
 // Len is how many attributes were written.
-func (a *Attrs) Len() int { return a.n }
+func (a *Attrs) Len() int { return len(a.names) }
 
 // Err is the first problem met, or nil.
 func (a *Attrs) Err() error { return a.err }
 
 // Clone returns a copy of a in memory of its own, of the size it needs.
 func (a *Attrs) Clone() Attrs {
-	return Attrs{buf: append(make([]byte, 0, len(a.buf)), a.buf...), n: a.n, err: a.err}
+	return Attrs{buf: append(make([]byte, 0, len(a.buf)), a.buf...), names: append(make([]string, 0, len(a.names)), a.names...), err: a.err}
 }
 
 // Reset empties a, keeping its memory.
-func (a *Attrs) Reset() { a.buf, a.n, a.err = a.buf[:0], 0, nil }
+func (a *Attrs) Reset() { a.buf, a.names, a.err = a.buf[:0], a.names[:0], nil }
 
 // name appends k, when it is a valid attribute name and no problem came
 // before; it says whether the value should follow.
@@ -49,7 +49,7 @@ func (a *Attrs) name(k string) bool {
 		a.err = fieldErr("attrs", "attribute name %q: %v", k, err)
 		return false
 	}
-	a.n++
+	a.names = append(a.names, k)
 	a.buf = appendStr(a.buf, k)
 	return true
 }
@@ -129,7 +129,7 @@ func (a *Attrs) Append(b *Attrs) {
 		return
 	}
 	a.buf = append(a.buf, b.buf...)
-	a.n += b.n
+	a.names = append(a.names, b.names...)
 }
 
 // Builder appends events in compact form (AppendCompact's) to a buffer,
@@ -137,8 +137,7 @@ func (a *Attrs) Append(b *Attrs) {
 // then End.
 type Builder struct {
 	Attrs
-	head  []byte   // the event's form up to its attribute count
-	names [][]byte // End's scratch
+	head []byte // the event's form up to its attribute count
 }
 
 // Begin starts an event with these fields, checked as Validate checks
@@ -201,69 +200,33 @@ func (b *Builder) End(dst []byte) ([]byte, error) {
 	if b.err != nil {
 		return dst, b.err
 	}
-	if b.n > MaxAttrs {
-		return dst, fieldErr("attrs", "%d attributes, more than the limit of %d", b.n, MaxAttrs)
+	if len(b.names) > MaxAttrs {
+		return dst, fieldErr("attrs", "%d attributes, more than the limit of %d", len(b.names), MaxAttrs)
 	}
 	if err := b.unique(); err != nil {
 		return dst, err
 	}
-	size := len(b.head) + uvarintLen(uint64(b.n)) + len(b.buf)
+	size := len(b.head) + uvarintLen(uint64(len(b.names))) + len(b.buf)
 	if size > MaxEventBytes {
 		return dst, fmt.Errorf("event of %d bytes is over the limit of %d: %w", size, MaxEventBytes, ErrTooLarge)
 	}
 	dst = append(dst, b.head...)
-	dst = binary.AppendUvarint(dst, uint64(b.n))
+	dst = binary.AppendUvarint(dst, uint64(len(b.names)))
 	return append(dst, b.buf...), nil
 }
 
-// unique checks that no attribute name was written twice. The names are
-// walked in the encoded form; a few dozen attributes are compared pairwise
-// (most pairs differ in length) faster than a set is built.
+// unique checks that no attribute name was written twice: a few dozen
+// names are compared pairwise (most pairs differ in length) faster than a
+// set is built.
 func (b *Builder) unique() error {
-	names := b.names[:0]
-	rest := b.buf
-	for range b.n {
-		k, r := cutStr(rest)
-		for _, seen := range names {
-			if len(seen) == len(k) && string(seen) == string(k) {
-				return fieldErr("attrs."+string(k), "appears twice")
+	for i, k := range b.names {
+		for _, seen := range b.names[:i] {
+			if len(seen) == len(k) && seen == k {
+				return fieldErr("attrs."+k, "appears twice")
 			}
 		}
-		names = append(names, k)
-		rest = skipValue(r)
 	}
-	b.names = names[:0]
 	return nil
-}
-
-// cutStr reads a string the Builder wrote (it never reads a hostile
-// form); the string shares b's memory.
-func cutStr(b []byte) ([]byte, []byte) {
-	n, k := binary.Uvarint(b)
-	b = b[k:]
-	return b[:n], b[n:]
-}
-
-// skipValue skips a tagged value the Builder wrote.
-func skipValue(b []byte) []byte {
-	tag := b[0]
-	b = b[1:]
-	switch tag {
-	case tagString:
-		_, b = cutStr(b)
-	case tagInt:
-		_, k := binary.Varint(b)
-		b = b[k:]
-	case tagFloat:
-		b = b[8:]
-	case tagList:
-		n, k := binary.Uvarint(b)
-		b = b[k:]
-		for range n {
-			_, b = cutStr(b)
-		}
-	}
-	return b
 }
 
 func uvarintLen(v uint64) int {

@@ -17,7 +17,13 @@ type CompactKey struct {
 // sensor's spool) can be published as they are. It checks the magic byte,
 // the size limit and the fields it reads as Validate does (a well-formed
 // id, a host or an IP); the fields after them are not read.
-func PeekCompact(data []byte) (CompactKey, error) {
+func PeekCompact(data []byte) (CompactKey, error) { return PeekCompactLike(data, CompactKey{}) }
+
+// PeekCompactLike is PeekCompact for the next of records that mostly
+// share their host and IP (a sensor's): a host or IP equal to like's,
+// a key PeekCompact or PeekCompactLike returned, is like's string, not
+// a new one, and is not checked again.
+func PeekCompactLike(data []byte, like CompactKey) (CompactKey, error) {
 	var k CompactKey
 	if len(data) > MaxEventBytes {
 		return k, fmt.Errorf("event of %d bytes is over the limit of %d: %w", len(data), MaxEventBytes, ErrTooLarge)
@@ -29,8 +35,8 @@ func PeekCompact(data []byte) (CompactKey, error) {
 	k.ID = p.str("id")
 	p.skipVarint("time")
 	p.skipStr("type")
-	k.Host = p.str("host")
-	k.IP = p.str("ip")
+	host := p.bytes("host")
+	ip := p.bytes("ip")
 	if p.err != nil {
 		return CompactKey{}, p.err
 	}
@@ -40,13 +46,21 @@ func PeekCompact(data []byte) (CompactKey, error) {
 	if err := checkID(k.ID); err != nil {
 		return CompactKey{}, fieldErr("id", "%v", err)
 	}
-	if k.Host == "" && k.IP == "" {
+	if len(host) == 0 && len(ip) == 0 {
 		return CompactKey{}, fieldErr("host", "an event needs a host or an ip")
 	}
-	if err := checkName(k.Host); err != nil {
-		return CompactKey{}, fieldErr("host", "%v", err)
+	if like.Host != "" && string(host) == like.Host {
+		k.Host = like.Host
+	} else {
+		k.Host = string(host)
+		if err := checkName(k.Host); err != nil {
+			return CompactKey{}, fieldErr("host", "%v", err)
+		}
 	}
-	if k.IP != "" {
+	if like.IP != "" && string(ip) == like.IP {
+		k.IP = like.IP
+	} else if len(ip) > 0 {
+		k.IP = string(ip)
 		if _, err := netip.ParseAddr(k.IP); err != nil {
 			return CompactKey{}, fieldErr("ip", "not an IP address: %q", k.IP)
 		}
@@ -83,6 +97,14 @@ func (p *peeker) str(field string) string {
 	s := string(p.b[:n])
 	p.b = p.b[n:]
 	return s
+}
+
+// bytes is str without the copy: the bytes are data's.
+func (p *peeker) bytes(field string) []byte {
+	n := p.length(field)
+	b := p.b[:n]
+	p.b = p.b[n:]
+	return b
 }
 
 func (p *peeker) skipStr(field string) {

@@ -49,6 +49,42 @@ func TestPeekCompact(t *testing.T) {
 	}
 }
 
+// PeekCompactLike reads what PeekCompact reads; a host or IP like the
+// previous key's is taken from it, and any other is read and checked.
+func TestPeekCompactLike(t *testing.T) {
+	evs := sampleEvents()
+	var like CompactKey
+	for _, ev := range append(evs, evs...) {
+		rec := ev.AppendCompact(nil)
+		want, err := PeekCompact(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := PeekCompactLike(rec, like)
+		if err != nil || k != want {
+			t.Errorf("like %+v: peeked %+v (%v), want %+v", like, k, err, want)
+		}
+		like = k
+	}
+	good := evs[0]
+	good.IP = "10.0.0.3"
+	like, err := PeekCompact(good.AppendCompact(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	badHost, badIP := good, good
+	badHost.Host = "web\x07"
+	badIP.IP = "10.0.0.300"
+	for name, c := range map[string]struct {
+		ev   Event
+		want string
+	}{"host": {badHost, `"host"`}, "ip": {badIP, `"ip": not an IP address`}} {
+		if _, err := PeekCompactLike(c.ev.AppendCompact(nil), like); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("a bad %s after a good one: %v, want an error containing %q", name, err, c.want)
+		}
+	}
+}
+
 // FuzzPeekCompact checks PeekCompact against DecodeCompact: whatever the
 // full decoder accepts, the peek accepts with the same id, host and IP;
 // nothing panics.
@@ -67,6 +103,10 @@ func FuzzPeekCompact(f *testing.F) {
 		}
 		if k != (CompactKey{ID: ev.ID, Host: ev.Host, IP: ev.IP}) {
 			t.Fatalf("peeked %+v, decoded %+v", k, ev)
+		}
+		// Like a sample's key, the same.
+		if l, err := PeekCompactLike(data, CompactKey{ID: "x", Host: "web-3", IP: "10.0.0.3"}); err != nil || l != k {
+			t.Fatalf("peeked like another key %+v (%v), alone %+v", l, err, k)
 		}
 	})
 }

@@ -323,10 +323,12 @@ func (s *Spool) AppendAll(recs [][]byte) error {
 			}
 			last = &s.segs[len(s.segs)-1]
 		}
-		var hdr [binary.MaxVarintLen64 + 4]byte
-		n := binary.PutUvarint(hdr[:], uint64(len(rec)))
-		binary.LittleEndian.PutUint32(hdr[n:], crc32.Checksum(rec, castagnoli))
-		if _, err := s.bw.Write(hdr[:n+4]); err != nil {
+		// The header is written in the buffer's free space (no
+		// allocation for each record while it has room).
+		hdr := binary.AppendUvarint(s.bw.AvailableBuffer(), uint64(len(rec)))
+		hdr = binary.LittleEndian.AppendUint32(hdr, crc32.Checksum(rec, castagnoli))
+		n := len(hdr) - 4
+		if _, err := s.bw.Write(hdr); err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
 		if _, err := s.bw.Write(rec); err != nil {
