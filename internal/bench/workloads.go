@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -110,11 +111,13 @@ func makeGitTree(ctx context.Context, dir string, n int) (string, error) {
 // measureFlood opens the host event programs and has o.FloodWorkers
 // processes open a watched file o.Opens times between them, at rate opens
 // a second (0: as fast as they can), while the events are read, decoded,
-// given their context and encoded as JSON, as the agent does; it counts
-// the FILE.OPEN events of the workers and the records the ring buffer
-// dropped.
+// given their context and written in compact form as the agent does (on
+// its one thread running Go code), then decoded again as a sink that
+// reads them would; it counts the FILE.OPEN events of the workers and the
+// records the ring buffer dropped.
 func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress io.Writer) (FloodMeasure, error) {
 	f := FloodMeasure{Workers: o.FloodWorkers, Opens: o.Opens / o.FloodWorkers * o.FloodWorkers, Rate: rate}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(config.DefaultAgentMaxProcs))
 	s, err := hostevents.Open(hostevents.Options{Host: "bench", Events: config.DefaultAgentEvents()})
 	if err != nil {
 		return f, err
