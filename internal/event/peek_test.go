@@ -93,6 +93,7 @@ func FuzzPeekCompact(f *testing.F) {
 		f.Add(ev.AppendCompact(nil))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		_, _ = PeekCompactInt(data, "pid") // whatever the data, no panic
 		k, perr := PeekCompact(data)
 		ev, err := DecodeCompact(data)
 		if err != nil {
@@ -104,9 +105,44 @@ func FuzzPeekCompact(f *testing.F) {
 		if k != (CompactKey{ID: ev.ID, Host: ev.Host, IP: ev.IP}) {
 			t.Fatalf("peeked %+v, decoded %+v", k, ev)
 		}
+		// One integer attribute, as decoded.
+		for name, v := range ev.Attrs {
+			c, err := PeekCompactInt(data, name)
+			i, isInt := v.(int64)
+			if err != nil || c.Type != ev.Type || !c.Time.Equal(ev.Time) || c.Found != isInt || c.Value != i {
+				t.Fatalf("%s = %v: peeked %+v (%v)", name, v, c, err)
+			}
+		}
 		// Like a sample's key, the same.
 		if l, err := PeekCompactLike(data, CompactKey{ID: "x", Host: "web-3", IP: "10.0.0.3"}); err != nil || l != k {
 			t.Fatalf("peeked like another key %+v (%v), alone %+v", l, err, k)
 		}
 	})
+}
+
+// PeekCompactInt reads the type, the time and one integer attribute as
+// DecodeCompact decodes them.
+func TestPeekCompactInt(t *testing.T) {
+	for _, ev := range sampleEvents() {
+		rec := ev.AppendCompact(nil)
+		for name, v := range ev.Attrs {
+			c, err := PeekCompactInt(rec, name)
+			if err != nil {
+				t.Fatalf("%s, %s: %v", ev.ID, name, err)
+			}
+			i, isInt := v.(int64)
+			if c.Type != ev.Type || !c.Time.Equal(ev.Time) || c.Found != isInt || c.Value != i {
+				t.Errorf("%s, %s = %v: peeked %+v", ev.ID, name, v, c)
+			}
+		}
+		if c, err := PeekCompactInt(rec, "no-such-attribute"); err != nil || c.Found {
+			t.Errorf("%s: an attribute it lacks: %+v, %v", ev.ID, c, err)
+		}
+	}
+	good := sampleEvents()[0].AppendCompact(nil)
+	for n := range len(good) - 1 {
+		if _, err := PeekCompactInt(good[:n], "zzz"); err == nil {
+			t.Errorf("cut to %d of %d bytes: no error", n, len(good))
+		}
+	}
 }
