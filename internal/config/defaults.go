@@ -56,7 +56,8 @@ const (
 	// ring buffer, a batch spooled and published) that one thread does
 	// in turn; with more, each hand-over from one of its goroutines to
 	// another wakes a second thread, which costs more than the work
-	// (docs/PERFORMANCE.md, "One thread for the agent").
+	// (docs/PERFORMANCE.md, "Events without maps, and one thread for the
+	// agent").
 	DefaultAgentMaxProcs = 1
 	// DefaultSpoolMaxBytes bounds a sensor's spool.
 	DefaultSpoolMaxBytes = 64 << 20
