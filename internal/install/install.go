@@ -187,9 +187,9 @@ func Capabilities(o Options) []Capability {
 	switch o.Role {
 	case Agent:
 		add("CAP_BPF", "load the eBPF programs and maps of the system call counter and the host events")
-		add("CAP_PERFMON", "attach them to raw tracepoints and read kernel and process memory from them")
+		add("CAP_PERFMON", "attach them to raw tracepoints and the system calls' tracepoints, and read kernel and process memory from them")
 		add("CAP_SYS_PTRACE", "read other users' /proc/PID/exe, cwd, root, fd/*, io and maps (the kernel's ptrace read check)")
-		add("CAP_DAC_READ_SEARCH", "open other users' /proc/PID/fd and /proc/PID/io (mode 0500 and 0400, owned by the process's user)")
+		add("CAP_DAC_READ_SEARCH", "open other users' /proc/PID/fd and /proc/PID/io (mode 0500 and 0400, owned by the process's user), and read the tracepoints' ids in /sys/kernel/tracing (mode 0700, root's)")
 		if o.Effector {
 			add("CAP_KILL", "the effector signals other users' processes through pidfds")
 		}

@@ -58,6 +58,10 @@ type Behaviour struct {
 	// the service host's own (a mount of the lab), else it is skipped:
 	// nothing of the machine outside the lab is touched.
 	Writes []string `json:"-"`
+	// Kernel lists files without which the kernel cannot host it (no
+	// /proc/modules: no loadable modules, and no call to load one): it is
+	// then skipped.
+	Kernel []string `json:"-"`
 }
 
 // BehaviourResult is what Vigil made of one behaviour.
@@ -170,7 +174,7 @@ func catalogue() []Behaviour {
 		{ID: "exec-deleted", Title: "program run from a file already deleted", Class: "defense-evasion", Needs: []string{"python3"}, Writes: []string{"/dev/shm"},
 			Service: `cp /bin/true /dev/shm/.d && python3 -c 'import os; fd=os.open("/dev/shm/.d", os.O_RDONLY); os.unlink("/dev/shm/.d"); os.execv("/proc/self/fd/%d" % fd, ["d"])'`,
 			Expect:  []string{"deleted-program-runs"}},
-		{ID: "module-load", Title: "kernel module load asked for", Class: "persistence", Needs: []string{"python3"},
+		{ID: "module-load", Title: "kernel module load asked for", Class: "persistence", Needs: []string{"python3"}, Kernel: []string{"/proc/modules"},
 			// A few bytes that are no module: the kernel refuses them, and
 			// nothing is loaded.
 			Service: `python3 -c 'import ctypes; l=ctypes.CDLL(None, use_errno=True); b=b"\x7fELF-not-a-module"; l.syscall(175, b, len(b), b"")' || true`,
@@ -513,6 +517,13 @@ func (l *attacksLab) try(ctx context.Context, b Behaviour) BehaviourResult {
 	for _, tool := range b.Needs {
 		if _, err := lookPath(tool); err != nil {
 			r.Skipped = tool + " not installed"
+			l.say("%-22s skipped: %s", b.ID, r.Skipped)
+			return r
+		}
+	}
+	for _, f := range b.Kernel {
+		if _, err := os.Stat(f); err != nil {
+			r.Skipped = "this kernel has no " + f
 			l.say("%-22s skipped: %s", b.ID, r.Skipped)
 			return r
 		}

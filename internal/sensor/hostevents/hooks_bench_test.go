@@ -3,6 +3,8 @@
 package hostevents
 
 import (
+	"errors"
+	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -17,8 +19,11 @@ import (
 // watch (getppid) costs: without programs; with programs that do nothing
 // on the sys_enter and sys_exit raw tracepoints (what any sensor hooked
 // there pays: the kernel's slow path for traced system calls and two
-// program runs); with the sensor's dispatchers on raw tracepoints; and with
-// its typed (tp_btf) ones, in one run (sudo go test -run '^$' -bench
+// program runs); with the sensor's dispatchers on raw tracepoints; with
+// its typed (tp_btf) ones; with programs that do nothing on the watched
+// calls' own tracepoints (what the sensor's default way pays at least:
+// the slow path, and a look at a bitmap of the calls traced); and with the
+// sensor on those tracepoints, in one run (sudo go test -run '^$' -bench
 // SystemCallHooks -count 5 ./internal/sensor/hostevents).
 func BenchmarkSystemCallHooks(b *testing.B) {
 	needRoot(b)
@@ -34,22 +39,32 @@ func BenchmarkSystemCallHooks(b *testing.B) {
 	}
 	b.Run("empty-programs", loop)
 	stop()
-	for _, raw := range []bool{true, false} {
-		s, err := Open(Options{Host: "bench", Events: config.DefaultAgentEvents(), rawHooks: raw})
+	for _, way := range []string{HooksRaw, HooksTyped, HooksTracepoints} {
+		if way == HooksTracepoints {
+			stop, err := attachEmptyPerCall()
+			if err != nil {
+				b.Skipf("skipped: %v", err)
+			}
+			b.Run("empty-call-tracepoints", loop)
+			stop()
+		}
+		s, err := Open(Options{Host: "bench", Events: config.DefaultAgentEvents(), hooks: way})
 		if err != nil {
 			b.Skipf("skipped: %v", err)
 		}
-		name := "raw-dispatchers"
-		if !raw {
-			if s.Hooks != HooksTyped {
-				s.Close()
-				b.Skipf("skipped: the typed hooks did not load here (%s)", s.Hooks)
-			}
-			name = "typed-dispatchers"
+		if s.Hooks != way {
+			s.Close()
+			b.Skipf("skipped: the %s hooks did not load here (%s)", way, s.Hooks)
 		}
-		b.Run(name, loop)
+		b.Run(map[string]string{HooksRaw: "raw-dispatchers", HooksTyped: "typed-dispatchers", HooksTracepoints: "call-tracepoints"}[way], loop)
 		s.Close()
 	}
+}
+
+// emptyProgram is a program of the type given that does nothing.
+func emptyProgram(typ ebpf.ProgramType) (*ebpf.Program, error) {
+	return ebpf.NewProgram(&ebpf.ProgramSpec{Type: typ, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
 }
 
 // attachEmpty attaches a program that does nothing to the sys_enter and
@@ -62,8 +77,7 @@ func attachEmpty() (stop func(), err error) {
 		}
 	}
 	for _, tp := range []string{"sys_enter", "sys_exit"} {
-		p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.RawTracepoint, License: "GPL",
-			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}})
+		p, err := emptyProgram(ebpf.RawTracepoint)
 		if err != nil {
 			stop()
 			return nil, err
@@ -75,6 +89,36 @@ func attachEmpty() (stop func(), err error) {
 			return nil, err
 		}
 		closers = append(closers, l)
+	}
+	return stop, nil
+}
+
+// attachEmptyPerCall attaches a program that does nothing to the entry and
+// return tracepoints of every call the sensor watches that the kernel has.
+func attachEmptyPerCall() (stop func(), err error) {
+	var closers []interface{ Close() error }
+	stop = func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}
+	p, err := emptyProgram(ebpf.TracePoint)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, p)
+	for _, call := range syscallNames() {
+		for _, dir := range []string{"sys_enter_", "sys_exit_"} {
+			l, err := link.Tracepoint(syscallGroup, dir+call, p, nil)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				stop()
+				return nil, err
+			}
+			closers = append(closers, l)
+		}
 	}
 	return stop, nil
 }

@@ -4,7 +4,9 @@ package hostevents
 
 import (
 	"maps"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -24,13 +26,48 @@ func typedHooksLoad(t *testing.T) (bool, string) {
 	return true, ""
 }
 
-// Where the kernel loads tp_btf programs, the system call handlers are
-// reached through the typed dispatchers.
-func TestTypedHooksWhereTheKernelTakesThem(t *testing.T) {
+// By default each handler runs on its own calls' tracepoints only, and
+// reports from a call's entry and from its return.
+func TestSyscallTracepointsByDefault(t *testing.T) {
+	home := t.TempDir()
+	w := openSensor(t, Options{Events: homeEvents(home)})
+	if w.s.Hooks != HooksTracepoints {
+		t.Fatalf("hooks %q, want %q", w.s.Hooks, HooksTracepoints)
+	}
+	if len(w.s.Off) != 0 {
+		t.Errorf("programs off: %q", w.s.Off)
+	}
+	for _, call := range w.s.Absent {
+		if _, err := os.Stat("/sys/kernel/tracing/events/syscalls/sys_enter_" + call); err == nil {
+			t.Errorf("%s said to be absent, but its tracepoint is there", call)
+		}
+	}
+	checkHandlers(t, w, home)
+}
+
+// Every watched call has a name, the tracepoints' suffix.
+func TestWatchedCallsHaveNames(t *testing.T) {
+	names := syscallNames()
+	if len(names) < 30 {
+		t.Fatalf("%d calls watched: %q", len(names), names)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "sys_") {
+			t.Errorf("a watched call without a name: %s", n)
+		}
+	}
+}
+
+// Where the kernel has no system call tracepoints, Open hooks the calls
+// through the typed dispatchers, which report the same.
+func TestSyscallTracepointsFallBackToTyped(t *testing.T) {
 	needRoot(t)
 	if ok, why := typedHooksLoad(t); !ok {
 		t.Skipf("skipped: this kernel loads no tp_btf program: %s", why)
 	}
+	saved := syscallGroup
+	syscallGroup = "vigil_no_such_group"
+	t.Cleanup(func() { syscallGroup = saved })
 	home := t.TempDir()
 	w := openSensor(t, Options{Events: homeEvents(home)})
 	if w.s.Hooks != HooksTyped {
@@ -40,10 +77,10 @@ func TestTypedHooksWhereTheKernelTakesThem(t *testing.T) {
 }
 
 // Asked for the raw dispatchers, the sensor reports what it reports with
-// the typed ones, from handlers at a call's entry and at its return.
+// the other hooks, from handlers at a call's entry and at its return.
 func TestRawHooksReportTheSame(t *testing.T) {
 	home := t.TempDir()
-	w := openSensor(t, Options{rawHooks: true, Events: homeEvents(home)})
+	w := openSensor(t, Options{hooks: HooksRaw, Events: homeEvents(home)})
 	if w.s.Hooks != HooksRaw {
 		t.Fatalf("hooks %q, want %q", w.s.Hooks, HooksRaw)
 	}
@@ -57,7 +94,7 @@ func TestTypedHooksFallBackToRaw(t *testing.T) {
 	typedDispatchers["sys_exit_btf"] = "vigil_no_such_tracepoint"
 	t.Cleanup(func() { typedDispatchers = saved })
 	home := t.TempDir()
-	w := openSensor(t, Options{Events: homeEvents(home)})
+	w := openSensor(t, Options{hooks: HooksTyped, Events: homeEvents(home)})
 	if w.s.Hooks != HooksRaw {
 		t.Fatalf("hooks %q, want %q after the typed ones failed", w.s.Hooks, HooksRaw)
 	}
@@ -81,5 +118,31 @@ func checkHandlers(t *testing.T, w *watcher, home string) {
 	ev = w.await(t, TypeModify, "unlink of authorized_keys", pidIs(pid))
 	if ev.Attrs["op"] != "unlink" || ev.Attrs["path"] != keys {
 		t.Errorf("FILE.MODIFY %v", ev.Attrs)
+	}
+}
+
+// Every system call handler is built as a tracepoint program too, and
+// every tracepoint program is a handler's.
+func TestEveryHandlerHasATracepointBuild(t *testing.T) {
+	spec, err := loadHostevents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, calls := range []map[string][]uint32{enterCalls, exitCalls} {
+		for name := range calls {
+			ps, ok := spec.Programs[name+tpSuffix]
+			if !ok {
+				t.Errorf("%s has no build %s%s", name, name, tpSuffix)
+				continue
+			}
+			if ps.Type != ebpf.TracePoint {
+				t.Errorf("%s%s is a %s program, want a tracepoint one", name, tpSuffix, ps.Type)
+			}
+		}
+	}
+	for name, ps := range spec.Programs {
+		if ps.Type == ebpf.TracePoint && (!strings.HasSuffix(name, tpSuffix) || !isHandler(name)) {
+			t.Errorf("tracepoint program %s handles no system call", name)
+		}
 	}
 }

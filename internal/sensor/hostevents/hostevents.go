@@ -1,5 +1,5 @@
 // Package hostevents is the host sensor's real-time security events: eBPF
-// programs on scheduler tracepoints and kernel functions report every exec,
+// programs on scheduler and system call tracepoints report every exec,
 // fork and exit, opens and changes of watched files, privilege gains,
 // ptrace, memfd_create, kernel module and BPF program loads, and network
 // connections, each with the process that acted, through a BPF ring buffer.
@@ -42,9 +42,9 @@ type Options struct {
 	Clock    clock.Clock
 	IDs      event.IDSource
 	Logger   *slog.Logger
-	// rawHooks: the system call handlers behind the raw tracepoints'
-	// dispatchers, the typed ones not tried (tests of that way).
-	rawHooks bool
+	// hooks is the first way of hooking the system calls tried (tests of
+	// the others): HooksTyped or HooksRaw. Empty: HooksTracepoints.
+	hooks string
 }
 
 func (o *Options) defaults() error {

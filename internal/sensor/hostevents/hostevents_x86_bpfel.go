@@ -80,23 +80,36 @@ const (
 	hosteventsMapScratch           = "scratch"
 	hosteventsMapStats             = "stats"
 	hosteventsProgE_bpf            = "e_bpf"
+	hosteventsProgE_bpfTp          = "e_bpf_tp"
 	hosteventsProgE_chmod          = "e_chmod"
 	hosteventsProgE_chmodNoloop    = "e_chmod_noloop"
+	hosteventsProgE_chmodTp        = "e_chmod_tp"
 	hosteventsProgE_chown          = "e_chown"
 	hosteventsProgE_chownNoloop    = "e_chown_noloop"
+	hosteventsProgE_chownTp        = "e_chown_tp"
 	hosteventsProgE_connect        = "e_connect"
+	hosteventsProgE_connectTp      = "e_connect_tp"
 	hosteventsProgE_exec           = "e_exec"
+	hosteventsProgE_execTp         = "e_exec_tp"
 	hosteventsProgE_ftruncate      = "e_ftruncate"
+	hosteventsProgE_ftruncateTp    = "e_ftruncate_tp"
 	hosteventsProgE_memfd          = "e_memfd"
+	hosteventsProgE_memfdTp        = "e_memfd_tp"
 	hosteventsProgE_module         = "e_module"
+	hosteventsProgE_moduleTp       = "e_module_tp"
 	hosteventsProgE_ptrace         = "e_ptrace"
+	hosteventsProgE_ptraceTp       = "e_ptrace_tp"
 	hosteventsProgE_rename         = "e_rename"
 	hosteventsProgE_renameNoloop   = "e_rename_noloop"
+	hosteventsProgE_renameTp       = "e_rename_tp"
 	hosteventsProgE_setuid         = "e_setuid"
+	hosteventsProgE_setuidTp       = "e_setuid_tp"
 	hosteventsProgE_truncate       = "e_truncate"
 	hosteventsProgE_truncateNoloop = "e_truncate_noloop"
+	hosteventsProgE_truncateTp     = "e_truncate_tp"
 	hosteventsProgE_unlink         = "e_unlink"
 	hosteventsProgE_unlinkNoloop   = "e_unlink_noloop"
+	hosteventsProgE_unlinkTp       = "e_unlink_tp"
 	hosteventsProgExecCwd          = "exec_cwd"
 	hosteventsProgOnExec           = "on_exec"
 	hosteventsProgOnExit           = "on_exit"
@@ -106,10 +119,15 @@ const (
 	hosteventsProgSysExit          = "sys_exit"
 	hosteventsProgSysExitBtf       = "sys_exit_btf"
 	hosteventsProgX_accept         = "x_accept"
+	hosteventsProgX_acceptTp       = "x_accept_tp"
 	hosteventsProgX_connect        = "x_connect"
+	hosteventsProgX_connectTp      = "x_connect_tp"
 	hosteventsProgX_exec           = "x_exec"
+	hosteventsProgX_execTp         = "x_exec_tp"
 	hosteventsProgX_open           = "x_open"
+	hosteventsProgX_openTp         = "x_open_tp"
 	hosteventsProgX_setuid         = "x_setuid"
+	hosteventsProgX_setuidTp       = "x_setuid_tp"
 	hosteventsVarAgentTgid         = "agent_tgid"
 	hosteventsVarArgsMax           = "args_max"
 	hosteventsVarPidnsInum         = "pidns_inum"
@@ -161,23 +179,36 @@ type hosteventsSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type hosteventsProgramSpecs struct {
 	E_bpf            *ebpf.ProgramSpec `ebpf:"e_bpf"`
+	E_bpfTp          *ebpf.ProgramSpec `ebpf:"e_bpf_tp"`
 	E_chmod          *ebpf.ProgramSpec `ebpf:"e_chmod"`
 	E_chmodNoloop    *ebpf.ProgramSpec `ebpf:"e_chmod_noloop"`
+	E_chmodTp        *ebpf.ProgramSpec `ebpf:"e_chmod_tp"`
 	E_chown          *ebpf.ProgramSpec `ebpf:"e_chown"`
 	E_chownNoloop    *ebpf.ProgramSpec `ebpf:"e_chown_noloop"`
+	E_chownTp        *ebpf.ProgramSpec `ebpf:"e_chown_tp"`
 	E_connect        *ebpf.ProgramSpec `ebpf:"e_connect"`
+	E_connectTp      *ebpf.ProgramSpec `ebpf:"e_connect_tp"`
 	E_exec           *ebpf.ProgramSpec `ebpf:"e_exec"`
+	E_execTp         *ebpf.ProgramSpec `ebpf:"e_exec_tp"`
 	E_ftruncate      *ebpf.ProgramSpec `ebpf:"e_ftruncate"`
+	E_ftruncateTp    *ebpf.ProgramSpec `ebpf:"e_ftruncate_tp"`
 	E_memfd          *ebpf.ProgramSpec `ebpf:"e_memfd"`
+	E_memfdTp        *ebpf.ProgramSpec `ebpf:"e_memfd_tp"`
 	E_module         *ebpf.ProgramSpec `ebpf:"e_module"`
+	E_moduleTp       *ebpf.ProgramSpec `ebpf:"e_module_tp"`
 	E_ptrace         *ebpf.ProgramSpec `ebpf:"e_ptrace"`
+	E_ptraceTp       *ebpf.ProgramSpec `ebpf:"e_ptrace_tp"`
 	E_rename         *ebpf.ProgramSpec `ebpf:"e_rename"`
 	E_renameNoloop   *ebpf.ProgramSpec `ebpf:"e_rename_noloop"`
+	E_renameTp       *ebpf.ProgramSpec `ebpf:"e_rename_tp"`
 	E_setuid         *ebpf.ProgramSpec `ebpf:"e_setuid"`
+	E_setuidTp       *ebpf.ProgramSpec `ebpf:"e_setuid_tp"`
 	E_truncate       *ebpf.ProgramSpec `ebpf:"e_truncate"`
 	E_truncateNoloop *ebpf.ProgramSpec `ebpf:"e_truncate_noloop"`
+	E_truncateTp     *ebpf.ProgramSpec `ebpf:"e_truncate_tp"`
 	E_unlink         *ebpf.ProgramSpec `ebpf:"e_unlink"`
 	E_unlinkNoloop   *ebpf.ProgramSpec `ebpf:"e_unlink_noloop"`
+	E_unlinkTp       *ebpf.ProgramSpec `ebpf:"e_unlink_tp"`
 	ExecCwd          *ebpf.ProgramSpec `ebpf:"exec_cwd"`
 	OnExec           *ebpf.ProgramSpec `ebpf:"on_exec"`
 	OnExit           *ebpf.ProgramSpec `ebpf:"on_exit"`
@@ -187,10 +218,15 @@ type hosteventsProgramSpecs struct {
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
 	SysExitBtf       *ebpf.ProgramSpec `ebpf:"sys_exit_btf"`
 	X_accept         *ebpf.ProgramSpec `ebpf:"x_accept"`
+	X_acceptTp       *ebpf.ProgramSpec `ebpf:"x_accept_tp"`
 	X_connect        *ebpf.ProgramSpec `ebpf:"x_connect"`
+	X_connectTp      *ebpf.ProgramSpec `ebpf:"x_connect_tp"`
 	X_exec           *ebpf.ProgramSpec `ebpf:"x_exec"`
+	X_execTp         *ebpf.ProgramSpec `ebpf:"x_exec_tp"`
 	X_open           *ebpf.ProgramSpec `ebpf:"x_open"`
+	X_openTp         *ebpf.ProgramSpec `ebpf:"x_open_tp"`
 	X_setuid         *ebpf.ProgramSpec `ebpf:"x_setuid"`
+	X_setuidTp       *ebpf.ProgramSpec `ebpf:"x_setuid_tp"`
 }
 
 // hosteventsMapSpecs contains maps before they are loaded into the kernel.
@@ -291,23 +327,36 @@ type hosteventsVariables struct {
 // It can be passed to loadHosteventsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hosteventsPrograms struct {
 	E_bpf            *ebpf.Program `ebpf:"e_bpf"`
+	E_bpfTp          *ebpf.Program `ebpf:"e_bpf_tp"`
 	E_chmod          *ebpf.Program `ebpf:"e_chmod"`
 	E_chmodNoloop    *ebpf.Program `ebpf:"e_chmod_noloop"`
+	E_chmodTp        *ebpf.Program `ebpf:"e_chmod_tp"`
 	E_chown          *ebpf.Program `ebpf:"e_chown"`
 	E_chownNoloop    *ebpf.Program `ebpf:"e_chown_noloop"`
+	E_chownTp        *ebpf.Program `ebpf:"e_chown_tp"`
 	E_connect        *ebpf.Program `ebpf:"e_connect"`
+	E_connectTp      *ebpf.Program `ebpf:"e_connect_tp"`
 	E_exec           *ebpf.Program `ebpf:"e_exec"`
+	E_execTp         *ebpf.Program `ebpf:"e_exec_tp"`
 	E_ftruncate      *ebpf.Program `ebpf:"e_ftruncate"`
+	E_ftruncateTp    *ebpf.Program `ebpf:"e_ftruncate_tp"`
 	E_memfd          *ebpf.Program `ebpf:"e_memfd"`
+	E_memfdTp        *ebpf.Program `ebpf:"e_memfd_tp"`
 	E_module         *ebpf.Program `ebpf:"e_module"`
+	E_moduleTp       *ebpf.Program `ebpf:"e_module_tp"`
 	E_ptrace         *ebpf.Program `ebpf:"e_ptrace"`
+	E_ptraceTp       *ebpf.Program `ebpf:"e_ptrace_tp"`
 	E_rename         *ebpf.Program `ebpf:"e_rename"`
 	E_renameNoloop   *ebpf.Program `ebpf:"e_rename_noloop"`
+	E_renameTp       *ebpf.Program `ebpf:"e_rename_tp"`
 	E_setuid         *ebpf.Program `ebpf:"e_setuid"`
+	E_setuidTp       *ebpf.Program `ebpf:"e_setuid_tp"`
 	E_truncate       *ebpf.Program `ebpf:"e_truncate"`
 	E_truncateNoloop *ebpf.Program `ebpf:"e_truncate_noloop"`
+	E_truncateTp     *ebpf.Program `ebpf:"e_truncate_tp"`
 	E_unlink         *ebpf.Program `ebpf:"e_unlink"`
 	E_unlinkNoloop   *ebpf.Program `ebpf:"e_unlink_noloop"`
+	E_unlinkTp       *ebpf.Program `ebpf:"e_unlink_tp"`
 	ExecCwd          *ebpf.Program `ebpf:"exec_cwd"`
 	OnExec           *ebpf.Program `ebpf:"on_exec"`
 	OnExit           *ebpf.Program `ebpf:"on_exit"`
@@ -317,32 +366,50 @@ type hosteventsPrograms struct {
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
 	SysExitBtf       *ebpf.Program `ebpf:"sys_exit_btf"`
 	X_accept         *ebpf.Program `ebpf:"x_accept"`
+	X_acceptTp       *ebpf.Program `ebpf:"x_accept_tp"`
 	X_connect        *ebpf.Program `ebpf:"x_connect"`
+	X_connectTp      *ebpf.Program `ebpf:"x_connect_tp"`
 	X_exec           *ebpf.Program `ebpf:"x_exec"`
+	X_execTp         *ebpf.Program `ebpf:"x_exec_tp"`
 	X_open           *ebpf.Program `ebpf:"x_open"`
+	X_openTp         *ebpf.Program `ebpf:"x_open_tp"`
 	X_setuid         *ebpf.Program `ebpf:"x_setuid"`
+	X_setuidTp       *ebpf.Program `ebpf:"x_setuid_tp"`
 }
 
 func (p *hosteventsPrograms) Close() error {
 	return _HosteventsClose(
 		p.E_bpf,
+		p.E_bpfTp,
 		p.E_chmod,
 		p.E_chmodNoloop,
+		p.E_chmodTp,
 		p.E_chown,
 		p.E_chownNoloop,
+		p.E_chownTp,
 		p.E_connect,
+		p.E_connectTp,
 		p.E_exec,
+		p.E_execTp,
 		p.E_ftruncate,
+		p.E_ftruncateTp,
 		p.E_memfd,
+		p.E_memfdTp,
 		p.E_module,
+		p.E_moduleTp,
 		p.E_ptrace,
+		p.E_ptraceTp,
 		p.E_rename,
 		p.E_renameNoloop,
+		p.E_renameTp,
 		p.E_setuid,
+		p.E_setuidTp,
 		p.E_truncate,
 		p.E_truncateNoloop,
+		p.E_truncateTp,
 		p.E_unlink,
 		p.E_unlinkNoloop,
+		p.E_unlinkTp,
 		p.ExecCwd,
 		p.OnExec,
 		p.OnExit,
@@ -352,10 +419,15 @@ func (p *hosteventsPrograms) Close() error {
 		p.SysExit,
 		p.SysExitBtf,
 		p.X_accept,
+		p.X_acceptTp,
 		p.X_connect,
+		p.X_connectTp,
 		p.X_exec,
+		p.X_execTp,
 		p.X_open,
+		p.X_openTp,
 		p.X_setuid,
+		p.X_setuidTp,
 	)
 }
 

@@ -65,9 +65,13 @@ type Sensor struct {
 	// Off lists the programs that could not be attached (what they report
 	// is missing), each with the reason.
 	Off []string
-	// Hooks says how the system call handlers are reached: HooksTyped
-	// or HooksRaw.
+	// Hooks says how the system call handlers are reached:
+	// HooksTracepoints, HooksTyped or HooksRaw.
 	Hooks string
+	// Absent lists the watched system calls that this kernel has no
+	// tracepoints for, because it does not have the calls (init_module
+	// without loadable modules) (HooksTracepoints).
+	Absent []string
 }
 
 // core are the programs without which there are no events, and the raw
@@ -80,7 +84,7 @@ var core = map[string]string{"on_exec": "sched_process_exec", "on_fork": "sched_
 var tails = map[string]string{"exec_cwd": "exec_tail"}
 
 // dispatchers run at every system call's entry and return, and tail-call
-// the handlers of the calls watched.
+// the handlers of the calls watched (HooksTyped and HooksRaw only).
 var dispatchers = map[string]string{"sys_enter": "sys_enter", "sys_exit": "sys_exit"}
 
 // typedDispatchers are the dispatchers' tp_btf twins, loaded in their
@@ -88,21 +92,42 @@ var dispatchers = map[string]string{"sys_enter": "sys_enter", "sys_exit": "sys_e
 // system call handlers are then loaded as tp_btf programs too.
 var typedDispatchers = map[string]string{"sys_enter_btf": "sys_enter", "sys_exit_btf": "sys_exit"}
 
-// The ways the system call handlers are reached (Sensor.Hooks).
+// The ways the system call handlers are reached (Sensor.Hooks), in the
+// order Open tries them.
 const (
-	// HooksTyped: BTF-enabled raw tracepoints (tp_btf), whose typed
-	// context lets the exit dispatcher read the call's number without a
-	// helper call.
+	// HooksTracepoints: each handler is a tracepoint program attached to
+	// its own calls' tracepoints (syscalls/sys_enter_CALL and
+	// sys_exit_CALL), so no program runs for any other system call.
+	HooksTracepoints = "tracepoint"
+	// HooksTyped: dispatchers on the sys_enter and sys_exit BTF-enabled
+	// raw tracepoints (tp_btf), run for every system call, tail-call the
+	// handlers; their typed context lets the exit dispatcher read the
+	// call's number without a helper call.
 	HooksTyped = "tp_btf"
-	// HooksRaw: raw tracepoints, where the kernel cannot load the typed
-	// ones.
+	// HooksRaw: the same dispatchers on plain raw tracepoints, where the
+	// kernel loads neither of the others.
 	HooksRaw = "raw_tracepoint"
 )
 
-// hookError is a failure of the typed hooks: Open then loads the raw ones.
-type hookError struct{ err error }
+// hookWays are the ways, in the order Open tries them.
+var hookWays = []string{HooksTracepoints, HooksTyped, HooksRaw}
 
-func (e *hookError) Error() string { return "tp_btf hooks: " + e.err.Error() }
+// tpSuffix ends the names of the handlers built as tracepoint programs
+// (HooksTracepoints).
+const tpSuffix = "_tp"
+
+// syscallGroup is the tracepoints' group of the system calls (a variable
+// for the tests of a kernel without it).
+var syscallGroup = "syscalls"
+
+// hookError is a failure of one way of hooking the system calls: Open
+// then tries the next.
+type hookError struct {
+	way string
+	err error
+}
+
+func (e *hookError) Error() string { return e.way + " hooks: " + e.err.Error() }
 func (e *hookError) Unwrap() error { return e.err }
 
 // noLoop ends the names of the handlers built without bpf_loop, loaded in
@@ -144,22 +169,26 @@ func Open(o Options) (*Sensor, error) {
 	return s, err
 }
 
-// openHooks is Open with the typed hooks, else the raw ones.
+// openHooks is Open with the first of the ways of hooking the system
+// calls (from o.hooks on) that loads.
 func openHooks(o Options) (*Sensor, error) {
-	if !o.rawHooks {
-		s, err := open(o, true)
+	ways := hookWays
+	if i := slices.Index(ways, o.hooks); i > 0 {
+		ways = ways[i:]
+	}
+	for i, way := range ways {
+		s, err := open(o, way)
 		var he *hookError
-		if !errors.As(err, &he) {
+		if i == len(ways)-1 || !errors.As(err, &he) {
 			return s, err
 		}
-		o.Logger.Info("host events: system calls hooked on raw tracepoints", "reason", firstLine(he))
+		o.Logger.Info("host events: system calls hooked another way", "failed", way, "hooks", ways[i+1], "reason", firstLine(he))
 	}
-	return open(o, false)
+	panic("unreachable")
 }
 
-// open is Open with the system call handlers behind the typed (tp_btf)
-// dispatchers or the raw ones.
-func open(o Options, typed bool) (*Sensor, error) {
+// open is Open with the system call handlers reached the way named.
+func open(o Options, way string) (*Sensor, error) {
 	if missing, detail := syscount.MissingPrivileges(o.ProcRoot); len(missing) > 0 {
 		return nil, &UnavailableError{Part: part, Missing: missing, Detail: detail}
 	}
@@ -209,10 +238,8 @@ func open(o Options, typed bool) (*Sensor, error) {
 	if err != nil {
 		return nil, diagnose(fmt.Errorf("creating maps: %w", err))
 	}
-	s := &Sensor{o: o, coll: coll, comms: comms{}, Hooks: HooksRaw}
-	if typed {
-		s.Hooks = HooksTyped
-	}
+	s := &Sensor{o: o, coll: coll, comms: comms{}, Hooks: way}
+	typed, perCall := way == HooksTyped, way == HooksTracepoints
 	if err := s.fillFilters(roots); err != nil {
 		s.Close()
 		return nil, err
@@ -245,13 +272,16 @@ func open(o Options, typed bool) (*Sensor, error) {
 		// NAME_noloop stands in for NAME where NAME (which needs
 		// bpf_loop) could not be loaded.
 		primary, alt := strings.CutSuffix(name, noLoop)
-		if alt && !failed[primary] {
+		if alt && (perCall || !failed[primary]) {
 			continue
 		}
 		_, rawDispatcher := dispatchers[name]
 		_, typedDispatcher := typedDispatchers[name]
-		if (rawDispatcher && typed) || (typedDispatcher && !typed) {
-			continue // the other way's
+		if (rawDispatcher && way != HooksRaw) || (typedDispatcher && !typed) {
+			continue // another way's
+		}
+		if isHandler(name) && strings.HasSuffix(name, tpSuffix) != perCall {
+			continue // another way's
 		}
 		ps := progs[name]
 		if typed {
@@ -259,13 +289,12 @@ func open(o Options, typed bool) (*Sensor, error) {
 		}
 		one := &ebpf.CollectionSpec{Maps: maps.Maps, Variables: maps.Variables, Programs: map[string]*ebpf.ProgramSpec{name: ps}, Types: spec.Types}
 		c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: coll.Maps, Cache: kernelTypes})
-		var l link.Link
 		if err == nil {
 			p := c.Programs[name]
 			delete(c.Programs, name)
 			c.Close()
 			s.progs = append(s.progs, p)
-			err = s.install(name, p, &l)
+			err = s.install(name, p)
 		}
 		if err != nil {
 			if _, ok := core[name]; ok {
@@ -273,12 +302,12 @@ func open(o Options, typed bool) (*Sensor, error) {
 				return nil, diagnose(fmt.Errorf("%s: %w", name, err))
 			}
 			failed[name] = true
-			if _, ok := progs[name+noLoop]; !ok {
-				if typed {
-					// Perhaps the typed hook, not the program, fails
-					// here: the raw hooks are tried.
+			if _, ok := progs[name+noLoop]; !ok || perCall {
+				if way != HooksRaw {
+					// Perhaps the hook, not the program, fails here:
+					// the next way is tried.
 					s.Close()
-					return nil, &hookError{fmt.Errorf("%s: %w", name, err)}
+					return nil, &hookError{way, fmt.Errorf("%s: %w", name, err)}
 				}
 				s.Off = append(s.Off, fmt.Sprintf("%s: %v", name, firstLine(err)))
 			}
@@ -287,8 +316,14 @@ func open(o Options, typed bool) (*Sensor, error) {
 		if alt {
 			s.Off = append(s.Off, fmt.Sprintf("%s: without bpf_loop (Linux 5.17): paths with . and .. filtered as written", primary))
 		}
-		if l != nil {
-			s.links = append(s.links, l)
+	}
+	if perCall {
+		if len(s.Absent) == len(syscallNames()) {
+			s.Close()
+			return nil, &hookError{way, fmt.Errorf("no tracepoints of group %q (tracefs not mounted, or a kernel built without CONFIG_FTRACE_SYSCALLS)", syscallGroup)}
+		}
+		if len(s.Absent) > 0 {
+			o.Logger.Info("host events: system calls this kernel does not have are not watched", "calls", s.Absent)
 		}
 	}
 	rd, err := ringbuf.NewReader(coll.Maps["events"])
@@ -335,26 +370,52 @@ func asTyped(name string, ps *ebpf.ProgramSpec) *ebpf.ProgramSpec {
 	return ps
 }
 
-// install attaches a program to its tracepoint, or puts a system call
-// handler in its array at its calls' numbers.
-func (s *Sensor) install(name string, p *ebpf.Program, l *link.Link) error {
+// install attaches a program to its tracepoint (a handler built as a
+// tracepoint program to each of its calls' tracepoints), or puts a system
+// call handler in its array at its calls' numbers.
+func (s *Sensor) install(name string, p *ebpf.Program) error {
 	name = strings.TrimSuffix(name, noLoop)
 	tp, ok := core[name]
 	if !ok {
 		tp, ok = dispatchers[name]
 	}
 	if ok {
-		var err error
-		*l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: p})
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: tp, Program: p})
+		if err == nil {
+			s.links = append(s.links, l)
+		}
 		return err
 	}
 	if _, ok := typedDispatchers[name]; ok {
-		var err error
-		*l, err = link.AttachTracing(link.TracingOptions{Program: p})
+		l, err := link.AttachTracing(link.TracingOptions{Program: p})
+		if err == nil {
+			s.links = append(s.links, l)
+		}
 		return err
 	}
 	if arr, ok := tails[name]; ok {
 		return s.coll.Maps[arr].Update(uint32(0), p, ebpf.UpdateAny)
+	}
+	if handler, ok := strings.CutSuffix(name, tpSuffix); ok {
+		for dir, calls := range map[string]map[string][]uint32{"sys_enter_": enterCalls, "sys_exit_": exitCalls} {
+			for _, nr := range calls[handler] {
+				call := event.SyscallName(uint16(nr))
+				l, err := link.Tracepoint(syscallGroup, dir+call, p, nil)
+				if errors.Is(err, os.ErrNotExist) {
+					// No tracepoint: the kernel has no such call (or no
+					// such group, which open sees when none is found).
+					if !slices.Contains(s.Absent, call) {
+						s.Absent = append(s.Absent, call)
+					}
+					continue
+				}
+				if err != nil {
+					return fmt.Errorf("tracepoint %s/%s%s: %w", syscallGroup, dir, call, err)
+				}
+				s.links = append(s.links, l)
+			}
+		}
+		return nil
 	}
 	for arr, calls := range map[string]map[string][]uint32{"enter_calls": enterCalls, "exit_calls": exitCalls} {
 		for _, nr := range calls[name] {
@@ -364,6 +425,31 @@ func (s *Sensor) install(name string, p *ebpf.Program, l *link.Link) error {
 		}
 	}
 	return nil
+}
+
+// isHandler says whether program name is a system call handler (of any
+// build).
+func isHandler(name string) bool {
+	name = strings.TrimSuffix(strings.TrimSuffix(name, noLoop), tpSuffix)
+	_, enter := enterCalls[name]
+	_, exit := exitCalls[name]
+	return enter || exit
+}
+
+// syscallNames are the names of the system calls watched.
+func syscallNames() []string {
+	var names []string
+	for _, calls := range []map[string][]uint32{enterCalls, exitCalls} {
+		for _, nrs := range calls {
+			for _, nr := range nrs {
+				if n := event.SyscallName(uint16(nr)); !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 func firstLine(err error) string {

@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: (MIT OR GPL-2.0-only)
 //
 // Vigil's host security events: programs on the scheduler's raw tracepoints
-// (exec, fork, exit) and on the system call raw tracepoints (sys_enter,
-// sys_exit) that write one record per security-relevant action to a BPF
-// ring buffer: exec, fork and exit of processes, opens and changes of
-// watched files, privilege gains, ptrace, memfd_create, module and BPF
-// program loads, outbound connections and accepted ones.
+// (exec, fork, exit) and on system call tracepoints that write one record
+// per security-relevant action to a BPF ring buffer: exec, fork and exit of
+// processes, opens and changes of watched files, privilege gains, ptrace,
+// memfd_create, module and BPF program loads, outbound connections and
+// accepted ones.
 //
-// sys_enter and sys_exit run for every system call; each only looks its
-// number up in a program array and tail-calls the handler of the few calls
-// watched (user space fills the arrays), so other calls cost one lookup.
-// Where the kernel takes them, their tp_btf twins run instead.
+// Each system call handler is built twice. As a tracepoint program
+// (NAME_tp), user space attaches it to the entry or return tracepoints of
+// its own calls (syscalls/sys_enter_openat, ...): no program runs for any
+// other call. As a raw tracepoint program it is reached, where those
+// tracepoints are missing, through the dispatchers on sys_enter and
+// sys_exit, which run for every system call, look its number up in a
+// program array and tail-call the handler of the few calls watched (user
+// space fills the arrays); where the kernel takes them, the dispatchers'
+// tp_btf twins run instead.
 //
 // Every record starts with struct hdr (the process that acted); the body
 // depends on the kind, and variable-length strings follow the body, their
@@ -1112,6 +1117,45 @@ int sys_exit_btf(u64 *ctx)
 #define REGS(ctx) ((struct pt_regs *)(ctx)->args[0])
 #define ARG(regs, r) BPF_CORE_READ(regs, r)
 
+// Each handler is built for two hooks. NAME is a raw tracepoint program,
+// reached from a dispatcher (above) through its program array, its context
+// the registers at ctx->args[0] and, at a call's return, the result at
+// ctx->args[1]. NAME_tp is a tracepoint program that user space attaches
+// to the call's own tracepoints (syscalls/sys_enter_CALL,
+// syscalls/sys_exit_CALL), so that no other system call runs a program:
+// it gives the handler the same two words, the registers from the task
+// (bpf_task_pt_regs, Linux 5.15) and the result from the tracepoint's
+// record. The handler never reads the call's number from ctx->args[1] at
+// entry (it reads orig_ax), so NAME_tp leaves it 0.
+struct sc_exit {
+	u64 common; // the tracepoint's common fields: not readable
+	u64 nr;
+	long ret;
+};
+
+// TP_REGS is the current task's registers at its system call's entry.
+#define TP_REGS() ((u64)bpf_task_pt_regs(bpf_get_current_task_btf()))
+
+#define ENTER_HANDLER(name, fn)                                           \
+	SEC("raw_tracepoint/sys_enter")                                   \
+	int name(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx); } \
+	SEC("tracepoint")                                                 \
+	int name##_tp(void *ctx)                                          \
+	{                                                                 \
+		u64 a[2] = {TP_REGS(), 0};                                \
+		return fn((struct bpf_raw_tracepoint_args *)a);           \
+	}
+
+#define EXIT_HANDLER(name, fn)                                            \
+	SEC("raw_tracepoint/sys_exit")                                    \
+	int name(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx); } \
+	SEC("tracepoint")                                                 \
+	int name##_tp(struct sc_exit *ctx)                                \
+	{                                                                 \
+		u64 a[2] = {TP_REGS(), ctx->ret};                         \
+		return fn((struct bpf_raw_tracepoint_args *)a);           \
+	}
+
 // fd_file is the calling process's open file fd, or NULL.
 static __always_inline struct file *fd_file(long fd)
 {
@@ -1258,8 +1302,7 @@ static __always_inline int file_event(struct scratch *s, u32 op, u32 need, u32 l
 }
 
 // open, openat, openat2, creat: at their return, the file opened.
-SEC("raw_tracepoint/sys_exit")
-int x_open(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_x_open(struct bpf_raw_tracepoint_args *ctx)
 {
 	long ret = ctx->args[1];
 	if (ret < 0 || is_agent())
@@ -1291,15 +1334,23 @@ int x_open(struct bpf_raw_tracepoint_args *ctx)
 	u32 writes = (flags & 3) != 0 || (flags & 01000);
 	return file_event(s, writes ? OP_WRITE : OP_OPEN, writes ? CLASS_MODIFY : CLASS_OPEN, len, trunc, flags, 0, 0, 0);
 }
+EXIT_HANDLER(x_open, do_x_open)
 
-// The handlers of calls given a path come in two builds: NAME finds "."
-// and ".." components with bpf_loop (Linux 5.17), NAME_noloop, loaded
-// where the kernel has no bpf_loop, filters paths as written.
-#define PATH_HANDLER(name, fn)                                         \
-	SEC("raw_tracepoint/sys_enter")                                \
-	int name(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx, 1); } \
-	SEC("raw_tracepoint/sys_enter")                                \
-	int name##_noloop(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx, 0); }
+// The handlers of calls given a path come in three builds: NAME and NAME_tp
+// find "." and ".." components with bpf_loop (Linux 5.17), NAME_noloop,
+// loaded behind the dispatchers where the kernel has no bpf_loop, filters
+// paths as written.
+#define PATH_HANDLER(name, fn)                                                    \
+	SEC("raw_tracepoint/sys_enter")                                           \
+	int name(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx, 1); }      \
+	SEC("raw_tracepoint/sys_enter")                                           \
+	int name##_noloop(struct bpf_raw_tracepoint_args *ctx) { return fn(ctx, 0); } \
+	SEC("tracepoint")                                                         \
+	int name##_tp(void *ctx)                                                  \
+	{                                                                         \
+		u64 a[2] = {TP_REGS(), 0};                                        \
+		return fn((struct bpf_raw_tracepoint_args *)a, 1);                \
+	}
 
 // truncate(path, length)
 static __always_inline int do_truncate(struct bpf_raw_tracepoint_args *ctx, int loop)
@@ -1316,8 +1367,7 @@ static __always_inline int do_truncate(struct bpf_raw_tracepoint_args *ctx, int 
 PATH_HANDLER(e_truncate, do_truncate)
 
 // ftruncate(fd, length)
-SEC("raw_tracepoint/sys_enter")
-int e_ftruncate(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_e_ftruncate(struct bpf_raw_tracepoint_args *ctx)
 {
 	if (is_agent())
 		return 0;
@@ -1331,6 +1381,7 @@ int e_ftruncate(struct bpf_raw_tracepoint_args *ctx)
 	u32 len = file_path(s, 0, f, &trunc);
 	return file_event(s, OP_TRUNCATE, CLASS_MODIFY, len, trunc, 0, 0, 0, 0);
 }
+ENTER_HANDLER(e_ftruncate, do_e_ftruncate)
 
 // unlink(path), unlinkat(dfd, path, flags)
 static __always_inline int do_unlink(struct bpf_raw_tracepoint_args *ctx, int loop)
@@ -1475,33 +1526,32 @@ static __always_inline void save_creds(u32 key)
 }
 
 // execve, execveat: the credentials before, for on_exec.
-SEC("raw_tracepoint/sys_enter")
-int e_exec(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_e_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	save_creds(self_tgid());
 	return 0;
 }
+ENTER_HANDLER(e_exec, do_e_exec)
 
 // execve, execveat at their return: a failed exec leaves nothing behind
 // (a successful one was handled at the exec tracepoint).
-SEC("raw_tracepoint/sys_exit")
-int x_exec(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_x_exec(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 tgid = self_tgid();
 	bpf_map_delete_elem(&pending_cred, &tgid);
 	return 0;
 }
+EXIT_HANDLER(x_exec, do_x_exec)
 
 // setuid, setreuid, setresuid, setfsuid: the credentials before.
-SEC("raw_tracepoint/sys_enter")
-int e_setuid(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_e_setuid(struct bpf_raw_tracepoint_args *ctx)
 {
 	save_creds((u32)bpf_get_current_pid_tgid());
 	return 0;
 }
+ENTER_HANDLER(e_setuid, do_e_setuid)
 
-SEC("raw_tracepoint/sys_exit")
-int x_setuid(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_x_setuid(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct creds *old = bpf_map_lookup_elem(&pending_cred, &tid);
@@ -1526,10 +1576,10 @@ int x_setuid(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF);
 	return 0;
 }
+EXIT_HANDLER(x_setuid, do_x_setuid)
 
 // ptrace(request, pid, addr, data)
-SEC("raw_tracepoint/sys_enter")
-int e_ptrace(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_e_ptrace(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = REGS(ctx);
 	long req = ARG(regs, di);
@@ -1545,10 +1595,10 @@ int e_ptrace(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF);
 	return 0;
 }
+ENTER_HANDLER(e_ptrace, do_e_ptrace)
 
 // memfd_create(name, flags)
-SEC("raw_tracepoint/sys_enter")
-int e_memfd(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_e_memfd(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = REGS(ctx);
 	struct scratch *s = begin(K_MEMFD);
@@ -1563,10 +1613,10 @@ int e_memfd(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF + b->str_len);
 	return 0;
 }
+ENTER_HANDLER(e_memfd, do_e_memfd)
 
 // init_module(image, len, params), finit_module(fd, params, flags)
-SEC("raw_tracepoint/sys_enter")
-int e_module(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_e_module(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = REGS(ctx);
 	struct scratch *s = begin(K_MODULE);
@@ -1594,10 +1644,10 @@ int e_module(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF + STR_CAP + b->path_len);
 	return 0;
 }
+ENTER_HANDLER(e_module, do_e_module)
 
 // bpf(cmd, attr, size): program loads.
-SEC("raw_tracepoint/sys_enter")
-int e_bpf(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_e_bpf(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = REGS(ctx);
 	long cmd = ARG(regs, di);
@@ -1617,6 +1667,7 @@ int e_bpf(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF);
 	return 0;
 }
+ENTER_HANDLER(e_bpf, do_e_bpf)
 
 // --- network ---
 
@@ -1634,8 +1685,7 @@ static __always_inline struct sock *fd_sock(long fd, short *type)
 
 // connect(fd, addr, len): noted at entry, reported at return with the
 // result.
-SEC("raw_tracepoint/sys_enter")
-int e_connect(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_e_connect(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = REGS(ctx);
 	struct conn c = {};
@@ -1655,9 +1705,9 @@ int e_connect(struct bpf_raw_tracepoint_args *ctx)
 	bpf_map_update_elem(&pending_conn, &tid, &c, BPF_ANY);
 	return 0;
 }
+ENTER_HANDLER(e_connect, do_e_connect)
 
-SEC("raw_tracepoint/sys_exit")
-int x_connect(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_x_connect(struct bpf_raw_tracepoint_args *ctx)
 {
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct conn *cp = bpf_map_lookup_elem(&pending_conn, &tid);
@@ -1684,10 +1734,10 @@ int x_connect(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF);
 	return 0;
 }
+EXIT_HANDLER(x_connect, do_x_connect)
 
 // accept(fd, ...), accept4: at their return, the connection accepted.
-SEC("raw_tracepoint/sys_exit")
-int x_accept(struct bpf_raw_tracepoint_args *ctx)
+static __always_inline int do_x_accept(struct bpf_raw_tracepoint_args *ctx)
 {
 	long ret = ctx->args[1];
 	if (ret < 0)
@@ -1721,5 +1771,6 @@ int x_accept(struct bpf_raw_tracepoint_args *ctx)
 	submit(s, DATA_OFF);
 	return 0;
 }
+EXIT_HANDLER(x_accept, do_x_accept)
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
