@@ -178,7 +178,7 @@ func attachAgent(r *run, b *agentBus, exits string, restore time.Duration) (stop
 		stopDeliver()
 		left := <-dDone
 		st := s.Stats()
-		r.execs, r.dropped = st.Execs, st.Dropped
+		r.execs, r.dropped = st.Execs, st.Dropped+st.Missed // a run skipped may be an event lost
 		r.written, r.delivered = d.Written(), d.Acknowledged()
 		if left > 0 {
 			err = errors.Join(err, fmt.Errorf("%d observations did not reach the bench's bus", left))

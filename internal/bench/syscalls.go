@@ -196,7 +196,10 @@ type FloodMeasure struct {
 	Span             float64 `json:"span_s"`
 	SpanEventsPerSec float64 `json:"span_events_per_s"`
 	Dropped          uint64  `json:"dropped"`
-	ReaderCPU        float64 `json:"reader_cpu_share_of_a_core"`
+	// Missed is the runs of the event programs the kernel skipped while
+	// another BPF program held a CPU (hostevents.Stats.Missed).
+	Missed    uint64  `json:"missed"`
+	ReaderCPU float64 `json:"reader_cpu_share_of_a_core"`
 }
 
 // Measure returns the measure of a workload in a mode.

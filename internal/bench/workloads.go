@@ -188,7 +188,8 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress
 	if err := errors.Join(errs...); err != nil {
 		return f, fmt.Errorf("event flood: %w", err)
 	}
-	f.Events, f.Dropped = events, s.Stats().Dropped
+	st := s.Stats()
+	f.Events, f.Dropped, f.Missed = events, st.Dropped, st.Missed
 	f.OpensPerSec = float64(f.Opens) / f.Seconds
 	f.EventsPerSec = float64(f.Events) / f.Seconds
 	if f.Span = last.Sub(first).Seconds(); f.Span > 0 && f.Events > 1 {
@@ -199,7 +200,7 @@ func measureFlood(ctx context.Context, o SyscallBenchOptions, rate int, progress
 	if rate > 0 {
 		what = fmt.Sprintf("event flood paced at %d/s", rate)
 	}
-	fmt.Fprintf(progress, "%s: %d opens in %.2f s (%.0f/s), %d events (%.0f/s; %.0f/s from the first open to the last, %.2f s), %d records dropped, reader %.0f%% of a core\n",
-		what, f.Opens, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.SpanEventsPerSec, f.Span, f.Dropped, 100*f.ReaderCPU)
+	fmt.Fprintf(progress, "%s: %d opens in %.2f s (%.0f/s), %d events (%.0f/s; %.0f/s from the first open to the last, %.2f s), %d records dropped, %d program runs skipped, reader %.0f%% of a core\n",
+		what, f.Opens, f.Seconds, f.OpensPerSec, f.Events, f.EventsPerSec, f.SpanEventsPerSec, f.Span, f.Dropped, f.Missed, 100*f.ReaderCPU)
 	return f, nil
 }

@@ -102,7 +102,14 @@ type Stats struct {
 	DecodeErrors uint64
 	// TreeRefused is how many processes the full process tree did not take.
 	TreeRefused uint64
+	// Missed is how many runs of the programs the kernel skipped because
+	// another BPF program (or a map operation of the bpf() call) held
+	// that CPU: their recursion misses, each perhaps an event lost.
+	Missed uint64
 }
+
+// MissReason says, for a report, why the kernel skipped programs.
+const MissReason = "the kernel skipped host event programs while another BPF program or map operation held the CPU"
 
 // DropReason says, for a report, why records were dropped.
 func DropReason(ringBytes int) string {

@@ -3,6 +3,7 @@
 package hostevents
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -43,6 +44,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "bpf-load":
 		os.Exit(bpfLoad())
+	case "bpf-load-short":
+		os.Exit(bpfLoadShort())
 	case "init-module":
 		// An image that is no module: the kernel refuses it.
 		params, _ := unix.BytePtrFromString("vigil_test=1")
@@ -168,6 +171,45 @@ func TestLoopbackConnectAndAccept(t *testing.T) {
 	}
 }
 
+// A connect whose address ends where its memory mapping ends is seen: the
+// kernel reads no more of it than the caller gave.
+func TestConnectWithAddressAtTheEndOfAMapping(t *testing.T) {
+	w := openSensor(t, Options{})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	page := os.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	// Nothing mapped after the first page (the whole is unmapped at the
+	// end: a range partly unmapped already is no error).
+	if _, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(unsafe.Pointer(&mem[page])), uintptr(page), 0); errno != 0 {
+		t.Fatal(errno)
+	}
+	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&mem[page-unix.SizeofSockaddrInet4]))
+	sa.Family = unix.AF_INET
+	sa.Port = uint16(port>>8) | uint16(port&0xff)<<8
+	sa.Addr = [4]byte{127, 0, 0, 1}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, _, errno := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(sa)), unix.SizeofSockaddrInet4); errno != 0 {
+		t.Fatalf("connect: %v", errno)
+	}
+	con := w.await(t, TypeConnect, "with its address at the end of a mapping", func(e event.Event) bool { return e.Attrs["dport"] == int64(port) })
+	if con.Attrs["daddr"] != "127.0.0.1" || con.Attrs["pid"] != int64(os.Getpid()) {
+		t.Errorf("PROC.CONNECT %v", con.Attrs)
+	}
+}
+
 // create creates (or appends to) each file named.
 func create(paths []string) int {
 	for _, p := range paths {
@@ -250,6 +292,51 @@ func bpfLoad() int {
 	}
 	p.Close()
 	return 0
+}
+
+// bpfLoadShort loads a socket filter with the first 48 bytes of the
+// attributes only (no name: the kernel zero-extends them), those bytes
+// ending where their mapping ends.
+func bpfLoadShort() int {
+	page := os.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(unsafe.Pointer(&mem[page])), uintptr(page), 0); errno != 0 {
+		fmt.Fprintln(os.Stderr, errno)
+		return 1
+	}
+	// r0 = 0; exit, then the licence, then the attributes at the end.
+	copy(mem, []byte{0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
+	copy(mem[16:], "MIT\x00")
+	attr := mem[page-48 : page]
+	binary.LittleEndian.PutUint32(attr[0:], uint32(ebpf.SocketFilter))
+	binary.LittleEndian.PutUint32(attr[4:], 2)
+	binary.LittleEndian.PutUint64(attr[8:], uint64(uintptr(unsafe.Pointer(&mem[0]))))
+	binary.LittleEndian.PutUint64(attr[16:], uint64(uintptr(unsafe.Pointer(&mem[16]))))
+	fd, _, errno := unix.Syscall(unix.SYS_BPF, 5, uintptr(unsafe.Pointer(&attr[0])), 48) // BPF_PROG_LOAD
+	if errno != 0 {
+		fmt.Fprintln(os.Stderr, "BPF_PROG_LOAD:", errno)
+		return 1
+	}
+	unix.Close(int(fd))
+	return 0
+}
+
+// A BPF program load whose attributes are shorter than the kernel's and
+// end where their mapping ends is a KERNEL.BPF too.
+func TestShortBPFAttributesAtTheEndOfAMapping(t *testing.T) {
+	w := openSensor(t, Options{})
+	cmd := helper("bpf-load-short")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	ev := w.await(t, TypeBPF, "of the helper", pidIs(cmd.Process.Pid))
+	if ev.Attrs["prog_type"] != int64(ebpf.SocketFilter) || ev.Attrs["command"] != "BPF_PROG_LOAD" {
+		t.Errorf("KERNEL.BPF %v", ev.Attrs)
+	}
 }
 
 // A BPF program loaded by another process is a KERNEL.BPF with its name;

@@ -57,8 +57,8 @@ type Sensor struct {
 	rec   ringbuf.Record
 	// The counts Stats reports, read from any goroutine.
 	records, events, execs, decodeErrors atomic.Uint64
-	// dropped at the last report
-	reported atomic.Uint64
+	// dropped and missed at the last report
+	reported, reportedMissed atomic.Uint64
 	// decode errors logged, and when
 	loggedDecode  uint64
 	lastDecodeLog time.Time
@@ -590,7 +590,27 @@ func (s *Sensor) Stats() Stats {
 	if s.conv != nil {
 		st.TreeRefused = s.conv.tree.Refused.Load()
 	}
+	st.Missed = s.missed()
 	return st
+}
+
+// missed sums the kernel's recursion misses of the programs: runs skipped
+// because another BPF program was running on that CPU. A tracepoint
+// program (HooksTracepoints) is skipped while any kprobe, tracepoint or
+// perf event program runs there, or while a bpf() map operation that
+// was preempted holds it; a raw tracepoint program only when it would
+// run inside itself.
+func (s *Sensor) missed() uint64 {
+	if s.coll == nil {
+		return s.reportedMissed.Load()
+	}
+	var n uint64
+	for _, p := range s.progs {
+		if st, err := p.Stats(); err == nil {
+			n += st.RecursionMisses
+		}
+	}
+	return n
 }
 
 // dropped reads the kernel's count of records the ring buffer had no room
@@ -897,18 +917,28 @@ func (s *Sensor) drain(flush func() error) error {
 	return nil
 }
 
-// reportDrops emits a SENSOR.DROPPED observation for records dropped since
-// the last one.
+// reportDrops emits a SENSOR.DROPPED observation for records dropped, and
+// one for program runs the kernel skipped, since the last ones.
 func (s *Sensor) reportDrops(emit func([][]byte) error) error {
+	if n, last := s.missed(), s.reportedMissed.Load(); n > last {
+		s.reportedMissed.Store(n)
+		if err := s.reportDrop(emit, n-last, MissReason); err != nil {
+			return err
+		}
+	}
 	n := s.dropped()
 	last := s.reported.Load()
 	if n <= last {
 		return nil
 	}
-	d := n - last
 	s.reported.Store(n)
+	return s.reportDrop(emit, n-last, DropReason(s.o.Events.RingBufferBytes))
+}
+
+// reportDrop emits a SENSOR.DROPPED observation of d events lost for the
+// reason given.
+func (s *Sensor) reportDrop(emit func([][]byte) error, d uint64, reason string) error {
 	now := s.o.Clock.Now().UTC()
-	reason := DropReason(s.o.Events.RingBufferBytes)
 	s.o.Logger.Warn("host events dropped", "count", d, "reason", reason)
 	ev := event.Event{
 		ID: s.o.IDs.NewID(now), Time: now, Type: "SENSOR.DROPPED", Host: s.o.Host, IP: s.o.IP, Source: "agent",

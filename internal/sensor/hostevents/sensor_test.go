@@ -11,7 +11,6 @@ import (
 
 	"github.com/vigil-ids/vigil/internal/config"
 	"github.com/vigil-ids/vigil/internal/event"
-	"github.com/vigil-ids/vigil/internal/testutil"
 )
 
 // openSensor opens the event programs for a test, skipping with the reason
@@ -93,11 +92,17 @@ func (w *watcher) find(typ string, match func(event.Event) bool) (event.Event, b
 func (w *watcher) await(t *testing.T, typ, what string, match func(event.Event) bool) event.Event {
 	t.Helper()
 	var ev event.Event
-	testutil.WaitFor(t, 2*time.Second, typ+" "+what, func() bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
 		var ok bool
-		ev, ok = w.find(typ, match)
-		return ok
-	})
+		if ev, ok = w.find(typ, match); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 2s for %s %s (the sensor, hooks %s: %+v)", typ, what, w.s.Hooks, w.s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := ev.Validate(); err != nil {
 		t.Errorf("%s is not a valid event: %v", typ, err)
 	}

@@ -1658,7 +1658,15 @@ static __always_inline int do_e_bpf(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	struct bpf_body *b = (struct bpf_body *)s->body;
 	u8 attr[64] = {};
-	bpf_probe_read_user(attr, sizeof(attr), (void *)ARG(regs, si));
+	// No more than the caller gave (size): the kernel takes a shorter
+	// attr, zero-extended, and one at the end of its mapping would fail a
+	// longer read.
+	u64 asz = ARG(regs, dx);
+	if (asz > sizeof(attr))
+		asz = sizeof(attr);
+	asz = MASK(asz, 127);
+	if (asz > 0 && asz <= sizeof(attr))
+		bpf_probe_read_user(attr, asz, (void *)ARG(regs, si));
 	b->cmd = cmd;
 	b->prog_type = *(u32 *)&attr[0];
 	b->insn_cnt = *(u32 *)&attr[4];
@@ -1690,7 +1698,13 @@ static __always_inline int do_e_connect(struct bpf_raw_tracepoint_args *ctx)
 	struct pt_regs *regs = REGS(ctx);
 	struct conn c = {};
 	struct sockaddr_in6_ sa = {};
-	if (bpf_probe_read_user(&sa, sizeof(sa), (void *)ARG(regs, si)))
+	// No more than the caller gave (addrlen): an address at the end of
+	// its mapping would fail a longer read, and its event be lost.
+	u64 alen = ARG(regs, dx);
+	if (alen > sizeof(sa))
+		alen = sizeof(sa);
+	alen = MASK(alen, 31);
+	if (alen < 2 || alen > sizeof(sa) || bpf_probe_read_user(&sa, alen, (void *)ARG(regs, si)))
 		return 0;
 	if (sa.family != 2 && sa.family != 10) // AF_INET, AF_INET6
 		return 0;
