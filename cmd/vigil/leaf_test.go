@@ -109,6 +109,11 @@ server:
 			return exec.Command("ip", "netns", "exec", s.ns, "curl", "-sf", "-o", "/dev/null", api+"/healthz").Run() == nil
 		})
 	}
+	// The API answers a moment before the banner is written: the banners
+	// are read once whole.
+	for _, p := range []*proc{ent, dom} {
+		testutil.WaitFor(t, 10*time.Second, "the whole banner", func() bool { return strings.Contains(p.Out.String(), "Press Ctrl-C to stop.") })
+	}
 	if out := ent.Out.String(); !strings.Contains(out, "leaf:       JetStream domain ent; accepting leaf nodes on nats-leaf://"+eIP+":7422") {
 		t.Errorf("the enterprise's banner does not say it accepts leaf nodes:\n%s", out)
 	}
