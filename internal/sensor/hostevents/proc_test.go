@@ -138,12 +138,7 @@ func TestPtraceAttach(t *testing.T) {
 // and a PROC.ACCEPT (peer port, local port), both of this process.
 func TestLoopbackConnectAndAccept(t *testing.T) {
 	w := openSensor(t, Options{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
+	l, port := loopbackListener(t)
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		c, err := l.Accept()
@@ -175,24 +170,12 @@ func TestLoopbackConnectAndAccept(t *testing.T) {
 // kernel reads no more of it than the caller gave.
 func TestConnectWithAddressAtTheEndOfAMapping(t *testing.T) {
 	w := openSensor(t, Options{})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port := loopbackListener(t)
+	mem, err := pageBeforeAHole()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
-	page := os.Getpagesize()
-	mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Munmap(mem)
-	// Nothing mapped after the first page (the whole is unmapped at the
-	// end: a range partly unmapped already is no error).
-	if _, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(unsafe.Pointer(&mem[page])), uintptr(page), 0); errno != 0 {
-		t.Fatal(errno)
-	}
-	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&mem[page-unix.SizeofSockaddrInet4]))
+	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&mem[len(mem)-unix.SizeofSockaddrInet4]))
 	sa.Family = unix.AF_INET
 	sa.Port = uint16(port>>8) | uint16(port&0xff)<<8
 	sa.Addr = [4]byte{127, 0, 0, 1}
@@ -208,6 +191,31 @@ func TestConnectWithAddressAtTheEndOfAMapping(t *testing.T) {
 	if con.Attrs["daddr"] != "127.0.0.1" || con.Attrs["pid"] != int64(os.Getpid()) {
 		t.Errorf("PROC.CONNECT %v", con.Attrs)
 	}
+}
+
+// loopbackListener listens on a TCP port of 127.0.0.1 until the test ends.
+func loopbackListener(t *testing.T) (net.Listener, int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, l.Addr().(*net.TCPAddr).Port
+}
+
+// pageBeforeAHole returns a page of memory after which nothing is mapped
+// (kept for the rest of the process).
+func pageBeforeAHole() ([]byte, error) {
+	page := os.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(unsafe.Pointer(&mem[page])), uintptr(page), 0); errno != 0 {
+		return nil, errno
+	}
+	return mem[:page], nil
 }
 
 // create creates (or appends to) each file named.
@@ -298,16 +306,12 @@ func bpfLoad() int {
 // attributes only (no name: the kernel zero-extends them), those bytes
 // ending where their mapping ends.
 func bpfLoadShort() int {
-	page := os.Getpagesize()
-	mem, err := unix.Mmap(-1, 0, 2*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	mem, err := pageBeforeAHole()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if _, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(unsafe.Pointer(&mem[page])), uintptr(page), 0); errno != 0 {
-		fmt.Fprintln(os.Stderr, errno)
-		return 1
-	}
+	page := len(mem)
 	// r0 = 0; exit, then the licence, then the attributes at the end.
 	copy(mem, []byte{0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0})
 	copy(mem[16:], "MIT\x00")
