@@ -160,7 +160,7 @@ func attachAgent(r *run, b *agentBus, exits string, restore time.Duration) (stop
 		s.Close()
 		return nil, err
 	}
-	d, err := deliver.OpenTracked(deliver.Options{Dir: dir, Publish: b.conn.PublishCompactEvents, HostID: "bench", Source: "agent", Logger: log})
+	d, err := deliver.OpenTracked(deliver.Options{Dir: dir, Publish: b.conn.PublishPackedEvents, HostID: "bench", Source: "agent", Logger: log})
 	if err != nil {
 		s.Close()
 		os.RemoveAll(dir)

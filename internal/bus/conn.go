@@ -89,6 +89,9 @@ type Conn struct {
 	// batchesOffUntil is when, in Unix nanoseconds, this connection tries
 	// a batch publish again after the stream refused one.
 	batchesOffUntil atomic.Int64
+	// packing is the scratch PublishPackedEvents makes packs in, kept
+	// from one publish to the next (a publish beside it makes its own).
+	packing atomic.Pointer[packScratch]
 	// domains are the JetStream APIs of other servers' domains reached
 	// through leaf nodes, made as consumers need them.
 	domainsMu sync.Mutex

@@ -97,21 +97,9 @@ func TestPublishCompactEventsAsOneBatch(t *testing.T) {
 // the stream refuses (here, one over its size limit), nothing after it,
 // and says which it was.
 func TestPublishBatchEndsAtARefusedMessage(t *testing.T) {
-	s := startServer(t, ServerOptions{})
-	c := connect(t, ClientOptions{URL: s.ClientURL()})
+	c := withStreams(t)
 	ctx := context.Background()
-	if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
-		t.Fatal(err)
-	}
-	st, err := c.JS.Stream(ctx, StreamObs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := st.CachedInfo().Config
-	cfg.MaxMsgSize = 2000
-	if _, err := c.JS.UpdateStream(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	limitMsgSize(t, c, 2000)
 	evs := makeEvents(40, "web-1")
 	evs[25].Attrs["padding"] = strings.Repeat("x", 3000)
 	n, err := c.PublishCompactEvents(ctx, compact(evs))

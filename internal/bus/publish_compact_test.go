@@ -13,12 +13,8 @@ import (
 // very bytes on the subjects PublishEvents uses, with the same message ids:
 // publishing the decoded events afterwards stores nothing new.
 func TestPublishCompactEvents(t *testing.T) {
-	s := startServer(t, ServerOptions{})
-	c := connect(t, ClientOptions{URL: s.ClientURL()})
+	c := withStreams(t)
 	ctx := context.Background()
-	if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
-		t.Fatal(err)
-	}
 	evs := makeEvents(10, "web-1")
 	for i := range evs {
 		if i%3 == 0 {
@@ -65,12 +61,8 @@ func TestPublishCompactEvents(t *testing.T) {
 // TestPublishCompactEventsBad refuses a batch with an unreadable record
 // before publishing any of it, naming the record.
 func TestPublishCompactEventsBad(t *testing.T) {
-	s := startServer(t, ServerOptions{})
-	c := connect(t, ClientOptions{URL: s.ClientURL()})
+	c := withStreams(t)
 	ctx := context.Background()
-	if err := c.EnsureStreams(ctx, StreamLimits{}); err != nil {
-		t.Fatal(err)
-	}
 	evs := makeEvents(3, "web-1")
 	recs := [][]byte{evs[0].AppendCompact(nil), []byte(`{"id":"x"}`), evs[2].AppendCompact(nil)}
 	n, err := c.PublishCompactEvents(ctx, recs)

@@ -118,6 +118,9 @@ type item struct {
 	ev  *event.Event
 	msg *bus.Msg
 	src *source
+	// part: one of a pack's observations other than its last; msg is
+	// acknowledged with the last.
+	part bool
 	// vector: a count-vector message, cv its vector when it is a valid
 	// one (vectors.go).
 	vector bool
@@ -435,27 +438,49 @@ func (m *Monitor) subscribe(ctx context.Context) error {
 }
 
 // receive decodes one message of a source (called on the bus's goroutine
-// for that consumer) and hands it to the main loop.
+// for that consumer) and hands it to the main loop: its observation, or
+// each of a pack's (event.SplitPacked), in order.
 func (m *Monitor) receive(src *source, msg *bus.Msg) {
-	ev, err := m.decode(msg.Data)
+	if !event.IsPacked(msg.Data) {
+		ev, err := m.decode(msg.Data)
+		m.push(m.observation(src, msg, msg.Data, ev, err))
+		return
+	}
+	recs, err := event.SplitPacked(msg.Data, nil)
+	for i, rec := range recs {
+		ev, derr := event.DecodeCompact(rec)
+		it := m.observation(src, msg, rec, ev, derr)
+		// The message is acknowledged with its last observation, once
+		// all of them are stored.
+		it.part = i < len(recs)-1 || err != nil
+		m.push(it)
+	}
 	if err != nil {
+		// The observations before the break are kept.
 		src.decodeErr.Inc()
 		m.bad.note(src.name, msg.Subject, msg.Data, err)
 		m.push(item{msg: msg, src: src})
-		return
+	}
+}
+
+// observation is the item for ev, decoded (with err) from data, msg's
+// payload or one observation of its pack.
+func (m *Monitor) observation(src *source, msg *bus.Msg, data []byte, ev event.Event, err error) item {
+	if err != nil {
+		src.decodeErr.Inc()
+		m.bad.note(src.name, msg.Subject, data, err)
+		return item{msg: msg, src: src}
 	}
 	if err := stampPublisher(msg.Subject, &ev); err != nil {
 		src.misrouted.Inc()
-		m.misrouted.note(src.name, msg.Subject, msg.Data, err)
-		m.push(item{msg: msg, src: src})
-		return
+		m.misrouted.note(src.name, msg.Subject, data, err)
+		return item{msg: msg, src: src}
 	}
 	if src.filter != nil && !src.filter.keep(&ev) {
 		src.filtered.Inc()
-		m.push(item{msg: msg, src: src})
-		return
+		return item{msg: msg, src: src}
 	}
-	m.push(item{ev: &ev, msg: msg, src: src})
+	return item{ev: &ev, msg: msg, src: src}
 }
 
 // AttrPublishedBy is the attribute in which the monitor records who
@@ -612,7 +637,10 @@ func (m *Monitor) handle(ctx context.Context, it item) {
 		m.handleVector(it)
 		return
 	}
-	done := m.acks.doneFunc(it.src, it.msg)
+	var done func()
+	if !it.part {
+		done = m.acks.doneFunc(it.src, it.msg)
+	}
 	if it.ev == nil || m.dedup.seen(it.ev.ID) {
 		if it.ev != nil {
 			m.met.duplicates.Inc()

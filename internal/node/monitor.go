@@ -164,7 +164,7 @@ func RunMonitor(ctx context.Context, o MonitorOptions) error {
 		if a.SpoolDir == "" {
 			a.SpoolDir = filepath.Join(o.DataDir, "agent-spool")
 		}
-		r, err := deliver.NewAgentRun(a, conn.PublishCompactEvents, conn.PublishCountVectors, log)
+		r, err := deliver.NewAgentRun(a, conn.PublishPackedEvents, conn.PublishCountVectors, log)
 		if err != nil {
 			return errors.Join(err, closeUnstarted(ctx, mon), closeConn(conn, srv))
 		}

@@ -163,7 +163,7 @@ func SensorBus(ctx context.Context, bc config.BusClient, client string, log *slo
 	if err != nil {
 		return nil, nil, err
 	}
-	return conn, makeStreams(conn, conn.PublishCompactEvents), nil
+	return conn, makeStreams(conn, conn.PublishPackedEvents), nil
 }
 
 // Publisher connects to the bus of bc at once (no retry) and returns what

@@ -24,8 +24,9 @@ import (
 const TypeDropped = "SENSOR.DROPPED"
 
 // Publisher stores events durably on the bus, each record one event in
-// compact form published as it is (bus.Conn.PublishCompactEvents), and
-// returns how many were acknowledged, in order. The records are valid only
+// compact form published as it is (bus.Conn.PublishPackedEvents, several
+// to a message, or bus.Conn.PublishCompactEvents, one), and returns how
+// many were acknowledged, in order. The records are valid only
 // until it returns (the spool reads the next batch into their memory).
 type Publisher func(ctx context.Context, recs [][]byte) (int, error)
 
