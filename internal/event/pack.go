@@ -39,10 +39,6 @@ func AppendPacked(pack, rec []byte) []byte {
 	return append(pack, rec...)
 }
 
-// PackedSize is the size of a pack holding records of the given total
-// size, n of them, each of at most MaxEventBytes: what AppendPacked makes.
-func PackedSize(n, bytes int) int { return 1 + 3*n + bytes }
-
 // SplitPacked appends to dst the events of a packed message, each a
 // sub-slice of data (still to be decoded: DecodeCompact), and returns it.
 // On broken framing it returns the events before the break and an error
